@@ -1,0 +1,244 @@
+// FFT execution, written once for a "lane vector" type V.
+//
+// V is float (one frame) or a GCC vector of W floats (W frames side by side:
+// lane l of every element belongs to frame l). The code looks scalar and every
+// radix vectorises the same way, with no shuffles (pocketfft's multi_iter idea).
+//
+// This header is included by one translation unit per instruction set, inside
+// a namespace named after it (see simd_isa.h), so no inline function compiled
+// for AVX-512 can be picked by the linker for a machine without it. For the
+// same reason it uses no standard-library templates.
+#pragma once
+
+#include "fft_plan.h"
+
+template <class V>
+inline V splat(float f) {
+  return V{} + f;
+}
+
+// y = b * w for complex b (br, bi) and twiddle w (wr, wi) broadcast to lanes.
+#define KF_CMUL_STORE(YR, YI, BR, BI, WR, WI) \
+  do {                                         \
+    const V br_ = (BR), bi_ = (BI);            \
+    (YR) = br_ * (WR) - bi_ * (WI);            \
+    (YI) = br_ * (WI) + bi_ * (WR);            \
+  } while (0)
+
+template <class V>
+void pass_radix2(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  const int64_t m = ps.m, s = ps.s;
+  for (int64_t p = 0; p < m; ++p) {
+    const float wr = ps.tw_re[p], wi = ps.tw_im[p];
+    for (int64_t q = 0; q < s; ++q) {
+      const int64_t i0 = q + s * p, i1 = i0 + s * m;
+      const V ar = xr[i0], ai = xi[i0], br = xr[i1], bi = xi[i1];
+      const int64_t o = q + s * 2 * p;
+      yr[o] = ar + br;
+      yi[o] = ai + bi;
+      KF_CMUL_STORE(yr[o + s], yi[o + s], ar - br, ai - bi, wr, wi);
+    }
+  }
+}
+
+template <class V>
+void pass_radix4(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  const int64_t m = ps.m, s = ps.s;
+  for (int64_t p = 0; p < m; ++p) {
+    const float* twr = ps.tw_re + 3 * p;
+    const float* twi = ps.tw_im + 3 * p;
+    for (int64_t q = 0; q < s; ++q) {
+      const int64_t i0 = q + s * p, st = s * m;
+      const V a0r = xr[i0], a0i = xi[i0];
+      const V a1r = xr[i0 + st], a1i = xi[i0 + st];
+      const V a2r = xr[i0 + 2 * st], a2i = xi[i0 + 2 * st];
+      const V a3r = xr[i0 + 3 * st], a3i = xi[i0 + 3 * st];
+      const V t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
+      const V t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i;
+      const int64_t o = q + s * 4 * p;
+      yr[o] = t0r + t2r;
+      yi[o] = t0i + t2i;
+      // y1 = t1 - i t3, y2 = t0 - t2, y3 = t1 + i t3 (forward DFT of length 4).
+      KF_CMUL_STORE(yr[o + s], yi[o + s], t1r + t3i, t1i - t3r, twr[0], twi[0]);
+      KF_CMUL_STORE(yr[o + 2 * s], yi[o + 2 * s], t0r - t2r, t0i - t2i, twr[1], twi[1]);
+      KF_CMUL_STORE(yr[o + 3 * s], yi[o + 3 * s], t1r - t3i, t1i + t3r, twr[2], twi[2]);
+    }
+  }
+}
+
+// Odd radix P (prime up to kMaxDirectRadix), using the symmetric pairs k, P-k:
+// y_j = A_j - i B_j and y_{P-j} = A_j + i B_j with A from sums, B from differences.
+template <class V, int kFixedP>
+void pass_odd(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  const int P = kFixedP > 0 ? kFixedP : ps.radix;
+  const int H = P / 2;
+  const int64_t m = ps.m, s = ps.s;
+  constexpr int kMaxHalf = kMaxDirectRadix / 2;
+  V ur[kMaxHalf], ui[kMaxHalf], vr[kMaxHalf], vi[kMaxHalf];
+  for (int64_t p = 0; p < m; ++p) {
+    const float* twr = ps.tw_re + (P - 1) * p;
+    const float* twi = ps.tw_im + (P - 1) * p;
+    for (int64_t q = 0; q < s; ++q) {
+      const int64_t i0 = q + s * p, st = s * m;
+      const V a0r = xr[i0], a0i = xi[i0];
+      V y0r = a0r, y0i = a0i;
+      for (int k = 1; k <= H; ++k) {
+        const V akr = xr[i0 + k * st], aki = xi[i0 + k * st];
+        const V bkr = xr[i0 + (P - k) * st], bki = xi[i0 + (P - k) * st];
+        ur[k - 1] = akr + bkr;
+        ui[k - 1] = aki + bki;
+        vr[k - 1] = akr - bkr;
+        vi[k - 1] = aki - bki;
+        y0r += ur[k - 1];
+        y0i += ui[k - 1];
+      }
+      const int64_t o = q + s * P * p;
+      yr[o] = y0r;
+      yi[o] = y0i;
+      for (int j = 1; j <= H; ++j) {
+        V Ar = a0r, Ai = a0i, Br = V{}, Bi = V{};
+        const float* c = ps.cos_tab + (j - 1) * H;
+        const float* sn = ps.sin_tab + (j - 1) * H;
+        for (int k = 0; k < H; ++k) {
+          Ar += ur[k] * c[k];
+          Ai += ui[k] * c[k];
+          Br += vr[k] * sn[k];
+          Bi += vi[k] * sn[k];
+        }
+        KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], Ar + Bi, Ai - Br, twr[j - 1], twi[j - 1]);
+        KF_CMUL_STORE(yr[o + (P - j) * s], yi[o + (P - j) * s], Ar - Bi, Ai + Br, twr[P - j - 1],
+                      twi[P - j - 1]);
+      }
+    }
+  }
+}
+
+template <class V>
+void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  switch (ps.radix) {
+    case 2: pass_radix2(ps, xr, xi, yr, yi); break;
+    case 3: pass_odd<V, 3>(ps, xr, xi, yr, yi); break;
+    case 4: pass_radix4(ps, xr, xi, yr, yi); break;
+    case 5: pass_odd<V, 5>(ps, xr, xi, yr, yi); break;
+    case 7: pass_odd<V, 7>(ps, xr, xi, yr, yi); break;
+    default: pass_odd<V, 0>(ps, xr, xi, yr, yi); break;
+  }
+}
+
+// In-place forward complex FFT of (re, im), length f.n; scratch holds f.scratch vectors.
+template <class V>
+void complex_forward(const ComplexFftView& f, V* re, V* im, V* scratch) {
+  const int64_t n = f.n;
+  if (f.inner != nullptr) {
+    // Bluestein: X_k = c_k * sum_j (x_j c_j) conj(c_{k-j}), a convolution done by FFTs.
+    const int64_t cn = f.conv_n;
+    V* ar = scratch;
+    V* ai = scratch + cn;
+    V* inner_scratch = scratch + 2 * cn;
+    for (int64_t k = 0; k < n; ++k) {
+      KF_CMUL_STORE(ar[k], ai[k], re[k], im[k], f.chirp_re[k], f.chirp_im[k]);
+    }
+    for (int64_t k = n; k < cn; ++k) ar[k] = ai[k] = V{};
+    complex_forward(*f.inner, ar, ai, inner_scratch);
+    // Multiply by the kernel, then inverse FFT as conj(FFT(conj(.))); 1/cn is in the kernel.
+    for (int64_t k = 0; k < cn; ++k) {
+      V tr, ti;
+      KF_CMUL_STORE(tr, ti, ar[k], ai[k], f.kernel_re[k], f.kernel_im[k]);
+      ar[k] = tr;
+      ai[k] = -ti;
+    }
+    complex_forward(*f.inner, ar, ai, inner_scratch);
+    for (int64_t k = 0; k < n; ++k) {
+      KF_CMUL_STORE(re[k], im[k], ar[k], -ai[k], f.chirp_re[k], f.chirp_im[k]);
+    }
+    return;
+  }
+  V* sr = re;
+  V* si = im;
+  V* dr = scratch;
+  V* di = scratch + n;
+  for (int i = 0; i < f.n_passes; ++i) {
+    run_pass(f.passes[i], sr, si, dr, di);
+    V* t = sr; sr = dr; dr = t;
+    t = si; si = di; di = t;
+  }
+  if (sr != re) {
+    for (int64_t k = 0; k < n; ++k) {
+      re[k] = sr[k];
+      im[k] = si[k];
+    }
+  }
+}
+
+// Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
+// (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
+// (xr, xi), which must not alias z. The imaginary parts at DC and Nyquist are 0.
+template <class V>
+void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch) {
+  complex_forward(*f.complex, zr, zi, scratch);
+  const int64_t n = f.n;
+  if (!f.even) {
+    for (int64_t k = 0; k <= n / 2; ++k) {
+      xr[k] = zr[k];
+      xi[k] = zi[k];
+    }
+    return;
+  }
+  const int64_t h = n / 2;
+  xr[0] = zr[0] + zi[0];
+  xi[0] = V{};
+  xr[h] = zr[0] - zi[0];
+  xi[h] = V{};
+  const V half = splat<V>(0.5f);
+  for (int64_t k = 1; k < h; ++k) {
+    // E = (Z_k + conj Z_{h-k}) / 2, O = -i (Z_k - conj Z_{h-k}) / 2, X_k = E + w^k O.
+    const V ar = zr[k], ai = zi[k], br = zr[h - k], bi = zi[h - k];
+    const V er = (ar + br) * half, ei = (ai - bi) * half;
+    const V orr = (ai + bi) * half, oi = (br - ar) * half;
+    const float wr = f.split_re[k], wi = f.split_im[k];
+    xr[k] = er + orr * wr - oi * wi;
+    xi[k] = ei + orr * wi + oi * wr;
+  }
+}
+
+// Inverse real FFT, normalised so real_inverse(real_forward(x)) == x (as numpy's
+// irfft). Input X_k, k <= n/2 (imaginary parts at DC and Nyquist are ignored);
+// output packed as real_forward's input. xr/xi are clobbered for odd n.
+template <class V>
+void real_inverse(const RealFftView& f, V* xr, V* xi, V* zr, V* zi, V* scratch) {
+  const int64_t n = f.n;
+  const int64_t nc = f.complex->n;
+  if (f.even) {
+    const int64_t h = n / 2;
+    const V half = splat<V>(0.5f);
+    for (int64_t k = 0; k < h; ++k) {
+      const V ar = xr[k], ai = (k == 0) ? V{} : xi[k];
+      const V br = xr[h - k], bi = (k == 0) ? V{} : xi[h - k];
+      // E = (X_k + conj X_{h-k}) / 2, O = (X_k - conj X_{h-k}) conj(w^k) / 2, Z = E + iO.
+      const V er = (ar + br) * half, ei = (ai - bi) * half;
+      const V dr = (ar - br) * half, di = (ai + bi) * half;
+      const float wr = f.split_re[k], wi = -f.split_im[k];
+      const V orr = dr * wr - di * wi, oi = dr * wi + di * wr;
+      zr[k] = er - oi;
+      zi[k] = -(ei + orr);  // conjugated for the inverse-by-forward trick
+    }
+  } else {
+    // Rebuild the full Hermitian spectrum (conjugated), DC imaginary part dropped.
+    zr[0] = xr[0];
+    zi[0] = V{};
+    for (int64_t k = 1; k <= n / 2; ++k) {
+      zr[k] = xr[k];
+      zi[k] = -xi[k];
+      zr[n - k] = xr[k];
+      zi[n - k] = xi[k];
+    }
+  }
+  complex_forward(*f.complex, zr, zi, scratch);
+  const V scale = splat<V>(1.0f / static_cast<float>(nc));
+  for (int64_t k = 0; k < nc; ++k) {
+    zr[k] = zr[k] * scale;
+    zi[k] = -zi[k] * scale;
+  }
+}
+
+#undef KF_CMUL_STORE

@@ -1,0 +1,313 @@
+// The fused kernels, compiled once per instruction set (CMake defines
+// KF_ISA_AVX512, KF_ISA_AVX2 or neither, and the matching -m flags).
+//
+// A task is one tile of W consecutive frames of one signal: the W frames sit
+// in the W lanes of every vector, so the FFT, magnitude, filterbank and dB run
+// on whole vectors and the frames never leave this thread's cache.
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "isa_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+// GCC 12 flags its own _mm512_undefined_ps() as maybe-uninitialized; it is not.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace kapre_fast {
+
+#if defined(KF_ISA_AVX512)
+#define KF_NS isa_avx512
+#define KF_NAME "avx512"
+constexpr int kLanes = 16;
+#elif defined(KF_ISA_AVX2)
+#define KF_NS isa_avx2
+#define KF_NAME "avx2"
+constexpr int kLanes = 8;
+#else
+#define KF_NS isa_sse2
+#define KF_NAME "sse2"
+constexpr int kLanes = 4;
+#endif
+
+namespace KF_NS {
+namespace {
+
+typedef float V __attribute__((vector_size(4 * kLanes)));
+typedef int32_t VI __attribute__((vector_size(4 * kLanes)));
+
+#include "fft_kernels.h"
+
+inline V vsqrt(V x) {
+#if defined(KF_ISA_AVX512)
+  return (V)_mm512_sqrt_ps((__m512)x);
+#elif defined(KF_ISA_AVX2)
+  return (V)_mm256_sqrt_ps((__m256)x);
+#elif defined(__SSE2__)
+  return (V)_mm_sqrt_ps((__m128)x);
+#else
+  V r;
+  for (int l = 0; l < kLanes; ++l) r[l] = std::sqrt(x[l]);
+  return r;
+#endif
+}
+
+// 10 log10(x) for positive normal lanes: Cephes-style log with the mantissa in
+// [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (about 1 ulp). Lanes that are
+// zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
+inline V decibel(V x) {
+  bool all_normal = true;
+  for (int l = 0; l < kLanes; ++l) all_normal &= (x[l] >= FLT_MIN) & (x[l] <= FLT_MAX);
+  if (!all_normal) {
+    V r;
+    for (int l = 0; l < kLanes; ++l) r[l] = 10.0f * std::log10(x[l]);
+    return r;
+  }
+  const VI bits = (VI)x;
+  VI e = ((bits >> 23) & 0xff) - 126;
+  V m = (V)((bits & 0x007fffff) | 0x3f000000);  // in [0.5, 1)
+  const VI small = m < 0.70710678118654752f;     // lanes: -1 where true
+  e += small;                                    // e - 1 there
+  m = m + (V)((VI)m & small) - 1.0f;             // 2m - 1 there, m - 1 elsewhere
+  const V z = m * m;
+  V y = splat<V>(7.0376836292e-2f);
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const V ef = __builtin_convertvector(e, V);
+  y += ef * -2.12194440e-4f;
+  y -= 0.5f * z;
+  const V ln = m + y + ef * 0.693359375f;
+  return ln * 4.342944819032518f;  // 10 / ln(10)
+}
+
+// Cut W frames starting at frame f0 out of one signal, window them, and pack
+// them into the lanes of (zr, zi) as real_forward expects.
+void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi) {
+  const int64_t nc = j.fft->complex_n();
+  for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
+  float* zrf = reinterpret_cast<float*>(zr);
+  float* zif = reinterpret_cast<float*>(zi);
+  const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
+  const int64_t T = j.signal.time, st = j.signal.st;
+  const bool even = j.fft->even;
+  for (int l = 0; l < nvalid; ++l) {
+    const int64_t start = (f0 + l) * j.hop_length - j.pad_begin;
+    const int64_t lo = start < 0 ? -start : 0;
+    const int64_t hi = (T - start) < n_used ? (T - start) : n_used;
+    if (even) {
+      for (int64_t i = lo; i < hi; ++i) {
+        float* dst = (i & 1) ? zif : zrf;
+        dst[(i >> 1) * kLanes + l] = sig[(start + i) * st] * j.window[i];
+      }
+    } else {
+      for (int64_t i = lo; i < hi; ++i) zrf[i * kLanes + l] = sig[(start + i) * st] * j.window[i];
+    }
+  }
+}
+
+int64_t frontend_scratch(const FrontEndJob& j) {
+  const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
+  return kLanes * (2 * nc + 2 * nf + j.fft->complex->scratch + j.n_bands);
+}
+
+void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) {
+  const int64_t sig_index = task / j.tiles_per_signal;
+  const int64_t f0 = (task % j.tiles_per_signal) * kLanes;
+  const int64_t b = sig_index / j.signal.channels, c = sig_index % j.signal.channels;
+  const int nvalid = static_cast<int>(j.n_frames - f0 < kLanes ? j.n_frames - f0 : kLanes);
+  const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
+  V* zr = buf;
+  V* zi = zr + nc;
+  V* xr = zi + nc;
+  V* xi = xr + nf;
+  V* scr = xi + nf;
+  V* feat = scr + j.fft->complex->scratch;
+
+  load_frames(j, j.signal.data + b * j.signal.sb + c * j.signal.sc, f0, nvalid, zr, zi);
+  real_forward(*j.fft, zr, zi, xr, xi, scr);
+
+  const FeatureView& o = j.out;
+  const int64_t base = b * o.sb + c * o.sc;
+  if (j.output == OutputKind::kComplex) {
+    for (int l = 0; l < nvalid; ++l) {
+      float* row = o.data + base + (f0 + l) * o.sf;
+      for (int64_t k = 0; k < nf; ++k) {
+        row[k * o.sk] = xr[k][l];
+        row[k * o.sk + 1] = xi[k][l];
+      }
+    }
+    return;
+  }
+  if (j.output == OutputKind::kMagPhase) {
+    for (int l = 0; l < nvalid; ++l) {
+      float* row = o.phase + base + (f0 + l) * o.sf;
+      for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(xi[k][l], xr[k][l]);
+    }
+  }
+  for (int64_t k = 0; k < nf; ++k) xr[k] = vsqrt(xr[k] * xr[k] + xi[k] * xi[k]);
+
+  V* values = xr;
+  int64_t n_values = nf;
+  if (j.n_bands > 0) {
+    for (int64_t band = 0; band < j.n_bands; ++band) {
+      const V* mag = xr + j.band_start[band];
+      const float* w = j.band_weights + j.band_offset[band];
+      V acc = V{};
+      for (int32_t i = 0; i < j.band_length[band]; ++i) acc += mag[i] * w[i];
+      feat[band] = acc;
+    }
+    values = feat;
+    n_values = j.n_bands;
+  }
+  if (j.decibel) {
+    const V amin = splat<V>(j.amin);
+    V vmax = splat<V>(-INFINITY);
+    for (int64_t k = 0; k < n_values; ++k) {
+      const V x = values[k];
+      const V y = decibel(x < amin ? amin : x) - j.db_offset;  // NaN stays NaN
+      values[k] = y;
+      vmax = vmax < y ? y : vmax;
+    }
+    float m = -INFINITY;
+    for (int l = 0; l < nvalid; ++l) m = (m < vmax[l] || vmax[l] != vmax[l]) ? vmax[l] : m;
+    *task_max = m;
+  }
+  for (int l = 0; l < nvalid; ++l) {
+    float* row = o.data + base + (f0 + l) * o.sf;
+    for (int64_t k = 0; k < n_values; ++k) row[k * o.sk] = values[k][l];
+  }
+}
+
+void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scratch,
+                    float* task_max) {
+  V* buf = reinterpret_cast<V*>(scratch);
+  for (int64_t t = begin; t < end; ++t) frontend_task(j, t, buf, task_max + t);
+}
+
+int64_t fft_scratch(const RealFftView& fft) {
+  return kLanes * (2 * fft.complex_n() + 2 * (fft.n / 2 + 1) + fft.complex->scratch);
+}
+
+int64_t istft_scratch(const IstftJob& j) { return fft_scratch(*j.fft); }
+
+// Sample i of lane l of a packed time-domain tile (see real_forward).
+inline float packed_sample(const RealFftView& fft, const V* zr, const V* zi, int64_t i, int l) {
+  if (!fft.even) return zr[i][l];
+  return (i & 1) ? zi[i >> 1][l] : zr[i >> 1][l];
+}
+
+void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch) {
+  const RealFftView& fft = *j.fft;
+  const int64_t nc = fft.complex_n(), nf = j.n_fft / 2 + 1;
+  V* zr = reinterpret_cast<V*>(scratch);
+  V* zi = zr + nc;
+  V* xr = zi + nc;
+  V* xi = xr + nf;
+  V* scr = xi + nf;
+  const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
+  const ComplexInputView& in = j.in;
+  for (int64_t s = begin; s < end; ++s) {
+    const int64_t b = s / in.channels, c = s % in.channels;
+    float* out = j.out.data + b * j.out.sb + c * j.out.sc;
+    for (int64_t t = 0; t < j.out_length; ++t) out[t * j.out.st] = 0.0f;
+    const float* src = in.data + b * in.sb + c * in.sc;
+    for (int64_t f0 = 0; f0 < in.frames; f0 += kLanes) {
+      const int nvalid = static_cast<int>(in.frames - f0 < kLanes ? in.frames - f0 : kLanes);
+      for (int64_t k = 0; k < nf; ++k) xr[k] = xi[k] = V{};
+      for (int l = 0; l < nvalid; ++l) {
+        const float* row = src + (f0 + l) * in.sf;
+        for (int64_t k = 0; k < nf; ++k) {
+          xr[k][l] = row[k * in.sk];
+          xi[k][l] = row[k * in.sk + 1];
+        }
+      }
+      real_inverse(fft, xr, xi, zr, zi, scr);
+      // Overlap-add frame by frame, in order, so the sum does not depend on threads.
+      for (int l = 0; l < nvalid; ++l) {
+        float* dst = out + (f0 + l) * j.hop_length * j.out.st;
+        for (int64_t i = 0; i < n_used; ++i) {
+          dst[i * j.out.st] += packed_sample(fft, zr, zi, i, l) * j.window[i];
+        }
+      }
+    }
+  }
+}
+
+void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t begin, int64_t end,
+               float* out, float* scratch) {
+  const int64_t n = fft.n, nc = fft.complex_n(), nf = n / 2 + 1;
+  V* zr = reinterpret_cast<V*>(scratch);
+  V* zi = zr + nc;
+  V* xr = zi + nc;
+  V* xi = xr + nf;
+  V* scr = xi + nf;
+  for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
+    const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
+    for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
+    for (int l = 0; l < nvalid; ++l) {
+      const float* row = in + (r0 + l) * n;
+      for (int64_t i = 0; i < n; ++i) {
+        if (fft.even) {
+          ((i & 1) ? zi : zr)[i >> 1][l] = row[i];
+        } else {
+          zr[i][l] = row[i];
+        }
+      }
+    }
+    real_forward(fft, zr, zi, xr, xi, scr);
+    for (int l = 0; l < nvalid; ++l) {
+      float* row = out + (r0 + l) * 2 * nf;
+      for (int64_t k = 0; k < nf; ++k) {
+        row[2 * k] = xr[k][l];
+        row[2 * k + 1] = xi[k][l];
+      }
+    }
+  }
+  (void)rows;
+}
+
+void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t begin, int64_t end,
+                float* out, float* scratch) {
+  const int64_t n = fft.n, nc = fft.complex_n(), nf = n / 2 + 1;
+  V* zr = reinterpret_cast<V*>(scratch);
+  V* zi = zr + nc;
+  V* xr = zi + nc;
+  V* xi = xr + nf;
+  V* scr = xi + nf;
+  for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
+    const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
+    for (int64_t k = 0; k < nf; ++k) xr[k] = xi[k] = V{};
+    for (int l = 0; l < nvalid; ++l) {
+      const float* row = in + (r0 + l) * 2 * nf;
+      for (int64_t k = 0; k < nf; ++k) {
+        xr[k][l] = row[2 * k];
+        xi[k][l] = row[2 * k + 1];
+      }
+    }
+    real_inverse(fft, xr, xi, zr, zi, scr);
+    for (int l = 0; l < nvalid; ++l) {
+      float* row = out + (r0 + l) * n;
+      for (int64_t i = 0; i < n; ++i) row[i] = packed_sample(fft, zr, zi, i, l);
+    }
+  }
+  (void)rows;
+}
+
+}  // namespace
+
+extern const IsaKernels kKernels = {
+    KF_NAME,        kLanes,        frontend_scratch, frontend_tasks, istft_scratch,
+    istft_signals,  rfft_rows,     irfft_rows,       fft_scratch,
+};
+
+}  // namespace KF_NS
+}  // namespace kapre_fast

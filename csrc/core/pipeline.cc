@@ -1,0 +1,365 @@
+// Validation, threading and the dB clamp around the per-ISA fused kernels.
+#include "pipeline.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "fft_plan.h"
+#include "isa_kernels.h"
+
+namespace kapre_fast {
+namespace {
+
+constexpr int64_t kMaxSize = int64_t{1} << 40;  // elements of one output, well past any real use
+constexpr int64_t kMaxScratchBytes = int64_t{1} << 30;
+
+// Per-thread, 64-byte aligned scratch that grows to the largest size used and
+// is then reused: no allocation on the hot path after the first call.
+float* thread_scratch(int64_t floats) {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> buffer;
+  thread_local int64_t capacity = 0;
+  if (floats > capacity) {
+    const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+    float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (p == nullptr) throw std::bad_alloc();
+    buffer.reset(p);
+    capacity = floats;
+  }
+  return buffer.get();
+}
+
+bool mul_ok(int64_t a, int64_t b, int64_t* out) {
+  return !__builtin_mul_overflow(a, b, out) && *out <= kMaxSize;
+}
+
+std::atomic<const IsaKernels*> g_forced{nullptr};
+
+const IsaKernels& detect_isa() {
+#if defined(KF_HAVE_X86_ISAS)
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const char* want = std::getenv("KAPRE_FAST_ISA");
+  const std::string w = want ? want : "";
+  if (avx512 && (w.empty() || w == "avx512")) return isa_avx512::kKernels;
+  if (avx2 && (w.empty() || w == "avx512" || w == "avx2")) return isa_avx2::kKernels;
+#endif
+  return isa_sse2::kKernels;
+}
+
+std::string too_short(const FrontEndConfig& cfg, int64_t time) {
+  if (cfg.pad_end) {
+    return "audio has 0 samples; at least one sample is needed with pad_end=True";
+  }
+  return "audio has " + std::to_string(time) + " samples" +
+         (cfg.pad_begin ? " (" + std::to_string(time + cfg.pad_begin) + " after pad_begin)" : "") +
+         "; one frame needs win_length=" + std::to_string(cfg.win_length) +
+         " samples: pass longer audio or use pad_end=True";
+}
+
+}  // namespace
+
+const IsaKernels& isa_kernels() {
+  const IsaKernels* forced = g_forced.load();
+  if (forced) return *forced;
+  static const IsaKernels& detected = detect_isa();
+  return detected;
+}
+
+const char* active_isa() { return isa_kernels().name; }
+
+ParallelFor serial_for() {
+  return [](int64_t n, int64_t, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n > 0) fn(0, n);
+  };
+}
+
+ParallelFor thread_pool_for(int threads) {
+  if (threads <= 1) return serial_for();
+  return [threads](int64_t n, int64_t, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    const int64_t workers = std::min<int64_t>(threads, n);
+    if (workers <= 1) return fn(0, n);
+    // Small chunks handed out dynamically keep both cores busy to the end; the
+    // output does not depend on who ran which chunk.
+    const int64_t chunk = std::max<int64_t>(1, n / (workers * 8));
+    std::atomic<int64_t> next{0};
+    std::exception_ptr error;
+    std::atomic<bool> failed{false};
+    auto work = [&] {
+      try {
+        for (;;) {
+          const int64_t begin = next.fetch_add(chunk);
+          if (begin >= n || failed.load()) break;
+          fn(begin, std::min(n, begin + chunk));
+        }
+      } catch (...) {
+        if (!failed.exchange(true)) error = std::current_exception();
+      }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(workers - 1);
+    for (int64_t i = 1; i < workers; ++i) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+  };
+}
+
+int64_t frame_count(const FrontEndConfig& cfg, int64_t time) {
+  const int64_t padded = time + cfg.pad_begin;
+  if (cfg.pad_end) return padded <= 0 ? 0 : (padded + cfg.hop_length - 1) / cfg.hop_length;
+  if (padded < cfg.win_length) return 0;
+  return 1 + (padded - cfg.win_length) / cfg.hop_length;
+}
+
+int64_t feature_count(const FrontEndConfig& cfg, const BandView& bands) {
+  return bands.n_bands > 0 ? bands.n_bands : cfg.n_fft / 2 + 1;
+}
+
+std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const BandView& bands) {
+  auto num = [](auto v) { return std::to_string(v); };
+  if (cfg.n_fft < 2 || cfg.n_fft > kMaxFftLength) {
+    return "n_fft must be in [2, " + num(kMaxFftLength) + "], got " + num(cfg.n_fft);
+  }
+  if (cfg.win_length < 1 || cfg.win_length > kMaxFftLength) {
+    return "win_length must be in [1, " + num(kMaxFftLength) + "], got " + num(cfg.win_length);
+  }
+  if (cfg.hop_length < 1 || cfg.hop_length > kMaxFftLength) {
+    return "hop_length must be in [1, " + num(kMaxFftLength) + "], got " + num(cfg.hop_length);
+  }
+  if (cfg.pad_begin < 0 || cfg.pad_begin > kMaxFftLength) {
+    return "pad_begin length must be in [0, " + num(kMaxFftLength) + "], got " + num(cfg.pad_begin);
+  }
+  if (window_length != cfg.win_length) {
+    return "window has " + num(window_length) + " samples but win_length is " +
+           num(cfg.win_length);
+  }
+  const int out = static_cast<int>(cfg.output);
+  if (out < 0 || out > 2) return "output kind must be 0, 1 or 2, got " + num(out);
+  if (cfg.output == OutputKind::kComplex && (cfg.decibel || bands.n_bands > 0)) {
+    return "complex STFT output takes no filterbank and no decibel scaling";
+  }
+  if (cfg.decibel) {
+    if (!(cfg.amin > 0.0f) || !std::isfinite(cfg.amin)) {
+      return "db_amin must be a finite number > 0, got " + num(cfg.amin);
+    }
+    if (!(cfg.ref_value > 0.0f) || !std::isfinite(cfg.ref_value)) {
+      return "db_ref_value must be a finite number > 0, got " + num(cfg.ref_value);
+    }
+    if (!(cfg.dynamic_range > 0.0f)) {
+      return "db_dynamic_range must be > 0, got " + num(cfg.dynamic_range);
+    }
+  }
+  const int64_t n_freq = cfg.n_fft / 2 + 1;
+  if (bands.n_bands < 0 || bands.n_bands > kMaxFftLength) {
+    return "filterbank band count must be in [0, " + num(kMaxFftLength) + "], got " +
+           num(bands.n_bands);
+  }
+  int64_t total = 0;
+  for (int64_t b = 0; b < bands.n_bands; ++b) {
+    const int64_t start = bands.start[b], len = bands.length[b];
+    if (start < 0 || len < 0 || start + len > n_freq) {
+      return "filterbank band " + num(b) + " covers bins [" + num(start) + ", " +
+             num(start + len) + ") outside [0, " + num(n_freq) + ")";
+    }
+    total += len;
+  }
+  if (total != bands.n_weights) {
+    return "filterbank weights hold " + num(bands.n_weights) + " values but the bands need " +
+           num(total);
+  }
+  return {};
+}
+
+std::string check_signal(const FrontEndConfig& cfg, const BandView& bands,
+                         const SignalView& signal) {
+  if (signal.batch < 0 || signal.channels < 0 || signal.time < 0) {
+    return "audio shape must be non-negative";
+  }
+  if (signal.time > kMaxSize - cfg.pad_begin) return "audio is too long";
+  const int64_t frames = frame_count(cfg, signal.time);
+  if (frames < 1) return too_short(cfg, signal.time);
+  int64_t a = 0, b = 0, c = 0;
+  if (!mul_ok(signal.batch, signal.channels, &a) || !mul_ok(a, frames, &b) ||
+      !mul_ok(b, feature_count(cfg, bands), &c)) {
+    return "output of " + std::to_string(signal.batch) + " x " + std::to_string(signal.channels) +
+           " x " + std::to_string(frames) + " frames x " +
+           std::to_string(feature_count(cfg, bands)) + " features is too large";
+  }
+  return {};
+}
+
+void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,
+                      const SignalView& signal, const FeatureView& out,
+                      const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(cfg.n_fft);
+  std::vector<int64_t> offsets(bands.n_bands);
+  for (int64_t b = 0, off = 0; b < bands.n_bands; ++b) {
+    offsets[b] = off;
+    off += bands.length[b];
+  }
+  FrontEndJob job{};
+  job.n_fft = cfg.n_fft;
+  job.win_length = cfg.win_length;
+  job.hop_length = cfg.hop_length;
+  job.pad_begin = cfg.pad_begin;
+  job.output = cfg.output;
+  job.decibel = cfg.decibel;
+  job.amin = cfg.amin;
+  job.db_offset = 10.0f * std::log10(std::max(cfg.amin, cfg.ref_value));
+  job.window = window;
+  job.n_bands = bands.n_bands;
+  job.band_start = bands.start;
+  job.band_length = bands.length;
+  job.band_offset = offsets.data();
+  job.band_weights = bands.weights;
+  job.fft = &plan->view();
+  job.signal = signal;
+  job.out = out;
+  job.n_frames = frame_count(cfg, signal.time);
+  job.n_features = feature_count(cfg, bands);
+  job.tiles_per_signal = (job.n_frames + k.lanes - 1) / k.lanes;
+
+  const int64_t n_signals = signal.batch * signal.channels;
+  const int64_t n_tasks = n_signals * job.tiles_per_signal;
+  if (n_tasks == 0) return;
+  const int64_t scratch = k.frontend_scratch(job);
+  if (scratch * static_cast<int64_t>(sizeof(float)) > kMaxScratchBytes) throw std::bad_alloc();
+  std::vector<float> task_max(cfg.decibel ? n_tasks : 0);
+  // Cost hint: ~5 n log2 n flops per frame, W frames per task.
+  const int64_t cost = k.lanes * cfg.n_fft * 4;
+  parallel(n_tasks, cost, [&](int64_t begin, int64_t end) {
+    k.frontend_tasks(job, begin, end, thread_scratch(scratch), task_max.data());
+  });
+  if (!cfg.decibel) return;
+
+  // kapre's clamp: y = max(y, max over (channels, time, features) of the example - range).
+  const int64_t tasks_per_example = signal.channels * job.tiles_per_signal;
+  const int64_t per_example = signal.channels * job.n_frames * job.n_features;
+  parallel(signal.batch, per_example, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      float m = -INFINITY;
+      for (int64_t t = b * tasks_per_example; t < (b + 1) * tasks_per_example; ++t) {
+        const float v = task_max[t];
+        if (v != v) {
+          m = v;  // NaN anywhere: no clamp for this example (its values stay as they are)
+          break;
+        }
+        m = v > m ? v : m;
+      }
+      const float floor = m - cfg.dynamic_range;
+      for (int64_t c = 0; c < signal.channels; ++c) {
+        for (int64_t f = 0; f < job.n_frames; ++f) {
+          float* row = out.data + b * out.sb + c * out.sc + f * out.sf;
+          for (int64_t i = 0; i < job.n_features; ++i) {
+            float& v = row[i * out.sk];
+            v = v < floor ? floor : v;
+          }
+        }
+      }
+    }
+  });
+}
+
+std::string check_istft(const FrontEndConfig& cfg, int64_t window_length,
+                        const ComplexInputView& in) {
+  FrontEndConfig plain = cfg;
+  plain.decibel = false;
+  plain.output = OutputKind::kComplex;
+  std::string err = check_config(plain, window_length, BandView{});
+  if (!err.empty()) return err;
+  if (in.batch < 0 || in.channels < 0 || in.frames < 0) return "STFT shape must be non-negative";
+  if (in.frames < 1) return "inverse STFT needs at least one frame, got 0";
+  if (in.bins != cfg.n_fft / 2 + 1) {
+    return "STFT has " + std::to_string(in.bins) + " frequency bins but n_fft=" +
+           std::to_string(cfg.n_fft) + " needs " + std::to_string(cfg.n_fft / 2 + 1);
+  }
+  int64_t len = 0, total = 0;
+  if (!mul_ok(in.frames - 1, cfg.hop_length, &len) ||
+      !mul_ok(len + cfg.win_length, in.batch * in.channels, &total)) {
+    return "inverse STFT output would be too large";
+  }
+  return {};
+}
+
+int64_t istft_length(const FrontEndConfig& cfg, int64_t frames) {
+  return (frames - 1) * cfg.hop_length + cfg.win_length;
+}
+
+void compute_istft(const FrontEndConfig& cfg, const float* window, const ComplexInputView& in,
+                   const SignalOutView& out, const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(cfg.n_fft);
+  IstftJob job{};
+  job.n_fft = cfg.n_fft;
+  job.win_length = cfg.win_length;
+  job.hop_length = cfg.hop_length;
+  job.window = window;
+  job.fft = &plan->view();
+  job.in = in;
+  job.out = out;
+  job.out_length = istft_length(cfg, in.frames);
+  const int64_t scratch = k.istft_scratch(job);
+  if (scratch * static_cast<int64_t>(sizeof(float)) > kMaxScratchBytes) throw std::bad_alloc();
+  parallel(in.batch * in.channels, in.frames * cfg.n_fft * 4, [&](int64_t begin, int64_t end) {
+    k.istft_signals(job, begin, end, thread_scratch(scratch));
+  });
+}
+
+void real_fft_rows(int64_t n, const float* in, int64_t rows, float* out,
+                   const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(n);
+  const int64_t scratch = k.fft_scratch(plan->view());
+  const int64_t lanes = k.lanes;
+  parallel((rows + lanes - 1) / lanes, n * 4 * lanes, [&](int64_t begin, int64_t end) {
+    k.rfft_rows(plan->view(), in, rows, begin * lanes, std::min(rows, end * lanes), out,
+                thread_scratch(scratch));
+  });
+}
+
+void inverse_real_fft_rows(int64_t n, const float* in, int64_t rows, float* out,
+                           const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(n);
+  const int64_t scratch = k.fft_scratch(plan->view());
+  const int64_t lanes = k.lanes;
+  parallel((rows + lanes - 1) / lanes, n * 4 * lanes, [&](int64_t begin, int64_t end) {
+    k.irfft_rows(plan->view(), in, rows, begin * lanes, std::min(rows, end * lanes), out,
+                 thread_scratch(scratch));
+  });
+}
+
+bool force_isa(const std::string& name) {
+  if (name.empty()) {
+    g_forced.store(nullptr);
+    return true;
+  }
+  static const IsaKernels& widest = detect_isa();
+  for (const IsaKernels* k : {
+#if defined(KF_HAVE_X86_ISAS)
+           &isa_avx512::kKernels, &isa_avx2::kKernels,
+#endif
+           &isa_sse2::kKernels}) {
+    if (name == k->name && k->lanes <= widest.lanes) {
+      g_forced.store(k);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace kapre_fast

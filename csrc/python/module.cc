@@ -1,0 +1,219 @@
+// pybind11 module kapre_fast._core: NumPy arrays in, NumPy arrays out.
+// Every shape, dtype and attribute is checked here or in the core's check_*
+// functions before any memory is touched; the GIL is released while computing.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <complex>
+#include <string>
+
+#include "../core/fft_plan.h"
+#include "../core/layout.h"
+#include "../core/pipeline.h"
+
+namespace py = pybind11;
+using namespace kapre_fast;
+
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+template <class T>
+void require_dtype(const py::array& a, const char* name, const char* dtype) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+    throw py::type_error(std::string(name) + " must be a " + dtype + " array, got dtype " +
+                         py::str(a.dtype()).cast<std::string>());
+  }
+}
+
+template <class T>
+const T* contiguous_1d(const py::array& a, const char* name, const char* dtype) {
+  require_dtype<T>(a, name, dtype);
+  require(a.ndim() == 1, std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) +
+                             " dimensions");
+  require(a.flags() & py::array::c_style, std::string(name) + " must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+ParallelFor pool(int threads) {
+  require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024], got " +
+                                               std::to_string(threads));
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return thread_pool_for(threads);
+}
+
+FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop_length,
+                           int64_t pad_begin, bool pad_end, int output, bool decibel, float amin,
+                           float ref_value, float dynamic_range) {
+  FrontEndConfig cfg;
+  cfg.n_fft = n_fft;
+  cfg.win_length = win_length;
+  cfg.hop_length = hop_length;
+  cfg.pad_begin = pad_begin;
+  cfg.pad_end = pad_end;
+  cfg.output = static_cast<OutputKind>(output);
+  cfg.decibel = decibel;
+  cfg.amin = amin;
+  cfg.ref_value = ref_value;
+  cfg.dynamic_range = dynamic_range;
+  return cfg;
+}
+
+py::array frontend(const py::array& audio, const py::array& window, const py::array& band_start,
+                   const py::array& band_length, const py::array& band_weights, int64_t n_fft,
+                   int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
+                   int output, bool decibel, float amin, float ref_value, float dynamic_range,
+                   bool input_channels_first, bool output_channels_first, int threads) {
+  const ParallelFor parallel = pool(threads);
+  require(output >= 0 && output <= 2, "output kind must be 0, 1 or 2, got " +
+                                          std::to_string(output));
+  const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
+                                         decibel, amin, ref_value, dynamic_range);
+  const float* win = contiguous_1d<float>(window, "window", "float32");
+  BandView bands;
+  bands.start = contiguous_1d<int32_t>(band_start, "band_start", "int32");
+  bands.length = contiguous_1d<int32_t>(band_length, "band_length", "int32");
+  bands.weights = contiguous_1d<float>(band_weights, "band_weights", "float32");
+  require(band_start.shape(0) == band_length.shape(0),
+          "band_start and band_length must have the same length");
+  bands.n_bands = band_start.shape(0);
+  bands.n_weights = band_weights.shape(0);
+  std::string err = check_config(cfg, window.shape(0), bands);
+  require(err.empty(), err);
+
+  require_dtype<float>(audio, "audio", "float32");
+  require(audio.ndim() == 3, std::string("audio must be 3-D ") +
+                                 (input_channels_first ? "(batch, channels, time)"
+                                                       : "(batch, time, channels)") +
+                                 ", got " + std::to_string(audio.ndim()) + " dimensions");
+  const int64_t item = static_cast<int64_t>(sizeof(float));
+  for (int d = 0; d < 3; ++d) {
+    require(audio.strides(d) % item == 0, "audio strides must be multiples of 4 bytes");
+  }
+  SignalView sig;
+  sig.data = static_cast<const float*>(audio.data());
+  sig.batch = audio.shape(0);
+  const int ch_axis = input_channels_first ? 1 : 2, t_axis = input_channels_first ? 2 : 1;
+  sig.channels = audio.shape(ch_axis);
+  sig.time = audio.shape(t_axis);
+  sig.sb = audio.strides(0) / item;
+  sig.sc = audio.strides(ch_axis) / item;
+  sig.st = audio.strides(t_axis) / item;
+  err = check_signal(cfg, bands, sig);
+  require(err.empty(), err);
+
+  const int64_t frames = frame_count(cfg, sig.time);
+  const int64_t features = feature_count(cfg, bands);
+  const int64_t out_ch = cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
+  std::vector<py::ssize_t> shape =
+      output_channels_first
+          ? std::vector<py::ssize_t>{sig.batch, out_ch, frames, features}
+          : std::vector<py::ssize_t>{sig.batch, frames, features, out_ch};
+  py::array result = cfg.output == OutputKind::kComplex
+                         ? py::array(py::dtype::of<std::complex<float>>(), shape)
+                         : py::array(py::dtype::of<float>(), shape);
+  float* data = static_cast<float*>(result.mutable_data());
+  const int64_t floats = cfg.output == OutputKind::kComplex ? 2 : 1;
+  FeatureView out =
+      contiguous_features(data, out_ch, frames, features, output_channels_first, floats);
+  if (cfg.output == OutputKind::kMagPhase) out.phase = data + sig.channels * out.sc;
+  {
+    py::gil_scoped_release release;
+    compute_frontend(cfg, win, bands, sig, out, parallel);
+  }
+  return result;
+}
+
+py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, int64_t win_length,
+                int64_t hop_length, bool input_channels_first, bool output_channels_first,
+                int threads) {
+  const ParallelFor parallel = pool(threads);
+  FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, 0, false, 2, false, 1e-5f, 1.0f,
+                                   80.0f);
+  require_dtype<std::complex<float>>(stft, "stft", "complex64");
+  require(stft.ndim() == 4, std::string("stft must be 4-D ") +
+                                (input_channels_first ? "(batch, channels, frames, bins)"
+                                                      : "(batch, frames, bins, channels)") +
+                                ", got " + std::to_string(stft.ndim()) + " dimensions");
+  require(stft.flags() & py::array::c_style, "stft must be C-contiguous");
+  const float* win = contiguous_1d<float>(window, "window", "float32");
+  const int64_t b = stft.shape(0);
+  const int64_t c = input_channels_first ? stft.shape(1) : stft.shape(3);
+  const int64_t f = input_channels_first ? stft.shape(2) : stft.shape(1);
+  const int64_t k = input_channels_first ? stft.shape(3) : stft.shape(2);
+  const ComplexInputView in = contiguous_complex(static_cast<const float*>(stft.data()), b, c, f,
+                                                 k, input_channels_first);
+  const std::string err = check_istft(cfg, window.shape(0), in);
+  require(err.empty(), err);
+  const int64_t length = istft_length(cfg, f);
+  std::vector<py::ssize_t> shape = output_channels_first ? std::vector<py::ssize_t>{b, c, length}
+                                                         : std::vector<py::ssize_t>{b, length, c};
+  py::array result(py::dtype::of<float>(), shape);
+  const SignalOutView out = contiguous_signal_out(static_cast<float*>(result.mutable_data()), c,
+                                                  length, output_channels_first);
+  {
+    py::gil_scoped_release release;
+    compute_istft(cfg, win, in, out, parallel);
+  }
+  return result;
+}
+
+py::array rfft(const py::array& x, int threads) {
+  const ParallelFor parallel = pool(threads);
+  require_dtype<float>(x, "x", "float32");
+  require(x.ndim() == 2 && (x.flags() & py::array::c_style), "x must be a C-contiguous 2-D array");
+  const int64_t rows = x.shape(0), n = x.shape(1);
+  require(n >= 1 && n <= kMaxFftLength,
+          "FFT length must be in [1, " + std::to_string(kMaxFftLength) + "], got " +
+              std::to_string(n));
+  py::array result(py::dtype::of<std::complex<float>>(), std::vector<py::ssize_t>{rows, n / 2 + 1});
+  float* out = static_cast<float*>(result.mutable_data());
+  const float* in = static_cast<const float*>(x.data());
+  {
+    py::gil_scoped_release release;
+    real_fft_rows(n, in, rows, out, parallel);
+  }
+  return result;
+}
+
+py::array irfft(const py::array& X, int64_t n, int threads) {
+  const ParallelFor parallel = pool(threads);
+  require_dtype<std::complex<float>>(X, "X", "complex64");
+  require(X.ndim() == 2 && (X.flags() & py::array::c_style), "X must be a C-contiguous 2-D array");
+  require(n >= 1 && n <= kMaxFftLength,
+          "n must be in [1, " + std::to_string(kMaxFftLength) + "], got " + std::to_string(n));
+  require(X.shape(1) == n / 2 + 1, "X must have n // 2 + 1 = " + std::to_string(n / 2 + 1) +
+                                       " columns, got " + std::to_string(X.shape(1)));
+  const int64_t rows = X.shape(0);
+  py::array result(py::dtype::of<float>(), std::vector<py::ssize_t>{rows, n});
+  float* out = static_cast<float*>(result.mutable_data());
+  const float* in = static_cast<const float*>(X.data());
+  {
+    py::gil_scoped_release release;
+    inverse_real_fft_rows(n, in, rows, out, parallel);
+  }
+  return result;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "kapre_fast's native CPU core (fused framing, window, FFT, filterbank, dB).";
+  m.attr("MAX_N_FFT") = kMaxFftLength;
+  m.def("frontend", &frontend, py::arg("audio"), py::arg("window"), py::arg("band_start"),
+        py::arg("band_length"), py::arg("band_weights"), py::arg("n_fft"), py::arg("win_length"),
+        py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
+        py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
+        py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"));
+  m.def("istft", &istft, py::arg("stft"), py::arg("window"), py::arg("n_fft"),
+        py::arg("win_length"), py::arg("hop_length"), py::arg("input_channels_first"),
+        py::arg("output_channels_first"), py::arg("threads"));
+  m.def("rfft", &rfft, py::arg("x"), py::arg("threads") = 1);
+  m.def("irfft", &irfft, py::arg("X"), py::arg("n"), py::arg("threads") = 1);
+  m.def("isa", &active_isa, "Instruction set the kernels run with.");
+  m.def("force_isa", &force_isa, py::arg("name"),
+        "Use a narrower instruction set ('' restores the default); False if unavailable.");
+  m.def("plan_cache_size", &fft_plan_cache_size);
+}
