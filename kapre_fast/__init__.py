@@ -1,0 +1,43 @@
+"""kapre_fast: kapre's composed audio front ends, computed by fused native kernels.
+
+One validated specification (`FrontEnd`), three backends with the same functions:
+
+- `kapre_fast.reference`: float64 NumPy truth (slow, simple, the oracle of the tests)
+- `kapre_fast.cpu`:       the fused C++ kernel on NumPy arrays (`threads=`)
+- `kapre_fast.gpu`:       the fused CUDA kernel on CuPy arrays
+
+and, on the same C++ core, TensorFlow ops (`kapre_fast.ops`), Keras layers (`kapre_fast.layers`)
+and the drop-in `kapre_fast.composed`. Importing `kapre_fast` does not import TensorFlow; only
+`ops`, `layers` and `composed` do.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from kapre_fast.errors import FilterbankRangeError, UnsupportedWindowError
+from kapre_fast.spec import MAX_N_FFT, FrontEnd
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'FrontEnd',
+    'MAX_N_FFT',
+    'FilterbankRangeError',
+    'UnsupportedWindowError',
+    'reference',
+    'cpu',
+    'gpu',
+    'ops',
+    'layers',
+    'composed',
+]
+
+_SUBMODULES = {'reference', 'cpu', 'gpu', 'ops', 'layers', 'composed', 'cli'}
+
+
+def __getattr__(name):
+    # Submodules load on first use, so `import kapre_fast` stays light and TF-free.
+    if name in _SUBMODULES:
+        return importlib.import_module(f'kapre_fast.{name}')
+    raise AttributeError(f'module kapre_fast has no attribute {name!r}')

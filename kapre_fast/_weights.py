@@ -1,0 +1,38 @@
+"""A FrontEnd's windows and filterbank as the float32/int32 arrays the native kernels take.
+
+Shared by every native backend (cpu, ops, gpu) so they feed the kernels identical weights.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from kapre_fast.spec import FrontEnd
+
+OUTPUT_CODES = {'magnitude': 0, 'mag_phase': 1, 'complex': 2}
+_NO_BANDS = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+
+
+@functools.lru_cache(maxsize=64)
+def window(spec: FrontEnd) -> np.ndarray:
+    """The analysis window, float32."""
+    return _read_only(np.ascontiguousarray(spec.window(), dtype=np.float32))
+
+
+@functools.lru_cache(maxsize=64)
+def inverse_window(spec: FrontEnd) -> np.ndarray:
+    """The synthesis window of the inverse STFT, float32."""
+    return _read_only(np.ascontiguousarray(spec.inverse_window(), dtype=np.float32))
+
+
+def bands(spec: FrontEnd):
+    """(start int32, length int32, weights float32) of the sparse filterbank; empty arrays for
+    a plain STFT magnitude (the kernels then output |X| itself)."""
+    return spec.sparse_filterbank() or _NO_BANDS
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
