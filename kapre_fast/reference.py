@@ -1,0 +1,167 @@
+"""Float64 NumPy truth for kapre's composed front ends.
+
+Each function takes the keyword arguments of the matching `kapre.composed` function (minus
+`input_shape` and `name`), builds a `FrontEnd`, and computes the same pipeline as kapre in float64:
+
+    waveform -> [pad_begin] -> frame -> window -> rFFT(n_fft) -> |.| -> [filterbank] -> [dB]
+             -> layout
+
+It is slow and simple on purpose: every faster backend is checked against it. Inputs are NumPy
+arrays of any floating dtype, in the front end's `input_data_format`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kapre_fast.spec import FrontEnd
+
+__all__ = [
+    'compute',
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+    'istft',
+]
+
+
+def stft_magnitude(x, **kwargs) -> np.ndarray:
+    """|STFT| (or its dB), as `get_stft_magnitude_layer(**kwargs)` computes it on `x`."""
+    return compute(FrontEnd.stft_magnitude(**kwargs), x)
+
+
+def melspectrogram(x, **kwargs) -> np.ndarray:
+    """Mel spectrogram (or its dB), as `get_melspectrogram_layer(**kwargs)` computes it on `x`."""
+    return compute(FrontEnd.melspectrogram(**kwargs), x)
+
+
+def log_frequency_spectrogram(x, **kwargs) -> np.ndarray:
+    """Log-frequency spectrogram, as `get_log_frequency_spectrogram_layer(**kwargs)` does."""
+    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x)
+
+
+def stft_mag_phase(x, **kwargs) -> np.ndarray:
+    """[magnitude (or dB), phase] along the channel axis, as `get_stft_mag_phase(**kwargs)`."""
+    return compute(FrontEnd.stft_mag_phase(**kwargs), x)
+
+
+def stft(x, **kwargs) -> np.ndarray:
+    """The complex128 STFT, as kapre's `STFT(**kwargs)` layer computes it (in complex64)."""
+    return compute(FrontEnd.stft(**kwargs), x)
+
+
+def compute(spec: FrontEnd, x) -> np.ndarray:
+    """Runs the front end `spec` on the waveform batch `x`, in float64 (complex128 for
+    output='complex'). The result is laid out in `spec.output_data_format`."""
+    waveforms = _float64_waveforms(spec, x)
+    spectra = _complex_spectra(spec, waveforms)  # (batch, channels, frames, n_freq)
+    if spec.output == 'complex':
+        return np.ascontiguousarray(spec.layout_output(spectra))
+
+    features = np.abs(spectra)
+    filterbank = spec.dense_filterbank()
+    if filterbank is not None:
+        features = features @ filterbank
+    if spec.return_decibel:
+        features = _decibel(spec, features)
+    if spec.output == 'mag_phase':
+        # Magnitudes first, then phases: 2 * channels channels.
+        features = np.concatenate([features, np.angle(spectra)], axis=1)
+    return np.ascontiguousarray(spec.layout_output(features))
+
+
+def istft(
+    X,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    forward_window_name=None,
+    stft_data_format='default',
+    waveform_data_format='default',
+) -> np.ndarray:
+    """Inverse STFT, as kapre's `InverseSTFT` layer computes it (tf.signal.inverse_stft with
+    tf.signal.inverse_stft_window_fn(hop_length, forward window)), in float64.
+
+    `X` is a complex batch laid out as `stft_data_format` with n_fft // 2 + 1 frequency bins; the
+    result is (frames - 1) * hop_length + win_length samples laid out as `waveform_data_format`.
+    After a forward STFT with pad_begin and pad_end, trimming n_fft - hop_length samples at the
+    start gives back the input.
+    """
+    # The forward transform this inverts: its window, sizes and layouts.
+    spec = FrontEnd.stft(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=forward_window_name,
+        input_data_format=waveform_data_format,
+        output_data_format=stft_data_format,
+    )
+    X = np.asarray(X)
+    channels_last = spec.output_data_format == 'channels_last'
+    if channels_last:
+        expected = '(batch, frames, freq, channels)'
+    else:
+        expected = '(batch, channels, frames, freq)'
+    if X.ndim != 4:
+        raise ValueError(
+            f'X must have 4 axes {expected} for stft_data_format={spec.output_data_format!r}, '
+            f'got shape {X.shape}'
+        )
+    spectra = X.transpose(0, 3, 1, 2) if channels_last else X  # (batch, ch, frames, freq)
+    batch, channels, n_frames, n_freq = spectra.shape
+    if n_freq != spec.n_freq or n_frames < 1:
+        raise ValueError(
+            f'X must have n_fft // 2 + 1 = {spec.n_freq} frequency bins and at least one frame '
+            f'(layout {expected}), got shape {X.shape}'
+        )
+
+    # irfft of n_fft points (like TF's, it ignores the imaginary parts of the DC and Nyquist
+    # bins), then cropped or zero-padded at the end to win_length.
+    frames = np.fft.irfft(spectra.astype(np.complex128), n=spec.n_fft, axis=-1)
+    frames = frames[..., : spec.win_length]
+    if spec.n_fft < spec.win_length:
+        frames = np.pad(frames, [(0, 0)] * 3 + [(0, spec.win_length - spec.n_fft)])
+    frames = frames * spec.inverse_window()
+
+    hop = spec.hop_length
+    waveforms = np.zeros((batch, channels, (n_frames - 1) * hop + spec.win_length))
+    for index in range(n_frames):
+        waveforms[..., index * hop : index * hop + spec.win_length] += frames[:, :, index]
+    if spec.input_data_format == 'channels_last':  # the waveform layout
+        waveforms = waveforms.transpose(0, 2, 1)
+    return np.ascontiguousarray(waveforms)
+
+
+def _float64_waveforms(spec, x):
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f'audio must be a floating-point array, got dtype {x.dtype}')
+    return spec.layout_input(x).astype(np.float64)  # (batch, channels, time)
+
+
+def _complex_spectra(spec, waveforms):
+    """(batch, channels, frames, n_freq) complex128 spectra of (batch, channels, time) audio."""
+    n_frames = spec.n_frames(waveforms.shape[-1])  # raises when the audio is too short
+    needed = (n_frames - 1) * spec.hop_length + spec.win_length
+    padded_length = waveforms.shape[-1] + spec.pad_begin_length
+    # pad_begin zeros in front; pad_end zeros behind, just enough for the last frame.
+    pad_after = max(0, needed - padded_length)
+    waveforms = np.pad(waveforms, [(0, 0), (0, 0), (spec.pad_begin_length, pad_after)])
+    frames = np.lib.stride_tricks.sliding_window_view(waveforms, spec.win_length, axis=-1)
+    frames = frames[:, :, :: spec.hop_length][:, :, :n_frames]
+    # rfft crops (n_fft < win_length) or zero-pads at the END (n_fft > win_length), as TF's
+    # rfft does: the window is not centred in the FFT frame.
+    return np.fft.rfft(frames * spec.window(), n=spec.n_fft, axis=-1)
+
+
+def _decibel(spec, x):
+    """kapre's magnitude_to_decibel: 10 * log10 of a MAGNITUDE, floored at amin, relative to
+    ref_value, then clamped to dynamic_range below each example's maximum (over every non-batch
+    axis: frames, features and channels together)."""
+    log_x = 10.0 * np.log10(np.maximum(x, spec.db_amin))
+    log_x -= 10.0 * np.log10(max(spec.db_amin, spec.db_ref_value))
+    # `initial` makes an empty example (no frames or channels) reduce without error.
+    peak = log_x.max(axis=tuple(range(1, log_x.ndim)), keepdims=True, initial=-np.inf)
+    return np.maximum(log_x, peak - spec.db_dynamic_range)

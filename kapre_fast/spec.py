@@ -1,0 +1,600 @@
+"""The one validated specification of a kapre-style audio front end.
+
+A `FrontEnd` describes everything `kapre.composed`'s get_* functions take (minus `input_shape` and
+`name`): framing, window, FFT size, filterbank, decibel scaling and data layouts. It is checked
+once, in `__post_init__`, with messages that name the argument and the value, and it resolves
+every default (`win_length`, `hop_length`, `window_name`, `mel_f_max`, `log_f_min`, the data
+formats) so that the backends (reference, cpu, gpu, TF ops) see one complete description.
+
+It also computes the weights the backends share, in float64 and without TensorFlow or librosa:
+the analysis window exactly as `tf.signal` builds it, and the mel / log-frequency filterbanks
+exactly as kapre builds them (librosa's `filters.mel`, kapre's `filterbank_log`).
+
+Only NumPy is imported. `'default'` data formats follow Keras' `image_data_format()` when Keras is
+already imported, else `'channels_last'`; this module never imports Keras itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import numbers
+import sys
+from typing import Optional, Union
+
+import numpy as np
+
+from kapre_fast.errors import FilterbankRangeError, UnsupportedWindowError
+
+# Largest supported FFT size (the native core's kMaxFftLength): 2**16 points is 1.5 s at 44.1 kHz,
+# far beyond any spectrogram front end; the cap keeps a typo from allocating gigabytes.
+MAX_N_FFT = 1 << 16
+
+WINDOW_NAMES = (
+    'hann_window',
+    'hamming_window',
+    'kaiser_window',
+    'kaiser_bessel_derived_window',
+    'vorbis_window',
+)
+OUTPUTS = ('magnitude', 'mag_phase', 'complex')
+FILTERBANKS = ('none', 'mel', 'log')
+DATA_FORMATS = ('channels_last', 'channels_first')
+
+# tf.signal's default beta for kaiser_window and kaiser_bessel_derived_window (kapre passes none).
+KAISER_BETA = 12.0
+# kapre's filterbank_log default lowest centre frequency: C1 in Hz.
+LOG_F_MIN_DEFAULT = 32.70319566
+# librosa.filters.mel builds its weights in float32, so util.normalize leaves a filter whose
+# p-norm is below float32's smallest normal number (in practice: an all-zero filter) untouched.
+_MEL_NORM_THRESHOLD = float(np.finfo(np.float32).tiny)
+
+# Keyword arguments of each kapre.composed function (and of kapre.STFT for `stft`), minus
+# `input_shape` and `name`.
+_STFT_ARGS = (
+    'n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end',
+    'input_data_format', 'output_data_format',
+)
+_DECIBEL_ARGS = ('return_decibel', 'db_amin', 'db_ref_value', 'db_dynamic_range')
+_MEL_ARGS = ('sample_rate', 'n_mels', 'mel_f_min', 'mel_f_max', 'mel_htk', 'mel_norm')
+_LOG_ARGS = ('sample_rate', 'log_n_bins', 'log_f_min', 'log_bins_per_octave', 'log_spread')
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontEnd:
+    """A validated kapre front end: waveform -> frames -> window -> rFFT -> |.| -> filterbank -> dB.
+
+    Construct it directly with field names, or with the constructors that take exactly the
+    keyword arguments of the matching kapre function (`FrontEnd.melspectrogram(n_mels=64)`).
+    After construction every default is resolved: `win_length`, `hop_length`, `window_name`,
+    `mel_f_max`, `log_f_min` and both data formats hold concrete values.
+    """
+
+    n_fft: int = 2048
+    win_length: Optional[int] = None
+    hop_length: Optional[int] = None
+    window_name: Optional[str] = None
+    pad_begin: bool = False
+    pad_end: bool = False
+    output: str = 'magnitude'
+    filterbank: str = 'none'
+    sample_rate: Union[int, float] = 22050
+    n_mels: int = 128
+    mel_f_min: float = 0.0
+    mel_f_max: Optional[float] = None
+    mel_htk: bool = False
+    mel_norm: Union[str, float, None] = 'slaney'
+    log_n_bins: int = 84
+    log_f_min: Optional[float] = None
+    log_bins_per_octave: int = 12
+    log_spread: float = 0.125
+    return_decibel: bool = False
+    db_amin: float = 1e-5
+    db_ref_value: float = 1.0
+    db_dynamic_range: float = 80.0
+    input_data_format: str = 'default'
+    output_data_format: str = 'default'
+
+    def __post_init__(self):
+        resolved = _validated_fields(self)
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+
+    # ----- constructors mirroring kapre.composed -------------------------------------------------
+
+    @classmethod
+    def stft_magnitude(cls, **kwargs) -> 'FrontEnd':
+        """The front end of `get_stft_magnitude_layer(**kwargs)`."""
+        return cls._from_kapre('stft_magnitude', _STFT_ARGS + _DECIBEL_ARGS, kwargs)
+
+    @classmethod
+    def melspectrogram(cls, **kwargs) -> 'FrontEnd':
+        """The front end of `get_melspectrogram_layer(**kwargs)`."""
+        allowed = _STFT_ARGS + _MEL_ARGS + _DECIBEL_ARGS
+        return cls._from_kapre('melspectrogram', allowed, kwargs, filterbank='mel')
+
+    @classmethod
+    def log_frequency_spectrogram(cls, **kwargs) -> 'FrontEnd':
+        """The front end of `get_log_frequency_spectrogram_layer(**kwargs)`."""
+        allowed = _STFT_ARGS + _LOG_ARGS + _DECIBEL_ARGS
+        return cls._from_kapre('log_frequency_spectrogram', allowed, kwargs, filterbank='log')
+
+    @classmethod
+    def stft_mag_phase(cls, **kwargs) -> 'FrontEnd':
+        """The front end of `get_stft_mag_phase(**kwargs)`: [magnitude (or dB), phase] channels."""
+        allowed = _STFT_ARGS + _DECIBEL_ARGS
+        return cls._from_kapre('stft_mag_phase', allowed, kwargs, output='mag_phase')
+
+    @classmethod
+    def stft(cls, **kwargs) -> 'FrontEnd':
+        """The front end of kapre's `STFT` layer: the complex spectrum."""
+        return cls._from_kapre('stft', _STFT_ARGS, kwargs, output='complex')
+
+    @classmethod
+    def _from_kapre(cls, function, allowed, kwargs, **fixed):
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f'FrontEnd.{function}() got unexpected keyword argument(s) '
+                f'{", ".join(unknown)}; it takes {", ".join(allowed)}'
+            )
+        return cls(**kwargs, **fixed)
+
+    # ----- sizes ---------------------------------------------------------------------------------
+
+    @property
+    def n_freq(self) -> int:
+        """Number of rFFT bins: n_fft // 2 + 1."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def n_features(self) -> int:
+        """Size of the last output axis: n_freq, n_mels or log_n_bins."""
+        return {'none': self.n_freq, 'mel': self.n_mels, 'log': self.log_n_bins}[self.filterbank]
+
+    @property
+    def pad_begin_length(self) -> int:
+        """Zeros prepended to the audio: n_fft - hop_length with pad_begin (n_fft, not win_length,
+        as kapre does despite its docstring), else 0."""
+        return self.n_fft - self.hop_length if self.pad_begin else 0
+
+    def n_frames(self, n_samples: int) -> int:
+        """Number of frames for audio of `n_samples` samples, as tf.signal.frame counts them.
+
+        Raises ValueError when the audio is too short for one frame. (TensorFlow 2.20 returns an
+        empty spectrogram there instead; an explicit error is more useful.)
+        """
+        n_samples = _check_int('n_samples', n_samples, minimum=0)
+        total = n_samples + self.pad_begin_length
+        after = ' (after pad_begin)' if self.pad_begin else ''
+        if self.pad_end:
+            if total == 0:
+                raise ValueError(
+                    'audio has 0 samples; pad_end=True still needs at least one sample'
+                )
+            return -(-total // self.hop_length)
+        if total < self.win_length:
+            raise ValueError(
+                f'audio has {total} samples{after}; one frame needs win_length={self.win_length}'
+                ' samples; pass longer audio or pad_end=True'
+            )
+        return 1 + (total - self.win_length) // self.hop_length
+
+    # ----- weights -------------------------------------------------------------------------------
+
+    def window(self) -> np.ndarray:
+        """The analysis window (float64, length win_length), as tf.signal computes it.
+
+        The array is cached and read-only; copy it before modifying it.
+        """
+        return _window(self.window_name, self.win_length)
+
+    def inverse_window(self) -> np.ndarray:
+        """The synthesis window of tf.signal.inverse_stft_window_fn(hop_length, forward window):
+        the forward window divided by the overlap-added squared forward window (0 where that sum
+        is 0). Cached and read-only."""
+        return _inverse_window(self.window_name, self.win_length, self.hop_length)
+
+    def dense_filterbank(self) -> Optional[np.ndarray]:
+        """Dense (n_freq, n_features) float64 filterbank, or None when filterbank == 'none'.
+
+        (Named dense_filterbank because `filterbank` is the field that picks 'none'/'mel'/'log'.)
+
+        mel: librosa.filters.mel(sr=sample_rate, n_fft=(n_freq - 1) * 2, ...) transposed.
+        log: kapre.backend.filterbank_log. Cached and read-only.
+        """
+        key = self._filterbank_key()
+        return None if key is None else _dense_filterbank(key)
+
+    def sparse_filterbank(self):
+        """The filterbank as runs: (start int32[n_features], length int32[n_features],
+        weights float32[sum(length)]).
+
+        Filter j is `weights[offset_j : offset_j + length[j]]` applied to frequency bins
+        `start[j] : start[j] + length[j]`, where offset_j = sum(length[:j]). Each run spans the
+        filter's first to last entry that is non-zero in float32; an all-zero filter has length 0
+        (and start 0). Scattering the runs back gives `dense_filterbank().astype(float32)`
+        exactly.
+        None when filterbank == 'none'. Cached and read-only.
+        """
+        key = self._filterbank_key()
+        return None if key is None else _sparse_filterbank(key)
+
+    def _filterbank_key(self):
+        # Only the arguments that shape the matrix, so specs differing in framing share a cache
+        # entry.
+        if self.filterbank == 'mel':
+            return ('mel', self.sample_rate, self.n_freq, self.n_mels, self.mel_f_min,
+                    self.mel_f_max, self.mel_htk, self.mel_norm)
+        if self.filterbank == 'log':
+            return ('log', self.sample_rate, self.n_freq, self.log_n_bins,
+                    self.log_bins_per_octave, self.log_f_min, self.log_spread)
+        return None
+
+    # ----- layouts -------------------------------------------------------------------------------
+
+    def layout_input(self, x):
+        """A waveform batch in `input_data_format` as a (batch, channels, time) view.
+
+        Works on any array with `ndim`, `shape` and `transpose` (NumPy, CuPy).
+        """
+        if not hasattr(x, 'ndim'):
+            x = np.asarray(x)
+        channels_last = self.input_data_format == 'channels_last'
+        if x.ndim != 3:
+            expected = '(batch, time, channels)' if channels_last else '(batch, channels, time)'
+            raise ValueError(
+                f'audio must have 3 axes {expected} for input_data_format='
+                f'{self.input_data_format!r}, got shape {tuple(x.shape)}'
+            )
+        return x.transpose(0, 2, 1) if channels_last else x
+
+    def layout_output(self, y):
+        """A (batch, channels, frames, features) result in `output_data_format`: channels_last
+        is (batch, frames, features, channels), channels_first is returned as it is."""
+        if self.output_data_format == 'channels_last':
+            return y.transpose(0, 2, 3, 1)
+        return y
+
+
+# ----- validation --------------------------------------------------------------------------------
+
+
+def _check_int(name, value, minimum):
+    # bool is an int subclass, but pad_begin=True passed as n_fft is a bug, not a size.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value}')
+    return value
+
+
+def _check_real(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{name} must be a real number, got {type(value).__name__} {value!r}')
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    return value
+
+
+def _check_positive(name, value):
+    value = float(_check_real(name, value))
+    if value <= 0:
+        raise ValueError(f'{name} must be > 0, got {value!r}')
+    return value
+
+
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f'{name} must be a bool, got {type(value).__name__} {value!r}')
+    return bool(value)
+
+
+def _check_choice(name, value, choices):
+    if not isinstance(value, str):
+        raise TypeError(f'{name} must be a string, got {type(value).__name__} {value!r}')
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {", ".join(map(repr, choices))}, got {value!r}')
+    return value
+
+
+def _check_data_format(name, value):
+    if not isinstance(value, str):
+        raise TypeError(f'{name} must be a string, got {type(value).__name__} {value!r}')
+    if value == 'default':
+        value = _keras_image_data_format()
+    if value not in DATA_FORMATS:
+        raise ValueError(
+            f"{name} must be 'channels_last', 'channels_first' or 'default', got {value!r}"
+        )
+    return value
+
+
+def _keras_image_data_format():
+    # Read Keras' setting only if the user already imported Keras: importing it here would pull
+    # in a deep-learning framework just to learn a default.
+    if 'keras' not in sys.modules:
+        return 'channels_last'
+    try:
+        import keras
+
+        return keras.config.image_data_format()
+    except (ImportError, AttributeError):
+        return 'channels_last'
+
+
+def _check_window_name(value):
+    if value is None:
+        return 'hann_window'
+    if not isinstance(value, str):
+        raise TypeError(
+            f'window_name must be a string or None, got {type(value).__name__} {value!r}'
+        )
+    if value not in WINDOW_NAMES:
+        raise UnsupportedWindowError(
+            f'window_name {value!r} is not supported; the supported windows are '
+            f'{", ".join(WINDOW_NAMES)}'
+        )
+    return value
+
+
+def _check_mel_norm(value):
+    # librosa takes 'slaney', None or a number p for p-norm normalisation of each filter. Of the
+    # numbers, only p > 0 (inf: max-norm) means something for a filter; librosa's 0 (count of
+    # non-zero weights) and -inf (smallest weight, i.e. 0: no scaling) are rejected here.
+    if value is None or value == 'slaney':
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"mel_norm must be 'slaney', None or a number > 0, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"mel_norm must be 'slaney', None or a number > 0, got {type(value).__name__} "
+            f'{value!r}'
+        )
+    value = float(value)
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"mel_norm must be 'slaney', None or a number > 0, got {value!r}")
+    return value
+
+
+def _validated_fields(spec):
+    """Checks every field of `spec`; returns them all with defaults resolved."""
+    v = {}
+    v['n_fft'] = n_fft = _check_int('n_fft', spec.n_fft, minimum=2)
+    if n_fft > MAX_N_FFT:
+        raise ValueError(f'n_fft must be <= MAX_N_FFT = {MAX_N_FFT}, got {n_fft}')
+    win_length = n_fft if spec.win_length is None else spec.win_length
+    v['win_length'] = win_length = _check_int('win_length', win_length, minimum=1)
+    hop_length = win_length // 4 if spec.hop_length is None else spec.hop_length
+    if spec.hop_length is None and hop_length < 1:
+        raise ValueError(
+            f'hop_length must be >= 1, got {hop_length} (the default win_length // 4 with '
+            f'win_length={win_length}); pass hop_length'
+        )
+    v['hop_length'] = hop_length = _check_int('hop_length', hop_length, minimum=1)
+    v['window_name'] = window_name = _check_window_name(spec.window_name)
+    v['pad_begin'] = pad_begin = _check_bool('pad_begin', spec.pad_begin)
+    v['pad_end'] = _check_bool('pad_end', spec.pad_end)
+    v['output'] = output = _check_choice('output', spec.output, OUTPUTS)
+    v['filterbank'] = filterbank = _check_choice('filterbank', spec.filterbank, FILTERBANKS)
+
+    if pad_begin and n_fft < hop_length:
+        raise ValueError(
+            f'pad_begin=True prepends n_fft - hop_length zeros, which needs hop_length <= n_fft, '
+            f'got n_fft={n_fft}, hop_length={hop_length}'
+        )
+    if window_name == 'kaiser_bessel_derived_window' and win_length % 2:
+        raise ValueError(
+            f'window_name=kaiser_bessel_derived_window needs an even win_length, got '
+            f'{win_length}: tf.signal builds it from two halves and returns win_length - 1 '
+            'samples for an odd length, which kapre cannot multiply into its frames (it fails '
+            "with TensorFlow's 'Dimensions must be equal' error)"
+        )
+
+    sample_rate = _check_real('sample_rate', spec.sample_rate)
+    if sample_rate <= 0:
+        raise ValueError(f'sample_rate must be > 0, got {sample_rate!r}')
+    v['sample_rate'] = int(sample_rate) if isinstance(sample_rate, numbers.Integral) else float(
+        sample_rate
+    )
+
+    v['n_mels'] = _check_int('n_mels', spec.n_mels, minimum=1)
+    v['mel_f_min'] = mel_f_min = float(_check_real('mel_f_min', spec.mel_f_min))
+    if mel_f_min < 0:
+        raise ValueError(f'mel_f_min must be >= 0, got {mel_f_min!r}')
+    mel_f_max = sample_rate / 2 if spec.mel_f_max is None else spec.mel_f_max
+    v['mel_f_max'] = mel_f_max = float(_check_real('mel_f_max', mel_f_max))
+    if mel_f_max <= mel_f_min:
+        raise ValueError(
+            f'mel_f_max must be > mel_f_min, got mel_f_max={mel_f_max!r}, mel_f_min={mel_f_min!r}'
+        )
+    v['mel_htk'] = _check_bool('mel_htk', spec.mel_htk)
+    v['mel_norm'] = _check_mel_norm(spec.mel_norm)
+
+    v['log_n_bins'] = log_n_bins = _check_int('log_n_bins', spec.log_n_bins, minimum=1)
+    log_f_min = LOG_F_MIN_DEFAULT if spec.log_f_min is None else spec.log_f_min
+    v['log_f_min'] = log_f_min = _check_positive('log_f_min', log_f_min)
+    v['log_bins_per_octave'] = bins_per_octave = _check_int(
+        'log_bins_per_octave', spec.log_bins_per_octave, minimum=1
+    )
+    v['log_spread'] = _check_positive('log_spread', spec.log_spread)
+    if filterbank == 'log':
+        # kapre's check, floor division included.
+        log_f_max = log_f_min * 2 ** (log_n_bins / bins_per_octave)
+        if log_f_max > sample_rate // 2:
+            raise FilterbankRangeError(
+                f'the log filterbank reaches log_f_min * 2**(log_n_bins / log_bins_per_octave) = '
+                f'{log_f_max:g} Hz, above sample_rate // 2 = {sample_rate // 2} Hz (log_f_min='
+                f'{log_f_min!r}, log_n_bins={log_n_bins}, log_bins_per_octave={bins_per_octave}, '
+                f'sample_rate={sample_rate!r}); reduce log_n_bins or log_f_min, or raise '
+                'log_bins_per_octave'
+            )
+
+    v['return_decibel'] = return_decibel = _check_bool('return_decibel', spec.return_decibel)
+    v['db_amin'] = _check_positive('db_amin', spec.db_amin)
+    v['db_ref_value'] = _check_positive('db_ref_value', spec.db_ref_value)
+    v['db_dynamic_range'] = _check_positive('db_dynamic_range', spec.db_dynamic_range)
+
+    if output == 'complex' and (filterbank != 'none' or return_decibel):
+        raise ValueError(
+            f"output='complex' is the raw STFT: it takes neither a filterbank nor decibels, got "
+            f'filterbank={filterbank!r}, return_decibel={return_decibel}'
+        )
+    if output == 'mag_phase' and filterbank != 'none':
+        raise ValueError(
+            f"output='mag_phase' pairs each frequency bin's magnitude with its phase, so it takes "
+            f'no filterbank, got filterbank={filterbank!r}'
+        )
+
+    v['input_data_format'] = _check_data_format('input_data_format', spec.input_data_format)
+    v['output_data_format'] = _check_data_format('output_data_format', spec.output_data_format)
+    return v
+
+
+# ----- windows (float64 versions of tf.signal's formulas) -------------------------------------
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+@functools.lru_cache(maxsize=64)
+def _window(name, length):
+    n = np.arange(length, dtype=np.float64)
+    if name in ('hann_window', 'hamming_window'):
+        # tf.signal's "periodic" raised-cosine window divides by L only for even L; for odd L it
+        # divides by L - 1, i.e. it is the symmetric window. Length 1 is [1].
+        a, b = (0.5, 0.5) if name == 'hann_window' else (0.54, 0.46)
+        if length == 1:
+            return _read_only(np.ones(1))
+        denominator = length if length % 2 == 0 else length - 1
+        return _read_only(a - b * np.cos(2.0 * np.pi * n / denominator))
+    if name == 'kaiser_window':
+        # Symmetric; tf.signal's formula is numpy.kaiser's, rearranged with bessel_i0e.
+        return _read_only(np.kaiser(length, KAISER_BETA))
+    if name == 'kaiser_bessel_derived_window':
+        # Half window: square root of the normalised running sum of a Kaiser window of
+        # length L/2 + 1, dropping its last point; then mirrored. (Even length: checked in spec.)
+        running = np.cumsum(np.kaiser(length // 2 + 1, KAISER_BETA))
+        half = np.sqrt(running[:-1] / running[-1])
+        return _read_only(np.concatenate([half, half[::-1]]))
+    if name == 'vorbis_window':
+        return _read_only(np.sin(np.pi / 2.0 * np.sin(np.pi * (n + 0.5) / length) ** 2))
+    raise UnsupportedWindowError(f'window_name {name!r} is not supported')
+
+
+@functools.lru_cache(maxsize=64)
+def _inverse_window(name, length, hop_length):
+    forward = _window(name, length)
+    # Sum of the squared forward window over every frame overlapping a sample, periodic in hop.
+    overlaps = -(-length // hop_length)
+    squared = np.zeros(overlaps * hop_length)
+    squared[:length] = forward**2
+    denominator = np.tile(squared.reshape(overlaps, hop_length).sum(axis=0), overlaps)[:length]
+    safe = np.where(denominator == 0.0, 1.0, denominator)
+    return _read_only(np.where(denominator == 0.0, 0.0, forward / safe))
+
+
+# ----- filterbanks -------------------------------------------------------------------------------
+
+# Slaney's auditory-toolbox mel scale (librosa's default): linear below 1 kHz, log above.
+_SLANEY_HZ_PER_MEL = 200.0 / 3
+_SLANEY_BREAK_HZ = 1000.0
+_SLANEY_BREAK_MEL = _SLANEY_BREAK_HZ / _SLANEY_HZ_PER_MEL
+_SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz, htk):
+    hz = np.asarray(hz, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    # The maximum only keeps log() away from the values the linear branch handles.
+    above = np.log(np.maximum(hz, _SLANEY_BREAK_HZ) / _SLANEY_BREAK_HZ) / _SLANEY_LOG_STEP
+    return np.where(hz >= _SLANEY_BREAK_HZ, _SLANEY_BREAK_MEL + above, hz / _SLANEY_HZ_PER_MEL)
+
+
+def _mel_to_hz(mel, htk):
+    mel = np.asarray(mel, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    above = _SLANEY_BREAK_HZ * np.exp(
+        _SLANEY_LOG_STEP * (np.maximum(mel, _SLANEY_BREAK_MEL) - _SLANEY_BREAK_MEL)
+    )
+    return np.where(mel >= _SLANEY_BREAK_MEL, above, mel * _SLANEY_HZ_PER_MEL)
+
+
+def _fft_frequencies(sample_rate, n_freq):
+    # kapre hands librosa n_fft = (n_freq - 1) * 2, so an odd n_fft gets the bin frequencies of
+    # n_fft - 1 points. Kept on purpose: that is what kapre computes.
+    return np.fft.rfftfreq((n_freq - 1) * 2, 1.0 / sample_rate)
+
+
+def _mel_matrix(sample_rate, n_freq, n_mels, f_min, f_max, htk, norm):
+    """(n_mels, n_freq) triangles of librosa.filters.mel, in float64."""
+    freqs = _fft_frequencies(sample_rate, n_freq)
+    # n_mels + 2 edges evenly spaced in mel; filter i rises from edge i to i + 1, falls to i + 2.
+    mel_edges = np.linspace(_hz_to_mel(f_min, htk), _hz_to_mel(f_max, htk), n_mels + 2)
+    edges = _mel_to_hz(mel_edges, htk)
+    widths = np.diff(edges)
+    offsets = edges[:, np.newaxis] - freqs[np.newaxis, :]
+    rising = -offsets[:-2] / widths[:-1, np.newaxis]
+    falling = offsets[2:] / widths[1:, np.newaxis]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    if norm == 'slaney':
+        # Constant area: scale each triangle by 2 / (its width in Hz).
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, np.newaxis]
+    elif norm is not None:
+        weights = _normalize_rows(weights, norm, _MEL_NORM_THRESHOLD)
+    return weights
+
+
+def _normalize_rows(matrix, p, threshold):
+    """Divides each row by its p-norm (p = inf: max |.|), as librosa.util.normalize: a row whose
+    norm is below `threshold` is left as it is."""
+    magnitude = np.abs(matrix)
+    if p == math.inf:
+        norms = magnitude.max(axis=1, keepdims=True)
+    else:
+        norms = np.sum(magnitude**p, axis=1, keepdims=True) ** (1.0 / p)
+    norms[norms < threshold] = 1.0
+    return matrix / norms
+
+
+def _log_matrix(sample_rate, n_freq, n_bins, bins_per_octave, f_min, spread):
+    """(n_bins, n_freq) log-normal filters of kapre.backend.filterbank_log, in float64."""
+    sigma = spread / bins_per_octave
+    # DC (bin 0) has no log frequency; its row stays zero.
+    log_freqs = np.log2(_fft_frequencies(sample_rate, n_freq)[1:])
+    centres = f_min * 2.0 ** (np.arange(n_bins) / bins_per_octave)
+    z = (log_freqs[np.newaxis, :] - np.log2(centres)[:, np.newaxis]) / sigma
+    weights = np.zeros((n_bins, n_freq))
+    # kapre's formula as it stands: log2 terms inside a natural exp. The constant -log2(sigma)
+    # cancels in the normalisation; -log_freqs tilts each filter toward low frequencies.
+    weights[:, 1:] = np.exp(-0.5 * z**2 - np.log2(sigma) - log_freqs[np.newaxis, :])
+    # librosa.util.normalize(norm=1) on a float64 matrix: threshold is float64's tiny.
+    return _normalize_rows(weights, 1, np.finfo(np.float64).tiny)
+
+
+@functools.lru_cache(maxsize=16)
+def _dense_filterbank(key):
+    kind, *args = key
+    matrix = _mel_matrix(*args) if kind == 'mel' else _log_matrix(*args)
+    return _read_only(np.ascontiguousarray(matrix.T))
+
+
+@functools.lru_cache(maxsize=16)
+def _sparse_filterbank(key):
+    dense = _dense_filterbank(key).astype(np.float32)
+    n_freq, n_features = dense.shape
+    nonzero = dense != 0
+    used = nonzero.any(axis=0)
+    first = np.argmax(nonzero, axis=0)
+    last = n_freq - 1 - np.argmax(nonzero[::-1], axis=0)
+    start = np.where(used, first, 0).astype(np.int32)
+    length = np.where(used, last - first + 1, 0).astype(np.int32)
+    runs = [dense[s:s + n, j] for j, (s, n) in enumerate(zip(start, length))]
+    weights = np.concatenate(runs) if runs else np.zeros(0, np.float32)
+    return _read_only(start), _read_only(length), _read_only(weights.astype(np.float32))
