@@ -10,6 +10,8 @@
 // same reason it uses no standard-library templates.
 #pragma once
 
+#include <type_traits>
+
 #include "fft_plan.h"
 
 template <class V>
@@ -66,6 +68,57 @@ void pass_radix4(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   }
 }
 
+template <class V>
+void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  const int64_t m = ps.m, s = ps.s, st = s * m;
+  const float h = 0.70710678118654752440f;  // 1/sqrt(2)
+  for (int64_t p = 0; p < m; ++p) {
+    const float* twr = ps.tw_re + 7 * p;
+    const float* twi = ps.tw_im + 7 * p;
+    for (int64_t q = 0; q < s; ++q) {
+      const int64_t i0 = q + s * p;
+      V br[4], bi[4], cr[4], ci[4];
+      for (int k = 0; k < 4; ++k) {
+        const V ar = xr[i0 + k * st], ai = xi[i0 + k * st];
+        const V er = xr[i0 + (k + 4) * st], ei = xi[i0 + (k + 4) * st];
+        br[k] = ar + er;
+        bi[k] = ai + ei;
+        cr[k] = ar - er;
+        ci[k] = ai - ei;
+      }
+      // c_k *= exp(-2 pi i k / 8)
+      V t = (cr[1] + ci[1]) * h;
+      ci[1] = (ci[1] - cr[1]) * h;
+      cr[1] = t;
+      t = ci[2];
+      ci[2] = -cr[2];
+      cr[2] = t;
+      t = (ci[3] - cr[3]) * h;
+      ci[3] = (-ci[3] - cr[3]) * h;
+      cr[3] = t;
+      const int64_t o = q + s * 8 * p;
+      // Two length-4 DFTs: b gives the even outputs, c the odd ones.
+      for (int half = 0; half < 2; ++half) {
+        const V* pr = half ? cr : br;
+        const V* pi = half ? ci : bi;
+        const V t0r = pr[0] + pr[2], t0i = pi[0] + pi[2], t1r = pr[0] - pr[2], t1i = pi[0] - pi[2];
+        const V t2r = pr[1] + pr[3], t2i = pi[1] + pi[3], t3r = pr[1] - pr[3], t3i = pi[1] - pi[3];
+        const V outr[4] = {t0r + t2r, t1r + t3i, t0r - t2r, t1r - t3i};
+        const V outi[4] = {t0i + t2i, t1i - t3r, t0i - t2i, t1i + t3r};
+        for (int j4 = 0; j4 < 4; ++j4) {
+          const int j = 2 * j4 + half;
+          if (j == 0) {
+            yr[o] = outr[0];
+            yi[o] = outi[0];
+          } else {
+            KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], outr[j4], outi[j4], twr[j - 1], twi[j - 1]);
+          }
+        }
+      }
+    }
+  }
+}
+
 // Odd radix P (prime up to kMaxDirectRadix), using the symmetric pairs k, P-k:
 // y_j = A_j - i B_j and y_{P-j} = A_j + i B_j with A from sums, B from differences.
 template <class V, int kFixedP>
@@ -114,20 +167,71 @@ void pass_odd(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
 }
 
 template <class V>
-void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch);
+
+// Block radix: gather the P inputs of one butterfly into an L1-resident block,
+// run the block's own FFT there, twiddle, and scatter the P outputs.
+template <class V>
+void pass_block(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* local) {
+  const int P = ps.radix;
+  const int64_t m = ps.m, s = ps.s, st = s * m;
+  const ComplexFftView& block = *ps.block;
+  for (int64_t p = 0; p < m; ++p) {
+    const float* twr = ps.tw_re + (P - 1) * p;
+    const float* twi = ps.tw_im + (P - 1) * p;
+    for (int64_t q = 0; q < s; ++q) {
+      V* br = local;
+      V* bi = local + P;
+      const int64_t i0 = q + s * p;
+      for (int k = 0; k < P; ++k) {
+        br[k] = xr[i0 + k * st];
+        bi[k] = xi[i0 + k * st];
+      }
+      complex_forward(block, br, bi, local + 2 * P);
+      const int64_t o = q + s * P * p;
+      yr[o] = br[0];
+      yi[o] = bi[0];
+      for (int j = 1; j < P; ++j) {
+        KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], br[j], bi[j], twr[j - 1], twi[j - 1]);
+      }
+    }
+  }
+}
+
+template <class V>
+void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* local) {
+  if (ps.block != nullptr) return pass_block(ps, xr, xi, yr, yi, local);
   switch (ps.radix) {
     case 2: pass_radix2(ps, xr, xi, yr, yi); break;
     case 3: pass_odd<V, 3>(ps, xr, xi, yr, yi); break;
     case 4: pass_radix4(ps, xr, xi, yr, yi); break;
     case 5: pass_odd<V, 5>(ps, xr, xi, yr, yi); break;
     case 7: pass_odd<V, 7>(ps, xr, xi, yr, yi); break;
+    case 8: pass_radix8(ps, xr, xi, yr, yi); break;
     default: pass_odd<V, 0>(ps, xr, xi, yr, yi); break;
   }
 }
 
-// In-place forward complex FFT of (re, im), length f.n; scratch holds f.scratch vectors.
+// Forward complex FFT of (re, im), length f.n. The result lands either in
+// (re, im) or in the scratch buffers; re/im are updated to point at it, which
+// saves the copy after an odd number of Stockham passes. Scratch holds f.scratch vectors.
+
+// The same, with the result always back in (re, im).
 template <class V>
-void complex_forward(const ComplexFftView& f, V* re, V* im, V* scratch) {
+void complex_forward_inplace(const ComplexFftView& f, V* re, V* im, V* scratch) {
+  V* r = re;
+  V* i = im;
+  complex_forward(f, r, i, scratch);
+  if (r != re) {
+    for (int64_t k = 0; k < f.n; ++k) {
+      re[k] = r[k];
+      im[k] = i[k];
+    }
+  }
+}
+
+template <class V>
+void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
   const int64_t n = f.n;
   if (f.inner != nullptr) {
     // Bluestein: X_k = c_k * sum_j (x_j c_j) conj(c_{k-j}), a convolution done by FFTs.
@@ -139,7 +243,7 @@ void complex_forward(const ComplexFftView& f, V* re, V* im, V* scratch) {
       KF_CMUL_STORE(ar[k], ai[k], re[k], im[k], f.chirp_re[k], f.chirp_im[k]);
     }
     for (int64_t k = n; k < cn; ++k) ar[k] = ai[k] = V{};
-    complex_forward(*f.inner, ar, ai, inner_scratch);
+    complex_forward_inplace(*f.inner, ar, ai, inner_scratch);
     // Multiply by the kernel, then inverse FFT as conj(FFT(conj(.))); 1/cn is in the kernel.
     for (int64_t k = 0; k < cn; ++k) {
       V tr, ti;
@@ -147,7 +251,7 @@ void complex_forward(const ComplexFftView& f, V* re, V* im, V* scratch) {
       ar[k] = tr;
       ai[k] = -ti;
     }
-    complex_forward(*f.inner, ar, ai, inner_scratch);
+    complex_forward_inplace(*f.inner, ar, ai, inner_scratch);
     for (int64_t k = 0; k < n; ++k) {
       KF_CMUL_STORE(re[k], im[k], ar[k], -ai[k], f.chirp_re[k], f.chirp_im[k]);
     }
@@ -158,37 +262,47 @@ void complex_forward(const ComplexFftView& f, V* re, V* im, V* scratch) {
   V* dr = scratch;
   V* di = scratch + n;
   for (int i = 0; i < f.n_passes; ++i) {
-    run_pass(f.passes[i], sr, si, dr, di);
+    run_pass(f.passes[i], sr, si, dr, di, scratch + 2 * n);
     V* t = sr; sr = dr; dr = t;
     t = si; si = di; di = t;
   }
-  if (sr != re) {
-    for (int64_t k = 0; k < n; ++k) {
-      re[k] = sr[k];
-      im[k] = si[k];
-    }
-  }
+  re = sr;
+  im = si;
 }
 
 // Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
 // (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
 // (xr, xi), which must not alias z. The imaginary parts at DC and Nyquist are 0.
-template <class V>
-void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch) {
+// With a magnitude function `mag` (V(V re, V im)), only |X_k| is written, to xr:
+// the split pass and the magnitude then share one trip through the spectrum.
+struct NoMagnitude {};
+
+template <class V, class Mag = NoMagnitude>
+void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {}) {
+  constexpr bool kMag = !std::is_same<Mag, NoMagnitude>::value;
   complex_forward(*f.complex, zr, zi, scratch);
   const int64_t n = f.n;
   if (!f.even) {
     for (int64_t k = 0; k <= n / 2; ++k) {
-      xr[k] = zr[k];
-      xi[k] = zi[k];
+      if constexpr (kMag) {
+        xr[k] = mag(zr[k], zi[k]);
+      } else {
+        xr[k] = zr[k];
+        xi[k] = zi[k];
+      }
     }
     return;
   }
   const int64_t h = n / 2;
-  xr[0] = zr[0] + zi[0];
-  xi[0] = V{};
-  xr[h] = zr[0] - zi[0];
-  xi[h] = V{};
+  if constexpr (kMag) {
+    xr[0] = mag(zr[0] + zi[0], V{});
+    xr[h] = mag(zr[0] - zi[0], V{});
+  } else {
+    xr[0] = zr[0] + zi[0];
+    xi[0] = V{};
+    xr[h] = zr[0] - zi[0];
+    xi[h] = V{};
+  }
   const V half = splat<V>(0.5f);
   for (int64_t k = 1; k < h; ++k) {
     // E = (Z_k + conj Z_{h-k}) / 2, O = -i (Z_k - conj Z_{h-k}) / 2, X_k = E + w^k O.
@@ -196,8 +310,12 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch) 
     const V er = (ar + br) * half, ei = (ai - bi) * half;
     const V orr = (ai + bi) * half, oi = (br - ar) * half;
     const float wr = f.split_re[k], wi = f.split_im[k];
-    xr[k] = er + orr * wr - oi * wi;
-    xi[k] = ei + orr * wi + oi * wr;
+    if constexpr (kMag) {
+      xr[k] = mag(er + orr * wr - oi * wi, ei + orr * wi + oi * wr);
+    } else {
+      xr[k] = er + orr * wr - oi * wi;
+      xi[k] = ei + orr * wi + oi * wr;
+    }
   }
 }
 
@@ -233,7 +351,7 @@ void real_inverse(const RealFftView& f, V* xr, V* xi, V* zr, V* zi, V* scratch) 
       zi[n - k] = xi[k];
     }
   }
-  complex_forward(*f.complex, zr, zi, scratch);
+  complex_forward_inplace(*f.complex, zr, zi, scratch);
   const V scale = splat<V>(1.0f / static_cast<float>(nc));
   for (int64_t k = 0; k < nc; ++k) {
     zr[k] = zr[k] * scale;

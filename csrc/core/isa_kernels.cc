@@ -89,16 +89,104 @@ inline V decibel(V x) {
   return ln * 4.342944819032518f;  // 10 / ln(10)
 }
 
+// Transposes a W x W block: row l starts at src + l * row_stride (W floats);
+// dst[i * W + l] = row l's element i, so dst holds one lane-vector per sample.
+inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
+#if defined(KF_ISA_AVX512)
+  __m512 r[16], t[16];
+  for (int l = 0; l < 16; ++l) r[l] = _mm512_loadu_ps(src + l * row_stride);
+  for (int g = 0; g < 4; ++g) {  // rows 4g..4g+3 -> per 128-bit lane k: column e + 4k
+    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]);
+    const __m512 hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    t[4 * g + 0] = _mm512_shuffle_ps(lo01, lo23, 0x44);
+    t[4 * g + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+    t[4 * g + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44);
+    t[4 * g + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+  }
+  for (int e = 0; e < 4; ++e) {  // gather the four row groups of columns e, e+4, e+8, e+12
+    const __m512 x0 = _mm512_shuffle_f32x4(t[e], t[4 + e], 0x88);
+    const __m512 y0 = _mm512_shuffle_f32x4(t[e], t[4 + e], 0xDD);
+    const __m512 x1 = _mm512_shuffle_f32x4(t[8 + e], t[12 + e], 0x88);
+    const __m512 y1 = _mm512_shuffle_f32x4(t[8 + e], t[12 + e], 0xDD);
+    dst[e] = (V)_mm512_shuffle_f32x4(x0, x1, 0x88);
+    dst[e + 8] = (V)_mm512_shuffle_f32x4(x0, x1, 0xDD);
+    dst[e + 4] = (V)_mm512_shuffle_f32x4(y0, y1, 0x88);
+    dst[e + 12] = (V)_mm512_shuffle_f32x4(y0, y1, 0xDD);
+  }
+#elif defined(KF_ISA_AVX2)
+  __m256 r[8], t[8];
+  for (int l = 0; l < 8; ++l) r[l] = _mm256_loadu_ps(src + l * row_stride);
+  for (int g = 0; g < 2; ++g) {
+    const __m256 lo01 = _mm256_unpacklo_ps(r[4 * g], r[4 * g + 1]);
+    const __m256 hi01 = _mm256_unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m256 lo23 = _mm256_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]);
+    const __m256 hi23 = _mm256_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    t[4 * g + 0] = _mm256_shuffle_ps(lo01, lo23, 0x44);
+    t[4 * g + 1] = _mm256_shuffle_ps(lo01, lo23, 0xEE);
+    t[4 * g + 2] = _mm256_shuffle_ps(hi01, hi23, 0x44);
+    t[4 * g + 3] = _mm256_shuffle_ps(hi01, hi23, 0xEE);
+  }
+  for (int e = 0; e < 4; ++e) {
+    dst[e] = (V)_mm256_permute2f128_ps(t[e], t[4 + e], 0x20);
+    dst[e + 4] = (V)_mm256_permute2f128_ps(t[e], t[4 + e], 0x31);
+  }
+#elif defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + row_stride);
+  __m128 r2 = _mm_loadu_ps(src + 2 * row_stride), r3 = _mm_loadu_ps(src + 3 * row_stride);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  dst[0] = (V)r0;
+  dst[1] = (V)r1;
+  dst[2] = (V)r2;
+  dst[3] = (V)r3;
+#else
+  for (int i = 0; i < kLanes; ++i) {
+    for (int l = 0; l < kLanes; ++l) dst[i][l] = src[l * row_stride + i];
+  }
+#endif
+}
+
+// Stores windowed sample i (all lanes) where real_forward expects it.
+inline void put_sample(bool even, int64_t i, V value, V* zr, V* zi) {
+  if (even) {
+    ((i & 1) ? zi : zr)[i >> 1] = value;
+  } else {
+    zr[i] = value;
+  }
+}
+
 // Cut W frames starting at frame f0 out of one signal, window them, and pack
 // them into the lanes of (zr, zi) as real_forward expects.
 void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi) {
   const int64_t nc = j.fft->complex_n();
-  for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
-  float* zrf = reinterpret_cast<float*>(zr);
-  float* zif = reinterpret_cast<float*>(zi);
   const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
   const int64_t T = j.signal.time, st = j.signal.st;
   const bool even = j.fft->even;
+  const int64_t first = f0 * j.hop_length - j.pad_begin;
+  const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
+  if (nvalid == kLanes && st == 1 && first >= 0 && last + n_used <= T) {
+    // Interior tile: whole blocks of W samples from W frames, transposed in registers.
+    V block[kLanes];
+    int64_t i0 = 0;
+    for (; i0 + kLanes <= n_used; i0 += kLanes) {
+      transpose_block(sig + first + i0, j.hop_length, block);
+      for (int ii = 0; ii < kLanes; ++ii) {
+        put_sample(even, i0 + ii, block[ii] * j.window[i0 + ii], zr, zi);
+      }
+    }
+    for (int64_t i = i0; i < n_used; ++i) {
+      V v;
+      for (int l = 0; l < kLanes; ++l) v[l] = sig[first + l * j.hop_length + i];
+      put_sample(even, i, v * j.window[i], zr, zi);
+    }
+    for (int64_t i = n_used; i < (even ? 2 * nc : nc); ++i) put_sample(even, i, V{}, zr, zi);
+    return;
+  }
+  // Edge tile (padding, ragged end, strided audio): lane by lane with bounds checks.
+  for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
+  float* zrf = reinterpret_cast<float*>(zr);
+  float* zif = reinterpret_cast<float*>(zi);
   for (int l = 0; l < nvalid; ++l) {
     const int64_t start = (f0 + l) * j.hop_length - j.pad_begin;
     const int64_t lo = start < 0 ? -start : 0;
@@ -133,10 +221,13 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   V* feat = scr + j.fft->complex->scratch;
 
   load_frames(j, j.signal.data + b * j.signal.sb + c * j.signal.sc, f0, nvalid, zr, zi);
-  real_forward(*j.fft, zr, zi, xr, xi, scr);
-
   const FeatureView& o = j.out;
   const int64_t base = b * o.sb + c * o.sc;
+  if (j.output == OutputKind::kMagnitude) {
+    real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); });
+  } else {
+    real_forward(*j.fft, zr, zi, xr, xi, scr);
+  }
   if (j.output == OutputKind::kComplex) {
     for (int l = 0; l < nvalid; ++l) {
       float* row = o.data + base + (f0 + l) * o.sf;
@@ -152,8 +243,8 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
       float* row = o.phase + base + (f0 + l) * o.sf;
       for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(xi[k][l], xr[k][l]);
     }
+    for (int64_t k = 0; k < nf; ++k) xr[k] = vsqrt(xr[k] * xr[k] + xi[k] * xi[k]);
   }
-  for (int64_t k = 0; k < nf; ++k) xr[k] = vsqrt(xr[k] * xr[k] + xi[k] * xi[k]);
 
   V* values = xr;
   int64_t n_values = nf;
