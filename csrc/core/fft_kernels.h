@@ -119,6 +119,70 @@ void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   }
 }
 
+// Forward DFT of length 4 on (r[k * stride], i[k * stride]), in place.
+template <class V>
+inline void dft4(V* r, V* i, int stride) {
+  const V t0r = r[0] + r[2 * stride], t0i = i[0] + i[2 * stride];
+  const V t1r = r[0] - r[2 * stride], t1i = i[0] - i[2 * stride];
+  const V t2r = r[stride] + r[3 * stride], t2i = i[stride] + i[3 * stride];
+  const V t3r = r[stride] - r[3 * stride], t3i = i[stride] - i[3 * stride];
+  r[0] = t0r + t2r;
+  i[0] = t0i + t2i;
+  r[stride] = t1r + t3i;
+  i[stride] = t1i - t3r;
+  r[2 * stride] = t0r - t2r;
+  i[2 * stride] = t0i - t2i;
+  r[3 * stride] = t1r - t3i;
+  i[3 * stride] = t1i + t3r;
+}
+
+// Radix 16 as 4 x 4 with the inner twiddles exp(-2 pi i j1 k2 / 16), all in
+// registers: one load and one store of the data per pass.
+template <class V>
+void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  // cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 that occur).
+  constexpr float kC[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
+                            0.38268343236508977f, 0.0f, -0.38268343236508977f,
+                            -0.70710678118654752f, -0.92387953251128674f, -1.0f,
+                            -0.92387953251128674f};
+  constexpr float kS[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752f,
+                            -0.92387953251128674f, -1.0f, -0.92387953251128674f,
+                            -0.70710678118654752f, -0.38268343236508977f, 0.0f,
+                            0.38268343236508977f};
+  const int64_t m = ps.m, s = ps.s, st = s * m;
+  for (int64_t p = 0; p < m; ++p) {
+    const float* twr = ps.tw_re + 15 * p;
+    const float* twi = ps.tw_im + 15 * p;
+    for (int64_t q = 0; q < s; ++q) {
+      const int64_t i0 = q + s * p;
+      V r[16], im[16];  // r[4 * k1 + k2] = a[4 k1 + k2]
+      for (int k = 0; k < 16; ++k) {
+        r[k] = xr[i0 + k * st];
+        im[k] = xi[i0 + k * st];
+      }
+      // Length-4 DFTs over k1 for each k2: afterwards r[4 * j1 + k2].
+      for (int k2 = 0; k2 < 4; ++k2) dft4(r + k2, im + k2, 4);
+      for (int j1 = 1; j1 < 4; ++j1) {
+        for (int k2 = 1; k2 < 4; ++k2) {
+          const int mm = j1 * k2;
+          const V tr = r[4 * j1 + k2] * kC[mm] - im[4 * j1 + k2] * kS[mm];
+          im[4 * j1 + k2] = r[4 * j1 + k2] * kS[mm] + im[4 * j1 + k2] * kC[mm];
+          r[4 * j1 + k2] = tr;
+        }
+      }
+      // Length-4 DFTs over k2 for each j1: afterwards r[4 * j1 + j2] = X[j1 + 4 j2].
+      for (int j1 = 0; j1 < 4; ++j1) dft4(r + 4 * j1, im + 4 * j1, 1);
+      const int64_t o = q + s * 16 * p;
+      yr[o] = r[0];
+      yi[o] = im[0];
+      for (int j = 1; j < 16; ++j) {
+        const int src = 4 * (j % 4) + j / 4;
+        KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], r[src], im[src], twr[j - 1], twi[j - 1]);
+      }
+    }
+  }
+}
+
 // Odd radix P (prime up to kMaxDirectRadix), using the symmetric pairs k, P-k:
 // y_j = A_j - i B_j and y_{P-j} = A_j + i B_j with A from sums, B from differences.
 template <class V, int kFixedP>
@@ -167,40 +231,7 @@ void pass_odd(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
 }
 
 template <class V>
-void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch);
-
-// Block radix: gather the P inputs of one butterfly into an L1-resident block,
-// run the block's own FFT there, twiddle, and scatter the P outputs.
-template <class V>
-void pass_block(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* local) {
-  const int P = ps.radix;
-  const int64_t m = ps.m, s = ps.s, st = s * m;
-  const ComplexFftView& block = *ps.block;
-  for (int64_t p = 0; p < m; ++p) {
-    const float* twr = ps.tw_re + (P - 1) * p;
-    const float* twi = ps.tw_im + (P - 1) * p;
-    for (int64_t q = 0; q < s; ++q) {
-      V* br = local;
-      V* bi = local + P;
-      const int64_t i0 = q + s * p;
-      for (int k = 0; k < P; ++k) {
-        br[k] = xr[i0 + k * st];
-        bi[k] = xi[i0 + k * st];
-      }
-      complex_forward(block, br, bi, local + 2 * P);
-      const int64_t o = q + s * P * p;
-      yr[o] = br[0];
-      yi[o] = bi[0];
-      for (int j = 1; j < P; ++j) {
-        KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], br[j], bi[j], twr[j - 1], twi[j - 1]);
-      }
-    }
-  }
-}
-
-template <class V>
-void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* local) {
-  if (ps.block != nullptr) return pass_block(ps, xr, xi, yr, yi, local);
+void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   switch (ps.radix) {
     case 2: pass_radix2(ps, xr, xi, yr, yi); break;
     case 3: pass_odd<V, 3>(ps, xr, xi, yr, yi); break;
@@ -208,6 +239,7 @@ void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* loca
     case 5: pass_odd<V, 5>(ps, xr, xi, yr, yi); break;
     case 7: pass_odd<V, 7>(ps, xr, xi, yr, yi); break;
     case 8: pass_radix8(ps, xr, xi, yr, yi); break;
+    case 16: pass_radix16(ps, xr, xi, yr, yi); break;
     default: pass_odd<V, 0>(ps, xr, xi, yr, yi); break;
   }
 }
@@ -215,6 +247,8 @@ void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi, V* loca
 // Forward complex FFT of (re, im), length f.n. The result lands either in
 // (re, im) or in the scratch buffers; re/im are updated to point at it, which
 // saves the copy after an odd number of Stockham passes. Scratch holds f.scratch vectors.
+template <class V>
+void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch);
 
 // The same, with the result always back in (re, im).
 template <class V>
@@ -262,7 +296,7 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
   V* dr = scratch;
   V* di = scratch + n;
   for (int i = 0; i < f.n_passes; ++i) {
-    run_pass(f.passes[i], sr, si, dr, di, scratch + 2 * n);
+    run_pass(f.passes[i], sr, si, dr, di);
     V* t = sr; sr = dr; dr = t;
     t = si; si = di; di = t;
   }

@@ -22,10 +22,13 @@ std::complex<double> unit_root(int64_t num, int64_t den) {
   return {std::cos(angle), -std::sin(angle)};
 }
 
-// Radices in the order the passes run: 8s first (fewest passes), then 4, 2, 3, 5, 7, ...
+// Radices in the order the passes run: 16s first (fewest passes: on CPUs whose
+// vector stores are the bottleneck each pass costs a full store of the data),
+// then 8, 4, 2, 3, 5, 7, ...
 std::vector<int> factorize(int64_t n, int64_t* leftover) {
   std::vector<int> radices;
-  while (n % 8 == 0) { radices.push_back(8); n /= 8; }
+  while (n % 16 == 0) { radices.push_back(16); n /= 16; }
+  if (n % 8 == 0) { radices.push_back(8); n /= 8; }
   if (n % 4 == 0) { radices.push_back(4); n /= 4; }
   if (n % 2 == 0) { radices.push_back(2); n /= 2; }
   for (int p = 3; p <= kMaxDirectRadix && n > 1; p += 2) {
@@ -34,25 +37,6 @@ std::vector<int> factorize(int64_t n, int64_t* leftover) {
   *leftover = n;
   return radices;
 }
-
-// Groups consecutive small radices into block radices of at most kMaxBlockRadix
-// (only for long transforms: a block's own plan must use the small radices).
-std::vector<int> group_radices(const std::vector<int>& small, int64_t n) {
-  if (n <= kMaxBlockRadix) return small;
-  std::vector<int> grouped;
-  int current = 1;
-  for (int r : small) {
-    if (current > 1 && current * r > kMaxBlockRadix) {
-      grouped.push_back(current);
-      current = 1;
-    }
-    current *= r;
-  }
-  if (current > 1) grouped.push_back(current);
-  return grouped;
-}
-
-bool is_small_radix(int r) { return r == 2 || r == 4 || r == 8 || (r % 2 == 1 && r <= kMaxDirectRadix); }
 
 int64_t next_pow2(int64_t v) {
   int64_t p = 1;
@@ -100,7 +84,7 @@ ComplexFftPlan::ComplexFftPlan(int64_t n) {
 void ComplexFftPlan::build_passes() {
   const int64_t n = view_.n;
   int64_t leftover = 1;
-  const std::vector<int> radices = group_radices(factorize(n, &leftover), n);
+  const std::vector<int> radices = factorize(n, &leftover);
 
   // Size the table first so the pointers stored in passes_ stay valid.
   std::size_t table_size = 0;
@@ -108,7 +92,7 @@ void ComplexFftPlan::build_passes() {
   for (int r : radices) {
     const int64_t m = cur / r;
     table_size += 2 * static_cast<std::size_t>(m) * (r - 1);
-    if (r % 2 == 1 && is_small_radix(r)) table_size += 2 * static_cast<std::size_t>((r / 2) * (r / 2));
+    if (r % 2 == 1) table_size += 2 * static_cast<std::size_t>((r / 2) * (r / 2));
     cur = m;
   }
   tables_.assign(table_size, 0.0f);
@@ -133,10 +117,7 @@ void ComplexFftPlan::build_passes() {
     pass.tw_re = tre;
     pass.tw_im = tim;
     offset += 2 * static_cast<std::size_t>(pass.m) * (r - 1);
-    if (!is_small_radix(r)) {
-      blocks_.push_back(get_complex_fft_plan(r));
-      pass.block = &blocks_.back()->view();
-    } else if (r % 2 == 1) {
+    if (r % 2 == 1) {
       const int half = r / 2;
       float* ct = tables_.data() + offset;
       float* st = ct + half * half;
@@ -158,7 +139,6 @@ void ComplexFftPlan::build_passes() {
   view_.n_passes = static_cast<int>(passes_.size());
   view_.passes = passes_.data();
   view_.scratch = 2 * n;  // the Stockham ping-pong buffer (re and im)
-  for (const auto& b : blocks_) view_.scratch += 2 * b->view().n + b->view().scratch;
 }
 
 void ComplexFftPlan::build_bluestein() {

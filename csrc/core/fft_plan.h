@@ -15,8 +15,6 @@ namespace kapre_fast {
 constexpr int64_t kMaxFftLength = int64_t{1} << 16;
 // Prime factors above this go through Bluestein instead of a direct O(p^2) pass.
 constexpr int kMaxDirectRadix = 31;
-// Transforms longer than this run passes of block radix up to this size.
-constexpr int kMaxBlockRadix = 64;
 
 // One Stockham pass: current sub-length radix * m, stride s (see fft_kernels.h).
 struct FftPass {
@@ -27,10 +25,6 @@ struct FftPass {
   const float* tw_im = nullptr;
   const float* cos_tab = nullptr;  // odd radix: cos(2 pi j k / radix), [half][half]
   const float* sin_tab = nullptr;
-  // Large radix (a product of small ones, <= kMaxBlockRadix): its DFT is itself
-  // a small FFT run on a block kept in L1, so each pass over the whole
-  // transform reads and writes the data once however many small radices it holds.
-  const struct ComplexFftView* block = nullptr;
 };
 
 // A complex forward transform of length n, as plain pointers for the kernels.
@@ -64,7 +58,6 @@ class ComplexFftPlan {
   std::vector<FftPass> passes_;
   std::vector<float> tables_;
   std::unique_ptr<ComplexFftPlan> inner_;
-  std::vector<std::shared_ptr<const ComplexFftPlan>> blocks_;
 };
 
 // A real transform of length n: even n runs a complex FFT of n/2 plus a split
