@@ -172,6 +172,9 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
   if (nvalid == kLanes && st == 1 && first >= 0 && last + n_used <= T) {
     // Interior tile: whole blocks of W samples from W frames, transposed in registers.
+    if (!even) {
+      for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
+    }
     V block[kLanes];
     int64_t i0 = 0;
     for (; i0 + kLanes <= n_used; i0 += kLanes) {
