@@ -1,0 +1,173 @@
+"""kapre_fast.cpu and the raw pybind11 module: determinism, instruction sets, memory layouts,
+and input checking (grid accuracy is in test_backends.py)."""
+
+import numpy as np
+import pytest
+
+from helpers import peak_relative_error
+from kapre_fast import FrontEnd, _loader, cpu, reference
+
+core = _loader.core()
+ISAS = [isa for isa in ('avx512', 'avx2', 'sse2') if core.force_isa(isa)]
+core.force_isa('')
+
+MEL_DB = dict(n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64,
+              return_decibel=True)
+
+
+@pytest.fixture
+def stereo(speech):
+    """Two examples of speech, 2 channels, channels_last (batch, time, ch)."""
+    a, b = speech[10000:26000], speech[50000:66000]
+    return np.stack([np.stack([a, 0.5 * b], -1), np.stack([b, a[::-1]], -1)]).astype(np.float32)
+
+
+def test_result_does_not_depend_on_thread_count(stereo):
+    outputs = [cpu.melspectrogram(stereo, threads=t, **MEL_DB) for t in (1, 2, 3, None)]
+    for other in outputs[1:]:
+        np.testing.assert_array_equal(outputs[0], other)
+
+
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('family, kwargs', [
+    ('melspectrogram', MEL_DB),
+    ('stft_magnitude', dict(n_fft=1000, hop_length=250)),  # mixed radix 2^3 5^3
+    ('stft_mag_phase', dict(n_fft=257, win_length=200, hop_length=64, pad_end=True)),  # prime
+    ('stft', dict(n_fft=2048, hop_length=512, pad_begin=True, pad_end=True)),
+])
+def test_every_instruction_set_matches_the_reference(isa, family, kwargs, stereo):
+    assert core.force_isa(isa)
+    try:
+        ours = getattr(cpu, family)(stereo, **kwargs)
+    finally:
+        core.force_isa('')
+    truth = getattr(reference, family)(stereo, **kwargs)
+    if kwargs.get('return_decibel'):
+        assert np.percentile(np.abs(ours - truth), 99.9) < 0.01
+    elif family == 'stft_mag_phase':
+        magnitude, truth_magnitude = ours[..., :2], truth[..., :2]
+        assert peak_relative_error(magnitude, truth_magnitude) < 1e-6
+    else:
+        assert peak_relative_error(ours, truth) < 1e-6
+
+
+def test_strided_and_reversed_inputs_give_the_same_result(stereo):
+    expected = cpu.melspectrogram(np.ascontiguousarray(stereo[:, ::-1, ::-1]), **MEL_DB)
+    reversed_view = stereo[:, ::-1, ::-1]  # negative strides, no copy
+    np.testing.assert_array_equal(cpu.melspectrogram(reversed_view, **MEL_DB), expected)
+    fortran = np.asfortranarray(stereo)
+    np.testing.assert_array_equal(cpu.melspectrogram(fortran, **MEL_DB),
+                                  cpu.melspectrogram(stereo, **MEL_DB))
+    every_other = np.ascontiguousarray(np.repeat(stereo, 2, axis=1))[:, ::2]
+    np.testing.assert_array_equal(cpu.melspectrogram(every_other, **MEL_DB),
+                                  cpu.melspectrogram(stereo, **MEL_DB))
+
+
+def test_other_dtypes_are_converted_to_float32(stereo):
+    expected = cpu.stft_magnitude(stereo, n_fft=256)
+    np.testing.assert_array_equal(cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256),
+                                  expected)
+    ints = (stereo * 1000).astype(np.int16)
+    np.testing.assert_allclose(cpu.stft_magnitude(ints, n_fft=256),
+                               cpu.stft_magnitude(ints.astype(np.float32), n_fft=256))
+    with pytest.raises(TypeError, match='audio'):
+        cpu.stft_magnitude(stereo.astype(np.complex64), n_fft=256)
+
+
+def test_digital_silence_gives_the_decibel_floor():
+    x = np.zeros((2, 4000, 1), np.float32)
+    ours = cpu.melspectrogram(x, **MEL_DB)
+    np.testing.assert_allclose(ours, reference.melspectrogram(x, **MEL_DB), atol=1e-4)
+    assert np.all(ours == ours.flat[0])  # one constant floor, no stray values
+
+
+def test_istft_inverts_stft(stereo):
+    kwargs = dict(n_fft=512, hop_length=128)
+    X = cpu.stft(stereo, pad_begin=True, pad_end=True, **kwargs)
+    y = cpu.istft(X, stft_data_format='channels_last', waveform_data_format='channels_last',
+                  **kwargs)
+    trim = 512 - 128
+    np.testing.assert_allclose(y[:, trim:trim + stereo.shape[1]], stereo, atol=2e-6)
+    truth = reference.istft(X, **kwargs)
+    assert peak_relative_error(y, truth) < 1e-6
+
+
+@pytest.mark.parametrize('bad, error, message', [
+    (dict(threads=0), ValueError, 'threads'),
+    (dict(threads=1.5), ValueError, 'threads'),
+    (dict(n_fft=1), ValueError, 'n_fft'),
+    (dict(hop_length=0), ValueError, 'hop_length'),
+    (dict(window_name='nope'), NotImplementedError, 'window'),
+])
+def test_bad_arguments_are_named(bad, error, message, stereo):
+    with pytest.raises(error, match=message):
+        cpu.stft_magnitude(stereo, **{'n_fft': 256, **bad})
+
+
+def test_too_short_audio_names_the_lengths():
+    with pytest.raises(ValueError, match=r'300 samples.*win_length=400'):
+        cpu.melspectrogram(np.ones((1, 300, 1), np.float32), **MEL_DB)
+    with pytest.raises(ValueError, match='channels'):
+        cpu.melspectrogram(np.ones((300, 1), np.float32), **MEL_DB)
+
+
+# ----- the raw module, bypassing every Python-side check ----------------------------------
+
+
+def _raw(**changes):
+    spec = FrontEnd.melspectrogram(**MEL_DB)
+    start, length, weights = spec.sparse_filterbank()
+    args = dict(audio=np.ones((1, 4000, 1), np.float32),
+                window=spec.window().astype(np.float32), band_start=start, band_length=length,
+                band_weights=weights, n_fft=512, win_length=400, hop_length=160, pad_begin=0,
+                pad_end=False, output=0, decibel=True, amin=1e-5, ref_value=1.0,
+                dynamic_range=80.0, input_channels_first=False, output_channels_first=False,
+                threads=1)
+    args.update(changes)
+    return core.frontend(**args)
+
+
+@pytest.mark.parametrize('changes, error, message', [
+    (dict(n_fft=0), ValueError, 'n_fft'),
+    (dict(n_fft=1 << 31), ValueError, 'n_fft'),
+    (dict(win_length=-3), ValueError, 'win_length'),
+    (dict(hop_length=0), ValueError, 'hop_length'),
+    (dict(pad_begin=-1), ValueError, 'pad_begin'),
+    (dict(window=np.ones(12, np.float32)), ValueError, 'window'),
+    (dict(window=np.ones(400, np.float64)), TypeError, 'window'),
+    (dict(band_start=np.full(64, 1000, np.int32)), ValueError, 'band'),
+    (dict(band_length=np.full(64, -1, np.int32)), ValueError, 'band'),
+    (dict(band_weights=np.ones(3, np.float32)), ValueError, 'weights'),
+    (dict(band_start=np.zeros(5, np.int32)), ValueError, 'band_start'),
+    (dict(output=7), ValueError, 'output'),
+    (dict(amin=0.0), ValueError, 'db_amin'),
+    (dict(amin=float('nan')), ValueError, 'db_amin'),
+    (dict(ref_value=-1.0), ValueError, 'db_ref_value'),
+    (dict(dynamic_range=0.0), ValueError, 'db_dynamic_range'),
+    (dict(audio=np.ones((4000, 1), np.float32)), ValueError, '3-D'),
+    (dict(audio=np.ones((1, 4000, 1), np.float64)), TypeError, 'float32'),
+    (dict(audio=np.ones((1, 10, 1), np.float32)), ValueError, 'win_length=400'),
+    (dict(threads=-1), ValueError, 'threads'),
+])
+def test_raw_module_rejects_bad_input(changes, error, message):
+    with pytest.raises(error, match=message):
+        _raw(**changes)
+
+
+def test_raw_module_handles_empty_batches_and_channels():
+    assert _raw(audio=np.ones((0, 4000, 1), np.float32)).shape == (0, 23, 64, 1)
+    assert _raw(audio=np.ones((2, 4000, 0), np.float32)).shape == (2, 23, 64, 0)
+    assert _raw().shape == (1, 23, 64, 1)
+
+
+def test_raw_istft_rejects_bad_input():
+    window = np.ones(64, np.float32)
+    good = dict(window=window, n_fft=64, win_length=64, hop_length=16,
+                input_channels_first=False, output_channels_first=False, threads=1)
+    with pytest.raises(ValueError, match='frequency bins'):
+        core.istft(np.ones((1, 5, 20, 1), np.complex64), **good)
+    with pytest.raises(ValueError, match='at least one frame'):
+        core.istft(np.ones((1, 0, 33, 1), np.complex64), **good)
+    with pytest.raises(TypeError, match='complex64'):
+        core.istft(np.ones((1, 5, 33, 1), np.float32), **good)
+    assert core.istft(np.ones((1, 5, 33, 1), np.complex64), **good).shape == (1, 128, 1)
