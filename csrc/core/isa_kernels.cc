@@ -210,6 +210,26 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   }
 }
 
+// Writes lane l of values[0 .. n) to out + l * row_stride + k * step: the tile's
+// frames become output rows. Contiguous rows go W x W block by block through
+// the register transpose; anything else element by element.
+void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride, int64_t step) {
+  int64_t k0 = 0;
+  if (step == 1 && nvalid == kLanes) {
+    V block[kLanes];
+    for (; k0 + kLanes <= n; k0 += kLanes) {
+      transpose_block(reinterpret_cast<const float*>(values + k0), kLanes, block);
+      for (int l = 0; l < kLanes; ++l) {
+        __builtin_memcpy(out + l * row_stride + k0, &block[l], sizeof(V));
+      }
+    }
+  }
+  for (int l = 0; l < nvalid; ++l) {
+    float* row = out + l * row_stride;
+    for (int64_t k = k0; k < n; ++k) row[k * step] = values[k][l];
+  }
+}
+
 int64_t frontend_scratch(const FrontEndJob& j) {
   const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
   return kLanes * (2 * nc + 2 * nf + j.fft->complex->scratch + j.n_bands);
@@ -280,10 +300,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
     for (int l = 0; l < nvalid; ++l) m = (m < vmax[l] || vmax[l] != vmax[l]) ? vmax[l] : m;
     *task_max = m;
   }
-  for (int l = 0; l < nvalid; ++l) {
-    float* row = o.data + base + (f0 + l) * o.sf;
-    for (int64_t k = 0; k < n_values; ++k) row[k * o.sk] = values[k][l];
-  }
+  store_rows(values, n_values, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
 }
 
 void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scratch,
