@@ -104,3 +104,19 @@ def test_importing_kapre_fast_and_cpu_does_not_import_tensorflow():
             'c.stft_magnitude(np.ones((1, 512, 1), np.float32), n_fft=256); '
             'assert "tensorflow" not in sys.modules, "tensorflow imported"')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+@pytest.mark.parametrize('built_for, message', [
+    ('2.19.0', 'built for TensorFlow 2.19.0'),
+    ('', 'built without its TensorFlow ops'),
+])
+def test_loader_explains_a_version_mismatch(built_for, message, monkeypatch):
+    from kapre_fast import _loader
+
+    monkeypatch.setattr(_loader, 'build_info', lambda: {'tensorflow': built_for})
+    _loader.tf_ops.cache_clear()
+    try:
+        with pytest.raises(ImportError, match=message):
+            _loader.tf_ops()
+    finally:
+        _loader.tf_ops.cache_clear()
