@@ -20,6 +20,18 @@ inline V splat(float f) {
 }
 
 // y = b * w for complex b (br, bi) and twiddle w (wr, wi) broadcast to lanes.
+// As KF_CMUL_STORE, but a plain store when kTw is false (the last pass, m == 1,
+// where every twiddle is exactly 1).
+#define KF_TW_STORE(YR, YI, BR, BI, WR, WI)     \
+  do {                                          \
+    if constexpr (kTw) {                        \
+      KF_CMUL_STORE(YR, YI, BR, BI, WR, WI);    \
+    } else {                                    \
+      (YR) = (BR);                              \
+      (YI) = (BI);                              \
+    }                                           \
+  } while (0)
+
 #define KF_CMUL_STORE(YR, YI, BR, BI, WR, WI) \
   do {                                         \
     const V br_ = (BR), bi_ = (BI);            \
@@ -27,7 +39,7 @@ inline V splat(float f) {
     (YI) = br_ * (WI) + bi_ * (WR);            \
   } while (0)
 
-template <class V>
+template <class V, bool kTw>
 void pass_radix2(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   const int64_t m = ps.m, s = ps.s;
   for (int64_t p = 0; p < m; ++p) {
@@ -38,12 +50,12 @@ void pass_radix2(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
       const int64_t o = q + s * 2 * p;
       yr[o] = ar + br;
       yi[o] = ai + bi;
-      KF_CMUL_STORE(yr[o + s], yi[o + s], ar - br, ai - bi, wr, wi);
+      KF_TW_STORE(yr[o + s], yi[o + s], ar - br, ai - bi, wr, wi);
     }
   }
 }
 
-template <class V>
+template <class V, bool kTw>
 void pass_radix4(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   const int64_t m = ps.m, s = ps.s;
   for (int64_t p = 0; p < m; ++p) {
@@ -61,14 +73,14 @@ void pass_radix4(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
       yr[o] = t0r + t2r;
       yi[o] = t0i + t2i;
       // y1 = t1 - i t3, y2 = t0 - t2, y3 = t1 + i t3 (forward DFT of length 4).
-      KF_CMUL_STORE(yr[o + s], yi[o + s], t1r + t3i, t1i - t3r, twr[0], twi[0]);
-      KF_CMUL_STORE(yr[o + 2 * s], yi[o + 2 * s], t0r - t2r, t0i - t2i, twr[1], twi[1]);
-      KF_CMUL_STORE(yr[o + 3 * s], yi[o + 3 * s], t1r - t3i, t1i + t3r, twr[2], twi[2]);
+      KF_TW_STORE(yr[o + s], yi[o + s], t1r + t3i, t1i - t3r, twr[0], twi[0]);
+      KF_TW_STORE(yr[o + 2 * s], yi[o + 2 * s], t0r - t2r, t0i - t2i, twr[1], twi[1]);
+      KF_TW_STORE(yr[o + 3 * s], yi[o + 3 * s], t1r - t3i, t1i + t3r, twr[2], twi[2]);
     }
   }
 }
 
-template <class V>
+template <class V, bool kTw>
 void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   const int64_t m = ps.m, s = ps.s, st = s * m;
   const float h = 0.70710678118654752440f;  // 1/sqrt(2)
@@ -111,7 +123,7 @@ void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
             yr[o] = outr[0];
             yi[o] = outi[0];
           } else {
-            KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], outr[j4], outi[j4], twr[j - 1], twi[j - 1]);
+            KF_TW_STORE(yr[o + j * s], yi[o + j * s], outr[j4], outi[j4], twr[j - 1], twi[j - 1]);
           }
         }
       }
@@ -138,7 +150,7 @@ inline void dft4(V* r, V* i, int stride) {
 
 // Radix 16 as 4 x 4 with the inner twiddles exp(-2 pi i j1 k2 / 16), all in
 // registers: one load and one store of the data per pass.
-template <class V>
+template <class V, bool kTw>
 void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   // cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 that occur).
   constexpr float kC[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
@@ -177,7 +189,7 @@ void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
       yi[o] = im[0];
       for (int j = 1; j < 16; ++j) {
         const int src = 4 * (j % 4) + j / 4;
-        KF_CMUL_STORE(yr[o + j * s], yi[o + j * s], r[src], im[src], twr[j - 1], twi[j - 1]);
+        KF_TW_STORE(yr[o + j * s], yi[o + j * s], r[src], im[src], twr[j - 1], twi[j - 1]);
       }
     }
   }
@@ -232,14 +244,15 @@ void pass_odd(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
 
 template <class V>
 void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+  const bool tw = ps.m > 1;
   switch (ps.radix) {
-    case 2: pass_radix2(ps, xr, xi, yr, yi); break;
+    case 2: tw ? pass_radix2<V, true>(ps, xr, xi, yr, yi) : pass_radix2<V, false>(ps, xr, xi, yr, yi); break;
     case 3: pass_odd<V, 3>(ps, xr, xi, yr, yi); break;
-    case 4: pass_radix4(ps, xr, xi, yr, yi); break;
+    case 4: tw ? pass_radix4<V, true>(ps, xr, xi, yr, yi) : pass_radix4<V, false>(ps, xr, xi, yr, yi); break;
     case 5: pass_odd<V, 5>(ps, xr, xi, yr, yi); break;
     case 7: pass_odd<V, 7>(ps, xr, xi, yr, yi); break;
-    case 8: pass_radix8(ps, xr, xi, yr, yi); break;
-    case 16: pass_radix16(ps, xr, xi, yr, yi); break;
+    case 8: tw ? pass_radix8<V, true>(ps, xr, xi, yr, yi) : pass_radix8<V, false>(ps, xr, xi, yr, yi); break;
+    case 16: tw ? pass_radix16<V, true>(ps, xr, xi, yr, yi) : pass_radix16<V, false>(ps, xr, xi, yr, yi); break;
     default: pass_odd<V, 0>(ps, xr, xi, yr, yi); break;
   }
 }
@@ -394,3 +407,4 @@ void real_inverse(const RealFftView& f, V* xr, V* xi, V* zr, V* zi, V* scratch) 
 }
 
 #undef KF_CMUL_STORE
+#undef KF_TW_STORE
