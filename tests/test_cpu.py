@@ -171,3 +171,26 @@ def test_raw_istft_rejects_bad_input():
     with pytest.raises(TypeError, match='complex64'):
         core.istft(np.ones((1, 5, 33, 1), np.float32), **good)
     assert core.istft(np.ones((1, 5, 33, 1), np.complex64), **good).shape == (1, 128, 1)
+
+
+@pytest.mark.parametrize('family, kwargs', [
+    ('melspectrogram', dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000)),
+    ('melspectrogram', dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000,
+                            return_decibel=True)),
+    ('stft_magnitude', dict(n_fft=400, hop_length=160)),
+    ('stft_magnitude', dict(n_fft=400, hop_length=160, return_decibel=True)),
+])
+def test_non_finite_audio_is_non_finite_where_kapre_is(family, kwargs):
+    """NaN/Inf samples make the frames that contain them non-finite; with decibels the whole
+    example becomes NaN (kapre's per-example max is NaN, and max(y, NaN) is NaN)."""
+    from helpers import kapre_output
+
+    x = np.random.default_rng(5).standard_normal((3, 6000, 1)).astype(np.float32) * 0.1
+    x[0, 2500, 0] = np.nan
+    x[1, 4000, 0] = np.inf
+    ours = getattr(cpu, family)(x, **kwargs)
+    theirs = kapre_output(family, x, **kwargs)
+    np.testing.assert_array_equal(~np.isfinite(ours), ~np.isfinite(theirs))
+    assert np.isfinite(ours[2]).all()
+    finite = np.isfinite(theirs)
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-3, atol=1e-2)

@@ -294,7 +294,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
       const V x = values[k];
       const V y = decibel(x < amin ? amin : x) - j.db_offset;  // NaN stays NaN
       values[k] = y;
-      vmax = vmax < y ? y : vmax;
+      vmax = (vmax < y) | (y != y) ? y : vmax;  // a NaN, once seen, stays
     }
     float m = -INFINITY;
     for (int l = 0; l < nvalid; ++l) m = (m < vmax[l] || vmax[l] != vmax[l]) ? vmax[l] : m;

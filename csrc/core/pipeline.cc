@@ -255,7 +255,7 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
       for (int64_t t = b * tasks_per_example; t < (b + 1) * tasks_per_example; ++t) {
         const float v = task_max[t];
         if (v != v) {
-          m = v;  // NaN anywhere: no clamp for this example (its values stay as they are)
+          m = v;  // NaN anywhere: kapre's max is NaN, and max(y, NaN) makes the example NaN
           break;
         }
         m = v > m ? v : m;
@@ -266,7 +266,7 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
           float* row = out.data + b * out.sb + c * out.sc + f * out.sf;
           for (int64_t i = 0; i < job.n_features; ++i) {
             float& v = row[i * out.sk];
-            v = v < floor ? floor : v;
+            v = (v < floor || floor != floor) ? floor : v;
           }
         }
       }

@@ -1,0 +1,163 @@
+// pybind11 glue shared by kapre_fast._cuda and kapre_fast._gpu_emulation: the
+// Plan class (a checked GpuPlan and its tables) and argument checks. Each module
+// registers its own module-local Plan type.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "plan.h"
+
+namespace kapre_fast {
+namespace gpu {
+namespace py = pybind11;
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+template <class T>
+const T* host_vector(const py::array& a, const char* name, const char* dtype) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
+    throw py::type_error(std::string(name) + " must be a " + dtype + " array, got dtype " +
+                         py::str(a.dtype()).cast<std::string>());
+  }
+  require(a.ndim() == 1, std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) +
+                             " dimensions");
+  require(a.flags() & py::array::c_style, std::string(name) + " must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::array& band_start,
+                                          const py::array& band_length,
+                                          const py::array& band_weights, int64_t n_fft,
+                                          int64_t win_length, int64_t hop_length,
+                                          int64_t pad_begin, bool pad_end, int output,
+                                          bool decibel, float amin, float ref_value,
+                                          float dynamic_range) {
+  require(output >= 0 && output <= 2,
+          "output kind must be 0, 1 or 2, got " + std::to_string(output));
+  FrontEndConfig cfg;
+  cfg.n_fft = n_fft;
+  cfg.win_length = win_length;
+  cfg.hop_length = hop_length;
+  cfg.pad_begin = pad_begin;
+  cfg.pad_end = pad_end;
+  cfg.output = static_cast<OutputKind>(output);
+  cfg.decibel = decibel;
+  cfg.amin = amin;
+  cfg.ref_value = ref_value;
+  cfg.dynamic_range = dynamic_range;
+  const float* win = host_vector<float>(window, "window", "float32");
+  BandView bands;
+  bands.start = host_vector<int32_t>(band_start, "band_start", "int32");
+  bands.length = host_vector<int32_t>(band_length, "band_length", "int32");
+  bands.weights = host_vector<float>(band_weights, "band_weights", "float32");
+  require(band_start.shape(0) == band_length.shape(0),
+          "band_start and band_length must have the same length");
+  bands.n_bands = band_start.shape(0);
+  bands.n_weights = band_weights.shape(0);
+  try {
+    return std::make_unique<GpuPlan>(cfg, win, window.shape(0), bands);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+template <class T>
+py::array_t<T> read_only_copy(const std::vector<T>& v) {
+  py::array_t<T> a(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  a.attr("setflags")(py::arg("write") = false);
+  return a;
+}
+
+inline py::dict geometry_dict(const Geometry& g) {
+  py::dict d;
+  d["threads"] = g.threads;
+  d["frames_per_item"] = g.frames_per_item;
+  d["items"] = g.n_items;
+  d["grid"] = g.grid;
+  d["shared_memory_bytes"] = g.smem_bytes;
+  d["global_buffers"] = g.global;
+  d["workspace_bytes"] = g.workspace_bytes();
+  d["init_grid"] = g.init_grid;
+  d["clamp_grid"] = g.clamp_grid;
+  return d;
+}
+
+inline DeviceLimits limits(int64_t smem_per_block, int sm_count, int64_t max_grid) {
+  require(smem_per_block >= 1024, "smem_per_block must be >= 1024 bytes, got " +
+                                      std::to_string(smem_per_block));
+  require(sm_count >= 1, "sm_count must be >= 1, got " + std::to_string(sm_count));
+  require(max_grid >= 0, "max_grid must be >= 0, got " + std::to_string(max_grid));
+  DeviceLimits l;
+  l.smem_per_block = smem_per_block;
+  l.sm_count = sm_count;
+  l.max_grid = max_grid;
+  return l;
+}
+
+// (shape, dtype name) of the output of one call, or ValueError naming the lengths.
+inline OutputShape checked_output_shape(const GpuPlan& plan, int64_t batch, int64_t channels,
+                                        int64_t time, bool output_channels_first) {
+  OutputShape shape;
+  const std::string err = output_shape(plan, batch, channels, time, output_channels_first, &shape);
+  require(err.empty(), err);
+  return shape;
+}
+
+inline void bind_plan(py::module_& m) {
+  py::class_<GpuPlan>(m, "Plan", py::module_local(),
+                      "A checked front end and its tables (FFT passes, window, filterbank).")
+      .def(py::init(&make_plan), py::arg("window"), py::arg("band_start"),
+           py::arg("band_length"), py::arg("band_weights"), py::kw_only(), py::arg("n_fft"),
+           py::arg("win_length"), py::arg("hop_length"), py::arg("pad_begin"),
+           py::arg("pad_end"), py::arg("output"), py::arg("decibel"), py::arg("amin"),
+           py::arg("ref_value"), py::arg("dynamic_range"))
+      .def_property_readonly("floats", [](const GpuPlan& p) { return read_only_copy(p.floats()); })
+      .def_property_readonly("ints", [](const GpuPlan& p) { return read_only_copy(p.ints()); })
+      .def_property_readonly("n_features", &GpuPlan::n_features)
+      .def_property_readonly("bluestein",
+                             [](const GpuPlan& p) { return p.params(nullptr, nullptr).bluestein; })
+      .def(
+          "output_shape",
+          [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t time,
+             bool output_channels_first) {
+            const OutputShape s =
+                checked_output_shape(plan, batch, channels, time, output_channels_first);
+            return py::make_tuple(py::tuple(py::cast(s.shape)),
+                                  s.complex ? "complex64" : "float32");
+          },
+          py::arg("batch"), py::arg("channels"), py::arg("time"),
+          py::arg("output_channels_first"),
+          "(shape, dtype) of the output; ValueError when the audio is too short.")
+      .def(
+          "geometry",
+          [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t time,
+             bool output_channels_first, int64_t smem_per_block, int sm_count,
+             int64_t max_grid) {
+            checked_output_shape(plan, batch, channels, time, output_channels_first);
+            SignalView sig;
+            sig.batch = batch;
+            sig.channels = channels;
+            sig.time = time;
+            FrontEndParams p = plan.params(nullptr, nullptr);
+            return geometry_dict(prepare_call(plan, p, sig, nullptr, output_channels_first,
+                                              limits(smem_per_block, sm_count, max_grid)));
+          },
+          py::arg("batch"), py::arg("channels"), py::arg("time"),
+          py::arg("output_channels_first"), py::arg("smem_per_block"), py::arg("sm_count"),
+          py::arg("max_grid") = 0,
+          "Launch geometry of one call: threads, frames per item, grid, shared memory, "
+          "whether the FFT buffers live in global memory, workspace bytes.");
+}
+
+}  // namespace gpu
+}  // namespace kapre_fast

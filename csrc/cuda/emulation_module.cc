@@ -1,0 +1,98 @@
+// pybind11 module kapre_fast._gpu_emulation: the CUDA front end's kernels run
+// on the host, phase by phase and thread by thread (emulation.h), on NumPy
+// arrays. Built with every build, GPU or not: the tests check the GPU
+// algorithm against the float64 reference here.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "emulation.h"
+
+namespace kapre_fast {
+namespace gpu {
+namespace {
+
+SignalView host_signal(const py::array& audio, bool input_channels_first) {
+  if (!py::isinstance<py::array_t<float>>(audio) || !audio.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error("audio must be a float32 array, got dtype " +
+                         py::str(audio.dtype()).cast<std::string>());
+  }
+  require(audio.ndim() == 3, std::string("audio must be 3-D ") +
+                                 (input_channels_first ? "(batch, channels, time)"
+                                                       : "(batch, time, channels)") +
+                                 ", got " + std::to_string(audio.ndim()) + " dimensions");
+  const int64_t item = static_cast<int64_t>(sizeof(float));
+  for (int d = 0; d < 3; ++d) {
+    require(audio.strides(d) % item == 0, "audio strides must be multiples of 4 bytes");
+  }
+  const int ch = input_channels_first ? 1 : 2, t = input_channels_first ? 2 : 1;
+  SignalView s;
+  s.data = static_cast<const float*>(audio.data());
+  s.batch = audio.shape(0);
+  s.channels = audio.shape(ch);
+  s.time = audio.shape(t);
+  s.sb = audio.strides(0) / item;
+  s.sc = audio.strides(ch) / item;
+  s.st = audio.strides(t) / item;
+  return s;
+}
+
+ThreadOrder parse_order(const std::string& name) {
+  if (name == "forward") return ThreadOrder::kForward;
+  if (name == "reverse") return ThreadOrder::kReverse;
+  if (name == "shuffled") return ThreadOrder::kShuffled;
+  throw py::value_error("thread_order must be 'forward', 'reverse' or 'shuffled', got '" + name +
+                        "'");
+}
+
+py::array frontend(const GpuPlan& plan, const py::array& audio, bool input_channels_first,
+                   bool output_channels_first, int64_t smem_per_block, int sm_count,
+                   int64_t max_grid, const std::string& thread_order, bool reverse_blocks,
+                   uint64_t seed) {
+  const DeviceLimits lim = limits(smem_per_block, sm_count, max_grid);
+  EmulationOptions opt;
+  opt.order = parse_order(thread_order);
+  opt.reverse_blocks = reverse_blocks;
+  opt.seed = seed;
+  const SignalView sig = host_signal(audio, input_channels_first);
+  const OutputShape shape =
+      checked_output_shape(plan, sig.batch, sig.channels, sig.time, output_channels_first);
+  py::array result(shape.complex ? py::dtype("complex64") : py::dtype("float32"),
+                   std::vector<py::ssize_t>(shape.shape.begin(), shape.shape.end()));
+  // NaN everywhere first: an element the kernels fail to write cannot pass a test.
+  std::memset(result.mutable_data(), 0xff, static_cast<std::size_t>(result.nbytes()));
+
+  FrontEndParams p = plan.params(plan.floats().data(), plan.ints().data());
+  const Geometry g = prepare_call(plan, p, sig, static_cast<float*>(result.mutable_data()),
+                                  output_channels_first, lim);
+  std::vector<double> workspace((g.workspace_bytes() + sizeof(double) - 1) / sizeof(double));
+  std::memset(workspace.data(), 0xff, workspace.size() * sizeof(double));
+  bind_workspace(p, g, workspace.data());
+  {
+    py::gil_scoped_release release;
+    emulate_frontend(p, g, opt);
+  }
+  return result;
+}
+
+}  // namespace
+}  // namespace gpu
+}  // namespace kapre_fast
+
+PYBIND11_MODULE(_gpu_emulation, m) {
+  namespace py = pybind11;
+  using namespace kapre_fast::gpu;
+  m.doc() =
+      "Host emulation of kapre_fast's CUDA kernels: the same phases, launch geometry and "
+      "shared-memory layout, run block by block and thread by thread on NumPy arrays.";
+  bind_plan(m);
+  m.def("frontend", &frontend, py::arg("plan"), py::arg("audio"), py::kw_only(),
+        py::arg("input_channels_first"), py::arg("output_channels_first"),
+        py::arg("smem_per_block") = 101376, py::arg("sm_count") = 4, py::arg("max_grid") = 0,
+        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false,
+        py::arg("seed") = 0,
+        "Runs the front end of `plan` on float32 `audio` (any strides) as the GPU would with "
+        "`smem_per_block` bytes of shared memory per block (99 KiB: sm_86/89) and `sm_count` "
+        "multiprocessors.");
+}

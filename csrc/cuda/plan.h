@@ -1,0 +1,78 @@
+// Host side of the GPU front end (g++ only, shared by the CUDA module and the
+// host emulation): the checked plan with its tables, the per-call shapes and
+// the launch geometry. Validation is the core's (check_config, check_signal),
+// so the CPU and GPU paths reject exactly the same inputs with the same words.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/pipeline.h"
+#include "params.h"
+
+namespace kapre_fast {
+namespace gpu {
+
+// What the geometry depends on in the device: the opt-in shared memory per
+// block and the number of multiprocessors. max_grid caps the fused kernel's grid
+// (0: no cap); the emulation tests use it to make blocks loop over several items.
+struct DeviceLimits {
+  int64_t smem_per_block = 48 * 1024;
+  int sm_count = 1;
+  int64_t max_grid = 0;
+};
+
+// Bytes of global workspace the large-transform path may use for its buffers.
+constexpr int64_t kWorkspaceBudget = int64_t{256} << 20;
+
+class GpuPlan {
+ public:
+  // Throws std::invalid_argument with check_config's message.
+  GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_length,
+          const BandView& bands);
+
+  const FrontEndConfig& config() const { return cfg_; }
+  int64_t n_features() const { return n_features_; }
+  int64_t n_bands() const { return n_bands_; }
+  // The tables to copy to the device once: floats (complex tables as pairs, every
+  // section 16-byte aligned) and int32 band descriptors [n_bands][3].
+  const std::vector<float>& floats() const { return floats_; }
+  const std::vector<int32_t>& ints() const { return ints_; }
+  // Launch parameters whose table pointers point into copies of floats() and ints()
+  // at `floats_base` and `ints_base` (device or host memory).
+  FrontEndParams params(const float* floats_base, const int32_t* ints_base) const;
+
+ private:
+  FrontEndConfig cfg_;
+  int64_t n_features_ = 0, n_bands_ = 0;
+  std::vector<float> floats_;
+  std::vector<int32_t> ints_;
+  FrontEndParams proto_;  // sizes and offsets; pointers are offsets from null
+  int64_t off_twiddles_ = 0, off_trig_ = 0, off_window_ = 0, off_split_ = 0, off_chirp_ = 0,
+          off_kernel_ = 0, off_weights_ = 0;
+};
+
+// The output tensor of one call: shape and float-counting strides.
+struct OutputShape {
+  std::vector<int64_t> shape;  // (batch, ch, frames, features) or (batch, frames, features, ch)
+  bool complex = false;        // complex64 elements
+  int64_t out_channels = 0;    // 2 * channels for mag/phase
+  int64_t frames = 0;
+};
+
+// Checks the audio shape (check_signal) and returns "" or the error message.
+std::string output_shape(const GpuPlan& plan, int64_t batch, int64_t channels, int64_t time,
+                         bool output_channels_first, OutputShape* shape);
+
+// Fills p's signal, output and geometry fields for one call. `audio` and `out` may be any
+// pointers (device or host); the workspace is bound later by bind_workspace.
+// The output is the contiguous tensor of output_shape().
+Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal,
+                      float* out, bool output_channels_first, const DeviceLimits& limits);
+
+// Points p at a workspace of geometry.workspace_bytes() bytes (256-byte aligned).
+void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace);
+
+}  // namespace gpu
+}  // namespace kapre_fast
