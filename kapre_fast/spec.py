@@ -374,6 +374,9 @@ def _validated_fields(spec):
             f'win_length={win_length}); pass hop_length'
         )
     v['hop_length'] = hop_length = _check_int('hop_length', hop_length, minimum=1)
+    for name, value in (('win_length', win_length), ('hop_length', hop_length)):
+        if value > MAX_N_FFT:
+            raise ValueError(f'{name} must be <= MAX_N_FFT = {MAX_N_FFT}, got {value}')
     v['window_name'] = window_name = _check_window_name(spec.window_name)
     v['pad_begin'] = pad_begin = _check_bool('pad_begin', spec.pad_begin)
     v['pad_end'] = _check_bool('pad_end', spec.pad_end)

@@ -19,6 +19,8 @@ from kapre_fast.spec import MAX_N_FFT, WINDOW_NAMES, FrontEnd
 BAD_ARGUMENTS = [
     (dict(n_fft=1), ValueError, 'n_fft'),
     (dict(n_fft=MAX_N_FFT + 1), ValueError, 'n_fft'),
+    (dict(win_length=MAX_N_FFT + 1), ValueError, 'win_length'),
+    (dict(hop_length=2**31), ValueError, 'hop_length'),
     (dict(n_fft=512.0), TypeError, 'n_fft'),
     (dict(n_fft=True), TypeError, 'n_fft'),
     (dict(n_fft='512'), TypeError, 'n_fft'),

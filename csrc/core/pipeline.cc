@@ -45,6 +45,24 @@ bool mul_ok(int64_t a, int64_t b, int64_t* out) {
 
 std::atomic<const IsaKernels*> g_forced{nullptr};
 
+// Largest output one call may allocate; KAPRE_FAST_MAX_OUTPUT_BYTES overrides the default.
+int64_t default_output_limit() {
+  const char* env = std::getenv("KAPRE_FAST_MAX_OUTPUT_BYTES");
+  if (env != nullptr) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    if (end != env && v > 0) return v;
+  }
+  return int64_t{4} << 30;
+}
+std::atomic<int64_t> g_output_limit{default_output_limit()};
+
+std::string too_large(int64_t bytes) {
+  return "the output would need " + std::to_string(bytes) + " bytes, more than the limit of " +
+         std::to_string(g_output_limit.load()) +
+         " bytes (set KAPRE_FAST_MAX_OUTPUT_BYTES to allow more, or pass less audio)";
+}
+
 const IsaKernels& detect_isa() {
 #if defined(KF_HAVE_X86_ISAS)
   __builtin_cpu_init();
@@ -191,13 +209,15 @@ std::string check_signal(const FrontEndConfig& cfg, const BandView& bands,
   if (signal.time > kMaxSize - cfg.pad_begin) return "audio is too long";
   const int64_t frames = frame_count(cfg, signal.time);
   if (frames < 1) return too_short(cfg, signal.time);
-  int64_t a = 0, b = 0, c = 0;
+  int64_t a = 0, b = 0, c = 0, bytes = 0;
+  const int64_t per_element = cfg.output == OutputKind::kMagnitude ? 4 : 8;  // complex / mag+phase
   if (!mul_ok(signal.batch, signal.channels, &a) || !mul_ok(a, frames, &b) ||
-      !mul_ok(b, feature_count(cfg, bands), &c)) {
+      !mul_ok(b, feature_count(cfg, bands), &c) || !mul_ok(c, per_element, &bytes)) {
     return "output of " + std::to_string(signal.batch) + " x " + std::to_string(signal.channels) +
            " x " + std::to_string(frames) + " frames x " +
            std::to_string(feature_count(cfg, bands)) + " features is too large";
   }
+  if (bytes > g_output_limit.load()) return too_large(bytes);
   return {};
 }
 
@@ -287,11 +307,12 @@ std::string check_istft(const FrontEndConfig& cfg, int64_t window_length,
     return "STFT has " + std::to_string(in.bins) + " frequency bins but n_fft=" +
            std::to_string(cfg.n_fft) + " needs " + std::to_string(cfg.n_fft / 2 + 1);
   }
-  int64_t len = 0, total = 0;
-  if (!mul_ok(in.frames - 1, cfg.hop_length, &len) ||
-      !mul_ok(len + cfg.win_length, in.batch * in.channels, &total)) {
+  int64_t len = 0, signals = 0, total = 0;
+  if (!mul_ok(in.frames - 1, cfg.hop_length, &len) || !mul_ok(in.batch, in.channels, &signals) ||
+      !mul_ok(len + cfg.win_length, signals, &total)) {
     return "inverse STFT output would be too large";
   }
+  if (total * 4 > g_output_limit.load()) return too_large(total * 4);
   return {};
 }
 
@@ -341,6 +362,11 @@ void inverse_real_fft_rows(int64_t n, const float* in, int64_t rows, float* out,
     k.irfft_rows(plan->view(), in, rows, begin * lanes, std::min(rows, end * lanes), out,
                  thread_scratch(scratch));
   });
+}
+
+int64_t set_output_limit(int64_t bytes) {
+  if (bytes > 0) g_output_limit.store(bytes);
+  return g_output_limit.load();
 }
 
 bool force_isa(const std::string& name) {

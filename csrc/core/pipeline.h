@@ -97,6 +97,10 @@ void inverse_real_fft_rows(int64_t n, const float* in_interleaved, int64_t rows,
 
 // Name of the instruction set the kernels run with ("avx512", "avx2", "sse2").
 const char* active_isa();
+// Largest output (bytes) one call may produce; returns the limit in force. A value <= 0 only
+// reads it. Default 4 GiB, or KAPRE_FAST_MAX_OUTPUT_BYTES from the environment.
+int64_t set_output_limit(int64_t bytes);
+
 // Runs the kernels of a narrower instruction set (tests compare them); "" restores
 // the default. False when the name is unknown or the CPU lacks that set.
 bool force_isa(const std::string& name);

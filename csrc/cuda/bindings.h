@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -111,6 +112,47 @@ inline OutputShape checked_output_shape(const GpuPlan& plan, int64_t batch, int6
   const std::string err = output_shape(plan, batch, channels, time, output_channels_first, &shape);
   require(err.empty(), err);
   return shape;
+}
+
+// One call on raw addresses, as kapre_fast.gpu makes it (device memory for _cuda, host memory
+// for the emulation's raw entry point): checks everything that can be checked without reading
+// the memory, and returns the bound parameters and geometry.
+struct RawCall {
+  FrontEndParams p;
+  Geometry g;
+};
+
+inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
+                        std::uintptr_t audio, int64_t batch, int64_t channels, int64_t time,
+                        int64_t sb, int64_t sc, int64_t st, std::uintptr_t out,
+                        bool output_channels_first, std::uintptr_t workspace,
+                        int64_t workspace_bytes, const DeviceLimits& lim) {
+  const OutputShape shape =
+      checked_output_shape(plan, batch, channels, time, output_channels_first);
+  require(floats != 0 && ints != 0, "the plan's tables are missing (null pointers)");
+  int64_t elements = 1;
+  for (int64_t d : shape.shape) elements *= d;
+  require(elements == 0 || (audio != 0 && out != 0), "audio and out must not be null pointers");
+  SignalView sig;
+  sig.data = reinterpret_cast<const float*>(audio);
+  sig.batch = batch;
+  sig.channels = channels;
+  sig.time = time;
+  sig.sb = sb;
+  sig.sc = sc;
+  sig.st = st;
+  RawCall call;
+  call.p = plan.params(reinterpret_cast<const float*>(floats),
+                       reinterpret_cast<const int32_t*>(ints));
+  call.g = prepare_call(plan, call.p, sig, reinterpret_cast<float*>(out), output_channels_first,
+                        lim);
+  require(workspace_bytes >= 0 &&
+              static_cast<std::size_t>(workspace_bytes) >= call.g.workspace_bytes(),
+          "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
+              std::to_string(call.g.workspace_bytes()));
+  require(call.g.workspace_bytes() == 0 || workspace != 0, "workspace must not be a null pointer");
+  bind_workspace(call.p, call.g, reinterpret_cast<void*>(workspace));
+  return call;
 }
 
 inline void bind_plan(py::module_& m) {

@@ -2,6 +2,7 @@
 // on the host, phase by phase and thread by thread (emulation.h), on NumPy
 // arrays. Built with every build, GPU or not: the tests check the GPU
 // algorithm against the float64 reference here.
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -76,6 +77,23 @@ py::array frontend(const GpuPlan& plan, const py::array& audio, bool input_chann
   return result;
 }
 
+// kapre_fast._cuda.frontend's signature on host addresses: lets tests drive kapre_fast.gpu's
+// Python code end to end with host memory standing in for the device.
+void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
+                  std::uintptr_t audio, int64_t batch, int64_t channels, int64_t time, int64_t sb,
+                  int64_t sc, int64_t st, std::uintptr_t out, bool output_channels_first,
+                  std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
+                  int sm_count, int device, std::uintptr_t stream) {
+  (void)device;
+  (void)stream;
+  const RawCall call =
+      raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
+               output_channels_first, workspace, workspace_bytes,
+               limits(smem_per_block, sm_count, 0));
+  py::gil_scoped_release release;
+  emulate_frontend(call.p, call.g, EmulationOptions());
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kapre_fast
@@ -95,4 +113,10 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         "Runs the front end of `plan` on float32 `audio` (any strides) as the GPU would with "
         "`smem_per_block` bytes of shared memory per block (99 KiB: sm_86/89) and `sm_count` "
         "multiprocessors.");
+  m.def("frontend_raw", &frontend_raw, py::arg("plan"), py::arg("floats"), py::arg("ints"),
+        py::arg("audio"), py::arg("batch"), py::arg("channels"), py::arg("time"), py::arg("sb"),
+        py::arg("sc"), py::arg("st"), py::arg("out"), py::arg("output_channels_first"),
+        py::arg("workspace"), py::arg("workspace_bytes"), py::arg("smem_per_block"),
+        py::arg("sm_count"), py::arg("device"), py::arg("stream"),
+        "kapre_fast._cuda.frontend on host addresses (device and stream are ignored).");
 }

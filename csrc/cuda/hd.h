@@ -182,7 +182,7 @@ KF_HD KF_INLINE float ordered_value(int32_t key) {
 }
 constexpr int32_t kMinusInfKey = static_cast<int32_t>(0x807fffff);  // ordered_key(-inf)
 
-// max that lets NaN through (the CPU core's rule: a NaN anywhere disables the clamp).
+// max that lets NaN through: a NaN anywhere in an example makes its maximum NaN.
 KF_HD KF_INLINE float nan_max(float m, float v) { return (m < v || v != v) ? v : m; }
 
 }  // namespace gpu

@@ -95,6 +95,15 @@ struct Geometry {
   int64_t clamp_elements = 0;
 };
 
+// What the geometry depends on in the device: the opt-in shared memory per
+// block and the number of multiprocessors. max_grid caps the fused kernel's grid
+// (0: no cap); the emulation tests use it to make blocks loop over several items.
+struct DeviceLimits {
+  int64_t smem_per_block = 48 * 1024;
+  int sm_count = 1;
+  int64_t max_grid = 0;
+};
+
 // Index of complex element i in a padded buffer: one spare slot every 16
 // elements, so strided radix writes spread over all 32 banks.
 KF_HD KF_INLINE int pidx(int i) { return i + (i >> 4); }

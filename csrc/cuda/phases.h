@@ -24,8 +24,10 @@
 
 #include "params.h"
 
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
 #define KF_UNROLL _Pragma("unroll")
+#elif defined(__CUDACC__)
+#define KF_UNROLL
 #else
 #define KF_UNROLL _Pragma("GCC unroll 16")
 #endif
@@ -446,9 +448,10 @@ KF_HD void clamp_block(Exec& ex, const FrontEndParams& p, int64_t block, int64_t
         f = r % nf;
         c = r / nf;
       }
+      // A NaN maximum makes the whole example NaN, as np.maximum / tf.maximum propagate it.
       const float floor = ordered_value(p.example_max[b]) - p.dynamic_range;
       float* v = p.out + b * p.osb + c * p.osc + f * p.osf + k * p.osk;
-      if (*v < floor) *v = floor;
+      if (*v < floor || floor != floor) *v = floor;
     }
   });
 }

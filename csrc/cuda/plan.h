@@ -14,15 +14,6 @@
 namespace kapre_fast {
 namespace gpu {
 
-// What the geometry depends on in the device: the opt-in shared memory per
-// block and the number of multiprocessors. max_grid caps the fused kernel's grid
-// (0: no cap); the emulation tests use it to make blocks loop over several items.
-struct DeviceLimits {
-  int64_t smem_per_block = 48 * 1024;
-  int sm_count = 1;
-  int64_t max_grid = 0;
-};
-
 // Bytes of global workspace the large-transform path may use for its buffers.
 constexpr int64_t kWorkspaceBudget = int64_t{256} << 20;
 

@@ -216,4 +216,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("force_isa", &force_isa, py::arg("name"),
         "Use a narrower instruction set ('' restores the default); False if unavailable.");
   m.def("plan_cache_size", &fft_plan_cache_size);
+  m.def("output_limit", &set_output_limit, py::arg("bytes") = 0,
+        "Largest output in bytes one call may allocate; a positive value sets it.");
 }

@@ -1,0 +1,29 @@
+// The CUDA side's host API (defined in kernels.cu, called by cuda_module.cc).
+// No CUDA header here: streams travel as void*, errors as messages ("" = fine).
+#pragma once
+
+#include <string>
+
+#include "params.h"
+
+namespace kapre_fast {
+namespace gpu {
+
+// Number of CUDA devices; a message saying what is missing (driver, GPU) on failure.
+std::string cuda_device_count(int* count);
+
+// The device's opt-in shared memory per block and multiprocessor count; fails with a
+// clear message when the kernels were not compiled for this device's architecture.
+std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int* minor);
+
+// Launches one front-end call on `stream` of `device`: init of the example maxima (dB),
+// the fused kernel, the clamp (dB). p is fully bound to device memory. Asynchronous:
+// only launch errors are reported here.
+std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int device,
+                                 void* stream);
+
+// The CUDA runtime version this module was linked with (e.g. 13000).
+int cuda_runtime_version();
+
+}  // namespace gpu
+}  // namespace kapre_fast
