@@ -27,6 +27,7 @@ test: $(STAMP)
 	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run.py
 
 clean:
