@@ -5,6 +5,32 @@ kapre's InverseSTFT. Windows and filterbanks enter the graph as constants comput
 `kapre_fast.spec`, so one op serves every pipeline. Attributes are validated by `FrontEnd`
 before the op is built; the kernels check shapes again (raw calls bypass this module) and raise
 tf.errors.InvalidArgumentError.
+
+Importing this module loads the op library. That registers the op types with TensorFlow, which
+`tf.saved_model.load` needs before it can read a SavedModel that uses them; importing
+`kapre_fast.layers` or `kapre_fast.composed` (which import this module) is therefore enough to
+load such a SavedModel in a fresh process.
+
+Gradients
+---------
+Each op has a registered gradient (below its wrapper). The fused kernels compute no derivative;
+the gradient function recomputes the op's pipeline with TensorFlow's own differentiable ops
+(tf.signal.frame, tf.signal.rfft/irfft, abs, a dense filterbank, the dB formula) from the op's
+own inputs and attributes, and returns the vector-Jacobian product of that recomputation. This is
+the gradient kapre's layers have (they are built from the same TensorFlow ops), at the cost of one
+unfused forward pass per backward pass.
+
+- `KapreFastFrontEnd`: gradient with respect to the waveform. The window and filterbank inputs
+  are constants and get none.
+- `KapreFastStft`: gradient of the complex spectrum with respect to the waveform (TensorFlow's
+  convention for complex outputs, as tf.signal.stft).
+- `KapreFastInverseStft`: gradient with respect to the complex STFT; the window gets none.
+
+Phase (output='mag_phase'): its gradient is that of atan2(imag, real), i.e. (real * d imag -
+imag * d real) / |X|^2, the same as tf.math.angle's. It is defined as 0 where |X| is 0 (a bin of
+exactly zero energy, e.g. digital silence), where the phase itself is arbitrary and
+tf.math.angle's gradient is NaN. The decibel clamp passes gradient to each example's peak, as
+kapre's tf.math.maximum / reduce_max do, and magnitudes below db_amin get gradient 0.
 """
 
 from __future__ import annotations
@@ -74,3 +100,164 @@ def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
         input_format=spec.output_data_format,
         output_format=spec.input_data_format,
     )
+
+
+# ----- gradients: the same pipelines in differentiable TensorFlow ops --------------------------
+
+
+def _attr(op, name):
+    value = op.get_attr(name)
+    # Graph ops and eager mock ops both return string attributes as bytes.
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _to_last_axis(tensor, length):
+    """Crops or zero-pads the last axis at its end to `length` (static sizes)."""
+    size = tensor.shape[-1]
+    if size > length:
+        return tensor[..., :length]
+    if size < length:
+        paddings = [[0, 0]] * (tensor.shape.rank - 1) + [[0, length - size]]
+        return tf.pad(tensor, paddings)
+    return tensor
+
+
+def _spectra(op, audio):
+    """(batch, ch, frames, n_freq) complex64 spectra of `audio`, as the op computes them:
+    [pad_begin] > tf.signal.frame > window > rFFT of n_fft (frame cropped or zero-padded at its
+    end)."""
+    n_fft = _attr(op, 'n_fft')
+    waveforms = audio
+    if _attr(op, 'input_format') == 'channels_last':
+        waveforms = tf.transpose(waveforms, [0, 2, 1])
+    pad_begin = _attr(op, 'pad_begin')
+    if pad_begin:
+        waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [pad_begin, 0]])
+    frames = tf.signal.frame(
+        waveforms,
+        frame_length=_attr(op, 'win_length'),
+        frame_step=_attr(op, 'hop_length'),
+        pad_end=_attr(op, 'pad_end'),
+    )
+    windowed = frames * op.inputs[1]
+    return tf.signal.rfft(_to_last_axis(windowed, n_fft), fft_length=[n_fft])
+
+
+def _to_output_layout(op, features):
+    """(batch, ch, frames, features) to the op's output_format."""
+    if _attr(op, 'output_format') == 'channels_last':
+        return tf.transpose(features, [0, 2, 3, 1])
+    return features
+
+
+def _dense_filterbank(start, length, weights, n_freq):
+    """The (n_freq, n_bands) matrix whose column j holds weights[offset_j : offset_j + length[j]]
+    at rows start[j] : start[j] + length[j] (offset_j = sum(length[:j]))."""
+    n_bands = tf.shape(start)[0]
+    band = tf.repeat(tf.range(n_bands), length)
+    offset = tf.cumsum(length, exclusive=True)
+    row = tf.gather(start, band) + tf.range(tf.shape(weights)[0]) - tf.gather(offset, band)
+    indices = tf.stack([row, band], axis=1)
+    return tf.scatter_nd(indices, weights, tf.stack([n_freq, n_bands]))
+
+
+def _apply_filterbank(op, magnitude):
+    start, length, weights = op.inputs[2], op.inputs[3], op.inputs[4]
+    n_freq = _attr(op, 'n_fft') // 2 + 1
+
+    def with_bands():
+        matrix = _dense_filterbank(start, length, weights, n_freq)
+        return tf.tensordot(magnitude, matrix, axes=[[3], [0]])
+
+    n_bands = start.shape[0]
+    if n_bands is None:  # only for raw calls with a band tensor of unknown size
+        return tf.cond(tf.size(start) > 0, with_bands, lambda: magnitude)
+    return with_bands() if n_bands > 0 else magnitude
+
+
+def _decibel(op, x):
+    amin = _attr(op, 'amin')
+    log_x = 10.0 * tf.math.log(tf.maximum(x, amin)) / tf.math.log(10.0)
+    log_x -= 10.0 * tf.math.log(tf.maximum(amin, _attr(op, 'ref_value'))) / tf.math.log(10.0)
+    peak = tf.reduce_max(log_x, axis=[1, 2, 3], keepdims=True)
+    return tf.maximum(log_x, peak - _attr(op, 'dynamic_range'))
+
+
+@tf.custom_gradient
+def _phase(spectra):
+    """atan2(imag, real) of complex spectra, with the gradient (-imag, real) / |X|^2 computed
+    as (-Im(u), Re(u)) / |X| with u = X / |X|, which keeps its precision for tiny |X| (where
+    |X|^2 would underflow), and which is 0 (not NaN) where |X| is 0."""
+
+    def gradient(upstream):
+        magnitude = tf.abs(spectra)
+        nonzero = magnitude > 0.0
+        safe = tf.where(nonzero, magnitude, tf.ones_like(magnitude))
+        unit = spectra / tf.complex(safe, tf.zeros_like(safe))
+        scale = tf.where(nonzero, upstream / safe, tf.zeros_like(safe))
+        return tf.complex(-tf.math.imag(unit) * scale, tf.math.real(unit) * scale)
+
+    return tf.math.angle(spectra), gradient
+
+
+def _front_end_features(op, audio):
+    spectra = _spectra(op, audio)
+    features = _apply_filterbank(op, tf.abs(spectra))
+    if _attr(op, 'decibel'):
+        features = _decibel(op, features)
+    if _attr(op, 'output') == 'mag_phase':
+        features = tf.concat([features, _phase(spectra)], axis=1)
+    return _to_output_layout(op, features)
+
+
+def _stft(op, audio):
+    return _to_output_layout(op, _spectra(op, audio))
+
+
+def _inverse_stft(op, stft):
+    """tf.signal.inverse_stft's pipeline with the op's synthesis window: irFFT of n_fft,
+    cropped or zero-padded at the end to win_length, windowed, overlap-added."""
+    spectra = stft
+    if _attr(op, 'input_format') == 'channels_last':
+        spectra = tf.transpose(spectra, [0, 3, 1, 2])
+    frames = tf.signal.irfft(spectra, fft_length=[_attr(op, 'n_fft')])
+    frames = _to_last_axis(frames, _attr(op, 'win_length')) * op.inputs[1]
+    waveforms = tf.signal.overlap_and_add(frames, _attr(op, 'hop_length'))
+    if _attr(op, 'output_format') == 'channels_last':
+        waveforms = tf.transpose(waveforms, [0, 2, 1])
+    return waveforms
+
+
+def _vjp(recompute, op, grad):
+    """Gradient of op.outputs[0] with respect to op.inputs[0] by recomputing the op with
+    differentiable TensorFlow ops; None for every other input."""
+    others = [None] * (len(op.inputs) - 1)
+    if 0 in (getattr(op, 'skip_input_indices', None) or ()):
+        return [None] + others
+    source = op.inputs[0]
+    with tf.GradientTape() as tape:
+        tape.watch(source)
+        output = recompute(op, source)
+    return [tape.gradient(output, source, output_gradients=grad)] + others
+
+
+@tf.RegisterGradient('KapreFastFrontEnd')
+def _front_end_grad(op, grad):
+    """d features / d audio; window and filterbank inputs get no gradient."""
+    return _vjp(_front_end_features, op, grad)
+
+
+@tf.RegisterGradient('KapreFastStft')
+def _stft_grad(op, grad):
+    """d stft / d audio; the window gets no gradient."""
+    return _vjp(_stft, op, grad)
+
+
+@tf.RegisterGradient('KapreFastInverseStft')
+def _inverse_stft_grad(op, grad):
+    """d audio / d stft (complex); the window gets no gradient."""
+    return _vjp(_inverse_stft, op, grad)
+
+
+# Register the op types now (see the module docstring: SavedModels need them before loading).
+library()

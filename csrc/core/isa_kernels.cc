@@ -43,6 +43,10 @@ typedef int32_t VI __attribute__((vector_size(4 * kLanes)));
 // sqrt(x) from the hardware reciprocal square root plus one Newton step (about
 // 1 ulp): vsqrtps is several times slower and dominated the magnitude pass.
 // 0, +inf and NaN pass through unchanged, as sqrt would return them.
+// Lane l of vector k of a V array, as a plain float lvalue. Writing through a
+// GCC vector subscript (v[k][l] = x) miscompiles under -fsanitize=address.
+inline float& lane(V* v, int64_t k, int l) { return reinterpret_cast<float*>(v + k)[l]; }
+
 inline V vsqrt(V x) {
 #if defined(KF_ISA_AVX512)
   const V r0 = (V)_mm512_rsqrt14_ps((__m512)x);
@@ -52,7 +56,7 @@ inline V vsqrt(V x) {
   const V r0 = (V)_mm_rsqrt_ps((__m128)x);
 #else
   V r0;
-  for (int l = 0; l < kLanes; ++l) r0[l] = 1.0f / std::sqrt(x[l]);
+  for (int l = 0; l < kLanes; ++l) lane(&r0, 0, l) = 1.0f / std::sqrt(x[l]);
 #endif
   const V r = r0 * (1.5f - 0.5f * x * r0 * r0);
   const VI finite_positive = (x > 0.0f) & (x < INFINITY);
@@ -67,7 +71,7 @@ inline V decibel(V x) {
   for (int l = 0; l < kLanes; ++l) all_normal &= (x[l] >= FLT_MIN) & (x[l] <= FLT_MAX);
   if (!all_normal) {
     V r;
-    for (int l = 0; l < kLanes; ++l) r[l] = 10.0f * std::log10(x[l]);
+    for (int l = 0; l < kLanes; ++l) lane(&r, 0, l) = 10.0f * std::log10(x[l]);
     return r;
   }
   const VI bits = (VI)x;
@@ -147,7 +151,7 @@ inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
   dst[3] = (V)r3;
 #else
   for (int i = 0; i < kLanes; ++i) {
-    for (int l = 0; l < kLanes; ++l) dst[i][l] = src[l * row_stride + i];
+    for (int l = 0; l < kLanes; ++l) lane(dst, i, l) = src[l * row_stride + i];
   }
 #endif
 }
@@ -185,7 +189,7 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
     }
     for (int64_t i = i0; i < n_used; ++i) {
       V v;
-      for (int l = 0; l < kLanes; ++l) v[l] = sig[first + l * j.hop_length + i];
+      for (int l = 0; l < kLanes; ++l) lane(&v, 0, l) = sig[first + l * j.hop_length + i];
       put_sample(even, i, v * j.window[i], zr, zi);
     }
     for (int64_t i = n_used; i < (even ? 2 * nc : nc); ++i) put_sample(even, i, V{}, zr, zi);
@@ -342,8 +346,8 @@ void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch
       for (int l = 0; l < nvalid; ++l) {
         const float* row = src + (f0 + l) * in.sf;
         for (int64_t k = 0; k < nf; ++k) {
-          xr[k][l] = row[k * in.sk];
-          xi[k][l] = row[k * in.sk + 1];
+          lane(xr, k, l) = row[k * in.sk];
+          lane(xi, k, l) = row[k * in.sk + 1];
         }
       }
       real_inverse(fft, xr, xi, zr, zi, scr);
@@ -373,9 +377,9 @@ void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t be
       const float* row = in + (r0 + l) * n;
       for (int64_t i = 0; i < n; ++i) {
         if (fft.even) {
-          ((i & 1) ? zi : zr)[i >> 1][l] = row[i];
+          lane((i & 1) ? zi : zr, i >> 1, l) = row[i];
         } else {
-          zr[i][l] = row[i];
+          lane(zr, i, l) = row[i];
         }
       }
     }
@@ -405,8 +409,8 @@ void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t b
     for (int l = 0; l < nvalid; ++l) {
       const float* row = in + (r0 + l) * 2 * nf;
       for (int64_t k = 0; k < nf; ++k) {
-        xr[k][l] = row[2 * k];
-        xi[k][l] = row[2 * k + 1];
+        lane(xr, k, l) = row[2 * k];
+        lane(xi, k, l) = row[2 * k + 1];
       }
     }
     real_inverse(fft, xr, xi, zr, zi, scr);

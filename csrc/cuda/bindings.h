@@ -90,6 +90,7 @@ inline py::dict geometry_dict(const Geometry& g) {
   d["workspace_bytes"] = g.workspace_bytes();
   d["init_grid"] = g.init_grid;
   d["clamp_grid"] = g.clamp_grid;
+  d["overlap_add_grid"] = g.ola_grid;
   return d;
 }
 
@@ -155,6 +156,57 @@ inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr
   return call;
 }
 
+// The complex input view of an inverse STFT: (b, c, frame, bin) strides in floats.
+inline ComplexInputView checked_istft_input(const GpuPlan& plan, int64_t batch, int64_t channels,
+                                            int64_t frames, int64_t bins, int64_t sb, int64_t sc,
+                                            int64_t sf, int64_t sk) {
+  ComplexInputView in;
+  in.batch = batch;
+  in.channels = channels;
+  in.frames = frames;
+  in.bins = bins;
+  in.sb = sb;
+  in.sc = sc;
+  in.sf = sf;
+  in.sk = sk;
+  const std::string err = istft_check(plan, in);
+  require(err.empty(), err);
+  return in;
+}
+
+inline std::vector<int64_t> istft_shape(const GpuPlan& plan, const ComplexInputView& in,
+                                        bool output_channels_first) {
+  const int64_t len = istft_length(plan.config(), in.frames);
+  return output_channels_first ? std::vector<int64_t>{in.batch, in.channels, len}
+                               : std::vector<int64_t>{in.batch, len, in.channels};
+}
+
+inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
+                         std::uintptr_t spectrum, int64_t batch, int64_t channels, int64_t frames,
+                         int64_t bins, int64_t sb, int64_t sc, int64_t sf, int64_t sk,
+                         std::uintptr_t out, bool output_channels_first, std::uintptr_t workspace,
+                         int64_t workspace_bytes, const DeviceLimits& lim) {
+  ComplexInputView in = checked_istft_input(plan, batch, channels, frames, bins, sb, sc, sf, sk);
+  require(floats != 0 && ints != 0, "the plan's tables are missing (null pointers)");
+  require(batch * channels == 0 || (spectrum != 0 && out != 0),
+          "stft and out must not be null pointers");
+  require((spectrum & 7u) == 0 && sb % 2 == 0 && sc % 2 == 0 && sf % 2 == 0 && sk % 2 == 0,
+          "stft must be complex64 aligned to 8 bytes");
+  in.data = reinterpret_cast<const float*>(spectrum);
+  RawCall call;
+  call.p = plan.params(reinterpret_cast<const float*>(floats),
+                       reinterpret_cast<const int32_t*>(ints));
+  call.g = prepare_istft(plan, call.p, in, reinterpret_cast<float*>(out), output_channels_first,
+                         lim);
+  require(workspace_bytes >= 0 &&
+              static_cast<std::size_t>(workspace_bytes) >= call.g.workspace_bytes(),
+          "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
+              std::to_string(call.g.workspace_bytes()));
+  require(call.g.workspace_bytes() == 0 || workspace != 0, "workspace must not be a null pointer");
+  bind_workspace(call.p, call.g, reinterpret_cast<void*>(workspace));
+  return call;
+}
+
 inline void bind_plan(py::module_& m) {
   py::class_<GpuPlan>(m, "Plan", py::module_local(),
                       "A checked front end and its tables (FFT passes, window, filterbank).")
@@ -198,7 +250,32 @@ inline void bind_plan(py::module_& m) {
           py::arg("output_channels_first"), py::arg("smem_per_block"), py::arg("sm_count"),
           py::arg("max_grid") = 0,
           "Launch geometry of one call: threads, frames per item, grid, shared memory, "
-          "whether the FFT buffers live in global memory, workspace bytes.");
+          "whether the FFT buffers live in global memory, workspace bytes.")
+      .def(
+          "istft_shape",
+          [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
+             bool output_channels_first) {
+            const ComplexInputView in =
+                checked_istft_input(plan, batch, channels, frames, bins, 0, 0, 0, 0);
+            return py::tuple(py::cast(istft_shape(plan, in, output_channels_first)));
+          },
+          py::arg("batch"), py::arg("channels"), py::arg("frames"), py::arg("bins"),
+          py::arg("output_channels_first"),
+          "Shape of the inverse STFT's waveform; ValueError for a bad spectrum shape.")
+      .def(
+          "istft_geometry",
+          [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
+             bool output_channels_first, int64_t smem_per_block, int sm_count,
+             int64_t max_grid) {
+            const ComplexInputView in =
+                checked_istft_input(plan, batch, channels, frames, bins, 0, 0, 0, 0);
+            FrontEndParams p = plan.params(nullptr, nullptr);
+            return geometry_dict(prepare_istft(plan, p, in, nullptr, output_channels_first,
+                                               limits(smem_per_block, sm_count, max_grid)));
+          },
+          py::arg("batch"), py::arg("channels"), py::arg("frames"), py::arg("bins"),
+          py::arg("output_channels_first"), py::arg("smem_per_block"), py::arg("sm_count"),
+          py::arg("max_grid") = 0, "Launch geometry of one inverse STFT.");
 }
 
 }  // namespace gpu

@@ -55,6 +55,22 @@ void frontend(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
   if (!err.empty()) throw std::runtime_error(err);
 }
 
+void istft(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints, std::uintptr_t stft,
+           int64_t batch, int64_t channels, int64_t frames, int64_t bins, int64_t sb, int64_t sc,
+           int64_t sf, int64_t sk, std::uintptr_t out, bool output_channels_first,
+           std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
+           int sm_count, int device, std::uintptr_t stream) {
+  const RawCall call = raw_istft(plan, floats, ints, stft, batch, channels, frames, bins, sb, sc,
+                                 sf, sk, out, output_channels_first, workspace, workspace_bytes,
+                                 limits(smem_per_block, sm_count, 0));
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = cuda_launch_istft(call.p, call.g, device, reinterpret_cast<void*>(stream));
+  }
+  if (!err.empty()) throw std::runtime_error(err);
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kapre_fast
@@ -80,4 +96,12 @@ PYBIND11_MODULE(_cuda, m) {
         "plan's tables (plan.floats, plan.ints copied to the device), the audio (element "
         "(b, c, t) at audio + 4 * (b * sb + c * sc + t * st)), the contiguous output of "
         "plan.output_shape(...) and a workspace of plan.geometry(...)['workspace_bytes'].");
+  m.def("istft", &istft, py::arg("plan"), py::arg("floats"), py::arg("ints"), py::arg("stft"),
+        py::arg("batch"), py::arg("channels"), py::arg("frames"), py::arg("bins"), py::arg("sb"),
+        py::arg("sc"), py::arg("sf"), py::arg("sk"), py::arg("out"),
+        py::arg("output_channels_first"), py::arg("workspace"), py::arg("workspace_bytes"),
+        py::arg("smem_per_block"), py::arg("sm_count"), py::arg("device"), py::arg("stream"),
+        "Launches an inverse STFT on `stream`: complex64 spectrum (b, c, frame, bin) at stft + "
+        "4 * (b * sb + c * sc + frame * sf + bin * sk) (strides in floats), contiguous output of "
+        "plan.istft_shape(...), workspace of plan.istft_geometry(...)['workspace_bytes'].");
 }

@@ -74,5 +74,24 @@ inline void emulate_frontend(const FrontEndParams& p, const Geometry& g,
   }
 }
 
+// Runs one inverse STFT: the frame kernel, then the overlap-add kernel.
+inline void emulate_istft(const FrontEndParams& p, const Geometry& g, const EmulationOptions& opt) {
+  auto blocks = [&](int64_t grid, auto&& body) {
+    for (int64_t i = 0; i < grid; ++i) body(opt.reverse_blocks ? grid - 1 - i : i);
+  };
+  if (g.grid > 0) {
+    std::vector<unsigned char> smem((g.smem_bytes + 15) / 16 * 16);
+    blocks(g.grid, [&](int64_t b) {
+      std::memset(smem.data(), 0xff, smem.size());
+      const HostExec ex(g.threads, opt.order, opt.seed + static_cast<uint64_t>(b));
+      istft_block(ex, p, b, g.grid, smem.data());
+    });
+  }
+  if (g.ola_grid > 0) {
+    const HostExec ex(g.small_threads, opt.order, opt.seed);
+    blocks(g.ola_grid, [&](int64_t b) { overlap_add_block(ex, p, b, g.ola_grid); });
+  }
+}
+
 }  // namespace gpu
 }  // namespace kapre_fast

@@ -77,6 +77,67 @@ py::array frontend(const GpuPlan& plan, const py::array& audio, bool input_chann
   return result;
 }
 
+py::array istft(const GpuPlan& plan, const py::array& stft, bool input_channels_first,
+                bool output_channels_first, int64_t smem_per_block, int sm_count,
+                int64_t max_grid, const std::string& thread_order, bool reverse_blocks,
+                uint64_t seed) {
+  const DeviceLimits lim = limits(smem_per_block, sm_count, max_grid);
+  EmulationOptions opt;
+  opt.order = parse_order(thread_order);
+  opt.reverse_blocks = reverse_blocks;
+  opt.seed = seed;
+  if (!stft.dtype().is(py::dtype("complex64"))) {
+    throw py::type_error("stft must be a complex64 array, got dtype " +
+                         py::str(stft.dtype()).cast<std::string>());
+  }
+  require(stft.ndim() == 4, std::string("stft must be 4-D ") +
+                                (input_channels_first ? "(batch, channels, frames, bins)"
+                                                      : "(batch, frames, bins, channels)") +
+                                ", got " + std::to_string(stft.ndim()) + " dimensions");
+  for (int d = 0; d < 4; ++d) {
+    require(stft.strides(d) % 8 == 0, "stft strides must be multiples of 8 bytes");
+  }
+  const int axes_first[4] = {0, 1, 2, 3}, axes_last[4] = {0, 3, 1, 2};
+  const int* axes = input_channels_first ? axes_first : axes_last;  // b, c, frame, bin
+  const int64_t b = stft.shape(axes[0]), c = stft.shape(axes[1]);
+  const int64_t f = stft.shape(axes[2]), k = stft.shape(axes[3]);
+  const ComplexInputView in = checked_istft_input(
+      plan, b, c, f, k, stft.strides(axes[0]) / 4, stft.strides(axes[1]) / 4,
+      stft.strides(axes[2]) / 4, stft.strides(axes[3]) / 4);
+  const std::vector<int64_t> shape = istft_shape(plan, in, output_channels_first);
+  py::array result(py::dtype("float32"), std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  std::memset(result.mutable_data(), 0xff, static_cast<std::size_t>(result.nbytes()));
+  std::vector<double> workspace;
+  RawCall call;
+  call.p = plan.params(plan.floats().data(), plan.ints().data());
+  ComplexInputView bound = in;
+  bound.data = static_cast<const float*>(stft.data());
+  call.g = prepare_istft(plan, call.p, bound, static_cast<float*>(result.mutable_data()),
+                         output_channels_first, lim);
+  workspace.resize((call.g.workspace_bytes() + sizeof(double) - 1) / sizeof(double));
+  std::memset(workspace.data(), 0xff, workspace.size() * sizeof(double));
+  bind_workspace(call.p, call.g, workspace.data());
+  {
+    py::gil_scoped_release release;
+    emulate_istft(call.p, call.g, opt);
+  }
+  return result;
+}
+
+void istft_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
+               std::uintptr_t stft, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
+               int64_t sb, int64_t sc, int64_t sf, int64_t sk, std::uintptr_t out,
+               bool output_channels_first, std::uintptr_t workspace, int64_t workspace_bytes,
+               int64_t smem_per_block, int sm_count, int device, std::uintptr_t stream) {
+  (void)device;
+  (void)stream;
+  const RawCall call = raw_istft(plan, floats, ints, stft, batch, channels, frames, bins, sb, sc,
+                                 sf, sk, out, output_channels_first, workspace, workspace_bytes,
+                                 limits(smem_per_block, sm_count, 0));
+  py::gil_scoped_release release;
+  emulate_istft(call.p, call.g, EmulationOptions());
+}
+
 // kapre_fast._cuda.frontend's signature on host addresses: lets tests drive kapre_fast.gpu's
 // Python code end to end with host memory standing in for the device.
 void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
@@ -119,4 +180,18 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("workspace"), py::arg("workspace_bytes"), py::arg("smem_per_block"),
         py::arg("sm_count"), py::arg("device"), py::arg("stream"),
         "kapre_fast._cuda.frontend on host addresses (device and stream are ignored).");
+  m.def("istft", &istft, py::arg("plan"), py::arg("stft"), py::kw_only(),
+        py::arg("input_channels_first"), py::arg("output_channels_first"),
+        py::arg("smem_per_block") = 101376, py::arg("sm_count") = 4, py::arg("max_grid") = 0,
+        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false,
+        py::arg("seed") = 0,
+        "Inverse STFT of the complex64 `stft` (any 8-byte strides) as the GPU would run it; the "
+        "plan holds the synthesis window, output=2, no dB, no bands.");
+  m.def("istft_raw", &istft_raw, py::arg("plan"), py::arg("floats"), py::arg("ints"),
+        py::arg("stft"), py::arg("batch"), py::arg("channels"), py::arg("frames"),
+        py::arg("bins"), py::arg("sb"), py::arg("sc"), py::arg("sf"), py::arg("sk"),
+        py::arg("out"), py::arg("output_channels_first"), py::arg("workspace"),
+        py::arg("workspace_bytes"), py::arg("smem_per_block"), py::arg("sm_count"),
+        py::arg("device"), py::arg("stream"),
+        "kapre_fast._cuda.istft on host addresses (device and stream are ignored).");
 }

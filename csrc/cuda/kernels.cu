@@ -56,6 +56,19 @@ __global__ void __launch_bounds__(kMaxThreads)
   clamp_block(ex, p, blockIdx.x, gridDim.x);
 }
 
+__global__ void __launch_bounds__(kMaxThreads)
+    istft_kernel(const __grid_constant__ FrontEndParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const DeviceExec ex;
+  istft_block(ex, p, blockIdx.x, gridDim.x, smem);
+}
+
+__global__ void __launch_bounds__(kMaxThreads)
+    overlap_add_kernel(const __grid_constant__ FrontEndParams p) {
+  const DeviceExec ex;
+  overlap_add_block(ex, p, blockIdx.x, gridDim.x);
+}
+
 std::string failure(cudaError_t e, const std::string& what) {
   if (e == cudaSuccess) return {};
   return what + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
@@ -150,6 +163,29 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
   if (p.decibel && g.clamp_grid > 0) {
     clamp_kernel<<<static_cast<unsigned>(g.clamp_grid), g.small_threads, 0, stream>>>(p);
     err = failure(cudaGetLastError(), "launching clamp_kernel");
+  }
+  return err;
+}
+
+std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device,
+                              void* stream_handle) {
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_handle);
+  std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
+  if (!err.empty()) return err;
+  if (g.grid > 0) {
+    if (g.smem_bytes > kDefaultSharedMemory) {
+      err = failure(cudaFuncSetAttribute(istft_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(g.smem_bytes)),
+                    "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+      if (!err.empty()) return err;
+    }
+    istft_kernel<<<static_cast<unsigned>(g.grid), g.threads, g.smem_bytes, stream>>>(p);
+    err = failure(cudaGetLastError(), "launching istft_kernel");
+    if (!err.empty()) return err;
+  }
+  if (g.ola_grid > 0) {
+    overlap_add_kernel<<<static_cast<unsigned>(g.ola_grid), g.small_threads, 0, stream>>>(p);
+    err = failure(cudaGetLastError(), "launching overlap_add_kernel");
   }
   return err;
 }

@@ -22,6 +22,10 @@ std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int
 std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int device,
                                  void* stream);
 
+// Launches one inverse STFT: the frame kernel, then the overlap-add kernel.
+std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device,
+                              void* stream);
+
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();
 

@@ -18,6 +18,8 @@ struct PassDesc {
   int s = 0;
   int twiddle = 0;  // offset (complex) of w^(j p), [m][radix - 1]
   int trig = 0;     // odd radix: offset (floats) of cos then sin of 2 pi j k / radix, [half][half]
+  int s_shift = -1;     // log2(s) when s is a power of two, else -1
+  int span_shift = -1;  // log2(s * m) when a power of two, else -1
 };
 
 constexpr int kMaxPasses = 24;     // 65536-point lengths need at most 16
@@ -26,6 +28,7 @@ constexpr int kDirectRadix = 31;   // largest odd radix a pass runs directly (CP
 
 struct FftDesc {
   int n = 0;  // complex length the passes transform
+  int n_shift = -1;  // log2(n) when a power of two, else -1
   int n_passes = 0;
   PassDesc pass[kMaxPasses];
 };
@@ -74,6 +77,13 @@ struct FrontEndParams {
   Cf* global_ws = nullptr;  // null: the buffers live in shared memory
   int64_t ws_block_stride = 0;  // complex elements of global workspace per block
   int32_t* example_max = nullptr;  // decibel: ordered_key of each example's max, [batch]
+  // ---- inverse STFT: spectrum (b, c, frame, k) at spectrum[b * isb + c * isc + frame * isf +
+  // k * isk] (floats, imaginary part at +1); waveform (b, c, t) at out[b * osb + c * osc + t * ost]
+  const float* spectrum = nullptr;
+  int64_t isb = 0, isc = 0, isf = 0, isk = 0;
+  int64_t ost = 0, out_length = 0;
+  float inverse_scale = 0.0f;  // 1 / nc
+  float* frames = nullptr;     // workspace: windowed frames, [signal][frame][n_used]
 };
 
 // How a front end launches: the same numbers drive the GPU and the emulation.
@@ -86,13 +96,16 @@ struct Geometry {
   bool global = false;        // FFT buffers in global workspace instead of shared memory
   int buf_stride = 0;
   int64_t ws_block_stride = 0;
-  // Workspace: [example maxima, 256-byte aligned][per-block FFT buffers].
+  // Workspace: [example maxima][per-block FFT buffers][inverse: frames], each 256-byte aligned.
   std::size_t max_bytes = 0, ws_bytes = 0;
-  std::size_t workspace_bytes() const { return max_bytes + ws_bytes; }
   // The small kernels: init of the maxima and the clamp.
   int64_t init_grid = 0, clamp_grid = 0;
   int small_threads = 256;
   int64_t clamp_elements = 0;
+  // Inverse STFT: the windowed frames between the two kernels, and the overlap-add's grid.
+  std::size_t frames_bytes = 0;
+  int64_t ola_grid = 0;
+  std::size_t workspace_bytes() const { return max_bytes + ws_bytes + frames_bytes; }
 };
 
 // What the geometry depends on in the device: the opt-in shared memory per
@@ -103,6 +116,18 @@ struct DeviceLimits {
   int sm_count = 1;
   int64_t max_grid = 0;
 };
+
+// x / d, as a shift when d = 2^shift (shift >= 0): GPUs have no integer divider, and the
+// common sizes are powers of two. Either way the same quotient.
+KF_HD KF_INLINE int divide(int x, int d, int shift) { return shift >= 0 ? x >> shift : x / d; }
+
+// log2(v) for a power of two v > 0, else -1 (host side, for the plan).
+inline int exact_log2(int64_t v) {
+  if (v <= 0 || (v & (v - 1)) != 0) return -1;
+  int k = 0;
+  while ((int64_t{1} << k) < v) ++k;
+  return k;
+}
 
 // Index of complex element i in a padded buffer: one spare slot every 16
 // elements, so strided radix writes spread over all 32 banks.

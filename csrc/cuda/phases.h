@@ -169,8 +169,8 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
   const int s = ps.s, span = ps.s * ps.m;  // span = n / R butterflies per frame
   const int total = frames * span;
   for (int w = t; w < total; w += T) {
-    const int f = w / span, r = w - f * span;
-    const int p = r / s, q = r - p * s;
+    const int f = divide(w, span, ps.span_shift), r = w - f * span;
+    const int p = divide(r, s, ps.s_shift), q = r - p * s;
     const Cf* xs = x + f * stride;
     Cf* ys = y + f * stride;
     Cf a[kCap];
@@ -190,11 +190,16 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
       const int H = R / 2;
       butterfly_odd<kR>(a, R, trig + ps.trig, trig + ps.trig + H * H);
     }
-    const Cf* tw = twiddles + ps.twiddle + p * (R - 1);
     const int o = q + s * R * p;
-    ys[pidx(o)] = a[0];
-    KF_UNROLL
-    for (int j = 1; j < R; ++j) ys[pidx(o + j * s)] = cmul(a[j], tw[j - 1]);
+    if (ps.m == 1) {  // the last pass: every twiddle is 1
+      KF_UNROLL
+      for (int j = 0; j < R; ++j) ys[pidx(o + j * s)] = a[j];
+    } else {
+      const Cf* tw = twiddles + ps.twiddle + p * (R - 1);
+      ys[pidx(o)] = a[0];
+      KF_UNROLL
+      for (int j = 1; j < R; ++j) ys[pidx(o + j * s)] = cmul(a[j], tw[j - 1]);
+    }
   }
 }
 
@@ -229,7 +234,7 @@ KF_HD KF_INLINE void load_phase(const FrontEndParams& p, const float* sig, int64
   const int L = p.fft.n;
   const int total = p.frames_per_item * L;
   for (int w = t; w < total; w += T) {
-    const int fi = w / L, j = w - fi * L;
+    const int fi = divide(w, L, p.fft.n_shift), j = w - fi * L;
     const int64_t frame = f0 + fi;
     Cf z = cf(0.0f, 0.0f);
     if (frame < p.n_frames && j < p.nc) {
@@ -261,7 +266,7 @@ KF_HD KF_INLINE void kernel_phase(const FrontEndParams& p, Cf* buf, int t, int T
   const int L = p.fft.n;
   const int total = p.frames_per_item * L;
   for (int w = t; w < total; w += T) {
-    const int fi = w / L, k = w - fi * L;
+    const int fi = divide(w, L, p.fft.n_shift), k = w - fi * L;
     Cf* v = buf + fi * p.buf_stride + pidx(k);
     const Cf r = cmul(*v, p.kernel[k]);
     *v = cf(r.x, -r.y);
@@ -353,6 +358,90 @@ KF_HD KF_INLINE void reduce_phase(const FrontEndParams& p, int64_t b, float* red
   if (s == 1) atomic_max_key(p.example_max + b, ordered_key(m));
 }
 
+// ---- the inverse STFT's phases (tf.signal.inverse_stft: irfft, window, overlap-add) ----
+
+// X_k of frame `frame` of signal (b, c); the imaginary parts of DC and Nyquist are ignored.
+KF_HD KF_INLINE Cf spectrum_in(const FrontEndParams& p, const float* row, int k) {
+  const Cf v = load_pair(row + k * p.isk);
+  return (k == 0 || 2 * k == p.n_fft) ? cf(v.x, 0.0f) : v;
+}
+
+// The conjugated input of the inverse-by-forward transform, packed as the forward load packs:
+// even n_fft: Z_j = conj(E_j + i O_j) from X_j and X_{h-j} (the split pass run backwards);
+// odd n_fft: the conjugated full Hermitian spectrum. Bluestein multiplies by the chirp.
+KF_HD KF_INLINE void inverse_load_phase(const FrontEndParams& p, int64_t b, int64_t c, int64_t f0,
+                                        Cf* buf, int t, int T) {
+  const int L = p.fft.n;
+  const int total = p.frames_per_item * L;
+  for (int w = t; w < total; w += T) {
+    const int fi = divide(w, L, p.fft.n_shift), j = w - fi * L;
+    const int64_t frame = f0 + fi;
+    Cf z = cf(0.0f, 0.0f);
+    if (frame < p.n_frames && j < p.nc) {
+      const float* row = p.spectrum + b * p.isb + c * p.isc + frame * p.isf;
+      if (p.even) {
+        const Cf a = spectrum_in(p, row, j), bb = spectrum_in(p, row, p.nc - j);
+        const float er = (a.x + bb.x) * 0.5f, ei = (a.y - bb.y) * 0.5f;
+        const float dr = (a.x - bb.x) * 0.5f, di = (a.y + bb.y) * 0.5f;
+        const Cf ws = p.split[j];
+        const float wr = ws.x, wi = -ws.y;  // conj(w^j)
+        const float orr = fma_(dr, wr, -(di * wi)), oi = fma_(dr, wi, di * wr);
+        z = cf(er - oi, -(ei + orr));
+      } else if (j == 0) {
+        z = cf(spectrum_in(p, row, 0).x, 0.0f);
+      } else if (2 * j <= p.n_fft) {
+        const Cf v = spectrum_in(p, row, j);
+        z = cf(v.x, -v.y);
+      } else {
+        z = spectrum_in(p, row, p.n_fft - j);
+      }
+      if (p.bluestein) z = cmul(z, p.chirp[j]);
+    }
+    buf[fi * p.buf_stride + pidx(j)] = z;
+  }
+}
+
+// Samples i < n_used of each frame (conjugated back, scaled by 1/nc), times the synthesis
+// window, into the frame buffer.
+KF_HD KF_INLINE void inverse_store_phase(const FrontEndParams& p, int64_t sig, int64_t f0,
+                                         const Cf* z, int t, int T) {
+  const int n = p.n_used;
+  const int total = p.frames_per_item * n;
+  for (int w = t; w < total; w += T) {
+    const int fi = w / n, i = w - fi * n;
+    const int64_t frame = f0 + fi;
+    if (frame >= p.n_frames) continue;
+    const Cf* zf = z + fi * p.buf_stride;
+    float x;
+    if (p.even) {
+      const Cf v = fft_value(p, zf, i >> 1);
+      x = (i & 1) ? -v.y * p.inverse_scale : v.x * p.inverse_scale;
+    } else {
+      x = fft_value(p, zf, i).x * p.inverse_scale;
+    }
+    p.frames[(sig * p.n_frames + frame) * n + i] = x * p.window[i];
+  }
+}
+
+// Overlap-add, gathered: output sample t sums its frames in increasing order, from 0.0f (the
+// order the CPU core adds them in).
+KF_HD KF_INLINE void overlap_add_phase(const FrontEndParams& p, int64_t block, int64_t grid, int t,
+                                       int T) {
+  const int64_t len = p.out_length, n = p.n_used, hop = p.hop_length;
+  const int64_t total = p.batch * p.channels * len;
+  for (int64_t e = block * T + t; e < total; e += grid * T) {
+    const int64_t sig = e / len, at = e - sig * len;
+    const int64_t b = sig / p.channels, c = sig - b * p.channels;
+    int64_t last = at / hop;
+    if (last > p.n_frames - 1) last = p.n_frames - 1;
+    const int64_t first = at >= n ? (at - n) / hop + 1 : 0;
+    const float* frames = p.frames + sig * p.n_frames * n;
+    float acc = 0.0f;
+    for (int64_t f = first; f <= last; ++f) acc += frames[f * n + (at - f * hop)];
+    p.out[b * p.osb + c * p.osc + at * p.ost] = acc;
+  }
+}
+
 // ---- block drivers: the same control flow for every thread (uniform branches only) ----
 
 template <class Exec>
@@ -414,6 +503,37 @@ KF_HD void frontend_block(Exec& ex, const FrontEndParams& p, int64_t block, int6
       ex.run([&](int t) { reduce_phase(p, b, red, s, t); });
     }
   }
+}
+
+// The inverse STFT's first kernel: spectra -> windowed frames in the frame buffer.
+template <class Exec>
+KF_HD void istft_block(Exec& ex, const FrontEndParams& p, int64_t block, int64_t grid,
+                       unsigned char* smem) {
+  const int T = ex.threads();
+  Cf* const ws = p.global_ws != nullptr ? p.global_ws + block * p.ws_block_stride
+                                        : reinterpret_cast<Cf*>(smem);
+  Cf* const buf[2] = {ws, ws + p.frames_per_item * p.buf_stride};
+  for (int64_t item = block; item < p.n_items; item += grid) {
+    const int64_t sig = item / p.items_per_signal;
+    const int64_t f0 = (item - sig * p.items_per_signal) * p.frames_per_item;
+    const int64_t b = sig / p.channels, c = sig - b * p.channels;
+    ex.run([&](int t) { inverse_load_phase(p, b, c, f0, buf[0], t, T); });
+    int cur = fft_passes(ex, p, buf, 0);
+    if (p.bluestein) {
+      Cf* const z = buf[cur];
+      ex.run([&](int t) { kernel_phase(p, z, t, T); });
+      cur = fft_passes(ex, p, buf, cur);
+    }
+    const Cf* const z = buf[cur];
+    ex.run([&](int t) { inverse_store_phase(p, sig, f0, z, t, T); });
+  }
+}
+
+// The inverse STFT's second kernel: overlap-add of the frames into the waveform.
+template <class Exec>
+KF_HD void overlap_add_block(Exec& ex, const FrontEndParams& p, int64_t block, int64_t grid) {
+  const int T = ex.threads();
+  ex.run([&](int t) { overlap_add_phase(p, block, grid, t, T); });
 }
 
 // Every example's maximum starts at -inf.

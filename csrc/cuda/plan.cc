@@ -33,6 +33,54 @@ int threads_for(int64_t elements) {
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t bytes) { return ceil_div(bytes, 256) * 256; }
+int64_t sm_count(const DeviceLimits& limits) { return std::max(1, limits.sm_count); }
+
+// Shared-memory path: F frames per block so that a block has ~2048 complex values to
+// transform; 64..512 threads with ~8 values each. Too big for shared memory: one frame per
+// block with its two buffers in global workspace, and a grid small enough for the budget.
+void fft_geometry(FrontEndParams& p, int64_t signals, const DeviceLimits& limits, Geometry* g) {
+  const int L = p.fft.n;
+  const int stride = padded_length(L);
+  int frames = L >= 2048 ? 1 : std::min(32, 2048 / L);
+  frames = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(frames, p.n_frames)));
+  p.buf_stride = stride;
+  p.frames_per_item = frames;
+  p.threads = threads_for(static_cast<int64_t>(frames) * L);
+  g->global = static_cast<int64_t>(frontend_smem_bytes(p, false)) > limits.smem_per_block;
+  if (g->global) {
+    p.frames_per_item = 1;
+    p.threads = kMaxThreads;
+  }
+  g->smem_bytes = frontend_smem_bytes(p, g->global);
+  g->threads = p.threads;
+  g->frames_per_item = p.frames_per_item;
+  g->buf_stride = stride;
+  g->items_per_signal = ceil_div(p.n_frames, p.frames_per_item);
+  g->n_items = signals * g->items_per_signal;
+  p.items_per_signal = g->items_per_signal;
+  p.n_items = g->n_items;
+
+  const int64_t block_bytes = 2 * static_cast<int64_t>(stride) * static_cast<int64_t>(sizeof(Cf));
+  int64_t cap = g->global ? std::min<int64_t>(4 * sm_count(limits),
+                                              std::max<int64_t>(1, kWorkspaceBudget / block_bytes))
+                          : int64_t{1} << 30;
+  if (limits.max_grid > 0) cap = std::min(cap, limits.max_grid);
+  g->grid = std::min(g->n_items, cap);
+  g->ws_block_stride = g->global ? 2 * stride : 0;
+  p.ws_block_stride = g->ws_block_stride;
+  g->ws_bytes = g->global ? static_cast<std::size_t>(round_up(g->grid * block_bytes)) : 0;
+  p.global_ws = nullptr;
+  p.example_max = nullptr;
+  p.frames = nullptr;
+}
+
+// Grid of the small elementwise kernels (init, clamp, overlap-add).
+int64_t small_grid(int64_t elements, const Geometry& g, const DeviceLimits& limits) {
+  int64_t cap = 32 * sm_count(limits);
+  if (limits.max_grid > 0) cap = std::min(cap, limits.max_grid);
+  return std::min(ceil_div(elements, g.small_threads), cap);
+}
 
 }  // namespace
 
@@ -70,6 +118,7 @@ GpuPlan::GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_
   const ComplexFftView& work = p.bluestein ? *cv.inner : cv;
   if (work.n_passes > kMaxPasses) throw std::logic_error("FFT plan has too many passes");
   p.fft.n = static_cast<int>(work.n);
+  p.fft.n_shift = exact_log2(work.n);
   p.fft.n_passes = work.n_passes;
 
   int64_t twiddles = 0, trig = 0;
@@ -88,6 +137,8 @@ GpuPlan::GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_
     d.m = static_cast<int>(ps.m);
     d.s = static_cast<int>(ps.s);
     d.twiddle = static_cast<int>(tw_at);
+    d.s_shift = exact_log2(ps.s);
+    d.span_shift = exact_log2(ps.s * ps.m);
     const int64_t count = ps.m * (ps.radix - 1);
     put_complex(floats_, off_twiddles_ + 2 * tw_at, count, ps.tw_re, ps.tw_im);
     tw_at += count;
@@ -188,53 +239,51 @@ Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& 
   p.osk = f.sk;
   p.out_channels_last = !output_channels_first;
 
-  // Shared-memory path: F frames per block so that a block has ~2048 complex values to
-  // transform; 64..512 threads with ~8 values each. Too big for shared memory: one
-  // frame per block with its buffers in global workspace.
   Geometry g;
-  const int L = p.fft.n;
-  const int stride = padded_length(L);
-  int frames = L >= 2048 ? 1 : std::min(32, 2048 / L);
-  frames = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(frames, p.n_frames)));
-  p.buf_stride = stride;
-  p.frames_per_item = frames;
-  p.threads = threads_for(static_cast<int64_t>(frames) * L);
-  g.global = static_cast<int64_t>(frontend_smem_bytes(p, false)) > limits.smem_per_block;
-  if (g.global) {
-    p.frames_per_item = 1;
-    p.threads = kMaxThreads;
-  }
-  g.smem_bytes = frontend_smem_bytes(p, g.global);
-  g.threads = p.threads;
-  g.frames_per_item = p.frames_per_item;
-  g.buf_stride = stride;
-  g.items_per_signal = ceil_div(p.n_frames, p.frames_per_item);
-  g.n_items = p.batch * p.channels * g.items_per_signal;
-  p.items_per_signal = g.items_per_signal;
-  p.n_items = g.n_items;
-
-  const int64_t sms = std::max(1, limits.sm_count);
-  const int64_t block_bytes = 2 * static_cast<int64_t>(stride) * sizeof(Cf);
-  int64_t cap = g.global ? std::min<int64_t>(4 * sms, std::max<int64_t>(1, kWorkspaceBudget /
-                                                                               block_bytes))
-                         : int64_t{1} << 30;
-  if (limits.max_grid > 0) cap = std::min(cap, limits.max_grid);
-  g.grid = std::min(g.n_items, cap);
-  g.ws_block_stride = g.global ? 2 * stride : 0;
-  p.ws_block_stride = g.ws_block_stride;
-  g.ws_bytes = g.global ? static_cast<std::size_t>(g.grid * block_bytes) : 0;
+  fft_geometry(p, p.batch * p.channels, limits, &g);
 
   // dB: the per-example maxima, their init and the clamp.
-  int64_t small_cap = 32 * sms;
-  if (limits.max_grid > 0) small_cap = std::min(small_cap, limits.max_grid);
   if (p.decibel) {
-    g.max_bytes = static_cast<std::size_t>(ceil_div(p.batch * 4, 256) * 256);
-    g.init_grid = std::min(ceil_div(p.batch, g.small_threads), small_cap);
+    g.max_bytes = static_cast<std::size_t>(round_up(p.batch * 4));
+    g.init_grid = small_grid(p.batch, g, limits);
     g.clamp_elements = p.batch * p.channels * p.n_frames * p.n_features;
-    g.clamp_grid = std::min(ceil_div(g.clamp_elements, g.small_threads), small_cap);
+    g.clamp_grid = small_grid(g.clamp_elements, g, limits);
   }
-  p.global_ws = nullptr;
-  p.example_max = nullptr;
+  return g;
+}
+
+std::string istft_check(const GpuPlan& plan, const ComplexInputView& in) {
+  const FrontEndConfig& cfg = plan.config();
+  if (cfg.output != OutputKind::kComplex || cfg.decibel || plan.n_bands() != 0) {
+    return "an inverse STFT plan takes output=2 (complex), no dB and no filterbank";
+  }
+  return check_istft(cfg, cfg.win_length, in);
+}
+
+Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInputView& in,
+                       float* out, bool output_channels_first, const DeviceLimits& limits) {
+  const FrontEndConfig& cfg = plan.config();
+  p.batch = in.batch;
+  p.channels = in.channels;
+  p.n_frames = in.frames;
+  p.spectrum = in.data;
+  p.isb = in.sb;
+  p.isc = in.sc;
+  p.isf = in.sf;
+  p.isk = in.sk;
+  p.out_length = istft_length(cfg, in.frames);
+  const SignalOutView o = contiguous_signal_out(out, in.channels, p.out_length,
+                                                output_channels_first);
+  p.out = out;
+  p.osb = o.sb;
+  p.osc = o.sc;
+  p.ost = o.st;
+  p.inverse_scale = 1.0f / static_cast<float>(p.nc);
+  Geometry g;
+  fft_geometry(p, p.batch * p.channels, limits, &g);
+  const int64_t signals = p.batch * p.channels;
+  g.frames_bytes = static_cast<std::size_t>(round_up(signals * p.n_frames * p.n_used * 4));
+  g.ola_grid = small_grid(signals * p.out_length, g, limits);
   return g;
 }
 
@@ -242,6 +291,7 @@ void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace) {
   unsigned char* base = static_cast<unsigned char*>(workspace);
   p.example_max = g.max_bytes ? reinterpret_cast<int32_t*>(base) : nullptr;
   p.global_ws = g.global ? reinterpret_cast<Cf*>(base + g.max_bytes) : nullptr;
+  p.frames = g.frames_bytes ? reinterpret_cast<float*>(base + g.max_bytes + g.ws_bytes) : nullptr;
 }
 
 }  // namespace gpu

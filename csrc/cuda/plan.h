@@ -62,6 +62,15 @@ std::string output_shape(const GpuPlan& plan, int64_t batch, int64_t channels, i
 Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal,
                       float* out, bool output_channels_first, const DeviceLimits& limits);
 
+// Inverse STFT (the plan: output=2, no dB, no bands, the synthesis window): "" or the core's
+// check_istft message for the complex input view (strides in floats).
+std::string istft_check(const GpuPlan& plan, const ComplexInputView& in);
+
+// Fills p for one inverse STFT of `in` (checked) into the contiguous waveform `out`
+// ((batch, channels, length) or (batch, length, channels)).
+Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInputView& in,
+                       float* out, bool output_channels_first, const DeviceLimits& limits);
+
 // Points p at a workspace of geometry.workspace_bytes() bytes (256-byte aligned).
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace);
 

@@ -1,0 +1,326 @@
+"""Drop-in replacement for `kapre.composed`: the same six functions, arguments and defaults,
+returning Keras models whose layers run kapre_fast's fused ops.
+
+Where kapre chains STFT > Magnitude > ApplyFilterbank > MagnitudeToDecibel layers, the models
+returned here hold one fused `kapre_fast.layers.FrontEnd` layer. As in kapre:
+
+- The functions return `keras.Sequential` models (`keras.Model` for get_stft_mag_phase) named by
+  their `name` argument; get_perfectly_reconstructing_stft_istft returns two layers named
+  `stft_name` and `istft_name`.
+- The returned layers can be moved into another model one by one
+  (`for layer in composed.layers: model.add(layer)`); when `input_shape` is given, the first
+  layer carries it, so a Sequential model it is added to gets that input shape.
+- Invalid arguments raise kapre's exception types (TypeError/ValueError for data formats,
+  NotImplementedError for window names, RuntimeError for a log filterbank above Nyquist or a
+  hop that does not divide the window evenly, ValueError for group convolution); the kapre_fast
+  exceptions that carry those types are also ValueErrors.
+
+Importing this module loads the TensorFlow op library (see kapre_fast.ops), so SavedModels
+exported from these layers load after `import kapre_fast.composed`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+
+from kapre_fast import layers as _layers
+from kapre_fast import spec as _spec
+
+__all__ = [
+    'get_stft_magnitude_layer',
+    'get_melspectrogram_layer',
+    'get_log_frequency_spectrogram_layer',
+    'get_perfectly_reconstructing_stft_istft',
+    'get_stft_mag_phase',
+    'get_frequency_aware_conv2d',
+    'ReconstructionHopError',
+]
+
+# Position of `groups` among keras.layers.Conv2D's positional arguments (filters, kernel_size,
+# strides, padding, data_format, dilation_rate, groups).
+_CONV2D_GROUPS_POSITION = 6
+
+
+class ReconstructionHopError(RuntimeError, ValueError):
+    """win_length / hop_length is not an even number, so the STFT/ISTFT pair would not
+    reconstruct (kapre 0.3.7 raises RuntimeError; this is also a ValueError)."""
+
+
+def _with_input_shape(layer, input_shape):
+    """Makes `layer` carry `input_shape` the way a Keras layer built with `input_shape=` does.
+
+    Keras 3 turns a layer's `input_shape` argument into `_input_shape_arg` (and warns that
+    keras.Input is preferred); Sequential.add reads it to put an InputLayer first. kapre passes
+    input_shape to its first layer, so a user who moves the layers into their own Sequential
+    gets that input. Setting the attribute keeps that behaviour without the warning.
+    """
+    if input_shape is not None:
+        layer._input_shape_arg = tuple(input_shape)
+    return layer
+
+
+def _positive_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
+def _sequential(layer, input_shape, name):
+    return keras.Sequential([_with_input_shape(layer, input_shape)], name=name)
+
+
+def get_stft_magnitude_layer(
+    input_shape=None,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    window_name=None,
+    pad_begin=False,
+    pad_end=False,
+    return_decibel=False,
+    db_amin=1e-5,
+    db_ref_value=1.0,
+    db_dynamic_range=80.0,
+    input_data_format='default',
+    output_data_format='default',
+    name='stft_magnitude',
+):
+    """A `keras.Sequential` named `name` computing |STFT| (or its dB), as kapre's function of
+    the same name. Output: (batch, frames, n_fft // 2 + 1, ch) for channels_last output,
+    (batch, ch, frames, n_fft // 2 + 1) for channels_first. `input_shape` (without the batch
+    axis) is needed only when the layer is the first of a model."""
+    front_end = _layers.FrontEnd(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=window_name,
+        pad_begin=pad_begin,
+        pad_end=pad_end,
+        return_decibel=return_decibel,
+        db_amin=db_amin,
+        db_ref_value=db_ref_value,
+        db_dynamic_range=db_dynamic_range,
+        input_data_format=input_data_format,
+        output_data_format=output_data_format,
+    )
+    return _sequential(front_end, input_shape, name)
+
+
+def get_melspectrogram_layer(
+    input_shape=None,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    window_name=None,
+    pad_begin=False,
+    pad_end=False,
+    sample_rate=22050,
+    n_mels=128,
+    mel_f_min=0.0,
+    mel_f_max=None,
+    mel_htk=False,
+    mel_norm='slaney',
+    return_decibel=False,
+    db_amin=1e-5,
+    db_ref_value=1.0,
+    db_dynamic_range=80.0,
+    input_data_format='default',
+    output_data_format='default',
+    name='melspectrogram',
+):
+    """A `keras.Sequential` named `name` computing a mel spectrogram of STFT magnitudes (or its
+    dB), as kapre's function of the same name: librosa's mel filterbank (sample_rate, n_mels,
+    mel_f_min, mel_f_max (None: sample_rate / 2), mel_htk, mel_norm). Output:
+    (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
+    front_end = _layers.FrontEnd(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=window_name,
+        pad_begin=pad_begin,
+        pad_end=pad_end,
+        filterbank='mel',
+        sample_rate=sample_rate,
+        n_mels=n_mels,
+        mel_f_min=mel_f_min,
+        mel_f_max=mel_f_max,
+        mel_htk=mel_htk,
+        mel_norm=mel_norm,
+        return_decibel=return_decibel,
+        db_amin=db_amin,
+        db_ref_value=db_ref_value,
+        db_dynamic_range=db_dynamic_range,
+        input_data_format=input_data_format,
+        output_data_format=output_data_format,
+    )
+    return _sequential(front_end, input_shape, name)
+
+
+def get_log_frequency_spectrogram_layer(
+    input_shape=None,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    window_name=None,
+    pad_begin=False,
+    pad_end=False,
+    sample_rate=22050,
+    log_n_bins=84,
+    log_f_min=None,
+    log_bins_per_octave=12,
+    log_spread=0.125,
+    return_decibel=False,
+    db_amin=1e-5,
+    db_ref_value=1.0,
+    db_dynamic_range=80.0,
+    input_data_format='default',
+    output_data_format='default',
+    name='log_frequency_spectrogram',
+):
+    """A `keras.Sequential` named `name` computing a log-frequency spectrogram (or its dB), as
+    kapre's function of the same name: log_n_bins log-normal filters from log_f_min (None:
+    32.70319566 Hz) with log_bins_per_octave bins per octave and spread log_spread. Raises
+    RuntimeError (FilterbankRangeError) when the top filter is above sample_rate // 2. Output:
+    (batch, frames, log_n_bins, ch) or (batch, ch, frames, log_n_bins)."""
+    front_end = _layers.FrontEnd(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=window_name,
+        pad_begin=pad_begin,
+        pad_end=pad_end,
+        filterbank='log',
+        sample_rate=sample_rate,
+        log_n_bins=log_n_bins,
+        log_f_min=log_f_min,
+        log_bins_per_octave=log_bins_per_octave,
+        log_spread=log_spread,
+        return_decibel=return_decibel,
+        db_amin=db_amin,
+        db_ref_value=db_ref_value,
+        db_dynamic_range=db_dynamic_range,
+        input_data_format=input_data_format,
+        output_data_format=output_data_format,
+    )
+    return _sequential(front_end, input_shape, name)
+
+
+def get_perfectly_reconstructing_stft_istft(
+    stft_input_shape=None,
+    istft_input_shape=None,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    forward_window_name=None,
+    waveform_data_format='default',
+    stft_data_format='default',
+    stft_name='stft',
+    istft_name='istft',
+):
+    """A pair `(stft, istft)` of layers that reconstruct their input (kapre 0.3.7's signature):
+    an `STFT` with pad_begin and pad_end and an `InverseSTFT` with the same n_fft, win_length
+    (default n_fft), hop_length (default win_length // 4) and forward window (default Hann).
+
+    istft(stft(x)) equals x after dropping its first n_fft - hop_length samples (and keeping
+    len(x) of the rest). Raises RuntimeError (ReconstructionHopError) unless
+    win_length / hop_length is an even number. `stft_input_shape` / `istft_input_shape` are
+    needed only when the layer is the first of a Sequential model.
+    """
+    # kapre 0.3.7's order: data formats first, then the ratio. Sizes that are not positive ints
+    # skip the ratio check and are reported by the layers' own validation.
+    _spec._check_data_format('waveform_data_format', waveform_data_format)
+    _spec._check_data_format('stft_data_format', stft_data_format)
+    resolved_win_length = n_fft if win_length is None else win_length
+    resolved_hop_length = resolved_win_length // 4 if hop_length is None else hop_length
+    if _positive_int(resolved_win_length) and _positive_int(resolved_hop_length) and (
+        resolved_win_length / resolved_hop_length
+    ) % 2 != 0:
+        raise ReconstructionHopError(
+            'win_length / hop_length must be an even number for the STFT and inverse STFT to '
+            f'reconstruct the input, got win_length={resolved_win_length}, hop_length='
+            f'{resolved_hop_length} (ratio {resolved_win_length / resolved_hop_length:g})'
+        )
+    stft = _layers.STFT(
+        n_fft=n_fft,
+        win_length=resolved_win_length,
+        hop_length=resolved_hop_length,
+        window_name=forward_window_name,
+        pad_begin=True,
+        pad_end=True,
+        input_data_format=waveform_data_format,
+        output_data_format=stft_data_format,
+        name=stft_name,
+    )
+    istft = _layers.InverseSTFT(
+        n_fft=n_fft,
+        win_length=resolved_win_length,
+        hop_length=resolved_hop_length,
+        forward_window_name=forward_window_name,
+        input_data_format=stft_data_format,
+        output_data_format=waveform_data_format,
+        name=istft_name,
+    )
+    _with_input_shape(stft, stft_input_shape)
+    _with_input_shape(istft, istft_input_shape)
+    return stft, istft
+
+
+def get_stft_mag_phase(
+    input_shape,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    window_name=None,
+    pad_begin=False,
+    pad_end=False,
+    return_decibel=False,
+    db_amin=1e-5,
+    db_ref_value=1.0,
+    db_dynamic_range=80.0,
+    input_data_format='default',
+    output_data_format='default',
+    name='stft_mag_phase',
+):
+    """A functional `keras.Model` named `name` whose output concatenates the STFT magnitude
+    (or its dB) and phase (atan2(imag, real)) along the channel axis: 2 * ch channels,
+    magnitudes first, as kapre's function of the same name. `input_shape` (without the batch
+    axis) is required, as in kapre."""
+    front_end = _layers.FrontEnd(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=window_name,
+        pad_begin=pad_begin,
+        pad_end=pad_end,
+        output='mag_phase',
+        return_decibel=return_decibel,
+        db_amin=db_amin,
+        db_ref_value=db_ref_value,
+        db_dynamic_range=db_dynamic_range,
+        input_data_format=input_data_format,
+        output_data_format=output_data_format,
+    )
+    waveforms = keras.Input(shape=input_shape)
+    return keras.Model(inputs=waveforms, outputs=front_end(waveforms), name=name)
+
+
+def get_frequency_aware_conv2d(
+    data_format='default', freq_aware_name='frequency_aware_conv2d', *args, **kwargs
+):
+    """A `keras.Sequential` named `freq_aware_name`: `ConcatenateFrequencyMap(data_format)`
+    followed by `keras.layers.Conv2D(*args, **kwargs)` (which gets `data_format` unless it is
+    'default'), as kapre's function of the same name. Group convolution (groups > 1) raises
+    ValueError: only the last group would see the frequency map."""
+    groups = kwargs.get('groups', 1)
+    if len(args) > _CONV2D_GROUPS_POSITION:
+        groups = args[_CONV2D_GROUPS_POSITION]
+    if groups is not None and groups > 1:
+        raise ValueError(
+            f'Group convolution (groups={groups}) is not supported with frequency-aware '
+            'convolution: only the last group would see the frequency map'
+        )
+    frequency_map = _layers.ConcatenateFrequencyMap(data_format=data_format)
+    if data_format != 'default':
+        kwargs['data_format'] = data_format
+    conv2d = keras.layers.Conv2D(*args, **kwargs)
+    return keras.Sequential([frequency_map, conv2d], name=freq_aware_name)

@@ -1,0 +1,246 @@
+"""The fused CUDA front end on CuPy arrays.
+
+Same functions and keyword arguments as `kapre_fast.cpu` and `kapre_fast.reference`. Input: a
+waveform batch on the GPU in `input_data_format`: a CuPy array, or any object exposing
+`__cuda_array_interface__` (taken without a copy), with any strides; real dtypes other than
+float32 are converted on the GPU. Output: a new CuPy array on the same device, float32 (complex64
+for `stft`) in `output_data_format`, computed asynchronously on CuPy's current stream, like any
+CuPy operation. `istft` takes a complex GPU array and returns the float32 waveform.
+
+One fused kernel per call does framing, window, FFT, magnitude, sparse filterbank and dB in
+shared memory (global memory for transforms too large for it); dB adds a tiny clamp kernel.
+
+Importing this module needs CuPy (`pip install kapre_fast[gpu]`), a kapre_fast build that
+compiled its CUDA kernels (nvcc present at build time), an NVIDIA driver for CUDA 13 (R580 or
+newer) and a GPU; otherwise the import raises ImportError or RuntimeError saying which is
+missing. `import kapre_fast` itself never imports CuPy.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import numpy as np
+
+from kapre_fast import _loader, _weights
+from kapre_fast.spec import FrontEnd
+
+__all__ = [
+    'compute',
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+    'istft',
+    'device_info',
+]
+
+try:
+    import cupy
+except ImportError as _error:
+    raise ImportError(
+        'kapre_fast.gpu needs CuPy built for CUDA 13: `pip install kapre_fast[gpu]` '
+        f'(cupy-cuda13x). Importing it failed: {_error}'
+    ) from _error
+
+
+def _load_cuda_module():
+    try:
+        return importlib.import_module('kapre_fast._cuda')
+    except ImportError as error:
+        built = _loader.build_info().get('cuda', False)
+        reason = (
+            'it failed to load' if built else
+            'kapre_fast was built without them (no CUDA compiler at build time, or '
+            'KAPRE_FAST_CUDA=OFF)'
+        )
+        raise ImportError(
+            f'kapre_fast\'s CUDA kernels (module kapre_fast._cuda) are not available: {reason}. '
+            'Rebuild with the CUDA toolkit (nvcc) on PATH, e.g. '
+            '`pip install --no-build-isolation . -Ccmake.define.KAPRE_FAST_CUDA=ON` '
+            f'({error})'
+        ) from error
+
+
+_cuda = _load_cuda_module()
+_cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) or a GPU
+
+
+def stft_magnitude(x, **kwargs):
+    """|STFT| (or its dB), as `kapre.composed.get_stft_magnitude_layer(**kwargs)`."""
+    return compute(FrontEnd.stft_magnitude(**kwargs), x)
+
+
+def melspectrogram(x, **kwargs):
+    """Mel spectrogram (or its dB), as `kapre.composed.get_melspectrogram_layer(**kwargs)`."""
+    return compute(FrontEnd.melspectrogram(**kwargs), x)
+
+
+def log_frequency_spectrogram(x, **kwargs):
+    """Log-frequency spectrogram, as `kapre.composed.get_log_frequency_spectrogram_layer`."""
+    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x)
+
+
+def stft_mag_phase(x, **kwargs):
+    """[magnitude (or dB), phase] along the channel axis, as `kapre.composed.get_stft_mag_phase`."""
+    return compute(FrontEnd.stft_mag_phase(**kwargs), x)
+
+
+def stft(x, **kwargs):
+    """The complex64 STFT, as kapre's `STFT` layer."""
+    return compute(FrontEnd.stft(**kwargs), x)
+
+
+def compute(spec: FrontEnd, x):
+    """Runs the front end `spec` on the GPU waveform batch `x` with the fused CUDA kernels; the
+    result is a new CuPy array on x's device, computed on CuPy's current stream."""
+    if not isinstance(spec, FrontEnd):
+        raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    audio = as_device_audio(x)
+    device = audio.device.id
+    if audio.ndim != 3:
+        spec.layout_input(audio)  # raises the ValueError that names the expected axes
+    # (batch, channels, time) axes of the input layout; strides in elements, any sign.
+    axes = (0, 1, 2) if spec.input_data_format == 'channels_first' else (0, 2, 1)
+    batch, channels, time = (audio.shape[a] for a in axes)
+    sb, sc, st = (audio.strides[a] // 4 for a in axes)
+
+    plan, floats, ints = _device_plan(spec, device)
+    output_channels_first = spec.output_data_format == 'channels_first'
+    shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
+    out = cupy.empty(shape, dtype=dtype)
+    limits = device_info(device)
+    geometry = plan.geometry(batch, channels, time, output_channels_first,
+                             limits['smem_per_block'], limits['sm_count'])
+    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+    _cuda.frontend(
+        plan, floats.data.ptr, ints.data.ptr, audio.data.ptr, batch, channels, time, sb, sc, st,
+        out.data.ptr, output_channels_first, workspace.data.ptr, workspace.nbytes,
+        limits['smem_per_block'], limits['sm_count'], device,
+        cupy.cuda.get_current_stream().ptr)
+    return out
+
+
+def istft(
+    X,
+    n_fft=2048,
+    win_length=None,
+    hop_length=None,
+    forward_window_name=None,
+    stft_data_format='default',
+    waveform_data_format='default',
+):
+    """Inverse STFT of the complex GPU array `X`, as kapre's `InverseSTFT` layer (see
+    `kapre_fast.reference.istft`): irfft, synthesis window, overlap-add. complex128 input is
+    converted to complex64; the result is float32 in `waveform_data_format`."""
+    spec = FrontEnd.stft(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=forward_window_name,
+        input_data_format=waveform_data_format,
+        output_data_format=stft_data_format,
+    )
+    stft_array = _device_array(X, 'X')
+    if stft_array.dtype.kind != 'c':
+        raise TypeError(f'X must be a complex array, got dtype {stft_array.dtype}')
+    if stft_array.dtype != np.complex64:
+        stft_array = stft_array.astype(cupy.complex64)
+    channels_first = spec.output_data_format == 'channels_first'
+    if stft_array.ndim != 4:
+        expected = '(batch, channels, frames, freq)' if channels_first \
+            else '(batch, frames, freq, channels)'
+        raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
+                         f'{spec.output_data_format!r}, got shape {stft_array.shape}')
+    if any(s % 8 for s in stft_array.strides):
+        stft_array = cupy.ascontiguousarray(stft_array)
+    axes = (0, 1, 2, 3) if channels_first else (0, 3, 1, 2)  # batch, channels, frames, bins
+    batch, channels, frames, bins = (stft_array.shape[a] for a in axes)
+    sb, sc, sf, sk = (stft_array.strides[a] // 4 for a in axes)  # in floats
+
+    device = stft_array.device.id
+    plan, floats, ints = _device_plan(spec, device, inverse=True)
+    output_channels_first = spec.input_data_format == 'channels_first'
+    shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
+    out = cupy.empty(shape, dtype=cupy.float32)
+    limits = device_info(device)
+    geometry = plan.istft_geometry(batch, channels, frames, bins, output_channels_first,
+                                   limits['smem_per_block'], limits['sm_count'])
+    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+    _cuda.istft(
+        plan, floats.data.ptr, ints.data.ptr, stft_array.data.ptr, batch, channels, frames, bins,
+        sb, sc, sf, sk, out.data.ptr, output_channels_first, workspace.data.ptr,
+        workspace.nbytes, limits['smem_per_block'], limits['sm_count'], device,
+        cupy.cuda.get_current_stream().ptr)
+    return out
+
+
+def as_device_audio(x):
+    """x as a float32 CuPy array on the current device (no copy when it already is one).
+
+    TypeError for host arrays and non-real dtypes; ValueError for an array on another GPU."""
+    audio = _device_array(x, 'audio')
+    if audio.dtype.kind not in 'fiu':
+        raise TypeError(f'audio must be a real floating-point array, got dtype {audio.dtype}')
+    if audio.dtype != np.float32:
+        audio = audio.astype(cupy.float32)
+    if any(s % 4 for s in audio.strides):
+        audio = cupy.ascontiguousarray(audio)
+    return audio
+
+
+def _device_array(x, name):
+    """x as a CuPy array on the current device (a view for __cuda_array_interface__ objects)."""
+    if isinstance(x, cupy.ndarray):
+        array = x
+    elif hasattr(x, '__cuda_array_interface__'):
+        array = cupy.asarray(x)  # a view of the same device memory
+    else:
+        raise TypeError(
+            f'{name} must be a CuPy array (or expose __cuda_array_interface__), got '
+            f'{type(x).__module__}.{type(x).__name__}; copy host arrays to the GPU with '
+            'cupy.asarray(...), or use kapre_fast.cpu for NumPy arrays'
+        )
+    current = cupy.cuda.Device().id
+    if array.device.id != current:
+        raise ValueError(
+            f'{name} is on GPU {array.device.id} but the current device is GPU {current}; '
+            f'call inside `with cupy.cuda.Device({array.device.id}):`'
+        )
+    return array
+
+
+@functools.lru_cache(maxsize=None)
+def device_info(device: int) -> dict:
+    """{'smem_per_block', 'sm_count', 'compute_capability'} of a GPU, as the kernels see it.
+
+    RuntimeError when the kernels were not compiled for that GPU's architecture."""
+    return _cuda.device_limits(device)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_plan(spec: FrontEnd, device: int, inverse: bool = False):
+    """The checked plan of `spec` (of its inverse STFT with `inverse`) and its tables on
+    `device`, built and uploaded once."""
+    if inverse:
+        no_bands = np.zeros(0, np.int32)
+        window, (start, length, weights) = _weights.inverse_window(spec), (
+            no_bands, no_bands, np.zeros(0, np.float32))
+        pad_begin, pad_end, output, decibel = 0, False, _weights.OUTPUT_CODES['complex'], False
+    else:
+        window, (start, length, weights) = _weights.window(spec), _weights.bands(spec)
+        pad_begin, pad_end = spec.pad_begin_length, spec.pad_end
+        output, decibel = _weights.OUTPUT_CODES[spec.output], spec.return_decibel
+    plan = _cuda.Plan(
+        window, start, length, weights,
+        n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
+        pad_begin=pad_begin, pad_end=pad_end, output=output, decibel=decibel,
+        amin=spec.db_amin, ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+    with cupy.cuda.Device(device):
+        floats, ints = cupy.asarray(plan.floats), cupy.asarray(plan.ints)
+        # Copies from pageable memory may still be in flight: finish them before any stream
+        # (not only this one) reads the tables.
+        cupy.cuda.get_current_stream().synchronize()
+    return plan, floats, ints

@@ -1,0 +1,408 @@
+"""Keras 3 layers on kapre_fast's fused TensorFlow ops (TensorFlow backend only).
+
+- `FrontEnd`: waveform -> |STFT| / mel / log-frequency spectrogram (optionally in dB), or
+  [magnitude, phase] channels, in one fused op. Its arguments are those of
+  `kapre_fast.spec.FrontEnd` (the names kapre.composed uses).
+- `STFT`: the complex64 spectrum, as kapre's `STFT` layer.
+- `InverseSTFT`: waveforms from a complex spectrum, as kapre's `InverseSTFT` layer.
+- `ConcatenateFrequencyMap`: appends a 0..1 frequency ramp as the last channel, as kapre's layer
+  of that name (plain TensorFlow ops).
+
+Common behaviour of the three op-backed layers:
+- Serializable under the package name 'kapre_fast'; `get_config` returns every constructor
+  argument as given ('default' data formats stay 'default' and are resolved again, from
+  keras.config.image_data_format(), when the layer is rebuilt, as in kapre).
+- Batch and time may be unknown; any number of channels; both data formats.
+- `supports_jit = False`: XLA cannot compile custom ops, so Keras trains without XLA.
+- Mixed precision: waveforms are taken as float32 (float16/bfloat16 inputs are upcast, float32
+  inputs are not rounded down to the compute dtype); the op computes in float32 and the layer
+  casts its real output to the layer's compute dtype. The STFT stays complex64.
+- Bad input: a wrong rank or audio shorter than one frame raises ValueError when the layer is
+  built on a known shape; at run time the kernels raise tf.errors.InvalidArgumentError naming
+  the lengths.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from kapre_fast import ops
+from kapre_fast import spec as _spec
+
+__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap']
+
+_PACKAGE = 'kapre_fast'
+
+
+def _require_tensorflow_backend(layer_name):
+    if keras.backend.backend() != 'tensorflow':
+        raise RuntimeError(
+            f'kapre_fast.layers.{layer_name} runs TensorFlow ops and needs Keras\' TensorFlow '
+            f'backend, but Keras uses {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow '
+            'before importing keras'
+        )
+
+
+def _waveform_layout(data_format):
+    if data_format == 'channels_last':
+        return '(batch, time, channels)'
+    return '(batch, channels, time)'
+
+
+def _spectrum_layout(data_format):
+    if data_format == 'channels_last':
+        return '(batch, frames, freq, channels)'
+    return '(batch, channels, frames, freq)'
+
+
+def _shape_tuple(shape):
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+class _WaveformLayer(keras.layers.Layer):
+    """Shared behaviour of the layers that take waveforms and run a kapre_fast op."""
+
+    def __init__(self, arguments: dict, spec: _spec.FrontEnd, **kwargs):
+        _require_tensorflow_backend(type(self).__name__)
+        super().__init__(**kwargs)
+        # No XLA: it cannot compile the custom op (Keras then trains without jit_compile).
+        self.supports_jit = False
+        self._arguments = dict(arguments)
+        self.spec = spec
+
+    @property
+    def input_dtype(self):
+        # Keras casts floating inputs to this dtype before call(). The op computes in float32,
+        # so keep float32 waveforms as they are under a mixed-precision policy.
+        return 'float32'
+
+    def _audio_dims(self, shape):
+        """(batch, channels, time) of a waveform shape; ValueError naming the layout if it does
+        not have 3 axes."""
+        data_format = self.spec.input_data_format
+        if len(shape) != 3:
+            raise ValueError(
+                f'Layer {self.name!r} takes audio with 3 axes {_waveform_layout(data_format)} '
+                f'(input_data_format={data_format!r}), got shape {_shape_tuple(shape)}'
+            )
+        shape = _shape_tuple(shape)
+        if data_format == 'channels_last':
+            return shape[0], shape[2], shape[1]
+        return shape
+
+    def _n_frames(self, time):
+        if time is None:
+            return None
+        try:
+            return self.spec.n_frames(time)
+        except ValueError as error:
+            raise ValueError(f'Layer {self.name!r}: {error}') from None
+
+    def build(self, input_shape):
+        _, _, time = self._audio_dims(input_shape)
+        self._n_frames(time)
+        self.built = True
+
+    def _feature_shape(self, input_shape, n_features, channel_factor=1):
+        batch, channels, time = self._audio_dims(input_shape)
+        frames = self._n_frames(time)
+        if channels is not None:
+            channels *= channel_factor
+        if self.spec.output_data_format == 'channels_last':
+            return (batch, frames, n_features, channels)
+        return (batch, channels, frames, n_features)
+
+    def _check_call_input(self, inputs):
+        # Keras calls build() only once; a later call may bring another rank.
+        self._audio_dims(inputs.shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._arguments)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FrontEnd(_WaveformLayer):
+    """A fused kapre front end: waveform -> [pad_begin] -> frames -> window -> |rFFT| ->
+    [mel or log-frequency filterbank] -> [decibel] (or [magnitude, phase] channels).
+
+    Arguments are those of `kapre_fast.spec.FrontEnd` (and of kapre.composed's functions):
+    n_fft, win_length, hop_length, window_name, pad_begin, pad_end, output ('magnitude' or
+    'mag_phase'), filterbank ('none', 'mel' or 'log'), sample_rate, n_mels, mel_f_min,
+    mel_f_max, mel_htk, mel_norm, log_n_bins, log_f_min, log_bins_per_octave, log_spread,
+    return_decibel, db_amin, db_ref_value, db_dynamic_range, input_data_format,
+    output_data_format; plus Keras layer arguments (name, dtype, ...).
+
+    Input: (batch, time, ch) or (batch, ch, time). Output: (batch, frames, features, ch') or
+    (batch, ch', frames, features), where features is n_fft // 2 + 1, n_mels or log_n_bins and
+    ch' is ch (2 * ch for output='mag_phase': magnitudes, then phases).
+    """
+
+    def __init__(
+        self,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        window_name=None,
+        pad_begin=False,
+        pad_end=False,
+        output='magnitude',
+        filterbank='none',
+        sample_rate=22050,
+        n_mels=128,
+        mel_f_min=0.0,
+        mel_f_max=None,
+        mel_htk=False,
+        mel_norm='slaney',
+        log_n_bins=84,
+        log_f_min=None,
+        log_bins_per_octave=12,
+        log_spread=0.125,
+        return_decibel=False,
+        db_amin=1e-5,
+        db_ref_value=1.0,
+        db_dynamic_range=80.0,
+        input_data_format='default',
+        output_data_format='default',
+        **kwargs,
+    ):
+        arguments = dict(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window_name=window_name,
+            pad_begin=pad_begin,
+            pad_end=pad_end,
+            output=output,
+            filterbank=filterbank,
+            sample_rate=sample_rate,
+            n_mels=n_mels,
+            mel_f_min=mel_f_min,
+            mel_f_max=mel_f_max,
+            mel_htk=mel_htk,
+            mel_norm=mel_norm,
+            log_n_bins=log_n_bins,
+            log_f_min=log_f_min,
+            log_bins_per_octave=log_bins_per_octave,
+            log_spread=log_spread,
+            return_decibel=return_decibel,
+            db_amin=db_amin,
+            db_ref_value=db_ref_value,
+            db_dynamic_range=db_dynamic_range,
+            input_data_format=input_data_format,
+            output_data_format=output_data_format,
+        )
+        if output == 'complex':
+            raise ValueError(
+                "FrontEnd outputs real features; for the complex spectrum (output='complex') "
+                'use kapre_fast.layers.STFT'
+            )
+        super().__init__(arguments, _spec.FrontEnd(**arguments), **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        factor = 2 if self.spec.output == 'mag_phase' else 1
+        return self._feature_shape(input_shape, self.spec.n_features, factor)
+
+    def call(self, inputs):
+        self._check_call_input(inputs)
+        return tf.cast(ops.front_end(inputs, self.spec), self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class STFT(_WaveformLayer):
+    """The complex64 short-time Fourier transform, as kapre's `STFT` layer.
+
+    Arguments (kapre's): n_fft=2048, win_length=None (n_fft), hop_length=None
+    (win_length // 4), window_name=None ('hann_window'), pad_begin=False (prepends
+    n_fft - hop_length zeros), pad_end=False, input_data_format='default',
+    output_data_format='default'; plus Keras layer arguments.
+
+    Output: (batch, frames, n_fft // 2 + 1, ch) or (batch, ch, frames, n_fft // 2 + 1),
+    complex64 whatever the dtype policy.
+    """
+
+    def __init__(
+        self,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        window_name=None,
+        pad_begin=False,
+        pad_end=False,
+        input_data_format='default',
+        output_data_format='default',
+        **kwargs,
+    ):
+        arguments = dict(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window_name=window_name,
+            pad_begin=pad_begin,
+            pad_end=pad_end,
+            input_data_format=input_data_format,
+            output_data_format=output_data_format,
+        )
+        super().__init__(arguments, _spec.FrontEnd.stft(**arguments), **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        return self._feature_shape(input_shape, self.spec.n_freq)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype='complex64')
+
+    def call(self, inputs):
+        self._check_call_input(inputs)
+        return ops.front_end(inputs, self.spec)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class InverseSTFT(keras.layers.Layer):
+    """Waveforms from a complex STFT, as kapre's `InverseSTFT` layer: tf.signal.inverse_stft with
+    tf.signal.inverse_stft_window_fn(hop_length, forward window).
+
+    Arguments (kapre's): n_fft=2048, win_length=None (n_fft), hop_length=None
+    (win_length // 4), forward_window_name=None ('hann_window', the window of the forward STFT),
+    input_data_format='default' (the STFT's layout), output_data_format='default' (the
+    waveform's); plus Keras layer arguments.
+
+    Input: complex (batch, frames, n_fft // 2 + 1, ch) or (batch, ch, frames, n_fft // 2 + 1).
+    Output: (batch, (frames - 1) * hop_length + win_length, ch) or (batch, ch, that many), in the
+    layer's compute dtype. After an STFT with pad_begin and pad_end, dropping the first
+    n_fft - hop_length samples gives the input back.
+    """
+
+    def __init__(
+        self,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        forward_window_name=None,
+        input_data_format='default',
+        output_data_format='default',
+        **kwargs,
+    ):
+        _require_tensorflow_backend('InverseSTFT')
+        super().__init__(**kwargs)
+        self.supports_jit = False
+        self._arguments = dict(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            forward_window_name=forward_window_name,
+            input_data_format=input_data_format,
+            output_data_format=output_data_format,
+        )
+        # The forward transform this inverts: its input is our output and vice versa.
+        self.spec = _spec.FrontEnd.stft(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window_name=forward_window_name,
+            input_data_format=output_data_format,
+            output_data_format=input_data_format,
+        )
+
+    def _spectrum_dims(self, shape):
+        """(batch, channels, frames, freq) of an STFT shape; ValueError naming the layout when it
+        is not 4 axes with n_fft // 2 + 1 frequency bins and at least one frame."""
+        data_format = self.spec.output_data_format
+        layout = _spectrum_layout(data_format)
+        if len(shape) != 4:
+            raise ValueError(
+                f'Layer {self.name!r} takes a complex STFT with 4 axes {layout} '
+                f'(input_data_format={data_format!r}), got shape {_shape_tuple(shape)}'
+            )
+        shape = _shape_tuple(shape)
+        if data_format == 'channels_last':
+            batch, frames, freq, channels = shape
+        else:
+            batch, channels, frames, freq = shape
+        if freq is not None and freq != self.spec.n_freq:
+            raise ValueError(
+                f'Layer {self.name!r} takes n_fft // 2 + 1 = {self.spec.n_freq} frequency bins '
+                f'(n_fft={self.spec.n_fft}) on the freq axis of {layout}, got shape {shape}'
+            )
+        if frames is not None and frames < 1:
+            raise ValueError(
+                f'Layer {self.name!r} needs at least one frame on the frames axis of {layout}, '
+                f'got shape {shape}'
+            )
+        return batch, channels, frames, freq
+
+    def build(self, input_shape):
+        self._spectrum_dims(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        batch, channels, frames, _ = self._spectrum_dims(input_shape)
+        time = None
+        if frames is not None:
+            time = (frames - 1) * self.spec.hop_length + self.spec.win_length
+        if self.spec.input_data_format == 'channels_last':
+            return (batch, time, channels)
+        return (batch, channels, time)
+
+    def call(self, inputs):
+        self._spectrum_dims(inputs.shape)
+        return tf.cast(ops.inverse_stft(inputs, self.spec), self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._arguments)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConcatenateFrequencyMap(keras.layers.Layer):
+    """Appends a frequency map as the last channel of a spectrogram batch, as kapre's layer of
+    that name: linspace(0, 1, n_freq) along the frequency axis, the same for every example and
+    frame. (batch, frames, freq, ch) -> (batch, frames, freq, ch + 1) for channels_last,
+    (batch, ch, frames, freq) -> (batch, ch + 1, frames, freq) for channels_first.
+
+    Arguments: data_format='default' (keras.config.image_data_format()); plus Keras layer
+    arguments.
+    """
+
+    def __init__(self, data_format='default', **kwargs):
+        super().__init__(**kwargs)
+        self._data_format_argument = data_format
+        self.data_format = _spec._check_data_format('data_format', data_format)
+
+    def _dims(self, shape):
+        if len(shape) != 4:
+            raise ValueError(
+                f'Layer {self.name!r} takes spectrograms with 4 axes '
+                f'{_spectrum_layout(self.data_format)} (data_format={self.data_format!r}), '
+                f'got shape {_shape_tuple(shape)}'
+            )
+        return _shape_tuple(shape)
+
+    def build(self, input_shape):
+        self._dims(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shape = list(self._dims(input_shape))
+        axis = 3 if self.data_format == 'channels_last' else 1
+        if shape[axis] is not None:
+            shape[axis] += 1
+        return tuple(shape)
+
+    def call(self, inputs):
+        self._dims(inputs.shape)
+        channels_last = self.data_format == 'channels_last'
+        freq_axis, channel_axis = (2, 3) if channels_last else (3, 1)
+        ramp = tf.cast(tf.linspace(0.0, 1.0, tf.shape(inputs)[freq_axis]), inputs.dtype)
+        ramp = tf.reshape(ramp, (1, 1, -1, 1) if channels_last else (1, 1, 1, -1))
+        # Broadcasting against one input channel keeps every static dimension known (a layer
+        # after this one, e.g. Conv2D, needs the channel count when it is traced).
+        one_channel = inputs[..., :1] if channels_last else inputs[:, :1]
+        return tf.concat([inputs, tf.zeros_like(one_channel) + ramp], axis=channel_axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config['data_format'] = self._data_format_argument
+        return config

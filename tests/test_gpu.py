@@ -1,0 +1,235 @@
+"""The real CUDA kernels: kapre_fast.gpu on CuPy arrays, on a GPU (marker `gpu`).
+
+Skipped cleanly without CuPy, without kapre_fast's CUDA module, without an NVIDIA driver or
+without a GPU. On a GPU machine, on the grids of test_gpu_emulation.py, every result is checked
+  - against the float64 reference, with the emulation tests' tolerances, and
+  - against the host emulation (kapre_fast._gpu_emulation) BIT FOR BIT. Kernels and emulation
+    run the same phase code (csrc/cuda/phases.h) with IEEE-exact operations only (no implicit
+    multiply-add contraction, polynomial log10/atan2 of our own), so any difference is a bug: a
+    race, a missing barrier, or a compiler contracting an expression. A failure reports how many
+    elements differ and by how many float32 ulps.
+
+Run: pytest -m gpu tests/test_gpu.py (see the README's GPU section for the build). Under
+compute-sanitizer, set KAPRE_FAST_TEST_NO_CUPY_POOL=1.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gpu
+cupy = pytest.importorskip('cupy', reason='CuPy is not installed')
+if os.environ.get('KAPRE_FAST_TEST_NO_CUPY_POOL') == '1':
+    # One cudaMalloc per array, so compute-sanitizer sees every out-of-bounds access (CuPy's pool
+    # hands out pieces of larger blocks).
+    cupy.cuda.set_allocator(None)
+try:
+    from kapre_fast import gpu
+except (ImportError, RuntimeError) as _error:
+    pytest.skip(f'kapre_fast.gpu is not usable here: {_error}', allow_module_level=True)
+
+from grid import CASES, make_batch  # noqa: E402
+from helpers import (  # noqa: E402
+    decibel_error,
+    peak_relative_error,
+    record_agreement,
+    to_input_layout,
+)
+from kapre_fast import FrontEnd, reference  # noqa: E402
+from test_gpu_emulation import (  # noqa: E402
+    DECIBEL_TOLERANCE,
+    ISTFT_CASES,
+    MAGNITUDE_TOLERANCE,
+    SCHEDULE_SPECS,
+    SIZE_CASES,
+    case_id,
+    check_against_reference,
+    check_like_the_cpu_core,
+    emulate,
+    emulate_istft,
+    istft_input,
+    istft_kwargs,
+    signal,
+)
+
+DEVICE = cupy.cuda.Device().id
+LIMITS = gpu.device_info(DEVICE)
+
+
+def on_gpu(spec, x):
+    """kapre_fast.gpu on the NumPy batch x, copied to the GPU; the result back on the host."""
+    return cupy.asnumpy(gpu.compute(spec, cupy.asarray(x)))
+
+
+def emulated(spec, x):
+    """The host emulation with this GPU's launch geometry (shared memory, multiprocessors)."""
+    return emulate(spec, x, smem_per_block=LIMITS['smem_per_block'], sm_count=LIMITS['sm_count'])
+
+
+def _ordered(a):
+    """float32 bits as integers ordered like the floats (for ulp distances)."""
+    bits = np.ascontiguousarray(a).view(np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(2**31) - bits, bits)
+
+
+def assert_bitwise(ours, expected):
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    if np.array_equal(ours, expected, equal_nan=True):
+        return
+    a, b = np.ascontiguousarray(ours).view(np.float32), np.ascontiguousarray(expected).view(
+        np.float32)
+    both_nan = np.isnan(a) & np.isnan(b)
+    distance = np.where(both_nan, 0, np.abs(_ordered(a) - _ordered(b)))
+    pytest.fail(f'GPU and emulation differ in {np.count_nonzero(distance)} of {distance.size} '
+                f'floats, by up to {distance.max()} ulp')
+
+
+@pytest.mark.parametrize('case', SIZE_CASES, ids=case_id)
+def test_every_pipeline_and_size(case):
+    family, kwargs, n_channels, n_samples = case
+    spec = getattr(FrontEnd, family)(**kwargs)
+    x = to_input_layout(signal(n_samples, n_channels, seed=kwargs['n_fft']),
+                        spec.input_data_format)
+    ours = on_gpu(spec, x)
+    check_against_reference(f'gpu {family}', spec, x, ours)
+    assert_bitwise(ours, emulated(spec, x))
+
+
+@pytest.mark.parametrize('case', CASES, ids=str)
+def test_backend_grid(case, speech_batch, noise_batch):
+    x, spec = make_batch(case, speech_batch, noise_batch)
+    ours = on_gpu(spec, x)
+    check_like_the_cpu_core(f'gpu {case.family}', spec, x, ours)
+    assert_bitwise(ours, emulated(spec, x))
+
+
+def test_every_n_fft_from_2_to_4096():
+    rng = np.random.default_rng(3)
+    for n_fft in range(2, 4097):
+        spec = FrontEnd.stft(n_fft=n_fft, hop_length=max(1, n_fft // 2 + 1),
+                             input_data_format='channels_first',
+                             output_data_format='channels_first')
+        x = rng.standard_normal((1, 1, n_fft + n_fft // 2 + 1)).astype(np.float32)
+        ours = on_gpu(spec, x)
+        assert peak_relative_error(ours, reference.compute(spec, x)) < MAGNITUDE_TOLERANCE, n_fft
+        assert_bitwise(ours, emulated(spec, x))
+
+
+@pytest.mark.parametrize('n_fft', [8192, 12000, 16384, 32768, 65521, 65536])
+def test_large_sizes(n_fft):
+    spec = FrontEnd.stft_magnitude(n_fft=n_fft, hop_length=n_fft // 2 + 1, return_decibel=True)
+    x = signal(2 * n_fft + 7, 2, seed=n_fft).transpose(0, 2, 1).copy()
+    ours = on_gpu(spec, x)
+    check_against_reference('gpu large', spec, x, ours)
+    assert_bitwise(ours, emulated(spec, x))
+
+
+def test_many_frames_and_a_long_batch():
+    """A realistic load: 8 x 30 s of 16 kHz stereo, mel dB; many blocks, every SM busy."""
+    spec = FrontEnd.melspectrogram(n_fft=2048, hop_length=256, sample_rate=16000, n_mels=128,
+                                   return_decibel=True, input_data_format='channels_first')
+    x = signal(480000, 2, seed=1)
+    x = np.concatenate([x] * 4)
+    ours = on_gpu(spec, x)
+    assert decibel_error(ours, reference.compute(spec, x), within=50.0) < DECIBEL_TOLERANCE
+    assert_bitwise(ours, emulated(spec, x))
+
+
+@pytest.mark.parametrize('kwargs', ISTFT_CASES, ids=lambda k: f'{k["n_fft"]}-{k["hop_length"]}')
+def test_istft(kwargs):
+    spec, x, X = istft_input(kwargs, n_channels=1 + kwargs['n_fft'] % 2)
+    ours = cupy.asnumpy(gpu.istft(cupy.asarray(X), **istft_kwargs(spec)))
+    truth = reference.istft(X, **istft_kwargs(spec))
+    error = record_agreement('gpu istft', peak_relative_error(ours, truth))
+    assert error < 2 * MAGNITUDE_TOLERANCE
+    assert_bitwise(ours, emulate_istft(spec, X, smem_per_block=LIMITS['smem_per_block'],
+                                       sm_count=LIMITS['sm_count']))
+
+
+def test_istft_inverts_the_stft_on_the_gpu():
+    spec = FrontEnd.stft(n_fft=1024, hop_length=256, pad_begin=True, pad_end=True,
+                         input_data_format='channels_last', output_data_format='channels_last')
+    x = cupy.asarray(signal(48000, 2, seed=9).transpose(0, 2, 1).copy())
+    y = gpu.istft(gpu.compute(spec, x), **istft_kwargs(spec))
+    trim = 1024 - 256
+    np.testing.assert_allclose(cupy.asnumpy(y[:, trim:trim + x.shape[1]]), cupy.asnumpy(x),
+                               atol=2e-6)
+
+
+# ----- inputs, streams and determinism --------------------------------------------------------
+
+
+class ForeignArray:
+    """Another library's GPU array: only __cuda_array_interface__."""
+
+    def __init__(self, array):
+        self._array = array
+        self.__cuda_array_interface__ = array.__cuda_array_interface__
+
+
+def test_inputs_of_any_layout_dtype_and_origin():
+    spec = FrontEnd.stft_mag_phase(n_fft=400, hop_length=100, return_decibel=True,
+                                   input_data_format='channels_last')
+    x = to_input_layout(signal(4000, 2, seed=8), 'channels_last')
+    expected = emulated(spec, x)
+    device = cupy.asarray(x)
+    assert_bitwise(cupy.asnumpy(gpu.compute(spec, device)), expected)
+    assert_bitwise(cupy.asnumpy(gpu.compute(spec, ForeignArray(device))), expected)
+    flipped = cupy.ascontiguousarray(device[:, ::-1, ::-1])
+    assert_bitwise(cupy.asnumpy(gpu.compute(spec, flipped[:, ::-1, ::-1])), expected)
+    assert_bitwise(cupy.asnumpy(gpu.compute(spec, device.astype(cupy.float64))), expected)
+    padded = cupy.zeros((2, 4001, 2), cupy.float32)
+    padded[:, 1:] = device
+    assert_bitwise(cupy.asnumpy(gpu.compute(spec, padded[:, 1:])), expected)  # misaligned
+
+
+def test_bad_inputs_are_named():
+    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
+    x = np.zeros((1, 4000, 1), np.float32)
+    with pytest.raises(TypeError, match='CuPy array'):
+        gpu.compute(spec, x)
+    with pytest.raises(TypeError, match='real floating-point'):
+        gpu.compute(spec, cupy.zeros((1, 4000, 1), cupy.complex64))
+    with pytest.raises(ValueError, match='3 axes'):
+        gpu.compute(spec, cupy.zeros((4000, 1), cupy.float32))
+    with pytest.raises(ValueError, match=r'300 samples.*win_length=512'):
+        gpu.compute(spec, cupy.zeros((1, 300, 1), cupy.float32))
+    assert gpu.compute(spec, cupy.zeros((0, 4000, 1), cupy.float32)).shape == (0, 28, 32, 1)
+
+
+def test_streams_and_repeats_give_the_same_bits():
+    make, kwargs = SCHEDULE_SPECS['mel-db']
+    spec = make(**kwargs)
+    x = cupy.asarray(to_input_layout(signal(48000, 2, seed=3), spec.input_data_format))
+    first = gpu.compute(spec, x)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        on_stream = gpu.compute(spec, x)
+        stream.synchronize()
+    assert_bitwise(cupy.asnumpy(on_stream), cupy.asnumpy(first))
+    for _ in range(3):
+        assert_bitwise(cupy.asnumpy(gpu.compute(spec, x)), cupy.asnumpy(first))
+
+
+def test_silence_gives_the_decibel_floor():
+    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=40,
+                                   return_decibel=True)
+    x = np.zeros((2, 4000, 1), np.float32)
+    ours = on_gpu(spec, x)
+    assert np.all(ours == ours.flat[0])
+    assert_bitwise(ours, emulated(spec, x))
+
+
+def test_nan_makes_its_example_nan():
+    spec = FrontEnd.stft_magnitude(n_fft=256, hop_length=64, return_decibel=True)
+    x = signal(3000, 1, seed=2).transpose(0, 2, 1).copy()
+    x[0, 1000, 0] = np.nan
+    ours = on_gpu(spec, x)
+    assert np.isnan(ours[0]).all() and not np.isnan(ours[1]).any()
+    assert_bitwise(ours, emulated(spec, x))
+
+
+def test_device_info():
+    assert LIMITS['smem_per_block'] >= 48 * 1024 and LIMITS['sm_count'] >= 1
+    record_agreement('gpu shared memory per block (KiB)', LIMITS['smem_per_block'] / 1024)
