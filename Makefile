@@ -32,20 +32,21 @@ bench: $(STAMP)
 
 # The C++ core and the pybind11 module under ASan + UBSan, running the NumPy-level tests (FFT,
 # fuzz corpus, concurrency, raw-module checks) against that build. TensorFlow is left out: it is
-# not built for sanitizers. Python itself is not instrumented, so the runtime is preloaded.
-ASAN_PKG := build/asan/pkg
+# not built for sanitizers. Python itself is not instrumented, so the sanitizer runtimes (and
+# libstdc++, whose __cxa_throw ASan must intercept) are preloaded.
+SAN_DIR := build/sanitize
+SANITIZE_TESTS := test_fft.py test_fuzz.py test_concurrency.py test_cpu.py -k "not kapre"
 sanitize: $(STAMP)
-	$(BIN)/cmake -S . -B build/asan -G Ninja -DKAPRE_FAST_SANITIZE=ON -DKAPRE_FAST_TF=OFF \
-		-DKAPRE_FAST_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	$(BIN)/cmake -S . -B $(SAN_DIR) -G Ninja -DKAPRE_FAST_SANITIZE=address,undefined \
+		-DKAPRE_FAST_TF=OFF -DKAPRE_FAST_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DPython_EXECUTABLE=$(abspath $(BIN)/python) -Dpybind11_DIR=$$($(BIN)/python -m pybind11 --cmakedir)
-	$(BIN)/cmake --build build/asan --target _core
-	rm -rf $(ASAN_PKG) && mkdir -p $(ASAN_PKG)/kapre_fast
-	cp kapre_fast/*.py $(ASAN_PKG)/kapre_fast/ && cp build/asan/_core*.so $(ASAN_PKG)/kapre_fast/
-	echo '{"tensorflow": "", "cuda": false}' > $(ASAN_PKG)/kapre_fast/_build_info.json
-	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		PYTHONPATH=$(abspath $(ASAN_PKG)) ../$(BIN)/python -m pytest -q -p no:cacheprovider \
-		test_fft.py test_fuzz.py test_concurrency.py test_cpu.py -k "not kapre"
+	$(BIN)/cmake --build $(SAN_DIR) --target _core
+	rm -rf $(SAN_DIR)/pkg && mkdir -p $(SAN_DIR)/pkg/kapre_fast
+	cp kapre_fast/*.py $(SAN_DIR)/pkg/kapre_fast/ && cp $(SAN_DIR)/_core*.so $(SAN_DIR)/pkg/kapre_fast/
+	echo '{"tensorflow": "", "cuda": false}' > $(SAN_DIR)/pkg/kapre_fast/_build_info.json
+	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		PYTHONPATH=$(abspath $(SAN_DIR)/pkg) ../$(BIN)/python -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
 
 clean:
 	rm -rf $(VENV) build

@@ -44,8 +44,10 @@ typedef int32_t VI __attribute__((vector_size(4 * kLanes)));
 // 1 ulp): vsqrtps is several times slower and dominated the magnitude pass.
 // 0, +inf and NaN pass through unchanged, as sqrt would return them.
 // Lane l of vector k of a V array, as a plain float lvalue. Writing through a
-// GCC vector subscript (v[k][l] = x) miscompiles under -fsanitize=address.
+// GCC vector subscripts (v[k][l]) miscompile under -fsanitize=address, so every
+// per-lane access goes through these two.
 inline float& lane(V* v, int64_t k, int l) { return reinterpret_cast<float*>(v + k)[l]; }
+inline float at(const V* v, int64_t k, int l) { return reinterpret_cast<const float*>(v + k)[l]; }
 
 inline V vsqrt(V x) {
 #if defined(KF_ISA_AVX512)
@@ -56,7 +58,7 @@ inline V vsqrt(V x) {
   const V r0 = (V)_mm_rsqrt_ps((__m128)x);
 #else
   V r0;
-  for (int l = 0; l < kLanes; ++l) lane(&r0, 0, l) = 1.0f / std::sqrt(x[l]);
+  for (int l = 0; l < kLanes; ++l) lane(&r0, 0, l) = 1.0f / std::sqrt(at(&x, 0, l));
 #endif
   const V r = r0 * (1.5f - 0.5f * x * r0 * r0);
   const VI finite_positive = (x > 0.0f) & (x < INFINITY);
@@ -68,10 +70,13 @@ inline V vsqrt(V x) {
 // zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
 inline V decibel(V x) {
   bool all_normal = true;
-  for (int l = 0; l < kLanes; ++l) all_normal &= (x[l] >= FLT_MIN) & (x[l] <= FLT_MAX);
+  for (int l = 0; l < kLanes; ++l) {
+    const float v = at(&x, 0, l);
+    all_normal &= (v >= FLT_MIN) & (v <= FLT_MAX);
+  }
   if (!all_normal) {
     V r;
-    for (int l = 0; l < kLanes; ++l) lane(&r, 0, l) = 10.0f * std::log10(x[l]);
+    for (int l = 0; l < kLanes; ++l) lane(&r, 0, l) = 10.0f * std::log10(at(&x, 0, l));
     return r;
   }
   const VI bits = (VI)x;
@@ -159,7 +164,9 @@ inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
 // Stores windowed sample i (all lanes) where real_forward expects it.
 inline void put_sample(bool even, int64_t i, V value, V* zr, V* zi) {
   if (even) {
-    ((i & 1) ? zi : zr)[i >> 1] = value;
+    // Pick the buffer first: GCC 12 miscompiles (c ? p : q)[k] under -fsanitize=shift.
+    V* half = (i & 1) ? zi : zr;
+    half[i >> 1] = value;
   } else {
     zr[i] = value;
   }
@@ -230,7 +237,7 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
   }
   for (int l = 0; l < nvalid; ++l) {
     float* row = out + l * row_stride;
-    for (int64_t k = k0; k < n; ++k) row[k * step] = values[k][l];
+    for (int64_t k = k0; k < n; ++k) row[k * step] = at(values, k, l);
   }
 }
 
@@ -264,8 +271,8 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
     for (int l = 0; l < nvalid; ++l) {
       float* row = o.data + base + (f0 + l) * o.sf;
       for (int64_t k = 0; k < nf; ++k) {
-        row[k * o.sk] = xr[k][l];
-        row[k * o.sk + 1] = xi[k][l];
+        row[k * o.sk] = at(xr, k, l);
+        row[k * o.sk + 1] = at(xi, k, l);
       }
     }
     return;
@@ -273,7 +280,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   if (j.output == OutputKind::kMagPhase) {
     for (int l = 0; l < nvalid; ++l) {
       float* row = o.phase + base + (f0 + l) * o.sf;
-      for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(xi[k][l], xr[k][l]);
+      for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(at(xi, k, l), at(xr, k, l));
     }
     for (int64_t k = 0; k < nf; ++k) xr[k] = vsqrt(xr[k] * xr[k] + xi[k] * xi[k]);
   }
@@ -301,7 +308,10 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
       vmax = (vmax < y) | (y != y) ? y : vmax;  // a NaN, once seen, stays
     }
     float m = -INFINITY;
-    for (int l = 0; l < nvalid; ++l) m = (m < vmax[l] || vmax[l] != vmax[l]) ? vmax[l] : m;
+    for (int l = 0; l < nvalid; ++l) {
+      const float v = at(&vmax, 0, l);
+      m = (m < v || v != v) ? v : m;
+    }
     *task_max = m;
   }
   store_rows(values, n_values, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
@@ -321,8 +331,8 @@ int64_t istft_scratch(const IstftJob& j) { return fft_scratch(*j.fft); }
 
 // Sample i of lane l of a packed time-domain tile (see real_forward).
 inline float packed_sample(const RealFftView& fft, const V* zr, const V* zi, int64_t i, int l) {
-  if (!fft.even) return zr[i][l];
-  return (i & 1) ? zi[i >> 1][l] : zr[i >> 1][l];
+  if (!fft.even) return at(zr, i, l);
+  return (i & 1) ? at(zi, i >> 1, l) : at(zr, i >> 1, l);
 }
 
 void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch) {
@@ -377,7 +387,8 @@ void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t be
       const float* row = in + (r0 + l) * n;
       for (int64_t i = 0; i < n; ++i) {
         if (fft.even) {
-          lane((i & 1) ? zi : zr, i >> 1, l) = row[i];
+          V* half = (i & 1) ? zi : zr;
+          lane(half, i >> 1, l) = row[i];
         } else {
           lane(zr, i, l) = row[i];
         }
@@ -387,8 +398,8 @@ void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t be
     for (int l = 0; l < nvalid; ++l) {
       float* row = out + (r0 + l) * 2 * nf;
       for (int64_t k = 0; k < nf; ++k) {
-        row[2 * k] = xr[k][l];
-        row[2 * k + 1] = xi[k][l];
+        row[2 * k] = at(xr, k, l);
+        row[2 * k + 1] = at(xi, k, l);
       }
     }
   }
