@@ -36,7 +36,9 @@ from kapre_fast import FrontEnd, _weights, cpu, reference
 emulation = pytest.importorskip('kapre_fast._gpu_emulation',
                                 reason='kapre_fast was built without its GPU emulation module')
 
-ROOT = Path(__file__).resolve().parents[1]  # the checkout
+# Subprocesses run from here and import kapre_fast as this process does (installed, or through
+# PYTHONPATH in a development tree), never from the source folder.
+TESTS = Path(__file__).resolve().parent
 # Shared memory per block of the emulated device (sm_86/89: 99 KiB); with it n_fft 8192 runs in
 # shared memory and larger or Bluestein-heavy sizes take the global-memory path.
 SMEM = 101376
@@ -583,7 +585,7 @@ def test_gpu_test_module_passes_with_the_emulation_standing_in_for_the_gpu():
     arguments = ['-q', '-x', '-p', 'no:cacheprovider', '-k', 'not many_frames and not every_n_fft',
                  str(tests / 'test_gpu.py')]
     code = ('import sys\n'
-            f'sys.path[:0] = [{str(tests)!r}, {str(ROOT)!r}]\n'
+            f'sys.path[:0] = [{str(tests)!r}]\n'
             'import test_gpu_emulation\n'
             'test_gpu_emulation.install_fake_gpu()\n'
             'import pytest\n'
@@ -697,7 +699,7 @@ def _import_error(prelude):
             'else:\n'
             '    print("imported")\n')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            cwd=str(ROOT), env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                            cwd=str(TESTS),
                             timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -711,7 +713,7 @@ def test_import_kapre_fast_does_not_import_cupy():
             'kapre_fast.FrontEnd.melspectrogram(n_mels=64)\n'
             'print("cupy" in sys.modules)')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            cwd=str(ROOT), env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                            cwd=str(TESTS),
                             timeout=120)
     assert result.stdout.strip() == 'False', result.stderr
 
