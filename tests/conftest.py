@@ -1,5 +1,11 @@
 """Shared fixtures: real speech and synthetic test batches. Helpers live in helpers.py."""
 
+import os
+
+# Before any native library loads: tests never need outputs near the 4 GiB default, and the fuzz
+# tests must see huge requests refused rather than allocated.
+os.environ.setdefault('KAPRE_FAST_MAX_OUTPUT_BYTES', str(256 << 20))
+
 import pytest
 
 import helpers

@@ -194,3 +194,13 @@ def test_non_finite_audio_is_non_finite_where_kapre_is(family, kwargs):
     assert np.isfinite(ours[2]).all()
     finite = np.isfinite(theirs)
     np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-3, atol=1e-2)
+
+
+def test_a_request_over_the_output_limit_is_refused_not_allocated():
+    before = core.output_limit()
+    core.output_limit(1 << 20)
+    try:
+        with pytest.raises(ValueError, match='KAPRE_FAST_MAX_OUTPUT_BYTES'):
+            cpu.stft_magnitude(np.ones((4, 100000, 2), np.float32), n_fft=2048, hop_length=16)
+    finally:
+        core.output_limit(before)

@@ -120,3 +120,10 @@ def test_loader_explains_a_version_mismatch(built_for, message, monkeypatch):
             _loader.tf_ops()
     finally:
         _loader.tf_ops.cache_clear()
+
+
+def test_raw_op_refuses_outputs_over_the_limit():
+    # conftest.py caps outputs at 256 MiB for the test run: this asks for about 1 GiB.
+    with pytest.raises(tf.errors.InvalidArgumentError, match='KAPRE_FAST_MAX_OUTPUT_BYTES'):
+        lib.kapre_fast_stft(np.ones((8, 200000, 1), np.float32), np.ones(4096, np.float32),
+                            n_fft=4096, win_length=4096, hop_length=8)
