@@ -1,5 +1,6 @@
 #include "fft_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <list>
@@ -22,7 +23,7 @@ std::complex<double> unit_root(int64_t num, int64_t den) {
   return {std::cos(angle), -std::sin(angle)};
 }
 
-// Radices in the order the passes run: 16s first (fewest passes: on CPUs whose
+// Radices: 16s as far as they go (fewest passes: on CPUs whose
 // vector stores are the bottleneck each pass costs a full store of the data),
 // then 8, 4, 2, 3, 5, 7, ...
 std::vector<int> factorize(int64_t n, int64_t* leftover) {
@@ -35,6 +36,9 @@ std::vector<int> factorize(int64_t n, int64_t* leftover) {
     while (n % p == 0) { radices.push_back(p); n /= p; }
   }
   *leftover = n;
+  // The largest radix goes last: the last pass needs no twiddles (m == 1), so the passes
+  // with the most twiddle multiplies per butterfly save the most there.
+  std::stable_sort(radices.begin(), radices.end());
   return radices;
 }
 
