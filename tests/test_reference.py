@@ -50,16 +50,7 @@ def test_grid_covers_every_option_value():
             assert seen == {repr(value) for value in values}, (family, name)
 
 
-
 # ----- reference against kapre ---------------------------------------------------------------
-
-
-def make_batch(case, speech_batch, noise_batch):
-    make = speech_batch if case.signal == 'speech' else noise_batch
-    batch = make(n_examples=2, n_samples=case.n_samples, n_channels=case.n_channels,
-                 seed=case.index)
-    spec = getattr(FrontEnd, case.family)(**case.kwargs)
-    return to_input_layout(batch, spec.input_data_format), spec
 
 
 def _check_magnitudes(name, ours, theirs, decibel):
