@@ -20,6 +20,7 @@ ACCEPTABLE = (ValueError, TypeError, OverflowError)
 DTYPES = [np.float32, np.float32, np.float32, np.float64, np.int32, np.complex64]
 
 
+@atheris.instrument_func
 def _array(fdp, max_ndim, max_side):
     ndim = fdp.ConsumeIntInRange(0, max_ndim)
     shape = [fdp.ConsumeIntInRange(0, max_side if i == ndim - 1 else 4) for i in range(ndim)]
@@ -42,6 +43,7 @@ def _int(fdp):
         fdp.ConsumeIntInRange(0, 6) if fdp.ConsumeBool() else 0]
 
 
+@atheris.instrument_func  # coverage of the decoding steers libFuzzer to varied shapes and kinds
 def test_one_input(data):
     fdp = atheris.FuzzedDataProvider(data)
     which = fdp.ConsumeIntInRange(0, 2)
