@@ -1,0 +1,18 @@
+"""The `kapre-fast` command: spectrogram pictures, batch feature extraction, a quick benchmark
+and a demo, all computed by kapre_fast's fused kernels.
+
+    kapre-fast spec speech.wav -o speech.png          # labelled mel spectrogram picture
+    kapre-fast features audio/ -o feats/               # one .npy per audio file (recursive)
+    kapre-fast features a.wav b.flac -o feats.npz      # or one .npz for all of them
+    kapre-fast bench                                   # kapre_fast vs kapre / tf.signal / librosa
+    kapre-fast demo                                    # synthesised audio, timed, and a picture
+
+Reading audio needs soundfile and pictures need matplotlib (`pip install "kapre_fast[cli]"`);
+the baselines of `bench` are used when installed. Errors are printed as
+`kapre-fast: error: ...` without a traceback: exit status 2 for a bad command line (unknown or
+invalid option value, missing input), 1 for anything else (unreadable audio, a failed file).
+"""
+
+from kapre_fast.cli.main import build_parser, main
+
+__all__ = ['build_parser', 'main']

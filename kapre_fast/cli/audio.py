@@ -1,0 +1,74 @@
+"""Reading audio and computing features on the chosen device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kapre_fast.cli.options import CliError, KINDS
+
+
+def _soundfile():
+    try:
+        import soundfile
+    except ImportError as error:
+        raise CliError(f'reading audio needs soundfile ({error}); install it with '
+                       '`pip install "kapre_fast[cli]"` or `pip install soundfile`') from None
+    return soundfile
+
+
+def read_audio(path):
+    """(float32 (time, channels) samples, sample rate) of an audio file; CliError if unreadable."""
+    soundfile = _soundfile()
+    path = Path(path)
+    if not path.exists():
+        raise CliError(f'{path}: no such file')
+    if path.is_dir():
+        raise CliError(f'{path}: is a folder, not an audio file')
+    try:
+        audio, sample_rate = soundfile.read(str(path), dtype='float32', always_2d=True)
+    except (RuntimeError, OSError, ValueError, TypeError, EOFError,
+            soundfile.SoundFileError) as error:
+        reason = getattr(error, 'error_string', None) or str(error) or type(error).__name__
+        raise CliError(f'{path}: cannot read audio: {reason}') from None
+    return audio, sample_rate
+
+
+def load_backend(device):
+    """kapre_fast.cpu, or kapre_fast.gpu when --device gpu (a CliError saying why it is not
+    available otherwise)."""
+    if device == 'cpu':
+        from kapre_fast import cpu
+
+        return cpu
+    try:
+        import kapre_fast.gpu as gpu
+    except Exception as error:  # ImportError, or CuPy/CUDA failing while the module loads
+        raise CliError(
+            f'kapre_fast.gpu is not available: {type(error).__name__}: {error}. It needs CuPy '
+            '(`pip install "kapre_fast[gpu]"`), a CUDA GPU and kapre_fast built with CUDA; '
+            'use --device cpu meanwhile') from None
+    return gpu
+
+
+def compute_features(backend, kind, audio, kwargs, threads=None):
+    """Features of one (time, channels) float32 recording: (frames, features, channels)."""
+    function = getattr(backend, KINDS[kind][0])
+    batch = np.ascontiguousarray(audio[np.newaxis])
+    if backend.__name__.endswith('.cpu'):
+        return function(batch, threads=threads, **kwargs)[0]
+    import cupy
+
+    result = function(cupy.asarray(batch), **kwargs)
+    return cupy.asnumpy(result)[0]
+
+
+def synthesize(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """A chirp from 100 Hz to 8 kHz plus a little noise and a silent gap: (1, time, 1) float32."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    f0, f1 = 100.0, min(8000.0, sample_rate / 2.5)
+    phase = 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds))
+    audio = 0.5 * np.sin(phase) + 0.01 * np.random.default_rng(seed).standard_normal(t.size)
+    audio[int(0.45 * t.size) : int(0.55 * t.size)] = 0.0
+    return audio.astype(np.float32)[None, :, None]
