@@ -13,27 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "../python/numpy_args.h"
 #include "plan.h"
 
 namespace kapre_fast {
 namespace gpu {
 namespace py = pybind11;
-
-inline void require(bool ok, const std::string& message) {
-  if (!ok) throw py::value_error(message);
-}
-
-template <class T>
-const T* host_vector(const py::array& a, const char* name, const char* dtype) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
-    throw py::type_error(std::string(name) + " must be a " + dtype + " array, got dtype " +
-                         py::str(a.dtype()).cast<std::string>());
-  }
-  require(a.ndim() == 1, std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) +
-                             " dimensions");
-  require(a.flags() & py::array::c_style, std::string(name) + " must be contiguous");
-  return static_cast<const T*>(a.data());
-}
 
 inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::array& band_start,
                                           const py::array& band_length,
@@ -42,28 +27,10 @@ inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::arr
                                           int64_t pad_begin, bool pad_end, int output,
                                           bool decibel, float amin, float ref_value,
                                           float dynamic_range) {
-  require(output >= 0 && output <= 2,
-          "output kind must be 0, 1 or 2, got " + std::to_string(output));
-  FrontEndConfig cfg;
-  cfg.n_fft = n_fft;
-  cfg.win_length = win_length;
-  cfg.hop_length = hop_length;
-  cfg.pad_begin = pad_begin;
-  cfg.pad_end = pad_end;
-  cfg.output = static_cast<OutputKind>(output);
-  cfg.decibel = decibel;
-  cfg.amin = amin;
-  cfg.ref_value = ref_value;
-  cfg.dynamic_range = dynamic_range;
-  const float* win = host_vector<float>(window, "window", "float32");
-  BandView bands;
-  bands.start = host_vector<int32_t>(band_start, "band_start", "int32");
-  bands.length = host_vector<int32_t>(band_length, "band_length", "int32");
-  bands.weights = host_vector<float>(band_weights, "band_weights", "float32");
-  require(band_start.shape(0) == band_length.shape(0),
-          "band_start and band_length must have the same length");
-  bands.n_bands = band_start.shape(0);
-  bands.n_weights = band_weights.shape(0);
+  const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
+                                         decibel, amin, ref_value, dynamic_range);
+  const float* win = contiguous_1d<float>(window, "window", "float32");
+  const BandView bands = read_bands(band_start, band_length, band_weights);
   try {
     return std::make_unique<GpuPlan>(cfg, win, window.shape(0), bands);
   } catch (const std::invalid_argument& e) {

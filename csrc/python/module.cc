@@ -10,32 +10,12 @@
 #include "../core/fft_plan.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
+#include "numpy_args.h"
 
 namespace py = pybind11;
 using namespace kapre_fast;
 
 namespace {
-
-void require(bool ok, const std::string& message) {
-  if (!ok) throw py::value_error(message);
-}
-
-template <class T>
-void require_dtype(const py::array& a, const char* name, const char* dtype) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>())) {
-    throw py::type_error(std::string(name) + " must be a " + dtype + " array, got dtype " +
-                         py::str(a.dtype()).cast<std::string>());
-  }
-}
-
-template <class T>
-const T* contiguous_1d(const py::array& a, const char* name, const char* dtype) {
-  require_dtype<T>(a, name, dtype);
-  require(a.ndim() == 1, std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) +
-                             " dimensions");
-  require(a.flags() & py::array::c_style, std::string(name) + " must be contiguous");
-  return static_cast<const T*>(a.data());
-}
 
 ParallelFor pool(int threads) {
   require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024], got " +
@@ -44,42 +24,16 @@ ParallelFor pool(int threads) {
   return thread_pool_for(threads);
 }
 
-FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop_length,
-                           int64_t pad_begin, bool pad_end, int output, bool decibel, float amin,
-                           float ref_value, float dynamic_range) {
-  FrontEndConfig cfg;
-  cfg.n_fft = n_fft;
-  cfg.win_length = win_length;
-  cfg.hop_length = hop_length;
-  cfg.pad_begin = pad_begin;
-  cfg.pad_end = pad_end;
-  cfg.output = static_cast<OutputKind>(output);
-  cfg.decibel = decibel;
-  cfg.amin = amin;
-  cfg.ref_value = ref_value;
-  cfg.dynamic_range = dynamic_range;
-  return cfg;
-}
-
 py::array frontend(const py::array& audio, const py::array& window, const py::array& band_start,
                    const py::array& band_length, const py::array& band_weights, int64_t n_fft,
                    int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
                    int output, bool decibel, float amin, float ref_value, float dynamic_range,
                    bool input_channels_first, bool output_channels_first, int threads) {
   const ParallelFor parallel = pool(threads);
-  require(output >= 0 && output <= 2, "output kind must be 0, 1 or 2, got " +
-                                          std::to_string(output));
   const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
                                          decibel, amin, ref_value, dynamic_range);
   const float* win = contiguous_1d<float>(window, "window", "float32");
-  BandView bands;
-  bands.start = contiguous_1d<int32_t>(band_start, "band_start", "int32");
-  bands.length = contiguous_1d<int32_t>(band_length, "band_length", "int32");
-  bands.weights = contiguous_1d<float>(band_weights, "band_weights", "float32");
-  require(band_start.shape(0) == band_length.shape(0),
-          "band_start and band_length must have the same length");
-  bands.n_bands = band_start.shape(0);
-  bands.n_weights = band_weights.shape(0);
+  const BandView bands = read_bands(band_start, band_length, band_weights);
   std::string err = check_config(cfg, window.shape(0), bands);
   require(err.empty(), err);
 
