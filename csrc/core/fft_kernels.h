@@ -148,10 +148,10 @@ inline void dft4(V* r, V* i, int stride) {
   i[3 * stride] = t1i + t3r;
 }
 
-// Radix 16 as 4 x 4 with the inner twiddles exp(-2 pi i j1 k2 / 16), all in
-// registers: one load and one store of the data per pass.
-template <class V, bool kTw>
-void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
+// DFT of length 16 in registers, as 4 x 4 with the inner twiddles
+// exp(-2 pi i j1 k2 / 16). In: r[k] = a_k. Out: X_j = r[4 * (j % 4) + j / 4].
+template <class V>
+inline void dft16(V* r, V* im) {
   // cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 that occur).
   constexpr float kC[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
                             0.38268343236508977f, 0.0f, -0.38268343236508977f,
@@ -161,29 +161,35 @@ void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
                             -0.92387953251128674f, -1.0f, -0.92387953251128674f,
                             -0.70710678118654752f, -0.38268343236508977f, 0.0f,
                             0.38268343236508977f};
+  // Length-4 DFTs over k1 for each k2: afterwards r[4 * j1 + k2].
+  for (int k2 = 0; k2 < 4; ++k2) dft4(r + k2, im + k2, 4);
+  for (int j1 = 1; j1 < 4; ++j1) {
+    for (int k2 = 1; k2 < 4; ++k2) {
+      const int mm = j1 * k2;
+      const V tr = r[4 * j1 + k2] * kC[mm] - im[4 * j1 + k2] * kS[mm];
+      im[4 * j1 + k2] = r[4 * j1 + k2] * kS[mm] + im[4 * j1 + k2] * kC[mm];
+      r[4 * j1 + k2] = tr;
+    }
+  }
+  // Length-4 DFTs over k2 for each j1: afterwards r[4 * j1 + j2] = X[j1 + 4 j2].
+  for (int j1 = 0; j1 < 4; ++j1) dft4(r + 4 * j1, im + 4 * j1, 1);
+}
+
+// Radix 16, all in registers: one load and one store of the data per pass.
+template <class V, bool kTw>
+void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   const int64_t m = ps.m, s = ps.s, st = s * m;
   for (int64_t p = 0; p < m; ++p) {
     const float* twr = ps.tw_re + 15 * p;
     const float* twi = ps.tw_im + 15 * p;
     for (int64_t q = 0; q < s; ++q) {
       const int64_t i0 = q + s * p;
-      V r[16], im[16];  // r[4 * k1 + k2] = a[4 k1 + k2]
+      V r[16], im[16];
       for (int k = 0; k < 16; ++k) {
         r[k] = xr[i0 + k * st];
         im[k] = xi[i0 + k * st];
       }
-      // Length-4 DFTs over k1 for each k2: afterwards r[4 * j1 + k2].
-      for (int k2 = 0; k2 < 4; ++k2) dft4(r + k2, im + k2, 4);
-      for (int j1 = 1; j1 < 4; ++j1) {
-        for (int k2 = 1; k2 < 4; ++k2) {
-          const int mm = j1 * k2;
-          const V tr = r[4 * j1 + k2] * kC[mm] - im[4 * j1 + k2] * kS[mm];
-          im[4 * j1 + k2] = r[4 * j1 + k2] * kS[mm] + im[4 * j1 + k2] * kC[mm];
-          r[4 * j1 + k2] = tr;
-        }
-      }
-      // Length-4 DFTs over k2 for each j1: afterwards r[4 * j1 + j2] = X[j1 + 4 j2].
-      for (int j1 = 0; j1 < 4; ++j1) dft4(r + 4 * j1, im + 4 * j1, 1);
+      dft16(r, im);
       const int64_t o = q + s * 16 * p;
       yr[o] = r[0];
       yi[o] = im[0];
@@ -317,19 +323,61 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
   im = si;
 }
 
+// The complex FFT of length nc = 16 M as in RealFftView::block_fft. A radix-16
+// pass reads (re, im) in natural order and writes block j (outputs j of every
+// butterfly, twiddled by w^(j q)) to scratch at j * (M + 1): the spare vector
+// keeps the 16 stores of a butterfly, and each block's later passes, off a
+// single L1 set. Then every block is transformed on its own, in L1; Z_k ends at
+// (k % 16) * (M + 1) + k / 16 in (*re, *im), which now point into scratch.
+// The plain Stockham order instead sweeps all nc vectors per pass, from L2.
+template <class V>
+void complex_forward_blocked(const RealFftView& f, V*& re, V*& im, V* scratch) {
+  const FftPass& a = f.block_pass;
+  const int64_t m = a.s, bs = m + 1;
+  V* br = scratch;
+  V* bi = scratch + 16 * bs;
+  for (int64_t q = 0; q < m; ++q) {
+    V r[16], ii[16];
+    for (int k = 0; k < 16; ++k) {
+      r[k] = re[q + k * m];
+      ii[k] = im[q + k * m];
+    }
+    dft16(r, ii);
+    br[q] = r[0];
+    bi[q] = ii[0];
+    const float* twr = a.tw_re + 15 * q;
+    const float* twi = a.tw_im + 15 * q;
+    for (int j = 1; j < 16; ++j) {
+      const int src = 4 * (j % 4) + j / 4;
+      KF_CMUL_STORE(br[q + j * bs], bi[q + j * bs], r[src], ii[src], twr[j - 1], twi[j - 1]);
+    }
+  }
+  V* sub = bi + 16 * bs;
+  for (int j = 0; j < 16; ++j) complex_forward_inplace(*f.block_fft, br + j * bs, bi + j * bs, sub);
+  re = br;
+  im = bi;
+}
+
+// Whether the blocked order pays: the buffers of one transform (input, output,
+// scratch) outgrow a 32 KiB L1.
+template <class V>
+bool use_blocks(const RealFftView& f) {
+  return f.block_fft != nullptr && 4 * f.complex->n * static_cast<int64_t>(sizeof(V)) > 32768;
+}
+
 // Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
 // (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
-// (xr, xi), which must not alias z. The imaginary parts at DC and Nyquist are 0.
-// With a magnitude function `mag` (V(V re, V im)), only |X_k| is written, to xr:
-// the split pass and the magnitude then share one trip through the spectrum.
+// (xr, xi), which must not alias z (z is clobbered). The imaginary parts at DC
+// and Nyquist are 0. With a magnitude function `mag` (V(V re, V im)), only |X_k|
+// is written, to xr: the split pass and the magnitude share one trip through the spectrum.
 struct NoMagnitude {};
 
 template <class V, class Mag = NoMagnitude>
 void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {}) {
   constexpr bool kMag = !std::is_same<Mag, NoMagnitude>::value;
-  complex_forward(*f.complex, zr, zi, scratch);
   const int64_t n = f.n;
   if (!f.even) {
+    complex_forward(*f.complex, zr, zi, scratch);
     for (int64_t k = 0; k <= n / 2; ++k) {
       if constexpr (kMag) {
         xr[k] = mag(zr[k], zi[k]);
@@ -340,7 +388,19 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
     }
     return;
   }
+  // Z_k is at (k & mask) * bm + (k >> shift): the identity unless blocked.
+  int shift = 0;
+  int64_t mask = 0, bm = 0;
+  if (use_blocks<V>(f)) {
+    complex_forward_blocked(f, zr, zi, scratch);
+    shift = 4;
+    mask = 15;
+    bm = f.block_fft->n + 1;
+  } else {
+    complex_forward(*f.complex, zr, zi, scratch);
+  }
   const int64_t h = n / 2;
+  const V half = splat<V>(0.5f);
   if constexpr (kMag) {
     xr[0] = mag(zr[0] + zi[0], V{});
     xr[h] = mag(zr[0] - zi[0], V{});
@@ -350,18 +410,26 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
     xr[h] = zr[0] - zi[0];
     xi[h] = V{};
   }
-  const V half = splat<V>(0.5f);
-  for (int64_t k = 1; k < h; ++k) {
-    // E = (Z_k + conj Z_{h-k}) / 2, O = -i (Z_k - conj Z_{h-k}) / 2, X_k = E + w^k O.
-    const V ar = zr[k], ai = zi[k], br = zr[h - k], bi = zi[h - k];
-    const V er = (ar + br) * half, ei = (ai - bi) * half;
-    const V orr = (ai + bi) * half, oi = (br - ar) * half;
+  // X_k and X_(h-k) from one pair: with E = (Z_k + conj Z_(h-k)) / 2,
+  // O = -i (Z_k - conj Z_(h-k)) / 2, X_k = E + w^k O and X_(h-k) = conj(E - w^k O).
+  // er..oi below are 2E and 2O; the halving is exact, so it can come last.
+  for (int64_t k = 1; 2 * k <= h; ++k) {
+    const int64_t a = (k & mask) * bm + (k >> shift);
+    const int64_t b = ((h - k) & mask) * bm + ((h - k) >> shift);
+    const V ar = zr[a], ai = zi[a], br = zr[b], bi = zi[b];
+    const V er = ar + br, ei = ai - bi, orr = ai + bi, oi = br - ar;
     const float wr = f.split_re[k], wi = f.split_im[k];
+    const V tr = orr * wr - oi * wi, ti = orr * wi + oi * wr;
     if constexpr (kMag) {
-      xr[k] = mag(er + orr * wr - oi * wi, ei + orr * wi + oi * wr);
+      xr[k] = mag(er + tr, ei + ti) * half;
+      if (2 * k < h) xr[h - k] = mag(er - tr, ei - ti) * half;  // |conj(z)| = |z|
     } else {
-      xr[k] = er + orr * wr - oi * wi;
-      xi[k] = ei + orr * wi + oi * wr;
+      xr[k] = (er + tr) * half;
+      xi[k] = (ei + ti) * half;
+      if (2 * k < h) {
+        xr[h - k] = (er - tr) * half;
+        xi[h - k] = (ti - ei) * half;
+      }
     }
   }
 }

@@ -23,6 +23,17 @@ std::complex<double> unit_root(int64_t num, int64_t den) {
   return {std::cos(angle), -std::sin(angle)};
 }
 
+// tw[p][j - 1] = w^(j p), w = exp(-2 pi i / len), for p < m and 1 <= j < radix.
+void fill_twiddles(int radix, int64_t m, int64_t len, float* tw_re, float* tw_im) {
+  for (int64_t p = 0; p < m; ++p) {
+    for (int j = 1; j < radix; ++j) {
+      const std::complex<double> w = unit_root(j * p, len);
+      tw_re[p * (radix - 1) + (j - 1)] = static_cast<float>(w.real());
+      tw_im[p * (radix - 1) + (j - 1)] = static_cast<float>(w.imag());
+    }
+  }
+}
+
 // Radices: 16s as far as they go (fewest passes: on CPUs whose
 // vector stores are the bottleneck each pass costs a full store of the data),
 // then 8, 4, 2, 3, 5, 7, ...
@@ -111,13 +122,7 @@ void ComplexFftPlan::build_passes() {
     pass.s = stride;
     float* tre = tables_.data() + offset;
     float* tim = tre + pass.m * (r - 1);
-    for (int64_t p = 0; p < pass.m; ++p) {
-      for (int j = 1; j < r; ++j) {
-        const std::complex<double> w = unit_root(j * p, cur);
-        tre[p * (r - 1) + (j - 1)] = static_cast<float>(w.real());
-        tim[p * (r - 1) + (j - 1)] = static_cast<float>(w.imag());
-      }
-    }
+    fill_twiddles(r, pass.m, cur, tre, tim);
     pass.tw_re = tre;
     pass.tw_im = tim;
     offset += 2 * static_cast<std::size_t>(pass.m) * (r - 1);
@@ -187,6 +192,7 @@ RealFftPlan::RealFftPlan(int64_t n) {
   view_.even = (n % 2 == 0);
   complex_ = get_complex_fft_plan(view_.even ? n / 2 : n);
   view_.complex = &complex_->view();
+  view_.scratch = view_.complex->scratch;
   if (view_.even) {
     const int64_t half = n / 2;
     split_.resize(2 * static_cast<std::size_t>(half + 1));
@@ -197,7 +203,30 @@ RealFftPlan::RealFftPlan(int64_t n) {
     }
     view_.split_re = split_.data();
     view_.split_im = split_.data() + half + 1;
+    build_blocks();
   }
+}
+
+void RealFftPlan::build_blocks() {
+  // Radix 16 outside, M = nc / 16 inside: for nc = 1024 a block is 64 lane-vectors
+  // (re + im + scratch 16 KiB at 16 lanes), where the Stockham passes run from L1.
+  constexpr int kRadix = 16;
+  const int64_t nc = view_.complex->n;
+  if (nc < 16 * kRadix || nc % kRadix != 0 || view_.complex->inner != nullptr) return;
+  const int64_t m = nc / kRadix;
+  block_fft_ = get_complex_fft_plan(m);
+  block_twiddles_.resize(2 * static_cast<std::size_t>(m) * (kRadix - 1));
+  float* tre = block_twiddles_.data();
+  float* tim = tre + m * (kRadix - 1);
+  fill_twiddles(kRadix, m, nc, tre, tim);
+  view_.block_fft = &block_fft_->view();
+  view_.block_pass.radix = kRadix;
+  view_.block_pass.m = 1;
+  view_.block_pass.s = m;
+  view_.block_pass.tw_re = tre;
+  view_.block_pass.tw_im = tim;
+  // 16 padded blocks (re and im) plus the blocks' own Stockham scratch.
+  view_.scratch = std::max(view_.scratch, 2 * kRadix * (m + 1) + block_fft_->view().scratch);
 }
 
 namespace {

@@ -68,6 +68,13 @@ struct RealFftView {
   const ComplexFftView* complex = nullptr;  // length n/2 (even) or n (odd)
   const float* split_re = nullptr;          // even n: w^k = exp(-2 pi i k / n), k <= n/2
   const float* split_im = nullptr;
+  // Even n with a long complex FFT (see fft_kernels.h, complex_forward_blocked): the
+  // complex transform as one radix-16 pass, then 16 sub-FFTs of length M = block_fft->n,
+  // each on a block that fits L1. Null when the plan has no such form.
+  const ComplexFftView* block_fft = nullptr;
+  FftPass block_pass;  // radix 16, m = 1, s = M; twiddles w^(j q), q < M, j < 16
+  // Lane-vectors of scratch real_forward needs (complex FFT or blocks, whichever is used).
+  int64_t scratch = 0;
   int64_t complex_n() const { return complex->n; }
 };
 
@@ -79,9 +86,13 @@ class RealFftPlan {
   const RealFftView& view() const { return view_; }
 
  private:
+  void build_blocks();
+
   RealFftView view_;
   std::shared_ptr<const ComplexFftPlan> complex_;
+  std::shared_ptr<const ComplexFftPlan> block_fft_;
   std::vector<float> split_;
+  std::vector<float> block_twiddles_;
 };
 
 // Thread-safe, bounded (least recently used plans are dropped) cache of real plans.

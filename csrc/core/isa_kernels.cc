@@ -161,6 +161,24 @@ inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
 #endif
 }
 
+// {v[1], ..., v[W-1], x}: the next frame's samples move down one lane. With
+// hop < n_fft, sample i + hop of frame l is sample i of frame l + 1, so a tile
+// needs only one new sample per lane-vector beyond the first hop rows.
+inline V shift_in(V v, float x) {
+#if defined(KF_ISA_AVX512)
+  return (V)_mm512_castsi512_ps(
+      _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(x)), _mm512_castps_si512((__m512)v), 1));
+#elif defined(KF_ISA_AVX2)
+  const __m256 rotated = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0));
+  return (V)_mm256_blend_ps(rotated, _mm256_set1_ps(x), 0x80);
+#else
+  V r;
+  for (int l = 0; l + 1 < kLanes; ++l) lane(&r, 0, l) = at(&v, 0, l + 1);
+  lane(&r, 0, kLanes - 1) = x;
+  return r;
+#endif
+}
+
 // Stores windowed sample i (all lanes) where real_forward expects it.
 inline void put_sample(bool even, int64_t i, V value, V* zr, V* zi) {
   if (even) {
@@ -182,22 +200,34 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   const int64_t first = f0 * j.hop_length - j.pad_begin;
   const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
   if (nvalid == kLanes && st == 1 && first >= 0 && last + n_used <= T) {
-    // Interior tile: whole blocks of W samples from W frames, transposed in registers.
+    // Interior tile: no bounds checks, no per-lane gathers.
     if (!even) {
       for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
     }
+    const int64_t hop = j.hop_length;
+    const float* lane_last = sig + first + (kLanes - 1) * hop;  // frame W-1's samples
+    // Rows [0, n_head) are cut from the signal (W x W register transposes); every
+    // later row i comes from row i - hop, shifted one lane, plus frame W-1's sample i.
+    const int64_t n_head = hop < n_used ? hop : n_used;
     V block[kLanes];
-    int64_t i0 = 0;
-    for (; i0 + kLanes <= n_used; i0 += kLanes) {
-      transpose_block(sig + first + i0, j.hop_length, block);
-      for (int ii = 0; ii < kLanes; ++ii) {
-        put_sample(even, i0 + ii, block[ii] * j.window[i0 + ii], zr, zi);
+    for (int64_t i0 = 0; i0 < n_head; i0 += kLanes) {
+      if (i0 + kLanes <= n_used) {
+        transpose_block(sig + first + i0, hop, block);
+      } else {
+        for (int ii = 0; ii < kLanes && i0 + ii < n_used; ++ii) {
+          for (int l = 0; l < kLanes; ++l) lane(block, ii, l) = sig[first + l * hop + i0 + ii];
+        }
       }
-    }
-    for (int64_t i = i0; i < n_used; ++i) {
-      V v;
-      for (int l = 0; l < kLanes; ++l) lane(&v, 0, l) = sig[first + l * j.hop_length + i];
-      put_sample(even, i, v * j.window[i], zr, zi);
+      const int rows = static_cast<int>(n_head - i0 < kLanes ? n_head - i0 : kLanes);
+      for (int ii = 0; ii < rows; ++ii) {
+        V v = block[ii];
+        int64_t i = i0 + ii;
+        put_sample(even, i, v * j.window[i], zr, zi);
+        for (i += hop; i < n_used; i += hop) {
+          v = shift_in(v, lane_last[i]);
+          put_sample(even, i, v * j.window[i], zr, zi);
+        }
+      }
     }
     for (int64_t i = n_used; i < (even ? 2 * nc : nc); ++i) put_sample(even, i, V{}, zr, zi);
     return;
@@ -243,7 +273,7 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
 
 int64_t frontend_scratch(const FrontEndJob& j) {
   const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
-  return kLanes * (2 * nc + 2 * nf + j.fft->complex->scratch + j.n_bands);
+  return kLanes * (2 * nc + 2 * nf + j.fft->scratch + j.n_bands);
 }
 
 void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) {
@@ -257,7 +287,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   V* xr = zi + nc;
   V* xi = xr + nf;
   V* scr = xi + nf;
-  V* feat = scr + j.fft->complex->scratch;
+  V* feat = scr + j.fft->scratch;
 
   load_frames(j, j.signal.data + b * j.signal.sb + c * j.signal.sc, f0, nvalid, zr, zi);
   const FeatureView& o = j.out;
@@ -324,7 +354,7 @@ void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scr
 }
 
 int64_t fft_scratch(const RealFftView& fft) {
-  return kLanes * (2 * fft.complex_n() + 2 * (fft.n / 2 + 1) + fft.complex->scratch);
+  return kLanes * (2 * fft.complex_n() + 2 * (fft.n / 2 + 1) + fft.scratch);
 }
 
 int64_t istft_scratch(const IstftJob& j) { return fft_scratch(*j.fft); }
