@@ -324,14 +324,13 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
 }
 
 // The complex FFT of length nc = 16 M as in RealFftView::block_fft. A radix-16
-// pass reads (re, im) in natural order and writes block j (outputs j of every
-// butterfly, twiddled by w^(j q)) to scratch at j * (M + 1): the spare vector
-// keeps the 16 stores of a butterfly, and each block's later passes, off a
-// single L1 set. Then every block is transformed on its own, in L1; Z_k ends at
-// (k % 16) * (M + 1) + k / 16 in (*re, *im), which now point into scratch.
+// pass reads (re, im) in natural order and writes block j (outputs j, twiddled by w^(j q)) to scratch at j * (M + 1): the
+// spare vector keeps the 16 stores of a butterfly, and each block's later passes,
+// off a single L1 set. Then every block is transformed on its own, in L1; Z_k
+// ends at (k % 16) * (M + 1) + k / 16 of (scratch, scratch + 16 (M + 1)).
 // The plain Stockham order instead sweeps all nc vectors per pass, from L2.
 template <class V>
-void complex_forward_blocked(const RealFftView& f, V*& re, V*& im, V* scratch) {
+void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* scratch) {
   const FftPass& a = f.block_pass;
   const int64_t m = a.s, bs = m + 1;
   V* br = scratch;
@@ -354,8 +353,6 @@ void complex_forward_blocked(const RealFftView& f, V*& re, V*& im, V* scratch) {
   }
   V* sub = bi + 16 * bs;
   for (int j = 0; j < 16; ++j) complex_forward_inplace(*f.block_fft, br + j * bs, bi + j * bs, sub);
-  re = br;
-  im = bi;
 }
 
 // Whether the blocked order pays: the buffers of one transform (input, output,
@@ -393,6 +390,8 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
   int64_t mask = 0, bm = 0;
   if (use_blocks<V>(f)) {
     complex_forward_blocked(f, zr, zi, scratch);
+    zr = scratch;
+    zi = scratch + 16 * (f.block_fft->n + 1);
     shift = 4;
     mask = 15;
     bm = f.block_fft->n + 1;

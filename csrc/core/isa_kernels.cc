@@ -190,16 +190,29 @@ inline void put_sample(bool even, int64_t i, V value, V* zr, V* zi) {
   }
 }
 
+// Samples of a frame that are read (the rest of the n_fft is zero padding).
+inline int64_t samples_used(const FrontEndJob& j) {
+  return j.win_length < j.n_fft ? j.win_length : j.n_fft;
+}
+
+// Whether the W frames from f0 all lie inside a contiguous signal: no padding,
+// no ragged end, no stride, so rows of samples can be cut with register transposes.
+inline bool interior_tile(const FrontEndJob& j, int64_t f0, int nvalid) {
+  const int64_t first = f0 * j.hop_length - j.pad_begin;
+  const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
+  return nvalid == kLanes && j.signal.st == 1 && first >= 0 &&
+         last + samples_used(j) <= j.signal.time;
+}
+
 // Cut W frames starting at frame f0 out of one signal, window them, and pack
 // them into the lanes of (zr, zi) as real_forward expects.
 void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi) {
   const int64_t nc = j.fft->complex_n();
-  const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
+  const int64_t n_used = samples_used(j);
   const int64_t T = j.signal.time, st = j.signal.st;
   const bool even = j.fft->even;
   const int64_t first = f0 * j.hop_length - j.pad_begin;
-  const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
-  if (nvalid == kLanes && st == 1 && first >= 0 && last + n_used <= T) {
+  if (interior_tile(j, f0, nvalid)) {
     // Interior tile: no bounds checks, no per-lane gathers.
     if (!even) {
       for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
@@ -271,6 +284,19 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
   }
 }
 
+// Asks for the samples the next tile of this signal reads first-hand (those past
+// this tile's last frame) to be brought into L2 while this tile computes: the
+// framing otherwise stalls on them, one new cache line after another.
+void prefetch_next_tile(const FrontEndJob& j, const float* sig, int64_t f0) {
+  if (j.signal.st != 1) return;
+  const int64_t n_used = samples_used(j);
+  const int64_t begin = (f0 + kLanes - 1) * j.hop_length - j.pad_begin + n_used;
+  int64_t end = begin + kLanes * j.hop_length;
+  if (begin < 0) return;
+  if (end > j.signal.time) end = j.signal.time;
+  for (int64_t i = begin; i < end; i += 64 / sizeof(float)) __builtin_prefetch(sig + i, 0, 2);
+}
+
 int64_t frontend_scratch(const FrontEndJob& j) {
   const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
   return kLanes * (2 * nc + 2 * nf + j.fft->scratch + j.n_bands);
@@ -289,14 +315,16 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   V* scr = xi + nf;
   V* feat = scr + j.fft->scratch;
 
-  load_frames(j, j.signal.data + b * j.signal.sb + c * j.signal.sc, f0, nvalid, zr, zi);
-  const FeatureView& o = j.out;
-  const int64_t base = b * o.sb + c * o.sc;
+  const float* sig = j.signal.data + b * j.signal.sb + c * j.signal.sc;
+  prefetch_next_tile(j, sig, f0);
+  load_frames(j, sig, f0, nvalid, zr, zi);
   if (j.output == OutputKind::kMagnitude) {
     real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); });
   } else {
     real_forward(*j.fft, zr, zi, xr, xi, scr);
   }
+  const FeatureView& o = j.out;
+  const int64_t base = b * o.sb + c * o.sc;
   if (j.output == OutputKind::kComplex) {
     for (int l = 0; l < nvalid; ++l) {
       float* row = o.data + base + (f0 + l) * o.sf;

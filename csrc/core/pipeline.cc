@@ -281,12 +281,18 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
         m = v > m ? v : m;
       }
       const float floor = m - cfg.dynamic_range;
+      const int64_t sk = out.sk;
       for (int64_t c = 0; c < signal.channels; ++c) {
         for (int64_t f = 0; f < job.n_frames; ++f) {
           float* row = out.data + b * out.sb + c * out.sc + f * out.sf;
-          for (int64_t i = 0; i < job.n_features; ++i) {
-            float& v = row[i * out.sk];
-            v = (v < floor || floor != floor) ? floor : v;
+          if (floor != floor) {
+            for (int64_t i = 0; i < job.n_features; ++i) row[i * sk] = floor;
+          } else if (sk == 1) {  // the common layout: a loop the compiler vectorises
+            for (int64_t i = 0; i < job.n_features; ++i) row[i] = row[i] < floor ? floor : row[i];
+          } else {
+            for (int64_t i = 0; i < job.n_features; ++i) {
+              row[i * sk] = row[i * sk] < floor ? floor : row[i * sk];
+            }
           }
         }
       }
