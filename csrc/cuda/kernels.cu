@@ -190,6 +190,21 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
   return err;
 }
 
+std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, int device,
+                                void* stream_handle) {
+  std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
+  if (err.empty() && bytes > 0) {
+    err = failure(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+                                  static_cast<cudaStream_t>(stream_handle)),
+                  "cudaMemcpyAsync(host to device)");
+  }
+  if (err.empty()) {
+    err = failure(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_handle)),
+                  "cudaStreamSynchronize");
+  }
+  return err;
+}
+
 int cuda_runtime_version() { return CUDART_VERSION; }
 
 }  // namespace gpu

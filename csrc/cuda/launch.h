@@ -1,7 +1,9 @@
-// The CUDA side's host API (defined in kernels.cu, called by cuda_module.cc).
+// The CUDA side's host API (defined in kernels.cu, called by cuda_module.cc and by the TF GPU
+// kernels in csrc/tf/kernels_gpu.cc).
 // No CUDA header here: streams travel as void*, errors as messages ("" = fine).
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "params.h"
@@ -25,6 +27,12 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
 // Launches one inverse STFT: the frame kernel, then the overlap-add kernel.
 std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device,
                               void* stream);
+
+// Copies `bytes` of host memory at `src` to device memory at `dst` on `stream` of `device` and
+// waits for the stream (the plan's tables, uploaded once per plan): on return the copy has
+// finished and `src` may be freed.
+std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, int device,
+                                void* stream);
 
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();
