@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench install clean sanitize
+.PHONY: demo test bench gpu-bench install clean sanitize
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/run.py
+
+# The GPU benchmark on a GPU machine, with the Python that has CuPy (and torch) and kapre_fast's
+# CUDA build in kapre_fast/ (README, GPU section): nothing is installed, TensorFlow is not needed.
+# Without CuPy or a GPU it stops with one line and status 2. GPU_PYTHON=... picks the Python.
+GPU_PYTHON ?= $(PYTHON)
+gpu-bench:
+	$(GPU_PYTHON) bench/gpu.py
 
 # The C++ core and the pybind11 module under ASan + UBSan, running the NumPy-level tests (FFT,
 # fuzz corpus, concurrency, raw-module checks) against that build. TensorFlow is left out: it is

@@ -63,12 +63,12 @@ def _hann(length: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / length)).astype(np.float32)
 
 
-def _window_in_fft(config) -> np.ndarray:
-    """The Hann window of win_length, zero-padded at the end to n_fft: librosa and torch
-    centre a short window in the FFT frame; this window makes their frames kapre's."""
-    window = np.zeros(config.n_fft, dtype=np.float32)
-    window[:config.win_length] = _hann(config.win_length)
-    return window
+def _window_in_fft(config, window=None) -> np.ndarray:
+    """The Hann window of win_length (or `window`), zero-padded at the end to n_fft: librosa
+    and torch centre a short window in the FFT frame; this window makes their frames kapre's."""
+    padded = np.zeros(config.n_fft, dtype=np.float32)
+    padded[:config.win_length] = _hann(config.win_length) if window is None else window
+    return padded
 
 
 def _filterbank(config) -> Optional[np.ndarray]:
@@ -291,10 +291,20 @@ def prepare_torch(sized, audio, threads):
     torch = _import('torch')
     config = sized.config
     signal = torch.from_numpy(np.ascontiguousarray(audio[:, :, 0]))
-    pad = config.n_fft - config.win_length
     window = torch.from_numpy(_window_in_fft(config))
     matrix = _filterbank(config)
     weights = None if matrix is None else torch.from_numpy(matrix)
+    return Prepared(torch_front_end(torch, config, signal, window, weights),
+                    lambda output: output.numpy(), torch_note(config))
+
+
+def torch_front_end(torch, config, signal, window, weights):
+    """run() computing the features of (batch, time) `signal` with torch, on the device the
+    tensors are on (bench/gpu.py times it on CUDA): torch.stft(center=False) with `window`
+    (win_length samples zero-padded at the end to n_fft) on the input end-padded by
+    n_fft - win_length, which gives kapre's frames; abs; matmul with `weights` (n_freq,
+    n_features) unless None; kapre's dB. Returns (batch, frames, features)."""
+    pad = config.n_fft - config.win_length
     ln10 = float(np.log(10.0))
     db_offset = 10.0 * float(np.log10(max(config.db_amin, config.db_ref_value)))
 
@@ -314,10 +324,15 @@ def prepare_torch(sized, audio, threads):
                 features = torch.maximum(db, peak - config.db_dynamic_range)
             return features
 
+    return run
+
+
+def torch_note(config) -> str:
     note = 'torch.stft(center=False) -> abs -> matmul(kapre filterbank) -> dB'
+    pad = config.n_fft - config.win_length
     if pad:
         note += f'; window padded at the end to n_fft and input end-padded by {pad} (timed)'
-    return Prepared(run, lambda output: output.numpy(), note)
+    return note
 
 
 # ----- FFT floors --------------------------------------------------------------------------------

@@ -223,3 +223,27 @@ def parse_names(text: str | None) -> list[str]:
         raise ValueError(f'unknown configuration(s) {", ".join(unknown)}; '
                          f'choose from {", ".join(CONFIGS)}')
     return names
+
+
+def parse_counts(text: str, what: str, named: dict | None = None) -> list[int]:
+    """'1,16,128' -> [1, 16, 128]: whole numbers >= 1 in the order given, repeats dropped;
+    `named` maps words to numbers ({'all': cores}). ValueError naming `what` otherwise."""
+    counts = []
+    for part in text.split(','):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if named and part in named:
+            count = named[part]
+        else:
+            try:
+                count = int(part)
+            except ValueError:
+                raise ValueError(f'{what}s are whole numbers, got {part!r}') from None
+        if count < 1:
+            raise ValueError(f'{what}s must be >= 1, got {count}')
+        if count not in counts:
+            counts.append(count)
+    if not counts:
+        raise ValueError(f'no {what} given')
+    return counts

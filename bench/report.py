@@ -103,6 +103,13 @@ def kapre_fast_build(package: Path, source: Path) -> dict:
     return info
 
 
+def describe_error(error: BaseException) -> str:
+    """The first line of `ExceptionType: message`, at most 300 characters: for the report."""
+    text = f'{type(error).__name__}: {error}'.strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first[:300]
+
+
 def kapre_fast_isa() -> str:
     try:
         from kapre_fast import _loader
@@ -150,9 +157,9 @@ def _ratio(value):
     return '-' if value is None else f'{value:.2f}x'
 
 
-def _difference(record, decibel) -> str:
+def _difference(record, decibel, reference='kapre') -> str:
     acc = record.get('accuracy')
-    if record['method'] == 'kapre':
+    if record['method'] == reference:
         return 'reference'
     if not acc:
         return '-'
@@ -282,7 +289,10 @@ def _build(results) -> str:
     if 'error' in build:
         return f'kapre_fast not found: {build["error"]}'
     commit = build.get('git_commit')
-    text = f'a copy of {build.get("source")} taken at the start of the run, '
+    if build.get('benchmarked_copy') == build.get('source'):  # bench/gpu.py imports it in place
+        text = f'from {build.get("source")}, '
+    else:
+        text = f'a copy of {build.get("source")} taken at the start of the run, '
     text += f'checkout {commit[:10]}' if commit else 'not a git checkout'
     if build.get('git_changed_files'):
         text += f' + {build["git_changed_files"]} changed/untracked files'
@@ -395,12 +405,22 @@ def plot(results: dict, path: Path):
 # ----- files -------------------------------------------------------------------------------------
 
 
-def file_stem(results: dict) -> str:
-    """<UTC date>-<time>_<host>[_quick], from the run's machine record."""
+def file_stem(results: dict, tag: str = None) -> str:
+    """<UTC date>-<time>_<tag, else host>[_quick], from the run's machine record."""
     machine = results['machine']
     stamp = machine['date_utc'][:19].replace('-', '').replace(':', '').replace('T', '-')
-    host = re.sub(r'[^A-Za-z0-9_.-]+', '_', machine['host'])[:40]
-    return f'{stamp}_{host}' + ('_quick' if results['quick'] else '')
+    host = re.sub(r'[^A-Za-z0-9_.-]+', '_', tag or machine['host'])[:40]
+    return f'{stamp}_{host}' + ('_quick' if results.get('quick') else '')
+
+
+def save(results: dict, text: str, folder: Path, stem: str) -> dict:
+    """Writes <stem>.json (the results) and <stem>.md (`text`) into `folder`; returns their
+    paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {'json': folder / f'{stem}.json', 'markdown': folder / f'{stem}.md'}
+    paths['json'].write_text(json.dumps(results, indent=1, sort_keys=False) + '\n')
+    paths['markdown'].write_text(text + '\n')
+    return paths
 
 
 def write(results: dict, folder: Path, latest: bool, plot_chart: bool = True) -> dict:
@@ -419,11 +439,8 @@ def write(results: dict, folder: Path, latest: bool, plot_chart: bool = True) ->
             paths['png'] = folder / f'{stem}.png'
         except ImportError as error:
             results['plot_error'] = f'matplotlib unavailable: {error}'
-    paths['json'] = folder / f'{stem}.json'
-    paths['json'].write_text(json.dumps(results, indent=1, sort_keys=False) + '\n')
     text = markdown(results)
-    paths['markdown'] = folder / f'{stem}.md'
-    paths['markdown'].write_text(text + '\n')
+    paths.update(save(results, text, folder, stem))
     if latest:
         paths['latest'] = folder / 'latest.md'
         shutil.copyfile(paths['markdown'], paths['latest'])

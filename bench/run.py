@@ -74,20 +74,7 @@ def parse_args(argv):
 
 
 def parse_threads(text: str) -> list:
-    cores = timing.available_cores()
-    counts = []
-    for part in text.split(','):
-        part = part.strip().lower()
-        if not part:
-            continue
-        count = cores if part == 'all' else int(part)
-        if count < 1:
-            raise ValueError(f'thread counts must be >= 1, got {count}')
-        if count not in counts:
-            counts.append(count)
-    if not counts:
-        raise ValueError('no thread count given')
-    return counts
+    return configs.parse_counts(text, 'thread count', {'all': timing.available_cores()})
 
 
 # ----- worker ------------------------------------------------------------------------------------
@@ -193,10 +180,7 @@ def check(prepared, output, reference, config, record):
     return features
 
 
-def _describe(error: BaseException) -> str:
-    text = f'{type(error).__name__}: {error}'.strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    return first[:300]
+_describe = report.describe_error
 
 
 def progress_line(record, sized) -> str:

@@ -285,3 +285,27 @@ def interleaved(runs: dict, warmups: dict, plan: Plan, on_error=None) -> dict:
     finally:
         gc.enable()
     return samples
+
+
+def device_samples(run, clock, warmup: int, repeats: int) -> list:
+    """Seconds of `repeats` calls of `run()` on a GPU, after `warmup` untimed calls (bench/gpu.py).
+
+    `clock` brackets each call with events recorded on the stream the call is queued on:
+    `token = clock.start()` before, `clock.stop(token)` after, which waits for the call to
+    finish and returns the seconds between the two events. Calls never overlap, so each time
+    includes the call's own launch overhead when the host is slower than the device.
+    `clock.synchronize()` waits for the warm-up calls."""
+    samples = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(warmup):
+            run()
+        clock.synchronize()
+        for _ in range(repeats):
+            token = clock.start()
+            run()
+            samples.append(clock.stop(token))
+    finally:
+        gc.enable()
+    return samples
