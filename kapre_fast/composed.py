@@ -65,6 +65,13 @@ def _positive_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
+def _front_end(arguments, **fixed):
+    """The fused layer of a composed function: its own arguments (`locals()`, taken first
+    thing), less those of the model around the layer, plus what the function fixes."""
+    own = {k: v for k, v in arguments.items() if k not in ('input_shape', 'name')}
+    return _layers.FrontEnd(**own, **fixed)
+
+
 def _sequential(layer, input_shape, name):
     return keras.Sequential([_with_input_shape(layer, input_shape)], name=name)
 
@@ -89,20 +96,8 @@ def get_stft_magnitude_layer(
     the same name. Output: (batch, frames, n_fft // 2 + 1, ch) for channels_last output,
     (batch, ch, frames, n_fft // 2 + 1) for channels_first. `input_shape` (without the batch
     axis) is needed only when the layer is the first of a model."""
-    front_end = _layers.FrontEnd(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=window_name,
-        pad_begin=pad_begin,
-        pad_end=pad_end,
-        return_decibel=return_decibel,
-        db_amin=db_amin,
-        db_ref_value=db_ref_value,
-        db_dynamic_range=db_dynamic_range,
-        input_data_format=input_data_format,
-        output_data_format=output_data_format,
-    )
+    arguments = dict(locals())
+    front_end = _front_end(arguments)
     return _sequential(front_end, input_shape, name)
 
 
@@ -132,27 +127,8 @@ def get_melspectrogram_layer(
     dB), as kapre's function of the same name: librosa's mel filterbank (sample_rate, n_mels,
     mel_f_min, mel_f_max (None: sample_rate / 2), mel_htk, mel_norm). Output:
     (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
-    front_end = _layers.FrontEnd(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=window_name,
-        pad_begin=pad_begin,
-        pad_end=pad_end,
-        filterbank='mel',
-        sample_rate=sample_rate,
-        n_mels=n_mels,
-        mel_f_min=mel_f_min,
-        mel_f_max=mel_f_max,
-        mel_htk=mel_htk,
-        mel_norm=mel_norm,
-        return_decibel=return_decibel,
-        db_amin=db_amin,
-        db_ref_value=db_ref_value,
-        db_dynamic_range=db_dynamic_range,
-        input_data_format=input_data_format,
-        output_data_format=output_data_format,
-    )
+    arguments = dict(locals())
+    front_end = _front_end(arguments, filterbank='mel')
     return _sequential(front_end, input_shape, name)
 
 
@@ -182,26 +158,8 @@ def get_log_frequency_spectrogram_layer(
     32.70319566 Hz) with log_bins_per_octave bins per octave and spread log_spread. Raises
     RuntimeError (FilterbankRangeError) when the top filter is above sample_rate // 2. Output:
     (batch, frames, log_n_bins, ch) or (batch, ch, frames, log_n_bins)."""
-    front_end = _layers.FrontEnd(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=window_name,
-        pad_begin=pad_begin,
-        pad_end=pad_end,
-        filterbank='log',
-        sample_rate=sample_rate,
-        log_n_bins=log_n_bins,
-        log_f_min=log_f_min,
-        log_bins_per_octave=log_bins_per_octave,
-        log_spread=log_spread,
-        return_decibel=return_decibel,
-        db_amin=db_amin,
-        db_ref_value=db_ref_value,
-        db_dynamic_range=db_dynamic_range,
-        input_data_format=input_data_format,
-        output_data_format=output_data_format,
-    )
+    arguments = dict(locals())
+    front_end = _front_end(arguments, filterbank='log')
     return _sequential(front_end, input_shape, name)
 
 
@@ -285,21 +243,8 @@ def get_stft_mag_phase(
     (or its dB) and phase (atan2(imag, real)) along the channel axis: 2 * ch channels,
     magnitudes first, as kapre's function of the same name. `input_shape` (without the batch
     axis) is required, as in kapre."""
-    front_end = _layers.FrontEnd(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=window_name,
-        pad_begin=pad_begin,
-        pad_end=pad_end,
-        output='mag_phase',
-        return_decibel=return_decibel,
-        db_amin=db_amin,
-        db_ref_value=db_ref_value,
-        db_dynamic_range=db_dynamic_range,
-        input_data_format=input_data_format,
-        output_data_format=output_data_format,
-    )
+    arguments = dict(locals())
+    front_end = _front_end(arguments, output='mag_phase')
     waveforms = keras.Input(shape=input_shape)
     return keras.Model(inputs=waveforms, outputs=front_end(waveforms), name=name)
 

@@ -123,6 +123,12 @@ class _WaveformLayer(keras.layers.Layer):
         return config
 
 
+def _own_arguments(frame_locals):
+    """A layer's own constructor arguments, from `locals()` taken before any other local is
+    assigned: everything but self, the Keras layer keywords and super()'s class cell."""
+    return {k: v for k, v in frame_locals.items() if k not in ('self', 'kwargs', '__class__')}
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class FrontEnd(_WaveformLayer):
     """A fused kapre front end: waveform -> [pad_begin] -> frames -> window -> |rFFT| ->
@@ -168,32 +174,7 @@ class FrontEnd(_WaveformLayer):
         output_data_format='default',
         **kwargs,
     ):
-        arguments = dict(
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            window_name=window_name,
-            pad_begin=pad_begin,
-            pad_end=pad_end,
-            output=output,
-            filterbank=filterbank,
-            sample_rate=sample_rate,
-            n_mels=n_mels,
-            mel_f_min=mel_f_min,
-            mel_f_max=mel_f_max,
-            mel_htk=mel_htk,
-            mel_norm=mel_norm,
-            log_n_bins=log_n_bins,
-            log_f_min=log_f_min,
-            log_bins_per_octave=log_bins_per_octave,
-            log_spread=log_spread,
-            return_decibel=return_decibel,
-            db_amin=db_amin,
-            db_ref_value=db_ref_value,
-            db_dynamic_range=db_dynamic_range,
-            input_data_format=input_data_format,
-            output_data_format=output_data_format,
-        )
+        arguments = _own_arguments(locals())
         if output == 'complex':
             raise ValueError(
                 "FrontEnd outputs real features; for the complex spectrum (output='complex') "
@@ -235,16 +216,7 @@ class STFT(_WaveformLayer):
         output_data_format='default',
         **kwargs,
     ):
-        arguments = dict(
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            window_name=window_name,
-            pad_begin=pad_begin,
-            pad_end=pad_end,
-            input_data_format=input_data_format,
-            output_data_format=output_data_format,
-        )
+        arguments = _own_arguments(locals())
         super().__init__(arguments, _spec.FrontEnd.stft(**arguments), **kwargs)
 
     def compute_output_shape(self, input_shape):
@@ -287,14 +259,7 @@ class InverseSTFT(keras.layers.Layer):
         _require_tensorflow_backend('InverseSTFT')
         super().__init__(**kwargs)
         self.supports_jit = False
-        self._arguments = dict(
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            forward_window_name=forward_window_name,
-            input_data_format=input_data_format,
-            output_data_format=output_data_format,
-        )
+        self._arguments = _own_arguments(locals())
         # The forward transform this inverts: its input is our output and vice versa.
         self.spec = _spec.FrontEnd.stft(
             n_fft=n_fft,

@@ -11,7 +11,6 @@ barrier, would make it depend on them).
 """
 
 import importlib
-import os
 import subprocess
 import sys
 import types
