@@ -367,6 +367,17 @@ def prepare_kapre_fast_cpu(sized, audio, threads):
                     f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads})')
 
 
+def prepare_kapre_fast_cpu_out(sized, audio, threads):
+    cpu = _import('kapre_fast.cpu')
+    function = getattr(cpu, FAST_FUNCTIONS[sized.config.kind])
+    kwargs = sized.config.kapre_kwargs
+    out = function(audio, threads=threads, **kwargs)  # the buffer every timed call refills
+    return Prepared(lambda: function(audio, threads=threads, out=out, **kwargs),
+                    _tf_channels_last,
+                    f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads}, '
+                    'out=a preallocated result), as the ducc0 floor gets out=')
+
+
 def prepare_kapre_fast_op(sized, audio, threads):
     tf = _import('tensorflow')
     ops = _import('kapre_fast.ops')
@@ -419,6 +430,7 @@ METHODS = [
     Method('scipy_rfft', 'scipy.fft.rfft alone', prepare_scipy_rfft, floor=True),
     Method('ducc0_r2c', 'ducc0 r2c alone (out=)', prepare_ducc0_r2c, floor=True),
     Method('kapre_fast_cpu', 'kapre_fast.cpu', prepare_kapre_fast_cpu),
+    Method('kapre_fast_cpu_out', 'kapre_fast.cpu (out=)', prepare_kapre_fast_cpu_out),
     Method('kapre_fast_op', 'kapre_fast TF op', prepare_kapre_fast_op),
     Method('kapre_fast_composed', 'kapre_fast.composed', prepare_kapre_fast_composed),
     Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict',

@@ -1,6 +1,7 @@
 """The fused native front end on NumPy arrays (C++ core through pybind11).
 
-Same functions and keyword arguments as `kapre_fast.reference`, plus `threads` (None: all cores).
+Same functions and keyword arguments as `kapre_fast.reference`, plus `threads` (None: all cores)
+and `out` (a preallocated result array, filled and returned; see `compute`).
 Input: a float32 batch in `input_data_format` (other real dtypes are converted to float32);
 output: float32 (complex64 for `stft`) in `output_data_format`, as kapre returns it.
 """
@@ -23,34 +24,40 @@ __all__ = [
 ]
 
 
-def stft_magnitude(x, *, threads=None, **kwargs) -> np.ndarray:
+def stft_magnitude(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
     """|STFT| (or its dB), as `kapre.composed.get_stft_magnitude_layer(**kwargs)`."""
-    return compute(FrontEnd.stft_magnitude(**kwargs), x, threads=threads)
+    return compute(FrontEnd.stft_magnitude(**kwargs), x, threads=threads, out=out)
 
 
-def melspectrogram(x, *, threads=None, **kwargs) -> np.ndarray:
+def melspectrogram(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
     """Mel spectrogram (or its dB), as `kapre.composed.get_melspectrogram_layer(**kwargs)`."""
-    return compute(FrontEnd.melspectrogram(**kwargs), x, threads=threads)
+    return compute(FrontEnd.melspectrogram(**kwargs), x, threads=threads, out=out)
 
 
-def log_frequency_spectrogram(x, *, threads=None, **kwargs) -> np.ndarray:
+def log_frequency_spectrogram(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
     """Log-frequency spectrogram, as `kapre.composed.get_log_frequency_spectrogram_layer`."""
-    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x, threads=threads)
+    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x, threads=threads, out=out)
 
 
-def stft_mag_phase(x, *, threads=None, **kwargs) -> np.ndarray:
+def stft_mag_phase(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
     """[magnitude (or dB), phase] along the channel axis, as `kapre.composed.get_stft_mag_phase`."""
-    return compute(FrontEnd.stft_mag_phase(**kwargs), x, threads=threads)
+    return compute(FrontEnd.stft_mag_phase(**kwargs), x, threads=threads, out=out)
 
 
-def stft(x, *, threads=None, **kwargs) -> np.ndarray:
+def stft(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
     """The complex64 STFT, as kapre's `STFT` layer."""
-    return compute(FrontEnd.stft(**kwargs), x, threads=threads)
+    return compute(FrontEnd.stft(**kwargs), x, threads=threads, out=out)
 
 
-def compute(spec: FrontEnd, x, *, threads=None) -> np.ndarray:
-    """Runs the front end `spec` on the waveform batch `x` with the native fused kernel."""
+def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
+    """Runs the front end `spec` on the waveform batch `x` with the native fused kernel.
+
+    out: None (a new array) or a C-contiguous, writeable array of the result's shape and dtype
+    (float32; complex64 for the STFT) that does not overlap `x`; it is filled and returned.
+    Repeated calls into one buffer skip the page faults of a fresh output (large outputs)."""
     audio = as_float32_audio(x)
+    if out is not None and isinstance(out, np.ndarray) and np.may_share_memory(out, audio):
+        raise ValueError('out must not overlap the audio it is computed from')
     start, length, weights = _weights.bands(spec)
     return _loader.core().frontend(
         audio,
@@ -71,6 +78,7 @@ def compute(spec: FrontEnd, x, *, threads=None) -> np.ndarray:
         input_channels_first=spec.input_data_format == 'channels_first',
         output_channels_first=spec.output_data_format == 'channels_first',
         threads=thread_count(threads),
+        out=out,
     )
 
 

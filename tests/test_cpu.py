@@ -92,6 +92,48 @@ def test_istft_inverts_stft(stereo):
     assert peak_relative_error(y, truth) < 1e-6
 
 
+@pytest.mark.parametrize('function, kwargs', [
+    (cpu.melspectrogram, MEL_DB),
+    (cpu.stft_mag_phase, dict(n_fft=256, return_decibel=True, output_data_format='channels_first')),
+    (cpu.stft, dict(n_fft=256, pad_end=True)),
+])
+def test_out_is_filled_and_returned(function, kwargs, stereo):
+    fresh = function(stereo, **kwargs)
+    out = np.full(fresh.shape, np.nan, fresh.dtype)
+    for _ in range(2):  # a reused buffer holds the new result, not a mix with the last one
+        result = function(stereo, out=out, threads=2, **kwargs)
+        assert result is out
+        np.testing.assert_array_equal(out, fresh)
+        out[...] = 7.0
+
+
+def _read_only(array):
+    array.setflags(write=False)
+    return array
+
+
+@pytest.mark.parametrize('make_out, error, message', [
+    (lambda shape: np.zeros(shape[:-1], np.float32), ValueError, r'out must have shape \(2, '),
+    (lambda shape: np.zeros(shape, np.float64), TypeError, 'out must have dtype float32'),
+    (lambda shape: np.zeros(shape[::-1], np.float32).T, ValueError, 'C-contiguous'),
+    (lambda shape: _read_only(np.zeros(shape, np.float32)), ValueError, 'writeable'),
+    (lambda shape: [[0.0]], TypeError, 'out must be a NumPy array, got list'),
+])
+def test_bad_out_is_refused_by_name(make_out, error, message, stereo):
+    shape = cpu.melspectrogram(stereo, **MEL_DB).shape
+    with pytest.raises(error, match=message):
+        cpu.melspectrogram(stereo, out=make_out(shape), **MEL_DB)
+
+
+def test_out_may_not_overlap_the_audio():
+    spec = dict(n_fft=64, hop_length=64)  # 64 frames x 33 bins: as many floats as the audio
+    buffer = np.random.default_rng(0).standard_normal(1 + 64 * 33 + 64).astype(np.float32)
+    audio = buffer[: 64 * 33].reshape(1, 64 * 33, 1)
+    out = buffer[64:64 + 33 * 33].reshape(1, 33, 33, 1)
+    with pytest.raises(ValueError, match='overlap'):
+        cpu.stft_magnitude(audio, out=out, **spec)
+
+
 @pytest.mark.parametrize('bad, error, message', [
     (dict(threads=0), ValueError, 'threads'),
     (dict(threads=1.5), ValueError, 'threads'),

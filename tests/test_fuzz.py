@@ -16,7 +16,7 @@ hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from kapre_fast import _loader, cpu  # noqa: E402
+from kapre_fast import FrontEnd, _loader, cpu  # noqa: E402
 
 core = _loader.core()
 
@@ -92,6 +92,48 @@ def test_raw_frontend_never_crashes(audio, window, starts, lengths, weights, n_f
     except (*ACCEPTABLE, OverflowError):
         return
     assert out.ndim == 4 and out.shape[0] == audio.shape[0]
+
+
+# One valid mel/dB call (1 x 4000 samples: 23 frames x 64 mels) whose `out` the fuzzer picks.
+_MEL_ARGS = dict(n_fft=512, win_length=400, hop_length=160, pad_begin=0, pad_end=False, output=0,
+                 decibel=True, amin=1e-5, ref_value=1.0, dynamic_range=80.0,
+                 input_channels_first=False, output_channels_first=False, threads=2)
+_MEL_SPEC = FrontEnd.melspectrogram(n_fft=512, win_length=400, hop_length=160,
+                                    sample_rate=16000, n_mels=64, return_decibel=True)
+_MEL_AUDIO = np.random.default_rng(1).standard_normal((1, 4000, 1)).astype(np.float32)
+
+
+def _raw_mel(out=None):
+    start, length, weights = _MEL_SPEC.sparse_filterbank()
+    return core.frontend(_MEL_AUDIO, _MEL_SPEC.window().astype(np.float32), start, length,
+                         weights, out=out, **_MEL_ARGS)
+
+
+@st.composite
+def out_arrays(draw):
+    """Anything as `out`: random arrays, or the right shape in any dtype and layout."""
+    if draw(st.booleans()):
+        return draw(arrays())
+    a = np.zeros((1, 23, 64, 1), draw(dtypes))
+    layout = draw(st.sampled_from(['c', 'f', 'reversed', 'read-only']))
+    if layout == 'f':
+        a = np.asfortranarray(a.reshape(23, 64)).reshape(1, 23, 64, 1)
+    elif layout == 'reversed':
+        a = a[:, ::-1]
+    elif layout == 'read-only':
+        a.setflags(write=False)
+    return a
+
+
+@FUZZ
+@given(out=out_arrays())
+def test_raw_frontend_out_is_used_or_refused(out):
+    try:
+        result = _raw_mel(out)
+    except ACCEPTABLE:
+        return
+    assert result is out
+    np.testing.assert_array_equal(out, _raw_mel())
 
 
 @FUZZ

@@ -24,11 +24,38 @@ ParallelFor pool(int threads) {
   return thread_pool_for(threads);
 }
 
+// The caller's output array: exactly the shape and dtype a fresh result would have,
+// C-contiguous and writeable (the kernel writes it in that layout, every element once).
+py::array checked_out(const py::object& out_arg, const py::dtype& dtype,
+                      const std::vector<py::ssize_t>& shape) {
+  if (!py::isinstance<py::array>(out_arg)) {
+    throw py::type_error("out must be a NumPy array, got " +
+                         std::string(py::str(py::type::of(out_arg).attr("__name__"))));
+  }
+  py::array out = py::reinterpret_borrow<py::array>(out_arg);
+  auto shape_text = [](const py::array& a) { return std::string(py::str(a.attr("shape"))); };
+  if (!out.dtype().is(dtype)) {
+    throw py::type_error("out must have dtype " + std::string(py::str(dtype)) + ", got " +
+                         std::string(py::str(out.dtype())));
+  }
+  bool same_shape = out.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (std::size_t d = 0; same_shape && d < shape.size(); ++d) same_shape = out.shape(d) == shape[d];
+  std::string expected = "(";
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    expected += std::to_string(shape[d]) + (d + 1 < shape.size() ? ", " : ")");
+  }
+  require(same_shape, "out must have shape " + expected + ", got " + shape_text(out));
+  require((out.flags() & py::array::c_style) != 0, "out must be C-contiguous");
+  require(out.writeable(), "out must be writeable");
+  return out;
+}
+
 py::array frontend(const py::array& audio, const py::array& window, const py::array& band_start,
                    const py::array& band_length, const py::array& band_weights, int64_t n_fft,
                    int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
                    int output, bool decibel, float amin, float ref_value, float dynamic_range,
-                   bool input_channels_first, bool output_channels_first, int threads) {
+                   bool input_channels_first, bool output_channels_first, int threads,
+                   const py::object& out_arg) {
   const ParallelFor parallel = pool(threads);
   const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
                                          decibel, amin, ref_value, dynamic_range);
@@ -65,9 +92,11 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
       output_channels_first
           ? std::vector<py::ssize_t>{sig.batch, out_ch, frames, features}
           : std::vector<py::ssize_t>{sig.batch, frames, features, out_ch};
-  py::array result = cfg.output == OutputKind::kComplex
-                         ? py::array(py::dtype::of<std::complex<float>>(), shape)
-                         : py::array(py::dtype::of<float>(), shape);
+  const py::dtype dtype = cfg.output == OutputKind::kComplex
+                              ? py::dtype::of<std::complex<float>>()
+                              : py::dtype::of<float>();
+  py::array result = out_arg.is_none() ? py::array(dtype, shape)
+                                       : checked_out(out_arg, dtype, shape);
   float* data = static_cast<float*>(result.mutable_data());
   const int64_t floats = cfg.output == OutputKind::kComplex ? 2 : 1;
   FeatureView out =
@@ -160,7 +189,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("band_length"), py::arg("band_weights"), py::arg("n_fft"), py::arg("win_length"),
         py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
         py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
-        py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"));
+        py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"),
+        py::arg("out") = py::none());
   m.def("istft", &istft, py::arg("stft"), py::arg("window"), py::arg("n_fft"),
         py::arg("win_length"), py::arg("hop_length"), py::arg("input_channels_first"),
         py::arg("output_channels_first"), py::arg("threads"));
