@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench gpu-bench install clean sanitize
+.PHONY: demo test bench gpu-bench gpu-suite install clean sanitize
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(STAMP)
 GPU_PYTHON ?= $(PYTHON)
 gpu-bench:
 	$(GPU_PYTHON) bench/gpu.py
+
+# The whole GPU suite on a GPU machine: build for its architecture, tests, compute-sanitizer,
+# benchmark (tests/gpu_suite.sh; one stage: bash tests/gpu_suite.sh build|test|sanitize|bench).
+gpu-suite:
+	PYTHON=$(GPU_PYTHON) bash tests/gpu_suite.sh all
 
 # The C++ core and the pybind11 module under ASan + UBSan, running the NumPy-level tests (FFT,
 # fuzz corpus, concurrency, raw-module checks) against that build. TensorFlow is left out: it is

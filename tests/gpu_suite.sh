@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The GPU suite, for a machine with a CUDA GPU (CuPy for CUDA 13, nvcc, cmake, ninja, pybind11;
+# TensorFlow is not needed):
+#
+#   bash tests/gpu_suite.sh [build|test|sanitize|bench|all]     (default: all)
+#
+#   build     the CUDA module for this GPU's architecture into build/gpu, copied into kapre_fast/
+#   test      host emulation + the real kernels against the reference and the emulation
+#   sanitize  the GPU tests under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
+#   bench     bench/gpu.py: kapre_fast.gpu vs the CuPy composition (and torch), batches 1/16/128
+#
+# Each stage is one command of a few minutes. Logs and benchmark results go to $OUT when it is
+# set (the device tool's output folder), else to build/gpu-suite/ and bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-python3}
+LOGS=${OUT:-$ROOT/build/gpu-suite}
+RESULTS=${OUT:-$ROOT/bench/results}
+mkdir -p "$LOGS"
+
+# This GPU's compute capability as CMake wants it (9.0 -> 90); 90 where nvidia-smi cannot say.
+gpu_arch() {
+  local cap
+  cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+  echo "${cap:-90}"
+}
+
+build() {
+  local arch
+  arch=$(gpu_arch)
+  echo "== build: CUDA kernels for sm_$arch"
+  cmake -S . -B build/gpu -G Ninja -DKAPRE_FAST_TF=OFF -DKAPRE_FAST_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -Dpybind11_DIR="$($PY -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v "$PY")"
+  cmake --build build/gpu
+  # Copy, then rename: a library some process has loaded is replaced, never overwritten.
+  local f
+  for f in build/gpu/*.so build/gpu/_build_info.json; do
+    cp "$f" kapre_fast/.incoming && mv kapre_fast/.incoming "kapre_fast/$(basename "$f")"
+  done
+}
+
+run_tests() {
+  echo "== test: host emulation, then the real kernels"
+  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider test_gpu_emulation.py) \
+    2>&1 | tee "$LOGS/test_gpu_emulation.log"
+  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
+    2>&1 | tee "$LOGS/test_gpu.log"
+}
+
+sanitize() {
+  # CuPy's memory pool off: one cudaMalloc per array, so every out-of-bounds access is seen.
+  local tool
+  for tool in memcheck racecheck synccheck initcheck; do
+    echo "== sanitize: $tool"
+    (cd tests && KAPRE_FAST_TEST_NO_CUPY_POOL=1 PYTHONPATH="$ROOT" \
+      compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
+      $PY -m pytest -q -p no:cacheprovider -x -m gpu test_gpu.py -k "every_pipeline or istft") \
+      2>&1 | tee "$LOGS/sanitize_$tool.log"
+  done
+}
+
+bench() {
+  echo "== bench: results in $RESULTS"
+  $PY bench/gpu.py --out "$RESULTS" 2>&1 | tee "$LOGS/bench_gpu.log"
+}
+
+case "${1:-all}" in
+  build) build ;;
+  test) run_tests ;;
+  sanitize) sanitize ;;
+  bench) bench ;;
+  all) build && run_tests && sanitize && bench ;;
+  *) echo "usage: bash tests/gpu_suite.sh [build|test|sanitize|bench|all]" >&2; exit 2 ;;
+esac
