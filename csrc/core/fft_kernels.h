@@ -324,11 +324,12 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
 }
 
 // The complex FFT of length nc = 16 M as in RealFftView::block_fft. A radix-16
-// pass reads (re, im) in natural order and writes block j (outputs j, twiddled by w^(j q)) to scratch at j * (M + 1): the
-// spare vector keeps the 16 stores of a butterfly, and each block's later passes,
-// off a single L1 set. Then every block is transformed on its own, in L1; Z_k
-// ends at (k % 16) * (M + 1) + k / 16 of (scratch, scratch + 16 (M + 1)).
-// The plain Stockham order instead sweeps all nc vectors per pass, from L2.
+// pass reads (re, im) in natural order and writes block j (outputs j, twiddled
+// by w^(j q)) to scratch at j * (M + 1): the spare vector keeps the 16 stores of
+// a butterfly, and each block's later passes, off a single L1 set. Then every
+// block is transformed on its own, in L1; Z_k ends at (k % 16) * (M + 1) + k / 16
+// of (scratch, scratch + 16 (M + 1)). The plain Stockham order instead sweeps
+// all nc vectors per pass, from L2 once they outgrow L1.
 template <class V>
 void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* scratch) {
   const FftPass& a = f.block_pass;
@@ -364,7 +365,7 @@ bool use_blocks(const RealFftView& f) {
 
 // Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
 // (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
-// (xr, xi), which must not alias z (z is clobbered). The imaginary parts at DC
+// (xr, xi), which must not alias z or scratch (z may be clobbered). The imaginary parts at DC
 // and Nyquist are 0. With a magnitude function `mag` (V(V re, V im)), only |X_k|
 // is written, to xr: the split pass and the magnitude share one trip through the spectrum.
 struct NoMagnitude {};
