@@ -1,13 +1,19 @@
 """The TensorFlow op library's GPU kernels (csrc/tf/kernels_gpu.cc).
 
 They are built when CMake finds both TensorFlow and nvcc (_build_info.json: "tf_gpu": true); the
-module is skipped cleanly otherwise. Everywhere: each op has a DEVICE_GPU kernel beside its CPU
-kernel, with the window and filterbank inputs in host memory, and the ops pinned to the CPU still
-compute exactly what the CPU core computes. Where TensorFlow sees a GPU (marker `gpu`; its process
+module is skipped cleanly otherwise. Everywhere: the DEVICE_GPU kernels are registered only
+where the NVIDIA driver runs CUDA 13 (KAPRE_FAST_TF_GPU=1 forces them, =0 turns them off); then
+each op has one beside its CPU kernel, with the window and filterbank inputs in host memory; and
+the ops pinned to the CPU still compute exactly what the CPU core computes. Where TensorFlow sees a GPU (marker `gpu`; its process
 also needs a driver for the kernels' CUDA 13 runtime): the GPU kernels compute the host emulation
 of the same kernels bit for bit, as test_gpu.py checks the CuPy path, and reject bad input with
 the CPU kernels' InvalidArgumentError.
 """
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,8 +25,6 @@ from kapre_fast import FrontEnd, _loader, cpu, ops  # noqa: E402
 if not _loader.build_info().get('tf_gpu', False):
     pytest.skip('kapre_fast was built without its TensorFlow GPU kernels (they need TensorFlow '
                 'and nvcc at build time)', allow_module_level=True)
-
-from tensorflow.python.framework import kernels  # noqa: E402
 
 from helpers import to_input_layout  # noqa: E402
 
@@ -51,14 +55,48 @@ def _istft_kwargs(spec):
                 waveform_data_format=spec.input_data_format)
 
 
-@pytest.mark.parametrize('op', sorted(HOST_MEMORY_INPUTS))
-def test_each_op_has_a_cpu_and_a_gpu_kernel(op):
-    ops.library()  # registers the ops and their kernels
-    registered = {}
-    for kernel in kernels.get_registered_kernels_for_op(op).kernel:
-        assert kernel.device_type not in registered, f'two {kernel.device_type} kernels for {op}'
-        registered[kernel.device_type] = sorted(kernel.host_memory_arg)
-    assert registered == {'CPU': [], 'GPU': HOST_MEMORY_INPUTS[op]}
+def _registered_kernels(choice):
+    """{op: {device type: sorted host-memory args}} in a fresh process (kernels register when
+    the op library loads) with KAPRE_FAST_TF_GPU=choice (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != 'KAPRE_FAST_TF_GPU'}
+    if choice is not None:
+        env['KAPRE_FAST_TF_GPU'] = choice
+    code = (
+        'import json\n'
+        'from kapre_fast import ops\n'
+        'from tensorflow.python.framework import kernels\n'
+        'ops.library()\n'
+        'found = {}\n'
+        f'for op in {sorted(HOST_MEMORY_INPUTS)!r}:\n'
+        '    found[op] = {}\n'
+        '    for k in kernels.get_registered_kernels_for_op(op).kernel:\n'
+        '        assert k.device_type not in found[op], (op, k.device_type)\n'
+        '        found[op][k.device_type] = sorted(k.host_memory_arg)\n'
+        'print(json.dumps(found))\n'
+    )
+    done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_forced_registration_gives_each_op_a_cpu_and_a_gpu_kernel():
+    assert _registered_kernels('1') == {
+        op: {'CPU': [], 'GPU': host} for op, host in HOST_MEMORY_INPUTS.items()}
+
+
+def test_gpu_kernels_can_be_turned_off():
+    assert _registered_kernels('0') == {op: {'CPU': []} for op in HOST_MEMORY_INPUTS}
+
+
+def test_gpu_kernels_are_registered_only_where_the_driver_runs_cuda_13():
+    # Otherwise TensorFlow would place the ops on a GPU whose driver cannot run our kernels.
+    from kapre_fast import _cuda
+
+    runs_cuda_13 = _cuda.driver_version() >= 13000
+    devices = {op: sorted(found) for op, found in _registered_kernels(None).items()}
+    expected = ['CPU', 'GPU'] if runs_cuda_13 else ['CPU']
+    assert devices == {op: expected for op in HOST_MEMORY_INPUTS}
 
 
 @pytest.mark.parametrize('name', sorted(SPECS))

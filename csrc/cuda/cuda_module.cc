@@ -82,6 +82,8 @@ PYBIND11_MODULE(_cuda, m) {
   m.attr("CUDA_ARCHITECTURES") = KF_CUDA_ARCHS;
   m.attr("CUDA_RUNTIME_VERSION") = cuda_runtime_version();
   bind_plan(m);
+  m.def("driver_version", &cuda_driver_version,
+        "Newest CUDA version the NVIDIA driver supports (e.g. 13000); 0 without a driver.");
   m.def("device_count", &device_count,
         "Number of CUDA GPUs; RuntimeError saying what is missing (driver, GPU) otherwise.");
   m.def("device_limits", &device_limits, py::arg("device"),

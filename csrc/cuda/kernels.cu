@@ -207,5 +207,11 @@ std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, i
 
 int cuda_runtime_version() { return CUDART_VERSION; }
 
+int cuda_driver_version() {
+  int version = 0;
+  if (cudaDriverGetVersion(&version) != cudaSuccess) return 0;
+  return version;
+}
+
 }  // namespace gpu
 }  // namespace kapre_fast

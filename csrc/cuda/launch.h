@@ -37,5 +37,9 @@ std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, i
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();
 
+// The newest CUDA version the installed NVIDIA driver supports (e.g. 12080 for R570);
+// 0 without a driver. Only asks; creates no context.
+int cuda_driver_version();
+
 }  // namespace gpu
 }  // namespace kapre_fast

@@ -7,6 +7,7 @@
 // Compiled by g++ with GOOGLE_CUDA=1 and EIGEN_USE_GPU (TF's headers never go through nvcc);
 // the kernels come from kernels.cu, linked with the static CUDA runtime.
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -187,18 +188,47 @@ class GpuInverseStftOp : public GpuOp {
   }
 };
 
-REGISTER_KERNEL_BUILDER(Name("KapreFastFrontEnd")
-                            .Device(::tensorflow::DEVICE_GPU)
-                            .HostMemory("window")
-                            .HostMemory("band_start")
-                            .HostMemory("band_length")
-                            .HostMemory("band_weights"),
-                        GpuFrontEndOp<OpKind::kFrontEnd>);
-REGISTER_KERNEL_BUILDER(Name("KapreFastStft").Device(::tensorflow::DEVICE_GPU).HostMemory("window"),
-                        GpuFrontEndOp<OpKind::kStft>);
-REGISTER_KERNEL_BUILDER(
-    Name("KapreFastInverseStft").Device(::tensorflow::DEVICE_GPU).HostMemory("window"),
-    GpuInverseStftOp);
+// TensorFlow places an op on a GPU whenever a GPU kernel for it is registered, and these kernels
+// run on a static CUDA 13 runtime that needs a driver for CUDA 13 (R580+). So they are registered
+// only where the driver can run them; elsewhere the ops stay on their CPU kernels, as in a build
+// without CUDA, instead of failing on a GPU TensorFlow itself can use. KAPRE_FAST_TF_GPU=0 never
+// registers them, =1 always does (tests of the registration on machines without a GPU).
+constexpr int kMinDriverCudaVersion = 13000;
+
+bool gpu_kernels_wanted() {
+  const char* choice = std::getenv("KAPRE_FAST_TF_GPU");
+  if (choice != nullptr && std::string(choice) == "0") return false;
+  if (choice != nullptr && std::string(choice) == "1") return true;
+  return gpu::cuda_driver_version() >= kMinDriverCudaVersion;
+}
+
+template <class Kernel>
+void register_gpu_kernel(::tensorflow::KernelDefBuilder& builder, const char* class_name) {
+  // The registrar hands the KernelDef and the factory to TensorFlow's registry.
+  ::tensorflow::kernel_factory::OpKernelRegistrar registrar(
+      builder.Build(), class_name,
+      [](OpKernelConstruction* ctx) -> OpKernel* { return new Kernel(ctx); });
+  (void)registrar;
+}
+
+// Runs when TensorFlow loads the op library.
+const bool kGpuKernelsRegistered = [] {
+  if (!gpu_kernels_wanted()) return false;
+  using ::tensorflow::DEVICE_GPU;
+  using ::tensorflow::register_kernel::Name;
+  register_gpu_kernel<GpuFrontEndOp<OpKind::kFrontEnd>>(Name("KapreFastFrontEnd")
+                                                            .Device(DEVICE_GPU)
+                                                            .HostMemory("window")
+                                                            .HostMemory("band_start")
+                                                            .HostMemory("band_length")
+                                                            .HostMemory("band_weights"),
+                                                        "GpuFrontEndOp<kFrontEnd>");
+  register_gpu_kernel<GpuFrontEndOp<OpKind::kStft>>(
+      Name("KapreFastStft").Device(DEVICE_GPU).HostMemory("window"), "GpuFrontEndOp<kStft>");
+  register_gpu_kernel<GpuInverseStftOp>(
+      Name("KapreFastInverseStft").Device(DEVICE_GPU).HostMemory("window"), "GpuInverseStftOp");
+  return true;
+}();
 
 }  // namespace
 }  // namespace kapre_fast
