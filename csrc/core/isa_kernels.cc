@@ -195,40 +195,62 @@ inline int64_t samples_used(const FrontEndJob& j) {
   return j.win_length < j.n_fft ? j.win_length : j.n_fft;
 }
 
-// Whether the W frames from f0 all lie inside a contiguous signal: no padding,
-// no ragged end, no stride, so rows of samples can be cut with register transposes.
+// Whether the W frames from f0 all lie inside the signal: no padding, no ragged
+// end, so rows of samples can be cut with register transposes.
 inline bool interior_tile(const FrontEndJob& j, int64_t f0, int nvalid) {
   const int64_t first = f0 * j.hop_length - j.pad_begin;
   const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
-  return nvalid == kLanes && j.signal.st == 1 && first >= 0 &&
-         last + samples_used(j) <= j.signal.time;
+  return nvalid == kLanes && first >= 0 && last + samples_used(j) <= j.signal.time;
+}
+
+// Samples the W frames of a tile read, from the first frame's start.
+inline int64_t tile_span(const FrontEndJob& j) {
+  return (kLanes - 1) * j.hop_length + samples_used(j);
+}
+
+// Strided audio (channels_last with several channels, views) is first copied into a
+// contiguous span per tile, so interior tiles take the transposes there too; for
+// spans up to this many samples (512 KiB of scratch; 15 hops + n_fft of any usual
+// front end), longer ones take the edge path.
+constexpr int64_t kMaxCompactSpan = int64_t{1} << 17;
+
+inline bool compacts(const FrontEndJob& j) {
+  return j.signal.st != 1 && tile_span(j) <= kMaxCompactSpan;
 }
 
 // Cut W frames starting at frame f0 out of one signal, window them, and pack
-// them into the lanes of (zr, zi) as real_forward expects.
-void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi) {
+// them into the lanes of (zr, zi) as real_forward expects. `compact` holds
+// tile_span(j) floats where compacts(j), else it is null.
+void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi,
+                 float* compact) {
   const int64_t nc = j.fft->complex_n();
   const int64_t n_used = samples_used(j);
   const int64_t T = j.signal.time, st = j.signal.st;
   const bool even = j.fft->even;
   const int64_t first = f0 * j.hop_length - j.pad_begin;
-  if (interior_tile(j, f0, nvalid)) {
+  if (interior_tile(j, f0, nvalid) && (st == 1 || compact != nullptr)) {
     // Interior tile: no bounds checks, no per-lane gathers.
+    if (st != 1) {
+      const int64_t span = tile_span(j);
+      for (int64_t i = 0; i < span; ++i) compact[i] = sig[(first + i) * st];
+    }
+    // Frame f0's first sample, unit stride; frame f0 + l starts l * hop later.
+    const float* frames = st == 1 ? sig + first : compact;
     if (!even) {
       for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
     }
     const int64_t hop = j.hop_length;
-    const float* lane_last = sig + first + (kLanes - 1) * hop;  // frame W-1's samples
+    const float* lane_last = frames + (kLanes - 1) * hop;  // frame W-1's samples
     // Rows [0, n_head) are cut from the signal (W x W register transposes); every
     // later row i comes from row i - hop, shifted one lane, plus frame W-1's sample i.
     const int64_t n_head = hop < n_used ? hop : n_used;
     V block[kLanes];
     for (int64_t i0 = 0; i0 < n_head; i0 += kLanes) {
       if (i0 + kLanes <= n_used) {
-        transpose_block(sig + first + i0, hop, block);
+        transpose_block(frames + i0, hop, block);
       } else {
         for (int ii = 0; ii < kLanes && i0 + ii < n_used; ++ii) {
-          for (int l = 0; l < kLanes; ++l) lane(block, ii, l) = sig[first + l * hop + i0 + ii];
+          for (int l = 0; l < kLanes; ++l) lane(block, ii, l) = frames[l * hop + i0 + ii];
         }
       }
       const int rows = static_cast<int>(n_head - i0 < kLanes ? n_head - i0 : kLanes);
@@ -245,7 +267,7 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
     for (int64_t i = n_used; i < (even ? 2 * nc : nc); ++i) put_sample(even, i, V{}, zr, zi);
     return;
   }
-  // Edge tile (padding, ragged end, strided audio): lane by lane with bounds checks.
+  // Edge tile (padding, ragged end): lane by lane with bounds checks.
   for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
   float* zrf = reinterpret_cast<float*>(zr);
   float* zif = reinterpret_cast<float*>(zi);
@@ -299,7 +321,8 @@ void prefetch_next_tile(const FrontEndJob& j, const float* sig, int64_t f0) {
 
 int64_t frontend_scratch(const FrontEndJob& j) {
   const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
-  return kLanes * (2 * nc + 2 * nf + j.fft->scratch + j.n_bands);
+  return kLanes * (2 * nc + 2 * nf + j.fft->scratch + j.n_bands) +
+         (compacts(j) ? tile_span(j) : 0);
 }
 
 void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) {
@@ -317,7 +340,8 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
 
   const float* sig = j.signal.data + b * j.signal.sb + c * j.signal.sc;
   prefetch_next_tile(j, sig, f0);
-  load_frames(j, sig, f0, nvalid, zr, zi);
+  float* compact = compacts(j) ? reinterpret_cast<float*>(feat + j.n_bands) : nullptr;
+  load_frames(j, sig, f0, nvalid, zr, zi, compact);
   if (j.output == OutputKind::kMagnitude) {
     real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); });
   } else {
