@@ -286,17 +286,42 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   }
 }
 
+// v[i] to dst[2 i], i < W, leaving dst[2 i + 1] alone: the other channel of a
+// two-channel channels_last output, which another task may be writing right now
+// (masked stores never touch the lanes they leave out).
+inline void store_every_other(float* dst, V v) {
+#if defined(KF_ISA_AVX512)
+  const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  _mm512_mask_storeu_ps(dst, 0x5555, _mm512_permutexvar_ps(lo, (__m512)v));
+  _mm512_mask_storeu_ps(dst + 16, 0x5555, _mm512_permutexvar_ps(hi, (__m512)v));
+#elif defined(KF_ISA_AVX2)
+  const __m256i mask = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
+  const __m256 lo = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+  const __m256 hi = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+  _mm256_maskstore_ps(dst, mask, lo);
+  _mm256_maskstore_ps(dst + 8, mask, hi);
+#else
+  for (int i = 0; i < kLanes; ++i) dst[2 * i] = at(&v, 0, i);
+#endif
+}
+
 // Writes lane l of values[0 .. n) to out + l * row_stride + k * step: the tile's
-// frames become output rows. Contiguous rows go W x W block by block through
-// the register transpose; anything else element by element.
+// frames become output rows. Rows with step 1 (one channel, or channels_first)
+// or 2 (stereo channels_last) go W x W block by block through the register
+// transpose; anything else element by element.
 void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride, int64_t step) {
   int64_t k0 = 0;
-  if (step == 1 && nvalid == kLanes) {
+  if ((step == 1 || step == 2) && nvalid == kLanes) {
     V block[kLanes];
     for (; k0 + kLanes <= n; k0 += kLanes) {
       transpose_block(reinterpret_cast<const float*>(values + k0), kLanes, block);
       for (int l = 0; l < kLanes; ++l) {
-        __builtin_memcpy(out + l * row_stride + k0, &block[l], sizeof(V));
+        if (step == 1) {
+          __builtin_memcpy(out + l * row_stride + k0, &block[l], sizeof(V));
+        } else {
+          store_every_other(out + l * row_stride + 2 * k0, block[l]);
+        }
       }
     }
   }
