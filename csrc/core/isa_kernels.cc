@@ -344,10 +344,30 @@ void prefetch_next_tile(const FrontEndJob& j, const float* sig, int64_t f0) {
   for (int64_t i = begin; i < end; i += 64 / sizeof(float)) __builtin_prefetch(sig + i, 0, 2);
 }
 
+// One transform's buffers, in this order in a thread's scratch: the packed time
+// samples (zr, zi: complex_n vectors each), the spectrum (xr, xi: n / 2 + 1
+// each), the FFT's own scratch (fft.scratch vectors), then whatever the caller adds.
+struct TileBuffers {
+  V* zr;
+  V* zi;
+  V* xr;
+  V* xi;
+  V* scr;
+};
+
+inline TileBuffers tile_buffers(const RealFftView& fft, void* scratch) {
+  const int64_t nc = fft.complex_n(), nf = fft.n / 2 + 1;
+  V* zr = static_cast<V*>(scratch);
+  return {zr, zr + nc, zr + 2 * nc, zr + 2 * nc + nf, zr + 2 * nc + 2 * nf};
+}
+
+// Floats of scratch tile_buffers carves.
+int64_t fft_scratch(const RealFftView& fft) {
+  return kLanes * (2 * fft.complex_n() + 2 * (fft.n / 2 + 1) + fft.scratch);
+}
+
 int64_t frontend_scratch(const FrontEndJob& j) {
-  const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
-  return kLanes * (2 * nc + 2 * nf + j.fft->scratch + j.n_bands) +
-         (compacts(j) ? tile_span(j) : 0);
+  return fft_scratch(*j.fft) + kLanes * j.n_bands + (compacts(j) ? tile_span(j) : 0);
 }
 
 void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) {
@@ -355,13 +375,9 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   const int64_t f0 = (task % j.tiles_per_signal) * kLanes;
   const int64_t b = sig_index / j.signal.channels, c = sig_index % j.signal.channels;
   const int nvalid = static_cast<int>(j.n_frames - f0 < kLanes ? j.n_frames - f0 : kLanes);
-  const int64_t nc = j.fft->complex_n(), nf = j.n_fft / 2 + 1;
-  V* zr = buf;
-  V* zi = zr + nc;
-  V* xr = zi + nc;
-  V* xi = xr + nf;
-  V* scr = xi + nf;
-  V* feat = scr + j.fft->scratch;
+  const int64_t nf = j.n_fft / 2 + 1;
+  const auto [zr, zi, xr, xi, scr] = tile_buffers(*j.fft, buf);
+  V* const feat = scr + j.fft->scratch;
 
   const float* sig = j.signal.data + b * j.signal.sb + c * j.signal.sc;
   prefetch_next_tile(j, sig, f0);
@@ -430,10 +446,6 @@ void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scr
   for (int64_t t = begin; t < end; ++t) frontend_task(j, t, buf, task_max + t);
 }
 
-int64_t fft_scratch(const RealFftView& fft) {
-  return kLanes * (2 * fft.complex_n() + 2 * (fft.n / 2 + 1) + fft.scratch);
-}
-
 int64_t istft_scratch(const IstftJob& j) { return fft_scratch(*j.fft); }
 
 // Sample i of lane l of a packed time-domain tile (see real_forward).
@@ -444,12 +456,8 @@ inline float packed_sample(const RealFftView& fft, const V* zr, const V* zi, int
 
 void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch) {
   const RealFftView& fft = *j.fft;
-  const int64_t nc = fft.complex_n(), nf = j.n_fft / 2 + 1;
-  V* zr = reinterpret_cast<V*>(scratch);
-  V* zi = zr + nc;
-  V* xr = zi + nc;
-  V* xi = xr + nf;
-  V* scr = xi + nf;
+  const int64_t nf = j.n_fft / 2 + 1;
+  const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
   const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
   const ComplexInputView& in = j.in;
   for (int64_t s = begin; s < end; ++s) {
@@ -482,11 +490,7 @@ void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch
 void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t begin, int64_t end,
                float* out, float* scratch) {
   const int64_t n = fft.n, nc = fft.complex_n(), nf = n / 2 + 1;
-  V* zr = reinterpret_cast<V*>(scratch);
-  V* zi = zr + nc;
-  V* xr = zi + nc;
-  V* xi = xr + nf;
-  V* scr = xi + nf;
+  const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
     const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
     for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
@@ -515,12 +519,8 @@ void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t be
 
 void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t begin, int64_t end,
                 float* out, float* scratch) {
-  const int64_t n = fft.n, nc = fft.complex_n(), nf = n / 2 + 1;
-  V* zr = reinterpret_cast<V*>(scratch);
-  V* zi = zr + nc;
-  V* xr = zi + nc;
-  V* xi = xr + nf;
-  V* scr = xi + nf;
+  const int64_t n = fft.n, nf = n / 2 + 1;
+  const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
     const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
     for (int64_t k = 0; k < nf; ++k) xr[k] = xi[k] = V{};
