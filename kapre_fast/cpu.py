@@ -94,14 +94,9 @@ def istft(
     threads=None,
 ) -> np.ndarray:
     """Inverse STFT, as kapre's `InverseSTFT` layer (see `kapre_fast.reference.istft`)."""
-    spec = FrontEnd.stft(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=forward_window_name,
-        input_data_format=waveform_data_format,
-        output_data_format=stft_data_format,
-    )
+    spec = FrontEnd.inverted_by_istft(
+        n_fft, win_length, hop_length, forward_window_name,
+        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
     X = np.asarray(X)
     if not np.iscomplexobj(X):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')

@@ -135,14 +135,9 @@ def istft(
     """Inverse STFT of the complex GPU array `X`, as kapre's `InverseSTFT` layer (see
     `kapre_fast.reference.istft`): irfft, synthesis window, overlap-add. complex128 input is
     converted to complex64; the result is float32 in `waveform_data_format`."""
-    spec = FrontEnd.stft(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=forward_window_name,
-        input_data_format=waveform_data_format,
-        output_data_format=stft_data_format,
-    )
+    spec = FrontEnd.inverted_by_istft(
+        n_fft, win_length, hop_length, forward_window_name,
+        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
     stft_array = _device_array(X, 'X')
     if stft_array.dtype.kind != 'c':
         raise TypeError(f'X must be a complex array, got dtype {stft_array.dtype}')

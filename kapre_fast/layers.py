@@ -261,14 +261,9 @@ class InverseSTFT(keras.layers.Layer):
         self.supports_jit = False
         self._arguments = _own_arguments(locals())
         # The forward transform this inverts: its input is our output and vice versa.
-        self.spec = _spec.FrontEnd.stft(
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            window_name=forward_window_name,
-            input_data_format=output_data_format,
-            output_data_format=input_data_format,
-        )
+        self.spec = _spec.FrontEnd.inverted_by_istft(
+            n_fft, win_length, hop_length, forward_window_name,
+            stft_data_format=input_data_format, waveform_data_format=output_data_format)
 
     def _spectrum_dims(self, shape):
         """(batch, channels, frames, freq) of an STFT shape; ValueError naming the layout when it

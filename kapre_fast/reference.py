@@ -90,14 +90,9 @@ def istft(
     start gives back the input.
     """
     # The forward transform this inverts: its window, sizes and layouts.
-    spec = FrontEnd.stft(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window_name=forward_window_name,
-        input_data_format=waveform_data_format,
-        output_data_format=stft_data_format,
-    )
+    spec = FrontEnd.inverted_by_istft(
+        n_fft, win_length, hop_length, forward_window_name,
+        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
     X = np.asarray(X)
     channels_last = spec.output_data_format == 'channels_last'
     if channels_last:

@@ -132,6 +132,16 @@ class FrontEnd:
         return cls._from_kapre('stft', _STFT_ARGS, kwargs, output='complex')
 
     @classmethod
+    def inverted_by_istft(cls, n_fft=2048, win_length=None, hop_length=None,
+                          forward_window_name=None, stft_data_format='default',
+                          waveform_data_format='default') -> 'FrontEnd':
+        """The forward STFT that kapre's `InverseSTFT(**same arguments)` inverts: its window and
+        sizes; its input is the waveform layout and its output the STFT layout."""
+        return cls.stft(n_fft=n_fft, win_length=win_length, hop_length=hop_length,
+                        window_name=forward_window_name, input_data_format=waveform_data_format,
+                        output_data_format=stft_data_format)
+
+    @classmethod
     def _from_kapre(cls, function, allowed, kwargs, **fixed):
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
