@@ -90,6 +90,17 @@ struct RawCall {
   Geometry g;
 };
 
+// Binds the caller's workspace into call.p once it is known to be large enough.
+inline void bind_checked_workspace(RawCall* call, std::uintptr_t workspace,
+                                   int64_t workspace_bytes) {
+  const std::size_t needed = call->g.workspace_bytes();
+  require(workspace_bytes >= 0 && static_cast<std::size_t>(workspace_bytes) >= needed,
+          "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
+              std::to_string(needed));
+  require(needed == 0 || workspace != 0, "workspace must not be a null pointer");
+  bind_workspace(call->p, call->g, reinterpret_cast<void*>(workspace));
+}
+
 inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
                         std::uintptr_t audio, int64_t batch, int64_t channels, int64_t time,
                         int64_t sb, int64_t sc, int64_t st, std::uintptr_t out,
@@ -114,12 +125,7 @@ inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr
                        reinterpret_cast<const int32_t*>(ints));
   call.g = prepare_call(plan, call.p, sig, reinterpret_cast<float*>(out), output_channels_first,
                         lim);
-  require(workspace_bytes >= 0 &&
-              static_cast<std::size_t>(workspace_bytes) >= call.g.workspace_bytes(),
-          "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
-              std::to_string(call.g.workspace_bytes()));
-  require(call.g.workspace_bytes() == 0 || workspace != 0, "workspace must not be a null pointer");
-  bind_workspace(call.p, call.g, reinterpret_cast<void*>(workspace));
+  bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
 }
 
@@ -165,12 +171,7 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
                        reinterpret_cast<const int32_t*>(ints));
   call.g = prepare_istft(plan, call.p, in, reinterpret_cast<float*>(out), output_channels_first,
                          lim);
-  require(workspace_bytes >= 0 &&
-              static_cast<std::size_t>(workspace_bytes) >= call.g.workspace_bytes(),
-          "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
-              std::to_string(call.g.workspace_bytes()));
-  require(call.g.workspace_bytes() == 0 || workspace != 0, "workspace must not be a null pointer");
-  bind_workspace(call.p, call.g, reinterpret_cast<void*>(workspace));
+  bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
 }
 
