@@ -16,6 +16,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
 	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake "tensorflow==2.20.*" "keras>=3.10,<3.14"
 	$(BIN)/pip install --quiet --no-build-isolation ".[tf,test,cli]"
+	$(BIN)/python tools/link_build.py
 	touch $(STAMP)
 
 install: $(STAMP)
