@@ -2,10 +2,10 @@
 
 Same functions and keyword arguments as `kapre_fast.cpu` and `kapre_fast.reference`. Input: a
 waveform batch on the GPU in `input_data_format`: a CuPy array, or any object exposing
-`__cuda_array_interface__` (taken without a copy), with any strides; real dtypes other than
-float32 are converted on the GPU. Output: a new CuPy array on the same device, float32 (complex64
-for `stft`) in `output_data_format`, computed asynchronously on CuPy's current stream, like any
-CuPy operation. `istft` takes a complex GPU array and returns the float32 waveform.
+`__cuda_array_interface__` (taken without a copy), with any strides of whole, aligned
+elements; real dtypes other than float32 are converted on the GPU. Output: a new CuPy array on
+the same device, float32 (complex64 for `stft`) in `output_data_format`, computed asynchronously
+on CuPy's current stream, like any CuPy operation. `istft` takes a complex GPU array and returns the float32 waveform.
 
 One fused kernel per call does framing, window, FFT, magnitude, sparse filterbank and dB in
 shared memory (global memory for transforms too large for it); dB adds a tiny clamp kernel.
@@ -23,7 +23,7 @@ import importlib
 
 import numpy as np
 
-from kapre_fast import _loader, _weights
+from kapre_fast import _device_tables, _loader, _weights
 from kapre_fast.spec import FrontEnd
 
 __all__ = [
@@ -107,19 +107,20 @@ def compute(spec: FrontEnd, x):
     batch, channels, time = (audio.shape[a] for a in axes)
     sb, sc, st = (audio.strides[a] // 4 for a in axes)
 
-    plan, floats, ints = _device_plan(spec, device)
-    output_channels_first = spec.output_data_format == 'channels_first'
-    shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
-    out = cupy.empty(shape, dtype=dtype)
-    limits = device_info(device)
-    geometry = plan.geometry(batch, channels, time, output_channels_first,
-                             limits['smem_per_block'], limits['sm_count'])
-    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-    _cuda.frontend(
-        plan, floats.data.ptr, ints.data.ptr, audio.data.ptr, batch, channels, time, sb, sc, st,
-        out.data.ptr, output_channels_first, workspace.data.ptr, workspace.nbytes,
-        limits['smem_per_block'], limits['sm_count'], device,
-        cupy.cuda.get_current_stream().ptr)
+    stream = cupy.cuda.get_current_stream()
+    with _TABLES.use((spec, device, False), stream) as tables:
+        plan = tables.plan
+        output_channels_first = spec.output_data_format == 'channels_first'
+        shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
+        out = cupy.empty(shape, dtype=dtype)
+        limits = device_info(device)
+        geometry = plan.geometry(batch, channels, time, output_channels_first,
+                                 limits['smem_per_block'], limits['sm_count'])
+        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+        _cuda.frontend(
+            plan, tables.floats.data.ptr, tables.ints.data.ptr, audio.data.ptr, batch, channels,
+            time, sb, sc, st, out.data.ptr, output_channels_first, workspace.data.ptr,
+            workspace.nbytes, limits['smem_per_block'], limits['sm_count'], device, stream.ptr)
     return out
 
 
@@ -149,41 +150,53 @@ def istft(
             else '(batch, frames, freq, channels)'
         raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
                          f'{spec.output_data_format!r}, got shape {stft_array.shape}')
-    if any(s % 8 for s in stft_array.strides):
-        stft_array = cupy.ascontiguousarray(stft_array)
     axes = (0, 1, 2, 3) if channels_first else (0, 3, 1, 2)  # batch, channels, frames, bins
     batch, channels, frames, bins = (stft_array.shape[a] for a in axes)
     sb, sc, sf, sk = (stft_array.strides[a] // 4 for a in axes)  # in floats
 
     device = stft_array.device.id
-    plan, floats, ints = _device_plan(spec, device, inverse=True)
-    output_channels_first = spec.input_data_format == 'channels_first'
-    shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
-    out = cupy.empty(shape, dtype=cupy.float32)
-    limits = device_info(device)
-    geometry = plan.istft_geometry(batch, channels, frames, bins, output_channels_first,
-                                   limits['smem_per_block'], limits['sm_count'])
-    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-    _cuda.istft(
-        plan, floats.data.ptr, ints.data.ptr, stft_array.data.ptr, batch, channels, frames, bins,
-        sb, sc, sf, sk, out.data.ptr, output_channels_first, workspace.data.ptr,
-        workspace.nbytes, limits['smem_per_block'], limits['sm_count'], device,
-        cupy.cuda.get_current_stream().ptr)
+    stream = cupy.cuda.get_current_stream()
+    with _TABLES.use((spec, device, True), stream) as tables:
+        plan = tables.plan
+        output_channels_first = spec.input_data_format == 'channels_first'
+        shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
+        out = cupy.empty(shape, dtype=cupy.float32)
+        limits = device_info(device)
+        geometry = plan.istft_geometry(batch, channels, frames, bins, output_channels_first,
+                                       limits['smem_per_block'], limits['sm_count'])
+        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+        _cuda.istft(
+            plan, tables.floats.data.ptr, tables.ints.data.ptr, stft_array.data.ptr, batch,
+            channels, frames, bins, sb, sc, sf, sk, out.data.ptr, output_channels_first,
+            workspace.data.ptr, workspace.nbytes, limits['smem_per_block'], limits['sm_count'],
+            device, stream.ptr)
     return out
 
 
 def as_device_audio(x):
     """x as a float32 CuPy array on the current device (no copy when it already is one).
 
-    TypeError for host arrays and non-real dtypes; ValueError for an array on another GPU."""
+    TypeError for host arrays and non-real dtypes; ValueError for an array on another GPU or
+    with misaligned elements."""
     audio = _device_array(x, 'audio')
     if audio.dtype.kind not in 'fiu':
         raise TypeError(f'audio must be a real floating-point array, got dtype {audio.dtype}')
     if audio.dtype != np.float32:
         audio = audio.astype(cupy.float32)
-    if any(s % 4 for s in audio.strides):
-        audio = cupy.ascontiguousarray(audio)
     return audio
+
+
+def _require_aligned(array, name):
+    """ValueError unless every element of `array` sits at a multiple of its size. On a GPU a
+    misaligned load (e.g. a float32 view of bytes at an odd offset) is a sticky CUDA error that
+    breaks the CUDA context of the whole process, in CuPy's own copy kernels as in ours, so such
+    a view cannot even be copied safely here: the caller must make an aligned one."""
+    size = min(array.dtype.itemsize, 16)
+    if array.data.ptr % size or any(s % size for s in array.strides):
+        raise ValueError(
+            f'{name} must be aligned to its element size ({size} bytes for {array.dtype}): got '
+            f'address {array.data.ptr:#x} with strides {array.strides}; copy its bytes into a '
+            f'fresh array (e.g. fresh.view(cupy.uint8)[...] = raw_bytes) first')
 
 
 def _device_array(x, name):
@@ -198,6 +211,7 @@ def _device_array(x, name):
             f'{type(x).__module__}.{type(x).__name__}; copy host arrays to the GPU with '
             'cupy.asarray(...), or use kapre_fast.cpu for NumPy arrays'
         )
+    _require_aligned(array, name)
     current = cupy.cuda.Device().id
     if array.device.id != current:
         raise ValueError(
@@ -215,10 +229,10 @@ def device_info(device: int) -> dict:
     return _cuda.device_limits(device)
 
 
-@functools.lru_cache(maxsize=64)
-def _device_plan(spec: FrontEnd, device: int, inverse: bool = False):
+def _upload_plan(key):
     """The checked plan of `spec` (of its inverse STFT with `inverse`) and its tables on
-    `device`, built and uploaded once."""
+    `device`: key = (spec, device, inverse)."""
+    spec, device, inverse = key
     if inverse:
         no_bands = np.zeros(0, np.int32)
         window, (start, length, weights) = _weights.inverse_window(spec), (
@@ -239,3 +253,11 @@ def _device_plan(spec: FrontEnd, device: int, inverse: bool = False):
         # (not only this one) reads the tables.
         cupy.cuda.get_current_stream().synchronize()
     return plan, floats, ints
+
+
+def _new_event():
+    return cupy.cuda.Event(block=False, disable_timing=True)
+
+
+# Uploaded tables by (spec, device, inverse), held until no queued kernel reads them.
+_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64)

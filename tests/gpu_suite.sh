@@ -43,7 +43,8 @@ build() {
 
 run_tests() {
   echo "== test: host emulation, then the real kernels"
-  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider test_gpu_emulation.py) \
+  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider test_gpu_emulation.py \
+    test_gpu_launch_safety.py) \
     2>&1 | tee "$LOGS/test_gpu_emulation.log"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
     2>&1 | tee "$LOGS/test_gpu.log"
@@ -56,7 +57,8 @@ sanitize() {
     echo "== sanitize: $tool"
     (cd tests && KAPRE_FAST_TEST_NO_CUPY_POOL=1 PYTHONPATH="$ROOT" \
       compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
-      $PY -m pytest -q -p no:cacheprovider -x -m gpu test_gpu.py -k "every_pipeline or istft") \
+      $PY -m pytest -q -p no:cacheprovider -x -m gpu test_gpu.py \
+      -k "every_pipeline or istft or concurrent or misaligned or round_robin") \
       2>&1 | tee "$LOGS/sanitize_$tool.log"
   done
 }

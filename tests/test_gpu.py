@@ -14,6 +14,7 @@ compute-sanitizer, set KAPRE_FAST_TEST_NO_CUPY_POOL=1.
 """
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -233,3 +234,90 @@ def test_nan_makes_its_example_nan():
 def test_device_info():
     assert LIMITS['smem_per_block'] >= 48 * 1024 and LIMITS['sm_count'] >= 1
     record_agreement('gpu shared memory per block (KiB)', LIMITS['smem_per_block'] / 1024)
+
+
+# ----- concurrency, alignment and table lifetime (issue #11; host side: test_gpu_launch_safety) -
+
+
+def _loop_on_own_stream(call, repeats, results, errors, key):
+    """Runs call() `repeats` times on a fresh non-blocking stream; keeps the last result."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    try:
+        with stream:
+            for _ in range(repeats):
+                results[key] = call()
+            stream.synchronize()
+    except Exception as error:  # reported by the test, with the size that failed
+        errors.append((key, error))
+
+
+def _run_two_sizes_concurrently(make_call, repeats=500):
+    results, errors = {}, []
+    threads = [threading.Thread(target=_loop_on_own_stream,
+                                args=(make_call(n_fft), repeats, results, errors, n_fft))
+               for n_fft in (8192, 16384)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_concurrent_front_ends_with_large_shared_memory_on_two_streams():
+    """Two threads, two streams, two sizes above 48 KiB of shared memory: neither call may lower
+    the kernel's limit under the other's launch."""
+    inputs = {n: to_input_layout(signal(3 * n, 1, seed=n), 'channels_last') for n in (8192, 16384)}
+
+    def make_call(n_fft):
+        spec = FrontEnd.stft_magnitude(n_fft=n_fft, hop_length=n_fft // 2)
+        x = cupy.asarray(inputs[n_fft])
+        return lambda: gpu.compute(spec, x)
+
+    for n_fft, ours in _run_two_sizes_concurrently(make_call).items():
+        spec = FrontEnd.stft_magnitude(n_fft=n_fft, hop_length=n_fft // 2)
+        assert_bitwise(cupy.asnumpy(ours), emulated(spec, inputs[n_fft]))
+
+
+def test_concurrent_inverse_stfts_with_large_shared_memory_on_two_streams():
+    cases = {n: istft_input(dict(n_fft=n, hop_length=n // 4), n_channels=1) for n in (8192, 16384)}
+
+    def make_call(n_fft):
+        spec, _, X = cases[n_fft]
+        device_X = cupy.asarray(X)
+        return lambda: gpu.istft(device_X, **istft_kwargs(spec))
+
+    for n_fft, ours in _run_two_sizes_concurrently(make_call).items():
+        spec, _, X = cases[n_fft]
+        assert_bitwise(cupy.asnumpy(ours), emulate_istft(
+            spec, X, smem_per_block=LIMITS['smem_per_block'], sm_count=LIMITS['sm_count']))
+
+
+def test_misaligned_view_is_refused_and_the_context_survives():
+    n = 4000
+    odd = cupy.zeros(4 * n + 1, cupy.uint8)[1:].view(cupy.float32).reshape(1, n, 1)
+    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
+    with pytest.raises(ValueError, match=r'audio must be aligned .*address 0x[0-9a-f]+'):
+        gpu.compute(spec, odd)
+    x = signal(n, 1, seed=12).transpose(0, 2, 1).copy()
+    assert_bitwise(on_gpu(spec, x), emulated(spec, x))  # the CUDA context still works
+
+
+def test_seventy_specs_round_robin_on_two_streams_without_synchronising():
+    """More specs than the table cache holds, alternating two streams, no synchronisation until
+    the end: evicted tables must outlive the kernels still reading them."""
+    x_host = to_input_layout(signal(6000, 2, seed=13), 'channels_last')
+    x = cupy.asarray(x_host)
+    streams = [cupy.cuda.Stream(non_blocking=True) for _ in range(2)]
+    specs, results = [], []
+    for index in range(70):
+        spec = FrontEnd.melspectrogram(n_fft=1024, hop_length=128 + index, sample_rate=16000,
+                                       n_mels=32 + index % 9, return_decibel=index % 2 == 0)
+        with streams[index % 2]:
+            results.append(gpu.compute(spec, x))
+        specs.append(spec)
+    for stream in streams:
+        stream.synchronize()
+    for spec, ours in zip(specs, results):
+        assert_bitwise(cupy.asnumpy(ours), emulated(spec, x_host))
+    assert gpu._TABLES.retired() == 0  # all work done: nothing held any longer

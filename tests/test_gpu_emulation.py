@@ -544,6 +544,15 @@ def fake_cupy():
             a = types.SimpleNamespace(__array_interface__=a.__cuda_array_interface__)
         return np.asarray(a, dtype).view(FakeDeviceArray)
 
+    class Event:
+        done = True  # host work is finished when the call returns
+
+        def __init__(self, block=False, disable_timing=False):
+            pass
+
+        def record(self, stream=None):
+            pass
+
     module = types.ModuleType('cupy')
     module.ndarray = FakeDeviceArray
     for name in ('float32', 'float64', 'complex64', 'uint8'):
@@ -553,7 +562,7 @@ def fake_cupy():
     module.empty = lambda shape, dtype=np.float64: as_fake(np.empty(shape, dtype))
     module.zeros = lambda shape, dtype=np.float64: as_fake(np.zeros(shape, dtype))
     module.ascontiguousarray = lambda a: as_fake(np.ascontiguousarray(a))
-    module.cuda = types.SimpleNamespace(Device=Device, Stream=Stream,
+    module.cuda = types.SimpleNamespace(Device=Device, Stream=Stream, Event=Event,
                                         get_current_stream=lambda: Stream())
     return module
 
@@ -580,8 +589,10 @@ def test_gpu_test_module_passes_with_the_emulation_standing_in_for_the_gpu():
     """tests/test_gpu.py only runs on GPU machines; run it here against the host stand-ins so its
     own logic (and kapre_fast.gpu's) is exercised on every run."""
     tests = Path(__file__).parent
-    # The long cases emulate the same kernels as this file's own tests: left out here.
-    arguments = ['-q', '-x', '-p', 'no:cacheprovider', '-k', 'not many_frames and not every_n_fft',
+    # The long cases emulate the same kernels as this file's own tests (the concurrent ones as
+    # test_gpu_launch_safety.py's): left out here.
+    arguments = ['-q', '-x', '-p', 'no:cacheprovider', '-k',
+                 'not many_frames and not every_n_fft and not concurrent',
                  str(tests / 'test_gpu.py')]
     code = ('import sys\n'
             f'sys.path[:0] = [{str(tests)!r}]\n'

@@ -90,6 +90,12 @@ struct RawCall {
   Geometry g;
 };
 
+// ValueError naming the misaligned address before anything is launched (plan.h).
+inline void require_aligned(const FrontEndParams& p) {
+  const std::string err = alignment_error(p);
+  require(err.empty(), err);
+}
+
 // Binds the caller's workspace into call.p once it is known to be large enough.
 inline void bind_checked_workspace(RawCall* call, std::uintptr_t workspace,
                                    int64_t workspace_bytes) {
@@ -125,6 +131,7 @@ inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr
                        reinterpret_cast<const int32_t*>(ints));
   call.g = prepare_call(plan, call.p, sig, reinterpret_cast<float*>(out), output_channels_first,
                         lim);
+  require_aligned(call.p);
   bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
 }
@@ -163,14 +170,15 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
   require(floats != 0 && ints != 0, "the plan's tables are missing (null pointers)");
   require(batch * channels == 0 || (spectrum != 0 && out != 0),
           "stft and out must not be null pointers");
-  require((spectrum & 7u) == 0 && sb % 2 == 0 && sc % 2 == 0 && sf % 2 == 0 && sk % 2 == 0,
-          "stft must be complex64 aligned to 8 bytes");
+  require(sb % 2 == 0 && sc % 2 == 0 && sf % 2 == 0 && sk % 2 == 0,
+          "stft strides must be whole complex64 elements (even numbers of floats)");
   in.data = reinterpret_cast<const float*>(spectrum);
   RawCall call;
   call.p = plan.params(reinterpret_cast<const float*>(floats),
                        reinterpret_cast<const int32_t*>(ints));
   call.g = prepare_istft(plan, call.p, in, reinterpret_cast<float*>(out), output_channels_first,
                          lim);
+  require_aligned(call.p);
   bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
 }

@@ -4,11 +4,15 @@
 // algorithm against the float64 reference here.
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "bindings.h"
 #include "emulation.h"
+#include "shared_memory_opt_in.h"
 
 namespace kapre_fast {
 namespace gpu {
@@ -124,18 +128,68 @@ py::array istft(const GpuPlan& plan, const py::array& stft, bool input_channels_
   return result;
 }
 
+// A kernel's dynamic shared memory limit per device, as the CUDA runtime keeps it, simulated for
+// the raw entry points: they raise it through the same SharedMemoryOptIn as kernels.cu (with
+// their smem_per_block argument standing in for the device's opt-in maximum) and fail as the
+// launch would when a call needs more than the limit holds at launch time.
+class SimulatedKernel {
+ public:
+  explicit SimulatedKernel(const char* name) : name_(name) {}
+
+  std::size_t limit(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = limit_.find(device);
+    return it == limit_.end() ? kDefaultSharedMemory : it->second;
+  }
+
+  // "" or the launch failure CUDA would report.
+  std::string launch(int device, const Geometry& g, int64_t opt_in_maximum) {
+    if (g.grid == 0) return {};
+    std::string err = opt_in_.allow(device, g.smem_bytes, [&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      limit_[device] = static_cast<std::size_t>(opt_in_maximum);
+      return std::string();
+    });
+    if (err.empty() && g.smem_bytes > limit(device)) {
+      err = std::string("launching ") + name_ +
+            " failed: cudaErrorInvalidValue (emulated: the call needs " +
+            std::to_string(g.smem_bytes) + " bytes of shared memory, the kernel's limit on device " +
+            std::to_string(device) + " is " + std::to_string(limit(device)) + ")";
+    }
+    return err;
+  }
+
+ private:
+  const char* name_;
+  SharedMemoryOptIn opt_in_;
+  std::mutex mu_;
+  std::map<int, std::size_t> limit_;
+};
+
+SimulatedKernel frontend_kernel("frontend_kernel"), istft_kernel("istft_kernel");
+
+SimulatedKernel& simulated(const std::string& name) {
+  if (name == "frontend_kernel") return frontend_kernel;
+  if (name == "istft_kernel") return istft_kernel;
+  throw py::value_error("kernel must be 'frontend_kernel' or 'istft_kernel', got '" + name + "'");
+}
+
 void istft_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
                std::uintptr_t stft, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
                int64_t sb, int64_t sc, int64_t sf, int64_t sk, std::uintptr_t out,
                bool output_channels_first, std::uintptr_t workspace, int64_t workspace_bytes,
                int64_t smem_per_block, int sm_count, int device, std::uintptr_t stream) {
-  (void)device;
   (void)stream;
   const RawCall call = raw_istft(plan, floats, ints, stft, batch, channels, frames, bins, sb, sc,
                                  sf, sk, out, output_channels_first, workspace, workspace_bytes,
                                  limits(smem_per_block, sm_count, 0));
-  py::gil_scoped_release release;
-  emulate_istft(call.p, call.g, EmulationOptions());
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = istft_kernel.launch(device, call.g, smem_per_block);
+    if (err.empty()) emulate_istft(call.p, call.g, EmulationOptions());
+  }
+  if (!err.empty()) throw std::runtime_error(err);
 }
 
 // kapre_fast._cuda.frontend's signature on host addresses: lets tests drive kapre_fast.gpu's
@@ -145,14 +199,18 @@ void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t int
                   int64_t sc, int64_t st, std::uintptr_t out, bool output_channels_first,
                   std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
                   int sm_count, int device, std::uintptr_t stream) {
-  (void)device;
   (void)stream;
   const RawCall call =
       raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
                output_channels_first, workspace, workspace_bytes,
                limits(smem_per_block, sm_count, 0));
-  py::gil_scoped_release release;
-  emulate_frontend(call.p, call.g, EmulationOptions());
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = frontend_kernel.launch(device, call.g, smem_per_block);
+    if (err.empty()) emulate_frontend(call.p, call.g, EmulationOptions());
+  }
+  if (!err.empty()) throw std::runtime_error(err);
 }
 
 }  // namespace
@@ -179,7 +237,8 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("sc"), py::arg("st"), py::arg("out"), py::arg("output_channels_first"),
         py::arg("workspace"), py::arg("workspace_bytes"), py::arg("smem_per_block"),
         py::arg("sm_count"), py::arg("device"), py::arg("stream"),
-        "kapre_fast._cuda.frontend on host addresses (device and stream are ignored).");
+        "kapre_fast._cuda.frontend on host addresses (stream is ignored; `device` selects the "
+        "simulated shared-memory limit, see shared_memory_limit).");
   m.def("istft", &istft, py::arg("plan"), py::arg("stft"), py::kw_only(),
         py::arg("input_channels_first"), py::arg("output_channels_first"),
         py::arg("smem_per_block") = 101376, py::arg("sm_count") = 4, py::arg("max_grid") = 0,
@@ -193,5 +252,13 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("out"), py::arg("output_channels_first"), py::arg("workspace"),
         py::arg("workspace_bytes"), py::arg("smem_per_block"), py::arg("sm_count"),
         py::arg("device"), py::arg("stream"),
-        "kapre_fast._cuda.istft on host addresses (device and stream are ignored).");
+        "kapre_fast._cuda.istft on host addresses (stream is ignored; `device` selects the "
+        "simulated shared-memory limit, see shared_memory_limit).");
+  m.def(
+      "shared_memory_limit",
+      [](const std::string& kernel, int device) { return simulated(kernel).limit(device); },
+      py::arg("kernel"), py::arg("device"),
+      "The simulated dynamic shared memory limit (bytes) of 'frontend_kernel' or "
+      "'istft_kernel' on `device`, as the raw entry points have left it (48 KiB until a call "
+      "needs more).");
 }

@@ -7,6 +7,7 @@
 
 #include "launch.h"
 #include "phases.h"
+#include "shared_memory_opt_in.h"
 
 #ifndef KF_CUDA_ARCHS
 #define KF_CUDA_ARCHS "(unknown)"
@@ -74,7 +75,23 @@ std::string failure(cudaError_t e, const std::string& what) {
   return what + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
 }
 
-constexpr int kDefaultSharedMemory = 48 * 1024;
+// Raises `kernel`'s dynamic shared memory limit on `device` (current) to the device's opt-in
+// maximum; the plan's geometry never asks for more than that.
+template <class Kernel>
+std::string raise_to_opt_in(Kernel* kernel, int device) {
+  int maximum = 0;
+  std::string err = failure(
+      cudaDeviceGetAttribute(&maximum, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+      "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
+  if (err.empty()) {
+    err = failure(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       maximum),
+                  "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+  }
+  return err;
+}
+
+SharedMemoryOptIn frontend_opt_in, istft_opt_in;
 
 }  // namespace
 
@@ -149,13 +166,9 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
     if (!err.empty()) return err;
   }
   if (g.grid > 0) {
-    if (g.smem_bytes > kDefaultSharedMemory) {
-      err = failure(cudaFuncSetAttribute(frontend_kernel,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(g.smem_bytes)),
-                    "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
-      if (!err.empty()) return err;
-    }
+    err = frontend_opt_in.allow(device, g.smem_bytes,
+                                [device] { return raise_to_opt_in(frontend_kernel, device); });
+    if (!err.empty()) return err;
     frontend_kernel<<<static_cast<unsigned>(g.grid), g.threads, g.smem_bytes, stream>>>(p);
     err = failure(cudaGetLastError(), "launching frontend_kernel");
     if (!err.empty()) return err;
@@ -173,12 +186,9 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
   std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
   if (!err.empty()) return err;
   if (g.grid > 0) {
-    if (g.smem_bytes > kDefaultSharedMemory) {
-      err = failure(cudaFuncSetAttribute(istft_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(g.smem_bytes)),
-                    "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
-      if (!err.empty()) return err;
-    }
+    err = istft_opt_in.allow(device, g.smem_bytes,
+                             [device] { return raise_to_opt_in(istft_kernel, device); });
+    if (!err.empty()) return err;
     istft_kernel<<<static_cast<unsigned>(g.grid), g.threads, g.smem_bytes, stream>>>(p);
     err = failure(cudaGetLastError(), "launching istft_kernel");
     if (!err.empty()) return err;

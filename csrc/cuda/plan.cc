@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 #include "../core/fft_plan.h"
@@ -285,6 +286,30 @@ Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInpu
   g.frames_bytes = static_cast<std::size_t>(round_up(signals * p.n_frames * p.n_used * 4));
   g.ola_grid = small_grid(signals * p.out_length, g, limits);
   return g;
+}
+
+namespace {
+
+std::string misaligned(const char* name, const void* at, unsigned bytes, const char* what) {
+  const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(at);
+  if (address % bytes == 0) return {};
+  char hex[2 + 2 * sizeof address + 1];
+  std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(address));
+  return std::string(name) + " must be aligned to " + std::to_string(bytes) + " bytes (" + what +
+         "), got address " + hex;
+}
+
+}  // namespace
+
+std::string alignment_error(const FrontEndParams& p) {
+  const bool inverse = p.spectrum != nullptr;
+  std::string err = inverse ? misaligned("stft", p.spectrum, 8, "complex64")
+                            : misaligned("audio", p.audio, 4, "float32");
+  if (err.empty()) {
+    const bool complex_out = !inverse && p.output == kComplex;
+    err = misaligned("out", p.out, complex_out ? 8 : 4, complex_out ? "complex64" : "float32");
+  }
+  return err;
 }
 
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace) {

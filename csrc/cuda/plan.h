@@ -71,6 +71,12 @@ std::string istft_check(const GpuPlan& plan, const ComplexInputView& in);
 Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInputView& in,
                        float* out, bool output_channels_first, const DeviceLimits& limits);
 
+// "" or which of p's bound input and output pointers the kernels cannot use: a float must sit
+// at a 4-byte boundary, a complex64 at an 8-byte one. On a GPU a misaligned load raises
+// cudaErrorMisalignedAddress, which is sticky and breaks the CUDA context of the whole process,
+// so every entry point checks before launching. Null pointers (empty calls) pass.
+std::string alignment_error(const FrontEndParams& p);
+
 // Points p at a workspace of geometry.workspace_bytes() bytes (256-byte aligned).
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace);
 

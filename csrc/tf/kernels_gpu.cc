@@ -72,6 +72,9 @@ class GpuOp : public OpKernel {
     gpu::FrontEndParams p = tables->plan->params(static_cast<const float*>(tables->floats.data()),
                                                  static_cast<const int32_t*>(tables->ints.data()));
     const gpu::Geometry g = prepare(*tables->plan, p, t.limits);
+    // TF's allocator aligns whole tensors; a misaligned view would poison the CUDA context.
+    const std::string misaligned = gpu::alignment_error(p);
+    OP_REQUIRES(ctx, misaligned.empty(), errors::InvalidArgument("kapre_fast: ", misaligned));
     Tensor workspace;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
                                            TensorShape({static_cast<int64_t>(g.workspace_bytes())}),

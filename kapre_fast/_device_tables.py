@@ -1,0 +1,99 @@
+"""The device copies of front-end plans' tables, kept alive while a kernel may read them.
+
+A plan's tables (FFT twiddles, window, filterbank) are uploaded to a GPU once and reused by
+every call with the same spec. Calls run asynchronously, on whatever stream is current, so
+dropping the last reference to an evicted entry's arrays would hand their memory back to the
+allocator (CuPy's pool, for reuse on the stream it was allocated on) while a kernel queued on
+ANOTHER stream still reads it. So each launch records an event on its stream, an evicted entry
+is retired instead of dropped, and a retired entry is released only once every event recorded
+for it has completed.
+
+No CuPy here: `upload` and `new_event` come from kapre_fast.gpu (or from tests, which check the
+lifetime logic without a GPU).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import threading
+from typing import Any, Callable, Hashable
+
+
+class Entry:
+    """One uploaded plan: `plan`, `floats`, `ints` (device arrays); the calls between lookup
+    and launch (`pins`); its latest event per stream (events on one stream complete in order,
+    so the latest stands for all)."""
+
+    __slots__ = ('plan', 'floats', 'ints', 'pins', 'events')
+
+    def __init__(self, plan, floats, ints):
+        self.plan, self.floats, self.ints = plan, floats, ints
+        self.pins = 0
+        self.events: dict[int, Any] = {}
+
+    def idle(self) -> bool:
+        return self.pins == 0 and all(event.done for event in self.events.values())
+
+
+class DeviceTables:
+    """An LRU map from a key (spec, device, inverse) to uploaded tables, at most `capacity`
+    entries in use, plus the retired ones that kernels may still read.
+
+    upload(key) -> (plan, floats, ints) builds and copies one entry (finished on return);
+    new_event() -> an event with `.record(stream)` and a `.done` property (True once the work
+    queued before it has completed)."""
+
+    def __init__(self, upload: Callable[[Hashable], tuple], new_event: Callable[[], Any],
+                 capacity: int = 64):
+        if capacity < 1:
+            raise ValueError(f'capacity must be >= 1, got {capacity}')
+        self._upload, self._new_event, self.capacity = upload, new_event, capacity
+        self._live: collections.OrderedDict[Hashable, Entry] = collections.OrderedDict()
+        self._retired: list[Entry] = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def use(self, key: Hashable, stream):
+        """The entry of `key` (uploaded on first use), for work queued on `stream` (an object
+        with `.ptr`) inside the block: on exit an event recorded on `stream` marks the end of
+        that work, and until it completes the entry's memory is kept, evicted or not."""
+        entry = self._get(key)
+        try:
+            yield entry
+        finally:
+            event = self._new_event()
+            event.record(stream)
+            with self._lock:
+                entry.events[stream.ptr] = event
+                entry.pins -= 1
+
+    def _get(self, key: Hashable) -> Entry:
+        """The pinned entry of `key`, now the most recently used."""
+        with self._lock:
+            entry = self._live.get(key)
+            if entry is not None:
+                self._live.move_to_end(key)
+                entry.pins += 1
+                return entry
+        # Outside the lock: an upload synchronises with the GPU. Two threads may upload the
+        # same key; the second keeps the first's entry and its own copy is never used.
+        fresh = Entry(*self._upload(key))
+        with self._lock:
+            entry = self._live.setdefault(key, fresh)
+            self._live.move_to_end(key)
+            entry.pins += 1
+            while len(self._live) > self.capacity:
+                self._retired.append(self._live.popitem(last=False)[1])
+            self._retired = [old for old in self._retired if not old.idle()]
+            return entry
+
+    def retired(self) -> int:
+        """How many evicted entries are still held for kernels that may read them."""
+        with self._lock:
+            self._retired = [old for old in self._retired if not old.idle()]
+            return len(self._retired)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._live)

@@ -1,0 +1,283 @@
+"""What keeps concurrent and unusual GPU calls safe, checked on the host (issue #11):
+
+- the dynamic shared-memory limit is raised once per device and kernel, to the device's opt-in
+  maximum, and never lowered by a later call (the raw entry points simulate the attribute with
+  the same SharedMemoryOptIn logic that kernels.cu runs);
+- misaligned audio, spectra and outputs are refused with a ValueError naming the address, before
+  anything is launched (a misaligned load is a sticky CUDA error on a GPU);
+- an evicted plan's device tables live until every kernel queued with them has completed.
+
+tests/test_gpu.py runs the same situations on a real GPU.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+
+from helpers import to_input_layout
+from kapre_fast import FrontEnd, _device_tables, cpu
+from test_gpu_emulation import (  # noqa: F401  (host_gpu is a fixture)
+    FakeDeviceArray,
+    emulate,
+    emulate_istft,
+    emulation,
+    gpu_plan,
+    host_gpu,
+    inverse_plan,
+    istft_input,
+    istft_kwargs,
+    signal,
+)
+
+DEFAULT_LIMIT = 48 * 1024
+H100_SMEM = 232448  # sm_90's opt-in shared memory per block: n_fft 8192 and 16384 both exceed 48 KiB
+
+
+def misaligned_floats(shape, offset=1):
+    """A float32 view `offset` bytes past an aligned address (as a byte buffer sliced by one)."""
+    raw = np.zeros(4 * int(np.prod(shape)) + 8, np.uint8)
+    base = (-raw.ctypes.data) % 8  # first 8-byte boundary
+    return raw[base + offset:base + offset + 4 * int(np.prod(shape))].view(np.float32).reshape(
+        shape)
+
+
+def raw_frontend(spec, x, *, device, smem, out=None):
+    """emulation.frontend_raw (kapre_fast._cuda.frontend's signature on host addresses) on the
+    batch x (channels_last) into `out` (a fresh output when None); returns out."""
+    plan = gpu_plan(emulation, spec)
+    floats, ints = np.array(plan.floats), np.array(plan.ints)
+    batch, time, channels = x.shape
+    shape, dtype = plan.output_shape(batch, channels, time, False)
+    out = np.empty(shape, dtype) if out is None else out
+    geometry = plan.geometry(batch, channels, time, False, smem, 4)
+    workspace = np.empty(geometry['workspace_bytes'] + 256, np.uint8)
+    workspace = workspace[(-workspace.ctypes.data) % 256:]
+    sb, st, sc = (s // 4 for s in x.strides)
+    emulation.frontend_raw(plan, floats.ctypes.data, ints.ctypes.data, x.ctypes.data, batch,
+                           channels, time, sb, sc, st, out.ctypes.data, False,
+                           workspace.ctypes.data, geometry['workspace_bytes'], smem, 4, device, 0)
+    return out
+
+
+def large_spec(n_fft):
+    return FrontEnd.stft_magnitude(n_fft=n_fft, hop_length=n_fft, input_data_format='channels_last')
+
+
+def large_input(n_fft, seed):
+    return to_input_layout(signal(2 * n_fft, 1, seed=seed), 'channels_last')
+
+
+# ----- the shared-memory attribute -----------------------------------------------------------
+
+
+def test_both_large_sizes_need_more_than_the_default_shared_memory():
+    for n_fft in (8192, 16384):
+        geometry = gpu_plan(emulation, large_spec(n_fft)).geometry(1, 1, 2 * n_fft, False,
+                                                                     H100_SMEM, 4)
+        assert DEFAULT_LIMIT < geometry['shared_memory_bytes'] <= H100_SMEM
+        assert not geometry['global_buffers']
+
+
+def test_the_limit_is_raised_once_to_the_opt_in_maximum_and_never_lowered():
+    device = 11  # no other test launches on this simulated device
+    assert emulation.shared_memory_limit('frontend_kernel', device) == DEFAULT_LIMIT
+    small = FrontEnd.stft_magnitude(n_fft=256, hop_length=128, input_data_format='channels_last')
+    raw_frontend(small, large_input(256, 1), device=device, smem=H100_SMEM)
+    assert emulation.shared_memory_limit('frontend_kernel', device) == DEFAULT_LIMIT
+    for n_fft in (16384, 8192, 16384):  # largest first: a per-call size would then shrink it
+        x = large_input(n_fft, n_fft)
+        np.testing.assert_array_equal(
+            raw_frontend(large_spec(n_fft), x, device=device, smem=H100_SMEM),
+            emulate(large_spec(n_fft), x, smem_per_block=H100_SMEM))
+        assert emulation.shared_memory_limit('frontend_kernel', device) == H100_SMEM
+    assert emulation.shared_memory_limit('istft_kernel', device) == DEFAULT_LIMIT
+
+
+def test_a_call_above_the_limit_fails_as_the_launch_would():
+    """The simulation is strict: a limit below the call's need fails the launch, so the test
+    above would catch a policy that lowers it."""
+    device = 12
+    raw_frontend(large_spec(8192), large_input(8192, 3), device=device, smem=80 * 1024)
+    assert emulation.shared_memory_limit('frontend_kernel', device) == 80 * 1024
+    with pytest.raises(RuntimeError, match=r'cudaErrorInvalidValue .*needs \d+ bytes .*limit on '
+                                           r'device 12 is 81920'):
+        # The device's maximum is a constant on a real GPU; here a second, larger "maximum"
+        # cannot raise it again, and the 16384 call does not fit.
+        raw_frontend(large_spec(16384), large_input(16384, 4), device=device, smem=H100_SMEM)
+
+
+def test_concurrent_calls_of_two_large_sizes_never_fail_each_other():
+    device = 13
+    errors, results = [], {}
+
+    def loop(n_fft):
+        x = large_input(n_fft, n_fft)
+        try:
+            for _ in range(6):
+                results[n_fft] = raw_frontend(large_spec(n_fft), x, device=device, smem=H100_SMEM)
+        except Exception as error:  # reported below, with the size that failed
+            errors.append((n_fft, error))
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in (8192, 16384)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for n_fft, ours in results.items():
+        np.testing.assert_array_equal(
+            ours, emulate(large_spec(n_fft), large_input(n_fft, n_fft), smem_per_block=H100_SMEM))
+
+
+# ----- alignment -----------------------------------------------------------------------------
+
+
+def test_misaligned_audio_and_outputs_are_refused_naming_the_address():
+    spec = FrontEnd.stft_magnitude(n_fft=256, hop_length=128, input_data_format='channels_last')
+    x = large_input(256, 5)
+    odd = misaligned_floats(x.shape)
+    odd[...] = x
+    with pytest.raises(ValueError, match=r'audio must be aligned to 4 bytes .*address 0x[0-9a-f]+'):
+        raw_frontend(spec, odd, device=0, smem=H100_SMEM)
+    shape = (1, 3, 129, 1)  # the output of 512 samples
+    with pytest.raises(ValueError, match=r'out must be aligned to 4 bytes \(float32\)'):
+        raw_frontend(spec, x, device=0, smem=H100_SMEM, out=misaligned_floats(shape, offset=2))
+    # Complex output is stored in 8-byte pairs: 4-byte alignment is not enough.
+    complex_spec = FrontEnd.stft(n_fft=256, hop_length=128, input_data_format='channels_last')
+    half = misaligned_floats((1, 3, 129, 1, 2), offset=4).view(np.complex64)[..., 0]
+    with pytest.raises(ValueError, match=r'out must be aligned to 8 bytes \(complex64\)'):
+        raw_frontend(complex_spec, x, device=0, smem=H100_SMEM, out=half)
+    np.testing.assert_array_equal(raw_frontend(spec, x, device=0, smem=H100_SMEM),
+                                  emulate(spec, x))
+
+
+def test_misaligned_spectrum_is_refused_by_the_raw_inverse_stft():
+    spec, _, X = istft_input(dict(n_fft=64, hop_length=16), n_channels=1)
+    odd = misaligned_floats(X.shape + (2,), offset=4).view(np.complex64)[..., 0]
+    odd[...] = X
+    plan = inverse_plan(emulation, spec)
+    batch, frames, bins, channels = X.shape
+    length = plan.istft_shape(batch, channels, frames, bins, False)
+    out = np.empty(length, np.float32)
+    geometry = plan.istft_geometry(batch, channels, frames, bins, False, H100_SMEM, 4)
+    workspace = np.zeros(geometry['workspace_bytes'] + 256, np.uint8)
+    workspace = workspace[(-workspace.ctypes.data) % 256:]
+    strides = [s // 4 for s in odd.strides]  # in floats: (b, frame, bin, c)
+    with pytest.raises(ValueError, match=r'stft must be aligned to 8 bytes .*address 0x'):
+        emulation.istft_raw(plan, np.array(plan.floats).ctypes.data,
+                            np.array(plan.ints).ctypes.data, odd.ctypes.data, batch, channels,
+                            frames, bins, strides[0], strides[3], strides[1], strides[2],
+                            out.ctypes.data, False, workspace.ctypes.data,
+                            geometry['workspace_bytes'], H100_SMEM, 4, 0, 0)
+
+
+def test_gpu_module_refuses_a_misaligned_view_with_its_address(host_gpu):
+    mel = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
+    odd = misaligned_floats((1, 4000, 1)).view(FakeDeviceArray)
+    with pytest.raises(ValueError, match=r'audio must be aligned to its element size \(4 bytes '
+                                         r'for float32\): got address 0x[0-9a-f]+'):
+        host_gpu.compute(mel, odd)
+    with pytest.raises(ValueError, match='aligned'):
+        host_gpu.melspectrogram(odd, n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
+    spec, _, X = istft_input(dict(n_fft=64, hop_length=16), n_channels=1)
+    odd_stft = misaligned_floats(X.shape + (2,), offset=4).view(np.complex64)[..., 0]
+    odd_stft[...] = X
+    with pytest.raises(ValueError, match=r'X must be aligned to its element size \(8 bytes'):
+        host_gpu.istft(odd_stft.view(FakeDeviceArray), **istft_kwargs(spec))
+    aligned = np.array(odd)  # the same values at a fresh, aligned address
+    np.testing.assert_array_equal(np.asarray(host_gpu.compute(mel, aligned.view(FakeDeviceArray))),
+                                  emulate(mel, aligned))
+
+
+# ----- device tables outlive the kernels that read them --------------------------------------
+
+
+class FakeEvent:
+    """An event whose completion the test decides."""
+
+    def __init__(self, clock):
+        self.clock, self.at = clock, None
+
+    def record(self, stream):
+        self.at = self.clock['queued'] = self.clock['queued'] + 1
+
+    @property
+    def done(self):
+        return self.at is not None and self.at <= self.clock['completed']
+
+
+class Stream:
+    def __init__(self, ptr):
+        self.ptr = ptr
+
+
+def fake_tables(capacity):
+    clock = {'queued': 0, 'completed': 0}
+    uploads = []
+
+    def upload(key):
+        uploads.append(key)
+        return f'plan {key}', object(), object()
+
+    return _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity), clock, uploads
+
+
+def test_evicted_tables_are_kept_until_their_kernels_complete():
+    tables, clock, uploads = fake_tables(capacity=2)
+    streams = [Stream(1), Stream(2)]
+    for key in range(5):  # round robin over two streams, nothing completes
+        with tables.use(key, streams[key % 2]) as entry:
+            assert entry.plan == f'plan {key}'
+    assert uploads == [0, 1, 2, 3, 4] and len(tables) == 2
+    assert tables.retired() == 3  # 0, 1, 2 evicted while their kernels may still run
+    clock['completed'] = 2  # the work of keys 0 and 1
+    assert tables.retired() == 1
+    clock['completed'] = clock['queued']
+    assert tables.retired() == 0
+
+
+def test_an_entry_in_use_is_not_released_before_its_event_is_recorded():
+    tables, clock, _ = fake_tables(capacity=1)
+    with tables.use('a', Stream(1)) as entry:
+        with tables.use('b', Stream(2)):  # evicts 'a' while its call is still being queued
+            pass
+        clock['completed'] = clock['queued']
+        assert tables.retired() == 1  # 'a' is pinned: its launch has not been recorded yet
+        assert entry.plan == 'plan a'
+    assert tables.retired() == 1  # now recorded, not yet complete
+    clock['completed'] = clock['queued']
+    assert tables.retired() == 0
+
+
+def test_reuse_moves_an_entry_to_the_front_and_uploads_once():
+    tables, _, uploads = fake_tables(capacity=2)
+    for key in ['a', 'b', 'a', 'c', 'a']:
+        with tables.use(key, Stream(1)):
+            pass
+    assert uploads == ['a', 'b', 'c']  # 'b' was the least recently used when 'c' came
+    with pytest.raises(ValueError, match='capacity must be >= 1, got 0'):
+        _device_tables.DeviceTables(lambda key: None, lambda: None, capacity=0)
+
+
+def test_seventy_specs_round_robin_on_two_streams_match_the_emulation(host_gpu):
+    """More specs than the cache holds, alternating streams: every result is still right, and
+    the cache holds its capacity."""
+    x = to_input_layout(signal(3000, 1, seed=9), 'channels_last').view(FakeDeviceArray)
+    streams = [host_gpu.cupy.cuda.Stream(non_blocking=True) for _ in range(2)]
+    for index in range(70):
+        spec = FrontEnd.melspectrogram(n_fft=256, hop_length=64 + index, sample_rate=16000,
+                                       n_mels=16 + index % 7)
+        with streams[index % 2]:
+            ours = host_gpu.compute(spec, x)
+        np.testing.assert_array_equal(np.asarray(ours), emulate(spec, np.asarray(x)))
+    assert len(host_gpu._TABLES) == host_gpu._TABLES.capacity == 64
+
+
+def test_the_cpu_module_is_untouched_by_gpu_alignment_rules():
+    """A float32 view at an odd address is fine on the host: the CPU core reads it."""
+    spec = FrontEnd.stft_magnitude(n_fft=256, hop_length=128, input_data_format='channels_last')
+    x = large_input(256, 6)
+    odd = misaligned_floats(x.shape)
+    odd[...] = x
+    np.testing.assert_array_equal(cpu.compute(spec, odd), cpu.compute(spec, x))
