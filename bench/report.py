@@ -75,10 +75,12 @@ def library_versions() -> dict:
     return versions
 
 
-def kapre_fast_build(package: Path, source: Path) -> dict:
+def kapre_fast_build(package: Path, source: Path, checkout: Path = None) -> dict:
     """What kapre_fast was run from: the copy `package` the workers imported (its
-    _build_info.json and a fingerprint of each native library) and the folder `source` it was
-    copied from (with the git commit of that checkout and its number of changed files)."""
+    _build_info.json and a fingerprint of each native library), the folder `source` it was
+    copied from, and the git commit and number of changed files of `checkout` (default: the
+    folder above `source`; bench/run.py passes its own checkout, as it times an installed
+    copy)."""
     info = {'source': str(source), 'benchmarked_copy': str(package)}
     try:
         info['build_info'] = json.loads((package / '_build_info.json').read_text())
@@ -91,7 +93,7 @@ def kapre_fast_build(package: Path, source: Path) -> dict:
         for path in sorted(package.glob('*.so'))
     }
     try:
-        root = source.parent
+        root = checkout or source.parent
         info['git_commit'] = subprocess.run(
             ['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True, text=True,
             check=True).stdout.strip()
@@ -181,7 +183,9 @@ def markdown(results: dict) -> str:
     flags = ', '.join(f'{k} {"yes" if on else "no"}' for k, on in m['isa_flags'].items())
     lines = [
         '# kapre_fast CPU benchmark' + (
-            ' (QUICK smoke run: small inputs, not a measurement)' if results['quick'] else ''),
+            ' (QUICK smoke run: small inputs, not a measurement)' if results['quick'] else '')
+        + (' (FAILED: a kapre_fast method did not run; not a measurement)'
+           if results.get('kapre_fast_failed') else ''),
         '',
         f'- date (UTC): {m["date_utc"]}; host: {m["host"]}; wall time of the run: '
         f'{results["wall_s"]:.0f} s',

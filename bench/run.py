@@ -25,20 +25,29 @@ import time
 import warnings
 from pathlib import Path
 
+CHECKOUT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ''):
-    # Run as a script: make `bench` (and a source checkout's kapre_fast) importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # Run as a script: make the `bench` package importable (taken off again below).
+    sys.path.insert(0, str(CHECKOUT))
+
+from bench import timing  # noqa: E402  (standard library only)
+
+if __name__ == '__main__':  # imported (by the tests), it must not re-execute their process
+    timing.ensure_clean_environment()  # before NumPy loads OpenBLAS
+
+from bench import accuracy, baselines, configs, report  # noqa: E402
+
+# The benchmark times the INSTALLED kapre_fast: the checkout's source folder (on sys.path as the
+# script's repository root, the current directory of `python -m bench.run`, or PYTHONPATH) would
+# shadow it with a package whose compiled modules may be missing or stale. (Not when imported
+# as a module, e.g. by the tests: their sys.path is theirs.)
+if __name__ == '__main__':
+    sys.path[:] = [p for p in sys.path if Path(p or '.').resolve() != CHECKOUT]
 
 # Workers import the copy of kapre_fast their parent took (see snapshot_kapre_fast).
 SNAPSHOT_VARIABLE = 'KAPRE_FAST_BENCH_SNAPSHOT'
 if os.environ.get(SNAPSHOT_VARIABLE):
     sys.path.insert(0, os.environ[SNAPSHOT_VARIABLE])
-
-from bench import timing  # noqa: E402  (standard library only)
-
-timing.ensure_clean_environment()  # before NumPy loads OpenBLAS
-
-from bench import accuracy, baselines, configs, report  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
 
@@ -203,6 +212,13 @@ def run_parent(args) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix='kapre_fast_bench_copy_') as folder:
         build = snapshot_kapre_fast(Path(folder))
+        if 'error' in build:
+            print(f'bench/run.py: {build["error"]} in {sys.executable}; install it first '
+                  '(`make install`, or `pip install --no-build-isolation .` in the checkout): '
+                  'the benchmark times the installed build, not the source folder',
+                  file=sys.stderr)
+            return 2
+        print(f'bench/run.py: timing kapre_fast installed at {build["source"]}', file=sys.stderr)
         return measure_and_report(args, names, methods, thread_counts, started, load_before,
                                   build)
 
@@ -219,7 +235,7 @@ def snapshot_kapre_fast(folder: Path) -> dict:
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns('__pycache__'))
     sys.path.insert(0, str(folder))
     os.environ[SNAPSHOT_VARIABLE] = str(folder)  # inherited by the workers
-    return report.kapre_fast_build(copy, source)
+    return report.kapre_fast_build(copy, source, CHECKOUT)
 
 
 def measure_and_report(args, names, methods, thread_counts, started, load_before, build):
@@ -254,12 +270,42 @@ def measure_and_report(args, names, methods, thread_counts, started, load_before
         'workers': workers,
         'results': records,
     }
-    out = args.out / 'quick' if args.quick else args.out
-    paths = report.write(results, out, latest=not args.quick,
-                         plot_chart=not args.no_plot)
+    return publish(results, args.out, plot_chart=not args.no_plot)
+
+
+def failures(results: dict) -> tuple:
+    """(records of kapre_fast methods that did not run, records of other methods that raised).
+    A kapre_fast method must run: 'unavailable' is a failure too (e.g. its TF ops missing)."""
+    ours = [r for r in results['results']
+            if r['method'].startswith('kapre_fast') and r['status'] != 'ok']
+    others = [r for r in results['results']
+              if not r['method'].startswith('kapre_fast') and r['status'] == 'error']
+    return ours, others
+
+
+def publish(results: dict, out: Path, plot_chart: bool = True) -> int:
+    """Writes the report and returns the exit status: 0 when every method ran (baselines may
+    be unavailable), 1 when any method raised or a kapre_fast method did not run. A run in which
+    kapre_fast failed measured nothing of it: it goes to <out>/failed/, never to latest.md."""
+    ours, others = failures(results)
+    results['kapre_fast_failed'] = bool(ours)
+    if ours:
+        folder = out / 'failed'
+    else:
+        folder = out / 'quick' if results['quick'] else out
+    paths = report.write(results, folder, latest=not results['quick'] and not ours,
+                         plot_chart=plot_chart)
     print(paths['markdown_text'])
     print('\nwrote ' + ', '.join(str(p) for key, p in paths.items() if key != 'markdown_text'))
-    return 0
+    for record in ours + others:
+        print(f'bench/run.py: {record["config"]} {record["threads"]} thr {record["method"]}: '
+              f'{record["status"]}: {record["reason"]}', file=sys.stderr)
+    if ours:
+        print(f'bench/run.py: FAILED: {len(ours)} kapre_fast run(s) did not run; this run is '
+              f'not a measurement (kept in {folder}, latest.md unchanged)', file=sys.stderr)
+    elif others:
+        print(f'bench/run.py: FAILED: {len(others)} baseline run(s) raised', file=sys.stderr)
+    return 1 if ours or others else 0
 
 
 def run_one_worker(args, threads, names, methods):
@@ -321,7 +367,8 @@ def rerender(args) -> int:
     newest = max((path.stem for path in folder.glob('*.json')
                   if not path.stem.endswith('_quick')), default=None)
     paths = report.write(results, folder, plot_chart=not args.no_plot,
-                         latest=not results['quick'] and report.file_stem(results) == newest)
+                         latest=not results['quick'] and not results.get('kapre_fast_failed')
+                         and report.file_stem(results) == newest)
     print('rewrote ' + ', '.join(str(p) for key, p in paths.items() if key != 'markdown_text'))
     return 0
 
