@@ -21,6 +21,7 @@ exported from these layers load after `import kapre_fast.composed`.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import keras
@@ -48,7 +49,7 @@ class ReconstructionHopError(RuntimeError, ValueError):
     reconstruct (kapre 0.3.7 raises RuntimeError; this is also a ValueError)."""
 
 
-def _with_input_shape(layer, input_shape):
+def _with_input_shape(layer, input_shape, argument='input_shape'):
     """Makes `layer` carry `input_shape` the way a Keras layer built with `input_shape=` does.
 
     Keras 3 turns a layer's `input_shape` argument into `_input_shape_arg` (and warns that
@@ -57,6 +58,9 @@ def _with_input_shape(layer, input_shape):
     gets that input. Setting the attribute keeps that behaviour without the warning.
     """
     if input_shape is not None:
+        if not _is_shape(input_shape):
+            raise TypeError(f'{argument} must be a shape tuple or None, got '
+                            f'{type(input_shape).__name__} {input_shape!r}')
         layer._input_shape_arg = tuple(input_shape)
     return layer
 
@@ -163,7 +167,60 @@ def get_log_frequency_spectrogram_layer(
     return _sequential(front_end, input_shape, name)
 
 
-def get_perfectly_reconstructing_stft_istft(
+def get_perfectly_reconstructing_stft_istft(*args, **kwargs):
+    """A pair `(stft, istft)` of layers that reconstruct their input: an `STFT` with pad_begin
+    and pad_end and an `InverseSTFT` with the same sizes and forward window.
+
+    Two signatures are accepted, told apart by the first positional argument:
+
+    - kapre 0.3.7's (the one `inspect.signature` shows; every call by keyword, or a first
+      positional argument that is a shape tuple or None): `stft_input_shape=None,
+      istft_input_shape=None, n_fft=2048, win_length=None (n_fft), hop_length=None
+      (win_length // 4), forward_window_name=None ('hann_window'),
+      waveform_data_format='default', stft_data_format='default', stft_name='stft',
+      istft_name='istft'`. Raises RuntimeError (ReconstructionHopError) unless
+      win_length / hop_length is an even number. `stft_input_shape` / `istft_input_shape` are
+      needed only when the layer is the first of a Sequential model.
+    - kapre 0.4.1's (a first positional argument that is an int): `(n_fft, hop_length,
+      waveform_data_format, stft_data_format, stft_name=None, istft_name=None)`, e.g.
+      `get_perfectly_reconstructing_stft_istft(1024, 256, 'channels_last', 'channels_last')`.
+      As in kapre 0.4.1: win_length = n_fft, Hann window, no check of the hop, and
+      stft_name/istft_name None give Keras' automatic names ('stft', 'inverse_stft').
+      Arguments of kapre 0.3.7 only (win_length, forward_window_name, the input shapes) raise
+      TypeError there.
+
+    Any other first positional argument (a float, a string, a bool) raises TypeError.
+    istft(stft(x)) equals x after dropping its first n_fft - hop_length samples (and keeping
+    len(x) of the rest).
+    """
+    if not args:
+        return _seed_reconstructing_pair(**kwargs)
+    first = args[0]
+    if isinstance(first, numbers.Integral) and not isinstance(first, bool):
+        try:
+            bound = _KAPRE_041_SIGNATURE.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(
+                f'get_perfectly_reconstructing_stft_istft({first!r}, ...) was read as kapre '
+                f"0.4.1's signature {_KAPRE_041_SIGNATURE} because its first positional argument "
+                f'is an int (n_fft): {error}. For kapre 0.3.7\'s signature pass n_fft by keyword'
+            ) from None
+        return _kapre_041_reconstructing_pair(*bound.args, **bound.kwargs)
+    if first is None or _is_shape(first):
+        return _seed_reconstructing_pair(*args, **kwargs)
+    raise TypeError(
+        'the first positional argument of get_perfectly_reconstructing_stft_istft must be '
+        "stft_input_shape (a shape tuple or None: kapre 0.3.7's signature) or n_fft (an int: "
+        f"kapre 0.4.1's signature), got {type(first).__name__} {first!r}"
+    )
+
+
+def _is_shape(value):
+    return isinstance(value, (tuple, list)) or (
+        hasattr(value, '__iter__') and not isinstance(value, (str, bytes)))
+
+
+def _seed_reconstructing_pair(
     stft_input_shape=None,
     istft_input_shape=None,
     n_fft=2048,
@@ -175,19 +232,10 @@ def get_perfectly_reconstructing_stft_istft(
     stft_name='stft',
     istft_name='istft',
 ):
-    """A pair `(stft, istft)` of layers that reconstruct their input (kapre 0.3.7's signature):
-    an `STFT` with pad_begin and pad_end and an `InverseSTFT` with the same n_fft, win_length
-    (default n_fft), hop_length (default win_length // 4) and forward window (default Hann).
-
-    istft(stft(x)) equals x after dropping its first n_fft - hop_length samples (and keeping
-    len(x) of the rest). Raises RuntimeError (ReconstructionHopError) unless
-    win_length / hop_length is an even number. `stft_input_shape` / `istft_input_shape` are
-    needed only when the layer is the first of a Sequential model.
-    """
+    """kapre 0.3.7's get_perfectly_reconstructing_stft_istft (see the public function)."""
     # kapre 0.3.7's order: data formats first, then the ratio. Sizes that are not positive ints
     # skip the ratio check and are reported by the layers' own validation.
-    _spec._check_data_format('waveform_data_format', waveform_data_format)
-    _spec._check_data_format('stft_data_format', stft_data_format)
+    _check_pair_data_formats(waveform_data_format, stft_data_format)
     resolved_win_length = n_fft if win_length is None else win_length
     resolved_hop_length = resolved_win_length // 4 if hop_length is None else hop_length
     if _positive_int(resolved_win_length) and _positive_int(resolved_hop_length) and (
@@ -198,11 +246,42 @@ def get_perfectly_reconstructing_stft_istft(
             f'reconstruct the input, got win_length={resolved_win_length}, hop_length='
             f'{resolved_hop_length} (ratio {resolved_win_length / resolved_hop_length:g})'
         )
+    stft, istft = _reconstructing_pair(
+        n_fft, resolved_win_length, resolved_hop_length, forward_window_name,
+        waveform_data_format, stft_data_format, stft_name, istft_name)
+    _with_input_shape(stft, stft_input_shape, 'stft_input_shape')
+    _with_input_shape(istft, istft_input_shape, 'istft_input_shape')
+    return stft, istft
+
+
+def _kapre_041_reconstructing_pair(
+    n_fft, hop_length, waveform_data_format, stft_data_format, stft_name=None, istft_name=None
+):
+    """kapre 0.4.1's get_perfectly_reconstructing_stft_istft: win_length = n_fft, Hann window,
+    no check of the hop; names None are Keras' automatic ones."""
+    _check_pair_data_formats(waveform_data_format, stft_data_format)
+    return _reconstructing_pair(n_fft, n_fft, hop_length, 'hann_window', waveform_data_format,
+                                stft_data_format, stft_name, istft_name)
+
+
+_KAPRE_041_SIGNATURE = inspect.signature(_kapre_041_reconstructing_pair)
+# help() and inspect show the seed's signature, the one kapre_fast promises.
+get_perfectly_reconstructing_stft_istft.__signature__ = inspect.signature(
+    _seed_reconstructing_pair)
+
+
+def _check_pair_data_formats(waveform_data_format, stft_data_format):
+    _spec._check_data_format('waveform_data_format', waveform_data_format)
+    _spec._check_data_format('stft_data_format', stft_data_format)
+
+
+def _reconstructing_pair(n_fft, win_length, hop_length, window_name, waveform_data_format,
+                         stft_data_format, stft_name, istft_name):
     stft = _layers.STFT(
         n_fft=n_fft,
-        win_length=resolved_win_length,
-        hop_length=resolved_hop_length,
-        window_name=forward_window_name,
+        win_length=win_length,
+        hop_length=hop_length,
+        window_name=window_name,
         pad_begin=True,
         pad_end=True,
         input_data_format=waveform_data_format,
@@ -211,15 +290,13 @@ def get_perfectly_reconstructing_stft_istft(
     )
     istft = _layers.InverseSTFT(
         n_fft=n_fft,
-        win_length=resolved_win_length,
-        hop_length=resolved_hop_length,
-        forward_window_name=forward_window_name,
+        win_length=win_length,
+        hop_length=hop_length,
+        forward_window_name=window_name,
         input_data_format=stft_data_format,
         output_data_format=waveform_data_format,
         name=istft_name,
     )
-    _with_input_shape(stft, stft_input_shape)
-    _with_input_shape(istft, istft_input_shape)
     return stft, istft
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import random
+import re
 import warnings
 
 import numpy as np
@@ -439,6 +440,95 @@ def test_reconstructing_pair_refuses_uneven_hops(kwargs):
     with pytest.raises(RuntimeError, match='win_length / hop_length must be an even') as info:
         composed.get_perfectly_reconstructing_stft_istft(**kwargs)
     assert isinstance(info.value, ValueError)
+
+
+def _auto_name_stem(name):
+    # Keras numbers automatic names per process ('stft', 'stft_1', ...); kapre's layers and ours
+    # share the counter, so compare the stems.
+    return re.sub(r'_[0-9]+$', '', name)
+
+
+@pytest.mark.parametrize('n_fft, hop_length', [
+    (256, 64),
+    (512, 96),  # win_length / hop_length = 5.33: kapre 0.4.1 does not check; the seed refuses
+])
+@pytest.mark.parametrize('waveform_format, stft_format', [
+    ('channels_last', 'channels_last'), ('channels_first', 'channels_last'),
+])
+def test_reconstructing_pair_takes_kapre_041_positional_call(n_fft, hop_length, waveform_format,
+                                                             stft_format, speech_batch):
+    batch = speech_batch(n_examples=2, n_samples=7000, n_channels=2)
+    x = tf.constant(to_input_layout(batch, waveform_format))
+    args = (n_fft, hop_length, waveform_format, stft_format)
+    stft, istft = composed.get_perfectly_reconstructing_stft_istft(*args)
+    kapre_stft, kapre_istft = kapre_composed.get_perfectly_reconstructing_stft_istft(*args)
+
+    assert isinstance(stft, layers.STFT) and isinstance(istft, layers.InverseSTFT)
+    assert [_auto_name_stem(layer.name) for layer in (stft, istft)] == [
+        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)]
+    # kapre 0.4.1's semantics: window n_fft long, Hann, both paddings, the hop as given.
+    assert (stft.spec.win_length, stft.spec.hop_length, stft.spec.window_name) == (
+        kapre_stft.win_length, kapre_stft.hop_length, 'hann_window')
+    assert (stft.spec.pad_begin, stft.spec.pad_end) == (kapre_stft.pad_begin, kapre_stft.pad_end)
+    assert (istft.spec.win_length, istft.spec.hop_length) == (
+        kapre_istft.win_length, kapre_istft.hop_length)
+
+    spectra, expected_spectra = stft(x).numpy(), kapre_stft(x).numpy()
+    assert peak_relative_error(spectra, expected_spectra) <= MAGNITUDE_TOLERANCE
+    waveforms = istft(tf.constant(expected_spectra)).numpy()
+    expected_waveforms = kapre_istft(tf.constant(expected_spectra)).numpy()
+    assert peak_relative_error(waveforms, expected_waveforms) <= MAGNITUDE_TOLERANCE
+    if (n_fft / hop_length) % 2 != 0:
+        # The same sizes by keyword are the seed's call, which checks the hop.
+        with pytest.raises(composed.ReconstructionHopError):
+            composed.get_perfectly_reconstructing_stft_istft(
+                n_fft=n_fft, hop_length=hop_length, waveform_data_format=waveform_format,
+                stft_data_format=stft_format)
+
+
+@pytest.mark.parametrize('args, kwargs', [
+    ((256, 64, 'channels_last', 'channels_first', 'analysis', 'synthesis'), {}),
+    ((256,), dict(hop_length=64, waveform_data_format='channels_last',
+                  stft_data_format='channels_first', istft_name='synthesis')),
+])
+def test_reconstructing_pair_kapre_041_names_and_keywords(args, kwargs):
+    stft, istft = composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
+    kapre_stft, kapre_istft = kapre_composed.get_perfectly_reconstructing_stft_istft(
+        *args, **kwargs)
+    assert [_auto_name_stem(layer.name) for layer in (stft, istft)] == [
+        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)]
+    assert (stft.spec.hop_length, stft.spec.output_data_format) == (64, 'channels_first')
+
+
+@pytest.mark.parametrize('args, kwargs', [
+    (((2048, 2),), dict(n_fft=512)),
+    ((None, (13, 257, 2), 512), {}),
+])
+def test_reconstructing_pair_positional_shapes_are_the_seed_call(args, kwargs):
+    stft, istft = composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
+    assert (stft.name, istft.name) == ('stft', 'istft')  # the seed's default names
+    assert (stft.spec.n_fft, stft.spec.hop_length) == (512, 128)
+    expected_shapes = [None if shape is None else tuple(shape) for shape in (args + (None,))[:2]]
+    assert [getattr(layer, '_input_shape_arg', None) for layer in (stft, istft)] == \
+        expected_shapes
+
+
+@pytest.mark.parametrize('args, kwargs, error, match', [
+    ((1024, 256), {}, TypeError, "missing a required argument: 'waveform_data_format'"),
+    ((1024, 256, 'channels_last', 'channels_last'), dict(win_length=512), TypeError,
+     "unexpected keyword argument 'win_length'"),
+    ((1024, 256, 'channels_last', 'channels_last', 'a', 'b', 'c'), {}, TypeError,
+     'too many positional arguments'),
+    ((1024, 256, 'channels_middle', 'channels_last'), {}, ValueError, 'waveform_data_format'),
+    ((1024.0, 256, 'channels_last', 'channels_last'), {}, TypeError,
+     'stft_input_shape .* or n_fft .* got float 1024.0'),
+    ((True,), {}, TypeError, 'got bool True'),
+    (('channels_last',), {}, TypeError, "got str 'channels_last'"),
+    ((), dict(stft_input_shape=1024), TypeError, 'stft_input_shape must be a shape tuple'),
+])
+def test_reconstructing_pair_ambiguous_or_bad_calls_are_refused(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
 
 
 # ----- invalid arguments raise kapre's exception types ---------------------------------------
