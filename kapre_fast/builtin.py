@@ -32,13 +32,14 @@ import tensorflow as tf
 
 from kapre_fast.spec import FrontEnd
 
-__all__ = ['front_end', 'inverse_stft', 'MAX_N_FFT']
+__all__ = ['front_end', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
 
 # The DFT tables grow as n_fft^2: 8192 points is a 256 MiB table pair at most.
 MAX_N_FFT = 8192
 
 
-def _check_size(spec: FrontEnd):
+def check_spec(spec: FrontEnd):
+    """ValueError when the builtin path cannot compute `spec` (n_fft above MAX_N_FFT)."""
     if spec.n_fft > MAX_N_FFT:
         raise ValueError(
             f'n_fft={spec.n_fft} is above kapre_fast.builtin.MAX_N_FFT={MAX_N_FFT}: the builtin '
@@ -184,15 +185,18 @@ def _dim(tensor, axis):
     return size if size is not None else tf.shape(tensor)[axis]
 
 
+def _leading_shape(x):
+    """x's sizes but the last, each static where known: reshaping to them keeps those sizes
+    static for TF and for the converters' own shape inference (a later Conv2D needs to know its
+    channels)."""
+    return [_dim(x, axis) for axis in range(x.shape.rank - 1)]
+
+
 def _last_axis_matmul(x, matrix):
     """x (..., m) @ matrix (m, n) as one 2-D matmul (TFLite: FULLY_CONNECTED) over the
     flattened leading axes."""
-    leading = tf.shape(x)[:-1]
     flat = tf.matmul(tf.reshape(x, [-1, matrix.shape[0]]), tf.constant(matrix))
-    result = tf.reshape(flat, tf.concat([leading, [matrix.shape[1]]], axis=0))
-    # A reshape by a computed shape loses the static sizes TF could still infer.
-    result.set_shape(x.shape[:-1].concatenate([matrix.shape[1]]))
-    return result
+    return tf.reshape(flat, _leading_shape(x) + [matrix.shape[1]])
 
 
 def _waveforms(audio, spec: FrontEnd):
@@ -232,7 +236,7 @@ def _rfft(frames, spec: FrontEnd, bins):
     4 axes, which every converter takes)."""
     first_bin, end_bin = bins
     radices, first_k, tables = _analysis_tables(spec, first_bin, end_bin)
-    leading = tf.shape(frames)[:-1]
+    leading = _leading_shape(frames)
     x = tf.reshape(frames, [-1, frames.shape[-1]])
     if frames.shape[-1] < spec.n_fft:
         x = tf.pad(x, [[0, 0], [0, spec.n_fft - frames.shape[-1]]])
@@ -257,19 +261,12 @@ def _rfft(frames, spec: FrontEnd, bins):
     x = tf.transpose(tf.reshape(x, [resolved, -1, 2]), [1, 2, 0])
     offset = first_k * before_last
     x = x[:, :, first_bin - offset:end_bin - offset]
-    shape = tf.concat([leading, [end_bin - first_bin]], axis=0)
-    static = frames.shape[:-1].concatenate([end_bin - first_bin])
-    parts = []
-    for part in (x[:, 0], x[:, 1]):
-        part = tf.reshape(part, shape)
-        part.set_shape(static)  # a reshape by a computed shape loses the static sizes
-        parts.append(part)
-    return parts
+    return [tf.reshape(part, leading + [end_bin - first_bin]) for part in (x[:, 0], x[:, 1])]
 
 
 def _spectrum(audio, spec: FrontEnd, bins):
     """(real, imag) float32 (batch, channels, frames, bins) of the windowed rFFT."""
-    _check_size(spec)
+    check_spec(spec)
     return _rfft(_frames(_waveforms(audio, spec), spec), spec, bins)
 
 
@@ -336,7 +333,7 @@ def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
     (tf.signal.inverse_stft with inverse_stft_window_fn(hop_length, forward window)), in builtin
     TensorFlow ops. `spec` describes the forward STFT: its output_data_format is the STFT's
     layout, its input_data_format the waveform's."""
-    _check_size(spec)
+    check_spec(spec)
     real, imag = _complex_parts(stft)
     if spec.output_data_format == 'channels_last':  # to (batch, channels, frames, freq)
         real, imag = tf.transpose(real, [0, 3, 1, 2]), tf.transpose(imag, [0, 3, 1, 2])

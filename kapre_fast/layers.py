@@ -13,7 +13,13 @@ Common behaviour of the three op-backed layers:
   argument as given ('default' data formats stay 'default' and are resolved again, from
   keras.config.image_data_format(), when the layer is rebuilt, as in kapre).
 - Batch and time may be unknown; any number of channels; both data formats.
-- `supports_jit = False`: XLA cannot compile custom ops, so Keras trains without XLA.
+- `implementation='fused'` (default) runs the fused ops; `'builtin'` computes the same front end
+  in plain TensorFlow ops (kapre_fast.builtin: TFLite builtins, ONNX, SavedModels without our op
+  library; n_fft up to builtin.MAX_N_FFT). Stored in the config.
+- XLA: `supports_jit = True` (for n_fft up to builtin.MAX_N_FFT). Inside an XLA compilation (`jit_compile=True`, or Keras' 'auto'
+  on a GPU) the layers trace the builtin ops, which XLA compiles; XLA cannot compile the custom
+  ops. Outside XLA the chosen implementation runs. (The builtin path refuses no too-short audio
+  at run time: it returns no frames, where the fused kernels raise.)
 - Mixed precision: waveforms are taken as float32 (float16/bfloat16 inputs are upcast, float32
   inputs are not rounded down to the compute dtype); the op computes in float32 and the layer
   casts its real output to the layer's compute dtype. The STFT stays complex64.
@@ -27,7 +33,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from kapre_fast import ops
+from tensorflow.python.ops import control_flow_util
+
+from kapre_fast import builtin, ops
 from kapre_fast import spec as _spec
 
 __all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap']
@@ -42,6 +50,34 @@ def _require_tensorflow_backend(layer_name):
             f'backend, but Keras uses {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow '
             'before importing keras'
         )
+
+
+IMPLEMENTATIONS = ('fused', 'builtin')
+
+
+def _in_xla_compilation():
+    """True while a function is traced for XLA (tf.function(jit_compile=True), e.g. Keras'
+    train/predict functions under jit_compile=True): TF marks that graph, or one enclosing it,
+    with an XLA control-flow context."""
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+class _Implementation:
+    """The `implementation` argument of the op-backed layers and the module it picks."""
+
+    def _set_implementation(self, implementation, spec):
+        self.implementation = _spec._check_choice('implementation', implementation,
+                                                  IMPLEMENTATIONS)
+        if implementation == 'builtin':
+            builtin.check_spec(spec)
+        # XLA gets the builtin ops, so it can compile any front end they can compute.
+        self.supports_jit = spec.n_fft <= builtin.MAX_N_FFT
+
+    def _compute(self):
+        """kapre_fast.ops or kapre_fast.builtin, each with front_end() and inverse_stft()."""
+        if self.implementation == 'builtin' or _in_xla_compilation():
+            return builtin
+        return ops
 
 
 def _waveform_layout(data_format):
@@ -60,16 +96,16 @@ def _shape_tuple(shape):
     return tuple(None if d is None else int(d) for d in shape)
 
 
-class _WaveformLayer(keras.layers.Layer):
+class _WaveformLayer(_Implementation, keras.layers.Layer):
     """Shared behaviour of the layers that take waveforms and run a kapre_fast op."""
 
-    def __init__(self, arguments: dict, spec: _spec.FrontEnd, **kwargs):
+    def __init__(self, arguments: dict, spec_function, **kwargs):
         _require_tensorflow_backend(type(self).__name__)
         super().__init__(**kwargs)
-        # No XLA: it cannot compile the custom op (Keras then trains without jit_compile).
-        self.supports_jit = False
         self._arguments = dict(arguments)
-        self.spec = spec
+        spec_arguments = {k: v for k, v in arguments.items() if k != 'implementation'}
+        self.spec = spec_function(**spec_arguments)
+        self._set_implementation(arguments['implementation'], self.spec)
 
     @property
     def input_dtype(self):
@@ -139,7 +175,8 @@ class FrontEnd(_WaveformLayer):
     'mag_phase'), filterbank ('none', 'mel' or 'log'), sample_rate, n_mels, mel_f_min,
     mel_f_max, mel_htk, mel_norm, log_n_bins, log_f_min, log_bins_per_octave, log_spread,
     return_decibel, db_amin, db_ref_value, db_dynamic_range, input_data_format,
-    output_data_format; plus Keras layer arguments (name, dtype, ...).
+    output_data_format; implementation ('fused' or 'builtin', see the module docstring); plus
+    Keras layer arguments (name, dtype, ...).
 
     Input: (batch, time, ch) or (batch, ch, time). Output: (batch, frames, features, ch') or
     (batch, ch', frames, features), where features is n_fft // 2 + 1, n_mels or log_n_bins and
@@ -172,6 +209,7 @@ class FrontEnd(_WaveformLayer):
         db_dynamic_range=80.0,
         input_data_format='default',
         output_data_format='default',
+        implementation='fused',
         **kwargs,
     ):
         arguments = _own_arguments(locals())
@@ -180,7 +218,7 @@ class FrontEnd(_WaveformLayer):
                 "FrontEnd outputs real features; for the complex spectrum (output='complex') "
                 'use kapre_fast.layers.STFT'
             )
-        super().__init__(arguments, _spec.FrontEnd(**arguments), **kwargs)
+        super().__init__(arguments, _spec.FrontEnd, **kwargs)
 
     def compute_output_shape(self, input_shape):
         factor = 2 if self.spec.output == 'mag_phase' else 1
@@ -188,7 +226,7 @@ class FrontEnd(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        return tf.cast(ops.front_end(inputs, self.spec), self.compute_dtype)
+        return tf.cast(self._compute().front_end(inputs, self.spec), self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -198,7 +236,8 @@ class STFT(_WaveformLayer):
     Arguments (kapre's): n_fft=2048, win_length=None (n_fft), hop_length=None
     (win_length // 4), window_name=None ('hann_window'), pad_begin=False (prepends
     n_fft - hop_length zeros), pad_end=False, input_data_format='default',
-    output_data_format='default'; plus Keras layer arguments.
+    output_data_format='default'; implementation='fused' ('builtin': plain TF ops); plus Keras
+    layer arguments.
 
     Output: (batch, frames, n_fft // 2 + 1, ch) or (batch, ch, frames, n_fft // 2 + 1),
     complex64 whatever the dtype policy.
@@ -214,10 +253,11 @@ class STFT(_WaveformLayer):
         pad_end=False,
         input_data_format='default',
         output_data_format='default',
+        implementation='fused',
         **kwargs,
     ):
         arguments = _own_arguments(locals())
-        super().__init__(arguments, _spec.FrontEnd.stft(**arguments), **kwargs)
+        super().__init__(arguments, _spec.FrontEnd.stft, **kwargs)
 
     def compute_output_shape(self, input_shape):
         return self._feature_shape(input_shape, self.spec.n_freq)
@@ -227,18 +267,18 @@ class STFT(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        return ops.front_end(inputs, self.spec)
+        return self._compute().front_end(inputs, self.spec)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class InverseSTFT(keras.layers.Layer):
+class InverseSTFT(_Implementation, keras.layers.Layer):
     """Waveforms from a complex STFT, as kapre's `InverseSTFT` layer: tf.signal.inverse_stft with
     tf.signal.inverse_stft_window_fn(hop_length, forward window).
 
     Arguments (kapre's): n_fft=2048, win_length=None (n_fft), hop_length=None
     (win_length // 4), forward_window_name=None ('hann_window', the window of the forward STFT),
     input_data_format='default' (the STFT's layout), output_data_format='default' (the
-    waveform's); plus Keras layer arguments.
+    waveform's); implementation='fused' ('builtin': plain TF ops); plus Keras layer arguments.
 
     Input: complex (batch, frames, n_fft // 2 + 1, ch) or (batch, ch, frames, n_fft // 2 + 1).
     Output: (batch, (frames - 1) * hop_length + win_length, ch) or (batch, ch, that many), in the
@@ -254,16 +294,17 @@ class InverseSTFT(keras.layers.Layer):
         forward_window_name=None,
         input_data_format='default',
         output_data_format='default',
+        implementation='fused',
         **kwargs,
     ):
         _require_tensorflow_backend('InverseSTFT')
         super().__init__(**kwargs)
-        self.supports_jit = False
         self._arguments = _own_arguments(locals())
         # The forward transform this inverts: its input is our output and vice versa.
         self.spec = _spec.FrontEnd.inverted_by_istft(
             n_fft, win_length, hop_length, forward_window_name,
             stft_data_format=input_data_format, waveform_data_format=output_data_format)
+        self._set_implementation(implementation, self.spec)
 
     def _spectrum_dims(self, shape):
         """(batch, channels, frames, freq) of an STFT shape; ValueError naming the layout when it
@@ -307,7 +348,7 @@ class InverseSTFT(keras.layers.Layer):
 
     def call(self, inputs):
         self._spectrum_dims(inputs.shape)
-        return tf.cast(ops.inverse_stft(inputs, self.spec), self.compute_dtype)
+        return tf.cast(self._compute().inverse_stft(inputs, self.spec), self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -44,14 +44,17 @@ LAYER_ARGUMENTS = {
         log_f_min=50.0, log_bins_per_octave=24, log_spread=0.2, return_decibel=True,
         db_amin=1e-6, db_ref_value=0.5, db_dynamic_range=70.0,
         input_data_format='channels_first', output_data_format='channels_last',
+        implementation='builtin',
     ),
     layers.STFT: dict(
         n_fft=300, win_length=256, hop_length=77, window_name='vorbis_window', pad_begin=True,
         pad_end=True, input_data_format='channels_last', output_data_format='channels_first',
+        implementation='builtin',
     ),
     layers.InverseSTFT: dict(
         n_fft=300, win_length=256, hop_length=64, forward_window_name='kaiser_window',
         input_data_format='channels_first', output_data_format='channels_last',
+        implementation='builtin',
     ),
     layers.ConcatenateFrequencyMap: dict(data_format='channels_first'),
 }
@@ -92,8 +95,29 @@ def test_default_data_formats_stay_default_in_the_config():
     layer = layers.FrontEnd(n_fft=256)
     assert layer.get_config()['input_data_format'] == 'default'
     assert layer.spec.input_data_format == keras.config.image_data_format()
-    assert layers.FrontEnd(n_fft=256).supports_jit is False
-    assert layers.STFT().supports_jit is False and layers.InverseSTFT().supports_jit is False
+    assert layers.FrontEnd(n_fft=256).get_config()['implementation'] == 'fused'
+
+
+def test_configs_without_implementation_load_as_fused():
+    for cls in (layers.FrontEnd, layers.STFT, layers.InverseSTFT):
+        config = cls(n_fft=256).get_config()
+        del config['implementation']  # as written before the argument existed
+        assert cls.from_config(config).implementation == 'fused'
+
+
+@pytest.mark.parametrize('value, error', [('xla', ValueError), (None, TypeError)])
+def test_bad_implementation_names_the_argument(value, error):
+    with pytest.raises(error, match='implementation'):
+        layers.FrontEnd(n_fft=256, implementation=value)
+
+
+def test_supports_jit_up_to_the_builtin_paths_largest_fft():
+    from kapre_fast import builtin
+
+    assert layers.FrontEnd(n_fft=256).supports_jit and layers.InverseSTFT().supports_jit
+    assert not layers.STFT(n_fft=2 * builtin.MAX_N_FFT).supports_jit
+    with pytest.raises(ValueError, match='MAX_N_FFT'):
+        layers.STFT(n_fft=2 * builtin.MAX_N_FFT, implementation='builtin')
 
 
 def test_front_end_refuses_complex_output():
@@ -484,13 +508,36 @@ def test_saved_models_predict_the_same_in_a_fresh_process(trained, tmp_path):
                                           err_msg=f'{name} {how}')
 
 
-def test_jit_compile_is_declined_with_a_warning():
+def test_jit_compile_is_kept_and_fit_lowers_the_loss():
+    # pytest turns Keras' "Proceeding with jit_compile=False" warning into an error.
+    keras.utils.set_random_seed(0)
     model = _classifier(FRONT_ENDS['melspectrogram']())
-    with pytest.warns(UserWarning, match='jit_compile'):
-        model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', jit_compile=True)
-    assert model.jit_compile is False
-    x, y = _labelled_audio(8, seed=2)
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss='sparse_categorical_crossentropy',
+                  jit_compile=True)
+    assert model.jit_compile is True
+    x, y = _labelled_audio(64, seed=2)
+    before = model.evaluate(x, y, batch_size=32, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    assert model.jit_compile is True
+    assert model.evaluate(x, y, batch_size=32, verbose=0) < before
+
+
+def _traced_op_types(layer, jit_compile):
+    function = tf.function(layer, jit_compile=jit_compile)
+    graph = function.get_concrete_function(tf.TensorSpec([None, None, 1])).graph
+    return {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize('implementation', ['fused', 'builtin'])
+def test_xla_traces_the_builtin_ops_and_other_graphs_the_chosen_ones(implementation):
+    layer = layers.FrontEnd(n_fft=256, filterbank='mel', n_mels=20, return_decibel=True,
+                            input_data_format='channels_last', implementation=implementation)
+    assert 'KapreFastFrontEnd' not in _traced_op_types(layer, jit_compile=True)
+    fused = 'KapreFastFrontEnd' in _traced_op_types(layer, jit_compile=False)
+    assert fused == (implementation == 'fused')
+    x = _random_input((2, 3000, 1))
+    xla = tf.function(layer, jit_compile=True)(x).numpy()
+    np.testing.assert_allclose(xla, layer(x).numpy(), atol=1e-3)  # dB; eager: not XLA
 
 
 # ----- graphs with unknown sizes --------------------------------------------------------------
