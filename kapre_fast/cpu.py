@@ -2,7 +2,8 @@
 
 Same functions and keyword arguments as `kapre_fast.reference`, plus `threads` (None: all cores)
 and `out` (a preallocated result array, filled and returned; see `compute`).
-Input: a float32 batch in `input_data_format` (other real dtypes are converted to float32);
+Input: a float32 batch in `input_data_format` (other real floating dtypes and integers are
+converted to float32, integers unscaled as kapre does);
 output: float32 (complex64 for `stft`) in `output_data_format`, as kapre returns it.
 """
 
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kapre_fast import _loader, _weights
-from kapre_fast.spec import FrontEnd
+from kapre_fast import _api, _loader, _weights
+from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
     'compute',
@@ -24,29 +25,10 @@ __all__ = [
 ]
 
 
-def stft_magnitude(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
-    """|STFT| (or its dB), as `kapre.composed.get_stft_magnitude_layer(**kwargs)`."""
-    return compute(FrontEnd.stft_magnitude(**kwargs), x, threads=threads, out=out)
-
-
-def melspectrogram(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
-    """Mel spectrogram (or its dB), as `kapre.composed.get_melspectrogram_layer(**kwargs)`."""
-    return compute(FrontEnd.melspectrogram(**kwargs), x, threads=threads, out=out)
-
-
-def log_frequency_spectrogram(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
-    """Log-frequency spectrogram, as `kapre.composed.get_log_frequency_spectrogram_layer`."""
-    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x, threads=threads, out=out)
-
-
-def stft_mag_phase(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
-    """[magnitude (or dB), phase] along the channel axis, as `kapre.composed.get_stft_mag_phase`."""
-    return compute(FrontEnd.stft_mag_phase(**kwargs), x, threads=threads, out=out)
-
-
-def stft(x, *, threads=None, out=None, **kwargs) -> np.ndarray:
-    """The complex64 STFT, as kapre's `STFT` layer."""
-    return compute(FrontEnd.stft(**kwargs), x, threads=threads, out=out)
+# kapre's keyword arguments plus threads and out, signatures and docstrings: kapre_fast._api;
+# each calls `compute`.
+stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
+    _api.front_end_functions(__name__))
 
 
 def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
@@ -56,6 +38,8 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
     (float32; complex64 for the STFT) that does not overlap `x`; it is filled and returned.
     Repeated calls into one buffer skip the page faults of a fresh output (large outputs)."""
     audio = as_float32_audio(x)
+    if audio.ndim != 3:
+        spec.layout_input(audio)  # raises the ValueError that names the axes and the reshape
     if out is not None and isinstance(out, np.ndarray) and np.may_share_memory(out, audio):
         raise ValueError('out must not overlap the audio it is computed from')
     start, length, weights = _weights.bands(spec)
@@ -113,10 +97,10 @@ def istft(
 
 
 def as_float32_audio(x) -> np.ndarray:
-    """x as a float32 array (no copy when it already is one); TypeError for non-real input."""
+    """x as a float32 array (no copy when it already is one); TypeError for dtypes outside the
+    policy of spec.check_audio_dtype."""
     array = np.asarray(x)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f'audio must be a real floating-point array, got dtype {array.dtype}')
+    check_audio_dtype(array.dtype)
     return array.astype(np.float32, copy=False)
 
 

@@ -23,7 +23,7 @@ import importlib
 
 import numpy as np
 
-from kapre_fast import _device_tables, _loader, _weights
+from kapre_fast import _api, _device_tables, _loader, _weights
 from kapre_fast.spec import FrontEnd
 
 __all__ = [
@@ -68,29 +68,9 @@ _cuda = _load_cuda_module()
 _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) or a GPU
 
 
-def stft_magnitude(x, **kwargs):
-    """|STFT| (or its dB), as `kapre.composed.get_stft_magnitude_layer(**kwargs)`."""
-    return compute(FrontEnd.stft_magnitude(**kwargs), x)
-
-
-def melspectrogram(x, **kwargs):
-    """Mel spectrogram (or its dB), as `kapre.composed.get_melspectrogram_layer(**kwargs)`."""
-    return compute(FrontEnd.melspectrogram(**kwargs), x)
-
-
-def log_frequency_spectrogram(x, **kwargs):
-    """Log-frequency spectrogram, as `kapre.composed.get_log_frequency_spectrogram_layer`."""
-    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x)
-
-
-def stft_mag_phase(x, **kwargs):
-    """[magnitude (or dB), phase] along the channel axis, as `kapre.composed.get_stft_mag_phase`."""
-    return compute(FrontEnd.stft_mag_phase(**kwargs), x)
-
-
-def stft(x, **kwargs):
-    """The complex64 STFT, as kapre's `STFT` layer."""
-    return compute(FrontEnd.stft(**kwargs), x)
+# kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
+stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
+    _api.front_end_functions(__name__))
 
 
 def compute(spec: FrontEnd, x):

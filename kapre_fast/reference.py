@@ -7,14 +7,16 @@ Each function takes the keyword arguments of the matching `kapre.composed` funct
              -> layout
 
 It is slow and simple on purpose: every faster backend is checked against it. Inputs are NumPy
-arrays of any floating dtype, in the front end's `input_data_format`.
+arrays in the front end's `input_data_format`, of any real floating dtype or integers (taken
+unscaled, as kapre does).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kapre_fast.spec import FrontEnd
+from kapre_fast import _api
+from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
     'compute',
@@ -27,29 +29,9 @@ __all__ = [
 ]
 
 
-def stft_magnitude(x, **kwargs) -> np.ndarray:
-    """|STFT| (or its dB), as `get_stft_magnitude_layer(**kwargs)` computes it on `x`."""
-    return compute(FrontEnd.stft_magnitude(**kwargs), x)
-
-
-def melspectrogram(x, **kwargs) -> np.ndarray:
-    """Mel spectrogram (or its dB), as `get_melspectrogram_layer(**kwargs)` computes it on `x`."""
-    return compute(FrontEnd.melspectrogram(**kwargs), x)
-
-
-def log_frequency_spectrogram(x, **kwargs) -> np.ndarray:
-    """Log-frequency spectrogram, as `get_log_frequency_spectrogram_layer(**kwargs)` does."""
-    return compute(FrontEnd.log_frequency_spectrogram(**kwargs), x)
-
-
-def stft_mag_phase(x, **kwargs) -> np.ndarray:
-    """[magnitude (or dB), phase] along the channel axis, as `get_stft_mag_phase(**kwargs)`."""
-    return compute(FrontEnd.stft_mag_phase(**kwargs), x)
-
-
-def stft(x, **kwargs) -> np.ndarray:
-    """The complex128 STFT, as kapre's `STFT(**kwargs)` layer computes it (in complex64)."""
-    return compute(FrontEnd.stft(**kwargs), x)
+# kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
+stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
+    _api.front_end_functions(__name__))
 
 
 def compute(spec: FrontEnd, x) -> np.ndarray:
@@ -131,8 +113,7 @@ def istft(
 
 def _float64_waveforms(spec, x):
     x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f'audio must be a floating-point array, got dtype {x.dtype}')
+    check_audio_dtype(x.dtype)
     return spec.layout_input(x).astype(np.float64)  # (batch, channels, time)
 
 

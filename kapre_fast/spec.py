@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import numbers
 import sys
@@ -50,15 +51,21 @@ LOG_F_MIN_DEFAULT = 32.70319566
 # p-norm is below float32's smallest normal number (in practice: an all-zero filter) untouched.
 _MEL_NORM_THRESHOLD = float(np.finfo(np.float32).tiny)
 
-# Keyword arguments of each kapre.composed function (and of kapre.STFT for `stft`), minus
-# `input_shape` and `name`.
-_STFT_ARGS = (
-    'n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end',
-    'input_data_format', 'output_data_format',
-)
+_FRAMING_ARGS = ('n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end')
 _DECIBEL_ARGS = ('return_decibel', 'db_amin', 'db_ref_value', 'db_dynamic_range')
 _MEL_ARGS = ('sample_rate', 'n_mels', 'mel_f_min', 'mel_f_max', 'mel_htk', 'mel_norm')
 _LOG_ARGS = ('sample_rate', 'log_n_bins', 'log_f_min', 'log_bins_per_octave', 'log_spread')
+_FORMAT_ARGS = ('input_data_format', 'output_data_format')
+# The keyword arguments of each kapre function, in kapre's order, minus `input_shape` and `name`:
+# kapre.composed's get_* functions, and kapre's STFT layer for 'stft'. Their defaults are the
+# FrontEnd fields' (`FrontEnd.kapre_signature`).
+KAPRE_ARGUMENTS = {
+    'stft_magnitude': _FRAMING_ARGS + _DECIBEL_ARGS + _FORMAT_ARGS,
+    'melspectrogram': _FRAMING_ARGS + _MEL_ARGS + _DECIBEL_ARGS + _FORMAT_ARGS,
+    'log_frequency_spectrogram': _FRAMING_ARGS + _LOG_ARGS + _DECIBEL_ARGS + _FORMAT_ARGS,
+    'stft_mag_phase': _FRAMING_ARGS + _DECIBEL_ARGS + _FORMAT_ARGS,
+    'stft': _FRAMING_ARGS + _FORMAT_ARGS,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,30 +113,37 @@ class FrontEnd:
     @classmethod
     def stft_magnitude(cls, **kwargs) -> 'FrontEnd':
         """The front end of `get_stft_magnitude_layer(**kwargs)`."""
-        return cls._from_kapre('stft_magnitude', _STFT_ARGS + _DECIBEL_ARGS, kwargs)
+        return cls._from_kapre('stft_magnitude', kwargs)
 
     @classmethod
     def melspectrogram(cls, **kwargs) -> 'FrontEnd':
         """The front end of `get_melspectrogram_layer(**kwargs)`."""
-        allowed = _STFT_ARGS + _MEL_ARGS + _DECIBEL_ARGS
-        return cls._from_kapre('melspectrogram', allowed, kwargs, filterbank='mel')
+        return cls._from_kapre('melspectrogram', kwargs, filterbank='mel')
 
     @classmethod
     def log_frequency_spectrogram(cls, **kwargs) -> 'FrontEnd':
         """The front end of `get_log_frequency_spectrogram_layer(**kwargs)`."""
-        allowed = _STFT_ARGS + _LOG_ARGS + _DECIBEL_ARGS
-        return cls._from_kapre('log_frequency_spectrogram', allowed, kwargs, filterbank='log')
+        return cls._from_kapre('log_frequency_spectrogram', kwargs, filterbank='log')
 
     @classmethod
     def stft_mag_phase(cls, **kwargs) -> 'FrontEnd':
         """The front end of `get_stft_mag_phase(**kwargs)`: [magnitude (or dB), phase] channels."""
-        allowed = _STFT_ARGS + _DECIBEL_ARGS
-        return cls._from_kapre('stft_mag_phase', allowed, kwargs, output='mag_phase')
+        return cls._from_kapre('stft_mag_phase', kwargs, output='mag_phase')
 
     @classmethod
     def stft(cls, **kwargs) -> 'FrontEnd':
         """The front end of kapre's `STFT` layer: the complex spectrum."""
-        return cls._from_kapre('stft', _STFT_ARGS, kwargs, output='complex')
+        return cls._from_kapre('stft', kwargs, output='complex')
+
+    @classmethod
+    def kapre_signature(cls, function: str) -> inspect.Signature:
+        """The keyword-only arguments of `FrontEnd.<function>()` (a key of KAPRE_ARGUMENTS),
+        in kapre's order and with kapre's defaults: those of the matching fields."""
+        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
+        return inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+            for name in KAPRE_ARGUMENTS[function]
+        ])
 
     @classmethod
     def inverted_by_istft(cls, n_fft=2048, win_length=None, hop_length=None,
@@ -142,7 +156,8 @@ class FrontEnd:
                         output_data_format=stft_data_format)
 
     @classmethod
-    def _from_kapre(cls, function, allowed, kwargs, **fixed):
+    def _from_kapre(cls, function, kwargs, **fixed):
+        allowed = KAPRE_ARGUMENTS[function]
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise TypeError(
@@ -247,7 +262,8 @@ class FrontEnd:
     def layout_input(self, x):
         """A waveform batch in `input_data_format` as a (batch, channels, time) view.
 
-        Works on any array with `ndim`, `shape` and `transpose` (NumPy, CuPy).
+        Works on any array with `ndim`, `shape` and `transpose` (NumPy, CuPy). ValueError unless
+        x has 3 axes; for 1 or 2 axes the message says how to add the missing ones.
         """
         if not hasattr(x, 'ndim'):
             x = np.asarray(x)
@@ -257,6 +273,7 @@ class FrontEnd:
             raise ValueError(
                 f'audio must have 3 axes {expected} for input_data_format='
                 f'{self.input_data_format!r}, got shape {tuple(x.shape)}'
+                + _reshape_hint(x.ndim, channels_last)
             )
         return x.transpose(0, 2, 1) if channels_last else x
 
@@ -266,6 +283,33 @@ class FrontEnd:
         if self.output_data_format == 'channels_last':
             return y.transpose(0, 2, 3, 1)
         return y
+
+
+def _reshape_hint(ndim, channels_last):
+    """How to add the missing axes of 1-D or 2-D audio (2-D is ambiguous: both readings)."""
+    if ndim == 1:
+        view = 'x[None, :, None]' if channels_last else 'x[None, None, :]'
+        return f'; for one mono signal pass {view}'
+    if ndim == 2:
+        mono = 'x[:, :, None]' if channels_last else 'x[:, None, :]'
+        one = '(time, channels)' if channels_last else '(channels, time)'
+        return (f'; for a batch of mono signals (batch, time) pass {mono}, for one signal '
+                f'{one} pass x[None]')
+    return ''
+
+
+def check_audio_dtype(dtype) -> np.dtype:
+    """Every backend's dtype policy for audio, kapre's: real floating point of any width, or
+    integers taken unscaled (int16 samples stay in [-32768, 32767], as kapre casts them to
+    float without scaling). TypeError naming `audio` and the dtype for anything else (bool,
+    complex, strings, objects). Returns the dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in 'fiu':
+        raise TypeError(
+            'audio must be a real array (floating point, or integers taken unscaled as kapre '
+            f'does), got dtype {dtype}'
+        )
+    return dtype
 
 
 # ----- validation --------------------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""The public front-end functions of the backends (reference, cpu, gpu), written once.
+
+Each backend module gets its five functions (stft_magnitude, melspectrogram,
+log_frequency_spectrogram, stft_mag_phase, stft) from `front_end_functions(__name__)`:
+
+    function(x, *, <kapre's keyword arguments>, <the backend's extras>)
+        == <module>.compute(FrontEnd.<function>(**kapre keywords), x, **extras)
+
+Their signatures come from `FrontEnd.kapre_signature` (kapre's arguments, order and defaults)
+and their docstrings from the one table of argument descriptions below, so `help()` and
+`inspect.signature` show the same arguments in every backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+import textwrap
+
+from kapre_fast.spec import MAX_N_FFT, WINDOW_NAMES, FrontEnd
+
+# In the order the backend modules unpack them.
+FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
+             'stft')
+
+ARGUMENTS = {
+    'n_fft': f'FFT size, 2 to {MAX_N_FFT}: each frame is zero-padded (or cropped) to n_fft '
+             'points; n_fft // 2 + 1 frequency bins.',
+    'win_length': 'Frame (window) length in samples; None: n_fft.',
+    'hop_length': 'Samples between the starts of consecutive frames; None: win_length // 4.',
+    'window_name': 'Analysis window, as tf.signal builds it: '
+                   f'{", ".join(map(repr, WINDOW_NAMES))}; None: \'hann_window\'.',
+    'pad_begin': 'Prepend n_fft - hop_length zeros (n_fft, as kapre does).',
+    'pad_end': 'Pad the end with zeros so that the last frame reaches past the last sample '
+               "(tf.signal.stft's pad_end).",
+    'sample_rate': 'Sampling rate of the audio in Hz, which places the filterbank.',
+    'n_mels': 'Number of mel bands.',
+    'mel_f_min': 'Lowest frequency of the mel filterbank, Hz.',
+    'mel_f_max': 'Highest frequency of the mel filterbank, Hz; None: sample_rate / 2.',
+    'mel_htk': "HTK's mel scale instead of Slaney's.",
+    'mel_norm': "'slaney' (each filter of constant area), None, or p > 0: each filter divided "
+                "by its p-norm (librosa's norm).",
+    'log_n_bins': 'Number of log-frequency bins.',
+    'log_f_min': 'Centre frequency of the lowest bin, Hz; None: 32.70319566 (C1). The top bin, '
+                 'log_f_min * 2**(log_n_bins / log_bins_per_octave), must not exceed '
+                 'sample_rate // 2.',
+    'log_bins_per_octave': 'Bins per octave.',
+    'log_spread': "Width of each log-normal filter, in bins (kapre's spread).",
+    'return_decibel': "Return 10 * log10 of the magnitudes (kapre's MagnitudeToDecibel), "
+                      "clamped to db_dynamic_range below each example's maximum.",
+    'db_amin': 'Floor of the magnitudes before the logarithm (> 0).',
+    'db_ref_value': 'The magnitude that becomes 0 dB (> 0).',
+    'db_dynamic_range': "dB kept below each example's maximum (> 0); lower values are raised "
+                        'to that floor.',
+    'input_data_format': "Layout of x: 'channels_last' (batch, time, channels), "
+                         "'channels_first' (batch, channels, time), or 'default': Keras' "
+                         "image_data_format() when Keras is imported, else 'channels_last'.",
+    'output_data_format': "Layout of the result: 'channels_last' (batch, frames, features, "
+                          "channels), 'channels_first' (batch, channels, frames, features), or "
+                          "'default' (as for input_data_format).",
+    'threads': 'None (every core) or an int >= 1: the worker threads.',
+    'out': "None (a new array), or a C-contiguous, writeable NumPy array of the result's shape "
+           'and dtype that does not overlap x: it is filled and returned (repeated calls into '
+           'one buffer skip the page faults of a fresh output).',
+}
+
+# Per function: what it computes, the size of the features axis, the channels of the result.
+_OUTPUTS = {
+    'stft_magnitude': ('|STFT| (or its dB), as kapre.composed.get_stft_magnitude_layer.',
+                       'n_fft // 2 + 1', 'channels'),
+    'melspectrogram': ("Mel spectrogram (or its dB), as kapre.composed.get_melspectrogram_layer: "
+                       "STFT magnitudes through librosa's mel filterbank.", 'n_mels', 'channels'),
+    'log_frequency_spectrogram': (
+        'Log-frequency spectrogram (or its dB), as '
+        "kapre.composed.get_log_frequency_spectrogram_layer: STFT magnitudes through kapre's "
+        'log-normal filterbank.', 'log_n_bins', 'channels'),
+    'stft_mag_phase': ('[magnitude (or dB), phase], as kapre.composed.get_stft_mag_phase: the '
+                       'magnitudes of every channel, then their phases in radians, along the '
+                       'channel axis.', 'n_fft // 2 + 1', '2 * channels'),
+    'stft': ("The complex STFT, as kapre's STFT layer (kapre.time_frequency.STFT).",
+             'n_fft // 2 + 1', 'channels'),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """What the docstrings say about one backend module, and its keyword arguments beyond
+    kapre's (each None by default, described in ARGUMENTS)."""
+
+    arrays: str  # what x is
+    result: str  # what is returned
+    how: str  # one sentence: where and how it computes
+    real: str  # result dtype
+    complex: str  # result dtype of `stft`
+    extras: tuple = ()
+
+
+BACKENDS = {
+    'kapre_fast.reference': Backend(
+        arrays='NumPy array (or anything np.asarray takes)', result='NumPy array',
+        how='Computed in float64 with NumPy: slow and simple, the truth the other backends are '
+            'tested against.',
+        real='float64', complex='complex128'),
+    'kapre_fast.cpu': Backend(
+        arrays='NumPy array (or anything np.asarray takes)', result='NumPy array',
+        how='Computed by the fused C++ kernel (the GIL released), in float32 as kapre.',
+        real='float32', complex='complex64', extras=('threads', 'out')),
+    'kapre_fast.gpu': Backend(
+        arrays='CuPy array (or any object exposing __cuda_array_interface__, taken without a '
+               'copy)', result='CuPy array',
+        how="Computed by the fused CUDA kernel, asynchronously on CuPy's current stream; the "
+            "result is a new CuPy array on x's device.",
+        real='float32', complex='complex64'),
+}
+
+
+def front_end_functions(module: str) -> tuple:
+    """The functions of FUNCTIONS, in that order, for the backend module named `module` (a key
+    of BACKENDS); each calls that module's `compute`."""
+    return tuple(_front_end_function(module, name) for name in FUNCTIONS)
+
+
+def _front_end_function(module, name):
+    backend = BACKENDS[module]
+    make_spec = getattr(FrontEnd, name)
+    kapre = FrontEnd.kapre_signature(name).parameters.values()
+    extras = [inspect.Parameter(extra, inspect.Parameter.KEYWORD_ONLY, default=None)
+              for extra in backend.extras]
+    x = inspect.Parameter('x', inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    signature = inspect.Signature([x, *kapre, *extras])
+    accepted = list(signature.parameters)[1:]
+
+    def function(x, *args, **kwargs):
+        if args:
+            raise TypeError(
+                f'{module}.{name}() takes the audio as its only positional argument, got '
+                f'{1 + len(args)}; pass the others by keyword ({", ".join(accepted[:3])}, ...)')
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f'{module}.{name}() got unexpected keyword argument(s) {", ".join(unknown)}; '
+                f'it takes {", ".join(accepted)}')
+        extra_values = {extra: kwargs.pop(extra) for extra in backend.extras if extra in kwargs}
+        # Looked up per call: the module defines `compute` after taking these functions.
+        return sys.modules[module].compute(make_spec(**kwargs), x, **extra_values)
+
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = module
+    function.__signature__ = signature
+    function.__doc__ = _docstring(name, backend, signature)
+    return function
+
+
+def _docstring(name, backend, signature):
+    summary, features, channels = _OUTPUTS[name]
+    dtype = backend.complex if name == 'stft' else backend.real
+    arguments = []
+    for parameter in list(signature.parameters.values())[1:]:
+        text = f'{ARGUMENTS[parameter.name]} Default {parameter.default!r}.'
+        arguments.append(_item(parameter.name, text))
+    x = (f'The waveform batch, a {backend.arrays}: (batch, time, channels) for '
+         "input_data_format 'channels_last', (batch, channels, time) for 'channels_first'. "
+         'Real floating point of any width, or integers taken unscaled as kapre does (int16 '
+         f'samples stay in [-32768, 32767]), computed as {backend.real}; bool, complex and '
+         'non-numeric dtypes raise TypeError, fewer or more than 3 axes ValueError.')
+    result = (f'A {backend.result} of {dtype}: (batch, frames, {features}, '
+              f"{channels}) for output_data_format 'channels_last', (batch, {channels}, frames, "
+              f"{features}) for 'channels_first'. frames = 1 + (time + pad - win_length) // "
+              'hop_length, or ceil((time + pad) / hop_length) with pad_end, where pad = '
+              'n_fft - hop_length with pad_begin, else 0.')
+    return '\n'.join([
+        summary, '', backend.how, '', 'Args:', _item('x', x), *arguments, '', 'Returns:',
+        textwrap.fill(result, 88, initial_indent='    ', subsequent_indent='    '), '',
+        'Raises:',
+        textwrap.fill('TypeError or ValueError naming the argument and its value for a bad '
+                      'argument, an unknown keyword, or audio of a bad dtype or shape; '
+                      'ValueError for audio too short for one frame.', 88,
+                      initial_indent='    ', subsequent_indent='    '),
+    ])
+
+
+def _item(name, text):
+    return textwrap.fill(f'{name}: {text}', 88, initial_indent='    ',
+                         subsequent_indent='        ')
