@@ -143,7 +143,8 @@ def to_onnx(model, path=None, opset=ONNX_OPSET):
 
 def run_savedmodel(path, x) -> np.ndarray:
     """The 'serve' endpoint of the SavedModel at `path` on `x`."""
-    return tf.saved_model.load(str(path)).serve(tf.constant(x)).numpy()
+    loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
+    return loaded.serve(tf.constant(x)).numpy()
 
 
 def run_tflite(flatbuffer: bytes, x) -> np.ndarray:

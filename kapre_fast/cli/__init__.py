@@ -6,6 +6,7 @@ and a demo, all computed by kapre_fast's fused kernels.
     kapre-fast features a.wav b.flac -o feats.npz      # or one .npz for all of them
     kapre-fast bench                                   # kapre_fast vs kapre / tf.signal / librosa
     kapre-fast demo                                    # synthesised audio, timed, and a picture
+    kapre-fast export model.keras --format tflite -o model.tflite  # runs without kapre_fast
 
 Reading audio needs soundfile and pictures need matplotlib (`pip install "kapre_fast[cli]"`);
 the baselines of `bench` are used when installed. Errors are printed as

@@ -7,6 +7,7 @@ import sys
 
 from kapre_fast.cli.bench import cmd_bench
 from kapre_fast.cli.demo import cmd_demo
+from kapre_fast.cli import export_command
 from kapre_fast.cli.features import cmd_features
 from kapre_fast.cli.options import AUDIO_EXTENSIONS, CliError, PROG, _positive_float, _positive_int, add_front_end_arguments
 from kapre_fast.cli.spec_command import cmd_spec
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help='spectrogram picture to write ("" for none; default: '
                            'kapre_fast_demo.png)')
     demo.set_defaults(func=cmd_demo)
+    export_command.add_parser(sub)
     return parser
 
 
