@@ -1,0 +1,58 @@
+"""The local engine: decoding (and CPU features) in a process pool on this machine, no server.
+
+Each of `workers` processes decodes an item and computes its features with kapre_fast.cpu at
+`threads` threads (default: cores // workers, so workers x threads never oversubscribes the
+cores); results come back in input order. With device='gpu' the workers only decode and this
+process computes the features with kapre_fast.gpu.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from kapre_fast.corpus.features import compute_result, cpu_compute, decode_item, gpu_compute
+
+
+def budget(workers, threads, device):
+    """(workers, threads) with the defaults filled in."""
+    cores = os.cpu_count() or 1
+    workers = workers or cores
+    if threads is None and device == 'cpu':
+        threads = max(1, cores // workers)
+    return workers, threads
+
+
+def run(items, recipe, *, workers=None, threads=None, device='cpu'):
+    """Yields a features.Result per item, in order."""
+    workers, threads = budget(workers, threads, device)
+    workers = min(workers, max(1, len(items)))
+    decode_only = device == 'gpu'
+    compute = gpu_compute() if decode_only else cpu_compute(threads)
+    if workers == 1:  # in this process: no pool to start
+        for item in items:
+            yield compute_result(decode_item(item, recipe), recipe, compute)
+        return
+    # fork: workers start at once and need no importable __main__ (a script without a main
+    # guard); spawn where fork does not exist.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context('fork' if 'fork' in methods else 'spawn')
+    with context.Pool(workers, initializer=_start_worker,
+                      initargs=(recipe, threads, decode_only)) as pool:
+        for done in pool.imap(_work, items, chunksize=2):
+            yield compute_result(done, recipe, compute) if decode_only else done
+
+
+_WORKER = {}
+
+
+def _start_worker(recipe, threads, decode_only):
+    _WORKER.update(recipe=recipe, decode_only=decode_only,
+                   compute=None if decode_only else cpu_compute(threads))
+
+
+def _work(item):
+    decoded = decode_item(item, _WORKER['recipe'])
+    if _WORKER['decode_only']:
+        return decoded
+    return compute_result(decoded, _WORKER['recipe'], _WORKER['compute'])

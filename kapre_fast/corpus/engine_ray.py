@@ -1,0 +1,159 @@
+"""The Ray engine: a Ray Data pipeline, read -> decode -> features -> write.
+
+The items become a dataset (`from_items`); `map_batches` decodes them (CPU tasks) and computes
+the features (kapre_fast.cpu at one thread per task, or kapre_fast.gpu in actors that ask Ray
+for a GPU each); the records stream back in input order to this process, which writes them
+with the same writer as the local engine, so both give the same bytes. The outputs are written
+where this process runs: the cluster's nodes need kapre_fast and read access to the audio
+(the same paths), not to the output folder.
+
+`address` joins a running cluster (`ray.init(address=...)`, e.g. "auto" on a node of it, or
+"ray://head:10001"); without it a Ray instance is started in this process with `workers` CPUs
+and shut down at the end. If Ray is already initialised (ray.init called by the caller), that
+session is used and left running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import numpy as np
+
+from kapre_fast.corpus.features import Decoded, Piece, Record, Result, compute_result, \
+    cpu_compute, decode_item, gpu_compute
+from kapre_fast.corpus.inputs import Item
+
+_BATCH = 16  # most items per task
+
+
+def _ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError as error:
+        raise ImportError(f'engine="ray" needs Ray Data ({error}); install it with '
+                          '`pip install "kapre_fast[ray]"`') from None
+    return ray
+
+
+def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None):
+    """Yields a features.Result per item, in order."""
+    ray = _ray()
+    started = not ray.is_initialized()
+    if started:
+        logging.getLogger('ray').setLevel(logging.WARNING)
+        options = dict(address=address) if address else dict(num_cpus=workers)
+        ray.init(**options, logging_level=logging.WARNING, log_to_driver=False,
+                 include_dashboard=False)
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # same shards as the local engine
+        context.enable_progress_bars = False  # ours is drawn by extract()
+        logging.getLogger('ray.data').setLevel(logging.WARNING)
+        rows = [{'item': json.dumps(dataclasses.asdict(item))} for item in items]
+        # Blocks of at most _BATCH items, and enough of them to keep every CPU busy; one block
+        # is one batch of each stage (batch_size=None).
+        cpus = workers or int(ray.cluster_resources().get('CPU', 1))
+        blocks = min(len(rows), max(-(-len(rows) // _BATCH), 2 * cpus))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks)
+        tasks = ray.data.TaskPoolStrategy(size=workers)
+        dataset = dataset.map_batches(_decode_batch, fn_kwargs={'recipe': recipe},
+                                      batch_size=None, num_cpus=1, compute=tasks)
+        if device == 'gpu':
+            actors = ray.data.ActorPoolStrategy(size=workers or 1)
+            dataset = dataset.map_batches(_GpuFeatures, fn_constructor_kwargs={'recipe': recipe},
+                                          batch_size=None, num_gpus=1, compute=actors)
+        else:
+            dataset = dataset.map_batches(_features_batch,
+                                          fn_kwargs={'recipe': recipe, 'threads': threads or 1},
+                                          batch_size=None, num_cpus=1, compute=tasks)
+        yield from _results(dataset.iter_rows())
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# Rows between the stages: one per piece (or one per failed item), with the item as JSON.
+def _decode_batch(batch, recipe):
+    out = {name: [] for name in ('item', 'id', 'audio', 'channels', 'rate', 'seconds', 'error')}
+    for text in batch['item']:
+        decoded = decode_item(Item(**json.loads(text)), recipe)
+        for piece in decoded.pieces or [None]:
+            out['item'].append(text)
+            out['id'].append(piece.id if piece else '')
+            out['audio'].append(piece.audio.tobytes() if piece else b'')
+            out['channels'].append(piece.audio.shape[1] if piece else 0)
+            out['rate'].append(piece.rate if piece else 0)
+            out['seconds'].append(decoded.seconds)
+            out['error'].append(decoded.error or '')
+    return _columns(out)
+
+
+def _features_batch(batch, recipe, threads):
+    return _features(batch, recipe, cpu_compute(threads))
+
+
+class _GpuFeatures:
+    def __init__(self, recipe):
+        self.recipe, self.compute = recipe, gpu_compute()
+
+    def __call__(self, batch):
+        return _features(batch, self.recipe, self.compute)
+
+
+def _features(batch, recipe, compute):
+    out = {name: [] for name in ('item', 'id', 'payload', 'frames', 'seconds', 'item_seconds',
+                                 'error')}
+    for row in _row_dicts(batch):
+        item = Item(**json.loads(row['item']))
+        pieces = []
+        if not row['error']:
+            audio = np.frombuffer(row['audio'], np.float32).reshape(-1, row['channels'])
+            pieces = [Piece(row['id'], audio, int(row['rate']))]
+        result = compute_result(Decoded(item, pieces, row['error'] or None), recipe, compute)
+        record = result.records[0] if result.records else None
+        out['item'].append(row['item'])
+        out['id'].append(record.id if record else '')
+        out['payload'].append(record.payload if record else b'')
+        out['frames'].append(record.frames if record else 0)
+        out['seconds'].append(record.seconds if record else 0.0)
+        out['item_seconds'].append(float(row['seconds']))
+        out['error'].append(result.error or '')
+    return _columns(out)
+
+
+def _results(rows):
+    """Groups the records of each item (consecutive rows, the order is preserved) into Results."""
+    current, records, error, seconds = None, [], None, 0.0
+    for row in rows:
+        if row['item'] != current:
+            if current is not None:
+                yield _result(current, records, error, seconds)
+            current, records, error = row['item'], [], None
+            seconds = float(row['item_seconds'])
+        if row['error']:
+            error = error or row['error']
+        else:
+            records.append(Record(row['id'], bytes(row['payload']), int(row['frames']),
+                                  float(row['seconds'])))
+    if current is not None:
+        yield _result(current, records, error, seconds)
+
+
+def _result(text, records, error, seconds):
+    item = Item(**json.loads(text))
+    if error is not None:
+        return Result(item, [], error)
+    return Result(item, records, seconds=seconds)
+
+
+def _row_dicts(batch):
+    names = list(batch)
+    return [dict(zip(names, values)) for values in zip(*(batch[name] for name in names))]
+
+
+def _columns(out):
+    # Object arrays: Ray stores bytes and strings as Arrow binary/string columns.
+    return {name: np.array(values, dtype=object) for name, values in out.items()}

@@ -1,0 +1,191 @@
+"""A run's output folder: its settings, its manifest (what is done), the lock that keeps two
+runs apart, and resuming: cleaning up after a killed run and skipping what is done.
+
+The manifest (OUT/manifest.jsonl) gets one JSON line per record written and per item that
+failed: id, item (the input's id; differs from id for chunks), source, status ("ok" or
+"failed"), frames, seconds, shard (file name relative to OUT), offset and bytes (of the .npy
+member in a tar shard), error. Lines are appended, flushed and fsynced only after the records
+they name were renamed into place, so every "ok" line points at complete data. Every run
+appends to it; the last line of an id wins (a failure retried later may succeed).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards
+
+MANIFEST = 'manifest.jsonl'
+SETTINGS = 'settings.json'
+FORMATS = ('shards', 'npy', 'npz')
+
+
+def manifest_path(output, format):
+    output = Path(output)
+    return output.with_suffix('.manifest.jsonl') if format == 'npz' else output / MANIFEST
+
+
+def read_manifest(path) -> list[dict]:
+    """The lines of a manifest, without a torn last line (a run killed while appending)."""
+    entries = []
+    try:
+        with open(path, 'rb') as stream:
+            for line in stream:
+                if not line.endswith(b'\n'):
+                    break
+                entries.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return entries
+
+
+def latest(entries) -> tuple[dict, dict]:
+    """(id -> its "ok" line, item -> error of items that failed and never succeeded since), in
+    manifest order."""
+    done, failed = {}, {}
+    for entry in entries:
+        if entry['status'] == 'ok':
+            done[entry['id']] = entry
+            failed.pop(entry['item'], None)
+        else:
+            failed[entry['item']] = entry['error']
+    return done, failed
+
+
+class Store:
+    """Opens OUT for a run of `settings` (a dict): refuses a run already there with other
+    settings, or any when resume is False; removes what a killed run left; knows what is done."""
+
+    def __init__(self, output, format, settings: dict, *, shard_size=1000, resume=True):
+        if format not in FORMATS:
+            raise ValueError(f'format must be one of {", ".join(FORMATS)}, got {format!r}')
+        self.output, self.format = Path(output), format
+        self.manifest = manifest_path(self.output, format)
+        self.pending, self.done_items, self.lock = [], set(), None
+        if format == 'npz':
+            # One archive, written whole: no resuming, the previous archive is replaced.
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            self.manifest.unlink(missing_ok=True)
+            self.writer = NpzArchive(self.output)
+            return
+        if self.output.exists() and not self.output.is_dir():
+            raise ValueError(f'output {self.output} exists and is not a folder')
+        self.output.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        settings = dict(settings, format=format)
+        saved = self.output / SETTINGS
+        entries = read_manifest(self.manifest)
+        if saved.exists() or entries:
+            if not resume:
+                raise FileExistsError(f'output {self.output} already holds a run ({MANIFEST}); '
+                                      'resume it, or choose another output folder')
+            previous = json.loads(saved.read_text()) if saved.exists() else None
+            if previous != settings:
+                changed = sorted(key for key in set(settings) | set(previous or {})
+                                 if (previous or {}).get(key) != settings.get(key))
+                raise ValueError(f'output {self.output} holds a run with other settings '
+                                 f'({", ".join(changed)} differ); choose another output folder')
+            if entries or self.manifest.exists():
+                self._truncate_torn_line()
+        else:
+            _write_atomically(saved, json.dumps(settings, indent=1, sort_keys=True) + '\n')
+        done, _ = latest(entries)
+        self.done_items = {entry['item'] for entry in done.values()}
+        shards = {entry['shard'] for entry in done.values()}
+        self._remove_leftovers(shards)
+        if format == 'shards':
+            numbers = [int(SHARD_PATTERN.fullmatch(name).group(1)) for name in shards
+                       if SHARD_PATTERN.fullmatch(name)]
+            self.writer = TarShards(self.output, shard_size, max(numbers, default=-1) + 1)
+        else:
+            self.writer = NpyFiles(self.output, shard_size)
+
+    def add(self, result):
+        """Writes one item's records (or notes its failure); commits when a shard is full."""
+        item = result.item
+        common = {'item': item.id, 'source': item.path}
+        if result.error is not None:
+            self.pending.append({'id': item.id, **common, 'status': 'failed', 'frames': None,
+                                 'shard': None, 'error': result.error})
+        else:
+            for record, place in zip(result.records, self.writer.add(result.records)):
+                self.pending.append({'id': record.id, **common, 'status': 'ok',
+                                     'frames': record.frames,
+                                     'seconds': round(record.seconds, 6), **place,
+                                     'error': None})
+        if self.writer.full():
+            self.commit()
+
+    def commit(self):
+        """Renames the open shard into place, then appends its lines to the manifest."""
+        name = self.writer.commit()
+        for line in self.pending:
+            if line['status'] == 'ok' and line['shard'] is None:
+                line['shard'] = name
+        if self.pending:
+            # One write() of the whole batch: a kill cannot leave half of a shard's lines.
+            data = ''.join(json.dumps(line) + '\n' for line in self.pending).encode()
+            descriptor = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(descriptor, data)
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        self.pending = []
+
+    def close(self, completed=True):
+        """Commits what is written (completed) or drops the open shard (an error)."""
+        try:
+            if completed:
+                self.commit()
+            else:
+                self.writer.abort()
+        finally:
+            if self.lock is not None:
+                os.close(self.lock)
+                self.lock = None
+
+    def _lock(self):
+        # flock on the folder itself: no lock file is left behind; released if the process dies.
+        self.lock = os.open(self.output, os.O_RDONLY)
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.lock)
+            self.lock = None
+            raise RuntimeError(f'output {self.output} is being written by another run') from None
+
+    def _truncate_torn_line(self):
+        """Cuts a half-appended last line, so the next append starts on a line of its own."""
+        with open(self.manifest, 'r+b') as stream:
+            end = stream.seek(0, os.SEEK_END)
+            position = end
+            while position > 0:
+                start = max(0, position - 65536)
+                stream.seek(start)
+                newline = stream.read(position - start).rfind(b'\n')
+                if newline >= 0:
+                    position = start + newline + 1
+                    break
+                position = start
+            if position != end:
+                stream.truncate(position)
+
+    def _remove_leftovers(self, referenced):
+        """Partial files of a killed run, and shards it renamed into place but never listed in
+        the manifest (killed between the two): their items are redone, never counted twice."""
+        for path in self.output.rglob(f'*{PARTIAL}'):
+            path.unlink()
+        if self.format == 'shards':
+            for path in self.output.glob('shard-*.tar'):
+                if SHARD_PATTERN.fullmatch(path.name) and path.name not in referenced:
+                    path.unlink()
+
+
+def _write_atomically(path, text):
+    partial = path.with_name(path.name + PARTIAL)
+    partial.write_text(text)
+    os.replace(partial, path)
