@@ -52,7 +52,7 @@ __all__ = [
     'composed',
 ]
 
-_SUBMODULES = {'reference', 'cpu', 'gpu', 'ops', 'layers', 'composed', 'cli'}
+_SUBMODULES = {'reference', 'cpu', 'gpu', 'ops', 'layers', 'composed', 'cli', 'corpus'}
 
 
 def __getattr__(name):
