@@ -6,14 +6,22 @@ import os
 # tests must see huge requests refused rather than allocated.
 os.environ.setdefault('KAPRE_FAST_MAX_OUTPUT_BYTES', str(256 << 20))
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 import helpers
 
+# Where the full list of agreement figures goes (build/ is git-ignored).
+FIGURES_FILE = Path(__file__).resolve().parents[1] / 'build' / 'accuracy-figures.txt'
+
 
 @pytest.fixture(scope='session')
 def speech():
-    """The real speech recording: float32 mono, shape (132076,), peak about 0.21."""
+    """The real speech recording: float32 mono, shape (132076,), peak about 0.21; without the
+    file (a clone without ../shared), synthesised voiced audio of that size (helpers.load_speech;
+    the terminal summary says which)."""
     return helpers.load_speech()
 
 
@@ -36,8 +44,28 @@ def noise_batch():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Prints the worst agreement figures the tests recorded (helpers.record_agreement)."""
-    if helpers.AGREEMENT:
-        terminalreporter.section('worst agreement figures')
-        for name, value in sorted(helpers.AGREEMENT.items()):
-            terminalreporter.write_line(f'{name}: {value:.3g}')
+    """Says which speech the tests used, and summarises the worst agreement figures they
+    recorded (helpers.record_agreement); the full list goes to FIGURES_FILE."""
+    source = helpers.SPEECH_SOURCE
+    if source and source['path'] is None:
+        terminalreporter.write_line(
+            f'speech: {source["looked_at"]} not found, so the speech cases ran on synthesised '
+            f'voiced audio (helpers.synthetic_speech); set {helpers.SPEECH_VARIABLE} to the '
+            'recording to use it', yellow=True)
+    elif source:
+        terminalreporter.write_line(f'speech: the recording {source["path"]}')
+    if not helpers.AGREEMENT:
+        return
+    lines = helpers.agreement_lines(helpers.AGREEMENT, helpers.AGREEMENT_MODULE)
+    try:
+        FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+        FIGURES_FILE.write_text('\n'.join(lines) + '\n')
+        where = FIGURES_FILE
+    except OSError:  # a read-only checkout
+        with tempfile.NamedTemporaryFile('w', prefix='kapre_fast_accuracy_', suffix='.txt',
+                                         delete=False) as file:
+            file.write('\n'.join(lines) + '\n')
+            where = file.name
+    terminalreporter.section('worst agreement figures')
+    for line in helpers.agreement_summary(helpers.AGREEMENT, helpers.AGREEMENT_MODULE, where):
+        terminalreporter.write_line(line)

@@ -2,8 +2,8 @@
 
 The command is the installed console script (the one beside this Python, else the first on PATH),
 or `python -m kapre_fast.cli` when none is installed (a development checkout on PYTHONPATH, which
-the subprocess inherits). Audio files are written at test time from the speech recording into
-tmp_path; nothing binary is kept in the repository.
+the subprocess inherits). Audio files are written at test time from the speech recording (or its
+synthesised stand-in, conftest.py) into tmp_path; nothing binary is kept in the repository.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ import pytest
 soundfile = pytest.importorskip('soundfile')
 matplotlib_image = pytest.importorskip('matplotlib.image')
 
+from helpers import SPEECH_RATE  # noqa: E402  (`speech` is conftest's: real or synthesised)
 from kapre_fast import cpu  # noqa: E402
 
-SPEECH_PATH = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'speech_test_file.npz'
-# The file stores no rate. At 22050 Hz its spectrum ends sharply at 8.0 kHz (a band-limited
-# recording resampled to 22050 Hz); at 16 kHz that edge would sit at an odd 5.8 kHz.
-SPEECH_RATE = 22050
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 CHANNELS_LAST = dict(input_data_format='channels_last', output_data_format='channels_last')
@@ -50,14 +47,6 @@ def run(*args, cwd=None, timeout=180):
                             text=True, cwd=cwd, timeout=timeout)
     assert 'Traceback' not in result.stderr, result.stderr
     return result
-
-
-@pytest.fixture(scope='module')
-def speech():
-    if not SPEECH_PATH.exists():
-        pytest.skip(f'speech test data not found at {SPEECH_PATH}')
-    with np.load(SPEECH_PATH) as data:
-        return data['audio_data'].astype(np.float32)
 
 
 def write_audio(path, samples, sample_rate, **kwargs):
