@@ -1,0 +1,133 @@
+"""kapre_fast.builtin: the front ends in plain TensorFlow ops (for TFLite, ONNX, XLA, SavedModels
+without our op library).
+
+The whole grid runs through it in test_backends.py (backend 'builtin'); here: the grid with 3
+channels, the inverse STFT against the float64 reference, the radix split, static shapes under
+unknown batch and time, only-builtin op types, and finite gradients at digital silence.
+"""
+
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+
+from grid import CASES, make_batch
+from helpers import kapre_output, peak_relative_error, record_agreement
+
+tf = pytest.importorskip('tensorflow')
+pytest.importorskip('kapre')
+
+from kapre_fast import builtin, ops, reference  # noqa: E402
+from kapre_fast.spec import FrontEnd  # noqa: E402
+from test_backends import assert_as_close_as_kapre  # noqa: E402
+
+# Three channels on a fixed sample of grid cases: for each family one case per output layout.
+_rng = random.Random(3)
+THREE_CHANNEL_CASES = [
+    dataclasses.replace(_rng.choice(same_layout), n_channels=3)
+    for family in sorted({case.family for case in CASES})
+    for layout in ('channels_last', 'channels_first')
+    for same_layout in [[case for case in CASES if case.family == family
+                         and case.kwargs['output_data_format'] == layout]]
+]
+
+
+@pytest.mark.parametrize('case', THREE_CHANNEL_CASES, ids=str)
+def test_three_channels_are_as_close_to_float64_as_kapre(case, speech_batch, noise_batch):
+    x, spec = make_batch(case, speech_batch, noise_batch)
+    assert x.shape[1 if spec.input_data_format == 'channels_first' else 2] == 3
+    ours = builtin.front_end(tf.constant(x), spec).numpy()
+    assert_as_close_as_kapre(case, spec, x, ours, kapre_output(case.family, x, **case.kwargs),
+                             'builtin 3ch')
+
+
+ISTFT_CASES = [
+    dict(n_fft=256, hop_length=64),
+    dict(n_fft=300, win_length=256, hop_length=64, forward_window_name='vorbis_window'),
+    dict(n_fft=200, win_length=256, hop_length=32, forward_window_name='hamming_window'),
+    dict(n_fft=255, hop_length=51, forward_window_name='kaiser_window'),
+]
+
+
+@pytest.mark.parametrize('layouts', [('channels_last', 'channels_first'),
+                                     ('channels_first', 'channels_last')])
+@pytest.mark.parametrize('kwargs', ISTFT_CASES)
+def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
+    stft_format, waveform_format = layouts
+    spec = FrontEnd.inverted_by_istft(**kwargs, stft_data_format=stft_format,
+                                      waveform_data_format=waveform_format)
+    rng = np.random.default_rng(0)
+    shape = (2, 9, spec.n_freq, 3) if stft_format == 'channels_last' else (2, 3, 9, spec.n_freq)
+    spectra = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    truth = reference.istft(spectra, **kwargs, stft_data_format=stft_format,
+                            waveform_data_format=waveform_format)
+    ours = peak_relative_error(builtin.inverse_stft(spectra, spec).numpy(), truth)
+    kapre = peak_relative_error(
+        kapre_output('istft', spectra, **kwargs, input_data_format=stft_format,
+                     output_data_format=waveform_format), truth)
+    record_agreement('builtin istft / peak', ours)
+    record_agreement('builtin istft / peak / (2 kapre + floor)', ours / (2 * kapre + 3e-7))
+    assert ours <= 2 * kapre + 3e-7, (ours, kapre)
+
+
+@pytest.mark.parametrize('n_fft, radices', [(1024, (16, 16, 4)), (400, (10, 10, 4)),
+                                            (511, (73, 7)), (97, (97,)), (2, (2,))])
+def test_radices_multiply_to_n_fft(n_fft, radices):
+    # At most 16 each, but for a prime above 16, which stays one plain DFT stage.
+    assert builtin._radices(n_fft) == radices and np.prod(radices) == n_fft
+
+
+def test_unknown_batch_and_time_keep_the_other_sizes_static():
+    spec = FrontEnd.melspectrogram(n_fft=512, n_mels=40, return_decibel=True, pad_end=True,
+                                   input_data_format='channels_last',
+                                   output_data_format='channels_first')
+    function = tf.function(lambda x: builtin.front_end(x, spec),
+                           input_signature=[tf.TensorSpec([None, None, 2], tf.float32)])
+    assert function.get_concrete_function().output_shapes.as_list() == [None, 2, None, 40]
+    for batch, time in [(1, 700), (3, 5001)]:
+        x = np.random.default_rng(time).standard_normal((batch, time, 2)).astype(np.float32)
+        np.testing.assert_allclose(function(x).numpy(), ops.front_end(x, spec).numpy(),
+                                   atol=2e-3)  # dB
+
+
+# Op types of a graph that TFLite's builtin set and ONNX take (no complex op, no FFT, no custom
+# op); the front end must use none other.
+_PLAIN_OPS = {
+    'Placeholder', 'Const', 'Identity', 'Transpose', 'Pad', 'Shape', 'StridedSlice', 'Pack',
+    'Range', 'Mul', 'AddV2', 'Sub', 'FloorDiv', 'Maximum', 'ExpandDims', 'GatherV2', 'Reshape',
+    'BatchMatMulV2', 'MatMul', 'Split', 'Square', 'Greater', 'SelectV2', 'OnesLike', 'ZerosLike',
+    'Sqrt', 'Log', 'Max', 'Atan2', 'ConcatV2', 'Cast', 'Squeeze', 'Fill', 'RealDiv', 'Unpack',
+    'Reshape', 'ZerosLike',
+}
+
+
+@pytest.mark.parametrize('spec', [
+    FrontEnd.stft_mag_phase(n_fft=400, win_length=300, pad_begin=True, pad_end=True,
+                            return_decibel=True),
+    FrontEnd.log_frequency_spectrogram(n_fft=1024, return_decibel=True),
+], ids=['mag_phase', 'log'])
+def test_graph_has_only_plain_ops(spec):
+    function = tf.function(lambda x: builtin.front_end(x, spec),
+                           input_signature=[tf.TensorSpec([None, None, 1], tf.float32)])
+    graph = function.get_concrete_function().graph
+    assert {op.type for op in graph.get_operations()} <= _PLAIN_OPS
+
+
+def test_gradient_is_finite_at_digital_silence():
+    spec = FrontEnd.stft_mag_phase(n_fft=64, hop_length=16, return_decibel=True,
+                                   input_data_format='channels_last')
+    x = np.random.default_rng(0).standard_normal((2, 400, 1)).astype(np.float32)
+    x[:, 100:300] = 0.0  # frames of exact zeros: magnitude 0, phase undefined
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(builtin.front_end(x, spec))
+    gradient = tape.gradient(total, x).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0
+
+
+def test_refuses_ffts_above_its_table_limit():
+    with pytest.raises(ValueError, match='MAX_N_FFT'):
+        builtin.front_end(np.zeros((1, 4 * builtin.MAX_N_FFT, 1), np.float32),
+                          FrontEnd.stft_magnitude(n_fft=2 * builtin.MAX_N_FFT))
