@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from kapre_fast.cli.options import CliError, KINDS
@@ -20,19 +18,13 @@ def _soundfile():
 
 def read_audio(path):
     """(float32 (time, channels) samples, sample rate) of an audio file; CliError if unreadable."""
-    soundfile = _soundfile()
-    path = Path(path)
-    if not path.exists():
-        raise CliError(f'{path}: no such file')
-    if path.is_dir():
-        raise CliError(f'{path}: is a folder, not an audio file')
+    _soundfile()
+    from kapre_fast.corpus import decode
+
     try:
-        audio, sample_rate = soundfile.read(str(path), dtype='float32', always_2d=True)
-    except (RuntimeError, OSError, ValueError, TypeError, EOFError,
-            soundfile.SoundFileError) as error:
-        reason = getattr(error, 'error_string', None) or str(error) or type(error).__name__
-        raise CliError(f'{path}: cannot read audio: {reason}') from None
-    return audio, sample_rate
+        return decode.read(path)
+    except decode.DecodeError as error:
+        raise CliError(str(error)) from None
 
 
 def load_backend(device):

@@ -47,29 +47,58 @@ def build_parser() -> argparse.ArgumentParser:
     spec.set_defaults(func=cmd_spec)
 
     features = sub.add_parser(
-        'features', help='features of many audio files to .npy files or one .npz',
-        description='Computes the features of every input file (folders are walked recursively '
-                    f'for {" ".join(AUDIO_EXTENSIONS)}) and writes each as a float32 array of '
-                    'shape (frames, features, channels) - kapre\'s channels_last output without '
-                    'the batch axis - to OUT/<path relative to the folder given>.npy, or all of '
-                    'them into one OUT.npz keyed by that relative path (without its suffix; '
-                    'names that would clash keep their suffix, then get -2, -3, ...). A '
-                    'file that cannot be read or computed is reported on stderr and skipped; '
-                    'the exit status is then 1 (0 when every file was written).',
+        'features', help='features of many audio files: .npy files, tar shards or one .npz',
+        description='Computes the features of every input (folders are walked recursively '
+                    f'for {" ".join(AUDIO_EXTENSIONS)}; globs; .csv/.jsonl manifests with path '
+                    'and optional offset, duration, id) with kapre_fast.corpus.extract and '
+                    'writes each as a float32 array of shape (frames, features, channels) - '
+                    'kapre\'s channels_last output without the batch axis - keyed by its id: '
+                    'the path relative to the folder given, without its suffix (names that '
+                    'would clash keep their suffix, then get -2, -3, ...), or the manifest\'s '
+                    'id. --format npy (default): OUT/<id>.npy; --format shards: WebDataset-style '
+                    'OUT/shard-NNNNNN.tar of <id>.npy members (for a large corpus a training job '
+                    'streams); -o OUT.npz: one archive. OUT/manifest.jsonl lists every array '
+                    'written and every file that failed; a rerun into OUT skips what it lists as '
+                    'written (a killed run is resumed; load the result with '
+                    'kapre_fast.corpus.open(OUT)). A file that cannot be read or computed is '
+                    'reported on stderr and skipped; the exit status is then 1 (0 when every '
+                    'file was written).',
         epilog='Sample rate: without --sample-rate every file is computed at its own rate (it '
                'sets the mel/log filterbank frequencies); with --sample-rate R, files at another '
-               'rate are refused (reported and skipped): nothing is resampled.')
-    features.add_argument('inputs', nargs='+', metavar='INPUT', help='audio files or folders')
+               'rate are resampled to R (soxr). Engines: local (a process pool: --workers '
+               'processes of --threads threads, by default one process per core) or ray (Ray '
+               'Data: pip install "kapre_fast[ray]"; --address joins a running cluster, '
+               'otherwise Ray starts on this machine).')
+    features.add_argument('inputs', nargs='+', metavar='INPUT',
+                          help='audio files, folders, globs or manifests (.csv, .jsonl)')
     features.add_argument('-o', '--output', required=True, metavar='OUT',
                           help='output folder, or a file ending in .npz')
+    features.add_argument('--format', choices=('npy', 'shards'), default='npy',
+                          help='npy: one .npy per file; shards: tar shards (default: npy; '
+                               '-o OUT.npz writes one .npz)')
+    features.add_argument('--shard-size', type=_positive_int, default=1000, metavar='N',
+                          help='files per tar shard (and per manifest commit) (default: 1000)')
     features.add_argument('--sample-rate', type=_positive_int, metavar='HZ',
-                          help='the rate every file must have (default: each file\'s own)')
+                          help='resample every file to this rate (default: each file\'s own)')
     features.add_argument('--mono', action='store_true',
                           help='average each file\'s channels first (output: 1 channel)')
+    features.add_argument('--chunk-seconds', type=_positive_float, metavar='S',
+                          help='cut each file into pieces of S seconds (ids <id>#0, <id>#1, ...; '
+                               'the last piece zero-padded) (default: whole files)')
+    features.add_argument('--engine', choices=('local', 'ray'), default='local',
+                          help='local: process pool on this machine; ray: Ray Data (default: '
+                               'local)')
+    features.add_argument('--address', metavar='ADDRESS',
+                          help='Ray cluster to join, e.g. auto or ray://head:10001 (--engine ray)')
+    features.add_argument('--workers', type=_positive_int, metavar='N',
+                          help='processes (local) or concurrent Ray tasks (default: one per core)')
+    features.add_argument('--resume', action=argparse.BooleanOptionalAction, default=True,
+                          help='continue a run already in OUT (same settings); --no-resume '
+                               'refuses to write into one (default: --resume)')
     features.add_argument('--device', choices=('cpu', 'gpu'), default='cpu',
                           help='cpu: kapre_fast.cpu; gpu: kapre_fast.gpu with CuPy (default: cpu)')
     features.add_argument('--threads', type=int, metavar='N',
-                          help='CPU threads (default: all cores)')
+                          help='CPU threads per worker (default: cores / workers)')
     features.add_argument('-q', '--quiet', action='store_true',
                           help='no progress bar (there is none either when stderr is not a '
                                'terminal)')

@@ -6,6 +6,8 @@ import argparse
 import math
 import re
 
+from kapre_fast.corpus.inputs import AUDIO_EXTENSIONS  # noqa: F401  (help texts)
+
 
 PROG = 'kapre-fast'
 
@@ -17,13 +19,6 @@ KINDS = {
     'log': ('log_frequency_spectrogram', 'get_log_frequency_spectrogram_layer',
             'log-frequency spectrogram'),
 }
-
-# Files `features` picks up when it walks a folder (a file named on the command line is always
-# tried, whatever its name). What soundfile (libsndfile) reads; .mp3 needs libsndfile >= 1.1.
-AUDIO_EXTENSIONS = (
-    '.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc',
-    '.au', '.snd', '.caf', '.w64', '.rf64',
-)
 
 WINDOWS = ('hann', 'hamming', 'kaiser', 'kaiser_bessel_derived', 'vorbis')
 

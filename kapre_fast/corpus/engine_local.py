@@ -1,8 +1,8 @@
 """The local engine: decoding (and CPU features) in a process pool on this machine, no server.
 
 Each of `workers` processes decodes an item and computes its features with kapre_fast.cpu at
-`threads` threads (default: cores // workers, so workers x threads never oversubscribes the
-cores); results come back in input order. With device='gpu' the workers only decode and this
+`threads` threads (by default workers x threads = cores: one fills in the other, and both
+default to one worker per core at one thread); results come back in input order. With device='gpu' the workers only decode and this
 process computes the features with kapre_fast.gpu.
 """
 
@@ -17,7 +17,8 @@ from kapre_fast.corpus.features import compute_result, cpu_compute, decode_item,
 def budget(workers, threads, device):
     """(workers, threads) with the defaults filled in."""
     cores = os.cpu_count() or 1
-    workers = workers or cores
+    if workers is None:
+        workers = max(1, cores // threads) if threads else cores
     if threads is None and device == 'cpu':
         threads = max(1, cores // workers)
     return workers, threads

@@ -49,9 +49,10 @@ class Recipe:
         if chunk_seconds is not None and not (isinstance(chunk_seconds, (int, float))
                                               and chunk_seconds > 0):
             raise ValueError(f'chunk_seconds must be a number > 0 or None, got {chunk_seconds!r}')
-        if 'input_data_format' in front_end:
-            raise ValueError('input_data_format is fixed (decoded audio is channels_last); '
-                             'output_data_format sets the layout of the features')
+        layout = front_end.pop('input_data_format', 'channels_last')
+        if layout != 'channels_last':
+            raise ValueError(f'input_data_format must be channels_last (the layout of decoded '
+                             f'audio), got {layout!r}; output_data_format sets the features\'')
         front_end.setdefault('output_data_format', 'channels_last')
         recipe = cls(function, tuple(sorted(front_end.items())), sample_rate, bool(mono),
                      None if chunk_seconds is None else float(chunk_seconds))
