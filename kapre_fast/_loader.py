@@ -9,19 +9,50 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.machinery
 import importlib.resources
 import json
+import sys
+from pathlib import Path
+
+BUILD_INFO = '_build_info.json'
 
 
 def _package_file(name: str):
     return importlib.resources.files('kapre_fast') / name
 
 
+def source_checkout_note(package=None) -> str:
+    """Why the compiled modules are missing when this kapre_fast is a source checkout's folder
+    (the folder above it has pyproject.toml and csrc/) without them: Python started in the
+    repository root imports that folder instead of the installed package. '' otherwise, or
+    when the folder has its build (`make install` links it in, tools/link_build.py).
+    `package`: the package folder (default: this one)."""
+    package = Path(package or Path(__file__).resolve().parent)
+    root = package.parent
+    if not ((root / 'pyproject.toml').is_file() and (root / 'csrc').is_dir()):
+        return ''
+    if (package / BUILD_INFO).exists():
+        return ''
+    note = (f'you are importing kapre_fast from the source checkout at {root} (Python puts the '
+            'current directory first on sys.path), which has no compiled modules; run from '
+            'another directory, or run `make install` (which links the build into the checkout)')
+    elsewhere = [entry for entry in sys.path if Path(entry or '.').resolve() != root]
+    installed = importlib.machinery.PathFinder.find_spec('kapre_fast', elsewhere)
+    if installed is not None and installed.submodule_search_locations:
+        location = Path(list(installed.submodule_search_locations)[0])
+        if location.resolve() != package.resolve():
+            return note + (f'. The installed kapre_fast, used from any other directory, is '
+                           f'at {location}')
+    return note + (f'. This Python ({sys.executable}) has no installed kapre_fast either: '
+                   '`make install`, or `pip install --no-build-isolation .` in the checkout')
+
+
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
     """What the native build contained: {'tensorflow': version or '', 'cuda': bool}."""
     try:
-        return json.loads(_package_file('_build_info.json').read_text())
+        return json.loads(_package_file(BUILD_INFO).read_text())
     except (FileNotFoundError, OSError, ValueError):
         return {'tensorflow': '', 'cuda': False}
 
@@ -32,6 +63,10 @@ def core():
     try:
         return importlib.import_module('kapre_fast._core')
     except ImportError as error:
+        shadowed = source_checkout_note()
+        if shadowed:
+            raise ImportError(f'kapre_fast\'s native module _core is missing: {shadowed}') \
+                from error
         raise ImportError(
             'kapre_fast\'s native module _core is missing or failed to load '
             f'({error}). Install the package with `pip install .` (it compiles the C++ core) '
@@ -42,6 +77,9 @@ def core():
 @functools.lru_cache(maxsize=None)
 def tf_ops():
     """The TensorFlow op library (loaded once, on first use)."""
+    shadowed = source_checkout_note()
+    if shadowed:  # no build info at all: not a build without TensorFlow
+        raise ImportError(f'kapre_fast\'s TensorFlow ops are missing: {shadowed}')
     import tensorflow as tf
 
     built_for = build_info().get('tensorflow', '')
