@@ -10,13 +10,38 @@
 #   bench     bench/gpu.py: kapre_fast.gpu vs the CuPy composition (and torch), batches 1/16/128
 #
 # Each stage is one command of a few minutes. Logs and benchmark results go to $OUT when it is
-# set (the device tool's output folder), else to build/gpu-suite/ and bench/results/.
+# set (the device tool's output folder), else to build/gpu-suite/ and bench/results/. Without a
+# GPU it prints one line and exits 2, having built and written nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 LOGS=${OUT:-$ROOT/build/gpu-suite}
 RESULTS=${OUT:-$ROOT/bench/results}
+STAGE=${1:-all}
+
+case "$STAGE" in
+  build|test|sanitize|bench|all) ;;
+  *) echo "usage: bash tests/gpu_suite.sh [build|test|sanitize|bench|all]" >&2; exit 2 ;;
+esac
+
+# A GPU: nvidia-smi lists one, or (without nvidia-smi) CuPy counts one.
+has_gpu() {
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi -L 2>/dev/null | grep -q '^GPU '
+  else
+    "$PY" -c 'import cupy, sys; sys.exit(cupy.cuda.runtime.getDeviceCount() == 0)' \
+      >/dev/null 2>&1
+  fi
+}
+
+# Every stage builds or runs CUDA code: without a GPU, stop before anything is built or written
+# (a build would land in kapre_fast/ and change what the checkout's root imports).
+if ! has_gpu; then
+  echo "tests/gpu_suite.sh: no CUDA GPU on this machine (nvidia-smi -L lists none, or CuPy" \
+    "counts none): nothing built or run; run it on a machine with a GPU" >&2
+  exit 2
+fi
 mkdir -p "$LOGS"
 
 # This GPU's compute capability as CMake wants it (9.0 -> 90); 90 where nvidia-smi cannot say.
@@ -68,11 +93,10 @@ bench() {
   $PY bench/gpu.py --out "$RESULTS" 2>&1 | tee "$LOGS/bench_gpu.log"
 }
 
-case "${1:-all}" in
+case "$STAGE" in
   build) build ;;
   test) run_tests ;;
   sanitize) sanitize ;;
   bench) bench ;;
   all) build && run_tests && sanitize && bench ;;
-  *) echo "usage: bash tests/gpu_suite.sh [build|test|sanitize|bench|all]" >&2; exit 2 ;;
 esac
