@@ -1,0 +1,209 @@
+"""kapre_fast.export and `kapre-fast export`: a model with fused kapre_fast layers made portable
+(same names and weights, builtin ops), then served as a SavedModel by a process that never imports
+kapre_fast, run by LiteRT (TFLite builtins only) at two batch sizes and two lengths, and by
+onnxruntime, each with the fused model's numbers; the reconstructing STFT/iSTFT pair on TFLite.
+
+Conversions are slow: each model is converted once per module.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import decibel_error, record_agreement, to_input_layout
+
+tf = pytest.importorskip('tensorflow')
+keras = pytest.importorskip('keras')
+
+import kapre_fast  # noqa: E402
+from kapre_fast import composed, export, layers  # noqa: E402
+from kapre_fast.cli import main as cli_main  # noqa: E402  (the entry point function)
+
+# The fused model's dB features against a converted one's, over the top 50 dB of each example:
+# test_backends' floor (a few float32 roundings of the dB values).
+DECIBEL_TOLERANCE = 0.01
+DECIBEL_RANGE = 50.0
+SHAPES = [(1, 8000), (5, 12345)]  # (batch, samples): two batch sizes, two lengths
+
+
+@pytest.fixture(scope='module')
+def model():
+    """Stereo audio of any length > a trainable channel mix > mel spectrogram in dB (fused)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, 2), name='audio')
+    mix = keras.layers.Dense(2, use_bias=False, name='mix')(inputs)
+    mel = composed.get_melspectrogram_layer(
+        n_fft=512, hop_length=160, n_mels=40, sample_rate=16000, return_decibel=True,
+        input_data_format='channels_last', output_data_format='channels_last', name='mel')
+    return keras.Model(inputs, mel(mix), name='front_end_model')
+
+
+@pytest.fixture(scope='module')
+def audio(speech):
+    """{(batch, samples): float32 (batch, samples, 2) speech}."""
+    import helpers
+
+    return {shape: to_input_layout(helpers.speech_batch(speech, *shape, n_channels=2, seed=i),
+                                   'channels_last')
+            for i, shape in enumerate(SHAPES)}
+
+
+def _assert_same_numbers(name, actual, expected):
+    assert actual.shape == expected.shape
+    error = decibel_error(actual, expected, percentile=100, within=DECIBEL_RANGE)
+    record_agreement(f'{name} vs fused, dB (top 50 dB)', error)
+    assert error <= DECIBEL_TOLERANCE, f'{name}: {error:.3g} dB from the fused model'
+
+
+def test_portable_keeps_names_weights_and_numbers(model, audio):
+    clone = export.portable(model)
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    for ours, theirs in zip(clone.weights, model.weights, strict=True):
+        assert ours.path == theirs.path
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert {layer.implementation for layer in export.kapre_fast_layers(clone)} == {'builtin'}
+    assert {layer.implementation for layer in export.kapre_fast_layers(model)} == {'fused'}
+    for shape, x in audio.items():
+        _assert_same_numbers(f'portable {shape}', clone(x).numpy(), model(x).numpy())
+
+
+def test_portable_refuses_what_is_not_a_model():
+    with pytest.raises(TypeError, match='keras.Model'):
+        export.portable(layers.FrontEnd(n_fft=256))
+
+
+def _run_python(code, *args):
+    """Runs `code` in a fresh Python that can import this checkout's kapre_fast; its stdout."""
+    package_root = str(Path(kapre_fast.__file__).resolve().parents[1])
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+    environment['PYTHONPATH'] = os.pathsep.join(
+        [package_root] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p])
+    result = subprocess.run([sys.executable, '-c', textwrap.dedent(code), *map(str, args)],
+                            capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def test_savedmodel_is_served_by_a_process_without_kapre_fast(model, audio, tmp_path):
+    x = audio[SHAPES[1]]
+    np.save(tmp_path / 'x.npy', x)
+    export.to_savedmodel(model, tmp_path / 'portable')
+    model.export(str(tmp_path / 'fused'), verbose=False)
+    stdout = _run_python("""
+        import sys, pathlib, numpy as np, tensorflow as tf
+        folder = pathlib.Path(sys.argv[1])
+        served = tf.saved_model.load(str(folder / 'portable'))
+        np.save(folder / 'y.npy', served.serve(tf.constant(np.load(folder / 'x.npy'))).numpy())
+        try:  # the fused model's SavedModel needs our op library: it must not load here
+            tf.saved_model.load(str(folder / 'fused'))
+        except Exception as error:
+            print('fused refused:', type(error).__name__, str(error)[:200])
+        assert 'kapre_fast' not in sys.modules, 'kapre_fast was imported'
+    """, tmp_path)
+    assert 'fused refused' in stdout and 'KapreFast' in stdout
+    _assert_same_numbers('SavedModel', np.load(tmp_path / 'y.npy'), model(x).numpy())
+
+
+@pytest.fixture(scope='module')
+def tflite_model(model):
+    pytest.importorskip('ai_edge_litert')
+    return export.to_tflite(model)
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+def test_tflite_builtins_run_any_batch_and_length(model, audio, tflite_model, shape):
+    x = audio[shape]
+    _assert_same_numbers(f'TFLite {shape}', export.run_tflite(tflite_model, x),
+                         model(x).numpy())
+
+
+@pytest.fixture(scope='module')
+def onnx_model(model):
+    pytest.importorskip('tf2onnx')
+    pytest.importorskip('onnxruntime')
+    proto = export.to_onnx(model)
+    assert proto.opset_import[0].version >= export.ONNX_OPSET
+    return proto
+
+
+@pytest.mark.parametrize('shape', SHAPES)
+def test_onnx_runs_in_onnxruntime(model, audio, onnx_model, shape):
+    x = audio[shape]
+    _assert_same_numbers(f'ONNX {shape}', export.run_onnx(onnx_model, x), model(x).numpy())
+
+
+def test_reconstructing_pair_on_tflite_gives_the_waveform_back():
+    pytest.importorskip('ai_edge_litert')
+    n_fft, hop = 256, 64
+    stft, istft = composed.get_perfectly_reconstructing_stft_istft(
+        n_fft=n_fft, hop_length=hop, waveform_data_format='channels_last',
+        stft_data_format='channels_first')
+    inputs = keras.Input((None, 1))
+    flatbuffer = export.to_tflite(keras.Model(inputs, istft(stft(inputs))))
+    rng = np.random.default_rng(0)
+    for batch, time in [(1, 3000), (3, 4321)]:
+        x = rng.uniform(-1.0, 1.0, (batch, time, 1)).astype(np.float32)
+        y = export.run_tflite(flatbuffer, x)
+        error = np.abs(y[:, n_fft - hop:n_fft - hop + time] - x).max()
+        record_agreement('TFLite STFT > iSTFT reconstruction / peak', error)
+        assert error <= 2e-6, error  # a few float32 roundings of a peak of 1
+
+
+# ----- the command ------------------------------------------------------------------------------
+
+
+def _cli(*args):
+    """`python -m kapre_fast.cli ARGS` (this checkout): (exit status, stdout, stderr)."""
+    package_root = str(Path(kapre_fast.__file__).resolve().parents[1])
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=package_root)
+    result = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', *map(str, args)],
+                            capture_output=True, text=True, env=environment, timeout=300)
+    assert 'Traceback' not in result.stderr, result.stderr
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_cli_exports_a_keras_file_and_reports_the_difference(model, tmp_path):
+    pytest.importorskip('ai_edge_litert')
+    model.save(tmp_path / 'model.keras')
+    status, stdout, stderr = _cli('export', tmp_path / 'model.keras', '--format', 'tflite',
+                                  '-o', tmp_path / 'model.tflite')
+    assert status == 0, stderr
+    difference = float(re.search(r'largest difference to the fused model (\S+)', stdout)[1])
+    assert difference <= DECIBEL_TOLERANCE
+    x = np.zeros((2, 4000, 2), np.float32)  # 1 + (4000 - 512) // 160 = 22 frames
+    assert export.run_tflite((tmp_path / 'model.tflite').read_bytes(), x).shape == (2, 22, 40, 2)
+
+
+def test_cli_exports_a_model_without_kapre_fast_layers(tmp_path):
+    plain = keras.Sequential([keras.Input((16,)), keras.layers.Dense(3)])
+    plain.save(tmp_path / 'plain.keras')
+    status, stdout, stderr = _cli('export', tmp_path / 'plain.keras', '--format', 'savedmodel',
+                                  '-o', tmp_path / 'plain')
+    assert status == 0 and 'no kapre_fast layers' in stderr and 'largest difference' in stdout
+    assert (tmp_path / 'plain' / 'saved_model.pb').exists()
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'not a model', 'not a Keras model'),
+    (None, 'no such file'),
+])
+def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, content, message):
+    path = tmp_path / 'broken.keras'
+    if content is not None:
+        path.write_bytes(content)
+    status, _, stderr = _cli('export', path, '--format', 'onnx', '-o', tmp_path / 'out.onnx')
+    assert status != 0 and message in stderr and not (tmp_path / 'out.onnx').exists()
+
+
+def test_cli_names_the_extra_of_a_missing_converter(model, tmp_path, monkeypatch, capsys):
+    model.save(tmp_path / 'model.keras')
+    monkeypatch.setitem(sys.modules, 'tf2onnx', None)  # import tf2onnx now raises ImportError
+    status = cli_main(['export', str(tmp_path / 'model.keras'), '--format', 'onnx',
+                            '-o', str(tmp_path / 'out.onnx')])
+    assert status == 1 and 'kapre_fast[export]' in capsys.readouterr().err
