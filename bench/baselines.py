@@ -389,6 +389,46 @@ def prepare_kapre_fast_op(sized, audio, threads):
                     "kapre_fast.ops.front_end in tf.function (TF's intra-op pool)")
 
 
+def _builtin_function(sized: Sized, jit_compile):
+    tf = _import('tensorflow')
+    builtin = _import('kapre_fast.builtin')
+    front_end = _import('kapre_fast').FrontEnd
+    spec = getattr(front_end, FAST_FUNCTIONS[sized.config.kind])(**sized.config.kapre_kwargs)
+    return tf.function(lambda a: builtin.front_end(a, spec), jit_compile=jit_compile)
+
+
+def prepare_kapre_fast_builtin(sized, audio, threads):
+    function, x = _builtin_function(sized, False), _tf_input(audio)
+    return Prepared(lambda: function(x), _tf_channels_last,
+                    'kapre_fast.builtin.front_end (TFLite-builtin TF ops) in tf.function')
+
+
+def prepare_kapre_fast_builtin_xla(sized, audio, threads):
+    function, x = _builtin_function(sized, True), _tf_input(audio)
+    return Prepared(lambda: function(x), _tf_channels_last,
+                    'the same in tf.function(jit_compile=True): what the layers run under XLA')
+
+
+def prepare_kapre_fast_litert(sized, audio, threads):
+    export = _import('kapre_fast.export')
+    interpreter_module = _import('ai_edge_litert.interpreter')
+    interpreter = interpreter_module.Interpreter(
+        model_content=export.to_tflite(_kapre_fast_model(sized)), num_threads=threads)
+    (tensor,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(tensor['index'], list(audio.shape))
+    interpreter.allocate_tensors()
+    output = interpreter.get_output_details()[0]['index']
+
+    def run():
+        interpreter.set_tensor(tensor['index'], audio)
+        interpreter.invoke()
+        return interpreter.get_tensor(output)
+
+    return Prepared(run, _tf_channels_last,
+                    'kapre_fast.export.to_tflite (builtin ops) in the LiteRT interpreter '
+                    '(ai-edge-litert, XNNPACK), num_threads=threads')
+
+
 def _kapre_fast_model(sized: Sized):
     keras = _import('keras')
     composed = _import('kapre_fast.composed')
@@ -435,6 +475,10 @@ METHODS = [
     Method('kapre_fast_composed', 'kapre_fast.composed', prepare_kapre_fast_composed),
     Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict',
            prepare_kapre_fast_predict),
+    Method('kapre_fast_builtin', 'kapre_fast builtin ops', prepare_kapre_fast_builtin),
+    Method('kapre_fast_builtin_xla', 'kapre_fast builtin ops + XLA',
+           prepare_kapre_fast_builtin_xla),
+    Method('kapre_fast_litert', 'kapre_fast on LiteRT (TFLite)', prepare_kapre_fast_litert),
 ]
 METHODS_BY_KEY = {method.key: method for method in METHODS}
 REFERENCE = 'kapre'
