@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import glob
 import json
+import os
 from pathlib import Path
 
 # Files picked up when a folder or a glob is walked (a file named directly is always tried,
@@ -117,8 +118,7 @@ def read_manifest(path) -> list[Item]:
         where = f'{path}, row {number}'
         if not isinstance(row, dict) or not row.get('path'):
             raise InputError(f'{where}: needs a "path" (columns: path, offset, duration, id)')
-        file = Path(row['path'])
-        file = file if file.is_absolute() else folder / file
+        file = Path(os.path.normpath(folder / row['path']))  # an absolute path stays as it is
         segment = [_seconds(row.get(name), name, where) for name in ('offset', 'duration')]
         parsed.append((row.get('id') or None, file, segment))
     # Rows without an id are named like files in a folder (relative to the manifest's).
@@ -168,6 +168,11 @@ def _glob_base(pattern):
 def _check_unique(items):
     ids, repeated = set(), []
     for item in items:
+        # An id names a file under the output folder (--format npy): it must stay inside.
+        parts = item.id.split('/')
+        if not item.id or item.id.startswith('/') or '..' in parts or '' in parts:
+            raise InputError(f'id {item.id!r} must be a relative path without "..", empty '
+                             f'parts or a leading "/" ({item.path})')
         if item.id in ids:
             repeated.append(item.id)
         ids.add(item.id)

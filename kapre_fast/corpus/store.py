@@ -75,7 +75,13 @@ class Store:
             raise ValueError(f'output {self.output} exists and is not a folder')
         self.output.mkdir(parents=True, exist_ok=True)
         self._lock()
-        settings = dict(settings, format=format)
+        try:
+            self._open_run(dict(settings, format=format), resume, shard_size)
+        except BaseException:
+            self.close(completed=False)
+            raise
+
+    def _open_run(self, settings, resume, shard_size):
         saved = self.output / SETTINGS
         entries = read_manifest(self.manifest)
         if saved.exists() or entries:
@@ -88,7 +94,7 @@ class Store:
                                  if (previous or {}).get(key) != settings.get(key))
                 raise ValueError(f'output {self.output} holds a run with other settings '
                                  f'({", ".join(changed)} differ); choose another output folder')
-            if entries or self.manifest.exists():
+            if self.manifest.exists():
                 self._truncate_torn_line()
         else:
             _write_atomically(saved, json.dumps(settings, indent=1, sort_keys=True) + '\n')
@@ -96,7 +102,7 @@ class Store:
         self.done_items = {entry['item'] for entry in done.values()}
         shards = {entry['shard'] for entry in done.values()}
         self._remove_leftovers(shards)
-        if format == 'shards':
+        if self.format == 'shards':
             numbers = [int(SHARD_PATTERN.fullmatch(name).group(1)) for name in shards
                        if SHARD_PATTERN.fullmatch(name)]
             self.writer = TarShards(self.output, shard_size, max(numbers, default=-1) + 1)
@@ -141,7 +147,7 @@ class Store:
         try:
             if completed:
                 self.commit()
-            else:
+            elif getattr(self, 'writer', None) is not None:
                 self.writer.abort()
         finally:
             if self.lock is not None:

@@ -1,0 +1,458 @@
+"""kapre_fast.corpus: extraction over a generated corpus (formats, rates, channels, bad files),
+both engines, resuming after SIGKILL, manifests as input, reading back.
+
+Every array is checked against kapre_fast.cpu on the same file read by soundfile (and resampled
+by soxr), so the corpus machinery may not change a single value. The Ray tests share one local
+2-CPU Ray session (module fixture) and skip where Ray is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+soundfile = pytest.importorskip('soundfile')
+soxr = pytest.importorskip('soxr')
+
+from kapre_fast import corpus, cpu  # noqa: E402
+
+RATE = 16000
+FRONT_END = dict(n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+REPO = Path(__file__).resolve().parents[1]
+# (name, libsndfile format, rate, channels, seconds); formats this libsndfile cannot write are
+# left out of the corpus (MP3 needs libsndfile >= 1.1).
+GOOD = [
+    ('a.wav', 'WAV', 16000, 1, 1.0),
+    ('b.flac', 'FLAC', 22050, 2, 0.8),
+    ('sub/c.ogg', 'OGG', 44100, 1, 0.6),
+    ('sub/deeper/d.mp3', 'MP3', 48000, 2, 0.7),
+    ('sub/e.wav', 'WAV', 8000, 3, 0.5),
+]
+# name -> what the manifest's error must say.
+BAD = {
+    'broken': 'cannot read audio',  # RIFF header, then noise
+    'empty': 'cannot read audio',  # 0 bytes
+    'notes': 'cannot read audio',  # text named like audio
+    'silent': 'no samples',  # a valid file with no frames
+    'short': 'one frame needs win_length=512',  # 100 samples
+}
+
+
+def write_corpus(folder, speech):
+    """The GOOD files (slices of the speech recording, resampled and mixed per channel) and the
+    BAD ones; returns the ids of the good ones written."""
+    written = []
+    for index, (name, format, rate, channels, seconds) in enumerate(GOOD):
+        if not soundfile.check_format(format):
+            continue
+        length = int(seconds * rate)
+        start = 3000 * index
+        signal = soxr.resample(speech[start:start + int(seconds * 22050) + 64], 22050, rate)
+        audio = np.stack([signal[:length] * (0.5 + 0.2 * k) for k in range(channels)], axis=1)
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(str(path), audio.astype(np.float32), rate, format=format)
+        written.append(name.rsplit('.', 1)[0])
+    (folder / 'broken.wav').write_bytes(b'RIFF\x10\x00\x00\x00WAVE' +
+                                        np.random.default_rng(0).bytes(3000))
+    (folder / 'empty.flac').write_bytes(b'')
+    (folder / 'notes.mp3').write_text('not audio, though it is named like it\n' * 20)
+    soundfile.write(str(folder / 'silent.wav'), np.zeros((0, 1), np.float32), RATE)
+    soundfile.write(str(folder / 'short.wav'), np.zeros((100, 1), np.float32), RATE)
+    return written
+
+
+def expected(path, *, mono=False, start=0, stop=None):
+    """What kapre_fast.cpu computes for the file, decoded and resampled independently."""
+    audio, rate = soundfile.read(str(path), dtype='float32', always_2d=True, start=start,
+                                 stop=stop)
+    if mono:
+        audio = audio.mean(axis=1, keepdims=True)
+    if rate != RATE:
+        audio = soxr.resample(audio, rate, RATE)
+    return cpu.melspectrogram(audio[np.newaxis], sample_rate=RATE, **FRONT_END)[0]
+
+
+def manifest_lines(output):
+    with open(Path(output) / 'manifest.jsonl') as stream:
+        return [json.loads(line) for line in stream]
+
+
+def shard_members(output):
+    """Every .npy member of every shard in the folder (ids, duplicates kept)."""
+    ids = []
+    for shard in sorted(Path(output).glob('shard-*.tar')):
+        with tarfile.open(shard) as tar:
+            ids += [member.name[:-len('.npy')] for member in tar.getmembers()]
+    return ids
+
+
+@pytest.fixture(scope='module')
+def audio(tmp_path_factory, speech):
+    folder = tmp_path_factory.mktemp('corpus')
+    return folder, write_corpus(folder, speech)
+
+
+@pytest.fixture(scope='module')
+def local_run(audio, tmp_path_factory):
+    """The reference run: local engine, two worker processes, two items per shard."""
+    folder, _ = audio
+    output = tmp_path_factory.mktemp('local') / 'features'
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
+                             **FRONT_END)
+    return output, summary
+
+
+@pytest.fixture(scope='module')
+def ray_session():
+    ray = pytest.importorskip('ray')
+    pytest.importorskip('ray.data')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+# ----- local engine --------------------------------------------------------------------------
+
+
+def test_local_engine_writes_every_good_file_as_cpu_computes_it(audio, local_run):
+    folder, good = audio
+    output, summary = local_run
+    assert summary.total == len(good) + len(BAD)
+    assert summary.written == summary.records == len(good) and summary.already_done == 0
+    assert sorted(id for id, _, _ in summary.failed) == sorted(BAD)
+    for id, _, error in summary.failed:
+        assert BAD[id] in error and id in error, (id, error)
+
+    features = corpus.open(output)
+    assert sorted(features) == sorted(good) and len(features) == len(good)
+    assert sorted(features.failed) == sorted(BAD)
+    for name, _, rate, channels, seconds in GOOD:
+        id = name.rsplit('.', 1)[0]
+        if id not in good:
+            continue
+        want = expected(folder / name)
+        assert want.shape[2] == channels  # every channel kept
+        np.testing.assert_array_equal(features[id], want)
+
+    lines = manifest_lines(output)
+    ok = [line for line in lines if line['status'] == 'ok']
+    assert sorted(line['id'] for line in ok) == sorted(good)
+    for line in ok:
+        assert line['frames'] == features[line['id']].shape[0]
+        assert line['source'].startswith(str(folder)) and line['error'] is None
+    # Shards hold 2 items each, as plain tar members a training job can stream.
+    assert sorted(shard_members(output)) == sorted(good)
+    assert len(list(output.glob('shard-*.tar'))) == -(-len(good) // 2)
+    assert not list(output.rglob('*.partial'))
+
+
+def test_chunks_mono_and_formats(audio, local_run, tmp_path):
+    folder, good = audio
+    chunked = corpus.extract(folder / 'b.flac', tmp_path / 'chunks', sample_rate=RATE,
+                             mono=True, chunk_seconds=0.25, workers=1, **FRONT_END)
+    assert chunked.written == 1 and chunked.records == 4  # 0.8 s: 3 whole pieces + 1 padded
+    audio_b, rate = soundfile.read(str(folder / 'b.flac'), dtype='float32', always_2d=True)
+    mono = soxr.resample(audio_b.mean(axis=1, keepdims=True), rate, RATE)
+    padded = np.zeros((4 * 4000, 1), np.float32)
+    padded[:len(mono)] = mono
+    features = corpus.open(tmp_path / 'chunks')
+    assert sorted(features) == [f'b#{k}' for k in range(4)]
+    for k in range(4):
+        want = cpu.melspectrogram(padded[np.newaxis, 4000 * k:4000 * (k + 1)], sample_rate=RATE,
+                                  **FRONT_END)[0]
+        np.testing.assert_array_equal(features[f'b#{k}'], want)
+
+    # One .npy per file and one .npz hold the same arrays as the shards.
+    reference = corpus.open(local_run[0])
+    for format, output in [('npy', tmp_path / 'npy'), ('npz', tmp_path / 'all.npz')]:
+        corpus.extract(folder, output, sample_rate=RATE, format=format, workers=1, **FRONT_END)
+        written = corpus.open(output)
+        assert sorted(written) == sorted(good) and sorted(written.failed) == sorted(BAD)
+        for id in good:
+            np.testing.assert_array_equal(written[id], reference[id])
+    assert sorted(path.relative_to(tmp_path / 'npy').as_posix()
+                  for path in (tmp_path / 'npy').rglob('*.npy')) == sorted(f'{id}.npy' for id in good)
+
+
+# ----- Ray engine ----------------------------------------------------------------------------
+
+
+def test_ray_engine_writes_the_same_bytes_as_local(audio, local_run, ray_session, tmp_path):
+    folder, _ = audio
+    local_output, local_summary = local_run
+    output = tmp_path / 'ray'
+    summary = corpus.extract(folder, output, engine='ray', sample_rate=RATE, shard_size=2,
+                             workers=2, **FRONT_END)
+    assert ray_session.is_initialized()  # the caller's session is used and left running
+    assert (summary.written, summary.failed) == (local_summary.written, local_summary.failed)
+    shards = sorted(path.name for path in local_output.glob('shard-*.tar'))
+    assert shards == sorted(path.name for path in output.glob('shard-*.tar'))
+    for name in shards:
+        assert (output / name).read_bytes() == (local_output / name).read_bytes(), name
+    assert manifest_lines(output) == manifest_lines(local_output)
+
+
+def test_ray_engine_chunks_like_local(audio, ray_session, tmp_path):
+    folder, _ = audio
+    runs = {}
+    for engine in ('local', 'ray'):
+        runs[engine] = corpus.extract(folder, tmp_path / engine, engine=engine, sample_rate=RATE,
+                                      mono=True, chunk_seconds=0.3, shard_size=3, workers=2,
+                                      **FRONT_END)
+    assert runs['ray'].records == runs['local'].records > runs['local'].written
+    assert manifest_lines(tmp_path / 'ray') == manifest_lines(tmp_path / 'local')
+    for shard in (tmp_path / 'local').glob('shard-*.tar'):
+        assert shard.read_bytes() == (tmp_path / 'ray' / shard.name).read_bytes()
+
+
+def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
+    # A fresh interpreter where `import ray` fails, as without the extra.
+    code = textwrap.dedent(f'''
+        import sys
+        sys.modules['ray'] = None
+        from kapre_fast import corpus
+        try:
+            corpus.extract({str(audio[0])!r}, {str(tmp_path / 'out')!r}, engine='ray')
+        except ImportError as error:
+            print(error)
+    ''')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120, env=_environment())
+    assert 'pip install "kapre_fast[ray]"' in result.stdout, result.stderr
+    assert not (tmp_path / 'out').exists()  # refused before writing anything
+
+
+# ----- resuming ------------------------------------------------------------------------------
+
+# The child run: the local engine, one item per shard, each shard held open 0.3 s, so that a
+# kill lands while one is being written.
+_SLOW_CHILD = '''
+import sys, time
+from kapre_fast import corpus
+from kapre_fast.corpus import writers
+add = writers.TarShards.add
+def slow_add(self, records):
+    places = add(self, records)
+    self.stream.flush()
+    time.sleep(0.3)
+    return places
+writers.TarShards.add = slow_add
+corpus.extract(sys.argv[1], sys.argv[2], sample_rate=16000, shard_size=1, workers=1,
+               n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+'''
+
+
+def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp_path):
+    folder, good = audio
+    source = tmp_path / 'many'
+    for copy in range(8):  # 8 copies of the corpus's files (good and bad), in sub-folders
+        shutil.copytree(folder, source / f'part{copy}')
+    output = tmp_path / 'out'
+    child = subprocess.Popen([sys.executable, '-c', _SLOW_CHILD, str(source), str(output)],
+                             env=_environment(), stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        # Kill once some shards are committed and another is being written.
+        while time.monotonic() < deadline and child.poll() is None:
+            committed = len(manifest_lines(output)) if (output / 'manifest.jsonl').exists() else 0
+            if committed >= 4 and list(output.glob('*.partial')):
+                break
+            time.sleep(0.02)
+        assert child.poll() is None, child.stderr.read().decode()
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stderr.close()
+
+    before = manifest_lines(output)
+    done_before = {line['id'] for line in before if line['status'] == 'ok'}
+    total_good = 8 * len(good)
+    assert 0 < len(done_before) < total_good
+    # Worst cases a kill can leave besides the partial shard: a shard renamed into place but
+    # not yet in the manifest, and a half-appended manifest line.
+    committed = sorted(output.glob('shard-*.tar'))
+    shutil.copy(committed[0], output / 'shard-000999.tar')
+    with open(output / 'manifest.jsonl', 'a') as stream:
+        stream.write('{"id": "part0/a", "item": "par')
+
+    summary = corpus.extract(source, output, sample_rate=RATE, shard_size=1, workers=2,
+                             **FRONT_END)
+    assert summary.already_done == len(done_before)
+    assert summary.written == total_good - len(done_before)
+    assert not list(output.glob('*.partial')) and not (output / 'shard-000999.tar').exists()
+    lines = manifest_lines(output)  # parses: the torn line is gone
+    ok_ids = [line['id'] for line in lines if line['status'] == 'ok']
+    members = shard_members(output)
+    assert len(ok_ids) == len(set(ok_ids)) == total_good  # every id exactly once
+    assert sorted(members) == sorted(ok_ids)  # and no member twice on disk
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    for id in ok_ids:
+        np.testing.assert_array_equal(features[id], reference[id.split('/', 1)[1]])
+    assert sorted(features.failed) == sorted(f'part{copy}/{bad}' for copy in range(8)
+                                             for bad in BAD)
+
+
+def test_rerun_rules(audio, tmp_path):
+    folder, good = audio
+    output = tmp_path / 'out'
+    first = corpus.extract(folder / 'a.wav', output, sample_rate=RATE, workers=1, **FRONT_END)
+    again = corpus.extract(folder / 'a.wav', output, sample_rate=RATE, workers=1, **FRONT_END)
+    assert (first.written, again.written, again.already_done) == (1, 0, 1)
+    with pytest.raises(ValueError, match=r'other settings \(front_end differ\)'):
+        corpus.extract(folder, output, sample_rate=RATE, workers=1, **dict(FRONT_END, n_mels=64))
+    with pytest.raises(FileExistsError, match='already holds a run'):
+        corpus.extract(folder, output, sample_rate=RATE, resume=False, **FRONT_END)
+    assert len(manifest_lines(output)) == 1
+
+
+# ----- inputs --------------------------------------------------------------------------------
+
+
+def test_manifest_inputs_csv_and_jsonl(audio, tmp_path):
+    folder, _ = audio
+    rows = [
+        {'path': str(folder / 'a.wav'), 'offset': 0.25, 'duration': 0.5, 'id': 'a-middle'},
+        {'path': os.path.relpath(folder / 'b.flac', tmp_path), 'offset': '', 'duration': '',
+         'id': ''},
+        {'path': str(folder / 'missing.wav'), 'offset': '', 'duration': '', 'id': 'gone'},
+    ]
+    (tmp_path / 'list.csv').write_text('path,offset,duration,id\n' + ''.join(
+        f'{r["path"]},{r["offset"]},{r["duration"]},{r["id"]}\n' for r in rows))
+    (tmp_path / 'list.jsonl').write_text(''.join(
+        json.dumps({key: value for key, value in r.items() if value != ''}) + '\n'
+        for r in rows))
+    for name in ('list.csv', 'list.jsonl'):
+        summary = corpus.extract(tmp_path / name, tmp_path / f'out-{name}', sample_rate=RATE,
+                                 workers=1, **FRONT_END)
+        features = corpus.open(tmp_path / f'out-{name}')
+        relative_id = 'b'  # a path outside the manifest's folder: the file's own name
+        assert sorted(features) == sorted(['a-middle', relative_id]), name
+        assert list(features.failed) == ['gone'] and 'no such file' in features.failed['gone']
+        assert summary.failed[0][0] == 'gone'
+        np.testing.assert_array_equal(features['a-middle'],
+                                      expected(folder / 'a.wav', start=4000, stop=12000))
+        np.testing.assert_array_equal(features[relative_id], expected(folder / 'b.flac'))
+
+    (tmp_path / 'bad.csv').write_text('file,offset\nx.wav,1\n')
+    with pytest.raises(corpus.InputError, match=r'bad.csv, row 1: needs a "path"'):
+        corpus.collect(tmp_path / 'bad.csv')
+    (tmp_path / 'twice.jsonl').write_text('{"path": "a.wav", "id": "x"}\n' * 2)
+    with pytest.raises(corpus.InputError, match='ids must be unique; repeated: x'):
+        corpus.collect(tmp_path / 'twice.jsonl')
+    (tmp_path / 'escape.jsonl').write_text('{"path": "a.wav", "id": "../../etc/x"}\n')
+    with pytest.raises(corpus.InputError, match=r"id '../../etc/x' must be a relative path"):
+        corpus.collect(tmp_path / 'escape.jsonl')
+
+
+def test_globs_folders_and_ids(tmp_path):
+    for name in ('x/a.wav', 'x/a.flac', 'x/y/b.wav', 'x/.hidden/c.wav', 'x/notes.txt'):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b'')
+    ids = [item.id for item in corpus.collect(tmp_path / 'x')]
+    assert ids == ['a.flac', 'a.wav', 'y/b']  # clashing stems keep their suffix
+    ids = [item.id for item in corpus.collect(str(tmp_path / 'x' / '**' / '*.wav'))]
+    assert ids == ['a', 'y/b']  # relative to the folder before the first wildcard
+    with pytest.raises(corpus.InputError, match='nothing.wav: no such file or folder'):
+        corpus.collect(tmp_path / 'nothing.wav')
+    with pytest.raises(ValueError, match="engine must be one of local, ray, got 'spark'"):
+        corpus.extract(tmp_path / 'x', tmp_path / 'out', engine='spark')
+    with pytest.raises(ValueError, match='shard_size must be a whole number >= 1, got 0'):
+        corpus.extract(tmp_path / 'x', tmp_path / 'out', shard_size=0)
+    assert not (tmp_path / 'out').exists()
+
+
+# ----- reading back ----------------------------------------------------------------------------
+
+
+def test_open_streams_to_torch_and_tf(local_run):
+    output, _ = local_run
+    features = corpus.open(output)
+    streamed = dict(features.stream())
+    assert list(streamed) == list(features)
+    for id, array in streamed.items():
+        np.testing.assert_array_equal(array, features[id])
+    with pytest.raises(KeyError):
+        features['no such id']
+    with pytest.raises(FileNotFoundError, match='no manifest.jsonl'):
+        corpus.open(output.parent / 'nowhere')
+
+    torch = pytest.importorskip('torch')
+    loader = torch.utils.data.DataLoader(features.to_torch(), batch_size=None, num_workers=2)
+    pairs = {id: tensor.numpy() for id, tensor in loader}
+    assert sorted(pairs) == sorted(features)  # two workers, each shard read once
+    for id, array in pairs.items():
+        np.testing.assert_array_equal(array, features[id])
+
+    tf = pytest.importorskip('tensorflow')
+    dataset = features.to_tf_dataset()
+    seen = {id.numpy().decode(): array.numpy() for id, array in dataset}
+    assert sorted(seen) == sorted(features)
+    np.testing.assert_array_equal(next(iter(seen.values())), features[next(iter(seen))])
+    assert dataset.element_spec[1].dtype == tf.float32
+
+
+def test_importing_corpus_imports_no_framework(local_run):
+    code = textwrap.dedent(f'''
+        import sys
+        import kapre_fast
+        from kapre_fast import corpus
+        features = corpus.open({str(local_run[0])!r})
+        features[next(iter(features))]
+        print(sorted(m for m in ('ray', 'torch', 'tensorflow') if m in sys.modules))
+        sys.modules['torch'] = None
+        try:
+            features.to_torch()
+        except ImportError as error:
+            print(error)
+    ''')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120, env=_environment())
+    lines = result.stdout.splitlines()
+    assert lines[:1] == ['[]'], result.stderr
+    assert lines[1].startswith('to_torch needs PyTorch'), result.stdout
+
+
+# ----- the command ---------------------------------------------------------------------------
+
+
+def test_command_writes_shards_and_reports_failures(audio, local_run, tmp_path):
+    folder, good = audio
+    output = tmp_path / 'cli'
+    options = ['--n-fft', '512', '--hop-length', '160', '--n-mels', '40']
+    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(folder), '-o', str(output),
+               '--format', 'shards', '--shard-size', '2', '--sample-rate', str(RATE), *options]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                            env=_environment())
+    assert result.returncode == 1, result.stderr
+    assert f'{len(good)} of {len(good) + len(BAD)} files written' in result.stdout
+    assert f'{len(BAD)} failed' in result.stdout and 'Traceback' not in result.stderr
+    for name in ('broken.wav', 'empty.flac', 'notes.mp3', 'silent.wav', 'short.wav'):
+        assert name in result.stderr
+    for name in sorted(path.name for path in local_run[0].glob('shard-*.tar')):
+        assert (output / name).read_bytes() == (local_run[0] / name).read_bytes()
+
+    rerun = subprocess.run(command + ['--no-resume'], capture_output=True, text=True,
+                           timeout=180, env=_environment())
+    assert rerun.returncode == 2 and 'already holds a run' in rerun.stderr
+
+
+def _environment():
+    """The subprocess imports this checkout's kapre_fast (as the tests do)."""
+    import kapre_fast
+
+    paths = [str(Path(kapre_fast.__file__).parents[1]), os.environ.get('PYTHONPATH', '')]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
