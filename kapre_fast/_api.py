@@ -112,6 +112,13 @@ BACKENDS = {
         how="Computed by the fused CUDA kernel, asynchronously on CuPy's current stream; the "
             "result is a new CuPy array on x's device.",
         real='float32', complex='complex64'),
+    'kapre_fast.torch': Backend(
+        arrays='torch.Tensor (or anything torch.as_tensor takes) on the CPU or a CUDA device',
+        result='torch.Tensor',
+        how="A PyTorch custom operator (torch.ops.kapre_fast.front_end) over the fused C++ "
+            "kernel (CPU tensors) or CUDA kernel (CUDA tensors, on torch's current stream), "
+            'without copies; differentiable with respect to x; torch.compile traces it whole.',
+        real='float32', complex='complex64', extras=('threads',)),
 }
 
 

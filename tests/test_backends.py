@@ -44,10 +44,18 @@ def _builtin(spec, x):
     return builtin.front_end(tf.constant(x), spec).numpy()
 
 
+def _torch(spec, x):
+    torch = pytest.importorskip('torch')
+    import kapre_fast.torch as kft
+
+    return kft.compute(spec, torch.from_numpy(x), threads=2).numpy()
+
+
 BACKENDS = {
     'cpu': lambda spec, x: cpu.compute(spec, x, threads=2),
     'tf_op': _tf_op,
     'builtin': _builtin,
+    'torch': _torch,
 }
 
 

@@ -1,0 +1,274 @@
+"""kapre_fast.torch: the fused front ends as PyTorch custom operators, functions and modules.
+
+Its numbers are on the accuracy grid with the other backends (test_backends.py, backend
+'torch'); here: the same bits as kapre_fast.cpu, gradients against finite differences and
+against the TensorFlow op's, torch.compile(fullgraph=True), the modules, errors, and the GPU path
+where a CUDA device and CuPy are present.
+"""
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+
+import kapre_fast.torch as kft  # noqa: E402
+from helpers import noise_batch, to_input_layout  # noqa: E402
+from kapre_fast import FrontEnd, cpu, reference  # noqa: E402
+
+FAMILIES = ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
+            'stft']
+SMALL = dict(n_fft=64, win_length=48, hop_length=20, pad_begin=True)
+FAMILY_ARGS = {
+    'stft_magnitude': dict(return_decibel=True),
+    'melspectrogram': dict(sample_rate=8000, n_mels=12),
+    'log_frequency_spectrogram': dict(sample_rate=8000, log_n_bins=12, log_f_min=300.0),
+    'stft_mag_phase': dict(return_decibel=True),
+    'stft': {},
+}
+
+
+def audio(n_samples=400, n_channels=2, layout='channels_last', seed=0):
+    return to_input_layout(noise_batch(2, n_samples, n_channels, seed), layout)
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+@pytest.mark.parametrize('layouts', [('channels_last', 'channels_first'),
+                                     ('channels_first', 'channels_last')])
+def test_functions_give_the_cpu_backends_bits(family, layouts):
+    kwargs = dict(FAMILY_ARGS[family], input_data_format=layouts[0],
+                  output_data_format=layouts[1], n_fft=256, hop_length=100)
+    x = audio(3000, 2, layouts[0], seed=1)
+    ours = getattr(kft, family)(torch.from_numpy(x), **kwargs)
+    assert isinstance(ours, torch.Tensor)
+    np.testing.assert_array_equal(ours.numpy(), getattr(cpu, family)(x, **kwargs))
+
+
+def test_signatures_are_the_cpu_backends_with_threads_and_no_out():
+    for family in FAMILIES:
+        ours = inspect.signature(getattr(kft, family)).parameters
+        theirs = inspect.signature(getattr(cpu, family)).parameters
+        assert list(ours) == [name for name in theirs if name != 'out']
+        assert all(ours[name].default == theirs[name].default for name in ours)
+        assert 'n_fft' in getattr(kft, family).__doc__
+
+
+def test_dtype_policy_and_the_input_tensor_is_not_copied():
+    x = audio(2000, 1, seed=2)
+    expected = cpu.stft_magnitude(x, n_fft=128)
+    as_float64 = torch.from_numpy(x.astype(np.float64))
+    np.testing.assert_array_equal(kft.stft_magnitude(as_float64, n_fft=128).numpy(), expected)
+    ints = np.round(x * 1000).astype(np.int16)
+    np.testing.assert_array_equal(kft.stft_magnitude(torch.from_numpy(ints), n_fft=128).numpy(),
+                                  cpu.stft_magnitude(ints, n_fft=128))
+    tensor = torch.from_numpy(x)
+    spec = FrontEnd.stft_magnitude(n_fft=128)
+    assert kft.as_audio_tensor(tensor, kft._ops.spec_key(spec)) is tensor  # float32: no copy
+    np.testing.assert_array_equal(kft.stft_magnitude(x, n_fft=128).numpy(), expected)  # NumPy in
+
+
+def test_bad_inputs_are_named():
+    x = torch.zeros(1, 1000, 1)
+    with pytest.raises(TypeError, match='complex64'):
+        kft.melspectrogram(x.to(torch.complex64))
+    with pytest.raises(TypeError, match='bool'):
+        kft.melspectrogram(x.to(torch.bool))
+    with pytest.raises(ValueError, match=r'x\[None, :, None\]'):
+        kft.melspectrogram(torch.zeros(1000), n_fft=256)
+    with pytest.raises(TypeError, match='n_mel'):
+        kft.melspectrogram(x, n_mel=12)
+    with pytest.raises(ValueError, match='n_fft'):
+        kft.MelSpectrogram(n_fft=1)
+    with pytest.raises(ValueError, match=r'300 samples.*win_length=512'):
+        kft.stft_magnitude(torch.zeros(1, 300, 1), n_fft=512)
+    with pytest.raises(ValueError, match='threads'):
+        kft.stft_magnitude(x, n_fft=256, threads=0)
+    with pytest.raises(TypeError, match='complex'):
+        kft.istft(torch.zeros(1, 4, 33, 1), n_fft=64)
+
+
+# ----- gradients -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('family', FAMILIES)
+def test_gradient_matches_finite_differences_of_the_float64_reference(family):
+    """The op's gradient (float32, from the torch recomputation) against central differences
+    of kapre_fast.reference (float64, an independent implementation of the forward pass). Noise
+    without digital silence: the phase of a zero bin has no derivative."""
+    spec = getattr(FrontEnd, family)(**SMALL, **FAMILY_ARGS[family])
+    x = (0.3 * np.random.default_rng(4).standard_normal((2, 180, 1))).astype(np.float32)
+    as_real = lambda y: y.view(np.float32 if y.dtype == np.complex64 else np.float64).reshape(
+        y.shape + (2,)) if np.iscomplexobj(y) else y
+    weights = np.random.default_rng(3).standard_normal(as_real(reference.compute(spec, x)).shape)
+    source = torch.from_numpy(x).requires_grad_(True)
+    y = kft.compute(spec, source)
+    y = torch.view_as_real(y) if y.is_complex() else y
+    (gradient,) = torch.autograd.grad((y * torch.from_numpy(weights.astype(np.float32))).sum(),
+                                      source)
+    loss = lambda z: float((as_real(reference.compute(spec, z)) * weights).sum())
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        direction = rng.standard_normal(x.shape)
+        step = 1e-6
+        numeric = (loss(x + step * direction) - loss(x - step * direction)) / (2 * step)
+        analytic = float((gradient.double().numpy() * direction).sum())
+        assert abs(numeric - analytic) <= 1e-3 * abs(numeric) + 1e-4, (numeric, analytic)
+
+
+def test_gradient_is_the_tensorflow_ops():
+    tf = pytest.importorskip('tensorflow')
+    from kapre_fast import ops
+
+    spec = FrontEnd.stft_mag_phase(**SMALL, return_decibel=True)
+    x = audio(180, 2, seed=6)
+    upstream = np.random.default_rng(7).standard_normal(
+        kft.compute(spec, torch.from_numpy(x)).shape).astype(np.float32)
+    source = torch.from_numpy(x).requires_grad_(True)
+    (ours,) = torch.autograd.grad(kft.compute(spec, source), source, torch.from_numpy(upstream))
+    x_tf = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x_tf)
+        y = ops.front_end(x_tf, spec)
+    theirs = tape.gradient(y, x_tf, output_gradients=tf.constant(upstream)).numpy()
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
+
+
+def test_istft_inverts_the_stft_and_has_a_gradient():
+    kwargs = dict(n_fft=64, hop_length=16)
+    x = audio(640, 2, seed=8)
+    X = kft.stft(torch.from_numpy(x), pad_begin=True, pad_end=True, **kwargs)
+    waveform = kft.istft(X, **kwargs)
+    np.testing.assert_array_equal(waveform.numpy(), cpu.istft(X.numpy(), **kwargs))
+    trim = 64 - 16  # pad_begin's zeros
+    np.testing.assert_allclose(waveform.numpy()[:, trim:trim + 640], x, atol=1e-5)
+    source = X.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(kft.istft(source, **kwargs).square().sum(), source)
+    direction = torch.randn(X.shape, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    step = 1e-2
+    loss = lambda Y: kft.istft(Y, **kwargs).square().sum().item()
+    numeric = (loss(X + step * direction) - loss(X - step * direction)) / (2 * step)
+    # PyTorch's convention: the gradient is dL/dRe + i dL/dIm.
+    analytic = float((gradient.real * direction.real + gradient.imag * direction.imag).sum())
+    assert abs(numeric - analytic) <= 1e-2 * abs(analytic)
+
+
+# ----- torch.compile, modules --------------------------------------------------------------------
+
+
+def test_compiled_with_fullgraph_gives_the_same_values_and_gradients():
+    torch._dynamo.reset()
+    layer = kft.MelSpectrogram(n_fft=256, hop_length=64, sample_rate=8000, n_mels=16,
+                               return_decibel=True)
+
+    def pipeline(x):
+        functional = kft.stft_magnitude(x, n_fft=128, hop_length=64)  # the function form too
+        return layer(x).mean(dim=(1, 2)) + functional.mean(dim=(1, 2))[:, :1]
+
+    compiled = torch.compile(pipeline, fullgraph=True, backend='aot_eager', dynamic=True)
+    for n_samples in (2000, 3001):  # a second length: the fake implementation's shapes
+        x = torch.from_numpy(audio(n_samples, 2, seed=n_samples))
+        eager_x, compiled_x = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        expected, ours = pipeline(eager_x), compiled(compiled_x)
+        torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+        ours.sum().backward()
+        expected.sum().backward()
+        torch.testing.assert_close(compiled_x.grad, eager_x.grad, rtol=1e-6, atol=1e-7)
+
+
+def test_fake_implementation_gives_the_real_shapes():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    for family in FAMILIES:
+        for layout in ('channels_last', 'channels_first'):
+            spec = getattr(FrontEnd, family)(**SMALL, pad_end=True, input_data_format=layout,
+                                             output_data_format=layout, **FAMILY_ARGS[family])
+            x = torch.from_numpy(audio(301, 3, layout, seed=9))
+            real = kft.compute(spec, x)
+            with FakeTensorMode() as mode:
+                fake = kft.compute(spec, mode.from_tensor(x))
+            assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
+
+
+def test_modules_compute_the_functions_and_train():
+    torch.manual_seed(0)
+    module = kft.MelSpectrogram(n_fft=256, hop_length=128, sample_rate=8000, n_mels=16,
+                                return_decibel=True, threads=1)
+    assert 'n_mels=16' in repr(module)
+    assert list(inspect.signature(kft.MelSpectrogram).parameters)[-1] == 'threads'
+    x = torch.from_numpy(audio(2048, 1, seed=10))
+    np.testing.assert_array_equal(
+        module(x).numpy(), kft.melspectrogram(x, n_fft=256, hop_length=128, sample_rate=8000,
+                                              n_mels=16, return_decibel=True).numpy())
+    for cls, family in [(kft.STFTMagnitude, 'stft_magnitude'), (kft.STFTMagPhase, 'stft_mag_phase'),
+                        (kft.LogFrequencySpectrogram, 'log_frequency_spectrogram'),
+                        (kft.STFT, 'stft')]:
+        kwargs = dict(n_fft=256, sample_rate=8000, log_n_bins=12, log_f_min=300.0) \
+            if family == 'log_frequency_spectrogram' else dict(n_fft=256)
+        np.testing.assert_array_equal(cls(**kwargs)(x).numpy(),
+                                      getattr(cpu, family)(x.numpy(), **kwargs))
+    inverse = kft.InverseSTFT(n_fft=256)
+    X = kft.STFT(n_fft=256)(x)
+    np.testing.assert_array_equal(inverse(X).numpy(), cpu.istft(X.numpy(), n_fft=256))
+
+    # Two tones told apart by a linear layer on the mel frames.
+    t = torch.arange(2048) / 8000
+    labels = torch.arange(16) % 2
+    tones = torch.sin(2 * np.pi * torch.where(labels[:, None] == 1, 1500.0, 300.0) * t)
+    batch = (tones + 0.1 * torch.randn(16, 2048))[:, :, None]
+    model = torch.nn.Sequential(module, torch.nn.Flatten(), torch.nn.Linear(15 * 16, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(batch), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# ----- imports and the GPU ----------------------------------------------------------------------
+
+
+def test_import_kapre_fast_does_not_import_torch_and_the_extra_is_named():
+    code = ('import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
+            'assert "torch" not in sys.modules, "torch imported"\n'
+            'sys.modules["torch"] = None\n'
+            'try:\n'
+            '    import kapre_fast.torch\n'
+            'except ImportError as error:\n'
+            '    print(error)\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "kapre_fast[torch]"' in result.stdout
+
+
+def _cuda_and_cupy():
+    if not torch.cuda.is_available():
+        return 'no CUDA device for torch'
+    try:
+        import kapre_fast.gpu  # noqa: F401
+    except (ImportError, RuntimeError) as error:
+        return f'kapre_fast.gpu is not usable: {error}'
+    return ''
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(bool(_cuda_and_cupy()), reason=_cuda_and_cupy() or 'ok')
+def test_cuda_tensors_run_the_cuda_kernels():
+    x = audio(20000, 2, seed=11)
+    kwargs = dict(n_fft=1024, hop_length=256, n_mels=64, return_decibel=True)
+    on_gpu = torch.from_numpy(x).cuda().requires_grad_(True)
+    ours = kft.melspectrogram(on_gpu, **kwargs)
+    assert ours.device == on_gpu.device
+    expected = cpu.melspectrogram(x, **kwargs)
+    assert np.percentile(np.abs(ours.detach().cpu().numpy() - expected), 99.9) < 0.01
+    ours.sum().backward()
+    assert on_gpu.grad.device == on_gpu.device and torch.isfinite(on_gpu.grad).all()
+    X = kft.stft(on_gpu.detach(), n_fft=1024, pad_begin=True, pad_end=True)
+    torch.testing.assert_close(kft.istft(X, n_fft=1024)[:, :20000].cpu(), torch.from_numpy(x),
+                               atol=1e-5, rtol=0)
