@@ -30,7 +30,7 @@ def source_checkout_note(package=None) -> str:
     `package`: the package folder (default: this one)."""
     package = Path(package or Path(__file__).resolve().parent)
     root = package.parent
-    if not ((root / 'pyproject.toml').is_file() and (root / 'csrc').is_dir()):
+    if not _is_checkout(root):
         return ''
     if (package / BUILD_INFO).exists():
         return ''
@@ -46,6 +46,46 @@ def source_checkout_note(package=None) -> str:
                            f'at {location}')
     return note + (f'. This Python ({sys.executable}) has no installed kapre_fast either: '
                    '`make install`, or `pip install --no-build-isolation .` in the checkout')
+
+
+def _is_checkout(folder: Path) -> bool:
+    return (folder / 'pyproject.toml').is_file() and (folder / 'csrc').is_dir()
+
+
+def installed_from() -> Path | None:
+    """The source checkout this kapre_fast comes from, when that folder exists: the one it is
+    imported from, else the local folder pip installed it from (the distribution's PEP 610
+    direct_url.json); None for an install from an index or a wheel."""
+    package = Path(__file__).resolve().parent
+    if _is_checkout(package.parent):
+        return package.parent
+    try:
+        import importlib.metadata
+        import urllib.parse
+        import urllib.request
+
+        record = json.loads(importlib.metadata.distribution('kapre_fast')
+                            .read_text('direct_url.json') or '{}')
+        url = urllib.parse.urlparse(record.get('url', ''))
+        if url.scheme == 'file' and 'dir_info' in record:
+            folder = Path(urllib.request.url2pathname(url.path))
+            if _is_checkout(folder):
+                return folder
+    except (ImportError, OSError, ValueError):  # no metadata: a source folder never installed
+        pass
+    return None
+
+
+def pip_install_hint(extra: str) -> str:
+    """The pip command that adds the optional dependencies `extra` (pyproject.toml's
+    optional-dependencies) to this kapre_fast: from its checkout when it has one (`.` when that
+    is the current directory), else from the package index by name."""
+    checkout = installed_from()
+    if checkout is None:
+        return f'pip install "kapre_fast[{extra}]"'
+    if checkout == Path.cwd().resolve():
+        return f'pip install ".[{extra}]"'
+    return f'pip install "{checkout}[{extra}]"'
 
 
 @functools.lru_cache(maxsize=None)

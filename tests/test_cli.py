@@ -9,6 +9,7 @@ synthesised stand-in, conftest.py) into tmp_path; nothing binary is kept in the 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -41,10 +42,10 @@ def kapre_fast_command() -> list:
 COMMAND = kapre_fast_command()
 
 
-def run(*args, cwd=None, timeout=180):
+def run(*args, cwd=None, timeout=180, env=None):
     """Runs the command; no run may end in a Python traceback, whatever its exit status."""
     result = subprocess.run(COMMAND + [str(arg) for arg in args], capture_output=True,
-                            text=True, cwd=cwd, timeout=timeout)
+                            text=True, cwd=cwd, timeout=timeout, env=env)
     assert 'Traceback' not in result.stderr, result.stderr
     return result
 
@@ -227,6 +228,17 @@ def test_bench_prints_a_table(tmp_path):
         assert any(line.startswith('kapre (tf.function)') and '(reference)' in line
                    for line in lines)
         assert float(ours.split()[-1]) < 0.05  # dB from kapre
+    # Every row under the header is aligned: ms and x realtime are numbers in their columns. A
+    # method that did not run (kapre_fast.gpu without a GPU) is a note below the table.
+    header = next(i for i, line in enumerate(lines) if line.startswith('method'))
+    end = lines.index('', header) if '' in lines[header:] else len(lines)
+    table = lines[header + 2:end]
+    ms_end = len('method') + lines[header][len('method'):].index('ms') + 2
+    for row in table:
+        assert float(row[26:ms_end]) > 0, row
+    gpu_rows = [row for row in table if row.startswith('kapre_fast.gpu')]
+    notes = [line for line in lines[end:] if line.startswith('not timed: ')]
+    assert bool(gpu_rows) != any(n.startswith('not timed: kapre_fast.gpu: ') for n in notes)
 
 
 def test_bench_full_runs_the_suite_of_the_checkout(tmp_path):
@@ -304,3 +316,32 @@ def test_gpu_device_without_kapre_fast_gpu(files):
     result = run('features', 'speech.wav', '-o', 'out', '--device', 'gpu', cwd=files)
     assert result.returncode == 1
     assert 'kapre_fast.gpu is not available' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # kapre_fast.gpu's own message says what to install; the command does not add it again.
+    assert result.stderr.count('pip install') <= 1, result.stderr
+
+
+def hide_module(folder, name):
+    """A folder for PYTHONPATH in which importing `name` fails as if it were not installed."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / '__init__.py').write_text(
+        f'raise ModuleNotFoundError("No module named {name!r} (hidden by the test)")\n')
+    return folder
+
+
+@pytest.mark.parametrize('module', ['matplotlib', 'soundfile'])
+def test_missing_dependency_hint_installs_from_the_checkout(tmp_path, files, module):
+    from kapre_fast import _loader
+
+    if _loader.installed_from() != REPO:
+        pytest.skip(f'this kapre_fast was not installed from {REPO} (a wheel or an index)')
+    hidden = hide_module(tmp_path / 'hidden', module)
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(hidden), env.get('PYTHONPATH')]))
+    picture = tmp_path / 'picture.png'
+    for cwd, command in [(REPO, 'pip install ".[cli]"'), (tmp_path, f'pip install "{REPO}[cli]"')]:
+        result = run('spec', files / 'speech.wav', '-o', picture, cwd=cwd, env=env)
+        assert result.returncode == 1, result.stderr
+        assert f'`{command}` or `pip install {module}`' in result.stderr, result.stderr
+        assert 'kapre_fast[cli]' not in result.stderr  # not by name: it is not on an index
+        assert not picture.exists()

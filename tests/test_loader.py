@@ -6,6 +6,8 @@ must say so, not blame the build."""
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -84,3 +86,76 @@ def test_no_note_for_a_built_or_installed_package(tmp_path, layout):
     else:  # e.g. site-packages: no pyproject.toml beside the package
         (checkout / 'pyproject.toml').unlink()
     assert _loader.source_checkout_note(checkout / 'kapre_fast') == ''
+
+
+# ----- install hints ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    folder = tmp_path / 'clone'
+    folder.mkdir()
+    return make_checkout(folder)
+
+
+@pytest.mark.parametrize('where, expected', [
+    ('checkout', 'pip install ".[cli]"'),
+    ('elsewhere', 'pip install "{checkout}[cli]"'),
+    ('no checkout', 'pip install "kapre_fast[cli]"'),
+])
+def test_install_hint_names_the_checkout_it_came_from(monkeypatch, tmp_path, checkout, where,
+                                                      expected):
+    monkeypatch.setattr(_loader, 'installed_from',
+                        lambda: None if where == 'no checkout' else checkout)
+    monkeypatch.chdir(checkout if where == 'checkout' else tmp_path)
+    assert _loader.pip_install_hint('cli') == expected.format(checkout=checkout)
+
+
+@pytest.mark.parametrize('record, found', [
+    ('{{"url": "file://{checkout}", "dir_info": {{}}}}', True),  # pip install <folder>
+    ('{{"url": "file://{checkout}", "dir_info": {{"editable": true}}}}', True),
+    ('{{"url": "file://{checkout}/kapre_fast-0.1.0.whl", "archive_info": {{}}}}', False),
+    ('{{"url": "file://{checkout}/gone", "dir_info": {{}}}}', False),  # folder since removed
+    (None, False),  # installed from an index: no direct_url.json
+])
+def test_installed_from_reads_pips_record_of_the_source(monkeypatch, tmp_path, checkout, record,
+                                                        found):
+    # An installed package: its folder is not in a checkout.
+    site = tmp_path / 'site-packages' / 'kapre_fast'
+    monkeypatch.setattr(_loader, '__file__', str(site / '_loader.py'))
+
+    class Distribution:
+        def read_text(self, name):
+            assert name == 'direct_url.json'
+            return None if record is None else record.format(checkout=checkout)
+
+    monkeypatch.setattr(importlib.metadata, 'distribution', lambda name: Distribution())
+    assert _loader.installed_from() == (checkout if found else None)
+
+
+def test_installed_from_a_source_checkout_is_that_checkout(checkout, monkeypatch):
+    monkeypatch.setattr(_loader, '__file__', str(checkout / 'kapre_fast' / '_loader.py'))
+    assert _loader.installed_from() == checkout
+
+
+# The README's sections, each with the extra it tells a checkout user to install, and what that
+# extra must pull in for the section's code to run.
+README_EXTRAS = [
+    ('## The drop-in swap', 'tf', {'tensorflow', 'keras'}),
+    ('## The command line', 'cli', {'soundfile', 'matplotlib', 'soxr'}),
+    ('### GPU (CUDA 13, CuPy)', 'gpu', {'cupy-cuda13x'}),
+]
+
+
+@pytest.mark.parametrize('heading, extra, packages', README_EXTRAS)
+def test_readme_install_lines_match_what_each_section_needs(heading, extra, packages):
+    tomllib = pytest.importorskip('tomllib')  # Python 3.11+
+    readme = (REPO / 'README.md').read_text()
+    assert heading + '\n' in readme
+    section = re.split(r'\n##+ ', readme.split(heading + '\n', 1)[1], maxsplit=1)[0]
+    assert f'pip install ".[{extra}]"' in section or \
+        f'pip install --no-build-isolation ".[{extra}]"' in section, section[:400]
+    extras = tomllib.loads((REPO / 'pyproject.toml').read_text())['project'][
+        'optional-dependencies']
+    names = {re.split(r'[\[=<>~ ]', requirement)[0] for requirement in extras[extra]}
+    assert packages <= names, (extra, names)

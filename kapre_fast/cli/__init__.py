@@ -8,7 +8,8 @@ and a demo, all computed by kapre_fast's fused kernels.
     kapre-fast demo                                    # synthesised audio, timed, and a picture
     kapre-fast export model.keras --format tflite -o model.tflite  # runs without kapre_fast
 
-Reading audio needs soundfile and pictures need matplotlib (`pip install "kapre_fast[cli]"`);
+Reading audio needs soundfile and pictures need matplotlib (`pip install ".[cli]"` in the
+source checkout);
 the baselines of `bench` are used when installed. Errors are printed as
 `kapre-fast: error: ...` without a traceback: exit status 2 for a bad command line (unknown or
 invalid option value, missing input), 1 for anything else (unreadable audio, a failed file).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kapre_fast._loader import pip_install_hint
 from kapre_fast.cli.options import CliError, KINDS
 
 
@@ -12,7 +13,7 @@ def _soundfile():
         import soundfile
     except ImportError as error:
         raise CliError(f'reading audio needs soundfile ({error}); install it with '
-                       '`pip install "kapre_fast[cli]"` or `pip install soundfile`') from None
+                       f'`{pip_install_hint("cli")}` or `pip install soundfile`') from None
     return soundfile
 
 
@@ -37,10 +38,10 @@ def load_backend(device):
     try:
         import kapre_fast.gpu as gpu
     except Exception as error:  # ImportError, or CuPy/CUDA failing while the module loads
-        raise CliError(
-            f'kapre_fast.gpu is not available: {type(error).__name__}: {error}. It needs CuPy '
-            '(`pip install "kapre_fast[gpu]"`), a CUDA GPU and kapre_fast built with CUDA; '
-            'use --device cpu meanwhile') from None
+        # kapre_fast.gpu's own message says what is missing (CuPy, the CUDA build, a driver or
+        # a GPU) and what to install: it is not repeated here.
+        raise CliError(f'kapre_fast.gpu is not available ({type(error).__name__}: {error}); '
+                       'use --device cpu meanwhile') from None
     return gpu
 
 

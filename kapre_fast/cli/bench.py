@@ -187,16 +187,17 @@ def cmd_bench(args) -> int:
     unit = 'dB' if spec.return_decibel else 'magnitude'
     diff_title = f'max |diff| vs kapre ({unit})'
     header = f'{"method":<26}{"ms":>10}{"x realtime":>12}{"vs kapre":>10}  {diff_title:>28}'
-    rows, kapre_ms, kapre_out = [], None, None
+    # Methods that did not run are notes below the table: their reasons are long sentences.
+    rows, notes, kapre_ms, kapre_out = [], [], None, None
     for label, method in _bench_methods(spec, args.kind, kwargs, audio, args.threads):
         if isinstance(method, str):
-            rows.append(f'{label:<26}{method}')
+            notes.append(f'{label}: {method}')
             continue
         try:
             out = np.asarray(method())  # warm-up: tracing, plans, caches
             out, seconds = _timed(method, args.repeats)
         except Exception as error:  # a baseline failing must not stop the table
-            rows.append(f'{label:<26}failed: {type(error).__name__}: {error}'.splitlines()[0])
+            notes.append(f'{label}: failed: {type(error).__name__}: {error}'.splitlines()[0])
             continue
         ms = seconds * 1e3
         if label.startswith('kapre ('):
@@ -216,6 +217,10 @@ def cmd_bench(args) -> int:
     print('-' * len(header))
     for row in rows:
         print(row)
+    if notes:
+        print()
+    for note in notes:
+        print(f'not timed: {note}')
     if kapre_ms is None:
         print('(kapre 0.4.1 is not installed: no speed-up or difference columns; '
               'pip install kapre==0.4.1 to compare)')

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kapre_fast._loader import pip_install_hint
 from kapre_fast.cli.options import CliError, UsageError
 
 
@@ -15,7 +16,7 @@ def _pyplot():
         import matplotlib
     except ImportError as error:
         raise CliError(f'pictures need matplotlib ({error}); install it with '
-                       '`pip install "kapre_fast[cli]"` or `pip install matplotlib`') from None
+                       f'`{pip_install_hint("cli")}` or `pip install matplotlib`') from None
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
