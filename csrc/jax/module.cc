@@ -1,0 +1,31 @@
+// pybind11 module kapre_fast._jax_ffi: the FFI handlers of handlers.cc as PyCapsules, for
+// jax.ffi.register_ffi_target (kapre_fast/jax/_ops.py). No JAX or XLA code runs here.
+#include <pybind11/pybind11.h>
+
+#include "../core/pipeline.h"
+#include "handlers.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <class Fn>
+py::capsule handler_capsule(Fn* fn) {
+  return py::capsule(reinterpret_cast<void*>(fn));  // unnamed, as jax.ffi.pycapsule makes them
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_jax_ffi, m) {
+  m.doc() = "kapre_fast's XLA FFI handlers (CPU) over the fused C++ core, as PyCapsules.";
+  m.def("cpu_targets", [] {
+    py::dict targets;
+    targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCpu);
+    targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCpu);
+    return targets;
+  }, "{FFI target name: handler capsule} of the CPU handlers.");
+  // This module links its own copy of the core: its own output limit and ISA choice.
+  m.def("isa", &kapre_fast::active_isa, "Instruction set the kernels run with.");
+  m.def("output_limit", &kapre_fast::set_output_limit, py::arg("bytes") = 0,
+        "Largest output in bytes one call may produce; a positive value sets it.");
+}
