@@ -16,10 +16,12 @@ Common behaviour of the three op-backed layers:
 - `implementation='fused'` (default) runs the fused ops; `'builtin'` computes the same front end
   in plain TensorFlow ops (kapre_fast.builtin: TFLite builtins, ONNX, SavedModels without our op
   library; n_fft up to builtin.MAX_N_FFT). Stored in the config.
-- XLA: `supports_jit = True` (for n_fft up to builtin.MAX_N_FFT). Inside an XLA compilation (`jit_compile=True`, or Keras' 'auto'
-  on a GPU) the layers trace the builtin ops, which XLA compiles; XLA cannot compile the custom
-  ops. Outside XLA the chosen implementation runs. (The builtin path refuses no too-short audio
-  at run time: it returns no frames, where the fused kernels raise.)
+- XLA: `supports_jit = True`. XLA cannot compile the custom ops, so inside an XLA compilation
+  (`jit_compile=True`, or Keras' 'auto' on a GPU) the fused layers trace the same pipeline in
+  TensorFlow's own ops (ops.front_end_in_tf_ops: tf.signal framing and FFT, which XLA compiles,
+  as it compiles kapre's layers); builtin layers keep the builtin ops. Outside XLA the chosen
+  implementation runs. (Those paths return no frames for too-short audio at run time, where the
+  fused kernels raise.)
 - Mixed precision: waveforms are taken as float32 (float16/bfloat16 inputs are upcast, float32
   inputs are not rounded down to the compute dtype); the op computes in float32 and the layer
   casts its real output to the layer's compute dtype. The STFT stays complex64.
@@ -29,6 +31,8 @@ Common behaviour of the three op-backed layers:
 """
 
 from __future__ import annotations
+
+import types
 
 import keras
 import tensorflow as tf
@@ -62,6 +66,11 @@ def _in_xla_compilation():
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
+# The fused layers' pipeline in TensorFlow's own ops (tf.signal), which XLA compiles.
+_IN_TF_OPS = types.SimpleNamespace(front_end=ops.front_end_in_tf_ops,
+                                   inverse_stft=ops.inverse_stft_in_tf_ops)
+
+
 class _Implementation:
     """The `implementation` argument of the op-backed layers and the module it picks."""
 
@@ -70,14 +79,14 @@ class _Implementation:
                                                   IMPLEMENTATIONS)
         if implementation == 'builtin':
             builtin.check_spec(spec)
-        # XLA gets the builtin ops, so it can compile any front end they can compute.
-        self.supports_jit = spec.n_fft <= builtin.MAX_N_FFT
+        self.supports_jit = True  # under XLA: _IN_TF_OPS (fused) or the builtin ops
 
     def _compute(self):
-        """kapre_fast.ops or kapre_fast.builtin, each with front_end() and inverse_stft()."""
-        if self.implementation == 'builtin' or _in_xla_compilation():
+        """What computes the layer now, with front_end() and inverse_stft(): kapre_fast.builtin,
+        kapre_fast.ops, or (fused layers inside XLA) the same pipeline in TensorFlow's ops."""
+        if self.implementation == 'builtin':
             return builtin
-        return ops
+        return _IN_TF_OPS if _in_xla_compilation() else ops
 
 
 def _waveform_layout(data_format):

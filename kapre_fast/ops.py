@@ -40,7 +40,8 @@ import tensorflow as tf
 from kapre_fast import _loader, _weights
 from kapre_fast.spec import FrontEnd
 
-__all__ = ['front_end', 'inverse_stft', 'library']
+__all__ = ['front_end', 'inverse_stft', 'front_end_in_tf_ops', 'inverse_stft_in_tf_ops',
+           'library']
 
 
 def library():
@@ -60,46 +61,78 @@ def _framing_attrs(spec: FrontEnd) -> dict:
     )
 
 
-def front_end(audio, spec: FrontEnd) -> tf.Tensor:
-    """Features of a waveform batch (float32; complex64 when spec.output == 'complex'),
-    laid out as kapre lays them out. Other float dtypes are computed in float32."""
+def _float32_audio(audio):
     audio = tf.convert_to_tensor(audio)
     if not audio.dtype.is_floating:
         raise TypeError(f'audio must be a floating-point tensor, got dtype {audio.dtype.name}')
-    audio = tf.cast(audio, tf.float32)
-    window = tf.constant(_weights.window(spec))
+    return tf.cast(audio, tf.float32)
+
+
+def _front_end_call(audio, spec: FrontEnd):
+    """(inputs, attributes) of the front-end op for `spec` (KapreFastStft for complex output)."""
+    inputs = [_float32_audio(audio), tf.constant(_weights.window(spec))]
+    attrs = _framing_attrs(spec)
+    if spec.output != 'complex':
+        inputs += [tf.constant(array) for array in _weights.bands(spec)]
+        attrs.update(output=spec.output, decibel=spec.return_decibel, amin=spec.db_amin,
+                     ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+    return inputs, attrs
+
+
+def _inverse_stft_call(stft, spec: FrontEnd):
+    inputs = [tf.cast(tf.convert_to_tensor(stft), tf.complex64),
+              tf.constant(_weights.inverse_window(spec))]
+    attrs = dict(n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
+                 input_format=spec.output_data_format, output_format=spec.input_data_format)
+    return inputs, attrs
+
+
+def front_end(audio, spec: FrontEnd) -> tf.Tensor:
+    """Features of a waveform batch (float32; complex64 when spec.output == 'complex'),
+    laid out as kapre lays them out. Other float dtypes are computed in float32."""
+    inputs, attrs = _front_end_call(audio, spec)
     if spec.output == 'complex':
-        return library().kapre_fast_stft(audio, window, **_framing_attrs(spec))
-    start, length, weights = _weights.bands(spec)
-    return library().kapre_fast_front_end(
-        audio,
-        window,
-        tf.constant(start),
-        tf.constant(length),
-        tf.constant(weights),
-        output=spec.output,
-        decibel=spec.return_decibel,
-        amin=spec.db_amin,
-        ref_value=spec.db_ref_value,
-        dynamic_range=spec.db_dynamic_range,
-        **_framing_attrs(spec),
-    )
+        return library().kapre_fast_stft(*inputs, **attrs)
+    return library().kapre_fast_front_end(*inputs, **attrs)
 
 
 def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
     """Waveforms from a complex STFT batch, as tf.signal.inverse_stft with
     inverse_stft_window_fn(hop_length, forward window). `spec` describes the forward STFT:
     its output_data_format is the STFT's layout, its input_data_format the waveform's."""
-    stft = tf.cast(tf.convert_to_tensor(stft), tf.complex64)
-    return library().kapre_fast_inverse_stft(
-        stft,
-        tf.constant(_weights.inverse_window(spec)),
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        input_format=spec.output_data_format,
-        output_format=spec.input_data_format,
-    )
+    inputs, attrs = _inverse_stft_call(stft, spec)
+    return library().kapre_fast_inverse_stft(*inputs, **attrs)
+
+
+# ----- the same pipelines in stock TensorFlow ops, for XLA ------------------------------------
+
+
+class _Recipe:
+    """An op's inputs and attributes without the op: what the gradient recomputations below read
+    (op.inputs, op.get_attr), for running them forward."""
+
+    def __init__(self, inputs, attrs):
+        self.inputs, self._attrs = inputs, attrs
+
+    def get_attr(self, name):
+        return self._attrs[name]
+
+
+def front_end_in_tf_ops(audio, spec: FrontEnd) -> tf.Tensor:
+    """front_end's values from TensorFlow's own ops (tf.signal.frame, rfft, abs, a dense
+    filterbank, dB): the recomputation the gradients run, run forward. XLA compiles it, with its
+    own FFT, where it cannot compile the custom ops: the layers run it inside jit_compile, as
+    kapre's layers (built from the same ops) run there."""
+    recipe = _Recipe(*_front_end_call(audio, spec))
+    if spec.output == 'complex':
+        return _stft(recipe, recipe.inputs[0])
+    return _front_end_features(recipe, recipe.inputs[0])
+
+
+def inverse_stft_in_tf_ops(stft, spec: FrontEnd) -> tf.Tensor:
+    """inverse_stft's values from TensorFlow's own ops (irfft, window, overlap-add), for XLA."""
+    recipe = _Recipe(*_inverse_stft_call(stft, spec))
+    return _inverse_stft(recipe, recipe.inputs[0])
 
 
 # ----- gradients: the same pipelines in differentiable TensorFlow ops --------------------------

@@ -111,11 +111,11 @@ def test_bad_implementation_names_the_argument(value, error):
         layers.FrontEnd(n_fft=256, implementation=value)
 
 
-def test_supports_jit_up_to_the_builtin_paths_largest_fft():
+def test_supports_jit_for_any_size_and_builtin_refuses_what_it_cannot_compute():
     from kapre_fast import builtin
 
     assert layers.FrontEnd(n_fft=256).supports_jit and layers.InverseSTFT().supports_jit
-    assert not layers.STFT(n_fft=2 * builtin.MAX_N_FFT).supports_jit
+    assert layers.STFT(n_fft=2 * builtin.MAX_N_FFT).supports_jit  # XLA: tf.signal's FFT
     with pytest.raises(ValueError, match='MAX_N_FFT'):
         layers.STFT(n_fft=2 * builtin.MAX_N_FFT, implementation='builtin')
 
@@ -529,15 +529,28 @@ def _traced_op_types(layer, jit_compile):
 
 
 @pytest.mark.parametrize('implementation', ['fused', 'builtin'])
-def test_xla_traces_the_builtin_ops_and_other_graphs_the_chosen_ones(implementation):
+def test_xla_traces_compilable_ops_and_other_graphs_the_chosen_ones(implementation):
+    """Inside XLA: no custom op; a fused layer traces tf.signal's FFT (XLA's own, as kapre's
+    layers), a builtin layer its matrix DFT (no FFT op). Outside: the chosen implementation."""
     layer = layers.FrontEnd(n_fft=256, filterbank='mel', n_mels=20, return_decibel=True,
                             input_data_format='channels_last', implementation=implementation)
-    assert 'KapreFastFrontEnd' not in _traced_op_types(layer, jit_compile=True)
+    under_xla = _traced_op_types(layer, jit_compile=True)
+    assert 'KapreFastFrontEnd' not in under_xla
+    assert ('RFFT' in under_xla) == (implementation == 'fused')
     fused = 'KapreFastFrontEnd' in _traced_op_types(layer, jit_compile=False)
     assert fused == (implementation == 'fused')
     x = _random_input((2, 3000, 1))
     xla = tf.function(layer, jit_compile=True)(x).numpy()
     np.testing.assert_allclose(xla, layer(x).numpy(), atol=1e-3)  # dB; eager: not XLA
+    if implementation == 'fused':
+        stft = layers.STFT(n_fft=256, input_data_format='channels_last')
+        inverse = layers.InverseSTFT(n_fft=256, input_data_format='channels_last',
+                                     output_data_format='channels_last')
+        X = stft(x)
+        np.testing.assert_allclose(tf.function(stft, jit_compile=True)(x).numpy(), X.numpy(),
+                                   atol=1e-4)
+        np.testing.assert_allclose(tf.function(inverse, jit_compile=True)(X).numpy(),
+                                   inverse(X).numpy(), atol=1e-5)
 
 
 # ----- graphs with unknown sizes --------------------------------------------------------------
