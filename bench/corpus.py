@@ -4,14 +4,16 @@
 of its time spent decoding (and resampling), and an estimate for AudioSet.
 
     python bench/corpus.py                    # 2,000 files of 1-10 s (FLAC and WAV), ~3 h
-    python bench/corpus.py --files 200 --methods local1,librosa1   # a quick look
+    python bench/corpus.py --files 200 --methods local1,librosa1    # a quick look
 
 The corpus is generated once into --corpus (default build/bench-corpus) and reused: half FLAC
 at 22.05 kHz, half WAV at 16 kHz, mono, noise shaped like speech; everything is resampled to
 16 kHz (soxr; librosa.load's default resampler is soxr 'HQ' too) and turned into 64-band log-mel
 spectrograms (n_fft 512, hop 160: 10 ms frames), AudioSet front-end settings. Results go to
-bench/results/corpus-<UTC time>.{json,md}. Every method runs in a fresh process, one after
-the other, timed from a warm start (Ray's session and librosa's imports come first); the machine's other load is not controlled, so repeat runs before comparing.
+bench/results/corpus-<UTC time>.{json,md}.
+Every method runs in a fresh process, one after the other, timed from a warm start (Ray's
+session and librosa's imports come first); the machine's other load is not controlled, so
+repeat runs before comparing.
 """
 
 from __future__ import annotations

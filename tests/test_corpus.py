@@ -182,8 +182,9 @@ def test_chunks_mono_and_formats(audio, local_run, tmp_path):
         assert sorted(written) == sorted(good) and sorted(written.failed) == sorted(BAD)
         for id in good:
             np.testing.assert_array_equal(written[id], reference[id])
-    assert sorted(path.relative_to(tmp_path / 'npy').as_posix()
-                  for path in (tmp_path / 'npy').rglob('*.npy')) == sorted(f'{id}.npy' for id in good)
+    files = sorted(path.relative_to(tmp_path / 'npy').as_posix()
+                   for path in (tmp_path / 'npy').rglob('*.npy'))
+    assert files == sorted(f'{id}.npy' for id in good)
 
 
 # ----- Ray engine ----------------------------------------------------------------------------

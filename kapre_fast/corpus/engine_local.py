@@ -2,8 +2,8 @@
 
 Each of `workers` processes decodes an item and computes its features with kapre_fast.cpu at
 `threads` threads (by default workers x threads = cores: one fills in the other, and both
-default to one worker per core at one thread); results come back in input order. With device='gpu' the workers only decode and this
-process computes the features with kapre_fast.gpu.
+default to one worker per core at one thread); results come back in input order. With
+device='gpu' the workers only decode and this process computes with kapre_fast.gpu.
 """
 
 from __future__ import annotations
