@@ -35,58 +35,78 @@ from __future__ import annotations
 import types
 
 import keras
-import tensorflow as tf
 
-from tensorflow.python.ops import control_flow_util
-
-from kapre_fast import builtin, ops
 from kapre_fast import spec as _spec
 
 __all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap']
 
 _PACKAGE = 'kapre_fast'
-
-
-def _require_tensorflow_backend(layer_name):
-    if keras.backend.backend() != 'tensorflow':
-        raise RuntimeError(
-            f'kapre_fast.layers.{layer_name} runs TensorFlow ops and needs Keras\' TensorFlow '
-            f'backend, but Keras uses {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow '
-            'before importing keras'
-        )
-
-
+BACKENDS = ('tensorflow', 'torch', 'jax')
 IMPLEMENTATIONS = ('fused', 'builtin')
+
+
+def _require_supported_backend(layer_name):
+    if keras.backend.backend() not in BACKENDS:
+        raise RuntimeError(
+            f'kapre_fast.layers.{layer_name} runs on Keras\' TensorFlow, PyTorch or JAX backend, '
+            f'but Keras uses {keras.backend.backend()!r}; set KERAS_BACKEND before importing '
+            'keras')
 
 
 def _in_xla_compilation():
     """True while a function is traced for XLA (tf.function(jit_compile=True), e.g. Keras'
     train/predict functions under jit_compile=True): TF marks that graph, or one enclosing it,
     with an XLA control-flow context."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
     return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
-# The fused layers' pipeline in TensorFlow's own ops (tf.signal), which XLA compiles.
-_IN_TF_OPS = types.SimpleNamespace(front_end=ops.front_end_in_tf_ops,
-                                   inverse_stft=ops.inverse_stft_in_tf_ops)
+def _computation(implementation):
+    """What computes a layer now, as front_end(audio, spec) and inverse_stft(stft, spec), for
+    Keras' backend. TensorFlow: kapre_fast.builtin, kapre_fast.ops, or (fused layers inside
+    XLA, which cannot compile custom ops) the same pipeline in TensorFlow's own ops. PyTorch and
+    JAX: their bindings of the same fused kernels (kapre_fast.torch, kapre_fast.jax). Imported on
+    first use, so no backend pulls in another's framework."""
+    backend = keras.backend.backend()
+    if backend == 'torch':
+        import kapre_fast.torch as binding
+    elif backend == 'jax':
+        import kapre_fast.jax as binding
+    else:
+        from kapre_fast import builtin, ops
+
+        if implementation == 'builtin':
+            return builtin
+        if not _in_xla_compilation():
+            return ops
+        return types.SimpleNamespace(front_end=ops.front_end_in_tf_ops,
+                                     inverse_stft=ops.inverse_stft_in_tf_ops)
+    return types.SimpleNamespace(front_end=lambda audio, spec: binding.compute(spec, audio),
+                                 inverse_stft=lambda stft, spec: binding.inverse(spec, stft))
 
 
 class _Implementation:
-    """The `implementation` argument of the op-backed layers and the module it picks."""
+    """The `implementation` argument of the op-backed layers and what it picks."""
 
     def _set_implementation(self, implementation, spec):
         self.implementation = _spec._check_choice('implementation', implementation,
                                                   IMPLEMENTATIONS)
         if implementation == 'builtin':
+            if keras.backend.backend() != 'tensorflow':
+                raise ValueError(
+                    "implementation='builtin' computes in TensorFlow ops and needs Keras' "
+                    f'TensorFlow backend; Keras uses {keras.backend.backend()!r}')
+            from kapre_fast import builtin
+
             builtin.check_spec(spec)
-        self.supports_jit = True  # under XLA: _IN_TF_OPS (fused) or the builtin ops
+        # XLA (TensorFlow) compiles the TF-ops pipeline or the builtin ops; torch.compile and
+        # jax.jit take the PyTorch and JAX bindings whole.
+        self.supports_jit = True
 
     def _compute(self):
-        """What computes the layer now, with front_end() and inverse_stft(): kapre_fast.builtin,
-        kapre_fast.ops, or (fused layers inside XLA) the same pipeline in TensorFlow's ops."""
-        if self.implementation == 'builtin':
-            return builtin
-        return _IN_TF_OPS if _in_xla_compilation() else ops
+        return _computation(self.implementation)
 
 
 def _waveform_layout(data_format):
@@ -109,7 +129,7 @@ class _WaveformLayer(_Implementation, keras.layers.Layer):
     """Shared behaviour of the layers that take waveforms and run a kapre_fast op."""
 
     def __init__(self, arguments: dict, spec_function, **kwargs):
-        _require_tensorflow_backend(type(self).__name__)
+        _require_supported_backend(type(self).__name__)
         super().__init__(**kwargs)
         self._arguments = dict(arguments)
         spec_arguments = {k: v for k, v in arguments.items() if k != 'implementation'}
@@ -235,7 +255,7 @@ class FrontEnd(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        return tf.cast(self._compute().front_end(inputs, self.spec), self.compute_dtype)
+        return keras.ops.cast(self._compute().front_end(inputs, self.spec), self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -306,7 +326,7 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
         implementation='fused',
         **kwargs,
     ):
-        _require_tensorflow_backend('InverseSTFT')
+        _require_supported_backend('InverseSTFT')
         super().__init__(**kwargs)
         self._arguments = _own_arguments(locals())
         # The forward transform this inverts: its input is our output and vice versa.
@@ -357,7 +377,8 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
 
     def call(self, inputs):
         self._spectrum_dims(inputs.shape)
-        return tf.cast(self._compute().inverse_stft(inputs, self.spec), self.compute_dtype)
+        return keras.ops.cast(self._compute().inverse_stft(inputs, self.spec),
+                              self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -405,12 +426,15 @@ class ConcatenateFrequencyMap(keras.layers.Layer):
         self._dims(inputs.shape)
         channels_last = self.data_format == 'channels_last'
         freq_axis, channel_axis = (2, 3) if channels_last else (3, 1)
-        ramp = tf.cast(tf.linspace(0.0, 1.0, tf.shape(inputs)[freq_axis]), inputs.dtype)
-        ramp = tf.reshape(ramp, (1, 1, -1, 1) if channels_last else (1, 1, 1, -1))
+        n_freq = inputs.shape[freq_axis]  # static but for a graph with unknown frequencies
+        n_freq = keras.ops.shape(inputs)[freq_axis] if n_freq is None else n_freq
+        ramp = keras.ops.cast(keras.ops.linspace(0.0, 1.0, n_freq), inputs.dtype)
+        ramp = keras.ops.reshape(ramp, (1, 1, -1, 1) if channels_last else (1, 1, 1, -1))
         # Broadcasting against one input channel keeps every static dimension known (a layer
         # after this one, e.g. Conv2D, needs the channel count when it is traced).
         one_channel = inputs[..., :1] if channels_last else inputs[:, :1]
-        return tf.concat([inputs, tf.zeros_like(one_channel) + ramp], axis=channel_axis)
+        return keras.ops.concatenate([inputs, keras.ops.zeros_like(one_channel) + ramp],
+                                     axis=channel_axis)
 
     def get_config(self):
         config = super().get_config()

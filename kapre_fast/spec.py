@@ -155,6 +155,14 @@ class FrontEnd:
                         window_name=forward_window_name, input_data_format=waveform_data_format,
                         output_data_format=stft_data_format)
 
+    def istft_arguments(self) -> dict:
+        """The arguments of kapre's InverseSTFT (and the backends' istft) that invert this
+        STFT: inverted_by_istft's, back from the spec."""
+        return dict(n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
+                    forward_window_name=self.window_name,
+                    stft_data_format=self.output_data_format,
+                    waveform_data_format=self.input_data_format)
+
     @classmethod
     def _from_kapre(cls, function, kwargs, **fixed):
         allowed = KAPRE_ARGUMENTS[function]

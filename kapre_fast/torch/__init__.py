@@ -44,6 +44,7 @@ __all__ = [
     'stft_mag_phase',
     'stft',
     'istft',
+    'inverse',
     'STFTMagnitude',
     'MelSpectrogram',
     'LogFrequencySpectrogram',
@@ -103,6 +104,12 @@ def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=N
     spec = FrontEnd.inverted_by_istft(
         n_fft, win_length, hop_length, forward_window_name,
         stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+    return inverse(spec, X, threads=threads)
+
+
+def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
+    """The inverse STFT of X for the forward STFT `spec` (its output layout is X's, its input
+    layout the waveform's): what istft computes once it has built `spec`."""
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
@@ -111,7 +118,7 @@ def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=N
                     else '(batch, frames, freq, channels)')
         raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
                          f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
-    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64), _ops.spec_key(spec),
+    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64), _key_of(spec),
                                              cpu.thread_count(threads))
 
 

@@ -38,13 +38,6 @@ def spec_of(key: str) -> FrontEnd:
     return FrontEnd(**json.loads(key))
 
 
-def _istft_kwargs(spec: FrontEnd) -> dict:
-    """The keyword arguments of the backends' istft for the forward STFT `spec`."""
-    return dict(n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-                forward_window_name=spec.window_name, stft_data_format=spec.output_data_format,
-                waveform_data_format=spec.input_data_format)
-
-
 def _on_gpu(tensor: torch.Tensor, compute):
     """compute(cupy array) on a CuPy view of the CUDA `tensor`, on torch's current stream; the
     result (a CuPy array) comes back as a tensor on the same memory."""
@@ -119,9 +112,9 @@ def inverse_stft(stft: torch.Tensor, spec: str, threads: int) -> torch.Tensor:
     front = spec_of(spec)
     if stft.device.type == 'cpu':
         return torch.from_numpy(cpu.istft(stft.detach().numpy(), threads=threads or None,
-                                          **_istft_kwargs(front)))
+                                          **front.istft_arguments()))
     if stft.device.type == 'cuda':
-        return _on_gpu(stft.detach(), lambda gpu, X: gpu.istft(X, **_istft_kwargs(front)))
+        return _on_gpu(stft.detach(), lambda gpu, X: gpu.istft(X, **front.istft_arguments()))
     raise _device_error(stft, 'X')
 
 

@@ -1,0 +1,144 @@
+"""kapre_fast.layers and kapre_fast.composed under whichever Keras backend this process runs:
+`make test` runs this module under TensorFlow (the main run), then again under
+KERAS_BACKEND=torch and KERAS_BACKEND=jax, each in its own process (Keras reads the backend
+once, at import).
+
+Under every backend: the composed models give kapre_fast.cpu's numbers, the reconstructing pair
+reconstructs, fit with jit_compile=True lowers the loss, and a .keras file saved here loads under
+the other installed backends with the same predictions.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip('keras')
+
+from helpers import noise_batch, to_input_layout  # noqa: E402
+from kapre_fast import FrontEnd, composed, cpu  # noqa: E402
+
+BACKEND = keras.backend.backend()
+# torch.compile (Keras' jit_compile under PyTorch) resumes after graph breaks in Keras' own layer
+# code and, doing so, reads .grad of non-leaf tensors: PyTorch's warning, not an error here.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:The .grad attribute of a Tensor that is not a leaf Tensor:UserWarning')
+INSTALLED = [name for name, module in [('tensorflow', 'tensorflow'), ('torch', 'torch'),
+                                       ('jax', 'jax')] if importlib.util.find_spec(module)]
+
+GETTERS = {
+    'stft_magnitude': dict(n_fft=256, hop_length=100, return_decibel=True),
+    'melspectrogram': dict(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32,
+                           return_decibel=True),
+    'log_frequency_spectrogram': dict(n_fft=512, hop_length=128, sample_rate=16000,
+                                      log_n_bins=24, return_decibel=True),
+    'stft_mag_phase': dict(n_fft=256, hop_length=64),
+}
+GETTER_NAMES = {'stft_magnitude': 'get_stft_magnitude_layer',
+                'melspectrogram': 'get_melspectrogram_layer',
+                'log_frequency_spectrogram': 'get_log_frequency_spectrogram_layer',
+                'stft_mag_phase': 'get_stft_mag_phase'}
+
+
+def as_numpy(y):
+    return keras.ops.convert_to_numpy(y)
+
+
+@pytest.mark.parametrize('family', sorted(GETTERS))
+@pytest.mark.parametrize('layouts', [('channels_last', 'channels_last'),
+                                     ('channels_first', 'channels_first')])
+def test_composed_models_give_the_cpu_backends_numbers(family, layouts):
+    kwargs = dict(GETTERS[family], input_data_format=layouts[0], output_data_format=layouts[1])
+    x = to_input_layout(noise_batch(2, 4000, 2, seed=1), layouts[0])
+    model = getattr(composed, GETTER_NAMES[family])(input_shape=x.shape[1:], **kwargs)
+    np.testing.assert_array_equal(as_numpy(model(x)), getattr(cpu, family)(x, **kwargs))
+
+
+def test_reconstructing_pair_gives_the_waveform_back():
+    x = to_input_layout(noise_batch(1, 4096, 2, seed=2), 'channels_last')
+    stft, istft = composed.get_perfectly_reconstructing_stft_istft(
+        stft_input_shape=x.shape[1:], n_fft=256, hop_length=64, forward_window_name='hann_window',
+        waveform_data_format='channels_last', stft_data_format='channels_last')
+    X = stft(x)
+    np.testing.assert_array_equal(as_numpy(X), cpu.stft(
+        x, n_fft=256, hop_length=64, pad_begin=True, pad_end=True,
+        input_data_format='channels_last', output_data_format='channels_last'))
+    waveform = as_numpy(istft(X))
+    trim = 256 - 64
+    np.testing.assert_allclose(waveform[:, trim:trim + x.shape[1]], x, atol=2e-6)
+
+
+def _classifier(length=4000):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        composed.get_melspectrogram_layer(input_shape=(length, 1), n_fft=256, hop_length=128,
+                                          sample_rate=8000, n_mels=16, return_decibel=True),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2),
+    ])
+
+
+def _two_tones(n=32, length=4000):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, n)
+    t = np.arange(length) / 8000
+    tones = np.sin(2 * np.pi * np.where(labels[:, None] == 1, 1500.0, 300.0) * t)
+    return (tones + 0.1 * rng.standard_normal((n, length)))[:, :, None].astype(np.float32), labels
+
+
+def test_fit_with_jit_compile_lowers_the_loss():
+    model = _classifier()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _two_tones()
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert model.jit_compile is True
+    assert model.evaluate(x, y, verbose=0) < 0.7 * before
+
+
+LOAD_AND_PREDICT = '''
+import sys
+import numpy as np
+import keras
+import kapre_fast.composed  # registers the layers
+model = keras.models.load_model(sys.argv[1])
+np.save(sys.argv[3], keras.ops.convert_to_numpy(model(np.load(sys.argv[2]))))
+assert keras.backend.backend() == sys.argv[4], keras.backend.backend()
+'''
+
+
+@pytest.mark.parametrize('other', INSTALLED)
+def test_keras_file_loads_under_every_backend_with_the_same_output(other, tmp_path):
+    model = _classifier()
+    x, _ = _two_tones(4)
+    path, inputs, outputs = tmp_path / 'model.keras', tmp_path / 'x.npy', tmp_path / 'y.npy'
+    model.save(path)
+    np.save(inputs, x)
+    env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL='2')
+    result = subprocess.run(
+        [sys.executable, '-c', LOAD_AND_PREDICT, str(path), str(inputs), str(outputs), other],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(outputs), as_numpy(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_builtin_implementation_is_refused_off_tensorflow_by_name():
+    from kapre_fast import layers
+
+    if BACKEND == 'tensorflow':
+        assert layers.FrontEnd(n_fft=256, implementation='builtin').implementation == 'builtin'
+    else:
+        with pytest.raises(ValueError, match="implementation='builtin'.*TensorFlow backend"):
+            layers.FrontEnd(n_fft=256, implementation='builtin')
+
+
+def test_istft_arguments_give_the_spec_back():
+    spec = FrontEnd.inverted_by_istft(n_fft=300, win_length=256, hop_length=64,
+                                      forward_window_name='hamming_window',
+                                      stft_data_format='channels_first',
+                                      waveform_data_format='channels_last')
+    assert FrontEnd.inverted_by_istft(**spec.istft_arguments()) == spec
