@@ -119,6 +119,13 @@ BACKENDS = {
             "kernel (CPU tensors) or CUDA kernel (CUDA tensors, on torch's current stream), "
             'without copies; differentiable with respect to x; torch.compile traces it whole.',
         real='float32', complex='complex64', extras=('threads',)),
+    'kapre_fast.jax': Backend(
+        arrays='jax array (a tracer under jit/vmap, or anything jnp.asarray takes)',
+        result='jax array',
+        how='An XLA FFI custom call (jax.ffi) to the fused C++ kernel, fused inside jax.jit '
+            'programs; vmap maps over leading axes without a loop; differentiable with respect '
+            'to x (a custom VJP).',
+        real='float32', complex='complex64', extras=('threads',)),
 }
 
 

@@ -1,0 +1,99 @@
+"""kapre_fast for JAX: the fused front ends on jax arrays, under jit, vmap and grad.
+
+    import kapre_fast.jax as kfj
+    mel = kfj.melspectrogram(audio, n_fft=1024, hop_length=256, n_mels=64)   # a jax.Array
+    step = jax.jit(lambda x: kfj.melspectrogram(x, n_mels=64).mean())         # fused when compiled
+
+The functions of `kapre_fast.cpu` (kapre's keyword arguments, defaults and layouts; `threads`) on
+jax arrays, computed by the fused C++ kernel as XLA FFI custom calls (`jax.ffi`): inside
+`jax.jit` the call is part of the compiled program; `jax.vmap` maps over extra leading axes
+without a loop; `jax.grad` / `jax.vjp` give gradients with respect to the waveform (and to the
+complex STFT for `istft`) through a custom VJP that recomputes the pipeline in jnp ops, as the
+TensorFlow ops' gradients do. CPU only for now: the handlers are registered for XLA's CPU
+platform, and a program placed on a GPU fails to lower, naming the target.
+
+Needs jax with `jax.ffi` (`pip install "kapre_fast[jax]"`) and a kapre_fast built while jax was
+importable; `import kapre_fast` alone never imports jax.
+"""
+
+from __future__ import annotations
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as _error:
+    raise ImportError(
+        'kapre_fast.jax needs jax: `pip install "kapre_fast[jax]"` '
+        f'(importing jax failed: {_error})') from _error
+if not hasattr(jax, 'ffi'):
+    raise ImportError(f'kapre_fast.jax needs jax 0.4.38 or newer (jax.ffi); jax '
+                      f'{jax.__version__} is installed: `pip install "kapre_fast[jax]"`')
+
+import numpy as np  # noqa: E402
+
+from kapre_fast import _api, cpu  # noqa: E402
+from kapre_fast.jax import _ops  # noqa: E402  (registers the FFI targets)
+from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
+
+__all__ = [
+    'compute',
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+    'istft',
+]
+
+# kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
+stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
+    _api.front_end_functions(__name__))
+
+
+def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
+    """Runs the front end `spec` on the waveform batch `x` (a jax array, a tracer, or anything
+    jnp.asarray takes) with the fused kernel; differentiable in x, jit- and vmap-able."""
+    if not isinstance(spec, FrontEnd):
+        raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    return _ops.front_end(spec, as_audio_array(x, spec), cpu.thread_count(threads))
+
+
+def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
+          stft_data_format='default', waveform_data_format='default', *, threads=None):
+    """Inverse STFT of the complex array X, as kapre's InverseSTFT layer (see
+    kapre_fast.reference.istft); float32 waveforms in waveform_data_format, differentiable in
+    X."""
+    spec = FrontEnd.inverted_by_istft(
+        n_fft, win_length, hop_length, forward_window_name,
+        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+    X = _as_jax(X)
+    if not jnp.issubdtype(X.dtype, jnp.complexfloating):
+        raise TypeError(f'X must be a complex array, got dtype {X.dtype}')
+    if X.ndim != 4:
+        expected = ('(batch, channels, frames, freq)' if spec.output_data_format == 'channels_first'
+                    else '(batch, frames, freq, channels)')
+        raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
+                         f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
+    bins = X.shape[2] if spec.output_data_format == 'channels_last' else X.shape[3]
+    if bins != spec.n_freq:
+        raise ValueError(f'X has {bins} frequency bins but n_fft={spec.n_fft} needs '
+                         f'{spec.n_freq}')
+    return _ops.inverse_stft(spec, X.astype(jnp.complex64), cpu.thread_count(threads))
+
+
+def as_audio_array(x, spec: FrontEnd):
+    """x as a float32 jax array of 3 axes, under every backend's dtype policy: real floating
+    point of any width (bfloat16 too), or integers unscaled as kapre; TypeError otherwise;
+    ValueError naming the axes (and the reshape) unless x has 3."""
+    if not isinstance(x, jax.Array):
+        x = np.asarray(x)  # checked before jax converts it (strings, objects, float64 -> 32)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        check_audio_dtype(x.dtype)  # integers pass (unscaled); bool, complex: TypeError
+    if x.ndim != 3:
+        spec.layout_input(x)  # ValueError naming the axes and the reshape
+    return jnp.asarray(x, dtype=jnp.float32)
+
+
+def _as_jax(x):
+    # Tracers and jax arrays as they are; the rest through NumPy (lists, NumPy arrays).
+    return x if isinstance(x, jax.Array) else jnp.asarray(np.asarray(x))

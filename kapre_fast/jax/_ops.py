@@ -1,0 +1,147 @@
+"""The fused front ends as XLA FFI custom calls (jax.ffi), with custom VJPs.
+
+    front_end(spec, audio, threads)    -> features (float32; complex64 for the STFT)
+    inverse_stft(spec, stft, threads)  -> waveforms (float32)
+
+The calls go to the typed FFI handlers of kapre_fast._jax_ffi (csrc/jax/handlers.cc), which run
+the same C++ core as kapre_fast.cpu. They are registered with jax.ffi.register_ffi_target when
+this module is imported. The FrontEnd (a hashable constant) picks the attributes: sizes, flags,
+and the window and filterbank as array attributes, so under jax.jit they are constants of the
+compiled program and the kernel runs fused inside it. vmap adds leading axes to the audio
+(vmap_method='expand_dims'), which the handler folds into the batch.
+
+Gradients (jax.custom_vjp): the backward pass recomputes the pipeline in differentiable jnp ops
+(_composition.py) and takes its vector-Jacobian product, as the TensorFlow ops' gradients
+(kapre_fast/ops.py) and the PyTorch operators' do.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kapre_fast import _loader, _weights
+from kapre_fast.jax import _composition
+from kapre_fast.spec import FrontEnd
+
+FRONT_END_TARGET = 'kapre_fast_front_end'
+INVERSE_STFT_TARGET = 'kapre_fast_inverse_stft'
+
+
+def module():
+    """The compiled module kapre_fast._jax_ffi (ImportError saying what to do when missing)."""
+    shadowed = _loader.source_checkout_note()
+    if shadowed:
+        raise ImportError(f"kapre_fast's JAX handlers are missing: {shadowed}")
+    if not _loader.build_info().get('jax', False):
+        raise ImportError(
+            'kapre_fast was built without its JAX handlers (jax was not importable at build '
+            'time). Install jax first (`pip install "kapre_fast[jax]"`), then reinstall '
+            'kapre_fast with `pip install --no-build-isolation .`.')
+    try:
+        return importlib.import_module('kapre_fast._jax_ffi')
+    except ImportError as error:
+        raise ImportError(f"kapre_fast's JAX handler module _jax_ffi failed to load: {error}") \
+            from error
+
+
+def register_targets():
+    """Registers the CPU handlers with XLA (once per process; jax keeps the registry)."""
+    for name, capsule in module().cpu_targets().items():
+        jax.ffi.register_ffi_target(name, capsule, platform='cpu')
+
+
+def output_shape(spec: FrontEnd, audio_shape) -> tuple:
+    """The features' shape for audio of `audio_shape` (3 axes in spec.input_data_format);
+    ValueError when the audio is too short for one frame."""
+    if spec.input_data_format == 'channels_last':
+        batch, time, channels = audio_shape
+    else:
+        batch, channels, time = audio_shape
+    frames = spec.n_frames(time)
+    if spec.output == 'mag_phase':
+        channels = 2 * channels
+    if spec.output_data_format == 'channels_last':
+        return (batch, frames, spec.n_features, channels)
+    return (batch, channels, frames, spec.n_features)
+
+
+def _framing(spec: FrontEnd, threads: int) -> dict:
+    # Explicit NumPy scalar types: they fix the attribute types the handlers decode.
+    return dict(n_fft=np.int64(spec.n_fft), win_length=np.int64(spec.win_length),
+                hop_length=np.int64(spec.hop_length), threads=np.int64(threads))
+
+
+def _front_end_call(spec: FrontEnd, audio, threads: int):
+    shape = output_shape(spec, audio.shape)
+    dtype = jnp.complex64 if spec.output == 'complex' else jnp.float32
+    start, length, weights = _weights.bands(spec)
+    call = jax.ffi.ffi_call(FRONT_END_TARGET, jax.ShapeDtypeStruct(shape, dtype),
+                            vmap_method='expand_dims')
+    return call(
+        audio,
+        **_framing(spec, threads),
+        pad_begin=np.int64(spec.pad_begin_length),
+        pad_end=np.bool_(spec.pad_end),
+        output=np.int64(_weights.OUTPUT_CODES[spec.output]),
+        decibel=np.bool_(spec.return_decibel),
+        amin=np.float32(spec.db_amin),
+        ref_value=np.float32(spec.db_ref_value),
+        dynamic_range=np.float32(spec.db_dynamic_range),
+        input_channels_first=np.bool_(spec.input_data_format == 'channels_first'),
+        output_channels_first=np.bool_(spec.output_data_format == 'channels_first'),
+        window=_weights.window(spec),
+        band_start=start,
+        band_length=length,
+        band_weights=weights,
+    )
+
+
+def _inverse_stft_call(spec: FrontEnd, stft, threads: int):
+    """spec is the forward STFT: its output layout is the STFT's, its input layout the
+    waveforms'."""
+    if spec.output_data_format == 'channels_last':
+        batch, frames, _, channels = stft.shape
+    else:
+        batch, channels, frames, _ = stft.shape
+    length = (frames - 1) * spec.hop_length + spec.win_length
+    shape = ((batch, length, channels) if spec.input_data_format == 'channels_last'
+             else (batch, channels, length))
+    call = jax.ffi.ffi_call(INVERSE_STFT_TARGET, jax.ShapeDtypeStruct(shape, jnp.float32),
+                            vmap_method='expand_dims')
+    return call(
+        stft,
+        **_framing(spec, threads),
+        input_channels_first=np.bool_(spec.output_data_format == 'channels_first'),
+        output_channels_first=np.bool_(spec.input_data_format == 'channels_first'),
+        window=_weights.inverse_window(spec),
+    )
+
+
+def _with_vjp(call, recompute):
+    """call(spec, x, threads) as a custom_vjp function of x whose backward pass is the VJP of
+    recompute(spec, x) (spec and threads are static)."""
+
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 2))
+    def op(spec, x, threads):
+        return call(spec, x, threads)
+
+    def forward(spec, x, threads):
+        return call(spec, x, threads), x
+
+    def backward(spec, threads, x, cotangent):
+        _, vjp = jax.vjp(functools.partial(recompute, spec), x)
+        return vjp(cotangent)
+
+    op.defvjp(forward, backward)
+    return op
+
+
+front_end = _with_vjp(_front_end_call, _composition.front_end)
+inverse_stft = _with_vjp(_inverse_stft_call, _composition.inverse_stft)
+
+register_targets()
