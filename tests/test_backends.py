@@ -51,11 +51,19 @@ def _torch(spec, x):
     return kft.compute(spec, torch.from_numpy(x), threads=2).numpy()
 
 
+def _jax(spec, x):
+    pytest.importorskip('jax')
+    import kapre_fast.jax as kfj
+
+    return np.asarray(kfj.compute(spec, x, threads=2))
+
+
 BACKENDS = {
     'cpu': lambda spec, x: cpu.compute(spec, x, threads=2),
     'tf_op': _tf_op,
     'builtin': _builtin,
     'torch': _torch,
+    'jax': _jax,
 }
 
 
