@@ -24,7 +24,7 @@ import importlib
 import numpy as np
 
 from kapre_fast import _api, _device_tables, _loader, _weights
-from kapre_fast.spec import FrontEnd
+from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
     'compute',
@@ -41,7 +41,7 @@ try:
     import cupy
 except ImportError as _error:
     raise ImportError(
-        'kapre_fast.gpu needs CuPy built for CUDA 13: `pip install kapre_fast[gpu]` '
+        f'kapre_fast.gpu needs CuPy built for CUDA 13: `{_loader.pip_install_hint("gpu")}` '
         f'(cupy-cuda13x). Importing it failed: {_error}'
     ) from _error
 
@@ -50,6 +50,10 @@ def _load_cuda_module():
     try:
         return importlib.import_module('kapre_fast._cuda')
     except ImportError as error:
+        shadowed = _loader.source_checkout_note()
+        if shadowed:
+            raise ImportError(f'kapre_fast\'s CUDA kernels are not available: {shadowed}') \
+                from error
         built = _loader.build_info().get('cuda', False)
         reason = (
             'it failed to load' if built else
@@ -159,8 +163,7 @@ def as_device_audio(x):
     TypeError for host arrays and non-real dtypes; ValueError for an array on another GPU or
     with misaligned elements."""
     audio = _device_array(x, 'audio')
-    if audio.dtype.kind not in 'fiu':
-        raise TypeError(f'audio must be a real floating-point array, got dtype {audio.dtype}')
+    check_audio_dtype(audio.dtype)  # every backend's policy: TypeError naming the dtype
     if audio.dtype != np.float32:
         audio = audio.astype(cupy.float32)
     return audio

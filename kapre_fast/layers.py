@@ -40,6 +40,11 @@ from kapre_fast import spec as _spec
 
 __all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap']
 
+if keras.backend.backend() == 'tensorflow':
+    # Loads the op library now: tf.saved_model.load needs the op types registered before it
+    # reads a SavedModel that uses them (importing kapre_fast.layers is enough for that).
+    from kapre_fast import ops  # noqa: F401
+
 _PACKAGE = 'kapre_fast'
 BACKENDS = ('tensorflow', 'torch', 'jax')
 IMPLEMENTATIONS = ('fused', 'builtin')

@@ -38,15 +38,18 @@ def installed_package():
     return Path(list(found.submodule_search_locations)[0]) if found else None
 
 
-def test_numpy_and_keras_entry_points_say_the_checkout_shadows_the_install(tmp_path):
+def test_numpy_keras_and_gpu_entry_points_say_the_checkout_shadows_the_install(tmp_path):
     checkout = make_checkout(tmp_path)
     script = (
         'import importlib\n'
         'import numpy as np\n'
         'import kapre_fast, kapre_fast.cpu\n'
         'print("imported", kapre_fast.__file__)\n'
+        'import sys, types\n'
+        'sys.modules["cupy"] = types.ModuleType("cupy")  # CuPy present: the CUDA module is next\n'
         'for call in (lambda: kapre_fast.cpu.melspectrogram(np.zeros((1, 4000, 1), "float32")),\n'
-        '             lambda: importlib.import_module("kapre_fast.composed")):  # loads the ops\n'
+        '             lambda: importlib.import_module("kapre_fast.composed"),  # loads the ops\n'
+        '             lambda: importlib.import_module("kapre_fast.gpu")):\n'
         '    try:\n'
         '        call()\n'
         '    except ImportError as error:\n'
@@ -58,7 +61,7 @@ def test_numpy_and_keras_entry_points_say_the_checkout_shadows_the_install(tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'imported {checkout / "kapre_fast" / "__init__.py"}' in result.stdout
     errors = [line for line in result.stdout.splitlines() if line.startswith('ImportError:')]
-    assert len(errors) == 2, result.stdout
+    assert len(errors) == 3, result.stdout
     for error in errors:
         assert f'from the source checkout at {checkout} ' in error
         assert 'run from another directory, or run `make install`' in error
