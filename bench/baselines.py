@@ -378,6 +378,18 @@ def prepare_kapre_fast_cpu_out(sized, audio, threads):
                     'out=a preallocated result), as the ducc0 floor gets out=')
 
 
+def prepare_kapre_fast_torch(sized, audio, threads):
+    torch = _import('torch')
+    kft = _import('kapre_fast.torch')
+    function = getattr(kft, FAST_FUNCTIONS[sized.config.kind])
+    kwargs = sized.config.kapre_kwargs
+    x = torch.from_numpy(audio)
+    return Prepared(lambda: function(x, threads=threads, **kwargs),
+                    lambda output: _tf_channels_last(output.numpy()),
+                    f'kapre_fast.torch.{FAST_FUNCTIONS[sized.config.kind]}(tensor, '
+                    f'threads={threads}): the custom operator, as torch code calls it')
+
+
 def prepare_kapre_fast_op(sized, audio, threads):
     tf = _import('tensorflow')
     ops = _import('kapre_fast.ops')
@@ -472,6 +484,7 @@ METHODS = [
     Method('kapre_fast_cpu', 'kapre_fast.cpu', prepare_kapre_fast_cpu),
     Method('kapre_fast_cpu_out', 'kapre_fast.cpu (out=)', prepare_kapre_fast_cpu_out),
     Method('kapre_fast_op', 'kapre_fast TF op', prepare_kapre_fast_op),
+    Method('kapre_fast_torch', 'kapre_fast.torch', prepare_kapre_fast_torch),
     Method('kapre_fast_composed', 'kapre_fast.composed', prepare_kapre_fast_composed),
     Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict',
            prepare_kapre_fast_predict),
