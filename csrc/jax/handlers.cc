@@ -203,7 +203,8 @@ ffi::Error InverseStftImpl(ffi::AnyBuffer stft, ffi::Result<ffi::AnyBuffer> resu
   const std::size_t rank = dims.size();
   if (rank < 4) {
     return invalid(std::string("stft must have 4 axes ") +
-                   (in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)") +
+                   (in_first ? "(batch, channels, frames, bins)"
+                             : "(batch, frames, bins, channels)") +
                    " (more in front under vmap), got shape " + shape_text(to_vector(dims)));
   }
   int64_t batch = 0;
