@@ -24,11 +24,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kapre-fast demo
 
-# Keras reads its backend once per process: the layers' module runs again under PyTorch (and
-# under JAX where kapre_fast has its JAX binding), each in a process of its own.
+# Keras reads its backend once per process: the layers' module runs again under PyTorch and
+# under JAX, each in a process of its own.
 test: $(STAMP)
 	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider
 	cd tests && KERAS_BACKEND=torch ../$(BIN)/python -m pytest -q -p no:cacheprovider \
+		test_keras_backends.py
+	cd tests && KERAS_BACKEND=jax ../$(BIN)/python -m pytest -q -p no:cacheprovider \
 		test_keras_backends.py
 
 bench: $(STAMP)

@@ -211,6 +211,8 @@ def test_istft_inverts_the_stft_and_has_a_gradient():
     X = kfj.stft(x, pad_begin=True, pad_end=True, **kwargs)
     waveform = kfj.istft(X, **kwargs)
     np.testing.assert_array_equal(np.asarray(waveform), cpu.istft(np.asarray(X), **kwargs))
+    np.testing.assert_array_equal(  # what the Keras layers call
+        np.asarray(kfj.inverse(FrontEnd.inverted_by_istft(**kwargs), X)), np.asarray(waveform))
     begin = 64 - 16  # pad_begin's zeros come back in front
     np.testing.assert_allclose(np.asarray(waveform)[:, begin:begin + 640], x, atol=1e-5)
     channels_first = dict(kwargs, stft_data_format='channels_first',

@@ -43,6 +43,7 @@ __all__ = [
     'stft_mag_phase',
     'stft',
     'istft',
+    'inverse',
 ]
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
@@ -66,6 +67,13 @@ def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=N
     spec = FrontEnd.inverted_by_istft(
         n_fft, win_length, hop_length, forward_window_name,
         stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+    return inverse(spec, X, threads=threads)
+
+
+def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:
+    """The inverse STFT of X for the forward STFT `spec` (its output layout is X's, its input
+    layout the waveform's): what istft computes once it has built `spec` (the Keras layers call
+    this)."""
     X = _as_jax(X)
     if not jnp.issubdtype(X.dtype, jnp.complexfloating):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')
