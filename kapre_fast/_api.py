@@ -18,7 +18,8 @@ import inspect
 import sys
 import textwrap
 
-from kapre_fast.spec import MAX_N_FFT, WINDOW_NAMES, FrontEnd
+from kapre_fast.spec import (MAX_N_FFT, PRESET_ARGUMENTS, PRESET_WINDOWS, WINDOW_NAMES,
+                             FrontEnd)
 
 # In the order the backend modules unpack them.
 FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
@@ -59,6 +60,25 @@ ARGUMENTS = {
     'output_data_format': "Layout of the result: 'channels_last' (batch, frames, features, "
                           "channels), 'channels_first' (batch, channels, frames, features), or "
                           "'default' (as for input_data_format).",
+    'compat': "Whose numbers to reproduce: 'kapre' (default; every argument above as kapre), "
+              "'librosa' (librosa.stft / feature.melspectrogram / power_to_db or "
+              "amplitude_to_db) or 'torchaudio' (transforms.Spectrogram / MelSpectrogram / "
+              'AmplitudeToDB). A preset takes the arguments below, window_name '
+              f'{" or ".join(map(repr, PRESET_WINDOWS))} (periodic, zero-padded on both sides '
+              "to n_fft; win_length <= n_fft), and neither pad_begin, pad_end nor kapre's db_* "
+              'arguments. Its mel filterbank is evaluated at its own FFT bin frequencies; '
+              "torchaudio's defaults need mel_htk=True, mel_norm=None.",
+    'center': 'Preset only: pad n_fft // 2 samples on both sides (pad_mode) so that frame t is '
+              'centred on sample t * hop_length; None: True (both presets).',
+    'pad_mode': "Preset only: 'constant' (zeros) or 'reflect'; None: the preset's (librosa "
+                "'constant', torchaudio 'reflect').",
+    'power': 'Preset only: 1 (magnitude) or 2 (power spectrum); None: 2 (both presets). The dB '
+             'of power is 10 log10 (power_to_db, stype power), of a magnitude 20 log10.',
+    'amin': 'Preset only: floor (> 0) before the logarithm; None: 1e-10 (librosa power_to_db, '
+            'torchaudio), 1e-5 for librosa with power=1 (amplitude_to_db).',
+    'ref': 'Preset only: the value (> 0) that becomes 0 dB; None: 1.0.',
+    'top_db': "Preset only: dB kept below each example's maximum (> 0; math.inf: no clamp); "
+              'None: 80 (librosa), math.inf (torchaudio, whose top_db=None does not clamp).',
     'threads': 'None (every core) or an int >= 1: the worker threads.',
     'out': "None (a new array), or a C-contiguous, writeable NumPy array of the result's shape "
            'and dtype that does not overlap x: it is filled and returned (repeated calls into '
@@ -139,10 +159,11 @@ def _front_end_function(module, name):
     backend = BACKENDS[module]
     make_spec = getattr(FrontEnd, name)
     kapre = FrontEnd.kapre_signature(name).parameters.values()
+    presets = FrontEnd.preset_signature().parameters.values()
     extras = [inspect.Parameter(extra, inspect.Parameter.KEYWORD_ONLY, default=None)
               for extra in backend.extras]
     x = inspect.Parameter('x', inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    signature = inspect.Signature([x, *kapre, *extras])
+    signature = inspect.Signature([x, *kapre, *presets, *extras])
     accepted = list(signature.parameters)[1:]
 
     def function(x, *args, **kwargs):

@@ -27,6 +27,23 @@ def inverse_window(spec: FrontEnd) -> np.ndarray:
     return _read_only(np.ascontiguousarray(spec.inverse_window(), dtype=np.float32))
 
 
+def time_axis(spec: FrontEnd) -> int:
+    """The time axis of audio in spec.input_data_format."""
+    return 1 if spec.input_data_format == 'channels_last' else 2
+
+
+def kernel_attributes(spec: FrontEnd) -> dict:
+    """The framing and dB settings every native front-end entry point takes (the pybind11
+    function's keywords; the TF op's attributes), for audio already centred (see
+    reference.centred: a preset's centring is a padded copy made before the kernel, which has
+    no reflect mode; the kernel then cuts frames of frame_length = n_fft)."""
+    multiplier, amin, ref, dynamic_range = spec.decibel
+    return dict(n_fft=spec.n_fft, win_length=spec.frame_length, hop_length=spec.hop_length,
+                pad_begin=spec.pad_begin_length, pad_end=spec.pad_end, power=spec.power_exponent,
+                decibel=spec.return_decibel, amin=amin, ref_value=ref,
+                dynamic_range=dynamic_range, db_multiplier=multiplier)
+
+
 def bands(spec: FrontEnd):
     """(start int32, length int32, weights float32) of the sparse filterbank; empty arrays for
     a plain STFT magnitude (the kernels then output |X| itself)."""

@@ -30,7 +30,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from kapre_fast.spec import FrontEnd
+from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
 __all__ = ['front_end', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
 
@@ -39,7 +39,9 @@ MAX_N_FFT = 8192
 
 
 def check_spec(spec: FrontEnd):
-    """ValueError when the builtin path cannot compute `spec` (n_fft above MAX_N_FFT)."""
+    """ValueError when the builtin path cannot compute `spec` (a preset, or n_fft above
+    MAX_N_FFT)."""
+    require_kapre_numerics(spec, "the builtin path (kapre_fast.builtin, implementation='builtin')")
     if spec.n_fft > MAX_N_FFT:
         raise ValueError(
             f'n_fft={spec.n_fft} is above kapre_fast.builtin.MAX_N_FFT={MAX_N_FFT}: the builtin '

@@ -10,6 +10,9 @@ returned here hold one fused `kapre_fast.layers.FrontEnd` layer. As in kapre:
 - The returned layers can be moved into another model one by one
   (`for layer in composed.layers: model.add(layer)`); when `input_shape` is given, the first
   layer carries it, so a Sequential model it is added to gets that input shape.
+- After kapre's arguments, keyword-only: `compat` ('kapre', 'librosa' or 'torchaudio') and the
+  presets' `center`, `pad_mode`, `power`, `amin`, `ref`, `top_db` (kapre_fast.spec.FrontEnd):
+  kapre's calls are unchanged, and the same getters give librosa's or torchaudio's numbers.
 - Invalid arguments raise kapre's exception types (TypeError/ValueError for data formats,
   NotImplementedError for window names, RuntimeError for a log filterbank above Nyquist or a
   hop that does not divide the window evenly, ValueError for group convolution); the kapre_fast
@@ -95,6 +98,14 @@ def get_stft_magnitude_layer(
     input_data_format='default',
     output_data_format='default',
     name='stft_magnitude',
+    *,
+    compat='kapre',
+    center=None,
+    pad_mode=None,
+    power=None,
+    amin=None,
+    ref=None,
+    top_db=None,
 ):
     """A `keras.Sequential` named `name` computing |STFT| (or its dB), as kapre's function of
     the same name. Output: (batch, frames, n_fft // 2 + 1, ch) for channels_last output,
@@ -126,6 +137,14 @@ def get_melspectrogram_layer(
     input_data_format='default',
     output_data_format='default',
     name='melspectrogram',
+    *,
+    compat='kapre',
+    center=None,
+    pad_mode=None,
+    power=None,
+    amin=None,
+    ref=None,
+    top_db=None,
 ):
     """A `keras.Sequential` named `name` computing a mel spectrogram of STFT magnitudes (or its
     dB), as kapre's function of the same name: librosa's mel filterbank (sample_rate, n_mels,
@@ -156,6 +175,14 @@ def get_log_frequency_spectrogram_layer(
     input_data_format='default',
     output_data_format='default',
     name='log_frequency_spectrogram',
+    *,
+    compat='kapre',
+    center=None,
+    pad_mode=None,
+    power=None,
+    amin=None,
+    ref=None,
+    top_db=None,
 ):
     """A `keras.Sequential` named `name` computing a log-frequency spectrogram (or its dB), as
     kapre's function of the same name: log_n_bins log-normal filters from log_f_min (None:
@@ -315,6 +342,14 @@ def get_stft_mag_phase(
     input_data_format='default',
     output_data_format='default',
     name='stft_mag_phase',
+    *,
+    compat='kapre',
+    center=None,
+    pad_mode=None,
+    power=None,
+    amin=None,
+    ref=None,
+    top_db=None,
 ):
     """A functional `keras.Model` named `name` whose output concatenates the STFT magnitude
     (or its dB) and phase (atan2(imag, real)) along the channel axis: 2 * ch channels,

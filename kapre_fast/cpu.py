@@ -42,6 +42,8 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
         spec.layout_input(audio)  # raises the ValueError that names the axes and the reshape
     if out is not None and isinstance(out, np.ndarray) and np.may_share_memory(out, audio):
         raise ValueError('out must not overlap the audio it is computed from')
+    if spec.center_padding:
+        audio = _centred(spec, audio)
     start, length, weights = _weights.bands(spec)
     return _loader.core().frontend(
         audio,
@@ -49,16 +51,8 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
         start,
         length,
         weights,
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        pad_begin=spec.pad_begin_length,
-        pad_end=spec.pad_end,
         output=_weights.OUTPUT_CODES[spec.output],
-        decibel=spec.return_decibel,
-        amin=spec.db_amin,
-        ref_value=spec.db_ref_value,
-        dynamic_range=spec.db_dynamic_range,
+        **_weights.kernel_attributes(spec),
         input_channels_first=spec.input_data_format == 'channels_first',
         output_channels_first=spec.output_data_format == 'channels_first',
         threads=thread_count(threads),
@@ -94,6 +88,15 @@ def istft(
         output_channels_first=spec.input_data_format == 'channels_first',
         threads=thread_count(threads),
     )
+
+
+def _centred(spec, audio):
+    """A copy of the audio padded by n_fft // 2 samples on both sides of its time axis in the
+    preset's pad_mode (the kernel has no reflect mode; the copy costs one pass over the audio)."""
+    spec.n_frames(audio.shape[_weights.time_axis(spec)])  # ValueError naming the lengths
+    pad = [(0, 0)] * 3
+    pad[_weights.time_axis(spec)] = (spec.center_padding, spec.center_padding)
+    return np.pad(audio, pad, mode=spec.pad_mode)
 
 
 def as_float32_audio(x) -> np.ndarray:

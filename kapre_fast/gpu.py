@@ -24,7 +24,7 @@ import importlib
 import numpy as np
 
 from kapre_fast import _api, _device_tables, _loader, _weights
-from kapre_fast.spec import FrontEnd, check_audio_dtype
+from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics
 
 __all__ = [
     'compute',
@@ -82,6 +82,7 @@ def compute(spec: FrontEnd, x):
     result is a new CuPy array on x's device, computed on CuPy's current stream."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    require_kapre_numerics(spec, 'kapre_fast.gpu')
     audio = as_device_audio(x)
     device = audio.device.id
     if audio.ndim != 3:

@@ -209,8 +209,10 @@ class FrontEnd(_WaveformLayer):
     'mag_phase'), filterbank ('none', 'mel' or 'log'), sample_rate, n_mels, mel_f_min,
     mel_f_max, mel_htk, mel_norm, log_n_bins, log_f_min, log_bins_per_octave, log_spread,
     return_decibel, db_amin, db_ref_value, db_dynamic_range, input_data_format,
-    output_data_format; implementation ('fused' or 'builtin', see the module docstring); plus
-    Keras layer arguments (name, dtype, ...).
+    output_data_format; implementation ('fused' or 'builtin', see the module docstring);
+    compat ('kapre', 'librosa' or 'torchaudio') with the presets' center, pad_mode, power, amin,
+    ref, top_db (kapre_fast.spec.FrontEnd; fused only); plus Keras layer arguments (name,
+    dtype, ...).
 
     Input: (batch, time, ch) or (batch, ch, time). Output: (batch, frames, features, ch') or
     (batch, ch', frames, features), where features is n_fft // 2 + 1, n_mels or log_n_bins and
@@ -244,6 +246,13 @@ class FrontEnd(_WaveformLayer):
         input_data_format='default',
         output_data_format='default',
         implementation='fused',
+        compat='kapre',
+        center=None,
+        pad_mode=None,
+        power=None,
+        amin=None,
+        ref=None,
+        top_db=None,
         **kwargs,
     ):
         arguments = _own_arguments(locals())

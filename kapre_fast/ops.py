@@ -49,16 +49,7 @@ def library():
     return _loader.tf_ops()
 
 
-def _framing_attrs(spec: FrontEnd) -> dict:
-    return dict(
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        pad_begin=spec.pad_begin_length,
-        pad_end=spec.pad_end,
-        input_format=spec.input_data_format,
-        output_format=spec.output_data_format,
-    )
+_FRAMING = ('n_fft', 'win_length', 'hop_length', 'pad_begin', 'pad_end')
 
 
 def _float32_audio(audio):
@@ -68,14 +59,31 @@ def _float32_audio(audio):
     return tf.cast(audio, tf.float32)
 
 
+def _centred(audio, spec: FrontEnd):
+    """A preset's centring (n_fft // 2 samples on both sides, spec.pad_mode) as tf.pad before
+    the op, as kapre_fast.cpu pads a copy; tf.pad's own gradient carries it back. A static time
+    length is checked here (FrontEnd.n_frames' ValueError); a dynamic one by the op."""
+    pad = spec.center_padding
+    if not pad:
+        return audio
+    axis = _weights.time_axis(spec)
+    if audio.shape[axis] is not None:
+        spec.n_frames(audio.shape[axis])
+    paddings = [[0, 0]] * 3
+    paddings[axis] = [pad, pad]
+    return tf.pad(audio, paddings, mode=spec.pad_mode.upper())
+
+
 def _front_end_call(audio, spec: FrontEnd):
     """(inputs, attributes) of the front-end op for `spec` (KapreFastStft for complex output)."""
-    inputs = [_float32_audio(audio), tf.constant(_weights.window(spec))]
-    attrs = _framing_attrs(spec)
+    inputs = [_centred(_float32_audio(audio), spec), tf.constant(_weights.window(spec))]
+    kernel = _weights.kernel_attributes(spec)
+    attrs = {name: kernel[name] for name in _FRAMING}
+    attrs.update(input_format=spec.input_data_format, output_format=spec.output_data_format)
     if spec.output != 'complex':
         inputs += [tf.constant(array) for array in _weights.bands(spec)]
-        attrs.update(output=spec.output, decibel=spec.return_decibel, amin=spec.db_amin,
-                     ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+        attrs.update(output=spec.output, **{name: value for name, value in kernel.items()
+                                            if name not in _FRAMING})
     return inputs, attrs
 
 
@@ -209,9 +217,9 @@ def _apply_filterbank(op, magnitude):
 
 
 def _decibel(op, x):
-    amin = _attr(op, 'amin')
-    log_x = 10.0 * tf.math.log(tf.maximum(x, amin)) / tf.math.log(10.0)
-    log_x -= 10.0 * tf.math.log(tf.maximum(amin, _attr(op, 'ref_value'))) / tf.math.log(10.0)
+    amin, multiplier = _attr(op, 'amin'), _attr(op, 'db_multiplier')
+    log_x = multiplier * tf.math.log(tf.maximum(x, amin)) / tf.math.log(10.0)
+    log_x -= multiplier * tf.math.log(tf.maximum(amin, _attr(op, 'ref_value'))) / tf.math.log(10.0)
     peak = tf.reduce_max(log_x, axis=[1, 2, 3], keepdims=True)
     return tf.maximum(log_x, peak - _attr(op, 'dynamic_range'))
 
@@ -235,7 +243,11 @@ def _phase(spectra):
 
 def _front_end_features(op, audio):
     spectra = _spectra(op, audio)
-    features = _apply_filterbank(op, tf.abs(spectra))
+    if _attr(op, 'power') == 2:  # re^2 + im^2: smooth at 0, where |X|'s gradient is not
+        magnitude = tf.math.real(spectra) ** 2 + tf.math.imag(spectra) ** 2
+    else:
+        magnitude = tf.abs(spectra)
+    features = _apply_filterbank(op, magnitude)
     if _attr(op, 'decibel'):
         features = _decibel(op, features)
     if _attr(op, 'output') == 'mag_phase':

@@ -42,7 +42,7 @@ def compute(spec: FrontEnd, x) -> np.ndarray:
     if spec.output == 'complex':
         return np.ascontiguousarray(spec.layout_output(spectra))
 
-    features = np.abs(spectra)
+    features = np.abs(spectra) ** spec.power_exponent
     filterbank = spec.dense_filterbank()
     if filterbank is not None:
         features = features @ filterbank
@@ -117,15 +117,27 @@ def _float64_waveforms(spec, x):
     return spec.layout_input(x).astype(np.float64)  # (batch, channels, time)
 
 
+def centred(spec, waveforms):
+    """(batch, channels, time) waveforms padded by n_fft // 2 on both sides in spec.pad_mode
+    when the preset centres its frames (librosa.stft's and torch.stft's center=True); else as
+    they are. NumPy or anything np.pad takes; the native backends pad the same way."""
+    pad = spec.center_padding
+    if not pad:
+        return waveforms
+    spec.n_frames(waveforms.shape[-1])  # the ValueError naming the lengths, before np.pad's
+    return np.pad(waveforms, [(0, 0), (0, 0), (pad, pad)], mode=spec.pad_mode)
+
+
 def _complex_spectra(spec, waveforms):
     """(batch, channels, frames, n_freq) complex128 spectra of (batch, channels, time) audio."""
     n_frames = spec.n_frames(waveforms.shape[-1])  # raises when the audio is too short
-    needed = (n_frames - 1) * spec.hop_length + spec.win_length
+    waveforms = centred(spec, waveforms)
+    needed = (n_frames - 1) * spec.hop_length + spec.frame_length
     padded_length = waveforms.shape[-1] + spec.pad_begin_length
     # pad_begin zeros in front; pad_end zeros behind, just enough for the last frame.
     pad_after = max(0, needed - padded_length)
     waveforms = np.pad(waveforms, [(0, 0), (0, 0), (spec.pad_begin_length, pad_after)])
-    frames = np.lib.stride_tricks.sliding_window_view(waveforms, spec.win_length, axis=-1)
+    frames = np.lib.stride_tricks.sliding_window_view(waveforms, spec.frame_length, axis=-1)
     frames = frames[:, :, :: spec.hop_length][:, :, :n_frames]
     # rfft crops (n_fft < win_length) or zero-pads at the END (n_fft > win_length), as TF's
     # rfft does: the window is not centred in the FFT frame.
@@ -135,9 +147,12 @@ def _complex_spectra(spec, waveforms):
 def _decibel(spec, x):
     """kapre's magnitude_to_decibel: 10 * log10 of a MAGNITUDE, floored at amin, relative to
     ref_value, then clamped to dynamic_range below each example's maximum (over every non-batch
-    axis: frames, features and channels together)."""
-    log_x = 10.0 * np.log10(np.maximum(x, spec.db_amin))
-    log_x -= 10.0 * np.log10(max(spec.db_amin, spec.db_ref_value))
+    axis: frames, features and channels together). The presets change the multiplier and the
+    constants only (FrontEnd.decibel): librosa's power_to_db / amplitude_to_db, torchaudio's
+    AmplitudeToDB."""
+    multiplier, amin, ref, dynamic_range = spec.decibel
+    log_x = multiplier * np.log10(np.maximum(x, amin))
+    log_x -= multiplier * np.log10(max(amin, ref))
     # `initial` makes an empty example (no frames or channels) reduce without error.
     peak = log_x.max(axis=tuple(range(1, log_x.ndim)), keepdims=True, initial=-np.inf)
-    return np.maximum(log_x, peak - spec.db_dynamic_range)
+    return np.maximum(log_x, peak - dynamic_range)

@@ -40,6 +40,11 @@ WINDOW_NAMES = (
     'vorbis_window',
 )
 OUTPUTS = ('magnitude', 'mag_phase', 'complex')
+# Whose numbers a front end reproduces (see PRESET_DEFAULTS and FrontEnd's docstring).
+COMPATS = ('kapre', 'librosa', 'torchaudio')
+PAD_MODES = ('constant', 'reflect')
+# Windows the presets take, under kapre's names, built as those libraries build them (periodic).
+PRESET_WINDOWS = ('hann_window', 'hamming_window')
 FILTERBANKS = ('none', 'mel', 'log')
 DATA_FORMATS = ('channels_last', 'channels_first')
 
@@ -56,6 +61,16 @@ _DECIBEL_ARGS = ('return_decibel', 'db_amin', 'db_ref_value', 'db_dynamic_range'
 _MEL_ARGS = ('sample_rate', 'n_mels', 'mel_f_min', 'mel_f_max', 'mel_htk', 'mel_norm')
 _LOG_ARGS = ('sample_rate', 'log_n_bins', 'log_f_min', 'log_bins_per_octave', 'log_spread')
 _FORMAT_ARGS = ('input_data_format', 'output_data_format')
+# Arguments of a preset (compat='librosa' or 'torchaudio'), named as those libraries name them;
+# None means the preset's own default (PRESET_DEFAULTS). With compat='kapre' they stay None.
+PRESET_ARGUMENTS = ('compat', 'center', 'pad_mode', 'power', 'amin', 'ref', 'top_db')
+# The preset libraries' defaults: librosa.stft / feature.melspectrogram / power_to_db (amin 1e-10;
+# amplitude_to_db's 1e-5 when power=1), torchaudio.transforms.MelSpectrogram / AmplitudeToDB
+# (amin 1e-10, top_db None: no clamp, here math.inf).
+PRESET_DEFAULTS = {
+    'librosa': dict(center=True, pad_mode='constant', power=2.0, ref=1.0, top_db=80.0),
+    'torchaudio': dict(center=True, pad_mode='reflect', power=2.0, ref=1.0, top_db=math.inf),
+}
 # The keyword arguments of each kapre function, in kapre's order, minus `input_shape` and `name`:
 # kapre.composed's get_* functions, and kapre's STFT layer for 'stft'. Their defaults are the
 # FrontEnd fields' (`FrontEnd.kapre_signature`).
@@ -102,6 +117,13 @@ class FrontEnd:
     db_dynamic_range: float = 80.0
     input_data_format: str = 'default'
     output_data_format: str = 'default'
+    compat: str = 'kapre'
+    center: Optional[bool] = None
+    pad_mode: Optional[str] = None
+    power: Optional[float] = None
+    amin: Optional[float] = None
+    ref: Optional[float] = None
+    top_db: Optional[float] = None
 
     def __post_init__(self):
         resolved = _validated_fields(self)
@@ -146,6 +168,16 @@ class FrontEnd:
         ])
 
     @classmethod
+    def preset_signature(cls) -> inspect.Signature:
+        """The keyword-only PRESET_ARGUMENTS with their defaults, which every function takes
+        after kapre's arguments."""
+        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
+        return inspect.Signature([
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+            for name in PRESET_ARGUMENTS
+        ])
+
+    @classmethod
     def inverted_by_istft(cls, n_fft=2048, win_length=None, hop_length=None,
                           forward_window_name=None, stft_data_format='default',
                           waveform_data_format='default') -> 'FrontEnd':
@@ -165,7 +197,7 @@ class FrontEnd:
 
     @classmethod
     def _from_kapre(cls, function, kwargs, **fixed):
-        allowed = KAPRE_ARGUMENTS[function]
+        allowed = KAPRE_ARGUMENTS[function] + PRESET_ARGUMENTS
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise TypeError(
@@ -187,6 +219,35 @@ class FrontEnd:
         return {'none': self.n_freq, 'mel': self.n_mels, 'log': self.log_n_bins}[self.filterbank]
 
     @property
+    def frame_length(self) -> int:
+        """Samples per frame the kernels cut: win_length for kapre; n_fft for a preset, whose
+        window is zero-padded on both sides to n_fft (librosa's and torch.stft's centring)."""
+        return self.win_length if self.compat == 'kapre' else self.n_fft
+
+    @property
+    def center_padding(self) -> int:
+        """Samples a preset pads on each side of the audio (pad_mode) with center: n_fft // 2."""
+        return self.n_fft // 2 if self.center else 0
+
+    @property
+    def power_exponent(self) -> int:
+        """1: magnitudes |X| (kapre); 2: power |X|^2."""
+        return 1 if self.power is None else int(self.power)
+
+    @property
+    def decibel(self):
+        """(multiplier, amin, ref, dynamic range) of the dB stage, every preset as one formula:
+        y = multiplier * (log10(max(x, amin)) - log10(max(amin, ref))), then
+        y = max(y, max of y over the example's frames, features and channels - range).
+        kapre: 10 * log10 of a MAGNITUDE with db_amin, db_ref_value, db_dynamic_range. librosa:
+        power_to_db (10, of power) or amplitude_to_db (20, of magnitudes; its amin and ref
+        squared inside power_to_db give the same values), top_db. torchaudio: AmplitudeToDB,
+        stype 'power' (10) or 'magnitude' (20); its top_db clamps per spectrogram as well."""
+        if self.compat == 'kapre':
+            return 10.0, self.db_amin, self.db_ref_value, self.db_dynamic_range
+        return (10.0 if self.power_exponent == 2 else 20.0), self.amin, self.ref, self.top_db
+
+    @property
     def pad_begin_length(self) -> int:
         """Zeros prepended to the audio: n_fft - hop_length with pad_begin (n_fft, not win_length,
         as kapre does despite its docstring), else 0."""
@@ -199,6 +260,8 @@ class FrontEnd:
         empty spectrogram there instead; an explicit error is more useful.)
         """
         n_samples = _check_int('n_samples', n_samples, minimum=0)
+        if self.compat != 'kapre':
+            return self._preset_n_frames(n_samples)
         total = n_samples + self.pad_begin_length
         after = ' (after pad_begin)' if self.pad_begin else ''
         if self.pad_end:
@@ -214,14 +277,36 @@ class FrontEnd:
             )
         return 1 + (total - self.win_length) // self.hop_length
 
+    def _preset_n_frames(self, n_samples):
+        pad = self.center_padding
+        if self.pad_mode == 'reflect' and pad and n_samples <= pad:
+            raise ValueError(
+                f"audio has {n_samples} samples; pad_mode='reflect' pads n_fft // 2 = {pad} "
+                f'samples mirrored from inside the audio, which needs more than {pad} samples; '
+                "pass longer audio or pad_mode='constant'"
+            )
+        total = n_samples + 2 * pad
+        if total < self.n_fft:
+            centred = f' ({total} with center)' if pad else ''
+            raise ValueError(
+                f'audio has {n_samples} samples{centred}; one frame needs n_fft={self.n_fft} '
+                'samples; pass longer audio' + ('' if pad else ' or center=True')
+            )
+        return 1 + (total - self.n_fft) // self.hop_length
+
     # ----- weights -------------------------------------------------------------------------------
 
     def window(self) -> np.ndarray:
-        """The analysis window (float64, length win_length), as tf.signal computes it.
+        """The analysis window (float64, length frame_length): for kapre as tf.signal computes
+        it (length win_length); for a preset the periodic window of win_length points
+        (scipy.signal.get_window(fftbins=True), torch.hann_window) zero-padded on both sides to
+        n_fft, as librosa.stft and torch.stft centre it.
 
         The array is cached and read-only; copy it before modifying it.
         """
-        return _window(self.window_name, self.win_length)
+        if self.compat == 'kapre':
+            return _window(self.window_name, self.win_length)
+        return _preset_window(self.window_name, self.win_length, self.n_fft)
 
     def inverse_window(self) -> np.ndarray:
         """The synthesis window of tf.signal.inverse_stft_window_fn(hop_length, forward window):
@@ -254,12 +339,18 @@ class FrontEnd:
         key = self._filterbank_key()
         return None if key is None else _sparse_filterbank(key)
 
+    def _mel_frequencies(self):
+        # Where each preset puts the FFT bins the mel triangles are evaluated at (see
+        # _fft_frequencies): kapre (n_freq - 1) * 2 points, librosa n_fft points, torchaudio
+        # linspace(0, sample_rate // 2, n_freq).
+        return {'kapre': 'kapre', 'librosa': self.n_fft, 'torchaudio': 'linspace'}[self.compat]
+
     def _filterbank_key(self):
         # Only the arguments that shape the matrix, so specs differing in framing share a cache
         # entry.
         if self.filterbank == 'mel':
             return ('mel', self.sample_rate, self.n_freq, self.n_mels, self.mel_f_min,
-                    self.mel_f_max, self.mel_htk, self.mel_norm)
+                    self.mel_f_max, self.mel_htk, self.mel_norm, self._mel_frequencies())
         if self.filterbank == 'log':
             return ('log', self.sample_rate, self.n_freq, self.log_n_bins,
                     self.log_bins_per_octave, self.log_f_min, self.log_spread)
@@ -291,6 +382,17 @@ class FrontEnd:
         if self.output_data_format == 'channels_last':
             return y.transpose(0, 2, 3, 1)
         return y
+
+
+def require_kapre_numerics(spec: FrontEnd, where: str):
+    """ValueError naming `where` when `spec` uses a preset: the GPU kernels, the torch ops and
+    the builtin TF path compute compat='kapre' only (presets: reference, cpu, the TF ops)."""
+    if spec.compat != 'kapre':
+        raise ValueError(
+            f"compat={spec.compat!r}: {where} computes compat='kapre' only; the presets run in "
+            'kapre_fast.reference, kapre_fast.cpu and the TF ops and layers (kapre_fast.ops, '
+            "layers, composed with implementation='fused')"
+        )
 
 
 def _reshape_hint(ndim, channels_last):
@@ -333,10 +435,10 @@ def _check_int(name, value, minimum):
     return value
 
 
-def _check_real(name, value):
+def _check_real(name, value, finite=True):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f'{name} must be a real number, got {type(value).__name__} {value!r}')
-    if not math.isfinite(value):
+    if math.isnan(value) or (finite and math.isinf(value)):
         raise ValueError(f'{name} must be finite, got {value!r}')
     return value
 
@@ -515,7 +617,64 @@ def _validated_fields(spec):
 
     v['input_data_format'] = _check_data_format('input_data_format', spec.input_data_format)
     v['output_data_format'] = _check_data_format('output_data_format', spec.output_data_format)
+    v.update(_validated_preset(spec, v))
     return v
+
+
+def _validated_preset(spec, v):
+    """compat and the preset arguments, resolved against the already checked fields `v`."""
+    compat = _check_choice('compat', spec.compat, COMPATS)
+    given = {name: getattr(spec, name) for name in PRESET_ARGUMENTS[1:]}
+    if compat == 'kapre':
+        passed = [f'{name}={value!r}' for name, value in given.items() if value is not None]
+        if passed:
+            raise ValueError(
+                f'{", ".join(passed)} are preset arguments: pass compat=\'librosa\' or '
+                "'torchaudio' with them (kapre's own are pad_begin, pad_end, db_amin, "
+                'db_ref_value, db_dynamic_range)'
+            )
+        return {'compat': compat}
+    defaults = {field.name: field.default for field in dataclasses.fields(FrontEnd)}
+    kapre_only = [f'{name}={v[name]!r}' for name in ('pad_begin', 'pad_end', 'db_amin',
+                                                     'db_ref_value', 'db_dynamic_range')
+                  if v[name] != defaults[name]]
+    if kapre_only:
+        raise ValueError(
+            f'{", ".join(kapre_only)}: kapre\'s framing and dB arguments do not apply with '
+            f'compat={compat!r}; use center/pad_mode and amin/ref/top_db'
+        )
+    if v['window_name'] not in PRESET_WINDOWS:
+        raise ValueError(
+            f'window_name={v["window_name"]!r} is not offered with compat={compat!r}; it takes '
+            f'{", ".join(PRESET_WINDOWS)} (periodic, as {compat} builds them)'
+        )
+    if v['win_length'] > v['n_fft']:
+        raise ValueError(
+            f'win_length={v["win_length"]} must be <= n_fft={v["n_fft"]} with compat={compat!r} '
+            '(the window is zero-padded on both sides to n_fft)'
+        )
+    r = {'compat': compat}
+    preset = {**PRESET_DEFAULTS[compat], **{k: x for k, x in given.items() if x is not None}}
+    r['center'] = _check_bool('center', preset['center'])
+    r['pad_mode'] = _check_choice('pad_mode', preset['pad_mode'], PAD_MODES)
+    if v['output'] == 'complex':
+        if given['power'] is not None:
+            raise ValueError(f"power={given['power']!r}: the complex STFT takes no power")
+        r['power'] = None
+    else:
+        power = _check_real('power', preset['power'])
+        if power not in (1, 2):
+            raise ValueError(f'power must be 1 (magnitude) or 2 (power), got {power!r}')
+        r['power'] = float(power)
+    # librosa.amplitude_to_db's floor is 1e-5, power_to_db's and torchaudio's 1e-10.
+    amin = preset.get('amin', 1e-5 if compat == 'librosa' and r['power'] == 1.0 else 1e-10)
+    r['amin'] = _check_positive('amin', amin)
+    r['ref'] = _check_positive('ref', preset['ref'])
+    top_db = _check_real('top_db', preset['top_db'], finite=False)
+    if not top_db > 0:
+        raise ValueError(f'top_db must be > 0 (math.inf: no clamp), got {top_db!r}')
+    r['top_db'] = float(top_db)
+    return r
 
 
 # ----- windows (float64 versions of tf.signal's formulas) -------------------------------------
@@ -549,6 +708,16 @@ def _window(name, length):
     if name == 'vorbis_window':
         return _read_only(np.sin(np.pi / 2.0 * np.sin(np.pi * (n + 0.5) / length) ** 2))
     raise UnsupportedWindowError(f'window_name {name!r} is not supported')
+
+
+@functools.lru_cache(maxsize=64)
+def _preset_window(name, length, n_fft):
+    # scipy.signal.get_window(..., fftbins=True) and torch.hann_window/hamming_window(periodic):
+    # the cosine over `length` points for every length (tf.signal's odd lengths are symmetric).
+    a, b = (0.5, 0.5) if name == 'hann_window' else (0.54, 0.46)
+    window = a - b * np.cos(2.0 * np.pi * np.arange(length) / length)
+    left = (n_fft - length) // 2
+    return _read_only(np.pad(window, (left, n_fft - length - left)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -591,15 +760,23 @@ def _mel_to_hz(mel, htk):
     return np.where(mel >= _SLANEY_BREAK_MEL, above, mel * _SLANEY_HZ_PER_MEL)
 
 
-def _fft_frequencies(sample_rate, n_freq):
+def _fft_frequencies(sample_rate, n_freq, frequencies='kapre'):
     # kapre hands librosa n_fft = (n_freq - 1) * 2, so an odd n_fft gets the bin frequencies of
-    # n_fft - 1 points. Kept on purpose: that is what kapre computes.
+    # n_fft - 1 points. Kept on purpose: that is what kapre computes. librosa's own melspectrogram
+    # (compat='librosa') passes its n_fft (the spec's n_fft has n_freq = n_fft // 2 + 1: recover
+    # it from n_freq and the parity kept in `frequencies`); torchaudio's melscale_fbanks spaces
+    # n_freq points from 0 to sample_rate // 2.
+    if frequencies == 'linspace':
+        return np.linspace(0.0, float(sample_rate // 2), n_freq)
+    if isinstance(frequencies, int):  # the true n_fft
+        return np.fft.rfftfreq(frequencies, 1.0 / sample_rate)
     return np.fft.rfftfreq((n_freq - 1) * 2, 1.0 / sample_rate)
 
 
-def _mel_matrix(sample_rate, n_freq, n_mels, f_min, f_max, htk, norm):
-    """(n_mels, n_freq) triangles of librosa.filters.mel, in float64."""
-    freqs = _fft_frequencies(sample_rate, n_freq)
+def _mel_matrix(sample_rate, n_freq, n_mels, f_min, f_max, htk, norm, frequencies='kapre'):
+    """(n_mels, n_freq) triangles of librosa.filters.mel (torchaudio's melscale_fbanks for
+    frequencies='linspace'), in float64."""
+    freqs = _fft_frequencies(sample_rate, n_freq, frequencies)
     # n_mels + 2 edges evenly spaced in mel; filter i rises from edge i to i + 1, falls to i + 2.
     mel_edges = np.linspace(_hz_to_mel(f_min, htk), _hz_to_mel(f_max, htk), n_mels + 2)
     edges = _mel_to_hz(mel_edges, htk)

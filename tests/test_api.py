@@ -79,7 +79,9 @@ def test_signature_lists_kapres_arguments_and_defaults(backend, function):
     parameters = list(inspect.signature(getattr(backend.module, function)).parameters.values())
     assert parameters[0].name == 'x' and parameters[0].default is inspect.Parameter.empty
     ours = [(p.name, p.default) for p in parameters[1:]]
-    assert ours == expected + [(extra, None) for extra in EXTRAS[backend.name]]
+    # kapre's arguments first, then the presets' (issue #15), then the backend's own.
+    presets = [(p.name, p.default) for p in FrontEnd.preset_signature().parameters.values()]
+    assert ours == expected + presets + [(extra, None) for extra in EXTRAS[backend.name]]
     assert {p.kind for p in parameters[1:]} == {inspect.Parameter.KEYWORD_ONLY}
 
 
@@ -102,7 +104,8 @@ def test_docstring_describes_every_argument_and_the_shapes(backend, function):
 
 def test_every_documented_argument_exists():
     """The table of descriptions holds no argument that no function takes."""
-    taken = {'threads', 'out'}.union(*(FrontEnd.kapre_signature(f).parameters
+    taken = {'threads', 'out'}.union(FrontEnd.preset_signature().parameters,
+                                     *(FrontEnd.kapre_signature(f).parameters
                                        for f in FUNCTIONS))
     assert set(_api.ARGUMENTS) == taken
 

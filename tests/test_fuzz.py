@@ -82,13 +82,15 @@ def band_arrays(draw):
        weights=arrays(1, 300), n_fft=int_attr, win=int_attr, hop=int_attr, pad=int_attr,
        pad_end=st.booleans(), output=st.integers(-2, 4), decibel=st.booleans(),
        amin=float_attr, ref=float_attr, rng=float_attr, cf_in=st.booleans(),
-       cf_out=st.booleans(), threads=st.integers(-1, 3))
+       cf_out=st.booleans(), threads=st.integers(-1, 3), power=st.integers(-1, 3),
+       multiplier=float_attr)
 def test_raw_frontend_never_crashes(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
                                     pad_end, output, decibel, amin, ref, rng, cf_in, cf_out,
-                                    threads):
+                                    threads, power, multiplier):
     try:
         out = core.frontend(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
-                            pad_end, output, decibel, amin, ref, rng, cf_in, cf_out, threads)
+                            pad_end, output, decibel, amin, ref, rng, cf_in, cf_out, threads,
+                            power=power, db_multiplier=multiplier)
     except (*ACCEPTABLE, OverflowError):
         return
     assert out.ndim == 4 and out.shape[0] == audio.shape[0]

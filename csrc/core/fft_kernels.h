@@ -369,6 +369,12 @@ bool use_blocks(const RealFftView& f) {
 // and Nyquist are 0. With a magnitude function `mag` (V(V re, V im)), only |X_k|
 // is written, to xr: the split pass and the magnitude share one trip through the spectrum.
 struct NoMagnitude {};
+// |X_k|^2 as `mag`: the even-n split pass hands it 2 X_k, so its result is scaled by 1/4 where a
+// magnitude is scaled by 1/2 (both exact powers of two).
+struct PowerSpectrum {
+  template <class V>
+  V operator()(V re, V im) const { return re * re + im * im; }
+};
 
 template <class V, class Mag = NoMagnitude>
 void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {}) {
@@ -421,8 +427,10 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
     const float wr = f.split_re[k], wi = f.split_im[k];
     const V tr = orr * wr - oi * wi, ti = orr * wi + oi * wr;
     if constexpr (kMag) {
-      xr[k] = mag(er + tr, ei + ti) * half;
-      if (2 * k < h) xr[h - k] = mag(er - tr, ei - ti) * half;  // |conj(z)| = |z|
+      constexpr float kScale = std::is_same<Mag, PowerSpectrum>::value ? 0.25f : 0.5f;
+      const V scale = splat<V>(kScale);
+      xr[k] = mag(er + tr, ei + ti) * scale;
+      if (2 * k < h) xr[h - k] = mag(er - tr, ei - ti) * scale;  // |conj(z)| = |z|
     } else {
       xr[k] = (er + tr) * half;
       xi[k] = (ei + ti) * half;

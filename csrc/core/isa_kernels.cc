@@ -383,7 +383,9 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   prefetch_next_tile(j, sig, f0);
   float* compact = compacts(j) ? reinterpret_cast<float*>(feat + j.n_bands) : nullptr;
   load_frames(j, sig, f0, nvalid, zr, zi, compact);
-  if (j.output == OutputKind::kMagnitude) {
+  if (j.output == OutputKind::kMagnitude && j.power == 2) {
+    real_forward(*j.fft, zr, zi, xr, xi, scr, PowerSpectrum{});
+  } else if (j.output == OutputKind::kMagnitude) {
     real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); });
   } else {
     real_forward(*j.fft, zr, zi, xr, xi, scr);
@@ -405,7 +407,10 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
       float* row = o.phase + base + (f0 + l) * o.sf;
       for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(at(xi, k, l), at(xr, k, l));
     }
-    for (int64_t k = 0; k < nf; ++k) xr[k] = vsqrt(xr[k] * xr[k] + xi[k] * xi[k]);
+    for (int64_t k = 0; k < nf; ++k) {
+      const V power = xr[k] * xr[k] + xi[k] * xi[k];
+      xr[k] = j.power == 2 ? power : vsqrt(power);
+    }
   }
 
   V* values = xr;
@@ -424,9 +429,12 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   if (j.decibel) {
     const V amin = splat<V>(j.amin);
     V vmax = splat<V>(-INFINITY);
+    // kapre's 10 log10 is never multiplied (scale 1), which keeps its values bit for bit.
+    const bool scaled = j.db_scale != 1.0f;
     for (int64_t k = 0; k < n_values; ++k) {
       const V x = values[k];
-      const V y = decibel(x < amin ? amin : x) - j.db_offset;  // NaN stays NaN
+      const V db = decibel(x < amin ? amin : x);
+      const V y = (scaled ? db * j.db_scale : db) - j.db_offset;  // NaN stays NaN
       values[k] = y;
       vmax = (vmax < y) | (y != y) ? y : vmax;  // a NaN, once seen, stays
     }

@@ -17,7 +17,9 @@ struct FrontEndJob {
   OutputKind output;
   bool decibel;
   float amin;
-  float db_offset;  // 10 log10(max(amin, ref_value))
+  float db_scale;   // db_multiplier / 10: 1 for kapre (no multiply), 2 for 20 log10
+  float db_offset;  // db_multiplier * log10(max(amin, ref_value))
+  int power;        // 1: |X|, 2: |X|^2
   const float* window;
   int64_t n_bands;
   const int32_t* band_start;

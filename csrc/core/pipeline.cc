@@ -169,12 +169,18 @@ std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const
   if (cfg.output == OutputKind::kComplex && (cfg.decibel || bands.n_bands > 0)) {
     return "complex STFT output takes no filterbank and no decibel scaling";
   }
+  if (cfg.power != 1 && (cfg.power != 2 || cfg.output == OutputKind::kComplex)) {
+    return "power must be 1 or 2 (and 1 for the complex STFT), got " + num(cfg.power);
+  }
   if (cfg.decibel) {
     if (!(cfg.amin > 0.0f) || !std::isfinite(cfg.amin)) {
       return "db_amin must be a finite number > 0, got " + num(cfg.amin);
     }
     if (!(cfg.ref_value > 0.0f) || !std::isfinite(cfg.ref_value)) {
       return "db_ref_value must be a finite number > 0, got " + num(cfg.ref_value);
+    }
+    if (!(cfg.db_multiplier > 0.0f) || !std::isfinite(cfg.db_multiplier)) {
+      return "db_multiplier must be a finite number > 0, got " + num(cfg.db_multiplier);
     }
     if (!(cfg.dynamic_range > 0.0f)) {
       return "db_dynamic_range must be > 0, got " + num(cfg.dynamic_range);
@@ -239,7 +245,9 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   job.output = cfg.output;
   job.decibel = cfg.decibel;
   job.amin = cfg.amin;
-  job.db_offset = 10.0f * std::log10(std::max(cfg.amin, cfg.ref_value));
+  job.db_scale = cfg.db_multiplier / 10.0f;
+  job.db_offset = cfg.db_multiplier * std::log10(std::max(cfg.amin, cfg.ref_value));
+  job.power = cfg.power;
   job.window = window;
   job.n_bands = bands.n_bands;
   job.band_start = bands.start;

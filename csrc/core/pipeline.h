@@ -20,7 +20,9 @@ struct FrontEndConfig {
   int64_t pad_begin = 0;  // zeros prepended (kapre: n_fft - hop_length when pad_begin)
   bool pad_end = false;
   OutputKind output = OutputKind::kMagnitude;
+  int power = 1;  // 1: |X| (kapre); 2: |X|^2 (the librosa/torchaudio presets' power spectrum)
   bool decibel = false;
+  float db_multiplier = 10.0f;  // y = db_multiplier * log10(..): 10 (kapre, power), 20 (amplitude)
   float amin = 1e-5f;
   float ref_value = 1.0f;
   float dynamic_range = 80.0f;

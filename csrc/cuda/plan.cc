@@ -90,6 +90,13 @@ GpuPlan::GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_
     : cfg_(cfg) {
   const std::string err = check_config(cfg, window_length, bands);
   if (!err.empty()) throw std::invalid_argument(err);
+  if (cfg.power != 1 || cfg.db_multiplier != 10.0f) {
+    // The CUDA phases compute kapre's |X| and 10 log10 only; the presets' power spectrum and
+    // 20 log10 run on the CPU core (kapre_fast.cpu, the TF op's CPU kernel).
+    throw std::invalid_argument("the CUDA kernels take power=1 and db_multiplier=10 only (kapre); "
+                                "got power=" + std::to_string(cfg.power) + ", db_multiplier=" +
+                                std::to_string(cfg.db_multiplier) + ": run presets on the CPU");
+  }
   n_bands_ = bands.n_bands;
   n_features_ = feature_count(cfg, bands);
 

@@ -55,10 +55,11 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
                    int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
                    int output, bool decibel, float amin, float ref_value, float dynamic_range,
                    bool input_channels_first, bool output_channels_first, int threads,
-                   const py::object& out_arg) {
+                   const py::object& out_arg, int power, float db_multiplier) {
   const ParallelFor parallel = pool(threads);
   const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
-                                         decibel, amin, ref_value, dynamic_range);
+                                         decibel, amin, ref_value, dynamic_range, power,
+                                         db_multiplier);
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   std::string err = check_config(cfg, window.shape(0), bands);
@@ -190,7 +191,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
         py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
         py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"),
-        py::arg("out") = py::none());
+        py::arg("out") = py::none(), py::arg("power") = 1, py::arg("db_multiplier") = 10.0f);
   m.def("istft", &istft, py::arg("stft"), py::arg("window"), py::arg("n_fft"),
         py::arg("win_length"), py::arg("hop_length"), py::arg("input_channels_first"),
         py::arg("output_channels_first"), py::arg("threads"));

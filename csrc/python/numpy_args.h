@@ -36,7 +36,8 @@ const T* contiguous_1d(const pybind11::array& a, const char* name, const char* d
 
 inline FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop_length,
                                   int64_t pad_begin, bool pad_end, int output, bool decibel,
-                                  float amin, float ref_value, float dynamic_range) {
+                                  float amin, float ref_value, float dynamic_range,
+                                  int power = 1, float db_multiplier = 10.0f) {
   require(output >= 0 && output <= 2, "output kind must be 0, 1 or 2, got " +
                                           std::to_string(output));
   FrontEndConfig cfg;
@@ -50,6 +51,8 @@ inline FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop
   cfg.amin = amin;
   cfg.ref_value = ref_value;
   cfg.dynamic_range = dynamic_range;
+  cfg.power = power;
+  cfg.db_multiplier = db_multiplier;
   return cfg;
 }
 

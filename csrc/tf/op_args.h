@@ -55,6 +55,11 @@ inline void read_attrs(OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
   OP_REQUIRES_OK(ctx, ctx->GetAttr("amin", &cfg.amin));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("ref_value", &cfg.ref_value));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("dynamic_range", &cfg.dynamic_range));
+  int64_t power = 1;
+  OP_REQUIRES_OK(ctx, ctx->GetAttr("power", &power));
+  // check_config names a bad value; one beyond int's range becomes -1 (never 1 or 2 by wrapping).
+  cfg.power = power >= INT32_MIN && power <= INT32_MAX ? static_cast<int>(power) : -1;
+  OP_REQUIRES_OK(ctx, ctx->GetAttr("db_multiplier", &cfg.db_multiplier));
 }
 
 // Fails the op with `status` and returns false (OP_REQUIRES can only `return;`).

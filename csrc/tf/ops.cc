@@ -150,6 +150,8 @@ REGISTER_OP("KapreFastFrontEnd")
     .Attr("amin: float = 1e-5")
     .Attr("ref_value: float = 1.0")
     .Attr("dynamic_range: float = 80.0")
+    .Attr("power: int = 1")
+    .Attr("db_multiplier: float = 10.0")
     .SetShapeFn(kapre_fast::front_end_shape)
     .Doc("Fused pad > frame > window > |rFFT| (> phase) > sparse filterbank > dB (kapre).");
 

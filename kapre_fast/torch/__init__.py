@@ -33,7 +33,7 @@ if not hasattr(torch.library, 'custom_op'):
                       f'torch {torch.__version__} is installed')
 
 from kapre_fast import _api, cpu  # noqa: E402
-from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
+from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics  # noqa: E402
 from kapre_fast.torch import _ops  # noqa: E402  (registers the operators)
 
 __all__ = [
@@ -88,6 +88,7 @@ def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
     torch.as_tensor takes) with the fused kernel of x's device; differentiable in x."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    require_kapre_numerics(spec, 'kapre_fast.torch')
     return _run(_key_of(spec), x, threads)
 
 
