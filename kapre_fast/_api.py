@@ -18,8 +18,10 @@ import inspect
 import sys
 import textwrap
 
+import numpy as np
+
 from kapre_fast.spec import (MAX_N_FFT, PRESET_ARGUMENTS, PRESET_WINDOWS, WINDOW_NAMES,
-                             FrontEnd)
+                             FrontEnd, mfcc_matrix)
 
 # In the order the backend modules unpack them.
 FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
@@ -185,6 +187,39 @@ def _front_end_function(module, name):
     function.__signature__ = signature
     function.__doc__ = _docstring(name, backend, signature)
     return function
+
+
+def mfcc_function(module: str):
+    """`mfcc` for the NumPy backend module named `module` (reference, cpu)."""
+
+    def mfcc(x, *, n_mfcc=20, lifter=0, **kwargs):
+        """MFCCs: the orthonormal DCT-II (scipy.fft.dct(type=2, norm='ortho')) of the dB mel
+        spectrogram, its first n_mfcc coefficients, liftered as librosa when lifter > 0.
+
+        Takes melspectrogram's keyword arguments (return_decibel is implied) plus n_mfcc
+        (1 <= n_mfcc <= n_mels) and lifter (>= 0). With compat='librosa' (power 2,
+        power_to_db, top_db 80) this is librosa.feature.mfcc; with the default compat='kapre',
+        the DCT of kapre's dB of the magnitude mel spectrogram. The DCT runs after the
+        per-example dB clamp, which needs every frame of the example first: a matrix product
+        over the (batch, ..., n_mels) result. Output: (batch, frames, n_mfcc, channels) or
+        (batch, channels, frames, n_mfcc).
+        """
+        for refused in ('return_decibel', 'out'):
+            if refused in kwargs:
+                raise TypeError(f'{module}.mfcc() got unexpected keyword argument {refused!r}: '
+                                'MFCCs are always computed from the dB mel spectrogram, into a '
+                                'new array')
+        spec_kwargs = {k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
+        spec = FrontEnd.melspectrogram(return_decibel=True, **spec_kwargs)
+        matrix = mfcc_matrix(n_mfcc, spec.n_mels, lifter)  # ValueError before any work
+        mel = sys.modules[module].melspectrogram(x, return_decibel=True, **kwargs)
+        matrix = matrix.astype(mel.dtype)
+        if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)
+            return np.ascontiguousarray(np.einsum('bfmc,mk->bfkc', mel, matrix))
+        return mel @ matrix  # (batch, channels, frames, n_mels)
+
+    mfcc.__module__ = module
+    return mfcc
 
 
 def _docstring(name, backend, signature):

@@ -22,6 +22,7 @@ __all__ = [
     'stft_mag_phase',
     'stft',
     'istft',
+    'mfcc',
 ]
 
 
@@ -29,6 +30,7 @@ __all__ = [
 # each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__))
+mfcc = _api.mfcc_function(__name__)
 
 
 def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:

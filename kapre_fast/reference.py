@@ -26,12 +26,14 @@ __all__ = [
     'stft_mag_phase',
     'stft',
     'istft',
+    'mfcc',
 ]
 
 
 # kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__))
+mfcc = _api.mfcc_function(__name__)
 
 
 def compute(spec: FrontEnd, x) -> np.ndarray:

@@ -384,6 +384,31 @@ class FrontEnd:
         return y
 
 
+def mfcc_matrix(n_mfcc, n_mels, lifter=0) -> np.ndarray:
+    """(n_mels, n_mfcc) float64: the first n_mfcc rows of the orthonormal DCT-II
+    (scipy.fft.dct(type=2, norm='ortho'), as librosa.feature.mfcc), transposed, with librosa's
+    liftering 1 + (lifter / 2) sin(pi (k + 1) / lifter) folded into coefficient k when lifter > 0.
+    ValueError naming n_mfcc or lifter when out of range. Cached and read-only."""
+    n_mfcc = _check_int('n_mfcc', n_mfcc, minimum=1)
+    if n_mfcc > n_mels:
+        raise ValueError(f'n_mfcc must be <= n_mels = {n_mels} (a DCT of n_mels values has '
+                         f'n_mels coefficients), got n_mfcc={n_mfcc}')
+    lifter = _check_real('lifter', lifter)
+    if lifter < 0:
+        raise ValueError(f'lifter must be >= 0 (0: no liftering), got {lifter!r}')
+    return _mfcc_matrix(n_mfcc, n_mels, float(lifter))
+
+
+@functools.lru_cache(maxsize=16)
+def _mfcc_matrix(n_mfcc, n_mels, lifter):
+    n, k = np.arange(n_mels)[:, np.newaxis], np.arange(n_mfcc)[np.newaxis, :]
+    matrix = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels)) * math.sqrt(2.0 / n_mels)
+    matrix[:, 0] /= math.sqrt(2.0)
+    if lifter > 0:
+        matrix *= 1.0 + (lifter / 2.0) * np.sin(np.pi * np.arange(1, n_mfcc + 1) / lifter)
+    return _read_only(matrix)
+
+
 def require_kapre_numerics(spec: FrontEnd, where: str):
     """ValueError naming `where` when `spec` uses a preset: the GPU kernels, the torch ops and
     the builtin TF path compute compat='kapre' only (presets: reference, cpu, the TF ops)."""
