@@ -102,6 +102,8 @@ def test_bad_inputs_are_named():
         kfj.stft_magnitude(x, n_fft=256, threads=0)
     with pytest.raises(TypeError, match='FrontEnd'):
         kfj.compute({'n_fft': 256}, x)
+    with pytest.raises(ValueError, match=r"compat='librosa'.*kapre_fast.jax"):
+        kfj.melspectrogram(x, n_fft=256, compat='librosa')
     with pytest.raises(TypeError, match='complex'):
         kfj.istft(jnp.zeros((1, 4, 33, 1)), n_fft=64)
     with pytest.raises(ValueError, match='4 axes'):

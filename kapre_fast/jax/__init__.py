@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from kapre_fast import _api, cpu  # noqa: E402
 from kapre_fast.jax import _ops  # noqa: E402  (registers the FFI targets)
-from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
+from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics  # noqa: E402
 
 __all__ = [
     'compute',
@@ -56,6 +56,7 @@ def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     jnp.asarray takes) with the fused kernel; differentiable in x, jit- and vmap-able."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    require_kapre_numerics(spec, 'kapre_fast.jax')  # the handlers take kapre's settings only
     return _ops.front_end(spec, as_audio_array(x, spec), cpu.thread_count(threads))
 
 
