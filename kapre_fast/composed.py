@@ -39,6 +39,7 @@ __all__ = [
     'get_perfectly_reconstructing_stft_istft',
     'get_stft_mag_phase',
     'get_frequency_aware_conv2d',
+    'get_mfcc_layer',
     'ReconstructionHopError',
 ]
 
@@ -325,6 +326,22 @@ def _reconstructing_pair(n_fft, win_length, hop_length, window_name, waveform_da
         name=istft_name,
     )
     return stft, istft
+
+
+def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs):
+    """A `keras.Sequential` named `name` computing MFCCs: the fused dB mel spectrogram layer
+    (get_melspectrogram_layer's keyword arguments, presets included; return_decibel is implied)
+    then `kapre_fast.layers.CepstralCoefficients(n_mfcc, lifter)`, the orthonormal DCT-II after
+    the per-example dB clamp. compat='librosa' gives librosa.feature.mfcc's numbers.
+    Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc)."""
+    if 'return_decibel' in kwargs:
+        raise TypeError("get_mfcc_layer() got unexpected keyword argument 'return_decibel': "
+                        'MFCCs are always computed from the dB mel spectrogram')
+    front_end = _front_end(kwargs, filterbank='mel', return_decibel=True)
+    dct = _layers.CepstralCoefficients(front_end.spec.n_mels, n_mfcc, lifter,
+                                       data_format=front_end.spec.output_data_format,
+                                       name=f'{name}_dct')
+    return keras.Sequential([_with_input_shape(front_end, input_shape), dct], name=name)
 
 
 def get_stft_mag_phase(

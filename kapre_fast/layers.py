@@ -38,7 +38,7 @@ import keras
 
 from kapre_fast import spec as _spec
 
-__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap']
+__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients']
 
 if keras.backend.backend() == 'tensorflow':
     # Loads the op library now: tf.saved_model.load needs the op types registered before it
@@ -393,6 +393,45 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
         self._spectrum_dims(inputs.shape)
         return keras.ops.cast(self._compute().inverse_stft(inputs, self.spec),
                               self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._arguments)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class CepstralCoefficients(keras.layers.Layer):
+    """MFCCs from a dB mel spectrogram: its first n_mfcc orthonormal DCT-II coefficients along
+    the mel axis, liftered as librosa when lifter > 0 (kapre_fast.spec.mfcc_matrix), as a
+    constant matrix product (differentiable; any backend's keras.ops).
+    (batch, frames, n_mels, ch) -> (batch, frames, n_mfcc, ch) for channels_last,
+    (batch, ch, frames, n_mels) -> (batch, ch, frames, n_mfcc) for channels_first.
+
+    Arguments: n_mels, n_mfcc=20, lifter=0, data_format='default'; plus Keras layer arguments.
+    """
+
+    def __init__(self, n_mels, n_mfcc=20, lifter=0, data_format='default', **kwargs):
+        super().__init__(**kwargs)
+        self._arguments = dict(n_mels=n_mels, n_mfcc=n_mfcc, lifter=lifter,
+                               data_format=data_format)
+        self._matrix = _spec.mfcc_matrix(n_mfcc, _spec._check_int('n_mels', n_mels, 1), lifter)
+        self.data_format = _spec._check_data_format('data_format', data_format)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(_shape_tuple(input_shape))
+        shape[2 if self.data_format == 'channels_last' else 3] = self._matrix.shape[1]
+        return tuple(shape)
+
+    def call(self, inputs):
+        axis = 2 if self.data_format == 'channels_last' else 3
+        if inputs.shape[axis] != self._matrix.shape[0]:
+            raise ValueError(f'Layer {self.name!r} takes {self._matrix.shape[0]} mel bands on '
+                             f'axis {axis}, got shape {_shape_tuple(inputs.shape)}')
+        matrix = keras.ops.convert_to_tensor(self._matrix, dtype=inputs.dtype)
+        if self.data_format == 'channels_last':
+            return keras.ops.einsum('bfmc,mk->bfkc', inputs, matrix)
+        return keras.ops.matmul(inputs, matrix)
 
     def get_config(self):
         config = super().get_config()

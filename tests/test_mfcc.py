@@ -79,3 +79,31 @@ def test_bad_arguments_are_named(kwargs, error, message):
     for module in (reference, cpu):
         with pytest.raises(error, match=message):
             module.mfcc(x, **kwargs)
+
+
+def test_get_mfcc_layer_is_cpu_mfcc_and_trains(noise_batch):
+    """The composed getter (fused dB mel layer + CepstralCoefficients) gives cpu.mfcc's numbers,
+    serialises, and passes gradients to the audio."""
+    tf = pytest.importorskip('tensorflow')
+    keras = pytest.importorskip('keras')
+    from kapre_fast import composed
+
+    x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), 'channels_last')
+    kwargs = dict(compat='librosa', n_fft=400, hop_length=160, n_mels=40,
+                  sample_rate=SAMPLE_RATE, input_data_format='channels_last',
+                  output_data_format='channels_last')
+    model = composed.get_mfcc_layer(input_shape=(4000, 2), n_mfcc=13, lifter=22, **kwargs)
+    expected = cpu.mfcc(x, n_mfcc=13, lifter=22, **kwargs)
+    ours = model(x).numpy()
+    assert model.name == 'mfcc' and ours.shape == expected.shape
+    assert peak_relative_error(ours, expected) <= 1e-6
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    np.testing.assert_array_equal(copy(x).numpy(), ours)
+    audio = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        loss = tf.reduce_sum(model(audio) ** 2)
+    gradient = tape.gradient(loss, audio).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0
+    with pytest.raises(ValueError, match='n_mfcc must be <= n_mels = 40'):
+        composed.get_mfcc_layer(n_mfcc=41, **kwargs)
