@@ -20,8 +20,8 @@ import textwrap
 
 import numpy as np
 
-from kapre_fast.spec import (MAX_N_FFT, PRESET_ARGUMENTS, PRESET_WINDOWS, WINDOW_NAMES,
-                             FrontEnd, mfcc_matrix)
+from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_ARGUMENTS, PRESET_WINDOWS,
+                             WINDOW_NAMES, FrontEnd, mfcc_matrix, pcen_constants)
 
 # In the order the backend modules unpack them.
 FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
@@ -220,6 +220,43 @@ def mfcc_function(module: str):
 
     mfcc.__module__ = module
     return mfcc
+
+
+def pcen_function(module: str):
+    """`pcen` for the NumPy backend module named `module` (reference, cpu): its melspectrogram,
+    then its `apply_pcen` along the frames axis."""
+
+    def pcen(x, *, gain=PCEN_DEFAULTS['gain'], bias=PCEN_DEFAULTS['bias'],
+             pcen_power=PCEN_DEFAULTS['pcen_power'], time_constant=PCEN_DEFAULTS['time_constant'],
+             eps=PCEN_DEFAULTS['eps'], b=PCEN_DEFAULTS['b'], **kwargs):
+        """Per-channel energy normalisation (librosa.pcen, max_size=1) of the mel spectrogram.
+
+        Takes melspectrogram's keyword arguments except return_decibel (PCEN replaces the dB
+        scaling), plus librosa.pcen's constants: gain (>= 0), bias (>= 0), pcen_power (>= 0;
+        librosa's `power`, renamed because `power` is the spectrum's exponent of the presets),
+        time_constant (> 0, seconds), eps (> 0) and b (None: from time_constant with librosa's
+        sr = sample_rate and hop_length = hop_length). PCEN runs on the mel spectrogram exactly
+        as melspectrogram(x, **kwargs) returns it, without rescaling: kapre's magnitude mel by
+        default, the power mel with compat='librosa' (power=1: magnitudes). librosa's
+        recommended pcen(S * 2**31) of a magnitude mel is pcen(x * 2**31, compat='librosa',
+        power=1) (the mel is linear in the audio's scale). Output: the mel's shape.
+        """
+        if 'return_decibel' in kwargs:
+            raise TypeError(f'{module}.pcen() got unexpected keyword argument '
+                            "'return_decibel': PCEN replaces the dB scaling")
+        backend = BACKENDS[module]
+        spec = FrontEnd.melspectrogram(
+            **{k: v for k, v in kwargs.items() if k not in backend.extras})
+        constants = pcen_constants(spec.sample_rate, spec.hop_length, gain=gain, bias=bias,
+                                   pcen_power=pcen_power, time_constant=time_constant, eps=eps,
+                                   b=b)  # ValueError before any work
+        mel = sys.modules[module].melspectrogram(x, **kwargs)
+        time_axis = 1 if spec.output_data_format == 'channels_last' else 2
+        threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
+        return sys.modules[module].apply_pcen(mel, constants, time_axis, **threads)
+
+    pcen.__module__ = module
+    return pcen
 
 
 def _docstring(name, backend, signature):

@@ -23,6 +23,8 @@ __all__ = [
     'stft',
     'istft',
     'mfcc',
+    'pcen',
+    'apply_pcen',
 ]
 
 
@@ -31,6 +33,7 @@ __all__ = [
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__))
 mfcc = _api.mfcc_function(__name__)
+pcen = _api.pcen_function(__name__)
 
 
 def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
@@ -60,6 +63,18 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
         threads=thread_count(threads),
         out=out,
     )
+
+
+def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> np.ndarray:
+    """librosa.pcen (see kapre_fast.reference.apply_pcen) of a 4-D float32 filterbank output
+    along `time_axis` (1: channels_last, 2: channels_first), computed in place by the native
+    pass, one (example, channel) row per task. `constants`: spec.pcen_constants(...)."""
+    if time_axis not in (1, 2):
+        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
+                         f'{time_axis!r}')
+    b, gain, bias, power, eps = constants
+    return _loader.core().pcen(mel, b, gain, bias, power, eps, channels_first=time_axis == 2,
+                               threads=thread_count(threads), out=mel)
 
 
 def istft(

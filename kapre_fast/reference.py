@@ -27,6 +27,7 @@ __all__ = [
     'stft',
     'istft',
     'mfcc',
+    'pcen',
 ]
 
 
@@ -34,6 +35,7 @@ __all__ = [
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__))
 mfcc = _api.mfcc_function(__name__)
+pcen = _api.pcen_function(__name__)
 
 
 def compute(spec: FrontEnd, x) -> np.ndarray:
@@ -158,3 +160,29 @@ def _decibel(spec, x):
     # `initial` makes an empty example (no frames or channels) reduce without error.
     peak = log_x.max(axis=tuple(range(1, log_x.ndim)), keepdims=True, initial=-np.inf)
     return np.maximum(log_x, peak - dynamic_range)
+
+
+def apply_pcen(mel, constants, time_axis: int) -> np.ndarray:
+    """librosa.pcen (max_size=1) of a mel spectrogram along `time_axis`, in float64:
+
+        M[t] = (1 - b) M[t - 1] + b S[t],  M[-1] = 1 (librosa's zi = lfilter_zi, unscaled)
+        P = bias**power * expm1(power * log1p(S / (eps + M)**gain / bias))
+
+    with librosa's special cases power == 0 (log1p(S / (eps + M)**gain)) and bias == 0
+    ((S / (eps + M)**gain)**power). `constants`: spec.pcen_constants(...)."""
+    b, gain, bias, power, eps = constants
+    mel = np.moveaxis(np.asarray(mel, dtype=np.float64), time_axis, 0)
+    smooth = np.empty_like(mel)
+    state = np.ones(mel.shape[1:])
+    for t, frame in enumerate(mel):
+        state = (1 - b) * state + b * frame
+        smooth[t] = state
+    scaled = mel * np.exp(-gain * (np.log(eps) + np.log1p(smooth / eps)))
+    with np.errstate(divide='ignore'):  # bias == 0 takes log(0) = -inf for silent bins: 0 out
+        if power == 0:
+            out = np.log1p(scaled)
+        elif bias == 0:
+            out = np.exp(power * np.log(scaled))
+        else:
+            out = bias**power * np.expm1(power * np.log1p(scaled / bias))
+    return np.ascontiguousarray(np.moveaxis(out, 0, time_axis))

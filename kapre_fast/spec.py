@@ -22,7 +22,7 @@ import inspect
 import math
 import numbers
 import sys
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -407,6 +407,40 @@ def _mfcc_matrix(n_mfcc, n_mels, lifter):
     if lifter > 0:
         matrix *= 1.0 + (lifter / 2.0) * np.sin(np.pi * np.arange(1, n_mfcc + 1) / lifter)
     return _read_only(matrix)
+
+
+# librosa.pcen's defaults (librosa 0.11); its `power` is pcen_power here, since `power` already
+# names the spectrum's exponent of the presets.
+PCEN_DEFAULTS = dict(gain=0.98, bias=2.0, pcen_power=0.5, time_constant=0.4, eps=1e-6, b=None)
+
+
+class PCENConstants(NamedTuple):
+    """librosa.pcen's constants, validated, with the smoother coefficient b resolved."""
+
+    b: float
+    gain: float
+    bias: float
+    power: float
+    eps: float
+
+
+def pcen_constants(sample_rate, hop_length, *, gain=0.98, bias=2.0, pcen_power=0.5,
+                   time_constant=0.4, eps=1e-6, b=None) -> PCENConstants:
+    """librosa.pcen's checks (ValueError naming the constant and its value; TypeError for a
+    non-number) and its smoother coefficient: b = (sqrt(1 + 4 T**2) - 1) / (2 T**2) with
+    T = time_constant * sample_rate / hop_length frames, unless b is given (0 <= b <= 1)."""
+    values = dict(gain=gain, bias=bias, pcen_power=pcen_power)
+    for name, value in values.items():
+        if _check_real(name, value) < 0:
+            raise ValueError(f'{name} must be >= 0, got {value!r}')
+    eps = _check_positive('eps', eps)
+    time_constant = _check_positive('time_constant', time_constant)
+    if b is None:
+        frames = time_constant * sample_rate / float(hop_length)
+        b = (math.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)
+    elif not 0 <= _check_real('b', b) <= 1:
+        raise ValueError(f'b must be in [0, 1] (None: from time_constant), got {b!r}')
+    return PCENConstants(float(b), float(gain), float(bias), float(pcen_power), eps)
 
 
 def require_kapre_numerics(spec: FrontEnd, where: str):

@@ -181,3 +181,18 @@ def test_public_functions_never_crash(audio, family, kwargs):
     except (*ACCEPTABLE, OverflowError):
         return
     assert out.ndim == 4 and np.asarray(out).dtype in (np.float32, np.complex64)
+
+
+@FUZZ
+@given(features=arrays(), b=float_attr, gain=float_attr, bias=float_attr, power=float_attr,
+       eps=float_attr, channels_first=st.booleans(), threads=st.integers(-1, 3),
+       in_place=st.booleans())
+def test_raw_pcen_never_crashes(features, b, gain, bias, power, eps, channels_first, threads,
+                                in_place):
+    out = features if in_place else None
+    try:
+        result = core.pcen(features, b, gain, bias, power, eps, channels_first, threads, out=out)
+    except (*ACCEPTABLE, OverflowError):
+        return
+    assert result.shape == features.shape and result.dtype == np.float32
+    assert result is features if in_place else True

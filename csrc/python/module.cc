@@ -9,6 +9,7 @@
 
 #include "../core/fft_plan.h"
 #include "../core/layout.h"
+#include "../core/pcen.h"
 #include "../core/pipeline.h"
 #include "numpy_args.h"
 
@@ -110,6 +111,43 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   return result;
 }
 
+// PCEN of a (batch, frames, features, channels) or (batch, channels, frames, features)
+// float32 filterbank output; `out` may be `features` itself (in place).
+py::array pcen(const py::array& features, double b, double gain, double bias, double power,
+               double eps, bool channels_first, int threads, const py::object& out_arg) {
+  const ParallelFor parallel = pool(threads);
+  PcenParams params;
+  params.b = b;
+  params.gain = gain;
+  params.bias = bias;
+  params.power = power;
+  params.eps = eps;
+  require_dtype<float>(features, "features", "float32");
+  require(features.ndim() == 4, std::string("features must be 4-D ") +
+                                    (channels_first ? "(batch, channels, frames, features)"
+                                                    : "(batch, frames, features, channels)") +
+                                    ", got " + std::to_string(features.ndim()) + " dimensions");
+  require(features.flags() & py::array::c_style, "features must be C-contiguous");
+  FeatureShape shape;
+  shape.batch = features.shape(0);
+  shape.channels = features.shape(channels_first ? 1 : 3);
+  shape.frames = features.shape(channels_first ? 2 : 1);
+  shape.features = features.shape(channels_first ? 3 : 2);
+  const std::string err = check_pcen(params, shape);
+  require(err.empty(), err);
+  std::vector<py::ssize_t> dims(features.shape(), features.shape() + 4);
+  const py::dtype dtype = py::dtype::of<float>();
+  py::array result = out_arg.is_none() ? py::array(dtype, dims) : checked_out(out_arg, dtype, dims);
+  const FeatureView out = contiguous_features(static_cast<float*>(result.mutable_data()),
+                                              shape.channels, shape.frames, shape.features,
+                                              channels_first, 1);
+  {
+    py::gil_scoped_release release;
+    compute_pcen(params, shape, static_cast<const float*>(features.data()), out, parallel);
+  }
+  return result;
+}
+
 py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, int64_t win_length,
                 int64_t hop_length, bool input_channels_first, bool output_channels_first,
                 int threads) {
@@ -192,6 +230,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
         py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"),
         py::arg("out") = py::none(), py::arg("power") = 1, py::arg("db_multiplier") = 10.0f);
+  m.def("pcen", &pcen, py::arg("features"), py::arg("b"), py::arg("gain"), py::arg("bias"),
+        py::arg("power"), py::arg("eps"), py::arg("channels_first"), py::arg("threads"),
+        py::arg("out") = py::none(),
+        "librosa.pcen (max_size=1) along the frames of a float32 filterbank output.");
   m.def("istft", &istft, py::arg("stft"), py::arg("window"), py::arg("n_fft"),
         py::arg("win_length"), py::arg("hop_length"), py::arg("input_channels_first"),
         py::arg("output_channels_first"), py::arg("threads"));

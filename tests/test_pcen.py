@@ -1,0 +1,152 @@
+"""pcen (issue #15): librosa.pcen (max_size=1) of the mel spectrogram in reference (float64) and
+cpu (a native pass over the fused kernel's mel, in place); equal to librosa 0.11's pcen of
+librosa's own mel spectrogram (compat='librosa') on real speech and on noise with digital
+silence, in the two ways librosa uses it: pcen(S * 2**31) of the magnitude mel (its docs'
+example; here pcen(x * 2**31, power=1): the mel is linear in the audio) and pcen(S) of the
+default power mel."""
+
+import numpy as np
+import pytest
+
+from helpers import peak_relative_error, record_agreement, to_input_layout
+from kapre_fast import cpu, reference
+from kapre_fast.spec import pcen_constants
+
+librosa = pytest.importorskip('librosa')
+
+SAMPLE_RATE = 16000
+# Shares of each example's peak PCEN value. The reference takes librosa's float64 path. The
+# float32 kernel's error is mostly its mel's float32 rounding (within 2e-6 of the mel's peak,
+# test_presets), which PCEN's gain control can amplify in quiet bands (speech's top mels): so it
+# is bounded by twice the baseline error of a float64 PCEN of that same float32 mel, plus the
+# float32 rounding of the PCEN pass itself (PASS_TOLERANCE, also checked alone).
+REFERENCE_TOLERANCE = 1e-7
+PASS_TOLERANCE = 5e-6
+CASES = [
+    # (audio scale, spectrum power, front end, PCEN constants)
+    (2.0**31, 1, dict(n_fft=512, hop_length=128, n_mels=40), {}),
+    (1.0, 2, dict(n_fft=400, hop_length=160, n_mels=64), {}),
+    (2.0**31, 1, dict(n_fft=1024, win_length=800, hop_length=256, n_mels=128,
+                      pad_mode='reflect'), dict(gain=0.8, bias=10.0, pcen_power=0.25,
+                                                time_constant=0.06, eps=1e-3)),
+    (1.0, 2, dict(n_fft=511, hop_length=100, n_mels=32), dict(pcen_power=0.0)),  # log1p
+    (1.0, 1, dict(n_fft=512, hop_length=128, n_mels=40), dict(bias=0.0, b=0.3)),  # plain power
+]
+LIBROSA_NAMES = dict(pcen_power='power')
+
+
+def _librosa_pcen(batch, scale, power, front_end, constants):
+    """(batch, channels, frames, n_mels): librosa's mel and pcen of each float64 signal."""
+    stft = {k: front_end[k] for k in ('n_fft', 'hop_length', 'win_length', 'pad_mode')
+            if k in front_end}
+    kwargs = {LIBROSA_NAMES.get(k, k): v for k, v in constants.items()}
+    out = []
+    for example in batch.astype(np.float64) * scale:
+        mel = librosa.feature.melspectrogram(y=example, sr=SAMPLE_RATE, power=power,
+                                             n_mels=front_end['n_mels'], **stft)
+        out.append(librosa.pcen(mel, sr=SAMPLE_RATE, hop_length=front_end['hop_length'],
+                                **kwargs))
+    return np.stack(out).swapaxes(-1, -2)
+
+
+@pytest.mark.filterwarnings('ignore:divide by zero encountered in log:RuntimeWarning')  # bias=0
+@pytest.mark.parametrize('case', CASES, ids=str)
+@pytest.mark.parametrize('source', ['speech', 'noise'])
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_librosa_preset_is_librosa_pcen(case, source, data_format, speech_batch, noise_batch):
+    scale, power, front_end, constants = case
+    make = speech_batch if source == 'speech' else noise_batch
+    batch = make(n_examples=2, n_samples=8000, n_channels=2, seed=3)
+    truth = _librosa_pcen(batch, scale, power, front_end, constants)
+    x = to_input_layout(batch * np.float32(scale), data_format)  # a power of two: exact
+    kwargs = dict(compat='librosa', power=power, sample_rate=SAMPLE_RATE,
+                  input_data_format=data_format, output_data_format=data_format, **front_end)
+    time_axis = 1 if data_format == 'channels_last' else 2
+
+    def channels_first(y):
+        return y.transpose(0, 3, 1, 2) if data_format == 'channels_last' else y
+
+    ours = reference.pcen(x, **kwargs, **constants)
+    assert ours.dtype == np.float64 and channels_first(ours).shape == truth.shape
+    error = peak_relative_error(channels_first(ours), truth)
+    record_agreement('pcen: reference vs librosa / allowed', error / REFERENCE_TOLERANCE)
+    assert error <= REFERENCE_TOLERANCE
+
+    # The native pass alone, against float64 on the same float32 mel.
+    mel = cpu.melspectrogram(x, **kwargs)
+    pcen_constants_ = pcen_constants(SAMPLE_RATE, front_end['hop_length'], **constants)
+    float64_pass = reference.apply_pcen(mel, pcen_constants_, time_axis)
+    ours = cpu.pcen(x, **kwargs, **constants)
+    assert ours.dtype == np.float32 and ours.shape == mel.shape
+    error = peak_relative_error(ours, float64_pass)
+    record_agreement('pcen: cpu pass vs float64 pass / allowed', error / PASS_TOLERANCE)
+    assert error <= PASS_TOLERANCE
+    # End to end, against librosa, within the float32 mel's own baseline.
+    baseline = peak_relative_error(channels_first(float64_pass), truth)
+    allowed = 2 * baseline + PASS_TOLERANCE
+    error = peak_relative_error(channels_first(ours), truth)
+    record_agreement('pcen: cpu vs librosa / allowed', error / allowed)
+    assert error <= allowed, (error, baseline)
+
+
+def test_silence_gives_zeros_and_the_smoother_starts_at_one(noise_batch):
+    """Digital silence is 0 after PCEN, and the first frame is smoothed against M[-1] = 1
+    (librosa's zi), not against itself: with b = 1 the smoother is the input, with b = 0 it
+    stays 1 (P = bias**p * ((1 + S / (eps + 1)**gain / bias)**p - 1))."""
+    x = noise_batch(n_examples=1, n_samples=4000, n_channels=1)
+    x[..., 1000:] = 0
+    x = to_input_layout(x, 'channels_first')
+    kwargs = dict(n_fft=256, hop_length=64, n_mels=24, sample_rate=SAMPLE_RATE,
+                  input_data_format='channels_first', output_data_format='channels_first')
+    mel = reference.melspectrogram(x, **kwargs)
+    silent = mel == 0
+    assert silent.any()
+    for b in (0.0, 1.0):
+        ours = cpu.pcen(x, b=b, **kwargs)
+        assert (ours[silent] == 0).all()
+        smoother = np.ones_like(mel) if b == 0 else mel
+        expected = 2**0.5 * np.expm1(0.5 * np.log1p(mel / (1e-6 + smoother)**0.98 / 2))
+        assert peak_relative_error(ours, expected) <= 1e-5
+
+
+def test_cpu_threads_and_out_give_the_same_bits(speech_batch):
+    x = to_input_layout(speech_batch(n_examples=3, n_channels=2), 'channels_last')
+    kwargs = dict(n_fft=512, hop_length=128, n_mels=40, input_data_format='channels_last',
+                  output_data_format='channels_last')
+    one = cpu.pcen(x, threads=1, **kwargs)
+    out = np.empty_like(one)
+    assert cpu.pcen(x, threads=2, out=out, **kwargs) is out
+    np.testing.assert_array_equal(out, one)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(time_constant=-0.1), 'time_constant must be > 0, got -0.1'),
+    (dict(time_constant=0), 'time_constant must be > 0, got 0'),
+    (dict(eps=0.0), 'eps must be > 0, got 0.0'),
+    (dict(pcen_power=-1), 'pcen_power must be >= 0, got -1'),
+    (dict(gain=-0.5), 'gain must be >= 0, got -0.5'),
+    (dict(bias=-2), 'bias must be >= 0, got -2'),
+    (dict(b=1.5), r'b must be in \[0, 1\] .*got 1.5'),
+    (dict(gain=float('nan')), 'gain must be finite, got nan'),
+])
+def test_bad_constants_are_named(kwargs, message):
+    x = np.zeros((1, 4000, 1), np.float32)
+    for module in (reference, cpu):
+        with pytest.raises(ValueError, match=message):
+            module.pcen(x, **kwargs)
+
+
+def test_return_decibel_is_refused():
+    with pytest.raises(TypeError, match="'return_decibel': PCEN replaces the dB scaling"):
+        cpu.pcen(np.zeros((1, 4000, 1), np.float32), return_decibel=True)
+
+
+def test_b_follows_librosa_from_time_constant():
+    """librosa's T = time_constant * sr / hop_length frames, b = (sqrt(1 + 4 T^2) - 1) / 2T^2:
+    the smoothed step response of our reference reaches librosa's."""
+    b = pcen_constants(22050, 512).b
+    step = np.full((1, 200, 3, 1), 5.0)
+    ours = reference.apply_pcen(step, pcen_constants(22050, 512), time_axis=1)
+    theirs = librosa.pcen(step[0, :, :, 0].T, sr=22050, hop_length=512).T
+    np.testing.assert_allclose(ours[0, :, :, 0], theirs, rtol=1e-12)
+    assert 0 < b < 1
