@@ -282,6 +282,51 @@ def test_raw_call_with_a_wrong_result_shape_is_refused():
              band_weights=np.zeros(0, np.float32)).block_until_ready()
 
 
+def test_cuda_handlers_are_registered_exactly_when_built():
+    # Their checks are the CPU handlers' (csrc/jax/call_args.h), tested above and by the fuzz
+    # tests; the handlers themselves need a jaxlib with CUDA and a GPU (README, JAX).
+    from kapre_fast import _loader
+    from kapre_fast.jax import _ops
+
+    handlers = _ops.module()
+    if _loader.build_info().get('jax_cuda', False):
+        assert set(handlers.cuda_targets()) == set(handlers.cpu_targets()) == {
+            _ops.FRONT_END_TARGET, _ops.INVERSE_STFT_TARGET}
+        # This jaxlib holds the registration until a CUDA plugin loads (jax 0.10 defers it).
+        assert _ops.cuda_registration == 'registered'
+    else:
+        assert not hasattr(handlers, 'cuda_targets')
+        assert _ops.cuda_registration == 'not built'
+
+
+def test_a_refused_cuda_registration_leaves_the_cpu_handlers(monkeypatch):
+    from kapre_fast import _loader
+    from kapre_fast.jax import _ops
+
+    class Handlers:
+        def cpu_targets(self):
+            return {'front': 'cpu capsule'}
+
+        def cuda_targets(self):
+            return {'front': 'cuda capsule'}
+
+    registered = []
+
+    def register(name, capsule, platform):
+        if platform == 'CUDA':
+            raise ValueError('Unknown platform CUDA')
+        registered.append((name, capsule, platform))
+
+    monkeypatch.setattr(_ops, 'cuda_registration', _ops.cuda_registration)  # restored after
+    monkeypatch.setattr(_ops, 'module', Handlers)
+    monkeypatch.setattr(_loader, 'build_info', lambda: {'jax': True, 'jax_cuda': True})
+    monkeypatch.setattr(jax.ffi, 'register_ffi_target', register)
+    _ops.register_targets()
+    assert registered == [('front', 'cpu capsule', 'cpu')]
+    assert _ops.cuda_registration == ('jax refused the CUDA platform: ValueError: Unknown '
+                                      'platform CUDA')
+
+
 def test_import_kapre_fast_does_not_import_jax_and_the_extra_is_named():
     code = ('import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
             'assert "jax" not in sys.modules, "jax imported"\n'

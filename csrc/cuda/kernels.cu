@@ -215,6 +215,23 @@ std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, i
   return err;
 }
 
+std::string cuda_allocate(std::size_t bytes, int device, void** ptr) {
+  *ptr = nullptr;
+  std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
+  if (err.empty()) {
+    err = failure(cudaMalloc(ptr, bytes), "cudaMalloc(" + std::to_string(bytes) + " bytes)");
+  }
+  if (!err.empty()) cudaGetLastError();  // an out-of-memory error is not sticky: clear it
+  return err;
+}
+
+std::string cuda_free(void* ptr, int device) {
+  std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
+  if (err.empty()) err = failure(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  if (err.empty()) err = failure(cudaFree(ptr), "cudaFree");
+  return err;
+}
+
 int cuda_runtime_version() { return CUDART_VERSION; }
 
 int cuda_driver_version() {

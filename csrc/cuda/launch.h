@@ -1,5 +1,5 @@
-// The CUDA side's host API (defined in kernels.cu, called by cuda_module.cc and by the TF GPU
-// kernels in csrc/tf/kernels_gpu.cc).
+// The CUDA side's host API (defined in kernels.cu, called by cuda_module.cc, by the TF GPU
+// kernels in csrc/tf/kernels_gpu.cc and by the JAX CUDA handlers in csrc/jax/handlers_cuda.cc).
 // No CUDA header here: streams travel as void*, errors as messages ("" = fine).
 #pragma once
 
@@ -33,6 +33,14 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
 // finished and `src` may be freed.
 std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, int device,
                                 void* stream);
+
+// Device memory a binding keeps across calls (the JAX CUDA handlers' cache of plan tables,
+// where XLA offers only per-call scratch memory): cudaMalloc of `bytes` on `device` into *ptr.
+std::string cuda_allocate(std::size_t bytes, int device, void** ptr);
+
+// Frees memory from cuda_allocate. Waits for all work on `device` first: a kernel enqueued
+// earlier on any stream may still read it.
+std::string cuda_free(void* ptr, int device);
 
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();

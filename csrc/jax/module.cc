@@ -1,5 +1,6 @@
-// pybind11 module kapre_fast._jax_ffi: the FFI handlers of handlers.cc as PyCapsules, for
-// jax.ffi.register_ffi_target (kapre_fast/jax/_ops.py). No JAX or XLA code runs here.
+// pybind11 module kapre_fast._jax_ffi: the FFI handlers of handlers.cc (and handlers_cuda.cc
+// where built) as PyCapsules, for jax.ffi.register_ffi_target (kapre_fast/jax/_ops.py). No JAX
+// or XLA code runs here.
 #include <pybind11/pybind11.h>
 
 #include "../core/pipeline.h"
@@ -17,13 +18,24 @@ py::capsule handler_capsule(Fn* fn) {
 }  // namespace
 
 PYBIND11_MODULE(_jax_ffi, m) {
-  m.doc() = "kapre_fast's XLA FFI handlers (CPU) over the fused C++ core, as PyCapsules.";
+  m.doc() = "kapre_fast's XLA FFI handlers (CPU; CUDA where built) over the fused kernels, as "
+            "PyCapsules.";
   m.def("cpu_targets", [] {
     py::dict targets;
     targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCpu);
     targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCpu);
     return targets;
   }, "{FFI target name: handler capsule} of the CPU handlers.");
+#ifdef KF_JAX_CUDA
+  // Only in builds with the CUDA kernels (_build_info.json: "jax_cuda": true). Importing the
+  // module still needs no GPU or driver: the static CUDA runtime loads nothing until a call.
+  m.def("cuda_targets", [] {
+    py::dict targets;
+    targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCuda);
+    targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCuda);
+    return targets;
+  }, "{FFI target name: handler capsule} of the CUDA handlers (XLA platform 'CUDA').");
+#endif
   // This module links its own copy of the core: its own output limit and ISA choice.
   m.def("isa", &kapre_fast::active_isa, "Instruction set the kernels run with.");
   m.def("output_limit", &kapre_fast::set_output_limit, py::arg("bytes") = 0,

@@ -9,8 +9,9 @@ jax arrays, computed by the fused C++ kernel as XLA FFI custom calls (`jax.ffi`)
 `jax.jit` the call is part of the compiled program; `jax.vmap` maps over extra leading axes
 without a loop; `jax.grad` / `jax.vjp` give gradients with respect to the waveform (and to the
 complex STFT for `istft`) through a custom VJP that recomputes the pipeline in jnp ops, as the
-TensorFlow ops' gradients do. CPU only for now: the handlers are registered for XLA's CPU
-platform, and a program placed on a GPU fails to lower, naming the target.
+TensorFlow ops' gradients do. The handlers are registered for XLA's CPU platform and, in builds
+with the CUDA kernels, for its CUDA platform too (compiled in CI but not yet run on a GPU:
+README, JAX); without them a program placed on a GPU fails to compile, naming the target.
 
 Needs jax with `jax.ffi` (`pip install "kapre_fast[jax]"`) and a kapre_fast built while jax was
 importable; `import kapre_fast` alone never imports jax.

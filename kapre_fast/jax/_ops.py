@@ -3,8 +3,10 @@
     front_end(spec, audio, threads)    -> features (float32; complex64 for the STFT)
     inverse_stft(spec, stft, threads)  -> waveforms (float32)
 
-The calls go to the typed FFI handlers of kapre_fast._jax_ffi (csrc/jax/handlers.cc), which run
-the same C++ core as kapre_fast.cpu. They are registered with jax.ffi.register_ffi_target when
+The calls go to the typed FFI handlers of kapre_fast._jax_ffi: on XLA's CPU platform
+csrc/jax/handlers.cc, which runs the same C++ core as kapre_fast.cpu; on its CUDA platform, in
+builds with the CUDA kernels, csrc/jax/handlers_cuda.cc over the same kernels as kapre_fast.gpu
+(compiled, not yet run: README, JAX). They are registered with jax.ffi.register_ffi_target when
 this module is imported. The FrontEnd (a hashable constant) picks the attributes: sizes, flags,
 and the window and filterbank as array attributes, so under jax.jit they are constants of the
 compiled program and the kernel runs fused inside it. vmap adds leading axes to the audio
@@ -49,10 +51,32 @@ def module():
             from error
 
 
+# Where the CUDA handlers stand in this process: 'registered', or why not.
+cuda_registration = 'not built'
+
+
 def register_targets():
-    """Registers the CPU handlers with XLA (once per process; jax keeps the registry)."""
-    for name, capsule in module().cpu_targets().items():
+    """Registers the handlers with XLA (once per process; jax keeps the registry): the CPU ones,
+    and the CUDA ones when this build has them (_build_info.json: "jax_cuda")."""
+    global cuda_registration
+    handlers = module()
+    for name, capsule in handlers.cpu_targets().items():
         jax.ffi.register_ffi_target(name, capsule, platform='cpu')
+    if not _loader.build_info().get('jax_cuda', False):
+        return
+    if not hasattr(handlers, 'cuda_targets'):
+        cuda_registration = '_jax_ffi has no CUDA handlers (a build older than its build info)'
+        return
+    # jaxlib holds a registration for a platform it has not loaded (a CPU-only jaxlib, or before
+    # the CUDA plugin starts) and hands it over when the plugin registers. Should a jax raise for
+    # an unknown platform instead, the CPU handlers must still work: record why and go on.
+    try:
+        for name, capsule in handlers.cuda_targets().items():
+            jax.ffi.register_ffi_target(name, capsule, platform='CUDA')
+    except Exception as error:  # noqa: BLE001 (any jax's refusal; the CPU path is unaffected)
+        cuda_registration = f'jax refused the CUDA platform: {type(error).__name__}: {error}'
+    else:
+        cuda_registration = 'registered'
 
 
 def output_shape(spec: FrontEnd, audio_shape) -> tuple:

@@ -1,0 +1,126 @@
+// What the CPU handlers (handlers.cc) and the CUDA handlers (handlers_cuda.cc) share: the
+// attributes, decoded into one struct per target, and the checks of every attribute, shape and
+// dtype (the operand's, and the result buffer XLA allocated from the caller's declared shape)
+// with the core's check_* functions. Both therefore reject exactly the same calls with the same
+// INVALID_ARGUMENT messages, and the CPU tests (test_jax.py, test_fuzz_jax.py) cover the checks
+// of both. Only the buffers' shapes and addresses are read here, never their contents (on a GPU
+// they are device memory); the window and filterbank are attributes, in host memory.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "../core/pipeline.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace kapre_fast {
+namespace jax_ffi {
+
+namespace ffi = ::xla::ffi;
+
+// kapre_fast_front_end's attributes (kapre_fast/jax/_ops.py names them).
+struct FrontEndAttrs {
+  int64_t n_fft, win_length, hop_length, pad_begin;
+  bool pad_end;
+  int64_t output;  // 0 magnitude, 1 mag_phase, 2 complex
+  bool decibel;
+  float amin, ref_value, dynamic_range;
+  bool input_channels_first, output_channels_first;
+  int64_t threads;  // 0: every core; the CUDA handlers check it and ignore it
+  ffi::Span<const float> window;
+  ffi::Span<const int32_t> band_start, band_length;
+  ffi::Span<const float> band_weights;
+};
+
+// kapre_fast_inverse_stft's attributes.
+struct InverseStftAttrs {
+  int64_t n_fft, win_length, hop_length;
+  bool input_channels_first, output_channels_first;
+  int64_t threads;
+  ffi::Span<const float> window;
+};
+
+// A checked front-end call. The views point into the operand and result buffers (host or
+// device memory) with kapre's contiguous layouts.
+struct FrontEndCall {
+  FrontEndConfig cfg;
+  const float* window = nullptr;  // win_length values
+  BandView bands;
+  SignalView signal;
+  float* out = nullptr;
+  int64_t out_channels = 0, frames = 0, features = 0;
+  bool out_first = false;
+};
+
+// A checked inverse STFT.
+struct InverseStftCall {
+  FrontEndConfig cfg;
+  const float* window = nullptr;  // win_length values
+  ComplexInputView in;
+  float* out = nullptr;
+  int64_t length = 0;
+  bool out_first = false;
+};
+
+// INVALID_ARGUMENT "kapre_fast: <message>".
+ffi::Error invalid(const std::string& message);
+
+// ffi::Error::Success() or INVALID_ARGUMENT naming the attribute, operand or result at fault.
+ffi::Error check_front_end(const FrontEndAttrs& attrs, const ffi::AnyBuffer& audio,
+                           const ffi::AnyBuffer& result, FrontEndCall* call);
+ffi::Error check_inverse_stft(const InverseStftAttrs& attrs, const ffi::AnyBuffer& stft,
+                              const ffi::AnyBuffer& result, InverseStftCall* call);
+
+// Runs fn, turning an exception (a failed host allocation above all) into an FFI error: an
+// exception must not cross the C boundary into XLA.
+template <class Fn>
+ffi::Error run_guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return ffi::Error(ffi::ErrorCode::kResourceExhausted,
+                      "kapre_fast: out of memory for scratch buffers");
+  } catch (const std::exception& error) {
+    return ffi::Error::Internal(std::string("kapre_fast: ") + error.what());
+  }
+}
+
+}  // namespace jax_ffi
+}  // namespace kapre_fast
+
+// Decoding of the attribute dictionaries into the structs above: each handler binds one struct
+// (.Attrs<...>()), so the CPU and CUDA handlers cannot drift apart in names, order or types.
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(kapre_fast::jax_ffi::FrontEndAttrs,
+                                      ::xla::ffi::StructMember<int64_t>("n_fft"),
+                                      ::xla::ffi::StructMember<int64_t>("win_length"),
+                                      ::xla::ffi::StructMember<int64_t>("hop_length"),
+                                      ::xla::ffi::StructMember<int64_t>("pad_begin"),
+                                      ::xla::ffi::StructMember<bool>("pad_end"),
+                                      ::xla::ffi::StructMember<int64_t>("output"),
+                                      ::xla::ffi::StructMember<bool>("decibel"),
+                                      ::xla::ffi::StructMember<float>("amin"),
+                                      ::xla::ffi::StructMember<float>("ref_value"),
+                                      ::xla::ffi::StructMember<float>("dynamic_range"),
+                                      ::xla::ffi::StructMember<bool>("input_channels_first"),
+                                      ::xla::ffi::StructMember<bool>("output_channels_first"),
+                                      ::xla::ffi::StructMember<int64_t>("threads"),
+                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
+                                          "window"),
+                                      ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>(
+                                          "band_start"),
+                                      ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>(
+                                          "band_length"),
+                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
+                                          "band_weights"));
+
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(kapre_fast::jax_ffi::InverseStftAttrs,
+                                      ::xla::ffi::StructMember<int64_t>("n_fft"),
+                                      ::xla::ffi::StructMember<int64_t>("win_length"),
+                                      ::xla::ffi::StructMember<int64_t>("hop_length"),
+                                      ::xla::ffi::StructMember<bool>("input_channels_first"),
+                                      ::xla::ffi::StructMember<bool>("output_channels_first"),
+                                      ::xla::ffi::StructMember<int64_t>("threads"),
+                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
+                                          "window"));
