@@ -457,3 +457,16 @@ def _environment():
 
     paths = [str(Path(kapre_fast.__file__).parents[1]), os.environ.get('PYTHONPATH', '')]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+
+
+def test_pool_forks_only_while_no_threaded_framework_is_loaded(monkeypatch):
+    """A forked child of a process running JAX/TF/torch threads may deadlock: forkserver then."""
+    import types
+
+    from kapre_fast.corpus import engine_local
+
+    for name in engine_local._THREADED:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert engine_local._pool_context().get_start_method() == 'fork'
+    monkeypatch.setitem(sys.modules, 'jax', types.ModuleType('jax'))
+    assert engine_local._pool_context().get_start_method() == 'forkserver'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 
 from kapre_fast.corpus.features import compute_result, cpu_compute, decode_item, gpu_compute
 
@@ -34,14 +35,27 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu'):
         for item in items:
             yield compute_result(decode_item(item, recipe), recipe, compute)
         return
-    # fork: workers start at once and need no importable __main__ (a script without a main
-    # guard); spawn where fork does not exist.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context('fork' if 'fork' in methods else 'spawn')
-    with context.Pool(workers, initializer=_start_worker,
+    with _pool_context().Pool(workers, initializer=_start_worker,
                       initargs=(recipe, threads, decode_only)) as pool:
         for done in pool.imap(_work, items, chunksize=2):
             yield compute_result(done, recipe, compute) if decode_only else done
+
+
+# Frameworks whose thread pools make a forked child unsafe (a lock held by one of their threads
+# at fork time is never released in the child; JAX warns of the deadlock).
+_THREADED = ('jax', 'tensorflow', 'torch')
+
+
+def _pool_context():
+    """fork where it is safe: workers start at once and need no importable __main__ (a script
+    without a main guard); forkserver once a threaded framework is loaded in this process;
+    spawn where neither exists."""
+    methods = multiprocessing.get_all_start_methods()
+    threaded = any(name in sys.modules for name in _THREADED)
+    for method in (('forkserver', 'spawn') if threaded else ('fork', 'spawn')):
+        if method in methods:
+            return multiprocessing.get_context(method)
+    return multiprocessing.get_context()
 
 
 _WORKER = {}
