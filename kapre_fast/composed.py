@@ -40,6 +40,7 @@ __all__ = [
     'get_stft_mag_phase',
     'get_frequency_aware_conv2d',
     'get_mfcc_layer',
+    'get_pcen_layer',
     'ReconstructionHopError',
 ]
 
@@ -342,6 +343,25 @@ def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs)
                                        data_format=front_end.spec.output_data_format,
                                        name=f'{name}_dct')
     return keras.Sequential([_with_input_shape(front_end, input_shape), dct], name=name)
+
+
+def get_pcen_layer(input_shape=None, gain=0.98, bias=2.0, pcen_power=0.5, time_constant=0.4,
+                   eps=1e-6, b=None, name='pcen', **kwargs):
+    """A `keras.Sequential` named `name` computing PCEN: the fused mel spectrogram layer
+    (get_melspectrogram_layer's keyword arguments, presets included, without return_decibel,
+    which PCEN replaces) then `kapre_fast.layers.PCEN` with librosa.pcen's constants (its
+    sample_rate and hop_length are the front end's). The mel is taken as the front end returns
+    it: kapre's magnitudes by default, the power mel with compat='librosa' (power=1: magnitudes;
+    librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the
+    same arguments. Output: (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
+    if 'return_decibel' in kwargs:
+        raise TypeError("get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
+                        'replaces the dB scaling')
+    front_end = _front_end(kwargs, filterbank='mel')
+    pcen = _layers.PCEN(front_end.spec.sample_rate, front_end.spec.hop_length, gain=gain,
+                        bias=bias, pcen_power=pcen_power, time_constant=time_constant, eps=eps,
+                        b=b, data_format=front_end.spec.output_data_format, name=f'{name}_pcen')
+    return keras.Sequential([_with_input_shape(front_end, input_shape), pcen], name=name)
 
 
 def get_stft_mag_phase(

@@ -32,13 +32,15 @@ Common behaviour of the three op-backed layers:
 
 from __future__ import annotations
 
+import math
 import types
 
 import keras
 
 from kapre_fast import spec as _spec
 
-__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients']
+__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients',
+           'PCEN']
 
 if keras.backend.backend() == 'tensorflow':
     # Loads the op library now: tf.saved_model.load needs the op types registered before it
@@ -432,6 +434,65 @@ class CepstralCoefficients(keras.layers.Layer):
         if self.data_format == 'channels_last':
             return keras.ops.einsum('bfmc,mk->bfkc', inputs, matrix)
         return keras.ops.matmul(inputs, matrix)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._arguments)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class PCEN(keras.layers.Layer):
+    """Per-channel energy normalisation of a mel (or any filterbank) spectrogram along its
+    frames, as librosa.pcen (max_size=1; kapre_fast.reference.apply_pcen), in keras.ops: it
+    runs and differentiates on every Keras backend. The smoother
+    M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) is a parallel associative scan
+    over frames (keras.ops.associative_scan), exact, with gradients to S through M too.
+
+    Arguments: sample_rate and hop_length (of the spectrogram: they turn time_constant into
+    b), gain=0.98, bias=2.0, pcen_power=0.5 (librosa's `power`), time_constant=0.4, eps=1e-6,
+    b=None (kapre_fast.spec.pcen_constants: ValueError naming a bad constant),
+    data_format='default'; plus Keras layer arguments. Input and output:
+    (batch, frames, features, ch) for channels_last, (batch, ch, frames, features) for
+    channels_first.
+    """
+
+    def __init__(self, sample_rate=22050, hop_length=512, gain=0.98, bias=2.0, pcen_power=0.5,
+                 time_constant=0.4, eps=1e-6, b=None, data_format='default', **kwargs):
+        super().__init__(**kwargs)
+        self._arguments = _own_arguments(locals())
+        self.constants = _spec.pcen_constants(
+            _spec._check_positive('sample_rate', sample_rate),
+            _spec._check_int('hop_length', hop_length, 1), gain=gain, bias=bias,
+            pcen_power=pcen_power, time_constant=time_constant, eps=eps, b=b)
+        self.data_format = _spec._check_data_format('data_format', data_format)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def call(self, inputs):
+        if len(inputs.shape) != 4:
+            raise ValueError(f'Layer {self.name!r} takes 4 axes '
+                             f'{_spectrum_layout(self.data_format)}, got shape '
+                             f'{_shape_tuple(inputs.shape)}')
+        b, gain, bias, power, eps = self.constants
+        ops = keras.ops
+        axis = 1 if self.data_format == 'channels_last' else 2
+        # (1 - b) per frame, broadcast over the other axes, and its powers (1 - b)^(t + 1):
+        # what M[-1] = 1 contributes to M[t].
+        index = [slice(0, 1)] * 4
+        index[axis] = slice(None)
+        decay = ops.ones_like(inputs[tuple(index)]) * (1.0 - b)
+        _, smoothed = ops.associative_scan(
+            lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
+            (decay, b * inputs), axis=axis)
+        smooth = smoothed + ops.cumprod(decay, axis=axis)
+        scaled = inputs * ops.exp(-gain * (math.log(eps) + ops.log1p(smooth / eps)))
+        if power == 0:
+            return ops.log1p(scaled)
+        if bias == 0:
+            return ops.exp(power * ops.log(scaled))
+        return bias**power * ops.expm1(power * ops.log1p(scaled / bias))
 
     def get_config(self):
         config = super().get_config()

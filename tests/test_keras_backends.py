@@ -142,3 +142,14 @@ def test_istft_arguments_give_the_spec_back():
                                       stft_data_format='channels_first',
                                       waveform_data_format='channels_last')
     assert FrontEnd.inverted_by_istft(**spec.istft_arguments()) == spec
+
+
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_pcen_layer_gives_cpu_pcen_on_every_backend(data_format):
+    """get_pcen_layer: the fused mel, then layers.PCEN in keras.ops (associative_scan)."""
+    x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), data_format)
+    kwargs = dict(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32, time_constant=0.1,
+                  input_data_format=data_format, output_data_format=data_format)
+    expected = cpu.pcen(x, **kwargs)
+    ours = keras.ops.convert_to_numpy(composed.get_pcen_layer(**kwargs)(x))
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=5e-6 * np.abs(expected).max())

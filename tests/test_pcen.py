@@ -150,3 +150,69 @@ def test_b_follows_librosa_from_time_constant():
     theirs = librosa.pcen(step[0, :, :, 0].T, sr=22050, hop_length=512).T
     np.testing.assert_allclose(ours[0, :, :, 0], theirs, rtol=1e-12)
     assert 0 < b < 1
+
+
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_get_pcen_layer_is_cpu_pcen_and_trains(data_format, speech_batch):
+    """The composed getter (fused mel layer + layers.PCEN in keras.ops, a parallel scan)
+    gives cpu.pcen's numbers, serialises, and passes finite gradients to the audio; the scan's
+    gradient equals the float64 finite difference of reference.apply_pcen."""
+    tf = pytest.importorskip('tensorflow')
+    keras = pytest.importorskip('keras')
+    from kapre_fast import composed, layers
+
+    x = to_input_layout(speech_batch(n_examples=2, n_samples=4000, n_channels=2), data_format)
+    kwargs = dict(compat='librosa', power=1, n_fft=400, hop_length=160, n_mels=40,
+                  sample_rate=SAMPLE_RATE, input_data_format=data_format,
+                  output_data_format=data_format)
+    constants = dict(gain=0.9, bias=3.0, pcen_power=0.4, time_constant=0.1)
+    model = composed.get_pcen_layer(input_shape=x.shape[1:], **constants, **kwargs)
+    expected = cpu.pcen(x, **constants, **kwargs)
+    ours = model(x).numpy()
+    assert model.name == 'pcen' and ours.shape == expected.shape
+    assert peak_relative_error(ours, expected) <= PASS_TOLERANCE
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    np.testing.assert_array_equal(copy(x).numpy(), ours)
+    audio = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        loss = tf.reduce_sum(model(audio) ** 2)
+    gradient = tape.gradient(loss, audio).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0
+
+    # d sum(PCEN(S) * w) / d S[one element] vs a central difference in float64.
+    time_axis = 1 if data_format == 'channels_last' else 2
+    layer = layers.PCEN(SAMPLE_RATE, 160, data_format=data_format, **constants)
+    mel = cpu.melspectrogram(x, **kwargs).astype(np.float64) + 0.1
+    weights = np.random.default_rng(0).standard_normal(mel.shape)
+    s = tf.Variable(mel.astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(s) * weights.astype(np.float32))
+    gradient = tape.gradient(loss, s).numpy()
+    pcen_constants_ = pcen_constants(SAMPLE_RATE, 160, **constants)
+    # (example, frame, mel, channel) in channels_last terms, placed in the layout's axes.
+    for example, frame, band, channel in [(0, 2, 5, 1), (1, 0, 3, 0), (0, 20, 39, 1)]:
+        index = ((example, frame, band, channel) if data_format == 'channels_last'
+                 else (example, channel, frame, band))
+        step = np.zeros_like(mel)
+        step[index] = 1e-4
+        plus = reference.apply_pcen(mel + step, pcen_constants_, time_axis)
+        minus = reference.apply_pcen(mel - step, pcen_constants_, time_axis)
+        numeric = ((plus - minus) * weights).sum() / 2e-4
+        np.testing.assert_allclose(gradient[index], numeric, rtol=1e-3, atol=1e-4)
+
+
+def test_pcen_layer_names_bad_constants_and_shapes():
+    pytest.importorskip('keras')
+    from kapre_fast import composed, layers
+
+    with pytest.raises(ValueError, match='time_constant must be > 0, got -1'):
+        composed.get_pcen_layer(time_constant=-1)
+    with pytest.raises(ValueError, match='eps must be > 0'):
+        layers.PCEN(eps=0)
+    with pytest.raises(ValueError, match='hop_length must be >= 1'):
+        layers.PCEN(hop_length=0)
+    with pytest.raises(TypeError, match="'return_decibel'"):
+        composed.get_pcen_layer(return_decibel=True)
+    with pytest.raises(ValueError, match='takes 4 axes'):
+        layers.PCEN()(np.zeros((2, 10, 40), np.float32))
