@@ -14,6 +14,11 @@
 
 #include "fft_plan.h"
 
+// Butterflies keep their values in register arrays (V r[16]); every loop over
+// them must be unrolled, or GCC indexes them in memory: a radix-16 pass then
+// spills and reloads all 32 outputs (twice its own stores).
+#define KF_UNROLL _Pragma("GCC unroll 16")
+
 template <class V>
 inline V splat(float f) {
   return V{} + f;
@@ -90,6 +95,7 @@ void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
     for (int64_t q = 0; q < s; ++q) {
       const int64_t i0 = q + s * p;
       V br[4], bi[4], cr[4], ci[4];
+      KF_UNROLL
       for (int k = 0; k < 4; ++k) {
         const V ar = xr[i0 + k * st], ai = xi[i0 + k * st];
         const V er = xr[i0 + (k + 4) * st], ei = xi[i0 + (k + 4) * st];
@@ -110,6 +116,7 @@ void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
       cr[3] = t;
       const int64_t o = q + s * 8 * p;
       // Two length-4 DFTs: b gives the even outputs, c the odd ones.
+      KF_UNROLL
       for (int half = 0; half < 2; ++half) {
         const V* pr = half ? cr : br;
         const V* pi = half ? ci : bi;
@@ -117,6 +124,7 @@ void pass_radix8(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
         const V t2r = pr[1] + pr[3], t2i = pi[1] + pi[3], t3r = pr[1] - pr[3], t3i = pi[1] - pi[3];
         const V outr[4] = {t0r + t2r, t1r + t3i, t0r - t2r, t1r - t3i};
         const V outi[4] = {t0i + t2i, t1i - t3r, t0i - t2i, t1i + t3r};
+        KF_UNROLL
         for (int j4 = 0; j4 < 4; ++j4) {
           const int j = 2 * j4 + half;
           if (j == 0) {
@@ -162,8 +170,11 @@ inline void dft16(V* r, V* im) {
                             -0.70710678118654752f, -0.38268343236508977f, 0.0f,
                             0.38268343236508977f};
   // Length-4 DFTs over k1 for each k2: afterwards r[4 * j1 + k2].
+  KF_UNROLL
   for (int k2 = 0; k2 < 4; ++k2) dft4(r + k2, im + k2, 4);
+  KF_UNROLL
   for (int j1 = 1; j1 < 4; ++j1) {
+    KF_UNROLL
     for (int k2 = 1; k2 < 4; ++k2) {
       const int mm = j1 * k2;
       const V tr = r[4 * j1 + k2] * kC[mm] - im[4 * j1 + k2] * kS[mm];
@@ -172,6 +183,7 @@ inline void dft16(V* r, V* im) {
     }
   }
   // Length-4 DFTs over k2 for each j1: afterwards r[4 * j1 + j2] = X[j1 + 4 j2].
+  KF_UNROLL
   for (int j1 = 0; j1 < 4; ++j1) dft4(r + 4 * j1, im + 4 * j1, 1);
 }
 
@@ -185,6 +197,7 @@ void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
     for (int64_t q = 0; q < s; ++q) {
       const int64_t i0 = q + s * p;
       V r[16], im[16];
+      KF_UNROLL
       for (int k = 0; k < 16; ++k) {
         r[k] = xr[i0 + k * st];
         im[k] = xi[i0 + k * st];
@@ -193,6 +206,7 @@ void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
       const int64_t o = q + s * 16 * p;
       yr[o] = r[0];
       yi[o] = im[0];
+      KF_UNROLL
       for (int j = 1; j < 16; ++j) {
         const int src = 4 * (j % 4) + j / 4;
         KF_TW_STORE(yr[o + j * s], yi[o + j * s], r[src], im[src], twr[j - 1], twi[j - 1]);
@@ -338,6 +352,7 @@ void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* 
   V* bi = scratch + 16 * bs;
   for (int64_t q = 0; q < m; ++q) {
     V r[16], ii[16];
+    KF_UNROLL
     for (int k = 0; k < 16; ++k) {
       r[k] = re[q + k * m];
       ii[k] = im[q + k * m];
@@ -347,6 +362,7 @@ void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* 
     bi[q] = ii[0];
     const float* twr = a.tw_re + 15 * q;
     const float* twi = a.tw_im + 15 * q;
+    KF_UNROLL
     for (int j = 1; j < 16; ++j) {
       const int src = 4 * (j % 4) + j / 4;
       KF_CMUL_STORE(br[q + j * bs], bi[q + j * bs], r[src], ii[src], twr[j - 1], twi[j - 1]);
@@ -484,3 +500,4 @@ void real_inverse(const RealFftView& f, V* xr, V* xi, V* zr, V* zi, V* scratch) 
 
 #undef KF_CMUL_STORE
 #undef KF_TW_STORE
+#undef KF_UNROLL
