@@ -28,13 +28,20 @@ ISA_FLAGS = ('avx512f', 'avx512bw', 'avx512vl', 'avx2', 'fma')
 
 def machine_info(load_before=None, load_after=None) -> dict:
     flags, model = set(), platform.processor() or platform.machine()
+    mhz = family = None
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name') and ':' in line:
-                model = line.split(':', 1)[1].strip()
-            elif line.startswith('flags') and ':' in line:
-                flags = set(line.split(':', 1)[1].split())
-    except OSError:
+            key, _, value = line.partition(':')
+            key = key.strip()
+            if key == 'model name':
+                model = value.strip()
+            elif key == 'flags':
+                flags = set(value.split())
+            elif key == 'cpu MHz' and mhz is None:
+                mhz = float(value)
+            elif key == 'cpu family' and family is None:
+                family = int(value)
+    except (OSError, ValueError):
         pass
     memory = None
     try:
@@ -51,6 +58,8 @@ def machine_info(load_before=None, load_after=None) -> dict:
         'cpu_count': os.cpu_count(),
         'available_cores': available_cores(),
         'isa_flags': {flag: flag in flags for flag in ISA_FLAGS},
+        'cpu_mhz': mhz,
+        'cpu_family': family,
         'memory_gib': memory,
         'platform': platform.platform(),
         'python': platform.python_version(),
@@ -119,6 +128,42 @@ def kapre_fast_isa() -> str:
         return _loader.core().isa()
     except Exception as error:  # the report still says why
         return f'unknown ({type(error).__name__}: {error})'
+
+
+def core_peak(machine: dict):
+    """(float32 FLOP per cycle of one core, the assumption in words), read from the CPU's
+    features: two FMA units as wide as the widest vector set (AVX-512: 16 lanes; AMD before
+    Zen 5, family 25, runs 512-bit operations as two 256-bit halves), an FMA being 2 FLOP."""
+    flags = machine.get('isa_flags') or {}
+    if flags.get('avx512f') and machine.get('cpu_family') != 25:
+        return 64, 'AVX-512: 2 FMA units x 16 lanes x 2'
+    if flags.get('avx512f') or (flags.get('avx2') and flags.get('fma')):
+        return 32, '2 FMA units x 8 lanes x 2 (AVX2, or AVX-512 on 256-bit units)'
+    return 16, 'SSE2: 4 lanes, 2 add/mul units x 2'
+
+
+def roofline(results: dict, name: str, method: str = 'kapre_fast_cpu') -> str:
+    """One markdown line: `method`'s GFLOP/s on the nominal FFT count and its share of the
+    peak of the cores it ran on, per thread count; '' without a clock rate or a result."""
+    m = results['machine']
+    if not m.get('cpu_mhz'):
+        return ''
+    per_cycle, assumption = core_peak(m)
+    peak = m['cpu_mhz'] / 1e3 * per_cycle
+    index = _index(results)
+    cells = []
+    for threads in results['thread_counts']:
+        record = index.get((name, threads, method))
+        if record and record.get('status') == 'ok':
+            gflops = results['configs'][name]['work']['fft_flops'] / record['median_s'] / 1e9
+            cells.append(f'{threads} thread{"s" if threads > 1 else ""}: {gflops:.1f} GFLOP/s '
+                         f'({gflops / (peak * threads):.0%} of peak)')
+    if not cells:
+        return ''
+    return (f'- roofline, {method} on the nominal 2.5 N log2 N FFT count: ' + '; '.join(cells)
+            + f'. Peak {peak:.0f} GFLOP/s per core: {m["cpu_mhz"] / 1e3:.2f} GHz as '
+            f'/proc/cpuinfo reports it x {per_cycle} FLOP/cycle ({assumption}; turbo not '
+            'counted). Operations per tile: bench/opcount.py.')
 
 
 # ----- derived numbers ---------------------------------------------------------------------------
@@ -253,6 +298,7 @@ def markdown(results: dict) -> str:
                     f'{d["fft_gflops"]:.1f} | {_difference(record, decibel)} |')
         lines.append('')
         lines += [f'- {label}: {note}' for label, note in notes.items()]
+        lines += [line for line in (roofline(results, name),) if line]
         lines.append('')
     if results.get('plot'):
         lines += [f'![median time per method]({results["plot"]})', '']
