@@ -15,6 +15,7 @@ filterbank and decibel scaling, unless its note says otherwise.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -335,6 +336,61 @@ def torch_note(config) -> str:
     return note
 
 
+# ----- JAX ---------------------------------------------------------------------------------------
+
+
+def _jax(threads: int):
+    """jax, with XLA's CPU thread pool asked for `threads` threads if its backend has not
+    started in this worker (XLA reads XLA_FLAGS once, then; a worker runs one thread count).
+    TensorFlow imports jax when both are installed, but starts no jax backend."""
+    jax = _import('jax')
+    xla_bridge = _import('jax._src.xla_bridge')
+    if not xla_bridge.backends_are_initialized():
+        flags = (f'--xla_cpu_multi_thread_eigen={"true" if threads > 1 else "false"} '
+                 f'intra_op_parallelism_threads={threads}')
+        os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} {flags}'.strip()
+    return jax
+
+
+def _jax_note(text: str) -> str:
+    return f'{text}; XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}'
+
+
+def prepare_jax_jnp(sized, audio, threads):
+    """The JAX peer. Keras' MelSpectrogram under JAX needs KERAS_BACKEND=jax when Keras is first
+    imported, and a worker (one per thread count) imports Keras under TensorFlow for the other
+    methods; so the peer is this jnp composition of kapre's features, under jax.jit."""
+    jax = _jax(threads)
+    jnp = _import('jax.numpy')
+    config = sized.config
+    matrix = _filterbank(config)
+    weights = None if matrix is None else jax.device_put(matrix)
+    window = jax.device_put(_hann(config.win_length))
+    starts = np.arange(sized.n_frames) * config.hop_length
+    index = jax.device_put(starts[:, None] + np.arange(config.win_length)[None, :])
+    db_offset = 10.0 * float(np.log10(max(config.db_amin, config.db_ref_value)))
+
+    @jax.jit
+    def function(a):
+        frames = a[:, :, 0][:, index] * window  # (batch, frames, win_length)
+        # n=n_fft zero-pads each windowed frame at the end: kapre's window padded to n_fft
+        features = jnp.abs(jnp.fft.rfft(frames, n=config.n_fft, axis=-1))
+        if weights is not None:
+            features = features @ weights
+        if config.decibel:
+            db = 10.0 * jnp.log10(jnp.maximum(features, config.db_amin)) - db_offset
+            peak = jnp.max(db, axis=(1, 2), keepdims=True)
+            features = jnp.maximum(db, peak - config.db_dynamic_range)
+        return features
+
+    x = jax.device_put(audio)
+    return Prepared(lambda: function(x).block_until_ready(), np.asarray,
+                    _jax_note('jax.jit of a jnp composition: gather frames -> window -> '
+                              'jnp.fft.rfft(n=n_fft) -> abs -> matmul(kapre filterbank) -> dB '
+                              '(the JAX peer: keras.layers.MelSpectrogram would need '
+                              'KERAS_BACKEND=jax in a process of its own)'))
+
+
 # ----- FFT floors --------------------------------------------------------------------------------
 
 
@@ -388,6 +444,20 @@ def prepare_kapre_fast_torch(sized, audio, threads):
                     lambda output: _tf_channels_last(output.numpy()),
                     f'kapre_fast.torch.{FAST_FUNCTIONS[sized.config.kind]}(tensor, '
                     f'threads={threads}): the custom operator, as torch code calls it')
+
+
+def prepare_kapre_fast_jax(sized, audio, threads):
+    jax = _jax(threads)
+    kfj = _import('kapre_fast.jax')
+    name = FAST_FUNCTIONS[sized.config.kind]
+    function = getattr(kfj, name)
+    kwargs = sized.config.kapre_kwargs
+    jitted = jax.jit(lambda a: function(a, threads=threads, **kwargs))
+    x = jax.device_put(audio)
+    return Prepared(lambda: jitted(x).block_until_ready(),
+                    lambda output: _tf_channels_last(np.asarray(output)),
+                    _jax_note(f'jax.jit(kapre_fast.jax.{name}(x, threads={threads})): the XLA '
+                              'FFI custom call inside the compiled program'))
 
 
 def prepare_kapre_fast_op(sized, audio, threads):
@@ -479,12 +549,14 @@ METHODS = [
     Method('tf_signal', 'tf.signal composition', prepare_tf_signal),
     Method('librosa', 'librosa', prepare_librosa),
     Method('torch', 'torch.stft + matmul', prepare_torch),
+    Method('jax_jnp', 'jax.jit jnp composition', prepare_jax_jnp),
     Method('scipy_rfft', 'scipy.fft.rfft alone', prepare_scipy_rfft, floor=True),
     Method('ducc0_r2c', 'ducc0 r2c alone (out=)', prepare_ducc0_r2c, floor=True),
     Method('kapre_fast_cpu', 'kapre_fast.cpu', prepare_kapre_fast_cpu),
     Method('kapre_fast_cpu_out', 'kapre_fast.cpu (out=)', prepare_kapre_fast_cpu_out),
     Method('kapre_fast_op', 'kapre_fast TF op', prepare_kapre_fast_op),
     Method('kapre_fast_torch', 'kapre_fast.torch', prepare_kapre_fast_torch),
+    Method('kapre_fast_jax', 'kapre_fast.jax (jit)', prepare_kapre_fast_jax),
     Method('kapre_fast_composed', 'kapre_fast.composed', prepare_kapre_fast_composed),
     Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict',
            prepare_kapre_fast_predict),
