@@ -3,7 +3,9 @@
 // (csrc/cuda/plan.h: prepare_call / prepare_istft, alignment_error), the workspace taken from
 // XLA's scratch allocator and the kernels enqueued on XLA's stream with csrc/cuda's launch
 // functions, as the CuPy module and the TF GPU kernels do. Nothing here waits for the GPU
-// except the one upload of a plan's tables (below).
+// except the one upload of a plan's tables (below); that wait is also why the handlers do not
+// declare XLA's command-buffer trait (no stream synchronisation is allowed inside a CUDA graph
+// capture), so XLA launches them directly.
 //
 // Compiled by g++ only when the CUDA kernels are built (KF_JAX_CUDA); no CUDA header: the
 // stream travels as void*, as in launch.h. XLA's stream and our static CUDA runtime meet in the
