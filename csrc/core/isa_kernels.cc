@@ -68,13 +68,24 @@ inline V vsqrt(V x) {
 // 10 log10(x) for positive normal lanes: Cephes-style log with the mantissa in
 // [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (about 1 ulp). Lanes that are
 // zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
+// Whether any lane of a comparison result is true (all bits set), in one vector test.
+inline bool any_lane(VI mask) {
+#if defined(KF_ISA_AVX512)
+  return _mm512_test_epi32_mask((__m512i)mask, (__m512i)mask) != 0;
+#elif defined(KF_ISA_AVX2)
+  return !_mm256_testz_si256((__m256i)mask, (__m256i)mask);
+#elif defined(__SSE2__)
+  return _mm_movemask_ps((__m128)mask) != 0;
+#else
+  bool any = false;
+  for (int l = 0; l < kLanes; ++l) any |= reinterpret_cast<const int32_t*>(&mask)[l] != 0;
+  return any;
+#endif
+}
+
 inline V decibel(V x) {
-  bool all_normal = true;
-  for (int l = 0; l < kLanes; ++l) {
-    const float v = at(&x, 0, l);
-    all_normal &= (v >= FLT_MIN) & (v <= FLT_MAX);
-  }
-  if (!all_normal) {
+  // Lanes outside [FLT_MIN, FLT_MAX], NaN included (it compares false), take the libm path.
+  if (any_lane(~((x >= FLT_MIN) & (x <= FLT_MAX)))) {
     V r;
     for (int l = 0; l < kLanes; ++l) lane(&r, 0, l) = 10.0f * std::log10(at(&x, 0, l));
     return r;
@@ -257,6 +268,18 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
       for (int ii = 0; ii < rows; ++ii) {
         V v = block[ii];
         int64_t i = i0 + ii;
+        if (even && hop % 2 == 0) {
+          // An even hop keeps a chain's rows on one parity: one half buffer, no per-row choice.
+          V* dst = ((i & 1) ? zi : zr) + (i >> 1);
+          const float* w = j.window + i;
+          const float* last = lane_last + i;
+          dst[0] = v * w[0];
+          for (int64_t t = hop; t < n_used - i; t += hop) {
+            v = shift_in(v, last[t]);
+            dst[t >> 1] = v * w[t];
+          }
+          continue;
+        }
         put_sample(even, i, v * j.window[i], zr, zi);
         for (i += hop; i < n_used; i += hop) {
           v = shift_in(v, lane_last[i]);
