@@ -108,11 +108,13 @@ def get_stft_magnitude_layer(
     amin=None,
     ref=None,
     top_db=None,
+    trainable_window=False,
 ):
     """A `keras.Sequential` named `name` computing |STFT| (or its dB), as kapre's function of
     the same name. Output: (batch, frames, n_fft // 2 + 1, ch) for channels_last output,
     (batch, ch, frames, n_fft // 2 + 1) for channels_first. `input_shape` (without the batch
-    axis) is needed only when the layer is the first of a model."""
+    axis) is needed only when the layer is the first of a model. trainable_window: the window
+    becomes a layer weight (layers.FrontEnd)."""
     arguments = dict(locals())
     front_end = _front_end(arguments)
     return _sequential(front_end, input_shape, name)
@@ -147,11 +149,15 @@ def get_melspectrogram_layer(
     amin=None,
     ref=None,
     top_db=None,
+    trainable_window=False,
+    trainable_filterbank=False,
 ):
     """A `keras.Sequential` named `name` computing a mel spectrogram of STFT magnitudes (or its
     dB), as kapre's function of the same name: librosa's mel filterbank (sample_rate, n_mels,
     mel_f_min, mel_f_max (None: sample_rate / 2), mel_htk, mel_norm). Output:
-    (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
+    (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels). trainable_window,
+    trainable_filterbank: the window, the filters' nonzero weights (each band keeps its support)
+    become layer weights (layers.FrontEnd)."""
     arguments = dict(locals())
     front_end = _front_end(arguments, filterbank='mel')
     return _sequential(front_end, input_shape, name)
@@ -185,12 +191,15 @@ def get_log_frequency_spectrogram_layer(
     amin=None,
     ref=None,
     top_db=None,
+    trainable_window=False,
+    trainable_filterbank=False,
 ):
     """A `keras.Sequential` named `name` computing a log-frequency spectrogram (or its dB), as
     kapre's function of the same name: log_n_bins log-normal filters from log_f_min (None:
     32.70319566 Hz) with log_bins_per_octave bins per octave and spread log_spread. Raises
     RuntimeError (FilterbankRangeError) when the top filter is above sample_rate // 2. Output:
-    (batch, frames, log_n_bins, ch) or (batch, ch, frames, log_n_bins)."""
+    (batch, frames, log_n_bins, ch) or (batch, ch, frames, log_n_bins). trainable_window,
+    trainable_filterbank: as get_melspectrogram_layer's."""
     arguments = dict(locals())
     front_end = _front_end(arguments, filterbank='log')
     return _sequential(front_end, input_shape, name)

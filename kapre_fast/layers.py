@@ -213,8 +213,18 @@ class FrontEnd(_WaveformLayer):
     return_decibel, db_amin, db_ref_value, db_dynamic_range, input_data_format,
     output_data_format; implementation ('fused' or 'builtin', see the module docstring);
     compat ('kapre', 'librosa' or 'torchaudio') with the presets' center, pad_mode, power, amin,
-    ref, top_db (kapre_fast.spec.FrontEnd; fused only); plus Keras layer arguments (name,
-    dtype, ...).
+    ref, top_db (kapre_fast.spec.FrontEnd; fused only); trainable_window and
+    trainable_filterbank (default False, as kapre); plus Keras layer arguments (name, dtype,
+    ...).
+
+    Trainable front ends: trainable_window=True makes the analysis window (spec.frame_length
+    values, initialised to spec.window()) a layer weight 'window'; trainable_filterbank=True
+    makes the filterbank's nonzero weights a layer weight 'band_weights', initialised to the
+    mel/log filters, in their sparse layout: each band keeps its initial support (first bin
+    and length, spec.sparse_filterbank()) and only the weights inside it train, so the fused
+    kernel's sparse product stays as fast. The weights are the op's window / band_weights
+    inputs, and the op's gradient (kapre_fast.ops) reaches them. TensorFlow backend, fused
+    implementation, compat='kapre' only; anything else raises ValueError naming the option.
 
     Input: (batch, time, ch) or (batch, ch, time). Output: (batch, frames, features, ch') or
     (batch, ch', frames, features), where features is n_fft // 2 + 1, n_mels or log_n_bins and
@@ -255,6 +265,8 @@ class FrontEnd(_WaveformLayer):
         amin=None,
         ref=None,
         top_db=None,
+        trainable_window=False,
+        trainable_filterbank=False,
         **kwargs,
     ):
         arguments = _own_arguments(locals())
@@ -263,7 +275,46 @@ class FrontEnd(_WaveformLayer):
                 "FrontEnd outputs real features; for the complex spectrum (output='complex') "
                 'use kapre_fast.layers.STFT'
             )
+        trainable = {'trainable_window': arguments.pop('trainable_window'),
+                     'trainable_filterbank': arguments.pop('trainable_filterbank')}
         super().__init__(arguments, _spec.FrontEnd, **kwargs)
+        self._arguments.update(trainable)
+        self._trainable = [name for name, value in trainable.items()
+                           if _spec._check_bool(name, value)]
+        for name in self._trainable:
+            self._check_trainable(name)
+
+    def _check_trainable(self, name):
+        """ValueError naming `name` and what keeps it from training."""
+        if self.spec.compat != 'kapre':
+            raise ValueError(
+                f"{name}=True needs compat='kapre', got compat={self.spec.compat!r}: a preset "
+                "reproduces another library's fixed window and filterbank (its window is "
+                'zero-padded to n_fft, which training would move)')
+        if name == 'trainable_filterbank' and self.spec.filterbank == 'none':
+            raise ValueError("trainable_filterbank=True needs a filterbank ('mel' or 'log'), "
+                             "got filterbank='none'")
+        if self.implementation != 'fused':
+            raise ValueError(f"{name}=True needs implementation='fused', got "
+                             f'implementation={self.implementation!r}')
+        if keras.backend.backend() != 'tensorflow':
+            raise ValueError(f"{name}=True needs Keras' TensorFlow backend (the fused op's "
+                             f'registered gradient); Keras uses {keras.backend.backend()!r}')
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        from kapre_fast import _weights
+
+        # float32 whatever the dtype policy: the op takes float32 weights (autocast=False).
+        if 'trainable_window' in self._trainable:
+            self.window = self.add_weight(
+                shape=(self.spec.frame_length,), name='window', dtype='float32', autocast=False,
+                initializer=keras.initializers.Constant(_weights.window(self.spec)))
+        if 'trainable_filterbank' in self._trainable:
+            initial = _weights.bands(self.spec)[2]
+            self.band_weights = self.add_weight(
+                shape=initial.shape, name='band_weights', dtype='float32', autocast=False,
+                initializer=keras.initializers.Constant(initial))
 
     def compute_output_shape(self, input_shape):
         factor = 2 if self.spec.output == 'mag_phase' else 1
@@ -271,7 +322,13 @@ class FrontEnd(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        return keras.ops.cast(self._compute().front_end(inputs, self.spec), self.compute_dtype)
+        weights = {}
+        if 'trainable_window' in self._trainable:
+            weights['window'] = self.window
+        if 'trainable_filterbank' in self._trainable:
+            weights['band_weights'] = self.band_weights
+        features = self._compute().front_end(inputs, self.spec, **weights)
+        return keras.ops.cast(features, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -20,11 +20,13 @@ own inputs and attributes, and returns the vector-Jacobian product of that recom
 the gradient kapre's layers have (they are built from the same TensorFlow ops), at the cost of one
 unfused forward pass per backward pass.
 
-- `KapreFastFrontEnd`: gradient with respect to the waveform. The window and filterbank inputs
-  are constants and get none.
+- `KapreFastFrontEnd`: gradients with respect to the waveform, the window and band_weights
+  (the nonzero filterbank weights; band_start/band_length are int32 and fixed), each computed
+  only when something watches that input (a trainable layer weight: layers.FrontEnd's
+  trainable_window / trainable_filterbank), all from one recomputation.
 - `KapreFastStft`: gradient of the complex spectrum with respect to the waveform (TensorFlow's
-  convention for complex outputs, as tf.signal.stft).
-- `KapreFastInverseStft`: gradient with respect to the complex STFT; the window gets none.
+  convention for complex outputs, as tf.signal.stft) and the window.
+- `KapreFastInverseStft`: gradient with respect to the complex STFT and the synthesis window.
 
 Phase (output='mag_phase'): its gradient is that of atan2(imag, real), i.e. (real * d imag -
 imag * d real) / |X|^2, the same as tf.math.angle's. It is defined as 0 where |X| is 0 (a bin of
@@ -74,14 +76,20 @@ def _centred(audio, spec: FrontEnd):
     return tf.pad(audio, paddings, mode=spec.pad_mode.upper())
 
 
-def _front_end_call(audio, spec: FrontEnd):
-    """(inputs, attributes) of the front-end op for `spec` (KapreFastStft for complex output)."""
-    inputs = [_centred(_float32_audio(audio), spec), tf.constant(_weights.window(spec))]
+def _front_end_call(audio, spec: FrontEnd, window=None, band_weights=None):
+    """(inputs, attributes) of the front-end op for `spec` (KapreFastStft for complex output).
+    window / band_weights: None (spec's, as constants) or float32 tensors or variables of the
+    same sizes that replace them (a trainable layer's weights; the op checks their sizes)."""
+    start, length, weights = _weights.bands(spec)
+    window = _weights.window(spec) if window is None else window
+    inputs = [_centred(_float32_audio(audio), spec), tf.convert_to_tensor(window, tf.float32)]
     kernel = _weights.kernel_attributes(spec)
     attrs = {name: kernel[name] for name in _FRAMING}
     attrs.update(input_format=spec.input_data_format, output_format=spec.output_data_format)
     if spec.output != 'complex':
-        inputs += [tf.constant(array) for array in _weights.bands(spec)]
+        weights = weights if band_weights is None else band_weights
+        inputs += [tf.constant(start), tf.constant(length),
+                   tf.convert_to_tensor(weights, tf.float32)]
         attrs.update(output=spec.output, **{name: value for name, value in kernel.items()
                                             if name not in _FRAMING})
     return inputs, attrs
@@ -95,10 +103,13 @@ def _inverse_stft_call(stft, spec: FrontEnd):
     return inputs, attrs
 
 
-def front_end(audio, spec: FrontEnd) -> tf.Tensor:
+def front_end(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
     """Features of a waveform batch (float32; complex64 when spec.output == 'complex'),
-    laid out as kapre lays them out. Other float dtypes are computed in float32."""
-    inputs, attrs = _front_end_call(audio, spec)
+    laid out as kapre lays them out. Other float dtypes are computed in float32.
+    window, band_weights: None (the spec's), or tensors/variables replacing the window
+    (spec.frame_length values) and the nonzero filterbank weights (the spec's sparse layout,
+    spec.sparse_filterbank()); the op's gradient reaches them."""
+    inputs, attrs = _front_end_call(audio, spec, window, band_weights)
     if spec.output == 'complex':
         return library().kapre_fast_stft(*inputs, **attrs)
     return library().kapre_fast_front_end(*inputs, **attrs)
@@ -126,12 +137,12 @@ class _Recipe:
         return self._attrs[name]
 
 
-def front_end_in_tf_ops(audio, spec: FrontEnd) -> tf.Tensor:
+def front_end_in_tf_ops(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
     """front_end's values from TensorFlow's own ops (tf.signal.frame, rfft, abs, a dense
     filterbank, dB): the recomputation the gradients run, run forward. XLA compiles it, with its
     own FFT, where it cannot compile the custom ops: the layers run it inside jit_compile, as
     kapre's layers (built from the same ops) run there."""
-    recipe = _Recipe(*_front_end_call(audio, spec))
+    recipe = _Recipe(*_front_end_call(audio, spec, window, band_weights))
     if spec.output == 'complex':
         return _stft(recipe, recipe.inputs[0])
     return _front_end_features(recipe, recipe.inputs[0])
@@ -273,35 +284,41 @@ def _inverse_stft(op, stft):
     return waveforms
 
 
-def _vjp(recompute, op, grad):
-    """Gradient of op.outputs[0] with respect to op.inputs[0] by recomputing the op with
-    differentiable TensorFlow ops; None for every other input."""
-    others = [None] * (len(op.inputs) - 1)
-    if 0 in (getattr(op, 'skip_input_indices', None) or ()):
-        return [None] + others
-    source = op.inputs[0]
+def _vjp(recompute, op, grad, differentiable):
+    """Gradients of op.outputs[0] with respect to the inputs at indices `differentiable`, less
+    those TensorFlow says nobody needs (skip_input_indices: e.g. a constant window), from one
+    recomputation of the op with differentiable TensorFlow ops (which read op.inputs, so
+    watching them here tracks them); None for every other input."""
+    skipped = set(getattr(op, 'skip_input_indices', None) or ())
+    wanted = [index for index in differentiable if index not in skipped]
+    gradients = [None] * len(op.inputs)
+    if not wanted:
+        return gradients
+    sources = [op.inputs[index] for index in wanted]
     with tf.GradientTape() as tape:
-        tape.watch(source)
-        output = recompute(op, source)
-    return [tape.gradient(output, source, output_gradients=grad)] + others
+        tape.watch(sources)
+        output = recompute(op, op.inputs[0])
+    for index, gradient in zip(wanted, tape.gradient(output, sources, output_gradients=grad)):
+        gradients[index] = gradient
+    return gradients
 
 
 @tf.RegisterGradient('KapreFastFrontEnd')
 def _front_end_grad(op, grad):
-    """d features / d audio; window and filterbank inputs get no gradient."""
-    return _vjp(_front_end_features, op, grad)
+    """d features / d (audio, window, band_weights); band_start and band_length get none."""
+    return _vjp(_front_end_features, op, grad, differentiable=(0, 1, 4))
 
 
 @tf.RegisterGradient('KapreFastStft')
 def _stft_grad(op, grad):
-    """d stft / d audio; the window gets no gradient."""
-    return _vjp(_stft, op, grad)
+    """d stft / d (audio, window)."""
+    return _vjp(_stft, op, grad, differentiable=(0, 1))
 
 
 @tf.RegisterGradient('KapreFastInverseStft')
 def _inverse_stft_grad(op, grad):
-    """d audio / d stft (complex); the window gets no gradient."""
-    return _vjp(_inverse_stft, op, grad)
+    """d audio / d (stft (complex), window)."""
+    return _vjp(_inverse_stft, op, grad, differentiable=(0, 1))
 
 
 # Register the op types now (see the module docstring: SavedModels need them before loading).

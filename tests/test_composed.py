@@ -251,6 +251,13 @@ SEED_RECONSTRUCTING_SIGNATURE = [
 ]
 
 
+TRAINABLE_OPTIONS = {
+    'get_stft_magnitude_layer': ('trainable_window',),
+    'get_melspectrogram_layer': ('trainable_window', 'trainable_filterbank'),
+    'get_log_frequency_spectrogram_layer': ('trainable_window', 'trainable_filterbank'),
+}
+
+
 def _parameters(function):
     return [(p.name, p.default, p.kind) for p in inspect.signature(function).parameters.values()]
 
@@ -261,10 +268,14 @@ def _parameters(function):
 ])
 def test_signature_is_kapres(name):
     ours, kapres = _parameters(getattr(composed, name)), _parameters(getattr(kapre_composed, name))
-    # kapre's parameters, in kapre's order; then, keyword-only, the presets' (issue #15).
+    # kapre's parameters, in kapre's order; then, keyword-only, the presets' and the trainable
+    # options (issue #15; the window for every |STFT| getter, the filterbank where there is one).
     assert ours[:len(kapres)] == kapres
     presets = [(p.name, p.default, p.kind) for p in FrontEnd.preset_signature().parameters.values()]
-    assert ours[len(kapres):] == ([] if name == 'get_frequency_aware_conv2d' else presets)
+    trainable = [(option, False, inspect.Parameter.KEYWORD_ONLY) for option in
+                 TRAINABLE_OPTIONS.get(name, ())]
+    assert ours[len(kapres):] == ([] if name == 'get_frequency_aware_conv2d'
+                                  else presets + trainable)
 
 
 def test_reconstructing_pair_has_the_seed_signature():

@@ -153,3 +153,12 @@ def test_pcen_layer_gives_cpu_pcen_on_every_backend(data_format):
     expected = cpu.pcen(x, **kwargs)
     ours = keras.ops.convert_to_numpy(composed.get_pcen_layer(**kwargs)(x))
     np.testing.assert_allclose(ours, expected, rtol=0, atol=5e-6 * np.abs(expected).max())
+
+
+@pytest.mark.skipif(BACKEND == 'tensorflow', reason='trains under TensorFlow (test_trainable.py)')
+def test_trainable_options_are_refused_off_tensorflow_by_name():
+    from kapre_fast import layers
+
+    for option in ('trainable_window', 'trainable_filterbank'):
+        with pytest.raises(ValueError, match=f"{option}=True needs Keras' TensorFlow backend"):
+            layers.FrontEnd(n_fft=256, filterbank='mel', **{option: True})

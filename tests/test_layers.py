@@ -78,8 +78,10 @@ def test_config_round_trips_every_argument(cls):
     arguments = LAYER_ARGUMENTS[cls]
     parameters = set(inspect.signature(cls.__init__).parameters) - {'self', 'kwargs'}
     # The preset arguments (which exclude kapre's pad_begin/db_* and the builtin path) round-trip
-    # in test_presets.py::test_preset_layer_config_round_trips.
-    assert set(arguments) == parameters - set(FrontEnd.preset_signature().parameters)
+    # in test_presets.py::test_preset_layer_config_round_trips, the trainable options (fused
+    # only) in test_trainable.py::test_trainable_layer_round_trips_with_its_weights.
+    assert set(arguments) == (parameters - set(FrontEnd.preset_signature().parameters)
+                              - {'trainable_window', 'trainable_filterbank'})
     layer = cls(**arguments, name='configured')
     config = layer.get_config()
     assert {name: config[name] for name in arguments} == arguments
@@ -373,18 +375,21 @@ def test_gradient_on_speech_is_as_accurate_as_kapres(family, kwargs, speech_batc
     assert errors[0] <= 2 * errors[1] + 1e-5, errors
 
 
-def test_only_the_waveform_gets_a_gradient():
+def test_the_float_inputs_get_gradients_the_band_layout_none():
+    """Waveform, window and band_weights (issue #15: trainable front ends; values checked in
+    test_trainable.py); band_start/band_length are int32 and get none."""
     spec = FrontEnd.melspectrogram(n_fft=64, n_mels=8, sample_rate=8000)
     x = tf.constant(np.random.default_rng(0).standard_normal((1, 200, 1)), tf.float32)
     window = tf.constant(spec.window(), tf.float32)
     start, length, weights = (tf.constant(a) for a in spec.sparse_filterbank())
     with tf.GradientTape(persistent=True) as tape:
-        tape.watch([x, window, weights])
+        tape.watch([x, window, weights, start, length])
         y = ops.library().kapre_fast_front_end(
             x, window, start, length, weights, n_fft=64, win_length=64, hop_length=16,
             input_format='channels_last', output_format='channels_last')
-    assert tape.gradient(y, window) is None and tape.gradient(y, weights) is None
-    assert tape.gradient(y, x) is not None
+    for tensor in (x, window, weights):
+        assert tape.gradient(y, tensor).shape == tensor.shape
+    assert tape.gradient(y, start) is None and tape.gradient(y, length) is None
 
 
 # ----- training, saving, serving --------------------------------------------------------------
