@@ -10,6 +10,7 @@
 // same reason it uses no standard-library templates.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "fft_plan.h"
@@ -392,8 +393,11 @@ struct PowerSpectrum {
   V operator()(V re, V im) const { return re * re + im * im; }
 };
 
+// `bins`: with `mag`, only |X_k| for k < bins is needed (a filterbank that ends below Nyquist);
+// the magnitudes above are left unwritten.
 template <class V, class Mag = NoMagnitude>
-void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {}) {
+void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {},
+                  int64_t bins = INT64_MAX) {
   constexpr bool kMag = !std::is_same<Mag, NoMagnitude>::value;
   const int64_t n = f.n;
   if (!f.even) {
@@ -435,7 +439,11 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
   // X_k and X_(h-k) from one pair: with E = (Z_k + conj Z_(h-k)) / 2,
   // O = -i (Z_k - conj Z_(h-k)) / 2, X_k = E + w^k O and X_(h-k) = conj(E - w^k O).
   // er..oi below are 2E and 2O; the halving is exact, so it can come last.
-  for (int64_t k = 1; 2 * k <= h; ++k) {
+  // Pairs [1, k_pair) need X_k only (X_(h-k) >= bins), [k_pair, k_end) both; a loop per range
+  // keeps the per-pair code free of tests.
+  const int64_t k_end = bins <= h / 2 ? bins : h / 2 + 1;
+  const int64_t k_pair = bins > h ? 1 : (h - bins + 1 < k_end ? h - bins + 1 : k_end);
+  auto pair = [&](int64_t k, auto both) {
     const int64_t a = (k & mask) * bm + (k >> shift);
     const int64_t b = ((h - k) & mask) * bm + ((h - k) >> shift);
     const V ar = zr[a], ai = zi[a], br = zr[b], bi = zi[b];
@@ -446,7 +454,8 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
       constexpr float kScale = std::is_same<Mag, PowerSpectrum>::value ? 0.25f : 0.5f;
       const V scale = splat<V>(kScale);
       xr[k] = mag(er + tr, ei + ti) * scale;
-      if (2 * k < h) xr[h - k] = mag(er - tr, ei - ti) * scale;  // |conj(z)| = |z|
+      // |conj(z)| = |z|
+      if (decltype(both)::value && 2 * k < h) xr[h - k] = mag(er - tr, ei - ti) * scale;
     } else {
       xr[k] = (er + tr) * half;
       xi[k] = (ei + ti) * half;
@@ -455,7 +464,9 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
         xi[h - k] = (ti - ei) * half;
       }
     }
-  }
+  };
+  for (int64_t k = 1; k < k_pair; ++k) pair(k, std::false_type{});
+  for (int64_t k = k_pair; k < k_end; ++k) pair(k, std::true_type{});
 }
 
 // Inverse real FFT, normalised so real_inverse(real_forward(x)) == x (as numpy's

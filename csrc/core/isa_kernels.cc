@@ -407,9 +407,10 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   float* compact = compacts(j) ? reinterpret_cast<float*>(feat + j.n_bands) : nullptr;
   load_frames(j, sig, f0, nvalid, zr, zi, compact);
   if (j.output == OutputKind::kMagnitude && j.power == 2) {
-    real_forward(*j.fft, zr, zi, xr, xi, scr, PowerSpectrum{});
+    real_forward(*j.fft, zr, zi, xr, xi, scr, PowerSpectrum{}, j.bins_used);
   } else if (j.output == OutputKind::kMagnitude) {
-    real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); });
+    real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); },
+                 j.bins_used);
   } else {
     real_forward(*j.fft, zr, zi, xr, xi, scr);
   }

@@ -26,6 +26,7 @@ struct FrontEndJob {
   const int32_t* band_length;
   const int64_t* band_offset;
   const float* band_weights;
+  int64_t bins_used;  // bins [0, bins_used) the filterbank reads; n_fft / 2 + 1 without one
   const RealFftView* fft;
   SignalView signal;
   FeatureView out;

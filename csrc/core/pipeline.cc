@@ -254,6 +254,10 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   job.band_length = bands.length;
   job.band_offset = offsets.data();
   job.band_weights = bands.weights;
+  job.bins_used = bands.n_bands > 0 ? 0 : cfg.n_fft / 2 + 1;
+  for (int64_t b = 0; b < bands.n_bands; ++b) {
+    job.bins_used = std::max<int64_t>(job.bins_used, int64_t{bands.start[b]} + bands.length[b]);
+  }
   job.fft = &plan->view();
   job.signal = signal;
   job.out = out;
