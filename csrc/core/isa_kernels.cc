@@ -309,33 +309,58 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   }
 }
 
-// v[i] to dst[2 i], i < W, leaving dst[2 i + 1] alone: the other channel of a
-// two-channel channels_last output, which another task may be writing right now
-// (masked stores never touch the lanes they leave out).
-inline void store_every_other(float* dst, V v) {
-#if defined(KF_ISA_AVX512)
-  const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-  const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  _mm512_mask_storeu_ps(dst, 0x5555, _mm512_permutexvar_ps(lo, (__m512)v));
-  _mm512_mask_storeu_ps(dst + 16, 0x5555, _mm512_permutexvar_ps(hi, (__m512)v));
-#elif defined(KF_ISA_AVX2)
-  const __m256i mask = _mm256_setr_epi32(-1, 0, -1, 0, -1, 0, -1, 0);
-  const __m256 lo = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-  const __m256 hi = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
-  _mm256_maskstore_ps(dst, mask, lo);
-  _mm256_maskstore_ps(dst + 8, mask, hi);
-#else
-  for (int i = 0; i < kLanes; ++i) dst[2 * i] = at(&v, 0, i);
+// Interleaved rows (channels_last with `step` channels): a row's W features k0 .. k0 + W - 1
+// go to dst[step * i], i < W, and the floats between them belong to the other channels, which
+// other tasks may be writing right now. Output vector v of the W * step floats gets, through a
+// lane permute, feature (v W + e) / step at each lane e with (v W + e) % step == 0, and a masked
+// store writes those lanes only (masked stores never touch the lanes they leave out).
+constexpr int kMaxMaskedStep = 8;
+
+struct StridedStore {
+#if defined(KF_ISA_AVX512) || defined(KF_ISA_AVX2)
+  VI index[kMaxMaskedStep];
+  VI mask[kMaxMaskedStep];
 #endif
-}
+  int step;
+  explicit StridedStore(int s) : step(s) {
+#if defined(KF_ISA_AVX512) || defined(KF_ISA_AVX2)
+    for (int v = 0; v < step; ++v) {
+      for (int e = 0; e < kLanes; ++e) {
+        const int pos = v * kLanes + e;
+        reinterpret_cast<int32_t*>(&index[v])[e] = pos / step;
+        reinterpret_cast<int32_t*>(&mask[v])[e] = pos % step == 0 ? -1 : 0;
+      }
+    }
+#endif
+  }
+  void operator()(float* dst, V x) const {
+#if defined(KF_ISA_AVX512) || defined(KF_ISA_AVX2)
+    for (int v = 0; v < step; ++v) {
+      float* d = dst + v * kLanes;
+#if defined(KF_ISA_AVX512)
+      const __m512i m = (__m512i)mask[v];
+      _mm512_mask_storeu_ps(d, _mm512_test_epi32_mask(m, m),
+                            _mm512_permutexvar_ps((__m512i)index[v], (__m512)x));
+#else
+      _mm256_maskstore_ps(d, (__m256i)mask[v],
+                          _mm256_permutevar8x32_ps((__m256)x, (__m256i)index[v]));
+#endif
+    }
+#else
+    for (int i = 0; i < kLanes; ++i) dst[i * step] = at(&x, 0, i);
+#endif
+  }
+};
 
 // Writes lane l of values[0 .. n) to out + l * row_stride + k * step: the tile's
-// frames become output rows. Rows with step 1 (one channel, or channels_first)
-// or 2 (stereo channels_last) go W x W block by block through the register
-// transpose; anything else element by element.
+// frames become output rows. Rows with step 1 (one channel, or channels_first) go
+// W x W block by block through the register transpose and plain stores, interleaved rows
+// of up to kMaxMaskedStep channels (channels_last) through the transpose and StridedStore;
+// anything else element by element.
 void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride, int64_t step) {
   int64_t k0 = 0;
-  if ((step == 1 || step == 2) && nvalid == kLanes) {
+  if (step >= 1 && step <= kMaxMaskedStep && nvalid == kLanes) {
+    const StridedStore strided(static_cast<int>(step));
     V block[kLanes];
     for (; k0 + kLanes <= n; k0 += kLanes) {
       transpose_block(reinterpret_cast<const float*>(values + k0), kLanes, block);
@@ -343,7 +368,7 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
         if (step == 1) {
           __builtin_memcpy(out + l * row_stride + k0, &block[l], sizeof(V));
         } else {
-          store_every_other(out + l * row_stride + 2 * k0, block[l]);
+          strided(out + l * row_stride + step * k0, block[l]);
         }
       }
     }
