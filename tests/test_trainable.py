@@ -191,3 +191,20 @@ def test_trainable_options_must_be_bools():
         layers.FrontEnd(n_fft=256, trainable_window='yes')
     with pytest.raises(ValueError, match="needs compat='kapre'"):
         composed.get_melspectrogram_layer(compat='librosa', trainable_filterbank=True)
+
+
+def test_mixed_precision_keeps_float32_weights_and_gradients(noise_batch):
+    x = to_input_layout(noise_batch(n_examples=1, n_samples=3000), 'channels_last')
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy('mixed_float16')
+    try:
+        layer = _trainable_layer('mel')
+        with tf.GradientTape() as tape:
+            features = layer(x)
+            loss = tf.reduce_sum(tf.cast(features, tf.float32))
+        gradients = tape.gradient(loss, layer.trainable_weights)
+    finally:
+        keras.config.set_dtype_policy(before)
+    assert features.dtype == tf.float16
+    assert [w.dtype for w in layer.trainable_weights] == ['float32', 'float32']
+    assert all(g.dtype == tf.float32 and np.isfinite(g.numpy()).all() for g in gradients)
