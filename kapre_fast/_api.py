@@ -290,3 +290,22 @@ def _docstring(name, backend, signature):
 def _item(name, text):
     return textwrap.fill(f'{name}: {text}', 88, initial_indent='    ',
                          subsequent_indent='        ')
+
+
+def istft_function(module: str):
+    """`istft` for a backend module that has `inverse(spec, X, *, threads)` (torch, jax): kapre's
+    InverseSTFT arguments, the spec built once here, the module's inverse called."""
+
+    def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
+              stft_data_format='default', waveform_data_format='default', *, threads=None):
+        spec = FrontEnd.inverted_by_istft(
+            n_fft, win_length, hop_length, forward_window_name,
+            stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+        return sys.modules[module].inverse(spec, X, threads=threads)
+
+    backend = BACKENDS[module]
+    istft.__module__ = module
+    istft.__doc__ = (f'Inverse STFT of the complex {backend.arrays} X, as kapre\'s InverseSTFT '
+                     'layer (see kapre_fast.reference.istft): float32 waveforms in '
+                     f'waveform_data_format, a {backend.result}, differentiable in X.')
+    return istft

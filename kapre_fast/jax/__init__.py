@@ -61,15 +61,7 @@ def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     return _ops.front_end(spec, as_audio_array(x, spec), cpu.thread_count(threads))
 
 
-def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
-          stft_data_format='default', waveform_data_format='default', *, threads=None):
-    """Inverse STFT of the complex array X, as kapre's InverseSTFT layer (see
-    kapre_fast.reference.istft); float32 waveforms in waveform_data_format, differentiable in
-    X."""
-    spec = FrontEnd.inverted_by_istft(
-        n_fft, win_length, hop_length, forward_window_name,
-        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
-    return inverse(spec, X, threads=threads)
+istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:
