@@ -83,7 +83,10 @@ gpu-suite:
 # not built for sanitizers. Python itself is not instrumented, so the sanitizer runtimes (and
 # libstdc++, whose __cxa_throw ASan must intercept) are preloaded.
 SAN_DIR := build/sanitize
-SANITIZE_TESTS := test_fft.py test_fuzz.py test_concurrency.py test_cpu.py -k "not kapre"
+# The RSS test is left out here: ASan's quarantine keeps every freed block (each call's output and
+# its worker threads' scratch) out of reuse up to 256 MB, so RSS grows by design; it runs in
+# make test, on the plain build, where growth would be a leak.
+SANITIZE_TESTS := test_fft.py test_fuzz.py test_concurrency.py test_cpu.py -k "not kapre and not grow_memory"
 sanitize: $(STAMP)
 	$(BIN)/cmake -S . -B $(SAN_DIR) -G Ninja -DKAPRE_FAST_SANITIZE=address,undefined \
 		-DKAPRE_FAST_TF=OFF -DKAPRE_FAST_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
