@@ -5,7 +5,8 @@
 #   bash tests/gpu_suite.sh [build|test|sanitize|bench|all]     (default: all)
 #
 #   build     the CUDA module for this GPU's architecture into build/gpu, copied into kapre_fast/
-#   test      host emulation + the real kernels against the reference and the emulation
+#   test      host emulation + the real kernels against the reference and the emulation, and
+#             kapre_fast.torch on CUDA tensors
 #   sanitize  the GPU tests under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
 #   bench     bench/gpu.py: kapre_fast.gpu vs the CuPy composition (and torch), batches 1/16/128
 #
@@ -73,6 +74,9 @@ run_tests() {
     2>&1 | tee "$LOGS/test_gpu_emulation.log"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
     2>&1 | tee "$LOGS/test_gpu.log"
+  echo "== test: kapre_fast.torch on CUDA tensors (the CUDA kernels through CuPy)"
+  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_torch.py) \
+    2>&1 | tee "$LOGS/test_torch_gpu.log"
 }
 
 sanitize() {
