@@ -38,6 +38,7 @@ namespace {
 typedef float V __attribute__((vector_size(4 * kLanes)));
 typedef int32_t VI __attribute__((vector_size(4 * kLanes)));
 
+#include "fast_log.h"
 #include "fft_kernels.h"
 
 // sqrt(x) from the hardware reciprocal square root plus one Newton step (about
@@ -66,7 +67,7 @@ inline V vsqrt(V x) {
 }
 
 // 10 log10(x) for positive normal lanes: Cephes-style log with the mantissa in
-// [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (about 1 ulp). Lanes that are
+// [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (fast_log.h, about 1 ulp). Lanes that are
 // zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
 // Whether any lane of a comparison result is true (all bits set), in one vector test.
 inline bool any_lane(VI mask) {
@@ -93,24 +94,10 @@ inline V decibel(V x) {
   const VI bits = (VI)x;
   VI e = ((bits >> 23) & 0xff) - 126;
   V m = (V)((bits & 0x007fffff) | 0x3f000000);  // in [0.5, 1)
-  const VI small = m < 0.70710678118654752f;     // lanes: -1 where true
+  const VI small = m < kLogSqrtHalf;             // lanes: -1 where true
   e += small;                                    // e - 1 there
   m = m + (V)((VI)m & small) - 1.0f;             // 2m - 1 there, m - 1 elsewhere
-  const V z = m * m;
-  V y = splat<V>(7.0376836292e-2f);
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
-  y = y * m * z;
-  const V ef = __builtin_convertvector(e, V);
-  y += ef * -2.12194440e-4f;
-  y -= 0.5f * z;
-  const V ln = m + y + ef * 0.693359375f;
+  const V ln = log_of_reduced(m, __builtin_convertvector(e, V));
   return ln * 4.342944819032518f;  // 10 / ln(10)
 }
 

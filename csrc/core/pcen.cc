@@ -17,9 +17,11 @@ std::string named(const char* name, double value, const char* rule) {
   return message.str();
 }
 
-// float32 exp and log (Cephes' expf/logf polynomials, within 2 ulp) written with arithmetic,
-// bit casts and selects only, so that the per-frame loops below vectorise; libm's scalar
-// calls made this pass as slow as librosa's NumPy (12 ns an element; here 5 with AVX2).
+#include "fast_log.h"
+
+// float32 exp and log (Cephes' expf polynomial; its logf one in fast_log.h; within 2 ulp) with
+// arithmetic, bit casts and selects only, so that the per-frame loops below vectorise; libm's
+// scalar calls made this pass as slow as librosa's NumPy (12 ns an element; here 5 with AVX2).
 inline float bits_to_float(int32_t bits) {
   float value;
   std::memcpy(&value, &bits, sizeof value);
@@ -38,22 +40,11 @@ inline float fast_log(float x) {
   const int32_t bits = float_to_bits(denormal ? x * 33554432.0f : x);
   float e = static_cast<float>(((bits >> 23) & 0xff) - 126);  // x = m 2^e, m in [0.5, 1)
   float m = bits_to_float((bits & 0x007fffff) | 0x3f000000);
-  const bool low = m < 0.707106781186547524f;
+  const bool low = m < kLogSqrtHalf;
   e = low ? e - 1.0f : e;
   m = low ? m + m - 1.0f : m - 1.0f;
-  const float z = m * m;
-  float y = 7.0376836292e-2f;
-  y = y * m - 1.1514610310e-1f;
-  y = y * m + 1.1676998740e-1f;
-  y = y * m - 1.2420140846e-1f;
-  y = y * m + 1.4249322787e-1f;
-  y = y * m - 1.6668057665e-1f;
-  y = y * m + 2.0000714765e-1f;
-  y = y * m - 2.4999993993e-1f;
-  y = y * m + 3.3333331174e-1f;
   e = denormal ? e - 25.0f : e;
-  y = y * m * z + e * -2.12194440e-4f - 0.5f * z;
-  float result = m + y + e * 0.693359375f;
+  float result = log_of_reduced(m, e);
   // Positive finite x above; one-level selects, which GCC if-converts: 0 -> -inf, < 0 -> NaN,
   // inf and NaN as they are.
   result = x == 0.0f ? -std::numeric_limits<float>::infinity() : result;
