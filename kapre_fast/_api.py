@@ -200,8 +200,9 @@ def mfcc_function(module: str):
         (1 <= n_mfcc <= n_mels) and lifter (>= 0). With compat='librosa' (power 2,
         power_to_db, top_db 80) this is librosa.feature.mfcc; with the default compat='kapre',
         the DCT of kapre's dB of the magnitude mel spectrogram. The DCT runs after the
-        per-example dB clamp, which needs every frame of the example first: a matrix product
-        over the (batch, ..., n_mels) result. Output: (batch, frames, n_mfcc, channels) or
+        per-example dB clamp, which needs every frame of the example first: kapre_fast.cpu
+        applies it in the native pass to each example's dB mel rows while they are in cache
+        (compute_mfcc); the reference multiplies the (batch, ..., n_mels) result. Output: (batch, frames, n_mfcc, channels) or
         (batch, channels, frames, n_mfcc).
         """
         for refused in ('return_decibel', 'out'):
@@ -212,6 +213,10 @@ def mfcc_function(module: str):
         spec_kwargs = {k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
         spec = FrontEnd.melspectrogram(return_decibel=True, **spec_kwargs)
         matrix = mfcc_matrix(n_mfcc, spec.n_mels, lifter)  # ValueError before any work
+        fused = getattr(sys.modules[module], 'compute_mfcc', None)
+        if fused is not None:  # the DCT inside the native pass (kapre_fast.cpu)
+            extras = {k: v for k, v in kwargs.items() if k in BACKENDS[module].extras}
+            return fused(spec, matrix, x, **extras)
         mel = sys.modules[module].melspectrogram(x, return_decibel=True, **kwargs)
         matrix = matrix.astype(mel.dtype)
         if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)

@@ -16,6 +16,7 @@ from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
     'compute',
+    'compute_mfcc',
     'stft_magnitude',
     'melspectrogram',
     'log_frequency_spectrogram',
@@ -42,6 +43,18 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
     out: None (a new array) or a C-contiguous, writeable array of the result's shape and dtype
     (float32; complex64 for the STFT) that does not overlap `x`; it is filled and returned.
     Repeated calls into one buffer skip the page faults of a fresh output (large outputs)."""
+    return _run(spec, x, threads, out, None)
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x, *, threads=None) -> np.ndarray:
+    """MFCCs of `x`: the dB mel spectrogram `spec` (return_decibel) times `matrix`, the
+    (n_mels, n_mfcc) spec.mfcc_matrix, applied by the native pass to each example's clamped dB
+    mel rows while they are in cache. Output: spec's layout with n_mfcc features."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    return _run(spec, x, threads, None, matrix)
+
+
+def _run(spec, x, threads, out, dct):
     audio = as_float32_audio(x)
     if audio.ndim != 3:
         spec.layout_input(audio)  # raises the ValueError that names the axes and the reshape
@@ -62,6 +75,7 @@ def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
         output_channels_first=spec.output_data_format == 'channels_first',
         threads=thread_count(threads),
         out=out,
+        dct=dct,
     )
 
 

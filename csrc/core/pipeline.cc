@@ -14,6 +14,7 @@
 
 #include "fft_plan.h"
 #include "isa_kernels.h"
+#include "layout.h"
 
 namespace kapre_fast {
 namespace {
@@ -227,14 +228,15 @@ std::string check_signal(const FrontEndConfig& cfg, const BandView& bands,
   return {};
 }
 
-void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,
-                      const SignalView& signal, const FeatureView& out,
-                      const ParallelFor& parallel) {
-  const IsaKernels& k = isa_kernels();
-  const auto plan = get_real_fft_plan(cfg.n_fft);
-  std::vector<int64_t> offsets(bands.n_bands);
+namespace {
+
+// The tile kernel's job for `cfg` over `signal` into `out`; band_offset points into `offsets`.
+FrontEndJob make_job(const FrontEndConfig& cfg, const float* window, const BandView& bands,
+                     const SignalView& signal, const FeatureView& out, const RealFftView* fft,
+                     std::vector<int64_t>* offsets, int lanes) {
+  offsets->resize(bands.n_bands);
   for (int64_t b = 0, off = 0; b < bands.n_bands; ++b) {
-    offsets[b] = off;
+    (*offsets)[b] = off;
     off += bands.length[b];
   }
   FrontEndJob job{};
@@ -252,18 +254,43 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   job.n_bands = bands.n_bands;
   job.band_start = bands.start;
   job.band_length = bands.length;
-  job.band_offset = offsets.data();
+  job.band_offset = offsets->data();
   job.band_weights = bands.weights;
   job.bins_used = bands.n_bands > 0 ? 0 : cfg.n_fft / 2 + 1;
   for (int64_t b = 0; b < bands.n_bands; ++b) {
     job.bins_used = std::max<int64_t>(job.bins_used, int64_t{bands.start[b]} + bands.length[b]);
   }
-  job.fft = &plan->view();
+  job.fft = fft;
   job.signal = signal;
   job.out = out;
   job.n_frames = frame_count(cfg, signal.time);
   job.n_features = feature_count(cfg, bands);
-  job.tiles_per_signal = (job.n_frames + k.lanes - 1) / k.lanes;
+  job.tiles_per_signal = (job.n_frames + lanes - 1) / lanes;
+  return job;
+}
+
+// kapre's clamp floor of one example: the largest of its tasks' dB maxima less the range;
+// NaN when any is NaN (kapre's max is NaN then, and max(y, NaN) makes the example NaN).
+float example_floor(const float* task_max, int64_t n_tasks, float dynamic_range) {
+  float m = -INFINITY;
+  for (int64_t t = 0; t < n_tasks; ++t) {
+    const float v = task_max[t];
+    if (v != v) return v;
+    m = v > m ? v : m;
+  }
+  return m - dynamic_range;
+}
+
+}  // namespace
+
+void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,
+                      const SignalView& signal, const FeatureView& out,
+                      const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(cfg.n_fft);
+  std::vector<int64_t> offsets;
+  const FrontEndJob job = make_job(cfg, window, bands, signal, out, &plan->view(), &offsets,
+                                   k.lanes);
 
   const int64_t n_signals = signal.batch * signal.channels;
   const int64_t n_tasks = n_signals * job.tiles_per_signal;
@@ -283,16 +310,9 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   const int64_t per_example = signal.channels * job.n_frames * job.n_features;
   parallel(signal.batch, per_example, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      float m = -INFINITY;
-      for (int64_t t = b * tasks_per_example; t < (b + 1) * tasks_per_example; ++t) {
-        const float v = task_max[t];
-        if (v != v) {
-          m = v;  // NaN anywhere: kapre's max is NaN, and max(y, NaN) makes the example NaN
-          break;
-        }
-        m = v > m ? v : m;
-      }
-      const float floor = m - cfg.dynamic_range;
+      const float floor =
+          example_floor(task_max.data() + b * tasks_per_example, tasks_per_example,
+                        cfg.dynamic_range);
       const int64_t sk = out.sk;
       for (int64_t c = 0; c < signal.channels; ++c) {
         for (int64_t f = 0; f < job.n_frames; ++f) {
@@ -306,6 +326,75 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
               row[i * sk] = row[i * sk] < floor ? floor : row[i * sk];
             }
           }
+        }
+      }
+    }
+  });
+}
+
+std::string check_dct(const FrontEndConfig& cfg, const BandView& bands, const DctView& dct) {
+  if (cfg.output != OutputKind::kMagnitude || !cfg.decibel || bands.n_bands < 1) {
+    return "MFCC needs a filterbank and decibel magnitudes (output 'magnitude', decibel=True)";
+  }
+  if (dct.matrix == nullptr || dct.n_in != bands.n_bands) {
+    return "MFCC matrix has " + std::to_string(dct.n_in) + " rows but the filterbank has " +
+           std::to_string(bands.n_bands) + " bands";
+  }
+  if (dct.n_out < 1 || dct.n_out > dct.n_in) {
+    return "n_mfcc must be in [1, " + std::to_string(dct.n_in) + "] (the filterbank's bands), got " +
+           std::to_string(dct.n_out);
+  }
+  return {};
+}
+
+void compute_mfcc(const FrontEndConfig& cfg, const float* window, const BandView& bands,
+                  const DctView& dct, const SignalView& signal, const FeatureView& out,
+                  const ParallelFor& parallel) {
+  const IsaKernels& k = isa_kernels();
+  const auto plan = get_real_fft_plan(cfg.n_fft);
+  std::vector<int64_t> offsets;
+  // One example's tiles write its clamped-to-be dB mel, (channels, frames, n_mels) contiguous,
+  // into a buffer the size of that example: the clamp needs the example's peak before any row
+  // can be transformed, so the DCT runs per example while its mel rows are still in cache
+  // (e.g. 44 frames x 128 mels = 22 KB a second of audio at hop 512), instead of per tile.
+  const int64_t frames = frame_count(cfg, signal.time), n_mels = bands.n_bands;
+  const FeatureView mel_layout = contiguous_features(nullptr, signal.channels, frames, n_mels, true, 1);
+  SignalView one = signal;
+  one.batch = 1;
+  const FrontEndJob job = make_job(cfg, window, bands, one, mel_layout, &plan->view(), &offsets,
+                                   k.lanes);
+  const int64_t tasks_per_example = signal.channels * job.tiles_per_signal;
+  if (signal.batch == 0 || tasks_per_example == 0) return;
+  const int64_t scratch = k.frontend_scratch(job);
+  const int64_t mel_floats = mel_layout.sb;
+  if ((scratch + mel_floats) * static_cast<int64_t>(sizeof(float)) > kMaxScratchBytes) {
+    throw std::bad_alloc();
+  }
+  const int64_t n_out = dct.n_out;
+  const int64_t cost = tasks_per_example * k.lanes * cfg.n_fft * 4;
+  parallel(signal.batch, cost, [&](int64_t begin, int64_t end) {
+    std::vector<float> mel(static_cast<std::size_t>(mel_floats));
+    std::vector<float> task_max(static_cast<std::size_t>(tasks_per_example));
+    std::vector<float> acc(static_cast<std::size_t>(n_out));
+    for (int64_t b = begin; b < end; ++b) {
+      FrontEndJob ex = job;
+      ex.signal.data = signal.data + b * signal.sb;
+      ex.out.data = mel.data();
+      k.frontend_tasks(ex, 0, tasks_per_example, thread_scratch(scratch), task_max.data());
+      const float floor = example_floor(task_max.data(), tasks_per_example, cfg.dynamic_range);
+      for (int64_t c = 0; c < signal.channels; ++c) {
+        for (int64_t f = 0; f < frames; ++f) {
+          const float* row = mel.data() + c * mel_layout.sc + f * mel_layout.sf;
+          // y = clamp(row) @ matrix, accumulated over the bands in order (the inner loop over
+          // the coefficients is contiguous and vectorises).
+          std::fill(acc.begin(), acc.end(), 0.0f);
+          for (int64_t m = 0; m < n_mels; ++m) {
+            const float x = floor != floor ? floor : (row[m] < floor ? floor : row[m]);
+            const float* w = dct.matrix + m * n_out;
+            for (int64_t i = 0; i < n_out; ++i) acc[i] += x * w[i];
+          }
+          float* y = out.data + b * out.sb + c * out.sc + f * out.sf;
+          for (int64_t i = 0; i < n_out; ++i) y[i * out.sk] = acc[i];
         }
       }
     }

@@ -73,6 +73,20 @@ int64_t feature_count(const FrontEndConfig& cfg, const BandView& bands);
 void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,
                       const SignalView& signal, const FeatureView& out, const ParallelFor& parallel);
 
+// MFCC: each frame's clamped dB filterbank row x (n_in = the bands) times a row-major
+// (n_in, n_out) matrix (the orthonormal DCT-II with any lifter folded in): y = x @ matrix.
+struct DctView {
+  int64_t n_in = 0, n_out = 0;
+  const float* matrix = nullptr;
+};
+// Needs check_config first; an empty string when `dct` fits `bands` (1 <= n_out <= n_in).
+std::string check_dct(const FrontEndConfig& cfg, const BandView& bands, const DctView& dct);
+// compute_frontend with the DCT applied per example after the clamp; the output holds
+// (batch, channels, frames, n_out). Examples run in parallel (one per task).
+void compute_mfcc(const FrontEndConfig& cfg, const float* window, const BandView& bands,
+                  const DctView& dct, const SignalView& signal, const FeatureView& out,
+                  const ParallelFor& parallel);
+
 // Inverse STFT as tf.signal.inverse_stft: irfft per frame, crop or zero-pad to
 // win_length, multiply by `window` (the synthesis window), overlap-add.
 // Input is complex (b, c, frame, bin) through FeatureView strides (in floats);

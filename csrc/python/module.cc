@@ -56,7 +56,8 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
                    int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
                    int output, bool decibel, float amin, float ref_value, float dynamic_range,
                    bool input_channels_first, bool output_channels_first, int threads,
-                   const py::object& out_arg, int power, float db_multiplier) {
+                   const py::object& out_arg, int power, float db_multiplier,
+                   const py::object& dct_arg) {
   const ParallelFor parallel = pool(threads);
   const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
                                          decibel, amin, ref_value, dynamic_range, power,
@@ -65,6 +66,21 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   const BandView bands = read_bands(band_start, band_length, band_weights);
   std::string err = check_config(cfg, window.shape(0), bands);
   require(err.empty(), err);
+  // MFCC: a C-contiguous float32 (n_mels, n_mfcc) matrix applied after the dB clamp.
+  DctView dct;
+  if (!dct_arg.is_none()) {
+    require(py::isinstance<py::array>(dct_arg), "dct must be a NumPy array or None");
+    const py::array matrix = py::reinterpret_borrow<py::array>(dct_arg);
+    require_dtype<float>(matrix, "dct", "float32");
+    require(matrix.ndim() == 2 && (matrix.flags() & py::array::c_style),
+            "dct must be a C-contiguous 2-D (n_mels, n_mfcc) array, got " +
+                std::to_string(matrix.ndim()) + " dimensions");
+    dct.n_in = matrix.shape(0);
+    dct.n_out = matrix.shape(1);
+    dct.matrix = static_cast<const float*>(matrix.data());
+    err = check_dct(cfg, bands, dct);
+    require(err.empty(), err);
+  }
 
   require_dtype<float>(audio, "audio", "float32");
   require(audio.ndim() == 3, std::string("audio must be 3-D ") +
@@ -88,7 +104,7 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   require(err.empty(), err);
 
   const int64_t frames = frame_count(cfg, sig.time);
-  const int64_t features = feature_count(cfg, bands);
+  const int64_t features = dct.matrix != nullptr ? dct.n_out : feature_count(cfg, bands);
   const int64_t out_ch = cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
   std::vector<py::ssize_t> shape =
       output_channels_first
@@ -106,7 +122,11 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   if (cfg.output == OutputKind::kMagPhase) out.phase = data + sig.channels * out.sc;
   {
     py::gil_scoped_release release;
-    compute_frontend(cfg, win, bands, sig, out, parallel);
+    if (dct.matrix != nullptr) {
+      compute_mfcc(cfg, win, bands, dct, sig, out, parallel);
+    } else {
+      compute_frontend(cfg, win, bands, sig, out, parallel);
+    }
   }
   return result;
 }
@@ -229,7 +249,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
         py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
         py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"),
-        py::arg("out") = py::none(), py::arg("power") = 1, py::arg("db_multiplier") = 10.0f);
+        py::arg("out") = py::none(), py::arg("power") = 1, py::arg("db_multiplier") = 10.0f,
+        py::arg("dct") = py::none());
   m.def("pcen", &pcen, py::arg("features"), py::arg("b"), py::arg("gain"), py::arg("bias"),
         py::arg("power"), py::arg("eps"), py::arg("channels_first"), py::arg("threads"),
         py::arg("out") = py::none(),
