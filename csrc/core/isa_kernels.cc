@@ -490,6 +490,24 @@ void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scr
   for (int64_t t = begin; t < end; ++t) frontend_task(j, t, buf, task_max + t);
 }
 
+// Frames in the lanes: each coefficient is one vector accumulator over the bands, whose rows
+// (one tile of frames each) stay in L1 across the coefficients.
+void dct_frames(const float* x, int64_t x_stride, int64_t frames, const DctView& dct, float* y,
+                int64_t ysf, int64_t ysk) {
+  for (int64_t f0 = 0; f0 < frames; f0 += kLanes) {
+    const int nvalid = static_cast<int>(frames - f0 < kLanes ? frames - f0 : kLanes);
+    for (int64_t i = 0; i < dct.n_out; ++i) {
+      V acc = V{};
+      for (int64_t m = 0; m < dct.n_in; ++m) {
+        V row;
+        __builtin_memcpy(&row, x + m * x_stride + f0, sizeof(V));
+        acc += row * dct.matrix[m * dct.n_out + i];
+      }
+      for (int l = 0; l < nvalid; ++l) y[(f0 + l) * ysf + i * ysk] = at(&acc, 0, l);
+    }
+  }
+}
+
 int64_t istft_scratch(const IstftJob& j) { return fft_scratch(*j.fft); }
 
 // Sample i of lane l of a packed time-domain tile (see real_forward).
@@ -588,7 +606,7 @@ void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t b
 
 extern const IsaKernels kKernels = {
     KF_NAME,        kLanes,        frontend_scratch, frontend_tasks, istft_scratch,
-    istft_signals,  rfft_rows,     irfft_rows,       fft_scratch,
+    istft_signals,  rfft_rows,     irfft_rows,       fft_scratch,    dct_frames,
 };
 
 }  // namespace KF_NS

@@ -58,6 +58,11 @@ struct IsaKernels {
   void (*irfft_rows)(const RealFftView& fft, const float* in, int64_t rows, int64_t begin,
                      int64_t end, float* out, float* scratch);
   int64_t (*fft_scratch)(const RealFftView& fft);
+  // MFCC's DCT of one signal: x holds its (clamped) dB bands band-major, x[m * x_stride + f]
+  // for frames [0, frames) (x_stride >= frames rounded up to `lanes`, the rest readable);
+  // y[f * ysf + i * ysk] = sum over m in order of x[m, f] * matrix[m * n_out + i].
+  void (*dct_frames)(const float* x, int64_t x_stride, int64_t frames, const DctView& dct,
+                     float* y, int64_t ysf, int64_t ysk);
 };
 
 namespace isa_avx512 { extern const IsaKernels kKernels; }

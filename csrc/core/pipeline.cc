@@ -14,7 +14,6 @@
 
 #include "fft_plan.h"
 #include "isa_kernels.h"
-#include "layout.h"
 
 namespace kapre_fast {
 namespace {
@@ -353,12 +352,18 @@ void compute_mfcc(const FrontEndConfig& cfg, const float* window, const BandView
   const IsaKernels& k = isa_kernels();
   const auto plan = get_real_fft_plan(cfg.n_fft);
   std::vector<int64_t> offsets;
-  // One example's tiles write its clamped-to-be dB mel, (channels, frames, n_mels) contiguous,
-  // into a buffer the size of that example: the clamp needs the example's peak before any row
-  // can be transformed, so the DCT runs per example while its mel rows are still in cache
-  // (e.g. 44 frames x 128 mels = 22 KB a second of audio at hop 512), instead of per tile.
+  // One example's tiles write its dB mel into a buffer the size of that example: the clamp
+  // needs the example's peak before any row can be transformed, so the DCT runs per example
+  // while its mel is still in cache (44 frames x 128 mels = 22 KB a second of audio at hop
+  // 512), not per tile. Band-major (channel, band, frame), frames padded to whole vectors:
+  // the tiles store their lanes as they are, and the DCT runs with frames in the lanes.
   const int64_t frames = frame_count(cfg, signal.time), n_mels = bands.n_bands;
-  const FeatureView mel_layout = contiguous_features(nullptr, signal.channels, frames, n_mels, true, 1);
+  const int64_t stride = (frames + k.lanes - 1) / k.lanes * k.lanes;
+  FeatureView mel_layout;
+  mel_layout.sk = stride;
+  mel_layout.sf = 1;
+  mel_layout.sc = n_mels * stride;
+  mel_layout.sb = signal.channels * mel_layout.sc;
   SignalView one = signal;
   one.batch = 1;
   const FrontEndJob job = make_job(cfg, window, bands, one, mel_layout, &plan->view(), &offsets,
@@ -370,32 +375,25 @@ void compute_mfcc(const FrontEndConfig& cfg, const float* window, const BandView
   if ((scratch + mel_floats) * static_cast<int64_t>(sizeof(float)) > kMaxScratchBytes) {
     throw std::bad_alloc();
   }
-  const int64_t n_out = dct.n_out;
   const int64_t cost = tasks_per_example * k.lanes * cfg.n_fft * 4;
   parallel(signal.batch, cost, [&](int64_t begin, int64_t end) {
-    std::vector<float> mel(static_cast<std::size_t>(mel_floats));
+    std::vector<float> mel(static_cast<std::size_t>(mel_floats));  // padding lanes stay 0
     std::vector<float> task_max(static_cast<std::size_t>(tasks_per_example));
-    std::vector<float> acc(static_cast<std::size_t>(n_out));
     for (int64_t b = begin; b < end; ++b) {
       FrontEndJob ex = job;
       ex.signal.data = signal.data + b * signal.sb;
       ex.out.data = mel.data();
       k.frontend_tasks(ex, 0, tasks_per_example, thread_scratch(scratch), task_max.data());
       const float floor = example_floor(task_max.data(), tasks_per_example, cfg.dynamic_range);
-      for (int64_t c = 0; c < signal.channels; ++c) {
+      for (int64_t i = 0; i < signal.channels * n_mels; ++i) {
+        float* row = mel.data() + i * stride;
         for (int64_t f = 0; f < frames; ++f) {
-          const float* row = mel.data() + c * mel_layout.sc + f * mel_layout.sf;
-          // y = clamp(row) @ matrix, accumulated over the bands in order (the inner loop over
-          // the coefficients is contiguous and vectorises).
-          std::fill(acc.begin(), acc.end(), 0.0f);
-          for (int64_t m = 0; m < n_mels; ++m) {
-            const float x = floor != floor ? floor : (row[m] < floor ? floor : row[m]);
-            const float* w = dct.matrix + m * n_out;
-            for (int64_t i = 0; i < n_out; ++i) acc[i] += x * w[i];
-          }
-          float* y = out.data + b * out.sb + c * out.sc + f * out.sf;
-          for (int64_t i = 0; i < n_out; ++i) y[i * out.sk] = acc[i];
+          row[f] = floor != floor ? floor : (row[f] < floor ? floor : row[f]);
         }
+      }
+      for (int64_t c = 0; c < signal.channels; ++c) {
+        k.dct_frames(mel.data() + c * mel_layout.sc, stride, frames, dct,
+                     out.data + b * out.sb + c * out.sc, out.sf, out.sk);
       }
     }
   });
