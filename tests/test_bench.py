@@ -116,3 +116,68 @@ def test_publish_decides_folder_latest_and_status(monkeypatch, tmp_path, quick, 
     else:
         assert written == {'folder': tmp_path / 'quick' if quick else tmp_path,
                            'latest': not quick}
+
+
+# ----- bench/front_end_extras.py (#15: MFCC, mel with compat='librosa', PCEN, trainable) -------
+
+def test_front_end_extras_quick_run_checks_every_peer_and_writes_its_files(tmp_path):
+    """The script on config A's smoke size: every peer that exists ran, agreed with librosa
+    before it was timed (the limits are the script's own), and both files were written."""
+    command = [sys.executable, str(REPO / 'bench' / 'front_end_extras.py'), '--quick',
+               '--only', 'mfcc,mel,pcen', '--out', str(tmp_path)]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    written = sorted((tmp_path / 'quick').iterdir())
+    assert [p.suffix for p in written] == ['.json', '.md'], written
+    results = json.loads(written[0].read_text())
+    assert results['quick'] is True and results['threads'] == 1
+    assert results['machine']['date_utc'] and results['machine']['cpu_model']
+    comparisons = {c['key']: c for c in results['comparisons']}
+    assert list(comparisons) == ['mfcc', 'mel', 'pcen']
+    for key, comparison in comparisons.items():
+        rows = {row['method']: row for row in comparison['rows']}
+        for method in ('kapre_fast_cpu', 'librosa', 'torch'):  # torch: a test dependency
+            row = rows[method]
+            assert row['status'] == 'ok' and row['median_s'] > 0 and row['repeats'] >= 3, row
+            assert row['agrees'] and 0 <= row['max_difference'] <= row['limit'], row
+        assert rows['librosa']['max_difference'] == 0  # the reference itself
+        assert rows['kapre_fast_cpu']['ratio_to_first'] == 1.0
+        assert rows['kapre_fast_cpu']['max_difference'] > 0  # compared, not copied
+        assert rows['kapre_fast_torch']['status'] in ('ok', 'unavailable'), rows
+        assert comparison['title'] in written[1].read_text()
+
+
+def test_front_end_extras_does_not_time_a_peer_that_disagrees():
+    import numpy as np
+
+    from bench import front_end_extras as extras
+    from bench import timing
+
+    reference = np.linspace(-3.0, 5.0, 60).reshape(3, 4, 5)
+    close = reference + 4e-3  # limit: 1e-3 + 1e-3 x 5
+
+    def broken():
+        raise RuntimeError('no such kernel')
+
+    comparison = extras.Comparison('toy', 'toy', 'ref', 'units', atol=1e-3, rtol=1e-3, peers=[
+        extras.Peer('ours', 'ours', lambda: close, lambda x: x),
+        extras.Peer('ref', 'reference', lambda: reference, lambda x: x),
+        extras.Peer('off', 'off by 1e-2', lambda: reference + 1e-2, lambda x: x),
+        extras.Peer('shape', 'one frame short', lambda: reference[:, :3], lambda x: x),
+        extras.Peer('part', 'a part, not compared', lambda: 0),
+        extras.Peer('missing', 'missing', reason='not installed'),
+        extras.Peer('broken', 'raises', broken, lambda x: x),
+    ])
+    rows = {row['method']: row for row in extras.measure(comparison, timing.QUICK)}
+    assert rows['ours']['agrees'] and rows['ours']['status'] == 'ok'
+    assert rows['ours']['max_difference'] == pytest.approx(4e-3)
+    assert rows['ours']['limit'] == pytest.approx(6e-3)
+    for key in ('off', 'shape'):
+        assert rows[key]['status'] == 'mismatch' and not rows[key]['agrees'], rows[key]
+        assert 'median_s' not in rows[key]  # never timed
+    assert rows['part']['status'] == 'ok' and 'max_difference' not in rows['part']
+    assert rows['missing'] == {'method': 'missing', 'label': 'missing',
+                               'status': 'unavailable', 'reason': 'not installed'}
+    assert rows['broken']['status'] == 'error' and 'no such kernel' in rows['broken']['reason']
+    assert rows['ours']['ratio_to_first'] == 1.0
+    assert rows['ref']['ratio_to_first'] == rows['ref']['median_s'] / rows['ours']['median_s']
