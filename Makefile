@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench bench-quick gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test bench bench-quick bench-extras gpu-bench gpu-suite install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ bench: $(STAMP)
 # bench/requirements.txt would add (torch, ducc0) are not installed and show as unavailable.
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick --no-plot
+
+# MFCC, mel with compat='librosa', PCEN and trainable front ends against librosa, the torch
+# compositions and kapre (bench/front_end_extras.py, #15): config A's input, 1 thread, about a
+# minute; bench/results/front_end_extras-<date>.{json,md}.
+bench-extras: $(STAMP)
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python bench/front_end_extras.py
 
 # Release artefacts in dist/: the sdist, and a manylinux wheel with the native core (all ISAs,
 # picked at run time), the TF op library for TensorFlow 2.20 (its libtensorflow_framework stays
