@@ -190,7 +190,8 @@ def _front_end_function(module, name):
 
 
 def mfcc_function(module: str):
-    """`mfcc` for the NumPy backend module named `module` (reference, cpu)."""
+    """`mfcc` for the backend module named `module` (reference, cpu, gpu): its melspectrogram in
+    dB, then its `apply_dct` if it has one (gpu), else this module's (NumPy)."""
 
     def mfcc(x, *, n_mfcc=20, lifter=0, **kwargs):
         """MFCCs: the orthonormal DCT-II (scipy.fft.dct(type=2, norm='ortho')) of the dB mel
@@ -218,13 +219,21 @@ def mfcc_function(module: str):
             extras = {k: v for k, v in kwargs.items() if k in BACKENDS[module].extras}
             return fused(spec, matrix, x, **extras)
         mel = sys.modules[module].melspectrogram(x, return_decibel=True, **kwargs)
-        matrix = matrix.astype(mel.dtype)
-        if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)
-            return np.ascontiguousarray(np.einsum('bfmc,mk->bfkc', mel, matrix))
-        return mel @ matrix  # (batch, channels, frames, n_mels)
+        # A backend's own product (kapre_fast.gpu: on the device), else NumPy's.
+        dct = getattr(sys.modules[module], 'apply_dct', apply_dct)
+        return dct(mel, matrix, spec.output_data_format == 'channels_last')
 
     mfcc.__module__ = module
     return mfcc
+
+
+def apply_dct(mel, matrix, channels_last):
+    """The DCT step of `mfcc` on a NumPy dB mel: mel times the (n_mels, n_mfcc) `matrix` in the
+    mel's dtype, along the features axis of either layout."""
+    matrix = matrix.astype(mel.dtype)
+    if channels_last:  # (batch, frames, n_mels, channels)
+        return np.ascontiguousarray(np.einsum('bfmc,mk->bfkc', mel, matrix))
+    return mel @ matrix  # (batch, channels, frames, n_mels)
 
 
 def pcen_function(module: str):

@@ -44,6 +44,17 @@ def kernel_attributes(spec: FrontEnd) -> dict:
                 dynamic_range=dynamic_range, db_multiplier=multiplier)
 
 
+def centred(spec: FrontEnd, audio, pad):
+    """A copy of `audio` (in spec.input_data_format) padded by n_fft // 2 samples on both sides of
+    its time axis in the preset's pad_mode, made by `pad` (np.pad, cupy.pad: np.pad's
+    signature): a preset's centring before the kernel, which has no reflect mode (one pass over
+    the audio). ValueError naming the lengths first when the audio is too short."""
+    spec.n_frames(audio.shape[time_axis(spec)])
+    widths = [(0, 0)] * 3
+    widths[time_axis(spec)] = (spec.center_padding, spec.center_padding)
+    return pad(audio, widths, mode=spec.pad_mode)
+
+
 def bands(spec: FrontEnd):
     """(start int32, length int32, weights float32) of the sparse filterbank; empty arrays for
     a plain STFT magnitude (the kernels then output |X| itself)."""

@@ -9,6 +9,12 @@ on CuPy's current stream, like any CuPy operation. `istft` takes a complex GPU a
 
 One fused kernel per call does framing, window, FFT, magnitude, sparse filterbank and dB in
 shared memory (global memory for transforms too large for it); dB adds a tiny clamp kernel.
+The presets (compat='librosa' / 'torchaudio') run in the same kernels: their power spectrum and
+10 or 20 log10 are kernel parameters, their centring a padded copy (cupy.pad) made first.
+`mfcc` is two steps: the fused dB mel kernel, then the DCT as a CuPy matrix product (the DCT
+needs each example's dB clamp, which needs all its frames). `pcen` is the fused mel kernel, then
+a PCEN kernel in place over it (`apply_pcen`: one thread per (example, channel, band) row walking
+the frames, the CPU pass's constants and operations).
 
 Importing this module needs CuPy (`pip install kapre_fast[gpu]`), a kapre_fast build that
 compiled its CUDA kernels (nvcc present at build time), an NVIDIA driver for CUDA 13 (R580 or
@@ -24,7 +30,7 @@ import importlib
 import numpy as np
 
 from kapre_fast import _api, _device_tables, _loader, _weights
-from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics
+from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
     'compute',
@@ -34,6 +40,9 @@ __all__ = [
     'stft_mag_phase',
     'stft',
     'istft',
+    'mfcc',
+    'pcen',
+    'apply_pcen',
     'device_info',
 ]
 
@@ -75,6 +84,8 @@ _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) 
 # kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__))
+mfcc = _api.mfcc_function(__name__)  # the fused mel dB kernel, then apply_dct on the device
+pcen = _api.pcen_function(__name__)  # the fused mel kernel, then apply_pcen's kernel
 
 
 def compute(spec: FrontEnd, x):
@@ -82,11 +93,12 @@ def compute(spec: FrontEnd, x):
     result is a new CuPy array on x's device, computed on CuPy's current stream."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
-    require_kapre_numerics(spec, 'kapre_fast.gpu')
     audio = as_device_audio(x)
     device = audio.device.id
     if audio.ndim != 3:
         spec.layout_input(audio)  # raises the ValueError that names the expected axes
+    if spec.center_padding:
+        audio = _weights.centred(spec, audio, cupy.pad)  # a padded copy (the kernel has no reflect)
     # (batch, channels, time) axes of the input layout; strides in elements, any sign.
     axes = (0, 1, 2) if spec.input_data_format == 'channels_first' else (0, 2, 1)
     batch, channels, time = (audio.shape[a] for a in axes)
@@ -158,6 +170,41 @@ def istft(
     return out
 
 
+def apply_dct(mel, matrix, channels_last):
+    """mel (the clamped dB filterbank output, a CuPy array) times the (n_mels, n_mfcc) float64
+    `matrix` (spec.mfcc_matrix), in float32 on the device: the second step of `mfcc`, a CuPy
+    matrix product after the fused kernel (the DCT needs the per-example clamp, which needs
+    every frame of the example first)."""
+    dct = cupy.asarray(np.ascontiguousarray(matrix, np.float32))
+    if channels_last:  # (batch, frames, n_mels, channels)
+        return cupy.ascontiguousarray(cupy.einsum('bfmc,mk->bfkc', mel, dct))
+    return cupy.matmul(mel, dct)  # (batch, channels, frames, n_mels)
+
+
+def apply_pcen(mel, constants, time_axis):
+    """librosa.pcen (see kapre_fast.reference.apply_pcen) of a 4-D float32 CuPy filterbank output
+    along `time_axis` (1: channels_last, 2: channels_first), computed in place by the CUDA PCEN
+    kernel on CuPy's current stream (one thread per (example, channel, band) row walking the
+    frames; the CPU pass's constants and operations, equal to it within float32 rounding).
+    `constants`: spec.pcen_constants(...). Returns `mel`."""
+    if time_axis not in (1, 2):
+        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
+                         f'{time_axis!r}')
+    array = _device_array(mel, 'mel')
+    if array.dtype != np.float32 or array.ndim != 4:
+        raise ValueError(f'mel must be a 4-D float32 array, got {array.ndim} axes of '
+                         f'{array.dtype}')
+    axes = (0, 1, 2, 3) if time_axis == 2 else (0, 3, 1, 2)  # batch, channels, frames, bands
+    batch, channels, frames, features = (array.shape[a] for a in axes)
+    sb, sc, sf, sk = (array.strides[a] // 4 for a in axes)
+    device = array.device.id
+    b, gain, bias, power, eps = constants
+    _cuda.pcen(array.data.ptr, batch, channels, frames, features, sb, sc, sf, sk, b, gain, bias,
+               power, eps, device_info(device)['sm_count'], device,
+               cupy.cuda.get_current_stream().ptr)
+    return array
+
+
 def as_device_audio(x):
     """x as a float32 CuPy array on the current device (no copy when it already is one).
 
@@ -221,16 +268,17 @@ def _upload_plan(key):
         no_bands = np.zeros(0, np.int32)
         window, (start, length, weights) = _weights.inverse_window(spec), (
             no_bands, no_bands, np.zeros(0, np.float32))
-        pad_begin, pad_end, output, decibel = 0, False, _weights.OUTPUT_CODES['complex'], False
+        plan = _cuda.Plan(
+            window, start, length, weights,
+            n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
+            pad_begin=0, pad_end=False, output=_weights.OUTPUT_CODES['complex'], decibel=False,
+            amin=spec.db_amin, ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
     else:
-        window, (start, length, weights) = _weights.window(spec), _weights.bands(spec)
-        pad_begin, pad_end = spec.pad_begin_length, spec.pad_end
-        output, decibel = _weights.OUTPUT_CODES[spec.output], spec.return_decibel
-    plan = _cuda.Plan(
-        window, start, length, weights,
-        n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-        pad_begin=pad_begin, pad_end=pad_end, output=output, decibel=decibel,
-        amin=spec.db_amin, ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+        # The CPU core's attributes: a preset's frame length, power and dB definition included.
+        start, length, weights = _weights.bands(spec)
+        plan = _cuda.Plan(_weights.window(spec), start, length, weights,
+                          output=_weights.OUTPUT_CODES[spec.output],
+                          **_weights.kernel_attributes(spec))
     with cupy.cuda.Device(device):
         floats, ints = cupy.asarray(plan.floats), cupy.asarray(plan.ints)
         # Copies from pageable memory may still be in flight: finish them before any stream

@@ -70,7 +70,7 @@ build() {
 run_tests() {
   echo "== test: host emulation, then the real kernels"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider test_gpu_emulation.py \
-    test_gpu_launch_safety.py) \
+    test_gpu_launch_safety.py test_gpu_presets.py test_fuzz_gpu.py) \
     2>&1 | tee "$LOGS/test_gpu_emulation.log"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
     2>&1 | tee "$LOGS/test_gpu.log"

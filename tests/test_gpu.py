@@ -37,7 +37,9 @@ from helpers import (  # noqa: E402
     record_agreement,
     to_input_layout,
 )
-from kapre_fast import FrontEnd, reference  # noqa: E402
+from kapre_fast import FrontEnd, cpu, reference  # noqa: E402
+from kapre_fast import _gpu_emulation as gpu_emulation  # noqa: E402
+from kapre_fast.spec import pcen_constants  # noqa: E402
 from test_gpu_emulation import (  # noqa: E402
     DECIBEL_TOLERANCE,
     ISTFT_CASES,
@@ -53,6 +55,15 @@ from test_gpu_emulation import (  # noqa: E402
     istft_kwargs,
     signal,
 )
+from test_gpu_presets import CASES as PRESET_CASES  # noqa: E402
+from test_gpu_presets import (  # noqa: E402
+    MFCC_CASES,
+    MFCC_TOLERANCE,
+    PCEN_CASES,
+)
+from test_gpu_presets import _audio as preset_audio  # noqa: E402
+from test_gpu_presets import _check as check_preset  # noqa: E402
+from test_gpu_presets import _per_example_peak_error as per_example_peak_error  # noqa: E402
 
 DEVICE = cupy.cuda.Device().id
 LIMITS = gpu.device_info(DEVICE)
@@ -234,6 +245,72 @@ def test_nan_makes_its_example_nan():
 def test_device_info():
     assert LIMITS['smem_per_block'] >= 48 * 1024 and LIMITS['sm_count'] >= 1
     record_agreement('gpu shared memory per block (KiB)', LIMITS['smem_per_block'] / 1024)
+
+
+# ----- presets, MFCC and PCEN (issue #15; on the emulation: test_gpu_presets) -------------------
+
+
+@pytest.mark.parametrize('case', PRESET_CASES, ids=lambda c: f'{c[0]}-{c[1]["compat"]}')
+def test_presets(case):
+    """A preset's centring (cupy.pad), power spectrum and 10/20 log10 on the device: the
+    emulation's bits, and the CPU's values within the presets' allowance."""
+    function, kwargs, n_channels = case
+    x = preset_audio(n_channels, kwargs['input_data_format'], seed=len(str(case)))
+    spec = getattr(FrontEnd, function)(**kwargs)
+    ours = cupy.asnumpy(getattr(gpu, function)(cupy.asarray(x), **kwargs))
+    assert_bitwise(ours, emulated(spec, x))
+    check_preset(f'gpu (device) presets vs cpu: {kwargs["compat"]} {function}', ours,
+                 getattr(cpu, function)(x, threads=1, **kwargs), case)
+
+
+@pytest.mark.parametrize('kwargs', MFCC_CASES, ids=lambda k: k.get('compat', 'kapre'))
+def test_mfcc(kwargs):
+    """The fused dB mel kernel (the emulation's bits), then CuPy's matrix product: the CPU's
+    MFCCs within test_mfcc's allowance."""
+    x = preset_audio(2, kwargs['input_data_format'], seed=11)
+    device = cupy.asarray(x)
+    ours = gpu.mfcc(device, **kwargs)
+    assert isinstance(ours, cupy.ndarray) and ours.dtype == cupy.float32
+    mel_kwargs = {k: v for k, v in kwargs.items() if k not in ('n_mfcc', 'lifter')}
+    spec = FrontEnd.melspectrogram(return_decibel=True, **mel_kwargs)
+    assert_bitwise(cupy.asnumpy(gpu.melspectrogram(device, return_decibel=True, **mel_kwargs)),
+                   emulated(spec, x))
+    error = per_example_peak_error(cupy.asnumpy(ours), cpu.mfcc(x, threads=1, **kwargs))
+    record_agreement('gpu (device) mfcc vs cpu / allowed', error / MFCC_TOLERANCE)
+    assert error <= MFCC_TOLERANCE, (error, kwargs)
+
+
+@pytest.mark.parametrize('front_end, constants', PCEN_CASES, ids=str)
+def test_pcen(front_end, constants):
+    """The PCEN kernel on the device's mel: the emulation's bits (exact operations only), in
+    place, in both layouts; and on a strided view of a larger array."""
+    x = preset_audio(2, 'channels_last', seed=13)
+    device = cupy.asarray(x)
+    mel = cupy.asnumpy(gpu.melspectrogram(device, **front_end))
+    ours = cupy.asnumpy(gpu.pcen(device, **front_end, **constants))
+    spec = FrontEnd.melspectrogram(**front_end)
+    c = pcen_constants(spec.sample_rate, spec.hop_length, **constants)
+    channels_first = spec.output_data_format == 'channels_first'
+    assert_bitwise(ours, gpu_emulation.pcen(mel, *c, channels_first=channels_first))
+    wide = cupy.zeros(mel.shape[:3] + (2 * mel.shape[3],), cupy.float32)
+    view = wide[..., ::2]
+    view[...] = cupy.asarray(mel)
+    assert gpu.apply_pcen(view, c, 2 if channels_first else 1) is not None
+    assert_bitwise(cupy.asnumpy(view), ours)
+    assert (cupy.asnumpy(wide[..., 1::2]) == 0).all()  # the gaps untouched
+
+
+def test_pcen_bad_arguments_are_named():
+    mel = cupy.ones((1, 5, 4, 1), cupy.float32)
+    constants = pcen_constants(16000, 128)
+    with pytest.raises(ValueError, match='time_axis must be 1'):
+        gpu.apply_pcen(mel, constants, 0)
+    with pytest.raises(ValueError, match='mel must be a 4-D float32 array'):
+        gpu.apply_pcen(mel.astype(cupy.float64), constants, 1)
+    with pytest.raises(ValueError, match=r'b must be in \[0, 1\]'):
+        gpu.apply_pcen(mel, constants._replace(b=2.0), 1)
+    with pytest.raises(ValueError, match='gain must be'):
+        gpu.pcen(cupy.ones((1, 4000, 1), cupy.float32), gain=-1.0)
 
 
 # ----- concurrency, alignment and table lifetime (issue #11; host side: test_gpu_launch_safety) -

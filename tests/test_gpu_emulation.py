@@ -53,19 +53,20 @@ def gpu_plan(module, spec):
     """The Plan of `module` (_gpu_emulation or _cuda) for a FrontEnd: the same window, bands and
     output codes as kapre_fast.cpu feeds the CPU core."""
     start, length, weights = _weights.bands(spec)
-    return module.Plan(
-        _weights.window(spec), start, length, weights,
-        n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-        pad_begin=spec.pad_begin_length, pad_end=spec.pad_end,
-        output=_weights.OUTPUT_CODES[spec.output], decibel=spec.return_decibel,
-        amin=spec.db_amin, ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+    return module.Plan(_weights.window(spec), start, length, weights,
+                       output=_weights.OUTPUT_CODES[spec.output],
+                       **_weights.kernel_attributes(spec))
 
 
 def emulate(spec, x, **options):
-    """What the GPU computes for `spec` on the NumPy batch `x` (in spec's input layout)."""
+    """What the GPU computes for `spec` on the NumPy batch `x` (in spec's input layout; a
+    preset's centring padded here, as kapre_fast.gpu pads before the kernel)."""
     options.setdefault('smem_per_block', SMEM)
+    x = np.asarray(x, np.float32)
+    if spec.center_padding:
+        x = _weights.centred(spec, x, np.pad)
     return emulation.frontend(
-        gpu_plan(emulation, spec), np.asarray(x, np.float32),
+        gpu_plan(emulation, spec), x,
         input_channels_first=spec.input_data_format == 'channels_first',
         output_channels_first=spec.output_data_format == 'channels_first', **options)
 
@@ -561,7 +562,12 @@ def fake_cupy():
     module.asnumpy = lambda a: np.array(a)
     module.empty = lambda shape, dtype=np.float64: as_fake(np.empty(shape, dtype))
     module.zeros = lambda shape, dtype=np.float64: as_fake(np.zeros(shape, dtype))
+    module.ones = lambda shape, dtype=np.float64: as_fake(np.ones(shape, dtype))
     module.ascontiguousarray = lambda a: as_fake(np.ascontiguousarray(a))
+    module.pad = lambda a, widths, mode: as_fake(np.pad(np.asarray(a), widths, mode=mode))
+    module.einsum = lambda subscripts, *arrays: as_fake(
+        np.einsum(subscripts, *map(np.asarray, arrays)))
+    module.matmul = lambda a, b: as_fake(np.matmul(np.asarray(a), np.asarray(b)))
     module.cuda = types.SimpleNamespace(Device=Device, Stream=Stream, Event=Event,
                                         get_current_stream=lambda: Stream())
     return module
@@ -576,6 +582,7 @@ def fake_cuda_module():
                                                compute_capability=(8, 6))
     module.frontend = emulation.frontend_raw
     module.istft = emulation.istft_raw
+    module.pcen = emulation.pcen_raw
     return module
 
 

@@ -26,9 +26,10 @@ inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::arr
                                           int64_t win_length, int64_t hop_length,
                                           int64_t pad_begin, bool pad_end, int output,
                                           bool decibel, float amin, float ref_value,
-                                          float dynamic_range) {
+                                          float dynamic_range, int power, float db_multiplier) {
   const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
-                                         decibel, amin, ref_value, dynamic_range);
+                                         decibel, amin, ref_value, dynamic_range, power,
+                                         db_multiplier);
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   try {
@@ -183,6 +184,30 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
   return call;
 }
 
+// One PCEN pass on a raw address, as kapre_fast.gpu.apply_pcen makes it: ValueError naming the
+// bad constant, size or pointer before anything runs.
+inline PcenLaunch raw_pcen(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames,
+                           int64_t features, int64_t sb, int64_t sc, int64_t sf, int64_t sk,
+                           double b, double gain, double bias, double power, double eps,
+                           int sm_count) {
+  PcenParams constants;
+  constants.b = b;
+  constants.gain = gain;
+  constants.bias = bias;
+  constants.power = power;
+  constants.eps = eps;
+  FeatureShape shape;
+  shape.batch = batch;
+  shape.channels = channels;
+  shape.frames = frames;
+  shape.features = features;
+  PcenLaunch p;
+  const std::string err = prepare_pcen(constants, shape, reinterpret_cast<float*>(mel), sb, sc,
+                                       sf, sk, limits(1024, sm_count, 0), &p);
+  require(err.empty(), err);
+  return p;
+}
+
 inline void bind_plan(py::module_& m) {
   py::class_<GpuPlan>(m, "Plan", py::module_local(),
                       "A checked front end and its tables (FFT passes, window, filterbank).")
@@ -190,7 +215,8 @@ inline void bind_plan(py::module_& m) {
            py::arg("band_length"), py::arg("band_weights"), py::kw_only(), py::arg("n_fft"),
            py::arg("win_length"), py::arg("hop_length"), py::arg("pad_begin"),
            py::arg("pad_end"), py::arg("output"), py::arg("decibel"), py::arg("amin"),
-           py::arg("ref_value"), py::arg("dynamic_range"))
+           py::arg("ref_value"), py::arg("dynamic_range"), py::arg("power") = 1,
+           py::arg("db_multiplier") = 10.0f)
       .def_property_readonly("floats", [](const GpuPlan& p) { return read_only_copy(p.floats()); })
       .def_property_readonly("ints", [](const GpuPlan& p) { return read_only_copy(p.ints()); })
       .def_property_readonly("n_features", &GpuPlan::n_features)

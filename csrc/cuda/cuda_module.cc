@@ -71,6 +71,19 @@ void istft(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints, std:
   if (!err.empty()) throw std::runtime_error(err);
 }
 
+void pcen(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames, int64_t features,
+          int64_t sb, int64_t sc, int64_t sf, int64_t sk, double b, double gain, double bias,
+          double power, double eps, int sm_count, int device, std::uintptr_t stream) {
+  const PcenLaunch p = raw_pcen(mel, batch, channels, frames, features, sb, sc, sf, sk, b, gain,
+                                bias, power, eps, sm_count);
+  std::string err;
+  {
+    py::gil_scoped_release release;
+    err = cuda_launch_pcen(p, device, reinterpret_cast<void*>(stream));
+  }
+  if (!err.empty()) throw std::runtime_error(err);
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kapre_fast
@@ -106,4 +119,11 @@ PYBIND11_MODULE(_cuda, m) {
         "Launches an inverse STFT on `stream`: complex64 spectrum (b, c, frame, bin) at stft + "
         "4 * (b * sb + c * sc + frame * sf + bin * sk) (strides in floats), contiguous output of "
         "plan.istft_shape(...), workspace of plan.istft_geometry(...)['workspace_bytes'].");
+  m.def("pcen", &pcen, py::arg("mel"), py::arg("batch"), py::arg("channels"), py::arg("frames"),
+        py::arg("features"), py::arg("sb"), py::arg("sc"), py::arg("sf"), py::arg("sk"),
+        py::arg("b"), py::arg("gain"), py::arg("bias"), py::arg("power"), py::arg("eps"),
+        py::arg("sm_count"), py::arg("device"), py::arg("stream"),
+        "Launches PCEN (librosa.pcen, max_size=1) in place on `stream` over the float32 device "
+        "array at `mel`: element (b, c, frame, k) at mel + 4 * (b * sb + c * sc + frame * sf + "
+        "k * sk), smoothed along frames. ValueError naming a bad constant, size or pointer.");
 }

@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "pcen_phases.h"
 #include "phases.h"
 #include "plan.h"
 
@@ -90,6 +91,14 @@ inline void emulate_istft(const FrontEndParams& p, const Geometry& g, const Emul
   if (g.ola_grid > 0) {
     const HostExec ex(g.small_threads, opt.order, opt.seed);
     blocks(g.ola_grid, [&](int64_t b) { overlap_add_block(ex, p, b, g.ola_grid); });
+  }
+}
+
+// Runs one PCEN pass (prepare_pcen's p, on host memory).
+inline void emulate_pcen(const PcenLaunch& p, const EmulationOptions& opt) {
+  const HostExec ex(p.threads, opt.order, opt.seed);
+  for (int64_t i = 0; i < p.grid; ++i) {
+    pcen_block(ex, p, opt.reverse_blocks ? p.grid - 1 - i : i, p.grid);
   }
 }
 

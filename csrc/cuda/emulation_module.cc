@@ -213,6 +213,63 @@ void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t int
   if (!err.empty()) throw std::runtime_error(err);
 }
 
+// kapre_fast._cuda.pcen on a host address (stream and device are ignored).
+void pcen_raw(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames,
+              int64_t features, int64_t sb, int64_t sc, int64_t sf, int64_t sk, double b,
+              double gain, double bias, double power, double eps, int sm_count, int device,
+              std::uintptr_t stream) {
+  (void)device;
+  (void)stream;
+  const PcenLaunch p = raw_pcen(mel, batch, channels, frames, features, sb, sc, sf, sk, b, gain,
+                                bias, power, eps, sm_count);
+  py::gil_scoped_release release;
+  emulate_pcen(p, EmulationOptions());
+}
+
+// PCEN of a float32 4-D NumPy array (any strides; channels_first: (batch, channels, frames,
+// features), else (batch, frames, features, channels)) into a new array, scheduled as asked.
+py::array pcen(const py::array& mel, double b, double gain, double bias, double power, double eps,
+               bool channels_first, int sm_count, int64_t max_grid,
+               const std::string& thread_order, bool reverse_blocks, uint64_t seed) {
+  if (!mel.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error("mel must be a float32 array, got dtype " +
+                         py::str(mel.dtype()).cast<std::string>());
+  }
+  require(mel.ndim() == 4, "mel must be 4-D, got " + std::to_string(mel.ndim()) + " dimensions");
+  EmulationOptions opt;
+  opt.order = parse_order(thread_order);
+  opt.reverse_blocks = reverse_blocks;
+  opt.seed = seed;
+  py::array result(py::dtype("float32"),
+                   std::vector<py::ssize_t>(mel.shape(), mel.shape() + 4));
+  result[py::ellipsis()] = mel;  // a C-contiguous copy the pass overwrites
+  const int axes_first[4] = {0, 1, 2, 3}, axes_last[4] = {0, 3, 1, 2};
+  const int* axes = channels_first ? axes_first : axes_last;  // b, c, frame, k
+  auto size = [&](int i) { return static_cast<int64_t>(result.shape(axes[i])); };
+  auto stride = [&](int i) { return static_cast<int64_t>(result.strides(axes[i])) / 4; };
+  PcenParams constants;
+  constants.b = b;
+  constants.gain = gain;
+  constants.bias = bias;
+  constants.power = power;
+  constants.eps = eps;
+  FeatureShape shape;
+  shape.batch = size(0);
+  shape.channels = size(1);
+  shape.frames = size(2);
+  shape.features = size(3);
+  PcenLaunch p;
+  const std::string err =
+      prepare_pcen(constants, shape, static_cast<float*>(result.mutable_data()), stride(0),
+                   stride(1), stride(2), stride(3), limits(1024, sm_count, max_grid), &p);
+  require(err.empty(), err);
+  {
+    py::gil_scoped_release release;
+    emulate_pcen(p, opt);
+  }
+  return result;
+}
+
 }  // namespace
 }  // namespace gpu
 }  // namespace kapre_fast
@@ -254,6 +311,17 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("device"), py::arg("stream"),
         "kapre_fast._cuda.istft on host addresses (stream is ignored; `device` selects the "
         "simulated shared-memory limit, see shared_memory_limit).");
+  m.def("pcen_raw", &pcen_raw, py::arg("mel"), py::arg("batch"), py::arg("channels"),
+        py::arg("frames"), py::arg("features"), py::arg("sb"), py::arg("sc"), py::arg("sf"),
+        py::arg("sk"), py::arg("b"), py::arg("gain"), py::arg("bias"), py::arg("power"),
+        py::arg("eps"), py::arg("sm_count"), py::arg("device"), py::arg("stream"),
+        "kapre_fast._cuda.pcen on a host address (in place; device and stream are ignored).");
+  m.def("pcen", &pcen, py::arg("mel"), py::arg("b"), py::arg("gain"), py::arg("bias"),
+        py::arg("power"), py::arg("eps"), py::kw_only(), py::arg("channels_first"),
+        py::arg("sm_count") = 4, py::arg("max_grid") = 0, py::arg("thread_order") = "forward",
+        py::arg("reverse_blocks") = false, py::arg("seed") = 0,
+        "PCEN of the float32 4-D `mel` (a new array) as the GPU's pass computes it, with "
+        "librosa's constants (b resolved); the frames axis is 2 (channels_first) or 1.");
   m.def(
       "shared_memory_limit",
       [](const std::string& kernel, int device) { return simulated(kernel).limit(device); },

@@ -92,10 +92,10 @@ KF_HD KF_INLINE float bits_float(int32_t i) {
 
 constexpr float kInf = __builtin_huge_valf();
 
-// 10 * log10(x): Cephes-style natural log (mantissa in [sqrt(1/2), sqrt(2)),
-// degree-9 polynomial, about 1 ulp) times 10 / ln(10). +0 gives -inf, negative
-// or NaN input gives NaN, +inf gives +inf, subnormals are handled.
-KF_HD KF_INLINE float ten_log10(float x) {
+// ln(x): Cephes-style natural log (mantissa in [sqrt(1/2), sqrt(2)), degree-9 polynomial,
+// about 1 ulp). +0 gives -inf, negative or NaN input gives NaN, +inf gives +inf, subnormals
+// are handled.
+KF_HD KF_INLINE float ln_(float x) {
   if (x != x) return x;
   if (x <= 0.0f) return x == 0.0f ? -kInf : bits_float(0x7fc00000);
   if (x == kInf) return x;
@@ -127,8 +127,31 @@ KF_HD KF_INLINE float ten_log10(float x) {
   const float ef = static_cast<float>(e);
   y = fma_(ef, -2.12194440e-4f, y);
   y = fma_(-0.5f, z, y);
-  const float ln = fma_(ef, 0.693359375f, m + y);
-  return ln * 4.342944819032518f;  // 10 / ln(10)
+  return fma_(ef, 0.693359375f, m + y);
+}
+
+// 10 * log10(x) from ln_ (its special cases: -inf, NaN, +inf).
+KF_HD KF_INLINE float ten_log10(float x) { return ln_(x) * 4.342944819032518f; }  // 10 / ln(10)
+
+// exp(x): Cephes' expf (x = n ln 2 + r, |r| <= ln(2) / 2, degree-6 polynomial, about 1 ulp).
+// Above 88: +inf; below -87: 0 (the denormal range is flushed, as the CPU's PCEN pass does);
+// NaN stays NaN.
+KF_HD KF_INLINE float exp_(float x) {
+  if (x != x) return x;
+  if (x > 88.0f) return kInf;
+  if (x < -87.0f) return 0.0f;
+  // Round to nearest by adding and removing 1.5 * 2^23 (exact for |t| < 2^22).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = fma_(n, -0.693359375f, x);
+  r = fma_(n, 2.12194440e-4f, r);
+  float y = 1.9875691500e-4f;
+  y = fma_(y, r, 1.3981999507e-3f);
+  y = fma_(y, r, 8.3334519073e-3f);
+  y = fma_(y, r, 4.1665795894e-2f);
+  y = fma_(y, r, 1.6666665459e-1f);
+  y = fma_(y, r, 5.0000001201e-1f);
+  y = fma_(y * r, r, r) + 1.0f;
+  return y * bits_float((static_cast<int32_t>(n) + 127) << 23);
 }
 
 // atan(t) for t in [0, 1] (Cephes atanf: reduction around tan(pi/8), then a

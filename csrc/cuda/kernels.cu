@@ -6,6 +6,7 @@
 #include <string>
 
 #include "launch.h"
+#include "pcen_phases.h"
 #include "phases.h"
 #include "shared_memory_opt_in.h"
 
@@ -68,6 +69,12 @@ __global__ void __launch_bounds__(kMaxThreads)
     overlap_add_kernel(const __grid_constant__ FrontEndParams p) {
   const DeviceExec ex;
   overlap_add_block(ex, p, blockIdx.x, gridDim.x);
+}
+
+__global__ void __launch_bounds__(kMaxThreads)
+    pcen_kernel(const __grid_constant__ PcenLaunch p) {
+  const DeviceExec ex;
+  pcen_block(ex, p, blockIdx.x, gridDim.x);
 }
 
 std::string failure(cudaError_t e, const std::string& what) {
@@ -198,6 +205,14 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
     err = failure(cudaGetLastError(), "launching overlap_add_kernel");
   }
   return err;
+}
+
+std::string cuda_launch_pcen(const PcenLaunch& p, int device, void* stream_handle) {
+  std::string err = failure(cudaSetDevice(device), "cudaSetDevice");
+  if (!err.empty() || p.grid == 0) return err;
+  pcen_kernel<<<static_cast<unsigned>(p.grid), p.threads, 0,
+                static_cast<cudaStream_t>(stream_handle)>>>(p);
+  return failure(cudaGetLastError(), "launching pcen_kernel");
 }
 
 std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, int device,

@@ -28,6 +28,9 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
 std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device,
                               void* stream);
 
+// Launches one PCEN pass in place (p from plan.h's prepare_pcen, mel in device memory).
+std::string cuda_launch_pcen(const PcenLaunch& p, int device, void* stream);
+
 // Copies `bytes` of host memory at `src` to device memory at `dst` on `stream` of `device` and
 // waits for the stream (the plan's tables, uploaded once per plan): on return the copy has
 // finished and `src` may be freed.

@@ -58,8 +58,11 @@ struct FrontEndParams {
   int n_features = 0;
   // ---- what to compute ----
   int output = kMagnitude;
+  int power = 1;  // 1: |X| (kapre); 2: |X|^2 (the presets' power spectrum)
   int decibel = 0;
-  float amin = 0.0f, db_offset = 0.0f, dynamic_range = 0.0f;
+  // dB: db_scale * 10 log10(max(x, amin)) - db_offset; db_scale = db_multiplier / 10, 1 for kapre
+  // (then never multiplied, as the CPU core, so kapre's values keep their bits).
+  float amin = 0.0f, db_scale = 1.0f, db_offset = 0.0f, dynamic_range = 0.0f;
   // ---- signal: element (b, c, t) at audio[b * sb + c * sc + t * st] ----
   const float* audio = nullptr;
   int64_t batch = 0, channels = 0, time = 0, sb = 0, sc = 0, st = 0;
@@ -84,6 +87,22 @@ struct FrontEndParams {
   int64_t ost = 0, out_length = 0;
   float inverse_scale = 0.0f;  // 1 / nc
   float* frames = nullptr;     // workspace: windowed frames, [signal][frame][n_used]
+};
+
+// One PCEN pass in place over a 4-D filterbank output (csrc/core/pcen.h's definition):
+// element (b, c, frame, k) at mel[b * sb + c * sc + frame * sf + k * sk]; one thread per
+// (b, c, k) row walks the frames.
+struct PcenLaunch {
+  float* mel = nullptr;
+  int64_t batch = 0, channels = 0, frames = 0, features = 0;
+  int64_t sb = 0, sc = 0, sf = 0, sk = 0;
+  // float32 constants as the CPU pass derives them from librosa's (double) ones.
+  float b = 0.0f, keep = 0.0f;  // M[t] = keep M[t - 1] + b S[t]
+  float neg_gain = 0.0f, eps = 0.0f, power = 0.0f, inv_bias = 0.0f, bias_pow = 0.0f;
+  int kind = 2;  // 0: log1p (power == 0); 1: plain power (bias == 0); 2: librosa's general form
+  // geometry
+  int threads = 0;
+  int64_t grid = 0;
 };
 
 // How a front end launches: the same numbers drive the GPU and the emulation.

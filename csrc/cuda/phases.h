@@ -16,8 +16,8 @@
 //   load      frames -> window -> packed complex input (and the Bluestein chirp)
 //   passes    Stockham radix passes, ping-pong between two buffers per frame
 //  [kernel    Bluestein: times the chirp kernel, conjugated; then passes again]
-//   spectrum  split pass (even n_fft) -> complex output, or |X| (and phase)
-//   features  sparse filterbank -> dB -> output; per-thread max of the dB values
+//   spectrum  split pass (even n_fft) -> complex output, or |X| or |X|^2 (and phase)
+//   features  sparse filterbank -> dB (10 or 20 log10) -> output; per-thread max of the dB
 //  [reduce    tree max over the block, one atomicMax per item on the example's key]
 // then, for dB, a clamp kernel applies kapre's per-example dynamic range.
 #pragma once
@@ -314,7 +314,8 @@ KF_HD KF_INLINE void spectrum_phase(const FrontEndParams& p, int64_t b, int64_t 
       continue;
     }
     if (p.output == kMagPhase) p.phase[at] = atan2_(X.y, X.x);
-    mag[fi * 2 * p.buf_stride + k] = sqrt_(fma_(X.x, X.x, X.y * X.y));
+    const float power = fma_(X.x, X.x, X.y * X.y);
+    mag[fi * 2 * p.buf_stride + k] = p.power == 2 ? power : sqrt_(power);
   }
 }
 
@@ -342,7 +343,8 @@ KF_HD KF_INLINE void feature_phase(const FrontEndParams& p, int64_t b, int64_t c
       v = row[i];
     }
     if (p.decibel) {
-      v = ten_log10(v < p.amin ? p.amin : v) - p.db_offset;  // NaN stays NaN
+      const float db = ten_log10(v < p.amin ? p.amin : v);
+      v = (p.db_scale != 1.0f ? db * p.db_scale : db) - p.db_offset;  // NaN stays NaN
       m = nan_max(m, v);
     }
     p.out[base + frame * p.osf + i * p.osk] = v;

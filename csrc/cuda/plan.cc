@@ -90,13 +90,6 @@ GpuPlan::GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_
     : cfg_(cfg) {
   const std::string err = check_config(cfg, window_length, bands);
   if (!err.empty()) throw std::invalid_argument(err);
-  if (cfg.power != 1 || cfg.db_multiplier != 10.0f) {
-    // The CUDA phases compute kapre's |X| and 10 log10 only; the presets' power spectrum and
-    // 20 log10 run on the CPU core (kapre_fast.cpu, the TF op's CPU kernel).
-    throw std::invalid_argument("the CUDA kernels take power=1 and db_multiplier=10 only (kapre); "
-                                "got power=" + std::to_string(cfg.power) + ", db_multiplier=" +
-                                std::to_string(cfg.db_multiplier) + ": run presets on the CPU");
-  }
   n_bands_ = bands.n_bands;
   n_features_ = feature_count(cfg, bands);
 
@@ -111,9 +104,12 @@ GpuPlan::GpuPlan(const FrontEndConfig& cfg, const float* window, int64_t window_
   p.even = n % 2 == 0;
   p.nc = static_cast<int>(p.even ? n / 2 : n);
   p.output = static_cast<int>(cfg.output);
+  p.power = cfg.power;
   p.decibel = cfg.decibel;
   p.amin = cfg.amin;
-  p.db_offset = 10.0f * std::log10(std::max(cfg.amin, cfg.ref_value));  // as the CPU core
+  // As the CPU core (pipeline.cc's make_job), so both subtract the same float.
+  p.db_scale = cfg.db_multiplier / 10.0f;
+  p.db_offset = cfg.db_multiplier * std::log10(std::max(cfg.amin, cfg.ref_value));
   p.dynamic_range = cfg.dynamic_range;
   p.n_bands = static_cast<int>(n_bands_);
   p.n_features = static_cast<int>(n_features_);
@@ -317,6 +313,57 @@ std::string alignment_error(const FrontEndParams& p) {
     err = misaligned("out", p.out, complex_out ? 8 : 4, complex_out ? "complex64" : "float32");
   }
   return err;
+}
+
+std::string prepare_pcen(const PcenParams& constants, const FeatureShape& shape, float* mel,
+                         int64_t sb, int64_t sc, int64_t sf, int64_t sk,
+                         const DeviceLimits& limits, PcenLaunch* out) {
+  std::string err = check_pcen(constants, shape);
+  if (!err.empty()) return err;
+  // Rows and elements must count in int64 (the kernel's indices), even with no frames.
+  const int64_t cap = int64_t{1} << 60;
+  int64_t rows = 1;
+  for (int64_t n : {shape.batch, shape.channels, shape.features}) {
+    if (n > 0 && rows > cap / n) return "PCEN sizes are too large: the row count overflows";
+    rows *= n;
+  }
+  if (shape.frames > 0 && rows > cap / shape.frames) {
+    return "PCEN sizes are too large: the element count overflows";
+  }
+  const int64_t elements = rows * shape.frames;
+  if (elements != 0) {
+    if (mel == nullptr) return "mel must not be a null pointer";
+    err = misaligned("mel", mel, 4, "float32");
+    if (!err.empty()) return err;
+  }
+  PcenLaunch& p = *out;
+  p = PcenLaunch();
+  p.mel = mel;
+  p.batch = shape.batch;
+  p.channels = shape.channels;
+  p.frames = shape.frames;
+  p.features = shape.features;
+  p.sb = sb;
+  p.sc = sc;
+  p.sf = sf;
+  p.sk = sk;
+  // The float32 constants exactly as pcen.cc's compute_pcen derives them.
+  p.b = static_cast<float>(constants.b);
+  p.keep = static_cast<float>(1.0 - constants.b);
+  p.neg_gain = static_cast<float>(-constants.gain);
+  p.eps = static_cast<float>(constants.eps);
+  p.power = static_cast<float>(constants.power);
+  p.inv_bias = constants.bias > 0 ? static_cast<float>(1.0 / constants.bias) : 0.0f;
+  p.bias_pow = static_cast<float>(std::pow(constants.bias, constants.power));
+  p.kind = constants.power == 0 ? 0 : (constants.bias == 0 ? 1 : 2);
+  // 128 threads a block, and enough blocks for every row when that fills the device; fewer
+  // rows than threads leave most of the GPU idle: the pass is one sequential walk per row.
+  p.threads = 128;
+  const int64_t grid = elements == 0 ? 0 : ceil_div(rows, p.threads);
+  int64_t cap_blocks = 64 * sm_count(limits);
+  if (limits.max_grid > 0) cap_blocks = std::min(cap_blocks, limits.max_grid);
+  p.grid = std::min(grid, cap_blocks);
+  return {};
 }
 
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace) {

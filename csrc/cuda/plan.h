@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/pcen.h"
 #include "../core/pipeline.h"
 #include "params.h"
 
@@ -76,6 +77,14 @@ Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInpu
 // cudaErrorMisalignedAddress, which is sticky and breaks the CUDA context of the whole process,
 // so every entry point checks before launching. Null pointers (empty calls) pass.
 std::string alignment_error(const FrontEndParams& p);
+
+// One PCEN pass in place over the float32 4-D array at `mel` (element (b, c, frame, k) at
+// mel + b * sb + c * sc + frame * sf + k * sk floats), with librosa's constants: "" and *out
+// filled (constants in float32 as the CPU pass takes them, geometry), or the message naming
+// the bad constant, size or pointer (the core's check_pcen, then the pointer's alignment).
+std::string prepare_pcen(const PcenParams& constants, const FeatureShape& shape, float* mel,
+                         int64_t sb, int64_t sc, int64_t sf, int64_t sk,
+                         const DeviceLimits& limits, PcenLaunch* out);
 
 // Points p at a workspace of geometry.workspace_bytes() bytes (256-byte aligned).
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace);
