@@ -3,6 +3,9 @@
 // Inputs are checked by op_args.h exactly as the CPU kernels check them. The window and
 // filterbank are host-memory inputs: they build the plan, whose tables are copied to the GPU
 // once and again only when their values change (kapre_fast.ops passes them as constants).
+// The plan takes the node's whole FrontEndConfig, a preset's power and dB multiplier included
+// (its centring is the tf.pad kapre_fast.ops adds before the op), so presets run here as on the
+// CPU kernels.
 //
 // Compiled by g++ with GOOGLE_CUDA=1 and EIGEN_USE_GPU (TF's headers never go through nvcc);
 // the kernels come from kernels.cu, linked with the static CUDA runtime.
