@@ -61,7 +61,7 @@ def _run(spec, x, threads, out, dct):
     if out is not None and isinstance(out, np.ndarray) and np.may_share_memory(out, audio):
         raise ValueError('out must not overlap the audio it is computed from')
     if spec.center_padding:
-        audio = _centred(spec, audio)
+        audio = _weights.centred(spec, audio, np.pad)  # the kernel has no reflect mode
     start, length, weights = _weights.bands(spec)
     return _loader.core().frontend(
         audio,
@@ -119,15 +119,6 @@ def istft(
         output_channels_first=spec.input_data_format == 'channels_first',
         threads=thread_count(threads),
     )
-
-
-def _centred(spec, audio):
-    """A copy of the audio padded by n_fft // 2 samples on both sides of its time axis in the
-    preset's pad_mode (the kernel has no reflect mode; the copy costs one pass over the audio)."""
-    spec.n_frames(audio.shape[_weights.time_axis(spec)])  # ValueError naming the lengths
-    pad = [(0, 0)] * 3
-    pad[_weights.time_axis(spec)] = (spec.center_padding, spec.center_padding)
-    return np.pad(audio, pad, mode=spec.pad_mode)
 
 
 def as_float32_audio(x) -> np.ndarray:
