@@ -203,8 +203,10 @@ def mfcc_function(module: str):
         the DCT of kapre's dB of the magnitude mel spectrogram. The DCT runs after the
         per-example dB clamp, which needs every frame of the example first: kapre_fast.cpu
         applies it in the native pass to each example's dB mel rows while they are in cache
-        (compute_mfcc); the reference multiplies the (batch, ..., n_mels) result. Output: (batch, frames, n_mfcc, channels) or
-        (batch, channels, frames, n_mfcc).
+        (compute_mfcc); the reference multiplies the (batch, ..., n_mels) result, and
+        kapre_fast.gpu does so as a second step on the device (a CuPy matrix product after the
+        fused kernel). Output: (batch, frames, n_mfcc, channels) or (batch, channels, frames,
+        n_mfcc).
         """
         for refused in ('return_decibel', 'out'):
             if refused in kwargs:
