@@ -124,12 +124,16 @@ def test_preset_grid_covers_every_option():
 
 @pytest.mark.parametrize('order', ['reverse', 'shuffled'])
 def test_preset_kernel_is_bitwise_independent_of_scheduling(order):
+    """Thread and block order, a small grid, and the global-memory buffers (4 KiB of shared
+    memory) give the same bits."""
     spec = FrontEnd.melspectrogram(compat='librosa', n_fft=400, hop_length=160, n_mels=40,
                                    power=2, return_decibel=True)
     x = _audio(2, 'channels_last', seed=3)
+    expected = emulate(spec, x)
     np.testing.assert_array_equal(
-        emulate(spec, x, thread_order=order, reverse_blocks=True, max_grid=2, seed=9),
-        emulate(spec, x))
+        emulate(spec, x, thread_order=order, reverse_blocks=True, max_grid=2, seed=9), expected)
+    np.testing.assert_array_equal(
+        emulate(spec, x, thread_order=order, smem_per_block=4096, seed=9), expected)
 
 
 def test_kapre_default_keeps_its_bits_through_the_new_attributes():
