@@ -136,6 +136,18 @@ def test_preset_kernel_is_bitwise_independent_of_scheduling(order):
         emulate(spec, x, thread_order=order, smem_per_block=4096, seed=9), expected)
 
 
+def test_preset_silence_and_short_audio(host_gpu):
+    """Silence is the amin floor (torchaudio: no clamp), as on the CPU; audio too short for the
+    reflect padding is refused naming the lengths before anything is copied."""
+    x = np.zeros((1, 3000, 1), np.float32).view(FakeDeviceArray)
+    ours = np.asarray(host_gpu.stft_magnitude(x, compat='torchaudio', n_fft=512, hop_length=128,
+                                              return_decibel=True))
+    np.testing.assert_allclose(ours, 10 * np.log10(1e-10), rtol=1e-6)
+    with pytest.raises(ValueError, match="pad_mode='reflect'.*256"):
+        host_gpu.stft_magnitude(np.ones((1, 200, 1), np.float32).view(FakeDeviceArray),
+                                compat='librosa', n_fft=512, pad_mode='reflect')
+
+
 def test_kapre_default_keeps_its_bits_through_the_new_attributes():
     """power=1, db_multiplier=10 spelled out on the plan give the default's bits."""
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, n_mels=40, return_decibel=True)
