@@ -90,6 +90,92 @@ def test_bad_inputs_are_named():
         kft.istft(torch.zeros(1, 4, 33, 1), n_fft=64)
 
 
+# ----- the compiled operator library ----------------------------------------------------------
+
+
+def test_the_operators_are_the_compiled_librarys_kernels():
+    from kapre_fast import _loader
+
+    assert str(kft._ops.LIBRARY) in torch.ops.loaded_libraries
+    assert kft._ops.LIBRARY.name == '_torch_ops.so'
+    cuda_built = _loader.build_info()['torch_cuda']
+    for name, argument in (('front_end', 'audio'), ('inverse_stft', 'stft')):
+        qualified = f'kapre_fast::{name}'
+        assert str(getattr(torch.ops.kapre_fast, name).default._schema) == (
+            f'{qualified}(Tensor {argument}, str spec, int threads) -> Tensor')
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CPU')
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CUDA') == cuda_built
+        assert qualified not in torch._library.custom_ops.OPDEFS  # not a Python custom_op
+
+
+def _aten_calls(run):
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        result = run()
+    return result, [event.name for event in profile.events()]
+
+
+def test_no_copy_in_or_out():
+    spec = FrontEnd.melspectrogram(n_fft=128, hop_length=32, n_mels=8, sample_rate=8000)
+    key = kft._ops.spec_key(spec)
+    batch = torch.from_numpy(audio(1000, 2, seed=3))
+    inner = batch[1:]  # contiguous, at an offset into the batch's memory
+    result, calls = _aten_calls(lambda: torch.ops.kapre_fast.front_end(inner, key, 1))
+    # One allocation (the result) and no copy or conversion of the audio or of the result.
+    assert 'kapre_fast::front_end' in calls and calls.count('aten::empty') == 1
+    assert not {'aten::copy_', 'aten::clone', 'aten::contiguous', 'aten::_to_copy'} & set(calls)
+    assert result._base is None and result.is_contiguous()
+    np.testing.assert_array_equal(result.numpy(), cpu.compute(spec, batch.numpy()[1:]))
+    _, calls = _aten_calls(lambda: kft.compute(spec, batch))  # the wrapper adds none either
+    assert not {'aten::copy_', 'aten::clone', 'aten::_to_copy'} & set(calls)
+    with pytest.raises(ValueError, match='audio must be a contiguous tensor'):
+        torch.ops.kapre_fast.front_end(batch.transpose(0, 1), key, 1)
+
+
+def test_raw_operators_name_bad_arguments():
+    key = kft._ops.spec_key(FrontEnd.stft(n_fft=64, hop_length=16))
+    ops = torch.ops.kapre_fast
+    x = torch.zeros(1, 200, 1)
+    with pytest.raises(TypeError, match='audio must be float32, got Double'):
+        ops.front_end(x.double(), key, 0)
+    with pytest.raises(ValueError, match=r'audio must have 3 axes .*\(200,\)'):
+        ops.front_end(torch.zeros(200), key, 0)
+    with pytest.raises(ValueError, match=r'threads must be in \[0, 1024\], got 2000'):
+        ops.front_end(x, key, 2000)
+    with pytest.raises(ValueError, match='is not a defined front end'):
+        ops.front_end(x, key + ' ', 0)
+    with pytest.raises(ValueError, match='is not a defined inverse STFT'):
+        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key, 0)
+    window = torch.ones(64)
+    none = torch.zeros(0, dtype=torch.int32)
+    framing = dict(n_fft=64, win_length=64, hop_length=16, pad_begin=0, pad_end=False, output=0,
+                   power=1, decibel=False, db_multiplier=10.0, amin=1e-5, ref_value=1.0,
+                   dynamic_range=80.0, input_channels_first=False, output_channels_first=False)
+    with pytest.raises(ValueError, match='window has 64 samples but win_length is 48'):
+        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, win_length=48))
+    with pytest.raises(ValueError, match='output must be 0'):
+        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, output=5))
+    with pytest.raises(ValueError, match='power must be 1 or 2'):
+        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, power=3))
+    with pytest.raises(TypeError, match='band_start must be Int'):
+        ops.define_front_end('t', window, none.long(), none, none.float(), **framing)
+    with pytest.raises(ValueError, match='amin is out of float32 range'):
+        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, amin=1e300))
+    ops.define_front_end('t', window, none, none, none.float(), **framing)
+    ops.define_front_end('t', window, none, none, none.float(), **framing)  # the same: fine
+    with pytest.raises(ValueError, match='already defined with other attributes'):
+        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, hop_length=8))
+    assert ops.front_end(x, 't', 1).shape == (1, 9, 33, 1)
+
+
+def test_another_torch_release_is_refused_by_name():
+    kft._ops.check_build('2.13.0+cpu', '2.13.0+cu130')  # one release, CPU or CUDA build: fine
+    with pytest.raises(ImportError, match=r'built for torch 2\.12\.1\+cpu but torch 2\.13\.0 '
+                                          r'is installed.*torch==2\.12\.1.*no-build-isolation'):
+        kft._ops.check_build('2.12.1+cpu', '2.13.0')
+    with pytest.raises(ImportError, match='built without its PyTorch operators'):
+        kft._ops.check_build('', '2.13.0')
+
+
 # ----- gradients -------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 
+#include "../core/call_checks.h"
 #include "../core/pipeline.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -42,27 +43,8 @@ struct InverseStftAttrs {
   ffi::Span<const float> window;
 };
 
-// A checked front-end call. The views point into the operand and result buffers (host or
-// device memory) with kapre's contiguous layouts.
-struct FrontEndCall {
-  FrontEndConfig cfg;
-  const float* window = nullptr;  // win_length values
-  BandView bands;
-  SignalView signal;
-  float* out = nullptr;
-  int64_t out_channels = 0, frames = 0, features = 0;
-  bool out_first = false;
-};
-
-// A checked inverse STFT.
-struct InverseStftCall {
-  FrontEndConfig cfg;
-  const float* window = nullptr;  // win_length values
-  ComplexInputView in;
-  float* out = nullptr;
-  int64_t length = 0;
-  bool out_first = false;
-};
+// The checked calls (FrontEndCall, InverseStftCall) and the framework-free checks are shared with
+// the PyTorch operators: csrc/core/call_checks.h.
 
 // INVALID_ARGUMENT "kapre_fast: <message>".
 ffi::Error invalid(const std::string& message);

@@ -83,6 +83,11 @@ def _key_of(spec: FrontEnd) -> str:
     return _ops.spec_key(spec)
 
 
+@torch.compiler.assume_constant_result
+def _inverse_key_of(spec: FrontEnd) -> str:
+    return _ops.inverse_key(spec)
+
+
 def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
     """Runs the front end `spec` on the waveform batch `x` (a tensor, or anything
     torch.as_tensor takes) with the fused kernel of x's device; differentiable in x."""
@@ -94,7 +99,8 @@ def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
 
 def _run(key: str, x, threads) -> torch.Tensor:
     audio = as_audio_tensor(x, key)
-    return torch.ops.kapre_fast.front_end(audio, key, cpu.thread_count(threads))
+    # The operators take dense tensors (no copy when audio already is one).
+    return torch.ops.kapre_fast.front_end(audio.contiguous(), key, cpu.thread_count(threads))
 
 
 istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
@@ -111,8 +117,8 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
                     else '(batch, frames, freq, channels)')
         raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
                          f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
-    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64), _key_of(spec),
-                                             cpu.thread_count(threads))
+    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64).contiguous(),
+                                             _inverse_key_of(spec), cpu.thread_count(threads))
 
 
 def as_audio_tensor(x, key: str) -> torch.Tensor:

@@ -1,18 +1,27 @@
-"""The fused front ends as PyTorch custom operators (torch.library).
+"""The fused front ends as PyTorch operators: a torch.library extension in C++ (csrc/torch).
 
     kapre_fast::front_end(Tensor audio, str spec, int threads) -> Tensor
     kapre_fast::inverse_stft(Tensor stft, str spec, int threads) -> Tensor
 
-`spec` is a FrontEnd's canonical JSON (a constant to torch.compile), `threads` 0 for every core.
-On the CPU the tensors go to the C++ core through NumPy views (no copy in or out); on a CUDA
-device, to the CUDA kernels through kapre_fast.gpu on the tensor's current stream (CuPy views of
-the same memory). Each operator has a fake (meta) implementation, so torch.compile(fullgraph=True)
-traces through it, and an autograd formula: the backward pass recomputes the pipeline in
-differentiable torch ops (_composition.py) and takes its vector-Jacobian product, as the
-TensorFlow ops' gradients do.
+The compiled library kapre_fast/_torch_ops.so defines them (TORCH_LIBRARY) with a CPU kernel
+over the same C++ core as kapre_fast.cpu and, in builds with the CUDA kernels, a CUDA kernel over
+the same kernels as kapre_fast.gpu, on torch's current stream. Both work on the tensors' own
+memory: no copy in (contiguous float32 / complex64 inputs) or out (torch allocates the result).
 
-A Python binding over the framework-free modules, not a C++ extension: it ties kapre_fast to no
-PyTorch ABI, so one build serves every PyTorch release with torch.library.custom_op (2.4+).
+`spec` is a FrontEnd's canonical JSON (a string constant to torch.compile), `threads` 0 for every
+core. torch.library schemas have no array attributes, so the window and filterbank are handed to
+the library once per front end, eagerly (spec_key / inverse_key call kapre_fast::define_front_end
+/ define_inverse_stft, outside any tracing); the operators then find them by that key
+(csrc/torch/definitions.h). Here, in Python over the C++-defined operators: the fake (meta)
+implementations, so torch.compile(fullgraph=True) traces through them, and the autograd formulas:
+the backward pass recomputes the pipeline in differentiable torch ops (_composition.py) and takes
+its vector-Jacobian product, as the TensorFlow ops' gradients do.
+
+Another torch: the library is a C++ extension of the torch it was compiled beside (its C++ ABI;
+_build_info.json records that version). Importing this module under another torch release, or
+with a kapre_fast built without torch, raises ImportError naming both versions and how to
+rebuild. There is no Python fallback on purpose: a second implementation of the operators would
+be a second code path to keep bit-identical with the kernels, and it would run silently slower.
 """
 
 from __future__ import annotations
@@ -20,17 +29,71 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from kapre_fast import cpu
+from kapre_fast import _loader, _weights
 from kapre_fast.spec import FrontEnd
 from kapre_fast.torch import _composition
 
+LIBRARY_NAME = '_torch_ops.so'
+
+
+def _release(version: str) -> str:
+    """'2.13.0' of '2.13.0+cpu': CPU and CUDA builds of one release share the C++ ABI."""
+    return version.split('+')[0]
+
+
+def check_build(built_for: str, installed: str) -> None:
+    """ImportError unless the library was built (for torch `built_for`, '' when not at all) for
+    the `installed` torch release."""
+    rebuild = ('reinstall kapre_fast with `pip install --no-build-isolation .` (or `make install`)'
+               ' in this environment')
+    if not built_for:
+        raise ImportError(
+            'kapre_fast was built without its PyTorch operators (torch was not importable at '
+            f'build time). Install torch first (`{_loader.pip_install_hint("torch")}`), then '
+            f'{rebuild}.')
+    if _release(built_for) != _release(installed):
+        raise ImportError(
+            f"kapre_fast's PyTorch operators were built for torch {built_for} but torch "
+            f'{installed} is installed; a C++ extension only loads in the torch release it was '
+            f'built against. Install torch=={_release(built_for)}, or {rebuild}.')
+
+
+def load_library() -> Path:
+    """Loads kapre_fast/_torch_ops.so into torch (the operators' schemas and kernels) after the
+    build checks; its real path (a source checkout links the installed one, link_build.py)."""
+    shadowed = _loader.source_checkout_note()
+    if shadowed:
+        raise ImportError(f"kapre_fast's PyTorch operators are missing: {shadowed}")
+    check_build(_loader.build_info().get('torch', ''), torch.__version__)
+    path = Path(__file__).resolve().parent.parent / LIBRARY_NAME
+    if not path.exists():
+        raise ImportError(f"kapre_fast's PyTorch operator library is missing at {path}")
+    torch.ops.load_library(str(path.resolve()))
+    return path.resolve()
+
+
+LIBRARY = load_library()
+
 
 def spec_key(spec: FrontEnd) -> str:
-    """The canonical JSON of a FrontEnd (its resolved fields), as the operators take it."""
-    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    """The canonical JSON of a FrontEnd (its resolved fields), as kapre_fast::front_end takes it;
+    defines the front end in the library the first time (ValueError naming a bad attribute)."""
+    key = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    _define_front_end(key)
+    return key
+
+
+def inverse_key(spec: FrontEnd) -> str:
+    """The key of the inverse STFT of `spec` (a forward STFT), as kapre_fast::inverse_stft
+    takes it; defines it the first time."""
+    key = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    _define_inverse_stft(key)
+    return key
 
 
 @functools.lru_cache(maxsize=256)
@@ -38,34 +101,36 @@ def spec_of(key: str) -> FrontEnd:
     return FrontEnd(**json.loads(key))
 
 
-def _on_gpu(tensor: torch.Tensor, compute):
-    """compute(cupy array) on a CuPy view of the CUDA `tensor`, on torch's current stream; the
-    result (a CuPy array) comes back as a tensor on the same memory."""
-    import cupy
-
-    from kapre_fast import gpu  # ImportError naming CuPy or the CUDA build when either is missing
-
-    with cupy.cuda.Device(tensor.device.index), cupy.cuda.ExternalStream(
-            torch.cuda.current_stream(tensor.device).cuda_stream):
-        result = compute(gpu, cupy.asarray(tensor))
-    return torch.as_tensor(result, device=tensor.device)
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(array))  # a writeable copy: the weights' cache is read-only
 
 
-def _device_error(tensor, name):
-    return ValueError(f'{name} must be on the CPU or a CUDA device, got device {tensor.device}')
+# The library keeps every definition for the life of the process, so each key is defined once.
+@functools.lru_cache(maxsize=None)
+def _define_front_end(key: str) -> None:
+    spec = spec_of(key)
+    start, length, weights = _weights.bands(spec)
+    torch.ops.kapre_fast.define_front_end(
+        key, _tensor(_weights.window(spec)), _tensor(start), _tensor(length), _tensor(weights),
+        output=_weights.OUTPUT_CODES[spec.output],
+        input_channels_first=spec.input_data_format == 'channels_first',
+        output_channels_first=spec.output_data_format == 'channels_first',
+        **_weights.kernel_attributes(spec))
 
 
-@torch.library.custom_op('kapre_fast::front_end', mutates_args=())
-def front_end(audio: torch.Tensor, spec: str, threads: int) -> torch.Tensor:
-    front = spec_of(spec)
-    if audio.device.type == 'cpu':
-        return torch.from_numpy(cpu.compute(front, audio.detach().numpy(), threads=threads or None))
-    if audio.device.type == 'cuda':
-        return _on_gpu(audio.detach(), lambda gpu, x: gpu.compute(front, x))
-    raise _device_error(audio, 'audio')
+@functools.lru_cache(maxsize=None)
+def _define_inverse_stft(key: str) -> None:
+    # The STFT kapre's InverseSTFT inverts, rebuilt from its arguments as kapre_fast.cpu.istft
+    # does: its synthesis window and sizes.
+    spec = FrontEnd.inverted_by_istft(**spec_of(key).istft_arguments())
+    torch.ops.kapre_fast.define_inverse_stft(
+        key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
+        win_length=spec.win_length, hop_length=spec.hop_length,
+        input_channels_first=spec.output_data_format == 'channels_first',
+        output_channels_first=spec.input_data_format == 'channels_first')
 
 
-@front_end.register_fake
+@torch.library.register_fake('kapre_fast::front_end')
 def _front_end_fake(audio, spec, threads):
     front = spec_of(spec)
     channels_last = front.input_data_format == 'channels_last'
@@ -73,7 +138,8 @@ def _front_end_fake(audio, spec, threads):
     channels, time = (audio.shape[2], audio.shape[1]) if channels_last else audio.shape[1:]
     total = time + front.pad_begin_length
     hop = front.hop_length
-    frames = (total + hop - 1) // hop if front.pad_end else 1 + (total - front.win_length) // hop
+    frame = front.frame_length
+    frames = (total + hop - 1) // hop if front.pad_end else 1 + (total - frame) // hop
     if front.output == 'mag_phase':
         channels = 2 * channels
     shape = ((batch, frames, front.n_features, channels)
@@ -107,18 +173,7 @@ torch.library.register_autograd('kapre_fast::front_end', _vjp(_composition.front
                                 setup_context=_save_input)
 
 
-@torch.library.custom_op('kapre_fast::inverse_stft', mutates_args=())
-def inverse_stft(stft: torch.Tensor, spec: str, threads: int) -> torch.Tensor:
-    front = spec_of(spec)
-    if stft.device.type == 'cpu':
-        return torch.from_numpy(cpu.istft(stft.detach().numpy(), threads=threads or None,
-                                          **front.istft_arguments()))
-    if stft.device.type == 'cuda':
-        return _on_gpu(stft.detach(), lambda gpu, X: gpu.istft(X, **front.istft_arguments()))
-    raise _device_error(stft, 'X')
-
-
-@inverse_stft.register_fake
+@torch.library.register_fake('kapre_fast::inverse_stft')
 def _inverse_stft_fake(stft, spec, threads):
     front = spec_of(spec)
     if front.output_data_format == 'channels_last':
