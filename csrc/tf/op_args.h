@@ -24,12 +24,13 @@ using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 namespace errors = ::tensorflow::errors;
 
-enum class OpKind { kFrontEnd, kStft, kInverseStft };
+enum class OpKind { kFrontEnd, kStft, kInverseStft, kMfcc };
 
 // The attributes of one op node, read once by the kernel's constructor.
 struct Attrs {
   FrontEndConfig cfg;
   bool in_first = false, out_first = false;
+  bool mfcc = false;  // KapreFastMfcc: decibel magnitudes, then the dct input's matrix
 };
 
 inline void read_attrs(OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
@@ -48,10 +49,12 @@ inline void read_attrs(OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
   OP_REQUIRES_OK(ctx, ctx->GetAttr("pad_begin", &cfg.pad_begin));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("pad_end", &cfg.pad_end));
   if (kind == OpKind::kStft) return;
-  std::string output;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("output", &output));
+  a->mfcc = kind == OpKind::kMfcc;
+  std::string output = "magnitude";
+  if (!a->mfcc) OP_REQUIRES_OK(ctx, ctx->GetAttr("output", &output));
   cfg.output = output == "mag_phase" ? OutputKind::kMagPhase : OutputKind::kMagnitude;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("decibel", &cfg.decibel));
+  cfg.decibel = a->mfcc;
+  if (!a->mfcc) OP_REQUIRES_OK(ctx, ctx->GetAttr("decibel", &cfg.decibel));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("amin", &cfg.amin));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("ref_value", &cfg.ref_value));
   OP_REQUIRES_OK(ctx, ctx->GetAttr("dynamic_range", &cfg.dynamic_range));
@@ -137,16 +140,32 @@ struct FrontEndCall {
   const float* window = nullptr;  // host memory
   int64_t frames = 0, features = 0, out_channels = 0;
   float* out = nullptr;  // the output's floats (complex: interleaved)
+  DctView dct;           // KapreFastMfcc's input 5 (host memory)
 };
+
+// KapreFastMfcc's (n_mels, n_mfcc) matrix, input 5, against the filterbank.
+inline bool read_dct(OpKernelContext* ctx, const Attrs& a, const BandView& bands, DctView* dct) {
+  const Tensor& matrix = ctx->input(5);
+  if (matrix.dims() != 2) {
+    return fail(ctx, errors::InvalidArgument("dct must be 2-D (n_mels, n_mfcc), got shape ",
+                                             matrix.shape().DebugString()));
+  }
+  dct->n_in = matrix.dim_size(0);
+  dct->n_out = matrix.dim_size(1);
+  dct->matrix = matrix.flat<float>().data();
+  const std::string err = check_dct(a.cfg, bands, *dct);
+  return err.empty() || fail(ctx, errors::InvalidArgument(err));
+}
 
 inline bool prepare_front_end(OpKernelContext* ctx, const Attrs& a, FrontEndCall* call) {
   if (a.cfg.output != OutputKind::kComplex && !read_bands(ctx, &call->bands)) return false;
   if (!read_window(ctx, a.cfg, call->bands)) return false;
+  if (a.mfcc && !read_dct(ctx, a, call->bands, &call->dct)) return false;
   if (!read_audio(ctx, a, call->bands, &call->signal)) return false;
   const SignalView& sig = call->signal;
   call->window = ctx->input(1).flat<float>().data();
   call->frames = frame_count(a.cfg, sig.time);
-  call->features = feature_count(a.cfg, call->bands);
+  call->features = a.mfcc ? call->dct.n_out : feature_count(a.cfg, call->bands);
   call->out_channels = a.cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
   const TensorShape shape =
       a.out_first ? TensorShape({sig.batch, call->out_channels, call->frames, call->features})

@@ -86,6 +86,29 @@ Status front_end_shape(InferenceContext* c) {
   return Status();
 }
 
+// KapreFastMfcc: the front end's (batch, frames, n_mels, ch) with n_mfcc = dct's columns.
+Status mfcc_shape(InferenceContext* c) {
+  DimensionHandle batch, ch, time, frames;
+  TF_RETURN_IF_ERROR(audio_dims(c, 0, "input_format", &batch, &ch, &time));
+  TF_RETURN_IF_ERROR(frames_dim(c, time, &frames));
+  ShapeHandle vector, dct;
+  for (int i = 1; i <= 4; ++i) TF_RETURN_IF_ERROR(c->WithRank(c->input(i), 1, &vector));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 2, &dct));
+  std::string format;
+  TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
+  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames,
+                                 c->Dim(dct, 1)));
+  return Status();
+}
+
+// KapreFastPcen: the features' own shape (rank 4).
+Status pcen_shape(InferenceContext* c) {
+  ShapeHandle features;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &features));
+  c->set_output(0, features);
+  return Status();
+}
+
 Status stft_shape(InferenceContext* c) {
   DimensionHandle batch, ch, time, frames;
   TF_RETURN_IF_ERROR(audio_dims(c, 0, "input_format", &batch, &ch, &time));
@@ -154,6 +177,37 @@ REGISTER_OP("KapreFastFrontEnd")
     .Attr("db_multiplier: float = 10.0")
     .SetShapeFn(kapre_fast::front_end_shape)
     .Doc("Fused pad > frame > window > |rFFT| (> phase) > sparse filterbank > dB (kapre).");
+
+REGISTER_OP("KapreFastMfcc")
+    .Input("audio: float")
+    .Input("window: float")
+    .Input("band_start: int32")
+    .Input("band_length: int32")
+    .Input("band_weights: float")
+    .Input("dct: float")
+    .Output("mfcc: float")
+    .KF_FRAMING_ATTRS
+    .Attr("amin: float = 1e-5")
+    .Attr("ref_value: float = 1.0")
+    .Attr("dynamic_range: float = 80.0")
+    .Attr("power: int = 1")
+    .Attr("db_multiplier: float = 10.0")
+    .SetShapeFn(kapre_fast::mfcc_shape)
+    .Doc("KapreFastFrontEnd's dB filterbank output (magnitude, decibel) times the (n_mels, "
+         "n_mfcc) `dct` matrix, applied per example after the clamp.");
+
+REGISTER_OP("KapreFastPcen")
+    .Input("features: float")
+    .Output("pcen: float")
+    .Attr("b: float")
+    .Attr("gain: float")
+    .Attr("bias: float")
+    .Attr("power: float")
+    .Attr("eps: float")
+    .Attr("data_format: {'channels_last', 'channels_first'} = 'channels_last'")
+    .SetShapeFn(kapre_fast::pcen_shape)
+    .Doc("librosa.pcen (max_size=1) along the frames of (batch, frames, features, ch) or "
+         "(batch, ch, frames, features) filterbank features.");
 
 REGISTER_OP("KapreFastStft")
     .Input("audio: float")
