@@ -1,7 +1,7 @@
 """MFCC, mel with compat='librosa', PCEN and trainable front ends (issue #15): what each costs
 next to the other ways of computing the same numbers, in one run.
 
-    python bench/front_end_extras.py                 # config A's input, 1 thread (~2 min)
+    python bench/front_end_extras.py                 # config A's input, 1 thread (~1 min)
     python bench/front_end_extras.py --quick         # tiny input, few calls (results in quick/)
     python bench/front_end_extras.py --only mfcc,pcen --threads 2 --note "idle machine"
     make bench-extras                                # the first line
