@@ -32,11 +32,11 @@ Common behaviour of the three op-backed layers:
 
 from __future__ import annotations
 
-import math
 import types
 
 import keras
 
+from kapre_fast import _pcen
 from kapre_fast import spec as _spec
 
 __all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients',
@@ -532,7 +532,7 @@ class PCEN(keras.layers.Layer):
             raise ValueError(f'Layer {self.name!r} takes 4 axes '
                              f'{_spectrum_layout(self.data_format)}, got shape '
                              f'{_shape_tuple(inputs.shape)}')
-        b, gain, bias, power, eps = self.constants
+        b = self.constants.b
         ops = keras.ops
         axis = 1 if self.data_format == 'channels_last' else 2
         # (1 - b) per frame, broadcast over the other axes, and its powers (1 - b)^(t + 1):
@@ -544,12 +544,7 @@ class PCEN(keras.layers.Layer):
             lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
             (decay, b * inputs), axis=axis)
         smooth = smoothed + ops.cumprod(decay, axis=axis)
-        scaled = inputs * ops.exp(-gain * (math.log(eps) + ops.log1p(smooth / eps)))
-        if power == 0:
-            return ops.log1p(scaled)
-        if bias == 0:
-            return ops.exp(power * ops.log(scaled))
-        return bias**power * ops.expm1(power * ops.log1p(scaled / bias))
+        return _pcen.compress(ops, inputs, smooth, self.constants)
 
     def get_config(self):
         config = super().get_config()

@@ -229,6 +229,12 @@ class FrontEnd:
         """Samples a preset pads on each side of the audio (pad_mode) with center: n_fft // 2."""
         return self.n_fft // 2 if self.center else 0
 
+    def without_centring(self) -> 'FrontEnd':
+        """This front end for audio its caller has already centred (center=False): what the
+        kernels run after a binding pads the audio itself (torch, jax: a differentiable pad
+        before the op, as kapre_fast.ops' tf.pad)."""
+        return dataclasses.replace(self, center=False) if self.center_padding else self
+
     @property
     def power_exponent(self) -> int:
         """1: magnitudes |X| (kapre); 2: power |X|^2."""
@@ -444,13 +450,13 @@ def pcen_constants(sample_rate, hop_length, *, gain=0.98, bias=2.0, pcen_power=0
 
 
 def require_kapre_numerics(spec: FrontEnd, where: str):
-    """ValueError naming `where` when `spec` uses a preset: the GPU kernels, the torch ops and
-    the builtin TF path compute compat='kapre' only (presets: reference, cpu, the TF ops)."""
+    """ValueError naming `where` when `spec` uses a preset: the GPU kernels and the builtin TF
+    path compute compat='kapre' only (presets: reference, cpu, torch, jax, the TF ops)."""
     if spec.compat != 'kapre':
         raise ValueError(
             f"compat={spec.compat!r}: {where} computes compat='kapre' only; the presets run in "
-            'kapre_fast.reference, kapre_fast.cpu and the TF ops and layers (kapre_fast.ops, '
-            "layers, composed with implementation='fused')"
+            'kapre_fast.reference, kapre_fast.cpu, kapre_fast.torch, kapre_fast.jax and the '
+            "fused layers (kapre_fast.ops, layers, composed with implementation='fused')"
         )
 
 
