@@ -158,6 +158,10 @@ def test_raw_operators_name_bad_arguments():
         ops.define_front_end('t', window, none, none, none.float(), **dict(framing, power=3))
     with pytest.raises(TypeError, match='band_start must be Int'):
         ops.define_front_end('t', window, none.long(), none, none.float(), **framing)
+    with pytest.raises(ValueError, match='mag_phase output takes no filterbank'):
+        ops.define_front_end('t', window, torch.tensor([1], dtype=torch.int32),
+                             torch.tensor([2], dtype=torch.int32), torch.ones(2),
+                             **dict(framing, output=1))
     with pytest.raises(ValueError, match='amin is out of float32 range'):
         ops.define_front_end('t', window, none, none, none.float(), **dict(framing, amin=1e300))
     ops.define_front_end('t', window, none, none, none.float(), **framing)

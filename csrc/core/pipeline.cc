@@ -169,6 +169,10 @@ std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const
   if (cfg.output == OutputKind::kComplex && (cfg.decibel || bands.n_bands > 0)) {
     return "complex STFT output takes no filterbank and no decibel scaling";
   }
+  // The phase has one value per frequency bin: a filterbank's narrower feature axis cannot hold it.
+  if (cfg.output == OutputKind::kMagPhase && bands.n_bands > 0) {
+    return "mag_phase output takes no filterbank, got " + num(bands.n_bands) + " bands";
+  }
   if (cfg.power != 1 && (cfg.power != 2 || cfg.output == OutputKind::kComplex)) {
     return "power must be 1 or 2 (and 1 for the complex STFT), got " + num(cfg.power);
   }
