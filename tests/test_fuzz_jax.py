@@ -80,12 +80,13 @@ def call_until_shaped(target, operand, dtype, shape, attrs):
        window=arrays([np.float32], 1), starts=arrays([np.int32], 1, 80),
        lengths=arrays([np.int32], 1, 80), weights=arrays([np.float32], 1, 300),
        n_fft=int_attr, win=int_attr, hop=int_attr, pad=int_attr, pad_end=st.booleans(),
-       output=st.integers(-1, 3), decibel=st.booleans(), amin=float_attr, dr=float_attr,
-       cf_in=st.booleans(), cf_out=st.booleans(), threads=st.integers(-1, 3),
-       declared=st.lists(st.integers(1, 50), max_size=5))
+       output=st.integers(-1, 3), power=int_attr, decibel=st.booleans(), multiplier=float_attr,
+       amin=float_attr, dr=float_attr, cf_in=st.booleans(), cf_out=st.booleans(),
+       threads=st.integers(-1, 3), declared=st.lists(st.integers(1, 50), max_size=5))
 def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths, weights, n_fft,
-                                            win, hop, pad, pad_end, output, decibel, amin, dr,
-                                            cf_in, cf_out, threads, declared):
+                                            win, hop, pad, pad_end, output, power, decibel,
+                                            multiplier, amin, dr, cf_in, cf_out, threads,
+                                            declared):
     draw = data.draw
     if draw(st.booleans()):  # a plausible call, so that many cases get through to the kernel
         win, n_fft = draw(st.integers(1, 64)), draw(st.integers(2, 128))
@@ -94,6 +95,8 @@ def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths
         starts = lengths = np.zeros(0, np.int32)
         weights = np.zeros(0, np.float32)
         output, amin, dr = draw(st.integers(0, 2)), 1e-5, 80.0
+        power = 1 if output == 2 else draw(st.integers(1, 2))  # a preset's power spectrum
+        multiplier = draw(st.sampled_from([10.0, 20.0]))
         decibel = decibel and output != 2
         leading = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))  # batch, vmap axes
         time, channels = draw(st.integers(0, 400)), draw(st.integers(0, 3))
@@ -101,8 +104,9 @@ def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths
         audio = np.random.default_rng(time).standard_normal(shape).astype(np.float32)
     attrs = dict(n_fft=typed(draw, n_fft, np.int64), win_length=typed(draw, win, np.int64),
                  hop_length=np.int64(hop), pad_begin=np.int64(pad), pad_end=np.bool_(pad_end),
-                 output=np.int64(output), decibel=np.bool_(decibel), amin=np.float32(amin),
-                 ref_value=np.float32(1.0), dynamic_range=np.float32(dr),
+                 output=np.int64(output), power=typed(draw, power, np.int64),
+                 decibel=np.bool_(decibel), db_multiplier=np.float32(multiplier),
+                 amin=np.float32(amin), ref_value=np.float32(1.0), dynamic_range=np.float32(dr),
                  input_channels_first=np.bool_(cf_in), output_channels_first=np.bool_(cf_out),
                  threads=np.int64(threads), window=window, band_start=starts,
                  band_length=lengths, band_weights=weights)
@@ -114,7 +118,8 @@ def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths
     # Accepted: the same numbers as the NumPy module on the same (4-D-or-less) problem.
     if audio.ndim == 3:
         theirs = core.frontend(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
-                               pad_end, output, decibel, amin, 1.0, dr, cf_in, cf_out, 1)
+                               pad_end, output, decibel, amin, 1.0, dr, cf_in, cf_out, 1,
+                               power=power, db_multiplier=multiplier)
         np.testing.assert_array_equal(ours, theirs)
     assert ours.ndim == audio.ndim + 1
 

@@ -102,8 +102,10 @@ def test_bad_inputs_are_named():
         kfj.stft_magnitude(x, n_fft=256, threads=0)
     with pytest.raises(TypeError, match='FrontEnd'):
         kfj.compute({'n_fft': 256}, x)
-    with pytest.raises(ValueError, match=r"compat='librosa'.*kapre_fast.jax"):
-        kfj.melspectrogram(x, n_fft=256, compat='librosa')
+    with pytest.raises(ValueError, match=r"pad_mode='reflect' pads n_fft // 2 = 128 samples"):
+        kfj.melspectrogram(jnp.zeros((1, 100, 1)), n_fft=256, compat='torchaudio')
+    with pytest.raises(ValueError, match="pad_mode must be one of 'constant', 'reflect'"):
+        kfj.melspectrogram(x, n_fft=256, compat='librosa', pad_mode='wrap')
     with pytest.raises(TypeError, match='complex'):
         kfj.istft(jnp.zeros((1, 4, 33, 1)), n_fft=64)
     with pytest.raises(ValueError, match='4 axes'):
@@ -275,7 +277,8 @@ def test_raw_call_with_a_wrong_result_shape_is_refused():
                                                          r'\(1, 37, 33, 1\)'):
         attrs = _ops._framing(spec, 1)
         call(x, **attrs, pad_begin=np.int64(0), pad_end=np.bool_(False), output=np.int64(0),
-             decibel=np.bool_(False), amin=np.float32(1e-5), ref_value=np.float32(1.0),
+             power=np.int64(1), decibel=np.bool_(False), db_multiplier=np.float32(10.0),
+             amin=np.float32(1e-5), ref_value=np.float32(1.0),
              dynamic_range=np.float32(80.0), input_channels_first=np.bool_(False),
              output_channels_first=np.bool_(False), window=np.hanning(64).astype(np.float32),
              band_start=np.zeros(0, np.int32), band_length=np.zeros(0, np.int32),

@@ -26,8 +26,9 @@ struct FrontEndAttrs {
   int64_t n_fft, win_length, hop_length, pad_begin;
   bool pad_end;
   int64_t output;  // 0 magnitude, 1 mag_phase, 2 complex
+  int64_t power;   // 1: |X| (kapre); 2: |X|^2 (a preset's power spectrum)
   bool decibel;
-  float amin, ref_value, dynamic_range;
+  float db_multiplier, amin, ref_value, dynamic_range;  // 10 (kapre, power) or 20 (magnitude)
   bool input_channels_first, output_channels_first;
   int64_t threads;  // 0: every core; the CUDA handlers check it and ignore it
   ffi::Span<const float> window;
@@ -81,7 +82,9 @@ XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(kapre_fast::jax_ffi::FrontEndAttrs,
                                       ::xla::ffi::StructMember<int64_t>("pad_begin"),
                                       ::xla::ffi::StructMember<bool>("pad_end"),
                                       ::xla::ffi::StructMember<int64_t>("output"),
+                                      ::xla::ffi::StructMember<int64_t>("power"),
                                       ::xla::ffi::StructMember<bool>("decibel"),
+                                      ::xla::ffi::StructMember<float>("db_multiplier"),
                                       ::xla::ffi::StructMember<float>("amin"),
                                       ::xla::ffi::StructMember<float>("ref_value"),
                                       ::xla::ffi::StructMember<float>("dynamic_range"),

@@ -13,6 +13,12 @@ TensorFlow ops' gradients do. The handlers are registered for XLA's CPU platform
 with the CUDA kernels, for its CUDA platform too (compiled in CI but not yet run on a GPU:
 README, JAX); without them a program placed on a GPU fails to compile, naming the target.
 
+The presets (compat='librosa' / 'torchaudio') run here too: their centring is a jnp.pad of the
+audio before the FFI call (differentiated by jax), their power and dB are the call's attributes
+(which the CUDA handlers hand to the CUDA kernels' plan as well). `mfcc` and `pcen`
+take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in jnp with its
+smoother a jax.lax.associative_scan over the frames (jit-able, differentiable).
+
 Needs jax with `jax.ffi` (`pip install "kapre_fast[jax]"`) and a kapre_fast built while jax was
 importable; `import kapre_fast` alone never imports jax.
 """
@@ -32,9 +38,9 @@ if not hasattr(jax, 'ffi'):
 
 import numpy as np  # noqa: E402
 
-from kapre_fast import _api, cpu  # noqa: E402
+from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
 from kapre_fast.jax import _ops  # noqa: E402  (registers the FFI targets)
-from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics  # noqa: E402
+from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
 
 __all__ = [
     'compute',
@@ -45,6 +51,10 @@ __all__ = [
     'stft',
     'istft',
     'inverse',
+    'mfcc',
+    'pcen',
+    'apply_pcen',
+    'compute_mfcc',
 ]
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
@@ -57,11 +67,53 @@ def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     jnp.asarray takes) with the fused kernel; differentiable in x, jit- and vmap-able."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
-    require_kapre_numerics(spec, 'kapre_fast.jax')  # the handlers take kapre's settings only
-    return _ops.front_end(spec, as_audio_array(x, spec), cpu.thread_count(threads))
+    audio = as_audio_array(x, spec)
+    pad = spec.center_padding
+    if pad:  # a preset's centring, as kapre_fast.cpu's np.pad; the FFI call gets the rest
+        axis = _weights.time_axis(spec)
+        spec.n_frames(audio.shape[axis])  # ValueError naming the lengths
+        widths = [(0, 0)] * 3
+        widths[axis] = (pad, pad)
+        audio = jnp.pad(audio, widths, mode=spec.pad_mode)
+    return _ops.front_end(spec.without_centring(), audio, cpu.thread_count(threads))
 
 
 istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
+# kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen.
+mfcc = _api.mfcc_function(__name__)
+pcen = _api.pcen_function(__name__)
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x, *, threads=None) -> jax.Array:
+    """MFCCs: the fused dB mel spectrogram `spec` times `matrix` (spec.mfcc_matrix, float64
+    (n_mels, n_mfcc)) in jnp after the per-example clamp; differentiable in x."""
+    mel = compute(spec, x, threads=threads)
+    dct = jnp.asarray(matrix, dtype=jnp.float32)
+    if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)
+        return jnp.einsum('bfmc,mk->bfkc', mel, dct)
+    return mel @ dct
+
+
+def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
+    """librosa.pcen (kapre_fast.reference.apply_pcen) of a 4-D filterbank output along
+    `time_axis` (1: channels_last, 2: channels_first) in jnp, jit-able and differentiable
+    (threads: accepted for kapre_fast.cpu's signature; XLA's own threads run it)."""
+    if time_axis not in (1, 2):
+        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
+                         f'{time_axis!r}')
+    cpu.thread_count(threads)
+    mel = _as_jax(mel)
+    frames = mel.shape[time_axis]
+    shape = [1, 1, 1, 1]
+    shape[time_axis] = frames
+    # M[t] = (1 - b) M[t - 1] + b S[t] as a scan of affine maps (decay, offset); M[-1] = 1
+    # adds decay**(t + 1).
+    decay = jnp.full(shape, 1.0 - constants.b, mel.dtype)
+    _, smooth = jax.lax.associative_scan(
+        lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
+        (jnp.broadcast_to(decay, mel.shape), constants.b * mel), axis=time_axis)
+    initial = (1.0 - constants.b) ** jnp.arange(1, frames + 1, dtype=mel.dtype)
+    return _pcen.compress(jnp, mel, smooth + initial.reshape(shape), constants)
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:

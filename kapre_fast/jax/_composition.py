@@ -1,12 +1,16 @@
 """The front ends in differentiable jnp ops: the backward pass of the fused FFI calls.
 
 The same pipeline as kapre_fast.ops' TensorFlow gradients and kapre_fast/torch/_composition.py:
-[pad_begin] -> frames -> window -> rFFT of n_fft (each frame cropped or zero-padded at its end)
--> |X| -> filterbank -> dB; the inverse STFT as irFFT -> synthesis window -> overlap-add. Only
-the custom VJPs run these: the forward values come from the fused kernels.
+[pad_begin] -> frames of spec.frame_length -> window -> rFFT of n_fft (each frame cropped or
+zero-padded at its end) -> |X| (a preset's power=2: |X|^2) -> filterbank -> dB (spec.decibel);
+the inverse STFT as irFFT -> synthesis window -> overlap-add. A preset's centring is a jnp.pad
+before the FFI call (kapre_fast.jax.compute), differentiated by jax itself. Only the custom VJPs
+run these: the forward values come from the fused kernels.
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +29,9 @@ def spectra(spec: FrontEnd, audio):
     total = waveforms.shape[-1] + spec.pad_begin_length
     frames = spec.n_frames(waveforms.shape[-1])
     # pad_begin's zeros in front; pad_end's (tf.signal.frame) behind, up to the last frame's end.
-    end = max(0, (frames - 1) * spec.hop_length + spec.win_length - total)
+    end = max(0, (frames - 1) * spec.hop_length + spec.frame_length - total)
     waveforms = jnp.pad(waveforms, ((0, 0), (0, 0), (spec.pad_begin_length, end)))
-    framed = waveforms[..., _frame_indices(frames, spec.win_length, spec.hop_length)]
+    framed = waveforms[..., _frame_indices(frames, spec.frame_length, spec.hop_length)]
     windowed = framed * jnp.asarray(spec.window(), dtype=framed.dtype)
     return jnp.fft.rfft(windowed, n=spec.n_fft)  # n crops or zero-pads each frame at its end
 
@@ -51,10 +55,11 @@ def _phase_jvp(primals, tangents):
 
 
 def _decibel(spec: FrontEnd, x):
-    log_x = 10.0 * jnp.log10(jnp.maximum(x, spec.db_amin))
-    log_x = log_x - 10.0 * np.log10(np.float32(max(spec.db_amin, spec.db_ref_value)))
+    multiplier, amin, ref, dynamic_range = spec.decibel  # a preset's top_db may be inf
+    log_x = multiplier * jnp.log10(jnp.maximum(x, amin))
+    log_x = log_x - multiplier * math.log10(max(amin, ref))
     peak = log_x.max(axis=(1, 2, 3), keepdims=True)
-    return jnp.maximum(log_x, peak - spec.db_dynamic_range)
+    return jnp.maximum(log_x, peak - dynamic_range)
 
 
 def _to_output_layout(spec: FrontEnd, features):
@@ -68,7 +73,10 @@ def front_end(spec: FrontEnd, audio):
     X = spectra(spec, audio)
     if spec.output == 'complex':
         return _to_output_layout(spec, X)
-    features = jnp.abs(X)
+    if spec.power_exponent == 2:  # re^2 + im^2: smooth at 0, where |X|'s gradient is not
+        features = X.real**2 + X.imag**2
+    else:
+        features = jnp.abs(X)
     if spec.filterbank != 'none':
         features = features @ jnp.asarray(spec.dense_filterbank(), dtype=features.dtype)
     if spec.return_decibel:

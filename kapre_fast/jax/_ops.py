@@ -94,10 +94,17 @@ def output_shape(spec: FrontEnd, audio_shape) -> tuple:
     return (batch, channels, frames, spec.n_features)
 
 
+# Explicit NumPy scalar types: they fix the attribute types the handlers decode.
+_ATTRIBUTE_TYPES = {bool: np.bool_, int: np.int64, float: np.float32}
+
+
+def _attributes(**values) -> dict:
+    return {name: _ATTRIBUTE_TYPES[type(value)](value) for name, value in values.items()}
+
+
 def _framing(spec: FrontEnd, threads: int) -> dict:
-    # Explicit NumPy scalar types: they fix the attribute types the handlers decode.
-    return dict(n_fft=np.int64(spec.n_fft), win_length=np.int64(spec.win_length),
-                hop_length=np.int64(spec.hop_length), threads=np.int64(threads))
+    return _attributes(n_fft=spec.n_fft, win_length=spec.win_length,
+                       hop_length=spec.hop_length, threads=threads)
 
 
 def _front_end_call(spec: FrontEnd, audio, threads: int):
@@ -106,18 +113,14 @@ def _front_end_call(spec: FrontEnd, audio, threads: int):
     start, length, weights = _weights.bands(spec)
     call = jax.ffi.ffi_call(FRONT_END_TARGET, jax.ShapeDtypeStruct(shape, dtype),
                             vmap_method='expand_dims')
+    # The core's framing and dB attributes (frames of spec.frame_length, power, the preset's
+    # dB multiplier), as every native entry point takes them; a centred preset arrives padded.
     return call(
         audio,
-        **_framing(spec, threads),
-        pad_begin=np.int64(spec.pad_begin_length),
-        pad_end=np.bool_(spec.pad_end),
-        output=np.int64(_weights.OUTPUT_CODES[spec.output]),
-        decibel=np.bool_(spec.return_decibel),
-        amin=np.float32(spec.db_amin),
-        ref_value=np.float32(spec.db_ref_value),
-        dynamic_range=np.float32(spec.db_dynamic_range),
-        input_channels_first=np.bool_(spec.input_data_format == 'channels_first'),
-        output_channels_first=np.bool_(spec.output_data_format == 'channels_first'),
+        **_attributes(**_weights.kernel_attributes(spec), threads=threads,
+                      output=_weights.OUTPUT_CODES[spec.output],
+                      input_channels_first=spec.input_data_format == 'channels_first',
+                      output_channels_first=spec.output_data_format == 'channels_first'),
         window=_weights.window(spec),
         band_start=start,
         band_length=length,
