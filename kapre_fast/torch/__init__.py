@@ -11,6 +11,12 @@ custom operators (`torch.ops.kapre_fast.front_end`, `.inverse_stft`) with autogr
 with respect to the waveform, and to the complex STFT for `istft`) and fake implementations, so
 `torch.compile(fullgraph=True)` takes them whole.
 
+The presets (compat='librosa' / 'torchaudio') run here too: their centring is a torch pad of the
+audio (reflect or constant) before the operator, which autograd differentiates; the power
+spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pcen` take
+kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
+(differentiable; its smoother a parallel scan over the frames).
+
 Needs PyTorch 2.4 or newer (`pip install "kapre_fast[torch]"`); `import kapre_fast` alone never
 imports it.
 """
@@ -32,8 +38,10 @@ if not hasattr(torch.library, 'custom_op'):
     raise ImportError(f'kapre_fast.torch needs PyTorch 2.4 or newer (torch.library.custom_op); '
                       f'torch {torch.__version__} is installed')
 
-from kapre_fast import _api, cpu  # noqa: E402
-from kapre_fast.spec import FrontEnd, check_audio_dtype, require_kapre_numerics  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
+from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
 from kapre_fast.torch import _ops  # noqa: E402  (registers the operators)
 
 __all__ = [
@@ -45,23 +53,29 @@ __all__ = [
     'stft',
     'istft',
     'inverse',
+    'mfcc',
+    'pcen',
+    'apply_pcen',
+    'compute_mfcc',
     'STFTMagnitude',
     'MelSpectrogram',
     'LogFrequencySpectrogram',
     'STFTMagPhase',
     'STFT',
     'InverseSTFT',
+    'MFCC',
+    'PCEN',
 ]
 
 def _front_end_function(template):
     """kapre_fast.torch.<name>: `template`'s signature and docstring (kapre_fast._api), with the
-    spec resolved outside torch.compile's tracing (_spec_key_of)."""
+    spec resolved outside torch.compile's tracing (_plan_of_arguments)."""
 
     @functools.wraps(template)
     def function(x, **kwargs):
         threads = kwargs.pop('threads', None)
-        key = _spec_key_of(template.__name__, tuple(sorted(kwargs.items())))
-        return _run(key, x, threads)
+        plan = _plan_of_arguments(template.__name__, tuple(sorted(kwargs.items())))
+        return _run(plan, x, threads)
 
     return function
 
@@ -71,11 +85,23 @@ stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft 
     _front_end_function, _api.front_end_functions(__name__))
 
 
+def _plan(spec: FrontEnd) -> tuple:
+    """(operator key, spec key, centring pad, pad_mode, time axis): the operator runs the spec
+    without its centring (spec.without_centring), which _run applies first as a torch pad."""
+    return (_ops.spec_key(spec.without_centring()), _ops.spec_key(spec), spec.center_padding,
+            spec.pad_mode or 'constant', _weights.time_axis(spec))
+
+
 @torch.compiler.assume_constant_result
-def _spec_key_of(function: str, arguments: tuple) -> str:
+def _plan_of_arguments(function: str, arguments: tuple) -> tuple:
     # FrontEnd's validation is plain Python that torch.compile cannot trace (and need not: the
     # spec is a constant of the compiled program); TypeError/ValueError name bad arguments.
-    return _ops.spec_key(getattr(FrontEnd, function)(**dict(arguments)))
+    return _plan(getattr(FrontEnd, function)(**dict(arguments)))
+
+
+@torch.compiler.assume_constant_result
+def _plan_of(spec: FrontEnd) -> tuple:
+    return _plan(spec)
 
 
 @torch.compiler.assume_constant_result
@@ -93,17 +119,73 @@ def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
     torch.as_tensor takes) with the fused kernel of x's device; differentiable in x."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
-    require_kapre_numerics(spec, 'kapre_fast.torch')
-    return _run(_key_of(spec), x, threads)
+    return _run(_plan_of(spec), x, threads)
 
 
-def _run(key: str, x, threads) -> torch.Tensor:
+def _run(plan: tuple, x, threads) -> torch.Tensor:
+    key, spec_key, pad, pad_mode, axis = plan
     audio = as_audio_tensor(x, key)
+    if not torch.compiler.is_compiling():  # compiled programs ran eagerly (and checked) first
+        # ValueError naming the lengths in the spec's terms (a preset's n_fft and centring).
+        _ops.spec_of(spec_key).n_frames(audio.shape[axis])
+    if pad:
+        audio = _centred(audio, pad, pad_mode, axis)
     # The operators take dense tensors (no copy when audio already is one).
     return torch.ops.kapre_fast.front_end(audio.contiguous(), key, cpu.thread_count(threads))
 
 
+def _centred(audio: torch.Tensor, pad: int, pad_mode: str, axis: int):
+    """The audio padded by `pad` samples on both sides of its time axis `axis`, as
+    kapre_fast.cpu's np.pad: zeros ('constant') or mirrored samples without the edge
+    ('reflect', one index_select, for either layout)."""
+    time = audio.shape[axis]
+    if pad_mode == 'constant':
+        return F.pad(audio, (pad, pad) if axis == 2 else (0, 0, pad, pad))
+    index = torch.arange(-pad, time + pad, device=audio.device).abs()
+    return audio.index_select(axis, (time - 1) - ((time - 1) - index).abs())
+
+
 istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
+# kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen.
+mfcc = _api.mfcc_function(__name__)
+pcen = _api.pcen_function(__name__)
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x, *, threads=None) -> torch.Tensor:
+    """MFCCs: the fused dB mel spectrogram `spec` times `matrix` (spec.mfcc_matrix, float64
+    (n_mels, n_mfcc)) in torch after the per-example clamp; differentiable in x."""
+    mel = compute(spec, x, threads=threads)
+    dct = torch.as_tensor(np.array(matrix, dtype=np.float32), device=mel.device)
+    if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)
+        return torch.einsum('bfmc,mk->bfkc', mel, dct)
+    return mel @ dct
+
+
+def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> torch.Tensor:
+    """librosa.pcen (kapre_fast.reference.apply_pcen) of a 4-D filterbank output along
+    `time_axis` (1: channels_last, 2: channels_first) in torch ops, differentiable (threads:
+    accepted for kapre_fast.cpu's signature; torch's own threads run it)."""
+    if time_axis not in (1, 2):
+        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
+                         f'{time_axis!r}')
+    cpu.thread_count(threads)
+    decay = 1.0 - constants.b
+    frames = mel.shape[time_axis]
+    # The smoother's linear recurrence M[t] = decay M[t - 1] + b S[t] by doubling
+    # (Hillis-Steele): after the pass with shift d, each sum holds its last 2d terms, so
+    # ceil(log2(frames)) vectorised passes instead of a loop over the frames.
+    smooth = constants.b * mel
+    shift = 1
+    while shift < frames:
+        earlier = smooth.narrow(time_axis, 0, frames - shift)
+        zeros = torch.zeros_like(smooth.narrow(time_axis, 0, shift))
+        smooth = smooth + decay**shift * torch.cat([zeros, earlier], dim=time_axis)
+        shift *= 2
+    # What M[-1] = 1 contributes to M[t]: decay**(t + 1).
+    shape = [1, 1, 1, 1]
+    shape[time_axis] = frames
+    initial = decay ** torch.arange(1, frames + 1, dtype=mel.dtype, device=mel.device)
+    return _pcen.compress(torch, mel, smooth + initial.reshape(shape), constants)
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
@@ -147,10 +229,10 @@ class _FrontEndModule(torch.nn.Module):
         self.spec = getattr(FrontEnd, self.function)(**kwargs)
         self.threads = cpu.thread_count(threads) or None
         self._arguments = kwargs
-        self._key = _ops.spec_key(self.spec)
+        self._plan = _plan(self.spec)
 
     def forward(self, x):
-        return _run(self._key, x, self.threads)
+        return _run(self._plan, x, self.threads)
 
     def extra_repr(self):
         return ', '.join(f'{name}={value!r}' for name, value in self._arguments.items())
@@ -158,9 +240,11 @@ class _FrontEndModule(torch.nn.Module):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         kapre = FrontEnd.kapre_signature(cls.function).parameters.values()
+        presets = FrontEnd.preset_signature().parameters.values()
         threads = inspect.Parameter('threads', inspect.Parameter.KEYWORD_ONLY, default=None)
         cls.__signature__ = inspect.Signature(
-            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kapre] + [threads])
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kapre] + list(presets)
+            + [threads])
 
 
 class STFTMagnitude(_FrontEndModule):
@@ -213,3 +297,32 @@ class InverseSTFT(torch.nn.Module):
 
     def extra_repr(self):
         return ', '.join(f'{name}={value!r}' for name, value in self._arguments.items())
+
+
+class _FunctionModule(torch.nn.Module):
+    """forward(x) == kapre_fast.torch.<function>(x, **the arguments given at construction)."""
+
+    function = None
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self._arguments = kwargs
+
+    def forward(self, x):
+        return type(self).function(x, **self._arguments)
+
+    def extra_repr(self):
+        return ', '.join(f'{name}={value!r}' for name, value in self._arguments.items())
+
+
+class MFCC(_FunctionModule):
+    """MFCCs as a module: kapre_fast.torch.mfcc's keyword arguments at construction."""
+
+    function = staticmethod(mfcc)
+
+
+class PCEN(_FunctionModule):
+    """PCEN of the mel spectrogram as a module: kapre_fast.torch.pcen's keyword arguments at
+    construction."""
+
+    function = staticmethod(pcen)

@@ -1,14 +1,17 @@
 """The front ends in differentiable PyTorch ops: the backward pass of the fused ops.
 
-The same pipeline as kapre_fast.ops' TensorFlow gradients (and kapre): [pad_begin] -> frames ->
-window -> rFFT of n_fft (each frame cropped or zero-padded at its end) -> |X| -> filterbank ->
-dB; the inverse STFT as irFFT -> synthesis window -> overlap-add. Only autograd runs these: the
-forward values come from the fused kernels.
+The same pipeline as kapre_fast.ops' TensorFlow gradients (and kapre): [pad_begin] -> frames of
+spec.frame_length -> window -> rFFT of n_fft (each frame cropped or zero-padded at its end) ->
+|X| (a preset's power=2: |X|^2) -> filterbank -> dB (spec.decibel: kapre's or the preset's);
+the inverse STFT as irFFT -> synthesis window -> overlap-add. A preset's centring is a torch pad
+before the operator (kapre_fast.torch), which autograd differentiates itself, so these see the
+spec without it. Only autograd runs these: the forward values come from the fused kernels.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -42,8 +45,9 @@ def spectra(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
     total = waveforms.shape[-1]
     if spec.pad_end:  # tf.signal.frame's pad_end: ceil(total / hop) frames
         frames = -(-total // spec.hop_length)
-        waveforms = F.pad(waveforms, (0, (frames - 1) * spec.hop_length + spec.win_length - total))
-    frames = waveforms.unfold(-1, spec.win_length, spec.hop_length)
+        waveforms = F.pad(waveforms,
+                          (0, (frames - 1) * spec.hop_length + spec.frame_length - total))
+    frames = waveforms.unfold(-1, spec.frame_length, spec.hop_length)
     windowed = frames * _constant(_window_array(spec, False), frames)
     return torch.fft.rfft(windowed, n=spec.n_fft)  # n crops or zero-pads each frame at its end
 
@@ -69,10 +73,11 @@ class _SafePhase(torch.autograd.Function):
 
 
 def _decibel(spec: FrontEnd, x: torch.Tensor) -> torch.Tensor:
-    log_x = 10.0 * torch.log10(torch.clamp(x, min=spec.db_amin))
-    log_x = log_x - 10.0 * torch.log10(torch.tensor(max(spec.db_amin, spec.db_ref_value)))
+    multiplier, amin, ref, dynamic_range = spec.decibel  # a preset's top_db may be inf
+    log_x = multiplier * torch.log10(torch.clamp(x, min=amin))
+    log_x = log_x - multiplier * math.log10(max(amin, ref))
     peak = log_x.amax(dim=(1, 2, 3), keepdim=True)
-    return torch.maximum(log_x, peak - spec.db_dynamic_range)
+    return torch.maximum(log_x, peak - dynamic_range)
 
 
 def _to_output_layout(spec: FrontEnd, features: torch.Tensor) -> torch.Tensor:
@@ -86,7 +91,10 @@ def front_end(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
     X = spectra(spec, audio)
     if spec.output == 'complex':
         return _to_output_layout(spec, X)
-    features = X.abs()
+    if spec.power_exponent == 2:  # re^2 + im^2: smooth at 0, where |X|'s gradient is not
+        features = X.real**2 + X.imag**2
+    else:
+        features = X.abs()
     if spec.filterbank != 'none':
         features = features @ _constant(_filterbank_array(spec), features)
     if spec.return_decibel:
