@@ -3,9 +3,10 @@
 KERAS_BACKEND=torch and KERAS_BACKEND=jax, each in its own process (Keras reads the backend
 once, at import).
 
-Under every backend: the composed models give kapre_fast.cpu's numbers, the reconstructing pair
-reconstructs, fit with jit_compile=True lowers the loss, and a .keras file saved here loads under
-the other installed backends with the same predictions.
+Under every backend: the composed models give kapre_fast.cpu's numbers (the compat presets, MFCC
+and PCEN too), the reconstructing pair reconstructs, fit with jit_compile=True lowers the loss,
+and .keras files saved here (presets included) load under the other installed backends with the
+same predictions.
 """
 
 import importlib.util
@@ -105,25 +106,71 @@ import sys
 import numpy as np
 import keras
 import kapre_fast.composed  # registers the layers
-model = keras.models.load_model(sys.argv[1])
-np.save(sys.argv[3], keras.ops.convert_to_numpy(model(np.load(sys.argv[2]))))
-assert keras.backend.backend() == sys.argv[4], keras.backend.backend()
+assert keras.backend.backend() == sys.argv[1], keras.backend.backend()
+for name in sys.argv[2:]:  # <name>.keras on <name>.x.npy -> <name>.y.npy
+    model = keras.models.load_model(name + '.keras')
+    np.save(name + '.y.npy', keras.ops.convert_to_numpy(model(np.load(name + '.x.npy'))))
 '''
+
+
+def _preset_models():
+    """A preset's mel, MFCC and PCEN models, each on its own input."""
+    x, _ = _two_tones(2)
+    mel = dict(n_fft=256, hop_length=128, sample_rate=8000, n_mels=16)
+    return {
+        'mel': (composed.get_melspectrogram_layer(input_shape=(4000, 1), **mel,
+                                                  compat='torchaudio', return_decibel=True,
+                                                  power=1, top_db=70.0), x),
+        'mfcc': (composed.get_mfcc_layer(input_shape=(4000, 1), n_mfcc=8, lifter=4, **mel,
+                                         compat='librosa'), x),
+        'pcen': (composed.get_pcen_layer(input_shape=(4000, 1), time_constant=0.1, **mel,
+                                         compat='librosa', pad_mode='reflect'), 1e3 * x),
+    }
 
 
 @pytest.mark.parametrize('other', INSTALLED)
 def test_keras_file_loads_under_every_backend_with_the_same_output(other, tmp_path):
-    model = _classifier()
+    """The kapre classifier and the presets' mel, MFCC and PCEN models: saved here, loaded and
+    run under `other` in a fresh process."""
     x, _ = _two_tones(4)
-    path, inputs, outputs = tmp_path / 'model.keras', tmp_path / 'x.npy', tmp_path / 'y.npy'
-    model.save(path)
-    np.save(inputs, x)
+    models = {'classifier': (_classifier(), x), **_preset_models()}
+    for name, (model, inputs) in models.items():
+        model.save(tmp_path / f'{name}.keras')
+        np.save(tmp_path / f'{name}.x.npy', inputs)
     env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL='2')
     result = subprocess.run(
-        [sys.executable, '-c', LOAD_AND_PREDICT, str(path), str(inputs), str(outputs), other],
+        [sys.executable, '-c', LOAD_AND_PREDICT, other,
+         *(str(tmp_path / name) for name in models)],
         capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_allclose(np.load(outputs), as_numpy(model(x)), rtol=1e-5, atol=1e-5)
+    for name, (model, inputs) in models.items():
+        expected = as_numpy(model(inputs))
+        np.testing.assert_allclose(np.load(tmp_path / f'{name}.y.npy'), expected, rtol=1e-5,
+                                   atol=1e-5 * np.abs(expected).max(), err_msg=name)
+
+
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_preset_getters_give_the_cpu_backends_numbers(data_format):
+    """compat presets through the fused layer (kapre_fast.<backend>: the audio padded there,
+    power and dB in the kernel) bit for bit; MFCC and PCEN getters within float32 roundings of
+    kapre_fast.cpu's (the DCT and PCEN run in keras.ops after the same mel)."""
+    x = to_input_layout(noise_batch(2, 4000, 2, seed=5), data_format)
+    common = dict(n_fft=400, hop_length=160, sample_rate=16000, n_mels=32,
+                  input_data_format=data_format, output_data_format=data_format)
+    for kwargs in (dict(compat='librosa', return_decibel=True),
+                   dict(compat='torchaudio', power=1, return_decibel=True, top_db=60.0),
+                   dict(compat='torchaudio', win_length=300, pad_mode='constant')):
+        model = composed.get_melspectrogram_layer(input_shape=x.shape[1:], **common, **kwargs)
+        np.testing.assert_array_equal(as_numpy(model(x)), cpu.melspectrogram(x, **common,
+                                                                             **kwargs))
+    mfcc = dict(compat='librosa', n_mfcc=13, lifter=22)
+    expected = cpu.mfcc(x, **common, **mfcc)
+    ours = as_numpy(composed.get_mfcc_layer(input_shape=x.shape[1:], **common, **mfcc)(x))
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    pcen = dict(compat='torchaudio', time_constant=0.1)
+    expected = cpu.pcen(x, **common, **pcen)
+    ours = as_numpy(composed.get_pcen_layer(input_shape=x.shape[1:], **common, **pcen)(x))
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=5e-6 * np.abs(expected).max())
 
 
 def test_builtin_implementation_is_refused_off_tensorflow_by_name():
