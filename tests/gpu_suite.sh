@@ -4,7 +4,8 @@
 #
 #   bash tests/gpu_suite.sh [build|test|sanitize|bench|all]     (default: all)
 #
-#   build     the CUDA module for this GPU's architecture into build/gpu, copied into kapre_fast/
+#   build     the CUDA module (and, with torch, the torch operators' CUDA kernels) for this GPU's
+#             architecture into build/gpu, copied into kapre_fast/
 #   test      host emulation + the real kernels against the reference and the emulation, and
 #             kapre_fast.torch on CUDA tensors
 #   sanitize  the GPU tests under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
@@ -56,8 +57,9 @@ build() {
   local arch
   arch=$(gpu_arch)
   echo "== build: CUDA kernels for sm_$arch"
+  # The torch operators (and their CUDA kernels) too when this Python has torch: AUTO.
   cmake -S . -B build/gpu -G Ninja -DKAPRE_FAST_TF=OFF -DKAPRE_FAST_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DKAPRE_FAST_TORCH=AUTO -DCMAKE_CUDA_ARCHITECTURES="$arch" \
     -Dpybind11_DIR="$($PY -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v "$PY")"
   cmake --build build/gpu
   # Copy, then rename: a library some process has loaded is replaced, never overwritten.
@@ -74,7 +76,7 @@ run_tests() {
     2>&1 | tee "$LOGS/test_gpu_emulation.log"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
     2>&1 | tee "$LOGS/test_gpu.log"
-  echo "== test: kapre_fast.torch on CUDA tensors (the CUDA kernels through CuPy)"
+  echo "== test: kapre_fast.torch on CUDA tensors (the torch operators' CUDA kernels)"
   (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_torch.py) \
     2>&1 | tee "$LOGS/test_torch_gpu.log"
 }

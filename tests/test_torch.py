@@ -337,18 +337,19 @@ def test_import_kapre_fast_does_not_import_torch_and_the_extra_is_named():
     assert 'pip install "kapre_fast[torch]"' in result.stdout
 
 
-def _cuda_and_cupy():
+def _torch_cuda_kernels():
+    """'' when the compiled library's CUDA kernels can run here, else why not."""
+    from kapre_fast import _loader
+
     if not torch.cuda.is_available():
         return 'no CUDA device for torch'
-    try:
-        import kapre_fast.gpu  # noqa: F401
-    except (ImportError, RuntimeError) as error:
-        return f'kapre_fast.gpu is not usable: {error}'
+    if not _loader.build_info().get('torch_cuda', False):
+        return 'kapre_fast was built without the CUDA kernels (no nvcc at build time)'
     return ''
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(bool(_cuda_and_cupy()), reason=_cuda_and_cupy() or 'ok')
+@pytest.mark.skipif(bool(_torch_cuda_kernels()), reason=_torch_cuda_kernels() or 'ok')
 def test_cuda_tensors_run_the_cuda_kernels():
     x = audio(20000, 2, seed=11)
     kwargs = dict(n_fft=1024, hop_length=256, n_mels=64, return_decibel=True)
@@ -362,3 +363,34 @@ def test_cuda_tensors_run_the_cuda_kernels():
     X = kft.stft(on_gpu.detach(), n_fft=1024, pad_begin=True, pad_end=True)
     torch.testing.assert_close(kft.istft(X, n_fft=1024)[:, :20000].cpu(), torch.from_numpy(x),
                                atol=1e-5, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(bool(_torch_cuda_kernels()), reason=_torch_cuda_kernels() or 'ok')
+def test_cuda_operators_run_on_torchs_current_stream_without_copies():
+    ops = torch.ops.kapre_fast
+    x = torch.from_numpy(audio(5000, 2, 'channels_first', seed=12))
+    for family in FAMILIES:
+        spec = getattr(FrontEnd, family)(n_fft=256, hop_length=64, input_data_format=
+                                         'channels_first', **FAMILY_ARGS[family])
+        key = kft._ops.spec_key(spec)
+        stream = torch.cuda.Stream()
+        with torch.cuda.stream(stream):
+            on_gpu = x.cuda()
+            assert ops.cuda_stream_of(on_gpu) == stream.cuda_stream != 0
+            result, calls = _aten_calls(lambda: ops.front_end(on_gpu, key, 0))
+            assert not {'aten::copy_', 'aten::clone', 'aten::_to_copy'} & set(calls)
+            ours = result.cpu()  # ordered after the kernels on this stream
+        expected = cpu.compute(spec, x.numpy())
+        assert ours.dtype == torch.from_numpy(expected).dtype and ours.shape == expected.shape
+        ours = ours.numpy()
+        if spec.output == 'mag_phase':  # the magnitudes: a phase of +-pi may flip at DC
+            ours, expected = ours[..., :2], expected[..., :2]
+        tolerance = 0.05 if spec.return_decibel else 1e-3
+        assert np.percentile(np.abs(ours - expected), 99.9) < tolerance, family
+    with pytest.raises(ValueError, match='audio must have 3 axes'):
+        ops.front_end(torch.zeros(5000, device='cuda'), key, 0)
+    key = kft._ops.inverse_key(FrontEnd.inverted_by_istft(256))
+    X = kft.stft(x.transpose(1, 2).contiguous(), n_fft=256, pad_begin=True, pad_end=True)
+    waveforms = ops.inverse_stft(X.cuda(), key, 0).cpu()
+    np.testing.assert_allclose(waveforms.numpy(), ops.inverse_stft(X, key, 0).numpy(), atol=1e-5)
