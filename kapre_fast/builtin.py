@@ -26,13 +26,15 @@ The DFT costs O(n_fft^2) per frame (the fused op: O(n_fft log n_fft)); its table
 from __future__ import annotations
 
 import functools
+import types
 
 import numpy as np
 import tensorflow as tf
 
+from kapre_fast import _pcen
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
-__all__ = ['front_end', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
+__all__ = ['front_end', 'mfcc', 'pcen', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
 
 # The DFT tables grow as n_fft^2: 8192 points is a 256 MiB table pair at most.
 MAX_N_FFT = 8192
@@ -298,6 +300,70 @@ def _to_output_layout(features, spec: FrontEnd):
 def front_end(audio, spec: FrontEnd) -> tf.Tensor:
     """Features of a waveform batch as `kapre_fast.ops.front_end` computes them (float32;
     complex64 for spec.output == 'complex'), in builtin TensorFlow ops."""
+    features = _features(audio, spec)
+    if spec.output == 'complex':
+        return features  # already laid out: tf.complex must stay the last op
+    return _to_output_layout(features, spec)
+
+
+def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
+    """`kapre_fast.ops.mfcc` in builtin ops: the dB mel spectrogram `spec` as front_end
+    computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
+    if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
+        raise ValueError('mfcc needs a dB filterbank spectrogram, got '
+                         f'output={spec.output!r}, return_decibel={spec.return_decibel!r}, '
+                         f'filterbank={spec.filterbank!r}')
+    matrix = np.asarray(matrix, np.float32)
+    return _to_output_layout(_last_axis_matmul(_features(audio, spec), matrix), spec)
+
+
+def pcen(features, constants, data_format: str) -> tf.Tensor:
+    """librosa.pcen (max_size=1; kapre_fast.ops.pcen) of 4-D float32 features in data_format,
+    in builtin ops. The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1), an IIR filter
+    along frames, is written out as one MatMul with the (frames, frames) lower-triangular matrix
+    W[t, s] = b (1 - b)^(t - s), plus (1 - b)^(t + 1); then librosa's compression
+    (kapre_fast._pcen). Its work and memory grow as frames^2 (2600 frames, 60 s at hop 512: a
+    27 MB matrix), where the native pass is linear. `constants`: spec.pcen_constants(...)."""
+    b = constants.b
+    features = tf.convert_to_tensor(features, tf.float32)
+    if data_format == 'channels_last':
+        order, inverse = [0, 3, 2, 1], [0, 3, 2, 1]  # (batch, ch, features, frames) and back
+    else:
+        order, inverse = [0, 1, 3, 2], [0, 1, 3, 2]
+    rows = tf.transpose(features, order)
+    frames = tf.range(_dim(rows, 3))
+    lag = tf.cast(frames[:, None] - frames[None, :], tf.float32)  # (t, s)
+    weights = tf.where(lag >= 0, b * tf.pow(1.0 - b, tf.maximum(lag, 0.0)), tf.zeros_like(lag))
+    flat = tf.reshape(rows, [-1, tf.shape(rows)[3]])
+    smooth = tf.matmul(flat, weights, transpose_b=True) + tf.pow(1.0 - b, lag[:, 0] + 1.0)
+    smooth = tf.transpose(tf.reshape(smooth, tf.shape(rows)), inverse)
+    return _pcen.compress(_CONVERTIBLE_MATH, features, smooth, constants)
+
+
+def _log1p(v):
+    """log(1 + v) with the rounding of u = 1 + v corrected (Goldberg): Log, Sub, Div only, as
+    ONNX has no Log1p."""
+    u = 1.0 + v
+    return tf.math.log(u) - ((u - 1.0) - v) / u
+
+
+def _expm1(z):
+    """exp(z) - 1 without the cancellation near 0 (Kahan: (u - 1) z / log u, u = exp(z)), as
+    ONNX has no Expm1."""
+    u = tf.math.exp(z)
+    one = tf.equal(u, 1.0)
+    log_u = tf.where(one, tf.ones_like(u), tf.math.log(u))
+    return tf.where(one, z, tf.where(tf.math.is_inf(u), u, (u - 1.0) * z / log_u))
+
+
+# The namespace kapre_fast._pcen.compress computes with on the builtin path.
+_CONVERTIBLE_MATH = types.SimpleNamespace(exp=tf.math.exp, log=tf.math.log, log1p=_log1p,
+                                          expm1=_expm1)
+
+
+def _features(audio, spec: FrontEnd):
+    """front_end's features as (batch, channels, frames, features), or its laid-out complex
+    STFT."""
     real, imag = _spectrum(audio, spec, _bins(spec))
     if spec.output == 'complex':
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
@@ -313,7 +379,7 @@ def front_end(audio, spec: FrontEnd) -> tf.Tensor:
         one = tf.ones_like(real)
         phase = tf.math.atan2(tf.where(nonzero, imag, 0.0 * one), tf.where(nonzero, real, one))
         features = tf.concat([features, phase], axis=1)
-    return _to_output_layout(features, spec)
+    return features
 
 
 def _complex_parts(stft):

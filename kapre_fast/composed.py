@@ -339,26 +339,24 @@ def _reconstructing_pair(n_fft, win_length, hop_length, window_name, waveform_da
 
 
 def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs):
-    """A `keras.Sequential` named `name` computing MFCCs: the fused dB mel spectrogram layer
-    (get_melspectrogram_layer's keyword arguments, presets included; return_decibel is implied)
-    then `kapre_fast.layers.CepstralCoefficients(n_mfcc, lifter)`, the orthonormal DCT-II after
-    the per-example dB clamp. compat='librosa' gives librosa.feature.mfcc's numbers.
+    """A `keras.Sequential` named `name` computing MFCCs: one `kapre_fast.layers.MFCC` layer
+    (get_melspectrogram_layer's keyword arguments, presets included; return_decibel is implied),
+    the dB mel spectrogram and its orthonormal DCT-II after the per-example dB clamp, one fused
+    op under TensorFlow. compat='librosa' gives librosa.feature.mfcc's numbers.
     Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc)."""
     if 'return_decibel' in kwargs:
         raise TypeError("get_mfcc_layer() got unexpected keyword argument 'return_decibel': "
                         'MFCCs are always computed from the dB mel spectrogram')
-    front_end = _front_end(kwargs, filterbank='mel', return_decibel=True)
-    dct = _layers.CepstralCoefficients(front_end.spec.n_mels, n_mfcc, lifter,
-                                       data_format=front_end.spec.output_data_format,
-                                       name=f'{name}_dct')
-    return keras.Sequential([_with_input_shape(front_end, input_shape), dct], name=name)
+    layer = _layers.MFCC(n_mfcc=n_mfcc, lifter=lifter, **kwargs)
+    return _sequential(layer, input_shape, name)
 
 
 def get_pcen_layer(input_shape=None, gain=0.98, bias=2.0, pcen_power=0.5, time_constant=0.4,
                    eps=1e-6, b=None, name='pcen', **kwargs):
     """A `keras.Sequential` named `name` computing PCEN: the fused mel spectrogram layer
     (get_melspectrogram_layer's keyword arguments, presets included, without return_decibel,
-    which PCEN replaces) then `kapre_fast.layers.PCEN` with librosa.pcen's constants (its
+    which PCEN replaces) then `kapre_fast.layers.PCEN` (under TensorFlow the native pass as one
+    op, kapre_fast.ops.pcen) with librosa.pcen's constants (its
     sample_rate and hop_length are the front end's). The mel is taken as the front end returns
     it: kapre's magnitudes by default, the power mel with compat='librosa' (power=1: magnitudes;
     librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the

@@ -29,8 +29,9 @@ __all__ = [
 ]
 
 ONNX_OPSET = 17
-_SWITCHED = {f'kapre_fast>{cls.__name__}'
-             for cls in (_layers.FrontEnd, _layers.STFT, _layers.InverseSTFT)}
+_SWITCHED = {f'kapre_fast>{cls.__name__}' for cls in (_layers.FrontEnd, _layers.STFT,
+                                                      _layers.InverseSTFT, _layers.MFCC,
+                                                      _layers.PCEN)}
 
 
 class MissingConverterError(ImportError):

@@ -40,7 +40,7 @@ from kapre_fast import _pcen
 from kapre_fast import spec as _spec
 
 __all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients',
-           'PCEN']
+           'MFCC', 'PCEN']
 
 if keras.backend.backend() == 'tensorflow':
     # Loads the op library now: tf.saved_model.load needs the op types registered before it
@@ -459,6 +459,54 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
         return config
 
 
+def _apply_dct(mel, matrix, data_format):
+    """(batch, frames, n_mels, ch) or (batch, ch, frames, n_mels) times (n_mels, n_mfcc)."""
+    matrix = keras.ops.convert_to_tensor(matrix, dtype=mel.dtype)
+    if data_format == 'channels_last':
+        return keras.ops.einsum('bfmc,mk->bfkc', mel, matrix)
+    return keras.ops.matmul(mel, matrix)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MFCC(FrontEnd):
+    """MFCCs of a waveform batch in one layer: FrontEnd's dB mel spectrogram (its arguments;
+    filterbank='mel' and return_decibel=True are implied) and its first n_mfcc orthonormal
+    DCT-II coefficients, liftered as librosa when lifter > 0 (kapre_fast.spec.mfcc_matrix).
+    TensorFlow backend, fused implementation, outside XLA: one fused op (kapre_fast.ops.mfcc,
+    the DCT inside the native pass); otherwise (builtin ops, XLA, PyTorch, JAX) the layer's
+    front end then the DCT as a keras.ops product, as CepstralCoefficients.
+    Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc).
+    """
+
+    def __init__(self, n_mfcc=20, lifter=0, **kwargs):
+        for name, fixed in (('filterbank', 'mel'), ('return_decibel', True),
+                            ('output', 'magnitude')):
+            if kwargs.setdefault(name, fixed) != fixed:
+                raise ValueError(f'MFCC computes from the dB mel spectrogram: {name} must be '
+                                 f'{fixed!r}, got {kwargs[name]!r}')
+        super().__init__(**kwargs)
+        self._matrix = _spec.mfcc_matrix(n_mfcc, self.spec.n_mels, lifter)
+        self._arguments.update({'n_mfcc': n_mfcc, 'lifter': lifter})
+
+    def compute_output_shape(self, input_shape):
+        return self._feature_shape(input_shape, self._matrix.shape[1])
+
+    def call(self, inputs):
+        self._check_call_input(inputs)
+        weights = {}
+        if 'trainable_window' in self._trainable:
+            weights['window'] = self.window
+        if 'trainable_filterbank' in self._trainable:
+            weights['band_weights'] = self.band_weights
+        computation = self._compute()
+        if hasattr(computation, 'mfcc'):  # kapre_fast.ops: the fused op
+            features = computation.mfcc(inputs, self.spec, self._matrix, **weights)
+        else:
+            mel = computation.front_end(inputs, self.spec, **weights)
+            features = _apply_dct(mel, self._matrix, self.spec.output_data_format)
+        return keras.ops.cast(features, self.compute_dtype)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class CepstralCoefficients(keras.layers.Layer):
     """MFCCs from a dB mel spectrogram: its first n_mfcc orthonormal DCT-II coefficients along
@@ -487,10 +535,7 @@ class CepstralCoefficients(keras.layers.Layer):
         if inputs.shape[axis] != self._matrix.shape[0]:
             raise ValueError(f'Layer {self.name!r} takes {self._matrix.shape[0]} mel bands on '
                              f'axis {axis}, got shape {_shape_tuple(inputs.shape)}')
-        matrix = keras.ops.convert_to_tensor(self._matrix, dtype=inputs.dtype)
-        if self.data_format == 'channels_last':
-            return keras.ops.einsum('bfmc,mk->bfkc', inputs, matrix)
-        return keras.ops.matmul(inputs, matrix)
+        return _apply_dct(inputs, self._matrix, self.data_format)
 
     def get_config(self):
         config = super().get_config()
@@ -501,23 +546,30 @@ class CepstralCoefficients(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PCEN(keras.layers.Layer):
     """Per-channel energy normalisation of a mel (or any filterbank) spectrogram along its
-    frames, as librosa.pcen (max_size=1; kapre_fast.reference.apply_pcen), in keras.ops: it
-    runs and differentiates on every Keras backend. The smoother
+    frames, as librosa.pcen (max_size=1; kapre_fast.reference.apply_pcen). Under TensorFlow
+    with implementation='fused' (default), outside XLA: the native pass as one op
+    (kapre_fast.ops.pcen, with a registered gradient); implementation='builtin' (which
+    kapre_fast.export.portable sets): kapre_fast.builtin.pcen, TFLite/ONNX-convertible ops;
+    otherwise (XLA, PyTorch, JAX) in keras.ops, which runs and differentiates on every Keras
+    backend. The keras.ops smoother
     M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) is a parallel associative scan
     over frames (keras.ops.associative_scan), exact, with gradients to S through M too.
 
     Arguments: sample_rate and hop_length (of the spectrogram: they turn time_constant into
     b), gain=0.98, bias=2.0, pcen_power=0.5 (librosa's `power`), time_constant=0.4, eps=1e-6,
     b=None (kapre_fast.spec.pcen_constants: ValueError naming a bad constant),
-    data_format='default'; plus Keras layer arguments. Input and output:
+    data_format='default', implementation='fused'; plus Keras layer arguments. Input and output:
     (batch, frames, features, ch) for channels_last, (batch, ch, frames, features) for
     channels_first.
     """
 
     def __init__(self, sample_rate=22050, hop_length=512, gain=0.98, bias=2.0, pcen_power=0.5,
-                 time_constant=0.4, eps=1e-6, b=None, data_format='default', **kwargs):
+                 time_constant=0.4, eps=1e-6, b=None, data_format='default',
+                 implementation='fused', **kwargs):
         super().__init__(**kwargs)
         self._arguments = _own_arguments(locals())
+        self.implementation = _spec._check_choice('implementation', implementation,
+                                                  IMPLEMENTATIONS)
         self.constants = _spec.pcen_constants(
             _spec._check_positive('sample_rate', sample_rate),
             _spec._check_int('hop_length', hop_length, 1), gain=gain, bias=bias,
@@ -532,9 +584,17 @@ class PCEN(keras.layers.Layer):
             raise ValueError(f'Layer {self.name!r} takes 4 axes '
                              f'{_spectrum_layout(self.data_format)}, got shape '
                              f'{_shape_tuple(inputs.shape)}')
+        axis = 1 if self.data_format == 'channels_last' else 2
+        if keras.backend.backend() == 'tensorflow' and (self.implementation == 'builtin'
+                                                        or not _in_xla_compilation()):
+            # The native pass as one op with a gradient, or builtin ops (kapre_fast.builtin).
+            from kapre_fast import builtin, ops as fused
+
+            computation = builtin if self.implementation == 'builtin' else fused
+            return keras.ops.cast(computation.pcen(inputs, self.constants, self.data_format),
+                                  inputs.dtype)
         b = self.constants.b
         ops = keras.ops
-        axis = 1 if self.data_format == 'channels_last' else 2
         # (1 - b) per frame, broadcast over the other axes, and its powers (1 - b)^(t + 1):
         # what M[-1] = 1 contributes to M[t].
         index = [slice(0, 1)] * 4

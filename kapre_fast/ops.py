@@ -27,6 +27,10 @@ unfused forward pass per backward pass.
 - `KapreFastStft`: gradient of the complex spectrum with respect to the waveform (TensorFlow's
   convention for complex outputs, as tf.signal.stft) and the window.
 - `KapreFastInverseStft`: gradient with respect to the complex STFT and the synthesis window.
+- `KapreFastMfcc`: the front end's recomputation (magnitude, dB) times the DCT matrix: with
+  respect to the waveform, window, band_weights and the matrix.
+- `KapreFastPcen`: with respect to the features, through the smoother (tf.scan over frames)
+  and librosa's compression.
 
 Phase (output='mag_phase'): its gradient is that of atan2(imag, real), i.e. (real * d imag -
 imag * d real) / |X|^2, the same as tf.math.angle's. It is defined as 0 where |X| is 0 (a bin of
@@ -39,11 +43,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kapre_fast import _loader, _weights
-from kapre_fast.spec import FrontEnd
+from kapre_fast import _loader, _pcen, _weights
+from kapre_fast.spec import FrontEnd, PCENConstants
 
-__all__ = ['front_end', 'inverse_stft', 'front_end_in_tf_ops', 'inverse_stft_in_tf_ops',
-           'library']
+__all__ = ['front_end', 'inverse_stft', 'mfcc', 'pcen', 'front_end_in_tf_ops',
+           'inverse_stft_in_tf_ops', 'library']
 
 
 def library():
@@ -113,6 +117,32 @@ def front_end(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Te
     if spec.output == 'complex':
         return library().kapre_fast_stft(*inputs, **attrs)
     return library().kapre_fast_front_end(*inputs, **attrs)
+
+
+def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf.Tensor:
+    """MFCCs from one fused op (KapreFastMfcc): the dB mel spectrogram `spec`
+    (return_decibel=True, a filterbank, magnitude output) times `matrix`, the (n_mels, n_mfcc)
+    spec.mfcc_matrix, applied to each example's clamped dB rows in the native pass.
+    window, band_weights: as front_end's."""
+    if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
+        raise ValueError('mfcc needs a dB filterbank spectrogram (output=\'magnitude\', '
+                         f'return_decibel=True, a filterbank), got output={spec.output!r}, '
+                         f'return_decibel={spec.return_decibel!r}, '
+                         f'filterbank={spec.filterbank!r}')
+    inputs, attrs = _front_end_call(audio, spec, window, band_weights)
+    del attrs['output'], attrs['decibel']
+    inputs.append(tf.convert_to_tensor(matrix, tf.float32))
+    return library().kapre_fast_mfcc(*inputs, **attrs)
+
+
+def pcen(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
+    """librosa.pcen (max_size=1) along the frames of 4-D float32 filterbank features in
+    `data_format`, by the native pass (csrc/core/pcen) as one op (KapreFastPcen).
+    `constants`: spec.pcen_constants(...); they become float32 attributes."""
+    b, gain, bias, power, eps = constants
+    return library().kapre_fast_pcen(tf.cast(tf.convert_to_tensor(features), tf.float32),
+                                     b=b, gain=gain, bias=bias, power=power, eps=eps,
+                                     data_format=data_format)
 
 
 def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
@@ -266,6 +296,38 @@ def _front_end_features(op, audio):
     return _to_output_layout(op, features)
 
 
+class _AsFrontEnd:
+    """A KapreFastMfcc op read as the KapreFastFrontEnd it extends (magnitude, decibel)."""
+
+    _FIXED = {'output': 'magnitude', 'decibel': True}
+
+    def __init__(self, op):
+        self.inputs, self._op = op.inputs, op
+
+    def get_attr(self, name):
+        return self._FIXED[name] if name in self._FIXED else self._op.get_attr(name)
+
+
+def _mfcc(op, audio):
+    features = _front_end_features(_AsFrontEnd(op), audio)
+    if _attr(op, 'output_format') == 'channels_last':
+        return tf.einsum('bfmc,mk->bfkc', features, op.inputs[5])
+    return tf.tensordot(features, op.inputs[5], axes=[[3], [0]])
+
+
+def _pcen_features(op, features):
+    """The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1) as tf.scan over frames,
+    then librosa's compression (kapre_fast._pcen)."""
+    constants = PCENConstants(*(_attr(op, name) for name in ('b', 'gain', 'bias', 'power', 'eps')))
+    axis = 1 if _attr(op, 'data_format') == 'channels_last' else 2
+    frames_first = tf.experimental.numpy.moveaxis(features, axis, 0)
+    b = constants.b
+    smooth = tf.scan(lambda m, s: (1.0 - b) * m + b * s, frames_first,
+                     initializer=tf.ones_like(frames_first[0]))
+    smooth = tf.experimental.numpy.moveaxis(smooth, 0, axis)
+    return _pcen.compress(tf.math, features, smooth, constants)
+
+
 def _stft(op, audio):
     return _to_output_layout(op, _spectra(op, audio))
 
@@ -307,6 +369,18 @@ def _vjp(recompute, op, grad, differentiable):
 def _front_end_grad(op, grad):
     """d features / d (audio, window, band_weights); band_start and band_length get none."""
     return _vjp(_front_end_features, op, grad, differentiable=(0, 1, 4))
+
+
+@tf.RegisterGradient('KapreFastMfcc')
+def _mfcc_grad(op, grad):
+    """d mfcc / d (audio, window, band_weights, dct)."""
+    return _vjp(_mfcc, op, grad, differentiable=(0, 1, 4, 5))
+
+
+@tf.RegisterGradient('KapreFastPcen')
+def _pcen_grad(op, grad):
+    """d pcen / d features, through the smoother too."""
+    return _vjp(_pcen_features, op, grad, differentiable=(0,))
 
 
 @tf.RegisterGradient('KapreFastStft')
