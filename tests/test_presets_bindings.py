@@ -173,3 +173,54 @@ def test_bad_arguments_are_named(binding):
             run(binding, name, x, n_fft=kwargs.pop('n_fft', 256), **kwargs)
     with pytest.raises(ValueError, match='time_axis must be 1 .* or 2 .*, got 3'):
         module.apply_pcen(np.ones((1, 4, 5, 1), np.float32), pcen_constants(22050, 512), 3)
+
+
+def test_torch_compile_fullgraph_and_modules_take_a_preset():
+    """torch.compile(fullgraph=True) traces the pad and the operator of a reflect-padded preset
+    (same values and gradients as eager); the modules compute the functions."""
+    torch = pytest.importorskip('torch')
+    kft = _torch_module()
+    kwargs = dict(compat='torchaudio', n_fft=128, hop_length=32, sample_rate=8000, n_mels=16,
+                  return_decibel=True, input_data_format='channels_first')
+
+    def loss(z):  # literal arguments: torch.compile turns a closure's ints into symbols
+        return kft.melspectrogram(z, compat='torchaudio', n_fft=128, hop_length=32,
+                                  sample_rate=8000, n_mels=16, return_decibel=True,
+                                  input_data_format='channels_first').square().sum()
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, backend='aot_eager', dynamic=True)
+    for n_samples in (500, 701):  # a second length: the pad's and the fake's symbolic sizes
+        x = torch.from_numpy(smooth_noise(n_samples, 2, 'channels_first'))
+        eager_x, compiled_x = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        expected, ours = loss(eager_x), compiled(compiled_x)
+        torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+        ours.backward()
+        expected.backward()
+        torch.testing.assert_close(compiled_x.grad, eager_x.grad, rtol=1e-6, atol=1e-7)
+
+    torch.testing.assert_close(kft.MelSpectrogram(**kwargs)(x), kft.melspectrogram(x, **kwargs),
+                               rtol=0, atol=0)
+    mel = {k: v for k, v in kwargs.items() if k != 'return_decibel'}
+    torch.testing.assert_close(kft.MFCC(n_mfcc=5, **mel)(x), kft.mfcc(x, n_mfcc=5, **mel),
+                               rtol=0, atol=0)
+    torch.testing.assert_close(kft.PCEN(gain=0.9, **mel)(x), kft.pcen(x, gain=0.9, **mel),
+                               rtol=0, atol=0)
+
+
+def test_jax_jit_and_vmap_take_a_preset():
+    """Under jax.jit the pad and the FFI call compile together (the same bits as eager); vmap
+    over an extra leading axis is the stacked calls."""
+    jax = pytest.importorskip('jax')
+    kfj = _jax_module()
+    kwargs = dict(compat='librosa', n_fft=128, hop_length=32, sample_rate=8000, n_mels=16,
+                  pad_mode='reflect')
+    x = smooth_noise(500, 2)
+    eager = np.asarray(kfj.melspectrogram(x, return_decibel=True, **kwargs))
+    np.testing.assert_array_equal(np.asarray(
+        jax.jit(lambda z: kfj.melspectrogram(z, return_decibel=True, **kwargs))(x)), eager)
+    stacked = np.stack([x, 2 * x])
+    mapped = np.asarray(jax.vmap(lambda z: kfj.mfcc(z, n_mfcc=6, **kwargs))(stacked))
+    for index in range(2):
+        np.testing.assert_allclose(mapped[index], np.asarray(
+            kfj.mfcc(stacked[index], n_mfcc=6, **kwargs)), rtol=0, atol=1e-4)
