@@ -53,7 +53,8 @@ bench-extras: $(STAMP)
 
 # Release artefacts in dist/: the sdist, and a manylinux wheel with the native core (all ISAs,
 # picked at run time), the TF op library for TensorFlow 2.20 (its libtensorflow_framework stays
-# TF's own: excluded from the repair), the GPU emulation and, where nvcc is found, the CUDA
+# TF's own: excluded from the repair), the torch operator library for torch 2.13 (libtorch*,
+# libc10 likewise torch's own, found through its RPATH $ORIGIN/../torch/lib), the GPU emulation and, where nvcc is found, the CUDA
 # kernels for sm_75..sm_90 plus PTX for newer GPUs. The tag is manylinux_2_34: this machine's
 # glibc 2.36 and g++ 12 set the symbol versions (auditwheel show), with no manylinux image here.
 WHEEL_CUDA_ARCHS := 75-real;80-real;86-real;89-real;90
@@ -65,7 +66,8 @@ wheel: $(STAMP)
 	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw \
 		-Cbuild-dir=build/wheel "-Ccmake.define.CMAKE_CUDA_ARCHITECTURES=$(WHEEL_CUDA_ARCHS)" .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(WHEEL_PLAT) \
-		--exclude libtensorflow_framework.so.2 --wheel-dir dist dist/raw/*.whl
+		--exclude libtensorflow_framework.so.2 --exclude libtorch.so --exclude libtorch_cpu.so \
+		--exclude libc10.so --wheel-dir dist dist/raw/*.whl
 	rm -rf dist/raw
 	@ls -l dist
 
@@ -85,26 +87,39 @@ gpu-bench:
 gpu-suite:
 	PYTHON=$(GPU_PYTHON) bash tests/gpu_suite.sh all
 
-# The C++ core and the pybind11 module under ASan + UBSan, running the NumPy-level tests (FFT,
-# fuzz corpus, concurrency, raw-module checks) against that build. TensorFlow is left out: it is
-# not built for sanitizers. Python itself is not instrumented, so the sanitizer runtimes (and
-# libstdc++, whose __cxa_throw ASan must intercept) are preloaded.
+# The C++ core, the pybind11 module and the torch operator library under ASan + UBSan, running
+# the NumPy-level tests (FFT, fuzz corpus, concurrency, raw-module checks) and the torch operators'
+# (below) against that build. TensorFlow is left out: it is not built for sanitizers. Python
+# itself is not instrumented, so the sanitizer runtimes (and libstdc++, whose __cxa_throw ASan must
+# intercept) are preloaded.
 SAN_DIR := build/sanitize
 # The RSS test is left out here: ASan's quarantine keeps every freed block (each call's output and
 # its worker threads' scratch) out of reuse up to 256 MB, so RSS grows by design; it runs in
 # make test, on the plain build, where growth would be a leak.
 SANITIZE_TESTS := test_fft.py test_fuzz.py test_concurrency.py test_cpu.py -k "not kapre and not grow_memory"
+# The torch operator library (csrc/torch) under the same sanitizers, where torch is installed: its
+# raw operators fuzzed, and the functions' bits and no-copy checks. torch itself is not
+# instrumented and runs as is beside the preloaded runtimes (torch 2.13 here: no report of its own).
+SANITIZE_TORCH_TESTS := test_fuzz_torch.py test_torch.py -k "raw or copy or bits or compiled_library"
 sanitize: $(STAMP)
 	$(BIN)/cmake -S . -B $(SAN_DIR) -G Ninja -DKAPRE_FAST_SANITIZE=address,undefined \
 		-DKAPRE_FAST_TF=OFF -DKAPRE_FAST_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DPython_EXECUTABLE=$(abspath $(BIN)/python) -Dpybind11_DIR=$$($(BIN)/python -m pybind11 --cmakedir)
 	$(BIN)/cmake --build $(SAN_DIR) --target _core
-	rm -rf $(SAN_DIR)/pkg && mkdir -p $(SAN_DIR)/pkg/kapre_fast
+	if $(BIN)/python -c 'import torch' 2>/dev/null; then $(BIN)/cmake --build $(SAN_DIR) --target _torch_ops; fi
+	rm -rf $(SAN_DIR)/pkg && mkdir -p $(SAN_DIR)/pkg/kapre_fast/torch
 	cp kapre_fast/*.py $(SAN_DIR)/pkg/kapre_fast/ && cp $(SAN_DIR)/_core*.so $(SAN_DIR)/pkg/kapre_fast/
-	echo '{"tensorflow": "", "cuda": false}' > $(SAN_DIR)/pkg/kapre_fast/_build_info.json
+	cp kapre_fast/torch/*.py $(SAN_DIR)/pkg/kapre_fast/torch/
+	TORCH=$$($(BIN)/python -c 'import torch; print(torch.__version__)' 2>/dev/null); \
+		if [ -n "$$TORCH" ]; then cp $(SAN_DIR)/_torch_ops.so $(SAN_DIR)/pkg/kapre_fast/; fi; \
+		echo "{\"tensorflow\": \"\", \"cuda\": false, \"torch\": \"$$TORCH\"}" > $(SAN_DIR)/pkg/kapre_fast/_build_info.json
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		PYTHONPATH=$(abspath $(SAN_DIR)/pkg) ../$(BIN)/python -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
+	if [ -f $(SAN_DIR)/pkg/kapre_fast/_torch_ops.so ]; then cd tests && \
+		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		PYTHONPATH=$(abspath $(SAN_DIR)/pkg) ../$(BIN)/python -m pytest -q -p no:cacheprovider $(SANITIZE_TORCH_TESTS); fi
 
 clean:
 	rm -rf $(VENV) build dist
