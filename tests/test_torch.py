@@ -268,6 +268,18 @@ def test_compiled_with_fullgraph_gives_the_same_values_and_gradients():
         torch.testing.assert_close(compiled_x.grad, eager_x.grad, rtol=1e-6, atol=1e-7)
 
 
+def test_compiled_istft_inverts_with_its_own_arguments():
+    # istft builds its spec inside the traced code: n_fft=128 must reach the operator.
+    torch._dynamo.reset()
+
+    def roundtrip(x):
+        return kft.istft(kft.stft(x, n_fft=128, hop_length=32), n_fft=128, hop_length=32)
+
+    compiled = torch.compile(roundtrip, fullgraph=True, backend='aot_eager')
+    x = torch.from_numpy(audio(1000, 1, seed=4))
+    torch.testing.assert_close(compiled(x), roundtrip(x), rtol=0, atol=0)
+
+
 def test_fake_implementation_gives_the_real_shapes():
     from torch._subclasses.fake_tensor import FakeTensorMode
 

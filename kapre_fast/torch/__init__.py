@@ -110,8 +110,10 @@ def _key_of(spec: FrontEnd) -> str:
 
 
 @torch.compiler.assume_constant_result
-def _inverse_key_of(spec: FrontEnd) -> str:
-    return _ops.inverse_key(spec)
+def _inverse_key_of(arguments: tuple) -> str:
+    # From kapre's InverseSTFT arguments, not the spec: istft builds its spec inside the traced
+    # code, and dynamo hands such an object to a constant function wrongly (n_fft=2048 seen).
+    return _ops.inverse_key(FrontEnd.inverted_by_istft(**dict(arguments)))
 
 
 def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
@@ -199,8 +201,9 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
                     else '(batch, frames, freq, channels)')
         raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
                          f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
-    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64).contiguous(),
-                                             _inverse_key_of(spec), cpu.thread_count(threads))
+    key = _inverse_key_of(tuple(spec.istft_arguments().items()))
+    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64).contiguous(), key,
+                                             cpu.thread_count(threads))
 
 
 def as_audio_tensor(x, key: str) -> torch.Tensor:
