@@ -112,7 +112,7 @@ sanitize: $(STAMP)
 	cp kapre_fast/torch/*.py $(SAN_DIR)/pkg/kapre_fast/torch/
 	TORCH=$$($(BIN)/python -c 'import torch; print(torch.__version__)' 2>/dev/null); \
 		if [ -n "$$TORCH" ]; then cp $(SAN_DIR)/_torch_ops.so $(SAN_DIR)/pkg/kapre_fast/; fi; \
-		echo "{\"tensorflow\": \"\", \"cuda\": false, \"torch\": \"$$TORCH\"}" > $(SAN_DIR)/pkg/kapre_fast/_build_info.json
+		echo "{\"tensorflow\": \"\", \"cuda\": false, \"torch\": \"$$TORCH\", \"torch_cuda\": false}" > $(SAN_DIR)/pkg/kapre_fast/_build_info.json
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so) $$(gcc -print-file-name=libstdc++.so)" \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		PYTHONPATH=$(abspath $(SAN_DIR)/pkg) ../$(BIN)/python -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS)
