@@ -5,9 +5,10 @@
     layer = kft.MelSpectrogram(n_fft=1024, hop_length=256, n_mels=64)         # a torch.nn.Module
 
 The functions of `kapre_fast.cpu` (kapre's keyword arguments, defaults and layouts; `threads`) on
-tensors: CPU tensors run the fused C++ kernel, CUDA tensors the fused CUDA kernel (with CuPy and
-a CUDA build of kapre_fast), both without copying the audio or the result. They are PyTorch
-custom operators (`torch.ops.kapre_fast.front_end`, `.inverse_stft`) with autograd (gradients
+tensors: CPU tensors run the fused C++ kernel, CUDA tensors the fused CUDA kernel (in a CUDA
+build of kapre_fast), both without copying the audio or the result. They are the operators of a
+compiled torch.library extension (`torch.ops.kapre_fast.front_end`, `.inverse_stft`;
+kapre_fast/torch/_ops.py: built for one torch release) with autograd (gradients
 with respect to the waveform, and to the complex STFT for `istft`) and fake implementations, so
 `torch.compile(fullgraph=True)` takes them whole.
 
