@@ -58,7 +58,8 @@ def front_end_definitions(draw):
         n_fft=n_fft, win_length=win_length, hop_length=draw(st.integers(1, 64)),
         pad_begin=draw(st.integers(0, 64)), pad_end=draw(st.booleans()), output=output,
         power=1 if output == 2 else draw(st.integers(1, 2)),
-        decibel=output != 2 and draw(st.booleans()), db_multiplier=draw(st.sampled_from([10.0, 20.0])),
+        decibel=output != 2 and draw(st.booleans()),
+        db_multiplier=draw(st.sampled_from([10.0, 20.0])),
         amin=draw(st.floats(1e-10, 1.0)), ref_value=draw(st.floats(1e-3, 10.0)),
         dynamic_range=draw(st.floats(1.0, 120.0)), input_channels_first=draw(st.booleans()),
         output_channels_first=draw(st.booleans()))
