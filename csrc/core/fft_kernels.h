@@ -157,35 +157,65 @@ inline void dft4(V* r, V* i, int stride) {
   i[3 * stride] = t1i + t3r;
 }
 
-// DFT of length 16 in registers, as 4 x 4 with the inner twiddles
-// exp(-2 pi i j1 k2 / 16). In: r[k] = a_k. Out: X_j = r[4 * (j % 4) + j / 4].
-template <class V>
-inline void dft16(V* r, V* im) {
-  // cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 that occur).
-  constexpr float kC[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
-                            0.38268343236508977f, 0.0f, -0.38268343236508977f,
-                            -0.70710678118654752f, -0.92387953251128674f, -1.0f,
-                            -0.92387953251128674f};
-  constexpr float kS[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752f,
-                            -0.92387953251128674f, -1.0f, -0.92387953251128674f,
-                            -0.70710678118654752f, -0.38268343236508977f, 0.0f,
-                            0.38268343236508977f};
-  // Length-4 DFTs over k1 for each k2: afterwards r[4 * j1 + k2].
+// cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 of dft16's inner twiddles).
+constexpr float kDft16C[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
+                               0.38268343236508977f, 0.0f, -0.38268343236508977f,
+                               -0.70710678118654752f, -0.92387953251128674f, -1.0f,
+                               -0.92387953251128674f};
+constexpr float kDft16S[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752f,
+                               -0.92387953251128674f, -1.0f, -0.92387953251128674f,
+                               -0.70710678118654752f, -0.38268343236508977f, 0.0f,
+                               0.38268343236508977f};
+
+// One radix-16 butterfly: a DFT of length 16 as 4 x 4 with the inner twiddles
+// exp(-2 pi i j1 k2 / 16), of inputs x[k * st], k < 16; output j goes to y[j * os],
+// times (tw_re, tw_im)[j - 1] when kTw. The order is the registers' budget: each first-stage
+// DFT loads its own 4 inputs, and each second-stage DFT's 4 outputs are stored at once, so
+// at most the 32 values between the stages are live (loading all 32 inputs first, then
+// storing all 32 outputs, made GCC spill about 30 vectors a butterfly on AVX-512).
+template <class V, bool kTw>
+inline void radix16_butterfly(const V* xr, const V* xi, int64_t st, V* yr, V* yi, int64_t os,
+                              const float* twr, const float* twi) {
+  // After the first stage r[4 * j1 + k2]; the second stage makes it X[j1 + 4 j2] at 4 j1 + j2.
+  V r[16], im[16];
   KF_UNROLL
-  for (int k2 = 0; k2 < 4; ++k2) dft4(r + k2, im + k2, 4);
-  KF_UNROLL
-  for (int j1 = 1; j1 < 4; ++j1) {
+  for (int k2 = 0; k2 < 4; ++k2) {
+    V a[4], b[4];
     KF_UNROLL
-    for (int k2 = 1; k2 < 4; ++k2) {
-      const int mm = j1 * k2;
-      const V tr = r[4 * j1 + k2] * kC[mm] - im[4 * j1 + k2] * kS[mm];
-      im[4 * j1 + k2] = r[4 * j1 + k2] * kS[mm] + im[4 * j1 + k2] * kC[mm];
-      r[4 * j1 + k2] = tr;
+    for (int k1 = 0; k1 < 4; ++k1) {
+      a[k1] = xr[(k2 + 4 * k1) * st];
+      b[k1] = xi[(k2 + 4 * k1) * st];
+    }
+    dft4(a, b, 1);
+    r[k2] = a[0];
+    im[k2] = b[0];
+    KF_UNROLL
+    for (int j1 = 1; j1 < 4; ++j1) {
+      if (k2 == 0) {
+        r[4 * j1] = a[j1];
+        im[4 * j1] = b[j1];
+      } else {
+        const int mm = j1 * k2;
+        r[4 * j1 + k2] = a[j1] * kDft16C[mm] - b[j1] * kDft16S[mm];
+        im[4 * j1 + k2] = a[j1] * kDft16S[mm] + b[j1] * kDft16C[mm];
+      }
     }
   }
-  // Length-4 DFTs over k2 for each j1: afterwards r[4 * j1 + j2] = X[j1 + 4 j2].
   KF_UNROLL
-  for (int j1 = 0; j1 < 4; ++j1) dft4(r + 4 * j1, im + 4 * j1, 1);
+  for (int j1 = 0; j1 < 4; ++j1) {
+    dft4(r + 4 * j1, im + 4 * j1, 1);
+    KF_UNROLL
+    for (int j2 = 0; j2 < 4; ++j2) {
+      const int j = j1 + 4 * j2;
+      if (j == 0) {
+        yr[0] = r[0];
+        yi[0] = im[0];
+      } else {
+        KF_TW_STORE(yr[j * os], yi[j * os], r[4 * j1 + j2], im[4 * j1 + j2], twr[j - 1],
+                    twi[j - 1]);
+      }
+    }
+  }
 }
 
 // Radix 16, all in registers: one load and one store of the data per pass.
@@ -196,22 +226,8 @@ void pass_radix16(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
     const float* twr = ps.tw_re + 15 * p;
     const float* twi = ps.tw_im + 15 * p;
     for (int64_t q = 0; q < s; ++q) {
-      const int64_t i0 = q + s * p;
-      V r[16], im[16];
-      KF_UNROLL
-      for (int k = 0; k < 16; ++k) {
-        r[k] = xr[i0 + k * st];
-        im[k] = xi[i0 + k * st];
-      }
-      dft16(r, im);
-      const int64_t o = q + s * 16 * p;
-      yr[o] = r[0];
-      yi[o] = im[0];
-      KF_UNROLL
-      for (int j = 1; j < 16; ++j) {
-        const int src = 4 * (j % 4) + j / 4;
-        KF_TW_STORE(yr[o + j * s], yi[o + j * s], r[src], im[src], twr[j - 1], twi[j - 1]);
-      }
+      const int64_t i0 = q + s * p, o = q + s * 16 * p;
+      radix16_butterfly<V, kTw>(xr + i0, xi + i0, st, yr + o, yi + o, s, twr, twi);
     }
   }
 }
@@ -352,22 +368,8 @@ void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* 
   V* br = scratch;
   V* bi = scratch + 16 * bs;
   for (int64_t q = 0; q < m; ++q) {
-    V r[16], ii[16];
-    KF_UNROLL
-    for (int k = 0; k < 16; ++k) {
-      r[k] = re[q + k * m];
-      ii[k] = im[q + k * m];
-    }
-    dft16(r, ii);
-    br[q] = r[0];
-    bi[q] = ii[0];
-    const float* twr = a.tw_re + 15 * q;
-    const float* twi = a.tw_im + 15 * q;
-    KF_UNROLL
-    for (int j = 1; j < 16; ++j) {
-      const int src = 4 * (j % 4) + j / 4;
-      KF_CMUL_STORE(br[q + j * bs], bi[q + j * bs], r[src], ii[src], twr[j - 1], twi[j - 1]);
-    }
+    radix16_butterfly<V, true>(re + q, im + q, m, br + q, bi + q, bs, a.tw_re + 15 * q,
+                               a.tw_im + 15 * q);
   }
   V* sub = bi + 16 * bs;
   for (int j = 0; j < 16; ++j) complex_forward_inplace(*f.block_fft, br + j * bs, bi + j * bs, sub);
