@@ -18,8 +18,9 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother a parallel scan over the frames).
 
-Needs PyTorch 2.4 or newer (`pip install "kapre_fast[torch]"`); `import kapre_fast` alone never
-imports it.
+Needs the PyTorch release kapre_fast was built against (`pip install "kapre_fast[torch]"` pins
+it; kapre_fast/torch/_ops.py says why and how to rebuild for another); `import kapre_fast` alone
+never imports it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,8 @@ try:
     import torch
 except ImportError as _error:
     raise ImportError(
-        'kapre_fast.torch needs PyTorch 2.4 or newer: `pip install "kapre_fast[torch]"` '
+        'kapre_fast.torch needs PyTorch: `pip install "kapre_fast[torch]"` '
         f'(importing torch failed: {_error})') from _error
-if not hasattr(torch.library, 'custom_op'):
-    raise ImportError(f'kapre_fast.torch needs PyTorch 2.4 or newer (torch.library.custom_op); '
-                      f'torch {torch.__version__} is installed')
 
 import torch.nn.functional as F  # noqa: E402
 
