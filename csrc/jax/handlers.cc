@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "../core/huge_pages.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
 #include "call_args.h"
@@ -33,6 +34,7 @@ ffi::Error FrontEndCpu(ffi::AnyBuffer audio, ffi::Result<ffi::AnyBuffer> result,
     if (call.cfg.output == OutputKind::kMagPhase) {
       out.phase = call.out + call.signal.channels * out.sc;
     }
+    advise_huge_pages(result->untyped_data(), result->size_bytes());
     compute_frontend(call.cfg, call.window, call.bands, call.signal, out,
                      parallel_for(attrs.threads));
     return ffi::Error::Success();
@@ -48,6 +50,7 @@ ffi::Error InverseStftCpu(ffi::AnyBuffer stft, ffi::Result<ffi::AnyBuffer> resul
     }
     const SignalOutView out =
         contiguous_signal_out(call.out, call.in.channels, call.length, call.out_first);
+    advise_huge_pages(result->untyped_data(), result->size_bytes());
     compute_istft(call.cfg, call.window, call.in, out, parallel_for(attrs.threads));
     return ffi::Error::Success();
   });

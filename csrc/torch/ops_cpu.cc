@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "../core/huge_pages.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
 #include "tensor_args.h"
@@ -31,6 +32,7 @@ at::Tensor front_end_cpu(const at::Tensor& audio, c10::string_view spec, int64_t
   if (call.cfg.output == OutputKind::kMagPhase) {
     view.phase = call.out + call.signal.channels * view.sc;
   }
+  advise_huge_pages(out.data_ptr(), out.nbytes());
   compute_frontend(call.cfg, call.window, call.bands, call.signal, view, parallel_for(threads));
   return out;
 }
@@ -42,6 +44,7 @@ at::Tensor inverse_stft_cpu(const at::Tensor& stft, c10::string_view spec, int64
   if (out.numel() == 0) return out;
   const SignalOutView view =
       contiguous_signal_out(call.out, call.in.channels, call.length, call.out_first);
+  advise_huge_pages(out.data_ptr(), out.nbytes());
   compute_istft(call.cfg, call.window, call.in, view, parallel_for(threads));
   return out;
 }
