@@ -63,6 +63,25 @@ def test_strided_and_reversed_inputs_give_the_same_result(stereo):
                                   cpu.melspectrogram(stereo, **MEL_DB))
 
 
+@pytest.mark.parametrize('isa', ISAS)
+def test_a_signals_ragged_last_tile_gives_the_frames_of_a_full_one(isa, stereo):
+    # 37 frames leave a ragged last tile at every lane count (4, 8, 16); the same frames of a
+    # longer signal sit in full tiles. Mono (unit stride) and stereo (strided) channels_last.
+    kwargs = dict(n_fft=64, hop_length=16, input_data_format='channels_last',
+                  output_data_format='channels_last')
+    short, long = stereo[:, :64 + 36 * 16], stereo[:, :64 + 47 * 16]
+    assert core.force_isa(isa)
+    try:
+        for audio, longer in ((short, long), (short[..., :1], long[..., :1])):
+            for family in ('stft', 'stft_magnitude'):
+                ours = getattr(cpu, family)(audio, **kwargs)
+                full = getattr(cpu, family)(longer, **kwargs)
+                assert ours.shape[1] == 37 and full.shape[1] == 48
+                np.testing.assert_array_equal(ours, full[:, :37])
+    finally:
+        core.force_isa('')
+
+
 def test_other_dtypes_are_converted_to_float32(stereo):
     expected = cpu.stft_magnitude(stereo, n_fft=256)
     np.testing.assert_array_equal(cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256),

@@ -193,12 +193,13 @@ inline int64_t samples_used(const FrontEndJob& j) {
   return j.win_length < j.n_fft ? j.win_length : j.n_fft;
 }
 
-// Whether the W frames from f0 all lie inside the signal: no padding, no ragged
-// end, so rows of samples can be cut with register transposes.
-inline bool interior_tile(const FrontEndJob& j, int64_t f0, int nvalid) {
+// Whether the tile's nvalid frames from f0 lie inside the signal (no padding), so rows of
+// samples can be cut with register transposes; with full, all W frames (no ragged end).
+inline bool frames_inside(const FrontEndJob& j, int64_t f0, int nvalid, bool full) {
+  const int lanes = full ? kLanes : nvalid;
   const int64_t first = f0 * j.hop_length - j.pad_begin;
-  const int64_t last = (f0 + kLanes - 1) * j.hop_length - j.pad_begin;
-  return nvalid == kLanes && first >= 0 && last + samples_used(j) <= j.signal.time;
+  const int64_t last = (f0 + lanes - 1) * j.hop_length - j.pad_begin;
+  return (!full || nvalid == kLanes) && first >= 0 && last + samples_used(j) <= j.signal.time;
 }
 
 // Samples the W frames of a tile read, from the first frame's start.
@@ -207,14 +208,13 @@ inline int64_t tile_span(const FrontEndJob& j) {
 }
 
 // Strided audio (channels_last with several channels, views) is first copied into a
-// contiguous span per tile, so interior tiles take the transposes there too; for
-// spans up to this many samples (512 KiB of scratch; 15 hops + n_fft of any usual
-// front end), longer ones take the edge path.
+// contiguous span per tile, so interior tiles take the transposes there too; so is a
+// signal's last, ragged tile, zero-filled past the end (the missing frames' lanes are
+// computed but never stored). For spans up to this many samples (512 KiB of scratch; 15
+// hops + n_fft of any usual front end); longer ones take the edge path.
 constexpr int64_t kMaxCompactSpan = int64_t{1} << 17;
 
-inline bool compacts(const FrontEndJob& j) {
-  return j.signal.st != 1 && tile_span(j) <= kMaxCompactSpan;
-}
+inline bool compacts(const FrontEndJob& j) { return tile_span(j) <= kMaxCompactSpan; }
 
 // Cut W frames starting at frame f0 out of one signal, window them, and pack
 // them into the lanes of (zr, zi) as real_forward expects. `compact` holds
@@ -226,14 +226,17 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
   const int64_t T = j.signal.time, st = j.signal.st;
   const bool even = j.fft->even;
   const int64_t first = f0 * j.hop_length - j.pad_begin;
-  if (interior_tile(j, f0, nvalid) && (st == 1 || compact != nullptr)) {
+  const bool direct = st == 1 && frames_inside(j, f0, nvalid, true);
+  if (direct || (compact != nullptr && frames_inside(j, f0, nvalid, false))) {
     // Interior tile: no bounds checks, no per-lane gathers.
-    if (st != 1) {
+    if (!direct) {
       const int64_t span = tile_span(j);
-      for (int64_t i = 0; i < span; ++i) compact[i] = sig[(first + i) * st];
+      const int64_t inside = T - first < span ? T - first : span;
+      for (int64_t i = 0; i < inside; ++i) compact[i] = sig[(first + i) * st];
+      for (int64_t i = inside; i < span; ++i) compact[i] = 0.0f;
     }
     // Frame f0's first sample, unit stride; frame f0 + l starts l * hop later.
-    const float* frames = st == 1 ? sig + first : compact;
+    const float* frames = direct ? sig + first : compact;
     if (!even) {
       for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
     }
