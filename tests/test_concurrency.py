@@ -72,3 +72,51 @@ def test_plan_cache_is_bounded_under_ever_new_sizes():
     for t in threads:
         t.join()
     assert core.plan_cache_size() <= 64
+
+
+def _mel(x, threads):
+    return cpu.melspectrogram(x, n_fft=512, hop_length=128, n_mels=64, sample_rate=16000,
+                              return_decibel=True, threads=threads)
+
+
+@pytest.mark.skipif(not hasattr(__import__('os'), 'fork'), reason='needs fork')
+def test_a_forked_child_computes_with_threads_after_the_parent_did():
+    # The parent's worker threads do not exist in a child: its calls must start their own.
+    import os
+    import time
+
+    x = np.random.default_rng(1).standard_normal((6, 9000, 1)).astype(np.float32)
+    expected = _mel(x, 3)  # the parent's pool is up now
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest machinery, just the verdict as the exit status
+        try:
+            same = all(np.array_equal(_mel(x, t), expected) for t in (2, 3, 1))
+        finally:
+            os._exit(0 if same else 1)
+    deadline = time.monotonic() + 120
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail('the forked child hung computing with threads')
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    np.testing.assert_array_equal(_mel(x, 2), expected)  # and the parent's pool still works
+
+
+def test_the_process_exits_with_the_worker_threads_waiting():
+    import subprocess
+    import sys
+
+    code = ('import numpy as np\nfrom kapre_fast import cpu\n'
+            'x = np.ones((4, 8000, 1), np.float32)\n'
+            'for t in (2, 4, 3):\n'
+            '    cpu.stft_magnitude(x, n_fft=256, hop_length=64, threads=t)\n'
+            'print("done")\n')
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == 'done'

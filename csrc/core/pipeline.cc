@@ -14,6 +14,7 @@
 
 #include "fft_plan.h"
 #include "isa_kernels.h"
+#include "worker_pool.h"
 
 namespace kapre_fast {
 namespace {
@@ -126,11 +127,19 @@ ParallelFor thread_pool_for(int threads) {
         if (!failed.exchange(true)) error = std::current_exception();
       }
     };
-    std::vector<std::thread> pool;
-    pool.reserve(workers - 1);
-    for (int64_t i = 1; i < workers; ++i) pool.emplace_back(work);
-    work();
-    for (auto& t : pool) t.join();
+    if (WorkerPool* pool = WorkerPool::acquire()) {
+      struct Release {
+        WorkerPool* p;
+        ~Release() { p->release(); }
+      } release{pool};
+      pool->run(static_cast<int>(workers - 1), work);
+    } else {
+      std::vector<std::thread> threads;
+      threads.reserve(workers - 1);
+      for (int64_t i = 1; i < workers; ++i) threads.emplace_back(work);
+      work();
+      for (auto& t : threads) t.join();
+    }
     if (error) std::rethrow_exception(error);
   };
 }
