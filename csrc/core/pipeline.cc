@@ -127,7 +127,7 @@ ParallelFor thread_pool_for(int threads) {
         if (!failed.exchange(true)) error = std::current_exception();
       }
     };
-    if (WorkerPool* pool = WorkerPool::acquire()) {
+    if (WorkerPool* pool = WorkerPool::acquire(static_cast<int>(workers - 1))) {
       struct Release {
         WorkerPool* p;
         ~Release() { p->release(); }

@@ -1,12 +1,13 @@
 // Worker threads kept between calls for thread_pool_for (pipeline.cc).
 //
-// Starting std::threads on every call cost tens of microseconds per thread and per parallel
-// region (a front end call has two: the tiles, then the dB clamp), which showed in the
-// 2-thread scaling of short calls. The pool starts its threads on first use, keeps them
-// blocked on a condition variable, and is never destroyed: threads still waiting at exit
-// end with the process, so exit cannot hang on a join. It serves one call at a time; a
-// concurrent call, a call from a forked child (whose copy of the pool has no threads) or
-// a call from inside a pool job gets nullptr from acquire() and starts threads of its own.
+// Starting std::threads for every parallel region (a front end call has two: the tiles, then
+// the dB clamp) cost thread creation and, worse, a fresh thread_local scratch per thread
+// whose pages fault in again on every call. The pool starts its threads on first use, keeps
+// them blocked on a condition variable, and is never destroyed: threads still waiting at
+// exit end with the process, so exit cannot hang on a join. It serves one call at a time; a
+// concurrent call, a call from a forked child (whose copy of the pool has no threads), a
+// call from inside a pool job or one asking for more threads than there are cores gets
+// nullptr from acquire() and starts threads of its own.
 #pragma once
 
 #include <unistd.h>
@@ -23,10 +24,14 @@ namespace kapre_fast {
 
 class WorkerPool {
  public:
-  // The process's pool if this call may use it (then release() it after run), else nullptr.
-  static WorkerPool* acquire() {
+  // The process's pool if a call with `helpers` threads besides its own may use it (then
+  // release() it after run), else nullptr. The pool keeps at most one thread per core: a
+  // call asking for more starts its own, which end with it.
+  static WorkerPool* acquire(int helpers) {
     static WorkerPool* const pool = new WorkerPool();  // never destroyed (see above)
-    if (getpid() != pool->pid_ || pool->busy_.exchange(true, std::memory_order_acquire)) {
+    static const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    if (helpers > (cores > 1 ? cores : 1) || getpid() != pool->pid_ ||
+        pool->busy_.exchange(true, std::memory_order_acquire)) {
       return nullptr;
     }
     return pool;
