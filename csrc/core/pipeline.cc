@@ -105,6 +105,7 @@ ParallelFor serial_for() {
 }
 
 ParallelFor thread_pool_for(int threads) {
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (threads <= 1) return serial_for();
   return [threads](int64_t n, int64_t, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return;

@@ -59,6 +59,7 @@ struct FeatureView {
 using ParallelFor =
     std::function<void(int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn)>;
 ParallelFor serial_for();
+// threads: the worker count; 0 for every core of the machine (the bindings' `threads=0`).
 ParallelFor thread_pool_for(int threads);
 
 // Validation: an empty string when fine, else a message naming the argument.

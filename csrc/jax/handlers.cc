@@ -2,8 +2,6 @@
 // call_args.h (every attribute, shape and dtype, before any memory is touched), then run the
 // same compute_frontend / compute_istft as the NumPy module and the TF kernels. Errors come
 // back as ffi::Error (INVALID_ARGUMENT naming the argument), never as a crash.
-#include <algorithm>
-#include <thread>
 
 #include "../core/huge_pages.h"
 #include "../core/layout.h"
@@ -15,11 +13,6 @@ namespace kapre_fast {
 namespace jax_ffi {
 namespace {
 
-// threads (checked): 0 for every core (as the NumPy module), else the worker count.
-ParallelFor parallel_for(int64_t threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  return thread_pool_for(static_cast<int>(threads));
-}
 
 ffi::Error FrontEndCpu(ffi::AnyBuffer audio, ffi::Result<ffi::AnyBuffer> result,
                        FrontEndAttrs attrs) {
@@ -36,7 +29,7 @@ ffi::Error FrontEndCpu(ffi::AnyBuffer audio, ffi::Result<ffi::AnyBuffer> result,
     }
     advise_huge_pages(result->untyped_data(), result->size_bytes());
     compute_frontend(call.cfg, call.window, call.bands, call.signal, out,
-                     parallel_for(attrs.threads));
+                     thread_pool_for(static_cast<int>(attrs.threads)));
     return ffi::Error::Success();
   });
 }
@@ -51,7 +44,7 @@ ffi::Error InverseStftCpu(ffi::AnyBuffer stft, ffi::Result<ffi::AnyBuffer> resul
     const SignalOutView out =
         contiguous_signal_out(call.out, call.in.channels, call.length, call.out_first);
     advise_huge_pages(result->untyped_data(), result->size_bytes());
-    compute_istft(call.cfg, call.window, call.in, out, parallel_for(attrs.threads));
+    compute_istft(call.cfg, call.window, call.in, out, thread_pool_for(static_cast<int>(attrs.threads)));
     return ffi::Error::Success();
   });
 }

@@ -21,7 +21,6 @@ namespace {
 ParallelFor pool(int threads) {
   require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024], got " +
                                                std::to_string(threads));
-  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return thread_pool_for(threads);
 }
 

@@ -3,8 +3,6 @@
 // the result allocated by torch, as the NumPy module and the JAX CPU handlers do.
 #include <torch/library.h>
 
-#include <algorithm>
-#include <thread>
 
 #include "../core/huge_pages.h"
 #include "../core/layout.h"
@@ -15,11 +13,6 @@ namespace kapre_fast {
 namespace torch_ops {
 namespace {
 
-// threads (checked): 0 for every core, else the worker count.
-ParallelFor parallel_for(int64_t threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  return thread_pool_for(static_cast<int>(threads));
-}
 
 at::Tensor front_end_cpu(const at::Tensor& audio, c10::string_view spec, int64_t threads) {
   FrontEndCall call;
@@ -33,7 +26,7 @@ at::Tensor front_end_cpu(const at::Tensor& audio, c10::string_view spec, int64_t
     view.phase = call.out + call.signal.channels * view.sc;
   }
   advise_huge_pages(out.data_ptr(), out.nbytes());
-  compute_frontend(call.cfg, call.window, call.bands, call.signal, view, parallel_for(threads));
+  compute_frontend(call.cfg, call.window, call.bands, call.signal, view, thread_pool_for(static_cast<int>(threads)));
   return out;
 }
 
@@ -45,7 +38,7 @@ at::Tensor inverse_stft_cpu(const at::Tensor& stft, c10::string_view spec, int64
   const SignalOutView view =
       contiguous_signal_out(call.out, call.in.channels, call.length, call.out_first);
   advise_huge_pages(out.data_ptr(), out.nbytes());
-  compute_istft(call.cfg, call.window, call.in, view, parallel_for(threads));
+  compute_istft(call.cfg, call.window, call.in, view, thread_pool_for(static_cast<int>(threads)));
   return out;
 }
 
