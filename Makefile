@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench bench-quick bench-extras gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test bench bench-quick bench-extras bench-stft gpu-bench gpu-suite install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ bench-quick: $(STAMP)
 bench-extras: $(STAMP)
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/front_end_extras.py
+
+# The complex STFT and inverse STFT paths (bench/stft_paths.py, #18): kapre's STFT/InverseSTFT
+# (tf.function, XLA) vs kapre_fast.cpu and its TF ops on configs A-D's framing, 1 and 2 threads;
+# bench/results/stft_paths-<date>.{json,md}.
+bench-stft: $(STAMP)
+	$(BIN)/python bench/stft_paths.py
 
 # Release artefacts in dist/: the sdist, and a manylinux wheel with the native core (all ISAs,
 # picked at run time), the TF op library for TensorFlow 2.20 (its libtensorflow_framework stays
