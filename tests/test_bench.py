@@ -181,3 +181,36 @@ def test_front_end_extras_does_not_time_a_peer_that_disagrees():
     assert rows['broken']['status'] == 'error' and 'no such kernel' in rows['broken']['reason']
     assert rows['ours']['ratio_to_first'] == 1.0
     assert rows['ref']['ratio_to_first'] == rows['ref']['median_s'] / rows['ours']['median_s']
+
+
+# ----- bench/stft_paths.py (#18: the complex STFT and inverse STFT paths) ---------------------
+
+def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_files(tmp_path):
+    """The script on config B's smoke size at 1 thread: every forward and inverse path ran,
+    agreed with kapre's output within the script's float32 limit before it was timed, and the
+    ratios are to kapre's and XLA's medians of the same run."""
+    command = [sys.executable, str(REPO / 'bench' / 'stft_paths.py'), '--quick', '--configs',
+               'B', '--threads', '1', '--out', str(tmp_path)]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    written = sorted((tmp_path / 'quick').iterdir())
+    assert [p.suffix for p in written] == ['.json', '.md'], written
+    results = json.loads(written[0].read_text())
+    assert results['quick'] is True and results['thread_counts'] == [1]
+    assert results['machine']['load_average_before'] is not None
+    records = {r['direction']: r for r in results['records']}
+    assert set(records) == {'stft', 'istft'}
+    for direction, record in records.items():
+        assert record['config'] == 'B' and record['threads'] == 1
+        rows = {row['method']: row for row in record['rows']}
+        assert set(rows) == {'kapre', 'kapre_xla', 'kapre_fast_cpu', 'kapre_fast_op'}
+        assert rows['kapre']['max_difference'] == 0 and rows['kapre']['vs_kapre'] == 1.0
+        for key in ('kapre_fast_cpu', 'kapre_fast_op'):
+            row = rows[key]
+            assert row['status'] == 'ok' and row['repeats'] >= 3 and row['gflops'] > 0, row
+            # Compared, not copied, and within float32 rounding of kapre's largest magnitude.
+            assert 0 < row['max_difference'] <= row['limit'], row
+            assert row['vs_kapre'] == rows['kapre']['median_s'] / row['median_s']
+            assert row['vs_xla'] == rows['kapre_xla']['median_s'] / row['median_s']
+        assert f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in \
+            written[1].read_text()
