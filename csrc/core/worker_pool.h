@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -55,18 +56,27 @@ class WorkerPool {
     wake_.notify_all();
     work();
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    wait(done_, lock, [this] { return pending_ == 0; });
     job_ = nullptr;
   }
 
  private:
   WorkerPool() : pid_(getpid()) {}
 
+  // condition_variable::wait(unique_lock&) is a libstdc++ symbol versioned GLIBCXX_3.4.30 by
+  // g++ 12, which would lift the wheel's tag past manylinux_2_34; wait_for is inline
+  // (pthread_cond_clockwait, glibc 2.30). The timeout only re-checks the predicate.
+  template <class Predicate>
+  static void wait(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                   Predicate ready) {
+    while (!ready()) cv.wait_for(lock, std::chrono::seconds(60));
+  }
+
   void serve(int id) {
     int64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [&] { return generation_ != seen; });
+      wait(wake_, lock, [&] { return generation_ != seen; });
       seen = generation_;
       if (id >= wanted_) continue;
       const std::function<void()>* job = job_;
