@@ -185,11 +185,12 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
 }
 
 // One PCEN pass on a raw address, as kapre_fast.gpu.apply_pcen makes it: ValueError naming the
-// bad constant, size or pointer before anything runs.
+// bad constant, size or pointer before anything runs. max_grid: the emulation's grid cap
+// (0: none, as on a device).
 inline PcenLaunch raw_pcen(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames,
                            int64_t features, int64_t sb, int64_t sc, int64_t sf, int64_t sk,
                            double b, double gain, double bias, double power, double eps,
-                           int sm_count) {
+                           int sm_count, int max_grid = 0) {
   PcenParams constants;
   constants.b = b;
   constants.gain = gain;
@@ -203,7 +204,7 @@ inline PcenLaunch raw_pcen(std::uintptr_t mel, int64_t batch, int64_t channels, 
   shape.features = features;
   PcenLaunch p;
   const std::string err = prepare_pcen(constants, shape, reinterpret_cast<float*>(mel), sb, sc,
-                                       sf, sk, limits(1024, sm_count, 0), &p);
+                                       sf, sk, limits(1024, sm_count, max_grid), &p);
   require(err.empty(), err);
   return p;
 }

@@ -247,22 +247,9 @@ py::array pcen(const py::array& mel, double b, double gain, double bias, double 
   const int* axes = channels_first ? axes_first : axes_last;  // b, c, frame, k
   auto size = [&](int i) { return static_cast<int64_t>(result.shape(axes[i])); };
   auto stride = [&](int i) { return static_cast<int64_t>(result.strides(axes[i])) / 4; };
-  PcenParams constants;
-  constants.b = b;
-  constants.gain = gain;
-  constants.bias = bias;
-  constants.power = power;
-  constants.eps = eps;
-  FeatureShape shape;
-  shape.batch = size(0);
-  shape.channels = size(1);
-  shape.frames = size(2);
-  shape.features = size(3);
-  PcenLaunch p;
-  const std::string err =
-      prepare_pcen(constants, shape, static_cast<float*>(result.mutable_data()), stride(0),
-                   stride(1), stride(2), stride(3), limits(1024, sm_count, max_grid), &p);
-  require(err.empty(), err);
+  const PcenLaunch p = raw_pcen(reinterpret_cast<std::uintptr_t>(result.mutable_data()), size(0),
+                                size(1), size(2), size(3), stride(0), stride(1), stride(2),
+                                stride(3), b, gain, bias, power, eps, sm_count, max_grid);
   {
     py::gil_scoped_release release;
     emulate_pcen(p, opt);
