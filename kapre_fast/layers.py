@@ -316,17 +316,22 @@ class FrontEnd(_WaveformLayer):
                 shape=initial.shape, name='band_weights', dtype='float32', autocast=False,
                 initializer=keras.initializers.Constant(initial))
 
+    def _op_weights(self):
+        """The trainable weights as the fused op's keyword inputs (window, band_weights)."""
+        weights = {}
+        if 'trainable_window' in self._trainable:
+            weights['window'] = self.window
+        if 'trainable_filterbank' in self._trainable:
+            weights['band_weights'] = self.band_weights
+        return weights
+
     def compute_output_shape(self, input_shape):
         factor = 2 if self.spec.output == 'mag_phase' else 1
         return self._feature_shape(input_shape, self.spec.n_features, factor)
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        weights = {}
-        if 'trainable_window' in self._trainable:
-            weights['window'] = self.window
-        if 'trainable_filterbank' in self._trainable:
-            weights['band_weights'] = self.band_weights
+        weights = self._op_weights()
         features = self._compute().front_end(inputs, self.spec, **weights)
         return keras.ops.cast(features, self.compute_dtype)
 
@@ -493,11 +498,7 @@ class MFCC(FrontEnd):
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        weights = {}
-        if 'trainable_window' in self._trainable:
-            weights['window'] = self.window
-        if 'trainable_filterbank' in self._trainable:
-            weights['band_weights'] = self.band_weights
+        weights = self._op_weights()
         computation = self._compute()
         if hasattr(computation, 'mfcc'):  # kapre_fast.ops: the fused op
             features = computation.mfcc(inputs, self.spec, self._matrix, **weights)
