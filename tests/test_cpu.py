@@ -82,6 +82,47 @@ def test_a_signals_ragged_last_tile_gives_the_frames_of_a_full_one(isa, stereo):
         core.force_isa('')
 
 
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('kwargs', [
+    dict(n_fft=1024, hop_length=256),                    # benchmark D: chains of 4 rows
+    dict(n_fft=2048, win_length=1501, hop_length=128),   # odd win_length: last odd row is padding
+    dict(n_fft=512, hop_length=256),                     # 512: a complex FFT of 256 = 16 x 16
+])
+def test_framing_fused_into_the_fft_gives_the_edge_paths_bits(isa, kwargs, stereo):
+    # pad_begin prepends n_fft - hop zeros, a whole number of hops here: frame k + pad / hop of
+    # the padded signal is frame k of the plain one. The first tile (padding) takes the edge
+    # path, the plain signal's interior tiles the framing fused into the FFT's first pass
+    # (contiguous mono, and strided stereo through the compact span); the bits must agree.
+    offset = (kwargs['n_fft'] - kwargs['hop_length']) // kwargs['hop_length']
+    assert core.force_isa(isa)
+    try:
+        for audio in (stereo[..., :1], stereo):
+            for family in ('stft', 'stft_magnitude'):
+                padded = getattr(cpu, family)(audio, pad_begin=True, **kwargs)
+                plain = getattr(cpu, family)(audio, **kwargs)
+                n = plain.shape[1] - offset if offset else plain.shape[1]
+                np.testing.assert_array_equal(padded[:, offset:offset + n], plain[:, :n])
+    finally:
+        core.force_isa('')
+
+
+@pytest.mark.parametrize('isa', ISAS)
+def test_fused_framing_without_overlap_gives_the_edge_paths_bits(isa):
+    # hop > n_fft: every row of the first pass is cut from the signal, none shifted. A strided
+    # channel whose tile spans more samples than the compact scratch takes (15 hops + n_fft
+    # > 2**17) goes the edge path; the same samples as a contiguous mono signal go fused.
+    kwargs = dict(n_fft=8192, hop_length=8704)
+    audio = np.random.default_rng(7).standard_normal((1, 150000, 2)).astype(np.float32)
+    assert core.force_isa(isa)
+    try:
+        strided = cpu.stft(audio, **kwargs)[..., :1]  # (batch, frames, bins, channel), complex
+        mono = cpu.stft(np.ascontiguousarray(audio[..., :1]), **kwargs)
+    finally:
+        core.force_isa('')
+    assert mono.shape[1] == 17
+    np.testing.assert_array_equal(strided, mono)
+
+
 def test_other_dtypes_are_converted_to_float32(stereo):
     expected = cpu.stft_magnitude(stereo, n_fft=256)
     np.testing.assert_array_equal(cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256),

@@ -363,17 +363,40 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
 // of (scratch, scratch + 16 (M + 1)). The plain Stockham order instead sweeps
 // all nc vectors per pass, from L2 once they outgrow L1.
 template <class V>
+void blocked_sub_ffts(const RealFftView& f, V* scratch) {
+  const int64_t bs = f.block_fft->n + 1;
+  V* br = scratch;
+  V* bi = scratch + 16 * bs;
+  V* sub = bi + 16 * bs;
+  for (int j = 0; j < 16; ++j) complex_forward_inplace(*f.block_fft, br + j * bs, bi + j * bs, sub);
+}
+
+template <class V>
 void complex_forward_blocked(const RealFftView& f, const V* re, const V* im, V* scratch) {
   const FftPass& a = f.block_pass;
   const int64_t m = a.s, bs = m + 1;
-  V* br = scratch;
-  V* bi = scratch + 16 * bs;
   for (int64_t q = 0; q < m; ++q) {
-    radix16_butterfly<V, true>(re + q, im + q, m, br + q, bi + q, bs, a.tw_re + 15 * q,
-                               a.tw_im + 15 * q);
+    radix16_butterfly<V, true>(re + q, im + q, m, scratch + q, scratch + 16 * bs + q, bs,
+                               a.tw_re + 15 * q, a.tw_im + 15 * q);
   }
-  V* sub = bi + 16 * bs;
-  for (int j = 0; j < 16; ++j) complex_forward_inplace(*f.block_fft, br + j * bs, bi + j * bs, sub);
+  blocked_sub_ffts(f, scratch);
+}
+
+// The same transform with its inputs made on the fly: load(q, r, i) fills r[k], i[k] with
+// z_(q + k M), k < 16, for q = 0, 1, ..., M - 1 in that order. A caller that builds the inputs
+// anyway (framing and windowing) then hands each butterfly 16 values from L1 instead of
+// writing all nc of them out and reading them back, from L2 for the long transforms.
+template <class V, class Load>
+void complex_forward_blocked_loaded(const RealFftView& f, Load& load, V* scratch) {
+  const FftPass& a = f.block_pass;
+  const int64_t m = a.s, bs = m + 1;
+  V r[16], i[16];
+  for (int64_t q = 0; q < m; ++q) {
+    load(q, r, i);
+    radix16_butterfly<V, true>(r, i, 1, scratch + q, scratch + 16 * bs + q, bs,
+                               a.tw_re + 15 * q, a.tw_im + 15 * q);
+  }
+  blocked_sub_ffts(f, scratch);
 }
 
 // Whether the blocked order pays: the buffers of one transform (input, output,
@@ -383,11 +406,8 @@ bool use_blocks(const RealFftView& f) {
   return f.block_fft != nullptr && 4 * f.complex->n * static_cast<int64_t>(sizeof(V)) > 32768;
 }
 
-// Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
-// (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
-// (xr, xi), which must not alias z or scratch (z may be clobbered). The imaginary parts at DC
-// and Nyquist are 0. With a magnitude function `mag` (V(V re, V im)), only |X_k|
-// is written, to xr: the split pass and the magnitude share one trip through the spectrum.
+// A real transform with only |X_k| wanted (see real_forward) takes a magnitude function `mag`
+// (V(V re, V im)); NoMagnitude asks for the complex X_k.
 struct NoMagnitude {};
 // |X_k|^2 as `mag`: the even-n split pass hands it 2 X_k, so its result is scaled by 1/4 where a
 // magnitude is scaled by 1/2 (both exact powers of two).
@@ -396,39 +416,35 @@ struct PowerSpectrum {
   V operator()(V re, V im) const { return re * re + im * im; }
 };
 
+// Where Z_k lies after the complex transform: index (k & mask) * bm + (k >> shift) of
+// (zr, zi); the identity (mask 0, shift 0, bm 0) unless the blocked order ran.
+template <class V>
+struct ComplexResult {
+  const V* zr;
+  const V* zi;
+  int shift;
+  int64_t mask;
+  int64_t bm;
+};
+
+template <class V>
+ComplexResult<V> blocked_result(const RealFftView& f, const V* scratch) {
+  const int64_t bm = f.block_fft->n + 1;
+  return {scratch, scratch + 16 * bm, 4, 15, bm};
+}
+
+// The even-n split pass: X_k, k <= n/2, from the complex transform Z of the packed input.
 // `bins`: with `mag`, only |X_k| for k < bins is needed (a filterbank that ends below Nyquist);
 // the magnitudes above are left unwritten.
-template <class V, class Mag = NoMagnitude>
-void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {},
-                  int64_t bins = INT64_MAX) {
+template <class V, class Mag>
+void real_split(const RealFftView& f, const ComplexResult<V>& z, V* xr, V* xi, Mag mag,
+                int64_t bins) {
   constexpr bool kMag = !std::is_same<Mag, NoMagnitude>::value;
-  const int64_t n = f.n;
-  if (!f.even) {
-    complex_forward(*f.complex, zr, zi, scratch);
-    for (int64_t k = 0; k <= n / 2; ++k) {
-      if constexpr (kMag) {
-        xr[k] = mag(zr[k], zi[k]);
-      } else {
-        xr[k] = zr[k];
-        xi[k] = zi[k];
-      }
-    }
-    return;
-  }
-  // Z_k is at (k & mask) * bm + (k >> shift): the identity unless blocked.
-  int shift = 0;
-  int64_t mask = 0, bm = 0;
-  if (use_blocks<V>(f)) {
-    complex_forward_blocked(f, zr, zi, scratch);
-    zr = scratch;
-    zi = scratch + 16 * (f.block_fft->n + 1);
-    shift = 4;
-    mask = 15;
-    bm = f.block_fft->n + 1;
-  } else {
-    complex_forward(*f.complex, zr, zi, scratch);
-  }
-  const int64_t h = n / 2;
+  const V* zr = z.zr;
+  const V* zi = z.zi;
+  const int shift = z.shift;
+  const int64_t mask = z.mask, bm = z.bm;
+  const int64_t h = f.n / 2;
   const V half = splat<V>(0.5f);
   if constexpr (kMag) {
     xr[0] = mag(zr[0] + zi[0], V{});
@@ -470,6 +486,46 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
   };
   for (int64_t k = 1; k < k_pair; ++k) pair(k, std::false_type{});
   for (int64_t k = k_pair; k < k_end; ++k) pair(k, std::true_type{});
+}
+
+// Forward real FFT. Input packed in (zr, zi): even n holds x[2j] + i x[2j+1]
+// (n/2 entries), odd n holds x[j] + 0i (n entries). Output X_k, k <= n/2, in
+// (xr, xi), which must not alias z or scratch (z may be clobbered). The imaginary parts at DC
+// and Nyquist are 0. With a magnitude function `mag` (V(V re, V im)), only |X_k|
+// is written, to xr: the split pass and the magnitude share one trip through the spectrum.
+template <class V, class Mag = NoMagnitude>
+void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, Mag mag = {},
+                  int64_t bins = INT64_MAX) {
+  constexpr bool kMag = !std::is_same<Mag, NoMagnitude>::value;
+  const int64_t n = f.n;
+  if (!f.even) {
+    complex_forward(*f.complex, zr, zi, scratch);
+    for (int64_t k = 0; k <= n / 2; ++k) {
+      if constexpr (kMag) {
+        xr[k] = mag(zr[k], zi[k]);
+      } else {
+        xr[k] = zr[k];
+        xi[k] = zi[k];
+      }
+    }
+    return;
+  }
+  if (use_blocks<V>(f)) {
+    complex_forward_blocked(f, zr, zi, scratch);
+    real_split(f, blocked_result<V>(f, scratch), xr, xi, mag, bins);
+  } else {
+    complex_forward(*f.complex, zr, zi, scratch);
+    real_split(f, ComplexResult<V>{zr, zi, 0, 0, 0}, xr, xi, mag, bins);
+  }
+}
+
+// real_forward for even n where use_blocks holds, its packed input made by `load` (see
+// complex_forward_blocked_loaded) instead of read from (zr, zi).
+template <class V, class Load, class Mag = NoMagnitude>
+void real_forward_loaded(const RealFftView& f, Load& load, V* xr, V* xi, V* scratch,
+                         Mag mag = {}, int64_t bins = INT64_MAX) {
+  complex_forward_blocked_loaded(f, load, scratch);
+  real_split(f, blocked_result<V>(f, scratch), xr, xi, mag, bins);
 }
 
 // Inverse real FFT, normalised so real_inverse(real_forward(x)) == x (as numpy's

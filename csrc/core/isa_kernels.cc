@@ -219,24 +219,41 @@ inline bool compacts(const FrontEndJob& j) { return tile_span(j) <= kMaxCompactS
 // Cut W frames starting at frame f0 out of one signal, window them, and pack
 // them into the lanes of (zr, zi) as real_forward expects. `compact` holds
 // tile_span(j) floats where compacts(j), else it is null.
+// An interior tile's samples: frame f0's first sample, unit stride, frame f0 + l starting
+// l * hop later; the signal itself, or `compact` filled from it. Null for an edge tile.
+const float* interior_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
+                             float* compact) {
+  const int64_t T = j.signal.time, st = j.signal.st;
+  const int64_t first = f0 * j.hop_length - j.pad_begin;
+  if (st == 1 && frames_inside(j, f0, nvalid, true)) return sig + first;
+  if (compact == nullptr || !frames_inside(j, f0, nvalid, false)) return nullptr;
+  const int64_t span = tile_span(j);
+  const int64_t inside = T - first < span ? T - first : span;
+  for (int64_t i = 0; i < inside; ++i) compact[i] = sig[(first + i) * st];
+  for (int64_t i = inside; i < span; ++i) compact[i] = 0.0f;
+  return compact;
+}
+
+// Rows i0 .. i0 + W - 1 (row i: sample i of the W frames) into block, by a register transpose;
+// rows from n_used on are left as they are (the caller never reads them).
+inline void cut_rows(const float* frames, int64_t hop, int64_t i0, int64_t n_used, V* block) {
+  if (i0 + kLanes <= n_used) {
+    transpose_block(frames + i0, hop, block);
+    return;
+  }
+  for (int ii = 0; ii < kLanes && i0 + ii < n_used; ++ii) {
+    for (int l = 0; l < kLanes; ++l) lane(block, ii, l) = frames[l * hop + i0 + ii];
+  }
+}
+
 void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi,
                  float* compact) {
   const int64_t nc = j.fft->complex_n();
   const int64_t n_used = samples_used(j);
   const int64_t T = j.signal.time, st = j.signal.st;
   const bool even = j.fft->even;
-  const int64_t first = f0 * j.hop_length - j.pad_begin;
-  const bool direct = st == 1 && frames_inside(j, f0, nvalid, true);
-  if (direct || (compact != nullptr && frames_inside(j, f0, nvalid, false))) {
+  if (const float* frames = interior_frames(j, sig, f0, nvalid, compact)) {
     // Interior tile: no bounds checks, no per-lane gathers.
-    if (!direct) {
-      const int64_t span = tile_span(j);
-      const int64_t inside = T - first < span ? T - first : span;
-      for (int64_t i = 0; i < inside; ++i) compact[i] = sig[(first + i) * st];
-      for (int64_t i = inside; i < span; ++i) compact[i] = 0.0f;
-    }
-    // Frame f0's first sample, unit stride; frame f0 + l starts l * hop later.
-    const float* frames = direct ? sig + first : compact;
     if (!even) {
       for (int64_t i = 0; i < nc; ++i) zi[i] = V{};  // odd n: a real signal in a complex FFT
     }
@@ -247,13 +264,7 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
     const int64_t n_head = hop < n_used ? hop : n_used;
     V block[kLanes];
     for (int64_t i0 = 0; i0 < n_head; i0 += kLanes) {
-      if (i0 + kLanes <= n_used) {
-        transpose_block(frames + i0, hop, block);
-      } else {
-        for (int ii = 0; ii < kLanes && i0 + ii < n_used; ++ii) {
-          for (int l = 0; l < kLanes; ++l) lane(block, ii, l) = frames[l * hop + i0 + ii];
-        }
-      }
+      cut_rows(frames, hop, i0, n_used, block);
       const int rows = static_cast<int>(n_head - i0 < kLanes ? n_head - i0 : kLanes);
       for (int ii = 0; ii < rows; ++ii) {
         V v = block[ii];
@@ -298,6 +309,75 @@ void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
     }
   }
 }
+
+// Framing fused into the FFT's first pass (complex_forward_blocked_loaded): for even n in the
+// blocked order, input z_(q + k M) of column q is the pair of rows 2 (q + k M) and 2 (q + k M) + 1.
+// When hop is a multiple of 2 M, row i + hop (row i shifted one lane, plus frame W-1's
+// sample i + hop, as in load_frames) is input k + c of the same column, c = hop / (2 M). So a
+// column's inputs k < c are cut from the signal (register transposes shared by the W / 2
+// columns of a group) and the rest are shift chains from them: the packed input, nc vectors
+// written out and read back from L2, is never stored.
+inline bool frames_fuse_into_fft(const FrontEndJob& j) {
+  const RealFftView& f = *j.fft;
+  if (!f.even || !use_blocks<V>(f)) return false;
+  const int64_t m = f.block_fft->n;
+  return m % (kLanes / 2) == 0 && j.hop_length % (2 * m) == 0;
+}
+
+struct FramedColumns {
+  const float* frames;     // interior_frames
+  const float* lane_last;  // frame W-1's samples
+  const float* window;
+  int64_t hop, n_used, m, c;
+  V head[16][kLanes];  // head[k][t]: row 2 (q0 + k M) + t, for the group of columns from q0
+
+  FramedColumns(const FrontEndJob& j, const float* f)
+      : frames(f),
+        lane_last(f + (kLanes - 1) * j.hop_length),
+        window(j.window),
+        hop(j.hop_length),
+        n_used(samples_used(j)),
+        m(j.fft->block_fft->n),
+        c(j.hop_length / (2 * j.fft->block_fft->n)) {}
+
+  void operator()(int64_t q, V* r, V* i) {
+    constexpr int kGroup = kLanes / 2;
+    const int64_t q0 = q - q % kGroup;
+    if (q == q0) {
+      for (int64_t k = 0; k < c && k < 16; ++k) {
+        cut_rows(frames, hop, 2 * (q0 + k * m), n_used, head[k]);
+      }
+    }
+    const int t = static_cast<int>(2 * (q - q0));
+    // One chain per head input k0 < c: inputs k0, k0 + c, ... are its rows shifted 0, 1, ...
+    // times; the windowed value goes out, the raw one stays in a register for the next shift.
+    for (int64_t k0 = 0; k0 < c && k0 < 16; ++k0) {
+      int64_t row = 2 * (q + k0 * m);
+      if (row + 1 < n_used) {  // both rows of the first input are samples
+        V ev = head[k0][t], od = head[k0][t + 1];
+        r[k0] = ev * window[row];
+        i[k0] = od * window[row + 1];
+        int64_t k = k0 + c;
+        for (row += hop; k < 16 && row + 1 < n_used; k += c, row += hop) {
+          ev = shift_in(ev, lane_last[row]);
+          od = shift_in(od, lane_last[row + 1]);
+          r[k] = ev * window[row];
+          i[k] = od * window[row + 1];
+        }
+        if (k < 16 && row < n_used) {  // odd n_used: the pair's odd row is padding
+          r[k] = shift_in(ev, lane_last[row]) * window[row];
+          i[k] = V{};
+          k += c;
+        }
+        for (; k < 16; k += c) r[k] = i[k] = V{};
+      } else {
+        r[k0] = row < n_used ? head[k0][t] * window[row] : V{};
+        i[k0] = V{};
+        for (int64_t k = k0 + c; k < 16; k += c) r[k] = i[k] = V{};
+      }
+    }
+  }
+};
 
 // Interleaved rows (channels_last with `step` channels): a row's W features k0 .. k0 + W - 1
 // go to dst[step * i], i < W, and the floats between them belong to the other channels, which
@@ -420,14 +500,23 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   const float* sig = j.signal.data + b * j.signal.sb + c * j.signal.sc;
   prefetch_next_tile(j, sig, f0);
   float* compact = compacts(j) ? reinterpret_cast<float*>(feat + j.n_bands) : nullptr;
-  load_frames(j, sig, f0, nvalid, zr, zi, compact);
+  const float* frames =
+      frames_fuse_into_fft(j) ? interior_frames(j, sig, f0, nvalid, compact) : nullptr;
+  auto forward = [&](auto mag, int64_t bins) {
+    if (frames != nullptr) {
+      FramedColumns columns(j, frames);
+      real_forward_loaded(*j.fft, columns, xr, xi, scr, mag, bins);
+    } else {
+      load_frames(j, sig, f0, nvalid, zr, zi, compact);
+      real_forward(*j.fft, zr, zi, xr, xi, scr, mag, bins);
+    }
+  };
   if (j.output == OutputKind::kMagnitude && j.power == 2) {
-    real_forward(*j.fft, zr, zi, xr, xi, scr, PowerSpectrum{}, j.bins_used);
+    forward(PowerSpectrum{}, j.bins_used);
   } else if (j.output == OutputKind::kMagnitude) {
-    real_forward(*j.fft, zr, zi, xr, xi, scr, [](V re, V im) { return vsqrt(re * re + im * im); },
-                 j.bins_used);
+    forward([](V re, V im) { return vsqrt(re * re + im * im); }, j.bins_used);
   } else {
-    real_forward(*j.fft, zr, zi, xr, xi, scr);
+    forward(NoMagnitude{}, INT64_MAX);
   }
   const FeatureView& o = j.out;
   const int64_t base = b * o.sb + c * o.sc;
