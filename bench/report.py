@@ -452,6 +452,52 @@ def plot(results: dict, path: Path):
     plt.close(figure)
 
 
+def plot_panels(panels: list, title: str, path: Path):
+    """A chart of (panel title, [(method label, {threads: median ms})]) panels, one horizontal bar
+    per method and thread count, log scale: for the side reports (bench/stft_paths.py)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    counts = sorted({t for _, bars in panels for _, by in bars for t in by})
+    columns = min(2, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 3.2 * rows),
+                                squeeze=False)
+    colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    height = 0.8 / max(1, len(counts))
+    for axis, (panel, bars) in zip(axes.flat, panels):
+        for row, (_, by_threads) in enumerate(bars):
+            for k, count in enumerate(counts):
+                if count not in by_threads:
+                    continue
+                y = row + (k - (len(counts) - 1) / 2) * height
+                axis.barh(y, by_threads[count], height, color=colours[k % len(colours)])
+                axis.text(by_threads[count], y, f' {by_threads[count]:.3g}', va='center',
+                          fontsize=7)
+        axis.set_yticks(range(len(bars)), [label for label, _ in bars], fontsize=8)
+        axis.invert_yaxis()
+        axis.set_xscale('log')
+        values = [ms for _, by in bars for ms in by.values()]
+        if values:  # bars start a decade below the fastest, so their lengths compare
+            axis.set_xlim(min(values) / 10, max(values) * 2.5)
+        axis.set_xlabel('median ms (log scale, lower is better)')
+        axis.set_title(panel, fontsize=9)
+        axis.grid(axis='x', which='both', alpha=0.3)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.set_visible(False)
+    figure.legend(handles=[Patch(color=colours[k % len(colours)],
+                                 label=f'{c} thread{"s" if c > 1 else ""}')
+                           for k, c in enumerate(counts)],
+                  loc='lower center', ncol=len(counts), fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 # ----- files -------------------------------------------------------------------------------------
 
 

@@ -166,20 +166,39 @@ def markdown(results: dict) -> str:
              f'checked before timing (limit {RTOL:g} x kapre\'s largest magnitude).', '']
     if results.get('note'):
         lines += [f'Note: {results["note"]}', '']
+    per_cycle, assumption = report.core_peak(machine)
+    peak = machine['cpu_mhz'] / 1e3 * per_cycle if machine.get('cpu_mhz') else None
+    if peak:
+        lines += [f'% of peak (the roofline): GFLOP/s / (threads x {peak:.0f} GFLOP/s per core: '
+                  f'{machine["cpu_mhz"] / 1e3:.2f} GHz x {per_cycle} FLOP/cycle, {assumption}).',
+                  '']
     lines += ['| config | path | threads | method | median ms | x kapre | x XLA | GFLOP/s '
-              '| max diff |', '|---|---|---|---|---|---|---|---|---|']
+              '| % of peak | max diff |', '|---|---|---|---|---|---|---|---|---|---|']
     for record in results['records']:
         for row in record['rows']:
             head = f'| {record["config"]} | {record["direction"]} | {record["threads"]} | ' \
                    f'{row["label"]} |'
             diff = (f'{row["max_difference"]:.2g}' if 'max_difference' in row else '-')
             if 'median_s' not in row:
-                lines.append(f'{head} {row["status"]}: {row.get("reason", "")} | | | | {diff} |')
+                lines.append(f'{head} {row["status"]}: {row.get("reason", "")} | | | | | '
+                             f'{diff} |')
                 continue
             ratio = lambda v: '-' if v is None else f'{v:.2f}'  # noqa: E731
+            share = f'{row["gflops"] / (peak * record["threads"]):.0%}' if peak else '-'
             lines.append(f'{head} {1e3 * row["median_s"]:.2f} | {ratio(row["vs_kapre"])} | '
-                         f'{ratio(row["vs_xla"])} | {row["gflops"]:.1f} | {diff} |')
+                         f'{ratio(row["vs_xla"])} | {row["gflops"]:.1f} | {share} | {diff} |')
     return '\n'.join(lines) + '\n'
+
+
+def panels(records: list) -> list:
+    """The chart's panels: one per config and direction, a bar per method and thread count."""
+    by_panel = {}
+    for record in records:
+        bars = by_panel.setdefault(record['title'], {})
+        for row in record['rows']:
+            if 'median_s' in row:
+                bars.setdefault(row['label'], {})[record['threads']] = 1e3 * row['median_s']
+    return [(title, list(bars.items())) for title, bars in by_panel.items()]
 
 
 def main(argv=None) -> int:
@@ -230,8 +249,15 @@ def main(argv=None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     paths = report.save(results, markdown(results), out, f'stft_paths-{stamp}')
+    try:
+        chart = out / f'stft_paths-{stamp}.png'
+        report.plot_panels(panels(records), f'Complex STFT and inverse STFT, '
+                           f'{results["machine"]["cpu_model"]}, {stamp[:8]}', chart)
+        paths['png'] = chart
+    except ImportError as error:
+        print(f'stft_paths.py: no chart ({error})', file=sys.stderr)
     print(paths['markdown'].read_text())
-    print(f'wrote {paths["json"]} and {paths["markdown"]}')
+    print('wrote ' + ', '.join(str(path) for path in paths.values()))
     bad = [f'{r["config"]}/{r["direction"]}/{r["threads"]}/{row["method"]}: {row["status"]}'
            for r in records for row in r['rows'] if row['status'] != 'ok']
     if bad:

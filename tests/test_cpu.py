@@ -34,6 +34,8 @@ def test_result_does_not_depend_on_thread_count(stereo):
     ('stft_magnitude', dict(n_fft=1000, hop_length=250)),  # mixed radix 2^3 5^3
     ('stft_mag_phase', dict(n_fft=257, win_length=200, hop_length=64, pad_end=True)),  # prime
     ('stft', dict(n_fft=2048, hop_length=512, pad_begin=True, pad_end=True)),
+    # one channel's (re, im) pairs side by side: stored through transposes and an interleave
+    ('stft', dict(n_fft=512, hop_length=128, output_data_format='channels_first')),
 ])
 def test_every_instruction_set_matches_the_reference(isa, family, kwargs, stereo):
     assert core.force_isa(isa)

@@ -449,6 +449,58 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
   }
 }
 
+// (a0, b0, a1, b1, ...): lanes [0, W/2) of a and b interleaved into lo, lanes [W/2, W) into hi.
+inline void interleave(V a, V b, V* lo, V* hi) {
+#if defined(KF_ISA_AVX512)
+  const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+  *lo = (V)_mm512_permutex2var_ps((__m512)a, first, (__m512)b);
+  *hi = (V)_mm512_permutex2var_ps((__m512)a, second, (__m512)b);
+#elif defined(KF_ISA_AVX2)
+  const __m256 t0 = _mm256_unpacklo_ps((__m256)a, (__m256)b);  // a0 b0 a1 b1 | a4 b4 a5 b5
+  const __m256 t1 = _mm256_unpackhi_ps((__m256)a, (__m256)b);  // a2 b2 a3 b3 | a6 b6 a7 b7
+  *lo = (V)_mm256_permute2f128_ps(t0, t1, 0x20);
+  *hi = (V)_mm256_permute2f128_ps(t0, t1, 0x31);
+#elif defined(__SSE2__)
+  *lo = (V)_mm_unpacklo_ps((__m128)a, (__m128)b);
+  *hi = (V)_mm_unpackhi_ps((__m128)a, (__m128)b);
+#else
+  for (int e = 0; e < kLanes; ++e) {
+    V* dst = e < kLanes / 2 ? lo : hi;
+    lane(dst, 0, 2 * (e % (kLanes / 2))) = at(&a, 0, e);
+    lane(dst, 0, 2 * (e % (kLanes / 2)) + 1) = at(&b, 0, e);
+  }
+#endif
+}
+
+// The complex spectrum (xr, xi: n bins, W frames in the lanes) to rows out + l * row_stride,
+// bin k's (re, im) at k * step. Adjacent pairs (step 2: one channel, or channels_first) go
+// W bins at a time through two register transposes and an interleave, two plain stores a row;
+// other layouts and a ragged tile's rows pair by pair.
+void store_complex_rows(const V* xr, const V* xi, int64_t n, int nvalid, float* out,
+                        int64_t row_stride, int64_t step) {
+  int64_t k0 = 0;
+  if (step == 2 && nvalid == kLanes) {
+    V re[kLanes], im[kLanes];
+    for (; k0 + kLanes <= n; k0 += kLanes) {
+      transpose_block(reinterpret_cast<const float*>(xr + k0), kLanes, re);
+      transpose_block(reinterpret_cast<const float*>(xi + k0), kLanes, im);
+      for (int l = 0; l < kLanes; ++l) {
+        V pairs[2];
+        interleave(re[l], im[l], &pairs[0], &pairs[1]);
+        __builtin_memcpy(out + l * row_stride + 2 * k0, pairs, sizeof(pairs));
+      }
+    }
+  }
+  for (int l = 0; l < nvalid; ++l) {
+    float* row = out + l * row_stride;
+    for (int64_t k = k0; k < n; ++k) {
+      row[k * step] = at(xr, k, l);
+      row[k * step + 1] = at(xi, k, l);
+    }
+  }
+}
+
 // Asks for the samples the next tile of this signal reads first-hand (those past
 // this tile's last frame) to be brought into L2 while this tile computes: the
 // framing otherwise stalls on them, one new cache line after another.
@@ -521,13 +573,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   const FeatureView& o = j.out;
   const int64_t base = b * o.sb + c * o.sc;
   if (j.output == OutputKind::kComplex) {
-    for (int l = 0; l < nvalid; ++l) {
-      float* row = o.data + base + (f0 + l) * o.sf;
-      for (int64_t k = 0; k < nf; ++k) {
-        row[k * o.sk] = at(xr, k, l);
-        row[k * o.sk + 1] = at(xi, k, l);
-      }
-    }
+    store_complex_rows(xr, xi, nf, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
     return;
   }
   if (j.output == OutputKind::kMagPhase) {
