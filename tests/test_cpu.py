@@ -154,6 +154,27 @@ def test_istft_inverts_stft(stereo):
     assert peak_relative_error(y, truth) < 1e-6
 
 
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('layout', ['channels_first', 'channels_last'])
+@pytest.mark.parametrize('kwargs', [dict(n_fft=512, hop_length=128),
+                                    dict(n_fft=1000, win_length=999, hop_length=250),
+                                    dict(n_fft=257, hop_length=64)])
+def test_istft_on_every_instruction_set_and_layout_matches_the_reference(isa, layout, kwargs,
+                                                                         stereo):
+    # channels_first: each channel's (re, im) pairs side by side, read W bins at a time through
+    # a deinterleave and register transposes; channels_last (2 channels): pair by pair.
+    X = cpu.stft(stereo, pad_begin=True, pad_end=True, output_data_format=layout, **kwargs)
+    assert core.force_isa(isa)
+    try:
+        y = cpu.istft(X, stft_data_format=layout, waveform_data_format='channels_last', **kwargs)
+    finally:
+        core.force_isa('')
+    truth = reference.istft(X, stft_data_format=layout, **kwargs)
+    assert peak_relative_error(y, truth) < 1e-6
+    trim = kwargs['n_fft'] - kwargs['hop_length']
+    np.testing.assert_allclose(y[:, trim:trim + stereo.shape[1]], stereo, atol=3e-6)
+
+
 @pytest.mark.parametrize('function, kwargs', [
     (cpu.melspectrogram, MEL_DB),
     (cpu.stft_mag_phase, dict(n_fft=256, return_decibel=True, output_data_format='channels_first')),

@@ -473,6 +473,31 @@ inline void interleave(V a, V b, V* lo, V* hi) {
 #endif
 }
 
+// interleave's inverse: lo, hi holding (a0, b0, a1, b1, ...) give back a and b.
+inline void deinterleave(V lo, V hi, V* a, V* b) {
+#if defined(KF_ISA_AVX512)
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  *a = (V)_mm512_permutex2var_ps((__m512)lo, even, (__m512)hi);
+  *b = (V)_mm512_permutex2var_ps((__m512)lo, odd, (__m512)hi);
+#elif defined(KF_ISA_AVX2)
+  // shuffle_ps works per 128-bit half: (a0 a1 a4 a5 | a2 a3 a6 a7), then the 64-bit pairs in order.
+  *a = (V)_mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps((__m256)lo, (__m256)hi, 0x88)), 0xD8));
+  *b = (V)_mm256_castpd_ps(_mm256_permute4x64_pd(
+      _mm256_castps_pd(_mm256_shuffle_ps((__m256)lo, (__m256)hi, 0xDD)), 0xD8));
+#elif defined(__SSE2__)
+  *a = (V)_mm_shuffle_ps((__m128)lo, (__m128)hi, 0x88);
+  *b = (V)_mm_shuffle_ps((__m128)lo, (__m128)hi, 0xDD);
+#else
+  for (int e = 0; e < kLanes; ++e) {
+    const V* src = e < kLanes / 2 ? &lo : &hi;
+    lane(a, 0, e) = at(src, 0, 2 * (e % (kLanes / 2)));
+    lane(b, 0, e) = at(src, 0, 2 * (e % (kLanes / 2)) + 1);
+  }
+#endif
+}
+
 // The complex spectrum (xr, xi: n bins, W frames in the lanes) to rows out + l * row_stride,
 // bin k's (re, im) at k * step. Adjacent pairs (step 2: one channel, or channels_first) go
 // W bins at a time through two register transposes and an interleave, two plain stores a row;
@@ -654,34 +679,94 @@ inline float packed_sample(const RealFftView& fft, const V* zr, const V* zi, int
   return (i & 1) ? at(zi, i >> 1, l) : at(zr, i >> 1, l);
 }
 
+// Rows src + l * row_stride of (re, im) pairs, bin k at k * step, into the lanes of (xr, xi):
+// store_complex_rows backwards. Lanes from nvalid on are zero.
+void load_complex_rows(const float* src, int64_t row_stride, int64_t step, int64_t n, int nvalid,
+                       V* xr, V* xi) {
+  int64_t k0 = 0;
+  if (step == 2 && nvalid == kLanes) {
+    V re[kLanes], im[kLanes];
+    for (; k0 + kLanes <= n; k0 += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        V pairs[2];
+        __builtin_memcpy(pairs, src + l * row_stride + 2 * k0, sizeof(pairs));
+        deinterleave(pairs[0], pairs[1], &re[l], &im[l]);
+      }
+      transpose_block(reinterpret_cast<const float*>(re), kLanes, xr + k0);
+      transpose_block(reinterpret_cast<const float*>(im), kLanes, xi + k0);
+    }
+  }
+  for (int64_t k = k0; k < n; ++k) xr[k] = xi[k] = V{};
+  for (int l = 0; l < nvalid; ++l) {
+    const float* row = src + l * row_stride;
+    for (int64_t k = k0; k < n; ++k) {
+      lane(xr, k, l) = row[k * step];
+      lane(xi, k, l) = row[k * step + 1];
+    }
+  }
+}
+
+// real_inverse's packed output (W frames in the lanes) frame-major: frame l's sample i at
+// frames[l * n + i]. Even n goes W complex samples at a time (two register transposes and an
+// interleave give 2 W consecutive samples of each frame).
+void unpack_frames(const RealFftView& fft, const V* zr, const V* zi, float* frames) {
+  const int64_t n = fft.n;
+  int64_t i0 = 0;
+  if (fft.even) {
+    V even[kLanes], odd[kLanes];
+    int64_t m0 = 0;
+    for (; m0 + kLanes <= fft.complex_n(); m0 += kLanes) {
+      transpose_block(reinterpret_cast<const float*>(zr + m0), kLanes, even);
+      transpose_block(reinterpret_cast<const float*>(zi + m0), kLanes, odd);
+      for (int l = 0; l < kLanes; ++l) {
+        V pairs[2];
+        interleave(even[l], odd[l], &pairs[0], &pairs[1]);
+        __builtin_memcpy(frames + l * n + 2 * m0, pairs, sizeof(pairs));
+      }
+    }
+    i0 = 2 * m0;
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    for (int64_t i = i0; i < n; ++i) frames[l * n + i] = packed_sample(fft, zr, zi, i, l);
+  }
+}
+
 void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch) {
   const RealFftView& fft = *j.fft;
   const int64_t nf = j.n_fft / 2 + 1;
   const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
+  // The spectrum's 2 (n/2 + 1) vectors, free once real_inverse has read them, hold the tile's
+  // W frames of n samples frame-major for the overlap-add.
+  float* frames = reinterpret_cast<float*>(xr);
   const int64_t n_used = j.win_length < j.n_fft ? j.win_length : j.n_fft;
+  const int64_t st = j.out.st;
   const ComplexInputView& in = j.in;
   for (int64_t s = begin; s < end; ++s) {
     const int64_t b = s / in.channels, c = s % in.channels;
     float* out = j.out.data + b * j.out.sb + c * j.out.sc;
-    for (int64_t t = 0; t < j.out_length; ++t) out[t * j.out.st] = 0.0f;
+    for (int64_t t = 0; t < j.out_length; ++t) out[t * st] = 0.0f;
     const float* src = in.data + b * in.sb + c * in.sc;
     for (int64_t f0 = 0; f0 < in.frames; f0 += kLanes) {
       const int nvalid = static_cast<int>(in.frames - f0 < kLanes ? in.frames - f0 : kLanes);
-      for (int64_t k = 0; k < nf; ++k) xr[k] = xi[k] = V{};
-      for (int l = 0; l < nvalid; ++l) {
-        const float* row = src + (f0 + l) * in.sf;
-        for (int64_t k = 0; k < nf; ++k) {
-          lane(xr, k, l) = row[k * in.sk];
-          lane(xi, k, l) = row[k * in.sk + 1];
-        }
-      }
+      load_complex_rows(src + f0 * in.sf, in.sf, in.sk, nf, nvalid, xr, xi);
       real_inverse(fft, xr, xi, zr, zi, scr);
+      unpack_frames(fft, zr, zi, frames);
       // Overlap-add frame by frame, in order, so the sum does not depend on threads.
       for (int l = 0; l < nvalid; ++l) {
-        float* dst = out + (f0 + l) * j.hop_length * j.out.st;
-        for (int64_t i = 0; i < n_used; ++i) {
-          dst[i * j.out.st] += packed_sample(fft, zr, zi, i, l) * j.window[i];
+        float* dst = out + (f0 + l) * j.hop_length * st;
+        const float* x = frames + l * j.n_fft;
+        int64_t i = 0;
+        if (st == 1) {
+          for (; i + kLanes <= n_used; i += kLanes) {
+            V acc, v, w;
+            __builtin_memcpy(&acc, dst + i, sizeof(V));
+            __builtin_memcpy(&v, x + i, sizeof(V));
+            __builtin_memcpy(&w, j.window + i, sizeof(V));
+            acc += v * w;
+            __builtin_memcpy(dst + i, &acc, sizeof(V));
+          }
         }
+        for (; i < n_used; ++i) dst[i * st] += x[i] * j.window[i];
       }
     }
   }
