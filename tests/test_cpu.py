@@ -125,6 +125,23 @@ def test_fused_framing_without_overlap_gives_the_edge_paths_bits(isa):
     np.testing.assert_array_equal(strided, mono)
 
 
+@pytest.mark.parametrize('isa', ISAS)
+@pytest.mark.parametrize('channels', [2, 3, 4, 5])
+def test_complex_stft_channels_last_gives_each_channels_mono_bits(isa, channels):
+    # channels_last interleaves the channels' (re, im) pairs: up to 4 channels are stored by
+    # masked strided stores of the real and the imaginary parts, 5 pair by pair.
+    audio = np.random.default_rng(channels).standard_normal((2, 9000, channels)).astype(np.float32)
+    kwargs = dict(n_fft=512, hop_length=128, pad_end=True)
+    assert core.force_isa(isa)
+    try:
+        together = cpu.stft(audio, **kwargs)
+        alone = [cpu.stft(np.ascontiguousarray(audio[..., c:c + 1]), **kwargs)[..., 0]
+                 for c in range(channels)]
+    finally:
+        core.force_isa('')
+    np.testing.assert_array_equal(together, np.stack(alone, -1))
+
+
 def test_other_dtypes_are_converted_to_float32(stereo):
     expected = cpu.stft_magnitude(stereo, n_fft=256)
     np.testing.assert_array_equal(cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256),

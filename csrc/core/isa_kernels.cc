@@ -499,21 +499,30 @@ inline void deinterleave(V lo, V hi, V* a, V* b) {
 }
 
 // The complex spectrum (xr, xi: n bins, W frames in the lanes) to rows out + l * row_stride,
-// bin k's (re, im) at k * step. Adjacent pairs (step 2: one channel, or channels_first) go
-// W bins at a time through two register transposes and an interleave, two plain stores a row;
-// other layouts and a ragged tile's rows pair by pair.
+// bin k's (re, im) at k * step. W bins at a time through two register transposes: adjacent
+// pairs (step 2: one channel, or channels_first) then interleave, two plain stores a row; pairs
+// of up to kMaxMaskedStep / 2 interleaved channels (channels_last) go out as the real parts and
+// the imaginary parts, each through StridedStore. A ragged tile's rows, and other layouts, pair
+// by pair.
 void store_complex_rows(const V* xr, const V* xi, int64_t n, int nvalid, float* out,
                         int64_t row_stride, int64_t step) {
   int64_t k0 = 0;
-  if (step == 2 && nvalid == kLanes) {
+  if (step % 2 == 0 && step <= kMaxMaskedStep && nvalid == kLanes) {
+    const StridedStore strided(static_cast<int>(step));
     V re[kLanes], im[kLanes];
     for (; k0 + kLanes <= n; k0 += kLanes) {
       transpose_block(reinterpret_cast<const float*>(xr + k0), kLanes, re);
       transpose_block(reinterpret_cast<const float*>(xi + k0), kLanes, im);
       for (int l = 0; l < kLanes; ++l) {
-        V pairs[2];
-        interleave(re[l], im[l], &pairs[0], &pairs[1]);
-        __builtin_memcpy(out + l * row_stride + 2 * k0, pairs, sizeof(pairs));
+        float* dst = out + l * row_stride + step * k0;
+        if (step == 2) {
+          V pairs[2];
+          interleave(re[l], im[l], &pairs[0], &pairs[1]);
+          __builtin_memcpy(dst, pairs, sizeof(pairs));
+        } else {
+          strided(dst, re[l]);
+          strided(dst + 1, im[l]);
+        }
       }
     }
   }
