@@ -454,8 +454,16 @@ def main(argv=None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     paths = report.save(results, markdown(results), out, f'front_end_extras-{stamp}')
+    # One panel per comparison, a bar per peer (one thread count per run).
+    panels = [(c['title'], [(row['label'], {args.threads: 1e3 * row['median_s']})
+                            for row in c['rows'] if 'median_s' in row]) for c in comparisons]
+    chart = report.save_panels_chart(
+        panels, f'MFCC, mel presets, PCEN, trainable front end: '
+        f'{results["machine"]["cpu_model"]}, {stamp[:8]}', out, f'front_end_extras-{stamp}')
+    if chart is not None:
+        paths['png'] = chart
     print(paths['markdown'].read_text())
-    print(f'wrote {paths["json"]} and {paths["markdown"]}')
+    print('wrote ' + ', '.join(str(path) for path in paths.values()))
     bad = [f'{c["key"]}/{r["method"]}: {r["status"]}' for c in comparisons for r in c['rows']
            if r['status'] in ('error', 'mismatch')]
     if bad:

@@ -16,6 +16,8 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 LIBRARIES = ('tensorflow', 'keras', 'kapre', 'librosa', 'numpy', 'scipy', 'torch', 'ducc0',
@@ -484,7 +486,7 @@ def plot_panels(panels: list, title: str, path: Path):
         if values:  # bars start a decade below the fastest, so their lengths compare
             axis.set_xlim(min(values) / 10, max(values) * 2.5)
         axis.set_xlabel('median ms (log scale, lower is better)')
-        axis.set_title(panel, fontsize=9)
+        axis.set_title(textwrap.fill(panel, 60), fontsize=9)
         axis.grid(axis='x', which='both', alpha=0.3)
     for axis in list(axes.flat)[len(panels):]:
         axis.set_visible(False)
@@ -496,6 +498,18 @@ def plot_panels(panels: list, title: str, path: Path):
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def save_panels_chart(panels: list, title: str, folder: Path, stem: str):
+    """plot_panels into <folder>/<stem>.png; its path, or None (said on stderr) without
+    matplotlib."""
+    path = folder / f'{stem}.png'
+    try:
+        plot_panels(panels, title, path)
+    except ImportError as error:
+        print(f'no chart: matplotlib unavailable ({error})', file=sys.stderr)
+        return None
+    return path
 
 
 # ----- files -------------------------------------------------------------------------------------

@@ -250,13 +250,11 @@ def main(argv=None) -> int:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     paths = report.save(results, markdown(results), out, f'stft_paths-{stamp}')
-    try:
-        chart = out / f'stft_paths-{stamp}.png'
-        report.plot_panels(panels(records), f'Complex STFT and inverse STFT, '
-                           f'{results["machine"]["cpu_model"]}, {stamp[:8]}', chart)
+    chart = report.save_panels_chart(
+        panels(records), f'Complex STFT and inverse STFT, {results["machine"]["cpu_model"]}, '
+        f'{stamp[:8]}', out, f'stft_paths-{stamp}')
+    if chart is not None:
         paths['png'] = chart
-    except ImportError as error:
-        print(f'stft_paths.py: no chart ({error})', file=sys.stderr)
     print(paths['markdown'].read_text())
     print('wrote ' + ', '.join(str(path) for path in paths.values()))
     bad = [f'{r["config"]}/{r["direction"]}/{r["threads"]}/{row["method"]}: {row["status"]}'

@@ -128,7 +128,8 @@ def test_front_end_extras_quick_run_checks_every_peer_and_writes_its_files(tmp_p
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
-    assert [p.suffix for p in written] == ['.json', '.md'], written
+    assert [p.suffix for p in written] == ['.json', '.md', '.png'], written
+    assert written[2].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'  # the chart
     results = json.loads(written[0].read_text())
     assert results['quick'] is True and results['threads'] == 1
     assert results['machine']['date_utc'] and results['machine']['cpu_model']
@@ -194,7 +195,8 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
-    assert [p.suffix for p in written] == ['.json', '.md'], written
+    assert [p.suffix for p in written] == ['.json', '.md', '.png'], written
+    assert written[2].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'  # the chart
     results = json.loads(written[0].read_text())
     assert results['quick'] is True and results['thread_counts'] == [1]
     assert results['machine']['load_average_before'] is not None
@@ -214,3 +216,4 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
             assert row['vs_xla'] == rows['kapre_xla']['median_s'] / row['median_s']
         assert f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in \
             written[1].read_text()
+    assert '% of peak' in written[1].read_text()
