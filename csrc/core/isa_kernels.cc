@@ -781,32 +781,48 @@ void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch
   }
 }
 
+// Rows of n real samples (row l at rows + l * n) into real_forward's packed lanes: unpack_frames
+// backwards. Lanes from nvalid on are zero.
+void pack_rows(const RealFftView& fft, const float* rows, int nvalid, V* zr, V* zi) {
+  const int64_t n = fft.n, nc = fft.complex_n();
+  int64_t i0 = 0;
+  if (fft.even && nvalid == kLanes) {
+    V even[kLanes], odd[kLanes];
+    int64_t m0 = 0;
+    for (; m0 + kLanes <= nc; m0 += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        V pairs[2];
+        __builtin_memcpy(pairs, rows + l * n + 2 * m0, sizeof(pairs));
+        deinterleave(pairs[0], pairs[1], &even[l], &odd[l]);
+      }
+      transpose_block(reinterpret_cast<const float*>(even), kLanes, zr + m0);
+      transpose_block(reinterpret_cast<const float*>(odd), kLanes, zi + m0);
+    }
+    i0 = 2 * m0;
+  }
+  // The rest (odd n, a ragged tile, the last samples short of a block): zeroed, then lane by lane.
+  for (int64_t m = i0 / 2; m < nc; ++m) zr[m] = zi[m] = V{};
+  for (int l = 0; l < nvalid; ++l) {
+    for (int64_t i = i0; i < n; ++i) {
+      if (fft.even) {
+        V* half = (i & 1) ? zi : zr;  // picked first: see put_sample
+        lane(half, i >> 1, l) = rows[l * n + i];
+      } else {
+        lane(zr, i, l) = rows[l * n + i];
+      }
+    }
+  }
+}
+
 void rfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t begin, int64_t end,
                float* out, float* scratch) {
-  const int64_t n = fft.n, nc = fft.complex_n(), nf = n / 2 + 1;
+  const int64_t n = fft.n, nf = n / 2 + 1;
   const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
     const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
-    for (int64_t i = 0; i < nc; ++i) zr[i] = zi[i] = V{};
-    for (int l = 0; l < nvalid; ++l) {
-      const float* row = in + (r0 + l) * n;
-      for (int64_t i = 0; i < n; ++i) {
-        if (fft.even) {
-          V* half = (i & 1) ? zi : zr;
-          lane(half, i >> 1, l) = row[i];
-        } else {
-          lane(zr, i, l) = row[i];
-        }
-      }
-    }
+    pack_rows(fft, in + r0 * n, nvalid, zr, zi);
     real_forward(fft, zr, zi, xr, xi, scr);
-    for (int l = 0; l < nvalid; ++l) {
-      float* row = out + (r0 + l) * 2 * nf;
-      for (int64_t k = 0; k < nf; ++k) {
-        row[2 * k] = at(xr, k, l);
-        row[2 * k + 1] = at(xi, k, l);
-      }
-    }
+    store_complex_rows(xr, xi, nf, nvalid, out + r0 * 2 * nf, 2 * nf, 2);
   }
   (void)rows;
 }
@@ -817,15 +833,12 @@ void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t b
   const auto [zr, zi, xr, xi, scr] = tile_buffers(fft, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += kLanes) {
     const int nvalid = static_cast<int>(end - r0 < kLanes ? end - r0 : kLanes);
-    for (int64_t k = 0; k < nf; ++k) xr[k] = xi[k] = V{};
-    for (int l = 0; l < nvalid; ++l) {
-      const float* row = in + (r0 + l) * 2 * nf;
-      for (int64_t k = 0; k < nf; ++k) {
-        lane(xr, k, l) = row[2 * k];
-        lane(xi, k, l) = row[2 * k + 1];
-      }
-    }
+    load_complex_rows(in + r0 * 2 * nf, 2 * nf, 2, nf, nvalid, xr, xi);
     real_inverse(fft, xr, xi, zr, zi, scr);
+    if (nvalid == kLanes) {
+      unpack_frames(fft, zr, zi, out + r0 * n);
+      continue;
+    }
     for (int l = 0; l < nvalid; ++l) {
       float* row = out + (r0 + l) * n;
       for (int64_t i = 0; i < n; ++i) row[i] = packed_sample(fft, zr, zi, i, l);
