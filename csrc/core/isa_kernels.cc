@@ -101,6 +101,32 @@ inline V decibel(V x) {
   return ln * 4.342944819032518f;  // 10 / ln(10)
 }
 
+// atan2(y, x) lane by lane, within about 2e-7 rad of libm's: the octant from the signs and
+// |y| > |x|, then atan of t = min / max in [0, 1], reduced once more above tan(pi/8) through
+// atan(t) = pi/4 + atan((t - 1) / (t + 1)), by Cephes' atanf polynomial. Lanes where min / max is
+// not a plain ratio (both zero, an infinity, NaN) take the libm path, so they keep its meaning.
+inline V vatan2(V y, V x) {
+  const VI sign = VI{} + INT32_MIN;  // (splat(-0.0f) would be +0: 0 + -0 rounds to +0)
+  const V ax = (V)((VI)x & ~sign), ay = (V)((VI)y & ~sign);
+  const VI swap = ay > ax;
+  const V num = swap ? ax : ay, den = swap ? ay : ax;
+  if (any_lane(~((den > 0.0f) & (den <= FLT_MAX) & (num <= den)))) {
+    V r;
+    for (int l = 0; l < kLanes; ++l) lane(&r, 0, l) = std::atan2(at(&y, 0, l), at(&x, 0, l));
+    return r;
+  }
+  const V t = num / den;
+  const VI above = t > 0.41421356237309503f;  // tan(pi/8)
+  const V u = above ? (t - 1.0f) / (t + 1.0f) : t;
+  const V z = u * u;
+  const V poly = (((8.05374449538e-2f * z - 1.38776856032e-1f) * z + 1.99777106478e-1f) * z -
+                  3.33329491539e-1f) * z * u + u;
+  V r = (above ? splat<V>(0.78539816339744831f) : V{}) + poly;  // atan(t), in [0, pi/4]
+  r = swap ? 1.5707963267948966f - r : r;
+  r = ((VI)x & sign) != 0 ? 3.1415926535897932f - r : r;  // x < 0, or -0
+  return (V)((VI)r | ((VI)y & sign));                     // r >= 0: y's sign
+}
+
 // Transposes a W x W block: row l starts at src + l * row_stride (W floats);
 // dst[i * W + l] = row l's element i, so dst holds one lane-vector per sample.
 inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
@@ -611,14 +637,12 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
     return;
   }
   if (j.output == OutputKind::kMagPhase) {
-    for (int l = 0; l < nvalid; ++l) {
-      float* row = o.phase + base + (f0 + l) * o.sf;
-      for (int64_t k = 0; k < nf; ++k) row[k * o.sk] = std::atan2(at(xi, k, l), at(xr, k, l));
-    }
     for (int64_t k = 0; k < nf; ++k) {
       const V power = xr[k] * xr[k] + xi[k] * xi[k];
+      xi[k] = vatan2(xi[k], xr[k]);
       xr[k] = j.power == 2 ? power : vsqrt(power);
     }
+    store_rows(xi, nf, nvalid, o.phase + base + f0 * o.sf, o.sf, o.sk);
   }
 
   V* values = xr;
