@@ -12,7 +12,9 @@ How each step is written so that it converts:
   (tables built in float64 with exact integer phase reduction, then rounded once to float32); no
   complex tensor and no RFFT kernel. With a filterbank only the bins some filter uses are
   computed;
-- magnitude `sqrt(re^2 + im^2)`, phase `atan2`, filterbank matmul, kapre's dB formula;
+- magnitude `sqrt(re^2 + im^2)` (or the power, for a preset with power=2), phase `atan2`,
+  filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
+- a preset's centring (center, pad_mode): `tf.pad`, constant or REFLECT (TFLite MIRROR_PAD);
 - inverse STFT: one matmul with an [irfft * synthesis window] table, then overlap-add.
 Complex tensors appear only where the layer's interface is complex (the STFT layer's output,
 the inverse STFT's input): `stft` builds its result with `tf.complex` as its last op, and
@@ -40,10 +42,11 @@ __all__ = ['front_end', 'mfcc', 'pcen', 'inverse_stft', 'check_spec', 'MAX_N_FFT
 MAX_N_FFT = 8192
 
 
-def check_spec(spec: FrontEnd):
-    """ValueError when the builtin path cannot compute `spec` (a preset, or n_fft above
-    MAX_N_FFT)."""
-    require_kapre_numerics(spec, "the builtin path (kapre_fast.builtin, implementation='builtin')")
+def check_spec(spec: FrontEnd, inverse: bool = False):
+    """ValueError when the builtin path cannot compute `spec`: n_fft above MAX_N_FFT, or (for
+    the inverse STFT, kapre's InverseSTFT) a preset."""
+    if inverse:
+        require_kapre_numerics(spec, 'the builtin inverse STFT (kapre_fast.builtin.inverse_stft)')
     if spec.n_fft > MAX_N_FFT:
         raise ValueError(
             f'n_fft={spec.n_fft} is above kapre_fast.builtin.MAX_N_FFT={MAX_N_FFT}: the builtin '
@@ -53,8 +56,9 @@ def check_spec(spec: FrontEnd):
 
 def _frame_length(spec: FrontEnd) -> int:
     # The rFFT crops a frame longer than n_fft and zero-pads a shorter one at its end, so only
-    # the first min(win_length, n_fft) samples of each frame reach the transform.
-    return min(spec.win_length, spec.n_fft)
+    # the first min(frame_length, n_fft) samples of each frame reach the transform (a preset's
+    # frames are n_fft long, its window zero-padded on both sides).
+    return min(spec.frame_length, spec.n_fft)
 
 
 def _unit_phase(spec: FrontEnd, bins, samples):
@@ -213,6 +217,11 @@ def _waveforms(audio, spec: FrontEnd):
     audio = tf.cast(audio, tf.float32)
     if spec.input_data_format == 'channels_last':
         audio = tf.transpose(audio, [0, 2, 1])
+    pad = spec.center_padding
+    if pad:  # a preset's centring, as kapre_fast.ops pads before its op
+        if audio.shape[2] is not None:
+            spec.n_frames(audio.shape[2])  # too-short audio: FrontEnd's ValueError
+        audio = tf.pad(audio, [[0, 0], [0, 0], [pad, pad]], mode=spec.pad_mode.upper())
     return audio
 
 
@@ -229,7 +238,7 @@ def _frames(waveforms, spec: FrontEnd):
         waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [0, missing]])
     else:
         # Too-short audio gives no frames (the layers refuse static ones when they are built).
-        n_frames = tf.maximum(1 + (total - spec.win_length) // hop, 0)
+        n_frames = tf.maximum(1 + (total - spec.frame_length) // hop, 0)
     starts = tf.range(n_frames) * hop
     return tf.gather(waveforms, starts[:, tf.newaxis] + tf.range(length)[tf.newaxis], axis=2)
 
@@ -282,13 +291,15 @@ def _nonzero_safe(power):
 
 
 def _decibel(x, spec: FrontEnd):
-    """kapre's magnitude_to_decibel on (batch, channels, frames, features)."""
-    log10 = np.log(10.0)
-    amin = spec.db_amin
-    offset = 10.0 * np.log10(max(amin, spec.db_ref_value))
-    log_x = (10.0 / log10) * tf.math.log(tf.maximum(x, amin)) - offset
+    """FrontEnd.decibel on (batch, channels, frames, features): kapre's magnitude_to_decibel, or a
+    preset's power_to_db / amplitude_to_db with its top_db (math.inf: no clamp)."""
+    multiplier, amin, ref, dynamic_range = spec.decibel
+    offset = multiplier * np.log10(max(amin, ref))
+    log_x = (multiplier / np.log(10.0)) * tf.math.log(tf.maximum(x, amin)) - offset
+    if not np.isfinite(dynamic_range):
+        return log_x
     peak = tf.reduce_max(log_x, axis=[1, 2, 3], keepdims=True)
-    return tf.maximum(log_x, peak - spec.db_dynamic_range)
+    return tf.maximum(log_x, peak - dynamic_range)
 
 
 def _to_output_layout(features, spec: FrontEnd):
@@ -368,8 +379,12 @@ def _features(audio, spec: FrontEnd):
     if spec.output == 'complex':
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
         return tf.complex(real, imag)  # last, so inverse_stft can read the parts back
-    nonzero, safe_power = _nonzero_safe(tf.square(real) + tf.square(imag))
-    features = tf.where(nonzero, tf.sqrt(safe_power), tf.zeros_like(safe_power))
+    power = tf.square(real) + tf.square(imag)
+    nonzero, safe_power = _nonzero_safe(power)
+    if spec.power_exponent == 2:
+        features = power
+    else:
+        features = tf.where(nonzero, tf.sqrt(safe_power), tf.zeros_like(safe_power))
     if spec.filterbank != 'none':
         features = _last_axis_matmul(features, _filterbank(spec)[2])
     if spec.return_decibel:
@@ -401,7 +416,7 @@ def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
     (tf.signal.inverse_stft with inverse_stft_window_fn(hop_length, forward window)), in builtin
     TensorFlow ops. `spec` describes the forward STFT: its output_data_format is the STFT's
     layout, its input_data_format the waveform's."""
-    check_spec(spec)
+    check_spec(spec, inverse=True)
     real, imag = _complex_parts(stft)
     if spec.output_data_format == 'channels_last':  # to (batch, channels, frames, freq)
         real, imag = tf.transpose(real, [0, 3, 1, 2]), tf.transpose(imag, [0, 3, 1, 2])

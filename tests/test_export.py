@@ -138,6 +138,34 @@ def test_onnx_runs_in_onnxruntime(model, audio, onnx_model, shape):
     _assert_same_numbers(f'ONNX {shape}', export.run_onnx(onnx_model, x), model(x).numpy())
 
 
+@pytest.mark.parametrize('converter', ['tflite', 'onnx'])
+def test_a_preset_model_converts_with_the_fused_numbers(converter, audio):
+    # librosa's MFCC with reflect centring: tf.pad REFLECT (TFLite MIRROR_PAD, ONNX Pad reflect),
+    # power, power_to_db with top_db, then the DCT matmul.
+    if converter == 'tflite':
+        pytest.importorskip('ai_edge_litert')
+    else:
+        pytest.importorskip('tf2onnx')
+        pytest.importorskip('onnxruntime')
+    inputs = keras.Input((None, 2), name='audio')
+    mfcc = composed.get_mfcc_layer(
+        n_mfcc=13, n_fft=512, hop_length=160, n_mels=40, sample_rate=16000, compat='librosa',
+        pad_mode='reflect', input_data_format='channels_last',
+        output_data_format='channels_last', name='mfcc')
+    model = keras.Model(inputs, mfcc(inputs), name='preset_model')
+    x = audio[SHAPES[1]]
+    expected = model(x).numpy()
+    if converter == 'tflite':
+        actual = export.run_tflite(export.to_tflite(model), x)
+    else:
+        actual = export.run_onnx(export.to_onnx(model), x)
+    assert actual.shape == expected.shape
+    # MFCCs are DCTs of dB values: the same few-float32-roundings floor, on the coefficients.
+    error = float(np.max(np.abs(actual - expected)))
+    record_agreement(f'{converter} librosa MFCC vs fused, max |diff|', error)
+    assert error <= 2e-3, error
+
+
 def test_reconstructing_pair_on_tflite_gives_the_waveform_back():
     pytest.importorskip('ai_edge_litert')
     n_fft, hop = 256, 64

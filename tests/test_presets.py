@@ -205,6 +205,14 @@ def test_preset_matches_its_library(compat, source, index, speech_batch, noise_b
            REFERENCE_LINEAR_TOLERANCE, REFERENCE_DECIBEL_TOLERANCE)
     _check(f'presets: cpu {compat} {function}', ours, truth, case, LINEAR_TOLERANCE,
            DECIBEL_TOLERANCE)
+    # The export path: plain TF ops (matmul DFT, tf.pad centring) that TFLite and ONNX take.
+    from kapre_fast import builtin
+
+    portable = _as_batch_channels_frames_features(
+        builtin.front_end(x, getattr(FrontEnd, function)(**kwargs)).numpy(), case['data_format'])
+    assert portable.shape == truth.shape
+    _check(f'presets: builtin {compat} {function}', portable, truth, case, LINEAR_TOLERANCE,
+           DECIBEL_TOLERANCE)
 
 
 def test_grid_covers_every_option():
@@ -284,11 +292,12 @@ def test_preset_defaults_resolve_as_the_libraries_do():
         torch_mel)
 
 
-def test_other_backends_refuse_presets():
+def test_builtin_inverse_stft_refuses_presets():
     from kapre_fast import builtin
 
-    with pytest.raises(ValueError, match="the builtin path .* computes compat='kapre' only"):
-        builtin.check_spec(FrontEnd.melspectrogram(compat='librosa'))
+    builtin.check_spec(FrontEnd.melspectrogram(compat='librosa'))  # the forward path takes them
+    with pytest.raises(ValueError, match="builtin inverse STFT .* computes compat='kapre' only"):
+        builtin.check_spec(FrontEnd.stft(compat='librosa'), inverse=True)
 
 
 # ----- TF op, layers, composed getters -------------------------------------------------------------
@@ -363,5 +372,6 @@ def test_preset_layer_config_round_trips():
     np.testing.assert_array_equal(np.asarray(copy(x)), np.asarray(layer(x)))
     np.testing.assert_array_equal(np.asarray(layer(x)),
                                   cpu.compute(FrontEnd(**arguments), x))
-    with pytest.raises(ValueError, match="the builtin path .* compat='kapre' only"):
-        layers.FrontEnd(implementation='builtin', compat='librosa')
+    portable = layers.FrontEnd(implementation='builtin', **arguments)
+    np.testing.assert_allclose(np.asarray(portable(x)), np.asarray(layer(x)), rtol=0,
+                               atol=1e-3)  # dB, of the same spectrum by a matmul DFT
