@@ -198,6 +198,9 @@ def test_torch_compile_fullgraph_and_modules_take_a_preset():
         ours.backward()
         expected.backward()
         torch.testing.assert_close(compiled_x.grad, eager_x.grad, rtol=1e-6, atol=1e-7)
+    # Too short for the mirrored pad (64 samples): the compiled program's own check says so.
+    with pytest.raises(Exception, match="too short for pad_mode='reflect'.* more than 64"):
+        compiled(torch.from_numpy(smooth_noise(50, 2, 'channels_first')))
 
     torch.testing.assert_close(kft.MelSpectrogram(**kwargs)(x), kft.melspectrogram(x, **kwargs),
                                rtol=0, atol=0)

@@ -126,9 +126,15 @@ def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
 def _run(plan: tuple, x, threads) -> torch.Tensor:
     key, spec_key, pad, pad_mode, axis = plan
     audio = as_audio_tensor(x, key)
-    if not torch.compiler.is_compiling():  # compiled programs ran eagerly (and checked) first
+    if not torch.compiler.is_compiling():
         # ValueError naming the lengths in the spec's terms (a preset's n_fft and centring).
         _ops.spec_of(spec_key).n_frames(audio.shape[axis])
+    elif pad and pad_mode == 'reflect':
+        # A symbolic length: torch's own check, kept as a runtime assert by the compiled program
+        # (the operator checks the frame count itself; the mirrored pad would fail in indexing).
+        torch._check(audio.shape[axis] > pad, lambda: (
+            f"audio is too short for pad_mode='reflect': it pads n_fft // 2 = {pad} samples "
+            f'mirrored from inside the audio, which needs more than {pad} samples'))
     if pad:
         audio = _centred(audio, pad, pad_mode, axis)
     # The operators take dense tensors (no copy when audio already is one).
