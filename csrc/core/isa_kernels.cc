@@ -740,27 +740,16 @@ void load_complex_rows(const float* src, int64_t row_stride, int64_t step, int64
 }
 
 // real_inverse's packed output (W frames in the lanes) frame-major: frame l's sample i at
-// frames[l * n + i]. Even n goes W complex samples at a time (two register transposes and an
-// interleave give 2 W consecutive samples of each frame).
+// frames[l * n + i]. For even n the packed pairs (x[2m], x[2m+1]) are (re, im) pairs to
+// store_complex_rows, each frame a row of n floats.
 void unpack_frames(const RealFftView& fft, const V* zr, const V* zi, float* frames) {
   const int64_t n = fft.n;
-  int64_t i0 = 0;
   if (fft.even) {
-    V even[kLanes], odd[kLanes];
-    int64_t m0 = 0;
-    for (; m0 + kLanes <= fft.complex_n(); m0 += kLanes) {
-      transpose_block(reinterpret_cast<const float*>(zr + m0), kLanes, even);
-      transpose_block(reinterpret_cast<const float*>(zi + m0), kLanes, odd);
-      for (int l = 0; l < kLanes; ++l) {
-        V pairs[2];
-        interleave(even[l], odd[l], &pairs[0], &pairs[1]);
-        __builtin_memcpy(frames + l * n + 2 * m0, pairs, sizeof(pairs));
-      }
-    }
-    i0 = 2 * m0;
+    store_complex_rows(zr, zi, fft.complex_n(), kLanes, frames, n, 2);
+    return;
   }
   for (int l = 0; l < kLanes; ++l) {
-    for (int64_t i = i0; i < n; ++i) frames[l * n + i] = packed_sample(fft, zr, zi, i, l);
+    for (int64_t i = 0; i < n; ++i) frames[l * n + i] = at(zr, i, l);
   }
 }
 
@@ -806,35 +795,16 @@ void istft_signals(const IstftJob& j, int64_t begin, int64_t end, float* scratch
 }
 
 // Rows of n real samples (row l at rows + l * n) into real_forward's packed lanes: unpack_frames
-// backwards. Lanes from nvalid on are zero.
+// backwards (load_complex_rows for even n). Lanes from nvalid on are zero.
 void pack_rows(const RealFftView& fft, const float* rows, int nvalid, V* zr, V* zi) {
-  const int64_t n = fft.n, nc = fft.complex_n();
-  int64_t i0 = 0;
-  if (fft.even && nvalid == kLanes) {
-    V even[kLanes], odd[kLanes];
-    int64_t m0 = 0;
-    for (; m0 + kLanes <= nc; m0 += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        V pairs[2];
-        __builtin_memcpy(pairs, rows + l * n + 2 * m0, sizeof(pairs));
-        deinterleave(pairs[0], pairs[1], &even[l], &odd[l]);
-      }
-      transpose_block(reinterpret_cast<const float*>(even), kLanes, zr + m0);
-      transpose_block(reinterpret_cast<const float*>(odd), kLanes, zi + m0);
-    }
-    i0 = 2 * m0;
+  const int64_t n = fft.n;
+  if (fft.even) {
+    load_complex_rows(rows, n, 2, fft.complex_n(), nvalid, zr, zi);
+    return;
   }
-  // The rest (odd n, a ragged tile, the last samples short of a block): zeroed, then lane by lane.
-  for (int64_t m = i0 / 2; m < nc; ++m) zr[m] = zi[m] = V{};
+  for (int64_t i = 0; i < n; ++i) zr[i] = zi[i] = V{};
   for (int l = 0; l < nvalid; ++l) {
-    for (int64_t i = i0; i < n; ++i) {
-      if (fft.even) {
-        V* half = (i & 1) ? zi : zr;  // picked first: see put_sample
-        lane(half, i >> 1, l) = rows[l * n + i];
-      } else {
-        lane(zr, i, l) = rows[l * n + i];
-      }
-    }
+    for (int64_t i = 0; i < n; ++i) lane(zr, i, l) = rows[l * n + i];
   }
 }
 
