@@ -66,9 +66,6 @@ inline V vsqrt(V x) {
   return (V)(((VI)(x * r) & finite_positive) | ((VI)x & ~finite_positive));
 }
 
-// 10 log10(x) for positive normal lanes: Cephes-style log with the mantissa in
-// [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (fast_log.h, about 1 ulp). Lanes that are
-// zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
 // Whether any lane of a comparison result is true (all bits set), in one vector test.
 inline bool any_lane(VI mask) {
 #if defined(KF_ISA_AVX512)
@@ -84,6 +81,9 @@ inline bool any_lane(VI mask) {
 #endif
 }
 
+// 10 log10(x) for positive normal lanes: Cephes-style log with the mantissa in
+// [sqrt(1/2), sqrt(2)) and a degree-9 polynomial (fast_log.h, about 1 ulp). Lanes that are
+// zero, subnormal, infinite or NaN take the libm path, so they keep libm's meaning.
 inline V decibel(V x) {
   // Lanes outside [FLT_MIN, FLT_MAX], NaN included (it compares false), take the libm path.
   if (any_lane(~((x >= FLT_MIN) & (x <= FLT_MAX)))) {
@@ -242,9 +242,6 @@ constexpr int64_t kMaxCompactSpan = int64_t{1} << 17;
 
 inline bool compacts(const FrontEndJob& j) { return tile_span(j) <= kMaxCompactSpan; }
 
-// Cut W frames starting at frame f0 out of one signal, window them, and pack
-// them into the lanes of (zr, zi) as real_forward expects. `compact` holds
-// tile_span(j) floats where compacts(j), else it is null.
 // An interior tile's samples: frame f0's first sample, unit stride, frame f0 + l starting
 // l * hop later; the signal itself, or `compact` filled from it. Null for an edge tile.
 const float* interior_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid,
@@ -272,6 +269,9 @@ inline void cut_rows(const float* frames, int64_t hop, int64_t i0, int64_t n_use
   }
 }
 
+// Cut W frames starting at frame f0 out of one signal, window them, and pack
+// them into the lanes of (zr, zi) as real_forward expects. `compact` holds
+// tile_span(j) floats where compacts(j), else it is null.
 void load_frames(const FrontEndJob& j, const float* sig, int64_t f0, int nvalid, V* zr, V* zi,
                  float* compact) {
   const int64_t nc = j.fft->complex_n();
