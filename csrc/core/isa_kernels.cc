@@ -713,16 +713,24 @@ inline float packed_sample(const RealFftView& fft, const V* zr, const V* zi, int
 }
 
 // Rows src + l * row_stride of (re, im) pairs, bin k at k * step, into the lanes of (xr, xi):
-// store_complex_rows backwards. Lanes from nvalid on are zero.
+// store_complex_rows backwards (pairs C channels apart gathered into place first). Lanes from
+// nvalid on are zero.
 void load_complex_rows(const float* src, int64_t row_stride, int64_t step, int64_t n, int nvalid,
                        V* xr, V* xi) {
   int64_t k0 = 0;
-  if (step == 2 && nvalid == kLanes) {
+  if (step % 2 == 0 && nvalid == kLanes) {
     V re[kLanes], im[kLanes];
     for (; k0 + kLanes <= n; k0 += kLanes) {
       for (int l = 0; l < kLanes; ++l) {
+        const float* row = src + l * row_stride + step * k0;
         V pairs[2];
-        __builtin_memcpy(pairs, src + l * row_stride + 2 * k0, sizeof(pairs));
+        if (step == 2) {
+          __builtin_memcpy(pairs, row, sizeof(pairs));
+        } else {  // interleaved channels: the W pairs gathered 8 bytes at a time
+          for (int i = 0; i < kLanes; ++i) {
+            __builtin_memcpy(reinterpret_cast<float*>(pairs) + 2 * i, row + i * step, 8);
+          }
+        }
         deinterleave(pairs[0], pairs[1], &re[l], &im[l]);
       }
       transpose_block(reinterpret_cast<const float*>(re), kLanes, xr + k0);
