@@ -33,7 +33,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from kapre_fast import _pcen
+from kapre_fast import _pcen, _weights
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
 __all__ = ['front_end', 'mfcc', 'pcen', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
@@ -215,13 +215,10 @@ def _waveforms(audio, spec: FrontEnd):
     if audio.shape.rank != 3:
         raise ValueError(f'audio must have 3 axes, got shape {audio.shape}')
     audio = tf.cast(audio, tf.float32)
+    if spec.center_padding:  # a preset's centring, as kapre_fast.ops pads before its op
+        audio = _weights.centred(spec, audio, tf.pad)
     if spec.input_data_format == 'channels_last':
         audio = tf.transpose(audio, [0, 2, 1])
-    pad = spec.center_padding
-    if pad:  # a preset's centring, as kapre_fast.ops pads before its op
-        if audio.shape[2] is not None:
-            spec.n_frames(audio.shape[2])  # too-short audio: FrontEnd's ValueError
-        audio = tf.pad(audio, [[0, 0], [0, 0], [pad, pad]], mode=spec.pad_mode.upper())
     return audio
 
 

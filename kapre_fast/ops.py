@@ -69,15 +69,7 @@ def _centred(audio, spec: FrontEnd):
     """A preset's centring (n_fft // 2 samples on both sides, spec.pad_mode) as tf.pad before
     the op, as kapre_fast.cpu pads a copy; tf.pad's own gradient carries it back. A static time
     length is checked here (FrontEnd.n_frames' ValueError); a dynamic one by the op."""
-    pad = spec.center_padding
-    if not pad:
-        return audio
-    axis = _weights.time_axis(spec)
-    if audio.shape[axis] is not None:
-        spec.n_frames(audio.shape[axis])
-    paddings = [[0, 0]] * 3
-    paddings[axis] = [pad, pad]
-    return tf.pad(audio, paddings, mode=spec.pad_mode.upper())
+    return _weights.centred(spec, audio, tf.pad) if spec.center_padding else audio
 
 
 def _front_end_call(audio, spec: FrontEnd, window=None, band_weights=None):
