@@ -551,8 +551,9 @@ class PCEN(keras.layers.Layer):
     with implementation='fused' (default), outside XLA: the native pass as one op
     (kapre_fast.ops.pcen, with a registered gradient); implementation='builtin' (which
     kapre_fast.export.portable sets): kapre_fast.builtin.pcen, TFLite/ONNX-convertible ops;
-    otherwise (XLA, PyTorch, JAX) in keras.ops, which runs and differentiates on every Keras
-    backend. The keras.ops smoother
+    fused inside an XLA compilation (jit_compile=True): the op's recomputation in TensorFlow
+    ops (kapre_fast.ops.pcen_in_tf_ops, a tf.scan smoother), which XLA compiles; under PyTorch
+    and JAX in keras.ops, which runs and differentiates there. The keras.ops smoother
     M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) is a parallel associative scan
     over frames (keras.ops.associative_scan), exact, with gradients to S through M too.
 
@@ -586,13 +587,16 @@ class PCEN(keras.layers.Layer):
                              f'{_spectrum_layout(self.data_format)}, got shape '
                              f'{_shape_tuple(inputs.shape)}')
         axis = 1 if self.data_format == 'channels_last' else 2
-        if keras.backend.backend() == 'tensorflow' and (self.implementation == 'builtin'
-                                                        or not _in_xla_compilation()):
-            # The native pass as one op with a gradient, or builtin ops (kapre_fast.builtin).
+        if keras.backend.backend() == 'tensorflow':
+            # The native pass as one op with a gradient, builtin ops (kapre_fast.builtin), or,
+            # inside an XLA compilation, the op's recomputation in TensorFlow ops (tf.scan).
             from kapre_fast import builtin, ops as fused
 
-            computation = builtin if self.implementation == 'builtin' else fused
-            return keras.ops.cast(computation.pcen(inputs, self.constants, self.data_format),
+            if self.implementation == 'builtin':
+                compute = builtin.pcen
+            else:
+                compute = fused.pcen_in_tf_ops if _in_xla_compilation() else fused.pcen
+            return keras.ops.cast(compute(inputs, self.constants, self.data_format),
                                   inputs.dtype)
         b = self.constants.b
         ops = keras.ops

@@ -46,7 +46,7 @@ import tensorflow as tf
 from kapre_fast import _loader, _pcen, _weights
 from kapre_fast.spec import FrontEnd, PCENConstants
 
-__all__ = ['front_end', 'inverse_stft', 'mfcc', 'pcen', 'front_end_in_tf_ops',
+__all__ = ['front_end', 'inverse_stft', 'mfcc', 'pcen', 'front_end_in_tf_ops', 'pcen_in_tf_ops',
            'inverse_stft_in_tf_ops', 'library']
 
 
@@ -127,14 +127,18 @@ def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf
     return library().kapre_fast_mfcc(*inputs, **attrs)
 
 
+def _pcen_call(features, constants: PCENConstants, data_format: str):
+    b, gain, bias, power, eps = constants
+    return ([tf.cast(tf.convert_to_tensor(features), tf.float32)],
+            dict(b=b, gain=gain, bias=bias, power=power, eps=eps, data_format=data_format))
+
+
 def pcen(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
     """librosa.pcen (max_size=1) along the frames of 4-D float32 filterbank features in
     `data_format`, by the native pass (csrc/core/pcen) as one op (KapreFastPcen).
     `constants`: spec.pcen_constants(...); they become float32 attributes."""
-    b, gain, bias, power, eps = constants
-    return library().kapre_fast_pcen(tf.cast(tf.convert_to_tensor(features), tf.float32),
-                                     b=b, gain=gain, bias=bias, power=power, eps=eps,
-                                     data_format=data_format)
+    inputs, attrs = _pcen_call(features, constants, data_format)
+    return library().kapre_fast_pcen(*inputs, **attrs)
 
 
 def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
@@ -168,6 +172,14 @@ def front_end_in_tf_ops(audio, spec: FrontEnd, *, window=None, band_weights=None
     if spec.output == 'complex':
         return _stft(recipe, recipe.inputs[0])
     return _front_end_features(recipe, recipe.inputs[0])
+
+
+def pcen_in_tf_ops(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
+    """pcen's values from TensorFlow's own ops (the smoother as tf.scan, then the compression):
+    the gradient's recomputation run forward, which XLA compiles (the PCEN layer runs it inside
+    jit_compile)."""
+    recipe = _Recipe(*_pcen_call(features, constants, data_format))
+    return _pcen_features(recipe, recipe.inputs[0])
 
 
 def inverse_stft_in_tf_ops(stft, spec: FrontEnd) -> tf.Tensor:

@@ -207,3 +207,29 @@ def test_trainable_mfcc_layer_passes_gradients_to_its_window_and_filterbank():
         assert np.isfinite(gradient.numpy()).all() and np.abs(gradient.numpy()).max() > 0
     np.testing.assert_array_equal(layer(x).numpy(), cpu.mfcc(x, n_mfcc=13, **MEL,
                                                               **_layout('channels_last')))
+
+
+def test_pcen_layer_under_xla_predicts_and_fits(audio):
+    """PCEN inside an XLA compilation (issue #22; it failed with a RecursionError in Keras'
+    associative_scan): tf.function(jit_compile=True) traces no custom op and equals the fused
+    op; a model compiled with jit_compile=True predicts the same and fit lowers its loss."""
+    kwargs = dict(MEL, **_layout('channels_last'))
+    pcen = composed.get_pcen_layer(input_shape=(4000, 2), **kwargs)
+    x = audio * 100.0
+    expected = pcen(x).numpy()
+    function = tf.function(pcen, jit_compile=True)
+    graph = function.get_concrete_function(tf.TensorSpec([None, 4000, 2])).graph
+    assert not {op.type for op in graph.get_operations()} & {'KapreFastPcen', 'KapreFastFrontEnd'}
+    assert peak_relative_error(function(x).numpy(), expected) <= 1e-5
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4000, 2)), pcen, keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss='mse', jit_compile=True)
+    assert model.jit_compile is True
+    predicted = model.predict(x, verbose=0)
+    np.testing.assert_allclose(predicted, model(x).numpy(), rtol=1e-4, atol=1e-4)
+    target = np.ones((len(x), 1), np.float32)
+    before = model.evaluate(x, target, verbose=0)
+    model.fit(x, target, epochs=5, verbose=0)
+    assert model.jit_compile is True
+    assert model.evaluate(x, target, verbose=0) < before
