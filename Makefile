@@ -30,9 +30,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider
 	cd tests && KERAS_BACKEND=torch ../$(BIN)/python -m pytest -q -p no:cacheprovider \
-		test_keras_backends.py
+		test_keras_backends.py test_preset_defaults.py -k "not every_backend"
 	cd tests && KERAS_BACKEND=jax ../$(BIN)/python -m pytest -q -p no:cacheprovider \
-		test_keras_backends.py
+		test_keras_backends.py test_preset_defaults.py -k "not every_backend"
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -r bench/requirements.txt

@@ -21,7 +21,8 @@ import textwrap
 import numpy as np
 
 from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_ARGUMENTS, PRESET_WINDOWS,
-                             WINDOW_NAMES, FrontEnd, mfcc_matrix, pcen_constants)
+                             WINDOW_NAMES, FrontEnd, fills_library_defaults, mfcc_matrix,
+                             pcen_constants)
 
 # In the order the backend modules unpack them.
 FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
@@ -68,8 +69,10 @@ ARGUMENTS = {
               'AmplitudeToDB). A preset takes the arguments below, window_name '
               f'{" or ".join(map(repr, PRESET_WINDOWS))} (periodic, zero-padded on both sides '
               "to n_fft; win_length <= n_fft), and neither pad_begin, pad_end nor kapre's db_* "
-              'arguments. Its mel filterbank is evaluated at its own FFT bin frequencies; '
-              "torchaudio's defaults need mel_htk=True, mel_norm=None.",
+              'arguments. Its mel filterbank is evaluated at its own FFT bin frequencies. '
+              "Arguments left out take the preset library's defaults (spec.LIBRARY_DEFAULTS: "
+              "torchaudio's n_fft 400, hop_length win_length // 2, sample_rate 16000, "
+              'mel_htk=True, mel_norm=None; librosa\'s are kapre\'s).',
     'center': 'Preset only: pad n_fft // 2 samples on both sides (pad_mode) so that frame t is '
               'centred on sample t * hop_length; None: True (both presets).',
     'pad_mode': "Preset only: 'constant' (zeros) or 'reflect'; None: the preset's (librosa "
@@ -193,13 +196,16 @@ def mfcc_function(module: str):
     """`mfcc` for the backend module named `module` (reference, cpu, gpu): its melspectrogram in
     dB, then its `apply_dct` if it has one (gpu), else this module's (NumPy)."""
 
+    @fills_library_defaults(mfcc=True)
     def mfcc(x, *, n_mfcc=20, lifter=0, **kwargs):
         """MFCCs: the orthonormal DCT-II (scipy.fft.dct(type=2, norm='ortho')) of the dB mel
         spectrogram, its first n_mfcc coefficients, liftered as librosa when lifter > 0.
 
         Takes melspectrogram's keyword arguments (return_decibel is implied) plus n_mfcc
         (1 <= n_mfcc <= n_mels) and lifter (>= 0). With compat='librosa' (power 2,
-        power_to_db, top_db 80) this is librosa.feature.mfcc; with the default compat='kapre',
+        power_to_db, top_db 80) this is librosa.feature.mfcc; with compat='torchaudio' and no
+        other argument, torchaudio.transforms.MFCC() (n_mfcc 40, top_db 80, MelSpectrogram's
+        defaults: spec.MFCC_LIBRARY_DEFAULTS); with the default compat='kapre',
         the DCT of kapre's dB of the magnitude mel spectrogram. The DCT runs after the
         per-example dB clamp, which needs every frame of the example first: kapre_fast.cpu
         applies it in the native pass to each example's dB mel rows while they are in cache

@@ -85,6 +85,7 @@ def _sequential(layer, input_shape, name):
     return keras.Sequential([_with_input_shape(layer, input_shape)], name=name)
 
 
+@_spec.fills_library_defaults
 def get_stft_magnitude_layer(
     input_shape=None,
     n_fft=2048,
@@ -120,6 +121,7 @@ def get_stft_magnitude_layer(
     return _sequential(front_end, input_shape, name)
 
 
+@_spec.fills_library_defaults
 def get_melspectrogram_layer(
     input_shape=None,
     n_fft=2048,
@@ -163,6 +165,7 @@ def get_melspectrogram_layer(
     return _sequential(front_end, input_shape, name)
 
 
+@_spec.fills_library_defaults
 def get_log_frequency_spectrogram_layer(
     input_shape=None,
     n_fft=2048,
@@ -338,6 +341,7 @@ def _reconstructing_pair(n_fft, win_length, hop_length, window_name, waveform_da
     return stft, istft
 
 
+@_spec.fills_library_defaults(mfcc=True)
 def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs):
     """A `keras.Sequential` named `name` computing MFCCs: one `kapre_fast.layers.MFCC` layer
     (get_melspectrogram_layer's keyword arguments, presets included; return_decibel is implied),
@@ -371,6 +375,7 @@ def get_pcen_layer(input_shape=None, gain=0.98, bias=2.0, pcen_power=0.5, time_c
     return keras.Sequential([_with_input_shape(front_end, input_shape), pcen], name=name)
 
 
+@_spec.fills_library_defaults
 def get_stft_mag_phase(
     input_shape,
     n_fft=2048,

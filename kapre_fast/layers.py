@@ -25,14 +25,17 @@ Common behaviour of the three op-backed layers:
 - Mixed precision: waveforms are taken as float32 (float16/bfloat16 inputs are upcast, float32
   inputs are not rounded down to the compute dtype); the op computes in float32 and the layer
   casts its real output to the layer's compute dtype. The STFT stays complex64.
-- Bad input: a wrong rank or audio shorter than one frame raises ValueError when the layer is
-  built on a known shape; at run time the kernels raise tf.errors.InvalidArgumentError naming
-  the lengths.
+- Bad input: a wrong rank raises ValueError when the layer is built. Audio of a known length
+  too short for one frame gives, as kapre's layers do, an empty spectrogram (0 frames; a
+  warning when the layer is built); with compat presets it raises ValueError. Where the length
+  is unknown until run time (a graph with time None), the kernels raise
+  tf.errors.InvalidArgumentError naming the lengths instead.
 """
 
 from __future__ import annotations
 
 import types
+import warnings
 
 import keras
 
@@ -164,17 +167,40 @@ class _WaveformLayer(_Implementation, keras.layers.Layer):
         return shape
 
     def _n_frames(self, time):
+        """Frames for a time axis of `time` samples (None: unknown); 0 where kapre's layers
+        count none (audio too short for one frame, kapre's numerics)."""
         if time is None:
             return None
         try:
-            return self.spec.n_frames(time)
+            return self.spec.n_frames(time, allow_empty=True)
         except ValueError as error:
             raise ValueError(f'Layer {self.name!r}: {error}') from None
 
     def build(self, input_shape):
         _, _, time = self._audio_dims(input_shape)
-        self._n_frames(time)
+        if self._n_frames(time) == 0:
+            warnings.warn(
+                f'Layer {self.name!r}: audio of {time} samples is too short for one frame '
+                f'(win_length={self.spec.win_length}, input_data_format='
+                f'{self.spec.input_data_format!r}); the layer returns an empty spectrogram (0 '
+                'frames), as kapre does', stacklevel=2)
         self.built = True
+
+    def _empty_output(self, inputs, n_features, channel_factor=1, dtype=None):
+        """kapre's result for audio whose known length is too short for one frame: zeros of
+        shape (batch, 0, n_features, ch) or (batch, ch, 0, n_features); None otherwise (the
+        kernels run)."""
+        _, _, time = self._audio_dims(inputs.shape)
+        if self._n_frames(time) != 0:
+            return None
+        channel_axis = 2 if self.spec.input_data_format == 'channels_last' else 1
+        shape = keras.ops.shape(inputs)
+        batch, channels = shape[0], shape[channel_axis] * channel_factor
+        if self.spec.output_data_format == 'channels_last':
+            empty = (batch, 0, n_features, channels)
+        else:
+            empty = (batch, channels, 0, n_features)
+        return keras.ops.zeros(empty, dtype=dtype or self.compute_dtype)
 
     def _feature_shape(self, input_shape, n_features, channel_factor=1):
         batch, channels, time = self._audio_dims(input_shape)
@@ -231,6 +257,7 @@ class FrontEnd(_WaveformLayer):
     ch' is ch (2 * ch for output='mag_phase': magnitudes, then phases).
     """
 
+    @_spec.fills_library_defaults
     def __init__(
         self,
         n_fft=2048,
@@ -331,6 +358,10 @@ class FrontEnd(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
+        factor = 2 if self.spec.output == 'mag_phase' else 1
+        empty = self._empty_output(inputs, self.spec.n_features, factor)
+        if empty is not None:
+            return empty
         weights = self._op_weights()
         features = self._compute().front_end(inputs, self.spec, **weights)
         return keras.ops.cast(features, self.compute_dtype)
@@ -374,6 +405,9 @@ class STFT(_WaveformLayer):
 
     def call(self, inputs):
         self._check_call_input(inputs)
+        empty = self._empty_output(inputs, self.spec.n_freq, dtype='complex64')
+        if empty is not None:
+            return empty
         return self._compute().front_end(inputs, self.spec)
 
 
@@ -483,6 +517,7 @@ class MFCC(FrontEnd):
     Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc).
     """
 
+    @_spec.fills_library_defaults(mfcc=True)
     def __init__(self, n_mfcc=20, lifter=0, **kwargs):
         for name, fixed in (('filterbank', 'mel'), ('return_decibel', True),
                             ('output', 'magnitude')):
@@ -498,6 +533,9 @@ class MFCC(FrontEnd):
 
     def call(self, inputs):
         self._check_call_input(inputs)
+        empty = self._empty_output(inputs, self._matrix.shape[1])
+        if empty is not None:
+            return empty
         weights = self._op_weights()
         computation = self._compute()
         if hasattr(computation, 'mfcc'):  # kapre_fast.ops: the fused op

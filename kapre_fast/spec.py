@@ -26,7 +26,7 @@ from typing import NamedTuple, Optional, Union
 
 import numpy as np
 
-from kapre_fast.errors import FilterbankRangeError, UnsupportedWindowError
+from kapre_fast.errors import ArgumentTypeError, FilterbankRangeError, UnsupportedWindowError
 
 # Largest supported FFT size (the native core's kMaxFftLength): 2**16 points is 1.5 s at 44.1 kHz,
 # far beyond any spectrogram front end; the cap keeps a typo from allocating gigabytes.
@@ -71,6 +71,23 @@ PRESET_DEFAULTS = {
     'librosa': dict(center=True, pad_mode='constant', power=2.0, ref=1.0, top_db=80.0),
     'torchaudio': dict(center=True, pad_mode='reflect', power=2.0, ref=1.0, top_db=math.inf),
 }
+# What a preset's library takes for the kapre arguments a caller leaves out, where it is not
+# kapre's default (library_defaults fills them in). librosa.feature.melspectrogram / mfcc / pcen
+# take kapre's: n_fft 2048, hop_length win_length // 4, sample_rate 22050, 128 mels on Slaney's
+# scale with Slaney's norm. torchaudio.transforms.Spectrogram / MelSpectrogram / MFCC: n_fft 400,
+# hop_length win_length // 2, sample_rate 16000, 128 mels on the HTK scale without norm.
+LIBRARY_DEFAULTS = {
+    'kapre': {},
+    'librosa': {},
+    'torchaudio': dict(n_fft=400, sample_rate=16000, mel_htk=True, mel_norm=None),
+}
+# MFCC: librosa.feature.mfcc's n_mfcc 20 (its power_to_db clamps at top_db 80: the preset's);
+# torchaudio.transforms.MFCC's n_mfcc 40 and AmplitudeToDB('power', top_db=80.0).
+MFCC_LIBRARY_DEFAULTS = {
+    'kapre': dict(n_mfcc=20),
+    'librosa': dict(n_mfcc=20),
+    'torchaudio': dict(n_mfcc=40, top_db=80.0),
+}
 # The keyword arguments of each kapre function, in kapre's order, minus `input_shape` and `name`:
 # kapre.composed's get_* functions, and kapre's STFT layer for 'stft'. Their defaults are the
 # FrontEnd fields' (`FrontEnd.kapre_signature`).
@@ -90,7 +107,11 @@ class FrontEnd:
     Construct it directly with field names, or with the constructors that take exactly the
     keyword arguments of the matching kapre function (`FrontEnd.melspectrogram(n_mels=64)`).
     After construction every default is resolved: `win_length`, `hop_length`, `window_name`,
-    `mel_f_max`, `log_f_min` and both data formats hold concrete values.
+    `mel_f_max`, `log_f_min` and both data formats hold concrete values. The field defaults
+    are kapre's; with compat='librosa' or 'torchaudio', fields left out take that library's
+    (LIBRARY_DEFAULTS, library_defaults), however the FrontEnd is constructed. Without
+    return_decibel the db_* fields are unused, as in kapre: not checked, and set to their
+    defaults.
     """
 
     n_fft: int = 2048
@@ -161,9 +182,8 @@ class FrontEnd:
     def kapre_signature(cls, function: str) -> inspect.Signature:
         """The keyword-only arguments of `FrontEnd.<function>()` (a key of KAPRE_ARGUMENTS),
         in kapre's order and with kapre's defaults: those of the matching fields."""
-        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
         return inspect.Signature([
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
             for name in KAPRE_ARGUMENTS[function]
         ])
 
@@ -171,9 +191,8 @@ class FrontEnd:
     def preset_signature(cls) -> inspect.Signature:
         """The keyword-only PRESET_ARGUMENTS with their defaults, which every function takes
         after kapre's arguments."""
-        defaults = {field.name: field.default for field in dataclasses.fields(cls)}
         return inspect.Signature([
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
             for name in PRESET_ARGUMENTS
         ])
 
@@ -197,6 +216,7 @@ class FrontEnd:
 
     @classmethod
     def _from_kapre(cls, function, kwargs, **fixed):
+        # Every argument left out takes its default through __init__ (library_defaults).
         allowed = KAPRE_ARGUMENTS[function] + PRESET_ARGUMENTS
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
@@ -259,17 +279,21 @@ class FrontEnd:
         as kapre does despite its docstring), else 0."""
         return self.n_fft - self.hop_length if self.pad_begin else 0
 
-    def n_frames(self, n_samples: int) -> int:
+    def n_frames(self, n_samples: int, allow_empty: bool = False) -> int:
         """Number of frames for audio of `n_samples` samples, as tf.signal.frame counts them.
 
-        Raises ValueError when the audio is too short for one frame. (TensorFlow 2.20 returns an
-        empty spectrogram there instead; an explicit error is more useful.)
+        Audio too short for one frame: ValueError saying so, or, with allow_empty (kapre's
+        numerics only), 0, as tf.signal.frame and so kapre's layers count it (the Keras layers
+        return an empty spectrogram there, as kapre's do). The presets always raise, as
+        librosa and torch.stft do.
         """
         n_samples = _check_int('n_samples', n_samples, minimum=0)
         if self.compat != 'kapre':
             return self._preset_n_frames(n_samples)
         total = n_samples + self.pad_begin_length
         after = ' (after pad_begin)' if self.pad_begin else ''
+        if allow_empty and total < (1 if self.pad_end else self.win_length):
+            return 0
         if self.pad_end:
             if total == 0:
                 raise ValueError(
@@ -489,11 +513,17 @@ def check_audio_dtype(dtype) -> np.dtype:
 
 # ----- validation --------------------------------------------------------------------------------
 
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(FrontEnd)}
 
-def _check_int(name, value, minimum):
+
+def _check_int(name, value, minimum, whole_floats=False):
     # bool is an int subclass, but pad_begin=True passed as n_fft is a bug, not a size.
+    # whole_floats: 64.0 counts as 64 (kapre takes n_mels and log_bins_per_octave so).
+    if whole_floats and isinstance(value, numbers.Real) and not isinstance(
+            value, (bool, np.bool_, numbers.Integral)) and float(value).is_integer():
+        value = int(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
+        raise ArgumentTypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
     value = int(value)
     if value < minimum:
         raise ValueError(f'{name} must be >= {minimum}, got {value}')
@@ -502,7 +532,8 @@ def _check_int(name, value, minimum):
 
 def _check_real(name, value, finite=True):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f'{name} must be a real number, got {type(value).__name__} {value!r}')
+        raise ArgumentTypeError(
+            f'{name} must be a real number, got {type(value).__name__} {value!r}')
     if math.isnan(value) or (finite and math.isinf(value)):
         raise ValueError(f'{name} must be finite, got {value!r}')
     return value
@@ -516,8 +547,11 @@ def _check_positive(name, value):
 
 
 def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f'{name} must be a bool, got {type(value).__name__} {value!r}')
+    # kapre tests its flags for truth, so code written for it passes 0 and 1 too.
+    if not isinstance(value, (bool, np.bool_)) and not (
+            isinstance(value, numbers.Integral) and value in (0, 1)):
+        raise ArgumentTypeError(f'{name} must be a bool (or 0 or 1), got '
+                                f'{type(value).__name__} {value!r}')
     return bool(value)
 
 
@@ -632,7 +666,7 @@ def _validated_fields(spec):
         sample_rate
     )
 
-    v['n_mels'] = _check_int('n_mels', spec.n_mels, minimum=1)
+    v['n_mels'] = _check_int('n_mels', spec.n_mels, minimum=1, whole_floats=True)
     v['mel_f_min'] = mel_f_min = float(_check_real('mel_f_min', spec.mel_f_min))
     if mel_f_min < 0:
         raise ValueError(f'mel_f_min must be >= 0, got {mel_f_min!r}')
@@ -649,7 +683,7 @@ def _validated_fields(spec):
     log_f_min = LOG_F_MIN_DEFAULT if spec.log_f_min is None else spec.log_f_min
     v['log_f_min'] = log_f_min = _check_positive('log_f_min', log_f_min)
     v['log_bins_per_octave'] = bins_per_octave = _check_int(
-        'log_bins_per_octave', spec.log_bins_per_octave, minimum=1
+        'log_bins_per_octave', spec.log_bins_per_octave, minimum=1, whole_floats=True
     )
     v['log_spread'] = _check_positive('log_spread', spec.log_spread)
     if filterbank == 'log':
@@ -665,9 +699,10 @@ def _validated_fields(spec):
             )
 
     v['return_decibel'] = return_decibel = _check_bool('return_decibel', spec.return_decibel)
-    v['db_amin'] = _check_positive('db_amin', spec.db_amin)
-    v['db_ref_value'] = _check_positive('db_ref_value', spec.db_ref_value)
-    v['db_dynamic_range'] = _check_positive('db_dynamic_range', spec.db_dynamic_range)
+    # As kapre, which builds its MagnitudeToDecibel only with return_decibel: without it the dB
+    # arguments are unused, whatever they hold (None included), and take their defaults.
+    for name in ('db_amin', 'db_ref_value', 'db_dynamic_range'):
+        v[name] = _check_positive(name, getattr(spec, name)) if return_decibel else _DEFAULTS[name]
 
     if output == 'complex' and (filterbank != 'none' or return_decibel):
         raise ValueError(
@@ -699,10 +734,9 @@ def _validated_preset(spec, v):
                 'db_ref_value, db_dynamic_range)'
             )
         return {'compat': compat}
-    defaults = {field.name: field.default for field in dataclasses.fields(FrontEnd)}
     kapre_only = [f'{name}={v[name]!r}' for name in ('pad_begin', 'pad_end', 'db_amin',
                                                      'db_ref_value', 'db_dynamic_range')
-                  if v[name] != defaults[name]]
+                  if v[name] != _DEFAULTS[name]]
     if kapre_only:
         raise ValueError(
             f'{", ".join(kapre_only)}: kapre\'s framing and dB arguments do not apply with '
@@ -905,3 +939,58 @@ def _sparse_filterbank(key):
     runs = [dense[s:s + n, j] for j, (s, n) in enumerate(zip(start, length))]
     weights = np.concatenate(runs) if runs else np.zeros(0, np.float32)
     return _read_only(start), _read_only(length), _read_only(weights.astype(np.float32))
+
+
+# ----- what an argument left out means ------------------------------------------------------
+
+
+def library_defaults(given: dict, mfcc: bool = False) -> dict:
+    """The arguments a call leaves out that its compat's library sets otherwise than kapre:
+    `given` holds the call's explicit arguments (compat among them, or kapre's); the result,
+    those of LIBRARY_DEFAULTS[compat] (and MFCC_LIBRARY_DEFAULTS with `mfcc`) not in `given`,
+    plus torchaudio's hop_length = win_length // 2 where hop_length is left out or None. An
+    unknown compat fills nothing (validation names it)."""
+    compat = given.get('compat', 'kapre')
+    if not isinstance(compat, str) or compat not in LIBRARY_DEFAULTS:
+        return {}
+    fills = dict(LIBRARY_DEFAULTS[compat], **(MFCC_LIBRARY_DEFAULTS[compat] if mfcc else {}))
+    if compat == 'torchaudio' and given.get('hop_length') is None:
+        n_fft = given.get('n_fft', fills['n_fft'])
+        win_length = n_fft if given.get('win_length') is None else given['win_length']
+        if isinstance(win_length, numbers.Integral) and not isinstance(win_length, bool):
+            fills['hop_length'] = max(int(win_length) // 2, 1)
+    return {name: value for name, value in fills.items()
+            if name not in given or (name == 'hop_length' and given[name] is None)}
+
+
+def fills_library_defaults(function=None, *, mfcc=False):
+    """Decorates `function` (taking kapre's keyword arguments and `compat`, by name or through
+    **kwargs) so that, with a preset, the arguments its caller leaves out take that library's
+    defaults (library_defaults) instead of kapre's in its signature. Its signature (help(),
+    inspect) is unchanged. mfcc: n_mfcc (and torchaudio's top_db) too."""
+    if function is None:
+        return functools.partial(fills_library_defaults, mfcc=mfcc)
+    signature = inspect.signature(function)
+    kinds = inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    positional = [p.name for p in signature.parameters.values() if p.kind in kinds]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                    for p in signature.parameters.values())
+    accepted = frozenset(signature.parameters)
+
+    # Plain dicts and zip at call time (no inspect.Signature.bind): torch.compile traces this
+    # where a spec is built inside compiled code (kapre_fast.torch.istft).
+    @functools.wraps(function)
+    def with_library_defaults(*args, **kwargs):
+        fills = library_defaults({**dict(zip(positional, args)), **kwargs}, mfcc)
+        if not takes_any:
+            fills = {k: v for k, v in fills.items() if k in accepted}
+        return function(*args, **{**kwargs, **fills})
+
+    # inspect.getfullargspec (Keras reads a layer's __init__ through it) ignores __wrapped__.
+    with_library_defaults.__signature__ = signature
+    return with_library_defaults
+
+
+# Direct construction too: FrontEnd(compat='torchaudio', filterbank='mel') is torchaudio's
+# MelSpectrogram(); dataclasses.replace and every copy pass all fields, so nothing is filled.
+FrontEnd.__init__ = fills_library_defaults(FrontEnd.__init__)

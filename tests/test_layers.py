@@ -639,26 +639,26 @@ def test_mixed_precision(policy, dtype, mixed_precision, speech_batch):
 # ----- errors ---------------------------------------------------------------------------------
 
 
-def test_too_short_audio_names_the_lengths():
+def test_too_short_audio_is_empty_as_in_kapre_and_named_where_unknown():
+    """As kapre's layers: audio of a known length too short for one frame gives no frames (a
+    warning when the layer is built); where the length is unknown until run time the kernel
+    names the lengths; a preset (librosa / torch.stft semantics) refuses by name."""
     layer = layers.FrontEnd(n_fft=512, input_data_format='channels_last')
-    # Unbuilt layer, known shape: ValueError when it is built.
-    with pytest.raises(ValueError, match=r'audio has 300 samples; one frame needs win_length=512'):
-        layer(np.zeros((1, 300, 1), np.float32))
-    layer(np.zeros((1, 600, 1), np.float32))
-    # Built layer: the kernel checks at run time.
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r'audio has 300 samples.*512'):
-        layer(np.zeros((1, 300, 1), np.float32))
-    # Unknown time in a graph: the kernel again.
+    with pytest.warns(UserWarning, match=r'300 samples is too short for one frame'):
+        assert layer(np.zeros((1, 300, 1), np.float32)).shape == (1, 0, 257, 1)
+    assert layer(np.zeros((1, 600, 1), np.float32)).shape == (1, 1, 257, 1)
+    assert layer(np.zeros((2, 300, 3), np.float32)).shape == (2, 0, 257, 3)  # built
+    # Unknown time in a graph: the kernel's check at run time.
     run = tf.function(layer, input_signature=[tf.TensorSpec([None, None, 1], tf.float32)])
     with pytest.raises(tf.errors.InvalidArgumentError, match=r'audio has 100 samples.*512'):
         run(np.zeros((2, 100, 1), np.float32))
-    # Known shapes in a model: at construction.
-    with pytest.raises(ValueError, match='audio has 511 samples'):
-        composed.get_stft_magnitude_layer(input_shape=(511, 1), n_fft=512,
-                                          input_data_format='channels_last')
-    with pytest.raises(ValueError, match=r'audio has 500 samples \(after pad_begin\)'):
-        layers.STFT(n_fft=512, hop_length=512, pad_begin=True,
-                    input_data_format='channels_first')(np.zeros((1, 2, 500), np.float32))
+    with pytest.warns(UserWarning, match=r'500 samples is too short'):
+        stft = layers.STFT(n_fft=512, hop_length=512, pad_begin=True,
+                           input_data_format='channels_first')
+        X = stft(np.zeros((1, 2, 500), np.float32))
+    assert X.shape == (1, 0, 257, 2) and X.dtype == tf.complex64
+    with pytest.raises(ValueError, match=r"pad_mode='reflect' pads n_fft // 2 = 256"):
+        layers.FrontEnd(n_fft=512, compat='torchaudio')(np.zeros((1, 200, 1), np.float32))
 
 
 @pytest.mark.parametrize('data_format, layout', [('channels_last', r'\(batch, time, channels\)'),

@@ -263,8 +263,8 @@ def test_kapre_default_is_unchanged_by_the_new_arguments(noise_batch):
     (dict(compat='librosa', amin=0.0), 'amin must be > 0, got 0.0'),
     (dict(compat='librosa', ref=-1.0), 'ref must be > 0, got -1.0'),
     (dict(compat='librosa', pad_mode='wrap'), "pad_mode must be one of 'constant', 'reflect'"),
-    (dict(compat='librosa', db_amin=1e-3), "db_amin=0.001: kapre's framing and dB arguments do "
-                                           "not apply with compat='librosa'"),
+    (dict(compat='librosa', return_decibel=True, db_amin=1e-3),
+     "db_amin=0.001: kapre's framing and dB arguments do not apply with compat='librosa'"),
     (dict(compat='librosa', pad_begin=True), 'pad_begin=True: kapre'),
     (dict(compat='librosa', window_name='vorbis_window'),
      "window_name='vorbis_window' is not offered with compat='librosa'"),
