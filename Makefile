@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # Build requirements, TensorFlow, JAX and PyTorch first, then kapre_fast without build isolation,
 # so the TF op library, the XLA FFI handlers and the torch operator library are compiled against
-# the very TensorFlow, JAX and torch they will run on (build-facts.md).
+# the very TensorFlow, JAX and torch they will run on (docs/install.md).
 $(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
 	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake "tensorflow==2.20.*" "keras>=3.10,<3.14" "jax==0.10.2" "torch==2.13.0"
 	$(BIN)/pip install --quiet --no-build-isolation ".[tf,test,cli]"

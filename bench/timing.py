@@ -17,6 +17,10 @@ import statistics
 import sys
 import time
 
+# Every benchmark process imports this module first: TensorFlow's C++ log lines stay out of the
+# output (TF_CPP_MIN_LOG_LEVEL=3) unless the environment sets the variable.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
 # Set in the shell on this kind of machine; they slow down a current NumPy/OpenBLAS. Removed
 # from the benchmark's own environment (never from tests or CI).
 UNSET_VARIABLES = ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')

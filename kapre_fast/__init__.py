@@ -1,14 +1,17 @@
 """kapre_fast: kapre's composed audio front ends, computed by fused native kernels.
 
-One validated specification (`FrontEnd`), three backends with the same functions:
+One validated specification (`FrontEnd`), five backends with the same functions (BACKENDS):
 
 - `kapre_fast.reference`: float64 NumPy truth (slow, simple, the oracle of the tests)
 - `kapre_fast.cpu`:       the fused C++ kernel on NumPy arrays (`threads=`)
 - `kapre_fast.gpu`:       the fused CUDA kernel on CuPy arrays
+- `kapre_fast.torch`:     a torch.library extension over the same kernels (CPU and CUDA tensors)
+- `kapre_fast.jax`:       XLA FFI custom calls over the same kernels
 
-and, on the same C++ core, TensorFlow ops (`kapre_fast.ops`), Keras layers (`kapre_fast.layers`)
-and the drop-in `kapre_fast.composed`. Importing `kapre_fast` does not import TensorFlow; only
-`ops`, `layers` and `composed` do.
+and, on the same C++ core, TensorFlow ops (`kapre_fast.ops`), Keras layers on the TensorFlow,
+PyTorch and JAX backends (`kapre_fast.layers`) and the drop-in `kapre_fast.composed`. Importing
+`kapre_fast` imports no framework; `ops`, `layers` and `composed` import Keras (and
+TensorFlow on its backend), `torch` and `jax` their framework.
 """
 
 from __future__ import annotations
@@ -39,20 +42,26 @@ def _package_version() -> str:
 
 __version__ = _package_version()
 
+# The backend modules, each with the same front-end functions (kapre_fast._api writes them).
+BACKENDS = ('reference', 'cpu', 'gpu', 'torch', 'jax')
+
 __all__ = [
     'FrontEnd',
     'MAX_N_FFT',
+    'BACKENDS',
     'FilterbankRangeError',
     'UnsupportedWindowError',
     'reference',
     'cpu',
     'gpu',
+    'torch',
+    'jax',
     'ops',
     'layers',
     'composed',
 ]
 
-_SUBMODULES = {'reference', 'cpu', 'gpu', 'ops', 'layers', 'composed', 'cli', 'corpus'}
+_SUBMODULES = {*BACKENDS, 'ops', 'layers', 'composed', 'cli', 'corpus'}
 
 
 def __getattr__(name):

@@ -1,8 +1,10 @@
-"""Lazy loading of the two compiled libraries, with errors that say what to do.
+"""Lazy loading of the compiled libraries, with errors that say what to do.
 
-`_core` (pybind11) needs only NumPy; `_tf_ops.so` (the TensorFlow op library) needs the exact
-TensorFlow it was built against, so it is loaded only when an op is first used, after checking the
-version recorded at build time.
+`_core` (pybind11) needs only NumPy; `_cuda` (pybind11, CuPy) and `_gpu_emulation` the CUDA
+build and its host emulation; `_tf_ops.so` (the TensorFlow op library), `_torch_ops.so` (the
+torch operator library) and `_jax_ffi` (the XLA FFI handlers) need the framework release they
+were built against, so each is loaded only when first used, after checking the version recorded
+at build time.
 """
 
 from __future__ import annotations
@@ -76,13 +78,33 @@ def installed_from() -> Path | None:
     return None
 
 
+def extra_requirements(extra: str) -> list:
+    """The requirements of the optional dependencies `extra` (pyproject.toml's
+    optional-dependencies), as the installed distribution's metadata lists them; [] without
+    metadata or for an unknown extra."""
+    import importlib.metadata
+    import re
+
+    try:
+        requires = importlib.metadata.requires('kapre_fast') or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    wanted = re.compile(r'extra\s*==\s*["\']' + re.escape(extra) + r'["\']')
+    return [requirement.partition(';')[0].strip() for requirement in requires
+            if wanted.search(requirement.partition(';')[2])]
+
+
 def pip_install_hint(extra: str) -> str:
     """The pip command that adds the optional dependencies `extra` (pyproject.toml's
     optional-dependencies) to this kapre_fast: from its checkout when it has one (`.` when that
-    is the current directory), else from the package index by name."""
+    is the current directory), else (a wheel install) those requirements by name, since
+    kapre_fast itself is not on a package index."""
     checkout = installed_from()
     if checkout is None:
-        return f'pip install "kapre_fast[{extra}]"'
+        requirements = extra_requirements(extra)
+        if not requirements:
+            return f'pip install the "{extra}" optional dependencies of kapre_fast (pyproject.toml)'
+        return 'pip install ' + ' '.join(f'"{requirement}"' for requirement in requirements)
     if checkout == Path.cwd().resolve():
         return f'pip install ".[{extra}]"'
     return f'pip install "{checkout}[{extra}]"'

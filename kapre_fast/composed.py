@@ -1,5 +1,6 @@
-"""Drop-in replacement for `kapre.composed`: the same six functions, arguments and defaults,
-returning Keras models whose layers run kapre_fast's fused ops.
+"""Drop-in replacement for `kapre.composed`: its six functions with the same arguments and
+defaults (plus get_mfcc_layer and get_pcen_layer: eight), returning Keras models whose layers
+run kapre_fast's fused ops.
 
 Where kapre chains STFT > Magnitude > ApplyFilterbank > MagnitudeToDecibel layers, the models
 returned here hold one fused `kapre_fast.layers.FrontEnd` layer. As in kapre:

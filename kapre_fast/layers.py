@@ -1,14 +1,18 @@
-"""Keras 3 layers on kapre_fast's fused TensorFlow ops (TensorFlow backend only).
+"""Keras 3 layers on kapre_fast's fused kernels, on Keras' TensorFlow, PyTorch and JAX
+backends: under TensorFlow the fused TF ops (kapre_fast.ops), under PyTorch and JAX the
+kapre_fast.torch operators and kapre_fast.jax custom calls (_computation picks).
 
 - `FrontEnd`: waveform -> |STFT| / mel / log-frequency spectrogram (optionally in dB), or
   [magnitude, phase] channels, in one fused op. Its arguments are those of
   `kapre_fast.spec.FrontEnd` (the names kapre.composed uses).
 - `STFT`: the complex64 spectrum, as kapre's `STFT` layer.
 - `InverseSTFT`: waveforms from a complex spectrum, as kapre's `InverseSTFT` layer.
+- `MFCC`: the dB mel spectrogram and its DCT in one op; `CepstralCoefficients`: the DCT alone.
+- `PCEN`: per-channel energy normalisation of a filterbank spectrogram.
 - `ConcatenateFrequencyMap`: appends a 0..1 frequency ramp as the last channel, as kapre's layer
-  of that name (plain TensorFlow ops).
+  of that name (plain keras.ops).
 
-Common behaviour of the three op-backed layers:
+Common behaviour of the five op-backed layers (FrontEnd, STFT, InverseSTFT, MFCC, PCEN):
 - Serializable under the package name 'kapre_fast'; `get_config` returns every constructor
   argument as given ('default' data formats stay 'default' and are resolved again, from
   keras.config.image_data_format(), when the layer is rebuilt, as in kapre).

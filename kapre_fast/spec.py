@@ -474,13 +474,13 @@ def pcen_constants(sample_rate, hop_length, *, gain=0.98, bias=2.0, pcen_power=0
 
 
 def require_kapre_numerics(spec: FrontEnd, where: str):
-    """ValueError naming `where` when `spec` uses a preset: the GPU kernels and the builtin TF
-    path compute compat='kapre' only (presets: reference, cpu, torch, jax, the TF ops)."""
+    """ValueError naming `where` when `spec` uses a preset, for the paths that compute
+    compat='kapre' only (today the builtin inverse STFT; every front end, the GPU and the
+    builtin/export path included, runs the presets)."""
     if spec.compat != 'kapre':
         raise ValueError(
-            f"compat={spec.compat!r}: {where} computes compat='kapre' only; the presets run in "
-            'kapre_fast.reference, kapre_fast.cpu, kapre_fast.torch, kapre_fast.jax and the '
-            "fused layers (kapre_fast.ops, layers, composed with implementation='fused')"
+            f"compat={spec.compat!r}: {where} computes compat='kapre' only; the presets' inverse "
+            'STFT runs in kapre_fast.reference, cpu, gpu, torch, jax and the fused layers'
         )
 
 

@@ -205,3 +205,23 @@ def test_audio_without_three_axes_gets_the_reshape_to_make(backend, data_format,
     result = backend.call('melspectrogram', suggested(x), n_fft=256,
                           input_data_format=data_format, output_data_format='channels_first')
     assert result.shape[:2] == (len(x) if x.ndim == 2 else 1, 1)
+
+
+def test_module_docstrings_list_the_backends_the_package_has():
+    """kapre_fast.BACKENDS is _api's list of backend modules; the package docstring and the
+    README's backends table name each of them, and every module has the five functions."""
+    import pathlib
+
+    import kapre_fast
+
+    assert {f'kapre_fast.{name}' for name in kapre_fast.BACKENDS} == set(_api.BACKENDS)
+    for name in kapre_fast.BACKENDS:
+        assert f'`kapre_fast.{name}`' in kapre_fast.__doc__, name
+    readme = pathlib.Path(__file__).resolve().parents[1] / 'README.md'
+    if readme.exists():  # a checkout (not an installed wheel's tests)
+        for name in kapre_fast.BACKENDS:
+            assert f'`kapre_fast.{name}`' in readme.read_text(), name
+    for name in ('reference', 'cpu'):  # no optional framework needed
+        module = importlib.import_module(f'kapre_fast.{name}')
+        assert all(callable(getattr(module, function)) for function in FUNCTIONS)
+    assert 'five backends' in kapre_fast.__doc__ and len(kapre_fast.BACKENDS) == 5

@@ -5,7 +5,7 @@
 // radix vectorises the same way, with no shuffles (pocketfft's multi_iter idea).
 //
 // This header is included by one translation unit per instruction set, inside
-// a namespace named after it (see simd_isa.h), so no inline function compiled
+// a namespace named after it (see isa_kernels.h), so no inline function compiled
 // for AVX-512 can be picked by the linker for a machine without it. For the
 // same reason it uses no standard-library templates.
 #pragma once

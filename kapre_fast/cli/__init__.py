@@ -13,8 +13,15 @@ source checkout);
 the baselines of `bench` are used when installed. Errors are printed as
 `kapre-fast: error: ...` without a traceback: exit status 2 for a bad command line (unknown or
 invalid option value, missing input), 1 for anything else (unreadable audio, a failed file).
+TensorFlow's C++ log lines (e.g. "failed call to cuInit" on a machine without a GPU) are off
+(TF_CPP_MIN_LOG_LEVEL=3) unless the environment sets that variable.
 """
 
-from kapre_fast.cli.main import build_parser, main
+import os
+
+# Before anything imports TensorFlow; the user's own setting wins.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+from kapre_fast.cli.main import build_parser, main  # noqa: E402
 
 __all__ = ['build_parser', 'main']
