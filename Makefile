@@ -1,37 +1,53 @@
 # The two quick-start commands:  make demo  (install + main job)  and  make test  (install + tests).
-# Everything goes into ./.venv, made from nothing on first use.
+# Everything goes into ./.venv, made from nothing on first use. The demo installs only what it
+# needs (TensorFlow, kapre to time against, the CLI's audio and picture libraries); make test
+# adds torch, JAX and the test dependencies and rebuilds, so that the torch operator library and
+# the XLA FFI handlers are compiled too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_STAMP := $(VENV)/.kapre_fast-demo
 STAMP := $(VENV)/.kapre_fast-installed
+SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
+BUILD_REQUIREMENTS := "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake
+TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
+# Pinned linters (make lint), installed with the test dependencies.
+LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7"
 
-.PHONY: demo test bench bench-quick bench-extras bench-stft gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-publish gpu-bench gpu-suite install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Build requirements, TensorFlow, JAX and PyTorch first, then kapre_fast without build isolation,
-# so the TF op library, the XLA FFI handlers and the torch operator library are compiled against
-# the very TensorFlow, JAX and torch they will run on (docs/install.md).
-$(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
-	$(BIN)/pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake "tensorflow==2.20.*" "keras>=3.10,<3.14" "jax==0.10.2" "torch==2.13.0"
+# Build requirements and the frameworks first, then kapre_fast without build isolation, so the
+# TF op library (and, for the tests, the XLA FFI handlers and the torch operator library) are
+# compiled against the very TensorFlow (JAX, torch) they will run on (docs/install.md).
+$(DEMO_STAMP): $(BIN)/python $(SOURCES)
+	$(BIN)/pip install --quiet $(BUILD_REQUIREMENTS) $(TF_REQUIREMENTS) "kapre==0.4.1"
+	$(BIN)/pip install --quiet --no-build-isolation ".[tf,cli]"
+	$(BIN)/python tools/link_build.py
+	touch $(DEMO_STAMP)
+
+$(STAMP): $(BIN)/python $(SOURCES)
+	$(BIN)/pip install --quiet $(BUILD_REQUIREMENTS) $(TF_REQUIREMENTS) "jax==0.10.2" "torch==2.13.0" $(LINT_REQUIREMENTS)
 	$(BIN)/pip install --quiet --no-build-isolation ".[tf,test,cli]"
 	$(BIN)/python tools/link_build.py
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/kapre-fast demo
 
-# Keras reads its backend once per process: the layers' module runs again under PyTorch and
-# under JAX, each in a process of its own.
+# Keras reads its backend once per process: the layers' module (and the getters' preset
+# defaults) run again under PyTorch and under JAX, each in a process of its own. -rs: every skip
+# is listed with its reason (a framework not installed, no GPU, ...).
 test: $(STAMP)
-	cd tests && ../$(BIN)/python -m pytest -q -p no:cacheprovider
-	cd tests && KERAS_BACKEND=torch ../$(BIN)/python -m pytest -q -p no:cacheprovider \
+	cd tests && ../$(BIN)/python -m pytest -q -rs -p no:cacheprovider
+	cd tests && KERAS_BACKEND=torch ../$(BIN)/python -m pytest -q -rs -p no:cacheprovider \
 		test_keras_backends.py test_preset_defaults.py -k "not every_backend"
-	cd tests && KERAS_BACKEND=jax ../$(BIN)/python -m pytest -q -p no:cacheprovider \
+	cd tests && KERAS_BACKEND=jax ../$(BIN)/python -m pytest -q -rs -p no:cacheprovider \
 		test_keras_backends.py test_preset_defaults.py -k "not every_backend"
 
 bench: $(STAMP)
@@ -46,16 +62,21 @@ bench-quick: $(STAMP)
 
 # MFCC, mel with compat='librosa', PCEN and trainable front ends against librosa, the torch
 # compositions and kapre (bench/front_end_extras.py, #15): config A's input, 1 thread, about a
-# minute; bench/results/front_end_extras-<date>.{json,md}.
+# minute; build/bench-results/front_end_extras-<date>.{json,md}.
 bench-extras: $(STAMP)
 	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/front_end_extras.py
 
 # The complex STFT and inverse STFT paths (bench/stft_paths.py, #18): kapre's STFT/InverseSTFT
 # (tf.function, XLA) vs kapre_fast.cpu and its TF ops on configs A-D's framing, 1 and 2 threads;
-# bench/results/stft_paths-<date>.{json,md}.
+# build/bench-results/stft_paths-<date>.{json,md}.
 bench-stft: $(STAMP)
 	$(BIN)/python bench/stft_paths.py
+
+# Every bench target writes its runs to build/bench-results (git-ignored); this copies the new
+# ones into the tracked bench/results and rewrites bench/results/latest.md (bench/publish.py).
+bench-publish:
+	$(BIN)/python bench/publish.py
 
 # Release artefacts in dist/: the sdist, and a manylinux wheel with the native core (all ISAs,
 # picked at run time), the TF op library for TensorFlow 2.20 (its libtensorflow_framework stays

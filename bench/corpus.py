@@ -150,7 +150,7 @@ def main(argv=None):
     parser.add_argument('--corpus', type=Path, default=REPO / 'build' / 'bench-corpus')
     parser.add_argument('--methods', default=','.join(METHODS),
                         help=f'comma-separated subset of {",".join(METHODS)}')
-    parser.add_argument('--output', type=Path, default=REPO / 'bench' / 'results')
+    parser.add_argument('--output', type=Path, default=REPO / 'build' / 'bench-results')
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(',') if m]
     unknown = set(methods) - set(METHODS)

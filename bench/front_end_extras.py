@@ -63,7 +63,7 @@ CONFIG = configs.CONFIGS['A']
 N_MFCC = 20
 PCEN_SCALE = 2.0**31  # librosa.pcen's documented use: pcen(S * 2**31) of a magnitude mel
 COMPARISONS = ('mfcc', 'mel', 'pcen', 'trainable')
-DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
+DEFAULT_OUT = timing.RUNS_FOLDER
 
 
 @dataclasses.dataclass

@@ -34,7 +34,7 @@ from bench import accuracy, baselines, configs, report, timing  # noqa: E402
 from bench.baselines import Prepared, Unavailable  # noqa: E402
 from kapre_fast.spec import FrontEnd  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
+DEFAULT_OUT = timing.RUNS_FOLDER
 DEFAULT_BATCHES = (1, 16, 128)
 REFERENCE = 'kapre_fast_gpu'  # every other output is compared with this one
 # The bar: kapre_fast.gpu at least 5x faster than the CuPy composition, A at batch 128.

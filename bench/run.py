@@ -49,7 +49,7 @@ SNAPSHOT_VARIABLE = 'KAPRE_FAST_BENCH_SNAPSHOT'
 if os.environ.get(SNAPSHOT_VARIABLE):
     sys.path.insert(0, os.environ[SNAPSHOT_VARIABLE])
 
-DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
+DEFAULT_OUT = timing.RUNS_FOLDER
 
 
 def parse_args(argv):

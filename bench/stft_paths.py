@@ -49,7 +49,7 @@ from bench import run as bench_run  # noqa: E402  (thread counts)
 # difference seen here was ~1.7e-7 of kapre's peak (forward) and ~4e-7 (inverse); 1e-5 leaves
 # room for another ISA's summation order and still catches a real error (wrong bin, window, hop).
 RTOL = 1e-5
-DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
+DEFAULT_OUT = timing.RUNS_FOLDER
 
 
 def framing(config) -> dict:

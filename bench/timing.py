@@ -17,9 +17,16 @@ import statistics
 import sys
 import time
 
+from pathlib import Path
+
 # Every benchmark process imports this module first: TensorFlow's C++ log lines stay out of the
 # output (TF_CPP_MIN_LOG_LEVEL=3) unless the environment sets the variable.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+# Where every benchmark writes its runs by default: git-ignored, so a run leaves the checkout
+# clean. `make bench-publish` (bench/publish.py) copies runs into the tracked bench/results.
+RUNS_FOLDER = Path(__file__).resolve().parents[1] / 'build' / 'bench-results'
+PUBLISHED_FOLDER = Path(__file__).resolve().parent / 'results'
 
 # Set in the shell on this kind of machine; they slow down a current NumPy/OpenBLAS. Removed
 # from the benchmark's own environment (never from tests or CI).

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--steps', type=int, default=20)
     parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--out', default=str(Path(__file__).resolve().parent / 'results'))
+    parser.add_argument('--out', default=str(timing.RUNS_FOLDER))
     args = parser.parse_args(argv)
     timing.limit_threads(args.threads)
     import numpy as np

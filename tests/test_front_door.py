@@ -55,3 +55,34 @@ def test_tensorflow_log_lines_are_quiet_unless_asked_for(entry, setting):
     assert result.stdout.split() == [setting or '3']
     if setting is None:
         assert not TF_LOG_LINE.search(result.stderr), result.stderr
+
+
+def test_benchmarks_write_runs_where_git_ignores_them_and_publish_copies_them(tmp_path):
+    """make bench leaves the checkout clean: every bench script's default output is
+    build/bench-results (git-ignored); bench/publish.py copies new runs, never twice."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from bench import publish, timing
+    finally:
+        sys.path.remove(str(REPO))
+    assert timing.RUNS_FOLDER == REPO / 'build' / 'bench-results'
+    if (REPO / '.git').exists():
+        ignored = subprocess.run(['git', 'check-ignore', '-q', str(timing.RUNS_FOLDER / 'x.md')],
+                                 cwd=REPO)
+        assert ignored.returncode == 0, 'build/bench-results is not ignored by git'
+    for script in REPO.glob('bench/*.py'):  # only timing.py names the published folder
+        text = script.read_text()
+        if script.name != 'timing.py':
+            assert "parent / 'results'" not in text and "'bench' / 'results'" not in text, script
+    runs, published = tmp_path / 'runs', tmp_path / 'published'
+    runs.mkdir()
+    for name in ('20261206-120000_vm.json', '20261206-120000_vm.md', 'latest.md',
+                 'stft_paths-20261206-120500.json'):
+        (runs / name).write_text(name)
+    assert sorted(publish.publish(runs, published)) == ['20261206-120000_vm',
+                                                        'stft_paths-20261206-120500']
+    assert sorted(p.name for p in published.iterdir()) == [
+        '20261206-120000_vm.json', '20261206-120000_vm.md', 'stft_paths-20261206-120500.json']
+    assert publish.publish(runs, published) == []  # already there: nothing is copied again
+    with pytest.raises(SystemExit, match='no run nope'):
+        publish.publish(runs, published, ['nope'])

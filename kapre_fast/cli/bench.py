@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import time
@@ -27,12 +26,6 @@ def find_checkout():
                                                    'kapre_fast')):
             return root
     return None
-
-
-def quiet_tensorflow():
-    """Keeps TensorFlow's C++ start-up log (CUDA probing and the like) off the terminal, unless
-    the user set TF_CPP_MIN_LOG_LEVEL; call before TensorFlow is imported."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 
 def _timed(fn, repeats=3):
@@ -69,7 +62,6 @@ def _bench_methods(spec, kind, kwargs, audio, threads):
 
         methods.append(('kapre_fast.gpu', run_gpu))
 
-    quiet_tensorflow()
     try:
         import tensorflow as tf
     except ImportError as error:

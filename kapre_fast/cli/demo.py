@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from kapre_fast.cli.audio import synthesize
-from kapre_fast.cli.bench import _timed, quiet_tensorflow
+from kapre_fast.cli.bench import _timed
 from kapre_fast.cli.options import UsageError, check_threads, make_front_end
 from kapre_fast.cli.pictures import check_picture_path, describe, save_spectrogram
 
@@ -32,7 +32,6 @@ def cmd_demo(args) -> int:
     print(f'  kapre_fast.cpu       {t_ours * 1e3:8.2f} ms  shape {ours.shape}')
     print(f'  float64 reference    {t_ref * 1e3:8.2f} ms  max |diff| '
           f'{np.abs(ours - truth).max():.4f} dB')
-    quiet_tensorflow()
     try:
         import kapre.composed  # noqa: F401  (optional: only to compare)
     except ImportError:
