@@ -246,6 +246,63 @@ def test_istft_inverts_the_stft_and_has_a_gradient():
     assert abs(numeric - analytic) <= 1e-2 * abs(analytic)
 
 
+def _stft_reference(spec, audio):
+    """float64 torch.stft of `audio` (channels_last, frames of n_fft = win_length, no
+    centring), then spec's |X|^power and filterbank, or the complex STFT as (..., 2) reals."""
+    batch, time, channels = audio.shape
+    X = torch.stft(audio.transpose(1, 2).reshape(-1, time), spec.n_fft, spec.hop_length,
+                   window=torch.from_numpy(np.array(spec.window(), dtype=np.float64)),
+                   center=False, return_complex=True)  # (signals, freq, frames)
+    X = X.reshape(batch, channels, *X.shape[1:]).permute(0, 3, 2, 1)  # kapre's layout
+    if spec.output == 'complex':
+        return torch.view_as_real(X)
+    features = X.abs() ** spec.power_exponent
+    if spec.filterbank != 'none':
+        filterbank = torch.from_numpy(np.array(spec.dense_filterbank(), dtype=np.float64))
+        features = (features.transpose(2, 3) @ filterbank).transpose(2, 3)
+    return features
+
+
+def _gradient_penalty_and_its_gradient(forward, x):
+    """||d sum(y^2) / dx||^2 of y = forward(x) (create_graph=True), and its gradient in x."""
+    x = x.clone().requires_grad_(True)
+    y = forward(x)
+    y = torch.view_as_real(y) if y.is_complex() else y
+    (gradient,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    penalty = (torch.view_as_real(gradient) if gradient.is_complex() else gradient).square().sum()
+    (second,) = torch.autograd.grad(penalty, x)
+    return penalty.item(), second
+
+
+@pytest.mark.parametrize('family', ['stft_magnitude', 'melspectrogram', 'stft'])
+def test_create_graph_gives_torch_stfts_gradient_penalty(family):
+    """A gradient penalty through the operator: its gradient is a differentiable function of the
+    waveform (the backward recomputes in torch ops under create_graph), equal in float32 to the
+    same penalty through a float64 torch.stft composition."""
+    kwargs = FAMILY_ARGS[family] if family == 'melspectrogram' else {}  # no dB: |X| or |X|^2
+    spec = getattr(FrontEnd, family)(n_fft=64, hop_length=16, **kwargs)
+    x = torch.from_numpy(audio(300, 2, seed=13))
+    ours, ours_gradient = _gradient_penalty_and_its_gradient(lambda a: kft.compute(spec, a), x)
+    theirs, gradient = _gradient_penalty_and_its_gradient(
+        lambda a: _stft_reference(spec, a), x.double())
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
+                               atol=1e-5 * gradient.abs().max().item())
+
+
+def test_create_graph_through_istft_is_the_compositions():
+    kwargs = dict(n_fft=64, hop_length=16)
+    X = kft.stft(torch.from_numpy(audio(400, 2, seed=14)), **kwargs)
+    spec = FrontEnd.inverted_by_istft(**kwargs)
+    ours, ours_gradient = _gradient_penalty_and_its_gradient(
+        lambda Y: kft.istft(Y, **kwargs).pow(3), X)  # a penalty that depends on X
+    theirs, gradient = _gradient_penalty_and_its_gradient(
+        lambda Y: kft._composition.inverse_stft(spec, Y).pow(3), X.to(torch.complex128))
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
+                               atol=1e-5 * gradient.abs().max().item())
+
+
 # ----- torch.compile, modules --------------------------------------------------------------------
 
 

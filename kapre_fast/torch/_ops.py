@@ -156,13 +156,24 @@ def _save_input(ctx, inputs, output):
 
 def _vjp(recompute):
     """The backward of an operator whose forward `recompute(spec, input)` reproduces in torch
-    ops: the gradient of the input only (spec and threads get None)."""
+    ops: the gradient of the input only (spec and threads get None).
+
+    Under create_graph (autograd runs the backward with grad mode on: a gradient penalty,
+    higher-order gradients) the recomputation starts from the saved input itself and the
+    vector-Jacobian product is taken with create_graph, so the gradient is a differentiable
+    function of both the input and `grad`, as torch.stft's would be. Otherwise no graph is kept:
+    the recomputation starts from a detached copy."""
 
     def backward(ctx, grad):
         (source,) = ctx.saved_tensors
+        spec = spec_of(ctx.spec)
+        if torch.is_grad_enabled():
+            output = recompute(spec, source)
+            (gradient,) = torch.autograd.grad(output, source, grad, create_graph=True)
+            return gradient, None, None
         with torch.enable_grad():
             watched = source.detach().requires_grad_(True)
-            output = recompute(spec_of(ctx.spec), watched)
+            output = recompute(spec, watched)
             (gradient,) = torch.autograd.grad(output, watched, grad)
         return gradient, None, None
 
