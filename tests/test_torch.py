@@ -145,7 +145,7 @@ def test_raw_operators_name_bad_arguments():
     with pytest.raises(ValueError, match='is not a defined front end'):
         ops.front_end(x, key + ' ', 0)
     with pytest.raises(ValueError, match='is not a defined inverse STFT'):
-        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key, 0)
+        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key + ' ', 0)
     window = torch.ones(64)
     none = torch.zeros(0, dtype=torch.int32)
     framing = dict(n_fft=64, win_length=64, hop_length=16, pad_begin=0, pad_end=False, output=0,
@@ -336,6 +336,30 @@ def test_compiled_istft_inverts_with_its_own_arguments():
     compiled = torch.compile(roundtrip, fullgraph=True, backend='aot_eager')
     x = torch.from_numpy(audio(1000, 1, seed=4))
     torch.testing.assert_close(compiled(x), roundtrip(x), rtol=0, atol=0)
+
+
+def test_compiled_istft_with_dynamic_shapes():
+    torch._dynamo.reset()
+    inverse = lambda X: kft.istft(X, n_fft=64, hop_length=16)
+    compiled = torch.compile(inverse, fullgraph=True, backend='aot_eager', dynamic=True)
+    for n_samples in (400, 577):  # a second frame count: one program for both
+        X = kft.stft(torch.from_numpy(audio(n_samples, 2, seed=n_samples)), n_fft=64,
+                     hop_length=16)
+        torch.testing.assert_close(compiled(X), inverse(X), rtol=0, atol=0)
+
+
+def test_first_use_of_a_front_end_under_fake_tensor_mode():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    kft._ops._define_front_end.cache_clear()  # each front end defined afresh, under the mode
+    kft._ops._define_inverse_stft.cache_clear()
+    x = torch.from_numpy(audio(501, 1, seed=15))
+    X = kft.stft(x, n_fft=98, hop_length=33)
+    with FakeTensorMode() as mode:
+        fake = kft.stft_magnitude(mode.from_tensor(x), n_fft=97, hop_length=31)
+        fake_inverse = kft.istft(mode.from_tensor(X), n_fft=98, hop_length=33)
+    assert fake.shape == kft.stft_magnitude(x, n_fft=97, hop_length=31).shape
+    assert fake_inverse.shape == kft.istft(X, n_fft=98, hop_length=33).shape
 
 
 def test_fake_implementation_gives_the_real_shapes():

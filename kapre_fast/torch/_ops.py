@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
 from kapre_fast import _loader, _weights
 from kapre_fast.spec import FrontEnd
@@ -106,9 +107,16 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 
 
 # The library keeps every definition for the life of the process, so each key is defined once.
+# The tables are real CPU tensors even when the first call comes under a tensor mode
+# (FakeTensorMode, torch.compile's tracing): the active modes are suspended while defining.
 @functools.lru_cache(maxsize=None)
 def _define_front_end(key: str) -> None:
     spec = spec_of(key)
+    with _disable_current_modes():
+        _define_front_end_now(key, spec)
+
+
+def _define_front_end_now(key: str, spec: FrontEnd) -> None:
     start, length, weights = _weights.bands(spec)
     torch.ops.kapre_fast.define_front_end(
         key, _tensor(_weights.window(spec)), _tensor(start), _tensor(length), _tensor(weights),
@@ -123,11 +131,12 @@ def _define_inverse_stft(key: str) -> None:
     # The STFT kapre's InverseSTFT inverts, rebuilt from its arguments as kapre_fast.cpu.istft
     # does: its synthesis window and sizes.
     spec = FrontEnd.inverted_by_istft(**spec_of(key).istft_arguments())
-    torch.ops.kapre_fast.define_inverse_stft(
-        key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
-        win_length=spec.win_length, hop_length=spec.hop_length,
-        input_channels_first=spec.output_data_format == 'channels_first',
-        output_channels_first=spec.input_data_format == 'channels_first')
+    with _disable_current_modes():
+        torch.ops.kapre_fast.define_inverse_stft(
+            key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
+            win_length=spec.win_length, hop_length=spec.hop_length,
+            input_channels_first=spec.output_data_format == 'channels_first',
+            output_channels_first=spec.input_data_format == 'channels_first')
 
 
 @torch.library.register_fake('kapre_fast::front_end')
