@@ -376,6 +376,77 @@ def test_fake_implementation_gives_the_real_shapes():
             assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
 
 
+def _outcome(operator, tensor, spec, threads=0):
+    try:
+        result = operator(tensor, spec, threads)
+    except (TypeError, ValueError) as error:
+        return type(error), str(error)
+    return tuple(result.shape), result.dtype
+
+
+def test_meta_and_fake_implementations_refuse_what_the_kernels_refuse():
+    """Meta and fake tensors of concrete sizes get the kernels' own checks (the shape operators
+    over csrc/torch/tensor_args.cc): the same result shape, or the same error."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    ops = torch.ops.kapre_fast
+    forward = kft._ops.spec_key(FrontEnd.stft_magnitude(n_fft=64, hop_length=16))
+    inverse = kft._ops.inverse_key(FrontEnd.inverted_by_istft(n_fft=64, hop_length=16))
+    complex_zeros = lambda *shape: torch.zeros(shape, dtype=torch.complex64)
+    cases = [
+        (ops.front_end, torch.zeros(2, 300, 1), forward, 0),  # accepted
+        (ops.front_end, torch.zeros(2, 63, 1), forward, 0),  # shorter than a frame
+        (ops.front_end, torch.zeros(2, 300, 1, dtype=torch.float64), forward, 0),
+        (ops.front_end, torch.zeros(300), forward, 0),
+        (ops.front_end, torch.zeros(300, 2, 1).transpose(0, 1), forward, 0),
+        (ops.front_end, torch.zeros(2, 300, 1), forward, 2000),
+        (ops.front_end, torch.zeros(2, 300, 1), forward + ' ', 0),
+        (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse, 0),  # accepted
+        (ops.inverse_stft, complex_zeros(1, 5, 30, 1), inverse, 0),  # wrong bin count
+        (ops.inverse_stft, complex_zeros(1, 0, 33, 1), inverse, 0),  # no frames
+        (ops.inverse_stft, torch.zeros(1, 5, 33, 1), inverse, 0),
+        (ops.inverse_stft, complex_zeros(5, 33, 1), inverse, 0),
+        (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse + ' ', 0),
+    ]
+    refused = 0
+    for operator, tensor, spec, threads in cases:
+        expected = _outcome(operator, tensor, spec, threads)
+        refused += isinstance(expected[1], str)
+        meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype,
+                                   device='meta')
+        assert _outcome(operator, meta, spec, threads) == expected
+        with FakeTensorMode() as mode:
+            assert _outcome(operator, mode.from_tensor(tensor), spec, threads) == expected
+    assert refused == len(cases) - 2
+
+
+def test_an_exported_program_runs_in_a_fresh_process(tmp_path):
+    """torch.export names each front end by its key; a process that loads the program defines
+    them from the keys themselves (kapre_fast::define_from_key) after `import kapre_fast.torch`."""
+    save = f"""
+import torch, kapre_fast.torch as kft
+class Model(torch.nn.Module):
+    def forward(self, x):
+        mel = kft.melspectrogram(x, n_fft=64, hop_length=16, n_mels=8, sample_rate=8000,
+                                 compat='librosa')
+        return mel, kft.istft(kft.stft(x, n_fft=64, hop_length=16), n_fft=64, hop_length=16)
+x = torch.randn(2, 400, 1, generator=torch.Generator().manual_seed(0))
+torch.export.save(torch.export.export(Model(), (x,)), {str(tmp_path / 'model.pt2')!r})
+torch.save((x, Model()(x)), {str(tmp_path / 'eager.pt')!r})
+"""
+    load = f"""
+import torch, kapre_fast.torch
+program = torch.export.load({str(tmp_path / 'model.pt2')!r})
+x, eager = torch.load({str(tmp_path / 'eager.pt')!r})
+for ours, expected in zip(program.module()(x), eager, strict=True):
+    torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+"""
+    for code in (save, load):
+        result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_modules_compute_the_functions_and_train():
     torch.manual_seed(0)
     module = kft.MelSpectrogram(n_fft=256, hop_length=128, sample_rate=8000, n_mels=16,
