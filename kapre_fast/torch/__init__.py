@@ -9,8 +9,10 @@ tensors: CPU tensors run the fused C++ kernel, CUDA tensors the fused CUDA kerne
 build of kapre_fast), both without copying the audio or the result. They are the operators of a
 compiled torch.library extension (`torch.ops.kapre_fast.front_end`, `.inverse_stft`;
 kapre_fast/torch/_ops.py: built for one torch release) with autograd (gradients
-with respect to the waveform, and to the complex STFT for `istft`) and fake implementations, so
-`torch.compile(fullgraph=True)` takes them whole.
+with respect to the waveform, and to the complex STFT for `istft`; differentiable again under
+create_graph=True) and fake implementations, so `torch.compile(fullgraph=True)` (dynamic shapes
+too) and `torch.export` take them whole; an exported program runs in a fresh process after
+`import kapre_fast.torch`.
 
 The presets (compat='librosa' / 'torchaudio') run here too: their centring is a torch pad of the
 audio (reflect or constant) before the operator, which autograd differentiates; the power
