@@ -2,9 +2,11 @@
 
 Its numbers are on the accuracy grid with the other backends (test_backends.py, backend
 'torch'); here: the same bits as kapre_fast.cpu, gradients against finite differences and
-against the TensorFlow op's, torch.compile(fullgraph=True), the modules, errors, the compiled
-operator library (its kernels, no copies, raw-operator errors, the torch version check), and the
-GPU path where a CUDA device and a CUDA build are present.
+against the TensorFlow op's, gradient penalties (create_graph) against torch.stft's,
+torch.compile(fullgraph=True) (dynamic shapes too), fake and meta tensors (the kernels' checks),
+torch.export programs run in a fresh process, the modules, errors, the compiled operator library
+(its kernels, no copies, raw-operator errors, the torch version check), and the GPU path where a
+CUDA device and a CUDA build are present.
 """
 
 import inspect
