@@ -314,12 +314,20 @@ def _item(name, text):
                          subsequent_indent='        ')
 
 
-def istft_function(module: str):
+def istft_function(module: str, inverse_of_arguments=None):
     """`istft` for a backend module that has `inverse(spec, X, *, threads)` (torch, jax): kapre's
-    InverseSTFT arguments, the spec built once here, the module's inverse called."""
+    InverseSTFT arguments, the spec built once here, the module's inverse called. With
+    `inverse_of_arguments(arguments, X, *, threads)` (torch), istft hands it kapre's arguments as
+    a tuple of (name, value) pairs instead, so that the spec is built outside a tracer."""
 
     def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
               stft_data_format='default', waveform_data_format='default', *, threads=None):
+        if inverse_of_arguments is not None:
+            arguments = (('n_fft', n_fft), ('win_length', win_length),
+                         ('hop_length', hop_length), ('forward_window_name', forward_window_name),
+                         ('stft_data_format', stft_data_format),
+                         ('waveform_data_format', waveform_data_format))
+            return inverse_of_arguments(arguments, X, threads=threads)
         spec = FrontEnd.inverted_by_istft(
             n_fft, win_length, hop_length, forward_window_name,
             stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)

@@ -1,8 +1,8 @@
 """Hostile input to kapre_fast.torch's raw operators (torch.ops.kapre_fast.*, the compiled C++
 of csrc/torch): any definition attributes and tables, any tensor, spec string and thread count
 must end in a clear ValueError/TypeError or a result of the shape the attributes promise (and the
-fake implementation's, for real front ends): never a crash or hang. Bounded like
-tests/test_fuzz.py (KAPRE_FAST_FUZZ_EXAMPLES)."""
+fake implementation's, for real front ends, which refuses the same calls with the same words):
+never a crash or hang. Bounded like tests/test_fuzz.py (KAPRE_FAST_FUZZ_EXAMPLES)."""
 
 import dataclasses
 import itertools
@@ -154,17 +154,57 @@ def spec_keys(draw):
     return json.dumps(fields) + ' '  # never a canonical key
 
 
-@FUZZ
-@given(audio=arrays(), spec=spec_keys(), threads=threads)
-def test_raw_front_end_on_real_front_ends_matches_the_fake_implementation(audio, spec, threads):
-    tensor = torch.tensor(np.array(audio))
+def outcome(operator, tensor, spec, threads):
+    """(shape, dtype) of the result, or (exception type, message): what the caller sees."""
     try:
-        result = OPS.front_end(tensor, spec, threads)
-    except ACCEPTABLE:
-        return
+        result = operator(tensor, spec, threads)
+    except ACCEPTABLE as error:
+        return type(error), str(error)
+    return tuple(result.shape), result.dtype
+
+
+def outcomes_on_cpu_meta_and_fake(operator, tensor, spec, threads):
+    """The operator's outcome on `tensor`, on a meta tensor of its sizes and strides, and on a
+    fake tensor of it: the fake implementation's checks are the kernel's."""
+    meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
     with FakeTensorMode() as mode:
-        fake = OPS.front_end(mode.from_tensor(tensor), spec, threads)
-    assert (tuple(fake.shape), fake.dtype) == (tuple(result.shape), result.dtype)
+        fake = outcome(operator, mode.from_tensor(tensor), spec, threads)
+    return (outcome(operator, tensor, spec, threads), outcome(operator, meta, spec, threads),
+            fake)
+
+
+@FUZZ
+@given(audio=st.one_of(arrays(), waveforms()), spec=spec_keys(), threads=threads)
+def test_raw_front_end_on_real_front_ends_matches_the_fake_implementation(audio, spec, threads):
+    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(OPS.front_end, torch.tensor(np.array(audio)),
+                                                    spec, threads)
+    assert meta == cpu and fake == cpu
+
+
+@st.composite
+def stfts(draw):
+    """(n_fft, STFT): complex64 tensors of 4 axes (batch, frames, bins, channels) with the bins
+    n_fft needs or one more or less, sometimes no frames; or any array of arrays() (complex64 if
+    it is floating point)."""
+    n_fft = draw(st.sampled_from([2, 4, 8, 64]))
+    if draw(st.integers(0, 3)) == 0:
+        tensor = torch.tensor(np.array(draw(arrays(max_side=40))))
+        return n_fft, tensor.to(torch.complex64) if tensor.is_floating_point() else tensor
+    shape = (draw(st.integers(0, 3)), draw(st.integers(0, 6)),
+             n_fft // 2 + 1 + draw(st.sampled_from([0, 0, 0, -1, 1])), draw(st.integers(0, 3)))
+    return n_fft, torch.randn(shape, dtype=torch.complex64,
+                              generator=torch.Generator().manual_seed(draw(st.integers(0, 99))))
+
+
+@FUZZ
+@given(stft=stfts(), transposed=st.booleans(), threads=st.one_of(st.integers(0, 2), threads))
+def test_raw_inverse_stft_matches_the_fake_implementation(stft, transposed, threads):
+    n_fft, tensor = stft
+    key = kapre_fast.torch._ops.inverse_key(FrontEnd.inverted_by_istft(n_fft, hop_length=1))
+    if transposed and tensor.ndim > 1:
+        tensor = tensor.transpose(0, 1)  # a strided view: refused unless it is contiguous
+    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(OPS.inverse_stft, tensor, key, threads)
+    assert meta == cpu and fake == cpu
 
 
 @FUZZ

@@ -2,9 +2,11 @@
 
 Its numbers are on the accuracy grid with the other backends (test_backends.py, backend
 'torch'); here: the same bits as kapre_fast.cpu, gradients against finite differences and
-against the TensorFlow op's, torch.compile(fullgraph=True), the modules, errors, the compiled
-operator library (its kernels, no copies, raw-operator errors, the torch version check), and the
-GPU path where a CUDA device and a CUDA build are present.
+against the TensorFlow op's, gradient penalties (create_graph) against torch.stft's,
+torch.compile(fullgraph=True) (dynamic shapes too), fake and meta tensors (the kernels' checks),
+torch.export programs run in a fresh process, the modules, errors, the compiled operator library
+(its kernels, no copies, raw-operator errors, the torch version check), and the GPU path where a
+CUDA device and a CUDA build are present.
 """
 
 import inspect
@@ -145,7 +147,7 @@ def test_raw_operators_name_bad_arguments():
     with pytest.raises(ValueError, match='is not a defined front end'):
         ops.front_end(x, key + ' ', 0)
     with pytest.raises(ValueError, match='is not a defined inverse STFT'):
-        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key, 0)
+        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key + ' ', 0)
     window = torch.ones(64)
     none = torch.zeros(0, dtype=torch.int32)
     framing = dict(n_fft=64, win_length=64, hop_length=16, pad_begin=0, pad_end=False, output=0,
@@ -246,6 +248,63 @@ def test_istft_inverts_the_stft_and_has_a_gradient():
     assert abs(numeric - analytic) <= 1e-2 * abs(analytic)
 
 
+def _stft_reference(spec, audio):
+    """float64 torch.stft of `audio` (channels_last, frames of n_fft = win_length, no
+    centring), then spec's |X|^power and filterbank, or the complex STFT as (..., 2) reals."""
+    batch, time, channels = audio.shape
+    X = torch.stft(audio.transpose(1, 2).reshape(-1, time), spec.n_fft, spec.hop_length,
+                   window=torch.from_numpy(np.array(spec.window(), dtype=np.float64)),
+                   center=False, return_complex=True)  # (signals, freq, frames)
+    X = X.reshape(batch, channels, *X.shape[1:]).permute(0, 3, 2, 1)  # kapre's layout
+    if spec.output == 'complex':
+        return torch.view_as_real(X)
+    features = X.abs() ** spec.power_exponent
+    if spec.filterbank != 'none':
+        filterbank = torch.from_numpy(np.array(spec.dense_filterbank(), dtype=np.float64))
+        features = (features.transpose(2, 3) @ filterbank).transpose(2, 3)
+    return features
+
+
+def _gradient_penalty_and_its_gradient(forward, x):
+    """||d sum(y^2) / dx||^2 of y = forward(x) (create_graph=True), and its gradient in x."""
+    x = x.clone().requires_grad_(True)
+    y = forward(x)
+    y = torch.view_as_real(y) if y.is_complex() else y
+    (gradient,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    penalty = (torch.view_as_real(gradient) if gradient.is_complex() else gradient).square().sum()
+    (second,) = torch.autograd.grad(penalty, x)
+    return penalty.item(), second
+
+
+@pytest.mark.parametrize('family', ['stft_magnitude', 'melspectrogram', 'stft'])
+def test_create_graph_gives_torch_stfts_gradient_penalty(family):
+    """A gradient penalty through the operator: its gradient is a differentiable function of the
+    waveform (the backward recomputes in torch ops under create_graph), equal in float32 to the
+    same penalty through a float64 torch.stft composition."""
+    kwargs = FAMILY_ARGS[family] if family == 'melspectrogram' else {}  # no dB: |X| or |X|^2
+    spec = getattr(FrontEnd, family)(n_fft=64, hop_length=16, **kwargs)
+    x = torch.from_numpy(audio(300, 2, seed=13))
+    ours, ours_gradient = _gradient_penalty_and_its_gradient(lambda a: kft.compute(spec, a), x)
+    theirs, gradient = _gradient_penalty_and_its_gradient(
+        lambda a: _stft_reference(spec, a), x.double())
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
+                               atol=1e-5 * gradient.abs().max().item())
+
+
+def test_create_graph_through_istft_is_the_compositions():
+    kwargs = dict(n_fft=64, hop_length=16)
+    X = kft.stft(torch.from_numpy(audio(400, 2, seed=14)), **kwargs)
+    spec = FrontEnd.inverted_by_istft(**kwargs)
+    ours, ours_gradient = _gradient_penalty_and_its_gradient(
+        lambda Y: kft.istft(Y, **kwargs).pow(3), X)  # a penalty that depends on X
+    theirs, gradient = _gradient_penalty_and_its_gradient(
+        lambda Y: kft._composition.inverse_stft(spec, Y).pow(3), X.to(torch.complex128))
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
+                               atol=1e-5 * gradient.abs().max().item())
+
+
 # ----- torch.compile, modules --------------------------------------------------------------------
 
 
@@ -281,6 +340,30 @@ def test_compiled_istft_inverts_with_its_own_arguments():
     torch.testing.assert_close(compiled(x), roundtrip(x), rtol=0, atol=0)
 
 
+def test_compiled_istft_with_dynamic_shapes():
+    torch._dynamo.reset()
+    inverse = lambda X: kft.istft(X, n_fft=64, hop_length=16)
+    compiled = torch.compile(inverse, fullgraph=True, backend='aot_eager', dynamic=True)
+    for n_samples in (400, 577):  # a second frame count: one program for both
+        X = kft.stft(torch.from_numpy(audio(n_samples, 2, seed=n_samples)), n_fft=64,
+                     hop_length=16)
+        torch.testing.assert_close(compiled(X), inverse(X), rtol=0, atol=0)
+
+
+def test_first_use_of_a_front_end_under_fake_tensor_mode():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    kft._ops._define_front_end.cache_clear()  # each front end defined afresh, under the mode
+    kft._ops._define_inverse_stft.cache_clear()
+    x = torch.from_numpy(audio(501, 1, seed=15))
+    X = kft.stft(x, n_fft=98, hop_length=33)
+    with FakeTensorMode() as mode:
+        fake = kft.stft_magnitude(mode.from_tensor(x), n_fft=97, hop_length=31)
+        fake_inverse = kft.istft(mode.from_tensor(X), n_fft=98, hop_length=33)
+    assert fake.shape == kft.stft_magnitude(x, n_fft=97, hop_length=31).shape
+    assert fake_inverse.shape == kft.istft(X, n_fft=98, hop_length=33).shape
+
+
 def test_fake_implementation_gives_the_real_shapes():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -293,6 +376,77 @@ def test_fake_implementation_gives_the_real_shapes():
             with FakeTensorMode() as mode:
                 fake = kft.compute(spec, mode.from_tensor(x))
             assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
+
+
+def _outcome(operator, tensor, spec, threads=0):
+    try:
+        result = operator(tensor, spec, threads)
+    except (TypeError, ValueError) as error:
+        return type(error), str(error)
+    return tuple(result.shape), result.dtype
+
+
+def test_meta_and_fake_implementations_refuse_what_the_kernels_refuse():
+    """Meta and fake tensors of concrete sizes get the kernels' own checks (the shape operators
+    over csrc/torch/tensor_args.cc): the same result shape, or the same error."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    ops = torch.ops.kapre_fast
+    forward = kft._ops.spec_key(FrontEnd.stft_magnitude(n_fft=64, hop_length=16))
+    inverse = kft._ops.inverse_key(FrontEnd.inverted_by_istft(n_fft=64, hop_length=16))
+    complex_zeros = lambda *shape: torch.zeros(shape, dtype=torch.complex64)
+    cases = [
+        (ops.front_end, torch.zeros(2, 300, 1), forward, 0),  # accepted
+        (ops.front_end, torch.zeros(2, 63, 1), forward, 0),  # shorter than a frame
+        (ops.front_end, torch.zeros(2, 300, 1, dtype=torch.float64), forward, 0),
+        (ops.front_end, torch.zeros(300), forward, 0),
+        (ops.front_end, torch.zeros(300, 2, 1).transpose(0, 1), forward, 0),
+        (ops.front_end, torch.zeros(2, 300, 1), forward, 2000),
+        (ops.front_end, torch.zeros(2, 300, 1), forward + ' ', 0),
+        (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse, 0),  # accepted
+        (ops.inverse_stft, complex_zeros(1, 5, 30, 1), inverse, 0),  # wrong bin count
+        (ops.inverse_stft, complex_zeros(1, 0, 33, 1), inverse, 0),  # no frames
+        (ops.inverse_stft, torch.zeros(1, 5, 33, 1), inverse, 0),
+        (ops.inverse_stft, complex_zeros(5, 33, 1), inverse, 0),
+        (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse + ' ', 0),
+    ]
+    refused = 0
+    for operator, tensor, spec, threads in cases:
+        expected = _outcome(operator, tensor, spec, threads)
+        refused += isinstance(expected[1], str)
+        meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype,
+                                   device='meta')
+        assert _outcome(operator, meta, spec, threads) == expected
+        with FakeTensorMode() as mode:
+            assert _outcome(operator, mode.from_tensor(tensor), spec, threads) == expected
+    assert refused == len(cases) - 2
+
+
+def test_an_exported_program_runs_in_a_fresh_process(tmp_path):
+    """torch.export names each front end by its key; a process that loads the program defines
+    them from the keys themselves (kapre_fast::define_from_key) after `import kapre_fast.torch`."""
+    save = f"""
+import torch, kapre_fast.torch as kft
+class Model(torch.nn.Module):
+    def forward(self, x):
+        mel = kft.melspectrogram(x, n_fft=64, hop_length=16, n_mels=8, sample_rate=8000,
+                                 compat='librosa')
+        return mel, kft.istft(kft.stft(x, n_fft=64, hop_length=16), n_fft=64, hop_length=16)
+x = torch.randn(2, 400, 1, generator=torch.Generator().manual_seed(0))
+torch.export.save(torch.export.export(Model(), (x,)), {str(tmp_path / 'model.pt2')!r})
+torch.save((x, Model()(x)), {str(tmp_path / 'eager.pt')!r})
+"""
+    load = f"""
+import torch, kapre_fast.torch
+program = torch.export.load({str(tmp_path / 'model.pt2')!r})
+x, eager = torch.load({str(tmp_path / 'eager.pt')!r})
+for ours, expected in zip(program.module()(x), eager, strict=True):
+    torch.testing.assert_close(ours, expected, rtol=0, atol=0)
+"""
+    for code in (save, load):
+        result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_modules_compute_the_functions_and_train():

@@ -4,7 +4,9 @@
 // (kapre_fast::define_front_end / define_inverse_stft, eagerly, outside any tracing) under its
 // canonical JSON key, and kapre_fast::front_end(audio, key, threads) names it. The key is a
 // string constant to torch.compile, and the result a pure function of (audio, key): a key names
-// one definition for the life of the process (redefining it differently is an error). Entries
+// one definition for the life of the process (redefining it differently is an error). A kernel
+// given a key with no definition asks Python to define it from the key (tensor_args.cc,
+// kapre_fast::define_from_key), as a torch.export program loaded in a fresh process needs. Entries
 // are never freed: a process defines a handful (a few KB to a few MB each).
 #pragma once
 

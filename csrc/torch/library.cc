@@ -1,6 +1,7 @@
-// The kapre_fast operator library: the schemas, and the two operators that define front ends
-// (definitions.h explains why they exist). The kernels are registered per device in ops_cpu.cc
-// and ops_cuda.cc; the fake (meta) implementations and the autograd formulas are Python's
+// The kapre_fast operator library: the schemas, the operators that define front ends
+// (definitions.h explains why they exist) and the shape operators of the fake implementations.
+// The kernels are registered per device in ops_cpu.cc and ops_cuda.cc; the fake (meta)
+// implementations, the autograd formulas and define_from_key's kernel are Python's
 // (kapre_fast/torch/_ops.py), over these same schemas.
 #include <torch/library.h>
 
@@ -10,10 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../core/call_checks.h"
 #include "definitions.h"
+#include "tensor_args.h"
 
 namespace kapre_fast {
 namespace torch_ops {
@@ -108,6 +111,33 @@ void define_inverse_stft(c10::string_view spec, const at::Tensor& window, int64_
   TORCH_CHECK_VALUE(err_stored.empty(), "kapre_fast: ", err_stored);
 }
 
+// A tensor without memory: its dtype, sizes, strides and contiguity only.
+TensorFacts facts(at::IntArrayRef sizes, at::IntArrayRef strides, bool contiguous,
+                  at::ScalarType dtype) {
+  return TensorFacts{dtype, sizes.vec(), strides.vec(), contiguous, nullptr};
+}
+
+// The shape of what the kernels would return for such a tensor, after the kernels' own checks
+// (tensor_args.h): the fake implementations' answer for meta and fake tensors of concrete sizes,
+// so they refuse exactly the calls the kernels refuse. front_end_shape: (shape, whether the
+// result is complex64 rather than float32).
+std::tuple<std::vector<int64_t>, bool> front_end_shape(c10::string_view spec,
+                                                       at::IntArrayRef sizes,
+                                                       at::IntArrayRef strides, bool contiguous,
+                                                       at::ScalarType dtype, int64_t threads) {
+  FrontEndCall call;
+  check_front_end(facts(sizes, strides, contiguous, dtype), spec, threads, &call);
+  return {call.out_shape, call.cfg.output == OutputKind::kComplex};
+}
+
+std::vector<int64_t> inverse_stft_shape(c10::string_view spec, at::IntArrayRef sizes,
+                                        at::IntArrayRef strides, bool contiguous,
+                                        at::ScalarType dtype, int64_t threads) {
+  InverseStftCall call;
+  check_inverse_stft(facts(sizes, strides, contiguous, dtype), spec, threads, &call);
+  return call.out_shape;
+}
+
 }  // namespace
 }  // namespace torch_ops
 }  // namespace kapre_fast
@@ -126,4 +156,17 @@ TORCH_LIBRARY(kapre_fast, m) {
   m.def("define_inverse_stft(str spec, Tensor window, int n_fft, int win_length, "
         "int hop_length, bool input_channels_first, bool output_channels_first) -> ()",
         &kapre_fast::torch_ops::define_inverse_stft);
+  // Defines the front end (inverse: the inverse STFT) named by a key the library lacks, if the
+  // key is a FrontEnd's canonical JSON; its kernel is Python's (kapre_fast/torch/_ops.py), which
+  // the kernels call on a key they do not know (tensor_args.cc).
+  m.def("define_from_key(str spec, bool inverse) -> bool");
+  // The result shape of front_end / inverse_stft on a tensor of these sizes, strides, contiguity
+  // and dtype, after the kernels' checks (front_end's: and whether it is complex64): what the
+  // fake implementations return.
+  m.def("front_end_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
+        "ScalarType dtype, int threads) -> (int[], bool)",
+        &kapre_fast::torch_ops::front_end_shape);
+  m.def("inverse_stft_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
+        "ScalarType dtype, int threads) -> int[]",
+        &kapre_fast::torch_ops::inverse_stft_shape);
 }

@@ -9,8 +9,10 @@ tensors: CPU tensors run the fused C++ kernel, CUDA tensors the fused CUDA kerne
 build of kapre_fast), both without copying the audio or the result. They are the operators of a
 compiled torch.library extension (`torch.ops.kapre_fast.front_end`, `.inverse_stft`;
 kapre_fast/torch/_ops.py: built for one torch release) with autograd (gradients
-with respect to the waveform, and to the complex STFT for `istft`) and fake implementations, so
-`torch.compile(fullgraph=True)` takes them whole.
+with respect to the waveform, and to the complex STFT for `istft`; differentiable again under
+create_graph=True) and fake implementations, so `torch.compile(fullgraph=True)` (dynamic shapes
+too) and `torch.export` take them whole; an exported program runs in a fresh process after
+`import kapre_fast.torch`.
 
 The presets (compat='librosa' / 'torchaudio') run here too: their centring is a torch pad of the
 audio (reflect or constant) before the operator, which autograd differentiates; the power
@@ -109,10 +111,12 @@ def _key_of(spec: FrontEnd) -> str:
 
 
 @torch.compiler.assume_constant_result
-def _inverse_key_of(arguments: tuple) -> str:
-    # From kapre's InverseSTFT arguments, not the spec: istft builds its spec inside the traced
-    # code, and dynamo hands such an object to a constant function wrongly (n_fft=2048 seen).
-    return _ops.inverse_key(FrontEnd.inverted_by_istft(**dict(arguments)))
+def _inverse_plan_of(arguments: tuple) -> tuple:
+    # (operator key, STFT layout) from kapre's InverseSTFT arguments, not from a spec: a spec
+    # built inside traced code is traced (FrontEnd's validation fails under dynamic=True), and
+    # dynamo hands such an object to a constant function wrongly (n_fft=2048 seen).
+    spec = FrontEnd.inverted_by_istft(**dict(arguments))
+    return _ops.inverse_key(spec), spec.output_data_format
 
 
 def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
@@ -152,7 +156,12 @@ def _centred(audio: torch.Tensor, pad: int, pad_mode: str, axis: int):
     return audio.index_select(axis, (time - 1) - ((time - 1) - index).abs())
 
 
-istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
+def _inverse_of_arguments(arguments: tuple, X, *, threads=None) -> torch.Tensor:
+    return _inverse(_inverse_plan_of(arguments), X, threads)
+
+
+# kapre's InverseSTFT arguments, the spec built from them outside torch.compile's tracing.
+istft = _api.istft_function(__name__, _inverse_of_arguments)
 # kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen.
 mfcc = _api.mfcc_function(__name__)
 pcen = _api.pcen_function(__name__)
@@ -198,15 +207,19 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> torch.Tensor:
 def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
     """The inverse STFT of X for the forward STFT `spec` (its output layout is X's, its input
     layout the waveform's): what istft computes once it has built `spec`."""
+    return _inverse(_inverse_plan_of(tuple(spec.istft_arguments().items())), X, threads)
+
+
+def _inverse(plan: tuple, X, threads) -> torch.Tensor:
+    key, stft_data_format = plan
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
     if X.ndim != 4:
-        expected = ('(batch, channels, frames, freq)' if spec.output_data_format == 'channels_first'
+        expected = ('(batch, channels, frames, freq)' if stft_data_format == 'channels_first'
                     else '(batch, frames, freq, channels)')
         raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
-                         f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
-    key = _inverse_key_of(tuple(spec.istft_arguments().items()))
+                         f'{stft_data_format!r}, got shape {tuple(X.shape)}')
     return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64).contiguous(), key,
                                              cpu.thread_count(threads))
 

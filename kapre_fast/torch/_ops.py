@@ -12,10 +12,14 @@ memory: no copy in (contiguous float32 / complex64 inputs) or out (torch allocat
 core. torch.library schemas have no array attributes, so the window and filterbank are handed to
 the library once per front end, eagerly (spec_key / inverse_key call kapre_fast::define_front_end
 / define_inverse_stft, outside any tracing); the operators then find them by that key
-(csrc/torch/definitions.h). Here, in Python over the C++-defined operators: the fake (meta)
-implementations, so torch.compile(fullgraph=True) traces through them, and the autograd formulas:
-the backward pass recomputes the pipeline in differentiable torch ops (_composition.py) and takes
-its vector-Jacobian product, as the TensorFlow ops' gradients do.
+(csrc/torch/definitions.h). A key the library does not know yet (a torch.export program loaded
+in a fresh process) is defined from the key itself: the kernels call kapre_fast::define_from_key,
+whose kernel is _define_from_key here. Also here, in Python over the C++-defined operators: the
+fake (meta) implementations, so torch.compile(fullgraph=True) and torch.export trace through
+them, which get the kernels' own checks and result shapes from kapre_fast::front_end_shape /
+inverse_stft_shape for concrete sizes; and the autograd formulas: the backward pass recomputes
+the pipeline in differentiable torch ops (_composition.py) and takes its vector-Jacobian product,
+as the TensorFlow ops' gradients do, differentiably under create_graph (double backward).
 
 Another torch: the library is a C++ extension of the torch it was compiled beside (its C++ ABI;
 _build_info.json records that version). Importing this module under another torch release, or
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import _disable_current_modes
 
 from kapre_fast import _loader, _weights
 from kapre_fast.spec import FrontEnd
@@ -80,10 +85,14 @@ def load_library() -> Path:
 LIBRARY = load_library()
 
 
+def _canonical(spec: FrontEnd) -> str:
+    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+
+
 def spec_key(spec: FrontEnd) -> str:
     """The canonical JSON of a FrontEnd (its resolved fields), as kapre_fast::front_end takes it;
     defines the front end in the library the first time (ValueError naming a bad attribute)."""
-    key = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    key = _canonical(spec)
     _define_front_end(key)
     return key
 
@@ -91,7 +100,7 @@ def spec_key(spec: FrontEnd) -> str:
 def inverse_key(spec: FrontEnd) -> str:
     """The key of the inverse STFT of `spec` (a forward STFT), as kapre_fast::inverse_stft
     takes it; defines it the first time."""
-    key = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    key = _canonical(spec)
     _define_inverse_stft(key)
     return key
 
@@ -106,9 +115,16 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 
 
 # The library keeps every definition for the life of the process, so each key is defined once.
+# The tables are real CPU tensors even when the first call comes under a tensor mode
+# (FakeTensorMode, torch.compile's tracing): the active modes are suspended while defining.
 @functools.lru_cache(maxsize=None)
 def _define_front_end(key: str) -> None:
     spec = spec_of(key)
+    with _disable_current_modes():
+        _define_front_end_now(key, spec)
+
+
+def _define_front_end_now(key: str, spec: FrontEnd) -> None:
     start, length, weights = _weights.bands(spec)
     torch.ops.kapre_fast.define_front_end(
         key, _tensor(_weights.window(spec)), _tensor(start), _tensor(length), _tensor(weights),
@@ -123,16 +139,56 @@ def _define_inverse_stft(key: str) -> None:
     # The STFT kapre's InverseSTFT inverts, rebuilt from its arguments as kapre_fast.cpu.istft
     # does: its synthesis window and sizes.
     spec = FrontEnd.inverted_by_istft(**spec_of(key).istft_arguments())
-    torch.ops.kapre_fast.define_inverse_stft(
-        key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
-        win_length=spec.win_length, hop_length=spec.hop_length,
-        input_channels_first=spec.output_data_format == 'channels_first',
-        output_channels_first=spec.input_data_format == 'channels_first')
+    with _disable_current_modes():
+        torch.ops.kapre_fast.define_inverse_stft(
+            key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
+            win_length=spec.win_length, hop_length=spec.hop_length,
+            input_channels_first=spec.output_data_format == 'channels_first',
+            output_channels_first=spec.input_data_format == 'channels_first')
+
+
+def _define_from_key(spec: str, inverse: bool) -> bool:
+    """kapre_fast::define_from_key, which the kernels call on a key the library has no
+    definition for (a torch.export program loaded in a fresh process names its front ends by key
+    only): defines it when `spec` is a FrontEnd's canonical JSON, as spec_key / inverse_key make
+    them (the key is the whole spec); False for any other string."""
+    try:
+        front = spec_of(spec)
+    except (TypeError, ValueError):  # not JSON, not an object, or not a valid FrontEnd
+        return False
+    if _canonical(front) != spec:
+        return False
+    (_define_inverse_stft if inverse else _define_front_end)(spec)
+    return True
+
+
+_IMPLEMENTATIONS = torch.library.Library('kapre_fast', 'IMPL')
+_IMPLEMENTATIONS.impl('define_from_key', _define_from_key, 'CompositeExplicitAutograd')
+
+
+def _checked_shape(shape_op, tensor, spec, threads):
+    """What shape_op (kapre_fast::front_end_shape: (shape, complex); inverse_stft_shape: shape)
+    says of `tensor` (meta or fake) if every size, stride and `threads` is concrete: the result
+    the kernel would give, after the kernels' own checks (the same ValueError/TypeError). None
+    when some are symbolic (torch.compile's dynamic shapes; the compiled program's kernel checks
+    the real sizes)."""
+    concrete = [*tensor.shape, *tensor.stride(), threads]
+    if not all(isinstance(value, int) for value in concrete):
+        return None
+    with _disable_current_modes():  # plain integers to a plain operator
+        return shape_op(spec, list(tensor.shape), list(tensor.stride()), tensor.is_contiguous(),
+                        tensor.dtype, threads)
 
 
 @torch.library.register_fake('kapre_fast::front_end')
 def _front_end_fake(audio, spec, threads):
+    checked = _checked_shape(torch.ops.kapre_fast.front_end_shape, audio, spec, threads)
+    if checked is not None:
+        shape, complex_result = checked
+        return audio.new_empty(shape, dtype=torch.complex64 if complex_result else torch.float32)
+    # Symbolic sizes: the kernels' shape formula (check_front_end_audio) on them.
     front = spec_of(spec)
+    dtype = torch.complex64 if front.output == 'complex' else torch.float32
     channels_last = front.input_data_format == 'channels_last'
     batch = audio.shape[0]
     channels, time = (audio.shape[2], audio.shape[1]) if channels_last else audio.shape[1:]
@@ -145,7 +201,6 @@ def _front_end_fake(audio, spec, threads):
     shape = ((batch, frames, front.n_features, channels)
              if front.output_data_format == 'channels_last'
              else (batch, channels, frames, front.n_features))
-    dtype = torch.complex64 if front.output == 'complex' else torch.float32
     return audio.new_empty(shape, dtype=dtype)
 
 
@@ -156,13 +211,24 @@ def _save_input(ctx, inputs, output):
 
 def _vjp(recompute):
     """The backward of an operator whose forward `recompute(spec, input)` reproduces in torch
-    ops: the gradient of the input only (spec and threads get None)."""
+    ops: the gradient of the input only (spec and threads get None).
+
+    Under create_graph (autograd runs the backward with grad mode on: a gradient penalty,
+    higher-order gradients) the recomputation starts from the saved input itself and the
+    vector-Jacobian product is taken with create_graph, so the gradient is a differentiable
+    function of both the input and `grad`, as torch.stft's would be. Otherwise no graph is kept:
+    the recomputation starts from a detached copy."""
 
     def backward(ctx, grad):
         (source,) = ctx.saved_tensors
+        spec = spec_of(ctx.spec)
+        if torch.is_grad_enabled():
+            output = recompute(spec, source)
+            (gradient,) = torch.autograd.grad(output, source, grad, create_graph=True)
+            return gradient, None, None
         with torch.enable_grad():
             watched = source.detach().requires_grad_(True)
-            output = recompute(spec_of(ctx.spec), watched)
+            output = recompute(spec, watched)
             (gradient,) = torch.autograd.grad(output, watched, grad)
         return gradient, None, None
 
@@ -175,6 +241,10 @@ torch.library.register_autograd('kapre_fast::front_end', _vjp(_composition.front
 
 @torch.library.register_fake('kapre_fast::inverse_stft')
 def _inverse_stft_fake(stft, spec, threads):
+    shape = _checked_shape(torch.ops.kapre_fast.inverse_stft_shape, stft, spec, threads)
+    if shape is not None:
+        return stft.new_empty(shape, dtype=torch.float32)
+    # Symbolic sizes: the kernels' shape formula (check_inverse_stft_input) on them.
     front = spec_of(spec)
     if front.output_data_format == 'channels_last':
         batch, frames, _, channels = stft.shape
