@@ -11,8 +11,8 @@ STAMP := $(VENV)/.kapre_fast-installed
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
 BUILD_REQUIREMENTS := "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake
 TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
-# Pinned linters (make lint), installed with the test dependencies.
-LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7"
+# Pinned linters and the docs builder (make lint), installed with the test dependencies.
+LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7" "mkdocs==1.6.1" "mkdocs-material==9.6.*"
 
 .PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-publish gpu-bench gpu-suite install clean sanitize wheel install-test
 
@@ -150,3 +150,12 @@ sanitize: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist
+
+# Lint: ruff (lint and format, pyproject.toml), clang-format (.clang-format) on csrc/, and the
+# documentation built with MkDocs --strict (mkdocs.yml; every example is run by tests/test_docs.py).
+LINT_PATHS := kapre_fast tests bench tools
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/clang-format --dry-run -Werror $$(find csrc -name '*.cc' -o -name '*.h' -o -name '*.cu')
+	$(BIN)/mkdocs build --strict --site-dir build/site

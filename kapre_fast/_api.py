@@ -20,7 +20,7 @@ import textwrap
 
 import numpy as np
 
-from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_ARGUMENTS, PRESET_WINDOWS,
+from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_WINDOWS,
                              WINDOW_NAMES, FrontEnd, fills_library_defaults, mfcc_matrix,
                              pcen_constants)
 

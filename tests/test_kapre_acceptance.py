@@ -89,7 +89,7 @@ def _run(module, getter, input_shape, kwargs):
             model = getattr(module, getter)(input_shape=input_shape, **{'n_fft': N_FFT,
                                                                          **kwargs})
             return 'ok', tuple(np.asarray(model(x)).shape)
-    except Exception as error:  # noqa: BLE001: the class is the result
+    except Exception as error:  # the class is the result
         return 'raised', type(error)
 
 

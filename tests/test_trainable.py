@@ -187,7 +187,8 @@ def test_bad_trainable_options_are_named(kwargs, message):
 
 
 def test_trainable_options_must_be_bools():
-    with pytest.raises(TypeError, match="trainable_window must be a bool \(or 0 or 1\), got str 'yes'"):
+    with pytest.raises(TypeError,
+                       match=r"trainable_window must be a bool \(or 0 or 1\), got str 'yes'"):
         layers.FrontEnd(n_fft=256, trainable_window='yes')
     with pytest.raises(ValueError, match="needs compat='kapre'"):
         composed.get_melspectrogram_layer(compat='librosa', trainable_filterbank=True)
