@@ -170,3 +170,30 @@ def test_library_defaults_fill_only_what_is_left_out():
     assert library_defaults({'compat': 'nope'}) == {}
     with pytest.raises(ValueError, match="compat must be one of"):
         FrontEnd.melspectrogram(compat='nope')
+
+
+@pytest.mark.parametrize('kind, what', [('stft', 'stft_magnitude'), ('mel', 'melspectrogram')])
+def test_cli_with_compat_alone_is_the_library(kind, what, speech_batch, noise_batch, tmp_path):
+    """`kapre-fast features --compat torchaudio` with no other front-end option: torchaudio's
+    Spectrogram() / MelSpectrogram() of a 16 kHz file (its own sample rate, torchaudio's
+    default)."""
+    soundfile = pytest.importorskip('soundfile')
+    import subprocess
+    import sys
+
+    batch = _batch('speech', speech_batch, noise_batch)[:1]
+    path = tmp_path / 'speech.wav'
+    soundfile.write(str(path), batch[0, 0], 16000, subtype='FLOAT')
+    out = tmp_path / 'features.npz'
+    result = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', 'features', str(path), '-o',
+                             str(out), '--compat', 'torchaudio', '--kind', kind, '--no-db',
+                             '--quiet'], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with np.load(out) as saved:
+        ours = saved['speech'][np.newaxis]  # (frames, features, ch) -> one example
+    _check(f'kapre-fast features --compat torchaudio --kind {kind}', ours,
+           _torchaudio(what, batch), what)
+    refused = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', 'features', str(path),
+                              '-o', str(tmp_path / 'x.npz'), '--compat', 'torchaudio',
+                              '--pad-begin'], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and '--pad-begin' in refused.stderr, refused.stderr

@@ -31,7 +31,7 @@ _OPTION_OF = {
     'log_n_bins': '--log-n-bins', 'log_f_min': '--log-f-min',
     'log_bins_per_octave': '--log-bins-per-octave', 'log_spread': '--log-spread',
     'db_amin': '--db-amin', 'db_ref_value': '--db-ref-value',
-    'db_dynamic_range': '--db-dynamic-range', 'threads': '--threads',
+    'db_dynamic_range': '--db-dynamic-range', 'threads': '--threads', 'compat': '--compat',
 }
 _MEL_OPTIONS = ('n_mels', 'mel_f_min', 'mel_f_max', 'mel_htk', 'mel_norm')
 _LOG_OPTIONS = ('log_n_bins', 'log_f_min', 'log_bins_per_octave', 'log_spread')
@@ -104,12 +104,18 @@ def add_front_end_arguments(parser, *, kind_default='mel', decibel_option=True):
     group.add_argument('--kind', choices=tuple(KINDS), default=kind_default,
                        help=f'stft: |STFT|; mel: mel spectrogram; log: log-frequency spectrogram '
                             f'(default: {kind_default})')
-    group.add_argument('--n-fft', type=int, default=2048, metavar='N',
-                       help='FFT size (default: 2048)')
+    group.add_argument('--compat', choices=('kapre', 'librosa', 'torchaudio'), default='kapre',
+                       help="whose numbers and defaults: kapre's (default), librosa's "
+                            "(feature.melspectrogram, power_to_db) or torchaudio's "
+                            '(transforms.Spectrogram / MelSpectrogram, AmplitudeToDB); every '
+                            "option left out takes that library's default")
+    group.add_argument('--n-fft', type=int, default=None, metavar='N',
+                       help='FFT size (default: 2048; 400 with --compat torchaudio)')
     group.add_argument('--win-length', type=int, metavar='N',
                        help='window (frame) length in samples (default: --n-fft)')
     group.add_argument('--hop-length', type=int, metavar='N',
-                       help='hop between frames in samples (default: --win-length // 4)')
+                       help='hop between frames in samples (default: --win-length // 4; // 2 '
+                            'with --compat torchaudio)')
     group.add_argument('--window', type=_window_name, default=None, metavar='NAME',
                        help=f'analysis window: {", ".join(WINDOWS)} (default: hann)')
     group.add_argument('--pad-begin', action='store_true',
@@ -121,8 +127,9 @@ def add_front_end_arguments(parser, *, kind_default='mel', decibel_option=True):
     mel.add_argument('--mel-f-min', type=float, metavar='HZ', help='lowest frequency (default: 0)')
     mel.add_argument('--mel-f-max', type=float, metavar='HZ',
                      help='highest frequency (default: sample rate / 2)')
-    mel.add_argument('--mel-htk', action='store_const', const=True, default=None,
-                     help='HTK mel formula instead of Slaney\'s')
+    mel.add_argument('--mel-htk', action=argparse.BooleanOptionalAction, default=None,
+                     help='HTK mel formula instead of Slaney\'s (default: Slaney; HTK with '
+                          '--compat torchaudio)')
     mel.add_argument('--mel-norm', type=_mel_norm, default=_UNSET, metavar='NORM',
                      help="filter normalisation: slaney, none or a p-norm p (default: slaney)")
     log = parser.add_argument_group('log-frequency filterbank (--kind log)')
@@ -145,15 +152,18 @@ def add_front_end_arguments(parser, *, kind_default='mel', decibel_option=True):
 def front_end_kwargs(args, sample_rate, *, decibel=None) -> dict:
     """kapre keyword arguments from the parsed options (input and output channels_last)."""
     kind = args.kind
-    kwargs = {'n_fft': args.n_fft, 'input_data_format': 'channels_last',
-              'output_data_format': 'channels_last'}
-    for name in ('win_length', 'hop_length'):
+    kwargs = {'input_data_format': 'channels_last', 'output_data_format': 'channels_last'}
+    compat = getattr(args, 'compat', 'kapre')
+    if compat != 'kapre':  # the library's defaults for what is left out (spec.library_defaults)
+        kwargs['compat'] = compat
+    for name in ('n_fft', 'win_length', 'hop_length'):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
     if args.window is not None:
         kwargs['window_name'] = args.window
-    kwargs['pad_begin'] = args.pad_begin
-    kwargs['pad_end'] = args.pad_end
+    for name in ('pad_begin', 'pad_end'):  # kapre's own: a preset refuses them by name
+        if getattr(args, name):
+            kwargs[name] = True
     kwargs['return_decibel'] = args.db if decibel is None else decibel
     for name in ('db_amin', 'db_ref_value', 'db_dynamic_range'):
         if getattr(args, name) is not None:
