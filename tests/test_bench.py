@@ -217,3 +217,22 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
         assert f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in \
             written[1].read_text()
     assert '% of peak' in written[1].read_text()
+
+
+def test_mca_models_the_filterbank_loops(capsys):
+    """bench/mca.py finds both band loops in g++'s assembly and llvm-mca models them: on Intel
+    the single FMA chain runs at the FMA latency (about 4 cycles a band-bin), four bands side
+    by side at throughput (about 1)."""
+    if not (shutil.which('g++') and shutil.which('llvm-mca')):
+        pytest.skip('g++ or llvm-mca is not on PATH')
+    sys.path.insert(0, str(REPO))
+    try:
+        from bench import mca
+    finally:
+        sys.path.remove(str(REPO))
+    assert mca.main(['--cpus', 'skylake-avx512']) == 0
+    rows = {line.split('|')[1].strip(): line.split('|')[2].strip()
+            for line in capsys.readouterr().out.splitlines() if line.startswith('| ') and
+            'band' in line}
+    one, four = float(rows['one band (one FMA chain)']), float(rows['four bands side by side'])
+    assert one > 3.0 and four < 1.5, rows

@@ -600,6 +600,48 @@ int64_t frontend_scratch(const FrontEndJob& j) {
   return fft_scratch(*j.fft) + kLanes * j.n_bands + (compacts(j) ? tile_span(j) : 0);
 }
 
+// One band's weighted sum over its bins, in bin order, from bin `from` on.
+inline V band_sum(const V* mag, const float* w, int32_t from, int32_t length, V acc) {
+  for (int32_t i = from; i < length; ++i) acc += mag[i] * w[i];
+  return acc;
+}
+
+// The filterbank on a tile's magnitudes: feat[band] = sum over the band's bins of mag * weight.
+// One band's sum is a chain of dependent adds, bound by the add latency (4 cycles) when the
+// band is wide (log-frequency bands: D), so four bands run side by side, their chains
+// interleaved over the bins all four have; each band still sums its own bins in bin order, so
+// the values are bit for bit those of one band at a time.
+void apply_bands(const FrontEndJob& j, const V* mag, V* feat) {
+  int64_t band = 0;
+  for (; band + 4 <= j.n_bands; band += 4) {
+    const V* m[4];
+    const float* w[4];
+    int32_t length[4];
+    int32_t common = INT32_MAX;
+    for (int k = 0; k < 4; ++k) {
+      m[k] = mag + j.band_start[band + k];
+      w[k] = j.band_weights + j.band_offset[band + k];
+      length[k] = j.band_length[band + k];
+      common = length[k] < common ? length[k] : common;
+    }
+    V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
+    for (int32_t i = 0; i < common; ++i) {
+      a0 += m[0][i] * w[0][i];
+      a1 += m[1][i] * w[1][i];
+      a2 += m[2][i] * w[2][i];
+      a3 += m[3][i] * w[3][i];
+    }
+    feat[band] = band_sum(m[0], w[0], common, length[0], a0);
+    feat[band + 1] = band_sum(m[1], w[1], common, length[1], a1);
+    feat[band + 2] = band_sum(m[2], w[2], common, length[2], a2);
+    feat[band + 3] = band_sum(m[3], w[3], common, length[3], a3);
+  }
+  for (; band < j.n_bands; ++band) {
+    feat[band] = band_sum(mag + j.band_start[band], j.band_weights + j.band_offset[band], 0,
+                          j.band_length[band], V{});
+  }
+}
+
 void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) {
   const int64_t sig_index = task / j.tiles_per_signal;
   const int64_t f0 = (task % j.tiles_per_signal) * kLanes;
@@ -648,13 +690,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   V* values = xr;
   int64_t n_values = nf;
   if (j.n_bands > 0) {
-    for (int64_t band = 0; band < j.n_bands; ++band) {
-      const V* mag = xr + j.band_start[band];
-      const float* w = j.band_weights + j.band_offset[band];
-      V acc = V{};
-      for (int32_t i = 0; i < j.band_length[band]; ++i) acc += mag[i] * w[i];
-      feat[band] = acc;
-    }
+    apply_bands(j, xr, feat);
     values = feat;
     n_values = j.n_bands;
   }
