@@ -14,7 +14,7 @@ TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
 # Pinned linters and the docs builder (make lint), installed with the test dependencies.
 LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7" "mkdocs==1.6.1" "mkdocs-material==9.6.*"
 
-.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-publish gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-stages bench-publish gpu-bench gpu-suite install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench-stft: $(STAMP)
 
 # Every bench target writes its runs to build/bench-results (git-ignored); this copies the new
 # ones into the tracked bench/results and rewrites bench/results/latest.md (bench/publish.py).
+# Per-stage kernel time on A-D (an instrumented build of _core in build/stage-timing).
+bench-stages: $(STAMP)
+	$(BIN)/python bench/stages.py
+
 bench-publish:
 	$(BIN)/python bench/publish.py
 

@@ -236,3 +236,27 @@ def test_mca_models_the_filterbank_loops(capsys):
             'band' in line}
     one, four = float(rows['one band (one FMA chain)']), float(rows['four bands side by side'])
     assert one > 3.0 and four < 1.5, rows
+
+
+def test_stage_table_reads_the_counters():
+    """bench/stages.py's table: each stage's share of the counted time and the filterbank's
+    counts per multiply-add, from a worker's records (the instrumented build is the bench's)."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from bench import stages
+    finally:
+        sys.path.remove(str(REPO))
+    record = {'config': 'D', 'counts': {'transform': 600, 'filterbank': 200, 'decibel': 100,
+                                        'store': 100, 'tiles': 20},
+              'repeats': 2, 'tiles_per_call': 10.0, 'median_call_ms': 1.0,
+              'band_bins_per_tile': 5}
+    text = stages.table([record])
+    assert '| D | transform | 60.0% | 60.00 | 30 |' in text  # 1 ms / 10 tiles * 60%
+    assert '| D | filterbank | 20.0% | 20.00 | 10 |' in text
+    assert '| D | 5 | 2.000 |' in text  # 200 counts / 2 calls / 10 tiles / 5 band-bins
+
+
+def test_release_core_has_no_stage_counters():
+    from kapre_fast import _core
+
+    assert _core.stage_counts() is None  # KAPRE_FAST_STAGE_TIMING is for benchmark builds only

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "isa_kernels.h"
+#include "stage_timing.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -650,6 +651,13 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   const int64_t nf = j.n_fft / 2 + 1;
   const auto [zr, zi, xr, xi, scr] = tile_buffers(*j.fft, buf);
   V* const feat = scr + j.fft->scratch;
+  uint64_t clock = stage_clock();
+  // Adds the time since the last stamp to `slot` (nothing without KAPRE_FAST_STAGE_TIMING).
+  auto stamp = [&clock](int slot) {
+    const uint64_t now = stage_clock();
+    stage_add(slot, now - clock);
+    clock = now;
+  };
 
   const float* sig = j.signal.data + b * j.signal.sb + c * j.signal.sc;
   prefetch_next_tile(j, sig, f0);
@@ -672,6 +680,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
   } else {
     forward(NoMagnitude{}, INT64_MAX);
   }
+  stamp(kStageTransform);
   const FeatureView& o = j.out;
   const int64_t base = b * o.sb + c * o.sc;
   if (j.output == OutputKind::kComplex) {
@@ -693,6 +702,7 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
     apply_bands(j, xr, feat);
     values = feat;
     n_values = j.n_bands;
+    stamp(kStageFilterbank);
   }
   if (j.decibel) {
     const V amin = splat<V>(j.amin);
@@ -712,8 +722,11 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
       m = (m < v || v != v) ? v : m;
     }
     *task_max = m;
+    stamp(kStageDecibel);
   }
   store_rows(values, n_values, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
+  stamp(kStageStore);
+  stage_add(kStageTiles, 1);
 }
 
 void frontend_tasks(const FrontEndJob& j, int64_t begin, int64_t end, float* scratch,

@@ -1,5 +1,6 @@
 // Validation, threading and the dB clamp around the per-ISA fused kernels.
 #include "pipeline.h"
+#include "stage_timing.h"
 
 #include <atomic>
 #include <cmath>
@@ -88,6 +89,16 @@ std::string too_short(const FrontEndConfig& cfg, int64_t time) {
 }
 
 }  // namespace
+
+uint64_t g_stage_counts[kStageSlots] = {};
+
+bool stage_counts(uint64_t out[kStageSlots], bool reset) {
+  for (int slot = 0; slot < kStageSlots; ++slot) {
+    out[slot] = reset ? __atomic_exchange_n(&g_stage_counts[slot], uint64_t{0}, __ATOMIC_RELAXED)
+                      : __atomic_load_n(&g_stage_counts[slot], __ATOMIC_RELAXED);
+  }
+  return KF_STAGE_TIMING != 0;
+}
 
 const IsaKernels& isa_kernels() {
   const IsaKernels* forced = g_forced.load();

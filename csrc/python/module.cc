@@ -11,6 +11,7 @@
 #include "../core/layout.h"
 #include "../core/pcen.h"
 #include "../core/pipeline.h"
+#include "../core/stage_timing.h"
 #include "numpy_args.h"
 
 namespace py = pybind11;
@@ -263,6 +264,19 @@ PYBIND11_MODULE(_core, m) {
   m.def("force_isa", &force_isa, py::arg("name"),
         "Use a narrower instruction set ('' restores the default); False if unavailable.");
   m.def("plan_cache_size", &fft_plan_cache_size);
+  m.def(
+      "stage_counts",
+      [](bool reset) -> py::object {
+        uint64_t counts[kStageSlots];
+        if (!stage_counts(counts, reset)) return py::none();
+        py::dict result;
+        const char* names[kStageSlots] = {"transform", "filterbank", "decibel", "store", "tiles"};
+        for (int slot = 0; slot < kStageSlots; ++slot) result[names[slot]] = counts[slot];
+        return result;
+      },
+      py::arg("reset") = true,
+      "Time stamp counts per stage of the front-end kernel and the tiles counted, summed over "
+      "threads since the last reset; None unless built with KAPRE_FAST_STAGE_TIMING.");
   m.def("output_limit", &set_output_limit, py::arg("bytes") = 0,
         "Largest output in bytes one call may allocate; a positive value sets it.");
 }
