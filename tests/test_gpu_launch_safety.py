@@ -535,3 +535,44 @@ def test_a_failed_switch_changes_nothing_and_names_the_device():
     result = emulation.scoped_device(current=0, active=[0], device=3, fail_set=True)
     assert result['error'] == 'cudaSetDevice(3) failed (emulated)'
     assert result['after'] == 0 and result['sets'] == [3] and result['contexts'] == [0]
+
+
+# ----- local memory of the kernels (nvcc -Xptxas -v, where nvcc is installed) -----------------
+
+
+def _nvcc():
+    import shutil
+
+    return shutil.which('nvcc') or next(
+        (p for p in ('/usr/local/cuda/bin/nvcc',) if __import__('os').path.exists(p)), None)
+
+
+@pytest.mark.skipif(_nvcc() is None, reason='nvcc is not installed')
+def test_no_kernel_has_a_stack_frame(tmp_path):
+    """A stack frame is local memory reserved per resident thread at the first launch (752 bytes
+    in the two hot kernels once: ~200 MB on an H100). ptxas must report none, for the oldest
+    and the newest architecture the wheel ships."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / 'csrc' / 'cuda' / 'kernels.cu'
+    for arch in ('75', '90'):
+        result = subprocess.run(
+            [_nvcc(), '-O3', '-DNDEBUG', '-std=c++17', '--fmad=false', '-cubin',
+             f'-gencode=arch=compute_{arch},code=sm_{arch}', '-Xptxas', '-v',
+             '-o', str(tmp_path / f'k{arch}.cubin'), str(source)],
+            capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        frames, kernel = [], None
+        for line in result.stderr.splitlines():
+            entry = re.search(r"Compiling entry function '\w*\d([a-z_]+_kernel)E", line)
+            kernel = entry.group(1) if entry else kernel
+            usage = re.search(r'(\d+) bytes stack frame, (\d+) bytes spill stores', line)
+            if usage and kernel:
+                frames.append((kernel, usage.group(1), usage.group(2)))
+                kernel = None
+        names = {name for name, _, _ in frames}
+        assert {'frontend_kernel', 'istft_kernel', 'overlap_add_kernel', 'clamp_kernel',
+                'init_max_kernel', 'pcen_kernel'} <= names, result.stderr[-3000:]
+        assert [(n, s, sp) for n, s, sp in frames if s != '0' or sp != '0'] == [], arch
