@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kapre_fast-installed
 
-.PHONY: demo test bench bench-quick bench-extras bench-stft gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test bench bench-quick bench-extras bench-stft gpu-bench gpu-suite gpu-check install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,11 @@ gpu-bench:
 # benchmark (tests/gpu_suite.sh; one stage: bash tests/gpu_suite.sh build|test|sanitize|bench).
 gpu-suite:
 	PYTHON=$(GPU_PYTHON) bash tests/gpu_suite.sh all
+
+# The one-shot GPU check (under 8 minutes, one summary line per stage; logs in GPU_CHECK_OUT).
+GPU_CHECK_OUT ?= build/gpu-check
+gpu-check:
+	PYTHON=$(GPU_PYTHON) bash tests/gpu_check.sh $(GPU_CHECK_OUT)
 
 # The C++ core, the pybind11 module and the torch operator library under ASan + UBSan, running
 # the NumPy-level tests (FFT, fuzz corpus, concurrency, raw-module checks) and the torch operators'
