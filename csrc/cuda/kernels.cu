@@ -372,11 +372,11 @@ std::string cuda_upload_tables(int device, const void* host, std::size_t bytes,
                                void* stream_handle, bool capturing, void** memory) {
   *memory = nullptr;
   const OnDevice on(device);
+  const RelaxedCapture relaxed(capturing);  // before the private stream's creation too
   std::string err = on.error();
   cudaStream_t upload = nullptr;
   if (err.empty()) err = private_stream(device, &upload);
   if (!err.empty()) return err;
-  const RelaxedCapture relaxed(capturing);
   err = failure(cudaMallocAsync(memory, bytes, upload),
                 "cudaMallocAsync(" + std::to_string(bytes) + " bytes)");
   if (!err.empty()) {
