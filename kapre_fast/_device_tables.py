@@ -49,7 +49,8 @@ class Entry:
 
 class DeviceTables:
     """An LRU map from a key (spec, device, inverse) to uploaded tables, at most `capacity`
-    entries in use, plus the retired ones that kernels may still read.
+    entries in use per group (`group(key)`, e.g. the device: one device's specs never evict
+    another's), plus the captured ones and the retired ones that kernels may still read.
 
     upload(key, stream) -> (plan, floats, ints) builds and copies one entry, with `stream`
     ordered after the copy (not necessarily finished on return);
@@ -57,10 +58,11 @@ class DeviceTables:
     queued before it has completed)."""
 
     def __init__(self, upload: Callable[[Hashable], tuple], new_event: Callable[[], Any],
-                 capacity: int = 64):
+                 capacity: int = 64, group: Callable[[Hashable], Hashable] = lambda key: None):
         if capacity < 1:
             raise ValueError(f'capacity must be >= 1, got {capacity}')
         self._upload, self._new_event, self.capacity = upload, new_event, capacity
+        self._group = group
         self._live: collections.OrderedDict[Hashable, Entry] = collections.OrderedDict()
         self._retired: list[Entry] = []
         self._lock = threading.Lock()
@@ -105,7 +107,9 @@ class DeviceTables:
             entry = self._live.setdefault(key, fresh)
             self._live.move_to_end(key)
             entry.pins += 1
-            uncaptured = [k for k, e in self._live.items() if not e.captured]
+            group = self._group(key)
+            uncaptured = [k for k, e in self._live.items()
+                          if not e.captured and self._group(k) == group]
             for old in uncaptured[:max(0, len(uncaptured) - self.capacity)]:
                 self._retired.append(self._live.pop(old))
             self._retired = [old for old in self._retired if not old.idle()]

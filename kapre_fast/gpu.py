@@ -334,5 +334,7 @@ def _new_event():
     return cupy.cuda.Event(block=False, disable_timing=True)
 
 
-# Uploaded tables by (spec, device, inverse), held until no queued kernel reads them.
-_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64)
+# Uploaded tables by (spec, device, inverse), held until no queued kernel reads them; 64 per
+# device besides those a CUDA graph captured.
+_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64,
+                                      group=lambda key: key[1])

@@ -262,7 +262,7 @@ class Stream:
         self.ptr = ptr
 
 
-def fake_tables(capacity):
+def fake_tables(capacity, **options):
     clock = {'queued': 0, 'completed': 0}
     uploads = []
 
@@ -270,7 +270,8 @@ def fake_tables(capacity):
         uploads.append(key)
         return f'plan {key}', object(), object()
 
-    return _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity), clock, uploads
+    tables = _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity, **options)
+    return tables, clock, uploads
 
 
 def test_evicted_tables_are_kept_until_their_kernels_complete():
@@ -323,6 +324,19 @@ def test_an_entry_used_inside_a_capture_is_never_evicted_and_records_no_event():
             pass
     assert 'graph' in tables._live and tables.captured() == 1
     assert len(tables) == 3 and uploads == ['graph', 0, 1, 2, 3, 4, 5]
+
+
+def test_the_capacity_is_per_device():
+    tables, _, uploads = fake_tables(capacity=2, group=lambda key: key[1])
+    for round_ in range(3):
+        for device in range(4):  # 4 GPUs x 2 specs: all stay cached
+            for spec in ('mel', 'stft'):
+                with tables.use((spec, device), Stream(1)):
+                    pass
+    assert len(uploads) == 8 and len(tables) == 8
+    with tables.use(('mfcc', 3), Stream(1)):  # a third spec on GPU 3 evicts one of GPU 3's
+        pass
+    assert len(tables) == 8 and ('mel', 3) not in tables._live and ('mel', 0) in tables._live
 
 
 def test_a_first_use_inside_a_capture_raises_and_uploads_nothing():
