@@ -526,6 +526,21 @@ def test_cpp_cache_failures_are_reported_and_leave_nothing_behind():
         emulation.TableCacheModel(0)
 
 
+@pytest.mark.parametrize('capturing_threads', [0, 2])
+def test_cpp_cache_under_concurrent_calls_never_frees_what_a_call_holds(capturing_threads):
+    """8 threads (without the GIL) x 3000 calls over 40 plans with room for 8: constant
+    eviction, duplicate uploads racing each other, some threads capturing."""
+    model = emulation.TableCacheModel(8)
+    result = model.stress(device=5, threads=8, rounds=3000, keys=40,
+                          capturing_threads=capturing_threads)
+    assert result['violations'] == 0 and result['calls'] == 8 * 3000
+    assert result['uploads'] > 40 and result['releases'] > 0  # evictions happened
+    # Every upload is either cached or released (nothing leaked), captured ones stay.
+    assert result['uploads'] == result['entries'] + result['releases']
+    assert result['entries'] == result['captured'] + min(8, 40 - result['captured'])
+    assert (result['captured'] > 0) == (capturing_threads > 0)
+
+
 # ----- the caller's current device (csrc/cuda/device_guard.h) on a simulated runtime ---------
 
 

@@ -4,6 +4,8 @@
 // algorithm against the float64 reference here.
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -224,6 +226,7 @@ struct SimulatedTables {
   std::map<std::uintptr_t, bool> capturing;  // stream -> capturing now
   std::uintptr_t next_event = 1;
   std::string fail_release;
+  std::function<void(void*)> on_release;  // set by TableCacheModel::stress (then no log)
   void add(std::string line) {
     std::lock_guard<std::mutex> lock(mu);
     log.push_back(std::move(line));
@@ -241,12 +244,17 @@ struct SimulatedTableBackend {
   std::string record(void* stream, void** event) {
     std::lock_guard<std::mutex> lock(sim->mu);
     if (*event == nullptr) *event = reinterpret_cast<void*>(sim->next_event++);
+    if (sim->on_release) return {};
     sim->log.push_back("record device=" + std::to_string(device) + " stream=" +
                        std::to_string(reinterpret_cast<std::uintptr_t>(stream)) + " event=" +
                        std::to_string(reinterpret_cast<std::uintptr_t>(*event)));
     return {};
   }
   std::string release(void* memory, const std::vector<void*>& events) {
+    if (sim->on_release) {
+      sim->on_release(memory);
+      return {};
+    }
     std::string line = "release device=" + std::to_string(device) + " memory=" +
                        std::to_string(reinterpret_cast<std::uintptr_t>(memory)) + " events=";
     for (void* e : events) line += std::to_string(reinterpret_cast<std::uintptr_t>(e)) + ",";
@@ -317,6 +325,78 @@ class TableCacheModel {
   std::vector<std::string> take_log() {
     std::lock_guard<std::mutex> lock(sim_.mu);
     return std::exchange(sim_.log, {});
+  }
+
+  // `threads` threads, each making `rounds` calls on `device` with keys drawn from `keys`, on
+  // its own stream (some of them capturing), holding each lease across a simulated launch. The
+  // backend counts the violations of the cache's promises: a release of memory that a call
+  // still holds, an event recorded after its entry's release, a second release. Without the GIL.
+  py::dict stress(int device, int threads, int rounds, int keys, int capturing_threads) {
+    require(threads >= 1 && rounds >= 1 && keys >= 1, "threads, rounds and keys must be >= 1");
+    Cache& cache = cache_of(device);
+    std::mutex mu;
+    std::map<void*, int> holders;     // memory -> calls holding it now
+    std::map<void*, bool> released;   // memory -> released (a fresh upload clears it)
+    int violations = 0, calls = 0;
+    sim_.on_release = [&](void* memory) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (holders[memory] > 0 || released[memory]) ++violations;
+      released[memory] = true;
+    };
+    for (int t = 0; t < threads; ++t) {
+      set_capturing(static_cast<std::uintptr_t>(1000 + t), t < capturing_threads);
+    }
+    {
+      py::gil_scoped_release unlocked;
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+          unsigned state = 2654435761u * static_cast<unsigned>(t + 1);
+          for (int r = 0; r < rounds; ++r) {
+            state = state * 1664525u + 1013904223u;
+            const int key = static_cast<int>((state >> 8) % static_cast<unsigned>(keys));
+            std::vector<char> bytes(reinterpret_cast<const char*>(&key),
+                                    reinterpret_cast<const char*>(&key) + sizeof key);
+            Cache::Lease lease;
+            void* stream = reinterpret_cast<void*>(static_cast<std::uintptr_t>(1000 + t));
+            const CacheStatus status = cache.get(
+                bytes, stream,
+                [&](bool, int* value, void** memory) {
+                  *value = key;
+                  *memory = new char;  // a distinct address per upload
+                  std::lock_guard<std::mutex> lock(mu);
+                  released[*memory] = false;
+                  return CacheStatus{};
+                },
+                &lease);
+            std::lock_guard<std::mutex> lock(mu);
+            ++calls;
+            if (!status.ok() || lease.value() != key) {
+              ++violations;
+              continue;
+            }
+            void* memory = lease.memory();
+            if (released[memory]) ++violations;  // handed out after its release
+            ++holders[memory];
+            mu.unlock();
+            std::this_thread::yield();  // the simulated launch
+            mu.lock();
+            --holders[memory];
+          }
+        });
+      }
+      for (auto& thread : pool) thread.join();
+    }
+    sim_.on_release = nullptr;
+    const auto s = cache.stats();
+    py::dict d;
+    d["violations"] = violations;
+    d["calls"] = calls;
+    d["entries"] = s.entries;
+    d["captured"] = s.captured;
+    d["uploads"] = s.uploads;
+    d["releases"] = s.releases;
+    return d;
   }
 
  private:
@@ -489,7 +569,9 @@ PYBIND11_MODULE(_gpu_emulation, m) {
            py::arg("fail_upload") = "")
       .def("drop", &TableCacheModel::drop, py::arg("lease"))
       .def("stats", &TableCacheModel::stats, py::arg("device"))
-      .def("take_log", &TableCacheModel::take_log);
+      .def("take_log", &TableCacheModel::take_log)
+      .def("stress", &TableCacheModel::stress, py::arg("device"), py::arg("threads"),
+           py::arg("rounds"), py::arg("keys"), py::arg("capturing_threads") = 0);
   m.def(
       "shared_memory_limit",
       [](const std::string& kernel, int device) { return simulated(kernel).limit(device); },

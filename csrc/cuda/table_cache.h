@@ -80,6 +80,7 @@ class TableCache {
     }
     ~Lease() { reset(); }
     const Value& value() const { return entry_->value; }
+    void* memory() const { return entry_->memory; }
     bool valid() const { return entry_ != nullptr; }
     void reset() {
       if (cache_ != nullptr && entry_) cache_->unpin(entry_, stream_, capturing_);
