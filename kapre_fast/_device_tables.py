@@ -30,15 +30,31 @@ class CaptureMiss(RuntimeError):
     """The first use of a front end on a device came inside a CUDA graph capture."""
 
 
+def wait_for_upload(entry, stream, capturing: bool) -> None:
+    """Orders `stream` after the upload of `entry` (a call on another stream than the uploader's
+    must not read tables still being copied) until its event is known to be done; inside a
+    capture the host waits instead (a capture cannot wait on an outside event)."""
+    if entry.ready is None:
+        return
+    if entry.ready.done:
+        entry.ready = None
+    elif capturing:
+        entry.ready.synchronize()
+        entry.ready = None
+    else:
+        stream.wait_event(entry.ready)
+
+
 class Entry:
-    """One uploaded plan: `plan`, `floats`, `ints` (device arrays); the calls between lookup
-    and launch (`pins`); its latest event per stream (events on one stream complete in order,
-    so the latest stands for all); whether a graph captured it (then it is never evicted)."""
+    """One uploaded plan: `plan`, `floats`, `ints` (device arrays); the upload's event until it
+    is known to have completed (`ready`, or None); the calls between lookup and launch (`pins`);
+    its latest event per stream (events on one stream complete in order, so the latest stands
+    for all); whether a graph captured it (then it is never evicted)."""
 
-    __slots__ = ('plan', 'floats', 'ints', 'pins', 'events', 'captured')
+    __slots__ = ('plan', 'floats', 'ints', 'ready', 'pins', 'events', 'captured')
 
-    def __init__(self, plan, floats, ints):
-        self.plan, self.floats, self.ints = plan, floats, ints
+    def __init__(self, plan, floats, ints, ready=None):
+        self.plan, self.floats, self.ints, self.ready = plan, floats, ints, ready
         self.pins = 0
         self.events: dict[int, Any] = {}
         self.captured = False
@@ -52,8 +68,9 @@ class DeviceTables:
     entries in use per group (`group(key)`, e.g. the device: one device's specs never evict
     another's), plus the captured ones and the retired ones that kernels may still read.
 
-    upload(key, stream) -> (plan, floats, ints) builds and copies one entry, with `stream`
-    ordered after the copy (not necessarily finished on return);
+    upload(key, stream) -> (plan, floats, ints, ready) builds and copies one entry, with `stream`
+    ordered after the copy (not necessarily finished on return; `ready`: the copy's event, which
+    every later call's stream waits on until it is done, or None);
     new_event() -> an event with `.record(stream)` and a `.done` property (True once the work
     queued before it has completed)."""
 
@@ -93,6 +110,7 @@ class DeviceTables:
             entry = self._live.get(key)
             if entry is not None:
                 self._live.move_to_end(key)
+                wait_for_upload(entry, stream, capturing)
                 entry.pins += 1
                 entry.captured = entry.captured or capturing
                 return entry
@@ -106,6 +124,8 @@ class DeviceTables:
         with self._lock:
             entry = self._live.setdefault(key, fresh)
             self._live.move_to_end(key)
+            if entry is not fresh:
+                wait_for_upload(entry, stream, capturing)
             entry.pins += 1
             group = self._group(key)
             uncaptured = [k for k, e in self._live.items()

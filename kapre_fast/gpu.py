@@ -272,9 +272,10 @@ _UPLOAD_LOCK = threading.Lock()
 
 
 def _to_device(host_arrays, device, stream):
-    """The host arrays copied to `device` on its private upload stream (never the caller's, so
-    the host waits for none of the caller's work), with `stream` ordered after the copies by an
-    event. The copies are allocated from the upload stream's pool."""
+    """(the host arrays copied to `device` on its private upload stream, the copies' event):
+    never on the caller's stream, so the host waits for none of the caller's work; `stream` is
+    ordered after the copies by the event, which later calls on other streams wait on too until
+    it is done. The copies are allocated from the upload stream's pool."""
     with _UPLOAD_LOCK:
         upload = _UPLOAD_STREAMS.get(device)
         if upload is None:
@@ -285,7 +286,7 @@ def _to_device(host_arrays, device, stream):
         done = _new_event()
         done.record(upload)
     stream.wait_event(done)
-    return arrays
+    return arrays, done
 
 
 # The MFCC DCT matrices on the devices by (matrix bytes, shape, device); a few KB each, kept for
@@ -296,14 +297,17 @@ _DCT: dict = {}
 def _dct_on_device(matrix, device, stream):
     host = np.ascontiguousarray(matrix, np.float32)
     key = (host.tobytes(), host.shape, device)
-    dct = _DCT.get(key)
-    if dct is None:
-        if _capturing(stream):
+    capturing = _capturing(stream)
+    entry = _DCT.get(key)
+    if entry is None:
+        if capturing:
             raise _device_tables.CaptureMiss(
                 'the first mfcc call with this DCT on this GPU is inside a CUDA graph capture, '
                 'where the matrix cannot be uploaded: call it once before capturing')
-        dct = _DCT.setdefault(key, _to_device([host], device, stream)[0])
-    return dct
+        (dct,), done = _to_device([host], device, stream)
+        entry = _DCT.setdefault(key, _device_tables.Entry(None, dct, None, done))
+    _device_tables.wait_for_upload(entry, stream, capturing)
+    return entry.floats
 
 
 def _upload_plan(key, stream):
@@ -326,8 +330,8 @@ def _upload_plan(key, stream):
         plan = _cuda.Plan(_weights.window(spec), start, length, weights,
                           output=_weights.OUTPUT_CODES[spec.output],
                           **_weights.kernel_attributes(spec))
-    floats, ints = _to_device([plan.floats, plan.ints], device, stream)
-    return plan, floats, ints
+    (floats, ints), done = _to_device([plan.floats, plan.ints], device, stream)
+    return plan, floats, ints, done
 
 
 def _new_event():

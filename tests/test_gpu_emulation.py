@@ -560,6 +560,9 @@ def fake_cupy():
         def record(self, stream=None):
             pass
 
+        def synchronize(self):
+            pass
+
     module = types.ModuleType('cupy')
     module.ndarray = FakeDeviceArray
     for name in ('float32', 'float64', 'complex64', 'uint8'):

@@ -256,19 +256,31 @@ class FakeEvent:
     def done(self):
         return self.at is not None and self.at <= self.clock['completed']
 
+    def synchronize(self):
+        self.clock['synchronized'] = self.clock.get('synchronized', 0) + 1
+        self.clock['completed'] = max(self.clock['completed'], self.at)
+
 
 class Stream:
     def __init__(self, ptr):
-        self.ptr = ptr
+        self.ptr, self.waits = ptr, []
+
+    def wait_event(self, event):
+        self.waits.append(event)
 
 
-def fake_tables(capacity, **options):
+def fake_tables(capacity, upload_events=False, **options):
     clock = {'queued': 0, 'completed': 0}
     uploads = []
 
     def upload(key, stream):
         uploads.append(key)
-        return f'plan {key}', object(), object()
+        ready = None
+        if upload_events:  # the copy's event, which `stream` waits on
+            ready = FakeEvent(clock)
+            ready.record(stream)
+            stream.wait_event(ready)
+        return f'plan {key}', object(), object(), ready
 
     tables = _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity, **options)
     return tables, clock, uploads
@@ -324,6 +336,32 @@ def test_an_entry_used_inside_a_capture_is_never_evicted_and_records_no_event():
             pass
     assert 'graph' in tables._live and tables.captured() == 1
     assert len(tables) == 3 and uploads == ['graph', 0, 1, 2, 3, 4, 5]
+
+
+def test_every_stream_waits_for_an_upload_until_it_is_done():
+    tables, clock, _ = fake_tables(capacity=4, upload_events=True)
+    first, second, third = Stream(1), Stream(2), Stream(3)
+    with tables.use('a', first):
+        pass
+    ready = tables._live['a'].ready
+    assert ready is not None and first.waits[0] is ready
+    with tables.use('a', second):  # the copy may still be running: wait for it
+        pass
+    assert second.waits == [ready]
+    capturing = Stream(4)
+    with tables.use('a', capturing, capturing=True):  # no outside event in a capture: host
+        pass
+    assert capturing.waits == [] and clock['synchronized'] == 1
+    assert tables._live['a'].ready is None
+    with tables.use('a', third):
+        pass
+    assert third.waits == []
+    with tables.use('b', first):
+        pass
+    clock['completed'] = clock['queued']
+    with tables.use('b', third):  # done: nobody waits any more
+        pass
+    assert third.waits == [] and tables._live['b'].ready is None
 
 
 def test_the_capacity_is_per_device():
@@ -468,6 +506,42 @@ def test_cpp_cache_releases_an_evicted_entry_after_the_events_of_its_calls():
     released_events = set(log[1].split('events=')[1].strip(',').split(','))
     assert events < released_events and len(released_events) == 2  # streams 5 and 6
     assert model.stats(0)['retired'] == 0
+
+
+def test_cpp_cache_orders_every_stream_after_the_upload_until_it_has_completed():
+    """A hit on another stream must not read tables still being copied: every call waits on
+    the upload's event until it is known to be done (then no call waits any more); a capturing
+    call cannot wait on an outside event, so its host waits."""
+    model = emulation.TableCacheModel(4)
+    model.set_uploads_complete(False)
+    get_and_drop(model, 0, [1], stream=1)
+    upload_event = log_lines(model, 'wait')[0].split('event=')[1]
+    get_and_drop(model, 0, [1], stream=2)
+    assert log_lines(model, 'wait') == [f'wait stream=2 event={upload_event}']
+    model.set_capturing(stream=9, on=True)
+    get_and_drop(model, 0, [1], stream=9)  # inside a capture: the host waits, once
+    assert log_lines(model, 'host-wait') == [f'host-wait stream=9 event={upload_event}']
+    get_and_drop(model, 0, [1], stream=3)
+    assert [line for line in model.take_log() if 'wait' in line or 'ready' in line] == []
+    # An upload made inside a capture has finished on return: nobody waits for it.
+    get_and_drop(model, 0, [2], stream=9)
+    get_and_drop(model, 0, [2], stream=4)
+    assert [line for line in model.take_log() if 'wait' in line or 'ready' in line] == []
+    # Once the event is known to have completed, it is dropped.
+    get_and_drop(model, 0, [3], stream=1)
+    assert len(log_lines(model, 'wait')) == 1  # the uploading stream's own
+    model.set_uploads_complete(True)
+    get_and_drop(model, 0, [3], stream=5)
+    get_and_drop(model, 0, [3], stream=6)
+    assert [line.split()[0] for line in model.take_log() if 'ready' in line or 'wait' in line] \
+        == ['ready-done']
+
+
+def test_cpp_cache_destroys_a_pending_upload_event_with_its_entry():
+    model = emulation.TableCacheModel(1)
+    model.set_uploads_complete(False)
+    get_and_drop(model, 0, [1, 2])  # key 1 evicted before its upload was known to be done
+    assert len(log_lines(model, 'destroy-ready')) == 1
 
 
 def test_cpp_cache_keeps_one_event_per_stream_and_reuses_it():

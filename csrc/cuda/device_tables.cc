@@ -86,8 +86,13 @@ std::string CudaTableBackend::record(void* stream, void** event) {
   return cuda_record_event(device, stream, event);
 }
 
-std::string CudaTableBackend::release(void* memory, const std::vector<void*>& events) {
-  return cuda_release_tables(device, memory, events);
+std::string CudaTableBackend::release(void* memory, void* ready,
+                                      const std::vector<void*>& events) {
+  return cuda_release_tables(device, memory, ready, events);
+}
+
+std::string CudaTableBackend::ready(void* stream, bool capturing, void** event) {
+  return cuda_tables_ready(device, stream, capturing, event);
 }
 
 std::vector<char> table_bytes(const GpuPlan& plan, int64_t* ints_at) {
@@ -109,7 +114,7 @@ CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg,
                           const float* window, const BandView& bands, TablesLease* out) {
   Cache& cache = caches().of(
       device, [](int d) { return CudaTableBackend{d}; }, kCachedPlansPerDevice);
-  auto make = [&](bool capturing, DeviceTables* made, void** memory) {
+  auto make = [&](bool capturing, DeviceTables* made, void** memory, void** ready) {
     try {
       made->plan = std::make_unique<GpuPlan>(cfg, window, cfg.win_length, bands);
     } catch (const std::invalid_argument& error) {
@@ -118,7 +123,7 @@ CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg,
     int64_t ints_at = 0;
     const std::vector<char> host = table_bytes(*made->plan, &ints_at);
     const std::string err =
-        cuda_upload_tables(device, host.data(), host.size(), stream, capturing, memory);
+        cuda_upload_tables(device, host.data(), host.size(), stream, capturing, memory, ready);
     if (!err.empty()) {
       const bool oom = err.find("cudaErrorMemoryAllocation") != std::string::npos;
       return cache_failure(oom ? CacheStatus::kOutOfMemory : CacheStatus::kInternal,

@@ -44,7 +44,8 @@ struct CudaTableBackend {
   int device = -1;
   std::string capturing(void* stream, bool* capturing);
   std::string record(void* stream, void** event);
-  std::string release(void* memory, const std::vector<void*>& events);
+  std::string release(void* memory, void* ready, const std::vector<void*>& events);
+  std::string ready(void* stream, bool capturing, void** event);
 };
 
 using TablesLease = TableCache<CudaTableBackend, DeviceTables>::Lease;

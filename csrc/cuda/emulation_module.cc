@@ -227,6 +227,7 @@ struct SimulatedTables {
   std::uintptr_t next_event = 1;
   std::string fail_release;
   std::function<void(void*)> on_release;  // set by TableCacheModel::stress (then no log)
+  bool uploads_complete = true;
   void add(std::string line) {
     std::lock_guard<std::mutex> lock(mu);
     log.push_back(std::move(line));
@@ -250,7 +251,29 @@ struct SimulatedTableBackend {
                        std::to_string(reinterpret_cast<std::uintptr_t>(*event)));
     return {};
   }
-  std::string release(void* memory, const std::vector<void*>& events) {
+  // The upload's event: done once the test says uploads have completed; before that, a call's
+  // stream waits on it, or the host does while the stream captures.
+  std::string ready(void* stream, bool capturing, void** event) {
+    std::lock_guard<std::mutex> lock(sim->mu);
+    const std::string id = std::to_string(reinterpret_cast<std::uintptr_t>(*event));
+    if (sim->uploads_complete) {
+      sim->log.push_back("ready-done event=" + id);
+      *event = nullptr;
+    } else if (capturing) {
+      sim->log.push_back("host-wait stream=" +
+                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+                         " event=" + id);
+      *event = nullptr;
+    } else {
+      sim->log.push_back("wait stream=" +
+                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+                         " event=" + id);
+    }
+    return {};
+  }
+  std::string release(void* memory, void* ready, const std::vector<void*>& events) {
+    if (ready != nullptr) sim->add("destroy-ready event=" +
+                                   std::to_string(reinterpret_cast<std::uintptr_t>(ready)));
     if (sim->on_release) {
       sim->on_release(memory);
       return {};
@@ -278,6 +301,11 @@ class TableCacheModel {
 
   void set_release_failure(const std::string& message) { sim_.fail_release = message; }
 
+  void set_uploads_complete(bool done) {
+    std::lock_guard<std::mutex> lock(sim_.mu);
+    sim_.uploads_complete = done;
+  }
+
   // Looks `key` up on `device` for a call on `stream`: a lease id, or RuntimeError with the
   // status's message (fail_upload: the upload's failure, e.g. out of memory).
   int get(int device, int key, std::uintptr_t stream, const std::string& fail_upload) {
@@ -287,12 +315,16 @@ class TableCacheModel {
     Cache::Lease lease;
     const CacheStatus status = cache.get(
         bytes, reinterpret_cast<void*>(stream),
-        [&](bool capturing, int* value, void** memory) {
+        [&](bool capturing, int* value, void** memory, void** ready) {
           if (!fail_upload.empty()) {
             return cache_failure(CacheStatus::kOutOfMemory, fail_upload);
           }
           *value = key;
           *memory = reinterpret_cast<void*>(static_cast<std::uintptr_t>(key) + 1000);
+          if (!capturing) {  // a capturing upload has finished on return
+            std::lock_guard<std::mutex> lock(sim_.mu);
+            *ready = reinterpret_cast<void*>(sim_.next_event++);
+          }
           sim_.add("upload device=" + std::to_string(device) + " key=" + std::to_string(key) +
                    " capturing=" + std::to_string(capturing ? 1 : 0));
           return CacheStatus{};
@@ -361,7 +393,7 @@ class TableCacheModel {
             void* stream = reinterpret_cast<void*>(static_cast<std::uintptr_t>(1000 + t));
             const CacheStatus status = cache.get(
                 bytes, stream,
-                [&](bool, int* value, void** memory) {
+                [&](bool, int* value, void** memory, void**) {
                   *value = key;
                   *memory = new char;  // a distinct address per upload
                   std::lock_guard<std::mutex> lock(mu);
@@ -565,6 +597,7 @@ PYBIND11_MODULE(_gpu_emulation, m) {
       .def(py::init<std::size_t>(), py::arg("capacity"))
       .def("set_capturing", &TableCacheModel::set_capturing, py::arg("stream"), py::arg("on"))
       .def("set_release_failure", &TableCacheModel::set_release_failure, py::arg("message"))
+      .def("set_uploads_complete", &TableCacheModel::set_uploads_complete, py::arg("done"))
       .def("get", &TableCacheModel::get, py::arg("device"), py::arg("key"), py::arg("stream"),
            py::arg("fail_upload") = "")
       .def("drop", &TableCacheModel::drop, py::arg("lease"))

@@ -369,8 +369,10 @@ std::string cuda_stream_capturing(int device, void* stream_handle, bool* capturi
 }
 
 std::string cuda_upload_tables(int device, const void* host, std::size_t bytes,
-                               void* stream_handle, bool capturing, void** memory) {
+                               void* stream_handle, bool capturing, void** memory,
+                               void** ready) {
   *memory = nullptr;
+  *ready = nullptr;
   const OnDevice on(device);
   const RelaxedCapture relaxed(capturing);  // before the private stream's creation too
   std::string err = on.error();
@@ -392,6 +394,7 @@ std::string cuda_upload_tables(int device, const void* host, std::size_t bytes,
     // before the capture does, hence before any replay (this waits for the copy only).
     err = failure(cudaStreamSynchronize(upload), "cudaStreamSynchronize(private stream)");
   } else if (err.empty()) {
+    // Kept in *ready: later calls on other streams wait on it too until it has completed.
     cudaEvent_t done = nullptr;
     err = failure(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
     if (err.empty()) err = failure(cudaEventRecord(done, upload), "cudaEventRecord");
@@ -399,7 +402,11 @@ std::string cuda_upload_tables(int device, const void* host, std::size_t bytes,
       err = failure(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream_handle), done, 0),
                     "cudaStreamWaitEvent(the caller's stream)");
     }
-    if (done != nullptr) cudaEventDestroy(done);  // released once it has completed
+    if (err.empty()) {
+      *ready = done;
+    } else if (done != nullptr) {
+      cudaEventDestroy(done);
+    }
   }
   if (!err.empty()) {
     cudaFreeAsync(*memory, upload);
@@ -426,7 +433,36 @@ std::string cuda_record_event(int device, void* stream_handle, void** event) {
   return err;
 }
 
-std::string cuda_release_tables(int device, void* memory, const std::vector<void*>& events) {
+std::string cuda_tables_ready(int device, void* stream_handle, bool capturing, void** event) {
+  const OnDevice on(device);
+  const RelaxedCapture relaxed(capturing);
+  std::string err = on.error();
+  if (!err.empty()) return err;
+  const cudaEvent_t ready = static_cast<cudaEvent_t>(*event);
+  const cudaError_t state = cudaEventQuery(ready);
+  cudaGetLastError();  // cudaErrorNotReady is an answer, not a failure
+  if (state == cudaSuccess) {
+    cudaEventDestroy(ready);
+    *event = nullptr;
+    return {};
+  }
+  if (state != cudaErrorNotReady) return failure(state, "cudaEventQuery(the tables' upload)");
+  if (capturing) {  // an outside event cannot be waited on inside a capture: the host waits
+    err = failure(cudaEventSynchronize(ready), "cudaEventSynchronize(the tables' upload)");
+    if (err.empty()) {
+      cudaEventDestroy(ready);
+      *event = nullptr;
+    }
+  } else {
+    err = failure(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream_handle), ready, 0),
+                  "cudaStreamWaitEvent(the tables' upload)");
+  }
+  if (!err.empty()) cudaGetLastError();
+  return err;
+}
+
+std::string cuda_release_tables(int device, void* memory, void* ready,
+                                const std::vector<void*>& events) {
   const OnDevice on(device);
   const RelaxedCapture relaxed(true);  // an eviction may happen while this thread captures
   std::string err = on.error();
@@ -440,6 +476,7 @@ std::string cuda_release_tables(int device, void* memory, const std::vector<void
   }
   if (err.empty() && memory != nullptr) err = failure(cudaFreeAsync(memory, upload), "cudaFreeAsync");
   for (void* event : events) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+  if (ready != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(ready));
   if (!err.empty()) cudaGetLastError();
   return err;
 }

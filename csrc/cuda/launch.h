@@ -49,16 +49,24 @@ std::string cuda_stream_capturing(int device, void* stream, bool* capturing);
 // event, and the host waits for nothing of the caller's. While `stream` captures a graph
 // (capturing), the thread is switched to the relaxed capture mode for the upload and waits for
 // the private stream's copy (an outside event cannot be waited on inside a capture). `host` may
-// be freed on return. *memory: the allocation ("" returned) or null.
+// be freed on return. *memory: the allocation ("" returned) or null. *ready: the copy's event
+// (null when capturing: the copy has finished), for cuda_tables_ready.
 std::string cuda_upload_tables(int device, const void* host, std::size_t bytes, void* stream,
-                               bool capturing, void** memory);
+                               bool capturing, void** memory, void** ready);
+
+// Orders `stream` after the upload whose event is *ready: once the event has completed it is
+// destroyed and *ready set to null; otherwise `stream` waits on it (while capturing, the host
+// waits for it instead: the capture cannot wait on an outside event).
+std::string cuda_tables_ready(int device, void* stream, bool capturing, void** ready);
 
 // Records *event (created first when null) on `stream`.
 std::string cuda_record_event(int device, void* stream, void** event);
 
 // Frees `memory` from cuda_upload_tables once every event in `events` has completed (the private
-// stream waits on them, then cudaFreeAsync; the host waits for nothing), and destroys the events.
-std::string cuda_release_tables(int device, void* memory, const std::vector<void*>& events);
+// stream waits on them, then cudaFreeAsync; the host waits for nothing), and destroys the events
+// and `ready` (the upload's, when still held; may be null).
+std::string cuda_release_tables(int device, void* memory, void* ready,
+                                const std::vector<void*>& events);
 
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();

@@ -5,7 +5,9 @@
 // One TableCache per device, each with its own lock: a device's misses and evictions never
 // block another device's launches. What it guarantees:
 //   - A miss builds and uploads outside the lock (Make), on the backend's private stream; the
-//     caller's stream waits on an event, the host waits for nothing (see Backend::upload).
+//     caller's stream waits on the upload's event, the host waits for nothing. Until that event
+//     is known to have completed, every later call, on whatever stream, is ordered after it too
+//     (Backend::ready): a hit on another stream must not read tables still being copied.
 //   - Every call pins its entry from lookup until its Lease is dropped (after the launch); then
 //     an event is recorded on the call's stream (the latest one per stream is kept).
 //   - An evicted entry is released only when no call pins it, and its release is ordered after
@@ -49,15 +51,22 @@ inline CacheStatus cache_failure(CacheStatus::Code code, std::string message) {
 // Backend (one device):
 //   std::string capturing(void* stream, bool* capturing);
 //   std::string record(void* stream, void** event);  // *event: null: create one; else re-record
-//   std::string release(void* memory, const std::vector<void*>& events);  // also frees events
-// Make: CacheStatus make(bool capturing, Value* value, void** memory): builds the value and
-// uploads its tables (the caller's stream waits for them), outside the lock.
+//   std::string release(void* memory, void* ready, const std::vector<void*>& events);
+//       // frees memory after the events; destroys them and `ready` (may be null)
+//   std::string ready(void* stream, bool capturing, void** event);
+//       // orders `stream` after the upload's *event: "" and *event null once it has completed
+//       // (the event destroyed); otherwise the stream waits on it (capturing: the host does, as
+//       // an outside event cannot be waited on inside a capture)
+// Make: CacheStatus make(bool capturing, Value* value, void** memory, void** ready): builds the
+// value and uploads its tables (the caller's stream waits for them), outside the lock; *ready:
+// the upload's event, or null when the upload has completed already.
 template <class Backend, class Value>
 class TableCache {
   struct Entry {
     std::vector<char> key;
     Value value;
     void* memory = nullptr;
+    void* ready = nullptr;  // the upload's event until it is known to have completed
     std::map<void*, void*> events;  // stream -> its latest event
     int pins = 0;
     bool captured = false;
@@ -112,8 +121,7 @@ class TableCache {
       for (auto it = entries_.begin(); it != entries_.end(); ++it) {
         if ((*it)->key == key) {
           entries_.splice(entries_.begin(), entries_, it);  // most recently used first
-          pin(entries_.front(), stream, capturing, lease);
-          return CacheStatus{};
+          return pin(entries_.front(), stream, capturing, lease);
         }
       }
     }
@@ -121,23 +129,26 @@ class TableCache {
     // second to insert releases its own copy (never used, so with no event) and takes the first.
     auto made = std::make_shared<Entry>();
     made->key = key;
-    CacheStatus status = make(capturing, &made->value, &made->memory);
+    CacheStatus status = make(capturing, &made->value, &made->memory, &made->ready);
     if (!status.ok()) return status;
     std::lock_guard<std::mutex> lock(mu_);
     ++uploads_;
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if ((*it)->key == key) {
-        const std::string dropped = backend_.release(made->memory, {});
+        const std::string dropped = backend_.release(made->memory, made->ready, {});
         ++releases_;
         entries_.splice(entries_.begin(), entries_, it);
-        pin(entries_.front(), stream, capturing, lease);
-        if (!dropped.empty()) return cache_failure(CacheStatus::kInternal, dropped);
-        return CacheStatus{};
+        status = pin(entries_.front(), stream, capturing, lease);
+        if (status.ok() && !dropped.empty()) {
+          status = cache_failure(CacheStatus::kInternal, dropped);
+        }
+        return status;
       }
     }
     entries_.push_front(made);
-    pin(made, stream, capturing, lease);
-    return evict();
+    status = pin(made, stream, capturing, lease);
+    CacheStatus evicted = evict();
+    return status.ok() ? evicted : status;
   }
 
   // Counts for the tests: entries cached (captured ones included), captured entries, evicted
@@ -159,7 +170,13 @@ class TableCache {
   Backend& backend() { return backend_; }
 
  private:
-  void pin(const std::shared_ptr<Entry>& entry, void* stream, bool capturing, Lease* lease) {
+  // Under the lock: the call's lease, once its stream is ordered after the upload.
+  CacheStatus pin(const std::shared_ptr<Entry>& entry, void* stream, bool capturing,
+                  Lease* lease) {
+    if (entry->ready != nullptr) {  // cheap once the upload is known to be done
+      const std::string err = backend_.ready(stream, capturing, &entry->ready);
+      if (!err.empty()) return cache_failure(CacheStatus::kInternal, err);
+    }
     ++entry->pins;
     if (capturing) entry->captured = true;
     lease->reset();
@@ -167,6 +184,7 @@ class TableCache {
     lease->entry_ = entry;
     lease->stream_ = stream;
     lease->capturing_ = capturing;
+    return CacheStatus{};
   }
 
   void unpin(const std::shared_ptr<Entry>& entry, void* stream, bool capturing) {
@@ -208,8 +226,9 @@ class TableCache {
     std::vector<void*> events;
     for (const auto& se : entry->events) events.push_back(se.second);
     entry->events.clear();
-    const std::string err = backend_.release(entry->memory, events);
+    const std::string err = backend_.release(entry->memory, entry->ready, events);
     entry->memory = nullptr;
+    entry->ready = nullptr;
     ++releases_;
     if (!err.empty() && pending_.empty()) {
       pending_ = "releasing an evicted plan's tables failed: " + err;
