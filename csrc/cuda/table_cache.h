@@ -112,6 +112,7 @@ class TableCache {
 
   template <class Make>
   CacheStatus get(const std::vector<char>& key, void* stream, Make&& make, Lease* lease) {
+    lease->reset();  // outside the lock: a held lease unpins under it
     bool capturing = false;
     const std::string err = backend_.capturing(stream, &capturing);
     if (!err.empty()) return cache_failure(CacheStatus::kInternal, err);
@@ -179,7 +180,6 @@ class TableCache {
     }
     ++entry->pins;
     if (capturing) entry->captured = true;
-    lease->reset();
     lease->cache_ = this;
     lease->entry_ = entry;
     lease->stream_ = stream;
