@@ -6,7 +6,8 @@
 //
 // One cache per device with its own lock (table_cache.h, whose bookkeeping the emulation's tests
 // check without a GPU). A miss builds the plan outside the lock and uploads it on the device's
-// private stream; the caller's stream waits on an event, the host on nothing of the caller's.
+// private stream; the caller's stream (and every other one that uses the plan before the copy is
+// known to be done) waits on its event, the host on nothing of the caller's.
 // Each call holds a lease until its kernels are enqueued; an evicted plan's memory is freed in
 // stream order after the last event recorded for it (no host or device synchronisation). Under
 // CUDA graph capture (torch.cuda.graph, torch.compile(mode='reduce-overhead'), a JAX command
