@@ -474,7 +474,9 @@ std::string cuda_release_tables(int device, void* memory, void* ready,
                     "cudaStreamWaitEvent(private stream)");
     }
   }
-  if (err.empty() && memory != nullptr) err = failure(cudaFreeAsync(memory, upload), "cudaFreeAsync");
+  if (err.empty() && memory != nullptr) {
+    err = failure(cudaFreeAsync(memory, upload), "cudaFreeAsync");
+  }
   for (void* event : events) cudaEventDestroy(static_cast<cudaEvent_t>(event));
   if (ready != nullptr) cudaEventDestroy(static_cast<cudaEvent_t>(ready));
   if (!err.empty()) cudaGetLastError();
