@@ -332,3 +332,54 @@ def test_jax_cuda_handlers_match_the_emulation():
         on_gpu = jax.device_put(x, jax.devices('gpu')[0])
         ours = np.asarray(kfj.compute(spec, on_gpu))
         close(ours, emulate(spec, x), 0.05 if spec.return_decibel else 1e-4)
+
+
+_NO_CONTEXT_ON_GPU0 = r'''
+import ctypes, sys, threading
+sys.path[:0] = [sys.argv[1]]
+cuda = ctypes.CDLL('libcuda.so.1')
+assert cuda.cuInit(0) == 0
+
+def gpu0_context_active():
+    device, flags, active = ctypes.c_int(), ctypes.c_uint(), ctypes.c_int()
+    assert cuda.cuDeviceGet(ctypes.byref(device), 0) == 0
+    assert cuda.cuDevicePrimaryCtxGetState(device, ctypes.byref(flags), ctypes.byref(active)) == 0
+    return bool(active.value)
+
+from kapre_fast import _cuda  # no context anywhere yet
+assert not gpu0_context_active()
+found = {}
+# A fresh thread: the runtime says its device is 0, though it has no context at all.
+thread = threading.Thread(target=lambda: found.update(_cuda.device_limits(1)))
+thread.start()
+thread.join()
+assert found['sm_count'] > 0, found
+print('gpu0 context:', gpu0_context_active())
+'''
+
+
+@pytest.mark.skipif(importlib.util.find_spec('kapre_fast._cuda') is None,
+                    reason='kapre_fast was built without the CUDA module')
+def test_a_call_on_gpu_1_creates_no_context_on_gpu_0(tmp_path):
+    """cuda_device_limits on GPU 1 from a thread that never used CUDA used to restore "device 0"
+    afterwards, creating GPU 0's primary context in a process meant to use only GPU 1."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    try:
+        import ctypes
+
+        cuda = ctypes.CDLL('libcuda.so.1')
+        count = ctypes.c_int()
+        if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            pytest.skip('no CUDA driver or GPU')
+    except OSError:
+        pytest.skip('no CUDA driver (libcuda.so.1)')
+    if count.value < 2:
+        pytest.skip('needs two GPUs')
+    root = str(Path(__file__).resolve().parent.parent)
+    result = subprocess.run([sys.executable, '-c', _NO_CONTEXT_ON_GPU0, root],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'gpu0 context: False' in result.stdout
