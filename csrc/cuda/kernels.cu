@@ -152,6 +152,21 @@ struct OnDevice {
   const std::string& error() const { return guard.error(); }
 };
 
+// While the caller's stream captures a graph in the global or thread-local mode, the calls an
+// upload needs (cudaMallocAsync, a pageable copy, a wait on the private stream) are refused as
+// "potentially unsafe"; this thread switches to the relaxed mode for the scope. None of them
+// touches the capturing stream.
+struct RelaxedCapture {
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  bool active;
+  explicit RelaxedCapture(bool capturing) : active(capturing) {
+    if (active) cudaThreadExchangeStreamCaptureMode(&mode);
+  }
+  ~RelaxedCapture() {
+    if (active) cudaThreadExchangeStreamCaptureMode(&mode);
+  }
+};
+
 // Raises `kernel`'s dynamic shared memory limit on `device` (current) to the device's opt-in
 // maximum; the plan's geometry never asks for more than that.
 template <class Kernel>
@@ -209,8 +224,10 @@ std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int
   if (err.empty()) {
     // Fails when this build has no binary or PTX the device can run. The caller's device is
     // restored only where its context exists (device_guard.h): never a context on GPU 0 in a
-    // process that uses only GPU k.
+    // process that uses only GPU k. The first call may come inside a capture (the torch
+    // operators' first use in a torch.cuda.graph), and loading the module is no capture's work.
     const OnDevice on(device);
+    const RelaxedCapture relaxed(true);
     cudaFuncAttributes attributes;
     const cudaError_t e =
         on.error().empty() ? cudaFuncGetAttributes(&attributes, frontend_kernel) : cudaSuccess;
@@ -247,8 +264,11 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
     if (!err.empty()) return err;
   }
   if (g.grid > 0) {
-    err = frontend_opt_in.allow(device, g.smem_bytes,
-                                [device] { return raise_to_opt_in(frontend_kernel, device); });
+    const auto raise_limit = [device] {
+      const RelaxedCapture relaxed(true);  // a first large call may come inside a capture
+      return raise_to_opt_in(frontend_kernel, device);
+    };
+    err = frontend_opt_in.allow(device, g.smem_bytes, raise_limit);
     if (!err.empty()) return err;
     frontend_kernel<<<static_cast<unsigned>(g.grid), g.threads, g.smem_bytes, stream>>>(p);
     err = failure(cudaGetLastError(), "launching frontend_kernel");
@@ -268,8 +288,11 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
   std::string err = on.error();
   if (!err.empty()) return err;
   if (g.grid > 0) {
-    err = istft_opt_in.allow(device, g.smem_bytes,
-                             [device] { return raise_to_opt_in(istft_kernel, device); });
+    const auto raise_limit = [device] {
+      const RelaxedCapture relaxed(true);  // a first large call may come inside a capture
+      return raise_to_opt_in(istft_kernel, device);
+    };
+    err = istft_opt_in.allow(device, g.smem_bytes, raise_limit);
     if (!err.empty()) return err;
     istft_kernel<<<static_cast<unsigned>(g.grid), g.threads, g.smem_bytes, stream>>>(p);
     err = failure(cudaGetLastError(), "launching istft_kernel");
@@ -327,21 +350,6 @@ std::string private_stream(int device, cudaStream_t* stream) {
   *stream = found->second;
   return {};
 }
-
-// While the caller's stream captures a graph in the global or thread-local mode, the calls an
-// upload needs (cudaMallocAsync, a pageable copy, a wait on the private stream) are refused as
-// "potentially unsafe"; this thread switches to the relaxed mode for the scope. None of them
-// touches the capturing stream.
-struct RelaxedCapture {
-  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-  bool active;
-  explicit RelaxedCapture(bool capturing) : active(capturing) {
-    if (active) cudaThreadExchangeStreamCaptureMode(&mode);
-  }
-  ~RelaxedCapture() {
-    if (active) cudaThreadExchangeStreamCaptureMode(&mode);
-  }
-};
 
 }  // namespace
 
