@@ -226,11 +226,21 @@ std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int
     // restored only where its context exists (device_guard.h): never a context on GPU 0 in a
     // process that uses only GPU k. The first call may come inside a capture (the torch
     // operators' first use in a torch.cuda.graph), and loading the module is no capture's work.
+    // Every kernel is loaded here (CUDA_MODULE_LOADING=LAZY loads each at its first use
+    // otherwise): a launch inside a later capture then loads nothing.
     const OnDevice on(device);
     const RelaxedCapture relaxed(true);
     cudaFuncAttributes attributes;
-    const cudaError_t e =
-        on.error().empty() ? cudaFuncGetAttributes(&attributes, frontend_kernel) : cudaSuccess;
+    cudaError_t e = cudaSuccess;
+    const void* kernels[] = {reinterpret_cast<const void*>(frontend_kernel),
+                             reinterpret_cast<const void*>(init_max_kernel),
+                             reinterpret_cast<const void*>(clamp_kernel),
+                             reinterpret_cast<const void*>(istft_kernel),
+                             reinterpret_cast<const void*>(overlap_add_kernel),
+                             reinterpret_cast<const void*>(pcen_kernel)};
+    for (const void* kernel : kernels) {
+      if (on.error().empty() && e == cudaSuccess) e = cudaFuncGetAttributes(&attributes, kernel);
+    }
     if (!on.error().empty()) {
       err = on.error();
     } else if (e != cudaSuccess) {
