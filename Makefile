@@ -14,7 +14,7 @@ TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
 # Pinned linters and the docs builder (make lint), installed with the test dependencies.
 LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7" "mkdocs==1.6.1" "mkdocs-material==9.6.*"
 
-.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-stages bench-publish gpu-bench gpu-suite install clean sanitize wheel install-test
+.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-stages bench-publish gpu-bench gpu-suite gpu-check install clean sanitize wheel install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -117,6 +117,11 @@ gpu-bench:
 # benchmark (tests/gpu_suite.sh; one stage: bash tests/gpu_suite.sh build|test|sanitize|bench).
 gpu-suite:
 	PYTHON=$(GPU_PYTHON) bash tests/gpu_suite.sh all
+
+# The one-shot GPU check (under 8 minutes, one summary line per stage; logs in GPU_CHECK_OUT).
+GPU_CHECK_OUT ?= build/gpu-check
+gpu-check:
+	PYTHON=$(GPU_PYTHON) bash tests/gpu_check.sh $(GPU_CHECK_OUT)
 
 # The C++ core, the pybind11 module and the torch operator library under ASan + UBSan, running
 # the NumPy-level tests (FFT, fuzz corpus, concurrency, raw-module checks) and the torch operators'

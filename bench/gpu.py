@@ -249,7 +249,10 @@ class Device:
     torch_missing: Optional[str] = None
 
     def clock(self, key: str):
-        return TorchClock(self.torch) if key == 'torch' else CupyClock(self.cupy)
+        # Methods that enqueue on torch's current stream are timed with torch's events.
+        if key in ('torch', 'kapre_fast_torch'):
+            return TorchClock(self.torch)
+        return CupyClock(self.cupy)
 
     def release(self):
         """Returns the memory pools' free blocks, so one method's cache does not crowd the next
@@ -374,6 +377,24 @@ def prepare_torch(sized, x, device):
                     baselines.torch_note(config) + '; input: the CuPy array through DLPack')
 
 
+def prepare_kapre_fast_torch(sized, x, device):
+    torch = device.torch
+    if torch is None:
+        raise Unavailable(device.torch_missing)
+    try:
+        kft = importlib.import_module('kapre_fast.torch')
+    except ImportError as error:
+        raise Unavailable(f'kapre_fast.torch is not importable ({error})') from error
+    name = configs.FAST_FUNCTIONS[sized.config.kind]
+    function = getattr(kft, name)
+    kwargs = sized.config.kapre_kwargs
+    signal = torch.from_dlpack(x)  # the CuPy input itself, no copy
+    return Prepared(lambda: function(signal, **kwargs),
+                    lambda output: device.cupy.from_dlpack(output)[..., 0],
+                    f'kapre_fast.torch.{name}(tensor, **kapre kwargs): the CUDA operator on '
+                    "torch's current stream; input: the CuPy array through DLPack")
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     key: str
@@ -386,6 +407,7 @@ METHODS = [
     Method(REFERENCE, 'kapre_fast.gpu', prepare_kapre_fast_gpu),
     Method('cupy', 'CuPy composition', prepare_cupy),
     Method('torch', 'torch.stft + matmul', prepare_torch),
+    Method('kapre_fast_torch', 'kapre_fast.torch (CUDA)', prepare_kapre_fast_torch),
 ]
 
 
@@ -653,8 +675,8 @@ def _summary(results) -> list:
     index = _index(results)
     lines = ['## Summary (median ms)', '',
              '| config | batch | CuPy composition | torch.stft + matmul | kapre_fast.gpu '
-             '| vs CuPy | vs torch | kapre_fast GB/s | % of peak |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| kapre_fast.torch | vs CuPy | vs torch | kapre_fast GB/s | % of peak |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for name in results['configs']:
         for batch in results['batches']:
             def get(key):
@@ -663,7 +685,7 @@ def _summary(results) -> list:
 
             cells = [name, str(batch)]
             cells += [report._ms(get(k)['median_s']) if get(k) else '-'
-                      for k in ('cupy', 'torch', REFERENCE)]
+                      for k in ('cupy', 'torch', REFERENCE, 'kapre_fast_torch')]
             fast = get(REFERENCE)
             if fast:
                 cells += [report._ratio(fast['derived']['vs_cupy']),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def compute(spec: FrontEnd, x):
     sb, sc, st = (audio.strides[a] // 4 for a in axes)
 
     stream = cupy.cuda.get_current_stream()
-    with _TABLES.use((spec, device, False), stream) as tables:
+    with _TABLES.use((spec, device, False), stream, _capturing(stream)) as tables:
         plan = tables.plan
         output_channels_first = spec.output_data_format == 'channels_first'
         shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
@@ -153,7 +154,7 @@ def istft(
 
     device = stft_array.device.id
     stream = cupy.cuda.get_current_stream()
-    with _TABLES.use((spec, device, True), stream) as tables:
+    with _TABLES.use((spec, device, True), stream, _capturing(stream)) as tables:
         plan = tables.plan
         output_channels_first = spec.input_data_format == 'channels_first'
         shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
@@ -174,8 +175,9 @@ def apply_dct(mel, matrix, channels_last):
     """mel (the clamped dB filterbank output, a CuPy array) times the (n_mels, n_mfcc) float64
     `matrix` (spec.mfcc_matrix), in float32 on the device: the second step of `mfcc`, a CuPy
     matrix product after the fused kernel (the DCT needs the per-example clamp, which needs
-    every frame of the example first)."""
-    dct = cupy.asarray(np.ascontiguousarray(matrix, np.float32))
+    every frame of the example first). The float32 matrix is uploaded once per (matrix, device)
+    and kept on the device (as the plans' tables), so a call copies nothing from the host."""
+    dct = _dct_on_device(matrix, mel.device.id, cupy.cuda.get_current_stream())
     if channels_last:  # (batch, frames, n_mels, channels)
         return cupy.ascontiguousarray(cupy.einsum('bfmc,mk->bfkc', mel, dct))
     return cupy.matmul(mel, dct)  # (batch, channels, frames, n_mels)
@@ -260,9 +262,58 @@ def device_info(device: int) -> dict:
     return _cuda.device_limits(device)
 
 
-def _upload_plan(key):
+def _capturing(stream):
+    """Whether `stream` is capturing a CUDA graph (CuPy's Stream.begin_capture)."""
+    return bool(getattr(stream, 'is_capturing', lambda: False)())
+
+
+_UPLOAD_STREAMS: dict = {}
+_UPLOAD_LOCK = threading.Lock()
+
+
+def _to_device(host_arrays, device, stream):
+    """(the host arrays copied to `device` on its private upload stream, the copies' event):
+    never on the caller's stream, so the host waits for none of the caller's work; `stream` is
+    ordered after the copies by the event, which later calls on other streams wait on too until
+    it is done. The copies are allocated from the upload stream's pool."""
+    with _UPLOAD_LOCK:
+        upload = _UPLOAD_STREAMS.get(device)
+        if upload is None:
+            with cupy.cuda.Device(device):
+                upload = _UPLOAD_STREAMS[device] = cupy.cuda.Stream(non_blocking=True)
+    with cupy.cuda.Device(device), upload:
+        arrays = [cupy.asarray(a) for a in host_arrays]
+        done = _new_event()
+        done.record(upload)
+    stream.wait_event(done)
+    return arrays, done
+
+
+# The MFCC DCT matrices on the devices by (matrix bytes, shape, device); a few KB each, kept for
+# the life of the process, so that graphs capturing them never read freed memory.
+_DCT: dict = {}
+
+
+def _dct_on_device(matrix, device, stream):
+    host = np.ascontiguousarray(matrix, np.float32)
+    key = (host.tobytes(), host.shape, device)
+    capturing = _capturing(stream)
+    entry = _DCT.get(key)
+    if entry is None:
+        if capturing:
+            raise _device_tables.CaptureMiss(
+                'the first mfcc call with this DCT on this GPU is inside a CUDA graph capture, '
+                'where the matrix cannot be uploaded: call it once before capturing')
+        (dct,), done = _to_device([host], device, stream)
+        entry = _DCT.setdefault(key, _device_tables.Entry(None, dct, None, done))
+    _device_tables.wait_for_upload(entry, stream, capturing)
+    return entry.floats
+
+
+def _upload_plan(key, stream):
     """The checked plan of `spec` (of its inverse STFT with `inverse`) and its tables on
-    `device`: key = (spec, device, inverse)."""
+    `device`, copied on the device's upload stream with `stream` ordered after the copy:
+    key = (spec, device, inverse)."""
     spec, device, inverse = key
     if inverse:
         no_bands = np.zeros(0, np.int32)
@@ -279,17 +330,15 @@ def _upload_plan(key):
         plan = _cuda.Plan(_weights.window(spec), start, length, weights,
                           output=_weights.OUTPUT_CODES[spec.output],
                           **_weights.kernel_attributes(spec))
-    with cupy.cuda.Device(device):
-        floats, ints = cupy.asarray(plan.floats), cupy.asarray(plan.ints)
-        # Copies from pageable memory may still be in flight: finish them before any stream
-        # (not only this one) reads the tables.
-        cupy.cuda.get_current_stream().synchronize()
-    return plan, floats, ints
+    (floats, ints), done = _to_device([plan.floats, plan.ints], device, stream)
+    return plan, floats, ints, done
 
 
 def _new_event():
     return cupy.cuda.Event(block=False, disable_timing=True)
 
 
-# Uploaded tables by (spec, device, inverse), held until no queued kernel reads them.
-_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64)
+# Uploaded tables by (spec, device, inverse), held until no queued kernel reads them; 64 per
+# device besides those a CUDA graph captured.
+_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64,
+                                      group=lambda key: key[1])

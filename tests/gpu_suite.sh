@@ -2,14 +2,19 @@
 # The GPU suite, for a machine with a CUDA GPU (CuPy for CUDA 13, nvcc, cmake, ninja, pybind11;
 # TensorFlow is not needed):
 #
-#   bash tests/gpu_suite.sh [build|test|sanitize|bench|all]     (default: all)
+#   bash tests/gpu_suite.sh [probe|build|test|sanitize|bench|all]     (default: all)
 #
+#   probe     only the GPU check below (exit 0 with a GPU, 2 without): tests/gpu_check.sh asks it
 #   build     the CUDA module (and, with torch, the torch operators' CUDA kernels) for this GPU's
 #             architecture into build/gpu, copied into kapre_fast/
-#   test      host emulation + the real kernels against the reference and the emulation, and
-#             kapre_fast.torch on CUDA tensors
-#   sanitize  the GPU tests under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
-#   bench     bench/gpu.py: kapre_fast.gpu vs the CuPy composition (and torch), batches 1/16/128
+#   test      host emulation + the real kernels against the reference and the emulation,
+#             kapre_fast.torch on CUDA tensors, and the host integration on the GPU (CUDA graphs,
+#             offsets past 2^31, several GPUs: test_gpu_graphs.py); every file runs even when an
+#             earlier one fails, the stage fails if any did
+#   sanitize  the GPU tests under compute-sanitizer (the tools in $TOOLS, default memcheck,
+#             racecheck, synccheck, initcheck)
+#   bench     bench/gpu.py: kapre_fast.gpu vs the CuPy composition (and torch), batches 1/16/128;
+#             $BENCH_ARGS replaces those defaults (e.g. "--configs A,B --batches 128")
 #
 # Each stage is one command of a few minutes. Logs and benchmark results go to $OUT when it is
 # set (the device tool's output folder), else to build/gpu-suite/ and bench/results/. Without a
@@ -23,8 +28,8 @@ RESULTS=${OUT:-$ROOT/bench/results}
 STAGE=${1:-all}
 
 case "$STAGE" in
-  build|test|sanitize|bench|all) ;;
-  *) echo "usage: bash tests/gpu_suite.sh [build|test|sanitize|bench|all]" >&2; exit 2 ;;
+  probe|build|test|sanitize|bench|all) ;;
+  *) echo "usage: bash tests/gpu_suite.sh [probe|build|test|sanitize|bench|all]" >&2; exit 2 ;;
 esac
 
 # A GPU: nvidia-smi lists one, or (without nvidia-smi) CuPy counts one.
@@ -44,6 +49,7 @@ if ! has_gpu; then
     "counts none): nothing built or run; run it on a machine with a GPU" >&2
   exit 2
 fi
+[ "$STAGE" = probe ] && exit 0
 mkdir -p "$LOGS"
 
 # This GPU's compute capability as CMake wants it (9.0 -> 90); 90 where nvidia-smi cannot say.
@@ -69,34 +75,52 @@ build() {
   done
 }
 
-run_tests() {
-  echo "== test: host emulation, then the real kernels"
-  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider test_gpu_emulation.py \
-    test_gpu_launch_safety.py test_gpu_presets.py test_fuzz_gpu.py) \
-    2>&1 | tee "$LOGS/test_gpu_emulation.log"
-  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu.py) \
-    2>&1 | tee "$LOGS/test_gpu.log"
-  echo "== test: kapre_fast.torch on CUDA tensors (the torch operators' CUDA kernels)"
-  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider -rs -m gpu test_torch.py) \
-    2>&1 | tee "$LOGS/test_torch_gpu.log"
+# One pytest run from tests/ into $LOGS/<log>; records a failure in $FAILED and goes on.
+FAILED=0
+pytest_into() {
+  local log=$1
+  shift
+  (cd tests && PYTHONPATH="$ROOT" $PY -m pytest -q -p no:cacheprovider "$@") 2>&1 \
+    | tee "$LOGS/$log" || FAILED=1
 }
+
+run_tests() {
+  # The GPU-only files first: the emulation's (last) run in CI too.
+  echo "== test: the host integration on the GPU (graphs, large offsets, several GPUs)"
+  pytest_into test_gpu_graphs.log -rs -m gpu test_gpu_graphs.py
+  echo "== test: kapre_fast.torch on CUDA tensors (the torch operators' CUDA kernels)"
+  pytest_into test_torch_gpu.log -rs -m gpu test_torch.py
+  echo "== test: the real kernels against the reference and the emulation"
+  pytest_into test_gpu.log -rs -m gpu test_gpu.py
+  echo "== test: host emulation"
+  pytest_into test_gpu_emulation.log test_gpu_emulation.py test_gpu_launch_safety.py \
+    test_gpu_presets.py test_fuzz_gpu.py
+  return $FAILED
+}
+
+# The sanitizer's selection: the kernels' paths (test_gpu.py) and the host integration's
+# uploads, captures and empty calls (test_gpu_graphs.py).
+SANITIZE_K="every_pipeline or istft or concurrent or misaligned or round_robin"
+SANITIZE_K="$SANITIZE_K or zero_size or first_use or swallowed"
 
 sanitize() {
   # CuPy's memory pool off: one cudaMalloc per array, so every out-of-bounds access is seen.
   local tool
-  for tool in memcheck racecheck synccheck initcheck; do
+  for tool in ${TOOLS:-memcheck racecheck synccheck initcheck}; do
     echo "== sanitize: $tool"
     (cd tests && KAPRE_FAST_TEST_NO_CUPY_POOL=1 PYTHONPATH="$ROOT" \
       compute-sanitizer --tool "$tool" --error-exitcode 1 --target-processes all \
-      $PY -m pytest -q -p no:cacheprovider -x -m gpu test_gpu.py \
-      -k "every_pipeline or istft or concurrent or misaligned or round_robin") \
-      2>&1 | tee "$LOGS/sanitize_$tool.log"
+      $PY -m pytest -q -p no:cacheprovider -x -m gpu test_gpu.py test_gpu_graphs.py \
+      -k "$SANITIZE_K") \
+      2>&1 | tee "$LOGS/sanitize_$tool.log" || FAILED=1
   done
+  return $FAILED
 }
 
 bench() {
   echo "== bench: results in $RESULTS"
-  $PY bench/gpu.py --out "$RESULTS" 2>&1 | tee "$LOGS/bench_gpu.log"
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
+  $PY bench/gpu.py --out "$RESULTS" ${BENCH_ARGS:-} 2>&1 | tee "$LOGS/bench_gpu.log"
 }
 
 case "$STAGE" in

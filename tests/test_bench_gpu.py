@@ -353,7 +353,7 @@ def test_a_whole_run_on_stand_ins_writes_json_and_markdown(monkeypatch, capsys, 
     assert results['batches'] == [1, 3] and list(results['configs']) == ['A', 'C']
     assert results['done_bar']['met'] is None
     index = {(r['config'], r['batch'], r['method']): r for r in results['results']}
-    assert len(index) == 2 * 2 * 3
+    assert len(index) == 2 * 2 * 4
     for name in ('A', 'C'):
         for batch in (1, 3):
             fast = index[name, batch, 'kapre_fast_gpu']
@@ -367,14 +367,16 @@ def test_a_whole_run_on_stand_ins_writes_json_and_markdown(monkeypatch, capsys, 
                 assert accuracy_figures['max_abs_db_above_floor'] < 0.01
             else:
                 assert accuracy_figures['max_rel'] < 2e-5
-            torch = index[name, batch, 'torch']
-            assert torch['status'] == 'unavailable' and torch['reason'] == 'torch stubbed out'
+            for method in ('torch', 'kapre_fast_torch'):
+                torch = index[name, batch, method]
+                assert torch['status'] == 'unavailable' and torch['reason'] == 'torch stubbed out'
             assert f'{name} batch {batch:>4}' in captured.err
 
     assert 'QUICK smoke run' in text and 'Stub H100' in text and '3352 GB/s' in text
     assert 'quick run: not a measurement' in text
     assert '| A | 1 |' in text and '| C | 3 |' in text
     assert '| 1 | torch.stft + matmul | unavailable |' in text
+    assert '| 1 | kapre_fast.torch (CUDA) | unavailable |' in text
     assert 'torch stubbed out' in text
 
 
@@ -397,6 +399,17 @@ def test_the_torch_method_on_the_host_computes_the_same_features(tmp_path):
     for record in torch_records:
         assert record['status'] == 'ok', record
         assert 'DLPack' in record['note'] and record['derived']['vs_torch'] == 1.0
+        figures = record['accuracy']
+        assert figures['comparable'] and 'non_finite' not in figures, figures
+        if record['config'] == 'B':
+            assert figures['max_abs_db_above_floor'] < 0.01
+        else:
+            assert figures['max_rel'] < 2e-5
+    ours = [r for r in results['results'] if r['method'] == 'kapre_fast_torch']
+    assert len(ours) == 4
+    for record in ours:  # kapre_fast.torch's CPU operator on the host stand-ins
+        assert record['status'] == 'ok', record
+        assert 'kapre_fast.torch.' in record['note'] and 'DLPack' in record['note']
         figures = record['accuracy']
         assert figures['comparable'] and 'non_finite' not in figures, figures
         if record['config'] == 'B':

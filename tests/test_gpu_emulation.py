@@ -540,6 +540,12 @@ def fake_cupy():
         def synchronize(self):
             pass
 
+        def wait_event(self, event):
+            pass
+
+        def is_capturing(self):
+            return False
+
     def as_fake(a, dtype=None):
         if not isinstance(a, np.ndarray) and hasattr(a, '__cuda_array_interface__'):
             a = types.SimpleNamespace(__array_interface__=a.__cuda_array_interface__)
@@ -552,6 +558,9 @@ def fake_cupy():
             pass
 
         def record(self, stream=None):
+            pass
+
+        def synchronize(self):
             pass
 
     module = types.ModuleType('cupy')

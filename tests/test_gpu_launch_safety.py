@@ -5,7 +5,15 @@
   the same SharedMemoryOptIn logic that kernels.cu runs);
 - misaligned audio, spectra and outputs are refused with a ValueError naming the address, before
   anything is launched (a misaligned load is a sticky CUDA error on a GPU);
-- an evicted plan's device tables live until every kernel queued with them has completed.
+- misaligned plan tables and workspaces are refused the same way (the kernels read them 8 bytes
+  at a time);
+- an evicted plan's device tables live until every kernel queued with them has completed, in
+  kapre_fast.gpu's cache and in the C++ per-device cache of the torch and JAX CUDA entry points
+  (csrc/cuda/table_cache.h, on a simulated backend): per-device capacity, frees ordered after
+  the events of the calls that used them, entries used inside a CUDA graph capture never
+  evicted;
+- every CUDA entry point leaves the caller's current device as it was, without creating a
+  context on a device the thread never used (csrc/cuda/device_guard.h, on a simulated runtime).
 
 tests/test_gpu.py runs the same situations on a real GPU.
 """
@@ -172,6 +180,48 @@ def test_misaligned_spectrum_is_refused_by_the_raw_inverse_stft():
                             geometry['workspace_bytes'], H100_SMEM, 4, 0, 0)
 
 
+def raw_frontend_tables(spec, x, *, floats_offset=0, ints_offset=0, workspace_offset=0):
+    """emulation.frontend_raw with the plan's tables and the workspace placed `offset` bytes
+    past a 256-byte boundary."""
+    plan = gpu_plan(emulation, spec)
+
+    def placed(array, offset):
+        raw = np.zeros(array.nbytes + 512, np.uint8)
+        start = (-raw.ctypes.data) % 256 + offset
+        raw[start:start + array.nbytes] = array.view(np.uint8)
+        return raw, raw.ctypes.data + start
+
+    floats, floats_at = placed(np.array(plan.floats), floats_offset)
+    ints, ints_at = placed(np.array(plan.ints), ints_offset)
+    batch, time, channels = x.shape
+    shape, dtype = plan.output_shape(batch, channels, time, False)
+    out = np.empty(shape, dtype)
+    geometry = plan.geometry(batch, channels, time, False, H100_SMEM, 4)
+    workspace, workspace_at = placed(np.zeros(geometry['workspace_bytes'], np.uint8),
+                                     workspace_offset)
+    sb, st, sc = (s // 4 for s in x.strides)
+    emulation.frontend_raw(plan, floats_at, ints_at, x.ctypes.data, batch, channels, time, sb,
+                           sc, st, out.ctypes.data, False, workspace_at,
+                           geometry['workspace_bytes'], H100_SMEM, 4, 0, 0)
+    return out
+
+
+def test_misaligned_tables_and_workspace_are_refused_naming_the_address():
+    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32,
+                                   return_decibel=True, input_data_format='channels_last')
+    x = large_input(512, 7)
+    with pytest.raises(ValueError, match=r'floats must be aligned to 16 bytes .*address 0x'):
+        raw_frontend_tables(spec, x, floats_offset=8)
+    with pytest.raises(ValueError, match=r'ints must be aligned to 4 bytes .*address 0x'):
+        raw_frontend_tables(spec, x, ints_offset=2)
+    with pytest.raises(ValueError, match=r'workspace must be aligned to 8 bytes .*address 0x'):
+        raw_frontend_tables(spec, x, workspace_offset=4)
+    # At the smallest alignments the kernels accept, the bits are the emulation's.
+    np.testing.assert_array_equal(
+        raw_frontend_tables(spec, x, floats_offset=16, ints_offset=4, workspace_offset=8),
+        emulate(spec, x, smem_per_block=H100_SMEM))
+
+
 def test_gpu_module_refuses_a_misaligned_view_with_its_address(host_gpu):
     mel = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
     odd = misaligned_floats((1, 4000, 1)).view(FakeDeviceArray)
@@ -206,21 +256,34 @@ class FakeEvent:
     def done(self):
         return self.at is not None and self.at <= self.clock['completed']
 
+    def synchronize(self):
+        self.clock['synchronized'] = self.clock.get('synchronized', 0) + 1
+        self.clock['completed'] = max(self.clock['completed'], self.at)
+
 
 class Stream:
     def __init__(self, ptr):
-        self.ptr = ptr
+        self.ptr, self.waits = ptr, []
+
+    def wait_event(self, event):
+        self.waits.append(event)
 
 
-def fake_tables(capacity):
+def fake_tables(capacity, upload_events=False, **options):
     clock = {'queued': 0, 'completed': 0}
     uploads = []
 
-    def upload(key):
+    def upload(key, stream):
         uploads.append(key)
-        return f'plan {key}', object(), object()
+        ready = None
+        if upload_events:  # the copy's event, which `stream` waits on
+            ready = FakeEvent(clock)
+            ready.record(stream)
+            stream.wait_event(ready)
+        return f'plan {key}', object(), object(), ready
 
-    return _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity), clock, uploads
+    tables = _device_tables.DeviceTables(upload, lambda: FakeEvent(clock), capacity, **options)
+    return tables, clock, uploads
 
 
 def test_evicted_tables_are_kept_until_their_kernels_complete():
@@ -257,7 +320,128 @@ def test_reuse_moves_an_entry_to_the_front_and_uploads_once():
             pass
     assert uploads == ['a', 'b', 'c']  # 'b' was the least recently used when 'c' came
     with pytest.raises(ValueError, match='capacity must be >= 1, got 0'):
-        _device_tables.DeviceTables(lambda key: None, lambda: None, capacity=0)
+        _device_tables.DeviceTables(lambda key, stream: None, lambda: None, capacity=0)
+
+
+def test_an_entry_used_inside_a_capture_is_never_evicted_and_records_no_event():
+    tables, clock, uploads = fake_tables(capacity=2)
+    with tables.use('graph', Stream(1)):
+        pass
+    events_before = dict(tables._live['graph'].events)
+    with tables.use('graph', Stream(9), capturing=True) as entry:
+        assert entry.plan == 'plan graph'
+    assert tables._live['graph'].events == events_before  # nothing recorded on stream 9
+    for key in range(6):
+        with tables.use(key, Stream(1)):
+            pass
+    assert 'graph' in tables._live and tables.captured() == 1
+    assert len(tables) == 3 and uploads == ['graph', 0, 1, 2, 3, 4, 5]
+
+
+def test_every_stream_waits_for_an_upload_until_it_is_done():
+    tables, clock, _ = fake_tables(capacity=4, upload_events=True)
+    first, second, third = Stream(1), Stream(2), Stream(3)
+    with tables.use('a', first):
+        pass
+    ready = tables._live['a'].ready
+    assert ready is not None and first.waits[0] is ready
+    with tables.use('a', second):  # the copy may still be running: wait for it
+        pass
+    assert second.waits == [ready]
+    capturing = Stream(4)
+    with tables.use('a', capturing, capturing=True):  # no outside event in a capture: host
+        pass
+    assert capturing.waits == [] and clock['synchronized'] == 1
+    assert tables._live['a'].ready is None
+    with tables.use('a', third):
+        pass
+    assert third.waits == []
+    with tables.use('b', first):
+        pass
+    clock['completed'] = clock['queued']
+    with tables.use('b', third):  # done: nobody waits any more
+        pass
+    assert third.waits == [] and tables._live['b'].ready is None
+
+
+def test_the_capacity_is_per_device():
+    tables, _, uploads = fake_tables(capacity=2, group=lambda key: key[1])
+    for round_ in range(3):
+        for device in range(4):  # 4 GPUs x 2 specs: all stay cached
+            for spec in ('mel', 'stft'):
+                with tables.use((spec, device), Stream(1)):
+                    pass
+    assert len(uploads) == 8 and len(tables) == 8
+    with tables.use(('mfcc', 3), Stream(1)):  # a third spec on GPU 3 evicts one of GPU 3's
+        pass
+    assert len(tables) == 8 and ('mel', 3) not in tables._live and ('mel', 0) in tables._live
+
+
+def test_a_first_use_inside_a_capture_raises_and_uploads_nothing():
+    tables, _, uploads = fake_tables(capacity=2)
+    with pytest.raises(_device_tables.CaptureMiss, match='call it once before capturing'):
+        with tables.use('new', Stream(1), capturing=True):
+            pass
+    assert uploads == [] and len(tables) == 0
+
+
+class RecordingStream:
+    """A stand-in for CuPy's current stream that records what it is asked to wait for."""
+
+    def __init__(self, ptr, capturing=False):
+        self.ptr, self.capturing, self.waits = ptr, capturing, []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def wait_event(self, event):
+        self.waits.append(event)
+
+    def is_capturing(self):
+        return self.capturing
+
+    def synchronize(self):
+        raise AssertionError('the caller\'s stream must never be synchronised')
+
+
+def test_gpu_module_uploads_on_its_own_stream_and_the_caller_waits_on_an_event(host_gpu,
+                                                                             monkeypatch):
+    caller = RecordingStream(ptr=77)
+    monkeypatch.setattr(host_gpu.cupy.cuda, 'get_current_stream', lambda: caller)
+    spec = FrontEnd.melspectrogram(n_fft=256, hop_length=100, sample_rate=16000, n_mels=24,
+                                   input_data_format='channels_last')
+    x = to_input_layout(signal(2000, 1, seed=2), 'channels_last')
+    np.testing.assert_array_equal(np.asarray(host_gpu.compute(spec, x.view(FakeDeviceArray))),
+                                  emulate(spec, x))
+    assert len(caller.waits) == 1  # the upload's event
+    host_gpu.compute(spec, x.view(FakeDeviceArray))
+    assert len(caller.waits) == 1  # cached: nothing uploaded, nothing to wait for
+    assert host_gpu._UPLOAD_STREAMS[0] is not caller
+
+
+def test_gpu_mfcc_uploads_its_dct_once_per_matrix_and_device(host_gpu, monkeypatch):
+    caller = RecordingStream(ptr=78)
+    monkeypatch.setattr(host_gpu.cupy.cuda, 'get_current_stream', lambda: caller)
+    monkeypatch.setattr(host_gpu, '_DCT', {})
+    x = to_input_layout(signal(4000, 1, seed=3), 'channels_last').view(FakeDeviceArray)
+    kwargs = dict(n_fft=512, hop_length=128, sample_rate=16000, n_mels=40,
+                  input_data_format='channels_last')
+    first = host_gpu.mfcc(x, n_mfcc=13, **kwargs)
+    waits = len(caller.waits)  # the plan's tables and the DCT
+    again = host_gpu.mfcc(x, n_mfcc=13, **kwargs)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+    np.testing.assert_allclose(np.asarray(first), cpu.mfcc(np.asarray(x), n_mfcc=13, **kwargs),
+                               rtol=1e-4, atol=2e-3)
+    assert len(caller.waits) == waits and len(host_gpu._DCT) == 1
+    host_gpu.mfcc(x, n_mfcc=20, **kwargs)
+    assert len(host_gpu._DCT) == 2  # another matrix
+    caller.capturing = True
+    with pytest.raises(_device_tables.CaptureMiss, match='inside a CUDA graph capture'):
+        host_gpu.mfcc(x, n_mfcc=7, **kwargs)
+    host_gpu.mfcc(x, n_mfcc=13, **kwargs)  # uploaded before: fine inside a capture
 
 
 def test_seventy_specs_round_robin_on_two_streams_match_the_emulation(host_gpu):
@@ -281,3 +465,217 @@ def test_the_cpu_module_is_untouched_by_gpu_alignment_rules():
     odd = misaligned_floats(x.shape)
     odd[...] = x
     np.testing.assert_array_equal(cpu.compute(spec, odd), cpu.compute(spec, x))
+
+
+# ----- the C++ per-device table cache (csrc/cuda/table_cache.h) on a simulated backend -------
+
+
+def log_lines(model, kind):
+    return [line for line in model.take_log() if line.startswith(kind)]
+
+
+def get_and_drop(model, device, keys, stream=1):
+    for key in keys:
+        model.drop(model.get(device, key, stream))
+
+
+def test_cpp_cache_evicts_the_least_recently_used_beyond_its_capacity():
+    model = emulation.TableCacheModel(32)
+    get_and_drop(model, 0, range(32))
+    get_and_drop(model, 0, [0])  # a hit: key 0 becomes the most recently used
+    get_and_drop(model, 0, range(32, 40))
+    assert model.stats(0) == dict(entries=32, captured=0, retired=0, uploads=40, releases=8)
+    released = [line.split()[2] for line in log_lines(model, 'release')]
+    # keys 1..8 (0 was used again); memory = key + 1000
+    assert released == [f'memory={1000 + key}' for key in range(1, 9)]
+
+
+def test_cpp_cache_releases_an_evicted_entry_after_the_events_of_its_calls():
+    model = emulation.TableCacheModel(2)
+    held = model.get(0, 10, stream=5)  # a call still being enqueued
+    get_and_drop(model, 0, [10], stream=6)  # the same plan on another stream: two events
+    get_and_drop(model, 0, [11, 12])  # evicts key 10 while `held` pins it
+    assert model.stats(0)['retired'] == 1
+    log = model.take_log()
+    assert not [line for line in log if line.startswith('release')]
+    model.drop(held)  # the call's kernels are enqueued: its event is recorded, then released
+    log = model.take_log()
+    assert log[0].startswith('record device=0 stream=5 event=')
+    events = {line.split('event=')[1] for line in log[:1]}
+    assert log[1].startswith('release device=0 memory=1010 events=')
+    released_events = set(log[1].split('events=')[1].strip(',').split(','))
+    assert events < released_events and len(released_events) == 2  # streams 5 and 6
+    assert model.stats(0)['retired'] == 0
+
+
+def test_cpp_cache_orders_every_stream_after_the_upload_until_it_has_completed():
+    """A hit on another stream must not read tables still being copied: every call waits on
+    the upload's event until it is known to be done (then no call waits any more); a capturing
+    call cannot wait on an outside event, so its host waits."""
+    model = emulation.TableCacheModel(4)
+    model.set_uploads_complete(False)
+    get_and_drop(model, 0, [1], stream=1)
+    upload_event = log_lines(model, 'wait')[0].split('event=')[1]
+    get_and_drop(model, 0, [1], stream=2)
+    assert log_lines(model, 'wait') == [f'wait stream=2 event={upload_event}']
+    model.set_capturing(stream=9, on=True)
+    get_and_drop(model, 0, [1], stream=9)  # inside a capture: the host waits, once
+    assert log_lines(model, 'host-wait') == [f'host-wait stream=9 event={upload_event}']
+    get_and_drop(model, 0, [1], stream=3)
+    assert [line for line in model.take_log() if 'wait' in line or 'ready' in line] == []
+    # An upload made inside a capture has finished on return: nobody waits for it.
+    get_and_drop(model, 0, [2], stream=9)
+    get_and_drop(model, 0, [2], stream=4)
+    assert [line for line in model.take_log() if 'wait' in line or 'ready' in line] == []
+    # Once the event is known to have completed, it is dropped.
+    get_and_drop(model, 0, [3], stream=1)
+    assert len(log_lines(model, 'wait')) == 1  # the uploading stream's own
+    model.set_uploads_complete(True)
+    get_and_drop(model, 0, [3], stream=5)
+    get_and_drop(model, 0, [3], stream=6)
+    assert [line.split()[0] for line in model.take_log() if 'ready' in line or 'wait' in line] \
+        == ['ready-done']
+
+
+def test_cpp_cache_destroys_a_pending_upload_event_with_its_entry():
+    model = emulation.TableCacheModel(1)
+    model.set_uploads_complete(False)
+    get_and_drop(model, 0, [1, 2])  # key 1 evicted before its upload was known to be done
+    assert len(log_lines(model, 'destroy-ready')) == 1
+
+
+def test_cpp_cache_keeps_one_event_per_stream_and_reuses_it():
+    model = emulation.TableCacheModel(4)
+    get_and_drop(model, 0, [1, 1, 1], stream=3)
+    records = log_lines(model, 'record')
+    assert len(records) == 3 and len(set(records)) == 1  # the same event, re-recorded
+
+
+def test_cpp_cache_never_evicts_an_entry_used_inside_a_graph_capture():
+    model = emulation.TableCacheModel(32)
+    model.set_capturing(stream=7, on=True)
+    get_and_drop(model, 0, [100], stream=7)  # first use inside the capture: uploaded there
+    get_and_drop(model, 0, [5])
+    get_and_drop(model, 0, [5], stream=7)  # a hit inside a capture captures the entry too
+    model.set_capturing(stream=7, on=False)
+    log = model.take_log()
+    assert 'upload device=0 key=100 capturing=1' in log
+    assert not [line for line in log if 'stream=7' in line]  # no event recorded in a capture
+    get_and_drop(model, 0, range(200, 240))  # 40 other specs: 8 evictions, none captured
+    stats = model.stats(0)
+    assert stats['captured'] == 2 and stats['entries'] == 34 and stats['releases'] == 8
+    released = ' '.join(log_lines(model, 'release'))
+    assert 'memory=1100 ' not in released and 'memory=1005 ' not in released
+    get_and_drop(model, 0, [100, 5])
+    assert model.stats(0)['uploads'] == 42  # both still cached
+
+
+def test_cpp_caches_are_per_device():
+    model = emulation.TableCacheModel(32)
+    for key in range(40):
+        get_and_drop(model, 0, [key])
+        get_and_drop(model, 1, [key])
+    for device in (0, 1):
+        assert model.stats(device) == dict(entries=32, captured=0, retired=0, uploads=40,
+                                           releases=8)
+    releases = log_lines(model, 'release')
+    assert sum('device=0' in line for line in releases) == 8
+    assert sum('device=1' in line for line in releases) == 8
+
+
+def test_cpp_cache_failures_are_reported_and_leave_nothing_behind():
+    model = emulation.TableCacheModel(1)
+    with pytest.raises(RuntimeError, match='out of memory on purpose'):
+        model.get(0, 1, 1, fail_upload='out of memory on purpose')
+    assert model.stats(0)['entries'] == 0
+    get_and_drop(model, 0, [1])
+    model.set_release_failure('cudaFreeAsync failed (emulated)')
+    with pytest.raises(RuntimeError, match=r"releasing an evicted plan's tables failed: "
+                                           r'cudaFreeAsync failed \(emulated\)'):
+        get_and_drop(model, 0, [2])
+    model.set_release_failure('')
+    get_and_drop(model, 0, [2])  # cached by the call that reported the failure
+    assert model.stats(0)['uploads'] == 2
+    with pytest.raises(ValueError, match='capacity must be >= 1, got 0'):
+        emulation.TableCacheModel(0)
+
+
+@pytest.mark.parametrize('capturing_threads', [0, 2])
+def test_cpp_cache_under_concurrent_calls_never_frees_what_a_call_holds(capturing_threads):
+    """8 threads (without the GIL) x 3000 calls over 40 plans with room for 8: constant
+    eviction, duplicate uploads racing each other, some threads capturing."""
+    model = emulation.TableCacheModel(8)
+    result = model.stress(device=5, threads=8, rounds=3000, keys=40,
+                          capturing_threads=capturing_threads)
+    assert result['violations'] == 0 and result['calls'] == 8 * 3000
+    assert result['uploads'] > 40 and result['releases'] > 0  # evictions happened
+    # Every upload is either cached or released (nothing leaked), captured ones stay.
+    assert result['uploads'] == result['entries'] + result['releases']
+    assert result['entries'] == result['captured'] + min(8, 40 - result['captured'])
+    assert (result['captured'] > 0) == (capturing_threads > 0)
+
+
+# ----- the caller's current device (csrc/cuda/device_guard.h) on a simulated runtime ---------
+
+
+def test_a_call_on_another_device_restores_the_callers_device():
+    result = emulation.scoped_device(current=0, active=[0], device=1)
+    assert result == dict(error='', during=1, after=0, sets=[1, 0], contexts=[0, 1])
+
+
+def test_a_call_on_the_current_device_sets_nothing():
+    result = emulation.scoped_device(current=1, active=[1], device=1)
+    assert result == dict(error='', during=1, after=1, sets=[], contexts=[1])
+
+
+def test_no_context_is_created_on_a_device_the_thread_never_used():
+    """cudaGetDevice says 0 on a fresh thread; restoring it would create a context on GPU 0."""
+    result = emulation.scoped_device(current=0, active=[], device=2)
+    assert result == dict(error='', during=2, after=2, sets=[2], contexts=[2])
+
+
+def test_a_failed_switch_changes_nothing_and_names_the_device():
+    result = emulation.scoped_device(current=0, active=[0], device=3, fail_set=True)
+    assert result['error'] == 'cudaSetDevice(3) failed (emulated)'
+    assert result['after'] == 0 and result['sets'] == [3] and result['contexts'] == [0]
+
+
+# ----- local memory of the kernels (nvcc -Xptxas -v, where nvcc is installed) -----------------
+
+
+def _nvcc():
+    import shutil
+
+    return shutil.which('nvcc') or next(
+        (p for p in ('/usr/local/cuda/bin/nvcc',) if __import__('os').path.exists(p)), None)
+
+
+@pytest.mark.skipif(_nvcc() is None, reason='nvcc is not installed')
+def test_no_kernel_has_a_stack_frame(tmp_path):
+    """A stack frame is local memory reserved per resident thread at the first launch (752 bytes
+    in the two hot kernels once: ~200 MB on an H100). ptxas must report none, for the oldest
+    and the newest architecture the wheel ships."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parent.parent / 'csrc' / 'cuda' / 'kernels.cu'
+    for arch in ('75', '90'):
+        result = subprocess.run(
+            [_nvcc(), '-O3', '-DNDEBUG', '-std=c++17', '--fmad=false', '-cubin',
+             f'-gencode=arch=compute_{arch},code=sm_{arch}', '-Xptxas', '-v',
+             '-o', str(tmp_path / f'k{arch}.cubin'), str(source)],
+            capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        frames, kernel = [], None
+        for line in result.stderr.splitlines():
+            entry = re.search(r"Compiling entry function '\w*\d([a-z_]+_kernel)E", line)
+            kernel = entry.group(1) if entry else kernel
+            usage = re.search(r'(\d+) bytes stack frame, (\d+) bytes spill stores', line)
+            if usage and kernel:
+                frames.append((kernel, usage.group(1), usage.group(2)))
+                kernel = None
+        names = {name for name, _, _ in frames}
+        assert {'frontend_kernel', 'istft_kernel', 'overlap_add_kernel', 'clamp_kernel',
+                'init_max_kernel', 'pcen_kernel'} <= names, result.stderr[-3000:]
+        assert [(n, s, sp) for n, s, sp in frames if s != '0' or sp != '0'] == [], arch

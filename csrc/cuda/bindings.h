@@ -97,6 +97,14 @@ inline void require_aligned(const FrontEndParams& p) {
   require(err.empty(), err);
 }
 
+inline void require_ok(const std::string& err) { require(err.empty(), err); }
+
+// ValueError naming a table base the kernels cannot read wide (plan.h).
+inline void require_aligned_tables(std::uintptr_t floats, std::uintptr_t ints) {
+  require_ok(table_alignment_error(reinterpret_cast<const void*>(floats),
+                                   reinterpret_cast<const void*>(ints)));
+}
+
 // Binds the caller's workspace into call.p once it is known to be large enough.
 inline void bind_checked_workspace(RawCall* call, std::uintptr_t workspace,
                                    int64_t workspace_bytes) {
@@ -105,6 +113,7 @@ inline void bind_checked_workspace(RawCall* call, std::uintptr_t workspace,
           "workspace has " + std::to_string(workspace_bytes) + " bytes but the call needs " +
               std::to_string(needed));
   require(needed == 0 || workspace != 0, "workspace must not be a null pointer");
+  if (needed > 0) require_ok(workspace_alignment_error(reinterpret_cast<const void*>(workspace)));
   bind_workspace(call->p, call->g, reinterpret_cast<void*>(workspace));
 }
 
@@ -116,6 +125,7 @@ inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr
   const OutputShape shape =
       checked_output_shape(plan, batch, channels, time, output_channels_first);
   require(floats != 0 && ints != 0, "the plan's tables are missing (null pointers)");
+  require_aligned_tables(floats, ints);
   int64_t elements = 1;
   for (int64_t d : shape.shape) elements *= d;
   require(elements == 0 || (audio != 0 && out != 0), "audio and out must not be null pointers");
@@ -169,6 +179,7 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
                          int64_t workspace_bytes, const DeviceLimits& lim) {
   ComplexInputView in = checked_istft_input(plan, batch, channels, frames, bins, sb, sc, sf, sk);
   require(floats != 0 && ints != 0, "the plan's tables are missing (null pointers)");
+  require_aligned_tables(floats, ints);
   require(batch * channels == 0 || (spectrum != 0 && out != 0),
           "stft and out must not be null pointers");
   require(sb % 2 == 0 && sc % 2 == 0 && sf % 2 == 0 && sk % 2 == 0,

@@ -1,7 +1,6 @@
 #include "device_tables.h"
 
 #include <cstring>
-#include <list>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -11,8 +10,6 @@
 namespace kapre_fast {
 namespace gpu {
 namespace {
-
-constexpr std::size_t kCachedPlans = 32;  // least recently used ones beyond this are freed
 
 template <class T>
 void append_bytes(std::vector<char>* key, const T* data, int64_t n) {
@@ -25,11 +22,10 @@ void append_value(std::vector<char>* key, T value) {
   append_bytes(key, &value, 1);
 }
 
-// Every input of GpuPlan's constructor, as bytes.
-std::vector<char> plan_key(int device, const FrontEndConfig& cfg, const float* window,
+// Every input of GpuPlan's constructor, as bytes (the device chooses the cache).
+std::vector<char> plan_key(const FrontEndConfig& cfg, const float* window,
                            const BandView& bands) {
   std::vector<char> key;
-  append_value(&key, device);
   for (int64_t v : {cfg.n_fft, cfg.win_length, cfg.hop_length, cfg.pad_begin}) {
     append_value(&key, v);
   }
@@ -50,45 +46,17 @@ std::vector<char> plan_key(int device, const FrontEndConfig& cfg, const float* w
 
 int64_t round_up_256(int64_t bytes) { return (bytes + 255) / 256 * 256; }
 
-CacheStatus failed(CacheStatus::Code code, std::string message) {
-  CacheStatus status;
-  status.code = code;
-  status.message = std::move(message);
-  return status;
+using Cache = TableCache<CudaTableBackend, DeviceTables>;
+
+PerDevice<CudaTableBackend, DeviceTables>& caches() {
+  static auto* all = new PerDevice<CudaTableBackend, DeviceTables>;  // never destroyed
+  return *all;
 }
 
-// Builds the plan and uploads its tables on `stream` (which it waits for).
-CacheStatus make_tables(int device, void* stream, const FrontEndConfig& cfg, const float* window,
-                        const BandView& bands, DeviceTables* made) {
-  try {
-    made->plan = std::make_unique<GpuPlan>(cfg, window, cfg.win_length, bands);
-  } catch (const std::invalid_argument& error) {
-    return failed(CacheStatus::kInvalid, error.what());  // checked before; the CUDA-only limits
-  }
-  const std::vector<float>& floats = made->plan->floats();
-  const std::vector<int32_t>& ints = made->plan->ints();
-  const int64_t ints_at = round_up_256(static_cast<int64_t>(floats.size() * sizeof(float)));
-  std::vector<char> host(static_cast<std::size_t>(ints_at) + ints.size() * sizeof(int32_t));
-  std::memcpy(host.data(), floats.data(), floats.size() * sizeof(float));
-  std::memcpy(host.data() + ints_at, ints.data(), ints.size() * sizeof(int32_t));
-  std::string err = cuda_allocate(host.size(), device, &made->memory);
-  if (!err.empty()) {
-    return failed(CacheStatus::kOutOfMemory,
-                  "the plan's tables on GPU " + std::to_string(device) + ": " + err);
-  }
-  made->device = device;
-  err = cuda_copy_to_device(made->memory, host.data(), host.size(), device, stream);
-  if (!err.empty()) return failed(CacheStatus::kInternal, err);
-  made->floats = static_cast<const float*>(made->memory);
-  made->ints = reinterpret_cast<const int32_t*>(static_cast<const char*>(made->memory) + ints_at);
-  return CacheStatus{};
-}
-
-// The device limits and the cached tables. One per process, never destroyed: freeing device
-// memory while the CUDA runtime is torn down at exit can crash.
-class DeviceCache {
+// The device limits, queried once per device. Never destroyed, as the caches.
+class Limits {
  public:
-  CacheStatus limits(int device, DeviceLimits* limits) {
+  CacheStatus get(int device, DeviceLimits* limits) {
     std::lock_guard<std::mutex> lock(mu_);
     auto found = limits_.find(device);
     if (found == limits_.end()) {
@@ -96,61 +64,76 @@ class DeviceCache {
       DeviceLimits queried;
       std::string err = cuda_device_count(&count);
       if (err.empty()) err = cuda_device_limits(device, &queried, &major, &minor);
-      if (!err.empty()) return failed(CacheStatus::kInternal, err);
+      if (!err.empty()) return cache_failure(CacheStatus::kInternal, err);
       found = limits_.emplace(device, queried).first;
     }
     *limits = found->second;
     return CacheStatus{};
   }
 
-  // The lock is held through a first upload: it happens once per plan, and two calls must not
-  // upload one twice.
-  CacheStatus tables(int device, void* stream, const FrontEndConfig& cfg, const float* window,
-                     const BandView& bands, std::shared_ptr<const DeviceTables>* out) {
-    std::vector<char> key = plan_key(device, cfg, window, bands);
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if ((*it)->key == key) {
-        entries_.splice(entries_.begin(), entries_, it);  // most recently used first
-        *out = entries_.front();
-        return CacheStatus{};
-      }
-    }
-    auto made = std::make_shared<DeviceTables>();
-    CacheStatus status = make_tables(device, stream, cfg, window, bands, made.get());
-    if (!status.ok()) return status;
-    made->key = std::move(key);
-    entries_.push_front(made);
-    if (entries_.size() > kCachedPlans) entries_.pop_back();
-    *out = std::move(made);
-    return CacheStatus{};
-  }
-
  private:
   std::mutex mu_;
   std::map<int, DeviceLimits> limits_;
-  std::list<std::shared_ptr<const DeviceTables>> entries_;
 };
-
-DeviceCache& device_cache() {
-  static DeviceCache* cache = new DeviceCache;  // deliberately leaked (see DeviceCache)
-  return *cache;
-}
 
 }  // namespace
 
-DeviceTables::~DeviceTables() {
-  if (memory != nullptr) cuda_free(memory, device);
+std::string CudaTableBackend::capturing(void* stream, bool* capturing) {
+  return cuda_stream_capturing(device, stream, capturing);
+}
+
+std::string CudaTableBackend::record(void* stream, void** event) {
+  return cuda_record_event(device, stream, event);
+}
+
+std::string CudaTableBackend::release(void* memory, void* ready,
+                                      const std::vector<void*>& events) {
+  return cuda_release_tables(device, memory, ready, events);
+}
+
+std::string CudaTableBackend::ready(void* stream, bool capturing, void** event) {
+  return cuda_tables_ready(device, stream, capturing, event);
+}
+
+std::vector<char> table_bytes(const GpuPlan& plan, int64_t* ints_at) {
+  const std::vector<float>& floats = plan.floats();
+  const std::vector<int32_t>& ints = plan.ints();
+  *ints_at = round_up_256(static_cast<int64_t>(floats.size() * sizeof(float)));
+  std::vector<char> host(static_cast<std::size_t>(*ints_at) + ints.size() * sizeof(int32_t));
+  std::memcpy(host.data(), floats.data(), floats.size() * sizeof(float));
+  std::memcpy(host.data() + *ints_at, ints.data(), ints.size() * sizeof(int32_t));
+  return host;
 }
 
 CacheStatus device_limits(int device, DeviceLimits* limits) {
-  return device_cache().limits(device, limits);
+  static auto* all = new Limits;
+  return all->get(device, limits);
 }
 
 CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg,
-                          const float* window, const BandView& bands,
-                          std::shared_ptr<const DeviceTables>* out) {
-  return device_cache().tables(device, stream, cfg, window, bands, out);
+                          const float* window, const BandView& bands, TablesLease* out) {
+  Cache& cache = caches().of(
+      device, [](int d) { return CudaTableBackend{d}; }, kCachedPlansPerDevice);
+  auto make = [&](bool capturing, DeviceTables* made, void** memory, void** ready) {
+    try {
+      made->plan = std::make_unique<GpuPlan>(cfg, window, cfg.win_length, bands);
+    } catch (const std::invalid_argument& error) {
+      return cache_failure(CacheStatus::kInvalid, error.what());  // the CUDA-only limits
+    }
+    int64_t ints_at = 0;
+    const std::vector<char> host = table_bytes(*made->plan, &ints_at);
+    const std::string err =
+        cuda_upload_tables(device, host.data(), host.size(), stream, capturing, memory, ready);
+    if (!err.empty()) {
+      const bool oom = err.find("cudaErrorMemoryAllocation") != std::string::npos;
+      return cache_failure(oom ? CacheStatus::kOutOfMemory : CacheStatus::kInternal,
+                           "the plan's tables on GPU " + std::to_string(device) + ": " + err);
+    }
+    made->floats = static_cast<const float*>(*memory);
+    made->ints = reinterpret_cast<const int32_t*>(static_cast<const char*>(*memory) + ints_at);
+    return CacheStatus{};
+  };
+  return cache.get(plan_key(cfg, window, bands), stream, make, out);
 }
 
 }  // namespace gpu

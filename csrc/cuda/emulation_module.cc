@@ -4,6 +4,8 @@
 // algorithm against the float64 reference here.
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -11,8 +13,10 @@
 #include <vector>
 
 #include "bindings.h"
+#include "device_guard.h"
 #include "emulation.h"
 #include "shared_memory_opt_in.h"
+#include "table_cache.h"
 
 namespace kapre_fast {
 namespace gpu {
@@ -168,6 +172,279 @@ class SimulatedKernel {
 
 SimulatedKernel frontend_kernel("frontend_kernel"), istft_kernel("istft_kernel");
 
+// ---- device_guard.h on a simulated runtime: one thread's current device and the process's
+// primary contexts (cudaSetDevice creates the context of the device it selects, as since CUDA
+// 12). Returns what a call on `device` leaves behind.
+struct SimulatedRuntimeDevice {
+  int current_device = 0;
+  std::vector<bool> contexts;
+  std::vector<int> sets;  // every cudaSetDevice, in order
+  bool fail_set = false;
+  int current() { return current_device; }
+  std::string set(int device) {
+    sets.push_back(device);
+    if (fail_set) return "cudaSetDevice(" + std::to_string(device) + ") failed (emulated)";
+    current_device = device;
+    if (contexts.size() <= static_cast<std::size_t>(device)) contexts.resize(device + 1, false);
+    contexts[device] = true;
+    return {};
+  }
+  bool active(int device) {
+    return static_cast<std::size_t>(device) < contexts.size() && contexts[device];
+  }
+};
+
+py::dict scoped_device(int current, const std::vector<int>& active, int device, bool fail_set) {
+  SimulatedRuntimeDevice api;
+  api.current_device = current;
+  for (int d : active) api.set(d);
+  api.current_device = current;
+  api.sets.clear();
+  api.fail_set = fail_set;
+  py::dict result;
+  {
+    ScopedDevice<SimulatedRuntimeDevice> guard(api, device);
+    result["error"] = guard.error();
+    result["during"] = api.current_device;
+    api.fail_set = false;
+  }
+  result["after"] = api.current_device;
+  result["sets"] = api.sets;
+  std::vector<int> contexts;
+  for (std::size_t d = 0; d < api.contexts.size(); ++d) {
+    if (api.contexts[d]) contexts.push_back(static_cast<int>(d));
+  }
+  result["contexts"] = contexts;
+  return result;
+}
+
+// ---- table_cache.h on a simulated backend: streams that capture or not, events, uploads and
+// releases as a log the tests read.
+struct SimulatedTables {
+  std::mutex mu;
+  std::vector<std::string> log;
+  std::map<std::uintptr_t, bool> capturing;  // stream -> capturing now
+  std::uintptr_t next_event = 1;
+  std::string fail_release;
+  std::function<void(void*)> on_release;  // set by TableCacheModel::stress (then no log)
+  bool uploads_complete = true;
+  void add(std::string line) {
+    std::lock_guard<std::mutex> lock(mu);
+    log.push_back(std::move(line));
+  }
+};
+
+struct SimulatedTableBackend {
+  int device = 0;
+  SimulatedTables* sim = nullptr;
+  std::string capturing(void* stream, bool* capturing) {
+    std::lock_guard<std::mutex> lock(sim->mu);
+    *capturing = sim->capturing[reinterpret_cast<std::uintptr_t>(stream)];
+    return {};
+  }
+  std::string record(void* stream, void** event) {
+    std::lock_guard<std::mutex> lock(sim->mu);
+    if (*event == nullptr) *event = reinterpret_cast<void*>(sim->next_event++);
+    if (sim->on_release) return {};
+    sim->log.push_back("record device=" + std::to_string(device) + " stream=" +
+                       std::to_string(reinterpret_cast<std::uintptr_t>(stream)) + " event=" +
+                       std::to_string(reinterpret_cast<std::uintptr_t>(*event)));
+    return {};
+  }
+  // The upload's event: done once the test says uploads have completed; before that, a call's
+  // stream waits on it, or the host does while the stream captures.
+  std::string ready(void* stream, bool capturing, void** event) {
+    std::lock_guard<std::mutex> lock(sim->mu);
+    const std::string id = std::to_string(reinterpret_cast<std::uintptr_t>(*event));
+    if (sim->uploads_complete) {
+      sim->log.push_back("ready-done event=" + id);
+      *event = nullptr;
+    } else if (capturing) {
+      sim->log.push_back("host-wait stream=" +
+                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+                         " event=" + id);
+      *event = nullptr;
+    } else {
+      sim->log.push_back("wait stream=" +
+                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+                         " event=" + id);
+    }
+    return {};
+  }
+  std::string release(void* memory, void* ready, const std::vector<void*>& events) {
+    if (ready != nullptr) sim->add("destroy-ready event=" +
+                                   std::to_string(reinterpret_cast<std::uintptr_t>(ready)));
+    if (sim->on_release) {
+      sim->on_release(memory);
+      return {};
+    }
+    std::string line = "release device=" + std::to_string(device) + " memory=" +
+                       std::to_string(reinterpret_cast<std::uintptr_t>(memory)) + " events=";
+    for (void* e : events) line += std::to_string(reinterpret_cast<std::uintptr_t>(e)) + ",";
+    sim->add(line);
+    return sim->fail_release;
+  }
+};
+
+// A model of the per-device caches: integer keys stand for plans, the key itself for the
+// uploaded memory's address.
+class TableCacheModel {
+ public:
+  explicit TableCacheModel(std::size_t capacity) : capacity_(capacity) {
+    require(capacity >= 1, "capacity must be >= 1, got " + std::to_string(capacity));
+  }
+
+  void set_capturing(std::uintptr_t stream, bool on) {
+    std::lock_guard<std::mutex> lock(sim_.mu);
+    sim_.capturing[stream] = on;
+  }
+
+  void set_release_failure(const std::string& message) { sim_.fail_release = message; }
+
+  void set_uploads_complete(bool done) {
+    std::lock_guard<std::mutex> lock(sim_.mu);
+    sim_.uploads_complete = done;
+  }
+
+  // Looks `key` up on `device` for a call on `stream`: a lease id, or RuntimeError with the
+  // status's message (fail_upload: the upload's failure, e.g. out of memory).
+  int get(int device, int key, std::uintptr_t stream, const std::string& fail_upload) {
+    Cache& cache = cache_of(device);
+    std::vector<char> bytes(reinterpret_cast<const char*>(&key),
+                            reinterpret_cast<const char*>(&key) + sizeof key);
+    Cache::Lease lease;
+    const CacheStatus status = cache.get(
+        bytes, reinterpret_cast<void*>(stream),
+        [&](bool capturing, int* value, void** memory, void** ready) {
+          if (!fail_upload.empty()) {
+            return cache_failure(CacheStatus::kOutOfMemory, fail_upload);
+          }
+          *value = key;
+          *memory = reinterpret_cast<void*>(static_cast<std::uintptr_t>(key) + 1000);
+          if (!capturing) {  // a capturing upload has finished on return
+            std::lock_guard<std::mutex> lock(sim_.mu);
+            *ready = reinterpret_cast<void*>(sim_.next_event++);
+          }
+          sim_.add("upload device=" + std::to_string(device) + " key=" + std::to_string(key) +
+                   " capturing=" + std::to_string(capturing ? 1 : 0));
+          return CacheStatus{};
+        },
+        &lease);
+    if (!status.ok()) throw std::runtime_error(status.message);
+    require(lease.valid() && lease.value() == key, "the lease holds another key");
+    leases_[++last_lease_] = std::move(lease);
+    return last_lease_;
+  }
+
+  // Ends a call: the lease is dropped after its (simulated) launch.
+  void drop(int lease) {
+    const auto found = leases_.find(lease);
+    require(found != leases_.end(), "no lease " + std::to_string(lease));
+    leases_.erase(found);
+  }
+
+  py::dict stats(int device) {
+    const auto s = cache_of(device).stats();
+    py::dict d;
+    d["entries"] = s.entries;
+    d["captured"] = s.captured;
+    d["retired"] = s.retired;
+    d["uploads"] = s.uploads;
+    d["releases"] = s.releases;
+    return d;
+  }
+
+  std::vector<std::string> take_log() {
+    std::lock_guard<std::mutex> lock(sim_.mu);
+    return std::exchange(sim_.log, {});
+  }
+
+  // `threads` threads, each making `rounds` calls on `device` with keys drawn from `keys`, on
+  // its own stream (some of them capturing), holding each lease across a simulated launch. The
+  // backend counts the violations of the cache's promises: a release of memory that a call
+  // still holds, an event recorded after its entry's release, a second release. Without the GIL.
+  py::dict stress(int device, int threads, int rounds, int keys, int capturing_threads) {
+    require(threads >= 1 && rounds >= 1 && keys >= 1, "threads, rounds and keys must be >= 1");
+    Cache& cache = cache_of(device);
+    std::mutex mu;
+    std::map<void*, int> holders;     // memory -> calls holding it now
+    std::map<void*, bool> released;   // memory -> released (a fresh upload clears it)
+    int violations = 0, calls = 0;
+    sim_.on_release = [&](void* memory) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (holders[memory] > 0 || released[memory]) ++violations;
+      released[memory] = true;
+    };
+    for (int t = 0; t < threads; ++t) {
+      set_capturing(static_cast<std::uintptr_t>(1000 + t), t < capturing_threads);
+    }
+    {
+      py::gil_scoped_release unlocked;
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+          unsigned state = 2654435761u * static_cast<unsigned>(t + 1);
+          for (int r = 0; r < rounds; ++r) {
+            state = state * 1664525u + 1013904223u;
+            const int key = static_cast<int>((state >> 8) % static_cast<unsigned>(keys));
+            std::vector<char> bytes(reinterpret_cast<const char*>(&key),
+                                    reinterpret_cast<const char*>(&key) + sizeof key);
+            Cache::Lease lease;
+            void* stream = reinterpret_cast<void*>(static_cast<std::uintptr_t>(1000 + t));
+            const CacheStatus status = cache.get(
+                bytes, stream,
+                [&](bool, int* value, void** memory, void**) {
+                  *value = key;
+                  *memory = new char;  // a distinct address per upload
+                  std::lock_guard<std::mutex> lock(mu);
+                  released[*memory] = false;
+                  return CacheStatus{};
+                },
+                &lease);
+            std::lock_guard<std::mutex> lock(mu);
+            ++calls;
+            if (!status.ok() || lease.value() != key) {
+              ++violations;
+              continue;
+            }
+            void* memory = lease.memory();
+            if (released[memory]) ++violations;  // handed out after its release
+            ++holders[memory];
+            mu.unlock();
+            std::this_thread::yield();  // the simulated launch
+            mu.lock();
+            --holders[memory];
+          }
+        });
+      }
+      for (auto& thread : pool) thread.join();
+    }
+    sim_.on_release = nullptr;
+    const auto s = cache.stats();
+    py::dict d;
+    d["violations"] = violations;
+    d["calls"] = calls;
+    d["entries"] = s.entries;
+    d["captured"] = s.captured;
+    d["uploads"] = s.uploads;
+    d["releases"] = s.releases;
+    return d;
+  }
+
+ private:
+  using Cache = TableCache<SimulatedTableBackend, int>;
+  Cache& cache_of(int device) {
+    return caches_.of(device, [this](int d) { return SimulatedTableBackend{d, &sim_}; },
+                      capacity_);
+  }
+
+  SimulatedTables sim_;
+  std::size_t capacity_;
+  PerDevice<SimulatedTableBackend, int> caches_;
+  std::map<int, Cache::Lease> leases_;  // destroyed before caches_ (declared after it)
+  int last_lease_ = 0;
+};
+
 SimulatedKernel& simulated(const std::string& name) {
   if (name == "frontend_kernel") return frontend_kernel;
   if (name == "istft_kernel") return istft_kernel;
@@ -309,6 +586,25 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("reverse_blocks") = false, py::arg("seed") = 0,
         "PCEN of the float32 4-D `mel` (a new array) as the GPU's pass computes it, with "
         "librosa's constants (b resolved); the frames axis is 2 (channels_first) or 1.");
+  m.def("scoped_device", &scoped_device, py::arg("current"), py::arg("active"),
+        py::arg("device"), py::arg("fail_set") = false,
+        "csrc/cuda/device_guard.h on a simulated runtime: a call on `device` from a thread whose "
+        "current device is `current`, with primary contexts on `active`: {'error', 'during', "
+        "'after', 'sets', 'contexts'}.");
+  py::class_<TableCacheModel>(m, "TableCacheModel", py::module_local(),
+                              "csrc/cuda/table_cache.h's per-device caches on a simulated "
+                              "backend (integer keys, a log of uploads, records and releases).")
+      .def(py::init<std::size_t>(), py::arg("capacity"))
+      .def("set_capturing", &TableCacheModel::set_capturing, py::arg("stream"), py::arg("on"))
+      .def("set_release_failure", &TableCacheModel::set_release_failure, py::arg("message"))
+      .def("set_uploads_complete", &TableCacheModel::set_uploads_complete, py::arg("done"))
+      .def("get", &TableCacheModel::get, py::arg("device"), py::arg("key"), py::arg("stream"),
+           py::arg("fail_upload") = "")
+      .def("drop", &TableCacheModel::drop, py::arg("lease"))
+      .def("stats", &TableCacheModel::stats, py::arg("device"))
+      .def("take_log", &TableCacheModel::take_log)
+      .def("stress", &TableCacheModel::stress, py::arg("device"), py::arg("threads"),
+           py::arg("rounds"), py::arg("keys"), py::arg("capturing_threads") = 0);
   m.def(
       "shared_memory_limit",
       [](const std::string& kernel, int device) { return simulated(kernel).limit(device); },

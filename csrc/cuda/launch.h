@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "params.h"
 
@@ -32,18 +33,40 @@ std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int de
 std::string cuda_launch_pcen(const PcenLaunch& p, int device, void* stream);
 
 // Copies `bytes` of host memory at `src` to device memory at `dst` on `stream` of `device` and
-// waits for the stream (the plan's tables, uploaded once per plan): on return the copy has
-// finished and `src` may be freed.
+// waits for the stream (the TF GPU kernels' tables, uploaded once per node and plan): on return
+// the copy has finished and `src` may be freed.
 std::string cuda_copy_to_device(void* dst, const void* src, std::size_t bytes, int device,
                                 void* stream);
 
-// Device memory a binding keeps across calls (the JAX CUDA handlers' cache of plan tables,
-// where XLA offers only per-call scratch memory): cudaMalloc of `bytes` on `device` into *ptr.
-std::string cuda_allocate(std::size_t bytes, int device, void** ptr);
+// ---- the device table cache's CUDA side (device_tables.cc; table_cache.h's backend) ----
 
-// Frees memory from cuda_allocate. Waits for all work on `device` first: a kernel enqueued
-// earlier on any stream may still read it.
-std::string cuda_free(void* ptr, int device);
+// Whether `stream` is capturing a CUDA graph now; an error for an invalidated capture, or for
+// the legacy default stream while another stream captures.
+std::string cuda_stream_capturing(int device, void* stream, bool* capturing);
+
+// Allocates `bytes` on `device` (stream-ordered, cudaMallocAsync) and copies `host` there on the
+// device's private upload stream, never on the caller's: `stream` then waits for the copy on an
+// event, and the host waits for nothing of the caller's. While `stream` captures a graph
+// (capturing), the thread is switched to the relaxed capture mode for the upload and waits for
+// the private stream's copy (an outside event cannot be waited on inside a capture). `host` may
+// be freed on return. *memory: the allocation ("" returned) or null. *ready: the copy's event
+// (null when capturing: the copy has finished), for cuda_tables_ready.
+std::string cuda_upload_tables(int device, const void* host, std::size_t bytes, void* stream,
+                               bool capturing, void** memory, void** ready);
+
+// Orders `stream` after the upload whose event is *ready: once the event has completed it is
+// destroyed and *ready set to null; otherwise `stream` waits on it (while capturing, the host
+// waits for it instead: the capture cannot wait on an outside event).
+std::string cuda_tables_ready(int device, void* stream, bool capturing, void** ready);
+
+// Records *event (created first when null) on `stream`.
+std::string cuda_record_event(int device, void* stream, void** event);
+
+// Frees `memory` from cuda_upload_tables once every event in `events` has completed (the private
+// stream waits on them, then cudaFreeAsync; the host waits for nothing), and destroys the events
+// and `ready` (the upload's, when still held; may be null).
+std::string cuda_release_tables(int device, void* memory, void* ready,
+                                const std::vector<void*>& events);
 
 // The CUDA runtime version this module was linked with (e.g. 13000).
 int cuda_runtime_version();

@@ -159,6 +159,48 @@ KF_HD KF_INLINE void butterfly_odd(Cf* a, int radix, const float* cos_tab, const
   for (int j = 0; j < P; ++j) a[j] = o[j];
 }
 
+// The butterfly (p, q) of an odd radix R <= kDirectRadix known only at run time (the rare
+// prime factors 11 .. 31 of a length), computed as butterfly_odd does, with the same operations
+// in the same order (the same bits), but without its run-time indexed arrays a[R], u, v and o[R],
+// which the compiler can only place in local memory: they made a 752-byte stack frame per
+// thread in both hot kernels, reserved for every resident thread at the first launch whatever
+// the radix. Here the inputs are read again from the pass's buffer (shared or global memory)
+// for each output pair, so that pass reads R (R - 1) / 2 values per butterfly instead of R,
+// and each output is written to y as soon as it is known. Fixed-size arrays in registers were
+// tried: 127 registers for the whole kernel (half the occupancy of every call).
+KF_HD KF_INLINE void odd_butterfly_direct(const PassDesc& ps, const Cf* twiddles,
+                                          const float* trig, const Cf* xs, Cf* ys, int R, int s,
+                                          int span, int p, int q) {
+  const int H = R / 2;
+  const Cf* in = xs + 0;
+  const int first = q + s * p;
+  const Cf a0 = in[pidx(first)];
+  Cf y0 = a0;
+  for (int k = 1; k <= H; ++k) {
+    y0 = add(y0, add(in[pidx(first + k * span)], in[pidx(first + (R - k) * span)]));
+  }
+  const int o = q + s * R * p;
+  const Cf* tw = twiddles + ps.twiddle + p * (R - 1);
+  const bool last = ps.m == 1;  // the last pass: every twiddle is 1
+  ys[pidx(o)] = y0;
+  const float* cos_tab = trig + ps.trig;
+  const float* sin_tab = cos_tab + H * H;
+  for (int j = 1; j <= H; ++j) {
+    Cf A = a0, B = cf(0.0f, 0.0f);
+    const float* c = cos_tab + (j - 1) * H;
+    const float* sn = sin_tab + (j - 1) * H;
+    for (int k = 0; k < H; ++k) {
+      const Cf lo = in[pidx(first + (k + 1) * span)], hi = in[pidx(first + (R - 1 - k) * span)];
+      const Cf u = add(lo, hi), v = sub(lo, hi);
+      A = cf(fma_(u.x, c[k], A.x), fma_(u.y, c[k], A.y));
+      B = cf(fma_(v.x, sn[k], B.x), fma_(v.y, sn[k], B.y));
+    }
+    const Cf lo = cf(A.x + B.y, A.y - B.x), hi = cf(A.x - B.y, A.y + B.x);
+    ys[pidx(o + j * s)] = last ? lo : cmul(lo, tw[j - 1]);
+    ys[pidx(o + (R - j) * s)] = last ? hi : cmul(hi, tw[R - j - 1]);
+  }
+}
+
 // One Stockham pass over `frames` frames: butterfly (p, q) reads x[q + s p + k s m]
 // and writes y[q + s (R p + j)] times w^(j p). Each output has one writer.
 template <int kR>  // 2, 3, 4, 5, 7, 8, 16, or 0: an odd radix given at run time
@@ -173,6 +215,9 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
     const int p = divide(r, s, ps.s_shift), q = r - p * s;
     const Cf* xs = x + f * stride;
     Cf* ys = y + f * stride;
+    if constexpr (kR == 0) {
+      odd_butterfly_direct(ps, twiddles, trig, xs, ys, R, s, span, p, q);
+    } else {
     Cf a[kCap];
     KF_UNROLL
     for (int k = 0; k < R; ++k) a[k] = xs[pidx(q + s * p + k * span)];
@@ -199,6 +244,7 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
       ys[pidx(o)] = a[0];
       KF_UNROLL
       for (int j = 1; j < R; ++j) ys[pidx(o + j * s)] = cmul(a[j], tw[j - 1]);
+    }
     }
   }
 }
@@ -446,8 +492,17 @@ KF_HD KF_INLINE void overlap_add_phase(const FrontEndParams& p, int64_t block, i
 
 // ---- block drivers: the same control flow for every thread (uniform branches only) ----
 
+// The two ping-pong FFT buffers, picked by a select: an array of two pointers indexed by the
+// run-time `cur` would be placed in local memory (a 16-byte stack frame per thread).
+struct BufferPair {
+  Cf* b0;
+  Cf* b1;
+  KF_HD KF_INLINE Cf* operator[](int i) const { return i ? b1 : b0; }
+};
+
 template <class Exec>
-KF_HD KF_INLINE int fft_passes(Exec& ex, const FrontEndParams& p, Cf* const* buf, int cur) {
+KF_HD KF_INLINE int fft_passes(Exec& ex, const FrontEndParams& p, const BufferPair& buf,
+                               int cur) {
   const int T = ex.threads();
   for (int i = 0; i < p.fft.n_passes; ++i) {
     const PassDesc& ps = p.fft.pass[i];
@@ -482,7 +537,7 @@ KF_HD void frontend_block(Exec& ex, const FrontEndParams& p, int64_t block, int6
     ws = reinterpret_cast<Cf*>(smem);
     red = reinterpret_cast<float*>(ws + 2 * p.frames_per_item * p.buf_stride);
   }
-  Cf* const buf[2] = {ws, ws + p.frames_per_item * p.buf_stride};
+  const BufferPair buf{ws, ws + p.frames_per_item * p.buf_stride};
   for (int64_t item = block; item < p.n_items; item += grid) {
     const int64_t sig = item / p.items_per_signal;
     const int64_t f0 = (item - sig * p.items_per_signal) * p.frames_per_item;
@@ -514,7 +569,7 @@ KF_HD void istft_block(Exec& ex, const FrontEndParams& p, int64_t block, int64_t
   const int T = ex.threads();
   Cf* const ws = p.global_ws != nullptr ? p.global_ws + block * p.ws_block_stride
                                         : reinterpret_cast<Cf*>(smem);
-  Cf* const buf[2] = {ws, ws + p.frames_per_item * p.buf_stride};
+  const BufferPair buf{ws, ws + p.frames_per_item * p.buf_stride};
   for (int64_t item = block; item < p.n_items; item += grid) {
     const int64_t sig = item / p.items_per_signal;
     const int64_t f0 = (item - sig * p.items_per_signal) * p.frames_per_item;

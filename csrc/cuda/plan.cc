@@ -315,6 +315,16 @@ std::string alignment_error(const FrontEndParams& p) {
   return err;
 }
 
+std::string table_alignment_error(const void* floats, const void* ints) {
+  std::string err = misaligned("floats", floats, 16, "the plan's float tables, 16-byte sections");
+  if (err.empty()) err = misaligned("ints", ints, 4, "the plan's int32 band descriptors");
+  return err;
+}
+
+std::string workspace_alignment_error(const void* workspace) {
+  return misaligned("workspace", workspace, 8, "complex64 FFT buffers and int32 maxima");
+}
+
 std::string prepare_pcen(const PcenParams& constants, const FeatureShape& shape, float* mel,
                          int64_t sb, int64_t sc, int64_t sf, int64_t sk,
                          const DeviceLimits& limits, PcenLaunch* out) {

@@ -78,6 +78,16 @@ Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInpu
 // so every entry point checks before launching. Null pointers (empty calls) pass.
 std::string alignment_error(const FrontEndParams& p);
 
+// "" or which table base the kernels cannot read: the kernels read the float tables as complex64
+// pairs (8 bytes at a time) and the plan lays their sections out at 16-byte offsets, so `floats`
+// must sit at a 16-byte boundary; `ints` at a 4-byte one. Checked by the raw entry points, whose
+// callers pass the tables' device addresses (the caches allocate them 256-byte aligned).
+std::string table_alignment_error(const void* floats, const void* ints);
+
+// "" or why the kernels cannot use `workspace` (its sections sit at 256-byte offsets from it and
+// are read 8 bytes at a time: the start must sit at an 8-byte boundary).
+std::string workspace_alignment_error(const void* workspace);
+
 // One PCEN pass in place over the float32 4-D array at `mel` (element (b, c, frame, k) at
 // mel + b * sb + c * sc + frame * sf + k * sk floats), with librosa's constants: "" and *out
 // filled (constants in float32 as the CPU pass takes them, geometry), or the message naming

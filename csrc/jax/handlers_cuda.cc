@@ -3,10 +3,9 @@
 // (csrc/cuda/plan.h: prepare_call / prepare_istft, alignment_error; the tables cached by
 // csrc/cuda/device_tables.h, shared with the PyTorch CUDA operators), the workspace taken from
 // XLA's scratch allocator and the kernels enqueued on XLA's stream with csrc/cuda's launch
-// functions, as the CuPy module and the TF GPU kernels do. Nothing here waits for the GPU
-// except the one upload of a plan's tables (device_tables.h); that wait is also why the
-// handlers do not declare XLA's command-buffer trait (no stream synchronisation is allowed
-// inside a CUDA graph capture), so XLA launches them directly.
+// functions, as the CuPy module and the TF GPU kernels do. Nothing here waits for the GPU: a
+// plan's first upload runs on a private stream that XLA's stream waits on (device_tables.h).
+// The handlers still do not declare XLA's command-buffer trait, so XLA launches them directly.
 //
 // Compiled by g++ only when the CUDA kernels are built (KF_JAX_CUDA); no CUDA header: the
 // stream travels as void*, as in launch.h. XLA's stream and our static CUDA runtime meet in the
@@ -60,14 +59,16 @@ ffi::Error launch(void* stream, int32_t device, ffi::ScratchAllocator& scratch,
   if (ffi::Error error = as_error(gpu::device_limits(device, &limits)); error.failure()) {
     return error;
   }
-  std::shared_ptr<const gpu::DeviceTables> tables;
+  // Held until the kernels are enqueued: the cache then records this stream's event.
+  gpu::TablesLease lease;
   if (ffi::Error error =
-          as_error(gpu::device_tables(device, stream, cfg, window, bands, &tables));
+          as_error(gpu::device_tables(device, stream, cfg, window, bands, &lease));
       error.failure()) {
     return error;
   }
-  gpu::FrontEndParams p = tables->plan->params(tables->floats, tables->ints);
-  const gpu::Geometry g = prepare(*tables->plan, p, limits);
+  const gpu::DeviceTables& tables = lease.value();
+  gpu::FrontEndParams p = tables.plan->params(tables.floats, tables.ints);
+  const gpu::Geometry g = prepare(*tables.plan, p, limits);
   // XLA aligns whole buffers; a misaligned view would poison the process's CUDA context.
   const std::string misaligned = gpu::alignment_error(p);
   if (!misaligned.empty()) return invalid(misaligned);

@@ -2,7 +2,8 @@
 // exactly as on the CPU (tensor_args.h), the plan's tables come from the device cache shared with
 // the JAX CUDA handlers (csrc/cuda/device_tables.h), the result and the workspace from torch's
 // caching allocator, and csrc/cuda's launch functions enqueue the kernels on torch's current
-// stream of the tensor's device. Nothing waits for the GPU except a plan's first upload.
+// stream of the tensor's device. Nothing waits for the GPU: a plan's first upload runs on a
+// private stream that torch's stream waits on (device_tables.h), also inside a CUDA graph capture.
 //
 // Compiled by g++ with no CUDA header, only where the CUDA kernels are built: the stream
 // travels as void*, as in csrc/cuda/launch.h, and torch's current stream is asked through
@@ -12,6 +13,7 @@
 #include <torch/library.h>
 
 #include <ATen/ops/empty.h>
+#include <c10/core/DeviceGuard.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
 
@@ -47,14 +49,19 @@ using LaunchFn = std::string (*)(const gpu::FrontEndParams&, const gpu::Geometry
 template <class Prepare>
 void launch(const at::Tensor& like, const FrontEndConfig& cfg, const float* window,
             const BandView& bands, Prepare&& prepare, LaunchFn launch_fn) {
+  // torch's current device is the caller's again on return, whatever happens below (csrc/cuda's
+  // entry points restore the runtime's too).
+  const c10::DeviceGuard device_guard(like.device());
   const int device = like.get_device();
   void* stream = current_stream(like);
   gpu::DeviceLimits limits;
   check_cache(gpu::device_limits(device, &limits));
-  std::shared_ptr<const gpu::DeviceTables> tables;
-  check_cache(gpu::device_tables(device, stream, cfg, window, bands, &tables));
-  gpu::FrontEndParams p = tables->plan->params(tables->floats, tables->ints);
-  const gpu::Geometry g = prepare(*tables->plan, p, limits);
+  // Held until the kernels are enqueued: the cache then records this stream's event.
+  gpu::TablesLease lease;
+  check_cache(gpu::device_tables(device, stream, cfg, window, bands, &lease));
+  const gpu::DeviceTables& tables = lease.value();
+  gpu::FrontEndParams p = tables.plan->params(tables.floats, tables.ints);
+  const gpu::Geometry g = prepare(*tables.plan, p, limits);
   // torch's allocations are aligned; a misaligned view would poison the process's CUDA context.
   const std::string misaligned = gpu::alignment_error(p);
   TORCH_CHECK_VALUE(misaligned.empty(), "kapre_fast: ", misaligned);

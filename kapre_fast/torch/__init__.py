@@ -167,11 +167,48 @@ mfcc = _api.mfcc_function(__name__)
 pcen = _api.pcen_function(__name__)
 
 
+_DCT: dict = {}  # CUDA copies of the DCT matrices by (bytes, shape, device), kept for good
+
+
+def _dct_on(matrix, device) -> torch.Tensor:
+    """The float32 DCT matrix on `device`; on a GPU uploaded once (from pinned memory, without a
+    stream sync) and kept, so a call copies nothing and a captured CUDA graph never reads freed
+    memory. Until the copy is known to be done, each call's stream waits on its event (the host
+    does inside a capture). RuntimeError for a first use inside a graph capture."""
+    host = torch.as_tensor(np.array(matrix, dtype=np.float32))
+    if device.type != 'cuda':
+        return host.to(device)
+    key = (host.numpy().tobytes(), tuple(host.shape), device.index)
+    with torch.cuda.device(device):
+        stream = torch.cuda.current_stream()
+        capturing = torch.cuda.is_current_stream_capturing()
+        entry = _DCT.get(key)
+        if entry is None:
+            if capturing:
+                raise RuntimeError('kapre_fast: the first mfcc call with this DCT on this GPU '
+                                   'is inside a CUDA graph capture, where the matrix cannot be '
+                                   'uploaded: call it once before capturing')
+            copied = torch.cuda.Event()
+            entry = [host.pin_memory().to(device, non_blocking=True), copied]
+            copied.record(stream)
+            entry = _DCT.setdefault(key, entry)
+        done = entry[1]
+        if done is not None:
+            if done.query():
+                entry[1] = None
+            elif capturing:
+                done.synchronize()
+                entry[1] = None
+            else:
+                stream.wait_event(done)
+    return entry[0]
+
+
 def compute_mfcc(spec: FrontEnd, matrix, x, *, threads=None) -> torch.Tensor:
     """MFCCs: the fused dB mel spectrogram `spec` times `matrix` (spec.mfcc_matrix, float64
     (n_mels, n_mfcc)) in torch after the per-example clamp; differentiable in x."""
     mel = compute(spec, x, threads=threads)
-    dct = torch.as_tensor(np.array(matrix, dtype=np.float32), device=mel.device)
+    dct = _dct_on(matrix, mel.device)
     if spec.output_data_format == 'channels_last':  # (batch, frames, n_mels, channels)
         return torch.einsum('bfmc,mk->bfkc', mel, dct)
     return mel @ dct
