@@ -307,6 +307,68 @@ def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp
                                              for bad in BAD)
 
 
+# The child run: the local engine with two workers; the worker that gets item argv[3] writes
+# its pid to argv[4] and waits to be killed ('once': the retry computes it) or kills itself
+# ('always': it dies again when retried alone).
+_KILLED_CHILD = '''
+import os, signal, sys, time
+from kapre_fast import corpus
+from kapre_fast.corpus import engine_local
+work = engine_local._work
+def watched(item):
+    if item.id == sys.argv[3]:
+        if sys.argv[5] == 'always':
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            descriptor = os.open(sys.argv[4], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return work(item)  # the retry
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
+        time.sleep(60)
+    return work(item)
+engine_local._work = watched
+summary = corpus.extract(sys.argv[1], sys.argv[2], sample_rate=16000, shard_size=2, workers=2,
+                         n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+print(summary.written, summary.failed)
+'''
+
+
+@pytest.mark.parametrize('mode', ['once', 'always'])
+def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run, tmp_path,
+                                                               mode):
+    folder, good = audio
+    output, marker = tmp_path / 'out', tmp_path / 'pid'
+    child = subprocess.Popen([sys.executable, '-c', _KILLED_CHILD, str(folder), str(output),
+                              'b', str(marker), mode], env=_environment(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if mode == 'once':  # SIGKILL the worker while it computes 'b', as the OOM killer does
+            deadline = time.monotonic() + 60
+            while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+                assert child.poll() is None, child.communicate()
+                time.sleep(0.02)
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+        stdout, stderr = child.communicate(timeout=60)  # multiprocessing.Pool: forever
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, stderr
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    written = sorted(good) if mode == 'once' else sorted(set(good) - {'b'})
+    assert sorted(features) == written
+    for id in written:
+        np.testing.assert_array_equal(features[id], reference[id])
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    assert sorted(ok_ids) == sorted(shard_members(output)) == written  # each exactly once
+    if mode == 'always':
+        assert 'the worker process computing it died' in features.failed['b']
+        assert str(folder / 'b.flac') in features.failed['b']
+    else:
+        assert 'b' not in features.failed
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'
