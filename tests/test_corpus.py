@@ -235,6 +235,32 @@ def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
     assert not (tmp_path / 'out').exists()  # refused before writing anything
 
 
+def _unused_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def test_ray_engine_refuses_an_address_where_nothing_listens(audio, tmp_path):
+    pytest.importorskip('ray')
+    address = f'127.0.0.1:{_unused_port()}'
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=f'Ray cluster at {address}: cannot connect'):
+        corpus.extract(audio[0], tmp_path / 'out', engine='ray', address=address)
+    assert time.monotonic() - start < 15  # ray.init: minutes of retries, no message
+    assert not (tmp_path / 'out').exists()
+    with pytest.raises(ValueError, match="address must be .*got 'nowhere'"):
+        corpus.extract(audio[0], tmp_path / 'out', engine='ray', address='nowhere')
+    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(audio[0] / 'a.wav'), '-o',
+               str(tmp_path / 'cli'), '--engine', 'ray', '--address', address]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                            env=_environment())
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr
+    assert f'Ray cluster at {address}: cannot connect' in result.stderr
+
+
 # ----- resuming ------------------------------------------------------------------------------
 
 # The child run: the local engine, one item per shard, each shard held open 0.3 s, so that a

@@ -8,7 +8,8 @@ where this process runs: the cluster's nodes need kapre_fast and read access to 
 (the same paths), not to the output folder.
 
 `address` joins a running cluster (`ray.init(address=...)`, e.g. "auto" on a node of it, or
-"ray://head:10001"); without it a Ray instance is started in this process with `workers` CPUs
+"ray://head:10001"; an address where nothing answers within CONNECT_TIMEOUT seconds is a
+ConnectionError naming it, before anything is written); without it a Ray instance is started in this process with `workers` CPUs
 and shut down at the end. If Ray is already initialised (ray.init called by the caller), that
 session is used and left running.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from kapre_fast.corpus.features import Decoded, Piece, Record, Result, compute_r
 from kapre_fast.corpus.inputs import Item
 
 _BATCH = 16  # most items per task
+CONNECT_TIMEOUT = 10.0  # seconds to reach a cluster's address before giving up
 
 
 def _ray():
@@ -36,6 +39,24 @@ def _ray():
         raise ImportError(f'engine="ray" needs Ray Data ({error}); install it with '
                           '`pip install "kapre_fast[ray]"`') from None
     return ray
+
+
+def check_address(address, timeout=CONNECT_TIMEOUT):
+    """Refuses a cluster address (host:port or ray://host:port) where nothing answers within
+    `timeout` seconds, instead of ray.init retrying for minutes without a word; "auto" and None
+    are left to Ray (it fails at once where no cluster runs)."""
+    if address is None or address == 'auto':
+        return
+    target = address[len('ray://'):] if address.startswith('ray://') else address
+    host, _, port = target.rpartition(':')
+    if not host or not port.isdigit():
+        raise ValueError(f'address must be "auto", HOST:PORT or ray://HOST:PORT, got {address!r}')
+    try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(f'Ray cluster at {address}: cannot connect within {timeout:g} s '
+                              f'({error}); is a cluster running there (`ray start --head`), '
+                              'and is the port right?') from None
 
 
 def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None):

@@ -69,6 +69,7 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     if engine == 'ray':
         from kapre_fast.corpus import engine_ray as run_engine  # ImportError naming the extra
         run_engine._ray()
+        run_engine.check_address(address)  # fails within seconds, before anything is written
     else:
         from kapre_fast.corpus import engine_local as run_engine
 
