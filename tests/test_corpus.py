@@ -395,6 +395,45 @@ def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run,
         assert 'b' not in features.failed
 
 
+def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, local_run,
+                                                                         tmp_path, monkeypatch):
+    """Disk full at the manifest write, simulated in this process (no tmpfs to fill without
+    root): os.write on the manifest writes part of a commit, then raises ENOSPC."""
+    import errno
+
+    folder, good = audio
+    output = tmp_path / 'out'
+    real_write, calls = os.write, []
+
+    def write(descriptor, data):
+        if not os.readlink(f'/proc/self/fd/{descriptor}').endswith('manifest.jsonl'):
+            return real_write(descriptor, data)
+        calls.append(len(data))
+        if len(calls) in (2, 4):  # a short write, continued by the writer
+            return real_write(descriptor, bytes(data[:len(data) // 2]))
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, 'write', write)
+    with pytest.raises(OSError, match=r'manifest.jsonl: appending \d+ bytes failed \(No space'):
+        corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1, **FRONT_END)
+    monkeypatch.setattr(os, 'write', real_write)
+    lines = manifest_lines(output)  # every line whole: the cut commit was taken back
+    assert len(lines) == 2  # commit 1 (call 1), commit 2 (calls 2-3); commit 3 was cut back
+    listed = corpus.open(output)
+    assert sorted(listed) == sorted(line['id'] for line in lines if line['status'] == 'ok')
+
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1,
+                             **FRONT_END)
+    assert (summary.already_done, summary.written) == (2, len(good) - 2)
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    assert sorted(ok_ids) == sorted(shard_members(output)) == sorted(good)  # exactly once
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'

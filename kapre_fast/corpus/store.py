@@ -11,6 +11,8 @@ appends to it; the last line of an id wins (a failure retried later may succeed)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -132,14 +134,8 @@ class Store:
             if line['status'] == 'ok' and line['shard'] is None:
                 line['shard'] = name
         if self.pending:
-            # One write() of the whole batch: a kill cannot leave half of a shard's lines.
             data = ''.join(json.dumps(line) + '\n' for line in self.pending).encode()
-            descriptor = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(descriptor, data)
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            append_durably(self.manifest, data)
         self.pending = []
 
     def close(self, completed=True):
@@ -189,6 +185,32 @@ class Store:
             for path in self.output.glob('shard-*.tar'):
                 if SHARD_PATTERN.fullmatch(path.name) and path.name not in referenced:
                     path.unlink()
+
+
+def append_durably(path, data: bytes):
+    """Appends `data` to `path` and fsyncs it, or raises OSError naming the file with the
+    file cut back to its previous end: a short write is continued, a failed one (disk full)
+    leaves no torn line behind for later appends to follow."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        end = os.fstat(descriptor).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(descriptor, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, 'write() wrote nothing')
+                view = view[written:]
+            os.fsync(descriptor)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, end)
+                os.fsync(descriptor)
+            raise OSError(error.errno, f'{path}: appending {len(data)} bytes failed '
+                          f'({error.strerror or error}); the records of that commit are not '
+                          'listed (a rerun redoes them)') from error
+    finally:
+        os.close(descriptor)
 
 
 def _write_atomically(path, text):
