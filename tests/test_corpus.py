@@ -434,6 +434,46 @@ def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, 
         np.testing.assert_array_equal(features[id], reference[id])
 
 
+# A run into one .npz, each record's write held 0.1 s; prints when it started and ended.
+_NPZ_CHILD = '''
+import sys, time
+from kapre_fast import corpus
+from kapre_fast.corpus import writers
+add = writers.NpzArchive.add
+def slow_add(self, records):
+    time.sleep(0.1)
+    return add(self, records)
+writers.NpzArchive.add = slow_add
+start = time.time()
+corpus.extract(sys.argv[1], sys.argv[2], format='npz', sample_rate=16000, workers=1,
+               n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+print(start, time.time())
+'''
+
+
+def test_two_runs_writing_one_npz_at_once_leave_a_whole_one(audio, local_run, tmp_path):
+    folder, good = audio
+    output = tmp_path / 'all.npz'
+    children = [subprocess.Popen([sys.executable, '-c', _NPZ_CHILD, str(folder), str(output)],
+                                 env=_environment(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    spans = []
+    for child in children:
+        stdout, stderr = child.communicate(timeout=120)
+        assert child.returncode == 0, stderr
+        spans.append([float(value) for value in stdout.split()])
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # they overlapped
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    assert sorted(features) == sorted(good)
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+    with np.load(output) as archive:  # every member readable (was: 14 of 30 unreadable)
+        assert sorted(archive.files) == sorted(good)
+        for id in good:
+            np.testing.assert_array_equal(archive[id], reference[id])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['all.manifest.jsonl', 'all.npz']
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'

@@ -18,7 +18,8 @@ import json
 import os
 from pathlib import Path
 
-from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards
+from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards, \
+    remove_orphans, unique_partial
 
 MANIFEST = 'manifest.jsonl'
 SETTINGS = 'settings.json'
@@ -68,9 +69,11 @@ class Store:
         self.manifest = manifest_path(self.output, format)
         self.pending, self.done_items, self.lock = [], set(), None
         if format == 'npz':
-            # One archive, written whole: no resuming, the previous archive is replaced.
+            # One archive, written whole under a temporary name of its own with its manifest:
+            # no resuming; the previous pair is replaced when the run ends.
             self.output.parent.mkdir(parents=True, exist_ok=True)
-            self.manifest.unlink(missing_ok=True)
+            remove_orphans(self.output)
+            remove_orphans(self.manifest)
             self.writer = NpzArchive(self.output)
             return
         if self.output.exists() and not self.output.is_dir():
@@ -129,6 +132,8 @@ class Store:
 
     def commit(self):
         """Renames the open shard into place, then appends its lines to the manifest."""
+        if self.format == 'npz':
+            return self._commit_npz()
         name = self.writer.commit()
         for line in self.pending:
             if line['status'] == 'ok' and line['shard'] is None:
@@ -136,6 +141,29 @@ class Store:
         if self.pending:
             data = ''.join(json.dumps(line) + '\n' for line in self.pending).encode()
             append_durably(self.manifest, data)
+        self.pending = []
+
+    def _commit_npz(self):
+        """The archive and its manifest, each complete and durable under a temporary name,
+        renamed into place together (under a lock of their folder: two runs ending at once
+        never leave one's archive with the other's manifest)."""
+        kept = self.writer.finish()
+        partial, descriptor = unique_partial(self.manifest)
+        try:
+            data = ''.join(json.dumps(line) + '\n' for line in self.pending).encode()
+            append_durably(partial, data)
+            folder = os.open(self.output.parent, os.O_RDONLY)
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX)
+                if kept:
+                    self.writer.commit()
+                os.replace(partial, self.manifest)
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        finally:
+            os.close(descriptor)
+            partial.unlink(missing_ok=True)
         self.pending = []
 
     def close(self, completed=True):

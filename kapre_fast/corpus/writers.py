@@ -7,10 +7,14 @@ final name. `commit()` is that rename; only after it does the run manifest name 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import io
 import os
 import re
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -116,13 +120,16 @@ class NpyFiles:
 
 
 class NpzArchive:
-    """All records in one .npz (keys: ids), kept under a temporary name until the run ends; no
-    resuming. What numpy.savez writes, without holding every array in memory."""
+    """All records in one .npz (keys: ids), kept under a temporary name of its own until the run
+    ends (two runs writing the same .npz at once never share a file); no resuming. What
+    numpy.savez writes, without holding every array in memory. The temporary file is locked
+    while it is written, so that a later run removes only those whose writer is gone."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + PARTIAL)
-        self.zip = zipfile.ZipFile(self.partial, 'w', zipfile.ZIP_STORED, allowZip64=True)
+        self.partial, self.descriptor = unique_partial(self.path)
+        self.stream = os.fdopen(self.descriptor, 'w+b')
+        self.zip = zipfile.ZipFile(self.stream, 'w', zipfile.ZIP_STORED, allowZip64=True)
         self.written = 0
 
     def add(self, records) -> list[dict]:
@@ -135,15 +142,49 @@ class NpzArchive:
     def full(self) -> bool:
         return False
 
-    def commit(self):
-        """Renames the archive into place (only an archive that holds something is kept)."""
+    def finish(self) -> bool:
+        """Closes the archive and makes it durable under its temporary name; whether it holds
+        anything (an empty one is deleted: commit() keeps the previous archive)."""
         self.zip.close()
-        if self.written:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        if not self.written:
+            self.abort()
+        return bool(self.written)
+
+    def commit(self):
+        """Renames the archive into place (Store.commit calls it with the manifest)."""
+        os.replace(self.partial, self.path)
+        self.stream.close()  # releases its lock
         return None
 
     def abort(self):
-        self.zip.close()
+        with contextlib.suppress(ValueError, OSError):
+            self.zip.close()
         self.partial.unlink(missing_ok=True)
+        self.stream.close()
+
+
+def unique_partial(path: Path):
+    """(a new temporary file beside `path`: .<name>.<random>.partial, its descriptor, locked
+    (flock) for as long as it stays open)."""
+    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=PARTIAL,
+                                        dir=path.parent)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return Path(name), descriptor
+
+
+def remove_orphans(path: Path):
+    """Deletes the temporary files of `path` whose writer is gone (their lock is free)."""
+    for partial in path.parent.glob(f'.{glob.escape(path.name)}.*{PARTIAL}'):
+        try:
+            descriptor = os.open(partial, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            partial.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass  # a run writing it now
+        finally:
+            os.close(descriptor)
