@@ -474,6 +474,32 @@ def test_two_runs_writing_one_npz_at_once_leave_a_whole_one(audio, local_run, tm
     assert sorted(path.name for path in tmp_path.iterdir()) == ['all.manifest.jsonl', 'all.npz']
 
 
+@pytest.mark.parametrize('format', ['npy', 'shards'])
+def test_a_name_too_long_for_the_file_system_fails_its_item_only(audio, tmp_path, format):
+    folder, _ = audio
+    long_id = 'x' * 250  # 250 + len('.npy.partial') > 255, the longest file name
+    rows = [{'path': str(folder / 'a.wav'), 'id': 'first'},
+            {'path': str(folder / 'a.wav'), 'id': long_id},
+            {'path': str(folder / 'a.wav'), 'id': 'last'}]
+    (tmp_path / 'list.jsonl').write_text(''.join(json.dumps(row) + '\n' for row in rows))
+    output = tmp_path / 'out'
+    summary = corpus.extract(tmp_path / 'list.jsonl', output, format=format, sample_rate=RATE,
+                             workers=1, **FRONT_END)
+    features = corpus.open(output)
+    want = expected(folder / 'a.wav')
+    if format == 'shards':  # a tar member name has no length limit (PAX headers)
+        assert summary.ok and sorted(features) == sorted(['first', 'last', long_id])
+        np.testing.assert_array_equal(features[long_id], want)
+    else:
+        assert [(id, error.split(': ', 1)[0]) for id, _, error in summary.failed] == \
+            [(long_id, str(folder / 'a.wav'))]
+        assert 'File name too long' in summary.failed[0][2]
+        assert sorted(features) == ['first', 'last'] and long_id in features.failed
+        assert not list(output.rglob('*.partial'))
+    for id in ('first', 'last'):
+        np.testing.assert_array_equal(features[id], want)
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'

@@ -85,12 +85,12 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     try:
         results = run_engine.run(todo, recipe, **options) if todo else ()
         for count, result in enumerate(results, start=1):
-            store.add(result)
-            if result.error is None:
+            error = store.add(result)
+            if error is None:
                 written, records = written + 1, records + len(result.records)
                 audio_seconds += result.seconds
             else:
-                failed.append((result.item.id, result.item.path, result.error))
+                failed.append((result.item.id, result.item.path, error))
             bar.update(count, Path(result.item.path).name, result.seconds)
         completed = True
     finally:

@@ -24,6 +24,10 @@ from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchi
 MANIFEST = 'manifest.jsonl'
 SETTINGS = 'settings.json'
 FORMATS = ('shards', 'npy', 'npz')
+# Errors writing one item's records that fail that item only (its id makes a file name the
+# file system refuses); any other OSError (disk full, read-only) stops the run.
+_ITEM_WRITE_ERRORS = (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.ENOTDIR,
+                      errno.EISDIR)
 
 
 def manifest_path(output, format):
@@ -115,20 +119,33 @@ class Store:
             self.writer = NpyFiles(self.output, shard_size)
 
     def add(self, result):
-        """Writes one item's records (or notes its failure); commits when a shard is full."""
+        """Writes one item's records (or notes its failure); commits when a shard is full.
+        Returns the item's error (None: written)."""
         item = result.item
         common = {'item': item.id, 'source': item.path}
+        error_text = result.error
         if result.error is not None:
             self.pending.append({'id': item.id, **common, 'status': 'failed', 'frames': None,
                                  'shard': None, 'error': result.error})
         else:
-            for record, place in zip(result.records, self.writer.add(result.records)):
+            try:
+                places = self.writer.add(result.records)
+            except OSError as error:
+                if error.errno not in _ITEM_WRITE_ERRORS:
+                    raise  # the output's fault (disk full, read-only): the run stops
+                error_text = (f'{item.path}: cannot write its features as {error.filename}: '
+                              f'{error.strerror}')
+                self.pending.append({'id': item.id, **common, 'status': 'failed',
+                                     'frames': None, 'shard': None, 'error': error_text})
+                places = []
+            for record, place in zip(result.records, places):
                 self.pending.append({'id': record.id, **common, 'status': 'ok',
                                      'frames': record.frames,
                                      'seconds': round(record.seconds, 6), **place,
                                      'error': None})
         if self.writer.full():
             self.commit()
+        return error_text
 
     def commit(self):
         """Renames the open shard into place, then appends its lines to the manifest."""
@@ -167,10 +184,15 @@ class Store:
         self.pending = []
 
     def close(self, completed=True):
-        """Commits what is written (completed) or drops the open shard (an error)."""
+        """Commits what is written (completed), or after an error drops the open shard (.npy
+        files, each already in place, are listed)."""
         try:
             if completed:
                 self.commit()
+            elif isinstance(getattr(self, 'writer', None), NpyFiles):
+                # Its files are in place: list them (and the failures), not redo them.
+                with contextlib.suppress(OSError):
+                    self.commit()
             elif getattr(self, 'writer', None) is not None:
                 self.writer.abort()
         finally:

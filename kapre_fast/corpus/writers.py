@@ -89,22 +89,35 @@ class TarShards:
 
 class NpyFiles:
     """One OUT/<id>.npy per record (small jobs; what `kapre-fast features` wrote before). Each
-    file is renamed into place as soon as it is written; `shard_size` items make one commit of
-    the manifest (a rerun after a crash rewrites the same files)."""
+    file is written, fsynced and renamed into place as soon as it is computed; `shard_size`
+    items make one commit of the manifest (which first makes the renames durable)."""
 
     def __init__(self, folder: Path, shard_size: int):
         self.folder, self.shard_size, self.items = Path(folder), shard_size, 0
+        self.touched = set()  # folders with renames not yet fsynced
 
     def add(self, records) -> list[dict]:
-        places = []
-        for record in records:
-            relative = f'{record.id}.npy'
-            target = self.folder / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + PARTIAL)
-            partial.write_bytes(record.payload)
-            os.replace(partial, target)
-            places.append({'shard': relative})
+        """Writes the records of one item; an OSError (a name too long for the file system)
+        removes those of its records already written before it is raised."""
+        places, written = [], []
+        try:
+            for record in records:
+                relative = f'{record.id}.npy'
+                target = self.folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + PARTIAL)
+                with open(partial, 'wb') as stream:
+                    stream.write(record.payload)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(partial, target)
+                written.append(target)
+                self.touched.add(target.parent)
+                places.append({'shard': relative})
+        except OSError:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
         self.items += 1
         return places
 
@@ -112,6 +125,9 @@ class NpyFiles:
         return self.items >= self.shard_size
 
     def commit(self):
+        for folder in sorted(self.touched):
+            fsync_folder(folder)
+        self.touched.clear()
         self.items = 0
         return None
 
