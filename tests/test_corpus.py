@@ -500,6 +500,92 @@ def test_a_name_too_long_for_the_file_system_fails_its_item_only(audio, tmp_path
         np.testing.assert_array_equal(features[id], want)
 
 
+def _assert_same_as_clean_run(output, reference, good):
+    """Every id exactly once in the manifest and on disk, each array as the clean run's."""
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    latest = {line['id']: line for line in manifest_lines(output)}
+    live = sorted(id for id, line in latest.items() if line['status'] == 'ok')
+    assert live == sorted(good) and sorted(shard_members(output)) == sorted(good)
+    assert len(ok_ids) >= len(good)
+    features = corpus.open(output)
+    features.verify()
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+
+
+def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tmp_path):
+    folder, good = audio
+    reference = corpus.open(local_run[0])
+    output = tmp_path / 'out'
+    shutil.copytree(local_run[0], output)
+    lines = manifest_lines(output)
+    in_shard = {name: sorted(line['id'] for line in lines if line.get('shard') == name)
+                for name in ('shard-000000.tar', 'shard-000001.tar')}
+
+    # Swapped: each id would read another recording's array by its offset.
+    first, second = output / 'shard-000000.tar', output / 'shard-000001.tar'
+    first.rename(tmp_path / 'swap')
+    second.rename(first)
+    (tmp_path / 'swap').rename(second)
+    features = corpus.open(output)
+    id = in_shard['shard-000000.tar'][0]
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf"shard-000000.tar: holds '.*' .* not '{id}.npy' .*record '{id}'"):
+        features[id]
+    with pytest.raises(corpus.DamagedOutputError, match='shard-00000[01].tar'):
+        features.verify()
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
+                             **FRONT_END)
+    swapped = in_shard['shard-000000.tar'] + in_shard['shard-000001.tar']
+    assert (summary.written, summary.redone) == (len(swapped), len(swapped))
+    assert summary.already_done == len(good) - len(swapped)  # failed items are retried
+    assert f'{len(swapped)} redone' in str(summary)
+    _assert_same_as_clean_run(output, reference, good)
+
+    # Deleted: corpus.open names it; the rerun notices it (was: "N of N written").
+    shard = next(output.glob('shard-*.tar'))
+    ids = sorted(line['id'] for line in manifest_lines(output) if line.get('shard') == shard.name)
+    shard.unlink()
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf'{shard.name}: no such file; the manifest lists record'):
+        corpus.open(output)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
+                             **FRONT_END)
+    assert summary.written == summary.redone == len(ids) > 0
+    _assert_same_as_clean_run(output, reference, good)
+
+    # An altered byte inside an array: the checksum names it.
+    line = next(line for line in manifest_lines(output)[::-1] if line['status'] == 'ok')
+    shard = output / line['shard']
+    data = bytearray(shard.read_bytes())
+    data[line['offset'] + line['bytes'] - 1] ^= 1
+    shard.write_bytes(bytes(data))
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf"SHA-256 mismatch.*record '{line['id']}'"):
+        corpus.open(output)[line['id']]
+
+
+@pytest.mark.parametrize('line, message', [
+    ('{}', r'line 2: "id" must be a str, got None'),
+    ('', r'line 2: not a JSON line'),
+    ('garbage', r'line 2: not a JSON line'),
+    ('[1, 2]', r'line 2: not a record'),
+    ('{"id": "x", "item": "x", "status": "ok", "shard": 5, "frames": 1}',
+     r'line 2: "shard" must be a str, got 5'),
+])
+def test_a_manifest_line_that_is_not_a_record_is_named(audio, local_run, tmp_path, line,
+                                                        message):
+    output = tmp_path / 'out'
+    shutil.copytree(local_run[0], output)
+    text = (output / 'manifest.jsonl').read_text().splitlines(keepends=True)
+    (output / 'manifest.jsonl').write_text(text[0] + line + '\n' + ''.join(text[1:]))
+    for attempt in (lambda: corpus.open(output),
+                    lambda: corpus.extract(audio[0], output, workers=1, **FRONT_END)):
+        with pytest.raises(corpus.DamagedOutputError,
+                           match=rf'{output / "manifest.jsonl"}, {message}'):
+            attempt()
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'

@@ -62,6 +62,7 @@ from kapre_fast.corpus.decode import DecodeError
 from kapre_fast.corpus.extract import Summary, extract
 from kapre_fast.corpus.inputs import AUDIO_EXTENSIONS, InputError, Item, collect
 from kapre_fast.corpus.reader import Features, open  # noqa: A004
+from kapre_fast.corpus.store import DamagedOutputError
 
 __all__ = ['extract', 'open', 'Features', 'Summary', 'collect', 'Item', 'InputError',
-           'DecodeError', 'AUDIO_EXTENSIONS']
+           'DecodeError', 'DamagedOutputError', 'AUDIO_EXTENSIONS']

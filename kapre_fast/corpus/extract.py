@@ -29,6 +29,7 @@ class Summary:
     audio_seconds: float
     elapsed: float
     engine: str
+    redone: int = 0  # items an earlier run listed whose files were missing or damaged
 
     @property
     def ok(self) -> bool:
@@ -39,6 +40,9 @@ class Summary:
         parts = [f'{done} of {self.total} files written to {self.output}']
         if self.already_done:
             parts.append(f'{self.already_done} by an earlier run')
+        if self.redone:
+            parts.append(f'{self.redone} redone (listed, but their files were missing or '
+                         'damaged)')
         if self.failed:
             parts.append(f'{len(self.failed)} failed')
         elapsed = max(self.elapsed, 1e-9)
@@ -97,4 +101,5 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
         bar.close()
         store.close(completed)
     return Summary(str(output), len(items), len(items) - len(todo), written, records, failed,
-                   audio_seconds, time.perf_counter() - start, engine)
+                   audio_seconds, time.perf_counter() - start, engine,
+                   len(store.redone & {item.id for item in items}))

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import tarfile
 from pathlib import Path
 
 from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards, \
@@ -35,18 +37,82 @@ def manifest_path(output, format):
     return output.with_suffix('.manifest.jsonl') if format == 'npz' else output / MANIFEST
 
 
+class DamagedOutputError(ValueError):
+    """An output that does not hold what its manifest says (a line that is not a record, a
+    missing, truncated, swapped or altered file); the message names the file and the record."""
+
+
+# Keys of every manifest line, and their types (an "ok" line's shard is a file name).
+_KEYS = {'id': str, 'item': str, 'status': str}
+_OK_KEYS = {'shard': str, 'frames': int}
+_OPTIONAL = {'offset': int, 'bytes': int, 'sha256': str, 'seconds': (int, float)}
+
+
 def read_manifest(path) -> list[dict]:
-    """The lines of a manifest, without a torn last line (a run killed while appending)."""
+    """The lines of a manifest, without a torn last line (a run killed while appending);
+    DamagedOutputError naming the file and line for one that is not a record."""
     entries = []
     try:
         with open(path, 'rb') as stream:
-            for line in stream:
+            for number, line in enumerate(stream, start=1):
                 if not line.endswith(b'\n'):
                     break
-                entries.append(json.loads(line))
+                entries.append(_record(line, f'{path}, line {number}'))
     except FileNotFoundError:
         pass
     return entries
+
+
+def _record(line, where):
+    try:
+        entry = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DamagedOutputError(f'{where}: not a JSON line ({error}): {line[:80]!r}') from None
+    if not isinstance(entry, dict):
+        raise DamagedOutputError(f'{where}: not a record (a JSON object): {line[:80]!r}')
+    required = dict(_KEYS, **(_OK_KEYS if entry.get('status') == 'ok' else {}))
+    for key, kind in list(required.items()) + [(key, kind) for key, kind in _OPTIONAL.items()
+                                               if entry.get(key) is not None]:
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            raise DamagedOutputError(f'{where}: "{key}" must be a {getattr(kind, "__name__", "number")}'
+                                     f', got {entry.get(key)!r}')
+    if entry['status'] not in ('ok', 'failed'):
+        raise DamagedOutputError(f'{where}: "status" must be "ok" or "failed", got '
+                                 f'{entry["status"]!r}')
+    if entry['status'] == 'failed' and not isinstance(entry.get('error'), str):
+        raise DamagedOutputError(f'{where}: a failed record needs its "error"')
+    return entry
+
+
+def member_problem(stream, entry):
+    """Why the tar member the manifest line `entry` names is not at its offset in the open
+    shard `stream` (truncated, no tar header, another member, another size), or None."""
+    offset, size = entry['offset'], entry['bytes']
+    end = stream.seek(0, os.SEEK_END)
+    if offset < tarfile.BLOCKSIZE or offset + size > end:
+        return f'ends at byte {end}, before the member at {offset} ({size} bytes): truncated'
+    stream.seek(offset - tarfile.BLOCKSIZE)
+    try:
+        header = tarfile.TarInfo.frombuf(stream.read(tarfile.BLOCKSIZE), tarfile.ENCODING,
+                                         'surrogateescape')
+    except tarfile.HeaderError as error:
+        return f'has no tar header before byte {offset} ({error})'
+    # The header's own name field: the name in ASCII, cut to 100 bytes (PAX holds the rest).
+    name = f'{entry["id"]}.npy'.encode('ascii', 'replace')[:100].decode('ascii')
+    if header.name != name or header.size != size:
+        return (f'holds {header.name!r} ({header.size} bytes) at byte {offset}, not {name!r} '
+                f'({size} bytes)')
+    return None
+
+
+def payload_problem(data, entry):
+    """Why `data` is not the record the manifest line `entry` lists (size, SHA-256), or None."""
+    if 'bytes' in entry and len(data) != entry['bytes']:
+        return f'holds {len(data)} bytes, not {entry["bytes"]}'
+    digest = entry.get('sha256')
+    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+        return 'its bytes differ from those written (SHA-256 mismatch)'
+    return None
 
 
 def latest(entries) -> tuple[dict, dict]:
@@ -71,7 +137,7 @@ class Store:
             raise ValueError(f'format must be one of {", ".join(FORMATS)}, got {format!r}')
         self.output, self.format = Path(output), format
         self.manifest = manifest_path(self.output, format)
-        self.pending, self.done_items, self.lock = [], set(), None
+        self.pending, self.done_items, self.redone, self.lock = [], set(), set(), None
         if format == 'npz':
             # One archive, written whole under a temporary name of its own with its manifest:
             # no resuming; the previous pair is replaced when the run ends.
@@ -108,6 +174,7 @@ class Store:
         else:
             _write_atomically(saved, json.dumps(settings, indent=1, sort_keys=True) + '\n')
         done, _ = latest(entries)
+        done, self.redone = self._verified(done)
         self.done_items = {entry['item'] for entry in done.values()}
         shards = {entry['shard'] for entry in done.values()}
         self._remove_leftovers(shards)
@@ -117,6 +184,33 @@ class Store:
             self.writer = TarShards(self.output, shard_size, max(numbers, default=-1) + 1)
         else:
             self.writer = NpyFiles(self.output, shard_size)
+
+    def _verified(self, done):
+        """(the records of `done` whose files still hold them - present, long enough, a tar
+        member of the right name and size at each offset -, the items of the others: their
+        records are redone)."""
+        by_shard = {}
+        for entry in done.values():
+            by_shard.setdefault(entry['shard'], []).append(entry)
+        damaged = set()
+        for shard, entries in by_shard.items():
+            path = self.output / shard
+            try:
+                stream = open(path, 'rb')
+            except OSError:  # missing (deleted), or not a file
+                damaged.update(entry['item'] for entry in entries)
+                continue
+            with stream:
+                size = os.fstat(stream.fileno()).st_size
+                for entry in entries:
+                    if 'offset' in entry:
+                        bad = member_problem(stream, entry) is not None
+                    else:
+                        bad = 'bytes' in entry and size != entry['bytes']
+                    if bad:
+                        damaged.add(entry['item'])
+        kept = {id: entry for id, entry in done.items() if entry['item'] not in damaged}
+        return kept, damaged
 
     def add(self, result):
         """Writes one item's records (or notes its failure); commits when a shard is full.
@@ -141,7 +235,9 @@ class Store:
             for record, place in zip(result.records, places):
                 self.pending.append({'id': record.id, **common, 'status': 'ok',
                                      'frames': record.frames,
-                                     'seconds': round(record.seconds, 6), **place,
+                                     'seconds': round(record.seconds, 6),
+                                     **place, 'bytes': len(record.payload),
+                                     'sha256': hashlib.sha256(record.payload).hexdigest(),
                                      'error': None})
         if self.writer.full():
             self.commit()
