@@ -586,6 +586,41 @@ def test_a_manifest_line_that_is_not_a_record_is_named(audio, local_run, tmp_pat
             attempt()
 
 
+def test_hostile_inputs_fail_by_name_or_are_refused(audio, tmp_path, speech):
+    folder, _ = audio
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    soundfile.write(str(bad / 'nan.wav'), np.full((4000, 1), np.nan, np.float32), RATE,
+                    subtype='FLOAT')
+    soundfile.write(str(bad / 'one-hertz.wav'), speech[:16000, None], 1)  # header: 1 Hz
+    latin = bad / os.fsdecode(b'caf\xe9.wav')  # a name that is not UTF-8
+    shutil.copy(folder / 'a.wav', latin)
+    summary = corpus.extract(bad, tmp_path / 'out', sample_rate=RATE, workers=1, **FRONT_END)
+    failed = {id: error for id, _, error in summary.failed}
+    assert sorted(failed) == ['nan', 'one-hertz']
+    assert 'nan.wav: 4000 of 4000 samples are NaN or infinite' in failed['nan']
+    assert 'one-hertz.wav: a sample rate of 1 Hz (the file\'s header) cannot be resampled to ' \
+        '16000 Hz' in failed['one-hertz']
+    features = corpus.open(tmp_path / 'out')
+    np.testing.assert_array_equal(features[latin.stem], expected(folder / 'a.wav'))
+
+    with pytest.raises(corpus.InputError, match="an input is an empty path"):
+        corpus.extract('', tmp_path / 'none')  # was: the current folder, walked
+    rows = {'nul': {'path': 'a.wav', 'id': 'a\x00b'}, 'inf': {'path': 'a.wav', 'offset': 'inf'},
+            'huge': {'path': 'a.wav', 'duration': 1e400}}
+    messages = {'nul': r"id 'a\\x00b' holds a control character",
+                'inf': r"row 1: offset must be a finite number >= 0 of seconds, got 'inf'",
+                'huge': r'row 1: duration must be a finite number > 0 of seconds, got inf'}
+    for name, row in rows.items():
+        (tmp_path / f'{name}.jsonl').write_text(json.dumps(row) + '\n')
+        with pytest.raises(corpus.InputError, match=messages[name]):
+            corpus.extract(tmp_path / f'{name}.jsonl', tmp_path / 'none')
+    (tmp_path / 'garbage.jsonl').write_text('{"path": "a.wav"}\n\nnot json\n')
+    with pytest.raises(corpus.InputError, match=r'garbage.jsonl, line 3: not a JSON line'):
+        corpus.collect(tmp_path / 'garbage.jsonl')
+    assert not (tmp_path / 'none').exists()
+
+
 def test_rerun_rules(audio, tmp_path):
     folder, good = audio
     output = tmp_path / 'out'
