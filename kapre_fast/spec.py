@@ -515,6 +515,16 @@ def _check_positive(name, value):
     return value
 
 
+def _check_float32_positive(name, value):
+    """> 0 and still > 0 and finite in float32, the kernels' precision (1e-50 is 0 there)."""
+    value = _check_positive(name, value)
+    if not 0 < np.float32(value) < np.inf:
+        limits = np.finfo(np.float32)
+        raise ValueError(f'{name} must be a number float32 holds ({limits.smallest_subnormal:.3g}'
+                         f' to {limits.max:.3g}), got {value!r}')
+    return value
+
+
 def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f'{name} must be a bool, got {type(value).__name__} {value!r}')
@@ -665,8 +675,8 @@ def _validated_fields(spec):
             )
 
     v['return_decibel'] = return_decibel = _check_bool('return_decibel', spec.return_decibel)
-    v['db_amin'] = _check_positive('db_amin', spec.db_amin)
-    v['db_ref_value'] = _check_positive('db_ref_value', spec.db_ref_value)
+    v['db_amin'] = _check_float32_positive('db_amin', spec.db_amin)
+    v['db_ref_value'] = _check_float32_positive('db_ref_value', spec.db_ref_value)
     v['db_dynamic_range'] = _check_positive('db_dynamic_range', spec.db_dynamic_range)
 
     if output == 'complex' and (filterbank != 'none' or return_decibel):
