@@ -261,6 +261,28 @@ def test_ray_engine_refuses_an_address_where_nothing_listens(audio, tmp_path):
     assert f'Ray cluster at {address}: cannot connect' in result.stderr
 
 
+def test_ray_engine_runs_from_a_source_checkout(audio, tmp_path):
+    """Ray puts the driver's working folder first on its workers' sys.path: from a checkout
+    whose kapre_fast/ is not built they imported that instead of the driver's kapre_fast."""
+    pytest.importorskip('ray')
+    checkout = tmp_path / 'checkout'
+    (checkout / 'kapre_fast').mkdir(parents=True)
+    (checkout / 'kapre_fast' / '__init__.py').write_text(
+        'raise ImportError("the uncompiled source tree was imported")\n')
+    (tmp_path / 'driver.py').write_text(textwrap.dedent(f'''
+        from kapre_fast import corpus
+        summary = corpus.extract({str(audio[0] / 'a.wav')!r}, {str(tmp_path / 'out')!r},
+                                 engine='ray', workers=1, sample_rate=16000, n_fft=512,
+                                 hop_length=160, n_mels=40, return_decibel=True)
+        print(summary)
+    '''))
+    result = subprocess.run([sys.executable, str(tmp_path / 'driver.py')], cwd=checkout,
+                            capture_output=True, text=True, timeout=180, env=_environment())
+    assert result.returncode == 0 and '1 of 1 files written' in result.stdout, result.stderr
+    np.testing.assert_array_equal(corpus.open(tmp_path / 'out')['a'],
+                                  expected(audio[0] / 'a.wav'))
+
+
 # ----- resuming ------------------------------------------------------------------------------
 
 # The child run: the local engine, one item per shard, each shard held open 0.3 s, so that a

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import socket
+from pathlib import Path
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
         logging.getLogger('ray').setLevel(logging.WARNING)
         options = dict(address=address) if address else dict(num_cpus=workers)
         ray.init(**options, logging_level=logging.WARNING, log_to_driver=False,
-                 include_dashboard=False)
+                 include_dashboard=False, runtime_env=_runtime_env())
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # same shards as the local engine
@@ -94,6 +95,32 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
     finally:
         if started:
             ray.shutdown()
+
+
+def _runtime_env():
+    """Workers import the kapre_fast this process imported. Ray puts this process's working
+    folder first on their sys.path when a task of the job first runs, where a source checkout's
+    uncompiled kapre_fast/ would shadow the built one: a setup hook (pickled by value, it
+    imports nothing of ours to be unpickled) imports ours first, from its folder, as each
+    worker starts."""
+    import kapre_fast
+
+    return {'worker_process_setup_hook': _preload(
+        str(Path(kapre_fast.__file__).resolve().parents[1]))}
+
+
+def _preload(folder):
+    def setup():
+        import importlib
+        import sys
+
+        sys.path.insert(0, folder)
+        try:
+            importlib.import_module('kapre_fast.corpus.engine_ray')
+        finally:
+            sys.path.remove(folder)
+
+    return setup
 
 
 # Rows between the stages: one per piece (or one per failed item), with the item as JSON.
