@@ -3,10 +3,13 @@ runs apart, and resuming: cleaning up after a killed run and skipping what is do
 
 The manifest (OUT/manifest.jsonl) gets one JSON line per record written and per item that
 failed: id, item (the input's id; differs from id for chunks), source, status ("ok" or
-"failed"), frames, seconds, shard (file name relative to OUT), offset and bytes (of the .npy
-member in a tar shard), error. Lines are appended, flushed and fsynced only after the records
-they name were renamed into place, so every "ok" line points at complete data. Every run
-appends to it; the last line of an id wins (a failure retried later may succeed).
+"failed"), frames, seconds, shard (file name relative to OUT), offset (of the .npy member in a
+tar shard), bytes and sha256 (of the .npy data), error. Lines are appended (every write
+checked; a failed append is cut back and raised) and fsynced only after the records they name
+were made durable and renamed into place, so every "ok" line points at complete data. Every
+run appends to it; the last line of an id wins (a failure retried later may succeed). A rerun
+re-verifies the records listed (present, the right tar member at each offset) and redoes the
+items of those that are not.
 """
 
 from __future__ import annotations
