@@ -81,6 +81,7 @@ def _pooled(items, workers, initargs):
                 pool = concurrent.futures.ProcessPoolExecutor(
                     workers, mp_context=_pool_context(), initializer=_start_worker,
                     initargs=initargs)
+            head = None
             try:
                 if all(entry.future is not None for entry in order):  # no retry waiting
                     while pending and len(order) < _AHEAD * workers:
@@ -94,7 +95,7 @@ def _pooled(items, workers, initargs):
             except BrokenProcessPool:
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = None
-                if head.alone:
+                if head is not None and head.alone:  # it ran alone: its death is its own
                     order.popleft()
                     yield Result(head.item, [], f'{head.item.path}: the worker process '
                                  'computing it died (killed - the out-of-memory killer? - or '
