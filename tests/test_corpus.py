@@ -587,6 +587,24 @@ def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tm
         corpus.open(output)[line['id']]
 
 
+def test_damaged_npz_and_npy_outputs_are_named(audio, tmp_path):
+    folder, _ = audio
+    for format, output in [('npz', tmp_path / 'all.npz'), ('npy', tmp_path / 'npy')]:
+        corpus.extract([folder / 'a.wav', folder / 'b.flac'], output, format=format,
+                       sample_rate=RATE, workers=1, **FRONT_END)
+        features = corpus.open(output)
+        a, b = features['a'], features['b']
+        if format == 'npz':  # the same keys, the arrays swapped: np.load would read them
+            np.savez(output, a=b, b=a)
+            damaged = output
+        else:
+            (output / 'a.npy').unlink()
+            damaged = output / 'a.npy'
+        with pytest.raises(corpus.DamagedOutputError,
+                           match=rf"{damaged}: .*the manifest lists record 'a'"):
+            corpus.open(output)['a']
+
+
 @pytest.mark.parametrize('line, message', [
     ('{}', r'line 2: "id" must be a str, got None'),
     ('', r'line 2: not a JSON line'),

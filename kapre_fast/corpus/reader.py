@@ -41,10 +41,10 @@ class Features(collections.abc.Mapping):
 
     def __getitem__(self, id):
         entry = self._entries[id]
-        if self.format == 'npz' or 'offset' not in entry:
+        if self.format != 'npz' and 'offset' not in entry:
             return self._read(id, None)
-        with self._open(entry) as stream:
-            return self._read(id, stream)
+        with self._open(entry) as source:
+            return self._read(id, source)
 
     def verify(self):
         """Reads and checks every record (DamagedOutputError for the first that fails)."""
@@ -55,10 +55,15 @@ class Features(collections.abc.Mapping):
         return self.output if self.format == 'npz' else self.output / entry['shard']
 
     def _open(self, entry):
+        """The open tar shard of `entry`, or the open archive (npz)."""
         try:
+            if self.format == 'npz':
+                return zipfile.ZipFile(self.output)
             return io.open(self._path(entry), 'rb')
         except FileNotFoundError:
             self._damaged(entry['id'], 'no such file')
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            self._damaged(entry['id'], f'cannot be read as a zip archive ({error})')
 
     def _damaged(self, id, problem):
         entry = self._entries[id]
@@ -66,14 +71,12 @@ class Features(collections.abc.Mapping):
                                  f'{id!r} in it (rerun the extraction to redo it)')
 
     def _read(self, id, stream):
-        """The verified array of record `id`; `stream`: its open tar shard."""
+        """The verified array of record `id`; `stream`: its open tar shard or archive (_open),
+        None for an .npy file."""
         entry = self._entries[id]
         if self.format == 'npz':
             try:
-                with zipfile.ZipFile(self.output) as archive:
-                    data = archive.read(f'{id}.npy')
-            except FileNotFoundError:
-                self._damaged(id, 'no such file')
+                data = stream.read(f'{id}.npy')
             except KeyError:
                 self._damaged(id, f'has no member {id}.npy')
             except (zipfile.BadZipFile, OSError, EOFError) as error:
@@ -115,7 +118,7 @@ class Features(collections.abc.Mapping):
             for id, entry in self._entries.items():
                 if shards is not None and entry['shard'] not in shards:
                     continue
-                if self.format == 'npz' or 'offset' not in entry:
+                if self.format != 'npz' and 'offset' not in entry:
                     yield id, self._read(id, None)
                     continue
                 if entry['shard'] != open_path:
