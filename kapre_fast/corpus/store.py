@@ -24,7 +24,7 @@ import tarfile
 from pathlib import Path
 
 from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards, \
-    remove_orphans, unique_partial
+    fsync_folder, remove_orphans, unique_partial
 
 MANIFEST = 'manifest.jsonl'
 SETTINGS = 'settings.json'
@@ -363,6 +363,12 @@ def append_durably(path, data: bytes):
 
 
 def _write_atomically(path, text):
+    """`text` as the file `path`, durable (fsynced, then renamed into place and the folder
+    fsynced) before it returns."""
     partial = path.with_name(path.name + PARTIAL)
-    partial.write_text(text)
+    with open(partial, 'w') as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
     os.replace(partial, path)
+    fsync_folder(path.parent)
