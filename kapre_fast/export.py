@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import re
 
 import keras
 import numpy as np
@@ -142,27 +143,40 @@ def to_onnx(model, path=None, opset=ONNX_OPSET):
     return proto
 
 
-def run_savedmodel(path, x) -> np.ndarray:
-    """The 'serve' endpoint of the SavedModel at `path` on `x`."""
+def run_savedmodel(path, x):
+    """The 'serve' endpoint of the SavedModel at `path` on `x`: an array, or a list of arrays in
+    the model's output order for a model with several outputs."""
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
-    return loaded.serve(tf.constant(x)).numpy()
+    return _one_or_list([tensor.numpy() for tensor in tf.nest.flatten(loaded.serve(tf.constant(x)))])
 
 
-def run_tflite(flatbuffer: bytes, x) -> np.ndarray:
+def run_tflite(flatbuffer: bytes, x):
     """Runs a one-input TFLite model on `x` in the LiteRT interpreter, resizing its input to
-    x's shape (any batch, and any length where the model was converted with an unknown one)."""
+    x's shape (any batch, and any length where the model was converted with an unknown one).
+    An array, or a list of arrays in the model's output order (the signature's output_0,
+    output_1, ...; the interpreter's own list of outputs is in another order)."""
     interpreter_module = _require('ai_edge_litert.interpreter', 'ai-edge-litert')
     interpreter = interpreter_module.Interpreter(model_content=flatbuffer)
-    (tensor,) = interpreter.get_input_details()
-    interpreter.resize_tensor_input(tensor['index'], list(np.shape(x)), strict=True)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(tensor['index'], np.asarray(x, tensor['dtype']))
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]['index'])
+    signatures = interpreter.get_signature_list()
+    if not signatures:  # a flatbuffer without a signature: the interpreter's order
+        (tensor,) = interpreter.get_input_details()
+        interpreter.resize_tensor_input(tensor['index'], list(np.shape(x)), strict=True)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(tensor['index'], np.asarray(x, tensor['dtype']))
+        interpreter.invoke()
+        return _one_or_list([interpreter.get_tensor(detail['index'])
+                             for detail in interpreter.get_output_details()])
+    key = next(iter(signatures))
+    runner = interpreter.get_signature_runner(key)
+    (name,) = signatures[key]['inputs']
+    dtype = runner.get_input_details()[name]['dtype']
+    outputs = runner(**{name: np.asarray(x, dtype)})
+    return _one_or_list([outputs[name] for name in _in_model_order(signatures[key]['outputs'])])
 
 
-def run_onnx(model_or_path, x) -> np.ndarray:
-    """Runs a one-input ONNX model (a path or a ModelProto) on `x` in onnxruntime (CPU)."""
+def run_onnx(model_or_path, x):
+    """Runs a one-input ONNX model (a path or a ModelProto) on `x` in onnxruntime (CPU): an
+    array, or a list of arrays in the model's output order."""
     onnxruntime = _require('onnxruntime', 'onnxruntime')
     source = model_or_path
     if not isinstance(source, (str, bytes)) and hasattr(source, 'SerializeToString'):
@@ -171,4 +185,17 @@ def run_onnx(model_or_path, x) -> np.ndarray:
         source if isinstance(source, bytes) else str(source),
         providers=['CPUExecutionProvider'])
     (node,) = session.get_inputs()
-    return session.run(None, {node.name: np.asarray(x, np.float32)})[0]
+    return _one_or_list(session.run(None, {node.name: np.asarray(x, np.float32)}))
+
+
+def _in_model_order(names):
+    """Signature output names sorted as the model's outputs: output_0, output_1, ..., output_10
+    (by number, not as text); other names as listed."""
+    numbers = [re.fullmatch(r'output_(\d+)', name) for name in names]
+    if all(numbers):
+        return [name for _, name in sorted(zip((int(m[1]) for m in numbers), names))]
+    return list(names)
+
+
+def _one_or_list(arrays):
+    return arrays[0] if len(arrays) == 1 else list(arrays)

@@ -546,6 +546,16 @@ def _check_positive(name, value):
     return value
 
 
+def _check_float32_positive(name, value):
+    """> 0 and still > 0 and finite in float32, the kernels' precision (1e-50 is 0 there)."""
+    value = _check_positive(name, value)
+    if not 0 < np.float32(value) < np.inf:
+        limits = np.finfo(np.float32)
+        raise ValueError(f'{name} must be a number float32 holds ({limits.smallest_subnormal:.3g}'
+                         f' to {limits.max:.3g}), got {value!r}')
+    return value
+
+
 def _check_bool(name, value):
     # kapre tests its flags for truth, so code written for it passes 0 and 1 too.
     if not isinstance(value, (bool, np.bool_)) and not (
@@ -700,9 +710,12 @@ def _validated_fields(spec):
 
     v['return_decibel'] = return_decibel = _check_bool('return_decibel', spec.return_decibel)
     # As kapre, which builds its MagnitudeToDecibel only with return_decibel: without it the dB
-    # arguments are unused, whatever they hold (None included), and take their defaults.
-    for name in ('db_amin', 'db_ref_value', 'db_dynamic_range'):
-        v[name] = _check_positive(name, getattr(spec, name)) if return_decibel else _DEFAULTS[name]
+    # arguments are unused, whatever they hold (None included), and take their defaults. With
+    # it, amin and ref must stay > 0 and finite in float32, the kernels' precision.
+    checks = {'db_amin': _check_float32_positive, 'db_ref_value': _check_float32_positive,
+              'db_dynamic_range': _check_positive}
+    for name, check in checks.items():
+        v[name] = check(name, getattr(spec, name)) if return_decibel else _DEFAULTS[name]
 
     if output == 'complex' and (filterbank != 'none' or return_decibel):
         raise ValueError(

@@ -274,6 +274,8 @@ def files(tmp_path, speech):
     write_audio(tmp_path / 'speech.wav', speech[:20000], SPEECH_RATE)
     write_corrupt(tmp_path / 'broken.wav')
     (tmp_path / 'empty').mkdir()
+    write_audio(tmp_path / 'nan.wav', np.full(4000, np.nan, np.float32), 16000, subtype='FLOAT')
+    (tmp_path / 'inf.jsonl').write_text('{"path": "speech.wav", "offset": Infinity}\n')
     return tmp_path
 
 
@@ -293,6 +295,14 @@ def files(tmp_path, speech):
     (['features', 'speech.wav'], 2, 'the following arguments are required: -o'),
     (['features', 'speech.wav', '-o', 'out', '--n-fft', '65536'], 1,
      'one frame needs win_length=65536'),
+    # NaN audio was drawn as "nan to nan dB", exit 0; --db-amin 1e-50 (0 in float32) passed
+    # the checks, then every file failed in the kernel; an inf offset was an OverflowError.
+    (['spec', 'nan.wav'], 1, 'nan.wav: 4000 of 4000 samples are NaN or infinite'),
+    (['features', 'speech.wav', '-o', 'out', '--db-amin', '1e-50'], 2,
+     'db_amin must be a number float32 holds'),
+    (['features', 'inf.jsonl', '-o', 'out'], 2,
+     "inf.jsonl, row 1: offset must be a finite number >= 0 of seconds, got inf"),
+    (['features', '', '-o', 'out'], 2, 'an input is an empty path'),
     (['bench', '--seconds', '0.001'], 2, '--seconds 0.001 is too short'),
     (['bench', 'extra'], 2, 'need --full'),
     ([], 2, 'required: COMMAND'),

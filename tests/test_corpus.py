@@ -235,6 +235,54 @@ def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
     assert not (tmp_path / 'out').exists()  # refused before writing anything
 
 
+def _unused_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def test_ray_engine_refuses_an_address_where_nothing_listens(audio, tmp_path):
+    pytest.importorskip('ray')
+    address = f'127.0.0.1:{_unused_port()}'
+    start = time.monotonic()
+    with pytest.raises(ConnectionError, match=f'Ray cluster at {address}: cannot connect'):
+        corpus.extract(audio[0], tmp_path / 'out', engine='ray', address=address)
+    assert time.monotonic() - start < 15  # ray.init: minutes of retries, no message
+    assert not (tmp_path / 'out').exists()
+    with pytest.raises(ValueError, match="address must be .*got 'nowhere'"):
+        corpus.extract(audio[0], tmp_path / 'out', engine='ray', address='nowhere')
+    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(audio[0] / 'a.wav'), '-o',
+               str(tmp_path / 'cli'), '--engine', 'ray', '--address', address]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                            env=_environment())
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr
+    assert f'Ray cluster at {address}: cannot connect' in result.stderr
+
+
+def test_ray_engine_runs_from_a_source_checkout(audio, tmp_path):
+    """Ray puts the driver's working folder first on its workers' sys.path: from a checkout
+    whose kapre_fast/ is not built they imported that instead of the driver's kapre_fast."""
+    pytest.importorskip('ray')
+    checkout = tmp_path / 'checkout'
+    (checkout / 'kapre_fast').mkdir(parents=True)
+    (checkout / 'kapre_fast' / '__init__.py').write_text(
+        'raise ImportError("the uncompiled source tree was imported")\n')
+    (tmp_path / 'driver.py').write_text(textwrap.dedent(f'''
+        from kapre_fast import corpus
+        summary = corpus.extract({str(audio[0] / 'a.wav')!r}, {str(tmp_path / 'out')!r},
+                                 engine='ray', workers=1, sample_rate=16000, n_fft=512,
+                                 hop_length=160, n_mels=40, return_decibel=True)
+        print(summary)
+    '''))
+    result = subprocess.run([sys.executable, str(tmp_path / 'driver.py')], cwd=checkout,
+                            capture_output=True, text=True, timeout=180, env=_environment())
+    assert result.returncode == 0 and '1 of 1 files written' in result.stdout, result.stderr
+    np.testing.assert_array_equal(corpus.open(tmp_path / 'out')['a'],
+                                  expected(audio[0] / 'a.wav'))
+
+
 # ----- resuming ------------------------------------------------------------------------------
 
 # The child run: the local engine, one item per shard, each shard held open 0.3 s, so that a
@@ -305,6 +353,312 @@ def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp
         np.testing.assert_array_equal(features[id], reference[id.split('/', 1)[1]])
     assert sorted(features.failed) == sorted(f'part{copy}/{bad}' for copy in range(8)
                                              for bad in BAD)
+
+
+# The child run: the local engine with two workers; the worker that gets item argv[3] writes
+# its pid to argv[4] and waits to be killed ('once': the retry computes it) or kills itself
+# ('always': it dies again when retried alone).
+_KILLED_CHILD = '''
+import os, signal, sys, time
+from kapre_fast import corpus
+from kapre_fast.corpus import engine_local
+work = engine_local._work
+def watched(item):
+    if item.id == sys.argv[3]:
+        if sys.argv[5] == 'always':
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            descriptor = os.open(sys.argv[4], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return work(item)  # the retry
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
+        time.sleep(60)
+    return work(item)
+engine_local._work = watched
+summary = corpus.extract(sys.argv[1], sys.argv[2], sample_rate=16000, shard_size=2, workers=2,
+                         n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+print(summary.written, summary.failed)
+'''
+
+
+@pytest.mark.parametrize('mode', ['once', 'always'])
+def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run, tmp_path,
+                                                               mode):
+    folder, good = audio
+    output, marker = tmp_path / 'out', tmp_path / 'pid'
+    child = subprocess.Popen([sys.executable, '-c', _KILLED_CHILD, str(folder), str(output),
+                              'b', str(marker), mode], env=_environment(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if mode == 'once':  # SIGKILL the worker while it computes 'b', as the OOM killer does
+            deadline = time.monotonic() + 60
+            while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+                assert child.poll() is None, child.communicate()
+                time.sleep(0.02)
+            os.kill(int(marker.read_text()), signal.SIGKILL)
+        stdout, stderr = child.communicate(timeout=60)  # multiprocessing.Pool: forever
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, stderr
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    written = sorted(good) if mode == 'once' else sorted(set(good) - {'b'})
+    assert sorted(features) == written
+    for id in written:
+        np.testing.assert_array_equal(features[id], reference[id])
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    assert sorted(ok_ids) == sorted(shard_members(output)) == written  # each exactly once
+    if mode == 'always':
+        assert 'the worker process computing it died' in features.failed['b']
+        assert str(folder / 'b.flac') in features.failed['b']
+    else:
+        assert 'b' not in features.failed
+
+
+def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, local_run,
+                                                                         tmp_path, monkeypatch):
+    """Disk full at the manifest write, simulated in this process (no tmpfs to fill without
+    root): os.write on the manifest writes part of a commit, then raises ENOSPC."""
+    import errno
+
+    folder, good = audio
+    output = tmp_path / 'out'
+    real_write, calls = os.write, []
+
+    def write(descriptor, data):
+        if not os.readlink(f'/proc/self/fd/{descriptor}').endswith('manifest.jsonl'):
+            return real_write(descriptor, data)
+        calls.append(len(data))
+        if len(calls) in (2, 4):  # a short write, continued by the writer
+            return real_write(descriptor, bytes(data[:len(data) // 2]))
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(descriptor, data)
+
+    monkeypatch.setattr(os, 'write', write)
+    with pytest.raises(OSError, match=r'manifest.jsonl: appending \d+ bytes failed \(No space'):
+        corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1, **FRONT_END)
+    monkeypatch.setattr(os, 'write', real_write)
+    lines = manifest_lines(output)  # every line whole: the cut commit was taken back
+    assert len(lines) == 2  # commit 1 (call 1), commit 2 (calls 2-3); commit 3 was cut back
+    listed = corpus.open(output)
+    assert sorted(listed) == sorted(line['id'] for line in lines if line['status'] == 'ok')
+
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1,
+                             **FRONT_END)
+    assert (summary.already_done, summary.written) == (2, len(good) - 2)
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    assert sorted(ok_ids) == sorted(shard_members(output)) == sorted(good)  # exactly once
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+
+
+# A run into one .npz, each record's write held 0.1 s; prints when it started and ended.
+_NPZ_CHILD = '''
+import sys, time
+from kapre_fast import corpus
+from kapre_fast.corpus import writers
+add = writers.NpzArchive.add
+def slow_add(self, records):
+    time.sleep(0.1)
+    return add(self, records)
+writers.NpzArchive.add = slow_add
+start = time.time()
+corpus.extract(sys.argv[1], sys.argv[2], format='npz', sample_rate=16000, workers=1,
+               n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
+print(start, time.time())
+'''
+
+
+def test_two_runs_writing_one_npz_at_once_leave_a_whole_one(audio, local_run, tmp_path):
+    folder, good = audio
+    output = tmp_path / 'all.npz'
+    children = [subprocess.Popen([sys.executable, '-c', _NPZ_CHILD, str(folder), str(output)],
+                                 env=_environment(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    spans = []
+    for child in children:
+        stdout, stderr = child.communicate(timeout=120)
+        assert child.returncode == 0, stderr
+        spans.append([float(value) for value in stdout.split()])
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # they overlapped
+    features, reference = corpus.open(output), corpus.open(local_run[0])
+    assert sorted(features) == sorted(good)
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+    with np.load(output) as archive:  # every member readable (was: 14 of 30 unreadable)
+        assert sorted(archive.files) == sorted(good)
+        for id in good:
+            np.testing.assert_array_equal(archive[id], reference[id])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['all.manifest.jsonl', 'all.npz']
+
+
+@pytest.mark.parametrize('format', ['npy', 'shards'])
+def test_a_name_too_long_for_the_file_system_fails_its_item_only(audio, tmp_path, format):
+    folder, _ = audio
+    long_id = 'x' * 250  # 250 + len('.npy.partial') > 255, the longest file name
+    rows = [{'path': str(folder / 'a.wav'), 'id': 'first'},
+            {'path': str(folder / 'a.wav'), 'id': long_id},
+            {'path': str(folder / 'a.wav'), 'id': 'last'}]
+    (tmp_path / 'list.jsonl').write_text(''.join(json.dumps(row) + '\n' for row in rows))
+    output = tmp_path / 'out'
+    summary = corpus.extract(tmp_path / 'list.jsonl', output, format=format, sample_rate=RATE,
+                             workers=1, **FRONT_END)
+    features = corpus.open(output)
+    want = expected(folder / 'a.wav')
+    if format == 'shards':  # a tar member name has no length limit (PAX headers)
+        assert summary.ok and sorted(features) == sorted(['first', 'last', long_id])
+        np.testing.assert_array_equal(features[long_id], want)
+    else:
+        assert [(id, error.split(': ', 1)[0]) for id, _, error in summary.failed] == \
+            [(long_id, str(folder / 'a.wav'))]
+        assert 'File name too long' in summary.failed[0][2]
+        assert sorted(features) == ['first', 'last'] and long_id in features.failed
+        assert not list(output.rglob('*.partial'))
+    for id in ('first', 'last'):
+        np.testing.assert_array_equal(features[id], want)
+
+
+def _assert_same_as_clean_run(output, reference, good):
+    """Every id exactly once in the manifest and on disk, each array as the clean run's."""
+    ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
+    latest = {line['id']: line for line in manifest_lines(output)}
+    live = sorted(id for id, line in latest.items() if line['status'] == 'ok')
+    assert live == sorted(good) and sorted(shard_members(output)) == sorted(good)
+    assert len(ok_ids) >= len(good)
+    features = corpus.open(output)
+    features.verify()
+    for id in good:
+        np.testing.assert_array_equal(features[id], reference[id])
+
+
+def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tmp_path):
+    folder, good = audio
+    reference = corpus.open(local_run[0])
+    output = tmp_path / 'out'
+    shutil.copytree(local_run[0], output)
+    lines = manifest_lines(output)
+    in_shard = {name: sorted(line['id'] for line in lines if line.get('shard') == name)
+                for name in ('shard-000000.tar', 'shard-000001.tar')}
+
+    # Swapped: each id would read another recording's array by its offset.
+    first, second = output / 'shard-000000.tar', output / 'shard-000001.tar'
+    first.rename(tmp_path / 'swap')
+    second.rename(first)
+    (tmp_path / 'swap').rename(second)
+    features = corpus.open(output)
+    id = in_shard['shard-000000.tar'][0]
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf"shard-000000.tar: holds '.*' .* not '{id}.npy' .*record '{id}'"):
+        features[id]
+    with pytest.raises(corpus.DamagedOutputError, match='shard-00000[01].tar'):
+        features.verify()
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
+                             **FRONT_END)
+    swapped = in_shard['shard-000000.tar'] + in_shard['shard-000001.tar']
+    assert (summary.written, summary.redone) == (len(swapped), len(swapped))
+    assert summary.already_done == len(good) - len(swapped)  # failed items are retried
+    assert f'{len(swapped)} redone' in str(summary)
+    _assert_same_as_clean_run(output, reference, good)
+
+    # Deleted: corpus.open names it; the rerun notices it (was: "N of N written").
+    shard = next(output.glob('shard-*.tar'))
+    ids = sorted(line['id'] for line in manifest_lines(output) if line.get('shard') == shard.name)
+    shard.unlink()
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf'{shard.name}: no such file; the manifest lists record'):
+        corpus.open(output)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
+                             **FRONT_END)
+    assert summary.written == summary.redone == len(ids) > 0
+    _assert_same_as_clean_run(output, reference, good)
+
+    # An altered byte inside an array: the checksum names it.
+    line = next(line for line in manifest_lines(output)[::-1] if line['status'] == 'ok')
+    shard = output / line['shard']
+    data = bytearray(shard.read_bytes())
+    data[line['offset'] + line['bytes'] - 1] ^= 1
+    shard.write_bytes(bytes(data))
+    with pytest.raises(corpus.DamagedOutputError,
+                       match=rf"SHA-256 mismatch.*record '{line['id']}'"):
+        corpus.open(output)[line['id']]
+
+
+def test_damaged_npz_and_npy_outputs_are_named(audio, tmp_path):
+    folder, _ = audio
+    for format, output in [('npz', tmp_path / 'all.npz'), ('npy', tmp_path / 'npy')]:
+        corpus.extract([folder / 'a.wav', folder / 'b.flac'], output, format=format,
+                       sample_rate=RATE, workers=1, **FRONT_END)
+        features = corpus.open(output)
+        a, b = features['a'], features['b']
+        if format == 'npz':  # the same keys, the arrays swapped: np.load would read them
+            np.savez(output, a=b, b=a)
+            damaged = output
+        else:
+            (output / 'a.npy').unlink()
+            damaged = output / 'a.npy'
+        with pytest.raises(corpus.DamagedOutputError,
+                           match=rf"{damaged}: .*the manifest lists record 'a'"):
+            corpus.open(output)['a']
+
+
+@pytest.mark.parametrize('line, message', [
+    ('{}', r'line 2: "id" must be a str, got None'),
+    ('', r'line 2: not a JSON line'),
+    ('garbage', r'line 2: not a JSON line'),
+    ('[1, 2]', r'line 2: not a record'),
+    ('{"id": "x", "item": "x", "status": "ok", "shard": 5, "frames": 1}',
+     r'line 2: "shard" must be a str, got 5'),
+])
+def test_a_manifest_line_that_is_not_a_record_is_named(audio, local_run, tmp_path, line,
+                                                        message):
+    output = tmp_path / 'out'
+    shutil.copytree(local_run[0], output)
+    text = (output / 'manifest.jsonl').read_text().splitlines(keepends=True)
+    (output / 'manifest.jsonl').write_text(text[0] + line + '\n' + ''.join(text[1:]))
+    for attempt in (lambda: corpus.open(output),
+                    lambda: corpus.extract(audio[0], output, workers=1, **FRONT_END)):
+        with pytest.raises(corpus.DamagedOutputError,
+                           match=rf'{output / "manifest.jsonl"}, {message}'):
+            attempt()
+
+
+def test_hostile_inputs_fail_by_name_or_are_refused(audio, tmp_path, speech):
+    folder, _ = audio
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    soundfile.write(str(bad / 'nan.wav'), np.full((4000, 1), np.nan, np.float32), RATE,
+                    subtype='FLOAT')
+    soundfile.write(str(bad / 'one-hertz.wav'), speech[:16000, None], 1)  # header: 1 Hz
+    latin = bad / os.fsdecode(b'caf\xe9.wav')  # a name that is not UTF-8
+    shutil.copy(folder / 'a.wav', latin)
+    summary = corpus.extract(bad, tmp_path / 'out', sample_rate=RATE, workers=1, **FRONT_END)
+    failed = {id: error for id, _, error in summary.failed}
+    assert sorted(failed) == ['nan', 'one-hertz']
+    assert 'nan.wav: 4000 of 4000 samples are NaN or infinite' in failed['nan']
+    assert 'one-hertz.wav: a sample rate of 1 Hz (the file\'s header) cannot be resampled to ' \
+        '16000 Hz' in failed['one-hertz']
+    features = corpus.open(tmp_path / 'out')
+    np.testing.assert_array_equal(features[latin.stem], expected(folder / 'a.wav'))
+
+    with pytest.raises(corpus.InputError, match="an input is an empty path"):
+        corpus.extract('', tmp_path / 'none')  # was: the current folder, walked
+    rows = {'nul': {'path': 'a.wav', 'id': 'a\x00b'}, 'inf': {'path': 'a.wav', 'offset': 'inf'},
+            'huge': {'path': 'a.wav', 'duration': 1e400}}
+    messages = {'nul': r"id 'a\\x00b' holds a control character",
+                'inf': r"row 1: offset must be a finite number >= 0 of seconds, got 'inf'",
+                'huge': r'row 1: duration must be a finite number > 0 of seconds, got inf'}
+    for name, row in rows.items():
+        (tmp_path / f'{name}.jsonl').write_text(json.dumps(row) + '\n')
+        with pytest.raises(corpus.InputError, match=messages[name]):
+            corpus.extract(tmp_path / f'{name}.jsonl', tmp_path / 'none')
+    (tmp_path / 'garbage.jsonl').write_text('{"path": "a.wav"}\n\nnot json\n')
+    with pytest.raises(corpus.InputError, match=r'garbage.jsonl, line 3: not a JSON line'):
+        corpus.collect(tmp_path / 'garbage.jsonl')
+    assert not (tmp_path / 'none').exists()
 
 
 def test_rerun_rules(audio, tmp_path):

@@ -235,3 +235,59 @@ def test_cli_names_the_extra_of_a_missing_converter(model, tmp_path, monkeypatch
     status = cli_main(['export', str(tmp_path / 'model.keras'), '--format', 'onnx',
                             '-o', str(tmp_path / 'out.onnx')])
     assert status == 1 and 'kapre_fast[export]' in capsys.readouterr().err
+
+
+def _main(capsys, *args):
+    """The command's entry point in this process: (exit status, stdout, stderr)."""
+    status = cli_main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_refuses_to_overwrite_the_model(model, tmp_path, capsys):
+    model.save(tmp_path / 'model.keras')
+    before = (tmp_path / 'model.keras').read_bytes()
+    for format, output in [('tflite', tmp_path / 'model.keras'), ('savedmodel', tmp_path)]:
+        status, _, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format', format,
+                                  '-o', output)
+        assert status == 2 and 'would overwrite the model' in stderr, stderr
+    assert (tmp_path / 'model.keras').read_bytes() == before  # was: replaced, exit 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras']
+
+
+def test_cli_checks_every_output_in_order(model, tmp_path, capsys):
+    """Two outputs (TFLite lists them reversed): each is compared with its own."""
+    pytest.importorskip('ai_edge_litert')
+    mel = model.output
+    two = keras.Model(model.input, [keras.layers.Rescaling(0.01, 3.0, name='scaled')(mel), mel])
+    two.save(tmp_path / 'two.keras')
+    status, stdout, stderr = _main(capsys, 'export', tmp_path / 'two.keras', '--format',
+                                   'tflite', '-o', tmp_path / 'two.tflite')
+    assert status == 0, stderr
+    for index in (0, 1):
+        found = re.search(rf'output {index}: largest difference to the fused model (\S+) '
+                          r'\(output peak (\S+)', stdout)
+        assert found and float(found[1]) <= DECIBEL_TOLERANCE, stdout
+    peaks = [float(p) for p in re.findall(r'output peak (\S+),', stdout)]
+    assert peaks[0] < peaks[1]  # the scaled output first, as in the model
+    x = np.zeros((1, 4000, 2), np.float32) + 0.1
+    outputs = export.run_tflite((tmp_path / 'two.tflite').read_bytes(), x)
+    for got, want in zip(outputs, two(x), strict=True):
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-3)
+
+
+def test_cli_quantised_beyond_the_tolerance_exits_1_and_writes_nothing(model, tmp_path, capsys):
+    pytest.importorskip('ai_edge_litert')
+    model.save(tmp_path / 'model.keras')
+    output = tmp_path / 'q.tflite'
+    status, stdout, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format',
+                                   'tflite', '--quantize', 'dynamic', '-o', output)
+    error = float(re.search(r'dynamic-range quantisation error to the fused model (\S+)',
+                            stdout)[1])
+    assert status == 1 and error > 1.0  # dB: was printed as a difference, exit 0
+    assert 'quantisation error' in stderr and 'not written' in stderr and not output.exists()
+    status, _, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format', 'tflite',
+                              '--quantize', 'dynamic', '--tolerance', str(2 * error), '-o',
+                              output)
+    assert status == 0 and output.exists(), stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras', 'q.tflite']

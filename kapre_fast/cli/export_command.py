@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,10 @@ FORMATS = ('savedmodel', 'tflite', 'onnx')
 # Test signal length when the model leaves time unknown: 1.5 s at 16 kHz, enough for any front
 # end up to builtin.MAX_N_FFT.
 _DEFAULT_SAMPLES = 24000
+# Largest difference accepted by default, times the output's peak (at least 1): float32
+# conversions differ by ~1e-6 of it (3e-5 dB on a 26 dB mel spectrogram); dynamic-range
+# quantisation by dB.
+DEFAULT_TOLERANCE = 1e-3
 
 
 def add_parser(sub):
@@ -27,8 +34,11 @@ def add_parser(sub):
                     'and converts it: a SavedModel folder that any TensorFlow serves without '
                     'kapre_fast, a .tflite file of TFLite builtin ops (any batch size), or an '
                     '.onnx file (tf2onnx, opset 17). Then runs the result on a test signal '
-                    '(LiteRT, onnxruntime or TensorFlow) and prints its largest difference to '
-                    'the fused model. A model without kapre_fast layers is exported as it is.',
+                    '(LiteRT, onnxruntime or TensorFlow) and prints the largest difference of '
+                    'each output, in order, to the fused model; the result is renamed into '
+                    'place only when every difference is within --tolerance (else exit 1). '
+                    'OUT may not be MODEL. A model without kapre_fast layers is exported as it '
+                    'is.',
         epilog='TFLite and ONNX need the converters of the export extra: '
                'pip install "kapre_fast[export]".')
     export.add_argument('model', metavar='MODEL', help='Keras model file (.keras)')
@@ -38,7 +48,12 @@ def add_parser(sub):
     export.add_argument('--quantize', choices=('dynamic',),
                         help='TFLite only: dynamic-range quantisation (int8 weights, which '
                              'include the front end\'s DFT tables: expect errors of dB, not '
-                             'float32 rounding); its measured error is printed')
+                             'float32 rounding); its measured error is printed, and checked '
+                             'against --tolerance like any other')
+    export.add_argument('--tolerance', type=float, metavar='X',
+                        help='largest difference accepted on the test signal, in the output\'s '
+                             f'units (default: {DEFAULT_TOLERANCE:g} x the output\'s peak, at '
+                             'least 1); beyond it the command exits 1 and writes nothing')
     export.set_defaults(func=cmd_export)
     return export
 
@@ -78,19 +93,55 @@ def _test_signal(model):
     return (0.5 * chirp + 0.05 * rng.standard_normal(shape)).astype(np.float32)
 
 
-def _convert_and_run(model, args, x):
+def _convert_and_run(model, args, x, target: Path):
+    """Converts `model` to `target` and runs what was written there on `x`."""
     from kapre_fast import export
 
-    output = Path(args.output)
     if args.format == 'savedmodel':
-        export.to_savedmodel(model, output)
-        return export.run_savedmodel(output, x)
+        export.to_savedmodel(model, target)
+        return export.run_savedmodel(target, x)
     if args.format == 'tflite':
         flatbuffer = export.to_tflite(model, quantize=args.quantize)
-        output.write_bytes(flatbuffer)
-        return export.run_tflite(flatbuffer, x)
-    export.to_onnx(model, output)
-    return export.run_onnx(output, x)
+        target.write_bytes(flatbuffer)
+        return export.run_tflite(target.read_bytes(), x)
+    export.to_onnx(model, target)
+    return export.run_onnx(target, x)
+
+
+def _outputs(values) -> list:
+    """A model's output(s) as a list of float64 arrays, in the model's order."""
+    if isinstance(values, dict):
+        values = [values[key] for key in sorted(values)]
+    elif not isinstance(values, (list, tuple)):
+        values = [values]
+    return [np.asarray(value, np.float64) for value in values]
+
+
+def _check(expected, actual, args, output):
+    """One line per output (in the model's order) comparing the export with the fused model;
+    CliError when a count, a shape or a difference beyond the tolerance says they differ."""
+    if len(actual) != len(expected):
+        raise CliError(f'{output}: the {args.format} model gives {len(actual)} outputs, the '
+                       f'Keras model {len(expected)}; not written')
+    lines, failures = [], []
+    what = 'dynamic-range quantisation error' if args.quantize else 'largest difference'
+    for index, (want, got) in enumerate(zip(expected, actual)):
+        name = f'output {index}: ' if len(expected) > 1 else ''
+        if want.shape != got.shape:
+            failures.append(f'{name}shape {got.shape}, the Keras model\'s {want.shape}')
+            continue
+        difference = float(np.max(np.abs(got - want), initial=0.0))
+        if not np.isfinite(difference):
+            difference = float('inf')
+        peak = float(np.max(np.abs(want), initial=0.0))
+        tolerance = args.tolerance if args.tolerance is not None else \
+            DEFAULT_TOLERANCE * max(1.0, peak)
+        lines.append(f'{name}{what} to the fused model {difference:.3g} (output peak '
+                     f'{peak:.3g}, tolerance {tolerance:.3g})')
+        if not difference <= tolerance:
+            failures.append(f'{name}{what} {difference:.3g} exceeds the tolerance '
+                            f'{tolerance:.3g}')
+    return lines, failures
 
 
 def cmd_export(args) -> int:
@@ -99,9 +150,18 @@ def cmd_export(args) -> int:
         raise UsageError(f'{args.model}: no such file')
     if args.quantize and args.format != 'tflite':
         raise UsageError('--quantize applies to --format tflite only')
+    if args.tolerance is not None and not (np.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise UsageError(f'--tolerance must be a finite number >= 0, got {args.tolerance!r}')
     output = Path(args.output)
     if not output.parent.is_dir():
         raise UsageError(f'{args.output}: folder {output.parent} does not exist')
+    if output.resolve() == path.resolve() or output.resolve() in path.resolve().parents:
+        raise UsageError(f'-o {args.output} would overwrite the model {args.model}; export never '
+                         'replaces its input: name another output')
+    if args.format == 'savedmodel' and output.exists() and not output.is_dir():
+        raise UsageError(f'-o {args.output}: exists and is not a folder (a SavedModel is one)')
+    if args.format != 'savedmodel' and output.is_dir():
+        raise UsageError(f'-o {args.output}: is a folder; --format {args.format} writes a file')
 
     from kapre_fast import export
 
@@ -109,21 +169,58 @@ def cmd_export(args) -> int:
     if not export.kapre_fast_layers(model):
         print(f'note: {path.name} has no kapre_fast layers; exported as it is', file=sys.stderr)
     x = _test_signal(model)
-    expected = np.asarray(model(x, training=False))
+    expected = _outputs(model(x, training=False))
+    # Written and checked under a temporary name beside OUT, renamed into place only when the
+    # check passes: OUT is never left half-written, nor replaced by a model that fails.
+    if args.format == 'savedmodel':
+        target = Path(tempfile.mkdtemp(prefix=f'.{output.name}.', suffix='.partial',
+                                       dir=output.parent))
+    else:
+        descriptor, name = tempfile.mkstemp(prefix=f'.{output.name}.', suffix='.partial',
+                                            dir=output.parent)
+        os.close(descriptor)
+        target = Path(name)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the converters' own listings
-            actual = _convert_and_run(model, args, x)
-    except export.MissingConverterError as error:
-        raise CliError(str(error)) from None
-    except Exception as error:  # a converter's failure, whatever its type
-        raise CliError(f'{args.format} conversion failed: {type(error).__name__}: '
-                       f'{_first_line(error)}') from None
-    difference = float(np.max(np.abs(np.asarray(actual, np.float64) - expected)))
-    peak = float(np.max(np.abs(expected)))
-    quantized = ' (dynamic-range quantised)' if args.quantize else ''
-    print(f'wrote {output} ({args.format}{quantized}); on a test signal of shape {x.shape}: '
-          f'largest difference to the fused model {difference:.3g} (output peak {peak:.3g})')
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the converters' own listings
+                actual = _outputs(_convert_and_run(model, args, x, target))
+        except export.MissingConverterError as error:
+            raise CliError(str(error)) from None
+        except Exception as error:  # a converter's failure, whatever its type
+            raise CliError(f'{args.format} conversion failed: {type(error).__name__}: '
+                           f'{_first_line(error)}') from None
+        lines, failures = _check(expected, actual, args, output)
+        quantized = ' (dynamic-range quantised)' if args.quantize else ''
+        for line in lines:
+            print(f'on a test signal of shape {x.shape}: {line}')
+        if failures:
+            hint = ('; pass --tolerance to accept the quantisation error' if args.quantize
+                    else '; pass --tolerance to accept it')
+            raise CliError(f'the {args.format} model does not compute what {path.name} does: '
+                           f'{"; ".join(failures)}{hint}; {output} not written')
+        _replace(target, output)
+    finally:
+        _remove(target)
+    print(f'wrote {output} ({args.format}{quantized}); every output checked')
     return 0
+
+
+def _replace(target, output):
+    """Renames `target` into place as `output` (a folder replaces an existing one)."""
+    if target.is_dir() and output.is_dir():
+        old = Path(tempfile.mkdtemp(prefix=f'.{output.name}.', suffix='.old', dir=output.parent))
+        os.replace(output, old / output.name)
+        os.replace(target, output)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(target, output)
+
+
+def _remove(target):
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        target.unlink(missing_ok=True)
 
 
 __all__ = ['add_parser', 'cmd_export', 'FORMATS']

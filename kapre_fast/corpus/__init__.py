@@ -27,19 +27,27 @@ extract(inputs, output, engine='local', *, function='melspectrogram', sample_rat
   at its own rate (the filterbank follows it). mono: average the channels first (else all
   channels). chunk_seconds: cut each file into pieces of that length (the last zero-padded).
 - format: 'shards' (default), 'npy' (one OUT/<id>.npy per record, for small jobs) or 'npz'
-  (output is one .npz file; no resuming).
+  (output is one .npz file, written with its OUT.manifest.jsonl under temporary names of their
+  own and renamed into place together; no resuming).
 - engine: 'local' (a process pool of `workers`, default one per core, each computing with
-  `threads` = cores // workers; device='gpu': the pool decodes, kapre_fast.gpu computes) or
-  'ray' (Ray Data; `address` joins a running cluster, else Ray starts in this process; needs
+  `threads` = cores // workers; device='gpu': the pool decodes, kapre_fast.gpu computes; a
+  worker that dies is replaced, its items retried one at a time, one that kills its worker
+  again failed by name) or 'ray' (Ray Data; `address` joins a running cluster - a
+  ConnectionError within 10 s where none answers -, else Ray starts in this process; needs
   `pip install "kapre_fast[ray]"`). Both write the same bytes.
-- resume: a rerun into the same folder skips the items it lists as written and redoes the rest
-  (items that failed too); with other settings, or resume=False, it refuses to start.
+- resume: a rerun into the same folder re-verifies the records it lists as written (file
+  present, the tar member's name and size at its offset), skips those and redoes the rest
+  (items that failed, and items whose files are missing or damaged: Summary.redone); with other
+  settings, or resume=False, it refuses to start.
 - progress: a bar on stderr (files/s, hours of audio/s, ETA); default: when stderr is a
   terminal.
 
 Returns a Summary (print it; .failed lists (id, source, error); .ok). Items that cannot be
-read (missing, corrupt, empty, not audio) or are shorter than one frame are listed as failed
-in the manifest and the summary; the rest is written.
+read (missing, corrupt, empty, not audio, NaN or infinite samples, a header rate that would need
+more than 256x upsampling), are shorter than one frame, or whose id the file system refuses as
+a name, are listed as failed in the manifest and the summary; the rest is written. A failure of
+the output itself (disk full at a write) stops the run with an OSError naming the file; nothing
+it did not make durable is listed, and a rerun completes it.
 
 Why tar shards: a training job streams them sequentially at disk/network speed from any
 store (local disk, NFS, S3 via WebDataset's or tf.data's readers, `tar x` by hand); they need no
@@ -52,8 +60,10 @@ rename: a run killed at any point (SIGKILL included) leaves no partial shard cou
 and the rerun deletes what that run left and redoes exactly the items not listed.
 
 Output folder: shard-*.tar (or the .npy files), manifest.jsonl (one line per array written or
-item failed: id, item, source, status, frames, seconds, shard, offset, bytes, error; see
-kapre_fast.corpus.store), settings.json (the settings a rerun must match).
+item failed: id, item, source, status, frames, seconds, shard, offset, bytes, sha256, error; see
+kapre_fast.corpus.store), settings.json (the settings a rerun must match). corpus.open checks
+that every file listed is there and each read checks the member's name, size and SHA-256:
+DamagedOutputError names the file and the record (Features.verify() reads everything).
 """
 
 from __future__ import annotations
@@ -62,6 +72,7 @@ from kapre_fast.corpus.decode import DecodeError
 from kapre_fast.corpus.extract import Summary, extract
 from kapre_fast.corpus.inputs import AUDIO_EXTENSIONS, InputError, Item, collect
 from kapre_fast.corpus.reader import Features, open  # noqa: A004
+from kapre_fast.corpus.store import DamagedOutputError
 
 __all__ = ['extract', 'open', 'Features', 'Summary', 'collect', 'Item', 'InputError',
-           'DecodeError', 'AUDIO_EXTENSIONS']
+           'DecodeError', 'DamagedOutputError', 'AUDIO_EXTENSIONS']

@@ -1,11 +1,17 @@
 """Audio file -> float32 (time, channels) samples: decoding (soundfile), a segment, mono,
-resampling (soxr) and fixed-length chunks."""
+resampling (soxr) and fixed-length chunks. Samples that are NaN or infinite, and rates that
+would need more than MAX_UPSAMPLING times the samples, are refused (DecodeError)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+
+# The most a file may be upsampled (8 kHz to 384 kHz is 48): a header claiming a few Hz would
+# otherwise ask soxr for gigabytes.
+MAX_UPSAMPLING = 256
 
 
 class DecodeError(ValueError):
@@ -31,8 +37,10 @@ def read(path, offset=None, duration=None):
         raise DecodeError(f'{path}: no such file')
     if path.is_dir():
         raise DecodeError(f'{path}: is a folder, not an audio file')
+    # Bytes on POSIX: a name that is not UTF-8 (os.fsdecode's surrogates) opens as it is.
+    name = str(path) if os.name == 'nt' else os.fsencode(path)
     try:
-        with soundfile.SoundFile(str(path)) as file:
+        with soundfile.SoundFile(name) as file:
             rate = file.samplerate
             if offset:
                 file.seek(min(round(offset * rate), file.frames))
@@ -45,6 +53,10 @@ def read(path, offset=None, duration=None):
     if audio.shape[0] == 0:
         where = f' from {offset} s' if offset else ''
         raise DecodeError(f'{path}: no samples{where} (empty audio)')
+    finite = np.isfinite(audio)
+    if not finite.all():
+        raise DecodeError(f'{path}: {audio.size - int(np.count_nonzero(finite))} of {audio.size} '
+                          'samples are NaN or infinite (not audio)')
     return audio, rate
 
 
@@ -58,6 +70,10 @@ def resample(audio, rate, target):
     same array when the rates are equal or `target` is None."""
     if target is None or rate == target:
         return audio
+    if target > MAX_UPSAMPLING * rate:  # checked before soxr allocates the result
+        raise ValueError(f'a sample rate of {rate} Hz (the file\'s header) cannot be resampled '
+                          f'to {target} Hz: {target / rate:.3g} times as many samples, at most '
+                          f'{MAX_UPSAMPLING} (a damaged header?)')
     try:
         import soxr
     except ImportError as error:

@@ -8,7 +8,8 @@ where this process runs: the cluster's nodes need kapre_fast and read access to 
 (the same paths), not to the output folder.
 
 `address` joins a running cluster (`ray.init(address=...)`, e.g. "auto" on a node of it, or
-"ray://head:10001"); without it a Ray instance is started in this process with `workers` CPUs
+"ray://head:10001"; an address where nothing answers within CONNECT_TIMEOUT seconds is a
+ConnectionError naming it, before anything is written); without it a Ray instance is started in this process with `workers` CPUs
 and shut down at the end. If Ray is already initialised (ray.init called by the caller), that
 session is used and left running.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import socket
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +29,7 @@ from kapre_fast.corpus.features import Decoded, Piece, Record, Result, compute_r
 from kapre_fast.corpus.inputs import Item
 
 _BATCH = 16  # most items per task
+CONNECT_TIMEOUT = 10.0  # seconds to reach a cluster's address before giving up
 
 
 def _ray():
@@ -38,6 +42,24 @@ def _ray():
     return ray
 
 
+def check_address(address, timeout=CONNECT_TIMEOUT):
+    """Refuses a cluster address (host:port or ray://host:port) where nothing answers within
+    `timeout` seconds, instead of ray.init retrying for minutes without a word; "auto" and None
+    are left to Ray (it fails at once where no cluster runs)."""
+    if address is None or address == 'auto':
+        return
+    target = address[len('ray://'):] if address.startswith('ray://') else address
+    host, _, port = target.rpartition(':')
+    if not host or not port.isdigit():
+        raise ValueError(f'address must be "auto", HOST:PORT or ray://HOST:PORT, got {address!r}')
+    try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise ConnectionError(f'Ray cluster at {address}: cannot connect within {timeout:g} s '
+                              f'({error}); is a cluster running there (`ray start --head`), '
+                              'and is the port right?') from None
+
+
 def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None):
     """Yields a features.Result per item, in order."""
     ray = _ray()
@@ -46,7 +68,7 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
         logging.getLogger('ray').setLevel(logging.WARNING)
         options = dict(address=address) if address else dict(num_cpus=workers)
         ray.init(**options, logging_level=logging.WARNING, log_to_driver=False,
-                 include_dashboard=False)
+                 include_dashboard=False, runtime_env=_runtime_env())
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # same shards as the local engine
@@ -73,6 +95,32 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
     finally:
         if started:
             ray.shutdown()
+
+
+def _runtime_env():
+    """Workers import the kapre_fast this process imported. Ray puts this process's working
+    folder first on their sys.path when a task of the job first runs, where a source checkout's
+    uncompiled kapre_fast/ would shadow the built one: a setup hook (pickled by value, it
+    imports nothing of ours to be unpickled) imports ours first, from its folder, as each
+    worker starts."""
+    import kapre_fast
+
+    return {'worker_process_setup_hook': _preload(
+        str(Path(kapre_fast.__file__).resolve().parents[1]))}
+
+
+def _preload(folder):
+    def setup():
+        import importlib
+        import sys
+
+        sys.path.insert(0, folder)
+        try:
+            importlib.import_module('kapre_fast.corpus.engine_ray')
+        finally:
+            sys.path.remove(folder)
+
+    return setup
 
 
 # Rows between the stages: one per piece (or one per failed item), with the item as JSON.

@@ -29,6 +29,7 @@ class Summary:
     audio_seconds: float
     elapsed: float
     engine: str
+    redone: int = 0  # items an earlier run listed whose files were missing or damaged
 
     @property
     def ok(self) -> bool:
@@ -39,6 +40,9 @@ class Summary:
         parts = [f'{done} of {self.total} files written to {self.output}']
         if self.already_done:
             parts.append(f'{self.already_done} by an earlier run')
+        if self.redone:
+            parts.append(f'{self.redone} redone (listed, but their files were missing or '
+                         'damaged)')
         if self.failed:
             parts.append(f'{len(self.failed)} failed')
         elapsed = max(self.elapsed, 1e-9)
@@ -69,6 +73,7 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     if engine == 'ray':
         from kapre_fast.corpus import engine_ray as run_engine  # ImportError naming the extra
         run_engine._ray()
+        run_engine.check_address(address)  # fails within seconds, before anything is written
     else:
         from kapre_fast.corpus import engine_local as run_engine
 
@@ -84,16 +89,17 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     try:
         results = run_engine.run(todo, recipe, **options) if todo else ()
         for count, result in enumerate(results, start=1):
-            store.add(result)
-            if result.error is None:
+            error = store.add(result)
+            if error is None:
                 written, records = written + 1, records + len(result.records)
                 audio_seconds += result.seconds
             else:
-                failed.append((result.item.id, result.item.path, result.error))
+                failed.append((result.item.id, result.item.path, error))
             bar.update(count, Path(result.item.path).name, result.seconds)
         completed = True
     finally:
         bar.close()
         store.close(completed)
     return Summary(str(output), len(items), len(items) - len(todo), written, records, failed,
-                   audio_seconds, time.perf_counter() - start, engine)
+                   audio_seconds, time.perf_counter() - start, engine,
+                   len(store.redone & {item.id for item in items}))

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import glob
 import json
+import math
 import os
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def collect(inputs) -> list[Item]:
     inputs = [str(text) for text in inputs]
     if not inputs:
         raise InputError('inputs is empty: give folders, files, globs or manifests')
+    for text in inputs:
+        if not text.strip():  # Path('') is the current folder: never walk it unasked
+            raise InputError(f'an input is an empty path ({text!r}); name a folder, file, glob '
+                             'or manifest (. for the current folder)')
     named, manifest_items, seen = [], [], set()
     for text in inputs:
         path = Path(text)
@@ -109,8 +114,17 @@ def read_manifest(path) -> list[Item]:
                 rows = list(csv.DictReader(stream))
         else:
             with path.open() as stream:
-                rows = [json.loads(line) for line in stream if line.strip()]
+                rows = []
+                for number, line in enumerate(stream, start=1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except ValueError as error:
+                            raise InputError(f'{path}, line {number}: not a JSON line ({error}):'
+                                             f' {line[:80]!r}') from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, InputError):
+            raise
         raise InputError(f'{path}: cannot read the manifest: {error}') from None
     folder = path.parent
     parsed = []
@@ -135,9 +149,10 @@ def _seconds(value, name, where):
         seconds = float(value)
     except (TypeError, ValueError):
         raise InputError(f'{where}: {name} must be a number of seconds, got {value!r}') from None
-    if not seconds >= 0 or (name == 'duration' and seconds == 0):
-        raise InputError(f'{where}: {name} must be {"> 0" if name == "duration" else ">= 0"}'
-                         f' seconds, got {value!r}')
+    if not (seconds >= 0 and math.isfinite(seconds)) or (name == 'duration' and seconds == 0):
+        bound = '> 0' if name == 'duration' else '>= 0'
+        raise InputError(f'{where}: {name} must be a finite number {bound} of seconds, got '
+                         f'{value!r}')
     return seconds
 
 
@@ -173,6 +188,9 @@ def _check_unique(items):
         if not item.id or item.id.startswith('/') or '..' in parts or '' in parts:
             raise InputError(f'id {item.id!r} must be a relative path without "..", empty '
                              f'parts or a leading "/" ({item.path})')
+        if any(ord(character) < 32 or character == '\x7f' for character in item.id):
+            raise InputError(f'id {item.id!r} holds a control character (NUL, newline, ...), '
+                             f'which no file or tar member name may hold ({item.path})')
         if item.id in ids:
             repeated.append(item.id)
         ids.add(item.id)

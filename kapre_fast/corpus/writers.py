@@ -7,10 +7,14 @@ final name. `commit()` is that rename; only after it does the run manifest name 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import io
 import os
 import re
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -85,22 +89,35 @@ class TarShards:
 
 class NpyFiles:
     """One OUT/<id>.npy per record (small jobs; what `kapre-fast features` wrote before). Each
-    file is renamed into place as soon as it is written; `shard_size` items make one commit of
-    the manifest (a rerun after a crash rewrites the same files)."""
+    file is written, fsynced and renamed into place as soon as it is computed; `shard_size`
+    items make one commit of the manifest (which first makes the renames durable)."""
 
     def __init__(self, folder: Path, shard_size: int):
         self.folder, self.shard_size, self.items = Path(folder), shard_size, 0
+        self.touched = set()  # folders with renames not yet fsynced
 
     def add(self, records) -> list[dict]:
-        places = []
-        for record in records:
-            relative = f'{record.id}.npy'
-            target = self.folder / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + PARTIAL)
-            partial.write_bytes(record.payload)
-            os.replace(partial, target)
-            places.append({'shard': relative})
+        """Writes the records of one item; an OSError (a name too long for the file system)
+        removes those of its records already written before it is raised."""
+        places, written = [], []
+        try:
+            for record in records:
+                relative = f'{record.id}.npy'
+                target = self.folder / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + PARTIAL)
+                with open(partial, 'wb') as stream:
+                    stream.write(record.payload)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(partial, target)
+                written.append(target)
+                self.touched.add(target.parent)
+                places.append({'shard': relative})
+        except OSError:
+            for target in written:
+                target.unlink(missing_ok=True)
+            raise
         self.items += 1
         return places
 
@@ -108,6 +125,9 @@ class NpyFiles:
         return self.items >= self.shard_size
 
     def commit(self):
+        for folder in sorted(self.touched):
+            fsync_folder(folder)
+        self.touched.clear()
         self.items = 0
         return None
 
@@ -116,13 +136,16 @@ class NpyFiles:
 
 
 class NpzArchive:
-    """All records in one .npz (keys: ids), kept under a temporary name until the run ends; no
-    resuming. What numpy.savez writes, without holding every array in memory."""
+    """All records in one .npz (keys: ids), kept under a temporary name of its own until the run
+    ends (two runs writing the same .npz at once never share a file); no resuming. What
+    numpy.savez writes, without holding every array in memory. The temporary file is locked
+    while it is written, so that a later run removes only those whose writer is gone."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + PARTIAL)
-        self.zip = zipfile.ZipFile(self.partial, 'w', zipfile.ZIP_STORED, allowZip64=True)
+        self.partial, self.descriptor = unique_partial(self.path)
+        self.stream = os.fdopen(self.descriptor, 'w+b')
+        self.zip = zipfile.ZipFile(self.stream, 'w', zipfile.ZIP_STORED, allowZip64=True)
         self.written = 0
 
     def add(self, records) -> list[dict]:
@@ -135,15 +158,49 @@ class NpzArchive:
     def full(self) -> bool:
         return False
 
-    def commit(self):
-        """Renames the archive into place (only an archive that holds something is kept)."""
+    def finish(self) -> bool:
+        """Closes the archive and makes it durable under its temporary name; whether it holds
+        anything (an empty one is deleted: commit() keeps the previous archive)."""
         self.zip.close()
-        if self.written:
-            os.replace(self.partial, self.path)
-        else:
-            self.partial.unlink(missing_ok=True)
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        if not self.written:
+            self.abort()
+        return bool(self.written)
+
+    def commit(self):
+        """Renames the archive into place (Store.commit calls it with the manifest)."""
+        os.replace(self.partial, self.path)
+        self.stream.close()  # releases its lock
         return None
 
     def abort(self):
-        self.zip.close()
+        with contextlib.suppress(ValueError, OSError):
+            self.zip.close()
         self.partial.unlink(missing_ok=True)
+        self.stream.close()
+
+
+def unique_partial(path: Path):
+    """(a new temporary file beside `path`: .<name>.<random>.partial, its descriptor, locked
+    (flock) for as long as it stays open)."""
+    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=PARTIAL,
+                                        dir=path.parent)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return Path(name), descriptor
+
+
+def remove_orphans(path: Path):
+    """Deletes the temporary files of `path` whose writer is gone (their lock is free)."""
+    for partial in path.parent.glob(f'.{glob.escape(path.name)}.*{PARTIAL}'):
+        try:
+            descriptor = os.open(partial, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            partial.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass  # a run writing it now
+        finally:
+            os.close(descriptor)
