@@ -8,7 +8,7 @@
   (unknown batch, and unknown time where the model leaves it unknown), and `run_savedmodel`,
   `run_tflite`, `run_onnx` to run what they wrote (the `kapre-fast export` command and the tests
   use them). TFLite runs in the LiteRT interpreter (ai-edge-litert), ONNX in onnxruntime; both
-  converters are the optional extra `kapre_fast[export]`.
+  converters are the optional extra `export` (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kapre_fast import _loader
 from kapre_fast import layers as _layers
 
 __all__ = [
@@ -45,7 +46,7 @@ def _require(module, package):
     except ImportError as error:
         raise MissingConverterError(
             f'{package} is not installed ({error}); install the export extra: '
-            'pip install "kapre_fast[export]"'
+            f'{_loader.pip_install_hint("export")}'
         ) from None
 
 

@@ -16,7 +16,7 @@ needs each example's dB clamp, which needs all its frames). `pcen` is the fused 
 a PCEN kernel in place over it (`apply_pcen`: one thread per (example, channel, band) row walking
 the frames, the CPU pass's constants and operations).
 
-Importing this module needs CuPy (`pip install kapre_fast[gpu]`), a kapre_fast build that
+Importing this module needs CuPy (the `gpu` extra), a kapre_fast build that
 compiled its CUDA kernels (nvcc present at build time), an NVIDIA driver for CUDA 13 (R580 or
 newer) and a GPU; otherwise the import raises ImportError or RuntimeError saying which is
 missing. `import kapre_fast` itself never imports CuPy.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kapre_fast._loader import pip_install_hint
 from kapre_fast.cli.options import CliError, UsageError
 
 FORMATS = ('savedmodel', 'tflite', 'onnx')
@@ -40,7 +41,7 @@ def add_parser(sub):
                     'OUT may not be MODEL. A model without kapre_fast layers is exported as it '
                     'is.',
         epilog='TFLite and ONNX need the converters of the export extra: '
-               'pip install "kapre_fast[export]".')
+               f'{pip_install_hint("export")}.')
     export.add_argument('model', metavar='MODEL', help='Keras model file (.keras)')
     export.add_argument('--format', required=True, choices=FORMATS, help='what to write')
     export.add_argument('-o', '--output', required=True, metavar='OUT',

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kapre_fast._loader import pip_install_hint
 from kapre_fast.cli.bench import cmd_bench
 from kapre_fast.cli.demo import cmd_demo
 from kapre_fast.cli import export_command
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                'sets the mel/log filterbank frequencies); with --sample-rate R, files at another '
                'rate are resampled to R (soxr). Engines: local (a process pool: --workers '
                'processes of --threads threads, by default one process per core) or ray (Ray '
-               'Data: pip install "kapre_fast[ray]"; --address joins a running cluster, '
+               'Data: ' + pip_install_hint('ray') + '; --address joins a running cluster, '
                'otherwise Ray starts on this machine).')
     features.add_argument('inputs', nargs='+', metavar='INPUT',
                           help='audio files, folders, globs or manifests (.csv, .jsonl)')

@@ -34,7 +34,7 @@ extract(inputs, output, engine='local', *, function='melspectrogram', sample_rat
   worker that dies is replaced, its items retried one at a time, one that kills its worker
   again failed by name) or 'ray' (Ray Data; `address` joins a running cluster - a
   ConnectionError within 10 s where none answers -, else Ray starts in this process; needs
-  `pip install "kapre_fast[ray]"`). Both write the same bytes.
+  the `ray` extra). Both write the same bytes.
 - resume: a rerun into the same folder re-verifies the records it lists as written (file
   present, the tar member's name and size at its offset), skips those and redoes the rest
   (items that failed, and items whose files are missing or damaged: Summary.redone); with other

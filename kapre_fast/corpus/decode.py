@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kapre_fast._loader import pip_install_hint
+
 # The most a file may be upsampled (8 kHz to 384 kHz is 48): a header claiming a few Hz would
 # otherwise ask soxr for gigabytes.
 MAX_UPSAMPLING = 256
@@ -24,7 +26,7 @@ def _soundfile():
         import soundfile
     except ImportError as error:
         raise ImportError(f'reading audio needs soundfile ({error}); install it with '
-                          '`pip install "kapre_fast[corpus]"` or `pip install soundfile`') from None
+                          f'`{pip_install_hint("corpus")}` or `pip install soundfile`') from None
     return soundfile
 
 
@@ -78,7 +80,7 @@ def resample(audio, rate, target):
         import soxr
     except ImportError as error:
         raise ImportError(f'resampling needs soxr ({error}); install it with '
-                          '`pip install "kapre_fast[corpus]"` or `pip install soxr`') from None
+                          f'`{pip_install_hint("corpus")}` or `pip install soxr`') from None
     return np.ascontiguousarray(soxr.resample(audio, rate, target), dtype=np.float32)
 
 

@@ -37,8 +37,10 @@ def _ray():
         import ray
         import ray.data
     except ImportError as error:
+        from kapre_fast._loader import pip_install_hint
+
         raise ImportError(f'engine="ray" needs Ray Data ({error}); install it with '
-                          '`pip install "kapre_fast[ray]"`') from None
+                          f'`{pip_install_hint("ray")}`') from None
     return ray
 
 

@@ -139,8 +139,10 @@ class Features(collections.abc.Mapping):
         try:
             import tensorflow as tf
         except ImportError as error:
+            from kapre_fast._loader import pip_install_hint
+
             raise ImportError(f'to_tf_dataset needs TensorFlow ({error}); install it with '
-                              '`pip install "kapre_fast[tf]"`') from None
+                              f'`{pip_install_hint("tf")}`') from None
         first = next(iter(self.stream()), (None, np.zeros((0, 0, 0), np.float32)))[1]
         signature = (tf.TensorSpec((), tf.string),
                      tf.TensorSpec((None,) * first.ndim, tf.as_dtype(first.dtype)))

@@ -19,22 +19,24 @@ audio before the FFI call (differentiated by jax), their power and dB are the ca
 take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in jnp with its
 smoother a jax.lax.associative_scan over the frames (jit-able, differentiable).
 
-Needs jax with `jax.ffi` (`pip install "kapre_fast[jax]"`) and a kapre_fast built while jax was
+Needs jax with `jax.ffi` (the `jax` extra) and a kapre_fast built while jax was
 importable; `import kapre_fast` alone never imports jax.
 """
 
 from __future__ import annotations
+
+from kapre_fast import _loader
 
 try:
     import jax
     import jax.numpy as jnp
 except ImportError as _error:
     raise ImportError(
-        'kapre_fast.jax needs jax: `pip install "kapre_fast[jax]"` '
+        f'kapre_fast.jax needs jax: `{_loader.pip_install_hint("jax")}` '
         f'(importing jax failed: {_error})') from _error
 if not hasattr(jax, 'ffi'):
     raise ImportError(f'kapre_fast.jax needs jax 0.4.38 or newer (jax.ffi); jax '
-                      f'{jax.__version__} is installed: `pip install "kapre_fast[jax]"`')
+                      f'{jax.__version__} is installed: `{_loader.pip_install_hint("jax")}`')
 
 import numpy as np  # noqa: E402
 

@@ -42,7 +42,7 @@ def module():
     if not _loader.build_info().get('jax', False):
         raise ImportError(
             'kapre_fast was built without its JAX handlers (jax was not importable at build '
-            'time). Install jax first (`pip install "kapre_fast[jax]"`), then reinstall '
+            f'time). Install jax first (`{_loader.pip_install_hint("jax")}`), then reinstall '
             'kapre_fast with `pip install --no-build-isolation .`.')
     try:
         return importlib.import_module('kapre_fast._jax_ffi')

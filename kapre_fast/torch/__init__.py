@@ -20,7 +20,7 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother a parallel scan over the frames).
 
-Needs the PyTorch release kapre_fast was built against (`pip install "kapre_fast[torch]"` pins
+Needs the PyTorch release kapre_fast was built against (the `torch` extra pins
 it; kapre_fast/torch/_ops.py says why and how to rebuild for another); `import kapre_fast` alone
 never imports it.
 """
@@ -32,11 +32,13 @@ import inspect
 
 import numpy as np
 
+from kapre_fast import _loader
+
 try:
     import torch
 except ImportError as _error:
     raise ImportError(
-        'kapre_fast.torch needs PyTorch: `pip install "kapre_fast[torch]"` '
+        f'kapre_fast.torch needs PyTorch: `{_loader.pip_install_hint("torch")}` '
         f'(importing torch failed: {_error})') from _error
 
 import torch.nn.functional as F  # noqa: E402
