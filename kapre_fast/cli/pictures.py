@@ -39,7 +39,7 @@ def band_centres(spec) -> np.ndarray:
     if spec.filterbank == 'log':
         bins = np.arange(spec.log_n_bins)
         return spec.log_f_min * 2.0 ** (bins / spec.log_bins_per_octave)
-    from kapre_fast.spec import _hz_to_mel, _mel_to_hz
+    from kapre_fast.tables import hz_to_mel as _hz_to_mel, mel_to_hz as _mel_to_hz
 
     # librosa's mel triangles: n_mels + 2 edges evenly spaced in mel; band j peaks at edge j + 1.
     low, high = _hz_to_mel(spec.mel_f_min, spec.mel_htk), _hz_to_mel(spec.mel_f_max, spec.mel_htk)
