@@ -260,3 +260,18 @@ def test_release_core_has_no_stage_counters():
     from kapre_fast import _core
 
     assert _core.stage_counts() is None  # KAPRE_FAST_STAGE_TIMING is for benchmark builds only
+
+
+def test_overhead_bench_times_every_installed_binding(tmp_path):
+    """bench/overhead.py runs each binding on the same input and reports its excess over
+    kapre_fast.cpu (a smoke run: 3 calls; the figures are bench/results')."""
+    result = subprocess.run([sys.executable, str(REPO / 'bench' / 'overhead.py'), '--calls', '3',
+                             '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads(next(tmp_path.glob('overhead-*.json')).read_text())
+    timings = record['us_per_call']
+    assert timings['kapre_fast.cpu (NumPy)'] > 0
+    for name in ('torch', 'jax'):
+        if importlib.util.find_spec(name) is not None:
+            assert any(key.startswith(f'kapre_fast.{name}') for key in timings), timings
+    assert all(value > 0 for value in timings.values())
