@@ -21,8 +21,8 @@ import textwrap
 import numpy as np
 
 from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_WINDOWS,
-                             WINDOW_NAMES, FrontEnd, fills_library_defaults, mfcc_matrix,
-                             pcen_constants)
+                             WINDOW_NAMES, FrontEnd, fills_library_defaults, front_end_of,
+                             mfcc_matrix, pcen_constants)
 
 # In the order the backend modules unpack them.
 FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
@@ -162,7 +162,6 @@ def front_end_functions(module: str) -> tuple:
 
 def _front_end_function(module, name):
     backend = BACKENDS[module]
-    make_spec = getattr(FrontEnd, name)
     kapre = FrontEnd.kapre_signature(name).parameters.values()
     presets = FrontEnd.preset_signature().parameters.values()
     extras = [inspect.Parameter(extra, inspect.Parameter.KEYWORD_ONLY, default=None)
@@ -183,7 +182,7 @@ def _front_end_function(module, name):
                 f'it takes {", ".join(accepted)}')
         extra_values = {extra: kwargs.pop(extra) for extra in backend.extras if extra in kwargs}
         # Looked up per call: the module defines `compute` after taking these functions.
-        return sys.modules[module].compute(make_spec(**kwargs), x, **extra_values)
+        return sys.modules[module].compute(front_end_of(name, kwargs), x, **extra_values)
 
     function.__name__ = function.__qualname__ = name
     function.__module__ = module

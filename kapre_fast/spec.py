@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from kapre_fast import tables
+from kapre_fast import _checks, tables
 from kapre_fast._checks import (DATA_FORMATS, _check_bool, _check_choice,  # noqa: F401
                                 _check_data_format, _check_float32_positive, _check_int,
                                 _check_positive, _check_real, _keras_image_data_format)
@@ -702,3 +702,26 @@ def fills_library_defaults(function=None, *, mfcc=False):
 # Direct construction too: FrontEnd(compat='torchaudio', filterbank='mel') is torchaudio's
 # MelSpectrogram(); dataclasses.replace and every copy pass all fields, so nothing is filled.
 FrontEnd.__init__ = fills_library_defaults(FrontEnd.__init__)
+
+
+# ----- one spec per set of arguments ---------------------------------------------------------
+
+
+def front_end_of(function: str, kwargs: dict) -> FrontEnd:
+    """FrontEnd.<function>(**kwargs) (a key of KAPRE_ARGUMENTS), built and validated once per
+    set of arguments: the backends' functions call this on every call, where validation would
+    otherwise cost tens of microseconds. The key holds Keras' image_data_format too (it
+    resolves 'default' layouts); unhashable arguments skip the cache (and are refused by name by
+    the validation)."""
+    try:
+        key = tuple(sorted(kwargs.items()))
+        hash(key)
+    except TypeError:
+        return getattr(FrontEnd, function)(**kwargs)
+    return _front_end_of(function, key, _checks._keras_image_data_format())
+
+
+@functools.lru_cache(maxsize=256)
+def _front_end_of(function, items, image_data_format):
+    del image_data_format  # part of the key only
+    return getattr(FrontEnd, function)(**dict(items))

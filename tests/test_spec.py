@@ -428,3 +428,18 @@ def test_filterbanks_are_cached_and_read_only():
         spec.dense_filterbank()[0, 0] = 1.0
     with pytest.raises(ValueError):
         spec.sparse_filterbank()[2][0] = 1.0
+
+
+def test_front_end_of_builds_each_spec_once_and_follows_keras_layout(monkeypatch):
+    from kapre_fast import _checks
+    from kapre_fast import spec as spec_module
+
+    first = spec_module.front_end_of('melspectrogram', dict(n_fft=256, n_mels=20))
+    assert first is spec_module.front_end_of('melspectrogram', dict(n_mels=20, n_fft=256))
+    assert first == FrontEnd.melspectrogram(n_fft=256, n_mels=20)
+    # 'default' layouts resolve from Keras' image_data_format: a change gives another spec.
+    monkeypatch.setattr(_checks, '_keras_image_data_format', lambda: 'channels_first')
+    other = spec_module.front_end_of('melspectrogram', dict(n_fft=256, n_mels=20))
+    assert other.input_data_format == 'channels_first' and other is not first
+    with pytest.raises(TypeError, match='mel_norm'):  # unhashable: not cached, still checked
+        spec_module.front_end_of('melspectrogram', dict(mel_norm=[2]))

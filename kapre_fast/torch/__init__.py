@@ -44,7 +44,7 @@ except ImportError as _error:
 import torch.nn.functional as F  # noqa: E402
 
 from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
-from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
+from kapre_fast.spec import FrontEnd, check_audio_dtype, front_end_of  # noqa: E402
 from kapre_fast.torch import _ops  # noqa: E402  (registers the operators)
 
 __all__ = [
@@ -99,7 +99,7 @@ def _plan(spec: FrontEnd) -> tuple:
 def _plan_of_arguments(function: str, arguments: tuple) -> tuple:
     # FrontEnd's validation is plain Python that torch.compile cannot trace (and need not: the
     # spec is a constant of the compiled program); TypeError/ValueError name bad arguments.
-    return _plan(getattr(FrontEnd, function)(**dict(arguments)))
+    return _plan(front_end_of(function, dict(arguments)))
 
 
 @torch.compiler.assume_constant_result
