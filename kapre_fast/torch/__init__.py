@@ -88,9 +88,11 @@ stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft 
     _front_end_function, _api.front_end_functions(__name__))
 
 
+@functools.lru_cache(maxsize=256)
 def _plan(spec: FrontEnd) -> tuple:
     """(operator key, spec key, centring pad, pad_mode, time axis): the operator runs the spec
-    without its centring (spec.without_centring), which _run applies first as a torch pad."""
+    without its centring (spec.without_centring), which _run applies first as a torch pad.
+    Cached per spec: the keys are the spec's JSON, too slow to write on every call."""
     return (_ops.spec_key(spec.without_centring()), _ops.spec_key(spec), spec.center_padding,
             spec.pad_mode or 'constant', _weights.time_axis(spec))
 
