@@ -1,0 +1,609 @@
+"""Streaming front ends: audio pushed in chunks of any length, frames returned as they complete,
+equal to the offline call on the whole signal.
+
+    s = kapre_fast.streaming.open('melspectrogram', backend='cpu', n_fft=512, hop_length=160,
+                                  n_mels=64, sample_rate=16000)
+    for chunk in microphone:          # (batch, samples, channels), any number of samples
+        frames = s.push(chunk)        # (batch, new frames, n_mels, channels): 0 or more frames
+    tail = s.flush()                  # the frames only the end of the signal completes
+    s.reset()                         # ready for a new signal
+
+Front ends: those of the backends' functions (stft_magnitude, melspectrogram,
+log_frequency_spectrogram, stft_mag_phase, stft, mfcc, pcen) with their keyword arguments, and
+'istft' (streaming overlap-add: push complex STFT frames, get the samples they complete).
+Backends: 'cpu' (NumPy arrays), 'torch' (tensors), 'jax' (jax arrays; see also `jax_step` for a
+pure, jit-able step).
+
+How it works, written once here (`_FrameCore`, `_Decibel`, `_Smoother`, `InverseStream`) over a
+thin per-backend adapter (`_Adapter`: the array namespace and the backend's kernel call):
+
+* The stream keeps the samples of the (padded) signal that no complete frame has consumed yet,
+  starting at the next frame's first sample. A push appends the chunk and runs the backend's
+  kernel on exactly the samples of the frames it completes, with the kernel's own padding off
+  (pad_begin, pad_end, center): the fused kernels compute every frame on its own, so each frame
+  is the offline frame bit for bit.
+* The start behaves as offline: pad_begin's n_fft - hop_length zeros and a preset's constant
+  centring (n_fft // 2 zeros) start the buffer; a preset's reflect centring waits for the first
+  n_fft // 2 + 1 samples and then prepends their mirror image.
+* flush() adds the end padding (pad_end's zeros up to the last frame that starts inside the
+  signal; a preset's centring, constant or the mirror of the last n_fft // 2 + 1 samples) and
+  returns the frames it completes. push() after flush() raises until reset().
+* dB (return_decibel, and the dB mel under mfcc): offline, each example is clamped to
+  db_dynamic_range (top_db) below its maximum over the whole example, which a stream does not
+  know yet. The stream clamps to the RUNNING maximum instead: frame t is
+  max(dB_t, max(dB_0..dB_t) - range), the maximum over the example's frames so far, its
+  features and (magnitude) channels. Where the offline clamp does not bind, that is the offline
+  value; everywhere, clamping the streamed frames once more to the final maximum less the range
+  gives the offline result exactly (the running floor never exceeds the final one). MFCC is the
+  DCT of that running-clamped dB mel.
+* PCEN carries librosa's smoother M (per example, channel and band; M[-1] = 1) across chunks:
+  M_t = (1 - b) M_{t-1} + b S_t in float32, then the compression of kapre_fast._pcen.
+
+Every push returns the backend's array type in output_data_format, with 0 frames when the chunk
+completes none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from kapre_fast import _api, _pcen
+from kapre_fast.spec import (FrontEnd, check_audio_dtype, library_defaults, mfcc_matrix,
+                             pcen_constants, PCEN_DEFAULTS)
+
+__all__ = ['open', 'Stream', 'InverseStream', 'FRONT_ENDS', 'BACKENDS']
+
+FRONT_ENDS = _api.FUNCTIONS + ('mfcc', 'pcen', 'istft')
+BACKENDS = ('cpu', 'torch', 'jax')
+_MFCC_ARGUMENTS = ('n_mfcc', 'lifter')
+# A dynamic range the clamp never reaches (float32-finite, as the native kernel wants): the
+# kernel then returns the unclamped dB, and the stream applies its running clamp.
+_NO_CLAMP = 1e30
+
+
+def open(front_end: str, backend: str = 'cpu', **kwargs):  # noqa: A001  (the issue's name)
+    """A streaming `front_end` on `backend`, taking that backend function's keyword arguments
+    (kapre's; mfcc's n_mfcc and lifter; pcen's constants; `threads` for cpu, torch and jax).
+
+    Returns a `Stream` (an `InverseStream` for 'istft', taking kapre's InverseSTFT arguments).
+    ValueError naming the value for an unknown front end or backend; the spec's own errors
+    for bad arguments (before any audio)."""
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f'front_end must be one of {", ".join(FRONT_ENDS)}, got {front_end!r}')
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
+    threads = kwargs.pop('threads', None)
+    adapter = _Adapter.of(backend, threads)
+    if front_end == 'istft':
+        return InverseStream(FrontEnd.inverted_by_istft(**kwargs), adapter)
+    dct = constants = None
+    if front_end == 'mfcc':
+        if 'return_decibel' in kwargs:
+            raise TypeError("mfcc takes no 'return_decibel': MFCCs are always computed from the "
+                            'dB mel spectrogram')
+        n_mfcc = kwargs.pop('n_mfcc', None)
+        lifter = kwargs.pop('lifter', 0)
+        kwargs = {**kwargs, **library_defaults(kwargs, mfcc=True)}
+        n_mfcc = kwargs.pop('n_mfcc', 20) if n_mfcc is None else n_mfcc
+        spec = FrontEnd.melspectrogram(return_decibel=True, **kwargs)
+        dct = mfcc_matrix(n_mfcc, spec.n_mels, lifter)
+    elif front_end == 'pcen':
+        pcen_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in PCEN_DEFAULTS}
+        if 'return_decibel' in kwargs:
+            raise TypeError("pcen takes no 'return_decibel': PCEN replaces the dB scaling")
+        spec = FrontEnd.melspectrogram(**kwargs)
+        constants = pcen_constants(spec.sample_rate, spec.hop_length, **pcen_kwargs)
+    else:
+        spec = getattr(FrontEnd, front_end)(**kwargs)
+    return Stream(front_end, spec, adapter, dct=dct, pcen=constants)
+
+
+# ----- the per-backend part ----------------------------------------------------------------------
+
+
+class _Adapter:
+    """The array namespace of a backend (`xp`: numpy, torch or jax.numpy) and its kernel call:
+    everything the framework-free core needs from a backend."""
+
+    name = ''
+
+    def __init__(self, threads):
+        self.threads = threads
+
+    @staticmethod
+    def of(backend, threads):
+        return {'cpu': _NumpyAdapter, 'torch': _TorchAdapter, 'jax': _JaxAdapter}[backend](threads)
+
+    def as_audio(self, chunk):
+        """The chunk as a float32 array of the backend; TypeError naming a refused dtype."""
+        raise NotImplementedError
+
+    def compute(self, spec, audio):
+        """The backend's front end `spec` on channels_last `audio` (padding off in `spec`)."""
+        raise NotImplementedError
+
+    def inverse(self, spec, frames):
+        """The backend's inverse STFT of complex `frames` (spec's output layout)."""
+        raise NotImplementedError
+
+    def flip(self, x, axis):
+        return self.xp.flip(x, axis)
+
+    def concat(self, arrays, axis):
+        return self.xp.concatenate(arrays, axis)
+
+    def zeros(self, shape, dtype=None):
+        return self.xp.zeros(shape, dtype=dtype or self.xp.float32)
+
+    def cummax(self, x, axis):
+        raise NotImplementedError
+
+    def amax(self, x, axes):
+        return self.xp.max(x, axis=axes)
+
+    def dct(self, mel, matrix, channels_last):
+        matrix = self.xp.asarray(np.asarray(matrix, np.float32))
+        if channels_last:  # (batch, frames, n_mels, channels)
+            return self.xp.einsum('bfmc,mk->bfkc', mel, matrix)
+        return mel @ matrix
+
+
+class _NumpyAdapter(_Adapter):
+    name = 'cpu'
+    xp = np
+
+    def as_audio(self, chunk):
+        array = np.asarray(chunk)
+        check_audio_dtype(array.dtype)
+        return array.astype(np.float32, copy=False)
+
+    def compute(self, spec, audio):
+        from kapre_fast import cpu
+        return cpu.compute(spec, audio, threads=self.threads)
+
+    def inverse(self, spec, frames):
+        from kapre_fast import cpu
+        return cpu.istft(frames, **spec.istft_arguments(), threads=self.threads)
+
+    def cummax(self, x, axis):
+        return np.maximum.accumulate(x, axis=axis)
+
+    def dct(self, mel, matrix, channels_last):
+        return _api.apply_dct(mel, matrix, channels_last)
+
+
+class _TorchAdapter(_Adapter):
+    name = 'torch'
+
+    def __init__(self, threads):
+        super().__init__(threads)
+        import torch
+        import kapre_fast.torch as backend
+        self.xp, self.backend = torch, backend
+
+    def as_audio(self, chunk):
+        torch = self.xp
+        if not isinstance(chunk, torch.Tensor):
+            array = np.asarray(chunk)
+            check_audio_dtype(array.dtype)
+            return torch.from_numpy(array.astype(np.float32, copy=False))
+        if chunk.dtype.is_complex or chunk.dtype == torch.bool:
+            raise TypeError(f'chunk must hold real numbers, got dtype {chunk.dtype}')
+        return chunk.to(torch.float32)
+
+    def compute(self, spec, audio):
+        return self.backend.compute(spec, audio, threads=self.threads)
+
+    def inverse(self, spec, frames):
+        return self.backend.istft(frames, **spec.istft_arguments(), threads=self.threads)
+
+    def flip(self, x, axis):
+        return self.xp.flip(x, (axis,))
+
+    def concat(self, arrays, axis):
+        return self.xp.cat(arrays, axis)
+
+    def zeros(self, shape, dtype=None):
+        return self.xp.zeros(shape, dtype=dtype or self.xp.float32)
+
+    def cummax(self, x, axis):
+        return self.xp.cummax(x, axis).values
+
+    def amax(self, x, axes):
+        return self.xp.amax(x, dim=axes)
+
+    def dct(self, mel, matrix, channels_last):
+        matrix = self.xp.as_tensor(np.asarray(matrix, np.float32))
+        if channels_last:
+            return self.xp.einsum('bfmc,mk->bfkc', mel, matrix)
+        return mel @ matrix
+
+
+class _JaxAdapter(_Adapter):
+    name = 'jax'
+
+    def __init__(self, threads):
+        super().__init__(threads)
+        import jax
+        import jax.numpy as jnp
+        import kapre_fast.jax as backend
+        self.xp, self.jax, self.backend = jnp, jax, backend
+
+    def as_audio(self, chunk):
+        if not isinstance(chunk, self.jax.Array):
+            array = np.asarray(chunk)
+            check_audio_dtype(array.dtype)
+            chunk = array.astype(np.float32, copy=False)
+        elif not self.xp.issubdtype(chunk.dtype, self.xp.number) or self.xp.iscomplexobj(chunk):
+            raise TypeError(f'chunk must hold real numbers, got dtype {chunk.dtype}')
+        return self.xp.asarray(chunk, dtype=self.xp.float32)
+
+    def compute(self, spec, audio):
+        return self.backend.compute(spec, audio, threads=self.threads)
+
+    def inverse(self, spec, frames):
+        return self.backend.istft(frames, **spec.istft_arguments(), threads=self.threads)
+
+    def cummax(self, x, axis):
+        return self.jax.lax.cummax(x, axis=axis)
+
+
+# ----- the framework-free core -----------------------------------------------------------------
+
+
+def _kernel_spec(spec: FrontEnd) -> FrontEnd:
+    """`spec` with every padding off (the stream pads itself) and its dB clamp out of reach (the
+    stream clamps to its running maximum), input channels_last (the stream's buffer)."""
+    changes = dict(pad_begin=False, pad_end=False, input_data_format='channels_last')
+    if spec.compat != 'kapre':
+        changes['center'] = False
+        if spec.return_decibel:
+            changes['top_db'] = math.inf
+    elif spec.return_decibel:
+        changes['db_dynamic_range'] = _NO_CLAMP
+    return dataclasses.replace(spec, **changes)
+
+
+class _FrameCore:
+    """The framing of a stream, independent of the array library: which samples are buffered,
+    the start and end padding, and how many frames each push completes. Works on channels_last
+    (batch, time, channels) arrays through `adapter` (slicing, concatenation, zeros, flip)."""
+
+    def __init__(self, spec: FrontEnd, adapter: _Adapter):
+        self.adapter = adapter
+        self.frame_length, self.hop = spec.frame_length, spec.hop_length
+        self.pad_end = spec.pad_end  # kapre's (presets have none)
+        self.centre = spec.center_padding  # a preset's n_fft // 2, else 0
+        self.reflect = bool(self.centre) and spec.pad_mode == 'reflect'
+        self.lead = spec.pad_begin_length if spec.compat == 'kapre' else (
+            0 if self.reflect else self.centre)
+        self.spec = spec
+        self.reset()
+
+    def reset(self):
+        self.buffer = None  # samples from the next frame's start on
+        self.head = None  # reflect centring: the samples received before the first frame
+        self.tail = None  # reflect centring: the last centre + 1 samples received
+        self.received = 0
+        self.skip = 0  # samples still to drop (win_length < hop_length: gaps between frames)
+        self.shape = None  # (batch, channels) of the first chunk
+
+    def append(self, chunk):
+        """Adds channels_last `chunk` (batch, n, channels); returns the samples of the frames it
+        completes (None for none) and the number of those frames."""
+        self.received += chunk.shape[1]
+        if self.reflect:
+            self.tail = chunk if self.tail is None else self._last(
+                self.adapter.concat([self.tail, chunk], 1), self.centre + 1)
+        if self.buffer is None:  # not started: the start padding once the signal allows it
+            if self.reflect:
+                self.head = chunk if self.head is None else self.adapter.concat(
+                    [self.head, chunk], 1)
+                if self.head.shape[1] <= self.centre:
+                    return None, 0
+                mirror = self.adapter.flip(self.head[:, 1:self.centre + 1], 1)
+                chunk, self.head = self.adapter.concat([mirror, self.head], 1), None
+            else:
+                chunk = self.adapter.concat(
+                    [self.adapter.zeros((chunk.shape[0], self.lead, chunk.shape[2])), chunk], 1)
+            self.buffer = chunk[:, :0]
+        return self._frames_of(chunk)
+
+    def finish(self):
+        """The end padding (pad_end, or a preset's centring); returns what `append` returns for
+        the frames it completes. ValueError where the offline call refuses the signal."""
+        if self.buffer is None:
+            if self.reflect:
+                self.spec.n_frames(self.received)  # raises: too short to mirror
+            if self.shape is None:
+                return None, 0
+            self.append(self.adapter.zeros((*self.shape[:1], 0, self.shape[1])))
+        batch, channels = self.buffer.shape[0], self.buffer.shape[2]
+        if self.reflect:
+            end = self.adapter.flip(self.tail[:, -self.centre - 1:-1], 1)
+        else:
+            if self.centre:
+                n = self.centre
+            elif self.pad_end:
+                pending = self.buffer.shape[1]  # the remaining frames start inside the signal
+                remaining = -(-pending // self.hop) if not self.skip else 0
+                n = max(0, (remaining - 1) * self.hop + self.frame_length - pending)
+                if self.received + self.lead == 0:
+                    self.spec.n_frames(0)  # raises: pad_end needs one sample
+            else:
+                n = 0
+            end = self.adapter.zeros((batch, n, channels))
+        return self._frames_of(end)
+
+    def _frames_of(self, samples):
+        if self.skip:
+            dropped = min(self.skip, samples.shape[1])
+            samples, self.skip = samples[:, dropped:], self.skip - dropped
+        buffer = self.adapter.concat([self.buffer, samples], 1) if self.buffer.shape[1] else samples
+        length = buffer.shape[1]
+        if length < self.frame_length:
+            self.buffer = buffer
+            return None, 0
+        count = 1 + (length - self.frame_length) // self.hop
+        used = buffer[:, :(count - 1) * self.hop + self.frame_length]
+        consumed = count * self.hop
+        self.skip = max(0, consumed - length)
+        self.buffer = buffer[:, min(consumed, length):]
+        return used, count
+
+    @staticmethod
+    def _last(x, n):
+        return x[:, max(0, x.shape[1] - n):]
+
+
+class _Decibel:
+    """The running dB clamp: frame t becomes max(dB_t, running maximum - range), the maximum
+    over the example's frames so far, its features and its magnitude channels."""
+
+    def __init__(self, spec, adapter):
+        self.range = spec.decibel[3]
+        self.channels_last = spec.output_data_format == 'channels_last'
+        self.mag_phase = spec.output == 'mag_phase'
+        self.adapter = adapter
+        self.reset()
+
+    def reset(self):
+        self.maximum = None  # per example, float32
+
+    def __call__(self, frames):
+        if not math.isfinite(self.range):
+            return frames
+        xp, a = self.adapter.xp, self.adapter
+        if self.channels_last:  # (batch, frames, features, channels)
+            magnitudes = frames[..., :frames.shape[3] // 2] if self.mag_phase else frames
+            per_frame = a.amax(magnitudes, (2, 3))
+        else:  # (batch, channels, frames, features)
+            magnitudes = frames[:, :frames.shape[1] // 2] if self.mag_phase else frames
+            per_frame = a.amax(magnitudes, (1, 3))
+        if self.maximum is not None:
+            per_frame = xp.maximum(per_frame, self.maximum[:, None])
+        running = a.cummax(per_frame, 1)  # (batch, frames)
+        self.maximum = running[:, -1]
+        floor = running - xp.asarray(np.float32(self.range))
+        floor = floor[:, :, None, None] if self.channels_last else floor[:, None, :, None]
+        if self.mag_phase:
+            n = frames.shape[3 if self.channels_last else 1] // 2
+            if self.channels_last:
+                return a.concat([xp.maximum(frames[..., :n], floor), frames[..., n:]], 3)
+            return a.concat([xp.maximum(frames[:, :n], floor), frames[:, n:]], 1)
+        return xp.maximum(frames, floor)
+
+
+class _Smoother:
+    """PCEN across chunks: librosa's smoother M_t = (1 - b) M_{t-1} + b S_t (M_{-1} = 1, per
+    example, channel and band, float32 as the native pass), then _pcen.compress."""
+
+    def __init__(self, constants, spec, adapter):
+        self.constants, self.adapter = constants, adapter
+        self.axis = 1 if spec.output_data_format == 'channels_last' else 2
+        self.reset()
+
+    def reset(self):
+        self.state = None
+
+    def __call__(self, mel):
+        xp = self.adapter.xp
+        b = xp.asarray(np.float32(self.constants.b))
+        keep = xp.asarray(np.float32(1.0 - self.constants.b))
+        state = self.state
+        if state is None:
+            state = xp.ones_like(_take(mel, self.axis, 0, 1))
+        smooth = []
+        for t in range(mel.shape[self.axis]):
+            state = keep * state + b * _take(mel, self.axis, t, t + 1)
+            smooth.append(state)
+        self.state = state
+        return _pcen.compress(xp, mel, self.adapter.concat(smooth, self.axis), self.constants)
+
+
+def _take(x, axis, begin, end):
+    return x[:, begin:end] if axis == 1 else x[:, :, begin:end]
+
+
+class Stream:
+    """A streaming front end (made by `open`): push() chunks of audio, get the frames they
+    complete; flush() at the end of the signal; reset() for the next one.
+
+    Chunks: (batch, samples, channels) for input_data_format 'channels_last' (the default
+    without Keras), (batch, channels, samples) for 'channels_first'; any number of samples
+    (0 too); batch and channels fixed by the first chunk until reset(). Frames: the backend
+    function's output layout with the new frames only."""
+
+    def __init__(self, front_end, spec, adapter, *, dct=None, pcen=None):
+        self.front_end, self.spec, self.adapter = front_end, spec, adapter
+        self.backend = adapter.name
+        self.kernel_spec = _kernel_spec(spec)
+        self._core = _FrameCore(spec, adapter)
+        self._decibel = _Decibel(spec, adapter) if spec.return_decibel else None
+        self._dct = dct
+        self._smoother = _Smoother(pcen, spec, adapter) if pcen is not None else None
+        self._flushed = False
+        self._channels_last_input = spec.input_data_format == 'channels_last'
+
+    def __repr__(self):
+        return f'<kapre_fast.streaming.Stream {self.front_end} on {self.backend}: {self.spec}>'
+
+    @property
+    def n_features(self):
+        """Size of the features axis of the frames."""
+        return self.spec.n_features if self._dct is None else self._dct.shape[1]
+
+    def push(self, chunk):
+        """Appends `chunk` to the signal; returns the frames it completes (maybe 0 of them).
+
+        TypeError for a refused dtype; ValueError naming the shape for a chunk that has not 3
+        axes or another batch or channel count than the stream's; RuntimeError after flush()."""
+        if self._flushed:
+            raise RuntimeError('push() after flush(): the signal has ended; call reset() to '
+                               'start a new one')
+        audio = self.adapter.as_audio(chunk)
+        if audio.ndim != 3:
+            layout = '(batch, samples, channels)' if self._channels_last_input else (
+                '(batch, channels, samples)')
+            raise ValueError(f'chunk must have 3 axes {layout} (input_data_format='
+                             f'{self.spec.input_data_format!r}), got shape {tuple(audio.shape)}')
+        if not self._channels_last_input:
+            audio = audio.transpose(1, 2) if self.backend == 'torch' else audio.transpose(0, 2, 1)
+        shape = (audio.shape[0], audio.shape[2])
+        if self._core.shape is None:
+            self._core.shape = shape
+        elif shape != self._core.shape:
+            raise ValueError(
+                f'chunk has batch {shape[0]} and {shape[1]} channel(s) (shape '
+                f'{tuple(audio.shape)} as channels_last), the stream {self._core.shape[0]} and '
+                f'{self._core.shape[1]}; call reset() to start a stream of another shape')
+        return self._process(*self._core.append(audio))
+
+    def flush(self):
+        """Ends the signal: returns the frames that only its end padding completes (pad_end, a
+        preset's centring; 0 frames otherwise). ValueError where the offline call would refuse
+        the whole signal as too short for its padding. Idempotent: a second flush returns 0
+        frames."""
+        if self._flushed:
+            return self._empty()
+        self._flushed = True
+        return self._process(*self._core.finish())
+
+    def reset(self):
+        """Forgets the signal (buffer, padding state, dB maximum, PCEN smoother)."""
+        self._core.reset()
+        for stage in (self._decibel, self._smoother):
+            if stage is not None:
+                stage.reset()
+        self._flushed = False
+
+    def _process(self, samples, count):
+        if not count:
+            return self._empty()
+        frames = self.adapter.compute(self.kernel_spec, samples)
+        if self._decibel is not None:
+            frames = self._decibel(frames)
+        if self._dct is not None:
+            frames = self.adapter.dct(frames, self._dct,
+                                      self.spec.output_data_format == 'channels_last')
+        if self._smoother is not None:
+            frames = self._smoother(frames)
+        return frames
+
+    def _empty(self):
+        batch, channels = self._core.shape or (1, 1)
+        channels *= 2 if self.spec.output == 'mag_phase' else 1
+        shape = ((batch, 0, self.n_features, channels)
+                 if self.spec.output_data_format == 'channels_last'
+                 else (batch, channels, 0, self.n_features))
+        dtype = None
+        if self.spec.output == 'complex':
+            dtype = self.adapter.xp.complex64
+        return self.adapter.zeros(shape, dtype)
+
+
+class InverseStream:
+    """Streaming overlap-add (kapre's InverseSTFT): push() complex STFT frames (batch, frames,
+    n_fft // 2 + 1, channels) in stft_data_format, get the waveform samples they complete
+    (every later frame starts after them) in waveform_data_format; flush() returns the tail.
+    The concatenated samples equal the offline istft of all frames: each push runs the
+    backend's istft on the frames that overlap the pending samples, so every sample sums the
+    same frames in the same order as offline."""
+
+    def __init__(self, spec: FrontEnd, adapter: _Adapter):
+        self.spec, self.adapter, self.backend = spec, adapter, adapter.name
+        self.front_end = 'istft'
+        self.hop, self.frame_length = spec.hop_length, spec.win_length
+        self.axis = 1 if spec.output_data_format == 'channels_last' else 2  # frames axis
+        self.time_axis = 1 if spec.input_data_format == 'channels_last' else 2
+        self.reset()
+
+    def reset(self):
+        """Forgets the frames."""
+        self.held = None  # the frames from `first` on
+        self.first = 0  # index of held's first frame
+        self.frames = 0  # frames pushed
+        self.emitted = 0  # samples returned
+        self._flushed = False
+
+    def push(self, frames):
+        """Appends complex STFT `frames`; returns the samples that are complete."""
+        if self._flushed:
+            raise RuntimeError('push() after flush(): call reset() to start a new signal')
+        X = self._as_frames(frames)
+        bins, channels = (2, 3) if self.axis == 1 else (3, 1)
+        if X.ndim != 4 or X.shape[bins] != self.spec.n_freq:
+            raise ValueError(f'frames must have 4 axes with n_fft // 2 + 1 = {self.spec.n_freq} '
+                             f'bins ({self.spec.output_data_format}), got shape {tuple(X.shape)}')
+        if self.held is not None and (X.shape[0], X.shape[channels]) != (
+                self.held.shape[0], self.held.shape[channels]):
+            raise ValueError(f'frames of shape {tuple(X.shape)} do not match the stream\'s '
+                             f'{tuple(self.held.shape)} (batch and channels)')
+        self.held = X if self.held is None else self.adapter.concat([self.held, X], self.axis)
+        self.frames += X.shape[self.axis]
+        return self._emit(self.frames * self.hop)
+
+    def flush(self):
+        """Returns the samples after the last frame's start (the tail of the overlap-add)."""
+        if self._flushed or self.held is None:
+            self._flushed = True
+            return self._empty()
+        self._flushed = True
+        return self._emit((self.frames - 1) * self.hop + self.frame_length)
+
+    def _emit(self, complete):
+        if complete <= self.emitted or self.held is None or not self.held.shape[self.axis]:
+            return self._empty()
+        waveform = self.adapter.inverse(self.spec, self.held)
+        start = self.first * self.hop
+        samples = _take(waveform, self.time_axis, self.emitted - start, complete - start)
+        self.emitted = complete
+        # The first frame that reaches the next pending sample.
+        first = max(0, (complete - self.frame_length) // self.hop + 1)
+        first = min(first, self.frames)
+        self.held = _take(self.held, self.axis, first - self.first, self.frames - self.first)
+        self.first = first
+        return samples
+
+    def _as_frames(self, frames):
+        xp = self.adapter.xp
+        if self.backend == 'cpu':
+            X = np.asarray(frames)
+            if not np.iscomplexobj(X):
+                raise TypeError(f'frames must be complex, got dtype {X.dtype}')
+            return X.astype(np.complex64, copy=False)
+        X = frames if self.backend != 'torch' or isinstance(frames, xp.Tensor) else (
+            xp.as_tensor(np.asarray(frames)))
+        X = xp.asarray(X) if self.backend == 'jax' else X
+        if not xp.is_complex(X) if self.backend == 'torch' else not xp.iscomplexobj(X):
+            raise TypeError(f'frames must be complex, got dtype {X.dtype}')
+        return X.to(xp.complex64) if self.backend == 'torch' else X.astype(xp.complex64)
+
+    def _empty(self):
+        batch, channels = (1, 1) if self.held is None else (
+            self.held.shape[0], self.held.shape[3] if self.axis == 1 else self.held.shape[1])
+        shape = (batch, 0, channels) if self.time_axis == 1 else (batch, channels, 0)
+        return self.adapter.zeros(shape)
