@@ -87,7 +87,8 @@ def open(front_end: str, backend: str = 'cpu', **kwargs):  # noqa: A001  (the is
         n_mfcc = kwargs.pop('n_mfcc', None)
         lifter = kwargs.pop('lifter', 0)
         kwargs = {**kwargs, **library_defaults(kwargs, mfcc=True)}
-        n_mfcc = kwargs.pop('n_mfcc', 20) if n_mfcc is None else n_mfcc
+        library_n_mfcc = kwargs.pop('n_mfcc', 20)  # torchaudio's 40 where left out
+        n_mfcc = library_n_mfcc if n_mfcc is None else n_mfcc
         spec = FrontEnd.melspectrogram(return_decibel=True, **kwargs)
         dct = mfcc_matrix(n_mfcc, spec.n_mels, lifter)
     elif front_end == 'pcen':

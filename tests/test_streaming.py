@@ -1,0 +1,404 @@
+"""kapre_fast.streaming: for any chunking of a signal (hypothesis draws the chunk boundaries, 0-
+and 1-sample chunks included), the concatenated frames of a stream equal the offline call on the
+whole signal on the same backend: bit for bit for every framed front end (the kernel computes
+each frame on its own), the documented running dB clamp for dB outputs, PCEN within float32
+roundings (the native pass's fast exp/log vs the stream's array ops), stft_mag_phase's phase
+within the kernel's vector atan2 error; the inverse STFT's streaming overlap-add bit for bit.
+Also the refusals (bad chunks, push after flush) and the docs page's example, which runs."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import helpers
+
+hypothesis = pytest.importorskip('hypothesis')
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kapre_fast import streaming  # noqa: E402
+
+BACKENDS = ['cpu', 'torch', 'jax']
+SAMPLES = 2400
+_SPEECH = helpers.load_speech()
+
+
+def _signal(seed=0):
+    """(2, SAMPLES, 2) channels_last: speech in the first example, noise with digital silence in
+    the second, so that dB floors and silent frames are exercised."""
+    speech = helpers.speech_batch(_SPEECH, 1, SAMPLES, 2, seed)
+    noise = helpers.noise_batch(1, SAMPLES, 2, seed)
+    return np.ascontiguousarray(np.concatenate([speech, noise]).transpose(0, 2, 1))
+
+
+def _crescendo():
+    """(2, SAMPLES, 1): quiet at first, loud at the end, so the running dB maximum keeps rising
+    and the running clamp differs from the offline one."""
+    ramp = np.linspace(1e-4, 1.0, SAMPLES, dtype=np.float32) ** 3
+    return (_signal()[:, :, :1] * ramp[None, :, None]).astype(np.float32)
+
+
+# name -> (front end, keyword arguments); every case runs on every backend.
+CASES = {
+    'magnitude': ('stft_magnitude', dict(n_fft=256, hop_length=100)),
+    'magnitude-pad': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=64,
+                                             pad_begin=True, pad_end=True)),
+    'magnitude-gaps': ('stft_magnitude', dict(n_fft=128, win_length=96, hop_length=150,
+                                              pad_end=True)),
+    'mel': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
+                                   pad_begin=True)),
+    'log': ('log_frequency_spectrogram', dict(n_fft=512, hop_length=128, log_n_bins=48,
+                                              sample_rate=16000, pad_end=True)),
+    'mag_phase': ('stft_mag_phase', dict(n_fft=256, hop_length=80, pad_begin=True)),
+    'complex': ('stft', dict(n_fft=256, win_length=160, hop_length=80, pad_end=True)),
+    'librosa': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40)),
+    'torchaudio': ('melspectrogram', dict(compat='torchaudio', n_fft=400, n_mels=40)),
+    'torchaudio-magnitude': ('stft_magnitude', dict(compat='torchaudio', n_fft=256,
+                                                    hop_length=100, power=1)),
+    'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
+    'pcen-librosa': ('pcen', dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40,
+                                  time_constant=0.06)),
+}
+DB_CASES = {
+    'mel-db': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
+                                      return_decibel=True, db_dynamic_range=40.0,
+                                      pad_begin=True, pad_end=True)),
+    'mag_phase-db': ('stft_mag_phase', dict(n_fft=256, hop_length=128, return_decibel=True,
+                                            db_dynamic_range=30.0)),
+    'librosa-db': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=128,
+                                          n_mels=40, return_decibel=True, top_db=50.0)),
+    'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
+                          db_dynamic_range=40.0, n_mfcc=13)),
+    'mfcc-torchaudio': ('mfcc', dict(compat='torchaudio', n_fft=400, n_mels=40)),
+}
+
+
+def _module(backend):
+    if backend == 'cpu':
+        import kapre_fast.cpu as module
+    elif backend == 'torch':
+        import kapre_fast.torch as module
+    else:
+        import kapre_fast.jax as module
+    return module
+
+
+def _as_backend(x, backend):
+    if backend == 'torch':
+        import torch
+        return torch.from_numpy(np.ascontiguousarray(x))
+    if backend == 'jax':
+        import jax.numpy as jnp
+        return jnp.asarray(x)
+    return x
+
+
+def _numpy(y):
+    return y.numpy() if hasattr(y, 'numpy') and not isinstance(y, np.ndarray) else np.asarray(y)
+
+
+def _offline(backend, front_end, x, **kwargs):
+    return _numpy(getattr(_module(backend), front_end)(_as_backend(x, backend), **kwargs))
+
+
+def _streamed(backend, front_end, x, cuts, **kwargs):
+    """The stream's frames for x cut at `cuts` (sorted sample indices, repeats giving 0-sample
+    chunks), flush included, concatenated along the frames axis; also each push's result."""
+    stream = streaming.open(front_end, backend=backend, **kwargs)
+    bounds = [0, *cuts, x.shape[1]]
+    pieces = [_numpy(stream.push(_as_backend(x[:, a:b], backend)))
+              for a, b in zip(bounds[:-1], bounds[1:])]
+    pieces.append(_numpy(stream.flush()))
+    axis = 1 if kwargs['output_data_format'] == 'channels_last' else 2
+    for piece in pieces:  # every push: the stream's batch, features and channels
+        assert piece.ndim == 4 and piece.shape[0] == x.shape[0], piece.shape
+    return np.concatenate(pieces, axis), pieces
+
+
+cuts_of = st.lists(st.integers(0, SAMPLES), min_size=0, max_size=12).map(sorted)
+# Many small chunks too: 1-sample and 0-sample pushes around a few boundaries.
+tiny_cuts = st.integers(0, SAMPLES - 8).map(lambda a: [a, a, a + 1, a + 2, a + 2, a + 3])
+chunkings = st.one_of(cuts_of, tiny_cuts)
+layouts = st.sampled_from(['channels_last', 'channels_first'])
+SETTINGS = dict(deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _examples(backend):
+    return 2 if backend == 'jax' else 4  # jax compiles each new chunk shape
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_stream_equals_offline(case, backend):
+    front_end, kwargs = CASES[case]
+    x = _signal()
+
+    @settings(max_examples=_examples(backend), **SETTINGS)
+    @given(cuts=chunkings, layout=layouts)
+    def check(cuts, layout):
+        arguments = dict(kwargs, input_data_format='channels_last', output_data_format=layout)
+        offline = _offline(backend, front_end, x, **arguments)
+        streamed, _ = _streamed(backend, front_end, x, cuts, **arguments)
+        assert streamed.shape == offline.shape
+        if front_end == 'pcen':  # the native pass's fast exp/log vs the stream's array ops
+            error = helpers.record_agreement(f'{backend} streaming pcen {case}',
+                                             helpers.peak_relative_error(streamed, offline))
+            assert error <= 1e-5
+        else:
+            _assert_frames_equal(streamed, offline, front_end, layout)
+
+    check()
+
+
+def _assert_frames_equal(streamed, expected, front_end, layout):
+    """Bit for bit; stft_mag_phase's phases within 1e-6 rad: the kernel's vector atan2 (within
+    about 2e-7 rad of libm's) runs on tiles of frames and takes libm's for a whole tile holding
+    a lane it does not handle (a zero bin, a tile's unused lanes), so a frame's phase depends on
+    its neighbours in the call. Compared as angles, not across the +-pi cut."""
+    if front_end != 'stft_mag_phase':
+        np.testing.assert_array_equal(streamed, expected)
+        return
+    channels = 3 if layout == 'channels_last' else 1
+    magnitude, phase = np.split(streamed, 2, axis=channels)
+    expected_magnitude, expected_phase = np.split(expected, 2, axis=channels)
+    np.testing.assert_array_equal(magnitude, expected_magnitude)
+    assert np.abs(np.angle(np.exp(1j * (phase - expected_phase)))).max() <= 1e-6
+
+
+def _running_clamp(db, dynamic_range, channels_last, magnitude_channels=None):
+    """The documented streaming dB rule on unclamped dB frames: frame t clamped to the running
+    maximum (over the example's frames 0..t, features and magnitude channels) less the range."""
+    db = db if channels_last else db.transpose(0, 2, 3, 1)  # (batch, frames, features, ch)
+    magnitudes = db if magnitude_channels is None else db[..., :magnitude_channels]
+    floor = np.maximum.accumulate(magnitudes.max(axis=(2, 3)), axis=1) - np.float32(
+        dynamic_range)
+    clamped = db.copy()
+    clamped[..., :magnitudes.shape[3]] = np.maximum(magnitudes, floor[:, :, None, None])
+    return clamped if channels_last else clamped.transpose(0, 3, 1, 2)
+
+
+def _unclamped_arguments(front_end, kwargs):
+    """The arguments of the same dB output without its clamp (kapre: an unreachable range)."""
+    if kwargs.get('compat', 'kapre') == 'kapre':
+        return dict(kwargs, db_dynamic_range=1e30)
+    return dict(kwargs, top_db=float('inf'))
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('case', sorted(DB_CASES))
+def test_stream_decibel_running_clamp(case, backend):
+    """dB streams clamp to the running maximum: exactly the documented rule on the offline
+    unclamped dB; the offline result where its clamp does not bind, and exactly the offline
+    result once the final maximum's floor is applied to the streamed frames. MFCC: the DCT of
+    the running-clamped dB mel (equal to offline mfcc where no clamp binds)."""
+    front_end, kwargs = DB_CASES[case]
+    x = _crescendo() if 'mfcc' not in case else _signal()[:, :, :1]
+    mfcc = front_end == 'mfcc'
+
+    @settings(max_examples=_examples(backend), **SETTINGS)
+    @given(cuts=chunkings, layout=layouts)
+    def check(cuts, layout):
+        arguments = dict(kwargs, input_data_format='channels_last', output_data_format=layout)
+        channels_last = layout == 'channels_last'
+        streamed, _ = _streamed(backend, front_end, x, cuts, **arguments)
+        offline = _offline(backend, front_end, x, **arguments)
+        assert streamed.shape == offline.shape
+        spec_arguments = {k: v for k, v in arguments.items() if k not in ('n_mfcc', 'lifter')}
+        if mfcc:
+            spec = streaming.open('mfcc', **arguments).spec
+            spec_arguments = dict(spec_arguments, return_decibel=True,
+                                  **({'top_db': spec.top_db} if spec.compat != 'kapre' else {}))
+        melspec = 'melspectrogram' if mfcc else front_end
+        unclamped = _offline(backend, melspec, x,
+                             **_unclamped_arguments(front_end, spec_arguments))
+        dynamic_range = streaming.open(front_end, **arguments).spec.decibel[3]
+        magnitude_channels = x.shape[2] if front_end == 'stft_mag_phase' else None
+        rule = _running_clamp(unclamped, dynamic_range, channels_last, magnitude_channels)
+        if mfcc:
+            matrix = streaming.open('mfcc', **arguments)._dct
+            rule = (np.einsum('bfmc,mk->bfkc', rule, matrix.astype(np.float32))
+                    if channels_last else rule @ matrix.astype(np.float32))
+            # The DCT: the cpu's native pass vs the stream's product (summation order).
+            np.testing.assert_allclose(streamed, rule, rtol=1e-5, atol=1e-3)
+            return
+        _assert_frames_equal(streamed, rule, front_end, layout)
+        # The running floor never exceeds the final one: the final clamp gives offline.
+        db = offline if channels_last else offline.transpose(0, 2, 3, 1)
+        final = (np.moveaxis(unclamped if channels_last else unclamped.transpose(0, 2, 3, 1),
+                             0, 0)[..., :magnitude_channels].max(axis=(1, 2, 3))
+                 - np.float32(dynamic_range))
+        restreamed = streamed if channels_last else streamed.transpose(0, 2, 3, 1)
+        restreamed = restreamed.copy()
+        restreamed[..., :magnitude_channels] = np.maximum(
+            restreamed[..., :magnitude_channels], final[:, None, None, None])
+        _assert_frames_equal(restreamed, db, front_end, 'channels_last')
+
+    check()
+
+
+def test_running_clamp_differs_where_the_maximum_comes_late():
+    """The crescendo makes the running clamp visible: early frames keep values below the final
+    floor that offline raises to it (the rule, not offline, is what the stream promises)."""
+    x = _crescendo()
+    kwargs = dict(DB_CASES['mel-db'][1], input_data_format='channels_last',
+                  output_data_format='channels_last')
+    streamed, _ = _streamed('cpu', 'melspectrogram', x, [700, 1500], **kwargs)
+    offline = _offline('cpu', 'melspectrogram', x, **kwargs)
+    assert (streamed < offline).any()
+    assert (streamed <= offline).all()
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_inverse_stream_equals_offline(backend):
+    """Streaming overlap-add: pushed STFT frames return the samples they complete; with flush's
+    tail the samples equal the offline istft bit for bit, for any chunking of the frames."""
+    kwargs = dict(n_fft=256, win_length=200, hop_length=64, input_data_format='channels_last',
+                  output_data_format='channels_last')
+    x = _signal()
+    frames = _offline('cpu', 'stft', x, **kwargs)
+    n_frames = frames.shape[1]
+    arguments = dict(n_fft=256, win_length=200, hop_length=64)
+    module = _module(backend)
+
+    @settings(max_examples=_examples(backend), **SETTINGS)
+    @given(cuts=st.lists(st.integers(0, n_frames), max_size=8).map(sorted), layout=layouts)
+    def check(cuts, layout):
+        X = frames if layout == 'channels_last' else np.ascontiguousarray(
+            frames.transpose(0, 3, 1, 2))
+        axis = 1 if layout == 'channels_last' else 2
+        offline = _numpy(module.istft(_as_backend(X, backend), **arguments,
+                                      stft_data_format=layout,
+                                      waveform_data_format='channels_last'))
+        stream = streaming.open('istft', backend=backend, **arguments, stft_data_format=layout,
+                                waveform_data_format='channels_last')
+        bounds = [0, *cuts, n_frames]
+        pieces = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            part = np.take(X, np.arange(a, b), axis=axis)
+            pieces.append(_numpy(stream.push(_as_backend(part, backend))))
+            # Returned so far: every sample before the next frame's start.
+            assert sum(p.shape[1] for p in pieces) == b * 64
+        pieces.append(_numpy(stream.flush()))
+        np.testing.assert_array_equal(np.concatenate(pieces, 1), offline)
+
+    check()
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_frames_arrive_as_soon_as_complete(backend):
+    """Each push returns exactly the frames whose last sample it delivered (the latency a
+    real-time model sees), 0 for a chunk that completes none; pad_begin's first frame comes with
+    the first hop of samples."""
+    x = _signal()
+    kwargs = dict(n_fft=512, hop_length=160, n_mels=16, sample_rate=16000, pad_begin=True,
+                  input_data_format='channels_last', output_data_format='channels_last')
+    stream = streaming.open('melspectrogram', backend=backend, **kwargs)
+    counts = [_numpy(stream.push(_as_backend(x[:, i:i + 100], backend))).shape[1]
+              for i in range(0, 1600, 100)]
+    # Frame t ends at sample (t + 1) * 160 of the signal (pad_begin: 352 zeros before it).
+    expected = [(i + 100) // 160 - i // 160 for i in range(0, 1600, 100)]
+    assert counts == expected
+    assert _numpy(stream.flush()).shape == (2, 0, 16, 2)  # no pad_end: nothing at the end
+
+
+def test_reset_starts_a_new_signal_and_streams_are_independent():
+    """reset() forgets buffer, padding, dB maximum and PCEN state: the second signal streams as
+    if new. Two streams interleaved do not share state."""
+    x, y = _signal(0), _signal(1)
+    kwargs = dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
+                  input_data_format='channels_last', output_data_format='channels_last')
+    a = streaming.open('pcen', **kwargs)
+    b = streaming.open('pcen', **kwargs)
+    first = [a.push(x[:, :1000]), b.push(y[:, :700]), a.push(x[:, 1000:]), b.push(y[:, 700:])]
+    a.flush()
+    a.reset()
+    again = np.concatenate([a.push(y[:, :300]), a.push(y[:, 300:]), a.flush()], 1)
+    np.testing.assert_array_equal(again, np.concatenate([first[1], first[3]], 1))
+    fresh = streaming.open('pcen', **kwargs)
+    np.testing.assert_array_equal(np.concatenate([fresh.push(x), fresh.flush()], 1),
+                                  np.concatenate([first[0], first[2]], 1))
+
+
+def test_channels_first_chunks():
+    """input_data_format='channels_first' takes (batch, channels, samples) chunks."""
+    x = _signal()
+    kwargs = dict(n_fft=256, hop_length=100, output_data_format='channels_last')
+    stream = streaming.open('stft_magnitude', input_data_format='channels_first', **kwargs)
+    xf = np.ascontiguousarray(x.transpose(0, 2, 1))
+    got = np.concatenate([stream.push(xf[:, :, :333]), stream.push(xf[:, :, 333:]),
+                          stream.flush()], 1)
+    import kapre_fast.cpu as cpu
+    np.testing.assert_array_equal(got, cpu.stft_magnitude(x, input_data_format='channels_last',
+                                                          **kwargs))
+
+
+def test_short_signals_as_offline():
+    """Signals too short for a frame: 0 frames (kapre without pad_end counts none); reflect
+    centring refuses, at flush, a signal too short to mirror, as the offline call does; pad_end
+    on an empty signal refuses as offline."""
+    stream = streaming.open('stft_magnitude', n_fft=256, input_data_format='channels_last')
+    assert stream.push(np.zeros((1, 100, 1), np.float32)).shape[1] == 0
+    assert stream.flush().shape[1] == 0
+    reflect = streaming.open('melspectrogram', compat='torchaudio',
+                             input_data_format='channels_last')
+    reflect.push(np.zeros((1, 150, 1), np.float32))
+    with pytest.raises(ValueError, match='reflect'):
+        reflect.flush()
+    empty = streaming.open('stft_magnitude', n_fft=256, pad_end=True,
+                           input_data_format='channels_last')
+    empty.push(np.zeros((1, 0, 1), np.float32))
+    with pytest.raises(ValueError, match='pad_end'):
+        empty.flush()
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_refusals(backend):
+    """Bad chunks raise naming the argument and its value; push after flush until reset."""
+    stream = streaming.open('melspectrogram', backend=backend, n_mels=16,
+                            input_data_format='channels_last')
+    stream.push(_as_backend(np.zeros((2, 10, 1), np.float32), backend))
+    with pytest.raises(ValueError, match=r'chunk must have 3 axes.*\(2, 10\)'):
+        stream.push(_as_backend(np.zeros((2, 10), np.float32), backend))
+    with pytest.raises(ValueError, match=r'chunk has batch 2 and 3 channel'):
+        stream.push(_as_backend(np.zeros((2, 10, 3), np.float32), backend))
+    with pytest.raises(ValueError, match=r'chunk has batch 1 and 1 channel'):
+        stream.push(_as_backend(np.zeros((1, 10, 1), np.float32), backend))
+    with pytest.raises(TypeError, match='complex'):
+        stream.push(np.zeros((2, 10, 1), np.complex64))
+    with pytest.raises(TypeError, match='bool'):
+        stream.push(np.zeros((2, 10, 1), bool))
+    stream.flush()
+    with pytest.raises(RuntimeError, match=r'push\(\) after flush\(\).*reset'):
+        stream.push(_as_backend(np.zeros((2, 10, 1), np.float32), backend))
+    stream.reset()
+    assert _numpy(stream.push(_as_backend(np.zeros((1, 10, 2), np.float32), backend))).shape == (
+        1, 0, 16, 2)
+    with pytest.raises(ValueError, match="front_end must be one of .*'spectrogram'"):
+        streaming.open('spectrogram', backend=backend)
+    with pytest.raises(ValueError, match="backend must be one of .*'numpy'"):
+        streaming.open('melspectrogram', backend='numpy')
+    with pytest.raises(ValueError, match='n_mels'):
+        streaming.open('melspectrogram', backend=backend, n_mels=0)
+    inverse = streaming.open('istft', backend=backend, n_fft=64)
+    with pytest.raises(TypeError, match='complex'):
+        inverse.push(_as_backend(np.zeros((1, 2, 33, 1), np.float32), backend))
+    with pytest.raises(ValueError, match='33 bins'):
+        inverse.push(np.zeros((1, 2, 30, 1), np.complex64))
+
+
+def _doc_blocks():
+    text = (Path(__file__).resolve().parents[1] / 'docs' / 'streaming.md').read_text()
+    return re.findall(r'```python\n(.*?)```', text, flags=re.S)
+
+
+def test_docs_examples_run():
+    """Every Python block of docs/streaming.md runs, in order, in one namespace (the blocks
+    assert what they claim)."""
+    blocks = _doc_blocks()
+    assert blocks
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, 'docs/streaming.md', 'exec'), namespace)  # noqa: S102
