@@ -71,14 +71,22 @@ def open(front_end: str, backend: str = 'cpu', **kwargs):  # noqa: A001  (the is
     Returns a `Stream` (an `InverseStream` for 'istft', taking kapre's InverseSTFT arguments).
     ValueError naming the value for an unknown front end or backend; the spec's own errors
     for bad arguments (before any audio)."""
-    if front_end not in FRONT_ENDS:
-        raise ValueError(f'front_end must be one of {", ".join(FRONT_ENDS)}, got {front_end!r}')
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {", ".join(BACKENDS)}, got {backend!r}')
     threads = kwargs.pop('threads', None)
     adapter = _Adapter.of(backend, threads)
     if front_end == 'istft':
         return InverseStream(FrontEnd.inverted_by_istft(**kwargs), adapter)
+    spec, dct, constants = parse(front_end, kwargs)
+    return Stream(front_end, spec, adapter, dct=dct, pcen=constants)
+
+
+def parse(front_end: str, kwargs: dict):
+    """(spec, DCT matrix or None, PCEN constants or None) of a framed `front_end` (not
+    'istft') and its function's keyword arguments (without `threads`)."""
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f'front_end must be one of {", ".join(FRONT_ENDS)}, got {front_end!r}')
+    kwargs = dict(kwargs)
     dct = constants = None
     if front_end == 'mfcc':
         if 'return_decibel' in kwargs:
@@ -97,9 +105,12 @@ def open(front_end: str, backend: str = 'cpu', **kwargs):  # noqa: A001  (the is
             raise TypeError("pcen takes no 'return_decibel': PCEN replaces the dB scaling")
         spec = FrontEnd.melspectrogram(**kwargs)
         constants = pcen_constants(spec.sample_rate, spec.hop_length, **pcen_kwargs)
+    elif front_end == 'istft':
+        raise ValueError("parse() takes a framed front end; open('istft', ...) streams the "
+                         'inverse STFT')
     else:
         spec = getattr(FrontEnd, front_end)(**kwargs)
-    return Stream(front_end, spec, adapter, dct=dct, pcen=constants)
+    return spec, dct, constants
 
 
 # ----- the per-backend part ----------------------------------------------------------------------
@@ -608,3 +619,211 @@ class InverseStream:
             self.held.shape[0], self.held.shape[3] if self.axis == 1 else self.held.shape[1])
         shape = (batch, 0, channels) if self.time_axis == 1 else (batch, channels, 0)
         return self.adapter.zeros(shape)
+
+
+# ----- fixed shapes: one step per chunk of a fixed size (jax.jit, Keras, TFLite, ONNX) --------
+
+
+class FixedStep:
+    """A stream step of fixed shapes, for compiled and exported graphs: chunks of exactly
+    `chunk_samples` samples (a multiple of hop_length), each giving `frames_per_step` =
+    chunk_samples // hop_length frames and a bool mask `valid` of those that are frames of the
+    signal (all of them once the first frame is complete; before that, the leading ones are
+    not). The state is explicit arrays:
+
+        history   (batch, history_samples, channels) float32: the samples the next frames need
+        received  () int32: samples pushed so far
+        maximum   (batch,) float32, dB outputs only: the running dB maximum (-inf at first)
+        smooth    PCEN only: the smoother M, one frame of the mel's shape (1 at first)
+
+    The framing arithmetic is written once here over an array namespace `ops` (_JaxOps, and
+    kapre_fast.streaming_tf's TensorFlow one); the frames are the backend's kernel on the
+    window of samples they cover, so they equal `Stream`'s (and offline). Refused (ValueError
+    naming the value): a chunk size that is not a positive multiple of hop_length, reflect
+    centring (its start mirrors samples not received yet), 'istft'."""
+
+    def __init__(self, front_end: str, chunk_samples: int, **kwargs):
+        self.front_end = front_end
+        self.spec, self.dct, self.pcen = parse(front_end, kwargs)
+        spec = self.spec
+        self.kernel_spec = _kernel_spec(spec)
+        hop, length = spec.hop_length, spec.frame_length
+        if (isinstance(chunk_samples, bool) or not isinstance(chunk_samples, (int, np.integer))
+                or chunk_samples < hop or chunk_samples % hop):
+            raise ValueError(f'chunk_samples must be a positive multiple of hop_length={hop}, '
+                             f'got {chunk_samples!r}')
+        if spec.center_padding and spec.pad_mode == 'reflect':
+            raise ValueError("a fixed-shape step cannot mirror the start (pad_mode='reflect'); "
+                             "use pad_mode='constant', center=False or the Stream class")
+        self.chunk_samples = int(chunk_samples)
+        self.frames_per_step = self.chunk_samples // hop
+        self.lead = spec.pad_begin_length if spec.compat == 'kapre' else spec.center_padding
+        # Frame ends fall delta samples before the chunk's end, in every step.
+        self.delta = (self.lead - length) % hop
+        self.history_samples = max(length - hop + self.delta, 0)
+        # Zeros that complete every frame the end padding creates.
+        self.flush_samples = -(-(length + self.delta) // hop) * hop
+        self.channels_last = spec.output_data_format == 'channels_last'
+        self.axis = 1 if self.channels_last else 2
+        self.decibel = spec.return_decibel and math.isfinite(spec.decibel[3])
+
+    def n_features(self):
+        return self.spec.n_features if self.dct is None else self.dct.shape[1]
+
+    def init(self, ops, batch: int, channels: int) -> dict:
+        """The state of a new signal."""
+        state = dict(history=ops.zeros((batch, self.history_samples, channels)),
+                     received=ops.int32(0))
+        if self.decibel:
+            state['maximum'] = ops.full((batch,), -np.inf)
+        if self.pcen is not None:
+            one = (batch, 1, self.spec.n_features, channels) if self.channels_last else (
+                batch, channels, 1, self.spec.n_features)
+            state['smooth'] = ops.full(one, 1.0)
+        return state
+
+    def step(self, ops, state: dict, chunk):
+        """(new state, frames, valid) for `chunk` (batch, chunk_samples, channels)."""
+        return self._run(ops, state, chunk, None)
+
+    def flush(self, ops, state: dict):
+        """(state, frames, valid): the frames the end padding completes (pad_end; a preset's
+        constant centring), from flush_samples zeros; none valid without end padding."""
+        batch, _, channels = ops.shape(state['history'])
+        zeros = ops.zeros((batch, self.flush_samples, channels))
+        return self._run(ops, state, zeros, state['received'])
+
+    def _run(self, ops, state, chunk, signal_end):
+        spec, hop, length = self.spec, self.spec.hop_length, self.spec.frame_length
+        n_samples = ops.shape(chunk)[1]
+        count = n_samples // hop
+        audio = ops.concat([state['history'], chunk], 1)
+        end = self.history_samples + n_samples - self.delta
+        frames = ops.compute(self.kernel_spec, audio[:, end - (count - 1) * hop - length:end])
+        # Each frame's end, in samples of the padded signal.
+        ends = (state['received'] + (self.lead + n_samples - self.delta)
+                - ops.arange(count - 1, -1, -1) * hop)
+        valid = ends >= length
+        if signal_end is not None:  # flush: only the frames the end padding makes
+            total = signal_end + self.lead
+            if spec.pad_end:
+                valid = valid & (ends - length < total)
+            elif spec.center_padding:
+                valid = valid & (ends <= total + spec.center_padding)
+            else:
+                valid = valid & (ends < 0)
+        new = dict(state, received=state['received'] + (n_samples if signal_end is None else 0))
+        new['history'] = audio[:, ops.shape(audio)[1] - self.history_samples:]
+        if self.decibel:
+            frames, new['maximum'] = self._clamp(ops, frames, valid, state['maximum'])
+        if self.dct is not None:
+            frames = ops.dct(frames, self.dct, self.channels_last)
+        if self.pcen is not None:
+            frames, new['smooth'] = self._pcen(ops, frames, valid, state['smooth'])
+        return new, frames, valid
+
+    def _clamp(self, ops, frames, valid, maximum):
+        # _Decibel's rule, one frame at a time over the fixed count, skipping invalid frames.
+        magnitudes = frames
+        if self.spec.output == 'mag_phase':
+            n = ops.shape(frames)[3 if self.channels_last else 1] // 2
+            magnitudes = frames[..., :n] if self.channels_last else frames[:, :n]
+        axes = (2, 3) if self.channels_last else (1, 3)
+        per_frame = ops.amax(magnitudes, axes)  # (batch, count)
+        floors = []
+        for j in range(ops.shape(frames)[self.axis]):
+            maximum = ops.where(valid[j], ops.maximum(maximum, per_frame[:, j]), maximum)
+            floors.append(maximum - np.float32(self.spec.decibel[3]))
+        floor = ops.stack(floors, 1)
+        floor = floor[:, :, None, None] if self.channels_last else floor[:, None, :, None]
+        if self.spec.output == 'mag_phase':
+            n = ops.shape(frames)[3 if self.channels_last else 1] // 2
+            if self.channels_last:
+                return ops.concat([ops.maximum(frames[..., :n], floor), frames[..., n:]], 3), \
+                    maximum
+            return ops.concat([ops.maximum(frames[:, :n], floor), frames[:, n:]], 1), maximum
+        return ops.maximum(frames, floor), maximum
+
+    def _pcen(self, ops, mel, valid, smooth):
+        # _Smoother's recursion, frozen on invalid frames.
+        b, keep = np.float32(self.pcen.b), np.float32(1.0 - self.pcen.b)
+        states = []
+        for j in range(ops.shape(mel)[self.axis]):
+            smooth = ops.where(valid[j], keep * smooth + b * _take(mel, self.axis, j, j + 1),
+                               smooth)
+            states.append(smooth)
+        return _pcen.compress(ops.math, mel, ops.concat(states, self.axis), self.pcen), smooth
+
+
+class _JaxOps:
+    """The array namespace FixedStep needs, in jax.numpy, with kapre_fast.jax's kernel."""
+
+    def __init__(self, threads=None):
+        import jax.numpy as jnp
+        import kapre_fast.jax as backend
+        self.jnp, self.backend, self.threads, self.math = jnp, backend, threads, jnp
+
+    def zeros(self, shape):
+        return self.jnp.zeros(shape, self.jnp.float32)
+
+    def full(self, shape, value):
+        return self.jnp.full(shape, value, self.jnp.float32)
+
+    def int32(self, value):
+        return self.jnp.asarray(value, self.jnp.int32)
+
+    def shape(self, x):
+        return tuple(x.shape)
+
+    def concat(self, arrays, axis):
+        return self.jnp.concatenate(arrays, axis)
+
+    def stack(self, arrays, axis):
+        return self.jnp.stack(arrays, axis)
+
+    def arange(self, start, stop, step):
+        return self.jnp.arange(start, stop, step, dtype=self.jnp.int32)
+
+    def where(self, condition, a, b):
+        return self.jnp.where(condition, a, b)
+
+    def maximum(self, a, b):
+        return self.jnp.maximum(a, b)
+
+    def amax(self, x, axes):
+        return self.jnp.max(x, axis=axes)
+
+    def compute(self, spec, audio):
+        return self.backend.compute(spec, audio, threads=self.threads)
+
+    def dct(self, mel, matrix, channels_last):
+        matrix = self.jnp.asarray(np.asarray(matrix, np.float32))
+        return self.jnp.einsum('bfmc,mk->bfkc', mel, matrix) if channels_last else mel @ matrix
+
+
+def jax_functions(front_end: str, chunk_samples: int, *, threads=None, **kwargs):
+    """Pure functions of a streaming `front_end` in JAX, for jax.jit (fixed chunk size):
+
+        init(batch, channels) -> state                 (a dict of arrays)
+        step(state, chunk) -> (state, frames, valid)   chunk: (batch, chunk_samples, channels)
+        flush(state) -> (state, frames, valid)
+
+    frames: chunk_samples // hop_length frames in the output layout; valid: bool (frames,),
+    the frames of the signal (False only for the leading frames of the first chunks, before
+    the first frame is complete, and in flush for the frames past the end padding).
+    Concatenating frames[valid] over the steps and flush gives the offline result (Stream's
+    rules for dB, MFCC and PCEN). See FixedStep for the state and what is refused."""
+    fixed = FixedStep(front_end, chunk_samples, **kwargs)
+    ops = _JaxOps(threads)
+
+    def init(batch, channels):
+        return fixed.init(ops, batch, channels)
+
+    def step(state, chunk):
+        return fixed.step(ops, state, ops.jnp.asarray(chunk, ops.jnp.float32))
+
+    def flush(state):
+        return fixed.flush(ops, state)
+
+    init.fixed = step.fixed = flush.fixed = fixed
+    return init, step, flush

@@ -402,3 +402,60 @@ def test_docs_examples_run():
     namespace = {}
     for block in blocks:
         exec(compile(block, 'docs/streaming.md', 'exec'), namespace)  # noqa: S102
+
+
+JAX_STEP_CASES = {
+    'mel': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000)),
+    'mel-db-pad': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64,
+                                          sample_rate=16000, pad_begin=True, pad_end=True,
+                                          return_decibel=True, db_dynamic_range=30.0)),
+    'gaps-pad_end': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=100,
+                                            pad_end=True)),
+    'librosa': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=160, n_mels=40)),
+    'mag_phase-db': ('stft_mag_phase', dict(n_fft=256, hop_length=128, return_decibel=True)),
+    'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
+    'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
+                          db_dynamic_range=30.0)),
+}
+
+
+@pytest.mark.parametrize('layout', ['channels_last', 'channels_first'])
+@pytest.mark.parametrize('case', sorted(JAX_STEP_CASES))
+def test_jax_pure_step_equals_stream(case, layout):
+    """jax_functions' init/step/flush under jax.jit (chunks of 2 hops): the valid frames of the
+    steps and flush are the Stream's frames (bit for bit; PCEN and MFCC within XLA's
+    roundings of the same formulas)."""
+    import jax
+    front_end, kwargs = JAX_STEP_CASES[case]
+    kwargs = dict(kwargs, input_data_format='channels_last', output_data_format=layout)
+    chunk = 2 * kwargs['hop_length']
+    x = _crescendo()
+    x = np.concatenate([x, 0.5 * x], 2)[:, :(x.shape[1] // chunk) * chunk]
+    init, step, flush = streaming.jax_functions(front_end, chunk, **kwargs)
+    step, flush = jax.jit(step), jax.jit(flush)
+    axis = 1 if layout == 'channels_last' else 2
+    state, pieces = init(2, 2), []
+    for start in range(0, x.shape[1], chunk):
+        state, frames, valid = step(state, x[:, start:start + chunk])
+        assert frames.shape[axis] == chunk // kwargs['hop_length']
+        pieces.append(np.compress(np.asarray(valid), np.asarray(frames), axis=axis))
+    state, frames, valid = flush(state)
+    pieces.append(np.compress(np.asarray(valid), np.asarray(frames), axis=axis))
+    got = np.concatenate(pieces, axis)
+    stream = streaming.open(front_end, backend='jax', **kwargs)
+    expected = np.concatenate([np.asarray(stream.push(x)), np.asarray(stream.flush())], axis)
+    assert got.shape == expected.shape
+    if front_end in ('pcen', 'mfcc'):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    else:
+        _assert_frames_equal(got, expected, front_end, layout)
+
+
+def test_fixed_step_refusals():
+    with pytest.raises(ValueError, match='chunk_samples must be a positive multiple of '
+                                         'hop_length=160, got 100'):
+        streaming.FixedStep('melspectrogram', 100, hop_length=160, n_fft=512)
+    with pytest.raises(ValueError, match="pad_mode='reflect'"):
+        streaming.FixedStep('melspectrogram', 200, compat='torchaudio')
+    with pytest.raises(ValueError, match="front_end must be one of .*'istft'|parse"):
+        streaming.FixedStep('istft', 512, n_fft=512)
