@@ -633,7 +633,8 @@ class FixedStep:
 
         history   (batch, history_samples, channels) float32: the samples the next frames need
         received  () int32: samples pushed so far
-        maximum   (batch,) float32, dB outputs only: the running dB maximum (-inf at first)
+        maximum   (batch,) float32, dB outputs only: the running dB maximum (at first the lowest
+                  float32, not -inf, which tf2onnx's graphs turn into NaN)
         smooth    PCEN only: the smoother M, one frame of the mel's shape (1 at first)
 
     The framing arithmetic is written once here over an array namespace `ops` (_JaxOps, and
@@ -675,7 +676,7 @@ class FixedStep:
         state = dict(history=ops.zeros((batch, self.history_samples, channels)),
                      received=ops.int32(0))
         if self.decibel:
-            state['maximum'] = ops.full((batch,), -np.inf)
+            state['maximum'] = ops.full((batch,), float(np.finfo(np.float32).min))
         if self.pcen is not None:
             one = (batch, 1, self.spec.n_features, channels) if self.channels_last else (
                 batch, channels, 1, self.spec.n_features)

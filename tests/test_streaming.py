@@ -459,3 +459,88 @@ def test_fixed_step_refusals():
         streaming.FixedStep('melspectrogram', 200, compat='torchaudio')
     with pytest.raises(ValueError, match="front_end must be one of .*'istft'|parse"):
         streaming.FixedStep('istft', 512, n_fft=512)
+
+
+KERAS_CASES = {
+    'mel-db': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
+                                      pad_begin=True, return_decibel=True,
+                                      db_dynamic_range=40.0)),
+    'magnitude-pad_end': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=100,
+                                                 pad_end=True)),
+    'librosa-db': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=160,
+                                          n_mels=40, return_decibel=True)),
+    'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
+    'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
+}
+
+
+def _keras_stream(run_step, layer, x, flush):
+    """The valid frames of `run_step(chunk, state) -> (frames, valid, new state)` over x's
+    chunks, then `flush(state)`'s."""
+    state = layer.initial_state(x.shape[0], x.shape[2])
+    axis = 1 if layer.fixed.channels_last else 2
+    pieces = []
+    for start in range(0, x.shape[1], layer.chunk_samples):
+        frames, valid, state = run_step(x[:, start:start + layer.chunk_samples], state)
+        pieces.append(np.compress(np.asarray(valid).astype(bool), np.asarray(frames), axis))
+    if flush is not None:
+        frames, valid, state = flush(state)
+        pieces.append(np.compress(np.asarray(valid).astype(bool), np.asarray(frames), axis))
+    return np.concatenate(pieces, axis)
+
+
+def _close_to_stream(got, expected, front_end, decibel):
+    """Within the builtin path's accuracy grid (a matmul DFT, not the fused FFT)."""
+    assert got.shape == expected.shape
+    if decibel or front_end == 'mfcc':
+        assert np.abs(got - expected).max() <= 2e-3
+    else:
+        assert helpers.peak_relative_error(got, expected) <= 2e-5
+
+
+@pytest.mark.parametrize('case', sorted(KERAS_CASES))
+def test_keras_step_and_exported_models_equal_the_stream(case):
+    """StreamingStep (explicit state, chunks of one hop) equals the cpu Stream within the builtin
+    path's accuracy; its stateful TFLite and ONNX models (state as input and output tensors),
+    driven step by step, equal the layer within float32 roundings."""
+    pytest.importorskip('tensorflow')
+    from kapre_fast import streaming_tf
+    front_end, kwargs = KERAS_CASES[case]
+    kwargs = dict(kwargs, input_data_format='channels_last', output_data_format='channels_last')
+    decibel = kwargs.get('return_decibel', False)
+    hop = kwargs['hop_length']
+    x = _crescendo()[:, :(SAMPLES // hop) * hop]
+    layer = streaming_tf.StreamingStep(front_end, hop, kwargs)
+
+    def eager(chunk, state):
+        frames, valid, *new = layer([chunk, *state])
+        return frames, valid, new
+
+    def eager_flush(state):
+        frames, valid, *new = layer.flush_step(state)
+        return frames, valid, new
+
+    got = _keras_stream(eager, layer, x, eager_flush)
+    stream = streaming.open(front_end, backend='cpu', **kwargs)
+    expected = np.concatenate([stream.push(x), stream.flush()], 1)
+    _close_to_stream(got, expected, front_end, decibel)
+    pieces_layer = _keras_stream(eager, layer, x, None)
+
+    names = layer.state_names
+
+    def exported(run, model):
+        def run_step(chunk, state):
+            outputs = run(model, dict(chunk=chunk, **dict(zip(names, state))))
+            return outputs['frames'], outputs['valid'], [outputs[f'new_{n}'] for n in names]
+        return run_step
+
+    tflite = streaming_tf.to_tflite(layer, batch=x.shape[0], channels=x.shape[2])
+    onnx = streaming_tf.to_onnx(layer, batch=x.shape[0], channels=x.shape[2])
+    for name, run, model in (('tflite', streaming_tf.run_tflite_step, tflite),
+                             ('onnx', streaming_tf.run_onnx_step, onnx)):
+        got = _keras_stream(exported(run, model), layer, x, None)
+        assert got.shape == pieces_layer.shape
+        error = (np.abs(got - pieces_layer).max() if decibel or front_end == 'mfcc'
+                 else helpers.peak_relative_error(got, pieces_layer))
+        helpers.record_agreement(f'{name} streaming step {case} vs layer', error)
+        assert error <= (1e-4 if decibel or front_end == 'mfcc' else 1e-5), (name, error)

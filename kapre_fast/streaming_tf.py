@@ -1,0 +1,216 @@
+"""Streaming in TensorFlow and Keras, and its export as stateful TFLite and ONNX models (imports
+TensorFlow).
+
+- `StreamingStep`: a Keras layer with explicit state, one fixed-size chunk per call:
+  `frames, valid, *new_state = layer([chunk, *state])`, state as `layer.initial_state(batch,
+  channels)` gives it (history, received, then maximum for dB outputs and smooth for PCEN: the
+  arrays of kapre_fast.streaming.FixedStep, whose framing it runs).
+- `step_function(layer, batch, channels)`: that step as a tf.function with a fixed input
+  signature; `to_tflite` / `to_onnx` convert it (state as explicit input and output tensors),
+  `run_tflite_step` / `run_onnx_step` run one step of what they wrote.
+
+The frames are computed by kapre_fast.builtin (plain TensorFlow ops that TFLite's builtin set and
+ONNX have), so the exported step needs no kapre_fast native code; they equal the Python stream
+within builtin's accuracy grid (its DFT is a matmul, not the fused kernel's FFT), and the
+exported models equal the layer within the converters' float32 roundings.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kapre_fast import builtin, export
+from kapre_fast.streaming import FixedStep
+
+__all__ = ['StreamingStep', 'step_function', 'to_tflite', 'to_onnx', 'run_tflite_step',
+           'run_onnx_step', 'STATE_NAMES']
+
+# The state tensors, in the order the layer and the exported models take and return them.
+STATE_NAMES = ('history', 'received', 'maximum', 'smooth')
+
+
+class _TFOps:
+    """The array namespace FixedStep needs, in TensorFlow ops with kapre_fast.builtin's front
+    end (static shapes: the fixed step's)."""
+
+    # builtin's log1p/expm1 written in ops that ONNX has (no Log1p/Expm1 there); private to
+    # kapre_fast.builtin, used as it is (not edited).
+    math = builtin._CONVERTIBLE_MATH
+
+    @staticmethod
+    def zeros(shape):
+        return tf.zeros(shape, tf.float32)
+
+    @staticmethod
+    def full(shape, value):
+        return tf.fill(shape, tf.constant(value, tf.float32))
+
+    @staticmethod
+    def int32(value):
+        return tf.constant(value, tf.int32)
+
+    @staticmethod
+    def shape(x):
+        return tuple(x.shape)
+
+    @staticmethod
+    def concat(arrays, axis):
+        return tf.concat(arrays, axis)
+
+    @staticmethod
+    def stack(arrays, axis):
+        return tf.stack(arrays, axis)
+
+    @staticmethod
+    def arange(start, stop, step):
+        return tf.range(start, stop, step, dtype=tf.int32)
+
+    @staticmethod
+    def where(condition, a, b):
+        return tf.where(condition, a, b)
+
+    @staticmethod
+    def maximum(a, b):
+        return tf.maximum(a, b)
+
+    @staticmethod
+    def amax(x, axes):
+        return tf.reduce_max(x, axis=axes)
+
+    @staticmethod
+    def compute(spec, audio):
+        return builtin.front_end(audio, spec)
+
+    @staticmethod
+    def dct(mel, matrix, channels_last):
+        matrix = np.asarray(matrix, np.float32)
+        if channels_last:  # (batch, frames, n_mels, channels): n_mels last, then back
+            moved = tf.transpose(mel, [0, 1, 3, 2])
+            return tf.transpose(builtin._last_axis_matmul(moved, matrix), [0, 1, 3, 2])
+        return builtin._last_axis_matmul(mel, matrix)
+
+
+@keras.saving.register_keras_serializable('kapre_fast')
+class StreamingStep(keras.layers.Layer):
+    """One step of a streaming front end with explicit state (TensorFlow backend of Keras).
+
+    StreamingStep(front_end, chunk_samples, **the front end's keyword arguments): inputs
+    [chunk (batch, chunk_samples, channels), *state]; outputs [frames (chunk_samples //
+    hop_length frames, in output_data_format), valid (bool, per frame), *new state]. The state
+    names are `state_names` (a subset of STATE_NAMES), `initial_state(batch, channels)` gives
+    their starting values. flush: call `flush_step` on the state."""
+
+    def __init__(self, front_end, chunk_samples, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        self.front_end, self.chunk_samples = front_end, int(chunk_samples)
+        self.arguments = dict(arguments or {})
+        self.fixed = FixedStep(front_end, self.chunk_samples, **self.arguments)
+        probe = self.fixed.init(_NumpyStateOps, 1, 1)
+        self.state_names = tuple(name for name in STATE_NAMES if name in probe)
+
+    def get_config(self):
+        return dict(super().get_config(), front_end=self.front_end,
+                    chunk_samples=self.chunk_samples, arguments=self.arguments)
+
+    def initial_state(self, batch, channels) -> list:
+        """The state of a new signal, NumPy arrays in state_names' order."""
+        state = self.fixed.init(_NumpyStateOps, batch, channels)
+        return [state[name] for name in self.state_names]
+
+    def call(self, inputs):
+        chunk, *state = inputs
+        new, frames, valid = self.fixed.step(_TFOps, self._state(state),
+                                             tf.convert_to_tensor(chunk, tf.float32))
+        return [frames, valid, *(new[name] for name in self.state_names)]
+
+    def flush_step(self, state):
+        """[frames, valid, *new state] of the end padding (FixedStep.flush)."""
+        new, frames, valid = self.fixed.flush(_TFOps, self._state(state))
+        return [frames, valid, *(new[name] for name in self.state_names)]
+
+    def _state(self, state):
+        if len(state) != len(self.state_names):
+            raise ValueError(f'StreamingStep takes [chunk, {", ".join(self.state_names)}], got '
+                             f'{1 + len(state)} inputs')
+        dtypes = {'received': tf.int32}
+        return {name: tf.convert_to_tensor(value, dtypes.get(name, tf.float32))
+                for name, value in zip(self.state_names, state)}
+
+
+class _NumpyStateOps:
+    """The constructors FixedStep.init needs, in NumPy (initial states handed to a model)."""
+
+    @staticmethod
+    def zeros(shape):
+        return np.zeros(shape, np.float32)
+
+    @staticmethod
+    def full(shape, value):
+        return np.full(shape, value, np.float32)
+
+    @staticmethod
+    def int32(value):
+        return np.int32(value)
+
+
+def step_function(layer: StreamingStep, batch: int, channels: int):
+    """layer's step as a tf.function of (chunk, *state) with a fixed signature, returning
+    (frames, valid, *new state): the graph the converters take."""
+    initial = layer.initial_state(batch, channels)
+    signature = [tf.TensorSpec((batch, layer.chunk_samples, channels), tf.float32, name='chunk')]
+    signature += [tf.TensorSpec(np.shape(value), tf.as_dtype(np.asarray(value).dtype), name=name)
+                  for name, value in zip(layer.state_names, initial)]
+
+    @tf.function(input_signature=signature)
+    def step(chunk, *state):
+        frames, valid, *new = layer([chunk, *state])
+        outputs = {'frames': frames, 'valid': tf.cast(valid, tf.int32)}
+        outputs.update({f'new_{name}': value for name, value in zip(layer.state_names, new)})
+        return outputs
+
+    return step
+
+
+def to_tflite(layer: StreamingStep, batch: int = 1, channels: int = 1) -> bytes:
+    """The stateful step as a TFLite flatbuffer of builtin ops: inputs chunk and the state,
+    outputs frames, valid (int32 0/1) and new_<state>."""
+    module = tf.Module()
+    module.step = step_function(layer, batch, channels)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.step.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def to_onnx(layer: StreamingStep, batch: int = 1, channels: int = 1, path=None,
+            opset=export.ONNX_OPSET):
+    """The stateful step converted by tf2onnx (inputs chunk and the state, outputs frames, valid
+    and new_<state>); written to `path` when given. Returns the ModelProto."""
+    tf2onnx = export._require('tf2onnx', 'tf2onnx')
+    function = step_function(layer, batch, channels)
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=opset,
+        output_path=None if path is None else str(path))
+    return proto
+
+
+def run_tflite_step(flatbuffer: bytes, inputs: dict) -> dict:
+    """One step of a to_tflite model in the LiteRT interpreter: `inputs` by name (chunk and the
+    state names), the outputs by name (frames, valid, new_<state>)."""
+    interpreter_module = export._require('ai_edge_litert.interpreter', 'ai-edge-litert')
+    runner = interpreter_module.Interpreter(model_content=flatbuffer).get_signature_runner()
+    return {name: np.asarray(value) for name, value in runner(**inputs).items()}
+
+
+def run_onnx_step(model, inputs: dict) -> dict:
+    """One step of a to_onnx model in onnxruntime (CPU): `inputs` by name, outputs by name."""
+    onnxruntime = export._require('onnxruntime', 'onnxruntime')
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=['CPUExecutionProvider'])
+    feeds = {node.name: np.asarray(inputs[node.name.split(':')[0]]) for node in
+             session.get_inputs()}
+    names = [node.name for node in session.get_outputs()]
+    return dict(zip(names, session.run(None, feeds)))
+
