@@ -173,8 +173,21 @@ class _NumpyAdapter(_Adapter):
         return array.astype(np.float32, copy=False)
 
     def compute(self, spec, audio):
-        from kapre_fast import cpu
-        return cpu.compute(spec, audio, threads=self.threads)
+        # kapre_fast.cpu.compute's native call with its arguments prepared once per stream (a
+        # chunk's kernel call is a few microseconds; the spec's per-call lookups were half
+        # the cost). `audio` is already float32, 3-D and padded (the kernel spec pads nothing).
+        prepared = getattr(self, '_prepared', None)
+        if prepared is None or prepared[0] is not spec:
+            from kapre_fast import _loader, _weights, cpu
+            start, length, weights = _weights.bands(spec)
+            arguments = dict(
+                window=_weights.window(spec), band_start=start, band_length=length,
+                band_weights=weights, output=_weights.OUTPUT_CODES[spec.output],
+                **_weights.kernel_attributes(spec), input_channels_first=False,
+                output_channels_first=spec.output_data_format == 'channels_first',
+                threads=cpu.thread_count(self.threads))
+            prepared = self._prepared = (spec, _loader.core().frontend, arguments)
+        return prepared[1](audio, **prepared[2])
 
     def inverse(self, spec, frames):
         from kapre_fast import cpu
