@@ -152,7 +152,7 @@ class _NumpyStateOps:
 
     @staticmethod
     def int32(value):
-        return np.int32(value)
+        return np.asarray(value, np.int32)  # a 0-d array (onnxruntime takes no NumPy scalar)
 
 
 def step_function(layer: StreamingStep, batch: int, channels: int):
