@@ -718,7 +718,14 @@ class FixedStep:
 
     def _run(self, ops, state, chunk, signal_end):
         spec, hop, length = self.spec, self.spec.hop_length, self.spec.frame_length
-        n_samples = ops.shape(chunk)[1]
+        shape, history = tuple(ops.shape(chunk)), tuple(ops.shape(state['history']))
+        if signal_end is None and (len(shape) != 3 or shape[1] != self.chunk_samples
+                                   or (shape[0], shape[2]) != (history[0], history[2])):
+            raise ValueError(
+                f'chunk must have shape (batch, chunk_samples, channels) = ({history[0]}, '
+                f'{self.chunk_samples}, {history[2]}) (the state\'s batch and channels), got '
+                f'{shape}')
+        n_samples = shape[1]
         count = n_samples // hop
         audio = ops.concat([state['history'], chunk], 1)
         end = self.history_samples + n_samples - self.delta

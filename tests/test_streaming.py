@@ -459,6 +459,16 @@ def test_fixed_step_refusals():
         streaming.FixedStep('melspectrogram', 200, compat='torchaudio')
     with pytest.raises(ValueError, match="front_end must be one of .*'istft'|parse"):
         streaming.FixedStep('istft', 512, n_fft=512)
+    init, step, _ = streaming.jax_functions('melspectrogram', 160, n_fft=512, hop_length=160,
+                                            input_data_format='channels_last')
+    state = init(2, 1)
+    with pytest.raises(ValueError, match=r'chunk must have shape .* = \(2, 160, 1\).*'
+                                         r'got \(2, 150, 1\)'):
+        step(state, np.zeros((2, 150, 1), np.float32))
+    with pytest.raises(ValueError, match=r'got \(1, 160, 1\)'):
+        step(state, np.zeros((1, 160, 1), np.float32))
+    with pytest.raises(ValueError, match=r'got \(2, 160\)'):
+        step(state, np.zeros((2, 160), np.float32))
 
 
 KERAS_CASES = {
