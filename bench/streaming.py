@@ -90,7 +90,7 @@ def methods():
         def push(chunk):
             out = function(tf.constant(chunk), *state[0])
             state[0] = [out[f'new_{n}'] for n in names]
-            return out['frames'].numpy()[:, out['valid'].numpy().astype(bool)]
+            return out['frames'].numpy()[:, out['valid'].numpy()[0].astype(bool)]
         return push
 
     def tflite():
@@ -105,7 +105,7 @@ def methods():
         def push(chunk):
             out = runner(chunk=chunk, **state[0])
             state[0] = {n: out[f'new_{n}'] for n in names}
-            return out['frames'][:, out['valid'].astype(bool)]
+            return out['frames'][:, out['valid'][0].astype(bool)]
         return push
 
     def onnx():
@@ -124,7 +124,7 @@ def methods():
         def push(chunk):
             out = dict(zip(outputs, session.run(None, dict(chunk=chunk, **state[0]))))
             state[0] = {n: out[f'new_{n}'] for n in names}
-            return out['frames'][:, out['valid'].astype(bool)]
+            return out['frames'][:, out['valid'][0].astype(bool)]
         return push
 
     def mel_matrix():

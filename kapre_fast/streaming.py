@@ -654,7 +654,9 @@ class FixedStep:
     not). The state is explicit arrays:
 
         history   (batch, history_samples, channels) float32: the samples the next frames need
-        received  () int32: samples pushed so far
+        received  (batch,) int32: samples pushed so far (the same for every example: the
+                  streams of a batch advance together; an axis of batch so that Keras models
+                  take it)
         maximum   (batch,) float32, dB outputs only: the running dB maximum (at first the lowest
                   float32, not -inf, which tf2onnx's graphs turn into NaN)
         smooth    PCEN only: the smoother M, one frame of the mel's shape (1 at first)
@@ -696,7 +698,7 @@ class FixedStep:
     def init(self, ops, batch: int, channels: int) -> dict:
         """The state of a new signal."""
         state = dict(history=ops.zeros((batch, self.history_samples, channels)),
-                     received=ops.int32(0))
+                     received=ops.counts(batch))
         if self.decibel:
             state['maximum'] = ops.full((batch,), float(np.finfo(np.float32).min))
         if self.pcen is not None:
@@ -714,7 +716,7 @@ class FixedStep:
         constant centring), from flush_samples zeros; none valid without end padding."""
         batch, _, channels = ops.shape(state['history'])
         zeros = ops.zeros((batch, self.flush_samples, channels))
-        return self._run(ops, state, zeros, state['received'])
+        return self._run(ops, state, zeros, state['received'][0])
 
     def _run(self, ops, state, chunk, signal_end):
         spec, hop, length = self.spec, self.spec.hop_length, self.spec.frame_length
@@ -731,7 +733,7 @@ class FixedStep:
         end = self.history_samples + n_samples - self.delta
         frames = ops.compute(self.kernel_spec, audio[:, end - (count - 1) * hop - length:end])
         # Each frame's end, in samples of the padded signal.
-        ends = (state['received'] + (self.lead + n_samples - self.delta)
+        ends = (state['received'][0] + (self.lead + n_samples - self.delta)
                 - ops.arange(count - 1, -1, -1) * hop)
         valid = ends >= length
         if signal_end is not None:  # flush: only the frames the end padding makes
@@ -799,8 +801,8 @@ class _JaxOps:
     def full(self, shape, value):
         return self.jnp.full(shape, value, self.jnp.float32)
 
-    def int32(self, value):
-        return self.jnp.asarray(value, self.jnp.int32)
+    def counts(self, batch):
+        return self.jnp.zeros((batch,), self.jnp.int32)
 
     def shape(self, x):
         return tuple(x.shape)

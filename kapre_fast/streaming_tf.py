@@ -48,8 +48,8 @@ class _TFOps:
         return tf.fill(shape, tf.constant(value, tf.float32))
 
     @staticmethod
-    def int32(value):
-        return tf.constant(value, tf.int32)
+    def counts(batch):
+        return tf.zeros((batch,), tf.int32)
 
     @staticmethod
     def shape(x):
@@ -98,7 +98,8 @@ class StreamingStep(keras.layers.Layer):
 
     StreamingStep(front_end, chunk_samples, **the front end's keyword arguments): inputs
     [chunk (batch, chunk_samples, channels), *state]; outputs [frames (chunk_samples //
-    hop_length frames, in output_data_format), valid (bool, per frame), *new state]. The state
+    hop_length frames, in output_data_format), valid (bool (batch, frames): the frames of the
+    signal, the same for every example), *new state]. The state
     names are `state_names` (a subset of STATE_NAMES), `initial_state(batch, channels)` gives
     their starting values. flush: call `flush_step` on the state."""
 
@@ -121,14 +122,22 @@ class StreamingStep(keras.layers.Layer):
 
     def call(self, inputs):
         chunk, *state = inputs
-        new, frames, valid = self.fixed.step(_TFOps, self._state(state),
-                                             tf.convert_to_tensor(chunk, tf.float32))
-        return [frames, valid, *(new[name] for name in self.state_names)]
+        chunk = tf.convert_to_tensor(chunk, tf.float32)
+        new, frames, valid = self.fixed.step(_TFOps, self._state(state), chunk)
+        return [frames, self._per_example(valid, chunk),
+                *(new[name] for name in self.state_names)]
 
     def flush_step(self, state):
         """[frames, valid, *new state] of the end padding (FixedStep.flush)."""
-        new, frames, valid = self.fixed.flush(_TFOps, self._state(state))
-        return [frames, valid, *(new[name] for name in self.state_names)]
+        state = self._state(state)
+        new, frames, valid = self.fixed.flush(_TFOps, state)
+        return [frames, self._per_example(valid, state['history']),
+                *(new[name] for name in self.state_names)]
+
+    @staticmethod
+    def _per_example(valid, like):
+        # (batch, frames): every Keras output has the batch axis (the rows are equal).
+        return tf.broadcast_to(valid[None], [tf.shape(like)[0], tf.shape(valid)[0]])
 
     def _state(self, state):
         if len(state) != len(self.state_names):
@@ -151,8 +160,8 @@ class _NumpyStateOps:
         return np.full(shape, value, np.float32)
 
     @staticmethod
-    def int32(value):
-        return np.asarray(value, np.int32)  # a 0-d array (onnxruntime takes no NumPy scalar)
+    def counts(batch):
+        return np.zeros((batch,), np.int32)
 
 
 def step_function(layer: StreamingStep, batch: int, channels: int):

@@ -492,10 +492,11 @@ def _keras_stream(run_step, layer, x, flush):
     pieces = []
     for start in range(0, x.shape[1], layer.chunk_samples):
         frames, valid, state = run_step(x[:, start:start + layer.chunk_samples], state)
-        pieces.append(np.compress(np.asarray(valid).astype(bool), np.asarray(frames), axis))
+        assert np.asarray(valid).shape == (x.shape[0], layer.fixed.frames_per_step)
+        pieces.append(np.compress(np.asarray(valid)[0].astype(bool), np.asarray(frames), axis))
     if flush is not None:
         frames, valid, state = flush(state)
-        pieces.append(np.compress(np.asarray(valid).astype(bool), np.asarray(frames), axis))
+        pieces.append(np.compress(np.asarray(valid)[0].astype(bool), np.asarray(frames), axis))
     return np.concatenate(pieces, axis)
 
 
@@ -554,3 +555,29 @@ def test_keras_step_and_exported_models_equal_the_stream(case):
                  else helpers.peak_relative_error(got, pieces_layer))
         helpers.record_agreement(f'{name} streaming step {case} vs layer', error)
         assert error <= (1e-4 if decibel or front_end == 'mfcc' else 1e-5), (name, error)
+
+
+def test_keras_layer_in_a_functional_model():
+    """StreamingStep inside a keras.Model (every state input and output with the batch axis),
+    stepped by predict(), equals the cpu Stream within builtin's accuracy; the layer's config
+    round-trips."""
+    pytest.importorskip('tensorflow')
+    import keras
+    from kapre_fast import streaming_tf
+    kwargs = dict(DB_CASES['mel-db'][1], input_data_format='channels_last',
+                  output_data_format='channels_last')
+    layer = streaming_tf.StreamingStep('melspectrogram', 320, kwargs)
+    clone = streaming_tf.StreamingStep.from_config(layer.get_config())
+    assert clone.fixed.spec == layer.fixed.spec and clone.state_names == layer.state_names
+    x = _crescendo()[:, :(SAMPLES // 320) * 320]
+    state = layer.initial_state(2, 1)
+    inputs = [keras.Input((320, 1), batch_size=2, name='chunk')] + [
+        keras.Input(np.shape(value)[1:], batch_size=2, dtype=str(value.dtype), name=name)
+        for name, value in zip(layer.state_names, state)]
+    model = keras.Model(inputs, layer(inputs))
+    pieces = []
+    for start in range(0, x.shape[1], 320):
+        frames, valid, *state = model.predict([x[:, start:start + 320], *state], verbose=0)
+        pieces.append(frames[:, valid[0].astype(bool)])
+    stream = streaming.open('melspectrogram', **kwargs)
+    _close_to_stream(np.concatenate(pieces, 1), stream.push(x), 'melspectrogram', True)
