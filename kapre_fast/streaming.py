@@ -54,7 +54,8 @@ from kapre_fast import _api, _pcen
 from kapre_fast.spec import (FrontEnd, check_audio_dtype, library_defaults, mfcc_matrix,
                              pcen_constants, PCEN_DEFAULTS)
 
-__all__ = ['open', 'Stream', 'InverseStream', 'FRONT_ENDS', 'BACKENDS']
+__all__ = ['open', 'parse', 'Stream', 'InverseStream', 'FixedStep', 'FixedInverse',
+           'jax_functions', 'jax_inverse_functions', 'FRONT_ENDS', 'BACKENDS']
 
 FRONT_ENDS = _api.FUNCTIONS + ('mfcc', 'pcen', 'istft')
 BACKENDS = ('cpu', 'torch', 'jax')
@@ -832,6 +833,9 @@ class _JaxOps:
         matrix = self.jnp.asarray(np.asarray(matrix, np.float32))
         return self.jnp.einsum('bfmc,mk->bfkc', mel, matrix) if channels_last else mel @ matrix
 
+    def inverse(self, spec, frames):
+        return self.backend.inverse(spec, frames, threads=self.threads)
+
 
 def jax_functions(front_end: str, chunk_samples: int, *, threads=None, **kwargs):
     """Pure functions of a streaming `front_end` in JAX, for jax.jit (fixed chunk size):
@@ -853,6 +857,68 @@ def jax_functions(front_end: str, chunk_samples: int, *, threads=None, **kwargs)
 
     def step(state, chunk):
         return fixed.step(ops, state, ops.jnp.asarray(chunk, ops.jnp.float32))
+
+    def flush(state):
+        return fixed.flush(ops, state)
+
+    init.fixed = step.fixed = flush.fixed = fixed
+    return init, step, flush
+
+
+class FixedInverse:
+    """Streaming overlap-add with fixed shapes (jax.jit, Keras, TFLite, ONNX): each step takes
+    `frames_per_step` complex STFT frames (stft_data_format) and returns frames_per_step *
+    hop_length samples (channels_last (batch, samples, channels)); flush returns the last
+    win_length - hop_length. State: `tail` (batch, win_length - hop_length, channels) float32,
+    the overlap of the frames so far with the samples not returned yet.
+
+    Each step runs the backend's inverse STFT on its frames alone and adds the tail, so a sample
+    sums its frames in another order than offline: equal within float32 roundings (the
+    InverseStream class recomputes overlaps and is bit for bit). Refused (ValueError naming
+    the values): frames_per_step < 1, win_length < hop_length (gaps between frames)."""
+
+    def __init__(self, frames_per_step: int, **istft_arguments):
+        spec = FrontEnd.inverted_by_istft(**istft_arguments)
+        if (isinstance(frames_per_step, bool) or not isinstance(frames_per_step, (int, np.integer))
+                or frames_per_step < 1):
+            raise ValueError(f'frames_per_step must be an int >= 1, got {frames_per_step!r}')
+        if spec.win_length < spec.hop_length:
+            raise ValueError(f'a fixed-shape overlap-add needs win_length >= hop_length, got '
+                             f'win_length={spec.win_length}, hop_length={spec.hop_length}')
+        self.spec = dataclasses.replace(spec, input_data_format='channels_last')
+        self.frames_per_step = int(frames_per_step)
+        self.tail_samples = spec.win_length - spec.hop_length
+        self.step_samples = self.frames_per_step * spec.hop_length
+
+    def init(self, ops, batch: int, channels: int) -> dict:
+        return dict(tail=ops.zeros((batch, self.tail_samples, channels)))
+
+    def step(self, ops, state: dict, frames):
+        """(new state, samples) for `frames` (frames_per_step complex STFT frames)."""
+        waveform = ops.inverse(self.spec, frames)  # ((n - 1) hop + win_length) samples
+        tail = self.tail_samples
+        if tail:
+            waveform = ops.concat([waveform[:, :tail] + state['tail'], waveform[:, tail:]], 1)
+        return dict(state, tail=waveform[:, self.step_samples:]), \
+            waveform[:, :self.step_samples]
+
+    def flush(self, ops, state: dict):
+        """(state, samples): the tail, the last win_length - hop_length samples."""
+        return state, state['tail']
+
+
+def jax_inverse_functions(frames_per_step: int, *, threads=None, **istft_arguments):
+    """Pure functions of the streaming inverse STFT in JAX (FixedInverse), for jax.jit:
+    init(batch, channels) -> state; step(state, frames) -> (state, samples); flush(state) ->
+    (state, samples). Samples are channels_last (batch, samples, channels)."""
+    fixed = FixedInverse(frames_per_step, **istft_arguments)
+    ops = _JaxOps(threads)
+
+    def init(batch, channels):
+        return fixed.init(ops, batch, channels)
+
+    def step(state, frames):
+        return fixed.step(ops, state, ops.jnp.asarray(frames, ops.jnp.complex64))
 
     def flush(state):
         return fixed.flush(ops, state)

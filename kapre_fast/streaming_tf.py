@@ -24,7 +24,7 @@ import tensorflow as tf
 from kapre_fast import builtin, export
 from kapre_fast.streaming import FixedStep
 
-__all__ = ['StreamingStep', 'step_function', 'to_tflite', 'to_onnx', 'run_tflite_step',
+__all__ = ['StreamingStep', 'StreamingInverseStep', 'step_function', 'to_tflite', 'to_onnx', 'run_tflite_step',
            'run_onnx_step', 'STATE_NAMES']
 
 # The state tensors, in the order the layer and the exported models take and return them.
@@ -82,6 +82,10 @@ class _TFOps:
     @staticmethod
     def compute(spec, audio):
         return builtin.front_end(audio, spec)
+
+    @staticmethod
+    def inverse(spec, frames):
+        return builtin.inverse_stft(frames, spec)
 
     @staticmethod
     def dct(mel, matrix, channels_last):
@@ -148,6 +152,42 @@ class StreamingStep(keras.layers.Layer):
                 for name, value in zip(self.state_names, state)}
 
 
+@keras.saving.register_keras_serializable('kapre_fast')
+class StreamingInverseStep(keras.layers.Layer):
+    """One step of the streaming inverse STFT (kapre_fast.streaming.FixedInverse) with explicit
+    state: StreamingInverseStep(frames_per_step, {kapre's InverseSTFT arguments}); inputs
+    [real, imag, tail] (the complex frames as two float32 tensors in stft_data_format: TFLite
+    and ONNX take no complex input), outputs [samples (batch, frames_per_step * hop_length,
+    channels), new tail]. flush: `flush_step([tail])` returns [tail, tail]."""
+
+    state_names = ('tail',)
+
+    def __init__(self, frames_per_step, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        from kapre_fast.streaming import FixedInverse
+        self.frames_per_step = int(frames_per_step)
+        self.arguments = dict(arguments or {})
+        self.fixed = FixedInverse(self.frames_per_step, **self.arguments)
+
+    def get_config(self):
+        return dict(super().get_config(), frames_per_step=self.frames_per_step,
+                    arguments=self.arguments)
+
+    def initial_state(self, batch, channels) -> list:
+        return [self.fixed.init(_NumpyStateOps, batch, channels)['tail']]
+
+    def call(self, inputs):
+        real, imag, tail = inputs
+        frames = tf.complex(tf.convert_to_tensor(real, tf.float32),
+                            tf.convert_to_tensor(imag, tf.float32))
+        new, samples = self.fixed.step(_TFOps, dict(tail=tf.convert_to_tensor(tail)), frames)
+        return [samples, new['tail']]
+
+    def flush_step(self, state):
+        (tail,) = state
+        return [tf.convert_to_tensor(tail), tf.convert_to_tensor(tail)]
+
+
 class _NumpyStateOps:
     """The constructors FixedStep.init needs, in NumPy (initial states handed to a model)."""
 
@@ -164,10 +204,26 @@ class _NumpyStateOps:
         return np.zeros((batch,), np.int32)
 
 
-def step_function(layer: StreamingStep, batch: int, channels: int):
-    """layer's step as a tf.function of (chunk, *state) with a fixed signature, returning
-    (frames, valid, *new state): the graph the converters take."""
+def step_function(layer, batch: int, channels: int):
+    """layer's step as a tf.function with a fixed signature: for a StreamingStep, of (chunk,
+    *state) returning {frames, valid (int32 0/1), new_<state>}; for a StreamingInverseStep, of
+    (real, imag, tail) returning {samples, new_tail}. The graph the converters take."""
     initial = layer.initial_state(batch, channels)
+    if isinstance(layer, StreamingInverseStep):
+        spec = layer.fixed.spec
+        frames = ((batch, layer.frames_per_step, spec.n_freq, channels)
+                  if spec.output_data_format == 'channels_last'
+                  else (batch, channels, layer.frames_per_step, spec.n_freq))
+
+        @tf.function(input_signature=[tf.TensorSpec(frames, tf.float32, name='real'),
+                                      tf.TensorSpec(frames, tf.float32, name='imag'),
+                                      tf.TensorSpec(np.shape(initial[0]), tf.float32,
+                                                    name='tail')])
+        def inverse_step(real, imag, tail):
+            samples, new_tail = layer([real, imag, tail])
+            return {'samples': samples, 'new_tail': new_tail}
+
+        return inverse_step
     signature = [tf.TensorSpec((batch, layer.chunk_samples, channels), tf.float32, name='chunk')]
     signature += [tf.TensorSpec(np.shape(value), tf.as_dtype(np.asarray(value).dtype), name=name)
                   for name, value in zip(layer.state_names, initial)]
@@ -182,7 +238,7 @@ def step_function(layer: StreamingStep, batch: int, channels: int):
     return step
 
 
-def to_tflite(layer: StreamingStep, batch: int = 1, channels: int = 1) -> bytes:
+def to_tflite(layer, batch: int = 1, channels: int = 1) -> bytes:
     """The stateful step as a TFLite flatbuffer of builtin ops: inputs chunk and the state,
     outputs frames, valid (int32 0/1) and new_<state>."""
     module = tf.Module()
@@ -193,7 +249,7 @@ def to_tflite(layer: StreamingStep, batch: int = 1, channels: int = 1) -> bytes:
     return converter.convert()
 
 
-def to_onnx(layer: StreamingStep, batch: int = 1, channels: int = 1, path=None,
+def to_onnx(layer, batch: int = 1, channels: int = 1, path=None,
             opset=export.ONNX_OPSET):
     """The stateful step converted by tf2onnx (inputs chunk and the state, outputs frames, valid
     and new_<state>); written to `path` when given. Returns the ModelProto."""

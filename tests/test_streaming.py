@@ -581,3 +581,77 @@ def test_keras_layer_in_a_functional_model():
         pieces.append(frames[:, valid[0].astype(bool)])
     stream = streaming.open('melspectrogram', **kwargs)
     _close_to_stream(np.concatenate(pieces, 1), stream.push(x), 'melspectrogram', True)
+
+
+def _inverse_case(layout):
+    arguments = dict(n_fft=256, win_length=200, hop_length=64)
+    x = _signal()[:, :, :1]
+    X = _offline('cpu', 'stft', x, **arguments, input_data_format='channels_last',
+                 output_data_format=layout)
+    axis = 1 if layout == 'channels_last' else 2
+    frames = (X.shape[axis] // 4) * 4
+    X = np.take(X, np.arange(frames), axis=axis)
+    return arguments, X, axis, frames
+
+
+@pytest.mark.parametrize('layout', ['channels_last', 'channels_first'])
+def test_fixed_inverse_jax_step_equals_offline(layout):
+    """jax_inverse_functions under jax.jit (4 frames per step): the samples of the steps and
+    flush equal the offline jax istft within float32 roundings (a step adds the carried tail
+    to its own overlap-add: another summation order)."""
+    import jax
+    import kapre_fast.jax as kfj
+    arguments, X, axis, frames = _inverse_case(layout)
+    offline = np.asarray(kfj.istft(X, **arguments, stft_data_format=layout,
+                                   waveform_data_format='channels_last'))
+    init, step, flush = streaming.jax_inverse_functions(4, **arguments, stft_data_format=layout)
+    step = jax.jit(step)
+    state, pieces = init(2, 1), []
+    for start in range(0, frames, 4):
+        state, samples = step(state, np.take(X, np.arange(start, start + 4), axis=axis))
+        assert samples.shape == (2, 4 * 64, 1)
+        pieces.append(np.asarray(samples))
+    pieces.append(np.asarray(flush(state)[1]))
+    error = helpers.peak_relative_error(np.concatenate(pieces, 1), offline)
+    assert helpers.record_agreement('jax streaming fixed istft', error) <= 1e-6
+    with pytest.raises(ValueError, match='win_length >= hop_length, got win_length=64, '
+                                         'hop_length=128'):
+        streaming.FixedInverse(2, n_fft=256, win_length=64, hop_length=128)
+    with pytest.raises(ValueError, match='frames_per_step must be an int >= 1, got 0'):
+        streaming.FixedInverse(0, n_fft=256)
+
+
+def test_inverse_keras_step_and_exported_models():
+    """StreamingInverseStep (the complex frames as real and imag inputs, the tail as state)
+    equals the offline cpu istft within builtin's accuracy; its stateful TFLite and ONNX models,
+    stepped, equal the layer within float32 roundings."""
+    pytest.importorskip('tensorflow')
+    from kapre_fast import streaming_tf
+    arguments, X, axis, frames = _inverse_case('channels_last')
+    offline = _numpy(_module('cpu').istft(X, **arguments, stft_data_format='channels_last',
+                                          waveform_data_format='channels_last'))
+    layer = streaming_tf.StreamingInverseStep(4, dict(arguments,
+                                                      stft_data_format='channels_last'))
+
+    def drive(run_step):
+        tail, pieces = layer.initial_state(2, 1)[0], []
+        for start in range(0, frames, 4):
+            part = X[:, start:start + 4]
+            samples, tail = run_step(np.ascontiguousarray(part.real),
+                                     np.ascontiguousarray(part.imag), tail)
+            pieces.append(np.asarray(samples))
+        pieces.append(np.asarray(tail))  # flush: the tail
+        return np.concatenate(pieces, 1)
+
+    by_layer = drive(lambda real, imag, tail: layer([real, imag, tail]))
+    assert helpers.peak_relative_error(by_layer, offline) <= 2e-6
+    for name, convert, run in (('tflite', streaming_tf.to_tflite, streaming_tf.run_tflite_step),
+                               ('onnx', streaming_tf.to_onnx, streaming_tf.run_onnx_step)):
+        model = convert(layer, batch=2, channels=1)
+
+        def exported(real, imag, tail, model=model, run=run):
+            outputs = run(model, dict(real=real, imag=imag, tail=tail))
+            return outputs['samples'], outputs['new_tail']
+
+        error = helpers.peak_relative_error(drive(exported), by_layer)
+        assert helpers.record_agreement(f'{name} streaming istft step vs layer', error) <= 1e-6
