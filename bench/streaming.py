@@ -20,8 +20,9 @@ magnitude mel and its dB (kapre_fast.cpu only). Methods, each fed the same chunk
 Every method's frames are checked against the offline kapre_fast.cpu.melspectrogram before
 timing (largest difference relative to its peak, limit 1e-4: builtin's DFT and torch's or TF's
 FFT are not the fused kernel's). Timing: a warm-up of 50 chunks, then blocks of --chunks chunks
-(a stream carries on through all of them), the median of --repeats blocks per chunk, in
-microseconds. Results: <out>/streaming-<UTC date>-<time>.{json,md} with the machine (lscpu's
+(a stream carries on through all of them), the methods' blocks interleaved (block r of every
+method, then block r + 1: the load of a shared machine falls on all alike), the median of
+--repeats blocks per chunk, in microseconds. Results: <out>/streaming-<UTC date>-<time>.{json,md} with the machine (lscpu's
 model name), versions and the load average; `python bench/publish.py` copies them into
 bench/results.
 """
@@ -188,9 +189,10 @@ def run(chunks, repeats):
     offline_db = kapre_fast.cpu.melspectrogram(audio[:, :check_chunks * CHUNK],
                                                return_decibel=True, db_dynamic_range=1e30,
                                                **ARGUMENTS)
-    rows = []
+    rows, pushes, positions = [], {}, {}
     for name, factory in methods().items():
         row = {'method': name}
+        rows.append(row)
         try:
             push = factory()
             frames = np.concatenate([np.asarray(push(audio[:, i * CHUNK:(i + 1) * CHUNK]))
@@ -205,27 +207,31 @@ def run(chunks, repeats):
             if frames.shape != reference.shape or not difference <= (1e-3 if 'dB' in name
                                                                      else 1e-4):
                 row['error'] = f'mismatch: shape {frames.shape}, difference {difference:.3g}'
-                rows.append(row)
                 continue
-            position = check_chunks
-            for _ in range(50 - check_chunks):
+            for position in range(check_chunks, 50):  # the rest of the warm-up
                 push(audio[:, position * CHUNK:(position + 1) * CHUNK])
-                position += 1
-            blocks = []
-            for _ in range(repeats):
-                pieces = [audio[:, (position + i) * CHUNK:(position + i + 1) * CHUNK]
-                          for i in range(chunks)]
-                start = time.perf_counter()
-                for piece in pieces:
-                    push(piece)
-                blocks.append((time.perf_counter() - start) / chunks)
-                position += chunks
-            row.update(us_per_chunk=statistics.median(blocks) * 1e6,
-                       min_us_per_chunk=min(blocks) * 1e6, blocks_us=[b * 1e6 for b in blocks])
+            pushes[name], positions[name] = push, 50
         except Exception as error:  # noqa: BLE001  (a missing peer is reported, not fatal)
             row['error'] = f'{type(error).__name__}: {error}'
-        rows.append(row)
-        print(f'{name}: {row.get("us_per_chunk", float("nan")):.1f} us/chunk '
+    # Interleaved: block r of every method, then block r + 1, so that the load of the shared
+    # machine at any moment falls on every method alike.
+    blocks = {name: [] for name in pushes}
+    for _ in range(repeats):
+        for name, push in pushes.items():
+            position = positions[name]
+            pieces = [audio[:, (position + i) * CHUNK:(position + i + 1) * CHUNK]
+                      for i in range(chunks)]
+            start = time.perf_counter()
+            for piece in pieces:
+                push(piece)
+            blocks[name].append((time.perf_counter() - start) / chunks)
+            positions[name] = position + chunks
+    for row in rows:
+        times = blocks.get(row['method'])
+        if times:
+            row.update(us_per_chunk=statistics.median(times) * 1e6,
+                       min_us_per_chunk=min(times) * 1e6, blocks_us=[t * 1e6 for t in times])
+        print(f'{row["method"]}: {row.get("us_per_chunk", float("nan")):.1f} us/chunk '
               f'{row.get("error", "")}', flush=True)
     return rows
 
@@ -241,8 +247,8 @@ def markdown(results) -> str:
         f'16 kHz, chunks of {CHUNK} samples, n_fft {N_FFT}, hop {HOP}, {N_MELS} mels, kapre '
         'numbers with pad_begin (one frame per chunk), batch 1, mono. Median over '
         f'{results["repeats"]} blocks of {results["chunks"]} chunks of the time per chunk '
-        '(the stream carries on across blocks), its minimum; max diff: against the offline '
-        'kapre_fast.cpu.melspectrogram of the first 40 chunks (relative to its peak; dB rows '
+        "(the stream carries on across blocks; the methods' blocks interleaved), its minimum; "
+        'max diff: against the offline kapre_fast.cpu.melspectrogram of the first 40 chunks (relative to its peak; dB rows '
         'in dB), checked before timing.', '',
         '| method | us per chunk (median) | min | max diff |', '|---|---|---|---|',
     ]
