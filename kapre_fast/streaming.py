@@ -11,8 +11,13 @@ equal to the offline call on the whole signal.
 Front ends: those of the backends' functions (stft_magnitude, melspectrogram,
 log_frequency_spectrogram, stft_mag_phase, stft, mfcc, pcen) with their keyword arguments, and
 'istft' (streaming overlap-add: push complex STFT frames, get the samples they complete).
-Backends: 'cpu' (NumPy arrays), 'torch' (tensors), 'jax' (jax arrays; see also `jax_step` for a
-pure, jit-able step).
+Backends: 'cpu' (NumPy arrays), 'torch' (tensors), 'jax' (jax arrays, eager: slow per chunk;
+`jax_functions` / `jax_inverse_functions` give pure, jit-able steps).
+
+Fixed shapes (compiled and exported graphs): `FixedStep` (chunks of a fixed multiple of
+hop_length, a mask of the valid frames, the state as explicit arrays) and `FixedInverse`
+(overlap-add with a carried tail), written once over an array namespace: jax here,
+TensorFlow/Keras and the stateful TFLite/ONNX export in kapre_fast.streaming_tf.
 
 How it works, written once here (`_FrameCore`, `_Decibel`, `_Smoother`, `InverseStream`) over a
 thin per-backend adapter (`_Adapter`: the array namespace and the backend's kernel call):
