@@ -124,12 +124,15 @@ def parse(front_end: str, kwargs: dict):
 
 class _Adapter:
     """The array namespace of a backend (`xp`: numpy, torch or jax.numpy) and its kernel call:
-    everything the framework-free core needs from a backend."""
+    everything the framework-free core needs from a backend. `samples` is the adapter of the
+    sample buffer (itself, except for jax: NumPy, whose small eager operations cost a
+    microsecond where jax's cost tens; the jitted kernel takes the NumPy window)."""
 
     name = ''
 
     def __init__(self, threads):
         self.threads = threads
+        self.samples = self
 
     @staticmethod
     def of(backend, threads):
@@ -271,18 +274,18 @@ class _JaxAdapter(_Adapter):
         import jax.numpy as jnp
         import kapre_fast.jax as backend
         self.xp, self.jax, self.backend = jnp, jax, backend
-
-    def as_audio(self, chunk):
-        if not isinstance(chunk, self.jax.Array):
-            array = np.asarray(chunk)
-            check_audio_dtype(array.dtype)
-            chunk = array.astype(np.float32, copy=False)
-        elif not self.xp.issubdtype(chunk.dtype, self.xp.number) or self.xp.iscomplexobj(chunk):
-            raise TypeError(f'chunk must hold real numbers, got dtype {chunk.dtype}')
-        return self.xp.asarray(chunk, dtype=self.xp.float32)
+        self.samples = _NumpyAdapter(threads)
 
     def compute(self, spec, audio):
-        return self.backend.compute(spec, audio, threads=self.threads)
+        # kapre_fast.jax.compute under jax.jit, made once per stream: an eager custom call
+        # costs hundreds of microseconds of dispatch, a compiled one a few tens (one
+        # compilation per window length: a chunk completes a bounded number of frames).
+        prepared = getattr(self, '_prepared', None)
+        if prepared is None or prepared[0] is not spec:
+            backend, threads = self.backend, self.threads
+            prepared = self._prepared = (spec, self.jax.jit(
+                lambda audio: backend.compute(spec, audio, threads=threads)))
+        return prepared[1](audio)
 
     def inverse(self, spec, frames):
         return self.backend.istft(frames, **spec.istft_arguments(), threads=self.threads)
@@ -313,7 +316,7 @@ class _FrameCore:
     (batch, time, channels) arrays through `adapter` (slicing, concatenation, zeros, flip)."""
 
     def __init__(self, spec: FrontEnd, adapter: _Adapter):
-        self.adapter = adapter
+        self.adapter = adapter.samples  # the namespace of the sample buffer
         self.frame_length, self.hop = spec.frame_length, spec.hop_length
         self.pad_end = spec.pad_end  # kapre's (presets have none)
         self.centre = spec.center_padding  # a preset's n_fft // 2, else 0
@@ -504,7 +507,7 @@ class Stream:
         if self._flushed:
             raise RuntimeError('push() after flush(): the signal has ended; call reset() to '
                                'start a new one')
-        audio = self.adapter.as_audio(chunk)
+        audio = self.adapter.samples.as_audio(chunk)
         if audio.ndim != 3:
             layout = '(batch, samples, channels)' if self._channels_last_input else (
                 '(batch, channels, samples)')
