@@ -22,9 +22,9 @@ timing (largest difference relative to its peak, limit 1e-4: builtin's DFT and t
 FFT are not the fused kernel's). Timing: a warm-up of 50 chunks, then blocks of --chunks chunks
 (a stream carries on through all of them), the methods' blocks interleaved (block r of every
 method, then block r + 1: the load of a shared machine falls on all alike), the median of
---repeats blocks per chunk, in microseconds. Results: <out>/streaming-<UTC date>-<time>.{json,md} with the machine (lscpu's
-model name), versions and the load average; `python bench/publish.py` copies them into
-bench/results.
+--repeats blocks per chunk, in microseconds. Results: <out>/streaming-<UTC date>-<time>.{json,md}
+with the machine (lscpu's model name), versions and the load average; `python bench/publish.py`
+copies them into bench/results.
 """
 
 from __future__ import annotations
@@ -248,8 +248,8 @@ def markdown(results) -> str:
         'numbers with pad_begin (one frame per chunk), batch 1, mono. Median over '
         f'{results["repeats"]} blocks of {results["chunks"]} chunks of the time per chunk '
         "(the stream carries on across blocks; the methods' blocks interleaved), its minimum; "
-        'max diff: against the offline kapre_fast.cpu.melspectrogram of the first 40 chunks (relative to its peak; dB rows '
-        'in dB), checked before timing.', '',
+        'max diff: against the offline kapre_fast.cpu.melspectrogram of the first 40 chunks '
+        '(relative to its peak; dB rows in dB), checked before timing.', '',
         '| method | us per chunk (median) | min | max diff |', '|---|---|---|---|',
     ]
     for row in results['rows']:

@@ -1,7 +1,8 @@
 """Streaming in TensorFlow and Keras, and its export as stateful TFLite and ONNX models (imports
 TensorFlow).
 
-- `StreamingStep`: a Keras layer with explicit state, one fixed-size chunk per call:
+- `StreamingStep`: a Keras layer with explicit state, one fixed-size chunk per call
+  (`StreamingInverseStep`: the inverse STFT's overlap-add, complex frames as real and imag):
   `frames, valid, *new_state = layer([chunk, *state])`, state as `layer.initial_state(batch,
   channels)` gives it (history, received, then maximum for dB outputs and smooth for PCEN: the
   arrays of kapre_fast.streaming.FixedStep, whose framing it runs).
@@ -24,8 +25,8 @@ import tensorflow as tf
 from kapre_fast import builtin, export
 from kapre_fast.streaming import FixedStep
 
-__all__ = ['StreamingStep', 'StreamingInverseStep', 'step_function', 'to_tflite', 'to_onnx', 'run_tflite_step',
-           'run_onnx_step', 'STATE_NAMES']
+__all__ = ['StreamingStep', 'StreamingInverseStep', 'step_function', 'to_tflite', 'to_onnx',
+           'run_tflite_step', 'run_onnx_step', 'STATE_NAMES']
 
 # The state tensors, in the order the layer and the exported models take and return them.
 STATE_NAMES = ('history', 'received', 'maximum', 'smooth')
