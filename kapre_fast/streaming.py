@@ -26,7 +26,9 @@ thin per-backend adapter (`_Adapter`: the array namespace and the backend's kern
   starting at the next frame's first sample. A push appends the chunk and runs the backend's
   kernel on exactly the samples of the frames it completes, with the kernel's own padding off
   (pad_begin, pad_end, center): the fused kernels compute every frame on its own, so each frame
-  is the offline frame bit for bit.
+  is the offline frame bit for bit. One exception: stft_mag_phase's phase, whose vector atan2
+  takes libm's for a whole tile of frames when one lane needs it (a frame's phase then depends
+  on its neighbours in the call, by about 2e-7 rad).
 * The start behaves as offline: pad_begin's n_fft - hop_length zeros and a preset's constant
   centring (n_fft // 2 zeros) start the buffer; a preset's reflect centring waits for the first
   n_fft // 2 + 1 samples and then prepends their mirror image.
@@ -64,7 +66,6 @@ __all__ = ['open', 'parse', 'Stream', 'InverseStream', 'FixedStep', 'FixedInvers
 
 FRONT_ENDS = _api.FUNCTIONS + ('mfcc', 'pcen', 'istft')
 BACKENDS = ('cpu', 'torch', 'jax')
-_MFCC_ARGUMENTS = ('n_mfcc', 'lifter')
 # A dynamic range the clamp never reaches (float32-finite, as the native kernel wants): the
 # kernel then returns the unclamped dB, and the stream applies its running clamp.
 _NO_CLAMP = 1e30
