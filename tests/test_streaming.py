@@ -322,17 +322,19 @@ def test_reset_starts_a_new_signal_and_streams_are_independent():
                                   np.concatenate([first[0], first[2]], 1))
 
 
-def test_channels_first_chunks():
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_channels_first_chunks(backend):
     """input_data_format='channels_first' takes (batch, channels, samples) chunks."""
     x = _signal()
     kwargs = dict(n_fft=256, hop_length=100, output_data_format='channels_last')
-    stream = streaming.open('stft_magnitude', input_data_format='channels_first', **kwargs)
+    stream = streaming.open('stft_magnitude', backend=backend, input_data_format='channels_first',
+                            **kwargs)
     xf = np.ascontiguousarray(x.transpose(0, 2, 1))
-    got = np.concatenate([stream.push(xf[:, :, :333]), stream.push(xf[:, :, 333:]),
-                          stream.flush()], 1)
-    import kapre_fast.cpu as cpu
-    np.testing.assert_array_equal(got, cpu.stft_magnitude(x, input_data_format='channels_last',
-                                                          **kwargs))
+    got = np.concatenate([_numpy(stream.push(_as_backend(xf[:, :, :333], backend))),
+                          _numpy(stream.push(_as_backend(xf[:, :, 333:], backend))),
+                          _numpy(stream.flush())], 1)
+    np.testing.assert_array_equal(got, _offline('cpu', 'stft_magnitude', x,
+                                                input_data_format='channels_last', **kwargs))
 
 
 def test_short_signals_as_offline():
