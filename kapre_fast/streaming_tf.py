@@ -90,11 +90,13 @@ class _TFOps:
 
     @staticmethod
     def dct(mel, matrix, channels_last):
+        # One 2-D MatMul (TFLite FULLY_CONNECTED) over the flattened leading axes; the fixed
+        # step's shapes are static.
         matrix = np.asarray(matrix, np.float32)
-        if channels_last:  # (batch, frames, n_mels, channels): n_mels last, then back
-            moved = tf.transpose(mel, [0, 1, 3, 2])
-            return tf.transpose(builtin._last_axis_matmul(moved, matrix), [0, 1, 3, 2])
-        return builtin._last_axis_matmul(mel, matrix)
+        rows = tf.transpose(mel, [0, 1, 3, 2]) if channels_last else mel  # n_mels last
+        product = tf.matmul(tf.reshape(rows, [-1, matrix.shape[0]]), tf.constant(matrix))
+        product = tf.reshape(product, list(rows.shape[:3]) + [matrix.shape[1]])
+        return tf.transpose(product, [0, 1, 3, 2]) if channels_last else product
 
 
 @keras.saving.register_keras_serializable('kapre_fast')
