@@ -207,12 +207,17 @@ class _NumpyStateOps:
         return np.zeros((batch,), np.int32)
 
 
-def step_function(layer, batch: int, channels: int):
+def step_function(layer, batch: int, channels: int, flush: bool = False):
     """layer's step as a tf.function with a fixed signature: for a StreamingStep, of (chunk,
-    *state) returning {frames, valid (int32 0/1), new_<state>}; for a StreamingInverseStep, of
-    (real, imag, tail) returning {samples, new_tail}. The graph the converters take."""
+    *state) returning {frames, valid (int32 0/1), new_<state>} (with flush, of (*state): the
+    frames of the end padding, StreamingStep.flush_step); for a StreamingInverseStep, of
+    (real, imag, tail) returning {samples, new_tail} (its flush is the tail itself). The graph
+    the converters take."""
     initial = layer.initial_state(batch, channels)
     if isinstance(layer, StreamingInverseStep):
+        if flush:
+            raise ValueError('the inverse step has no flush model: its flush returns the '
+                             'tail state as it is')
         spec = layer.fixed.spec
         frames = ((batch, layer.frames_per_step, spec.n_freq, channels)
                   if spec.output_data_format == 'channels_last'
@@ -227,25 +232,39 @@ def step_function(layer, batch: int, channels: int):
             return {'samples': samples, 'new_tail': new_tail}
 
         return inverse_step
-    signature = [tf.TensorSpec((batch, layer.chunk_samples, channels), tf.float32, name='chunk')]
-    signature += [tf.TensorSpec(np.shape(value), tf.as_dtype(np.asarray(value).dtype), name=name)
-                  for name, value in zip(layer.state_names, initial)]
+    state_signature = [
+        tf.TensorSpec(np.shape(value), tf.as_dtype(np.asarray(value).dtype), name=name)
+        for name, value in zip(layer.state_names, initial)]
 
-    @tf.function(input_signature=signature)
+    def outputs(frames, valid, new):
+        named = {'frames': frames, 'valid': tf.cast(valid, tf.int32)}
+        named.update({f'new_{name}': value for name, value in zip(layer.state_names, new)})
+        return named
+
+    if flush:
+        @tf.function(input_signature=state_signature)
+        def flush_step(*state):
+            frames, valid, *new = layer.flush_step(list(state))
+            return outputs(frames, valid, new)
+
+        return flush_step
+
+    chunk = tf.TensorSpec((batch, layer.chunk_samples, channels), tf.float32, name='chunk')
+
+    @tf.function(input_signature=[chunk, *state_signature])
     def step(chunk, *state):
         frames, valid, *new = layer([chunk, *state])
-        outputs = {'frames': frames, 'valid': tf.cast(valid, tf.int32)}
-        outputs.update({f'new_{name}': value for name, value in zip(layer.state_names, new)})
-        return outputs
+        return outputs(frames, valid, new)
 
     return step
 
 
-def to_tflite(layer, batch: int = 1, channels: int = 1) -> bytes:
+def to_tflite(layer, batch: int = 1, channels: int = 1, flush: bool = False) -> bytes:
     """The stateful step as a TFLite flatbuffer of builtin ops: inputs chunk and the state,
-    outputs frames, valid (int32 0/1) and new_<state>."""
+    outputs frames, valid (int32 0/1) and new_<state>; with flush, the flush model (inputs the
+    state only)."""
     module = tf.Module()
-    module.step = step_function(layer, batch, channels)
+    module.step = step_function(layer, batch, channels, flush)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [module.step.get_concrete_function()], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -253,11 +272,12 @@ def to_tflite(layer, batch: int = 1, channels: int = 1) -> bytes:
 
 
 def to_onnx(layer, batch: int = 1, channels: int = 1, path=None,
-            opset=export.ONNX_OPSET):
+            opset=export.ONNX_OPSET, flush: bool = False):
     """The stateful step converted by tf2onnx (inputs chunk and the state, outputs frames, valid
-    and new_<state>); written to `path` when given. Returns the ModelProto."""
+    and new_<state>; with flush, the flush model, inputs the state only); written to `path`
+    when given. Returns the ModelProto."""
     tf2onnx = export._require('tf2onnx', 'tf2onnx')
-    function = step_function(layer, batch, channels)
+    function = step_function(layer, batch, channels, flush)
     proto, _ = tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=opset,
         output_path=None if path is None else str(path))

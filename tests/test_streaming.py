@@ -557,10 +557,23 @@ def test_keras_step_and_exported_models_equal_the_stream(case):
             return outputs['frames'], outputs['valid'], [outputs[f'new_{n}'] for n in names]
         return run_step
 
-    tflite = streaming_tf.to_tflite(layer, batch=x.shape[0], channels=x.shape[2])
-    onnx = streaming_tf.to_onnx(layer, batch=x.shape[0], channels=x.shape[2])
-    for name, run, model in (('tflite', streaming_tf.run_tflite_step, tflite),
-                             ('onnx', streaming_tf.run_onnx_step, onnx)):
+    def exported_flush(run, model):
+        def run_flush(state):
+            outputs = run(model, dict(zip(names, state)))
+            return outputs['frames'], outputs['valid'], [outputs[f'new_{n}'] for n in names]
+        return run_flush
+
+    size = dict(batch=x.shape[0], channels=x.shape[2])
+    tflite = streaming_tf.to_tflite(layer, **size)
+    onnx = streaming_tf.to_onnx(layer, **size)
+    for name, run, model, flush_model in (
+            ('tflite', streaming_tf.run_tflite_step, tflite,
+             streaming_tf.to_tflite(layer, **size, flush=True)),
+            ('onnx', streaming_tf.run_onnx_step, onnx,
+             streaming_tf.to_onnx(layer, **size, flush=True))):
+        # The flush model ends the signal as the layer's flush_step: the whole stream.
+        whole = _keras_stream(exported(run, model), layer, x, exported_flush(run, flush_model))
+        _close_to_stream(whole, expected, front_end, decibel)
         got = _keras_stream(exported(run, model), layer, x, None)
         assert got.shape == pieces_layer.shape
         if front_end == 'stft_mag_phase':
