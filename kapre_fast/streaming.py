@@ -865,6 +865,8 @@ def jax_functions(front_end: str, chunk_samples: int, *, threads=None, **kwargs)
         return fixed.init(ops, batch, channels)
 
     def step(state, chunk):
+        dtype = getattr(chunk, 'dtype', None)
+        check_audio_dtype(np.dtype(dtype) if dtype is not None else np.asarray(chunk).dtype)
         return fixed.step(ops, state, ops.jnp.asarray(chunk, ops.jnp.float32))
 
     def flush(state):

@@ -472,6 +472,8 @@ def test_fixed_step_refusals():
         step(state, np.zeros((1, 160, 1), np.float32))
     with pytest.raises(ValueError, match=r'got \(2, 160\)'):
         step(state, np.zeros((2, 160), np.float32))
+    with pytest.raises(TypeError, match='complex'):
+        step(state, np.zeros((2, 160, 1), np.complex64))
 
 
 KERAS_CASES = {
