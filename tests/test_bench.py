@@ -275,3 +275,25 @@ def test_overhead_bench_times_every_installed_binding(tmp_path):
         if importlib.util.find_spec(name) is not None:
             assert any(key.startswith(f'kapre_fast.{name}') for key in timings), timings
     assert all(value > 0 for value in timings.values())
+
+
+def test_streaming_quick_run_checks_every_method_and_writes_its_files(tmp_path):
+    """bench/streaming.py --quick: every method (the streams, the jitted jax step, the Keras
+    layer, the exported TFLite and ONNX steps, the peers' ring buffers) agreed with the offline
+    kapre_fast.cpu mel before it was timed, and both files were written under quick/."""
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('ai_edge_litert')
+    command = [sys.executable, str(REPO / 'bench' / 'streaming.py'), '--quick', '--out',
+               str(tmp_path)]
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    written = sorted((tmp_path / 'quick').iterdir())
+    assert [p.suffix for p in written] == ['.json', '.md'], written
+    results = json.loads(written[0].read_text())
+    assert results['quick'] is True and results['machine']['cpu_model']
+    assert len(results['rows']) == 10
+    for row in results['rows']:
+        assert 'error' not in row, row
+        assert row['us_per_chunk'] > 0 and len(row['blocks_us']) == 3, row
+        assert 0 <= row['max_difference'] <= (1e-3 if 'dB' in row['method'] else 1e-4), row
+        assert row['method'] in written[1].read_text()
