@@ -35,20 +35,24 @@ def compare(features, reference, config, xp=np, chunk=None) -> dict:
     float64; `chunk` examples at a time (None: the whole batch at once). Every figure is per
     example or a maximum, so the result does not depend on `chunk`."""
     if tuple(features.shape) != tuple(reference.shape):
-        return {'comparable': False,
-                'why': f'shape {tuple(features.shape)} differs from kapre\'s '
-                       f'{tuple(reference.shape)}'}
+        return {
+            'comparable': False,
+            'why': f"shape {tuple(features.shape)} differs from kapre's {tuple(reference.shape)}",
+        }
     batch = features.shape[0]
     step = max(1, chunk or batch)
-    parts = [_differences(features[i:i + step], reference[i:i + step], config, xp)
-             for i in range(0, max(batch, 1), step)]
+    parts = [
+        _differences(features[i : i + step], reference[i : i + step], config, xp)
+        for i in range(0, max(batch, 1), step)
+    ]
     result = {'comparable': True}
     non_finite = sum(part['non_finite'] for part in parts)
     if non_finite:
         result['non_finite'] = non_finite
     if not config.decibel:
         result['max_rel'] = _worst(p['max_abs'] for p in parts) / (
-            _worst(p['scale'] for p in parts) or 1.0)
+            _worst(p['scale'] for p in parts) or 1.0
+        )
     result['max_abs_db'] = _worst(part['max_abs_db'] for part in parts)
     above = [p['max_abs_db_above_floor'] for p in parts if p['max_abs_db_above_floor'] is not None]
     result['max_abs_db_above_floor'] = _worst(above) if above else None
@@ -71,8 +75,7 @@ def _differences(features, reference, config, xp) -> dict:
     part['max_abs_db'] = float(xp.max(difference))
     floor = b_db.max(axis=tuple(range(1, b_db.ndim)), keepdims=True) - config.db_dynamic_range
     above = b_db >= floor + FLOOR_MARGIN_DB
-    part['max_abs_db_above_floor'] = float(xp.max(difference[above])) if bool(above.any()) \
-        else None
+    part['max_abs_db_above_floor'] = float(xp.max(difference[above])) if bool(above.any()) else None
     return part
 
 

@@ -115,9 +115,11 @@ class Sized:
         c = self.config
         frames = self.batch * self.n_frames
         fft_flops = frames * 2.5 * c.n_fft * math.log2(c.n_fft)
-        n_features = {'mel': c.kapre_kwargs.get('n_mels', 128),
-                      'log': c.kapre_kwargs.get('log_n_bins', 84),
-                      'stft': c.n_freq}[c.kind]
+        n_features = {
+            'mel': c.kapre_kwargs.get('n_mels', 128),
+            'log': c.kapre_kwargs.get('log_n_bins', 84),
+            'stft': c.n_freq,
+        }[c.kind]
         return {
             'batch': self.batch,
             'seconds_per_example': self.seconds,
@@ -151,8 +153,9 @@ CONFIGS = {
         seconds=10.0,
         quick_batch=2,
         quick_seconds=2.0,
-        kapre_kwargs=_kapre(n_fft=2048, hop_length=512, sample_rate=22050, n_mels=128,
-                            return_decibel=True),
+        kapre_kwargs=_kapre(
+            n_fft=2048, hop_length=512, sample_rate=22050, n_mels=128, return_decibel=True
+        ),
     ),
     'B': Config(
         name='B',
@@ -163,8 +166,14 @@ CONFIGS = {
         seconds=1.0,
         quick_batch=8,
         quick_seconds=1.0,
-        kapre_kwargs=_kapre(n_fft=512, win_length=400, hop_length=160, sample_rate=16000,
-                            n_mels=64, return_decibel=True),
+        kapre_kwargs=_kapre(
+            n_fft=512,
+            win_length=400,
+            hop_length=160,
+            sample_rate=16000,
+            n_mels=64,
+            return_decibel=True,
+        ),
     ),
     'C': Config(
         name='C',
@@ -189,6 +198,7 @@ CONFIGS = {
         kapre_kwargs=_kapre(n_fft=1024, hop_length=256, sample_rate=16000, return_decibel=True),
     ),
 }
+
 
 def synthesize(sized: Sized, seed: int = INPUT_SEED) -> np.ndarray:
     """The input batch: float32 (batch, time, 1), each example an exponential chirp plus noise.
@@ -220,8 +230,9 @@ def parse_names(text: str | None) -> list[str]:
     names = [part.strip().upper() for part in text.split(',') if part.strip()]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown:
-        raise ValueError(f'unknown configuration(s) {", ".join(unknown)}; '
-                         f'choose from {", ".join(CONFIGS)}')
+        raise ValueError(
+            f'unknown configuration(s) {", ".join(unknown)}; choose from {", ".join(CONFIGS)}'
+        )
     return names
 
 

@@ -59,8 +59,7 @@ def make_corpus(folder: Path, files: int, seed=0):
         gain = 0.1 * (1.2 + np.sin(np.arange(length) * (2 * np.pi * 3 / rate)))
         path = folder / f'{index // 500:02d}' / f'{index:06d}.{suffix}'
         path.parent.mkdir(parents=True, exist_ok=True)
-        soundfile.write(str(path), (noise * gain).astype(np.float32), rate,
-                        subtype='PCM_16')
+        soundfile.write(str(path), (noise * gain).astype(np.float32), rate, subtype='PCM_16')
         paths.append(path)
     stamp.write_text('')
     return paths
@@ -84,8 +83,16 @@ def run_kapre_fast(folder, engine, workers):
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as output:
         start = time.perf_counter()
-        summary = corpus.extract(folder, Path(output) / 'features', engine, sample_rate=RATE,
-                                 mono=True, workers=workers, progress=False, **FRONT_END)
+        summary = corpus.extract(
+            folder,
+            Path(output) / 'features',
+            engine,
+            sample_rate=RATE,
+            mono=True,
+            workers=workers,
+            progress=False,
+            **FRONT_END,
+        )
         elapsed = time.perf_counter() - start
     assert summary.ok and summary.written > 0, summary
     return elapsed
@@ -95,8 +102,9 @@ def _librosa_one(path):
     import librosa
 
     audio, _ = librosa.load(path, sr=RATE, mono=True)
-    mel = librosa.feature.melspectrogram(y=audio, sr=RATE, n_fft=512, hop_length=160,
-                                         n_mels=64, power=1.0)
+    mel = librosa.feature.melspectrogram(
+        y=audio, sr=RATE, n_fft=512, hop_length=160, n_mels=64, power=1.0
+    )
     return librosa.amplitude_to_db(mel).shape
 
 
@@ -148,15 +156,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--files', type=int, default=2000)
     parser.add_argument('--corpus', type=Path, default=REPO / 'build' / 'bench-corpus')
-    parser.add_argument('--methods', default=','.join(METHODS),
-                        help=f'comma-separated subset of {",".join(METHODS)}')
+    parser.add_argument(
+        '--methods',
+        default=','.join(METHODS),
+        help=f'comma-separated subset of {",".join(METHODS)}',
+    )
     parser.add_argument('--output', type=Path, default=REPO / 'build' / 'bench-results')
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(',') if m]
     unknown = set(methods) - set(METHODS)
     if unknown:
-        parser.error(f'--methods: unknown {", ".join(sorted(unknown))}; choose from '
-                     f'{", ".join(METHODS)}')
+        parser.error(
+            f'--methods: unknown {", ".join(sorted(unknown))}; choose from {", ".join(METHODS)}'
+        )
 
     paths = make_corpus(args.corpus, args.files)
     hours = audio_hours(paths)
@@ -170,7 +182,8 @@ def main(argv=None):
         # A fresh process per method: no warm caches or Ray session carried between them.
         queue = multiprocessing.get_context('spawn').SimpleQueue()
         child = multiprocessing.get_context('spawn').Process(
-            target=_child, args=(method, str(args.corpus), queue))
+            target=_child, args=(method, str(args.corpus), queue)
+        )
         child.start()
         child.join()
         status, value = queue.get() if not queue.empty() else ('error', f'exit {child.exitcode}')
@@ -178,10 +191,19 @@ def main(argv=None):
             rows.append({'method': method, 'error': value})
             print(f'{method}: {value}', flush=True)
             continue
-        rows.append({'method': method, 'seconds': value, 'files_per_s': len(paths) / value,
-                     'audio_hours_per_s': hours / value})
-        print(f'{method}: {value:.1f} s, {len(paths) / value:.1f} files/s, '
-              f'{hours / value * 3600:.0f}x real time', flush=True)
+        rows.append(
+            {
+                'method': method,
+                'seconds': value,
+                'files_per_s': len(paths) / value,
+                'audio_hours_per_s': hours / value,
+            }
+        )
+        print(
+            f'{method}: {value:.1f} s, {len(paths) / value:.1f} files/s, '
+            f'{hours / value * 3600:.0f}x real time',
+            flush=True,
+        )
     # Decoding share: decode-only time of one process over the one-worker run's time.
     scale = len(paths) / len(sample)
     for row in rows:
@@ -194,33 +216,46 @@ def main(argv=None):
 def write_report(folder: Path, rows, files, hours):
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     folder.mkdir(parents=True, exist_ok=True)
-    names = {'local1': 'kapre_fast local, 1 worker', 'local2': 'kapre_fast local, 2 workers',
-             'ray2': 'kapre_fast Ray, 2 CPUs', 'librosa1': 'librosa loop, Pool(1)',
-             'librosa2': 'librosa loop, Pool(2)'}
+    names = {
+        'local1': 'kapre_fast local, 1 worker',
+        'local2': 'kapre_fast local, 2 workers',
+        'ray2': 'kapre_fast Ray, 2 CPUs',
+        'librosa1': 'librosa loop, Pool(1)',
+        'librosa2': 'librosa loop, Pool(2)',
+    }
     cores = os.cpu_count()
-    lines = [f'Corpus benchmark {stamp} UTC, {platform.node()}, {cores} cores: {files} files, '
-             f'{hours:.2f} h of audio (FLAC 22.05 kHz / WAV 16 kHz, 1-10 s) -> 16 kHz, 64-band '
-             'log-mel (n_fft 512, hop 160)', '',
-             '| method | s | files/s | audio h/s | x real time | decoding share | AudioSet '
-             f'({AUDIOSET_HOURS:.0f} h) on 10 such machines |',
-             '|---|---|---|---|---|---|---|']
+    lines = [
+        f'Corpus benchmark {stamp} UTC, {platform.node()}, {cores} cores: {files} files, '
+        f'{hours:.2f} h of audio (FLAC 22.05 kHz / WAV 16 kHz, 1-10 s) -> 16 kHz, 64-band '
+        'log-mel (n_fft 512, hop 160)',
+        '',
+        '| method | s | files/s | audio h/s | x real time | decoding share | AudioSet '
+        f'({AUDIOSET_HOURS:.0f} h) on 10 such machines |',
+        '|---|---|---|---|---|---|---|',
+    ]
     for row in rows:
         if 'error' in row:
             lines.append(f'| {names[row["method"]]} | error: {row["error"]} | | | | | |')
             continue
         share = f'{row["decode_share"]:.0%}' if 'decode_share' in row else ''
         audioset = AUDIOSET_HOURS / (row['audio_hours_per_s'] * 3600) / 10
-        lines.append(f'| {names[row["method"]]} | {row["seconds"]:.1f} | '
-                     f'{row["files_per_s"]:.1f} | {row["audio_hours_per_s"]:.3f} | '
-                     f'{row["audio_hours_per_s"] * 3600:.0f} | {share} | {audioset:.1f} h |')
-    lines += ['', 'Decoding share: decoding and resampling alone (one process, a sample of the '
-              'files) over the 1-worker run. AudioSet estimate: its hours over the measured '
-              'throughput of this machine, divided by 10 machines like it (linear scaling: '
-              'decoding is per file, no shared state).']
+        lines.append(
+            f'| {names[row["method"]]} | {row["seconds"]:.1f} | '
+            f'{row["files_per_s"]:.1f} | {row["audio_hours_per_s"]:.3f} | '
+            f'{row["audio_hours_per_s"] * 3600:.0f} | {share} | {audioset:.1f} h |'
+        )
+    lines += [
+        '',
+        'Decoding share: decoding and resampling alone (one process, a sample of the '
+        'files) over the 1-worker run. AudioSet estimate: its hours over the measured '
+        'throughput of this machine, divided by 10 machines like it (linear scaling: '
+        'decoding is per file, no shared state).',
+    ]
     text = '\n'.join(lines) + '\n'
     (folder / f'corpus-{stamp}.md').write_text(text)
-    (folder / f'corpus-{stamp}.json').write_text(json.dumps(
-        {'files': files, 'hours': hours, 'cores': cores, 'rows': rows}, indent=1))
+    (folder / f'corpus-{stamp}.json').write_text(
+        json.dumps({'files': files, 'hours': hours, 'cores': cores, 'rows': rows}, indent=1)
+    )
     print(text)
 
 

@@ -95,14 +95,20 @@ class Comparison:
 
 def front_end(sized) -> dict:
     c = sized.config
-    return dict(n_fft=c.n_fft, hop_length=c.hop_length, n_mels=c.kapre_kwargs['n_mels'],
-                sample_rate=c.sample_rate, input_data_format='channels_last',
-                output_data_format='channels_last')
+    return dict(
+        n_fft=c.n_fft,
+        hop_length=c.hop_length,
+        n_mels=c.kapre_kwargs['n_mels'],
+        sample_rate=c.sample_rate,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
 
 
 def librosa_kwargs(fe: dict) -> dict:
-    return dict(sr=fe['sample_rate'], n_fft=fe['n_fft'], hop_length=fe['hop_length'],
-                n_mels=fe['n_mels'])
+    return dict(
+        sr=fe['sample_rate'], n_fft=fe['n_fft'], hop_length=fe['hop_length'], n_mels=fe['n_mels']
+    )
 
 
 def per_example(function, audio, threads):
@@ -140,8 +146,12 @@ def kapre_fast_torch_peer(function, tensor, threads, **kwargs) -> Peer:
         target(tensor[:1, : 4 * kwargs['n_fft']], threads=threads, **kwargs)
     except (TypeError, ValueError) as error:
         return Peer('kapre_fast_torch', label, reason=f'refuses: {report.describe_error(error)}')
-    return Peer('kapre_fast_torch', label, lambda: target(tensor, threads=threads, **kwargs),
-                lambda output: output.numpy()[..., 0])
+    return Peer(
+        'kapre_fast_torch',
+        label,
+        lambda: target(tensor, threads=threads, **kwargs),
+        lambda output: output.numpy()[..., 0],
+    )
 
 
 def torch_setup(sized, audio, power):
@@ -150,8 +160,9 @@ def torch_setup(sized, audio, power):
     from bench.librosa_torch import LibrosaTorch
 
     fe = front_end(sized)
-    composition = LibrosaTorch(torch, fe['sample_rate'], fe['n_fft'], fe['hop_length'],
-                               fe['n_mels'], power=power)
+    composition = LibrosaTorch(
+        torch, fe['sample_rate'], fe['n_fft'], fe['hop_length'], fe['n_mels'], power=power
+    )
     return torch, composition, torch.from_numpy(audio[..., 0].copy()), torch.from_numpy(audio)
 
 
@@ -159,6 +170,7 @@ def inference(torch, run):
     def wrapped():
         with torch.inference_mode():
             return run()
+
     return wrapped
 
 
@@ -171,20 +183,39 @@ def mfcc_comparison(sized, audio, threads) -> Comparison:
     torch, composition, signal, tensor = torch_setup(sized, audio, power=2.0)
     dct = composition.dct_matrix(N_MFCC)
     peers = [
-        Peer('kapre_fast_cpu', f"kapre_fast.cpu.mfcc(compat='librosa', n_mfcc={N_MFCC})",
-             lambda: cpu.mfcc(audio, compat='librosa', n_mfcc=N_MFCC, threads=threads, **fe),
-             lambda output: output[..., 0]),
-        Peer('librosa', 'librosa.feature.mfcc, per example',
-             per_example(lambda y: librosa.feature.mfcc(y=y, n_mfcc=N_MFCC,
-                                                        **librosa_kwargs(fe)), audio, threads),
-             frames_last_to_middle),
-        Peer('torch', 'torch: stft -> power -> mel matmul -> dB -> DCT matmul',
-             inference(torch, lambda: composition.mfcc(signal, dct)),
-             lambda output: output.numpy()),
+        Peer(
+            'kapre_fast_cpu',
+            f"kapre_fast.cpu.mfcc(compat='librosa', n_mfcc={N_MFCC})",
+            lambda: cpu.mfcc(audio, compat='librosa', n_mfcc=N_MFCC, threads=threads, **fe),
+            lambda output: output[..., 0],
+        ),
+        Peer(
+            'librosa',
+            'librosa.feature.mfcc, per example',
+            per_example(
+                lambda y: librosa.feature.mfcc(y=y, n_mfcc=N_MFCC, **librosa_kwargs(fe)),
+                audio,
+                threads,
+            ),
+            frames_last_to_middle,
+        ),
+        Peer(
+            'torch',
+            'torch: stft -> power -> mel matmul -> dB -> DCT matmul',
+            inference(torch, lambda: composition.mfcc(signal, dct)),
+            lambda output: output.numpy(),
+        ),
         kapre_fast_torch_peer('mfcc', tensor, threads, compat='librosa', n_mfcc=N_MFCC, **fe),
     ]
-    return Comparison('mfcc', f'MFCC, {N_MFCC} coefficients (librosa.feature.mfcc numbers)',
-                      'librosa', 'dB (cepstral)', atol=0.0, rtol=1e-5, peers=peers)
+    return Comparison(
+        'mfcc',
+        f'MFCC, {N_MFCC} coefficients (librosa.feature.mfcc numbers)',
+        'librosa',
+        'dB (cepstral)',
+        atol=0.0,
+        rtol=1e-5,
+        peers=peers,
+    )
 
 
 def mel_comparison(sized, audio, threads) -> Comparison:
@@ -195,23 +226,45 @@ def mel_comparison(sized, audio, threads) -> Comparison:
     fe = front_end(sized)
     torch, composition, signal, tensor = torch_setup(sized, audio, power=2.0)
     peers = [
-        Peer('kapre_fast_cpu', "kapre_fast.cpu.melspectrogram(compat='librosa', "
-             'return_decibel=True)',
-             lambda: cpu.melspectrogram(audio, compat='librosa', return_decibel=True,
-                                        threads=threads, **fe),
-             lambda output: output[..., 0]),
-        Peer('librosa', 'librosa.feature.melspectrogram + power_to_db, per example',
-             per_example(lambda y: librosa.power_to_db(librosa.feature.melspectrogram(
-                 y=y, **librosa_kwargs(fe))), audio, threads),
-             frames_last_to_middle),
-        Peer('torch', 'torch: stft -> power -> mel matmul -> dB',
-             inference(torch, lambda: composition.power_to_db(composition.mel(signal))),
-             lambda output: output.numpy()),
-        kapre_fast_torch_peer('melspectrogram', tensor, threads, compat='librosa',
-                              return_decibel=True, **fe),
+        Peer(
+            'kapre_fast_cpu',
+            "kapre_fast.cpu.melspectrogram(compat='librosa', return_decibel=True)",
+            lambda: cpu.melspectrogram(
+                audio, compat='librosa', return_decibel=True, threads=threads, **fe
+            ),
+            lambda output: output[..., 0],
+        ),
+        Peer(
+            'librosa',
+            'librosa.feature.melspectrogram + power_to_db, per example',
+            per_example(
+                lambda y: librosa.power_to_db(
+                    librosa.feature.melspectrogram(y=y, **librosa_kwargs(fe))
+                ),
+                audio,
+                threads,
+            ),
+            frames_last_to_middle,
+        ),
+        Peer(
+            'torch',
+            'torch: stft -> power -> mel matmul -> dB',
+            inference(torch, lambda: composition.power_to_db(composition.mel(signal))),
+            lambda output: output.numpy(),
+        ),
+        kapre_fast_torch_peer(
+            'melspectrogram', tensor, threads, compat='librosa', return_decibel=True, **fe
+        ),
     ]
-    return Comparison('mel', "mel dB with compat='librosa' (melspectrogram + power_to_db)",
-                      'librosa', 'dB', atol=5e-3, rtol=0.0, peers=peers)
+    return Comparison(
+        'mel',
+        "mel dB with compat='librosa' (melspectrogram + power_to_db)",
+        'librosa',
+        'dB',
+        atol=5e-3,
+        rtol=0.0,
+        peers=peers,
+    )
 
 
 def pcen_comparison(sized, audio, threads) -> Comparison:
@@ -229,27 +282,57 @@ def pcen_comparison(sized, audio, threads) -> Comparison:
     constants = spec.pcen_constants(fe['sample_rate'], fe['hop_length'])
     sr_hop = dict(sr=fe['sample_rate'], hop_length=fe['hop_length'])
     peers = [
-        Peer('kapre_fast_cpu', "kapre_fast.cpu.pcen(compat='librosa', power=1): mel + PCEN pass",
-             lambda: cpu.pcen(scaled, compat='librosa', power=1, threads=threads, **fe),
-             lambda output: output[..., 0]),
-        Peer('kapre_fast_cpu_mel', '  its fused mel alone',
-             lambda: cpu.melspectrogram(scaled, compat='librosa', power=1, threads=threads,
-                                        **fe)),
-        Peer('kapre_fast_cpu_pass', '  its PCEN pass alone (cpu.apply_pcen, in place)',
-             lambda: cpu.apply_pcen(buffer, constants, 1, threads=threads)),
-        Peer('librosa', 'librosa.feature.melspectrogram(power=1) + librosa.pcen, per example',
-             per_example(lambda y: librosa.pcen(librosa.feature.melspectrogram(
-                 y=y, power=1, **librosa_kwargs(fe)), **sr_hop), scaled, threads),
-             frames_last_to_middle),
-        Peer('librosa_pcen_only', "  librosa.pcen alone, on kapre_fast's mel (float64 batch)",
-             lambda: librosa.pcen(mel64, **sr_hop), frames_last_to_middle),
-        Peer('torch', 'torch: stft -> abs -> mel matmul -> PCEN (smoother: a loop over frames)',
-             inference(torch, lambda: composition.pcen(signal)),
-             lambda output: output.numpy()),
+        Peer(
+            'kapre_fast_cpu',
+            "kapre_fast.cpu.pcen(compat='librosa', power=1): mel + PCEN pass",
+            lambda: cpu.pcen(scaled, compat='librosa', power=1, threads=threads, **fe),
+            lambda output: output[..., 0],
+        ),
+        Peer(
+            'kapre_fast_cpu_mel',
+            '  its fused mel alone',
+            lambda: cpu.melspectrogram(scaled, compat='librosa', power=1, threads=threads, **fe),
+        ),
+        Peer(
+            'kapre_fast_cpu_pass',
+            '  its PCEN pass alone (cpu.apply_pcen, in place)',
+            lambda: cpu.apply_pcen(buffer, constants, 1, threads=threads),
+        ),
+        Peer(
+            'librosa',
+            'librosa.feature.melspectrogram(power=1) + librosa.pcen, per example',
+            per_example(
+                lambda y: librosa.pcen(
+                    librosa.feature.melspectrogram(y=y, power=1, **librosa_kwargs(fe)), **sr_hop
+                ),
+                scaled,
+                threads,
+            ),
+            frames_last_to_middle,
+        ),
+        Peer(
+            'librosa_pcen_only',
+            "  librosa.pcen alone, on kapre_fast's mel (float64 batch)",
+            lambda: librosa.pcen(mel64, **sr_hop),
+            frames_last_to_middle,
+        ),
+        Peer(
+            'torch',
+            'torch: stft -> abs -> mel matmul -> PCEN (smoother: a loop over frames)',
+            inference(torch, lambda: composition.pcen(signal)),
+            lambda output: output.numpy(),
+        ),
         kapre_fast_torch_peer('pcen', tensor, threads, compat='librosa', power=1, **fe),
     ]
-    return Comparison('pcen', 'PCEN of the magnitude mel x 2**31 (librosa.pcen defaults)',
-                      'librosa', '(PCEN units)', atol=0.0, rtol=3e-5, peers=peers)
+    return Comparison(
+        'pcen',
+        'PCEN of the magnitude mel x 2**31 (librosa.pcen defaults)',
+        'librosa',
+        '(PCEN units)',
+        atol=0.0,
+        rtol=3e-5,
+        peers=peers,
+    )
 
 
 def trainable_comparison(sized, threads) -> Comparison:
@@ -273,25 +356,42 @@ def trainable_comparison(sized, threads) -> Comparison:
                 tape.watch(x)
                 loss = tf.reduce_sum(layer(x) ** 2)
             return tape.gradient(loss, [x] + variables)
+
         return lambda: [g.numpy() for g in step(audio)]
 
-    trainable = layers.FrontEnd(filterbank='mel', trainable_window=True,
-                                trainable_filterbank=True, **formats, **fe)
+    trainable = layers.FrontEnd(
+        filterbank='mel', trainable_window=True, trainable_filterbank=True, **formats, **fe
+    )
     trainable.build(audio.shape)
     fixed = layers.FrontEnd(filterbank='mel', **formats, **fe)
     kapre = kapre_mel(input_shape=(small.n_samples, 1), **formats, **fe)
     gradient = lambda grads: grads[0]  # noqa: E731  d loss / d audio
     peers = [
-        Peer('kapre_fast_trainable', 'kapre_fast.layers.FrontEnd, trainable window + filterbank '
-             '(d audio, window, band weights)',
-             step_for(trainable, trainable.trainable_weights), gradient),
-        Peer('kapre_fast', 'kapre_fast.layers.FrontEnd, not trainable (d audio)',
-             step_for(fixed, []), gradient),
+        Peer(
+            'kapre_fast_trainable',
+            'kapre_fast.layers.FrontEnd, trainable window + filterbank '
+            '(d audio, window, band weights)',
+            step_for(trainable, trainable.trainable_weights),
+            gradient,
+        ),
+        Peer(
+            'kapre_fast',
+            'kapre_fast.layers.FrontEnd, not trainable (d audio)',
+            step_for(fixed, []),
+            gradient,
+        ),
         Peer('kapre', "kapre's composed mel layer (d audio)", step_for(kapre, []), gradient),
     ]
-    return Comparison('trainable', f'mel forward + backward in tf.function, {small.batch} x '
-                      f'{small.seconds:g} s (gradient of sum(mel**2))', 'kapre',
-                      '(gradient)', atol=0.0, rtol=1e-5, peers=peers)
+    return Comparison(
+        'trainable',
+        f'mel forward + backward in tf.function, {small.batch} x '
+        f'{small.seconds:g} s (gradient of sum(mel**2))',
+        'kapre',
+        '(gradient)',
+        atol=0.0,
+        rtol=1e-5,
+        peers=peers,
+    )
 
 
 def max_difference(ours, reference) -> float:
@@ -329,12 +429,18 @@ def measure(comparison: Comparison, plan: timing.Plan) -> list:
             difference = max_difference(output, reference)
             agrees = bool(difference <= limit)
             rows[key].update(max_difference=difference, limit=limit, agrees=agrees)
-            print(f'{comparison.key}: {rows[key]["label"]}: max |difference| from '
-                  f'{comparison.reference} {difference:.3g} {comparison.unit} (limit {limit:.3g})'
-                  f'{"" if agrees else "  MISMATCH"}', flush=True)
+            print(
+                f'{comparison.key}: {rows[key]["label"]}: max |difference| from '
+                f'{comparison.reference} {difference:.3g} {comparison.unit} (limit {limit:.3g})'
+                f'{"" if agrees else "  MISMATCH"}',
+                flush=True,
+            )
             if not agrees:
-                rows[key].update(status='mismatch', reason=f'differs from {comparison.reference}'
-                                 f' by {difference:.3g} (limit {limit:.3g})')
+                rows[key].update(
+                    status='mismatch',
+                    reason=f'differs from {comparison.reference}'
+                    f' by {difference:.3g} (limit {limit:.3g})',
+                )
                 del runs[key]
     elif comparison.reference in runs:
         raise AssertionError(f'{comparison.key}: the reference gave no comparable output')
@@ -358,34 +464,45 @@ def markdown(results: dict) -> str:
     machine, versions = results['machine'], results['versions']
     load = ' / '.join(f'{machine[f"load_average_{when}"][0]:.2f}' for when in ('before', 'after'))
     commit = str(results['build'].get('git_commit'))[:10]
-    lines = [f'# Front-end extras (#15), {results["threads"]} thread(s), {machine["date_utc"]}'
-             f'{" (quick: smoke sizes)" if results["quick"] else ""}', '',
-             f'{machine["cpu_model"]}, {machine["available_cores"]} core(s) available, 1-minute '
-             f'load average {load} before / after the run; kapre_fast {versions["kapre_fast"]} '
-             f'({results["kapre_fast_isa"]}, commit {commit}), librosa {versions["librosa"]}, '
-             f'torch {versions["torch"]}, numpy {versions["numpy"]}.', '',
-             f'Input: {results["input"]}. Median of the timed calls after warm-up; "x first": '
-             "this row's median / the first row's (kapre_fast's) median, so above 1 means "
-             "kapre_fast is that many times faster; max diff: largest absolute difference from "
-             "the comparison's reference, checked before timing.", '']
+    lines = [
+        f'# Front-end extras (#15), {results["threads"]} thread(s), {machine["date_utc"]}'
+        f'{" (quick: smoke sizes)" if results["quick"] else ""}',
+        '',
+        f'{machine["cpu_model"]}, {machine["available_cores"]} core(s) available, 1-minute '
+        f'load average {load} before / after the run; kapre_fast {versions["kapre_fast"]} '
+        f'({results["kapre_fast_isa"]}, commit {commit}), librosa {versions["librosa"]}, '
+        f'torch {versions["torch"]}, numpy {versions["numpy"]}.',
+        '',
+        f'Input: {results["input"]}. Median of the timed calls after warm-up; "x first": '
+        "this row's median / the first row's (kapre_fast's) median, so above 1 means "
+        'kapre_fast is that many times faster; max diff: largest absolute difference from '
+        "the comparison's reference, checked before timing.",
+        '',
+    ]
     if results.get('note'):
         lines += [f'Note: {results["note"]}', '']
     for comparison in results['comparisons']:
-        lines += [f'## {comparison["title"]}', '',
-                  f'Reference: `{comparison["reference"]}`; limit: {comparison["atol"]:g} + '
-                  f'{comparison["rtol"]:g} x its largest magnitude.', '',
-                  '| method | median ms | IQR ms | min ms | x first | max diff |',
-                  '|---|---|---|---|---|---|']
+        lines += [
+            f'## {comparison["title"]}',
+            '',
+            f'Reference: `{comparison["reference"]}`; limit: {comparison["atol"]:g} + '
+            f'{comparison["rtol"]:g} x its largest magnitude.',
+            '',
+            '| method | median ms | IQR ms | min ms | x first | max diff |',
+            '|---|---|---|---|---|---|',
+        ]
         for row in comparison['rows']:
             if row['status'] != 'ok':
                 diff = _diff(row)
-                lines.append(f'| {row["label"]} | {row["status"]}: {row.get("reason", "")} '
-                             f'| | | | {diff} |')
+                lines.append(
+                    f'| {row["label"]} | {row["status"]}: {row.get("reason", "")} | | | | {diff} |'
+                )
                 continue
             lines.append(
                 f'| {row["label"]} | {1e3 * row["median_s"]:.2f} | '
                 f'{1e3 * row["p25_s"]:.2f}-{1e3 * row["p75_s"]:.2f} | {1e3 * row["min_s"]:.2f} '
-                f'| {row["ratio_to_first"]:.2f} | {_diff(row)} |')
+                f'| {row["ratio_to_first"]:.2f} | {_diff(row)} |'
+            )
         lines.append('')
     return '\n'.join(lines)
 
@@ -400,18 +517,26 @@ def parse_only(text: str) -> list:
     names = [part.strip().lower() for part in text.split(',') if part.strip()]
     unknown = [name for name in names if name not in COMPARISONS]
     if unknown or not names:
-        raise ValueError(f'--only: unknown comparison(s) {unknown or text!r}; choose from '
-                         f'{", ".join(COMPARISONS)}')
+        raise ValueError(
+            f'--only: unknown comparison(s) {unknown or text!r}; choose from '
+            f'{", ".join(COMPARISONS)}'
+        )
     return names
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--quick', action='store_true',
-                        help="config A's smoke size (2 x 2 s) and few calls; <out>/quick/")
-    parser.add_argument('--only', default=','.join(COMPARISONS),
-                        help=f'comma-separated subset of {",".join(COMPARISONS)}')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help="config A's smoke size (2 x 2 s) and few calls; <out>/quick/",
+    )
+    parser.add_argument(
+        '--only',
+        default=','.join(COMPARISONS),
+        help=f'comma-separated subset of {",".join(COMPARISONS)}',
+    )
     parser.add_argument('--out', default=str(DEFAULT_OUT))
     parser.add_argument('--note', default='', help='a line for the report (e.g. the load)')
     args = parser.parse_args(argv)
@@ -429,43 +554,75 @@ def main(argv=None) -> int:
     audio = configs.synthesize(sized)
     plan = timing.QUICK if args.quick else timing.FULL
     timing.freeze_heap()
-    build = {'mfcc': lambda: mfcc_comparison(sized, audio, args.threads),
-             'mel': lambda: mel_comparison(sized, audio, args.threads),
-             'pcen': lambda: pcen_comparison(sized, audio, args.threads),
-             'trainable': lambda: trainable_comparison(sized, args.threads)}
+    build = {
+        'mfcc': lambda: mfcc_comparison(sized, audio, args.threads),
+        'mel': lambda: mel_comparison(sized, audio, args.threads),
+        'pcen': lambda: pcen_comparison(sized, audio, args.threads),
+        'trainable': lambda: trainable_comparison(sized, args.threads),
+    }
     comparisons = []
     for name in names:
         comparison = build[name]()
         rows = measure(comparison, plan)
-        comparisons.append(dict(key=comparison.key, title=comparison.title,
-                                reference=comparison.reference, unit=comparison.unit,
-                                atol=comparison.atol, rtol=comparison.rtol, rows=rows))
+        comparisons.append(
+            dict(
+                key=comparison.key,
+                title=comparison.title,
+                reference=comparison.reference,
+                unit=comparison.unit,
+                atol=comparison.atol,
+                rtol=comparison.rtol,
+                rows=rows,
+            )
+        )
     package = Path(kapre_fast.__file__).resolve().parent
     results = dict(
         machine=report.machine_info(load_before, os.getloadavg()),
-        versions=report.library_versions(), kapre_fast_isa=report.kapre_fast_isa(),
+        versions=report.library_versions(),
+        kapre_fast_isa=report.kapre_fast_isa(),
         build=report.kapre_fast_build(package, package, CHECKOUT),
-        threads=args.threads, thread_controls=controls, quick=args.quick,
-        plan=dataclasses.asdict(plan), note=args.note,
+        threads=args.threads,
+        thread_controls=controls,
+        quick=args.quick,
+        plan=dataclasses.asdict(plan),
+        note=args.note,
         input=f'{CONFIG.name}: {sized.batch} x {sized.seconds:g} s @ {CONFIG.sample_rate} Hz '
-              f'(configs.synthesize), n_fft {CONFIG.n_fft}, hop {CONFIG.hop_length}, '
-              f'{CONFIG.kapre_kwargs["n_mels"]} mels',
-        comparisons=comparisons)
+        f'(configs.synthesize), n_fft {CONFIG.n_fft}, hop {CONFIG.hop_length}, '
+        f'{CONFIG.kapre_kwargs["n_mels"]} mels',
+        comparisons=comparisons,
+    )
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     paths = report.save(results, markdown(results), out, f'front_end_extras-{stamp}')
     # One panel per comparison, a bar per peer (one thread count per run).
-    panels = [(c['title'], [(row['label'], {args.threads: 1e3 * row['median_s']})
-                            for row in c['rows'] if 'median_s' in row]) for c in comparisons]
+    panels = [
+        (
+            c['title'],
+            [
+                (row['label'], {args.threads: 1e3 * row['median_s']})
+                for row in c['rows']
+                if 'median_s' in row
+            ],
+        )
+        for c in comparisons
+    ]
     chart = report.save_panels_chart(
-        panels, f'MFCC, mel presets, PCEN, trainable front end: '
-        f'{results["machine"]["cpu_model"]}, {stamp[:8]}', out, f'front_end_extras-{stamp}')
+        panels,
+        f'MFCC, mel presets, PCEN, trainable front end: '
+        f'{results["machine"]["cpu_model"]}, {stamp[:8]}',
+        out,
+        f'front_end_extras-{stamp}',
+    )
     if chart is not None:
         paths['png'] = chart
     print(paths['markdown'].read_text())
     print('wrote ' + ', '.join(str(path) for path in paths.values()))
-    bad = [f'{c["key"]}/{r["method"]}: {r["status"]}' for c in comparisons for r in c['rows']
-           if r['status'] in ('error', 'mismatch')]
+    bad = [
+        f'{c["key"]}/{r["method"]}: {r["status"]}'
+        for c in comparisons
+        for r in c['rows']
+        if r['status'] in ('error', 'mismatch')
+    ]
     if bad:
         print('front_end_extras.py: ' + '; '.join(bad), file=sys.stderr)
     return 1 if bad else 0

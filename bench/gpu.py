@@ -84,8 +84,10 @@ def composition(spec: FrontEnd, xp) -> Callable[[Any], Any]:
         batch, channels, _ = audio.shape
         along_batch, along_channels, along_time = audio.strides  # bytes, any layout
         frames = xp.lib.stride_tricks.as_strided(
-            audio, shape=(batch, channels, n_frames, win),
-            strides=(along_batch, along_channels, hop * along_time, along_time))
+            audio,
+            shape=(batch, channels, n_frames, win),
+            strides=(along_batch, along_channels, hop * along_time, along_time),
+        )
         features = xp.abs(xp.fft.rfft(frames * window, n=spec.n_fft, axis=-1))
         if weights is not None:
             rows = features.reshape(-1, features.shape[-1])
@@ -125,11 +127,15 @@ def device_bandwidth(properties: dict, attribute: Optional[Callable[[int], int]]
     in bits); a missing or zero value is asked of `attribute(code)` (cudaDeviceGetAttribute,
     where CUDA 13 moved the clock). Returns {'bytes_per_s': ..., 'memory_clock_khz',
     'bus_width_bits', 'source'}, or {'bytes_per_s': None, 'why': ...} when it stays unknown."""
-    found = {'memory_clock_khz': properties.get('memoryClockRate'),
-             'bus_width_bits': properties.get('memoryBusWidth')}
+    found = {
+        'memory_clock_khz': properties.get('memoryClockRate'),
+        'bus_width_bits': properties.get('memoryBusWidth'),
+    }
     sources = {key: 'cudaGetDeviceProperties' for key, value in found.items() if value}
-    codes = {'memory_clock_khz': ATTRIBUTE_MEMORY_CLOCK_KHZ,
-             'bus_width_bits': ATTRIBUTE_BUS_WIDTH_BITS}
+    codes = {
+        'memory_clock_khz': ATTRIBUTE_MEMORY_CLOCK_KHZ,
+        'bus_width_bits': ATTRIBUTE_BUS_WIDTH_BITS,
+    }
     problems = []
     for key, code in codes.items():
         if found[key] or attribute is None:
@@ -141,12 +147,19 @@ def device_bandwidth(properties: dict, attribute: Optional[Callable[[int], int]]
             problems.append(f'{key}: {report.describe_error(error)}')
     if not (found['memory_clock_khz'] and found['bus_width_bits']):
         missing = [key for key, value in found.items() if not value]
-        return {'bytes_per_s': None, **found,
-                'why': f'not reported: {", ".join(missing)}' + (
-                    f' ({"; ".join(problems)})' if problems else '')}
+        return {
+            'bytes_per_s': None,
+            **found,
+            'why': f'not reported: {", ".join(missing)}'
+            + (f' ({"; ".join(problems)})' if problems else ''),
+        }
     clock, bus = int(found['memory_clock_khz']), int(found['bus_width_bits'])
-    return {'bytes_per_s': 2.0 * clock * 1e3 * bus / 8, 'memory_clock_khz': clock,
-            'bus_width_bits': bus, 'source': ', '.join(sorted(set(sources.values())))}
+    return {
+        'bytes_per_s': 2.0 * clock * 1e3 * bus / 8,
+        'memory_clock_khz': clock,
+        'bus_width_bits': bus,
+        'source': ', '.join(sorted(set(sources.values()))),
+    }
 
 
 def boundary_bytes(work: dict) -> int:
@@ -167,9 +180,11 @@ def load_cupy():
     try:
         import cupy
     except Exception as error:  # ImportError, or a CuPy that cannot load its CUDA libraries
-        raise Unusable(f'CuPy is not importable ({report.describe_error(error)}): the GPU '
-                       'benchmark needs CuPy for CUDA 13 (pip install cupy-cuda13x) and an '
-                       'NVIDIA GPU') from None
+        raise Unusable(
+            f'CuPy is not importable ({report.describe_error(error)}): the GPU '
+            'benchmark needs CuPy for CUDA 13 (pip install cupy-cuda13x) and an '
+            'NVIDIA GPU'
+        ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as error:  # CUDARuntimeError: no driver, driver too old, no device
@@ -282,9 +297,11 @@ def describe_device(device: Device) -> dict:
         'compute_capability': f'{properties.get("major", "?")}.{properties.get("minor", "?")}',
         'multiprocessors': properties.get('multiProcessorCount'),
         'memory_gib': round(properties['totalGlobalMem'] / 2**30, 1)
-        if properties.get('totalGlobalMem') else None,
+        if properties.get('totalGlobalMem')
+        else None,
         'bandwidth': device_bandwidth(
-            properties, lambda code: runtime.deviceGetAttribute(code, index)),
+            properties, lambda code: runtime.deviceGetAttribute(code, index)
+        ),
         'cuda_driver_api': _cuda_version(runtime.driverGetVersion),
         'cuda_runtime': _cuda_version(runtime.runtimeGetVersion),
         'nvidia_driver': _nvidia_smi('driver_version'),
@@ -308,7 +325,11 @@ def _nvidia_smi(field: str) -> Optional[str]:
     try:
         completed = subprocess.run(
             ['nvidia-smi', f'--query-gpu={field}', '--format=csv,noheader'],
-            capture_output=True, text=True, timeout=20, check=True)
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     lines = completed.stdout.strip().splitlines()
@@ -326,9 +347,11 @@ def versions(device: Device) -> dict:
 
 def settings(device: Device) -> dict:
     """Settings that change what the baselines compute or how fast (recorded, not changed)."""
-    found = {'CUPY_TF32': os.environ.get('CUPY_TF32'),
-             'CUPY_ACCELERATORS': os.environ.get('CUPY_ACCELERATORS'),
-             'cupy_stream': _asked(lambda: repr(device.cupy.cuda.get_current_stream()))}
+    found = {
+        'CUPY_TF32': os.environ.get('CUPY_TF32'),
+        'CUPY_ACCELERATORS': os.environ.get('CUPY_ACCELERATORS'),
+        'cupy_stream': _asked(lambda: repr(device.cupy.cuda.get_current_stream())),
+    }
     if device.torch is not None:
         torch = device.torch
         found['torch_matmul_allow_tf32'] = _asked(lambda: torch.backends.cuda.matmul.allow_tf32)
@@ -351,8 +374,11 @@ def prepare_kapre_fast_gpu(sized, x, device):
     name = configs.FAST_FUNCTIONS[sized.config.kind]
     function = getattr(device.kapre_fast_gpu, name)
     kwargs = sized.config.kapre_kwargs
-    return Prepared(lambda: function(x, **kwargs), lambda output: output[..., 0],
-                    f'kapre_fast.gpu.{name}(x, **kapre kwargs): the fused kernel')
+    return Prepared(
+        lambda: function(x, **kwargs),
+        lambda output: output[..., 0],
+        f'kapre_fast.gpu.{name}(x, **kapre kwargs): the fused kernel',
+    )
 
 
 def prepare_cupy(sized, x, device):
@@ -370,11 +396,15 @@ def prepare_torch(sized, x, device):
     signal = torch.from_dlpack(x)[:, :, 0]  # the CuPy input itself, no copy
     window = torch.from_numpy(baselines._window_in_fft(config, spec.window())).to(signal.device)
     dense = spec.dense_filterbank()
-    weights = None if dense is None else torch.from_numpy(dense.astype(np.float32)).to(
-        signal.device)
+    weights = (
+        None if dense is None else torch.from_numpy(dense.astype(np.float32)).to(signal.device)
+    )
     run = baselines.torch_front_end(torch, config, signal, window, weights)
-    return Prepared(run, device.cupy.from_dlpack,
-                    baselines.torch_note(config) + '; input: the CuPy array through DLPack')
+    return Prepared(
+        run,
+        device.cupy.from_dlpack,
+        baselines.torch_note(config) + '; input: the CuPy array through DLPack',
+    )
 
 
 def prepare_kapre_fast_torch(sized, x, device):
@@ -389,10 +419,12 @@ def prepare_kapre_fast_torch(sized, x, device):
     function = getattr(kft, name)
     kwargs = sized.config.kapre_kwargs
     signal = torch.from_dlpack(x)  # the CuPy input itself, no copy
-    return Prepared(lambda: function(signal, **kwargs),
-                    lambda output: device.cupy.from_dlpack(output)[..., 0],
-                    f'kapre_fast.torch.{name}(tensor, **kapre kwargs): the CUDA operator on '
-                    "torch's current stream; input: the CuPy array through DLPack")
+    return Prepared(
+        lambda: function(signal, **kwargs),
+        lambda output: device.cupy.from_dlpack(output)[..., 0],
+        f'kapre_fast.torch.{name}(tensor, **kapre kwargs): the CUDA operator on '
+        "torch's current stream; input: the CuPy array through DLPack",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,8 +467,12 @@ def run_batch(sized, x, device, warmup, repeats) -> list:
     output), warm-up, timed calls."""
     records, reference = [], None
     for method in METHODS:
-        record = {'config': sized.config.name, 'batch': sized.batch, 'method': method.key,
-                  'label': method.label}
+        record = {
+            'config': sized.config.name,
+            'batch': sized.batch,
+            'method': method.key,
+            'label': method.label,
+        }
         records.append(record)
         clock = device.clock(method.key)
         try:
@@ -473,8 +509,13 @@ def check(features, reference, sized, xp) -> dict:
         return {'comparable': False, 'why': 'no kapre_fast.gpu output'}
     per_example = 8 * int(np.prod(reference.shape[1:]))
     try:
-        return accuracy.compare(features, reference, sized.config, xp=xp,
-                                chunk=max(1, COMPARE_BYTES // max(per_example, 1)))
+        return accuracy.compare(
+            features,
+            reference,
+            sized.config,
+            xp=xp,
+            chunk=max(1, COMPARE_BYTES // max(per_example, 1)),
+        )
     except Exception as error:  # noqa: BLE001
         return {'comparable': False, 'why': f'comparison failed: {report.describe_error(error)}'}
 
@@ -484,8 +525,10 @@ def progress_line(record, sized) -> str:
     if record.get('status') != 'ok':
         return f'{head} {record.get("status")}: {record.get("reason")}'
     median = record['median_s']
-    return (f'{head} {median * 1e3:9.3f} ms  x{sized.audio_seconds / median:9.0f} realtime  '
-            f'({record["repeats"]} repeats, first call {record["first_call_s"] * 1e3:.0f} ms)')
+    return (
+        f'{head} {median * 1e3:9.3f} ms  x{sized.audio_seconds / median:9.0f} realtime  '
+        f'({record["repeats"]} repeats, first call {record["first_call_s"] * 1e3:.0f} ms)'
+    )
 
 
 def measure(args, device) -> dict:
@@ -496,10 +539,13 @@ def measure(args, device) -> dict:
     for name in names:
         config = configs.CONFIGS[name]
         seconds = config.quick_seconds if args.quick else config.seconds
-        work[name] = {'title': config.title, 'kind': config.kind,
-                      'kapre_kwargs': config.kapre_kwargs, 'seconds_per_example': seconds,
-                      'work': {str(batch): configs.Sized(config, batch, seconds).work()
-                               for batch in batches}}
+        work[name] = {
+            'title': config.title,
+            'kind': config.kind,
+            'kapre_kwargs': config.kapre_kwargs,
+            'seconds_per_example': seconds,
+            'work': {str(batch): configs.Sized(config, batch, seconds).work() for batch in batches},
+        }
         records += run_config(config, batches, seconds, device, args.warmup, args.repeats)
     package = Path(importlib.import_module('kapre_fast').__file__).resolve().parent
     results = {
@@ -514,10 +560,13 @@ def measure(args, device) -> dict:
         'versions': versions(device),
         'settings': settings(device),
         'kapre_fast_build': report.kapre_fast_build(package, package),
-        'timing': {'warmup_calls': args.warmup, 'repeats': args.repeats,
-                   'clock': 'CUDA events on the stream of each call (CuPy: current stream; '
-                            'torch: torch.cuda.current_stream()), synchronized after every '
-                            'call'},
+        'timing': {
+            'warmup_calls': args.warmup,
+            'repeats': args.repeats,
+            'clock': 'CUDA events on the stream of each call (CuPy: current stream; '
+            'torch: torch.cuda.current_stream()), synchronized after every '
+            'call',
+        },
         'batches': batches,
         'configs': work,
         'methods': [{'key': m.key, 'label': m.label} for m in METHODS],
@@ -544,12 +593,16 @@ def add_derived(results: dict):
         work = results['configs'][record['config']]['work'][str(record['batch'])]
         median = record['median_s']
         gbs = achieved_gbs(work, median)
-        derived = {'x_realtime': work['audio_seconds'] / median, 'gbs': gbs,
-                   'peak_fraction': gbs * 1e9 / peak if peak else None}
+        derived = {
+            'x_realtime': work['audio_seconds'] / median,
+            'gbs': gbs,
+            'peak_fraction': gbs * 1e9 / peak if peak else None,
+        }
         for key in ('cupy', 'torch'):
             base = index.get((record['config'], record['batch'], key))
-            derived[f'vs_{key}'] = base['median_s'] / median \
-                if base and base.get('status') == 'ok' else None
+            derived[f'vs_{key}'] = (
+                base['median_s'] / median if base and base.get('status') == 'ok' else None
+            )
         record['derived'] = derived
     results['done_bar'] = done_bar(results)
 
@@ -583,15 +636,17 @@ def markdown(results: dict) -> str:
     m, g, v = results['machine'], results['gpu'], results['versions']
     bandwidth = g['bandwidth']
     if bandwidth.get('bytes_per_s'):
-        peak = (f'{bandwidth["bytes_per_s"] / 1e9:.0f} GB/s (2 x '
-                f'{bandwidth["memory_clock_khz"] / 1e3:.0f} MHz x {bandwidth["bus_width_bits"]} '
-                f'bit / 8, from {bandwidth["source"]})')
+        peak = (
+            f'{bandwidth["bytes_per_s"] / 1e9:.0f} GB/s (2 x '
+            f'{bandwidth["memory_clock_khz"] / 1e3:.0f} MHz x {bandwidth["bus_width_bits"]} '
+            f'bit / 8, from {bandwidth["source"]})'
+        )
     else:
         peak = f'unknown ({bandwidth.get("why")})'
     torch = next((r for r in results['results'] if r['method'] == 'torch'), {})
     lines = [
-        '# kapre_fast GPU benchmark' + (
-            ' (QUICK smoke run: short inputs, not a measurement)' if results['quick'] else ''),
+        '# kapre_fast GPU benchmark'
+        + (' (QUICK smoke run: short inputs, not a measurement)' if results['quick'] else ''),
         '',
         f'- date (UTC): {m["date_utc"]}; host: {m["host"]}; wall time of the run: '
         f'{results["wall_s"]:.0f} s',
@@ -599,9 +654,12 @@ def markdown(results: dict) -> str:
         f'{g["multiprocessors"]} SMs, {g["memory_gib"]} GiB; peak memory bandwidth {peak}',
         f'- NVIDIA driver {g.get("nvidia_driver") or "?"} (CUDA driver API '
         f'{g.get("cuda_driver_api") or "?"}), CUDA runtime {g.get("cuda_runtime") or "?"}',
-        f'- CuPy {v.get("cupy")}; torch ' + (
-            f'{v.get("torch")} (CUDA {v.get("torch_cuda")})' if 'torch_cuda' in v
-            else f'not timed: {torch.get("reason", "not importable")}'),
+        f'- CuPy {v.get("cupy")}; torch '
+        + (
+            f'{v.get("torch")} (CUDA {v.get("torch_cuda")})'
+            if 'torch_cuda' in v
+            else f'not timed: {torch.get("reason", "not importable")}'
+        ),
         f'- host CPU: {m["cpu_model"]}, {m["cpu_count"]} logical cores; Python {m["python"]}; '
         f'kapre_fast {v.get("kapre_fast")}, {report._build(results)}',
         f'- command: `{results["command"]}`',
@@ -610,11 +668,11 @@ def markdown(results: dict) -> str:
         'warm-up calls, each timed with CUDA events on its stream and waited for before the '
         'next (so a time includes launch overhead where the host is slower than the GPU); the '
         'input is on the GPU already and is not counted. x-realtime = audio seconds / wall '
-        'seconds. vs CuPy / vs torch = that composition\'s median / this median (> 1: faster). '
+        "seconds. vs CuPy / vs torch = that composition's median / this median (> 1: faster). "
         'GB/s = (input bytes read + output bytes written) / median: the least a front end must '
         "move, the same yardstick for every method; % of peak against the device's memory "
-        'bandwidth. Max diff = largest difference from kapre_fast.gpu\'s output (dB; magnitude '
-        'configurations relative to the largest magnitude, and in dB after kapre\'s scaling).',
+        "bandwidth. Max diff = largest difference from kapre_fast.gpu's output (dB; magnitude "
+        "configurations relative to the largest magnitude, and in dB after kapre's scaling).",
         '',
     ]
     lines += _done_bar_lines(results) + _summary(results)
@@ -622,26 +680,37 @@ def markdown(results: dict) -> str:
     for name, config in results['configs'].items():
         decibel = bool(config['kapre_kwargs'].get('return_decibel'))
         head, rest = config['title'].split(', ', 1)  # '16 x 10 s @ 22.05 kHz', 'n_fft ...'
-        lines += [f'## {name}: {config["seconds_per_example"]:g} s @ {head.split(" @ ")[-1]} '
-                  f'per example, {rest}', '']
+        lines += [
+            f'## {name}: {config["seconds_per_example"]:g} s @ {head.split(" @ ")[-1]} '
+            f'per example, {rest}',
+            '',
+        ]
         for batch in results['batches']:
             work = config['work'][str(batch)]
             lines.append(
                 f'- batch {batch}: {work["audio_seconds"]:g} s of audio, '
                 f'{work["frames_total"]} frames of {work["n_fft"]} points; input '
-                f'{work["input_bytes"] / 1e6:.3g} MB, output {work["output_bytes"] / 1e6:.3g} MB')
-        lines += ['', '| batch | method | median ms | IQR ms | min ms | first call ms '
-                  '| x-realtime | vs CuPy | vs torch | GB/s | % of peak '
-                  '| max diff vs kapre_fast.gpu |',
-                  '|---|---|---|---|---|---|---|---|---|---|---|---|']
+                f'{work["input_bytes"] / 1e6:.3g} MB, output {work["output_bytes"] / 1e6:.3g} MB'
+            )
+        lines += [
+            '',
+            '| batch | method | median ms | IQR ms | min ms | first call ms '
+            '| x-realtime | vs CuPy | vs torch | GB/s | % of peak '
+            '| max diff vs kapre_fast.gpu |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|',
+        ]
         notes = {}
         for batch in results['batches']:
             for method in results['methods']:
                 record = index.get((name, batch, method['key']))
                 if record is not None:
                     lines.append(_row(record, method['label'], decibel))
-                    notes.setdefault(method['label'], record.get('note') if record.get(
-                        'status') == 'ok' else f'{record["status"]}: {record["reason"]}')
+                    notes.setdefault(
+                        method['label'],
+                        record.get('note')
+                        if record.get('status') == 'ok'
+                        else f'{record["status"]}: {record["reason"]}',
+                    )
         lines.append('')
         lines += [f'- {label}: {note}' for label, note in notes.items() if note]
         lines.append('')
@@ -653,18 +722,28 @@ def _row(record, label, decibel) -> str:
     if record.get('status') != 'ok':
         return f'| {record["batch"]} | {label} | {record["status"]} |' + ' |' * 9
     d, ms = record['derived'], report._ms
-    cells = [str(record['batch']), label, ms(record['median_s']),
-             f'{ms(record["p25_s"])}-{ms(record["p75_s"])}', ms(record['min_s']),
-             ms(record['first_call_s']), f'{d["x_realtime"]:.0f}', report._ratio(d['vs_cupy']),
-             report._ratio(d['vs_torch']), *_gbs(record),
-             report._difference(record, decibel, REFERENCE)]
+    cells = [
+        str(record['batch']),
+        label,
+        ms(record['median_s']),
+        f'{ms(record["p25_s"])}-{ms(record["p75_s"])}',
+        ms(record['min_s']),
+        ms(record['first_call_s']),
+        f'{d["x_realtime"]:.0f}',
+        report._ratio(d['vs_cupy']),
+        report._ratio(d['vs_torch']),
+        *_gbs(record),
+        report._difference(record, decibel, REFERENCE),
+    ]
     return '| ' + ' | '.join(cells) + ' |'
 
 
 def _done_bar_lines(results) -> list:
     bar = results['done_bar']
-    head = (f'**Bar**: kapre_fast.gpu >= {bar["speedup"]:g}x faster than the CuPy composition '
-            f'on {bar["config"]} at batch {bar["batch"]}: ')
+    head = (
+        f'**Bar**: kapre_fast.gpu >= {bar["speedup"]:g}x faster than the CuPy composition '
+        f'on {bar["config"]} at batch {bar["batch"]}: '
+    )
     if bar['met'] is None:
         return [head + bar['why'] + '.', '']
     verdict = 'met' if bar['met'] else 'NOT met'
@@ -673,23 +752,32 @@ def _done_bar_lines(results) -> list:
 
 def _summary(results) -> list:
     index = _index(results)
-    lines = ['## Summary (median ms)', '',
-             '| config | batch | CuPy composition | torch.stft + matmul | kapre_fast.gpu '
-             '| kapre_fast.torch | vs CuPy | vs torch | kapre_fast GB/s | % of peak |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+    lines = [
+        '## Summary (median ms)',
+        '',
+        '| config | batch | CuPy composition | torch.stft + matmul | kapre_fast.gpu '
+        '| kapre_fast.torch | vs CuPy | vs torch | kapre_fast GB/s | % of peak |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+    ]
     for name in results['configs']:
         for batch in results['batches']:
+
             def get(key):
                 record = index.get((name, batch, key))
                 return record if record and record.get('status') == 'ok' else None
 
             cells = [name, str(batch)]
-            cells += [report._ms(get(k)['median_s']) if get(k) else '-'
-                      for k in ('cupy', 'torch', REFERENCE, 'kapre_fast_torch')]
+            cells += [
+                report._ms(get(k)['median_s']) if get(k) else '-'
+                for k in ('cupy', 'torch', REFERENCE, 'kapre_fast_torch')
+            ]
             fast = get(REFERENCE)
             if fast:
-                cells += [report._ratio(fast['derived']['vs_cupy']),
-                          report._ratio(fast['derived']['vs_torch']), *_gbs(fast)]
+                cells += [
+                    report._ratio(fast['derived']['vs_cupy']),
+                    report._ratio(fast['derived']['vs_torch']),
+                    *_gbs(fast),
+                ]
             else:
                 cells += ['-'] * 4
             lines.append('| ' + ' | '.join(cells) + ' |')
@@ -701,20 +789,31 @@ def _summary(results) -> list:
 
 def parse_args(argv):
     summary, examples = __doc__.split('\n\n')[:2]
-    parser = argparse.ArgumentParser(prog='bench/gpu.py', description=summary,
-                                     epilog='examples:\n' + examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog='bench/gpu.py',
+        description=summary,
+        epilog='examples:\n' + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help='results folder')
     parser.add_argument('--configs', default='all', help='comma-separated subset of A,B,C,D')
-    parser.add_argument('--batches', default=','.join(map(str, DEFAULT_BATCHES)),
-                        help='comma-separated batch sizes (default: 1,16,128)')
-    parser.add_argument('--repeats', type=int, default=None,
-                        help='timed calls per method (default 30; --quick: 5)')
-    parser.add_argument('--warmup', type=int, default=None,
-                        help='untimed calls before them (default 3; --quick: 1)')
-    parser.add_argument('--quick', action='store_true',
-                        help="each configuration's short smoke-test input and few repeats: a "
-                             'smoke test, not a measurement (results go to <out>/quick/)')
+    parser.add_argument(
+        '--batches',
+        default=','.join(map(str, DEFAULT_BATCHES)),
+        help='comma-separated batch sizes (default: 1,16,128)',
+    )
+    parser.add_argument(
+        '--repeats', type=int, default=None, help='timed calls per method (default 30; --quick: 5)'
+    )
+    parser.add_argument(
+        '--warmup', type=int, default=None, help='untimed calls before them (default 3; --quick: 1)'
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help="each configuration's short smoke-test input and few repeats: a "
+        'smoke test, not a measurement (results go to <out>/quick/)',
+    )
     args = parser.parse_args(argv)
     try:
         configs.parse_names(args.configs)

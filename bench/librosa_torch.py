@@ -40,9 +40,15 @@ class LibrosaTorch:
     def mel(self, audio):
         """Power (or magnitude) mel spectrogram, (batch, frames, n_mels)."""
         torch = self.torch
-        spectrum = torch.stft(audio, n_fft=self.n_fft, hop_length=self.hop_length,
-                              window=self.window, center=True, pad_mode='constant',
-                              return_complex=True)
+        spectrum = torch.stft(
+            audio,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode='constant',
+            return_complex=True,
+        )
         if self.power == 2.0:
             magnitude = spectrum.real.square() + spectrum.imag.square()
         else:

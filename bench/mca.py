@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 # The two loops exactly as apply_bands writes them, on the kernel's lane vector (16 floats).
-SOURCE = r'''
+SOURCE = r"""
 typedef float V __attribute__((vector_size(64)));
 V one_band(const V* mag, const float* w, int n) {
   V acc = V{};
@@ -36,10 +36,17 @@ void four_bands(const V* m0, const V* m1, const V* m2, const V* m3, const float*
   }
   out[0] = a0; out[1] = a1; out[2] = a2; out[3] = a3;
 }
-'''
+"""
 LOOPS = {'one band (one FMA chain)': ('one_band', 1), 'four bands side by side': ('four_bands', 4)}
-FLAGS = ['-O3', '-mavx512f', '-mavx512dq', '-mavx512vl', '-mfma', '-fno-math-errno',
-         '-fno-trapping-math']
+FLAGS = [
+    '-O3',
+    '-mavx512f',
+    '-mavx512dq',
+    '-mavx512vl',
+    '-mfma',
+    '-fno-math-errno',
+    '-fno-trapping-math',
+]
 ITERATIONS = 400
 
 
@@ -53,7 +60,7 @@ def loop_body(assembly: str, function: str) -> str:
         if not jump:
             continue
         start = lines.index(jump.group(1) + ':')
-        body = [text for text in lines[start + 1:end + 1] if not text.strip().startswith('.')]
+        body = [text for text in lines[start + 1 : end + 1] if not text.strip().startswith('.')]
         if start < end and any('vfmadd' in text for text in body):
             return '\n'.join(body) + '\n'
     raise ValueError(f'no FMA loop found in {function}')
@@ -61,8 +68,12 @@ def loop_body(assembly: str, function: str) -> str:
 
 def model(body: str, cpu: str):
     """Predicted cycles per iteration of `body` on `cpu`, or None if llvm-mca does not know it."""
-    result = subprocess.run(['llvm-mca', f'-mcpu={cpu}', f'-iterations={ITERATIONS}'],
-                            input=body, capture_output=True, text=True)
+    result = subprocess.run(
+        ['llvm-mca', f'-mcpu={cpu}', f'-iterations={ITERATIONS}'],
+        input=body,
+        capture_output=True,
+        text=True,
+    )
     found = re.search(r'Total Cycles:\s+(\d+)', result.stdout)
     return int(found.group(1)) / ITERATIONS if result.returncode == 0 and found else None
 
@@ -77,8 +88,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / 'loops.cc'
         source.write_text(SOURCE)
-        subprocess.run(['g++', *FLAGS, '-S', '-o', str(source.with_suffix('.s')), str(source)],
-                       check=True)
+        subprocess.run(
+            ['g++', *FLAGS, '-S', '-o', str(source.with_suffix('.s')), str(source)], check=True
+        )
         assembly = source.with_suffix('.s').read_text()
     version = subprocess.run(['llvm-mca', '--version'], capture_output=True, text=True).stdout
     release = re.search(r'version ([\d.]+)', version)

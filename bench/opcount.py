@@ -117,9 +117,12 @@ def tile_model(config, lanes: int = 16) -> list:
     head = min(hop, used)
     transposes = math.ceil(head / lanes)
     shuffles_per_transpose = {16: 64, 8: 24, 4: 8}[lanes]
-    framing = Ops(load=lanes * transposes + (used - head) + used,  # rows, new samples, window
-                  shuf=shuffles_per_transpose * transposes + (used - head),
-                  mul=used, store=n)  # zero padding stored too
+    framing = Ops(
+        load=lanes * transposes + (used - head) + used,  # rows, new samples, window
+        shuf=shuffles_per_transpose * transposes + (used - head),
+        mul=used,
+        store=n,
+    )  # zero padding stored too
     # Where the framing is fused into the blocked first pass (hop a multiple of n / 16), its n
     # stores go to the butterfly's 32-vector staging in L1, not to the packed input: the same
     # count, less traffic; the model counts operations, not where they land.
@@ -151,16 +154,23 @@ def tile_model(config, lanes: int = 16) -> list:
         per_value = Ops(add=2 + 8 + 1 + 3, fma=11, mul=3, load=1, store=1)
         stages.append(('dB', Ops({k: v * n_values for k, v in per_value.items()})))
     blocks = math.ceil(n_values / lanes)
-    stages.append(('output transpose + store',
-                   Ops(load=lanes * blocks, shuf=shuffles_per_transpose * blocks,
-                       store=lanes * blocks)))
+    stages.append(
+        (
+            'output transpose + store',
+            Ops(load=lanes * blocks, shuf=shuffles_per_transpose * blocks, store=lanes * blocks),
+        )
+    )
     return stages
 
 
 def issue_cycles(ops: Ops, fp=4, mul=2, loads=2, stores=1) -> float:
     """Cycles the core needs at the very least to issue `ops` (see the module docstring)."""
-    return max((ops['add'] + ops['mul'] + ops['fma'] + ops['shuf']) / fp,
-               (ops['mul'] + ops['fma']) / mul, ops['load'] / loads, ops['store'] / stores)
+    return max(
+        (ops['add'] + ops['mul'] + ops['fma'] + ops['shuf']) / fp,
+        (ops['mul'] + ops['fma']) / mul,
+        ops['load'] / loads,
+        ops['store'] / stores,
+    )
 
 
 def tiles_per_call(sized, lanes: int) -> int:
@@ -168,32 +178,46 @@ def tiles_per_call(sized, lanes: int) -> int:
 
 
 def markdown(names, lanes: int, measured: dict, ghz: float, limits: dict) -> str:
-    lines = [f'Vector operations per tile of {lanes} frames (FMA = 1 op; issue bound: '
-             f'{limits["fp"]} FP ops, {limits["mul"]} mul/fma, {limits["loads"]} loads, '
-             f'{limits["stores"]} store per cycle; {ghz:g} GHz)', '']
+    lines = [
+        f'Vector operations per tile of {lanes} frames (FMA = 1 op; issue bound: '
+        f'{limits["fp"]} FP ops, {limits["mul"]} mul/fma, {limits["loads"]} loads, '
+        f'{limits["stores"]} store per cycle; {ghz:g} GHz)',
+        '',
+    ]
     for name in names:
         config = CONFIGS[name]
         stages = tile_model(config, lanes)
-        lines += [f'## {name}: {config.title}', '',
-                  '| stage | ' + ' | '.join(KINDS) + ' | bound cycles |',
-                  '|---|' + '---|' * (len(KINDS) + 1)]
+        lines += [
+            f'## {name}: {config.title}',
+            '',
+            '| stage | ' + ' | '.join(KINDS) + ' | bound cycles |',
+            '|---|' + '---|' * (len(KINDS) + 1),
+        ]
         total = Ops()
         for stage, ops in stages:
             total.update(ops)
-            lines.append(f'| {stage} | ' + ' | '.join(str(ops[k]) for k in KINDS)
-                         + f' | {issue_cycles(ops, **limits):.0f} |')
+            lines.append(
+                f'| {stage} | '
+                + ' | '.join(str(ops[k]) for k in KINDS)
+                + f' | {issue_cycles(ops, **limits):.0f} |'
+            )
         bound = issue_cycles(total, **limits)
-        lines.append('| **tile** | ' + ' | '.join(f'**{total[k]}**' for k in KINDS)
-                     + f' | **{bound:.0f}** |')
+        lines.append(
+            '| **tile** | ' + ' | '.join(f'**{total[k]}**' for k in KINDS) + f' | **{bound:.0f}** |'
+        )
         sized = config.sized(False)
         tiles = tiles_per_call(sized, lanes)
         flops = 2.5 * config.n_fft * math.log2(config.n_fft) * lanes
-        line = (f'\n{tiles} tiles per call; nominal FFT work {flops / 1e3:.0f} kFLOP per tile; '
-                f'issue bound {bound * tiles / ghz / 1e6:.2f} ms per call at 1 thread')
+        line = (
+            f'\n{tiles} tiles per call; nominal FFT work {flops / 1e3:.0f} kFLOP per tile; '
+            f'issue bound {bound * tiles / ghz / 1e6:.2f} ms per call at 1 thread'
+        )
         if name in measured:
             cycles = measured[name] * 1e-3 * ghz * 1e9 / tiles
-            line += (f'; measured {measured[name]:g} ms = {cycles:.0f} cycles per tile, '
-                     f'{bound / cycles:.0%} of the bound\'s rate')
+            line += (
+                f'; measured {measured[name]:g} ms = {cycles:.0f} cycles per tile, '
+                f"{bound / cycles:.0%} of the bound's rate"
+            )
         lines += [line, '']
     return '\n'.join(lines)
 
@@ -209,8 +233,10 @@ def main(argv=None) -> int:
     parser.add_argument('--loads', type=float, default=2)
     parser.add_argument('--stores', type=float, default=1)
     args = parser.parse_args(argv)
-    measured = {k.strip().upper(): float(v) for k, v in
-                (item.split('=') for item in args.ms.split(',') if item.strip())}
+    measured = {
+        k.strip().upper(): float(v)
+        for k, v in (item.split('=') for item in args.ms.split(',') if item.strip())
+    }
     ghz = args.ghz
     if ghz is None:
         from bench.report import machine_info

@@ -27,9 +27,16 @@ if str(CHECKOUT) not in sys.path:
 from bench import timing  # noqa: E402  (standard library only)
 from bench import report  # noqa: E402
 
-KWARGS = dict(n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64,
-              return_decibel=True, input_data_format='channels_last',
-              output_data_format='channels_last')
+KWARGS = dict(
+    n_fft=512,
+    win_length=400,
+    hop_length=160,
+    sample_rate=16000,
+    n_mels=64,
+    return_decibel=True,
+    input_data_format='channels_last',
+    output_data_format='channels_last',
+)
 
 
 def median_us(call, calls) -> float:
@@ -58,8 +65,7 @@ def methods(x):
         torch.set_num_threads(1)
         tensor = torch.from_numpy(x)
         module = kft.MelSpectrogram(threads=1, **KWARGS)
-        found['kapre_fast.torch function'] = lambda: kft.melspectrogram(tensor, threads=1,
-                                                                         **KWARGS)
+        found['kapre_fast.torch function'] = lambda: kft.melspectrogram(tensor, threads=1, **KWARGS)
         found['kapre_fast.torch nn.Module'] = lambda: module(tensor)
     try:
         import jax
@@ -71,7 +77,8 @@ def methods(x):
         array = jax.numpy.asarray(x)
         jitted = jax.jit(lambda a: kfj.melspectrogram(a, **KWARGS))
         found['kapre_fast.jax eager'] = lambda: kfj.melspectrogram(
-            array, **KWARGS).block_until_ready()
+            array, **KWARGS
+        ).block_until_ready()
         found['kapre_fast.jax jit'] = lambda: jitted(array).block_until_ready()
     try:
         import tensorflow as tf
@@ -100,19 +107,25 @@ def main(argv=None) -> int:
     results = {name: median_us(call, args.calls) for name, call in methods(x).items()}
     base = results['kapre_fast.cpu (NumPy)']
     machine = report.machine_info(load_before, os.getloadavg())
-    lines = [f"# Binding overhead per call, {machine['date_utc']}", '',
-             f"{machine['cpu_model']}, 1 thread, load {load_before[0]:.2f} before; config B's mel "
-             f'on one 4096-sample example; median CPU time of {args.calls} calls '
-             '(bench/overhead.py).', '', '| binding | us per call | above kapre_fast.cpu |',
-             '|---|---|---|']
+    lines = [
+        f'# Binding overhead per call, {machine["date_utc"]}',
+        '',
+        f"{machine['cpu_model']}, 1 thread, load {load_before[0]:.2f} before; config B's mel "
+        f'on one 4096-sample example; median CPU time of {args.calls} calls '
+        '(bench/overhead.py).',
+        '',
+        '| binding | us per call | above kapre_fast.cpu |',
+        '|---|---|---|',
+    ]
     for name, us in results.items():
         lines.append(f'| {name} | {us:.1f} | {us - base:+.1f} |')
     text = '\n'.join(lines) + '\n'
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f'overhead-{stamp}.md').write_text(text)
-    (args.out / f'overhead-{stamp}.json').write_text(json.dumps(
-        {'machine': machine, 'calls': args.calls, 'us_per_call': results}, indent=1))
+    (args.out / f'overhead-{stamp}.json').write_text(
+        json.dumps({'machine': machine, 'calls': args.calls, 'us_per_call': results}, indent=1)
+    )
     print(text)
     return 0
 

@@ -54,8 +54,10 @@ def main(argv) -> int:
     full = [path for path in PUBLISHED_FOLDER.glob('2*_*.json')]
     if copied and full:
         newest = max(full, key=lambda path: path.stem)
-        subprocess.run([sys.executable, str(Path(__file__).with_name('run.py')), '--rerender',
-                        str(newest)], check=True)
+        subprocess.run(
+            [sys.executable, str(Path(__file__).with_name('run.py')), '--rerender', str(newest)],
+            check=True,
+        )
     return 0
 
 

@@ -20,8 +20,20 @@ import sys
 import textwrap
 from pathlib import Path
 
-LIBRARIES = ('tensorflow', 'keras', 'kapre', 'librosa', 'numpy', 'scipy', 'torch', 'ducc0',
-             'threadpoolctl', 'matplotlib', 'numba', 'soxr')
+LIBRARIES = (
+    'tensorflow',
+    'keras',
+    'kapre',
+    'librosa',
+    'numpy',
+    'scipy',
+    'torch',
+    'ducc0',
+    'threadpoolctl',
+    'matplotlib',
+    'numba',
+    'soxr',
+)
 ISA_FLAGS = ('avx512f', 'avx512bw', 'avx512vl', 'avx2', 'fma')
 
 
@@ -98,18 +110,22 @@ def kapre_fast_build(package: Path, source: Path, checkout: Path = None) -> dict
     except (OSError, ValueError):
         info['build_info'] = None
     info['native'] = {
-        path.name: {'sha256': hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-                    'modified_utc': datetime.datetime.fromtimestamp(
-                        path.stat().st_mtime, datetime.timezone.utc).isoformat(timespec='seconds')}
+        path.name: {
+            'sha256': hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+            'modified_utc': datetime.datetime.fromtimestamp(
+                path.stat().st_mtime, datetime.timezone.utc
+            ).isoformat(timespec='seconds'),
+        }
         for path in sorted(package.glob('*.so'))
     }
     try:
         root = checkout or source.parent
         info['git_commit'] = subprocess.run(
-            ['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True, text=True,
-            check=True).stdout.strip()
-        changed = subprocess.run(['git', 'status', '--porcelain'], cwd=root,
-                                 capture_output=True, text=True, check=True).stdout
+            ['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ['git', 'status', '--porcelain'], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
         info['git_changed_files'] = len(changed.splitlines())
     except (OSError, subprocess.CalledProcessError):
         info['git_commit'] = None
@@ -158,14 +174,19 @@ def roofline(results: dict, name: str, method: str = 'kapre_fast_cpu') -> str:
         record = index.get((name, threads, method))
         if record and record.get('status') == 'ok':
             gflops = results['configs'][name]['work']['fft_flops'] / record['median_s'] / 1e9
-            cells.append(f'{threads} thread{"s" if threads > 1 else ""}: {gflops:.1f} GFLOP/s '
-                         f'({gflops / (peak * threads):.0%} of peak)')
+            cells.append(
+                f'{threads} thread{"s" if threads > 1 else ""}: {gflops:.1f} GFLOP/s '
+                f'({gflops / (peak * threads):.0%} of peak)'
+            )
     if not cells:
         return ''
-    return (f'- roofline, {method} on the nominal 2.5 N log2 N FFT count: ' + '; '.join(cells)
-            + f'. Peak {peak:.0f} GFLOP/s per core: {m["cpu_mhz"] / 1e3:.2f} GHz as '
-            f'/proc/cpuinfo reports it x {per_cycle} FLOP/cycle ({assumption}; turbo not '
-            'counted). Operations per tile: bench/opcount.py.')
+    return (
+        f'- roofline, {method} on the nominal 2.5 N log2 N FFT count: '
+        + '; '.join(cells)
+        + f'. Peak {peak:.0f} GFLOP/s per core: {m["cpu_mhz"] / 1e3:.2f} GHz as '
+        f'/proc/cpuinfo reports it x {per_cycle} FLOP/cycle ({assumption}; turbo not '
+        'counted). Operations per tile: bench/opcount.py.'
+    )
 
 
 # ----- derived numbers ---------------------------------------------------------------------------
@@ -180,8 +201,10 @@ def derived(results: dict, record: dict) -> dict:
     work = results['configs'][record['config']]['work']
     index = _index(results)
     median = record['median_s']
-    out = {'x_realtime': work['audio_seconds'] / median,
-           'fft_gflops': work['fft_flops'] / median / 1e9}
+    out = {
+        'x_realtime': work['audio_seconds'] / median,
+        'fft_gflops': work['fft_flops'] / median / 1e9,
+    }
     for key, name in (('kapre', 'vs_kapre'), ('kapre_xla', 'vs_kapre_xla')):
         base = index.get((record['config'], record['threads'], key))
         out[name] = base['median_s'] / median if base and base.get('status') == 'ok' else None
@@ -198,8 +221,13 @@ def _add_derived(results: dict):
 
 
 def _ms(seconds):
-    return '-' if seconds is None else f'{seconds * 1e3:.3g}' if seconds < 1e-2 else \
-        f'{seconds * 1e3:.1f}'
+    return (
+        '-'
+        if seconds is None
+        else f'{seconds * 1e3:.3g}'
+        if seconds < 1e-2
+        else f'{seconds * 1e3:.1f}'
+    )
 
 
 def _ratio(value):
@@ -215,8 +243,10 @@ def _difference(record, decibel, reference='kapre') -> str:
     if not acc.get('comparable'):
         return 'n/a'
     db = f'{acc["max_abs_db"]:.2g} dB'
-    if acc.get('max_abs_db_above_floor') is not None and acc['max_abs_db_above_floor'] < acc[
-            'max_abs_db']:
+    if (
+        acc.get('max_abs_db_above_floor') is not None
+        and acc['max_abs_db_above_floor'] < acc['max_abs_db']
+    ):
         db += f' ({acc["max_abs_db_above_floor"]:.2g} above floor+20)'
     if not decibel:
         db = f'{acc["max_rel"]:.2g} rel, {db}'
@@ -229,10 +259,13 @@ def markdown(results: dict) -> str:
     m, v = results['machine'], results['versions']
     flags = ', '.join(f'{k} {"yes" if on else "no"}' for k, on in m['isa_flags'].items())
     lines = [
-        '# kapre_fast CPU benchmark' + (
-            ' (QUICK smoke run: small inputs, not a measurement)' if results['quick'] else '')
-        + (' (FAILED: a kapre_fast method did not run; not a measurement)'
-           if results.get('kapre_fast_failed') else ''),
+        '# kapre_fast CPU benchmark'
+        + (' (QUICK smoke run: small inputs, not a measurement)' if results['quick'] else '')
+        + (
+            ' (FAILED: a kapre_fast method did not run; not a measurement)'
+            if results.get('kapre_fast_failed')
+            else ''
+        ),
         '',
         f'- date (UTC): {m["date_utc"]}; host: {m["host"]}; wall time of the run: '
         f'{results["wall_s"]:.0f} s',
@@ -242,9 +275,10 @@ def markdown(results: dict) -> str:
         f'{_load(m["load_average_after"])} (other work on the machine skews timings)',
         f'- kapre_fast {v.get("kapre_fast")} kernel ISA: **{results["kapre_fast_isa"]}**; '
         f'{_build(results)}',
-        f'- Python {m["python"]}; ' + ', '.join(
-            f'{name} {version}' for name, version in v.items()
-            if name != 'kapre_fast' and version),
+        f'- Python {m["python"]}; '
+        + ', '.join(
+            f'{name} {version}' for name, version in v.items() if name != 'kapre_fast' and version
+        ),
         f'- BLAS / OpenMP (threadpoolctl, per worker): {_blas(results)}',
         f'- environment: {_environment(results)}',
         f'- command: `{results["command"]}`',
@@ -297,7 +331,8 @@ def markdown(results: dict) -> str:
                     f'{_ms(record["p25_s"])}-{_ms(record["p75_s"])} | {_ms(record["min_s"])} | '
                     f'{_ms(record["first_call_s"])} | {d["x_realtime"]:.0f} | '
                     f'{_ratio(d["vs_kapre"])} | {_ratio(d["vs_kapre_xla"])} | '
-                    f'{d["fft_gflops"]:.1f} | {_difference(record, decibel)} |')
+                    f'{d["fft_gflops"]:.1f} | {_difference(record, decibel)} |'
+                )
         lines.append('')
         lines += [f'- {label}: {note}' for label, note in notes.items()]
         lines += [line for line in (roofline(results, name),) if line]
@@ -309,29 +344,40 @@ def markdown(results: dict) -> str:
 
 def _summary(results) -> list:
     index = _index(results)
-    lines = ['## Summary (median ms)', '',
-             '| config | threads | kapre | kapre + XLA | best other baseline (same features) '
-             '| ducc0 floor '
-             '| kapre_fast.cpu | kapre_fast op | cpu vs kapre | cpu vs XLA |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+    lines = [
+        '## Summary (median ms)',
+        '',
+        '| config | threads | kapre | kapre + XLA | best other baseline (same features) '
+        '| ducc0 floor '
+        '| kapre_fast.cpu | kapre_fast op | cpu vs kapre | cpu vs XLA |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+    ]
     others = ('keras', 'tf_signal', 'librosa', 'torch')
     for name in results['configs']:
         for threads in results['thread_counts']:
+
             def get(key):
                 record = index.get((name, threads, key))
                 return record if record and record.get('status') == 'ok' else None
 
-            same = [get(k) for k in others
-                    if get(k) and (get(k).get('accuracy') or {}).get('comparable')]
+            same = [
+                get(k)
+                for k in others
+                if get(k) and (get(k).get('accuracy') or {}).get('comparable')
+            ]
             best = min(same, key=lambda r: r['median_s'], default=None)
             cpu = get('kapre_fast_cpu')
             cells = [name, str(threads)]
             cells += [_ms(get(k)['median_s']) if get(k) else '-' for k in ('kapre', 'kapre_xla')]
             cells.append(f'{_ms(best["median_s"])} ({best["label"]})' if best else '-')
-            cells += [_ms(get(k)['median_s']) if get(k) else '-'
-                      for k in ('ducc0_r2c', 'kapre_fast_cpu', 'kapre_fast_op')]
-            cells += [_ratio(cpu['derived']['vs_kapre']) if cpu else '-',
-                      _ratio(cpu['derived']['vs_kapre_xla']) if cpu else '-']
+            cells += [
+                _ms(get(k)['median_s']) if get(k) else '-'
+                for k in ('ducc0_r2c', 'kapre_fast_cpu', 'kapre_fast_op')
+            ]
+            cells += [
+                _ratio(cpu['derived']['vs_kapre']) if cpu else '-',
+                _ratio(cpu['derived']['vs_kapre_xla']) if cpu else '-',
+            ]
             lines.append('| ' + ' | '.join(cells) + ' |')
     return lines + ['']
 
@@ -348,15 +394,18 @@ def _build(results) -> str:
     text += f'checkout {commit[:10]}' if commit else 'not a git checkout'
     if build.get('git_changed_files'):
         text += f' + {build["git_changed_files"]} changed/untracked files'
-    native = ', '.join(f'{name} {entry["sha256"][:8]}' for name, entry in
-                       (build.get('native') or {}).items())
+    native = ', '.join(
+        f'{name} {entry["sha256"][:8]}' for name, entry in (build.get('native') or {}).items()
+    )
     return text + (f'; native libraries (sha256): {native}' if native else '')
 
 
 def _order(results) -> str:
     if results.get('order') == 'interleaved':
-        return ('interleaved rounds, one call of each method per round (several-thread rows '
-                "include other libraries' spinning threads)")
+        return (
+            'interleaved rounds, one call of each method per round (several-thread rows '
+            "include other libraries' spinning threads)"
+        )
     return "blocks, each method's calls back to back"
 
 
@@ -372,7 +421,8 @@ def _blas(results) -> str:
             f'{p.get("internal_api")} {p.get("version") or ""} '
             f'{("kernel " + p["architecture"]) if p.get("architecture") else ""} '
             f'x{p.get("num_threads")} ({Path(p.get("filepath") or "?").name})'.replace('  ', ' ')
-            for p in pools)
+            for p in pools
+        )
         parts.append(f'{worker["threads"]} thr: {described or "none found"}')
     return ' | '.join(parts)
 
@@ -402,30 +452,47 @@ def plot(results: dict, path: Path):
     threads = results['thread_counts']
     columns = min(2, len(names))
     rows = -(-len(names) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.8 * rows),
-                                squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 4.8 * rows), squeeze=False)
     height = 0.8 / len(threads)
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     for axis, name in zip(axes.flat, names):
         labels = []
         for row, method in enumerate(results['methods']):
             labels.append(method['label'] + (' (floor)' if method['floor'] else ''))
-            statuses = {(index.get((name, count, method['key'])) or {}).get('status')
-                        for count in threads}
+            statuses = {
+                (index.get((name, count, method['key'])) or {}).get('status') for count in threads
+            }
             if 'ok' not in statuses:
-                axis.text(0.01, row, 'not run' if statuses == {None} else ' / '.join(
-                    sorted(s for s in statuses if s)), transform=axis.get_yaxis_transform(),
-                    va='center', fontsize=7, color='grey')
+                axis.text(
+                    0.01,
+                    row,
+                    'not run'
+                    if statuses == {None}
+                    else ' / '.join(sorted(s for s in statuses if s)),
+                    transform=axis.get_yaxis_transform(),
+                    va='center',
+                    fontsize=7,
+                    color='grey',
+                )
             for k, count in enumerate(threads):
                 record = index.get((name, count, method['key']))
                 if not record or record.get('status') != 'ok':
                     continue
                 ms = record['median_s'] * 1e3
-                axis.barh(row + (k - (len(threads) - 1) / 2) * height, ms, height,
-                          color=colours[k % len(colours)],
-                          hatch='//' if method['floor'] else None)
-                axis.text(ms, row + (k - (len(threads) - 1) / 2) * height, f' {ms:.3g}',
-                          va='center', fontsize=7)
+                axis.barh(
+                    row + (k - (len(threads) - 1) / 2) * height,
+                    ms,
+                    height,
+                    color=colours[k % len(colours)],
+                    hatch='//' if method['floor'] else None,
+                )
+                axis.text(
+                    ms,
+                    row + (k - (len(threads) - 1) / 2) * height,
+                    f' {ms:.3g}',
+                    va='center',
+                    fontsize=7,
+                )
         axis.set_yticks(range(len(labels)), labels, fontsize=8)
         for tick, method in zip(axis.get_yticklabels(), results['methods']):
             if method['key'].startswith('kapre_fast'):
@@ -438,16 +505,25 @@ def plot(results: dict, path: Path):
         axis.set_xlabel('median ms (log scale, lower is better)')
         axis.set_title(f'{name}: {results["configs"][name]["title"]}', fontsize=9)
         axis.grid(axis='x', which='both', alpha=0.3)
-    for axis in list(axes.flat)[len(names):]:
+    for axis in list(axes.flat)[len(names) :]:
         axis.set_visible(False)
-    handles = [Patch(color=colours[k % len(colours)],
-                     label=f'{count} thread{"s" if count > 1 else ""}')
-               for k, count in enumerate(threads)]
-    handles.append(Patch(facecolor='white', edgecolor='black', hatch='//',
-                         label='FFT alone on pre-cut frames (floor)'))
+    handles = [
+        Patch(color=colours[k % len(colours)], label=f'{count} thread{"s" if count > 1 else ""}')
+        for k, count in enumerate(threads)
+    ]
+    handles.append(
+        Patch(
+            facecolor='white',
+            edgecolor='black',
+            hatch='//',
+            label='FFT alone on pre-cut frames (floor)',
+        )
+    )
     figure.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=9)
-    title = f'kapre_fast CPU benchmark, {results["machine"]["cpu_model"]}, ' \
-            f'{results["machine"]["date_utc"][:10]}'
+    title = (
+        f'kapre_fast CPU benchmark, {results["machine"]["cpu_model"]}, '
+        f'{results["machine"]["date_utc"][:10]}'
+    )
     figure.suptitle(title + (' (quick smoke run)' if results['quick'] else ''), fontsize=10)
     figure.tight_layout(rect=(0, 0.04, 1, 1))
     figure.savefig(path, dpi=110)
@@ -466,8 +542,7 @@ def plot_panels(panels: list, title: str, path: Path):
     counts = sorted({t for _, bars in panels for _, by in bars for t in by})
     columns = min(2, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 3.2 * rows),
-                                squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(7.5 * columns, 3.2 * rows), squeeze=False)
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
     height = 0.8 / max(1, len(counts))
     for axis, (panel, bars) in zip(axes.flat, panels):
@@ -477,8 +552,9 @@ def plot_panels(panels: list, title: str, path: Path):
                     continue
                 y = row + (k - (len(counts) - 1) / 2) * height
                 axis.barh(y, by_threads[count], height, color=colours[k % len(colours)])
-                axis.text(by_threads[count], y, f' {by_threads[count]:.3g}', va='center',
-                          fontsize=7)
+                axis.text(
+                    by_threads[count], y, f' {by_threads[count]:.3g}', va='center', fontsize=7
+                )
         axis.set_yticks(range(len(bars)), [label for label, _ in bars], fontsize=8)
         axis.invert_yaxis()
         axis.set_xscale('log')
@@ -488,12 +564,17 @@ def plot_panels(panels: list, title: str, path: Path):
         axis.set_xlabel('median ms (log scale, lower is better)')
         axis.set_title(textwrap.fill(panel, 60), fontsize=9)
         axis.grid(axis='x', which='both', alpha=0.3)
-    for axis in list(axes.flat)[len(panels):]:
+    for axis in list(axes.flat)[len(panels) :]:
         axis.set_visible(False)
-    figure.legend(handles=[Patch(color=colours[k % len(colours)],
-                                 label=f'{c} thread{"s" if c > 1 else ""}')
-                           for k, c in enumerate(counts)],
-                  loc='lower center', ncol=len(counts), fontsize=9)
+    figure.legend(
+        handles=[
+            Patch(color=colours[k % len(colours)], label=f'{c} thread{"s" if c > 1 else ""}')
+            for k, c in enumerate(counts)
+        ],
+        loc='lower center',
+        ncol=len(counts),
+        fontsize=9,
+    )
     figure.suptitle(title, fontsize=10)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
     figure.savefig(path, dpi=110)

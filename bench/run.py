@@ -54,28 +54,46 @@ DEFAULT_OUT = timing.RUNS_FOLDER
 
 def parse_args(argv):
     summary, examples = __doc__.split('\n\n')[:2]
-    parser = argparse.ArgumentParser(description=summary, epilog='examples:\n' + examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--quick', action='store_true',
-                        help='small inputs and few repeats: a smoke test, not a measurement '
-                             '(results go to <out>/quick/)')
+    parser = argparse.ArgumentParser(
+        description=summary,
+        epilog='examples:\n' + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='small inputs and few repeats: a smoke test, not a measurement '
+        '(results go to <out>/quick/)',
+    )
     parser.add_argument('--configs', default='all', help='comma-separated subset of A,B,C,D')
-    parser.add_argument('--threads', default='1,all',
-                        help="comma-separated thread counts; 'all' = every available core "
-                             '(default: 1,all)')
-    parser.add_argument('--methods', default='all',
-                        help='comma-separated method keys (kapre is always run: the reference): '
-                             + ','.join(baselines.METHODS_BY_KEY))
+    parser.add_argument(
+        '--threads',
+        default='1,all',
+        help="comma-separated thread counts; 'all' = every available core (default: 1,all)",
+    )
+    parser.add_argument(
+        '--methods',
+        default='all',
+        help='comma-separated method keys (kapre is always run: the reference): '
+        + ','.join(baselines.METHODS_BY_KEY),
+    )
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help='results folder')
-    parser.add_argument('--order', choices=('blocks', 'interleaved'), default='blocks',
-                        help="blocks (default): each method's timed calls back to back; "
-                             'interleaved: one call of each method per round (shares background '
-                             'load evenly, but at several threads a call can meet the previous '
-                             "method's spinning threads)")
+    parser.add_argument(
+        '--order',
+        choices=('blocks', 'interleaved'),
+        default='blocks',
+        help="blocks (default): each method's timed calls back to back; "
+        'interleaved: one call of each method per round (shares background '
+        'load evenly, but at several threads a call can meet the previous '
+        "method's spinning threads)",
+    )
     parser.add_argument('--no-plot', action='store_true', help='skip the PNG chart')
-    parser.add_argument('--rerender', type=Path, metavar='JSON',
-                        help='rewrite the markdown and PNG of an earlier run from its JSON '
-                             '(no timing)')
+    parser.add_argument(
+        '--rerender',
+        type=Path,
+        metavar='JSON',
+        help='rewrite the markdown and PNG of an earlier run from its JSON (no timing)',
+    )
     # Internal: run as the worker for one thread count.
     parser.add_argument('--worker-threads', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--worker-output', type=Path, help=argparse.SUPPRESS)
@@ -106,9 +124,16 @@ def run_worker(args) -> int:
             sink.flush()
 
         spec = importlib.util.find_spec('kapre_fast')
-        emit({'type': 'worker', 'threads': threads, 'controls': controls,
-              'plan': vars(plan), 'pid': os.getpid(),
-              'kapre_fast_from': spec.origin if spec else None})
+        emit(
+            {
+                'type': 'worker',
+                'threads': threads,
+                'controls': controls,
+                'plan': vars(plan),
+                'pid': os.getpid(),
+                'kapre_fast_from': spec.origin if spec else None,
+            }
+        )
         for name in names:
             sized = configs.CONFIGS[name].sized(args.quick)
             for record in run_config(sized, methods, threads, plan, args.order):
@@ -126,8 +151,14 @@ def run_config(sized, methods, threads, plan, order='blocks') -> list:
     records, runs, first = {}, {}, {}
     reference = None
     for method in methods:
-        record = {'type': 'result', 'config': sized.config.name, 'threads': threads,
-                  'method': method.key, 'label': method.label, 'floor': method.floor}
+        record = {
+            'type': 'result',
+            'config': sized.config.name,
+            'threads': threads,
+            'method': method.key,
+            'label': method.label,
+            'floor': method.floor,
+        }
         records[method.key] = record
         started = time.perf_counter()
         try:
@@ -156,8 +187,9 @@ def run_config(sized, methods, threads, plan, order='blocks') -> list:
         records[key].update(status='error', reason=_describe(error))
 
     timed = timing.interleaved if order == 'interleaved' else timing.blocks
-    samples = timed(runs, {key: warmup for key, (_, warmup) in first.items()}, plan,
-                    on_error=failed)
+    samples = timed(
+        runs, {key: warmup for key, (_, warmup) in first.items()}, plan, on_error=failed
+    )
     for key, times in samples.items():
         seconds, warmup = first[key]
         result = timing.Timing(first_call=seconds, samples=times, warmup=warmup)
@@ -184,8 +216,10 @@ def check(prepared, output, reference, config, record):
         try:
             record['accuracy'] = accuracy.compare(features, reference, config)
         except Exception as error:
-            record['accuracy'] = {'comparable': False,
-                                  'why': f'comparison failed: {_describe(error)}'}
+            record['accuracy'] = {
+                'comparable': False,
+                'why': f'comparison failed: {_describe(error)}',
+            }
     return features
 
 
@@ -197,8 +231,10 @@ def progress_line(record, sized) -> str:
     if record['status'] != 'ok':
         return f'{head} {record["status"]}: {record["reason"]}'
     median = record['median_s']
-    return (f'{head} {median * 1e3:9.2f} ms  x{sized.audio_seconds / median:8.0f} realtime  '
-            f'({record["repeats"]} repeats, first call {record["first_call_s"] * 1e3:.0f} ms)')
+    return (
+        f'{head} {median * 1e3:9.2f} ms  x{sized.audio_seconds / median:8.0f} realtime  '
+        f'({record["repeats"]} repeats, first call {record["first_call_s"] * 1e3:.0f} ms)'
+    )
 
 
 # ----- parent ------------------------------------------------------------------------------------
@@ -213,14 +249,15 @@ def run_parent(args) -> int:
     with tempfile.TemporaryDirectory(prefix='kapre_fast_bench_copy_') as folder:
         build = snapshot_kapre_fast(Path(folder))
         if 'error' in build:
-            print(f'bench/run.py: {build["error"]} in {sys.executable}; install it first '
-                  '(`make install`, or `pip install --no-build-isolation .` in the checkout): '
-                  'the benchmark times the installed build, not the source folder',
-                  file=sys.stderr)
+            print(
+                f'bench/run.py: {build["error"]} in {sys.executable}; install it first '
+                '(`make install`, or `pip install --no-build-isolation .` in the checkout): '
+                'the benchmark times the installed build, not the source folder',
+                file=sys.stderr,
+            )
             return 2
         print(f'bench/run.py: timing kapre_fast installed at {build["source"]}', file=sys.stderr)
-        return measure_and_report(args, names, methods, thread_counts, started, load_before,
-                                  build)
+        return measure_and_report(args, names, methods, thread_counts, started, load_before, build)
 
 
 def snapshot_kapre_fast(folder: Path) -> dict:
@@ -257,14 +294,19 @@ def measure_and_report(args, names, methods, thread_counts, started, load_before
         'kapre_fast_build': build,
         'environment': {
             'removed': timing.removed_variables(),
-            'still_set': {name: os.environ[name] for name in timing.UNSET_VARIABLES
-                          if name in os.environ},
+            'still_set': {
+                name: os.environ[name] for name in timing.UNSET_VARIABLES if name in os.environ
+            },
         },
-        'configs': {name: {'title': configs.CONFIGS[name].title,
-                           'kind': configs.CONFIGS[name].kind,
-                           'kapre_kwargs': configs.CONFIGS[name].kapre_kwargs,
-                           'work': configs.CONFIGS[name].sized(args.quick).work()}
-                    for name in names},
+        'configs': {
+            name: {
+                'title': configs.CONFIGS[name].title,
+                'kind': configs.CONFIGS[name].kind,
+                'kapre_kwargs': configs.CONFIGS[name].kapre_kwargs,
+                'work': configs.CONFIGS[name].sized(args.quick).work(),
+            }
+            for name in names
+        },
         'methods': [{'key': m.key, 'label': m.label, 'floor': m.floor} for m in methods],
         'thread_counts': thread_counts,
         'workers': workers,
@@ -276,10 +318,16 @@ def measure_and_report(args, names, methods, thread_counts, started, load_before
 def failures(results: dict) -> tuple:
     """(records of kapre_fast methods that did not run, records of other methods that raised).
     A kapre_fast method must run: 'unavailable' is a failure too (e.g. its TF ops missing)."""
-    ours = [r for r in results['results']
-            if r['method'].startswith('kapre_fast') and r['status'] != 'ok']
-    others = [r for r in results['results']
-              if not r['method'].startswith('kapre_fast') and r['status'] == 'error']
+    ours = [
+        r
+        for r in results['results']
+        if r['method'].startswith('kapre_fast') and r['status'] != 'ok'
+    ]
+    others = [
+        r
+        for r in results['results']
+        if not r['method'].startswith('kapre_fast') and r['status'] == 'error'
+    ]
     return ours, others
 
 
@@ -293,16 +341,23 @@ def publish(results: dict, out: Path, plot_chart: bool = True) -> int:
         folder = out / 'failed'
     else:
         folder = out / 'quick' if results['quick'] else out
-    paths = report.write(results, folder, latest=not results['quick'] and not ours,
-                         plot_chart=plot_chart)
+    paths = report.write(
+        results, folder, latest=not results['quick'] and not ours, plot_chart=plot_chart
+    )
     print(paths['markdown_text'])
     print('\nwrote ' + ', '.join(str(p) for key, p in paths.items() if key != 'markdown_text'))
     for record in ours + others:
-        print(f'bench/run.py: {record["config"]} {record["threads"]} thr {record["method"]}: '
-              f'{record["status"]}: {record["reason"]}', file=sys.stderr)
+        print(
+            f'bench/run.py: {record["config"]} {record["threads"]} thr {record["method"]}: '
+            f'{record["status"]}: {record["reason"]}',
+            file=sys.stderr,
+        )
     if ours:
-        print(f'bench/run.py: FAILED: {len(ours)} kapre_fast run(s) did not run; this run is '
-              f'not a measurement (kept in {folder}, latest.md unchanged)', file=sys.stderr)
+        print(
+            f'bench/run.py: FAILED: {len(ours)} kapre_fast run(s) did not run; this run is '
+            f'not a measurement (kept in {folder}, latest.md unchanged)',
+            file=sys.stderr,
+        )
     elif others:
         print(f'bench/run.py: FAILED: {len(others)} baseline run(s) raised', file=sys.stderr)
     return 1 if ours or others else 0
@@ -313,9 +368,18 @@ def run_one_worker(args, threads, names, methods):
     with tempfile.TemporaryDirectory(prefix='kapre_fast_bench_') as folder:
         output = Path(folder) / 'records.jsonl'
         output.touch()
-        command = [sys.executable, str(Path(__file__).resolve()),
-                   '--worker-threads', str(threads), '--worker-output', str(output),
-                   '--configs', ','.join(names), '--methods', ','.join(m.key for m in methods)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            '--worker-threads',
+            str(threads),
+            '--worker-output',
+            str(output),
+            '--configs',
+            ','.join(names),
+            '--methods',
+            ','.join(m.key for m in methods),
+        ]
         if args.quick:
             command.append('--quick')
         command += ['--order', args.order]
@@ -333,12 +397,20 @@ def run_one_worker(args, threads, names, methods):
         for name in names:
             for method in methods:
                 if (name, method.key) not in seen:
-                    results.append({'type': 'result', 'config': name, 'threads': threads,
-                                    'method': method.key, 'label': method.label,
-                                    'floor': method.floor, 'status': 'error',
-                                    'reason': f'worker {_exit(completed.returncode)} before '
-                                              'this method finished (its stderr names the '
-                                              'method that crashed)'})
+                    results.append(
+                        {
+                            'type': 'result',
+                            'config': name,
+                            'threads': threads,
+                            'method': method.key,
+                            'label': method.label,
+                            'floor': method.floor,
+                            'status': 'error',
+                            'reason': f'worker {_exit(completed.returncode)} before '
+                            'this method finished (its stderr names the '
+                            'method that crashed)',
+                        }
+                    )
     return worker, results
 
 
@@ -364,11 +436,18 @@ def rerender(args) -> int:
     results = json.loads(args.rerender.read_text())
     folder = args.rerender.parent
     # latest.md follows the newest full run in the folder (stems sort by date).
-    newest = max((path.stem for path in folder.glob('*.json')
-                  if not path.stem.endswith('_quick')), default=None)
-    paths = report.write(results, folder, plot_chart=not args.no_plot,
-                         latest=not results['quick'] and not results.get('kapre_fast_failed')
-                         and report.file_stem(results) == newest)
+    newest = max(
+        (path.stem for path in folder.glob('*.json') if not path.stem.endswith('_quick')),
+        default=None,
+    )
+    paths = report.write(
+        results,
+        folder,
+        plot_chart=not args.no_plot,
+        latest=not results['quick']
+        and not results.get('kapre_fast_failed')
+        and report.file_stem(results) == newest,
+    )
     print('rewrote ' + ', '.join(str(p) for key, p in paths.items() if key != 'markdown_text'))
     return 0
 

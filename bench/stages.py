@@ -34,23 +34,40 @@ from bench import configs, report  # noqa: E402
 
 BUILD = CHECKOUT / 'build' / 'stage-timing'
 STAGES = ('transform', 'filterbank', 'decibel', 'store')
-FUNCTIONS = {'mel': 'melspectrogram', 'log': 'log_frequency_spectrogram',
-             'stft': 'stft_magnitude'}
+FUNCTIONS = {'mel': 'melspectrogram', 'log': 'log_frequency_spectrogram', 'stft': 'stft_magnitude'}
 
 
 def build_core() -> Path:
     """The instrumented _core, built (incrementally) into BUILD; returns the module's path."""
     python = sys.executable
-    pybind11 = subprocess.run([python, '-m', 'pybind11', '--cmakedir'], capture_output=True,
-                              text=True, check=True).stdout.strip()
+    pybind11 = subprocess.run(
+        [python, '-m', 'pybind11', '--cmakedir'], capture_output=True, text=True, check=True
+    ).stdout.strip()
     cmake = shutil.which('cmake', path=str(Path(python).parent)) or 'cmake'
-    subprocess.run([cmake, '-S', str(CHECKOUT), '-B', str(BUILD), '-G', 'Ninja',
-                    '-DKAPRE_FAST_STAGE_TIMING=ON', '-DKAPRE_FAST_TF=OFF', '-DKAPRE_FAST_CUDA=OFF',
-                    '-DKAPRE_FAST_TORCH=OFF', '-DKAPRE_FAST_JAX=OFF', '-DCMAKE_BUILD_TYPE=Release',
-                    f'-DPython_EXECUTABLE={python}', f'-Dpybind11_DIR={pybind11}'],
-                   check=True, capture_output=True)
-    subprocess.run([cmake, '--build', str(BUILD), '--target', '_core'], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            cmake,
+            '-S',
+            str(CHECKOUT),
+            '-B',
+            str(BUILD),
+            '-G',
+            'Ninja',
+            '-DKAPRE_FAST_STAGE_TIMING=ON',
+            '-DKAPRE_FAST_TF=OFF',
+            '-DKAPRE_FAST_CUDA=OFF',
+            '-DKAPRE_FAST_TORCH=OFF',
+            '-DKAPRE_FAST_JAX=OFF',
+            '-DCMAKE_BUILD_TYPE=Release',
+            f'-DPython_EXECUTABLE={python}',
+            f'-Dpybind11_DIR={pybind11}',
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [cmake, '--build', str(BUILD), '--target', '_core'], check=True, capture_output=True
+    )
     return next(BUILD.glob('_core*.so'))
 
 
@@ -94,16 +111,26 @@ def measure(names, quick, repeats) -> list:
         counts = _core.stage_counts(reset=True)
         tiles = counts['tiles'] / repeats
         band_bins = int(np.sum(spec.sparse_filterbank()[1])) if spec.filterbank != 'none' else 0
-        records.append({'config': name, 'title': config.title, 'counts': counts,
-                        'repeats': repeats, 'tiles_per_call': tiles,
-                        'median_call_ms': statistics.median(seconds) * 1e3,
-                        'band_bins_per_tile': band_bins, 'isa': _core.isa()})
+        records.append(
+            {
+                'config': name,
+                'title': config.title,
+                'counts': counts,
+                'repeats': repeats,
+                'tiles_per_call': tiles,
+                'median_call_ms': statistics.median(seconds) * 1e3,
+                'band_bins_per_tile': band_bins,
+                'isa': _core.isa(),
+            }
+        )
     return records
 
 
 def table(records) -> str:
-    lines = ['| config | stage | share of counted time | us per tile | TSC counts per tile |',
-             '|---|---|---|---|---|']
+    lines = [
+        '| config | stage | share of counted time | us per tile | TSC counts per tile |',
+        '|---|---|---|---|---|',
+    ]
     for record in records:
         counts = record['counts']
         total = sum(counts[stage] for stage in STAGES)
@@ -112,17 +139,23 @@ def table(records) -> str:
             if counts[stage] == 0:
                 continue
             share = counts[stage] / total
-            lines.append(f"| {record['config']} | {stage} | {share:.1%} | "
-                         f'{share * per_tile_us:.2f} | '
-                         f"{counts[stage] / record['repeats'] / record['tiles_per_call']:.0f} |")
-    lines += ['', '| config | filterbank multiply-adds per tile | TSC counts per multiply-add |',
-              '|---|---|---|']
+            lines.append(
+                f'| {record["config"]} | {stage} | {share:.1%} | '
+                f'{share * per_tile_us:.2f} | '
+                f'{counts[stage] / record["repeats"] / record["tiles_per_call"]:.0f} |'
+            )
+    lines += [
+        '',
+        '| config | filterbank multiply-adds per tile | TSC counts per multiply-add |',
+        '|---|---|---|',
+    ]
     for record in records:
         if record['band_bins_per_tile']:
-            per_tile = record['counts']['filterbank'] / record['repeats'] / record[
-                'tiles_per_call']
-            lines.append(f"| {record['config']} | {record['band_bins_per_tile']} | "
-                         f"{per_tile / record['band_bins_per_tile']:.3f} |")
+            per_tile = record['counts']['filterbank'] / record['repeats'] / record['tiles_per_call']
+            lines.append(
+                f'| {record["config"]} | {record["band_bins_per_tile"]} | '
+                f'{per_tile / record["band_bins_per_tile"]:.3f} |'
+            )
     return '\n'.join(lines)
 
 
@@ -141,20 +174,27 @@ def main(argv=None) -> int:
     package = package_with(build_core())
     env = dict(os.environ, PYTHONPATH=str(package), KAPRE_FAST_THREADS='1')
     load_before = os.getloadavg()
-    worker = subprocess.run([sys.executable, __file__, '--worker', '--configs', args.configs]
-                            + (['--quick'] if args.quick else []), env=env, capture_output=True,
-                            text=True, check=True)
+    worker = subprocess.run(
+        [sys.executable, __file__, '--worker', '--configs', args.configs]
+        + (['--quick'] if args.quick else []),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     records = json.loads(worker.stdout.strip().splitlines()[-1])
     machine = report.machine_info(load_before, os.getloadavg())
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"stages-{stamp}{'_quick' if args.quick else ''}"
+    stem = f'stages-{stamp}{"_quick" if args.quick else ""}'
     result = {'machine': machine, 'quick': args.quick, 'records': records}
     (args.out / f'{stem}.json').write_text(json.dumps(result, indent=1))
-    text = (f"# Kernel stages, {machine['date_utc']}\n\n{machine['cpu_model']} "
-            f"(family {machine['cpu_family']}), {records[0]['isa']}, 1 thread, "
-            f"load {load_before[0]:.2f} before; median CPU time of {repeats} calls split by the "
-            'stages\' shares of time stamp counts (bench/stages.py).\n\n' + table(records) + '\n')
+    text = (
+        f'# Kernel stages, {machine["date_utc"]}\n\n{machine["cpu_model"]} '
+        f'(family {machine["cpu_family"]}), {records[0]["isa"]}, 1 thread, '
+        f'load {load_before[0]:.2f} before; median CPU time of {repeats} calls split by the '
+        "stages' shares of time stamp counts (bench/stages.py).\n\n" + table(records) + '\n'
+    )
     (args.out / f'{stem}.md').write_text(text)
     print(text)
     print(f'wrote {args.out / stem}.{{json,md}}')

@@ -54,8 +54,13 @@ DEFAULT_OUT = timing.RUNS_FOLDER
 
 def framing(config) -> dict:
     """kapre's STFT / InverseSTFT arguments of a configuration (channels_last both ways)."""
-    return dict(n_fft=config.n_fft, win_length=config.win_length, hop_length=config.hop_length,
-                input_data_format='channels_last', output_data_format='channels_last')
+    return dict(
+        n_fft=config.n_fft,
+        win_length=config.win_length,
+        hop_length=config.hop_length,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
 
 
 def parts(output):
@@ -63,8 +68,11 @@ def parts(output):
     import numpy as np
 
     array = np.ascontiguousarray(np.asarray(output))
-    return array.view(array.real.dtype).reshape(array.shape + (2,)) if np.iscomplexobj(array) \
+    return (
+        array.view(array.real.dtype).reshape(array.shape + (2,))
+        if np.iscomplexobj(array)
         else array
+    )
 
 
 def comparisons(sized, threads) -> list:
@@ -84,12 +92,24 @@ def comparisons(sized, threads) -> list:
     fast_stft = tf.function(lambda a: fast_layer(a))
     stft_peers = [
         extras.Peer('kapre', 'kapre.STFT in tf.function', lambda: kapre_stft(x), parts),
-        extras.Peer('kapre_xla', 'kapre.STFT in tf.function(jit_compile=True)',
-                    lambda: kapre_stft_xla(x), parts),
-        extras.Peer('kapre_fast_cpu', f'kapre_fast.cpu.stft(threads={threads})',
-                    lambda: cpu.stft(audio, threads=threads, **framing(config)), parts),
-        extras.Peer('kapre_fast_op', 'kapre_fast.layers.STFT (its TF op) in tf.function',
-                    lambda: fast_stft(x), parts),
+        extras.Peer(
+            'kapre_xla',
+            'kapre.STFT in tf.function(jit_compile=True)',
+            lambda: kapre_stft_xla(x),
+            parts,
+        ),
+        extras.Peer(
+            'kapre_fast_cpu',
+            f'kapre_fast.cpu.stft(threads={threads})',
+            lambda: cpu.stft(audio, threads=threads, **framing(config)),
+            parts,
+        ),
+        extras.Peer(
+            'kapre_fast_op',
+            'kapre_fast.layers.STFT (its TF op) in tf.function',
+            lambda: fast_stft(x),
+            parts,
+        ),
     ]
     spectrum = kapre_stft(x)
     spectrum_np = np.asarray(spectrum)
@@ -99,24 +119,56 @@ def comparisons(sized, threads) -> list:
     fast_inverse = layers.InverseSTFT(**framing(config))
     fast_istft = tf.function(lambda s: fast_inverse(s))
     istft_peers = [
-        extras.Peer('kapre', 'kapre.InverseSTFT in tf.function',
-                    lambda: kapre_istft(spectrum), parts),
-        extras.Peer('kapre_xla', 'kapre.InverseSTFT in tf.function(jit_compile=True)',
-                    lambda: kapre_istft_xla(spectrum), parts),
-        extras.Peer('kapre_fast_cpu', f'kapre_fast.cpu.istft(threads={threads})',
-                    lambda: cpu.istft(spectrum_np, n_fft=config.n_fft,
-                                      win_length=config.win_length,
-                                      hop_length=config.hop_length,
-                                      stft_data_format='channels_last',
-                                      waveform_data_format='channels_last', threads=threads),
-                    parts),
-        extras.Peer('kapre_fast_op', 'kapre_fast.layers.InverseSTFT (its TF op) in tf.function',
-                    lambda: fast_istft(spectrum), parts),
+        extras.Peer(
+            'kapre', 'kapre.InverseSTFT in tf.function', lambda: kapre_istft(spectrum), parts
+        ),
+        extras.Peer(
+            'kapre_xla',
+            'kapre.InverseSTFT in tf.function(jit_compile=True)',
+            lambda: kapre_istft_xla(spectrum),
+            parts,
+        ),
+        extras.Peer(
+            'kapre_fast_cpu',
+            f'kapre_fast.cpu.istft(threads={threads})',
+            lambda: cpu.istft(
+                spectrum_np,
+                n_fft=config.n_fft,
+                win_length=config.win_length,
+                hop_length=config.hop_length,
+                stft_data_format='channels_last',
+                waveform_data_format='channels_last',
+                threads=threads,
+            ),
+            parts,
+        ),
+        extras.Peer(
+            'kapre_fast_op',
+            'kapre_fast.layers.InverseSTFT (its TF op) in tf.function',
+            lambda: fast_istft(spectrum),
+            parts,
+        ),
     ]
-    return [extras.Comparison('stft', f'{config.name}: complex STFT', 'kapre', '',
-                              atol=0.0, rtol=RTOL, peers=stft_peers),
-            extras.Comparison('istft', f'{config.name}: inverse STFT', 'kapre', '',
-                              atol=0.0, rtol=RTOL, peers=istft_peers)]
+    return [
+        extras.Comparison(
+            'stft',
+            f'{config.name}: complex STFT',
+            'kapre',
+            '',
+            atol=0.0,
+            rtol=RTOL,
+            peers=stft_peers,
+        ),
+        extras.Comparison(
+            'istft',
+            f'{config.name}: inverse STFT',
+            'kapre',
+            '',
+            atol=0.0,
+            rtol=RTOL,
+            peers=istft_peers,
+        ),
+    ]
 
 
 def add_ratios(rows: list, flops: float):
@@ -142,9 +194,17 @@ def run_worker(args) -> int:
         for comparison in comparisons(sized, args.worker_threads):
             rows = extras.measure(comparison, plan)
             add_ratios(rows, flops)
-            records.append(dict(config=name, threads=args.worker_threads,
-                                direction=comparison.key, title=comparison.title,
-                                rtol=comparison.rtol, work=sized.work(), rows=rows))
+            records.append(
+                dict(
+                    config=name,
+                    threads=args.worker_threads,
+                    direction=comparison.key,
+                    title=comparison.title,
+                    rtol=comparison.rtol,
+                    work=sized.work(),
+                    rows=rows,
+                )
+            )
     Path(args.worker_output).write_text(json.dumps(dict(controls=controls, records=records)))
     return 0
 
@@ -152,41 +212,54 @@ def run_worker(args) -> int:
 def markdown(results: dict) -> str:
     machine, versions = results['machine'], results['versions']
     load = ' / '.join(f'{machine[f"load_average_{when}"][0]:.2f}' for when in ('before', 'after'))
-    lines = [f'# Complex STFT and inverse STFT paths (#18), {machine["date_utc"]}'
-             f'{" (quick: smoke sizes)" if results["quick"] else ""}', '',
-             f'{machine["cpu_model"]}, {machine["available_cores"]} core(s) available, 1-minute '
-             f'load average {load} before / after the run (a shared machine: other work may '
-             f'have run meanwhile); kapre_fast {versions["kapre_fast"]} '
-             f'({results["kapre_fast_isa"]}, commit {str(results["build"].get("git_commit"))[:10]}'
-             f'), kapre {versions["kapre"]}, tensorflow {versions["tensorflow"]}.', '',
-             "Configs A-D's framing and input (bench/configs.py), channels_last. Median of the "
-             'timed calls after warm-up; x kapre / x XLA: kapre\'s (XLA\'s) median / this row\'s, '
-             'above 1 = faster; GFLOP/s: frames x 2.5 N log2 N / median; max diff: largest '
-             "difference of a real/imaginary part (STFT) or sample (inverse) from kapre's, "
-             f'checked before timing (limit {RTOL:g} x kapre\'s largest magnitude).', '']
+    lines = [
+        f'# Complex STFT and inverse STFT paths (#18), {machine["date_utc"]}'
+        f'{" (quick: smoke sizes)" if results["quick"] else ""}',
+        '',
+        f'{machine["cpu_model"]}, {machine["available_cores"]} core(s) available, 1-minute '
+        f'load average {load} before / after the run (a shared machine: other work may '
+        f'have run meanwhile); kapre_fast {versions["kapre_fast"]} '
+        f'({results["kapre_fast_isa"]}, commit {str(results["build"].get("git_commit"))[:10]}'
+        f'), kapre {versions["kapre"]}, tensorflow {versions["tensorflow"]}.',
+        '',
+        "Configs A-D's framing and input (bench/configs.py), channels_last. Median of the "
+        "timed calls after warm-up; x kapre / x XLA: kapre's (XLA's) median / this row's, "
+        'above 1 = faster; GFLOP/s: frames x 2.5 N log2 N / median; max diff: largest '
+        "difference of a real/imaginary part (STFT) or sample (inverse) from kapre's, "
+        f"checked before timing (limit {RTOL:g} x kapre's largest magnitude).",
+        '',
+    ]
     if results.get('note'):
         lines += [f'Note: {results["note"]}', '']
     per_cycle, assumption = report.core_peak(machine)
     peak = machine['cpu_mhz'] / 1e3 * per_cycle if machine.get('cpu_mhz') else None
     if peak:
-        lines += [f'% of peak (the roofline): GFLOP/s / (threads x {peak:.0f} GFLOP/s per core: '
-                  f'{machine["cpu_mhz"] / 1e3:.2f} GHz x {per_cycle} FLOP/cycle, {assumption}).',
-                  '']
-    lines += ['| config | path | threads | method | median ms | x kapre | x XLA | GFLOP/s '
-              '| % of peak | max diff |', '|---|---|---|---|---|---|---|---|---|---|']
+        lines += [
+            f'% of peak (the roofline): GFLOP/s / (threads x {peak:.0f} GFLOP/s per core: '
+            f'{machine["cpu_mhz"] / 1e3:.2f} GHz x {per_cycle} FLOP/cycle, {assumption}).',
+            '',
+        ]
+    lines += [
+        '| config | path | threads | method | median ms | x kapre | x XLA | GFLOP/s '
+        '| % of peak | max diff |',
+        '|---|---|---|---|---|---|---|---|---|---|',
+    ]
     for record in results['records']:
         for row in record['rows']:
-            head = f'| {record["config"]} | {record["direction"]} | {record["threads"]} | ' \
-                   f'{row["label"]} |'
-            diff = (f'{row["max_difference"]:.2g}' if 'max_difference' in row else '-')
+            head = (
+                f'| {record["config"]} | {record["direction"]} | {record["threads"]} | '
+                f'{row["label"]} |'
+            )
+            diff = f'{row["max_difference"]:.2g}' if 'max_difference' in row else '-'
             if 'median_s' not in row:
-                lines.append(f'{head} {row["status"]}: {row.get("reason", "")} | | | | | '
-                             f'{diff} |')
+                lines.append(f'{head} {row["status"]}: {row.get("reason", "")} | | | | | {diff} |')
                 continue
             ratio = lambda v: '-' if v is None else f'{v:.2f}'  # noqa: E731
             share = f'{row["gflops"] / (peak * record["threads"]):.0%}' if peak else '-'
-            lines.append(f'{head} {1e3 * row["median_s"]:.2f} | {ratio(row["vs_kapre"])} | '
-                         f'{ratio(row["vs_xla"])} | {row["gflops"]:.1f} | {share} | {diff} |')
+            lines.append(
+                f'{head} {1e3 * row["median_s"]:.2f} | {ratio(row["vs_kapre"])} | '
+                f'{ratio(row["vs_xla"])} | {row["gflops"]:.1f} | {share} | {diff} |'
+            )
     return '\n'.join(lines) + '\n'
 
 
@@ -206,8 +279,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='smoke sizes, few calls; <out>/quick/')
     parser.add_argument('--configs', default='all', help='comma-separated subset of A,B,C,D')
-    parser.add_argument('--threads', default='1,2', help="comma-separated thread counts "
-                        "('all': every core)")
+    parser.add_argument(
+        '--threads', default='1,2', help="comma-separated thread counts ('all': every core)"
+    )
     parser.add_argument('--out', default=str(DEFAULT_OUT))
     parser.add_argument('--note', default='', help='a line for the report (e.g. the load)')
     parser.add_argument('--worker-threads', type=int, help=argparse.SUPPRESS)
@@ -225,14 +299,25 @@ def main(argv=None) -> int:
     for threads in thread_counts:
         with tempfile.TemporaryDirectory(prefix='kapre_fast_stft_paths_') as folder:
             output = Path(folder) / 'records.json'
-            command = [sys.executable, str(Path(__file__).resolve()), '--configs', args.configs,
-                       '--worker-threads', str(threads), '--worker-output', str(output)]
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                '--configs',
+                args.configs,
+                '--worker-threads',
+                str(threads),
+                '--worker-output',
+                str(output),
+            ]
             if args.quick:
                 command.append('--quick')
             completed = subprocess.run(command, env=timing.worker_environment(threads))
             if completed.returncode != 0 or not output.exists():
-                print(f'stft_paths.py: the {threads}-thread worker failed '
-                      f'(exit {completed.returncode})', file=sys.stderr)
+                print(
+                    f'stft_paths.py: the {threads}-thread worker failed '
+                    f'(exit {completed.returncode})',
+                    file=sys.stderr,
+                )
                 return 1
             worker = json.loads(output.read_text())
         records += worker['records']
@@ -242,23 +327,36 @@ def main(argv=None) -> int:
     package = Path(kapre_fast.__file__).resolve().parent
     results = dict(
         machine=report.machine_info(load_before, os.getloadavg()),
-        versions=report.library_versions(), kapre_fast_isa=report.kapre_fast_isa(),
+        versions=report.library_versions(),
+        kapre_fast_isa=report.kapre_fast_isa(),
         build=report.kapre_fast_build(package, package, CHECKOUT),
-        thread_counts=thread_counts, thread_controls=controls, quick=args.quick,
-        plan=dataclasses.asdict(timing.QUICK if args.quick else timing.FULL), rtol=RTOL,
-        note=args.note, records=records)
+        thread_counts=thread_counts,
+        thread_controls=controls,
+        quick=args.quick,
+        plan=dataclasses.asdict(timing.QUICK if args.quick else timing.FULL),
+        rtol=RTOL,
+        note=args.note,
+        records=records,
+    )
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     paths = report.save(results, markdown(results), out, f'stft_paths-{stamp}')
     chart = report.save_panels_chart(
-        panels(records), f'Complex STFT and inverse STFT, {results["machine"]["cpu_model"]}, '
-        f'{stamp[:8]}', out, f'stft_paths-{stamp}')
+        panels(records),
+        f'Complex STFT and inverse STFT, {results["machine"]["cpu_model"]}, {stamp[:8]}',
+        out,
+        f'stft_paths-{stamp}',
+    )
     if chart is not None:
         paths['png'] = chart
     print(paths['markdown'].read_text())
     print('wrote ' + ', '.join(str(path) for path in paths.values()))
-    bad = [f'{r["config"]}/{r["direction"]}/{r["threads"]}/{row["method"]}: {row["status"]}'
-           for r in records for row in r['rows'] if row['status'] != 'ok']
+    bad = [
+        f'{r["config"]}/{r["direction"]}/{r["threads"]}/{row["method"]}: {row["status"]}'
+        for r in records
+        for row in r['rows']
+        if row['status'] != 'ok'
+    ]
     if bad:
         print('stft_paths.py: ' + '; '.join(bad), file=sys.stderr)
     return 1 if bad else 0

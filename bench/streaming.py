@@ -45,9 +45,15 @@ if __package__ in (None, ''):
 from bench import timing  # noqa: E402
 
 SAMPLE_RATE, CHUNK, N_FFT, HOP, N_MELS = 16000, 160, 512, 160, 64
-ARGUMENTS = dict(n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, sample_rate=SAMPLE_RATE,
-                 pad_begin=True, input_data_format='channels_last',
-                 output_data_format='channels_last')
+ARGUMENTS = dict(
+    n_fft=N_FFT,
+    hop_length=HOP,
+    n_mels=N_MELS,
+    sample_rate=SAMPLE_RATE,
+    pad_begin=True,
+    input_data_format='channels_last',
+    output_data_format='channels_last',
+)
 
 
 def methods():
@@ -58,19 +64,22 @@ def methods():
 
     def stream(backend, **extra):
         def make():
-            s = streaming.open('melspectrogram', backend=backend, threads=1,
-                               **ARGUMENTS, **extra)
+            s = streaming.open('melspectrogram', backend=backend, threads=1, **ARGUMENTS, **extra)
             if backend == 'torch':
                 import torch
+
                 return lambda chunk: s.push(torch.from_numpy(chunk))
             if backend == 'jax':
                 import jax.numpy as jnp
+
                 return lambda chunk: s.push(jnp.asarray(chunk))
             return s.push
+
         return make
 
     def jax_step():
         import jax
+
         init, step, _ = streaming.jax_functions('melspectrogram', CHUNK, threads=1, **ARGUMENTS)
         step = jax.jit(step)
         state = [init(1, 1)]
@@ -78,11 +87,13 @@ def methods():
         def push(chunk):
             state[0], frames, valid = step(state[0], chunk)
             return np.asarray(frames)[:, np.asarray(valid)]
+
         return push
 
     def keras_layer():
         import tensorflow as tf
         from kapre_fast import streaming_tf
+
         layer = streaming_tf.StreamingStep('melspectrogram', CHUNK, ARGUMENTS)
         function = streaming_tf.step_function(layer, 1, 1)
         state = [[tf.constant(v) for v in layer.initial_state(1, 1)]]
@@ -92,14 +103,17 @@ def methods():
             out = function(tf.constant(chunk), *state[0])
             state[0] = [out[f'new_{n}'] for n in names]
             return out['frames'].numpy()[:, out['valid'].numpy()[0].astype(bool)]
+
         return push
 
     def tflite():
         from ai_edge_litert.interpreter import Interpreter
         from kapre_fast import streaming_tf
+
         layer = streaming_tf.StreamingStep('melspectrogram', CHUNK, ARGUMENTS)
-        runner = Interpreter(model_content=streaming_tf.to_tflite(layer),
-                             num_threads=1).get_signature_runner()
+        runner = Interpreter(
+            model_content=streaming_tf.to_tflite(layer), num_threads=1
+        ).get_signature_runner()
         names = layer.state_names
         state = [dict(zip(names, layer.initial_state(1, 1)))]
 
@@ -107,17 +121,21 @@ def methods():
             out = runner(chunk=chunk, **state[0])
             state[0] = {n: out[f'new_{n}'] for n in names}
             return out['frames'][:, out['valid'][0].astype(bool)]
+
         return push
 
     def onnx():
         import onnxruntime
         from kapre_fast import streaming_tf
+
         layer = streaming_tf.StreamingStep('melspectrogram', CHUNK, ARGUMENTS)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
-            streaming_tf.to_onnx(layer).SerializeToString(), options,
-            providers=['CPUExecutionProvider'])
+            streaming_tf.to_onnx(layer).SerializeToString(),
+            options,
+            providers=['CPUExecutionProvider'],
+        )
         names = layer.state_names
         outputs = [node.name for node in session.get_outputs()]
         state = [dict(zip(names, layer.initial_state(1, 1)))]
@@ -126,14 +144,17 @@ def methods():
             out = dict(zip(outputs, session.run(None, dict(chunk=chunk, **state[0]))))
             state[0] = {n: out[f'new_{n}'] for n in names}
             return out['frames'][:, out['valid'][0].astype(bool)]
+
         return push
 
     def mel_matrix():
         from kapre_fast.spec import FrontEnd
+
         return FrontEnd.melspectrogram(**ARGUMENTS).dense_filterbank().astype(np.float32)
 
     def ring_torch():
         import torch
+
         window = torch.hann_window(N_FFT)  # periodic, as tf.signal.hann_window
         mel = torch.from_numpy(mel_matrix())
         ring = np.zeros(N_FFT, np.float32)
@@ -141,26 +162,32 @@ def methods():
         def push(chunk):
             ring[:-CHUNK] = ring[CHUNK:]
             ring[-CHUNK:] = chunk[0, :, 0]
-            spectrum = torch.stft(torch.from_numpy(ring), N_FFT, HOP, window=window,
-                                  center=False, return_complex=True).abs()  # (freq, 1)
+            spectrum = torch.stft(
+                torch.from_numpy(ring), N_FFT, HOP, window=window, center=False, return_complex=True
+            ).abs()  # (freq, 1)
             return (spectrum.T @ mel).numpy()[None, :, :, None]
+
         return push
 
     def ring_tf():
         import tensorflow as tf
+
         mel = tf.constant(mel_matrix())
 
         @tf.function(input_signature=[tf.TensorSpec([N_FFT], tf.float32)])
         def frame(ring):
-            spectrum = tf.abs(tf.signal.stft(ring, N_FFT, HOP, N_FFT,
-                                             window_fn=tf.signal.hann_window))
+            spectrum = tf.abs(
+                tf.signal.stft(ring, N_FFT, HOP, N_FFT, window_fn=tf.signal.hann_window)
+            )
             return tf.matmul(spectrum, mel)
+
         ring = np.zeros(N_FFT, np.float32)
 
         def push(chunk):
             ring[:-CHUNK] = ring[CHUNK:]
             ring[-CHUNK:] = chunk[0, :, 0]
             return frame(tf.constant(ring)).numpy()[None, :, :, None]
+
         return push
 
     return {
@@ -181,22 +208,28 @@ def run(chunks, repeats):
     import numpy as np
 
     import kapre_fast.cpu
+
     rng = np.random.default_rng(0)
     total = (50 + chunks * repeats) * CHUNK
     audio = (0.1 * rng.standard_normal((1, total + CHUNK, 1))).astype(np.float32)
     check_chunks = 40
-    offline = kapre_fast.cpu.melspectrogram(audio[:, :check_chunks * CHUNK], **ARGUMENTS)
-    offline_db = kapre_fast.cpu.melspectrogram(audio[:, :check_chunks * CHUNK],
-                                               return_decibel=True, db_dynamic_range=1e30,
-                                               **ARGUMENTS)
+    offline = kapre_fast.cpu.melspectrogram(audio[:, : check_chunks * CHUNK], **ARGUMENTS)
+    offline_db = kapre_fast.cpu.melspectrogram(
+        audio[:, : check_chunks * CHUNK], return_decibel=True, db_dynamic_range=1e30, **ARGUMENTS
+    )
     rows, pushes, positions = [], {}, {}
     for name, factory in methods().items():
         row = {'method': name}
         rows.append(row)
         try:
             push = factory()
-            frames = np.concatenate([np.asarray(push(audio[:, i * CHUNK:(i + 1) * CHUNK]))
-                                     for i in range(check_chunks)], 1)
+            frames = np.concatenate(
+                [
+                    np.asarray(push(audio[:, i * CHUNK : (i + 1) * CHUNK]))
+                    for i in range(check_chunks)
+                ],
+                1,
+            )
             reference = offline_db if 'dB' in name else offline
             if 'dB' in name:  # the running clamp does not bind on steady noise
                 difference = float(np.abs(frames - reference).max())
@@ -204,12 +237,13 @@ def run(chunks, repeats):
                 difference = float(np.abs(frames - reference).max() / np.abs(reference).max())
             row['max_difference'] = difference
             row['difference_kind'] = 'dB' if 'dB' in name else 'relative to peak'
-            if frames.shape != reference.shape or not difference <= (1e-3 if 'dB' in name
-                                                                     else 1e-4):
+            if frames.shape != reference.shape or not difference <= (
+                1e-3 if 'dB' in name else 1e-4
+            ):
                 row['error'] = f'mismatch: shape {frames.shape}, difference {difference:.3g}'
                 continue
             for position in range(check_chunks, 50):  # the rest of the warm-up
-                push(audio[:, position * CHUNK:(position + 1) * CHUNK])
+                push(audio[:, position * CHUNK : (position + 1) * CHUNK])
             pushes[name], positions[name] = push, 50
         except Exception as error:  # noqa: BLE001  (a missing peer is reported, not fatal)
             row['error'] = f'{type(error).__name__}: {error}'
@@ -219,8 +253,9 @@ def run(chunks, repeats):
     for _ in range(repeats):
         for name, push in pushes.items():
             position = positions[name]
-            pieces = [audio[:, (position + i) * CHUNK:(position + i + 1) * CHUNK]
-                      for i in range(chunks)]
+            pieces = [
+                audio[:, (position + i) * CHUNK : (position + i + 1) * CHUNK] for i in range(chunks)
+            ]
             start = time.perf_counter()
             for piece in pieces:
                 push(piece)
@@ -229,35 +264,47 @@ def run(chunks, repeats):
     for row in rows:
         times = blocks.get(row['method'])
         if times:
-            row.update(us_per_chunk=statistics.median(times) * 1e6,
-                       min_us_per_chunk=min(times) * 1e6, blocks_us=[t * 1e6 for t in times])
-        print(f'{row["method"]}: {row.get("us_per_chunk", float("nan")):.1f} us/chunk '
-              f'{row.get("error", "")}', flush=True)
+            row.update(
+                us_per_chunk=statistics.median(times) * 1e6,
+                min_us_per_chunk=min(times) * 1e6,
+                blocks_us=[t * 1e6 for t in times],
+            )
+        print(
+            f'{row["method"]}: {row.get("us_per_chunk", float("nan")):.1f} us/chunk '
+            f'{row.get("error", "")}',
+            flush=True,
+        )
     return rows
 
 
 def markdown(results) -> str:
     m = results['machine']
     lines = [
-        f'# Streaming: cost per 10 ms chunk (#28), {m["date_utc"]}', '',
+        f'# Streaming: cost per 10 ms chunk (#28), {m["date_utc"]}',
+        '',
         f'{m["cpu_model"]}, {m["available_cores"]} core(s) available, 1 thread per method; '
         f'1-minute load average {m["load_average_before"][0]:.2f} / '
         f'{m["load_average_after"][0]:.2f} before / after the run (a shared machine: other '
-        'work ran meanwhile and skews timings). ' + (results['note'] or ''), '',
+        'work ran meanwhile and skews timings). ' + (results['note'] or ''),
+        '',
         f'16 kHz, chunks of {CHUNK} samples, n_fft {N_FFT}, hop {HOP}, {N_MELS} mels, kapre '
         'numbers with pad_begin (one frame per chunk), batch 1, mono. Median over '
         f'{results["repeats"]} blocks of {results["chunks"]} chunks of the time per chunk '
         "(the stream carries on across blocks; the methods' blocks interleaved), its minimum; "
         'max diff: against the offline kapre_fast.cpu.melspectrogram of the first 40 chunks '
-        '(relative to its peak; dB rows in dB), checked before timing.', '',
-        '| method | us per chunk (median) | min | max diff |', '|---|---|---|---|',
+        '(relative to its peak; dB rows in dB), checked before timing.',
+        '',
+        '| method | us per chunk (median) | min | max diff |',
+        '|---|---|---|---|',
     ]
     for row in results['rows']:
         if 'error' in row:
             lines.append(f'| {row["method"]} | {row["error"]} | | |')
             continue
-        lines.append(f'| {row["method"]} | {row["us_per_chunk"]:.1f} | '
-                     f'{row["min_us_per_chunk"]:.1f} | {row["max_difference"]:.2g} |')
+        lines.append(
+            f'| {row["method"]} | {row["us_per_chunk"]:.1f} | '
+            f'{row["min_us_per_chunk"]:.1f} | {row["max_difference"]:.2g} |'
+        )
     versions = ', '.join(f'{k} {v}' for k, v in results['versions'].items() if v)
     lines += ['', f'Versions: {versions}.', '']
     return '\n'.join(lines)
@@ -275,12 +322,20 @@ def main(argv=None) -> int:
         args.chunks, args.repeats = 100, 3
     controls = timing.limit_threads(1)
     from bench import report
+
     load_before = os.getloadavg()
     rows = run(args.chunks, args.repeats)
     machine = report.machine_info(load_before, os.getloadavg())
-    results = dict(machine=machine, versions=report.library_versions(), rows=rows,
-                   chunks=args.chunks, repeats=args.repeats, note=args.note,
-                   quick=args.quick, thread_controls=str(controls))
+    results = dict(
+        machine=machine,
+        versions=report.library_versions(),
+        rows=rows,
+        chunks=args.chunks,
+        repeats=args.repeats,
+        note=args.note,
+        quick=args.quick,
+        thread_controls=str(controls),
+    )
     out = Path(args.out) / 'quick' if args.quick else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = 'streaming-' + datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%d-%H%M%S')

@@ -106,8 +106,10 @@ def limit_threads(threads: int) -> dict:
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(threads)
-        done['torch'] = {'num_threads': torch.get_num_threads(),
-                         'num_interop_threads': torch.get_num_interop_threads()}
+        done['torch'] = {
+            'num_threads': torch.get_num_threads(),
+            'num_interop_threads': torch.get_num_interop_threads(),
+        }
     except ImportError as error:
         done['torch'] = f'not installed ({error})'
     try:
@@ -133,10 +135,20 @@ def blas_info() -> list:
     """threadpoolctl's view of the loaded BLAS/OpenMP libraries (kernel, version, threads)."""
     import threadpoolctl
 
-    keep = ('user_api', 'internal_api', 'prefix', 'version', 'architecture', 'threading_layer',
-            'num_threads', 'filepath')
-    return [{key: pool.get(key) for key in keep if key in pool}
-            for pool in threadpoolctl.threadpool_info()]
+    keep = (
+        'user_api',
+        'internal_api',
+        'prefix',
+        'version',
+        'architecture',
+        'threading_layer',
+        'num_threads',
+        'filepath',
+    )
+    return [
+        {key: pool.get(key) for key in keep if key in pool}
+        for pool in threadpoolctl.threadpool_info()
+    ]
 
 
 @dataclasses.dataclass
@@ -275,8 +287,11 @@ def interleaved(runs: dict, warmups: dict, plan: Plan, on_error=None) -> dict:
     gc.disable()
     try:
         while True:
-            pending = [key for key in order[shift:] + order[:shift]
-                       if wants_more(samples[key], spent[key], plan)]
+            pending = [
+                key
+                for key in order[shift:] + order[:shift]
+                if wants_more(samples[key], spent[key], plan)
+            ]
             if not pending:
                 break
             for key in pending:

@@ -20,91 +20,121 @@ import textwrap
 
 import numpy as np
 
-from kapre_fast.spec import (MAX_N_FFT, PCEN_DEFAULTS, PRESET_WINDOWS,
-                             WINDOW_NAMES, FrontEnd, fills_library_defaults, front_end_of,
-                             mfcc_matrix, pcen_constants)
+from kapre_fast.spec import (
+    MAX_N_FFT,
+    PCEN_DEFAULTS,
+    PRESET_WINDOWS,
+    WINDOW_NAMES,
+    FrontEnd,
+    fills_library_defaults,
+    front_end_of,
+    mfcc_matrix,
+    pcen_constants,
+)
 
 # In the order the backend modules unpack them.
-FUNCTIONS = ('stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
-             'stft')
+FUNCTIONS = (
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+)
 
 ARGUMENTS = {
     'n_fft': f'FFT size, 2 to {MAX_N_FFT}: each frame is zero-padded (or cropped) to n_fft '
-             'points; n_fft // 2 + 1 frequency bins.',
+    'points; n_fft // 2 + 1 frequency bins.',
     'win_length': 'Frame (window) length in samples; None: n_fft.',
     'hop_length': 'Samples between the starts of consecutive frames; None: win_length // 4.',
     'window_name': 'Analysis window, as tf.signal builds it: '
-                   f'{", ".join(map(repr, WINDOW_NAMES))}; None: \'hann_window\'.',
+    f"{', '.join(map(repr, WINDOW_NAMES))}; None: 'hann_window'.",
     'pad_begin': 'Prepend n_fft - hop_length zeros (n_fft, as kapre does).',
     'pad_end': 'Pad the end with zeros so that the last frame reaches past the last sample '
-               "(tf.signal.stft's pad_end).",
+    "(tf.signal.stft's pad_end).",
     'sample_rate': 'Sampling rate of the audio in Hz, which places the filterbank.',
     'n_mels': 'Number of mel bands.',
     'mel_f_min': 'Lowest frequency of the mel filterbank, Hz.',
     'mel_f_max': 'Highest frequency of the mel filterbank, Hz; None: sample_rate / 2.',
     'mel_htk': "HTK's mel scale instead of Slaney's.",
     'mel_norm': "'slaney' (each filter of constant area), None, or p > 0: each filter divided "
-                "by its p-norm (librosa's norm).",
+    "by its p-norm (librosa's norm).",
     'log_n_bins': 'Number of log-frequency bins.',
     'log_f_min': 'Centre frequency of the lowest bin, Hz; None: 32.70319566 (C1). The top bin, '
-                 'log_f_min * 2**(log_n_bins / log_bins_per_octave), must not exceed '
-                 'sample_rate // 2.',
+    'log_f_min * 2**(log_n_bins / log_bins_per_octave), must not exceed '
+    'sample_rate // 2.',
     'log_bins_per_octave': 'Bins per octave.',
     'log_spread': "Width of each log-normal filter, in bins (kapre's spread).",
     'return_decibel': "Return 10 * log10 of the magnitudes (kapre's MagnitudeToDecibel), "
-                      "clamped to db_dynamic_range below each example's maximum.",
+    "clamped to db_dynamic_range below each example's maximum.",
     'db_amin': 'Floor of the magnitudes before the logarithm (> 0).',
     'db_ref_value': 'The magnitude that becomes 0 dB (> 0).',
     'db_dynamic_range': "dB kept below each example's maximum (> 0); lower values are raised "
-                        'to that floor.',
+    'to that floor.',
     'input_data_format': "Layout of x: 'channels_last' (batch, time, channels), "
-                         "'channels_first' (batch, channels, time), or 'default': Keras' "
-                         "image_data_format() when Keras is imported, else 'channels_last'.",
+    "'channels_first' (batch, channels, time), or 'default': Keras' "
+    "image_data_format() when Keras is imported, else 'channels_last'.",
     'output_data_format': "Layout of the result: 'channels_last' (batch, frames, features, "
-                          "channels), 'channels_first' (batch, channels, frames, features), or "
-                          "'default' (as for input_data_format).",
+    "channels), 'channels_first' (batch, channels, frames, features), or "
+    "'default' (as for input_data_format).",
     'compat': "Whose numbers to reproduce: 'kapre' (default; every argument above as kapre), "
-              "'librosa' (librosa.stft / feature.melspectrogram / power_to_db or "
-              "amplitude_to_db) or 'torchaudio' (transforms.Spectrogram / MelSpectrogram / "
-              'AmplitudeToDB). A preset takes the arguments below, window_name '
-              f'{" or ".join(map(repr, PRESET_WINDOWS))} (periodic, zero-padded on both sides '
-              "to n_fft; win_length <= n_fft), and neither pad_begin, pad_end nor kapre's db_* "
-              'arguments. Its mel filterbank is evaluated at its own FFT bin frequencies. '
-              "Arguments left out take the preset library's defaults (spec.LIBRARY_DEFAULTS: "
-              "torchaudio's n_fft 400, hop_length win_length // 2, sample_rate 16000, "
-              'mel_htk=True, mel_norm=None; librosa\'s are kapre\'s).',
+    "'librosa' (librosa.stft / feature.melspectrogram / power_to_db or "
+    "amplitude_to_db) or 'torchaudio' (transforms.Spectrogram / MelSpectrogram / "
+    'AmplitudeToDB). A preset takes the arguments below, window_name '
+    f'{" or ".join(map(repr, PRESET_WINDOWS))} (periodic, zero-padded on both sides '
+    "to n_fft; win_length <= n_fft), and neither pad_begin, pad_end nor kapre's db_* "
+    'arguments. Its mel filterbank is evaluated at its own FFT bin frequencies. '
+    "Arguments left out take the preset library's defaults (spec.LIBRARY_DEFAULTS: "
+    "torchaudio's n_fft 400, hop_length win_length // 2, sample_rate 16000, "
+    "mel_htk=True, mel_norm=None; librosa's are kapre's).",
     'center': 'Preset only: pad n_fft // 2 samples on both sides (pad_mode) so that frame t is '
-              'centred on sample t * hop_length; None: True (both presets).',
+    'centred on sample t * hop_length; None: True (both presets).',
     'pad_mode': "Preset only: 'constant' (zeros) or 'reflect'; None: the preset's (librosa "
-                "'constant', torchaudio 'reflect').",
+    "'constant', torchaudio 'reflect').",
     'power': 'Preset only: 1 (magnitude) or 2 (power spectrum); None: 2 (both presets). The dB '
-             'of power is 10 log10 (power_to_db, stype power), of a magnitude 20 log10.',
+    'of power is 10 log10 (power_to_db, stype power), of a magnitude 20 log10.',
     'amin': 'Preset only: floor (> 0) before the logarithm; None: 1e-10 (librosa power_to_db, '
-            'torchaudio), 1e-5 for librosa with power=1 (amplitude_to_db).',
+    'torchaudio), 1e-5 for librosa with power=1 (amplitude_to_db).',
     'ref': 'Preset only: the value (> 0) that becomes 0 dB; None: 1.0.',
     'top_db': "Preset only: dB kept below each example's maximum (> 0; math.inf: no clamp); "
-              'None: 80 (librosa), math.inf (torchaudio, whose top_db=None does not clamp).',
+    'None: 80 (librosa), math.inf (torchaudio, whose top_db=None does not clamp).',
     'threads': 'None (every core) or an int >= 1: the worker threads.',
     'out': "None (a new array), or a C-contiguous, writeable NumPy array of the result's shape "
-           'and dtype that does not overlap x: it is filled and returned (repeated calls into '
-           'one buffer skip the page faults of a fresh output).',
+    'and dtype that does not overlap x: it is filled and returned (repeated calls into '
+    'one buffer skip the page faults of a fresh output).',
 }
 
 # Per function: what it computes, the size of the features axis, the channels of the result.
 _OUTPUTS = {
-    'stft_magnitude': ('|STFT| (or its dB), as kapre.composed.get_stft_magnitude_layer.',
-                       'n_fft // 2 + 1', 'channels'),
-    'melspectrogram': ("Mel spectrogram (or its dB), as kapre.composed.get_melspectrogram_layer: "
-                       "STFT magnitudes through librosa's mel filterbank.", 'n_mels', 'channels'),
+    'stft_magnitude': (
+        '|STFT| (or its dB), as kapre.composed.get_stft_magnitude_layer.',
+        'n_fft // 2 + 1',
+        'channels',
+    ),
+    'melspectrogram': (
+        'Mel spectrogram (or its dB), as kapre.composed.get_melspectrogram_layer: '
+        "STFT magnitudes through librosa's mel filterbank.",
+        'n_mels',
+        'channels',
+    ),
     'log_frequency_spectrogram': (
         'Log-frequency spectrogram (or its dB), as '
         "kapre.composed.get_log_frequency_spectrogram_layer: STFT magnitudes through kapre's "
-        'log-normal filterbank.', 'log_n_bins', 'channels'),
-    'stft_mag_phase': ('[magnitude (or dB), phase], as kapre.composed.get_stft_mag_phase: the '
-                       'magnitudes of every channel, then their phases in radians, along the '
-                       'channel axis.', 'n_fft // 2 + 1', '2 * channels'),
-    'stft': ("The complex STFT, as kapre's STFT layer (kapre.time_frequency.STFT).",
-             'n_fft // 2 + 1', 'channels'),
+        'log-normal filterbank.',
+        'log_n_bins',
+        'channels',
+    ),
+    'stft_mag_phase': (
+        '[magnitude (or dB), phase], as kapre.composed.get_stft_mag_phase: the '
+        'magnitudes of every channel, then their phases in radians, along the '
+        'channel axis.',
+        'n_fft // 2 + 1',
+        '2 * channels',
+    ),
+    'stft': (
+        "The complex STFT, as kapre's STFT layer (kapre.time_frequency.STFT).",
+        'n_fft // 2 + 1',
+        'channels',
+    ),
 }
 
 
@@ -123,34 +153,49 @@ class Backend:
 
 BACKENDS = {
     'kapre_fast.reference': Backend(
-        arrays='NumPy array (or anything np.asarray takes)', result='NumPy array',
+        arrays='NumPy array (or anything np.asarray takes)',
+        result='NumPy array',
         how='Computed in float64 with NumPy: slow and simple, the truth the other backends are '
-            'tested against.',
-        real='float64', complex='complex128'),
+        'tested against.',
+        real='float64',
+        complex='complex128',
+    ),
     'kapre_fast.cpu': Backend(
-        arrays='NumPy array (or anything np.asarray takes)', result='NumPy array',
+        arrays='NumPy array (or anything np.asarray takes)',
+        result='NumPy array',
         how='Computed by the fused C++ kernel (the GIL released), in float32 as kapre.',
-        real='float32', complex='complex64', extras=('threads', 'out')),
+        real='float32',
+        complex='complex64',
+        extras=('threads', 'out'),
+    ),
     'kapre_fast.gpu': Backend(
-        arrays='CuPy array (or any object exposing __cuda_array_interface__, taken without a '
-               'copy)', result='CuPy array',
+        arrays='CuPy array (or any object exposing __cuda_array_interface__, taken without a copy)',
+        result='CuPy array',
         how="Computed by the fused CUDA kernel, asynchronously on CuPy's current stream; the "
-            "result is a new CuPy array on x's device.",
-        real='float32', complex='complex64'),
+        "result is a new CuPy array on x's device.",
+        real='float32',
+        complex='complex64',
+    ),
     'kapre_fast.torch': Backend(
         arrays='torch.Tensor (or anything torch.as_tensor takes) on the CPU or a CUDA device',
         result='torch.Tensor',
-        how="A PyTorch custom operator (torch.ops.kapre_fast.front_end) over the fused C++ "
-            "kernel (CPU tensors) or CUDA kernel (CUDA tensors, on torch's current stream), "
-            'without copies; differentiable with respect to x; torch.compile traces it whole.',
-        real='float32', complex='complex64', extras=('threads',)),
+        how='A PyTorch custom operator (torch.ops.kapre_fast.front_end) over the fused C++ '
+        "kernel (CPU tensors) or CUDA kernel (CUDA tensors, on torch's current stream), "
+        'without copies; differentiable with respect to x; torch.compile traces it whole.',
+        real='float32',
+        complex='complex64',
+        extras=('threads',),
+    ),
     'kapre_fast.jax': Backend(
         arrays='jax array (a tracer under jit/vmap, or anything jnp.asarray takes)',
         result='jax array',
         how='An XLA FFI custom call (jax.ffi) to the fused C++ kernel, fused inside jax.jit '
-            'programs; vmap maps over leading axes without a loop; differentiable with respect '
-            'to x (a custom VJP).',
-        real='float32', complex='complex64', extras=('threads',)),
+        'programs; vmap maps over leading axes without a loop; differentiable with respect '
+        'to x (a custom VJP).',
+        real='float32',
+        complex='complex64',
+        extras=('threads',),
+    ),
 }
 
 
@@ -164,8 +209,10 @@ def _front_end_function(module, name):
     backend = BACKENDS[module]
     kapre = FrontEnd.kapre_signature(name).parameters.values()
     presets = FrontEnd.preset_signature().parameters.values()
-    extras = [inspect.Parameter(extra, inspect.Parameter.KEYWORD_ONLY, default=None)
-              for extra in backend.extras]
+    extras = [
+        inspect.Parameter(extra, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for extra in backend.extras
+    ]
     x = inspect.Parameter('x', inspect.Parameter.POSITIONAL_OR_KEYWORD)
     signature = inspect.Signature([x, *kapre, *presets, *extras])
     accepted = list(signature.parameters)[1:]
@@ -174,12 +221,14 @@ def _front_end_function(module, name):
         if args:
             raise TypeError(
                 f'{module}.{name}() takes the audio as its only positional argument, got '
-                f'{1 + len(args)}; pass the others by keyword ({", ".join(accepted[:3])}, ...)')
+                f'{1 + len(args)}; pass the others by keyword ({", ".join(accepted[:3])}, ...)'
+            )
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
             raise TypeError(
                 f'{module}.{name}() got unexpected keyword argument(s) {", ".join(unknown)}; '
-                f'it takes {", ".join(accepted)}')
+                f'it takes {", ".join(accepted)}'
+            )
         extra_values = {extra: kwargs.pop(extra) for extra in backend.extras if extra in kwargs}
         # Looked up per call: the module defines `compute` after taking these functions.
         return sys.modules[module].compute(front_end_of(name, kwargs), x, **extra_values)
@@ -215,9 +264,11 @@ def mfcc_function(module: str):
         """
         for refused in ('return_decibel', 'out'):
             if refused in kwargs:
-                raise TypeError(f'{module}.mfcc() got unexpected keyword argument {refused!r}: '
-                                'MFCCs are always computed from the dB mel spectrogram, into a '
-                                'new array')
+                raise TypeError(
+                    f'{module}.mfcc() got unexpected keyword argument {refused!r}: '
+                    'MFCCs are always computed from the dB mel spectrogram, into a '
+                    'new array'
+                )
         spec_kwargs = {k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
         spec = FrontEnd.melspectrogram(return_decibel=True, **spec_kwargs)
         matrix = mfcc_matrix(n_mfcc, spec.n_mels, lifter)  # ValueError before any work
@@ -247,9 +298,17 @@ def pcen_function(module: str):
     """`pcen` for the NumPy backend module named `module` (reference, cpu): its melspectrogram,
     then its `apply_pcen` along the frames axis."""
 
-    def pcen(x, *, gain=PCEN_DEFAULTS['gain'], bias=PCEN_DEFAULTS['bias'],
-             pcen_power=PCEN_DEFAULTS['pcen_power'], time_constant=PCEN_DEFAULTS['time_constant'],
-             eps=PCEN_DEFAULTS['eps'], b=PCEN_DEFAULTS['b'], **kwargs):
+    def pcen(
+        x,
+        *,
+        gain=PCEN_DEFAULTS['gain'],
+        bias=PCEN_DEFAULTS['bias'],
+        pcen_power=PCEN_DEFAULTS['pcen_power'],
+        time_constant=PCEN_DEFAULTS['time_constant'],
+        eps=PCEN_DEFAULTS['eps'],
+        b=PCEN_DEFAULTS['b'],
+        **kwargs,
+    ):
         """Per-channel energy normalisation (librosa.pcen, max_size=1) of the mel spectrogram.
 
         Takes melspectrogram's keyword arguments except return_decibel (PCEN replaces the dB
@@ -263,14 +322,24 @@ def pcen_function(module: str):
         power=1) (the mel is linear in the audio's scale). Output: the mel's shape.
         """
         if 'return_decibel' in kwargs:
-            raise TypeError(f'{module}.pcen() got unexpected keyword argument '
-                            "'return_decibel': PCEN replaces the dB scaling")
+            raise TypeError(
+                f'{module}.pcen() got unexpected keyword argument '
+                "'return_decibel': PCEN replaces the dB scaling"
+            )
         backend = BACKENDS[module]
         spec = FrontEnd.melspectrogram(
-            **{k: v for k, v in kwargs.items() if k not in backend.extras})
-        constants = pcen_constants(spec.sample_rate, spec.hop_length, gain=gain, bias=bias,
-                                   pcen_power=pcen_power, time_constant=time_constant, eps=eps,
-                                   b=b)  # ValueError before any work
+            **{k: v for k, v in kwargs.items() if k not in backend.extras}
+        )
+        constants = pcen_constants(
+            spec.sample_rate,
+            spec.hop_length,
+            gain=gain,
+            bias=bias,
+            pcen_power=pcen_power,
+            time_constant=time_constant,
+            eps=eps,
+            b=b,
+        )  # ValueError before any work
         mel = sys.modules[module].melspectrogram(x, **kwargs)
         time_axis = 1 if spec.output_data_format == 'channels_last' else 2
         threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
@@ -287,30 +356,48 @@ def _docstring(name, backend, signature):
     for parameter in list(signature.parameters.values())[1:]:
         text = f'{ARGUMENTS[parameter.name]} Default {parameter.default!r}.'
         arguments.append(_item(parameter.name, text))
-    x = (f'The waveform batch, a {backend.arrays}: (batch, time, channels) for '
-         "input_data_format 'channels_last', (batch, channels, time) for 'channels_first'. "
-         'Real floating point of any width, or integers taken unscaled as kapre does (int16 '
-         f'samples stay in [-32768, 32767]), computed as {backend.real}; bool, complex and '
-         'non-numeric dtypes raise TypeError, fewer or more than 3 axes ValueError.')
-    result = (f'A {backend.result} of {dtype}: (batch, frames, {features}, '
-              f"{channels}) for output_data_format 'channels_last', (batch, {channels}, frames, "
-              f"{features}) for 'channels_first'. frames = 1 + (time + pad - win_length) // "
-              'hop_length, or ceil((time + pad) / hop_length) with pad_end, where pad = '
-              'n_fft - hop_length with pad_begin, else 0.')
-    return '\n'.join([
-        summary, '', backend.how, '', 'Args:', _item('x', x), *arguments, '', 'Returns:',
-        textwrap.fill(result, 88, initial_indent='    ', subsequent_indent='    '), '',
-        'Raises:',
-        textwrap.fill('TypeError or ValueError naming the argument and its value for a bad '
-                      'argument, an unknown keyword, or audio of a bad dtype or shape; '
-                      'ValueError for audio too short for one frame.', 88,
-                      initial_indent='    ', subsequent_indent='    '),
-    ])
+    x = (
+        f'The waveform batch, a {backend.arrays}: (batch, time, channels) for '
+        "input_data_format 'channels_last', (batch, channels, time) for 'channels_first'. "
+        'Real floating point of any width, or integers taken unscaled as kapre does (int16 '
+        f'samples stay in [-32768, 32767]), computed as {backend.real}; bool, complex and '
+        'non-numeric dtypes raise TypeError, fewer or more than 3 axes ValueError.'
+    )
+    result = (
+        f'A {backend.result} of {dtype}: (batch, frames, {features}, '
+        f"{channels}) for output_data_format 'channels_last', (batch, {channels}, frames, "
+        f"{features}) for 'channels_first'. frames = 1 + (time + pad - win_length) // "
+        'hop_length, or ceil((time + pad) / hop_length) with pad_end, where pad = '
+        'n_fft - hop_length with pad_begin, else 0.'
+    )
+    return '\n'.join(
+        [
+            summary,
+            '',
+            backend.how,
+            '',
+            'Args:',
+            _item('x', x),
+            *arguments,
+            '',
+            'Returns:',
+            textwrap.fill(result, 88, initial_indent='    ', subsequent_indent='    '),
+            '',
+            'Raises:',
+            textwrap.fill(
+                'TypeError or ValueError naming the argument and its value for a bad '
+                'argument, an unknown keyword, or audio of a bad dtype or shape; '
+                'ValueError for audio too short for one frame.',
+                88,
+                initial_indent='    ',
+                subsequent_indent='    ',
+            ),
+        ]
+    )
 
 
 def _item(name, text):
-    return textwrap.fill(f'{name}: {text}', 88, initial_indent='    ',
-                         subsequent_indent='        ')
+    return textwrap.fill(f'{name}: {text}', 88, initial_indent='    ', subsequent_indent='        ')
 
 
 def istft_function(module: str, inverse_of_arguments=None):
@@ -319,22 +406,42 @@ def istft_function(module: str, inverse_of_arguments=None):
     `inverse_of_arguments(arguments, X, *, threads)` (torch), istft hands it kapre's arguments as
     a tuple of (name, value) pairs instead, so that the spec is built outside a tracer."""
 
-    def istft(X, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
-              stft_data_format='default', waveform_data_format='default', *, threads=None):
+    def istft(
+        X,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        forward_window_name=None,
+        stft_data_format='default',
+        waveform_data_format='default',
+        *,
+        threads=None,
+    ):
         if inverse_of_arguments is not None:
-            arguments = (('n_fft', n_fft), ('win_length', win_length),
-                         ('hop_length', hop_length), ('forward_window_name', forward_window_name),
-                         ('stft_data_format', stft_data_format),
-                         ('waveform_data_format', waveform_data_format))
+            arguments = (
+                ('n_fft', n_fft),
+                ('win_length', win_length),
+                ('hop_length', hop_length),
+                ('forward_window_name', forward_window_name),
+                ('stft_data_format', stft_data_format),
+                ('waveform_data_format', waveform_data_format),
+            )
             return inverse_of_arguments(arguments, X, threads=threads)
         spec = FrontEnd.inverted_by_istft(
-            n_fft, win_length, hop_length, forward_window_name,
-            stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+            n_fft,
+            win_length,
+            hop_length,
+            forward_window_name,
+            stft_data_format=stft_data_format,
+            waveform_data_format=waveform_data_format,
+        )
         return sys.modules[module].inverse(spec, X, threads=threads)
 
     backend = BACKENDS[module]
     istft.__module__ = module
-    istft.__doc__ = (f'Inverse STFT of the complex {backend.arrays} X, as kapre\'s InverseSTFT '
-                     'layer (see kapre_fast.reference.istft): float32 waveforms in '
-                     f'waveform_data_format, a {backend.result}, differentiable in X.')
+    istft.__doc__ = (
+        f"Inverse STFT of the complex {backend.arrays} X, as kapre's InverseSTFT "
+        'layer (see kapre_fast.reference.istft): float32 waveforms in '
+        f'waveform_data_format, a {backend.result}, differentiable in X.'
+    )
     return istft

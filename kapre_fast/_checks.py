@@ -18,8 +18,12 @@ DATA_FORMATS = ('channels_last', 'channels_first')
 def _check_int(name, value, minimum, whole_floats=False):
     # bool is an int subclass, but pad_begin=True passed as n_fft is a bug, not a size.
     # whole_floats: 64.0 counts as 64 (kapre takes n_mels and log_bins_per_octave so).
-    if whole_floats and isinstance(value, numbers.Real) and not isinstance(
-            value, (bool, np.bool_, numbers.Integral)) and float(value).is_integer():
+    if (
+        whole_floats
+        and isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_, numbers.Integral))
+        and float(value).is_integer()
+    ):
         value = int(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
@@ -32,7 +36,8 @@ def _check_int(name, value, minimum, whole_floats=False):
 def _check_real(name, value, finite=True):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(
-            f'{name} must be a real number, got {type(value).__name__} {value!r}')
+            f'{name} must be a real number, got {type(value).__name__} {value!r}'
+        )
     if math.isnan(value) or (finite and math.isinf(value)):
         raise ValueError(f'{name} must be finite, got {value!r}')
     return value
@@ -50,17 +55,21 @@ def _check_float32_positive(name, value):
     value = _check_positive(name, value)
     if not 0 < np.float32(value) < np.inf:
         limits = np.finfo(np.float32)
-        raise ValueError(f'{name} must be a number float32 holds ({limits.smallest_subnormal:.3g}'
-                         f' to {limits.max:.3g}), got {value!r}')
+        raise ValueError(
+            f'{name} must be a number float32 holds ({limits.smallest_subnormal:.3g}'
+            f' to {limits.max:.3g}), got {value!r}'
+        )
     return value
 
 
 def _check_bool(name, value):
     # kapre tests its flags for truth, so code written for it passes 0 and 1 too.
     if not isinstance(value, (bool, np.bool_)) and not (
-            isinstance(value, numbers.Integral) and value in (0, 1)):
-        raise ArgumentTypeError(f'{name} must be a bool (or 0 or 1), got '
-                                f'{type(value).__name__} {value!r}')
+        isinstance(value, numbers.Integral) and value in (0, 1)
+    ):
+        raise ArgumentTypeError(
+            f'{name} must be a bool (or 0 or 1), got {type(value).__name__} {value!r}'
+        )
     return bool(value)
 
 

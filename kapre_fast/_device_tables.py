@@ -74,8 +74,13 @@ class DeviceTables:
     new_event() -> an event with `.record(stream)` and a `.done` property (True once the work
     queued before it has completed)."""
 
-    def __init__(self, upload: Callable[[Hashable], tuple], new_event: Callable[[], Any],
-                 capacity: int = 64, group: Callable[[Hashable], Hashable] = lambda key: None):
+    def __init__(
+        self,
+        upload: Callable[[Hashable], tuple],
+        new_event: Callable[[], Any],
+        capacity: int = 64,
+        group: Callable[[Hashable], Hashable] = lambda key: None,
+    ):
         if capacity < 1:
             raise ValueError(f'capacity must be >= 1, got {capacity}')
         self._upload, self._new_event, self.capacity = upload, new_event, capacity
@@ -117,7 +122,8 @@ class DeviceTables:
         if capturing:
             raise CaptureMiss(
                 'the first call of this front end on this GPU is inside a CUDA graph capture, '
-                'where its tables cannot be uploaded: call it once before capturing')
+                'where its tables cannot be uploaded: call it once before capturing'
+            )
         # Outside the lock: an upload takes host work and a copy. Two threads may upload the
         # same key; the second keeps the first's entry and its own copy is never used.
         fresh = Entry(*self._upload(key, stream))
@@ -128,9 +134,10 @@ class DeviceTables:
                 wait_for_upload(entry, stream, capturing)
             entry.pins += 1
             group = self._group(key)
-            uncaptured = [k for k, e in self._live.items()
-                          if not e.captured and self._group(k) == group]
-            for old in uncaptured[:max(0, len(uncaptured) - self.capacity)]:
+            uncaptured = [
+                k for k, e in self._live.items() if not e.captured and self._group(k) == group
+            ]
+            for old in uncaptured[: max(0, len(uncaptured) - self.capacity)]:
                 self._retired.append(self._live.pop(old))
             self._retired = [old for old in self._retired if not old.idle()]
             return entry

@@ -36,18 +36,23 @@ def source_checkout_note(package=None) -> str:
         return ''
     if (package / BUILD_INFO).exists():
         return ''
-    note = (f'you are importing kapre_fast from the source checkout at {root} (Python puts the '
-            'current directory first on sys.path), which has no compiled modules; run from '
-            'another directory, or run `make install` (which links the build into the checkout)')
+    note = (
+        f'you are importing kapre_fast from the source checkout at {root} (Python puts the '
+        'current directory first on sys.path), which has no compiled modules; run from '
+        'another directory, or run `make install` (which links the build into the checkout)'
+    )
     elsewhere = [entry for entry in sys.path if Path(entry or '.').resolve() != root]
     installed = importlib.machinery.PathFinder.find_spec('kapre_fast', elsewhere)
     if installed is not None and installed.submodule_search_locations:
         location = Path(list(installed.submodule_search_locations)[0])
         if location.resolve() != package.resolve():
-            return note + (f'. The installed kapre_fast, used from any other directory, is '
-                           f'at {location}')
-    return note + (f'. This Python ({sys.executable}) has no installed kapre_fast either: '
-                   '`make install`, or `pip install --no-build-isolation .` in the checkout')
+            return note + (
+                f'. The installed kapre_fast, used from any other directory, is at {location}'
+            )
+    return note + (
+        f'. This Python ({sys.executable}) has no installed kapre_fast either: '
+        '`make install`, or `pip install --no-build-isolation .` in the checkout'
+    )
 
 
 def _is_checkout(folder: Path) -> bool:
@@ -66,8 +71,9 @@ def installed_from() -> Path | None:
         import urllib.parse
         import urllib.request
 
-        record = json.loads(importlib.metadata.distribution('kapre_fast')
-                            .read_text('direct_url.json') or '{}')
+        record = json.loads(
+            importlib.metadata.distribution('kapre_fast').read_text('direct_url.json') or '{}'
+        )
         url = urllib.parse.urlparse(record.get('url', ''))
         if url.scheme == 'file' and 'dir_info' in record:
             folder = Path(urllib.request.url2pathname(url.path))
@@ -90,8 +96,11 @@ def extra_requirements(extra: str) -> list:
     except importlib.metadata.PackageNotFoundError:
         return []
     wanted = re.compile(r'extra\s*==\s*["\']' + re.escape(extra) + r'["\']')
-    return [requirement.partition(';')[0].strip() for requirement in requires
-            if wanted.search(requirement.partition(';')[2])]
+    return [
+        requirement.partition(';')[0].strip()
+        for requirement in requires
+        if wanted.search(requirement.partition(';')[2])
+    ]
 
 
 def pip_install_hint(extra: str) -> str:
@@ -127,10 +136,9 @@ def core():
     except ImportError as error:
         shadowed = source_checkout_note()
         if shadowed:
-            raise ImportError(f'kapre_fast\'s native module _core is missing: {shadowed}') \
-                from error
+            raise ImportError(f"kapre_fast's native module _core is missing: {shadowed}") from error
         raise ImportError(
-            'kapre_fast\'s native module _core is missing or failed to load '
+            "kapre_fast's native module _core is missing or failed to load "
             f'({error}). Install the package with `pip install .` (it compiles the C++ core) '
             'instead of importing it from a source folder.'
         ) from error
@@ -141,7 +149,7 @@ def tf_ops():
     """The TensorFlow op library (loaded once, on first use)."""
     shadowed = source_checkout_note()
     if shadowed:  # no build info at all: not a build without TensorFlow
-        raise ImportError(f'kapre_fast\'s TensorFlow ops are missing: {shadowed}')
+        raise ImportError(f"kapre_fast's TensorFlow ops are missing: {shadowed}")
     import tensorflow as tf
 
     built_for = build_info().get('tensorflow', '')
@@ -153,7 +161,7 @@ def tf_ops():
         )
     if built_for.split('.')[:2] != tf.__version__.split('.')[:2]:
         raise ImportError(
-            f'kapre_fast\'s TensorFlow ops were built for TensorFlow {built_for} but '
+            f"kapre_fast's TensorFlow ops were built for TensorFlow {built_for} but "
             f'TensorFlow {tf.__version__} is installed; op libraries only load in the version '
             'they were built against. Install tensorflow=='
             f'{".".join(built_for.split(".")[:2])}.* or rebuild kapre_fast.'
@@ -161,5 +169,5 @@ def tf_ops():
     path = _package_file('_tf_ops.so')
     with importlib.resources.as_file(path) as real_path:
         if not real_path.exists():
-            raise ImportError(f'kapre_fast\'s TensorFlow op library is missing at {real_path}')
+            raise ImportError(f"kapre_fast's TensorFlow op library is missing at {real_path}")
         return tf.load_op_library(str(real_path))

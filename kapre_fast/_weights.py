@@ -38,10 +38,19 @@ def kernel_attributes(spec: FrontEnd) -> dict:
     reference.centred: a preset's centring is a padded copy made before the kernel, which has
     no reflect mode; the kernel then cuts frames of frame_length = n_fft)."""
     multiplier, amin, ref, dynamic_range = spec.decibel
-    return dict(n_fft=spec.n_fft, win_length=spec.frame_length, hop_length=spec.hop_length,
-                pad_begin=spec.pad_begin_length, pad_end=spec.pad_end, power=spec.power_exponent,
-                decibel=spec.return_decibel, amin=amin, ref_value=ref,
-                dynamic_range=dynamic_range, db_multiplier=multiplier)
+    return dict(
+        n_fft=spec.n_fft,
+        win_length=spec.frame_length,
+        hop_length=spec.hop_length,
+        pad_begin=spec.pad_begin_length,
+        pad_end=spec.pad_end,
+        power=spec.power_exponent,
+        decibel=spec.return_decibel,
+        amin=amin,
+        ref_value=ref,
+        dynamic_range=dynamic_range,
+        db_multiplier=multiplier,
+    )
 
 
 def centred(spec: FrontEnd, audio, pad):

@@ -65,8 +65,10 @@ def _with_input_shape(layer, input_shape, argument='input_shape'):
     """
     if input_shape is not None:
         if not _is_shape(input_shape):
-            raise TypeError(f'{argument} must be a shape tuple or None, got '
-                            f'{type(input_shape).__name__} {input_shape!r}')
+            raise TypeError(
+                f'{argument} must be a shape tuple or None, got '
+                f'{type(input_shape).__name__} {input_shape!r}'
+            )
         layer._input_shape_arg = tuple(input_shape)
     return layer
 
@@ -245,7 +247,7 @@ def get_perfectly_reconstructing_stft_istft(*args, **kwargs):
             raise TypeError(
                 f'get_perfectly_reconstructing_stft_istft({first!r}, ...) was read as kapre '
                 f"0.4.1's signature {_KAPRE_041_SIGNATURE} because its first positional argument "
-                f'is an int (n_fft): {error}. For kapre 0.3.7\'s signature pass n_fft by keyword'
+                f"is an int (n_fft): {error}. For kapre 0.3.7's signature pass n_fft by keyword"
             ) from None
         return _kapre_041_reconstructing_pair(*bound.args, **bound.kwargs)
     if first is None or _is_shape(first):
@@ -259,7 +261,8 @@ def get_perfectly_reconstructing_stft_istft(*args, **kwargs):
 
 def _is_shape(value):
     return isinstance(value, (tuple, list)) or (
-        hasattr(value, '__iter__') and not isinstance(value, (str, bytes)))
+        hasattr(value, '__iter__') and not isinstance(value, (str, bytes))
+    )
 
 
 def _seed_reconstructing_pair(
@@ -280,17 +283,26 @@ def _seed_reconstructing_pair(
     _check_pair_data_formats(waveform_data_format, stft_data_format)
     resolved_win_length = n_fft if win_length is None else win_length
     resolved_hop_length = resolved_win_length // 4 if hop_length is None else hop_length
-    if _positive_int(resolved_win_length) and _positive_int(resolved_hop_length) and (
-        resolved_win_length / resolved_hop_length
-    ) % 2 != 0:
+    if (
+        _positive_int(resolved_win_length)
+        and _positive_int(resolved_hop_length)
+        and (resolved_win_length / resolved_hop_length) % 2 != 0
+    ):
         raise ReconstructionHopError(
             'win_length / hop_length must be an even number for the STFT and inverse STFT to '
             f'reconstruct the input, got win_length={resolved_win_length}, hop_length='
             f'{resolved_hop_length} (ratio {resolved_win_length / resolved_hop_length:g})'
         )
     stft, istft = _reconstructing_pair(
-        n_fft, resolved_win_length, resolved_hop_length, forward_window_name,
-        waveform_data_format, stft_data_format, stft_name, istft_name)
+        n_fft,
+        resolved_win_length,
+        resolved_hop_length,
+        forward_window_name,
+        waveform_data_format,
+        stft_data_format,
+        stft_name,
+        istft_name,
+    )
     _with_input_shape(stft, stft_input_shape, 'stft_input_shape')
     _with_input_shape(istft, istft_input_shape, 'istft_input_shape')
     return stft, istft
@@ -302,14 +314,21 @@ def _kapre_041_reconstructing_pair(
     """kapre 0.4.1's get_perfectly_reconstructing_stft_istft: win_length = n_fft, Hann window,
     no check of the hop; names None are Keras' automatic ones."""
     _check_pair_data_formats(waveform_data_format, stft_data_format)
-    return _reconstructing_pair(n_fft, n_fft, hop_length, 'hann_window', waveform_data_format,
-                                stft_data_format, stft_name, istft_name)
+    return _reconstructing_pair(
+        n_fft,
+        n_fft,
+        hop_length,
+        'hann_window',
+        waveform_data_format,
+        stft_data_format,
+        stft_name,
+        istft_name,
+    )
 
 
 _KAPRE_041_SIGNATURE = inspect.signature(_kapre_041_reconstructing_pair)
 # help() and inspect show the seed's signature, the one kapre_fast promises.
-get_perfectly_reconstructing_stft_istft.__signature__ = inspect.signature(
-    _seed_reconstructing_pair)
+get_perfectly_reconstructing_stft_istft.__signature__ = inspect.signature(_seed_reconstructing_pair)
 
 
 def _check_pair_data_formats(waveform_data_format, stft_data_format):
@@ -317,8 +336,16 @@ def _check_pair_data_formats(waveform_data_format, stft_data_format):
     _spec._check_data_format('stft_data_format', stft_data_format)
 
 
-def _reconstructing_pair(n_fft, win_length, hop_length, window_name, waveform_data_format,
-                         stft_data_format, stft_name, istft_name):
+def _reconstructing_pair(
+    n_fft,
+    win_length,
+    hop_length,
+    window_name,
+    waveform_data_format,
+    stft_data_format,
+    stft_name,
+    istft_name,
+):
     stft = _layers.STFT(
         n_fft=n_fft,
         win_length=win_length,
@@ -350,14 +377,25 @@ def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs)
     op under TensorFlow. compat='librosa' gives librosa.feature.mfcc's numbers.
     Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc)."""
     if 'return_decibel' in kwargs:
-        raise TypeError("get_mfcc_layer() got unexpected keyword argument 'return_decibel': "
-                        'MFCCs are always computed from the dB mel spectrogram')
+        raise TypeError(
+            "get_mfcc_layer() got unexpected keyword argument 'return_decibel': "
+            'MFCCs are always computed from the dB mel spectrogram'
+        )
     layer = _layers.MFCC(n_mfcc=n_mfcc, lifter=lifter, **kwargs)
     return _sequential(layer, input_shape, name)
 
 
-def get_pcen_layer(input_shape=None, gain=0.98, bias=2.0, pcen_power=0.5, time_constant=0.4,
-                   eps=1e-6, b=None, name='pcen', **kwargs):
+def get_pcen_layer(
+    input_shape=None,
+    gain=0.98,
+    bias=2.0,
+    pcen_power=0.5,
+    time_constant=0.4,
+    eps=1e-6,
+    b=None,
+    name='pcen',
+    **kwargs,
+):
     """A `keras.Sequential` named `name` computing PCEN: the fused mel spectrogram layer
     (get_melspectrogram_layer's keyword arguments, presets included, without return_decibel,
     which PCEN replaces) then `kapre_fast.layers.PCEN` (under TensorFlow the native pass as one
@@ -367,12 +405,23 @@ def get_pcen_layer(input_shape=None, gain=0.98, bias=2.0, pcen_power=0.5, time_c
     librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the
     same arguments. Output: (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
     if 'return_decibel' in kwargs:
-        raise TypeError("get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
-                        'replaces the dB scaling')
+        raise TypeError(
+            "get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
+            'replaces the dB scaling'
+        )
     front_end = _front_end(kwargs, filterbank='mel')
-    pcen = _layers.PCEN(front_end.spec.sample_rate, front_end.spec.hop_length, gain=gain,
-                        bias=bias, pcen_power=pcen_power, time_constant=time_constant, eps=eps,
-                        b=b, data_format=front_end.spec.output_data_format, name=f'{name}_pcen')
+    pcen = _layers.PCEN(
+        front_end.spec.sample_rate,
+        front_end.spec.hop_length,
+        gain=gain,
+        bias=bias,
+        pcen_power=pcen_power,
+        time_constant=time_constant,
+        eps=eps,
+        b=b,
+        data_format=front_end.spec.output_data_format,
+        name=f'{name}_pcen',
+    )
     return keras.Sequential([_with_input_shape(front_end, input_shape), pcen], name=name)
 
 

@@ -32,7 +32,8 @@ __all__ = [
 # kapre's keyword arguments plus threads and out, signatures and docstrings: kapre_fast._api;
 # each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
-    _api.front_end_functions(__name__))
+    _api.front_end_functions(__name__)
+)
 mfcc = _api.mfcc_function(__name__)
 pcen = _api.pcen_function(__name__)
 
@@ -84,11 +85,21 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> np.ndarray:
     along `time_axis` (1: channels_last, 2: channels_first), computed in place by the native
     pass, one (example, channel) row per task. `constants`: spec.pcen_constants(...)."""
     if time_axis not in (1, 2):
-        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
-                         f'{time_axis!r}')
+        raise ValueError(
+            f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
+        )
     b, gain, bias, power, eps = constants
-    return _loader.core().pcen(mel, b, gain, bias, power, eps, channels_first=time_axis == 2,
-                               threads=thread_count(threads), out=mel)
+    return _loader.core().pcen(
+        mel,
+        b,
+        gain,
+        bias,
+        power,
+        eps,
+        channels_first=time_axis == 2,
+        threads=thread_count(threads),
+        out=mel,
+    )
 
 
 def istft(
@@ -104,8 +115,13 @@ def istft(
 ) -> np.ndarray:
     """Inverse STFT, as kapre's `InverseSTFT` layer (see `kapre_fast.reference.istft`)."""
     spec = FrontEnd.inverted_by_istft(
-        n_fft, win_length, hop_length, forward_window_name,
-        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+        n_fft,
+        win_length,
+        hop_length,
+        forward_window_name,
+        stft_data_format=stft_data_format,
+        waveform_data_format=waveform_data_format,
+    )
     X = np.asarray(X)
     if not np.iscomplexobj(X):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')
@@ -136,4 +152,3 @@ def thread_count(threads) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f'threads must be None or an int >= 1, got {threads!r}')
     return int(threads)
-

@@ -5,7 +5,8 @@ waveform batch on the GPU in `input_data_format`: a CuPy array, or any object ex
 `__cuda_array_interface__` (taken without a copy), with any strides of whole, aligned
 elements; real dtypes other than float32 are converted on the GPU. Output: a new CuPy array on
 the same device, float32 (complex64 for `stft`) in `output_data_format`, computed asynchronously
-on CuPy's current stream, like any CuPy operation. `istft` takes a complex GPU array and returns the float32 waveform.
+on CuPy's current stream, like any CuPy operation. `istft` takes a complex GPU array and
+returns the float32 waveform.
 
 One fused kernel per call does framing, window, FFT, magnitude, sparse filterbank and dB in
 shared memory (global memory for transforms too large for it); dB adds a tiny clamp kernel.
@@ -62,16 +63,16 @@ def _load_cuda_module():
     except ImportError as error:
         shadowed = _loader.source_checkout_note()
         if shadowed:
-            raise ImportError(f'kapre_fast\'s CUDA kernels are not available: {shadowed}') \
-                from error
+            raise ImportError(f"kapre_fast's CUDA kernels are not available: {shadowed}") from error
         built = _loader.build_info().get('cuda', False)
         reason = (
-            'it failed to load' if built else
-            'kapre_fast was built without them (no CUDA compiler at build time, or '
+            'it failed to load'
+            if built
+            else 'kapre_fast was built without them (no CUDA compiler at build time, or '
             'KAPRE_FAST_CUDA=OFF)'
         )
         raise ImportError(
-            f'kapre_fast\'s CUDA kernels (module kapre_fast._cuda) are not available: {reason}. '
+            f"kapre_fast's CUDA kernels (module kapre_fast._cuda) are not available: {reason}. "
             'Rebuild with the CUDA toolkit (nvcc) on PATH, e.g. '
             '`pip install --no-build-isolation . -Ccmake.define.KAPRE_FAST_CUDA=ON` '
             f'({error})'
@@ -84,7 +85,8 @@ _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) 
 
 # kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
-    _api.front_end_functions(__name__))
+    _api.front_end_functions(__name__)
+)
 mfcc = _api.mfcc_function(__name__)  # the fused mel dB kernel, then apply_dct on the device
 pcen = _api.pcen_function(__name__)  # the fused mel kernel, then apply_pcen's kernel
 
@@ -112,13 +114,35 @@ def compute(spec: FrontEnd, x):
         shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
         out = cupy.empty(shape, dtype=dtype)
         limits = device_info(device)
-        geometry = plan.geometry(batch, channels, time, output_channels_first,
-                                 limits['smem_per_block'], limits['sm_count'])
+        geometry = plan.geometry(
+            batch,
+            channels,
+            time,
+            output_channels_first,
+            limits['smem_per_block'],
+            limits['sm_count'],
+        )
         workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
         _cuda.frontend(
-            plan, tables.floats.data.ptr, tables.ints.data.ptr, audio.data.ptr, batch, channels,
-            time, sb, sc, st, out.data.ptr, output_channels_first, workspace.data.ptr,
-            workspace.nbytes, limits['smem_per_block'], limits['sm_count'], device, stream.ptr)
+            plan,
+            tables.floats.data.ptr,
+            tables.ints.data.ptr,
+            audio.data.ptr,
+            batch,
+            channels,
+            time,
+            sb,
+            sc,
+            st,
+            out.data.ptr,
+            output_channels_first,
+            workspace.data.ptr,
+            workspace.nbytes,
+            limits['smem_per_block'],
+            limits['sm_count'],
+            device,
+            stream.ptr,
+        )
     return out
 
 
@@ -135,8 +159,13 @@ def istft(
     `kapre_fast.reference.istft`): irfft, synthesis window, overlap-add. complex128 input is
     converted to complex64; the result is float32 in `waveform_data_format`."""
     spec = FrontEnd.inverted_by_istft(
-        n_fft, win_length, hop_length, forward_window_name,
-        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+        n_fft,
+        win_length,
+        hop_length,
+        forward_window_name,
+        stft_data_format=stft_data_format,
+        waveform_data_format=waveform_data_format,
+    )
     stft_array = _device_array(X, 'X')
     if stft_array.dtype.kind != 'c':
         raise TypeError(f'X must be a complex array, got dtype {stft_array.dtype}')
@@ -144,10 +173,15 @@ def istft(
         stft_array = stft_array.astype(cupy.complex64)
     channels_first = spec.output_data_format == 'channels_first'
     if stft_array.ndim != 4:
-        expected = '(batch, channels, frames, freq)' if channels_first \
+        expected = (
+            '(batch, channels, frames, freq)'
+            if channels_first
             else '(batch, frames, freq, channels)'
-        raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
-                         f'{spec.output_data_format!r}, got shape {stft_array.shape}')
+        )
+        raise ValueError(
+            f'X must have 4 axes {expected} for stft_data_format='
+            f'{spec.output_data_format!r}, got shape {stft_array.shape}'
+        )
     axes = (0, 1, 2, 3) if channels_first else (0, 3, 1, 2)  # batch, channels, frames, bins
     batch, channels, frames, bins = (stft_array.shape[a] for a in axes)
     sb, sc, sf, sk = (stft_array.strides[a] // 4 for a in axes)  # in floats
@@ -160,14 +194,38 @@ def istft(
         shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
         out = cupy.empty(shape, dtype=cupy.float32)
         limits = device_info(device)
-        geometry = plan.istft_geometry(batch, channels, frames, bins, output_channels_first,
-                                       limits['smem_per_block'], limits['sm_count'])
+        geometry = plan.istft_geometry(
+            batch,
+            channels,
+            frames,
+            bins,
+            output_channels_first,
+            limits['smem_per_block'],
+            limits['sm_count'],
+        )
         workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
         _cuda.istft(
-            plan, tables.floats.data.ptr, tables.ints.data.ptr, stft_array.data.ptr, batch,
-            channels, frames, bins, sb, sc, sf, sk, out.data.ptr, output_channels_first,
-            workspace.data.ptr, workspace.nbytes, limits['smem_per_block'], limits['sm_count'],
-            device, stream.ptr)
+            plan,
+            tables.floats.data.ptr,
+            tables.ints.data.ptr,
+            stft_array.data.ptr,
+            batch,
+            channels,
+            frames,
+            bins,
+            sb,
+            sc,
+            sf,
+            sk,
+            out.data.ptr,
+            output_channels_first,
+            workspace.data.ptr,
+            workspace.nbytes,
+            limits['smem_per_block'],
+            limits['sm_count'],
+            device,
+            stream.ptr,
+        )
     return out
 
 
@@ -190,20 +248,36 @@ def apply_pcen(mel, constants, time_axis):
     frames; the CPU pass's constants and operations, equal to it within float32 rounding).
     `constants`: spec.pcen_constants(...). Returns `mel`."""
     if time_axis not in (1, 2):
-        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
-                         f'{time_axis!r}')
+        raise ValueError(
+            f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
+        )
     array = _device_array(mel, 'mel')
     if array.dtype != np.float32 or array.ndim != 4:
-        raise ValueError(f'mel must be a 4-D float32 array, got {array.ndim} axes of '
-                         f'{array.dtype}')
+        raise ValueError(f'mel must be a 4-D float32 array, got {array.ndim} axes of {array.dtype}')
     axes = (0, 1, 2, 3) if time_axis == 2 else (0, 3, 1, 2)  # batch, channels, frames, bands
     batch, channels, frames, features = (array.shape[a] for a in axes)
     sb, sc, sf, sk = (array.strides[a] // 4 for a in axes)
     device = array.device.id
     b, gain, bias, power, eps = constants
-    _cuda.pcen(array.data.ptr, batch, channels, frames, features, sb, sc, sf, sk, b, gain, bias,
-               power, eps, device_info(device)['sm_count'], device,
-               cupy.cuda.get_current_stream().ptr)
+    _cuda.pcen(
+        array.data.ptr,
+        batch,
+        channels,
+        frames,
+        features,
+        sb,
+        sc,
+        sf,
+        sk,
+        b,
+        gain,
+        bias,
+        power,
+        eps,
+        device_info(device)['sm_count'],
+        device,
+        cupy.cuda.get_current_stream().ptr,
+    )
     return array
 
 
@@ -229,7 +303,8 @@ def _require_aligned(array, name):
         raise ValueError(
             f'{name} must be aligned to its element size ({size} bytes for {array.dtype}): got '
             f'address {array.data.ptr:#x} with strides {array.strides}; copy its bytes into a '
-            f'fresh array (e.g. fresh.view(cupy.uint8)[...] = raw_bytes) first')
+            f'fresh array (e.g. fresh.view(cupy.uint8)[...] = raw_bytes) first'
+        )
 
 
 def _device_array(x, name):
@@ -303,7 +378,8 @@ def _dct_on_device(matrix, device, stream):
         if capturing:
             raise _device_tables.CaptureMiss(
                 'the first mfcc call with this DCT on this GPU is inside a CUDA graph capture, '
-                'where the matrix cannot be uploaded: call it once before capturing')
+                'where the matrix cannot be uploaded: call it once before capturing'
+            )
         (dct,), done = _to_device([host], device, stream)
         entry = _DCT.setdefault(key, _device_tables.Entry(None, dct, None, done))
     _device_tables.wait_for_upload(entry, stream, capturing)
@@ -317,19 +393,37 @@ def _upload_plan(key, stream):
     spec, device, inverse = key
     if inverse:
         no_bands = np.zeros(0, np.int32)
-        window, (start, length, weights) = _weights.inverse_window(spec), (
-            no_bands, no_bands, np.zeros(0, np.float32))
+        window, (start, length, weights) = (
+            _weights.inverse_window(spec),
+            (no_bands, no_bands, np.zeros(0, np.float32)),
+        )
         plan = _cuda.Plan(
-            window, start, length, weights,
-            n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-            pad_begin=0, pad_end=False, output=_weights.OUTPUT_CODES['complex'], decibel=False,
-            amin=spec.db_amin, ref_value=spec.db_ref_value, dynamic_range=spec.db_dynamic_range)
+            window,
+            start,
+            length,
+            weights,
+            n_fft=spec.n_fft,
+            win_length=spec.win_length,
+            hop_length=spec.hop_length,
+            pad_begin=0,
+            pad_end=False,
+            output=_weights.OUTPUT_CODES['complex'],
+            decibel=False,
+            amin=spec.db_amin,
+            ref_value=spec.db_ref_value,
+            dynamic_range=spec.db_dynamic_range,
+        )
     else:
         # The CPU core's attributes: a preset's frame length, power and dB definition included.
         start, length, weights = _weights.bands(spec)
-        plan = _cuda.Plan(_weights.window(spec), start, length, weights,
-                          output=_weights.OUTPUT_CODES[spec.output],
-                          **_weights.kernel_attributes(spec))
+        plan = _cuda.Plan(
+            _weights.window(spec),
+            start,
+            length,
+            weights,
+            output=_weights.OUTPUT_CODES[spec.output],
+            **_weights.kernel_attributes(spec),
+        )
     (floats, ints), done = _to_device([plan.floats, plan.ints], device, stream)
     return plan, floats, ints, done
 
@@ -340,5 +434,6 @@ def _new_event():
 
 # Uploaded tables by (spec, device, inverse), held until no queued kernel reads them; 64 per
 # device besides those a CUDA graph captured.
-_TABLES = _device_tables.DeviceTables(_upload_plan, _new_event, capacity=64,
-                                      group=lambda key: key[1])
+_TABLES = _device_tables.DeviceTables(
+    _upload_plan, _new_event, capacity=64, group=lambda key: key[1]
+)

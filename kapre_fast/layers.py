@@ -46,8 +46,15 @@ import keras
 from kapre_fast import _pcen
 from kapre_fast import spec as _spec
 
-__all__ = ['FrontEnd', 'STFT', 'InverseSTFT', 'ConcatenateFrequencyMap', 'CepstralCoefficients',
-           'MFCC', 'PCEN']
+__all__ = [
+    'FrontEnd',
+    'STFT',
+    'InverseSTFT',
+    'ConcatenateFrequencyMap',
+    'CepstralCoefficients',
+    'MFCC',
+    'PCEN',
+]
 
 if keras.backend.backend() == 'tensorflow':
     # Loads the op library now: tf.saved_model.load needs the op types registered before it
@@ -62,9 +69,10 @@ IMPLEMENTATIONS = ('fused', 'builtin')
 def _require_supported_backend(layer_name):
     if keras.backend.backend() not in BACKENDS:
         raise RuntimeError(
-            f'kapre_fast.layers.{layer_name} runs on Keras\' TensorFlow, PyTorch or JAX backend, '
+            f"kapre_fast.layers.{layer_name} runs on Keras' TensorFlow, PyTorch or JAX backend, "
             f'but Keras uses {keras.backend.backend()!r}; set KERAS_BACKEND before importing '
-            'keras')
+            'keras'
+        )
 
 
 def _in_xla_compilation():
@@ -95,23 +103,26 @@ def _computation(implementation):
             return builtin
         if not _in_xla_compilation():
             return ops
-        return types.SimpleNamespace(front_end=ops.front_end_in_tf_ops,
-                                     inverse_stft=ops.inverse_stft_in_tf_ops)
-    return types.SimpleNamespace(front_end=lambda audio, spec: binding.compute(spec, audio),
-                                 inverse_stft=lambda stft, spec: binding.inverse(spec, stft))
+        return types.SimpleNamespace(
+            front_end=ops.front_end_in_tf_ops, inverse_stft=ops.inverse_stft_in_tf_ops
+        )
+    return types.SimpleNamespace(
+        front_end=lambda audio, spec: binding.compute(spec, audio),
+        inverse_stft=lambda stft, spec: binding.inverse(spec, stft),
+    )
 
 
 class _Implementation:
     """The `implementation` argument of the op-backed layers and what it picks."""
 
     def _set_implementation(self, implementation, spec):
-        self.implementation = _spec._check_choice('implementation', implementation,
-                                                  IMPLEMENTATIONS)
+        self.implementation = _spec._check_choice('implementation', implementation, IMPLEMENTATIONS)
         if implementation == 'builtin':
             if keras.backend.backend() != 'tensorflow':
                 raise ValueError(
                     "implementation='builtin' computes in TensorFlow ops and needs Keras' "
-                    f'TensorFlow backend; Keras uses {keras.backend.backend()!r}')
+                    f'TensorFlow backend; Keras uses {keras.backend.backend()!r}'
+                )
             from kapre_fast import builtin
 
             builtin.check_spec(spec)
@@ -187,7 +198,9 @@ class _WaveformLayer(_Implementation, keras.layers.Layer):
                 f'Layer {self.name!r}: audio of {time} samples is too short for one frame '
                 f'(win_length={self.spec.win_length}, input_data_format='
                 f'{self.spec.input_data_format!r}); the layer returns an empty spectrogram (0 '
-                'frames), as kapre does', stacklevel=2)
+                'frames), as kapre does',
+                stacklevel=2,
+            )
         self.built = True
 
     def _empty_output(self, inputs, n_features, channel_factor=1, dtype=None):
@@ -306,12 +319,15 @@ class FrontEnd(_WaveformLayer):
                 "FrontEnd outputs real features; for the complex spectrum (output='complex') "
                 'use kapre_fast.layers.STFT'
             )
-        trainable = {'trainable_window': arguments.pop('trainable_window'),
-                     'trainable_filterbank': arguments.pop('trainable_filterbank')}
+        trainable = {
+            'trainable_window': arguments.pop('trainable_window'),
+            'trainable_filterbank': arguments.pop('trainable_filterbank'),
+        }
         super().__init__(arguments, _spec.FrontEnd, **kwargs)
         self._arguments.update(trainable)
-        self._trainable = [name for name, value in trainable.items()
-                           if _spec._check_bool(name, value)]
+        self._trainable = [
+            name for name, value in trainable.items() if _spec._check_bool(name, value)
+        ]
         for name in self._trainable:
             self._check_trainable(name)
 
@@ -321,16 +337,23 @@ class FrontEnd(_WaveformLayer):
             raise ValueError(
                 f"{name}=True needs compat='kapre', got compat={self.spec.compat!r}: a preset "
                 "reproduces another library's fixed window and filterbank (its window is "
-                'zero-padded to n_fft, which training would move)')
+                'zero-padded to n_fft, which training would move)'
+            )
         if name == 'trainable_filterbank' and self.spec.filterbank == 'none':
-            raise ValueError("trainable_filterbank=True needs a filterbank ('mel' or 'log'), "
-                             "got filterbank='none'")
+            raise ValueError(
+                "trainable_filterbank=True needs a filterbank ('mel' or 'log'), "
+                "got filterbank='none'"
+            )
         if self.implementation != 'fused':
-            raise ValueError(f"{name}=True needs implementation='fused', got "
-                             f'implementation={self.implementation!r}')
+            raise ValueError(
+                f"{name}=True needs implementation='fused', got "
+                f'implementation={self.implementation!r}'
+            )
         if keras.backend.backend() != 'tensorflow':
-            raise ValueError(f"{name}=True needs Keras' TensorFlow backend (the fused op's "
-                             f'registered gradient); Keras uses {keras.backend.backend()!r}')
+            raise ValueError(
+                f"{name}=True needs Keras' TensorFlow backend (the fused op's "
+                f'registered gradient); Keras uses {keras.backend.backend()!r}'
+            )
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -339,13 +362,21 @@ class FrontEnd(_WaveformLayer):
         # float32 whatever the dtype policy: the op takes float32 weights (autocast=False).
         if 'trainable_window' in self._trainable:
             self.window = self.add_weight(
-                shape=(self.spec.frame_length,), name='window', dtype='float32', autocast=False,
-                initializer=keras.initializers.Constant(_weights.window(self.spec)))
+                shape=(self.spec.frame_length,),
+                name='window',
+                dtype='float32',
+                autocast=False,
+                initializer=keras.initializers.Constant(_weights.window(self.spec)),
+            )
         if 'trainable_filterbank' in self._trainable:
             initial = _weights.bands(self.spec)[2]
             self.band_weights = self.add_weight(
-                shape=initial.shape, name='band_weights', dtype='float32', autocast=False,
-                initializer=keras.initializers.Constant(initial))
+                shape=initial.shape,
+                name='band_weights',
+                dtype='float32',
+                autocast=False,
+                initializer=keras.initializers.Constant(initial),
+            )
 
     def _op_weights(self):
         """The trainable weights as the fused op's keyword inputs (window, band_weights)."""
@@ -447,8 +478,13 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
         self._arguments = _own_arguments(locals())
         # The forward transform this inverts: its input is our output and vice versa.
         self.spec = _spec.FrontEnd.inverted_by_istft(
-            n_fft, win_length, hop_length, forward_window_name,
-            stft_data_format=input_data_format, waveform_data_format=output_data_format)
+            n_fft,
+            win_length,
+            hop_length,
+            forward_window_name,
+            stft_data_format=input_data_format,
+            waveform_data_format=output_data_format,
+        )
         self._set_implementation(implementation, self.spec)
 
     def _spectrum_dims(self, shape):
@@ -493,8 +529,7 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
 
     def call(self, inputs):
         self._spectrum_dims(inputs.shape)
-        return keras.ops.cast(self._compute().inverse_stft(inputs, self.spec),
-                              self.compute_dtype)
+        return keras.ops.cast(self._compute().inverse_stft(inputs, self.spec), self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -523,11 +558,16 @@ class MFCC(FrontEnd):
 
     @_spec.fills_library_defaults(mfcc=True)
     def __init__(self, n_mfcc=20, lifter=0, **kwargs):
-        for name, fixed in (('filterbank', 'mel'), ('return_decibel', True),
-                            ('output', 'magnitude')):
+        for name, fixed in (
+            ('filterbank', 'mel'),
+            ('return_decibel', True),
+            ('output', 'magnitude'),
+        ):
             if kwargs.setdefault(name, fixed) != fixed:
-                raise ValueError(f'MFCC computes from the dB mel spectrogram: {name} must be '
-                                 f'{fixed!r}, got {kwargs[name]!r}')
+                raise ValueError(
+                    f'MFCC computes from the dB mel spectrogram: {name} must be '
+                    f'{fixed!r}, got {kwargs[name]!r}'
+                )
         super().__init__(**kwargs)
         self._matrix = _spec.mfcc_matrix(n_mfcc, self.spec.n_mels, lifter)
         self._arguments.update({'n_mfcc': n_mfcc, 'lifter': lifter})
@@ -563,8 +603,7 @@ class CepstralCoefficients(keras.layers.Layer):
 
     def __init__(self, n_mels, n_mfcc=20, lifter=0, data_format='default', **kwargs):
         super().__init__(**kwargs)
-        self._arguments = dict(n_mels=n_mels, n_mfcc=n_mfcc, lifter=lifter,
-                               data_format=data_format)
+        self._arguments = dict(n_mels=n_mels, n_mfcc=n_mfcc, lifter=lifter, data_format=data_format)
         self._matrix = _spec.mfcc_matrix(n_mfcc, _spec._check_int('n_mels', n_mels, 1), lifter)
         self.data_format = _spec._check_data_format('data_format', data_format)
 
@@ -576,8 +615,10 @@ class CepstralCoefficients(keras.layers.Layer):
     def call(self, inputs):
         axis = 2 if self.data_format == 'channels_last' else 3
         if inputs.shape[axis] != self._matrix.shape[0]:
-            raise ValueError(f'Layer {self.name!r} takes {self._matrix.shape[0]} mel bands on '
-                             f'axis {axis}, got shape {_shape_tuple(inputs.shape)}')
+            raise ValueError(
+                f'Layer {self.name!r} takes {self._matrix.shape[0]} mel bands on '
+                f'axis {axis}, got shape {_shape_tuple(inputs.shape)}'
+            )
         return _apply_dct(inputs, self._matrix, self.data_format)
 
     def get_config(self):
@@ -607,17 +648,33 @@ class PCEN(keras.layers.Layer):
     channels_first.
     """
 
-    def __init__(self, sample_rate=22050, hop_length=512, gain=0.98, bias=2.0, pcen_power=0.5,
-                 time_constant=0.4, eps=1e-6, b=None, data_format='default',
-                 implementation='fused', **kwargs):
+    def __init__(
+        self,
+        sample_rate=22050,
+        hop_length=512,
+        gain=0.98,
+        bias=2.0,
+        pcen_power=0.5,
+        time_constant=0.4,
+        eps=1e-6,
+        b=None,
+        data_format='default',
+        implementation='fused',
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._arguments = _own_arguments(locals())
-        self.implementation = _spec._check_choice('implementation', implementation,
-                                                  IMPLEMENTATIONS)
+        self.implementation = _spec._check_choice('implementation', implementation, IMPLEMENTATIONS)
         self.constants = _spec.pcen_constants(
             _spec._check_positive('sample_rate', sample_rate),
-            _spec._check_int('hop_length', hop_length, 1), gain=gain, bias=bias,
-            pcen_power=pcen_power, time_constant=time_constant, eps=eps, b=b)
+            _spec._check_int('hop_length', hop_length, 1),
+            gain=gain,
+            bias=bias,
+            pcen_power=pcen_power,
+            time_constant=time_constant,
+            eps=eps,
+            b=b,
+        )
         self.data_format = _spec._check_data_format('data_format', data_format)
 
     def compute_output_shape(self, input_shape):
@@ -625,9 +682,11 @@ class PCEN(keras.layers.Layer):
 
     def call(self, inputs):
         if len(inputs.shape) != 4:
-            raise ValueError(f'Layer {self.name!r} takes 4 axes '
-                             f'{_spectrum_layout(self.data_format)}, got shape '
-                             f'{_shape_tuple(inputs.shape)}')
+            raise ValueError(
+                f'Layer {self.name!r} takes 4 axes '
+                f'{_spectrum_layout(self.data_format)}, got shape '
+                f'{_shape_tuple(inputs.shape)}'
+            )
         axis = 1 if self.data_format == 'channels_last' else 2
         if keras.backend.backend() == 'tensorflow':
             # The native pass as one op with a gradient, builtin ops (kapre_fast.builtin), or,
@@ -638,8 +697,7 @@ class PCEN(keras.layers.Layer):
                 compute = builtin.pcen
             else:
                 compute = fused.pcen_in_tf_ops if _in_xla_compilation() else fused.pcen
-            return keras.ops.cast(compute(inputs, self.constants, self.data_format),
-                                  inputs.dtype)
+            return keras.ops.cast(compute(inputs, self.constants, self.data_format), inputs.dtype)
         b = self.constants.b
         ops = keras.ops
         # (1 - b) per frame, broadcast over the other axes, and its powers (1 - b)^(t + 1):
@@ -649,7 +707,9 @@ class PCEN(keras.layers.Layer):
         decay = ops.ones_like(inputs[tuple(index)]) * (1.0 - b)
         _, smoothed = ops.associative_scan(
             lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
-            (decay, b * inputs), axis=axis)
+            (decay, b * inputs),
+            axis=axis,
+        )
         smooth = smoothed + ops.cumprod(decay, axis=axis)
         return _pcen.compress(ops, inputs, smooth, self.constants)
 
@@ -706,8 +766,9 @@ class ConcatenateFrequencyMap(keras.layers.Layer):
         # Broadcasting against one input channel keeps every static dimension known (a layer
         # after this one, e.g. Conv2D, needs the channel count when it is traced).
         one_channel = inputs[..., :1] if channels_last else inputs[:, :1]
-        return keras.ops.concatenate([inputs, keras.ops.zeros_like(one_channel) + ramp],
-                                     axis=channel_axis)
+        return keras.ops.concatenate(
+            [inputs, keras.ops.zeros_like(one_channel) + ramp], axis=channel_axis
+        )
 
     def get_config(self):
         config = super().get_config()

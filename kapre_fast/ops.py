@@ -46,8 +46,16 @@ import tensorflow as tf
 from kapre_fast import _loader, _pcen, _weights
 from kapre_fast.spec import FrontEnd, PCENConstants
 
-__all__ = ['front_end', 'inverse_stft', 'mfcc', 'pcen', 'front_end_in_tf_ops', 'pcen_in_tf_ops',
-           'inverse_stft_in_tf_ops', 'library']
+__all__ = [
+    'front_end',
+    'inverse_stft',
+    'mfcc',
+    'pcen',
+    'front_end_in_tf_ops',
+    'pcen_in_tf_ops',
+    'inverse_stft_in_tf_ops',
+    'library',
+]
 
 
 def library():
@@ -84,18 +92,30 @@ def _front_end_call(audio, spec: FrontEnd, window=None, band_weights=None):
     attrs.update(input_format=spec.input_data_format, output_format=spec.output_data_format)
     if spec.output != 'complex':
         weights = weights if band_weights is None else band_weights
-        inputs += [tf.constant(start), tf.constant(length),
-                   tf.convert_to_tensor(weights, tf.float32)]
-        attrs.update(output=spec.output, **{name: value for name, value in kernel.items()
-                                            if name not in _FRAMING})
+        inputs += [
+            tf.constant(start),
+            tf.constant(length),
+            tf.convert_to_tensor(weights, tf.float32),
+        ]
+        attrs.update(
+            output=spec.output,
+            **{name: value for name, value in kernel.items() if name not in _FRAMING},
+        )
     return inputs, attrs
 
 
 def _inverse_stft_call(stft, spec: FrontEnd):
-    inputs = [tf.cast(tf.convert_to_tensor(stft), tf.complex64),
-              tf.constant(_weights.inverse_window(spec))]
-    attrs = dict(n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-                 input_format=spec.output_data_format, output_format=spec.input_data_format)
+    inputs = [
+        tf.cast(tf.convert_to_tensor(stft), tf.complex64),
+        tf.constant(_weights.inverse_window(spec)),
+    ]
+    attrs = dict(
+        n_fft=spec.n_fft,
+        win_length=spec.win_length,
+        hop_length=spec.hop_length,
+        input_format=spec.output_data_format,
+        output_format=spec.input_data_format,
+    )
     return inputs, attrs
 
 
@@ -117,10 +137,12 @@ def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf
     spec.mfcc_matrix, applied to each example's clamped dB rows in the native pass.
     window, band_weights: as front_end's."""
     if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
-        raise ValueError('mfcc needs a dB filterbank spectrogram (output=\'magnitude\', '
-                         f'return_decibel=True, a filterbank), got output={spec.output!r}, '
-                         f'return_decibel={spec.return_decibel!r}, '
-                         f'filterbank={spec.filterbank!r}')
+        raise ValueError(
+            "mfcc needs a dB filterbank spectrogram (output='magnitude', "
+            f'return_decibel=True, a filterbank), got output={spec.output!r}, '
+            f'return_decibel={spec.return_decibel!r}, '
+            f'filterbank={spec.filterbank!r}'
+        )
     inputs, attrs = _front_end_call(audio, spec, window, band_weights)
     del attrs['output'], attrs['decibel']
     inputs.append(tf.convert_to_tensor(matrix, tf.float32))
@@ -129,8 +151,10 @@ def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf
 
 def _pcen_call(features, constants: PCENConstants, data_format: str):
     b, gain, bias, power, eps = constants
-    return ([tf.cast(tf.convert_to_tensor(features), tf.float32)],
-            dict(b=b, gain=gain, bias=bias, power=power, eps=eps, data_format=data_format))
+    return (
+        [tf.cast(tf.convert_to_tensor(features), tf.float32)],
+        dict(b=b, gain=gain, bias=bias, power=power, eps=eps, data_format=data_format),
+    )
 
 
 def pcen(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
@@ -326,8 +350,9 @@ def _pcen_features(op, features):
     axis = 1 if _attr(op, 'data_format') == 'channels_last' else 2
     frames_first = tf.experimental.numpy.moveaxis(features, axis, 0)
     b = constants.b
-    smooth = tf.scan(lambda m, s: (1.0 - b) * m + b * s, frames_first,
-                     initializer=tf.ones_like(frames_first[0]))
+    smooth = tf.scan(
+        lambda m, s: (1.0 - b) * m + b * s, frames_first, initializer=tf.ones_like(frames_first[0])
+    )
     smooth = tf.experimental.numpy.moveaxis(smooth, 0, axis)
     return _pcen.compress(tf.math, features, smooth, constants)
 

@@ -33,7 +33,8 @@ __all__ = [
 
 # kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
-    _api.front_end_functions(__name__))
+    _api.front_end_functions(__name__)
+)
 mfcc = _api.mfcc_function(__name__)
 pcen = _api.pcen_function(__name__)
 
@@ -77,8 +78,13 @@ def istft(
     """
     # The forward transform this inverts: its window, sizes and layouts.
     spec = FrontEnd.inverted_by_istft(
-        n_fft, win_length, hop_length, forward_window_name,
-        stft_data_format=stft_data_format, waveform_data_format=waveform_data_format)
+        n_fft,
+        win_length,
+        hop_length,
+        forward_window_name,
+        stft_data_format=stft_data_format,
+        waveform_data_format=waveform_data_format,
+    )
     X = np.asarray(X)
     channels_last = spec.output_data_format == 'channels_last'
     if channels_last:

@@ -27,13 +27,22 @@ from typing import Optional, Union
 import numpy as np
 
 from kapre_fast import _checks, tables
-from kapre_fast._checks import (DATA_FORMATS, _check_bool, _check_choice,  # noqa: F401
-                                _check_data_format, _check_float32_positive, _check_int,
-                                _check_positive, _check_real, _keras_image_data_format)
+from kapre_fast._checks import (
+    _check_bool,
+    _check_choice,
+    _check_data_format,
+    _check_float32_positive,
+    _check_int,
+    _check_positive,
+    _check_real,
+)
 from kapre_fast.errors import FilterbankRangeError, UnsupportedWindowError
+
 # The weights' module, re-exported: kapre_fast.spec has always been where they are imported from.
-from kapre_fast.tables import (PCEN_DEFAULTS, PCENConstants, mfcc_matrix,  # noqa: F401
-                               pcen_constants)
+from kapre_fast.tables import PCEN_DEFAULTS as PCEN_DEFAULTS
+from kapre_fast.tables import PCENConstants as PCENConstants
+from kapre_fast.tables import mfcc_matrix as mfcc_matrix
+from kapre_fast.tables import pcen_constants as pcen_constants
 
 # Largest supported FFT size (the native core's kMaxFftLength): 2**16 points is 1.5 s at 44.1 kHz,
 # far beyond any spectrogram front end; the cap keeps a typo from allocating gigabytes.
@@ -183,37 +192,56 @@ class FrontEnd:
     def kapre_signature(cls, function: str) -> inspect.Signature:
         """The keyword-only arguments of `FrontEnd.<function>()` (a key of KAPRE_ARGUMENTS),
         in kapre's order and with kapre's defaults: those of the matching fields."""
-        return inspect.Signature([
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
-            for name in KAPRE_ARGUMENTS[function]
-        ])
+        return inspect.Signature(
+            [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
+                for name in KAPRE_ARGUMENTS[function]
+            ]
+        )
 
     @classmethod
     def preset_signature(cls) -> inspect.Signature:
         """The keyword-only PRESET_ARGUMENTS with their defaults, which every function takes
         after kapre's arguments."""
-        return inspect.Signature([
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
-            for name in PRESET_ARGUMENTS
-        ])
+        return inspect.Signature(
+            [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name])
+                for name in PRESET_ARGUMENTS
+            ]
+        )
 
     @classmethod
-    def inverted_by_istft(cls, n_fft=2048, win_length=None, hop_length=None,
-                          forward_window_name=None, stft_data_format='default',
-                          waveform_data_format='default') -> 'FrontEnd':
+    def inverted_by_istft(
+        cls,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        forward_window_name=None,
+        stft_data_format='default',
+        waveform_data_format='default',
+    ) -> 'FrontEnd':
         """The forward STFT that kapre's `InverseSTFT(**same arguments)` inverts: its window and
         sizes; its input is the waveform layout and its output the STFT layout."""
-        return cls.stft(n_fft=n_fft, win_length=win_length, hop_length=hop_length,
-                        window_name=forward_window_name, input_data_format=waveform_data_format,
-                        output_data_format=stft_data_format)
+        return cls.stft(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            window_name=forward_window_name,
+            input_data_format=waveform_data_format,
+            output_data_format=stft_data_format,
+        )
 
     def istft_arguments(self) -> dict:
         """The arguments of kapre's InverseSTFT (and the backends' istft) that invert this
         STFT: inverted_by_istft's, back from the spec."""
-        return dict(n_fft=self.n_fft, win_length=self.win_length, hop_length=self.hop_length,
-                    forward_window_name=self.window_name,
-                    stft_data_format=self.output_data_format,
-                    waveform_data_format=self.input_data_format)
+        return dict(
+            n_fft=self.n_fft,
+            win_length=self.win_length,
+            hop_length=self.hop_length,
+            forward_window_name=self.window_name,
+            stft_data_format=self.output_data_format,
+            waveform_data_format=self.input_data_format,
+        )
 
     @classmethod
     def _from_kapre(cls, function, kwargs, **fixed):
@@ -380,11 +408,27 @@ class FrontEnd:
         # Only the arguments that shape the matrix, so specs differing in framing share a cache
         # entry.
         if self.filterbank == 'mel':
-            return ('mel', self.sample_rate, self.n_freq, self.n_mels, self.mel_f_min,
-                    self.mel_f_max, self.mel_htk, self.mel_norm, self._mel_frequencies())
+            return (
+                'mel',
+                self.sample_rate,
+                self.n_freq,
+                self.n_mels,
+                self.mel_f_min,
+                self.mel_f_max,
+                self.mel_htk,
+                self.mel_norm,
+                self._mel_frequencies(),
+            )
         if self.filterbank == 'log':
-            return ('log', self.sample_rate, self.n_freq, self.log_n_bins,
-                    self.log_bins_per_octave, self.log_f_min, self.log_spread)
+            return (
+                'log',
+                self.sample_rate,
+                self.n_freq,
+                self.log_n_bins,
+                self.log_bins_per_octave,
+                self.log_f_min,
+                self.log_spread,
+            )
         return None
 
     # ----- layouts -------------------------------------------------------------------------------
@@ -434,8 +478,10 @@ def _reshape_hint(ndim, channels_last):
     if ndim == 2:
         mono = 'x[:, :, None]' if channels_last else 'x[:, None, :]'
         one = '(time, channels)' if channels_last else '(channels, time)'
-        return (f'; for a batch of mono signals (batch, time) pass {mono}, for one signal '
-                f'{one} pass x[None]')
+        return (
+            f'; for a batch of mono signals (batch, time) pass {mono}, for one signal '
+            f'{one} pass x[None]'
+        )
     return ''
 
 
@@ -483,8 +529,7 @@ def _check_mel_norm(value):
         raise ValueError(f"mel_norm must be 'slaney', None or a number > 0, got {value!r}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"mel_norm must be 'slaney', None or a number > 0, got {type(value).__name__} "
-            f'{value!r}'
+            f"mel_norm must be 'slaney', None or a number > 0, got {type(value).__name__} {value!r}"
         )
     value = float(value)
     if math.isnan(value) or value <= 0:
@@ -532,8 +577,8 @@ def _validated_fields(spec):
     sample_rate = _check_real('sample_rate', spec.sample_rate)
     if sample_rate <= 0:
         raise ValueError(f'sample_rate must be > 0, got {sample_rate!r}')
-    v['sample_rate'] = int(sample_rate) if isinstance(sample_rate, numbers.Integral) else float(
-        sample_rate
+    v['sample_rate'] = (
+        int(sample_rate) if isinstance(sample_rate, numbers.Integral) else float(sample_rate)
     )
 
     v['n_mels'] = _check_int('n_mels', spec.n_mels, minimum=1, whole_floats=True)
@@ -572,8 +617,11 @@ def _validated_fields(spec):
     # As kapre, which builds its MagnitudeToDecibel only with return_decibel: without it the dB
     # arguments are unused, whatever they hold (None included), and take their defaults. With
     # it, amin and ref must stay > 0 and finite in float32, the kernels' precision.
-    checks = {'db_amin': _check_float32_positive, 'db_ref_value': _check_float32_positive,
-              'db_dynamic_range': _check_positive}
+    checks = {
+        'db_amin': _check_float32_positive,
+        'db_ref_value': _check_float32_positive,
+        'db_dynamic_range': _check_positive,
+    }
     for name, check in checks.items():
         v[name] = check(name, getattr(spec, name)) if return_decibel else _DEFAULTS[name]
 
@@ -602,17 +650,19 @@ def _validated_preset(spec, v):
         passed = [f'{name}={value!r}' for name, value in given.items() if value is not None]
         if passed:
             raise ValueError(
-                f'{", ".join(passed)} are preset arguments: pass compat=\'librosa\' or '
+                f"{', '.join(passed)} are preset arguments: pass compat='librosa' or "
                 "'torchaudio' with them (kapre's own are pad_begin, pad_end, db_amin, "
                 'db_ref_value, db_dynamic_range)'
             )
         return {'compat': compat}
-    kapre_only = [f'{name}={v[name]!r}' for name in ('pad_begin', 'pad_end', 'db_amin',
-                                                     'db_ref_value', 'db_dynamic_range')
-                  if v[name] != _DEFAULTS[name]]
+    kapre_only = [
+        f'{name}={v[name]!r}'
+        for name in ('pad_begin', 'pad_end', 'db_amin', 'db_ref_value', 'db_dynamic_range')
+        if v[name] != _DEFAULTS[name]
+    ]
     if kapre_only:
         raise ValueError(
-            f'{", ".join(kapre_only)}: kapre\'s framing and dB arguments do not apply with '
+            f"{', '.join(kapre_only)}: kapre's framing and dB arguments do not apply with "
             f'compat={compat!r}; use center/pad_mode and amin/ref/top_db'
         )
     if v['window_name'] not in PRESET_WINDOWS:
@@ -631,7 +681,7 @@ def _validated_preset(spec, v):
     r['pad_mode'] = _check_choice('pad_mode', preset['pad_mode'], PAD_MODES)
     if v['output'] == 'complex':
         if given['power'] is not None:
-            raise ValueError(f"power={given['power']!r}: the complex STFT takes no power")
+            raise ValueError(f'power={given["power"]!r}: the complex STFT takes no power')
         r['power'] = None
     else:
         power = _check_real('power', preset['power'])
@@ -667,8 +717,11 @@ def library_defaults(given: dict, mfcc: bool = False) -> dict:
         win_length = n_fft if given.get('win_length') is None else given['win_length']
         if isinstance(win_length, numbers.Integral) and not isinstance(win_length, bool):
             fills['hop_length'] = max(int(win_length) // 2, 1)
-    return {name: value for name, value in fills.items()
-            if name not in given or (name == 'hop_length' and given[name] is None)}
+    return {
+        name: value
+        for name, value in fills.items()
+        if name not in given or (name == 'hop_length' and given[name] is None)
+    }
 
 
 def fills_library_defaults(function=None, *, mfcc=False):
@@ -681,8 +734,7 @@ def fills_library_defaults(function=None, *, mfcc=False):
     signature = inspect.signature(function)
     kinds = inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
     positional = [p.name for p in signature.parameters.values() if p.kind in kinds]
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD
-                    for p in signature.parameters.values())
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
     accepted = frozenset(signature.parameters)
 
     # Plain dicts and zip at call time (no inspect.Signature.bind): torch.compile traces this

@@ -58,11 +58,27 @@ import math
 import numpy as np
 
 from kapre_fast import _api, _pcen
-from kapre_fast.spec import (FrontEnd, check_audio_dtype, library_defaults, mfcc_matrix,
-                             pcen_constants, PCEN_DEFAULTS)
+from kapre_fast.spec import (
+    FrontEnd,
+    check_audio_dtype,
+    library_defaults,
+    mfcc_matrix,
+    pcen_constants,
+    PCEN_DEFAULTS,
+)
 
-__all__ = ['open', 'parse', 'Stream', 'InverseStream', 'FixedStep', 'FixedInverse',
-           'jax_functions', 'jax_inverse_functions', 'FRONT_ENDS', 'BACKENDS']
+__all__ = [
+    'open',
+    'parse',
+    'Stream',
+    'InverseStream',
+    'FixedStep',
+    'FixedInverse',
+    'jax_functions',
+    'jax_inverse_functions',
+    'FRONT_ENDS',
+    'BACKENDS',
+]
 
 FRONT_ENDS = _api.FUNCTIONS + ('mfcc', 'pcen', 'istft')
 BACKENDS = ('cpu', 'torch', 'jax')
@@ -97,8 +113,10 @@ def parse(front_end: str, kwargs: dict):
     dct = constants = None
     if front_end == 'mfcc':
         if 'return_decibel' in kwargs:
-            raise TypeError("mfcc takes no 'return_decibel': MFCCs are always computed from the "
-                            'dB mel spectrogram')
+            raise TypeError(
+                "mfcc takes no 'return_decibel': MFCCs are always computed from the "
+                'dB mel spectrogram'
+            )
         n_mfcc = kwargs.pop('n_mfcc', None)
         lifter = kwargs.pop('lifter', 0)
         kwargs = {**kwargs, **library_defaults(kwargs, mfcc=True)}
@@ -113,8 +131,9 @@ def parse(front_end: str, kwargs: dict):
         spec = FrontEnd.melspectrogram(**kwargs)
         constants = pcen_constants(spec.sample_rate, spec.hop_length, **pcen_kwargs)
     elif front_end == 'istft':
-        raise ValueError("parse() takes a framed front end; open('istft', ...) streams the "
-                         'inverse STFT')
+        raise ValueError(
+            "parse() takes a framed front end; open('istft', ...) streams the inverse STFT"
+        )
     else:
         spec = getattr(FrontEnd, front_end)(**kwargs)
     return spec, dct, constants
@@ -189,18 +208,25 @@ class _NumpyAdapter(_Adapter):
         prepared = getattr(self, '_prepared', None)
         if prepared is None or prepared[0] is not spec:
             from kapre_fast import _loader, _weights, cpu
+
             start, length, weights = _weights.bands(spec)
             arguments = dict(
-                window=_weights.window(spec), band_start=start, band_length=length,
-                band_weights=weights, output=_weights.OUTPUT_CODES[spec.output],
-                **_weights.kernel_attributes(spec), input_channels_first=False,
+                window=_weights.window(spec),
+                band_start=start,
+                band_length=length,
+                band_weights=weights,
+                output=_weights.OUTPUT_CODES[spec.output],
+                **_weights.kernel_attributes(spec),
+                input_channels_first=False,
                 output_channels_first=spec.output_data_format == 'channels_first',
-                threads=cpu.thread_count(self.threads))
+                threads=cpu.thread_count(self.threads),
+            )
             prepared = self._prepared = (spec, _loader.core().frontend, arguments)
         return prepared[1](audio, **prepared[2])
 
     def inverse(self, spec, frames):
         from kapre_fast import cpu
+
         return cpu.istft(frames, **spec.istft_arguments(), threads=self.threads)
 
     def cummax(self, x, axis):
@@ -217,6 +243,7 @@ class _TorchAdapter(_Adapter):
         super().__init__(threads)
         import torch
         import kapre_fast.torch as backend
+
         self.xp, self.backend = torch, backend
 
     def as_audio(self, chunk):
@@ -237,8 +264,8 @@ class _TorchAdapter(_Adapter):
         if prepared is None or prepared[0] is not spec:
             from kapre_fast import cpu
             from kapre_fast.torch import _ops
-            prepared = self._prepared = (spec, _ops.spec_key(spec),
-                                         cpu.thread_count(self.threads))
+
+            prepared = self._prepared = (spec, _ops.spec_key(spec), cpu.thread_count(self.threads))
         return self.xp.ops.kapre_fast.front_end(audio.contiguous(), prepared[1], prepared[2])
 
     def inverse(self, spec, frames):
@@ -274,6 +301,7 @@ class _JaxAdapter(_Adapter):
         import jax
         import jax.numpy as jnp
         import kapre_fast.jax as backend
+
         self.xp, self.jax, self.backend = jnp, jax, backend
         self.samples = _NumpyAdapter(threads)
 
@@ -284,8 +312,10 @@ class _JaxAdapter(_Adapter):
         prepared = getattr(self, '_prepared', None)
         if prepared is None or prepared[0] is not spec:
             backend, threads = self.backend, self.threads
-            prepared = self._prepared = (spec, self.jax.jit(
-                lambda audio: backend.compute(spec, audio, threads=threads)))
+            prepared = self._prepared = (
+                spec,
+                self.jax.jit(lambda audio: backend.compute(spec, audio, threads=threads)),
+            )
         return prepared[1](audio)
 
     def inverse(self, spec, frames):
@@ -322,8 +352,11 @@ class _FrameCore:
         self.pad_end = spec.pad_end  # kapre's (presets have none)
         self.centre = spec.center_padding  # a preset's n_fft // 2, else 0
         self.reflect = bool(self.centre) and spec.pad_mode == 'reflect'
-        self.lead = spec.pad_begin_length if spec.compat == 'kapre' else (
-            0 if self.reflect else self.centre)
+        self.lead = (
+            spec.pad_begin_length
+            if spec.compat == 'kapre'
+            else (0 if self.reflect else self.centre)
+        )
         self.spec = spec
         self.reset()
 
@@ -340,19 +373,24 @@ class _FrameCore:
         completes (None for none) and the number of those frames."""
         self.received += chunk.shape[1]
         if self.reflect:
-            self.tail = chunk if self.tail is None else self._last(
-                self.adapter.concat([self.tail, chunk], 1), self.centre + 1)
+            self.tail = (
+                chunk
+                if self.tail is None
+                else self._last(self.adapter.concat([self.tail, chunk], 1), self.centre + 1)
+            )
         if self.buffer is None:  # not started: the start padding once the signal allows it
             if self.reflect:
-                self.head = chunk if self.head is None else self.adapter.concat(
-                    [self.head, chunk], 1)
+                self.head = (
+                    chunk if self.head is None else self.adapter.concat([self.head, chunk], 1)
+                )
                 if self.head.shape[1] <= self.centre:
                     return None, 0
-                mirror = self.adapter.flip(self.head[:, 1:self.centre + 1], 1)
+                mirror = self.adapter.flip(self.head[:, 1 : self.centre + 1], 1)
                 chunk, self.head = self.adapter.concat([mirror, self.head], 1), None
             else:
                 chunk = self.adapter.concat(
-                    [self.adapter.zeros((chunk.shape[0], self.lead, chunk.shape[2])), chunk], 1)
+                    [self.adapter.zeros((chunk.shape[0], self.lead, chunk.shape[2])), chunk], 1
+                )
             self.buffer = chunk[:, :0]
         return self._frames_of(chunk)
 
@@ -367,7 +405,7 @@ class _FrameCore:
             self.append(self.adapter.zeros((*self.shape[:1], 0, self.shape[1])))
         batch, channels = self.buffer.shape[0], self.buffer.shape[2]
         if self.reflect:
-            end = self.adapter.flip(self.tail[:, -self.centre - 1:-1], 1)
+            end = self.adapter.flip(self.tail[:, -self.centre - 1 : -1], 1)
         else:
             if self.centre:
                 n = self.centre
@@ -392,15 +430,15 @@ class _FrameCore:
             self.buffer = buffer
             return None, 0
         count = 1 + (length - self.frame_length) // self.hop
-        used = buffer[:, :(count - 1) * self.hop + self.frame_length]
+        used = buffer[:, : (count - 1) * self.hop + self.frame_length]
         consumed = count * self.hop
         self.skip = max(0, consumed - length)
-        self.buffer = buffer[:, min(consumed, length):]
+        self.buffer = buffer[:, min(consumed, length) :]
         return used, count
 
     @staticmethod
     def _last(x, n):
-        return x[:, max(0, x.shape[1] - n):]
+        return x[:, max(0, x.shape[1] - n) :]
 
 
 class _Decibel:
@@ -422,10 +460,10 @@ class _Decibel:
             return frames
         xp, a = self.adapter.xp, self.adapter
         if self.channels_last:  # (batch, frames, features, channels)
-            magnitudes = frames[..., :frames.shape[3] // 2] if self.mag_phase else frames
+            magnitudes = frames[..., : frames.shape[3] // 2] if self.mag_phase else frames
             per_frame = a.amax(magnitudes, (2, 3))
         else:  # (batch, channels, frames, features)
-            magnitudes = frames[:, :frames.shape[1] // 2] if self.mag_phase else frames
+            magnitudes = frames[:, : frames.shape[1] // 2] if self.mag_phase else frames
             per_frame = a.amax(magnitudes, (1, 3))
         if self.maximum is not None:
             per_frame = xp.maximum(per_frame, self.maximum[:, None])
@@ -506,14 +544,20 @@ class Stream:
         TypeError for a refused dtype; ValueError naming the shape for a chunk that has not 3
         axes or another batch or channel count than the stream's; RuntimeError after flush()."""
         if self._flushed:
-            raise RuntimeError('push() after flush(): the signal has ended; call reset() to '
-                               'start a new one')
+            raise RuntimeError(
+                'push() after flush(): the signal has ended; call reset() to start a new one'
+            )
         audio = self.adapter.samples.as_audio(chunk)
         if audio.ndim != 3:
-            layout = '(batch, samples, channels)' if self._channels_last_input else (
-                '(batch, channels, samples)')
-            raise ValueError(f'chunk must have 3 axes {layout} (input_data_format='
-                             f'{self.spec.input_data_format!r}), got shape {tuple(audio.shape)}')
+            layout = (
+                '(batch, samples, channels)'
+                if self._channels_last_input
+                else ('(batch, channels, samples)')
+            )
+            raise ValueError(
+                f'chunk must have 3 axes {layout} (input_data_format='
+                f'{self.spec.input_data_format!r}), got shape {tuple(audio.shape)}'
+            )
         if not self._channels_last_input:
             audio = audio.transpose(1, 2) if self.backend == 'torch' else audio.transpose(0, 2, 1)
         shape = (audio.shape[0], audio.shape[2])
@@ -523,7 +567,8 @@ class Stream:
             raise ValueError(
                 f'chunk has batch {shape[0]} and {shape[1]} channel(s) (shape '
                 f'{tuple(audio.shape)} as channels_last), the stream {self._core.shape[0]} and '
-                f'{self._core.shape[1]}; call reset() to start a stream of another shape')
+                f'{self._core.shape[1]}; call reset() to start a stream of another shape'
+            )
         return self._process(*self._core.append(audio))
 
     def flush(self):
@@ -551,8 +596,9 @@ class Stream:
         if self._decibel is not None:
             frames = self._decibel(frames)
         if self._dct is not None:
-            frames = self.adapter.dct(frames, self._dct,
-                                      self.spec.output_data_format == 'channels_last')
+            frames = self.adapter.dct(
+                frames, self._dct, self.spec.output_data_format == 'channels_last'
+            )
         if self._smoother is not None:
             frames = self._smoother(frames)
         return frames
@@ -560,9 +606,11 @@ class Stream:
     def _empty(self):
         batch, channels = self._core.shape or (1, 1)
         channels *= 2 if self.spec.output == 'mag_phase' else 1
-        shape = ((batch, 0, self.n_features, channels)
-                 if self.spec.output_data_format == 'channels_last'
-                 else (batch, channels, 0, self.n_features))
+        shape = (
+            (batch, 0, self.n_features, channels)
+            if self.spec.output_data_format == 'channels_last'
+            else (batch, channels, 0, self.n_features)
+        )
         dtype = None
         if self.spec.output == 'complex':
             dtype = self.adapter.xp.complex64
@@ -600,12 +648,18 @@ class InverseStream:
         X = self._as_frames(frames)
         bins, channels = (2, 3) if self.axis == 1 else (3, 1)
         if X.ndim != 4 or X.shape[bins] != self.spec.n_freq:
-            raise ValueError(f'frames must have 4 axes with n_fft // 2 + 1 = {self.spec.n_freq} '
-                             f'bins ({self.spec.output_data_format}), got shape {tuple(X.shape)}')
+            raise ValueError(
+                f'frames must have 4 axes with n_fft // 2 + 1 = {self.spec.n_freq} '
+                f'bins ({self.spec.output_data_format}), got shape {tuple(X.shape)}'
+            )
         if self.held is not None and (X.shape[0], X.shape[channels]) != (
-                self.held.shape[0], self.held.shape[channels]):
-            raise ValueError(f'frames of shape {tuple(X.shape)} do not match the stream\'s '
-                             f'{tuple(self.held.shape)} (batch and channels)')
+            self.held.shape[0],
+            self.held.shape[channels],
+        ):
+            raise ValueError(
+                f"frames of shape {tuple(X.shape)} do not match the stream's "
+                f'{tuple(self.held.shape)} (batch and channels)'
+            )
         self.held = X if self.held is None else self.adapter.concat([self.held, X], self.axis)
         self.frames += X.shape[self.axis]
         return self._emit(self.frames * self.hop)
@@ -639,16 +693,22 @@ class InverseStream:
             if not np.iscomplexobj(X):
                 raise TypeError(f'frames must be complex, got dtype {X.dtype}')
             return X.astype(np.complex64, copy=False)
-        X = frames if self.backend != 'torch' or isinstance(frames, xp.Tensor) else (
-            xp.as_tensor(np.asarray(frames)))
+        X = (
+            frames
+            if self.backend != 'torch' or isinstance(frames, xp.Tensor)
+            else (xp.as_tensor(np.asarray(frames)))
+        )
         X = xp.asarray(X) if self.backend == 'jax' else X
         if not xp.is_complex(X) if self.backend == 'torch' else not xp.iscomplexobj(X):
             raise TypeError(f'frames must be complex, got dtype {X.dtype}')
         return X.to(xp.complex64) if self.backend == 'torch' else X.astype(xp.complex64)
 
     def _empty(self):
-        batch, channels = (1, 1) if self.held is None else (
-            self.held.shape[0], self.held.shape[3] if self.axis == 1 else self.held.shape[1])
+        batch, channels = (
+            (1, 1)
+            if self.held is None
+            else (self.held.shape[0], self.held.shape[3] if self.axis == 1 else self.held.shape[1])
+        )
         shape = (batch, 0, channels) if self.time_axis == 1 else (batch, channels, 0)
         return self.adapter.zeros(shape)
 
@@ -683,13 +743,21 @@ class FixedStep:
         spec = self.spec
         self.kernel_spec = _kernel_spec(spec)
         hop, length = spec.hop_length, spec.frame_length
-        if (isinstance(chunk_samples, bool) or not isinstance(chunk_samples, (int, np.integer))
-                or chunk_samples < hop or chunk_samples % hop):
-            raise ValueError(f'chunk_samples must be a positive multiple of hop_length={hop}, '
-                             f'got {chunk_samples!r}')
+        if (
+            isinstance(chunk_samples, bool)
+            or not isinstance(chunk_samples, (int, np.integer))
+            or chunk_samples < hop
+            or chunk_samples % hop
+        ):
+            raise ValueError(
+                f'chunk_samples must be a positive multiple of hop_length={hop}, '
+                f'got {chunk_samples!r}'
+            )
         if spec.center_padding and spec.pad_mode == 'reflect':
-            raise ValueError("a fixed-shape step cannot mirror the start (pad_mode='reflect'); "
-                             "use pad_mode='constant', center=False or the Stream class")
+            raise ValueError(
+                "a fixed-shape step cannot mirror the start (pad_mode='reflect'); "
+                "use pad_mode='constant', center=False or the Stream class"
+            )
         self.chunk_samples = int(chunk_samples)
         self.frames_per_step = self.chunk_samples // hop
         self.lead = spec.pad_begin_length if spec.compat == 'kapre' else spec.center_padding
@@ -707,13 +775,17 @@ class FixedStep:
 
     def init(self, ops, batch: int, channels: int) -> dict:
         """The state of a new signal."""
-        state = dict(history=ops.zeros((batch, self.history_samples, channels)),
-                     received=ops.counts(batch))
+        state = dict(
+            history=ops.zeros((batch, self.history_samples, channels)), received=ops.counts(batch)
+        )
         if self.decibel:
             state['maximum'] = ops.full((batch,), float(np.finfo(np.float32).min))
         if self.pcen is not None:
-            one = (batch, 1, self.spec.n_features, channels) if self.channels_last else (
-                batch, channels, 1, self.spec.n_features)
+            one = (
+                (batch, 1, self.spec.n_features, channels)
+                if self.channels_last
+                else (batch, channels, 1, self.spec.n_features)
+            )
             state['smooth'] = ops.full(one, 1.0)
         return state
 
@@ -731,20 +803,27 @@ class FixedStep:
     def _run(self, ops, state, chunk, signal_end):
         spec, hop, length = self.spec, self.spec.hop_length, self.spec.frame_length
         shape, history = tuple(ops.shape(chunk)), tuple(ops.shape(state['history']))
-        if signal_end is None and (len(shape) != 3 or shape[1] != self.chunk_samples
-                                   or (shape[0], shape[2]) != (history[0], history[2])):
+        if signal_end is None and (
+            len(shape) != 3
+            or shape[1] != self.chunk_samples
+            or (shape[0], shape[2]) != (history[0], history[2])
+        ):
             raise ValueError(
                 f'chunk must have shape (batch, chunk_samples, channels) = ({history[0]}, '
-                f'{self.chunk_samples}, {history[2]}) (the state\'s batch and channels), got '
-                f'{shape}')
+                f"{self.chunk_samples}, {history[2]}) (the state's batch and channels), got "
+                f'{shape}'
+            )
         n_samples = shape[1]
         count = n_samples // hop
         audio = ops.concat([state['history'], chunk], 1)
         end = self.history_samples + n_samples - self.delta
-        frames = ops.compute(self.kernel_spec, audio[:, end - (count - 1) * hop - length:end])
+        frames = ops.compute(self.kernel_spec, audio[:, end - (count - 1) * hop - length : end])
         # Each frame's end, in samples of the padded signal.
-        ends = (state['received'][0] + (self.lead + n_samples - self.delta)
-                - ops.arange(count - 1, -1, -1) * hop)
+        ends = (
+            state['received'][0]
+            + (self.lead + n_samples - self.delta)
+            - ops.arange(count - 1, -1, -1) * hop
+        )
         valid = ends >= length
         if signal_end is not None:  # flush: only the frames the end padding makes
             total = signal_end + self.lead
@@ -755,7 +834,7 @@ class FixedStep:
             else:
                 valid = valid & (ends < 0)
         new = dict(state, received=state['received'] + (n_samples if signal_end is None else 0))
-        new['history'] = audio[:, ops.shape(audio)[1] - self.history_samples:]
+        new['history'] = audio[:, ops.shape(audio)[1] - self.history_samples :]
         if self.decibel:
             frames, new['maximum'] = self._clamp(ops, frames, valid, state['maximum'])
         if self.dct is not None:
@@ -781,8 +860,9 @@ class FixedStep:
         if self.spec.output == 'mag_phase':
             n = ops.shape(frames)[3 if self.channels_last else 1] // 2
             if self.channels_last:
-                return ops.concat([ops.maximum(frames[..., :n], floor), frames[..., n:]], 3), \
-                    maximum
+                return ops.concat(
+                    [ops.maximum(frames[..., :n], floor), frames[..., n:]], 3
+                ), maximum
             return ops.concat([ops.maximum(frames[:, :n], floor), frames[:, n:]], 1), maximum
         return ops.maximum(frames, floor), maximum
 
@@ -791,8 +871,9 @@ class FixedStep:
         b, keep = np.float32(self.pcen.b), np.float32(1.0 - self.pcen.b)
         states = []
         for j in range(ops.shape(mel)[self.axis]):
-            smooth = ops.where(valid[j], keep * smooth + b * _take(mel, self.axis, j, j + 1),
-                               smooth)
+            smooth = ops.where(
+                valid[j], keep * smooth + b * _take(mel, self.axis, j, j + 1), smooth
+            )
             states.append(smooth)
         return _pcen.compress(ops.math, mel, ops.concat(states, self.axis), self.pcen), smooth
 
@@ -803,6 +884,7 @@ class _JaxOps:
     def __init__(self, threads=None):
         import jax.numpy as jnp
         import kapre_fast.jax as backend
+
         self.jnp, self.backend, self.threads, self.math = jnp, backend, threads, jnp
 
     def zeros(self, shape):
@@ -890,12 +972,17 @@ class FixedInverse:
 
     def __init__(self, frames_per_step: int, **istft_arguments):
         spec = FrontEnd.inverted_by_istft(**istft_arguments)
-        if (isinstance(frames_per_step, bool) or not isinstance(frames_per_step, (int, np.integer))
-                or frames_per_step < 1):
+        if (
+            isinstance(frames_per_step, bool)
+            or not isinstance(frames_per_step, (int, np.integer))
+            or frames_per_step < 1
+        ):
             raise ValueError(f'frames_per_step must be an int >= 1, got {frames_per_step!r}')
         if spec.win_length < spec.hop_length:
-            raise ValueError(f'a fixed-shape overlap-add needs win_length >= hop_length, got '
-                             f'win_length={spec.win_length}, hop_length={spec.hop_length}')
+            raise ValueError(
+                f'a fixed-shape overlap-add needs win_length >= hop_length, got '
+                f'win_length={spec.win_length}, hop_length={spec.hop_length}'
+            )
         self.spec = dataclasses.replace(spec, input_data_format='channels_last')
         self.frames_per_step = int(frames_per_step)
         self.tail_samples = spec.win_length - spec.hop_length
@@ -910,8 +997,7 @@ class FixedInverse:
         tail = self.tail_samples
         if tail:
             waveform = ops.concat([waveform[:, :tail] + state['tail'], waveform[:, tail:]], 1)
-        return dict(state, tail=waveform[:, self.step_samples:]), \
-            waveform[:, :self.step_samples]
+        return dict(state, tail=waveform[:, self.step_samples :]), waveform[:, : self.step_samples]
 
     def flush(self, ops, state: dict):
         """(state, samples): the tail, the last win_length - hop_length samples."""

@@ -25,8 +25,16 @@ import tensorflow as tf
 from kapre_fast import builtin, export
 from kapre_fast.streaming import FixedStep
 
-__all__ = ['StreamingStep', 'StreamingInverseStep', 'step_function', 'to_tflite', 'to_onnx',
-           'run_tflite_step', 'run_onnx_step', 'STATE_NAMES']
+__all__ = [
+    'StreamingStep',
+    'StreamingInverseStep',
+    'step_function',
+    'to_tflite',
+    'to_onnx',
+    'run_tflite_step',
+    'run_onnx_step',
+    'STATE_NAMES',
+]
 
 # The state tensors, in the order the layer and the exported models take and return them.
 STATE_NAMES = ('history', 'received', 'maximum', 'smooth')
@@ -119,8 +127,12 @@ class StreamingStep(keras.layers.Layer):
         self.state_names = tuple(name for name in STATE_NAMES if name in probe)
 
     def get_config(self):
-        return dict(super().get_config(), front_end=self.front_end,
-                    chunk_samples=self.chunk_samples, arguments=self.arguments)
+        return dict(
+            super().get_config(),
+            front_end=self.front_end,
+            chunk_samples=self.chunk_samples,
+            arguments=self.arguments,
+        )
 
     def initial_state(self, batch, channels) -> list:
         """The state of a new signal, NumPy arrays in state_names' order."""
@@ -131,15 +143,17 @@ class StreamingStep(keras.layers.Layer):
         chunk, *state = inputs
         chunk = tf.convert_to_tensor(chunk, tf.float32)
         new, frames, valid = self.fixed.step(_TFOps, self._state(state), chunk)
-        return [frames, self._per_example(valid, chunk),
-                *(new[name] for name in self.state_names)]
+        return [frames, self._per_example(valid, chunk), *(new[name] for name in self.state_names)]
 
     def flush_step(self, state):
         """[frames, valid, *new state] of the end padding (FixedStep.flush)."""
         state = self._state(state)
         new, frames, valid = self.fixed.flush(_TFOps, state)
-        return [frames, self._per_example(valid, state['history']),
-                *(new[name] for name in self.state_names)]
+        return [
+            frames,
+            self._per_example(valid, state['history']),
+            *(new[name] for name in self.state_names),
+        ]
 
     @staticmethod
     def _per_example(valid, like):
@@ -148,11 +162,15 @@ class StreamingStep(keras.layers.Layer):
 
     def _state(self, state):
         if len(state) != len(self.state_names):
-            raise ValueError(f'StreamingStep takes [chunk, {", ".join(self.state_names)}], got '
-                             f'{1 + len(state)} inputs')
+            raise ValueError(
+                f'StreamingStep takes [chunk, {", ".join(self.state_names)}], got '
+                f'{1 + len(state)} inputs'
+            )
         dtypes = {'received': tf.int32}
-        return {name: tf.convert_to_tensor(value, dtypes.get(name, tf.float32))
-                for name, value in zip(self.state_names, state)}
+        return {
+            name: tf.convert_to_tensor(value, dtypes.get(name, tf.float32))
+            for name, value in zip(self.state_names, state)
+        }
 
 
 @keras.saving.register_keras_serializable('kapre_fast')
@@ -168,21 +186,24 @@ class StreamingInverseStep(keras.layers.Layer):
     def __init__(self, frames_per_step, arguments=None, **kwargs):
         super().__init__(**kwargs)
         from kapre_fast.streaming import FixedInverse
+
         self.frames_per_step = int(frames_per_step)
         self.arguments = dict(arguments or {})
         self.fixed = FixedInverse(self.frames_per_step, **self.arguments)
 
     def get_config(self):
-        return dict(super().get_config(), frames_per_step=self.frames_per_step,
-                    arguments=self.arguments)
+        return dict(
+            super().get_config(), frames_per_step=self.frames_per_step, arguments=self.arguments
+        )
 
     def initial_state(self, batch, channels) -> list:
         return [self.fixed.init(_NumpyStateOps, batch, channels)['tail']]
 
     def call(self, inputs):
         real, imag, tail = inputs
-        frames = tf.complex(tf.convert_to_tensor(real, tf.float32),
-                            tf.convert_to_tensor(imag, tf.float32))
+        frames = tf.complex(
+            tf.convert_to_tensor(real, tf.float32), tf.convert_to_tensor(imag, tf.float32)
+        )
         new, samples = self.fixed.step(_TFOps, dict(tail=tf.convert_to_tensor(tail)), frames)
         return [samples, new['tail']]
 
@@ -216,17 +237,23 @@ def step_function(layer, batch: int, channels: int, flush: bool = False):
     initial = layer.initial_state(batch, channels)
     if isinstance(layer, StreamingInverseStep):
         if flush:
-            raise ValueError('the inverse step has no flush model: its flush returns the '
-                             'tail state as it is')
+            raise ValueError(
+                'the inverse step has no flush model: its flush returns the tail state as it is'
+            )
         spec = layer.fixed.spec
-        frames = ((batch, layer.frames_per_step, spec.n_freq, channels)
-                  if spec.output_data_format == 'channels_last'
-                  else (batch, channels, layer.frames_per_step, spec.n_freq))
+        frames = (
+            (batch, layer.frames_per_step, spec.n_freq, channels)
+            if spec.output_data_format == 'channels_last'
+            else (batch, channels, layer.frames_per_step, spec.n_freq)
+        )
 
-        @tf.function(input_signature=[tf.TensorSpec(frames, tf.float32, name='real'),
-                                      tf.TensorSpec(frames, tf.float32, name='imag'),
-                                      tf.TensorSpec(np.shape(initial[0]), tf.float32,
-                                                    name='tail')])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec(frames, tf.float32, name='real'),
+                tf.TensorSpec(frames, tf.float32, name='imag'),
+                tf.TensorSpec(np.shape(initial[0]), tf.float32, name='tail'),
+            ]
+        )
         def inverse_step(real, imag, tail):
             samples, new_tail = layer([real, imag, tail])
             return {'samples': samples, 'new_tail': new_tail}
@@ -234,7 +261,8 @@ def step_function(layer, batch: int, channels: int, flush: bool = False):
         return inverse_step
     state_signature = [
         tf.TensorSpec(np.shape(value), tf.as_dtype(np.asarray(value).dtype), name=name)
-        for name, value in zip(layer.state_names, initial)]
+        for name, value in zip(layer.state_names, initial)
+    ]
 
     def outputs(frames, valid, new):
         named = {'frames': frames, 'valid': tf.cast(valid, tf.int32)}
@@ -242,6 +270,7 @@ def step_function(layer, batch: int, channels: int, flush: bool = False):
         return named
 
     if flush:
+
         @tf.function(input_signature=state_signature)
         def flush_step(*state):
             frames, valid, *new = layer.flush_step(list(state))
@@ -266,21 +295,31 @@ def to_tflite(layer, batch: int = 1, channels: int = 1, flush: bool = False) -> 
     module = tf.Module()
     module.step = step_function(layer, batch, channels, flush)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [module.step.get_concrete_function()], module)
+        [module.step.get_concrete_function()], module
+    )
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return converter.convert()
 
 
-def to_onnx(layer, batch: int = 1, channels: int = 1, path=None,
-            opset=export.ONNX_OPSET, flush: bool = False):
+def to_onnx(
+    layer,
+    batch: int = 1,
+    channels: int = 1,
+    path=None,
+    opset=export.ONNX_OPSET,
+    flush: bool = False,
+):
     """The stateful step converted by tf2onnx (inputs chunk and the state, outputs frames, valid
     and new_<state>; with flush, the flush model, inputs the state only); written to `path`
     when given. Returns the ModelProto."""
     tf2onnx = export._require('tf2onnx', 'tf2onnx')
     function = step_function(layer, batch, channels, flush)
     proto, _ = tf2onnx.convert.from_function(
-        function, input_signature=function.input_signature, opset=opset,
-        output_path=None if path is None else str(path))
+        function,
+        input_signature=function.input_signature,
+        opset=opset,
+        output_path=None if path is None else str(path),
+    )
     return proto
 
 
@@ -295,10 +334,11 @@ def run_tflite_step(flatbuffer: bytes, inputs: dict) -> dict:
 def run_onnx_step(model, inputs: dict) -> dict:
     """One step of a to_onnx model in onnxruntime (CPU): `inputs` by name, outputs by name."""
     onnxruntime = export._require('onnxruntime', 'onnxruntime')
-    session = onnxruntime.InferenceSession(model.SerializeToString(),
-                                           providers=['CPUExecutionProvider'])
-    feeds = {node.name: np.asarray(inputs[node.name.split(':')[0]]) for node in
-             session.get_inputs()}
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=['CPUExecutionProvider']
+    )
+    feeds = {
+        node.name: np.asarray(inputs[node.name.split(':')[0]]) for node in session.get_inputs()
+    }
     names = [node.name for node in session.get_outputs()]
     return dict(zip(names, session.run(None, feeds)))
-

@@ -184,11 +184,9 @@ def sparse_filterbank(key):
     last = n_freq - 1 - np.argmax(nonzero[::-1], axis=0)
     start = np.where(used, first, 0).astype(np.int32)
     length = np.where(used, last - first + 1, 0).astype(np.int32)
-    runs = [dense[s:s + n, j] for j, (s, n) in enumerate(zip(start, length))]
+    runs = [dense[s : s + n, j] for j, (s, n) in enumerate(zip(start, length))]
     weights = np.concatenate(runs) if runs else np.zeros(0, np.float32)
     return _read_only(start), _read_only(length), _read_only(weights.astype(np.float32))
-
-
 
 
 def mfcc_matrix(n_mfcc, n_mels, lifter=0) -> np.ndarray:
@@ -198,8 +196,10 @@ def mfcc_matrix(n_mfcc, n_mels, lifter=0) -> np.ndarray:
     ValueError naming n_mfcc or lifter when out of range. Cached and read-only."""
     n_mfcc = _check_int('n_mfcc', n_mfcc, minimum=1)
     if n_mfcc > n_mels:
-        raise ValueError(f'n_mfcc must be <= n_mels = {n_mels} (a DCT of n_mels values has '
-                         f'n_mels coefficients), got n_mfcc={n_mfcc}')
+        raise ValueError(
+            f'n_mfcc must be <= n_mels = {n_mels} (a DCT of n_mels values has '
+            f'n_mels coefficients), got n_mfcc={n_mfcc}'
+        )
     lifter = _check_real('lifter', lifter)
     if lifter < 0:
         raise ValueError(f'lifter must be >= 0 (0: no liftering), got {lifter!r}')
@@ -231,8 +231,17 @@ class PCENConstants(NamedTuple):
     eps: float
 
 
-def pcen_constants(sample_rate, hop_length, *, gain=0.98, bias=2.0, pcen_power=0.5,
-                   time_constant=0.4, eps=1e-6, b=None) -> PCENConstants:
+def pcen_constants(
+    sample_rate,
+    hop_length,
+    *,
+    gain=0.98,
+    bias=2.0,
+    pcen_power=0.5,
+    time_constant=0.4,
+    eps=1e-6,
+    b=None,
+) -> PCENConstants:
     """librosa.pcen's checks (ValueError naming the constant and its value; TypeError for a
     non-number) and its smoother coefficient: b = (sqrt(1 + 4 T**2) - 1) / (2 T**2) with
     T = time_constant * sample_rate / hop_length frames, unless b is given (0 <= b <= 1)."""

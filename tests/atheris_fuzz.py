@@ -29,10 +29,15 @@ def _array(fdp, max_ndim, max_side):
     values = fdp.ConsumeFloatListInRange(min(count, 64), -1e6, 1e6) or [0.0]
     flat = np.resize(np.asarray(values, np.float64), count)
     if fdp.ConsumeBool() and count:
-        flat[fdp.ConsumeIntInRange(0, count - 1)] = [np.nan, np.inf, -np.inf][fdp.ConsumeIntInRange(0, 2)]
+        flat[fdp.ConsumeIntInRange(0, count - 1)] = [np.nan, np.inf, -np.inf][
+            fdp.ConsumeIntInRange(0, 2)
+        ]
     with np.errstate(all='ignore'):
-        array = flat.reshape(shape).astype(dtype) if dtype != np.int32 else np.nan_to_num(
-            flat).clip(-1e6, 1e6).reshape(shape).astype(np.int32)
+        array = (
+            flat.reshape(shape).astype(dtype)
+            if dtype != np.int32
+            else np.nan_to_num(flat).clip(-1e6, 1e6).reshape(shape).astype(np.int32)
+        )
     if array.ndim and fdp.ConsumeBool():
         array = array[..., ::-1]
     return array
@@ -40,7 +45,8 @@ def _array(fdp, max_ndim, max_side):
 
 def _int(fdp):
     return [fdp.ConsumeIntInRange(-4, 700), 0, 1, 2, 2**16, 2**31 - 1, 2**40][
-        fdp.ConsumeIntInRange(0, 6) if fdp.ConsumeBool() else 0]
+        fdp.ConsumeIntInRange(0, 6) if fdp.ConsumeBool() else 0
+    ]
 
 
 @atheris.instrument_func  # coverage of the decoding steers libFuzzer to varied shapes and kinds
@@ -49,16 +55,44 @@ def test_one_input(data):
     which = fdp.ConsumeIntInRange(0, 2)
     try:
         if which == 0:
-            bands = [np.asarray([fdp.ConsumeIntInRange(-3, 300) for _ in
-                                 range(fdp.ConsumeIntInRange(0, 40))], np.int32) for _ in range(2)]
-            core.frontend(_array(fdp, 4, 600), _array(fdp, 1, 600), bands[0], bands[1],
-                          _array(fdp, 1, 200), _int(fdp), _int(fdp), _int(fdp), _int(fdp),
-                          fdp.ConsumeBool(), fdp.ConsumeIntInRange(-1, 3), fdp.ConsumeBool(),
-                          fdp.ConsumeFloat(), fdp.ConsumeFloat(), fdp.ConsumeFloat(),
-                          fdp.ConsumeBool(), fdp.ConsumeBool(), fdp.ConsumeIntInRange(-1, 2))
+            bands = [
+                np.asarray(
+                    [fdp.ConsumeIntInRange(-3, 300) for _ in range(fdp.ConsumeIntInRange(0, 40))],
+                    np.int32,
+                )
+                for _ in range(2)
+            ]
+            core.frontend(
+                _array(fdp, 4, 600),
+                _array(fdp, 1, 600),
+                bands[0],
+                bands[1],
+                _array(fdp, 1, 200),
+                _int(fdp),
+                _int(fdp),
+                _int(fdp),
+                _int(fdp),
+                fdp.ConsumeBool(),
+                fdp.ConsumeIntInRange(-1, 3),
+                fdp.ConsumeBool(),
+                fdp.ConsumeFloat(),
+                fdp.ConsumeFloat(),
+                fdp.ConsumeFloat(),
+                fdp.ConsumeBool(),
+                fdp.ConsumeBool(),
+                fdp.ConsumeIntInRange(-1, 2),
+            )
         elif which == 1:
-            core.istft(_array(fdp, 4, 300), _array(fdp, 1, 600), _int(fdp), _int(fdp), _int(fdp),
-                       fdp.ConsumeBool(), fdp.ConsumeBool(), 1)
+            core.istft(
+                _array(fdp, 4, 300),
+                _array(fdp, 1, 600),
+                _int(fdp),
+                _int(fdp),
+                _int(fdp),
+                fdp.ConsumeBool(),
+                fdp.ConsumeBool(),
+                1,
+            )
         else:
             spectrum = core.rfft(_array(fdp, 2, 600))
             core.irfft(spectrum, _int(fdp))

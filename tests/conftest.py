@@ -51,7 +51,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f'speech: {source["looked_at"]} not found, so the speech cases ran on synthesised '
             f'voiced audio (helpers.synthetic_speech); set {helpers.SPEECH_VARIABLE} to the '
-            'recording to use it', yellow=True)
+            'recording to use it',
+            yellow=True,
+        )
     elif source:
         terminalreporter.write_line(f'speech: the recording {source["path"]}')
     if not helpers.AGREEMENT:
@@ -62,8 +64,9 @@ def pytest_terminal_summary(terminalreporter):
         FIGURES_FILE.write_text('\n'.join(lines) + '\n')
         where = FIGURES_FILE
     except OSError:  # a read-only checkout
-        with tempfile.NamedTemporaryFile('w', prefix='kapre_fast_accuracy_', suffix='.txt',
-                                         delete=False) as file:
+        with tempfile.NamedTemporaryFile(
+            'w', prefix='kapre_fast_accuracy_', suffix='.txt', delete=False
+        ) as file:
             file.write('\n'.join(lines) + '\n')
             where = file.name
     terminalreporter.section('worst agreement figures')

@@ -10,11 +10,25 @@ from helpers import to_input_layout
 from kapre_fast.spec import FrontEnd
 
 COMMON_OPTIONS = {
-    'window_name': [None, 'hann_window', 'hamming_window', 'kaiser_window',
-                    'kaiser_bessel_derived_window', 'vorbis_window'],
+    'window_name': [
+        None,
+        'hann_window',
+        'hamming_window',
+        'kaiser_window',
+        'kaiser_bessel_derived_window',
+        'vorbis_window',
+    ],
     # (n_fft, win_length): win_length default / equal / below / above n_fft, odd sizes.
-    'sizes': [(512, None), (256, 256), (400, 256), (511, 300), (256, 400), (255, 255),
-              (128, 97), (1024, 1024)],
+    'sizes': [
+        (512, None),
+        (256, 256),
+        (400, 256),
+        (511, 300),
+        (256, 400),
+        (255, 255),
+        (128, 97),
+        (1024, 1024),
+    ],
     'hop': [None, 'half', 'odd', 'beyond_window'],
     'pad_begin': [False, True],
     'pad_end': [False, True],
@@ -44,10 +58,10 @@ LOG_OPTIONS = {
 DECIBEL_ARGS = {
     None: dict(return_decibel=False),
     'defaults': dict(return_decibel=True),
-    'custom_low': dict(return_decibel=True, db_amin=1e-3, db_ref_value=0.25,
-                       db_dynamic_range=40.0),
-    'custom_high': dict(return_decibel=True, db_amin=1e-7, db_ref_value=3.0,
-                        db_dynamic_range=120.0),
+    'custom_low': dict(return_decibel=True, db_amin=1e-3, db_ref_value=0.25, db_dynamic_range=40.0),
+    'custom_high': dict(
+        return_decibel=True, db_amin=1e-7, db_ref_value=3.0, db_dynamic_range=120.0
+    ),
 }
 FAMILIES = {  # family: (options, number of cases)
     'stft_magnitude': ({**COMMON_OPTIONS, **DECIBEL_OPTIONS}, 16),
@@ -112,14 +126,18 @@ def _case(family, index, choices):
         kwargs.update(DECIBEL_ARGS[choices['decibel']])
     if family == 'melspectrogram':
         f_min, f_max = choices['mel_range']
-        kwargs.update(sample_rate=choices['sample_rate'], n_mels=choices['n_mels'],
-                      mel_f_min=f_min, mel_f_max=f_max, mel_htk=choices['mel_htk'],
-                      mel_norm=choices['mel_norm'])
+        kwargs.update(
+            sample_rate=choices['sample_rate'],
+            n_mels=choices['n_mels'],
+            mel_f_min=f_min,
+            mel_f_max=f_max,
+            mel_htk=choices['mel_htk'],
+            mel_norm=choices['mel_norm'],
+        )
     if family == 'log_frequency_spectrogram':
         kwargs.update({name: choices[name] for name in LOG_OPTIONS})
     n_samples = window if choices['n_samples'] == 'one_frame' else choices['n_samples']
-    return Case(family, index, choices, kwargs, choices['signal'], choices['n_channels'],
-                n_samples)
+    return Case(family, index, choices, kwargs, choices['signal'], choices['n_channels'], n_samples)
 
 
 def _grid():
@@ -134,11 +152,11 @@ def _grid():
 CASES = _grid()
 
 
-
 def make_batch(case, speech_batch, noise_batch):
     """The case's audio in its input layout, and its FrontEnd."""
     make = speech_batch if case.signal == 'speech' else noise_batch
-    batch = make(n_examples=2, n_samples=case.n_samples, n_channels=case.n_channels,
-                 seed=case.index)
+    batch = make(
+        n_examples=2, n_samples=case.n_samples, n_channels=case.n_channels, seed=case.index
+    )
     spec = getattr(FrontEnd, case.family)(**case.kwargs)
     return to_input_layout(batch, spec.input_data_format), spec

@@ -17,8 +17,9 @@ import numpy as np
 # The checkout's parent folder holds shared/ in this project's sessions; the data is never copied
 # into the repository. KAPRE_FAST_SPEECH names another file (or a missing one, to test without).
 SPEECH_VARIABLE = 'KAPRE_FAST_SPEECH'
-DEFAULT_SPEECH_PATH = (Path(__file__).resolve().parents[2] / 'shared' / 'data'
-                       / 'speech_test_file.npz')
+DEFAULT_SPEECH_PATH = (
+    Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'speech_test_file.npz'
+)
 # The file stores no rate. At 22050 Hz its spectrum ends sharply at 8.0 kHz (a band-limited
 # recording resampled to 22050 Hz); at 16 kHz that edge would sit at an odd 5.8 kHz.
 SPEECH_SAMPLES, SPEECH_PEAK, SPEECH_RATE = 132076, 0.21, 22050
@@ -56,21 +57,28 @@ def agreement_summary(figures: dict, modules: dict, full_list: str, max_groups=1
                 worst[group] = (value, name)
     lines = [f'{len(figures)} figures; all of them in {full_list}']
     if worst:
-        lines.append('share of the allowed error used (<= 1 passes), worst per test module and '
-                     'backend/front end:')
+        lines.append(
+            'share of the allowed error used (<= 1 passes), worst per test module and '
+            'backend/front end:'
+        )
         ranked = sorted(worst.items(), key=lambda item: -item[1][0])
-        lines += [f'  {value:6.3f}  {module}: {name}'
-                  for (module, _), (value, name) in ranked[:max_groups]]
+        lines += [
+            f'  {value:6.3f}  {module}: {name}'
+            for (module, _), (value, name) in ranked[:max_groups]
+        ]
         if len(ranked) > max_groups:
-            lines.append(f'  ... {len(ranked) - max_groups} more groups (each at most '
-                         f'{ranked[max_groups - 1][1][0]:.3f}) in the full list')
+            lines.append(
+                f'  ... {len(ranked) - max_groups} more groups (each at most '
+                f'{ranked[max_groups - 1][1][0]:.3f}) in the full list'
+            )
     return lines
 
 
 def agreement_lines(figures: dict, modules: dict) -> list:
     """Every figure, one per line, sorted by name: '<name>: <value> (<module>)'."""
-    return [f'{name}: {value:.3g} ({modules.get(name, "?")})'
-            for name, value in sorted(figures.items())]
+    return [
+        f'{name}: {value:.3g} ({modules.get(name, "?")})' for name, value in sorted(figures.items())
+    ]
 
 
 # ----- signals -------------------------------------------------------------------------------
@@ -94,13 +102,19 @@ def load_speech() -> np.ndarray:
 
 
 # Formants (F1, F2, F3 in Hz) of five vowels, and their bandwidths.
-_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480),
-           (570, 840, 2410))
+_VOWELS = (
+    (730, 1090, 2440),
+    (270, 2290, 3010),
+    (300, 870, 2240),
+    (530, 1840, 2480),
+    (570, 840, 2410),
+)
 _FORMANT_BANDWIDTHS = (80.0, 100.0, 120.0)
 
 
-def synthetic_speech(n_samples=SPEECH_SAMPLES, sample_rate=SPEECH_RATE, peak=SPEECH_PEAK,
-                     seed=0) -> np.ndarray:
+def synthetic_speech(
+    n_samples=SPEECH_SAMPLES, sample_rate=SPEECH_RATE, peak=SPEECH_PEAK, seed=0
+) -> np.ndarray:
     """Voiced stand-in for the speech recording, float32 mono (n_samples,), peak `peak`.
 
     Syllables of 0.12-0.35 s: a glottal pulse train (pitch 95-180 Hz, gliding down, with
@@ -125,18 +139,18 @@ def synthetic_speech(n_samples=SPEECH_SAMPLES, sample_rate=SPEECH_RATE, peak=SPE
         cycles = np.cumsum(f0 / sample_rate)
         source = np.diff(np.floor(cycles), prepend=0.0)  # one impulse per glottal cycle
         source = signal.lfilter([1.0], [1.0, -0.96], source)  # glottal spectral tilt
-        for frequency, bandwidth in zip(_VOWELS[rng.integers(len(_VOWELS))],
-                                        _FORMANT_BANDWIDTHS):
+        for frequency, bandwidth in zip(_VOWELS[rng.integers(len(_VOWELS))], _FORMANT_BANDWIDTHS):
             radius = np.exp(-np.pi * bandwidth / sample_rate)
             theta = 2 * np.pi * frequency / sample_rate
-            source = signal.lfilter([1 - radius], [1.0, -2 * radius * np.cos(theta), radius**2],
-                                    source)
+            source = signal.lfilter(
+                [1 - radius], [1.0, -2 * radius * np.cos(theta), radius**2], source
+            )
         envelope = np.sin(np.pi * np.arange(length) / length) * rng.uniform(0.5, 1.0)
         breath = 0.01 * rng.standard_normal(length)  # keeps the top octaves above the floor
-        audio[position:position + length] = envelope * (source / np.abs(source).max() + breath)
+        audio[position : position + length] = envelope * (source / np.abs(source).max() + breath)
         position += length
         pause = min(int(rng.uniform(0.03, 0.12) * sample_rate), n_samples - position)
-        audio[position:position + pause] = 1e-3 * rng.standard_normal(pause)
+        audio[position : position + pause] = 1e-3 * rng.standard_normal(pause)
         position += pause
     return (audio * (peak / np.abs(audio).max())).astype(np.float32)
 

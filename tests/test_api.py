@@ -21,12 +21,20 @@ try:  # kapre_fast.gpu on host stand-ins: the fixture host_gpu and its array typ
 except pytest.skip.Exception:  # a build without the GPU emulation
     host_gpu = None
 
-FUNCTIONS = ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
-             'stft']
+FUNCTIONS = [
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+]
 # Per backend: keyword arguments beyond kapre's, result dtypes (real, complex).
 EXTRAS = {'reference': (), 'cpu': ('threads', 'out'), 'gpu': ()}
-DTYPES = {'reference': ('float64', 'complex128'), 'cpu': ('float32', 'complex64'),
-          'gpu': ('float32', 'complex64')}
+DTYPES = {
+    'reference': ('float64', 'complex128'),
+    'cpu': ('float32', 'complex64'),
+    'gpu': ('float32', 'complex64'),
+}
 SPEC = dict(n_fft=256, hop_length=64, input_data_format='channels_last')
 
 
@@ -56,16 +64,21 @@ def kapres(function):
     """kapre's function for a backend function: its composed getter, or the STFT layer."""
     if function == 'stft':
         return pytest.importorskip('kapre.time_frequency').STFT.__init__
-    return getattr(pytest.importorskip('kapre.composed'), f'get_{function}' + (
-        '' if function == 'stft_mag_phase' else '_layer'))
+    return getattr(
+        pytest.importorskip('kapre.composed'),
+        f'get_{function}' + ('' if function == 'stft_mag_phase' else '_layer'),
+    )
 
 
 def integer_valued_audio(n_examples=2, n_samples=3000, n_channels=2):
     """float32 (batch, time, channels) noise rounded to integers within int16's range, so that
     every integer and float dtype holds exactly the same values."""
     rng = np.random.default_rng(5)
-    return np.round(rng.standard_normal((n_examples, n_samples, n_channels)) * 3000).clip(
-        -32768, 32767).astype(np.float32)
+    return (
+        np.round(rng.standard_normal((n_examples, n_samples, n_channels)) * 3000)
+        .clip(-32768, 32767)
+        .astype(np.float32)
+    )
 
 
 # ----- signatures and docstrings ---------------------------------------------------------------
@@ -74,8 +87,11 @@ def integer_valued_audio(n_examples=2, n_samples=3000, n_channels=2):
 @pytest.mark.parametrize('function', FUNCTIONS)
 def test_signature_lists_kapres_arguments_and_defaults(backend, function):
     skipped = ('self', 'input_shape', 'name', 'kwargs')
-    expected = [(p.name, p.default) for p in inspect.signature(kapres(function)).parameters.values()
-                if p.name not in skipped]
+    expected = [
+        (p.name, p.default)
+        for p in inspect.signature(kapres(function)).parameters.values()
+        if p.name not in skipped
+    ]
     parameters = list(inspect.signature(getattr(backend.module, function)).parameters.values())
     assert parameters[0].name == 'x' and parameters[0].default is inspect.Parameter.empty
     ours = [(p.name, p.default) for p in parameters[1:]]
@@ -89,7 +105,9 @@ def test_signature_lists_kapres_arguments_and_defaults(backend, function):
 def test_docstring_describes_every_argument_and_the_shapes(backend, function):
     python_function = getattr(backend.module, function)
     assert (python_function.__name__, python_function.__module__) == (
-        function, f'kapre_fast.{backend.name}')
+        function,
+        f'kapre_fast.{backend.name}',
+    )
     doc = inspect.getdoc(python_function)
     for name in inspect.signature(python_function).parameters:
         assert f'\n    {name}: ' in doc, name
@@ -97,26 +115,33 @@ def test_docstring_describes_every_argument_and_the_shapes(backend, function):
     assert f'of {complex_ if function == "stft" else real}:' in doc
     assert '(batch, time, channels)' in doc and '(batch, channels, time)' in doc
     features = {'melspectrogram': 'n_mels', 'log_frequency_spectrogram': 'log_n_bins'}.get(
-        function, 'n_fft // 2 + 1')
+        function, 'n_fft // 2 + 1'
+    )
     assert f'(batch, frames, {features}, ' in doc
     assert 'integers taken unscaled' in doc
 
 
 def test_every_documented_argument_exists():
     """The table of descriptions holds no argument that no function takes."""
-    taken = {'threads', 'out'}.union(FrontEnd.preset_signature().parameters,
-                                     *(FrontEnd.kapre_signature(f).parameters
-                                       for f in FUNCTIONS))
+    taken = {'threads', 'out'}.union(
+        FrontEnd.preset_signature().parameters,
+        *(FrontEnd.kapre_signature(f).parameters for f in FUNCTIONS),
+    )
     assert set(_api.ARGUMENTS) == taken
 
 
-@pytest.mark.parametrize('function, kwargs', [
-    ('melspectrogram', dict(n_fft=256, hop_length=64, n_mels=40, return_decibel=True)),
-    ('log_frequency_spectrogram', dict(n_fft=512, hop_length=128, log_n_bins=48,
-                                       output_data_format='channels_first')),
-    ('stft_mag_phase', dict(n_fft=200, win_length=160, pad_begin=True, pad_end=True)),
-    ('stft', dict(n_fft=256, window_name='vorbis_window')),
-])
+@pytest.mark.parametrize(
+    'function, kwargs',
+    [
+        ('melspectrogram', dict(n_fft=256, hop_length=64, n_mels=40, return_decibel=True)),
+        (
+            'log_frequency_spectrogram',
+            dict(n_fft=512, hop_length=128, log_n_bins=48, output_data_format='channels_first'),
+        ),
+        ('stft_mag_phase', dict(n_fft=200, win_length=160, pad_begin=True, pad_end=True)),
+        ('stft', dict(n_fft=256, window_name='vorbis_window')),
+    ],
+)
 def test_functions_compute_the_front_end_of_their_arguments(backend, function, kwargs):
     x = integer_valued_audio() / 3000
     spec = getattr(FrontEnd, function)(input_data_format='channels_last', **kwargs)
@@ -139,11 +164,17 @@ def test_cpu_extras_reach_compute():
 
 def test_unknown_keywords_and_positional_arguments_are_named(backend):
     x = integer_valued_audio()
-    with pytest.raises(TypeError, match=rf'kapre_fast\.{backend.name}\.melspectrogram\(\) got '
-                                        'unexpected keyword argument.*n_mel, window;'):
+    with pytest.raises(
+        TypeError,
+        match=rf'kapre_fast\.{backend.name}\.melspectrogram\(\) got '
+        'unexpected keyword argument.*n_mel, window;',
+    ):
         backend.call('melspectrogram', x, n_mel=64, window='hann_window')
-    with pytest.raises(TypeError, match='only positional argument, got 2; pass the others by '
-                                        r'keyword \(n_fft'):
+    with pytest.raises(
+        TypeError,
+        match='only positional argument, got 2; pass the others by '
+        r'keyword \(n_fft',
+    ):
         backend.module.stft_magnitude(backend.put(x), 256)
     if backend.name != 'cpu':  # cpu's extras are not everyone's
         with pytest.raises(TypeError, match='threads'):
@@ -160,7 +191,8 @@ def test_integers_unscaled_and_other_floats_give_the_float32_result(backend, dty
         x = np.round(x / 16)  # float16 holds integers exactly only up to 2048
     expected = backend.call('melspectrogram', x, **SPEC, return_decibel=True)
     np.testing.assert_array_equal(
-        backend.call('melspectrogram', x.astype(dtype), **SPEC, return_decibel=True), expected)
+        backend.call('melspectrogram', x.astype(dtype), **SPEC, return_decibel=True), expected
+    )
 
 
 def test_integers_are_taken_unscaled_as_kapre_takes_them():
@@ -184,26 +216,52 @@ def test_other_dtypes_are_refused_naming_audio_and_the_dtype(backend, dtype):
 # ----- shapes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('data_format, shape, hint, suggested', [
-    ('channels_last', (3000,), r'for one mono signal pass x\[None, :, None\]',
-     lambda x: x[None, :, None]),
-    ('channels_first', (3000,), r'for one mono signal pass x\[None, None, :\]',
-     lambda x: x[None, None, :]),
-    ('channels_last', (2, 3000), r'mono signals \(batch, time\) pass x\[:, :, None\], for one '
-                                 r'signal \(time, channels\) pass x\[None\]',
-     lambda x: x[:, :, None]),
-    ('channels_first', (2, 3000), r'mono signals \(batch, time\) pass x\[:, None, :\], for one '
-                                  r'signal \(channels, time\) pass x\[None\]',
-     lambda x: x[:, None, :]),
-], ids=['1d-last', '1d-first', '2d-last', '2d-first'])
-def test_audio_without_three_axes_gets_the_reshape_to_make(backend, data_format, shape, hint,
-                                                           suggested):
+@pytest.mark.parametrize(
+    'data_format, shape, hint, suggested',
+    [
+        (
+            'channels_last',
+            (3000,),
+            r'for one mono signal pass x\[None, :, None\]',
+            lambda x: x[None, :, None],
+        ),
+        (
+            'channels_first',
+            (3000,),
+            r'for one mono signal pass x\[None, None, :\]',
+            lambda x: x[None, None, :],
+        ),
+        (
+            'channels_last',
+            (2, 3000),
+            r'mono signals \(batch, time\) pass x\[:, :, None\], for one '
+            r'signal \(time, channels\) pass x\[None\]',
+            lambda x: x[:, :, None],
+        ),
+        (
+            'channels_first',
+            (2, 3000),
+            r'mono signals \(batch, time\) pass x\[:, None, :\], for one '
+            r'signal \(channels, time\) pass x\[None\]',
+            lambda x: x[:, None, :],
+        ),
+    ],
+    ids=['1d-last', '1d-first', '2d-last', '2d-first'],
+)
+def test_audio_without_three_axes_gets_the_reshape_to_make(
+    backend, data_format, shape, hint, suggested
+):
     x = np.zeros(shape, np.float32)
     with pytest.raises(ValueError, match=rf'audio must have 3 axes .*got shape .*; .*{hint}'):
         backend.call('melspectrogram', x, n_fft=256, input_data_format=data_format)
     # The suggestion is right: one example per signal, one channel each.
-    result = backend.call('melspectrogram', suggested(x), n_fft=256,
-                          input_data_format=data_format, output_data_format='channels_first')
+    result = backend.call(
+        'melspectrogram',
+        suggested(x),
+        n_fft=256,
+        input_data_format=data_format,
+        output_data_format='channels_first',
+    )
     assert result.shape[:2] == (len(x) if x.ndim == 2 else 1, 1)
 
 

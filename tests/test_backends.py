@@ -101,13 +101,15 @@ def kapre_cache():
 
 @pytest.mark.parametrize('backend', sorted(BACKENDS))
 @pytest.mark.parametrize('case', CASES, ids=str)
-def test_backend_is_as_close_to_float64_as_kapre(case, backend, speech_batch, noise_batch,
-                                                 kapre_cache):
+def test_backend_is_as_close_to_float64_as_kapre(
+    case, backend, speech_batch, noise_batch, kapre_cache
+):
     x, spec = make_batch(case, speech_batch, noise_batch)
     if str(case) not in kapre_cache:
         kapre_cache[str(case)] = kapre_output(case.family, x, **case.kwargs)
-    assert_as_close_as_kapre(case, spec, x, BACKENDS[backend](spec, x), kapre_cache[str(case)],
-                             backend)
+    assert_as_close_as_kapre(
+        case, spec, x, BACKENDS[backend](spec, x), kapre_cache[str(case)], backend
+    )
 
 
 def assert_as_close_as_kapre(case, spec, x, ours, kapre, backend):
@@ -132,6 +134,14 @@ def assert_as_close_as_kapre(case, spec, x, ours, kapre, backend):
 
 
 def _stft_args(spec):
-    names = ('n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end',
-             'input_data_format', 'output_data_format')
+    names = (
+        'n_fft',
+        'win_length',
+        'hop_length',
+        'window_name',
+        'pad_begin',
+        'pad_end',
+        'input_data_format',
+        'output_data_format',
+    )
     return {name: getattr(spec, name) for name in names}

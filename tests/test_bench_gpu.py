@@ -60,20 +60,40 @@ def test_composition_computes_each_configuration_like_the_reference(name):
             assert result['max_rel'] < tolerance
 
 
-@pytest.mark.parametrize('make, kwargs', [
-    (FrontEnd.melspectrogram, dict(n_fft=256, win_length=200, hop_length=64, pad_begin=True,
-                                   pad_end=True, sample_rate=16000, n_mels=40,
-                                   return_decibel=True, db_amin=1e-4, db_ref_value=2.0,
-                                   db_dynamic_range=60.0)),
-    (FrontEnd.stft_magnitude, dict(n_fft=128, win_length=200, hop_length=50)),  # rfft crops
-    (FrontEnd.log_frequency_spectrogram, dict(n_fft=1024, hop_length=300, pad_end=True,
-                                              sample_rate=16000, return_decibel=True)),
-    (FrontEnd.stft_magnitude, dict(n_fft=400, hop_length=100, window_name='vorbis_window',
-                                   return_decibel=True)),
-])
+@pytest.mark.parametrize(
+    'make, kwargs',
+    [
+        (
+            FrontEnd.melspectrogram,
+            dict(
+                n_fft=256,
+                win_length=200,
+                hop_length=64,
+                pad_begin=True,
+                pad_end=True,
+                sample_rate=16000,
+                n_mels=40,
+                return_decibel=True,
+                db_amin=1e-4,
+                db_ref_value=2.0,
+                db_dynamic_range=60.0,
+            ),
+        ),
+        (FrontEnd.stft_magnitude, dict(n_fft=128, win_length=200, hop_length=50)),  # rfft crops
+        (
+            FrontEnd.log_frequency_spectrogram,
+            dict(n_fft=1024, hop_length=300, pad_end=True, sample_rate=16000, return_decibel=True),
+        ),
+        (
+            FrontEnd.stft_magnitude,
+            dict(n_fft=400, hop_length=100, window_name='vorbis_window', return_decibel=True),
+        ),
+    ],
+)
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
-def test_composition_follows_the_spec_padding_windows_and_layouts(make, kwargs, data_format,
-                                                                  noise_batch):
+def test_composition_follows_the_spec_padding_windows_and_layouts(
+    make, kwargs, data_format, noise_batch
+):
     spec = make(input_data_format=data_format, output_data_format=data_format, **kwargs)
     x = to_input_layout(noise_batch(n_examples=3, n_samples=5000, n_channels=2), data_format)
     ours = gpu_bench.composition(spec, np)(x)
@@ -86,9 +106,15 @@ def test_composition_follows_the_spec_padding_windows_and_layouts(make, kwargs, 
 
 
 def test_composition_reads_strided_input_in_place(noise_batch):
-    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32,
-                                   return_decibel=True, input_data_format='channels_first',
-                                   output_data_format='channels_last')
+    spec = FrontEnd.melspectrogram(
+        n_fft=512,
+        hop_length=128,
+        sample_rate=16000,
+        n_mels=32,
+        return_decibel=True,
+        input_data_format='channels_first',
+        output_data_format='channels_last',
+    )
     x = noise_batch(n_examples=2, n_samples=4000, n_channels=3)[:, ::2, ::-1]  # a strided view
     run = gpu_bench.composition(spec, np)
     np.testing.assert_array_equal(run(x), run(np.ascontiguousarray(x)))
@@ -105,7 +131,8 @@ def test_composition_refuses_other_outputs():
 
 def test_bandwidth_from_the_device_properties():
     bandwidth = gpu_bench.device_bandwidth(
-        {'memoryClockRate': H100_CLOCK_KHZ, 'memoryBusWidth': H100_BUS_BITS})
+        {'memoryClockRate': H100_CLOCK_KHZ, 'memoryBusWidth': H100_BUS_BITS}
+    )
     assert bandwidth['bytes_per_s'] == pytest.approx(H100_BYTES_PER_S)
     assert bandwidth['bytes_per_s'] / 1e9 == pytest.approx(3352.32)
     assert bandwidth['source'] == 'cudaGetDeviceProperties'
@@ -124,11 +151,14 @@ def test_bandwidth_asks_the_attribute_where_cuda_13_dropped_the_clock():
     assert bandwidth['source'] == 'cudaDeviceGetAttribute, cudaGetDeviceProperties'
 
 
-@pytest.mark.parametrize('properties, attribute', [
-    ({}, None),
-    ({'memoryClockRate': 0, 'memoryBusWidth': H100_BUS_BITS}, None),
-    ({'memoryBusWidth': H100_BUS_BITS}, lambda code: 1 / 0),
-])
+@pytest.mark.parametrize(
+    'properties, attribute',
+    [
+        ({}, None),
+        ({'memoryClockRate': 0, 'memoryBusWidth': H100_BUS_BITS}, None),
+        ({'memoryBusWidth': H100_BUS_BITS}, lambda code: 1 / 0),
+    ],
+)
 def test_unknown_bandwidth_is_none_with_the_reason(properties, attribute):
     bandwidth = gpu_bench.device_bandwidth(properties, attribute)
     assert bandwidth['bytes_per_s'] is None
@@ -145,12 +175,19 @@ def test_achieved_gbs_counts_the_input_read_and_the_output_written():
     assert work['output_bytes'] == 4 * 128 * frames * 128
     assert gpu_bench.boundary_bytes(work) == work['input_bytes'] + work['output_bytes']
     assert gpu_bench.achieved_gbs(work, 0.002) == pytest.approx(
-        (4 * 128 * samples + 4 * 128 * frames * 128) / 0.002 / 1e9)
+        (4 * 128 * samples + 4 * 128 * frames * 128) / 0.002 / 1e9
+    )
 
 
 def _record(method, seconds, config='A', batch=128):
-    return {'config': config, 'batch': batch, 'method': method, 'label': method,
-            'status': 'ok', 'median_s': seconds}
+    return {
+        'config': config,
+        'batch': batch,
+        'method': method,
+        'label': method,
+        'status': 'ok',
+        'median_s': seconds,
+    }
 
 
 @pytest.mark.parametrize('cupy_seconds, met', [(0.012, True), (0.008, False)])
@@ -161,8 +198,11 @@ def test_derived_figures_and_the_done_bar(cupy_seconds, met):
         'quick': False,
         'gpu': {'bandwidth': {'bytes_per_s': H100_BYTES_PER_S}},
         'configs': {'A': {'work': {'128': work}}},
-        'results': [_record('kapre_fast_gpu', 0.002), _record('cupy', cupy_seconds),
-                    {**_record('torch', 0.0), 'status': 'unavailable', 'reason': 'no CUDA'}],
+        'results': [
+            _record('kapre_fast_gpu', 0.002),
+            _record('cupy', cupy_seconds),
+            {**_record('torch', 0.0), 'status': 'unavailable', 'reason': 'no CUDA'},
+        ],
     }
     gpu_bench.add_derived(results)
     fast = results['results'][0]['derived']
@@ -177,8 +217,12 @@ def test_derived_figures_and_the_done_bar(cupy_seconds, met):
 
 
 def test_the_done_bar_is_not_judged_on_a_quick_run_or_without_the_measurement():
-    results = {'quick': True, 'gpu': {'bandwidth': {'bytes_per_s': None}},
-               'configs': {}, 'results': []}
+    results = {
+        'quick': True,
+        'gpu': {'bandwidth': {'bytes_per_s': None}},
+        'configs': {},
+        'results': [],
+    }
     gpu_bench.add_derived(results)
     assert results['done_bar']['met'] is None and 'quick' in results['done_bar']['why']
     results['quick'] = False
@@ -209,8 +253,7 @@ def test_compare_gives_the_same_figures_in_pieces(name):
 def test_compare_reports_a_shape_mismatch():
     config = configs.CONFIGS['A']
     result = accuracy.compare(np.zeros((2, 3, 4)), np.zeros((2, 3, 5)), config)
-    assert result == {'comparable': False,
-                      'why': "shape (2, 3, 4) differs from kapre's (2, 3, 5)"}
+    assert result == {'comparable': False, 'why': "shape (2, 3, 4) differs from kapre's (2, 3, 5)"}
 
 
 # ----- no CuPy, no GPU: one line, status 2 ------------------------------------------------------
@@ -227,8 +270,12 @@ def _assert_one_line_error(stderr, *words):
 def test_script_without_cupy_exits_2_with_one_line(tmp_path):
     if importlib.util.find_spec('cupy') is not None:
         pytest.skip('CuPy is installed here (the blocked-import test covers this case)')
-    result = subprocess.run([sys.executable, str(SCRIPT), '--out', str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), '--out', str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     _assert_one_line_error(result.stderr, 'CuPy')
     assert not any(tmp_path.iterdir())
@@ -236,11 +283,14 @@ def test_script_without_cupy_exits_2_with_one_line(tmp_path):
 
 def test_script_with_cupy_blocked_exits_2_with_one_line(tmp_path):
     # sys.modules['cupy'] = None makes `import cupy` fail even where CuPy is installed.
-    code = ("import runpy, sys; sys.modules['cupy'] = None; "
-            f"sys.argv = [{str(SCRIPT)!r}, '--out', {str(tmp_path)!r}]; "
-            f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')")
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import runpy, sys; sys.modules['cupy'] = None; "
+        f"sys.argv = [{str(SCRIPT)!r}, '--out', {str(tmp_path)!r}]; "
+        f"runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     _assert_one_line_error(result.stderr, 'CuPy', 'cupy-cuda13x')
 
@@ -267,18 +317,27 @@ def stub_cupy(device_count=1):
     runtime = types.SimpleNamespace(
         getDeviceCount=device_count_or_error,
         getDeviceProperties=lambda index: {
-            'name': b'Stub H100', 'major': 9, 'minor': 0, 'multiProcessorCount': 132,
-            'totalGlobalMem': 80 * 2**30, 'memoryBusWidth': H100_BUS_BITS},
+            'name': b'Stub H100',
+            'major': 9,
+            'minor': 0,
+            'multiProcessorCount': 132,
+            'totalGlobalMem': 80 * 2**30,
+            'memoryBusWidth': H100_BUS_BITS,
+        },
         deviceGetAttribute=lambda code, index: {
-            gpu_bench.ATTRIBUTE_MEMORY_CLOCK_KHZ: H100_CLOCK_KHZ}[code],
+            gpu_bench.ATTRIBUTE_MEMORY_CLOCK_KHZ: H100_CLOCK_KHZ
+        }[code],
         driverGetVersion=lambda: 13000,
         runtimeGetVersion=lambda: 13000,
     )
     stream = types.SimpleNamespace(synchronize=lambda: None)
     module.cuda = types.SimpleNamespace(
-        runtime=runtime, Event=Event, Device=lambda *index: types.SimpleNamespace(id=0),
+        runtime=runtime,
+        Event=Event,
+        Device=lambda *index: types.SimpleNamespace(id=0),
         get_elapsed_time=lambda start, end: (end.seconds - start.seconds) * 1e3,
-        get_current_stream=lambda: stream)
+        get_current_stream=lambda: stream,
+    )
     pool = types.SimpleNamespace(free_all_blocks=lambda: None)
     module.get_default_memory_pool = lambda: pool
     return module
@@ -288,8 +347,13 @@ def stub_kapre_fast_gpu():
     """`kapre_fast.gpu` for host-only runs: kapre_fast.cpu's functions."""
     module = types.ModuleType('kapre_fast.gpu')
     for name in configs.FAST_FUNCTIONS.values():
-        setattr(module, name, functools.partial(
-            lambda function, x, **kwargs: getattr(cpu, function)(x, **kwargs), name))
+        setattr(
+            module,
+            name,
+            functools.partial(
+                lambda function, x, **kwargs: getattr(cpu, function)(x, **kwargs), name
+            ),
+        )
     module.device_info = lambda index: {'smem_per_block': 232448, 'sm_count': 132}
     return module
 
@@ -336,8 +400,17 @@ def test_bad_arguments_are_usage_errors(capsys):
 
 def test_a_whole_run_on_stand_ins_writes_json_and_markdown(monkeypatch, capsys, tmp_path):
     install_stand_ins(monkeypatch.setitem, monkeypatch.setattr)
-    argv = ['--quick', '--configs', 'A,C', '--batches', '1,3', '--repeats', '2', '--out',
-            str(tmp_path)]
+    argv = [
+        '--quick',
+        '--configs',
+        'A,C',
+        '--batches',
+        '1,3',
+        '--repeats',
+        '2',
+        '--out',
+        str(tmp_path),
+    ]
     assert gpu_bench.main(argv) == 0
     captured = capsys.readouterr()
     written = sorted(path.name for path in (tmp_path / 'quick').iterdir())
@@ -384,14 +457,26 @@ def test_the_torch_method_on_the_host_computes_the_same_features(tmp_path):
     # In a subprocess: torch stays out of the test process (TensorFlow shares it).
     if importlib.util.find_spec('torch') is None:
         pytest.skip('torch is not installed')
-    argv = ['--quick', '--configs', 'B,C', '--batches', '1,2', '--repeats', '2', '--out',
-            str(tmp_path)]
-    code = (f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); '
-            'import torch, test_bench_gpu as t; '
-            't.install_stand_ins(lambda m, k, v: m.__setitem__(k, v), setattr, torch); '
-            f'sys.exit(t.gpu_bench.main({argv!r}))')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=300)
+    argv = [
+        '--quick',
+        '--configs',
+        'B,C',
+        '--batches',
+        '1,2',
+        '--repeats',
+        '2',
+        '--out',
+        str(tmp_path),
+    ]
+    code = (
+        f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); '
+        'import torch, test_bench_gpu as t; '
+        't.install_stand_ins(lambda m, k, v: m.__setitem__(k, v), setattr, torch); '
+        f'sys.exit(t.gpu_bench.main({argv!r}))'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     results = json.loads(next((tmp_path / 'quick').glob('*.json')).read_text())
     torch_records = [r for r in results['results'] if r['method'] == 'torch']
@@ -416,5 +501,6 @@ def test_the_torch_method_on_the_host_computes_the_same_features(tmp_path):
             assert figures['max_abs_db_above_floor'] < 0.01
         else:
             assert figures['max_rel'] < 2e-5
-    assert 'torch 2' in (tmp_path / 'quick' / next(
-        (tmp_path / 'quick').glob('*.md')).name).read_text()
+    assert (
+        'torch 2' in (tmp_path / 'quick' / next((tmp_path / 'quick').glob('*.md')).name).read_text()
+    )

@@ -44,8 +44,14 @@ COMMAND = kapre_fast_command()
 
 def run(*args, cwd=None, timeout=180, env=None):
     """Runs the command; no run may end in a Python traceback, whatever its exit status."""
-    result = subprocess.run(COMMAND + [str(arg) for arg in args], capture_output=True,
-                            text=True, cwd=cwd, timeout=timeout, env=env)
+    result = subprocess.run(
+        COMMAND + [str(arg) for arg in args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
+    )
     assert 'Traceback' not in result.stderr, result.stderr
     return result
 
@@ -107,8 +113,9 @@ def test_spec_writes_a_picture(tmp_path, speech, kind, channels):
     samples = speech[: 3 * SPEECH_RATE]
     if channels == 2:
         samples = np.stack([samples, 0.5 * np.roll(samples, 5000)], axis=1)
-    audio = write_audio(tmp_path / ('speech.wav' if channels == 1 else 'speech.flac'), samples,
-                        SPEECH_RATE)
+    audio = write_audio(
+        tmp_path / ('speech.wav' if channels == 1 else 'speech.flac'), samples, SPEECH_RATE
+    )
     picture = tmp_path / 'pictures' / 'speech.png'
     picture.parent.mkdir()
     result = run('spec', audio, '-o', picture, '--kind', kind, '--n-fft', 1024)
@@ -155,8 +162,14 @@ def test_features_folder_reports_the_bad_file_and_writes_the_rest(tmp_path, audi
     assert written == ['a.npy', 'c.npy', 'sub/b.npy']
     for name, stem in [('a.wav', 'a'), ('sub/b.flac', 'sub/b'), ('c.ogg', 'c')]:
         audio, sample_rate = read_back(audio_folder / name)
-        expected = cpu.melspectrogram(audio[np.newaxis], threads=1, sample_rate=sample_rate,
-                                      return_decibel=True, **MEL_OPTIONS, **CHANNELS_LAST)[0]
+        expected = cpu.melspectrogram(
+            audio[np.newaxis],
+            threads=1,
+            sample_rate=sample_rate,
+            return_decibel=True,
+            **MEL_OPTIONS,
+            **CHANNELS_LAST,
+        )[0]
         features = np.load(out / f'{stem}.npy')
         assert features.dtype == np.float32
         assert features.shape == expected.shape and features.shape[1:] == (40, audio.shape[1])
@@ -169,8 +182,21 @@ def test_features_npz_and_sample_rate(tmp_path, speech):
     npz = tmp_path / 'stft.npz'
     # --sample-rate resamples the file at another rate (soxr at its default quality).
     soxr = pytest.importorskip('soxr')
-    result = run('features', a, b, '-o', npz, '--sample-rate', SPEECH_RATE, '--kind', 'stft',
-                 '--n-fft', 256, '--no-db', '--quiet')
+    result = run(
+        'features',
+        a,
+        b,
+        '-o',
+        npz,
+        '--sample-rate',
+        SPEECH_RATE,
+        '--kind',
+        'stft',
+        '--n-fft',
+        256,
+        '--no-db',
+        '--quiet',
+    )
     assert result.returncode == 0, result.stderr
     with np.load(npz) as saved:
         assert sorted(saved.files) == ['a', 'b']
@@ -192,8 +218,12 @@ def test_features_npz_and_sample_rate(tmp_path, speech):
         for key, path in [('a', a), ('b', b)]:
             audio, sample_rate = read_back(path)
             expected = cpu.log_frequency_spectrogram(
-                audio[np.newaxis], n_fft=1024, sample_rate=sample_rate, return_decibel=True,
-                **CHANNELS_LAST)[0]
+                audio[np.newaxis],
+                n_fft=1024,
+                sample_rate=sample_rate,
+                return_decibel=True,
+                **CHANNELS_LAST,
+            )[0]
             np.testing.assert_allclose(saved[key], expected, rtol=1e-6, atol=1e-4)
 
 
@@ -208,8 +238,9 @@ def test_features_on_gpu_match_cpu(tmp_path, speech):
     result = run('features', a, '-o', tmp_path / 'out', '--device', 'gpu')
     assert result.returncode == 0, result.stderr
     audio, sample_rate = read_back(a)
-    expected = cpu.melspectrogram(audio[np.newaxis], sample_rate=sample_rate,
-                                  return_decibel=True, **CHANNELS_LAST)[0]
+    expected = cpu.melspectrogram(
+        audio[np.newaxis], sample_rate=sample_rate, return_decibel=True, **CHANNELS_LAST
+    )[0]
     np.testing.assert_allclose(np.load(tmp_path / 'out' / 'a.npy'), expected, atol=1e-2)
 
 
@@ -217,23 +248,38 @@ def test_features_on_gpu_match_cpu(tmp_path, speech):
 
 
 def test_bench_prints_a_table(tmp_path):
-    result = run('bench', '--seconds', 0.3, '--batch', 2, '--repeats', 1, '--n-fft', 512,
-                 '--hop-length', 128, '--n-mels', 32, cwd=tmp_path)
+    result = run(
+        'bench',
+        '--seconds',
+        0.3,
+        '--batch',
+        2,
+        '--repeats',
+        1,
+        '--n-fft',
+        512,
+        '--hop-length',
+        128,
+        '--n-mels',
+        32,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith('method') and 'x realtime' in line for line in lines)
     ours = next(line for line in lines if line.startswith('kapre_fast.cpu'))
     assert float(ours.split()[1]) > 0  # ms
     if importlib.util.find_spec('kapre') is not None:
-        assert any(line.startswith('kapre (tf.function)') and '(reference)' in line
-                   for line in lines)
+        assert any(
+            line.startswith('kapre (tf.function)') and '(reference)' in line for line in lines
+        )
         assert float(ours.split()[-1]) < 0.05  # dB from kapre
     # Every row under the header is aligned: ms and x realtime are numbers in their columns. A
     # method that did not run (kapre_fast.gpu without a GPU) is a note below the table.
     header = next(i for i, line in enumerate(lines) if line.startswith('method'))
     end = lines.index('', header) if '' in lines[header:] else len(lines)
-    table = lines[header + 2:end]
-    ms_end = len('method') + lines[header][len('method'):].index('ms') + 2
+    table = lines[header + 2 : end]
+    ms_end = len('method') + lines[header][len('method') :].index('ms') + 2
     for row in table:
         assert float(row[26:ms_end]) > 0, row
     gpu_rows = [row for row in table if row.startswith('kapre_fast.gpu')]
@@ -279,34 +325,49 @@ def files(tmp_path, speech):
     return tmp_path
 
 
-@pytest.mark.parametrize('args, status, message', [
-    (['spec', 'missing.wav'], 2, 'missing.wav: no such file'),
-    (['spec', 'broken.wav'], 1, 'broken.wav: cannot read audio'),
-    (['spec', 'speech.wav', '-o', 'picture.xyz'], 2, 'use one of the suffixes'),
-    (['spec', 'speech.wav', '--kind', 'cqt'], 2, "invalid choice: 'cqt'"),
-    (['features', 'speech.wav', '-o', 'out', '--n-fft', '0'], 2, 'n_fft must be >= 2, got 0'),
-    (['features', 'speech.wav', '-o', 'out', '--hop-length', '-1'], 2, '--hop-length'),
-    (['features', 'speech.wav', '-o', 'out', '--n-fft', 'big'], 2, "invalid int value: 'big'"),
-    (['features', 'speech.wav', '-o', 'out', '--kind', 'stft', '--n-mels', '40'], 2,
-     '--n-mels only applies to --kind mel'),
-    (['features', 'speech.wav', '-o', 'out', '--threads', '0'], 2, 'threads must be'),
-    (['features', 'speech.wav', '-o', 'out', '--window', 'boxcar'], 2, "unknown window"),
-    (['features', 'empty', '-o', 'out'], 2, 'no audio files in empty'),
-    (['features', 'speech.wav'], 2, 'the following arguments are required: -o'),
-    (['features', 'speech.wav', '-o', 'out', '--n-fft', '65536'], 1,
-     'one frame needs win_length=65536'),
-    # NaN audio was drawn as "nan to nan dB", exit 0; --db-amin 1e-50 (0 in float32) passed
-    # the checks, then every file failed in the kernel; an inf offset was an OverflowError.
-    (['spec', 'nan.wav'], 1, 'nan.wav: 4000 of 4000 samples are NaN or infinite'),
-    (['features', 'speech.wav', '-o', 'out', '--db-amin', '1e-50'], 2,
-     'db_amin must be a number float32 holds'),
-    (['features', 'inf.jsonl', '-o', 'out'], 2,
-     "inf.jsonl, row 1: offset must be a finite number >= 0 of seconds, got inf"),
-    (['features', '', '-o', 'out'], 2, 'an input is an empty path'),
-    (['bench', '--seconds', '0.001'], 2, '--seconds 0.001 is too short'),
-    (['bench', 'extra'], 2, 'need --full'),
-    ([], 2, 'required: COMMAND'),
-])
+@pytest.mark.parametrize(
+    'args, status, message',
+    [
+        (['spec', 'missing.wav'], 2, 'missing.wav: no such file'),
+        (['spec', 'broken.wav'], 1, 'broken.wav: cannot read audio'),
+        (['spec', 'speech.wav', '-o', 'picture.xyz'], 2, 'use one of the suffixes'),
+        (['spec', 'speech.wav', '--kind', 'cqt'], 2, "invalid choice: 'cqt'"),
+        (['features', 'speech.wav', '-o', 'out', '--n-fft', '0'], 2, 'n_fft must be >= 2, got 0'),
+        (['features', 'speech.wav', '-o', 'out', '--hop-length', '-1'], 2, '--hop-length'),
+        (['features', 'speech.wav', '-o', 'out', '--n-fft', 'big'], 2, "invalid int value: 'big'"),
+        (
+            ['features', 'speech.wav', '-o', 'out', '--kind', 'stft', '--n-mels', '40'],
+            2,
+            '--n-mels only applies to --kind mel',
+        ),
+        (['features', 'speech.wav', '-o', 'out', '--threads', '0'], 2, 'threads must be'),
+        (['features', 'speech.wav', '-o', 'out', '--window', 'boxcar'], 2, 'unknown window'),
+        (['features', 'empty', '-o', 'out'], 2, 'no audio files in empty'),
+        (['features', 'speech.wav'], 2, 'the following arguments are required: -o'),
+        (
+            ['features', 'speech.wav', '-o', 'out', '--n-fft', '65536'],
+            1,
+            'one frame needs win_length=65536',
+        ),
+        # NaN audio was drawn as "nan to nan dB", exit 0; --db-amin 1e-50 (0 in float32) passed
+        # the checks, then every file failed in the kernel; an inf offset was an OverflowError.
+        (['spec', 'nan.wav'], 1, 'nan.wav: 4000 of 4000 samples are NaN or infinite'),
+        (
+            ['features', 'speech.wav', '-o', 'out', '--db-amin', '1e-50'],
+            2,
+            'db_amin must be a number float32 holds',
+        ),
+        (
+            ['features', 'inf.jsonl', '-o', 'out'],
+            2,
+            'inf.jsonl, row 1: offset must be a finite number >= 0 of seconds, got inf',
+        ),
+        (['features', '', '-o', 'out'], 2, 'an input is an empty path'),
+        (['bench', '--seconds', '0.001'], 2, '--seconds 0.001 is too short'),
+        (['bench', 'extra'], 2, 'need --full'),
+        ([], 2, 'required: COMMAND'),
+    ],
+)
 def test_errors(files, args, status, message):
     result = run(*args, cwd=files)
     assert result.returncode == status, (result.stdout, result.stderr)
@@ -335,7 +396,8 @@ def hide_module(folder, name):
     """A folder for PYTHONPATH in which importing `name` fails as if it were not installed."""
     (folder / name).mkdir(parents=True)
     (folder / name / '__init__.py').write_text(
-        f'raise ModuleNotFoundError("No module named {name!r} (hidden by the test)")\n')
+        f'raise ModuleNotFoundError("No module named {name!r} (hidden by the test)")\n'
+    )
     return folder
 
 

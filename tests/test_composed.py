@@ -58,14 +58,28 @@ FUNCTION_NAMES = {  # family (kapre_fast.reference's name): composed function
     'stft_mag_phase': 'get_stft_mag_phase',
 }
 FUNCTIONS = {family: getattr(composed, name) for family, name in FUNCTION_NAMES.items()}
-STFT_ARGS = ('n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end',
-             'input_data_format', 'output_data_format')
+STFT_ARGS = (
+    'n_fft',
+    'win_length',
+    'hop_length',
+    'window_name',
+    'pad_begin',
+    'pad_end',
+    'input_data_format',
+    'output_data_format',
+)
 
 # ----- the grid ------------------------------------------------------------------------------
 
 COMMON = {
-    'window_name': [None, 'hann_window', 'hamming_window', 'kaiser_window',
-                    'kaiser_bessel_derived_window', 'vorbis_window'],
+    'window_name': [
+        None,
+        'hann_window',
+        'hamming_window',
+        'kaiser_window',
+        'kaiser_bessel_derived_window',
+        'vorbis_window',
+    ],
     # (n_fft, win_length): default, equal, shorter and longer window, odd sizes.
     'sizes': [(512, None), (256, 256), (400, 256), (255, 300), (511, 511), (128, 97)],
     'hop': [None, 'half', 'odd', 'gap'],
@@ -138,9 +152,14 @@ def _kwargs(family, choices):
     )
     if family == 'melspectrogram':
         f_min, f_max = choices['mel_range']
-        kwargs.update(sample_rate=choices['sample_rate'], n_mels=choices['n_mels'],
-                      mel_f_min=f_min, mel_f_max=f_max, mel_htk=choices['mel_htk'],
-                      mel_norm=choices['mel_norm'])
+        kwargs.update(
+            sample_rate=choices['sample_rate'],
+            n_mels=choices['n_mels'],
+            mel_f_min=f_min,
+            mel_f_max=f_max,
+            mel_htk=choices['mel_htk'],
+            mel_norm=choices['mel_norm'],
+        )
     if family == 'log_frequency_spectrogram':
         kwargs.update({name: choices[name] for name in LOG})
     n_samples = window if choices['n_samples'] == 'one_frame' else choices['n_samples']
@@ -153,8 +172,9 @@ def _grid():
     for family, (options, n_cases) in FAMILIES.items():
         for index, choices in enumerate(_draw(rng, options, n_cases)):
             kwargs, n_samples = _kwargs(family, choices)
-            cases.append(pytest.param(family, index, choices, kwargs, n_samples,
-                                      id=f'{family}-{index}'))
+            cases.append(
+                pytest.param(family, index, choices, kwargs, n_samples, id=f'{family}-{index}')
+            )
     return cases
 
 
@@ -188,18 +208,20 @@ def _check_magnitudes(name, ours, theirs, truth, decibel):
     assert record_agreement(label, peak_relative_error(ours, theirs)) <= MAGNITUDE_TOLERANCE
     ours_error = peak_relative_error(ours, truth)
     kapre_error = peak_relative_error(theirs, truth)
-    record_agreement(f'{name} error vs reference / (2 x kapre error vs reference + floor)',
-                     ours_error / (2.0 * kapre_error + floor))
+    record_agreement(
+        f'{name} error vs reference / (2 x kapre error vs reference + floor)',
+        ours_error / (2.0 * kapre_error + floor),
+    )
     assert ours_error <= 2.0 * kapre_error + floor, (ours_error, kapre_error, floor)
 
 
 @pytest.mark.parametrize('family, index, choices, kwargs, n_samples', CASES)
-def test_composed_matches_kapre(family, index, choices, kwargs, n_samples, speech_batch,
-                                noise_batch):
+def test_composed_matches_kapre(
+    family, index, choices, kwargs, n_samples, speech_batch, noise_batch
+):
     make = speech_batch if choices['signal'] == 'speech' else noise_batch
     spec = getattr(FrontEnd, family)(**kwargs)
-    batch = make(n_examples=2, n_samples=n_samples, n_channels=choices['n_channels'],
-                 seed=index)
+    batch = make(n_examples=2, n_samples=n_samples, n_channels=choices['n_channels'], seed=index)
     x = to_input_layout(batch, spec.input_data_format)
 
     model = FUNCTIONS[family](input_shape=x.shape[1:], **kwargs)
@@ -227,11 +249,15 @@ def test_composed_matches_kapre(family, index, choices, kwargs, n_samples, speec
 def test_silent_example_and_clamp_match_kapre(family, speech_batch):
     # Example 1 is digital silence (everything on the amin floor); example 0 is speech whose
     # quiet frames hit the 30 dB clamp. The clamp is per example.
-    x = to_input_layout(speech_batch(n_examples=2, n_samples=5000, n_channels=2),
-                        'channels_last')
+    x = to_input_layout(speech_batch(n_examples=2, n_samples=5000, n_channels=2), 'channels_last')
     x[1] = 0.0
-    kwargs = dict(n_fft=256, return_decibel=True, db_dynamic_range=30.0,
-                  input_data_format='channels_last', output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=256,
+        return_decibel=True,
+        db_dynamic_range=30.0,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     ours = FUNCTIONS[family](input_shape=x.shape[1:], **kwargs)(tf.constant(x)).numpy()
     theirs = kapre_output(family, x, **kwargs)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=0, atol=1e-4)
@@ -244,10 +270,16 @@ def test_silent_example_and_clamp_match_kapre(family, speech_batch):
 
 # The seed's (kapre 0.3.7's) signature; kapre 0.4.1 changed this one function.
 SEED_RECONSTRUCTING_SIGNATURE = [
-    ('stft_input_shape', None), ('istft_input_shape', None), ('n_fft', 2048),
-    ('win_length', None), ('hop_length', None), ('forward_window_name', None),
-    ('waveform_data_format', 'default'), ('stft_data_format', 'default'),
-    ('stft_name', 'stft'), ('istft_name', 'istft'),
+    ('stft_input_shape', None),
+    ('istft_input_shape', None),
+    ('n_fft', 2048),
+    ('win_length', None),
+    ('hop_length', None),
+    ('forward_window_name', None),
+    ('waveform_data_format', 'default'),
+    ('stft_data_format', 'default'),
+    ('stft_name', 'stft'),
+    ('istft_name', 'istft'),
 ]
 
 
@@ -262,20 +294,29 @@ def _parameters(function):
     return [(p.name, p.default, p.kind) for p in inspect.signature(function).parameters.values()]
 
 
-@pytest.mark.parametrize('name', [
-    'get_stft_magnitude_layer', 'get_melspectrogram_layer', 'get_log_frequency_spectrogram_layer',
-    'get_stft_mag_phase', 'get_frequency_aware_conv2d',
-])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'get_stft_magnitude_layer',
+        'get_melspectrogram_layer',
+        'get_log_frequency_spectrogram_layer',
+        'get_stft_mag_phase',
+        'get_frequency_aware_conv2d',
+    ],
+)
 def test_signature_is_kapres(name):
     ours, kapres = _parameters(getattr(composed, name)), _parameters(getattr(kapre_composed, name))
     # kapre's parameters, in kapre's order; then, keyword-only, the presets' and the trainable
     # options (issue #15; the window for every |STFT| getter, the filterbank where there is one).
-    assert ours[:len(kapres)] == kapres
+    assert ours[: len(kapres)] == kapres
     presets = [(p.name, p.default, p.kind) for p in FrontEnd.preset_signature().parameters.values()]
-    trainable = [(option, False, inspect.Parameter.KEYWORD_ONLY) for option in
-                 TRAINABLE_OPTIONS.get(name, ())]
-    assert ours[len(kapres):] == ([] if name == 'get_frequency_aware_conv2d'
-                                  else presets + trainable)
+    trainable = [
+        (option, False, inspect.Parameter.KEYWORD_ONLY)
+        for option in TRAINABLE_OPTIONS.get(name, ())
+    ]
+    assert ours[len(kapres) :] == (
+        [] if name == 'get_frequency_aware_conv2d' else presets + trainable
+    )
 
 
 def test_reconstructing_pair_has_the_seed_signature():
@@ -283,8 +324,9 @@ def test_reconstructing_pair_has_the_seed_signature():
     assert [(p.name, p.default) for p in parameters.values()] == SEED_RECONSTRUCTING_SIGNATURE
 
 
-@pytest.mark.parametrize('family', ['stft_magnitude', 'melspectrogram',
-                                    'log_frequency_spectrogram'])
+@pytest.mark.parametrize(
+    'family', ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram']
+)
 def test_sequential_models_are_named_and_decompose(family, noise_batch):
     x = to_input_layout(noise_batch(n_examples=2, n_samples=3000, n_channels=2), 'channels_last')
     function = FUNCTIONS[family]
@@ -324,16 +366,23 @@ def test_two_composed_layers_fit_in_one_model(noise_batch):
 
 
 def test_mag_phase_is_a_functional_model(noise_batch):
-    model = composed.get_stft_mag_phase((4000, 3), n_fft=512, return_decibel=True,
-                                        input_data_format='channels_last',
-                                        output_data_format='channels_last')
+    model = composed.get_stft_mag_phase(
+        (4000, 3),
+        n_fft=512,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     assert model.name == 'stft_mag_phase' and isinstance(model, keras.Model)
     assert not isinstance(model, keras.Sequential)
     assert model.output_shape == (None, 1 + (4000 - 512) // 128, 257, 6)
-    assert composed.get_stft_mag_phase((3, 4000), n_fft=512, name='mp',
-                                       input_data_format='channels_first',
-                                       output_data_format='channels_first').output_shape == (
-        None, 6, 1 + (4000 - 512) // 128, 257)
+    assert composed.get_stft_mag_phase(
+        (3, 4000),
+        n_fft=512,
+        name='mp',
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    ).output_shape == (None, 6, 1 + (4000 - 512) // 128, 257)
 
 
 # ----- frequency-aware convolution ------------------------------------------------------------
@@ -357,8 +406,9 @@ def test_frequency_aware_conv2d_matches_kapre(data_format):
     # The map itself: linspace(0, 1, n_freq) as the LAST channel.
     mapped = ours.layers[0](spectrogram).numpy()
     last = mapped[..., -1] if data_format == 'channels_last' else mapped[:, -1]
-    np.testing.assert_array_equal(last, np.broadcast_to(np.linspace(0, 1, 40, dtype=np.float32),
-                                                        last.shape))
+    np.testing.assert_array_equal(
+        last, np.broadcast_to(np.linspace(0, 1, 40, dtype=np.float32), last.shape)
+    )
     assert ours.layers[1].data_format == data_format
 
 
@@ -376,10 +426,13 @@ def test_frequency_aware_conv2d_default_format_and_names():
     assert model(np.zeros((1, 5, 6, 1), np.float32)).shape == (1, 3, 4, 2)
 
 
-@pytest.mark.parametrize('args, kwargs', [
-    ((), dict(filters=4, kernel_size=3, groups=2)),
-    ((4, 3, (1, 1), 'valid', None, (1, 1), 2), {}),  # groups given positionally
-])
+@pytest.mark.parametrize(
+    'args, kwargs',
+    [
+        ((), dict(filters=4, kernel_size=3, groups=2)),
+        ((4, 3, (1, 1), 'valid', None, (1, 1), 2), {}),  # groups given positionally
+    ],
+)
 def test_group_convolution_is_refused(args, kwargs):
     with pytest.raises(ValueError, match='groups=2'):
         composed.get_frequency_aware_conv2d('channels_last', 'fa', *args, **kwargs)
@@ -391,22 +444,36 @@ def test_group_convolution_is_refused(args, kwargs):
 # ----- the perfectly reconstructing pair ------------------------------------------------------
 
 
-@pytest.mark.parametrize('n_fft, win_length, hop_length, window', [
-    (512, None, None, None),
-    (512, 256, 64, 'hamming_window'),
-    (400, 400, 200, 'vorbis_window'),
-    (511, None, 127, 'kaiser_bessel_derived_window'),  # win_length = n_fft = 511: made even below
-])
+@pytest.mark.parametrize(
+    'n_fft, win_length, hop_length, window',
+    [
+        (512, None, None, None),
+        (512, 256, 64, 'hamming_window'),
+        (400, 400, 200, 'vorbis_window'),
+        (
+            511,
+            None,
+            127,
+            'kaiser_bessel_derived_window',
+        ),  # win_length = n_fft = 511: made even below
+    ],
+)
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
-def test_reconstructing_pair_gives_speech_back(n_fft, win_length, hop_length, window, data_format,
-                                               speech_batch):
+def test_reconstructing_pair_gives_speech_back(
+    n_fft, win_length, hop_length, window, data_format, speech_batch
+):
     if window == 'kaiser_bessel_derived_window':
         n_fft, hop_length = 512, 128
     batch = speech_batch(n_examples=2, n_samples=12345, n_channels=2)
     x = to_input_layout(batch, data_format)
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(
-        stft_input_shape=x.shape[1:], n_fft=n_fft, win_length=win_length, hop_length=hop_length,
-        forward_window_name=window, waveform_data_format=data_format, stft_data_format=data_format,
+        stft_input_shape=x.shape[1:],
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        forward_window_name=window,
+        waveform_data_format=data_format,
+        stft_data_format=data_format,
     )
     assert (stft.name, istft.name) == ('stft', 'istft')
     assert isinstance(stft, layers.STFT) and isinstance(istft, layers.InverseSTFT)
@@ -422,35 +489,61 @@ def test_reconstructing_pair_gives_speech_back(n_fft, win_length, hop_length, wi
 def test_reconstructing_pair_layers_match_kapre_layers(speech_batch):
     x = to_input_layout(speech_batch(n_examples=2, n_samples=7000, n_channels=2), 'channels_last')
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(
-        n_fft=256, hop_length=64, waveform_data_format='channels_last',
-        stft_data_format='channels_first', stft_name='analysis', istft_name='synthesis')
+        n_fft=256,
+        hop_length=64,
+        waveform_data_format='channels_last',
+        stft_data_format='channels_first',
+        stft_name='analysis',
+        istft_name='synthesis',
+    )
     assert (stft.name, istft.name) == ('analysis', 'synthesis')
     spectra = stft(tf.constant(x)).numpy()
-    expected = kapre_output('stft', x, n_fft=256, win_length=256, hop_length=64, pad_begin=True,
-                            pad_end=True, input_data_format='channels_last',
-                            output_data_format='channels_first')
+    expected = kapre_output(
+        'stft',
+        x,
+        n_fft=256,
+        win_length=256,
+        hop_length=64,
+        pad_begin=True,
+        pad_end=True,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    )
     assert peak_relative_error(spectra, expected) <= MAGNITUDE_TOLERANCE
     waveforms = istft(tf.constant(expected)).numpy()
-    expected = kapre_output('istft', expected, n_fft=256, hop_length=64,
-                            input_data_format='channels_first', output_data_format='channels_last')
+    expected = kapre_output(
+        'istft',
+        expected,
+        n_fft=256,
+        hop_length=64,
+        input_data_format='channels_first',
+        output_data_format='channels_last',
+    )
     assert peak_relative_error(waveforms, expected) <= MAGNITUDE_TOLERANCE
 
 
 def test_reconstructing_pair_input_shapes_are_attached():
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(
-        stft_input_shape=(2048, 2), istft_input_shape=(13, 257, 2), n_fft=512,
-        waveform_data_format='channels_last', stft_data_format='channels_last')
+        stft_input_shape=(2048, 2),
+        istft_input_shape=(13, 257, 2),
+        n_fft=512,
+        waveform_data_format='channels_last',
+        stft_data_format='channels_last',
+    )
     assert keras.Sequential([stft]).output_shape == (None, 1 + (2048 + 384 - 1) // 128, 257, 2)
     assert keras.Sequential([istft]).output_shape == (None, 12 * 128 + 512, 2)
     bare, _ = composed.get_perfectly_reconstructing_stft_istft(n_fft=512)
     assert getattr(bare, '_input_shape_arg', None) is None
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(n_fft=512, hop_length=96),  # 512 / 96 is not an integer
-    dict(n_fft=512, hop_length=512),  # ratio 1
-    dict(n_fft=600, win_length=600, hop_length=200),  # ratio 3
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(n_fft=512, hop_length=96),  # 512 / 96 is not an integer
+        dict(n_fft=512, hop_length=512),  # ratio 1
+        dict(n_fft=600, win_length=600, hop_length=200),  # ratio 3
+    ],
+)
 def test_reconstructing_pair_refuses_uneven_hops(kwargs):
     with pytest.raises(RuntimeError, match='win_length / hop_length must be an even') as info:
         composed.get_perfectly_reconstructing_stft_istft(**kwargs)
@@ -463,15 +556,23 @@ def _auto_name_stem(name):
     return re.sub(r'_[0-9]+$', '', name)
 
 
-@pytest.mark.parametrize('n_fft, hop_length', [
-    (256, 64),
-    (512, 96),  # win_length / hop_length = 5.33: kapre 0.4.1 does not check; the seed refuses
-])
-@pytest.mark.parametrize('waveform_format, stft_format', [
-    ('channels_last', 'channels_last'), ('channels_first', 'channels_last'),
-])
-def test_reconstructing_pair_takes_kapre_041_positional_call(n_fft, hop_length, waveform_format,
-                                                             stft_format, speech_batch):
+@pytest.mark.parametrize(
+    'n_fft, hop_length',
+    [
+        (256, 64),
+        (512, 96),  # win_length / hop_length = 5.33: kapre 0.4.1 does not check; the seed refuses
+    ],
+)
+@pytest.mark.parametrize(
+    'waveform_format, stft_format',
+    [
+        ('channels_last', 'channels_last'),
+        ('channels_first', 'channels_last'),
+    ],
+)
+def test_reconstructing_pair_takes_kapre_041_positional_call(
+    n_fft, hop_length, waveform_format, stft_format, speech_batch
+):
     batch = speech_batch(n_examples=2, n_samples=7000, n_channels=2)
     x = tf.constant(to_input_layout(batch, waveform_format))
     args = (n_fft, hop_length, waveform_format, stft_format)
@@ -480,13 +581,19 @@ def test_reconstructing_pair_takes_kapre_041_positional_call(n_fft, hop_length, 
 
     assert isinstance(stft, layers.STFT) and isinstance(istft, layers.InverseSTFT)
     assert [_auto_name_stem(layer.name) for layer in (stft, istft)] == [
-        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)]
+        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)
+    ]
     # kapre 0.4.1's semantics: window n_fft long, Hann, both paddings, the hop as given.
     assert (stft.spec.win_length, stft.spec.hop_length, stft.spec.window_name) == (
-        kapre_stft.win_length, kapre_stft.hop_length, 'hann_window')
+        kapre_stft.win_length,
+        kapre_stft.hop_length,
+        'hann_window',
+    )
     assert (stft.spec.pad_begin, stft.spec.pad_end) == (kapre_stft.pad_begin, kapre_stft.pad_end)
     assert (istft.spec.win_length, istft.spec.hop_length) == (
-        kapre_istft.win_length, kapre_istft.hop_length)
+        kapre_istft.win_length,
+        kapre_istft.hop_length,
+    )
 
     spectra, expected_spectra = stft(x).numpy(), kapre_stft(x).numpy()
     assert peak_relative_error(spectra, expected_spectra) <= MAGNITUDE_TOLERANCE
@@ -497,50 +604,82 @@ def test_reconstructing_pair_takes_kapre_041_positional_call(n_fft, hop_length, 
         # The same sizes by keyword are the seed's call, which checks the hop.
         with pytest.raises(composed.ReconstructionHopError):
             composed.get_perfectly_reconstructing_stft_istft(
-                n_fft=n_fft, hop_length=hop_length, waveform_data_format=waveform_format,
-                stft_data_format=stft_format)
+                n_fft=n_fft,
+                hop_length=hop_length,
+                waveform_data_format=waveform_format,
+                stft_data_format=stft_format,
+            )
 
 
-@pytest.mark.parametrize('args, kwargs', [
-    ((256, 64, 'channels_last', 'channels_first', 'analysis', 'synthesis'), {}),
-    ((256,), dict(hop_length=64, waveform_data_format='channels_last',
-                  stft_data_format='channels_first', istft_name='synthesis')),
-])
+@pytest.mark.parametrize(
+    'args, kwargs',
+    [
+        ((256, 64, 'channels_last', 'channels_first', 'analysis', 'synthesis'), {}),
+        (
+            (256,),
+            dict(
+                hop_length=64,
+                waveform_data_format='channels_last',
+                stft_data_format='channels_first',
+                istft_name='synthesis',
+            ),
+        ),
+    ],
+)
 def test_reconstructing_pair_kapre_041_names_and_keywords(args, kwargs):
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
     kapre_stft, kapre_istft = kapre_composed.get_perfectly_reconstructing_stft_istft(
-        *args, **kwargs)
+        *args, **kwargs
+    )
     assert [_auto_name_stem(layer.name) for layer in (stft, istft)] == [
-        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)]
+        _auto_name_stem(layer.name) for layer in (kapre_stft, kapre_istft)
+    ]
     assert (stft.spec.hop_length, stft.spec.output_data_format) == (64, 'channels_first')
 
 
-@pytest.mark.parametrize('args, kwargs', [
-    (((2048, 2),), dict(n_fft=512)),
-    ((None, (13, 257, 2), 512), {}),
-])
+@pytest.mark.parametrize(
+    'args, kwargs',
+    [
+        (((2048, 2),), dict(n_fft=512)),
+        ((None, (13, 257, 2), 512), {}),
+    ],
+)
 def test_reconstructing_pair_positional_shapes_are_the_seed_call(args, kwargs):
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
     assert (stft.name, istft.name) == ('stft', 'istft')  # the seed's default names
     assert (stft.spec.n_fft, stft.spec.hop_length) == (512, 128)
     expected_shapes = [None if shape is None else tuple(shape) for shape in (args + (None,))[:2]]
-    assert [getattr(layer, '_input_shape_arg', None) for layer in (stft, istft)] == \
-        expected_shapes
+    assert [getattr(layer, '_input_shape_arg', None) for layer in (stft, istft)] == expected_shapes
 
 
-@pytest.mark.parametrize('args, kwargs, error, match', [
-    ((1024, 256), {}, TypeError, "missing a required argument: 'waveform_data_format'"),
-    ((1024, 256, 'channels_last', 'channels_last'), dict(win_length=512), TypeError,
-     "unexpected keyword argument 'win_length'"),
-    ((1024, 256, 'channels_last', 'channels_last', 'a', 'b', 'c'), {}, TypeError,
-     'too many positional arguments'),
-    ((1024, 256, 'channels_middle', 'channels_last'), {}, ValueError, 'waveform_data_format'),
-    ((1024.0, 256, 'channels_last', 'channels_last'), {}, TypeError,
-     'stft_input_shape .* or n_fft .* got float 1024.0'),
-    ((True,), {}, TypeError, 'got bool True'),
-    (('channels_last',), {}, TypeError, "got str 'channels_last'"),
-    ((), dict(stft_input_shape=1024), TypeError, 'stft_input_shape must be a shape tuple'),
-])
+@pytest.mark.parametrize(
+    'args, kwargs, error, match',
+    [
+        ((1024, 256), {}, TypeError, "missing a required argument: 'waveform_data_format'"),
+        (
+            (1024, 256, 'channels_last', 'channels_last'),
+            dict(win_length=512),
+            TypeError,
+            "unexpected keyword argument 'win_length'",
+        ),
+        (
+            (1024, 256, 'channels_last', 'channels_last', 'a', 'b', 'c'),
+            {},
+            TypeError,
+            'too many positional arguments',
+        ),
+        ((1024, 256, 'channels_middle', 'channels_last'), {}, ValueError, 'waveform_data_format'),
+        (
+            (1024.0, 256, 'channels_last', 'channels_last'),
+            {},
+            TypeError,
+            'stft_input_shape .* or n_fft .* got float 1024.0',
+        ),
+        ((True,), {}, TypeError, 'got bool True'),
+        (('channels_last',), {}, TypeError, "got str 'channels_last'"),
+        ((), dict(stft_input_shape=1024), TypeError, 'stft_input_shape must be a shape tuple'),
+    ],
+)
 def test_reconstructing_pair_ambiguous_or_bad_calls_are_refused(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         composed.get_perfectly_reconstructing_stft_istft(*args, **kwargs)
@@ -575,7 +714,6 @@ def test_invalid_arguments_raise_kapres_exception_types(family, kwargs, error):
 
 def test_reconstructing_pair_checks_data_formats_first():
     with pytest.raises(ValueError, match='waveform_data_format'):
-        composed.get_perfectly_reconstructing_stft_istft(hop_length=96,
-                                                         waveform_data_format='wide')
+        composed.get_perfectly_reconstructing_stft_istft(hop_length=96, waveform_data_format='wide')
     with pytest.raises(TypeError, match='stft_data_format'):
         composed.get_perfectly_reconstructing_stft_istft(stft_data_format=None)

@@ -12,8 +12,9 @@ SIZES = [(256, 64), (400, 160), (512, 128), (1000, 250), (2048, 512), (257, 100)
 
 def _job(n_fft, hop, seed):
     x = np.random.default_rng(seed).standard_normal((2, 6000, 2)).astype(np.float32)
-    return lambda: cpu.melspectrogram(x, n_fft=n_fft, hop_length=hop, n_mels=40,
-                                      sample_rate=16000, return_decibel=True, threads=2)
+    return lambda: cpu.melspectrogram(
+        x, n_fft=n_fft, hop_length=hop, n_mels=40, sample_rate=16000, return_decibel=True, threads=2
+    )
 
 
 def test_threads_calling_with_different_sizes_get_exact_results():
@@ -47,8 +48,9 @@ def _rss_bytes():
 @pytest.mark.skipif(not __import__('os').path.exists('/proc/self/statm'), reason='needs Linux')
 def test_repeated_calls_do_not_grow_memory():
     x = np.random.default_rng(0).standard_normal((4, 8000, 1)).astype(np.float32)
-    call = lambda: cpu.melspectrogram(x, n_fft=512, hop_length=128, n_mels=64,
-                                      sample_rate=16000, return_decibel=True, threads=2)
+    call = lambda: cpu.melspectrogram(
+        x, n_fft=512, hop_length=128, n_mels=64, sample_rate=16000, return_decibel=True, threads=2
+    )
     for _ in range(200):
         call()
     before = _rss_bytes()
@@ -75,8 +77,15 @@ def test_plan_cache_is_bounded_under_ever_new_sizes():
 
 
 def _mel(x, threads):
-    return cpu.melspectrogram(x, n_fft=512, hop_length=128, n_mels=64, sample_rate=16000,
-                              return_decibel=True, threads=threads)
+    return cpu.melspectrogram(
+        x,
+        n_fft=512,
+        hop_length=128,
+        n_mels=64,
+        sample_rate=16000,
+        return_decibel=True,
+        threads=threads,
+    )
 
 
 @pytest.mark.skipif(not hasattr(__import__('os'), 'fork'), reason='needs fork')
@@ -111,12 +120,13 @@ def test_the_process_exits_with_the_worker_threads_waiting():
     import subprocess
     import sys
 
-    code = ('import numpy as np\nfrom kapre_fast import cpu\n'
-            'x = np.ones((4, 8000, 1), np.float32)\n'
-            'for t in (2, 4, 3):\n'
-            '    cpu.stft_magnitude(x, n_fft=256, hop_length=64, threads=t)\n'
-            'print("done")\n')
-    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        'import numpy as np\nfrom kapre_fast import cpu\n'
+        'x = np.ones((4, 8000, 1), np.float32)\n'
+        'for t in (2, 4, 3):\n'
+        '    cpu.stft_magnitude(x, n_fft=256, hop_length=64, threads=t)\n'
+        'print("done")\n'
+    )
+    run = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == 'done'

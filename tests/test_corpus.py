@@ -58,14 +58,15 @@ def write_corpus(folder, speech):
             continue
         length = int(seconds * rate)
         start = 3000 * index
-        signal = soxr.resample(speech[start:start + int(seconds * 22050) + 64], 22050, rate)
+        signal = soxr.resample(speech[start : start + int(seconds * 22050) + 64], 22050, rate)
         audio = np.stack([signal[:length] * (0.5 + 0.2 * k) for k in range(channels)], axis=1)
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(str(path), audio.astype(np.float32), rate, format=format)
         written.append(name.rsplit('.', 1)[0])
-    (folder / 'broken.wav').write_bytes(b'RIFF\x10\x00\x00\x00WAVE' +
-                                        np.random.default_rng(0).bytes(3000))
+    (folder / 'broken.wav').write_bytes(
+        b'RIFF\x10\x00\x00\x00WAVE' + np.random.default_rng(0).bytes(3000)
+    )
     (folder / 'empty.flac').write_bytes(b'')
     (folder / 'notes.mp3').write_text('not audio, though it is named like it\n' * 20)
     soundfile.write(str(folder / 'silent.wav'), np.zeros((0, 1), np.float32), RATE)
@@ -75,8 +76,7 @@ def write_corpus(folder, speech):
 
 def expected(path, *, mono=False, start=0, stop=None):
     """What kapre_fast.cpu computes for the file, decoded and resampled independently."""
-    audio, rate = soundfile.read(str(path), dtype='float32', always_2d=True, start=start,
-                                 stop=stop)
+    audio, rate = soundfile.read(str(path), dtype='float32', always_2d=True, start=start, stop=stop)
     if mono:
         audio = audio.mean(axis=1, keepdims=True)
     if rate != RATE:
@@ -94,7 +94,7 @@ def shard_members(output):
     ids = []
     for shard in sorted(Path(output).glob('shard-*.tar')):
         with tarfile.open(shard) as tar:
-            ids += [member.name[:-len('.npy')] for member in tar.getmembers()]
+            ids += [member.name[: -len('.npy')] for member in tar.getmembers()]
     return ids
 
 
@@ -109,8 +109,7 @@ def local_run(audio, tmp_path_factory):
     """The reference run: local engine, two worker processes, two items per shard."""
     folder, _ = audio
     output = tmp_path_factory.mktemp('local') / 'features'
-    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
-                             **FRONT_END)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2, **FRONT_END)
     return output, summary
 
 
@@ -160,18 +159,26 @@ def test_local_engine_writes_every_good_file_as_cpu_computes_it(audio, local_run
 
 def test_chunks_mono_and_formats(audio, local_run, tmp_path):
     folder, good = audio
-    chunked = corpus.extract(folder / 'b.flac', tmp_path / 'chunks', sample_rate=RATE,
-                             mono=True, chunk_seconds=0.25, workers=1, **FRONT_END)
+    chunked = corpus.extract(
+        folder / 'b.flac',
+        tmp_path / 'chunks',
+        sample_rate=RATE,
+        mono=True,
+        chunk_seconds=0.25,
+        workers=1,
+        **FRONT_END,
+    )
     assert chunked.written == 1 and chunked.records == 4  # 0.8 s: 3 whole pieces + 1 padded
     audio_b, rate = soundfile.read(str(folder / 'b.flac'), dtype='float32', always_2d=True)
     mono = soxr.resample(audio_b.mean(axis=1, keepdims=True), rate, RATE)
     padded = np.zeros((4 * 4000, 1), np.float32)
-    padded[:len(mono)] = mono
+    padded[: len(mono)] = mono
     features = corpus.open(tmp_path / 'chunks')
     assert sorted(features) == [f'b#{k}' for k in range(4)]
     for k in range(4):
-        want = cpu.melspectrogram(padded[np.newaxis, 4000 * k:4000 * (k + 1)], sample_rate=RATE,
-                                  **FRONT_END)[0]
+        want = cpu.melspectrogram(
+            padded[np.newaxis, 4000 * k : 4000 * (k + 1)], sample_rate=RATE, **FRONT_END
+        )[0]
         np.testing.assert_array_equal(features[f'b#{k}'], want)
 
     # One .npy per file and one .npz hold the same arrays as the shards.
@@ -182,8 +189,9 @@ def test_chunks_mono_and_formats(audio, local_run, tmp_path):
         assert sorted(written) == sorted(good) and sorted(written.failed) == sorted(BAD)
         for id in good:
             np.testing.assert_array_equal(written[id], reference[id])
-    files = sorted(path.relative_to(tmp_path / 'npy').as_posix()
-                   for path in (tmp_path / 'npy').rglob('*.npy'))
+    files = sorted(
+        path.relative_to(tmp_path / 'npy').as_posix() for path in (tmp_path / 'npy').rglob('*.npy')
+    )
     assert files == sorted(f'{id}.npy' for id in good)
 
 
@@ -194,8 +202,9 @@ def test_ray_engine_writes_the_same_bytes_as_local(audio, local_run, ray_session
     folder, _ = audio
     local_output, local_summary = local_run
     output = tmp_path / 'ray'
-    summary = corpus.extract(folder, output, engine='ray', sample_rate=RATE, shard_size=2,
-                             workers=2, **FRONT_END)
+    summary = corpus.extract(
+        folder, output, engine='ray', sample_rate=RATE, shard_size=2, workers=2, **FRONT_END
+    )
     assert ray_session.is_initialized()  # the caller's session is used and left running
     assert (summary.written, summary.failed) == (local_summary.written, local_summary.failed)
     shards = sorted(path.name for path in local_output.glob('shard-*.tar'))
@@ -209,9 +218,17 @@ def test_ray_engine_chunks_like_local(audio, ray_session, tmp_path):
     folder, _ = audio
     runs = {}
     for engine in ('local', 'ray'):
-        runs[engine] = corpus.extract(folder, tmp_path / engine, engine=engine, sample_rate=RATE,
-                                      mono=True, chunk_seconds=0.3, shard_size=3, workers=2,
-                                      **FRONT_END)
+        runs[engine] = corpus.extract(
+            folder,
+            tmp_path / engine,
+            engine=engine,
+            sample_rate=RATE,
+            mono=True,
+            chunk_seconds=0.3,
+            shard_size=3,
+            workers=2,
+            **FRONT_END,
+        )
     assert runs['ray'].records == runs['local'].records > runs['local'].written
     assert manifest_lines(tmp_path / 'ray') == manifest_lines(tmp_path / 'local')
     for shard in (tmp_path / 'local').glob('shard-*.tar'):
@@ -220,7 +237,7 @@ def test_ray_engine_chunks_like_local(audio, ray_session, tmp_path):
 
 def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
     # A fresh interpreter where `import ray` fails, as without the extra.
-    code = textwrap.dedent(f'''
+    code = textwrap.dedent(f"""
         import sys
         sys.modules['ray'] = None
         from kapre_fast import corpus
@@ -228,9 +245,14 @@ def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
             corpus.extract({str(audio[0])!r}, {str(tmp_path / 'out')!r}, engine='ray')
         except ImportError as error:
             print(error)
-    ''')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120, env=_environment())
+    """)
+    result = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(),
+    )
     from kapre_fast._loader import pip_install_hint
 
     assert pip_install_hint('ray') in result.stdout, result.stderr
@@ -255,10 +277,20 @@ def test_ray_engine_refuses_an_address_where_nothing_listens(audio, tmp_path):
     assert not (tmp_path / 'out').exists()
     with pytest.raises(ValueError, match="address must be .*got 'nowhere'"):
         corpus.extract(audio[0], tmp_path / 'out', engine='ray', address='nowhere')
-    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(audio[0] / 'a.wav'), '-o',
-               str(tmp_path / 'cli'), '--engine', 'ray', '--address', address]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                            env=_environment())
+    command = [
+        sys.executable,
+        '-m',
+        'kapre_fast.cli',
+        'features',
+        str(audio[0] / 'a.wav'),
+        '-o',
+        str(tmp_path / 'cli'),
+        '--engine',
+        'ray',
+        '--address',
+        address,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_environment())
     assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr
     assert f'Ray cluster at {address}: cannot connect' in result.stderr
 
@@ -270,26 +302,34 @@ def test_ray_engine_runs_from_a_source_checkout(audio, tmp_path):
     checkout = tmp_path / 'checkout'
     (checkout / 'kapre_fast').mkdir(parents=True)
     (checkout / 'kapre_fast' / '__init__.py').write_text(
-        'raise ImportError("the uncompiled source tree was imported")\n')
-    (tmp_path / 'driver.py').write_text(textwrap.dedent(f'''
+        'raise ImportError("the uncompiled source tree was imported")\n'
+    )
+    (tmp_path / 'driver.py').write_text(
+        textwrap.dedent(f"""
         from kapre_fast import corpus
         summary = corpus.extract({str(audio[0] / 'a.wav')!r}, {str(tmp_path / 'out')!r},
                                  engine='ray', workers=1, sample_rate=16000, n_fft=512,
                                  hop_length=160, n_mels=40, return_decibel=True)
         print(summary)
-    '''))
-    result = subprocess.run([sys.executable, str(tmp_path / 'driver.py')], cwd=checkout,
-                            capture_output=True, text=True, timeout=180, env=_environment())
+    """)
+    )
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / 'driver.py')],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=_environment(),
+    )
     assert result.returncode == 0 and '1 of 1 files written' in result.stdout, result.stderr
-    np.testing.assert_array_equal(corpus.open(tmp_path / 'out')['a'],
-                                  expected(audio[0] / 'a.wav'))
+    np.testing.assert_array_equal(corpus.open(tmp_path / 'out')['a'], expected(audio[0] / 'a.wav'))
 
 
 # ----- resuming ------------------------------------------------------------------------------
 
 # The child run: the local engine, one item per shard, each shard held open 0.3 s, so that a
 # kill lands while one is being written.
-_SLOW_CHILD = '''
+_SLOW_CHILD = """
 import sys, time
 from kapre_fast import corpus
 from kapre_fast.corpus import writers
@@ -302,7 +342,7 @@ def slow_add(self, records):
 writers.TarShards.add = slow_add
 corpus.extract(sys.argv[1], sys.argv[2], sample_rate=16000, shard_size=1, workers=1,
                n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
-'''
+"""
 
 
 def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp_path):
@@ -311,8 +351,11 @@ def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp
     for copy in range(8):  # 8 copies of the corpus's files (good and bad), in sub-folders
         shutil.copytree(folder, source / f'part{copy}')
     output = tmp_path / 'out'
-    child = subprocess.Popen([sys.executable, '-c', _SLOW_CHILD, str(source), str(output)],
-                             env=_environment(), stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, '-c', _SLOW_CHILD, str(source), str(output)],
+        env=_environment(),
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     try:
         # Kill once some shards are committed and another is being written.
@@ -340,8 +383,7 @@ def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp
     with open(output / 'manifest.jsonl', 'a') as stream:
         stream.write('{"id": "part0/a", "item": "par')
 
-    summary = corpus.extract(source, output, sample_rate=RATE, shard_size=1, workers=2,
-                             **FRONT_END)
+    summary = corpus.extract(source, output, sample_rate=RATE, shard_size=1, workers=2, **FRONT_END)
     assert summary.already_done == len(done_before)
     assert summary.written == total_good - len(done_before)
     assert not list(output.glob('*.partial')) and not (output / 'shard-000999.tar').exists()
@@ -353,14 +395,15 @@ def test_resume_after_sigkill_writes_every_id_exactly_once(audio, local_run, tmp
     features, reference = corpus.open(output), corpus.open(local_run[0])
     for id in ok_ids:
         np.testing.assert_array_equal(features[id], reference[id.split('/', 1)[1]])
-    assert sorted(features.failed) == sorted(f'part{copy}/{bad}' for copy in range(8)
-                                             for bad in BAD)
+    assert sorted(features.failed) == sorted(
+        f'part{copy}/{bad}' for copy in range(8) for bad in BAD
+    )
 
 
 # The child run: the local engine with two workers; the worker that gets item argv[3] writes
 # its pid to argv[4] and waits to be killed ('once': the retry computes it) or kills itself
 # ('always': it dies again when retried alone).
-_KILLED_CHILD = '''
+_KILLED_CHILD = """
 import os, signal, sys, time
 from kapre_fast import corpus
 from kapre_fast.corpus import engine_local
@@ -381,17 +424,20 @@ engine_local._work = watched
 summary = corpus.extract(sys.argv[1], sys.argv[2], sample_rate=16000, shard_size=2, workers=2,
                          n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
 print(summary.written, summary.failed)
-'''
+"""
 
 
 @pytest.mark.parametrize('mode', ['once', 'always'])
-def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run, tmp_path,
-                                                               mode):
+def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run, tmp_path, mode):
     folder, good = audio
     output, marker = tmp_path / 'out', tmp_path / 'pid'
-    child = subprocess.Popen([sys.executable, '-c', _KILLED_CHILD, str(folder), str(output),
-                              'b', str(marker), mode], env=_environment(),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, '-c', _KILLED_CHILD, str(folder), str(output), 'b', str(marker), mode],
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         if mode == 'once':  # SIGKILL the worker while it computes 'b', as the OOM killer does
             deadline = time.monotonic() + 60
@@ -419,8 +465,9 @@ def test_a_killed_worker_is_retried_or_its_item_failed_by_name(audio, local_run,
         assert 'b' not in features.failed
 
 
-def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, local_run,
-                                                                         tmp_path, monkeypatch):
+def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(
+    audio, local_run, tmp_path, monkeypatch
+):
     """Disk full at the manifest write, simulated in this process (no tmpfs to fill without
     root): os.write on the manifest writes part of a commit, then raises ENOSPC."""
     import errno
@@ -434,7 +481,7 @@ def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, 
             return real_write(descriptor, data)
         calls.append(len(data))
         if len(calls) in (2, 4):  # a short write, continued by the writer
-            return real_write(descriptor, bytes(data[:len(data) // 2]))
+            return real_write(descriptor, bytes(data[: len(data) // 2]))
         if len(calls) == 5:
             raise OSError(errno.ENOSPC, 'No space left on device')
         return real_write(descriptor, data)
@@ -448,8 +495,7 @@ def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, 
     listed = corpus.open(output)
     assert sorted(listed) == sorted(line['id'] for line in lines if line['status'] == 'ok')
 
-    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1,
-                             **FRONT_END)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=1, workers=1, **FRONT_END)
     assert (summary.already_done, summary.written) == (2, len(good) - 2)
     ok_ids = [line['id'] for line in manifest_lines(output) if line['status'] == 'ok']
     assert sorted(ok_ids) == sorted(shard_members(output)) == sorted(good)  # exactly once
@@ -459,7 +505,7 @@ def test_a_manifest_append_cut_short_is_an_error_and_the_rerun_completes(audio, 
 
 
 # A run into one .npz, each record's write held 0.1 s; prints when it started and ended.
-_NPZ_CHILD = '''
+_NPZ_CHILD = """
 import sys, time
 from kapre_fast import corpus
 from kapre_fast.corpus import writers
@@ -472,15 +518,22 @@ start = time.time()
 corpus.extract(sys.argv[1], sys.argv[2], format='npz', sample_rate=16000, workers=1,
                n_fft=512, hop_length=160, n_mels=40, return_decibel=True)
 print(start, time.time())
-'''
+"""
 
 
 def test_two_runs_writing_one_npz_at_once_leave_a_whole_one(audio, local_run, tmp_path):
     folder, good = audio
     output = tmp_path / 'all.npz'
-    children = [subprocess.Popen([sys.executable, '-c', _NPZ_CHILD, str(folder), str(output)],
-                                 env=_environment(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, '-c', _NPZ_CHILD, str(folder), str(output)],
+            env=_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     spans = []
     for child in children:
         stdout, stderr = child.communicate(timeout=120)
@@ -502,21 +555,25 @@ def test_two_runs_writing_one_npz_at_once_leave_a_whole_one(audio, local_run, tm
 def test_a_name_too_long_for_the_file_system_fails_its_item_only(audio, tmp_path, format):
     folder, _ = audio
     long_id = 'x' * 250  # 250 + len('.npy.partial') > 255, the longest file name
-    rows = [{'path': str(folder / 'a.wav'), 'id': 'first'},
-            {'path': str(folder / 'a.wav'), 'id': long_id},
-            {'path': str(folder / 'a.wav'), 'id': 'last'}]
+    rows = [
+        {'path': str(folder / 'a.wav'), 'id': 'first'},
+        {'path': str(folder / 'a.wav'), 'id': long_id},
+        {'path': str(folder / 'a.wav'), 'id': 'last'},
+    ]
     (tmp_path / 'list.jsonl').write_text(''.join(json.dumps(row) + '\n' for row in rows))
     output = tmp_path / 'out'
-    summary = corpus.extract(tmp_path / 'list.jsonl', output, format=format, sample_rate=RATE,
-                             workers=1, **FRONT_END)
+    summary = corpus.extract(
+        tmp_path / 'list.jsonl', output, format=format, sample_rate=RATE, workers=1, **FRONT_END
+    )
     features = corpus.open(output)
     want = expected(folder / 'a.wav')
     if format == 'shards':  # a tar member name has no length limit (PAX headers)
         assert summary.ok and sorted(features) == sorted(['first', 'last', long_id])
         np.testing.assert_array_equal(features[long_id], want)
     else:
-        assert [(id, error.split(': ', 1)[0]) for id, _, error in summary.failed] == \
-            [(long_id, str(folder / 'a.wav'))]
+        assert [(id, error.split(': ', 1)[0]) for id, _, error in summary.failed] == [
+            (long_id, str(folder / 'a.wav'))
+        ]
         assert 'File name too long' in summary.failed[0][2]
         assert sorted(features) == ['first', 'last'] and long_id in features.failed
         assert not list(output.rglob('*.partial'))
@@ -543,8 +600,10 @@ def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tm
     output = tmp_path / 'out'
     shutil.copytree(local_run[0], output)
     lines = manifest_lines(output)
-    in_shard = {name: sorted(line['id'] for line in lines if line.get('shard') == name)
-                for name in ('shard-000000.tar', 'shard-000001.tar')}
+    in_shard = {
+        name: sorted(line['id'] for line in lines if line.get('shard') == name)
+        for name in ('shard-000000.tar', 'shard-000001.tar')
+    }
 
     # Swapped: each id would read another recording's array by its offset.
     first, second = output / 'shard-000000.tar', output / 'shard-000001.tar'
@@ -553,13 +612,14 @@ def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tm
     (tmp_path / 'swap').rename(second)
     features = corpus.open(output)
     id = in_shard['shard-000000.tar'][0]
-    with pytest.raises(corpus.DamagedOutputError,
-                       match=rf"shard-000000.tar: holds '.*' .* not '{id}.npy' .*record '{id}'"):
+    with pytest.raises(
+        corpus.DamagedOutputError,
+        match=rf"shard-000000.tar: holds '.*' .* not '{id}.npy' .*record '{id}'",
+    ):
         features[id]
     with pytest.raises(corpus.DamagedOutputError, match='shard-00000[01].tar'):
         features.verify()
-    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
-                             **FRONT_END)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2, **FRONT_END)
     swapped = in_shard['shard-000000.tar'] + in_shard['shard-000001.tar']
     assert (summary.written, summary.redone) == (len(swapped), len(swapped))
     assert summary.already_done == len(good) - len(swapped)  # failed items are retried
@@ -570,11 +630,11 @@ def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tm
     shard = next(output.glob('shard-*.tar'))
     ids = sorted(line['id'] for line in manifest_lines(output) if line.get('shard') == shard.name)
     shard.unlink()
-    with pytest.raises(corpus.DamagedOutputError,
-                       match=rf'{shard.name}: no such file; the manifest lists record'):
+    with pytest.raises(
+        corpus.DamagedOutputError, match=rf'{shard.name}: no such file; the manifest lists record'
+    ):
         corpus.open(output)
-    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2,
-                             **FRONT_END)
+    summary = corpus.extract(folder, output, sample_rate=RATE, shard_size=2, workers=2, **FRONT_END)
     assert summary.written == summary.redone == len(ids) > 0
     _assert_same_as_clean_run(output, reference, good)
 
@@ -584,16 +644,23 @@ def test_swapped_and_deleted_shards_are_reported_and_redone(audio, local_run, tm
     data = bytearray(shard.read_bytes())
     data[line['offset'] + line['bytes'] - 1] ^= 1
     shard.write_bytes(bytes(data))
-    with pytest.raises(corpus.DamagedOutputError,
-                       match=rf"SHA-256 mismatch.*record '{line['id']}'"):
+    with pytest.raises(
+        corpus.DamagedOutputError, match=rf"SHA-256 mismatch.*record '{line['id']}'"
+    ):
         corpus.open(output)[line['id']]
 
 
 def test_damaged_npz_and_npy_outputs_are_named(audio, tmp_path):
     folder, _ = audio
     for format, output in [('npz', tmp_path / 'all.npz'), ('npy', tmp_path / 'npy')]:
-        corpus.extract([folder / 'a.wav', folder / 'b.flac'], output, format=format,
-                       sample_rate=RATE, workers=1, **FRONT_END)
+        corpus.extract(
+            [folder / 'a.wav', folder / 'b.flac'],
+            output,
+            format=format,
+            sample_rate=RATE,
+            workers=1,
+            **FRONT_END,
+        )
         features = corpus.open(output)
         a, b = features['a'], features['b']
         if format == 'npz':  # the same keys, the arrays swapped: np.load would read them
@@ -602,29 +669,37 @@ def test_damaged_npz_and_npy_outputs_are_named(audio, tmp_path):
         else:
             (output / 'a.npy').unlink()
             damaged = output / 'a.npy'
-        with pytest.raises(corpus.DamagedOutputError,
-                           match=rf"{damaged}: .*the manifest lists record 'a'"):
+        with pytest.raises(
+            corpus.DamagedOutputError, match=rf"{damaged}: .*the manifest lists record 'a'"
+        ):
             corpus.open(output)['a']
 
 
-@pytest.mark.parametrize('line, message', [
-    ('{}', r'line 2: "id" must be a str, got None'),
-    ('', r'line 2: not a JSON line'),
-    ('garbage', r'line 2: not a JSON line'),
-    ('[1, 2]', r'line 2: not a record'),
-    ('{"id": "x", "item": "x", "status": "ok", "shard": 5, "frames": 1}',
-     r'line 2: "shard" must be a str, got 5'),
-])
-def test_a_manifest_line_that_is_not_a_record_is_named(audio, local_run, tmp_path, line,
-                                                        message):
+@pytest.mark.parametrize(
+    'line, message',
+    [
+        ('{}', r'line 2: "id" must be a str, got None'),
+        ('', r'line 2: not a JSON line'),
+        ('garbage', r'line 2: not a JSON line'),
+        ('[1, 2]', r'line 2: not a record'),
+        (
+            '{"id": "x", "item": "x", "status": "ok", "shard": 5, "frames": 1}',
+            r'line 2: "shard" must be a str, got 5',
+        ),
+    ],
+)
+def test_a_manifest_line_that_is_not_a_record_is_named(audio, local_run, tmp_path, line, message):
     output = tmp_path / 'out'
     shutil.copytree(local_run[0], output)
     text = (output / 'manifest.jsonl').read_text().splitlines(keepends=True)
     (output / 'manifest.jsonl').write_text(text[0] + line + '\n' + ''.join(text[1:]))
-    for attempt in (lambda: corpus.open(output),
-                    lambda: corpus.extract(audio[0], output, workers=1, **FRONT_END)):
-        with pytest.raises(corpus.DamagedOutputError,
-                           match=rf'{output / "manifest.jsonl"}, {message}'):
+    for attempt in (
+        lambda: corpus.open(output),
+        lambda: corpus.extract(audio[0], output, workers=1, **FRONT_END),
+    ):
+        with pytest.raises(
+            corpus.DamagedOutputError, match=rf'{output / "manifest.jsonl"}, {message}'
+        ):
             attempt()
 
 
@@ -632,8 +707,9 @@ def test_hostile_inputs_fail_by_name_or_are_refused(audio, tmp_path, speech):
     folder, _ = audio
     bad = tmp_path / 'bad'
     bad.mkdir()
-    soundfile.write(str(bad / 'nan.wav'), np.full((4000, 1), np.nan, np.float32), RATE,
-                    subtype='FLOAT')
+    soundfile.write(
+        str(bad / 'nan.wav'), np.full((4000, 1), np.nan, np.float32), RATE, subtype='FLOAT'
+    )
     soundfile.write(str(bad / 'one-hertz.wav'), speech[:16000, None], 1)  # header: 1 Hz
     latin = bad / os.fsdecode(b'caf\xe9.wav')  # a name that is not UTF-8
     shutil.copy(folder / 'a.wav', latin)
@@ -641,18 +717,25 @@ def test_hostile_inputs_fail_by_name_or_are_refused(audio, tmp_path, speech):
     failed = {id: error for id, _, error in summary.failed}
     assert sorted(failed) == ['nan', 'one-hertz']
     assert 'nan.wav: 4000 of 4000 samples are NaN or infinite' in failed['nan']
-    assert 'one-hertz.wav: a sample rate of 1 Hz (the file\'s header) cannot be resampled to ' \
+    assert (
+        "one-hertz.wav: a sample rate of 1 Hz (the file's header) cannot be resampled to "
         '16000 Hz' in failed['one-hertz']
+    )
     features = corpus.open(tmp_path / 'out')
     np.testing.assert_array_equal(features[latin.stem], expected(folder / 'a.wav'))
 
-    with pytest.raises(corpus.InputError, match="an input is an empty path"):
+    with pytest.raises(corpus.InputError, match='an input is an empty path'):
         corpus.extract('', tmp_path / 'none')  # was: the current folder, walked
-    rows = {'nul': {'path': 'a.wav', 'id': 'a\x00b'}, 'inf': {'path': 'a.wav', 'offset': 'inf'},
-            'huge': {'path': 'a.wav', 'duration': 1e400}}
-    messages = {'nul': r"id 'a\\x00b' holds a control character",
-                'inf': r"row 1: offset must be a finite number >= 0 of seconds, got 'inf'",
-                'huge': r'row 1: duration must be a finite number > 0 of seconds, got inf'}
+    rows = {
+        'nul': {'path': 'a.wav', 'id': 'a\x00b'},
+        'inf': {'path': 'a.wav', 'offset': 'inf'},
+        'huge': {'path': 'a.wav', 'duration': 1e400},
+    }
+    messages = {
+        'nul': r"id 'a\\x00b' holds a control character",
+        'inf': r"row 1: offset must be a finite number >= 0 of seconds, got 'inf'",
+        'huge': r'row 1: duration must be a finite number > 0 of seconds, got inf',
+    }
     for name, row in rows.items():
         (tmp_path / f'{name}.jsonl').write_text(json.dumps(row) + '\n')
         with pytest.raises(corpus.InputError, match=messages[name]):
@@ -683,25 +766,35 @@ def test_manifest_inputs_csv_and_jsonl(audio, tmp_path):
     folder, _ = audio
     rows = [
         {'path': str(folder / 'a.wav'), 'offset': 0.25, 'duration': 0.5, 'id': 'a-middle'},
-        {'path': os.path.relpath(folder / 'b.flac', tmp_path), 'offset': '', 'duration': '',
-         'id': ''},
+        {
+            'path': os.path.relpath(folder / 'b.flac', tmp_path),
+            'offset': '',
+            'duration': '',
+            'id': '',
+        },
         {'path': str(folder / 'missing.wav'), 'offset': '', 'duration': '', 'id': 'gone'},
     ]
-    (tmp_path / 'list.csv').write_text('path,offset,duration,id\n' + ''.join(
-        f'{r["path"]},{r["offset"]},{r["duration"]},{r["id"]}\n' for r in rows))
-    (tmp_path / 'list.jsonl').write_text(''.join(
-        json.dumps({key: value for key, value in r.items() if value != ''}) + '\n'
-        for r in rows))
+    (tmp_path / 'list.csv').write_text(
+        'path,offset,duration,id\n'
+        + ''.join(f'{r["path"]},{r["offset"]},{r["duration"]},{r["id"]}\n' for r in rows)
+    )
+    (tmp_path / 'list.jsonl').write_text(
+        ''.join(
+            json.dumps({key: value for key, value in r.items() if value != ''}) + '\n' for r in rows
+        )
+    )
     for name in ('list.csv', 'list.jsonl'):
-        summary = corpus.extract(tmp_path / name, tmp_path / f'out-{name}', sample_rate=RATE,
-                                 workers=1, **FRONT_END)
+        summary = corpus.extract(
+            tmp_path / name, tmp_path / f'out-{name}', sample_rate=RATE, workers=1, **FRONT_END
+        )
         features = corpus.open(tmp_path / f'out-{name}')
         relative_id = 'b'  # a path outside the manifest's folder: the file's own name
         assert sorted(features) == sorted(['a-middle', relative_id]), name
         assert list(features.failed) == ['gone'] and 'no such file' in features.failed['gone']
         assert summary.failed[0][0] == 'gone'
-        np.testing.assert_array_equal(features['a-middle'],
-                                      expected(folder / 'a.wav', start=4000, stop=12000))
+        np.testing.assert_array_equal(
+            features['a-middle'], expected(folder / 'a.wav', start=4000, stop=12000)
+        )
         np.testing.assert_array_equal(features[relative_id], expected(folder / 'b.flac'))
 
     (tmp_path / 'bad.csv').write_text('file,offset\nx.wav,1\n')
@@ -763,7 +856,7 @@ def test_open_streams_to_torch_and_tf(local_run):
 
 
 def test_importing_corpus_imports_no_framework(local_run):
-    code = textwrap.dedent(f'''
+    code = textwrap.dedent(f"""
         import sys
         import kapre_fast
         from kapre_fast import corpus
@@ -775,9 +868,14 @@ def test_importing_corpus_imports_no_framework(local_run):
             features.to_torch()
         except ImportError as error:
             print(error)
-    ''')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120, env=_environment())
+    """)
+    result = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(),
+    )
     lines = result.stdout.splitlines()
     assert lines[:1] == ['[]'], result.stderr
     assert lines[1].startswith('to_torch needs PyTorch'), result.stdout
@@ -790,10 +888,25 @@ def test_command_writes_shards_and_reports_failures(audio, local_run, tmp_path):
     folder, good = audio
     output = tmp_path / 'cli'
     options = ['--n-fft', '512', '--hop-length', '160', '--n-mels', '40']
-    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(folder), '-o', str(output),
-               '--format', 'shards', '--shard-size', '2', '--sample-rate', str(RATE), *options]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180,
-                            env=_environment())
+    command = [
+        sys.executable,
+        '-m',
+        'kapre_fast.cli',
+        'features',
+        str(folder),
+        '-o',
+        str(output),
+        '--format',
+        'shards',
+        '--shard-size',
+        '2',
+        '--sample-rate',
+        str(RATE),
+        *options,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env=_environment()
+    )
     assert result.returncode == 1, result.stderr
     assert f'{len(good)} of {len(good) + len(BAD)} files written' in result.stdout
     assert f'{len(BAD)} failed' in result.stdout and 'Traceback' not in result.stderr
@@ -802,8 +915,9 @@ def test_command_writes_shards_and_reports_failures(audio, local_run, tmp_path):
     for name in sorted(path.name for path in local_run[0].glob('shard-*.tar')):
         assert (output / name).read_bytes() == (local_run[0] / name).read_bytes()
 
-    rerun = subprocess.run(command + ['--no-resume'], capture_output=True, text=True,
-                           timeout=180, env=_environment())
+    rerun = subprocess.run(
+        command + ['--no-resume'], capture_output=True, text=True, timeout=180, env=_environment()
+    )
     assert rerun.returncode == 2 and 'already holds a run' in rerun.stderr
 
 

@@ -11,8 +11,9 @@ core = _loader.core()
 ISAS = [isa for isa in ('avx512', 'avx2', 'sse2') if core.force_isa(isa)]
 core.force_isa('')
 
-MEL_DB = dict(n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64,
-              return_decibel=True)
+MEL_DB = dict(
+    n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
+)
 
 
 @pytest.fixture
@@ -29,14 +30,17 @@ def test_result_does_not_depend_on_thread_count(stereo):
 
 
 @pytest.mark.parametrize('isa', ISAS)
-@pytest.mark.parametrize('family, kwargs', [
-    ('melspectrogram', MEL_DB),
-    ('stft_magnitude', dict(n_fft=1000, hop_length=250)),  # mixed radix 2^3 5^3
-    ('stft_mag_phase', dict(n_fft=257, win_length=200, hop_length=64, pad_end=True)),  # prime
-    ('stft', dict(n_fft=2048, hop_length=512, pad_begin=True, pad_end=True)),
-    # one channel's (re, im) pairs side by side: stored through transposes and an interleave
-    ('stft', dict(n_fft=512, hop_length=128, output_data_format='channels_first')),
-])
+@pytest.mark.parametrize(
+    'family, kwargs',
+    [
+        ('melspectrogram', MEL_DB),
+        ('stft_magnitude', dict(n_fft=1000, hop_length=250)),  # mixed radix 2^3 5^3
+        ('stft_mag_phase', dict(n_fft=257, win_length=200, hop_length=64, pad_end=True)),  # prime
+        ('stft', dict(n_fft=2048, hop_length=512, pad_begin=True, pad_end=True)),
+        # one channel's (re, im) pairs side by side: stored through transposes and an interleave
+        ('stft', dict(n_fft=512, hop_length=128, output_data_format='channels_first')),
+    ],
+)
 def test_every_instruction_set_matches_the_reference(isa, family, kwargs, stereo):
     assert core.force_isa(isa)
     try:
@@ -58,20 +62,26 @@ def test_strided_and_reversed_inputs_give_the_same_result(stereo):
     reversed_view = stereo[:, ::-1, ::-1]  # negative strides, no copy
     np.testing.assert_array_equal(cpu.melspectrogram(reversed_view, **MEL_DB), expected)
     fortran = np.asfortranarray(stereo)
-    np.testing.assert_array_equal(cpu.melspectrogram(fortran, **MEL_DB),
-                                  cpu.melspectrogram(stereo, **MEL_DB))
+    np.testing.assert_array_equal(
+        cpu.melspectrogram(fortran, **MEL_DB), cpu.melspectrogram(stereo, **MEL_DB)
+    )
     every_other = np.ascontiguousarray(np.repeat(stereo, 2, axis=1))[:, ::2]
-    np.testing.assert_array_equal(cpu.melspectrogram(every_other, **MEL_DB),
-                                  cpu.melspectrogram(stereo, **MEL_DB))
+    np.testing.assert_array_equal(
+        cpu.melspectrogram(every_other, **MEL_DB), cpu.melspectrogram(stereo, **MEL_DB)
+    )
 
 
 @pytest.mark.parametrize('isa', ISAS)
 def test_a_signals_ragged_last_tile_gives_the_frames_of_a_full_one(isa, stereo):
     # 37 frames leave a ragged last tile at every lane count (4, 8, 16); the same frames of a
     # longer signal sit in full tiles. Mono (unit stride) and stereo (strided) channels_last.
-    kwargs = dict(n_fft=64, hop_length=16, input_data_format='channels_last',
-                  output_data_format='channels_last')
-    short, long = stereo[:, :64 + 36 * 16], stereo[:, :64 + 47 * 16]
+    kwargs = dict(
+        n_fft=64,
+        hop_length=16,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
+    short, long = stereo[:, : 64 + 36 * 16], stereo[:, : 64 + 47 * 16]
     assert core.force_isa(isa)
     try:
         for audio, longer in ((short, long), (short[..., :1], long[..., :1])):
@@ -85,11 +95,16 @@ def test_a_signals_ragged_last_tile_gives_the_frames_of_a_full_one(isa, stereo):
 
 
 @pytest.mark.parametrize('isa', ISAS)
-@pytest.mark.parametrize('kwargs', [
-    dict(n_fft=1024, hop_length=256),                    # benchmark D: chains of 4 rows
-    dict(n_fft=2048, win_length=1501, hop_length=128),   # odd win_length: last odd row is padding
-    dict(n_fft=512, hop_length=256),                     # 512: a complex FFT of 256 = 16 x 16
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(n_fft=1024, hop_length=256),  # benchmark D: chains of 4 rows
+        dict(
+            n_fft=2048, win_length=1501, hop_length=128
+        ),  # odd win_length: last odd row is padding
+        dict(n_fft=512, hop_length=256),  # 512: a complex FFT of 256 = 16 x 16
+    ],
+)
 def test_framing_fused_into_the_fft_gives_the_edge_paths_bits(isa, kwargs, stereo):
     # pad_begin prepends n_fft - hop zeros, a whole number of hops here: frame k + pad / hop of
     # the padded signal is frame k of the plain one. The first tile (padding) takes the edge
@@ -103,7 +118,7 @@ def test_framing_fused_into_the_fft_gives_the_edge_paths_bits(isa, kwargs, stere
                 padded = getattr(cpu, family)(audio, pad_begin=True, **kwargs)
                 plain = getattr(cpu, family)(audio, **kwargs)
                 n = plain.shape[1] - offset if offset else plain.shape[1]
-                np.testing.assert_array_equal(padded[:, offset:offset + n], plain[:, :n])
+                np.testing.assert_array_equal(padded[:, offset : offset + n], plain[:, :n])
     finally:
         core.force_isa('')
 
@@ -135,8 +150,10 @@ def test_complex_stft_channels_last_gives_each_channels_mono_bits(isa, channels)
     assert core.force_isa(isa)
     try:
         together = cpu.stft(audio, **kwargs)
-        alone = [cpu.stft(np.ascontiguousarray(audio[..., c:c + 1]), **kwargs)[..., 0]
-                 for c in range(channels)]
+        alone = [
+            cpu.stft(np.ascontiguousarray(audio[..., c : c + 1]), **kwargs)[..., 0]
+            for c in range(channels)
+        ]
     finally:
         core.force_isa('')
     np.testing.assert_array_equal(together, np.stack(alone, -1))
@@ -166,11 +183,13 @@ def test_phases_are_the_angle_of_the_complex_stft(isa, layout, stereo):
 
 def test_other_dtypes_are_converted_to_float32(stereo):
     expected = cpu.stft_magnitude(stereo, n_fft=256)
-    np.testing.assert_array_equal(cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256),
-                                  expected)
+    np.testing.assert_array_equal(
+        cpu.stft_magnitude(stereo.astype(np.float64), n_fft=256), expected
+    )
     ints = (stereo * 1000).astype(np.int16)
-    np.testing.assert_allclose(cpu.stft_magnitude(ints, n_fft=256),
-                               cpu.stft_magnitude(ints.astype(np.float32), n_fft=256))
+    np.testing.assert_allclose(
+        cpu.stft_magnitude(ints, n_fft=256), cpu.stft_magnitude(ints.astype(np.float32), n_fft=256)
+    )
     with pytest.raises(TypeError, match='audio'):
         cpu.stft_magnitude(stereo.astype(np.complex64), n_fft=256)
 
@@ -185,21 +204,28 @@ def test_digital_silence_gives_the_decibel_floor():
 def test_istft_inverts_stft(stereo):
     kwargs = dict(n_fft=512, hop_length=128)
     X = cpu.stft(stereo, pad_begin=True, pad_end=True, **kwargs)
-    y = cpu.istft(X, stft_data_format='channels_last', waveform_data_format='channels_last',
-                  **kwargs)
+    y = cpu.istft(
+        X, stft_data_format='channels_last', waveform_data_format='channels_last', **kwargs
+    )
     trim = 512 - 128
-    np.testing.assert_allclose(y[:, trim:trim + stereo.shape[1]], stereo, atol=2e-6)
+    np.testing.assert_allclose(y[:, trim : trim + stereo.shape[1]], stereo, atol=2e-6)
     truth = reference.istft(X, **kwargs)
     assert peak_relative_error(y, truth) < 1e-6
 
 
 @pytest.mark.parametrize('isa', ISAS)
 @pytest.mark.parametrize('layout', ['channels_first', 'channels_last'])
-@pytest.mark.parametrize('kwargs', [dict(n_fft=512, hop_length=128),
-                                    dict(n_fft=1000, win_length=999, hop_length=250),
-                                    dict(n_fft=257, hop_length=64)])
-def test_istft_on_every_instruction_set_and_layout_matches_the_reference(isa, layout, kwargs,
-                                                                         stereo):
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(n_fft=512, hop_length=128),
+        dict(n_fft=1000, win_length=999, hop_length=250),
+        dict(n_fft=257, hop_length=64),
+    ],
+)
+def test_istft_on_every_instruction_set_and_layout_matches_the_reference(
+    isa, layout, kwargs, stereo
+):
     # channels_first: each channel's (re, im) pairs side by side, read W bins at a time through
     # a deinterleave and register transposes; channels_last (2 channels): pair by pair.
     X = cpu.stft(stereo, pad_begin=True, pad_end=True, output_data_format=layout, **kwargs)
@@ -211,14 +237,20 @@ def test_istft_on_every_instruction_set_and_layout_matches_the_reference(isa, la
     truth = reference.istft(X, stft_data_format=layout, **kwargs)
     assert peak_relative_error(y, truth) < 1e-6
     trim = kwargs['n_fft'] - kwargs['hop_length']
-    np.testing.assert_allclose(y[:, trim:trim + stereo.shape[1]], stereo, atol=3e-6)
+    np.testing.assert_allclose(y[:, trim : trim + stereo.shape[1]], stereo, atol=3e-6)
 
 
-@pytest.mark.parametrize('function, kwargs', [
-    (cpu.melspectrogram, MEL_DB),
-    (cpu.stft_mag_phase, dict(n_fft=256, return_decibel=True, output_data_format='channels_first')),
-    (cpu.stft, dict(n_fft=256, pad_end=True)),
-])
+@pytest.mark.parametrize(
+    'function, kwargs',
+    [
+        (cpu.melspectrogram, MEL_DB),
+        (
+            cpu.stft_mag_phase,
+            dict(n_fft=256, return_decibel=True, output_data_format='channels_first'),
+        ),
+        (cpu.stft, dict(n_fft=256, pad_end=True)),
+    ],
+)
 def test_out_is_filled_and_returned(function, kwargs, stereo):
     fresh = function(stereo, **kwargs)
     out = np.full(fresh.shape, np.nan, fresh.dtype)
@@ -234,13 +266,16 @@ def _read_only(array):
     return array
 
 
-@pytest.mark.parametrize('make_out, error, message', [
-    (lambda shape: np.zeros(shape[:-1], np.float32), ValueError, r'out must have shape \(2, '),
-    (lambda shape: np.zeros(shape, np.float64), TypeError, 'out must have dtype float32'),
-    (lambda shape: np.zeros(shape[::-1], np.float32).T, ValueError, 'C-contiguous'),
-    (lambda shape: _read_only(np.zeros(shape, np.float32)), ValueError, 'writeable'),
-    (lambda shape: [[0.0]], TypeError, 'out must be a NumPy array, got list'),
-])
+@pytest.mark.parametrize(
+    'make_out, error, message',
+    [
+        (lambda shape: np.zeros(shape[:-1], np.float32), ValueError, r'out must have shape \(2, '),
+        (lambda shape: np.zeros(shape, np.float64), TypeError, 'out must have dtype float32'),
+        (lambda shape: np.zeros(shape[::-1], np.float32).T, ValueError, 'C-contiguous'),
+        (lambda shape: _read_only(np.zeros(shape, np.float32)), ValueError, 'writeable'),
+        (lambda shape: [[0.0]], TypeError, 'out must be a NumPy array, got list'),
+    ],
+)
 def test_bad_out_is_refused_by_name(make_out, error, message, stereo):
     shape = cpu.melspectrogram(stereo, **MEL_DB).shape
     with pytest.raises(error, match=message):
@@ -251,18 +286,21 @@ def test_out_may_not_overlap_the_audio():
     spec = dict(n_fft=64, hop_length=64)  # 64 frames x 33 bins: as many floats as the audio
     buffer = np.random.default_rng(0).standard_normal(1 + 64 * 33 + 64).astype(np.float32)
     audio = buffer[: 64 * 33].reshape(1, 64 * 33, 1)
-    out = buffer[64:64 + 33 * 33].reshape(1, 33, 33, 1)
+    out = buffer[64 : 64 + 33 * 33].reshape(1, 33, 33, 1)
     with pytest.raises(ValueError, match='overlap'):
         cpu.stft_magnitude(audio, out=out, **spec)
 
 
-@pytest.mark.parametrize('bad, error, message', [
-    (dict(threads=0), ValueError, 'threads'),
-    (dict(threads=1.5), ValueError, 'threads'),
-    (dict(n_fft=1), ValueError, 'n_fft'),
-    (dict(hop_length=0), ValueError, 'hop_length'),
-    (dict(window_name='nope'), NotImplementedError, 'window'),
-])
+@pytest.mark.parametrize(
+    'bad, error, message',
+    [
+        (dict(threads=0), ValueError, 'threads'),
+        (dict(threads=1.5), ValueError, 'threads'),
+        (dict(n_fft=1), ValueError, 'n_fft'),
+        (dict(hop_length=0), ValueError, 'hop_length'),
+        (dict(window_name='nope'), NotImplementedError, 'window'),
+    ],
+)
 def test_bad_arguments_are_named(bad, error, message, stereo):
     with pytest.raises(error, match=message):
         cpu.stft_magnitude(stereo, **{'n_fft': 256, **bad})
@@ -281,38 +319,55 @@ def test_too_short_audio_names_the_lengths():
 def _raw(**changes):
     spec = FrontEnd.melspectrogram(**MEL_DB)
     start, length, weights = spec.sparse_filterbank()
-    args = dict(audio=np.ones((1, 4000, 1), np.float32),
-                window=spec.window().astype(np.float32), band_start=start, band_length=length,
-                band_weights=weights, n_fft=512, win_length=400, hop_length=160, pad_begin=0,
-                pad_end=False, output=0, decibel=True, amin=1e-5, ref_value=1.0,
-                dynamic_range=80.0, input_channels_first=False, output_channels_first=False,
-                threads=1)
+    args = dict(
+        audio=np.ones((1, 4000, 1), np.float32),
+        window=spec.window().astype(np.float32),
+        band_start=start,
+        band_length=length,
+        band_weights=weights,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        pad_begin=0,
+        pad_end=False,
+        output=0,
+        decibel=True,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+        input_channels_first=False,
+        output_channels_first=False,
+        threads=1,
+    )
     args.update(changes)
     return core.frontend(**args)
 
 
-@pytest.mark.parametrize('changes, error, message', [
-    (dict(n_fft=0), ValueError, 'n_fft'),
-    (dict(n_fft=1 << 31), ValueError, 'n_fft'),
-    (dict(win_length=-3), ValueError, 'win_length'),
-    (dict(hop_length=0), ValueError, 'hop_length'),
-    (dict(pad_begin=-1), ValueError, 'pad_begin'),
-    (dict(window=np.ones(12, np.float32)), ValueError, 'window'),
-    (dict(window=np.ones(400, np.float64)), TypeError, 'window'),
-    (dict(band_start=np.full(64, 1000, np.int32)), ValueError, 'band'),
-    (dict(band_length=np.full(64, -1, np.int32)), ValueError, 'band'),
-    (dict(band_weights=np.ones(3, np.float32)), ValueError, 'weights'),
-    (dict(band_start=np.zeros(5, np.int32)), ValueError, 'band_start'),
-    (dict(output=7), ValueError, 'output'),
-    (dict(amin=0.0), ValueError, 'db_amin'),
-    (dict(amin=float('nan')), ValueError, 'db_amin'),
-    (dict(ref_value=-1.0), ValueError, 'db_ref_value'),
-    (dict(dynamic_range=0.0), ValueError, 'db_dynamic_range'),
-    (dict(audio=np.ones((4000, 1), np.float32)), ValueError, '3-D'),
-    (dict(audio=np.ones((1, 4000, 1), np.float64)), TypeError, 'float32'),
-    (dict(audio=np.ones((1, 10, 1), np.float32)), ValueError, 'win_length=400'),
-    (dict(threads=-1), ValueError, 'threads'),
-])
+@pytest.mark.parametrize(
+    'changes, error, message',
+    [
+        (dict(n_fft=0), ValueError, 'n_fft'),
+        (dict(n_fft=1 << 31), ValueError, 'n_fft'),
+        (dict(win_length=-3), ValueError, 'win_length'),
+        (dict(hop_length=0), ValueError, 'hop_length'),
+        (dict(pad_begin=-1), ValueError, 'pad_begin'),
+        (dict(window=np.ones(12, np.float32)), ValueError, 'window'),
+        (dict(window=np.ones(400, np.float64)), TypeError, 'window'),
+        (dict(band_start=np.full(64, 1000, np.int32)), ValueError, 'band'),
+        (dict(band_length=np.full(64, -1, np.int32)), ValueError, 'band'),
+        (dict(band_weights=np.ones(3, np.float32)), ValueError, 'weights'),
+        (dict(band_start=np.zeros(5, np.int32)), ValueError, 'band_start'),
+        (dict(output=7), ValueError, 'output'),
+        (dict(amin=0.0), ValueError, 'db_amin'),
+        (dict(amin=float('nan')), ValueError, 'db_amin'),
+        (dict(ref_value=-1.0), ValueError, 'db_ref_value'),
+        (dict(dynamic_range=0.0), ValueError, 'db_dynamic_range'),
+        (dict(audio=np.ones((4000, 1), np.float32)), ValueError, '3-D'),
+        (dict(audio=np.ones((1, 4000, 1), np.float64)), TypeError, 'float32'),
+        (dict(audio=np.ones((1, 10, 1), np.float32)), ValueError, 'win_length=400'),
+        (dict(threads=-1), ValueError, 'threads'),
+    ],
+)
 def test_raw_module_rejects_bad_input(changes, error, message):
     with pytest.raises(error, match=message):
         _raw(**changes)
@@ -326,8 +381,15 @@ def test_raw_module_handles_empty_batches_and_channels():
 
 def test_raw_istft_rejects_bad_input():
     window = np.ones(64, np.float32)
-    good = dict(window=window, n_fft=64, win_length=64, hop_length=16,
-                input_channels_first=False, output_channels_first=False, threads=1)
+    good = dict(
+        window=window,
+        n_fft=64,
+        win_length=64,
+        hop_length=16,
+        input_channels_first=False,
+        output_channels_first=False,
+        threads=1,
+    )
     with pytest.raises(ValueError, match='frequency bins'):
         core.istft(np.ones((1, 5, 20, 1), np.complex64), **good)
     with pytest.raises(ValueError, match='at least one frame'):
@@ -337,13 +399,18 @@ def test_raw_istft_rejects_bad_input():
     assert core.istft(np.ones((1, 5, 33, 1), np.complex64), **good).shape == (1, 128, 1)
 
 
-@pytest.mark.parametrize('family, kwargs', [
-    ('melspectrogram', dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000)),
-    ('melspectrogram', dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000,
-                            return_decibel=True)),
-    ('stft_magnitude', dict(n_fft=400, hop_length=160)),
-    ('stft_magnitude', dict(n_fft=400, hop_length=160, return_decibel=True)),
-])
+@pytest.mark.parametrize(
+    'family, kwargs',
+    [
+        ('melspectrogram', dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000)),
+        (
+            'melspectrogram',
+            dict(n_fft=512, hop_length=256, n_mels=20, sample_rate=16000, return_decibel=True),
+        ),
+        ('stft_magnitude', dict(n_fft=400, hop_length=160)),
+        ('stft_magnitude', dict(n_fft=400, hop_length=160, return_decibel=True)),
+    ],
+)
 def test_non_finite_audio_is_non_finite_where_kapre_is(family, kwargs):
     """NaN/Inf samples make the frames that contain them non-finite; with decibels the whole
     example becomes NaN (kapre's per-example max is NaN, and max(y, NaN) is NaN)."""

@@ -19,14 +19,17 @@ PAGES = sorted(DOCS.glob('*.md')) + [REPO / 'README.md']
 BLOCK = re.compile(r'^```python\n(.*?)^```', re.MULTILINE | re.DOTALL)
 # The exit status a page's script uses for "a module it needs is not installed".
 MISSING = 3
-RUNNER = '''
+RUNNER = (
+    """
 import runpy, sys
 try:
     runpy.run_path(sys.argv[1], run_name='__main__')
 except ModuleNotFoundError as error:
     print(f'missing module: {error.name}', file=sys.stderr)
     sys.exit(%d)
-''' % MISSING
+"""
+    % MISSING
+)
 
 
 def blocks(page):
@@ -44,8 +47,13 @@ def test_readme_is_a_front_page():
 def test_code_blocks_run(page, tmp_path):
     script = tmp_path / 'page.py'
     script.write_text('\n\n'.join(blocks(page)))
-    result = subprocess.run([sys.executable, '-c', RUNNER, str(script)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, '-c', RUNNER, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if result.returncode == MISSING:
         pytest.skip(f'{page.name}: {result.stderr.strip().splitlines()[-1]}')
     assert result.returncode == 0, f'{page.name}:\n{result.stderr[-3000:]}'
@@ -54,7 +62,11 @@ def test_code_blocks_run(page, tmp_path):
 def test_mkdocs_builds_strict(tmp_path):
     pytest.importorskip('mkdocs')
     pytest.importorskip('material')
-    result = subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir',
-                             str(tmp_path / 'site')], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir', str(tmp_path / 'site')],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]

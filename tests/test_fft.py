@@ -61,7 +61,7 @@ def test_inverse_ignores_imaginary_parts_at_dc_and_nyquist():
     # As numpy's irfft: a real signal's spectrum has none there, so they carry no information.
     rng = np.random.default_rng(3)
     for n in (16, 15):
-        spectrum = (rng.standard_normal((2, n // 2 + 1)) + 1j * rng.standard_normal((2, n // 2 + 1)))
+        spectrum = rng.standard_normal((2, n // 2 + 1)) + 1j * rng.standard_normal((2, n // 2 + 1))
         spectrum = spectrum.astype(np.complex64)
         expected = np.fft.irfft(spectrum.astype(np.complex128), n)
         np.testing.assert_allclose(core.irfft(spectrum, n), expected, atol=1e-5)

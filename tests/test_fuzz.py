@@ -29,18 +29,25 @@ def small_output_limit():
     yield
     core.output_limit(before)
 
+
 EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '150'))
 # CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 ACCEPTABLE = (ValueError, TypeError)
 
 # Sizes: mostly small and valid-ish, sometimes absurd.
-int_attr = st.one_of(st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1,
-                                                            -(2**31), 2**40]))
-float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, -0.0, float('nan'),
-                                                             float('inf'), -float('inf'), 1e-38]))
+int_attr = st.one_of(
+    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
+)
+float_attr = st.one_of(
+    st.floats(-10, 200),
+    st.sampled_from([0.0, -0.0, float('nan'), float('inf'), -float('inf'), 1e-38]),
+)
 dtypes = st.sampled_from([np.float32, np.float64, np.int32, np.complex64, np.float16])
 
 
@@ -72,43 +79,118 @@ def arrays(draw, max_ndim=4, max_side=700):
 def band_arrays(draw):
     """int32 band starts/lengths, mostly plausible, sometimes negative, huge or mistyped."""
     n = draw(st.integers(0, 80))
-    values = draw(st.lists(st.one_of(st.integers(-3, 300), st.just(2**31 - 1)), min_size=n,
-                           max_size=n))
+    values = draw(
+        st.lists(st.one_of(st.integers(-3, 300), st.just(2**31 - 1)), min_size=n, max_size=n)
+    )
     return np.array(values, dtype=draw(st.sampled_from([np.int32, np.int32, np.int64])))
 
 
 @FUZZ
-@given(audio=arrays(), window=arrays(1, 700), starts=band_arrays(), lengths=band_arrays(),
-       weights=arrays(1, 300), n_fft=int_attr, win=int_attr, hop=int_attr, pad=int_attr,
-       pad_end=st.booleans(), output=st.integers(-2, 4), decibel=st.booleans(),
-       amin=float_attr, ref=float_attr, rng=float_attr, cf_in=st.booleans(),
-       cf_out=st.booleans(), threads=st.integers(-1, 3), power=st.integers(-1, 3),
-       multiplier=float_attr)
-def test_raw_frontend_never_crashes(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
-                                    pad_end, output, decibel, amin, ref, rng, cf_in, cf_out,
-                                    threads, power, multiplier):
+@given(
+    audio=arrays(),
+    window=arrays(1, 700),
+    starts=band_arrays(),
+    lengths=band_arrays(),
+    weights=arrays(1, 300),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    pad=int_attr,
+    pad_end=st.booleans(),
+    output=st.integers(-2, 4),
+    decibel=st.booleans(),
+    amin=float_attr,
+    ref=float_attr,
+    rng=float_attr,
+    cf_in=st.booleans(),
+    cf_out=st.booleans(),
+    threads=st.integers(-1, 3),
+    power=st.integers(-1, 3),
+    multiplier=float_attr,
+)
+def test_raw_frontend_never_crashes(
+    audio,
+    window,
+    starts,
+    lengths,
+    weights,
+    n_fft,
+    win,
+    hop,
+    pad,
+    pad_end,
+    output,
+    decibel,
+    amin,
+    ref,
+    rng,
+    cf_in,
+    cf_out,
+    threads,
+    power,
+    multiplier,
+):
     try:
-        out = core.frontend(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
-                            pad_end, output, decibel, amin, ref, rng, cf_in, cf_out, threads,
-                            power=power, db_multiplier=multiplier)
+        out = core.frontend(
+            audio,
+            window,
+            starts,
+            lengths,
+            weights,
+            n_fft,
+            win,
+            hop,
+            pad,
+            pad_end,
+            output,
+            decibel,
+            amin,
+            ref,
+            rng,
+            cf_in,
+            cf_out,
+            threads,
+            power=power,
+            db_multiplier=multiplier,
+        )
     except (*ACCEPTABLE, OverflowError):
         return
     assert out.ndim == 4 and out.shape[0] == audio.shape[0]
 
 
 # One valid mel/dB call (1 x 4000 samples: 23 frames x 64 mels) whose `out` the fuzzer picks.
-_MEL_ARGS = dict(n_fft=512, win_length=400, hop_length=160, pad_begin=0, pad_end=False, output=0,
-                 decibel=True, amin=1e-5, ref_value=1.0, dynamic_range=80.0,
-                 input_channels_first=False, output_channels_first=False, threads=2)
-_MEL_SPEC = FrontEnd.melspectrogram(n_fft=512, win_length=400, hop_length=160,
-                                    sample_rate=16000, n_mels=64, return_decibel=True)
+_MEL_ARGS = dict(
+    n_fft=512,
+    win_length=400,
+    hop_length=160,
+    pad_begin=0,
+    pad_end=False,
+    output=0,
+    decibel=True,
+    amin=1e-5,
+    ref_value=1.0,
+    dynamic_range=80.0,
+    input_channels_first=False,
+    output_channels_first=False,
+    threads=2,
+)
+_MEL_SPEC = FrontEnd.melspectrogram(
+    n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
+)
 _MEL_AUDIO = np.random.default_rng(1).standard_normal((1, 4000, 1)).astype(np.float32)
 
 
 def _raw_mel(out=None):
     start, length, weights = _MEL_SPEC.sparse_filterbank()
-    return core.frontend(_MEL_AUDIO, _MEL_SPEC.window().astype(np.float32), start, length,
-                         weights, out=out, **_MEL_ARGS)
+    return core.frontend(
+        _MEL_AUDIO,
+        _MEL_SPEC.window().astype(np.float32),
+        start,
+        length,
+        weights,
+        out=out,
+        **_MEL_ARGS,
+    )
 
 
 @st.composite
@@ -139,8 +221,15 @@ def test_raw_frontend_out_is_used_or_refused(out):
 
 
 @FUZZ
-@given(stft=arrays(), window=arrays(1, 700), n_fft=int_attr, win=int_attr, hop=int_attr,
-       cf_in=st.booleans(), cf_out=st.booleans())
+@given(
+    stft=arrays(),
+    window=arrays(1, 700),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    cf_in=st.booleans(),
+    cf_out=st.booleans(),
+)
 def test_raw_istft_never_crashes(stft, window, n_fft, win, hop, cf_in, cf_out):
     try:
         out = core.istft(stft, window, n_fft, win, hop, cf_in, cf_out, 1)
@@ -162,16 +251,27 @@ def test_raw_ffts_never_crash(x, n):
 
 
 @FUZZ
-@given(audio=arrays(), family=st.sampled_from(['stft_magnitude', 'melspectrogram',
-                                               'log_frequency_spectrogram', 'stft_mag_phase',
-                                               'stft']),
-       kwargs=st.fixed_dictionaries({}, optional={
-           'n_fft': int_attr, 'win_length': int_attr, 'hop_length': int_attr,
-           'pad_begin': st.booleans(), 'pad_end': st.booleans(),
-           'window_name': st.sampled_from([None, 'hann_window', 'kaiser_window', 'bogus', 3]),
-           'input_data_format': st.sampled_from(['channels_first', 'channels_last', 'x', None]),
-           'return_decibel': st.booleans(), 'db_amin': float_attr,
-           'db_dynamic_range': float_attr}))
+@given(
+    audio=arrays(),
+    family=st.sampled_from(
+        ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase', 'stft']
+    ),
+    kwargs=st.fixed_dictionaries(
+        {},
+        optional={
+            'n_fft': int_attr,
+            'win_length': int_attr,
+            'hop_length': int_attr,
+            'pad_begin': st.booleans(),
+            'pad_end': st.booleans(),
+            'window_name': st.sampled_from([None, 'hann_window', 'kaiser_window', 'bogus', 3]),
+            'input_data_format': st.sampled_from(['channels_first', 'channels_last', 'x', None]),
+            'return_decibel': st.booleans(),
+            'db_amin': float_attr,
+            'db_dynamic_range': float_attr,
+        },
+    ),
+)
 def test_public_functions_never_crash(audio, family, kwargs):
     if family == 'stft':
         for name in ('return_decibel', 'db_amin', 'db_dynamic_range'):
@@ -184,11 +284,20 @@ def test_public_functions_never_crash(audio, family, kwargs):
 
 
 @FUZZ
-@given(features=arrays(), b=float_attr, gain=float_attr, bias=float_attr, power=float_attr,
-       eps=float_attr, channels_first=st.booleans(), threads=st.integers(-1, 3),
-       in_place=st.booleans())
-def test_raw_pcen_never_crashes(features, b, gain, bias, power, eps, channels_first, threads,
-                                in_place):
+@given(
+    features=arrays(),
+    b=float_attr,
+    gain=float_attr,
+    bias=float_attr,
+    power=float_attr,
+    eps=float_attr,
+    channels_first=st.booleans(),
+    threads=st.integers(-1, 3),
+    in_place=st.booleans(),
+)
+def test_raw_pcen_never_crashes(
+    features, b, gain, bias, power, eps, channels_first, threads, in_place
+):
     out = features if in_place else None
     try:
         result = core.pcen(features, b, gain, bias, power, eps, channels_first, threads, out=out)

@@ -10,18 +10,24 @@ import os
 import numpy as np
 import pytest
 
-emulation = pytest.importorskip('kapre_fast._gpu_emulation',
-                                reason='kapre_fast was built without its GPU emulation module')
+emulation = pytest.importorskip(
+    'kapre_fast._gpu_emulation', reason='kapre_fast was built without its GPU emulation module'
+)
 hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '150'))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, -0.0, float('nan'),
-                                                             float('inf'), -float('inf'), 1e-38]))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+float_attr = st.one_of(
+    st.floats(-10, 200),
+    st.sampled_from([0.0, -0.0, float('nan'), float('inf'), -float('inf'), 1e-38]),
+)
 int_size = st.one_of(st.integers(-3, 6), st.sampled_from([2**31, 2**40, 2**62]))
 
 
@@ -38,8 +44,15 @@ def mels(draw):
 
 
 @FUZZ
-@given(mel=mels(), b=float_attr, gain=float_attr, bias=float_attr, power=float_attr,
-       eps=float_attr, channels_first=st.booleans())
+@given(
+    mel=mels(),
+    b=float_attr,
+    gain=float_attr,
+    bias=float_attr,
+    power=float_attr,
+    eps=float_attr,
+    channels_first=st.booleans(),
+)
 def test_emulated_pcen_never_crashes(mel, b, gain, bias, power, eps, channels_first):
     try:
         out = emulation.pcen(mel, b, gain, bias, power, eps, channels_first=channels_first)
@@ -49,8 +62,13 @@ def test_emulated_pcen_never_crashes(mel, b, gain, bias, power, eps, channels_fi
 
 
 @FUZZ
-@given(sizes=st.tuples(int_size, int_size, int_size, int_size), b=float_attr, gain=float_attr,
-       eps=float_attr, null=st.booleans())
+@given(
+    sizes=st.tuples(int_size, int_size, int_size, int_size),
+    b=float_attr,
+    gain=float_attr,
+    eps=float_attr,
+    null=st.booleans(),
+)
 def test_raw_pcen_checks_sizes_before_touching_memory(sizes, b, gain, eps, null):
     """Sizes that the 1024-float buffer holds run; any other sizes must be refused before a
     byte is read, except valid ones, which are kept out (the raw pointer has no length)."""
@@ -58,14 +76,29 @@ def test_raw_pcen_checks_sizes_before_touching_memory(sizes, b, gain, eps, null)
     batch, channels, frames, features = sizes
     valid = min(sizes) >= 0
     elements = batch * channels * frames * features
-    if valid and elements > buffer.size and (elements < 2**60 and batch * channels * features
-                                             < 2**60):
+    if (
+        valid
+        and elements > buffer.size
+        and (elements < 2**60 and batch * channels * features < 2**60)
+    ):
         return  # a legal call on memory the pointer does not have: the caller's contract
     strides = dict(sb=channels * frames * features, sc=frames * features, sf=features, sk=1)
-    args = dict(mel=0 if null else buffer.__array_interface__['data'][0], batch=batch,
-                channels=channels, frames=frames, features=features, b=b, gain=gain, bias=2.0,
-                power=0.5, eps=eps, sm_count=4, device=0, stream=0,
-                **{k: min(v, 2**62) for k, v in strides.items()})
+    args = dict(
+        mel=0 if null else buffer.__array_interface__['data'][0],
+        batch=batch,
+        channels=channels,
+        frames=frames,
+        features=features,
+        b=b,
+        gain=gain,
+        bias=2.0,
+        power=0.5,
+        eps=eps,
+        sm_count=4,
+        device=0,
+        stream=0,
+        **{k: min(v, 2**62) for k, v in strides.items()},
+    )
     try:
         emulation.pcen_raw(**args)
     except (ValueError, TypeError, OverflowError):

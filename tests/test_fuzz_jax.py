@@ -29,12 +29,16 @@ from kapre_fast.jax import _ops  # noqa: E402  (registers the targets)
 core = _loader.core()
 EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '60'))
 # CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 ACCEPTABLE = (jax.errors.JaxRuntimeError, TypeError, ValueError, OverflowError)
-int_attr = st.one_of(st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1,
-                                                            2**31 - 1, -(2**31), 2**40]))
+int_attr = st.one_of(
+    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
+)
 float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, float('nan'), float('inf')]))
 EXPECTED = re.compile(r'result must be (\w+) of shape \(([\d, ]*)\)')
 
@@ -76,17 +80,52 @@ def call_until_shaped(target, operand, dtype, shape, attrs):
 
 
 @FUZZ
-@given(data=st.data(), audio=arrays([np.float32, np.float32, np.int32, np.complex64]),
-       window=arrays([np.float32], 1), starts=arrays([np.int32], 1, 80),
-       lengths=arrays([np.int32], 1, 80), weights=arrays([np.float32], 1, 300),
-       n_fft=int_attr, win=int_attr, hop=int_attr, pad=int_attr, pad_end=st.booleans(),
-       output=st.integers(-1, 3), power=int_attr, decibel=st.booleans(), multiplier=float_attr,
-       amin=float_attr, dr=float_attr, cf_in=st.booleans(), cf_out=st.booleans(),
-       threads=st.integers(-1, 3), declared=st.lists(st.integers(1, 50), max_size=5))
-def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths, weights, n_fft,
-                                            win, hop, pad, pad_end, output, power, decibel,
-                                            multiplier, amin, dr, cf_in, cf_out, threads,
-                                            declared):
+@given(
+    data=st.data(),
+    audio=arrays([np.float32, np.float32, np.int32, np.complex64]),
+    window=arrays([np.float32], 1),
+    starts=arrays([np.int32], 1, 80),
+    lengths=arrays([np.int32], 1, 80),
+    weights=arrays([np.float32], 1, 300),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    pad=int_attr,
+    pad_end=st.booleans(),
+    output=st.integers(-1, 3),
+    power=int_attr,
+    decibel=st.booleans(),
+    multiplier=float_attr,
+    amin=float_attr,
+    dr=float_attr,
+    cf_in=st.booleans(),
+    cf_out=st.booleans(),
+    threads=st.integers(-1, 3),
+    declared=st.lists(st.integers(1, 50), max_size=5),
+)
+def test_raw_front_end_target_never_crashes(
+    data,
+    audio,
+    window,
+    starts,
+    lengths,
+    weights,
+    n_fft,
+    win,
+    hop,
+    pad,
+    pad_end,
+    output,
+    power,
+    decibel,
+    multiplier,
+    amin,
+    dr,
+    cf_in,
+    cf_out,
+    threads,
+    declared,
+):
     draw = data.draw
     if draw(st.booleans()):  # a plausible call, so that many cases get through to the kernel
         win, n_fft = draw(st.integers(1, 64)), draw(st.integers(2, 128))
@@ -102,14 +141,27 @@ def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths
         time, channels = draw(st.integers(0, 400)), draw(st.integers(0, 3))
         shape = leading + ([channels, time] if cf_in else [time, channels])
         audio = np.random.default_rng(time).standard_normal(shape).astype(np.float32)
-    attrs = dict(n_fft=typed(draw, n_fft, np.int64), win_length=typed(draw, win, np.int64),
-                 hop_length=np.int64(hop), pad_begin=np.int64(pad), pad_end=np.bool_(pad_end),
-                 output=np.int64(output), power=typed(draw, power, np.int64),
-                 decibel=np.bool_(decibel), db_multiplier=np.float32(multiplier),
-                 amin=np.float32(amin), ref_value=np.float32(1.0), dynamic_range=np.float32(dr),
-                 input_channels_first=np.bool_(cf_in), output_channels_first=np.bool_(cf_out),
-                 threads=np.int64(threads), window=window, band_start=starts,
-                 band_length=lengths, band_weights=weights)
+    attrs = dict(
+        n_fft=typed(draw, n_fft, np.int64),
+        win_length=typed(draw, win, np.int64),
+        hop_length=np.int64(hop),
+        pad_begin=np.int64(pad),
+        pad_end=np.bool_(pad_end),
+        output=np.int64(output),
+        power=typed(draw, power, np.int64),
+        decibel=np.bool_(decibel),
+        db_multiplier=np.float32(multiplier),
+        amin=np.float32(amin),
+        ref_value=np.float32(1.0),
+        dynamic_range=np.float32(dr),
+        input_channels_first=np.bool_(cf_in),
+        output_channels_first=np.bool_(cf_out),
+        threads=np.int64(threads),
+        window=window,
+        band_start=starts,
+        band_length=lengths,
+        band_weights=weights,
+    )
     dtype = jnp.complex64 if output == 2 else jnp.float32
     try:
         ours = call_until_shaped(_ops.FRONT_END_TARGET, audio, dtype, tuple(declared), attrs)
@@ -117,30 +169,65 @@ def test_raw_front_end_target_never_crashes(data, audio, window, starts, lengths
         return
     # Accepted: the same numbers as the NumPy module on the same (4-D-or-less) problem.
     if audio.ndim == 3:
-        theirs = core.frontend(audio, window, starts, lengths, weights, n_fft, win, hop, pad,
-                               pad_end, output, decibel, amin, 1.0, dr, cf_in, cf_out, 1,
-                               power=power, db_multiplier=multiplier)
+        theirs = core.frontend(
+            audio,
+            window,
+            starts,
+            lengths,
+            weights,
+            n_fft,
+            win,
+            hop,
+            pad,
+            pad_end,
+            output,
+            decibel,
+            amin,
+            1.0,
+            dr,
+            cf_in,
+            cf_out,
+            1,
+            power=power,
+            db_multiplier=multiplier,
+        )
         np.testing.assert_array_equal(ours, theirs)
     assert ours.ndim == audio.ndim + 1
 
 
 @FUZZ
-@given(data=st.data(), stft=arrays([np.complex64, np.complex64, np.float32]),
-       window=arrays([np.float32], 1), n_fft=int_attr, win=int_attr, hop=int_attr,
-       cf_in=st.booleans(), cf_out=st.booleans(), threads=st.integers(-1, 3),
-       declared=st.lists(st.integers(1, 50), max_size=4))
-def test_raw_inverse_stft_target_never_crashes(data, stft, window, n_fft, win, hop, cf_in,
-                                               cf_out, threads, declared):
-    attrs = dict(n_fft=typed(data.draw, n_fft, np.int64), win_length=np.int64(win),
-                 hop_length=np.int64(hop), input_channels_first=np.bool_(cf_in),
-                 output_channels_first=np.bool_(cf_out), threads=np.int64(threads),
-                 window=window)
+@given(
+    data=st.data(),
+    stft=arrays([np.complex64, np.complex64, np.float32]),
+    window=arrays([np.float32], 1),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    cf_in=st.booleans(),
+    cf_out=st.booleans(),
+    threads=st.integers(-1, 3),
+    declared=st.lists(st.integers(1, 50), max_size=4),
+)
+def test_raw_inverse_stft_target_never_crashes(
+    data, stft, window, n_fft, win, hop, cf_in, cf_out, threads, declared
+):
+    attrs = dict(
+        n_fft=typed(data.draw, n_fft, np.int64),
+        win_length=np.int64(win),
+        hop_length=np.int64(hop),
+        input_channels_first=np.bool_(cf_in),
+        output_channels_first=np.bool_(cf_out),
+        threads=np.int64(threads),
+        window=window,
+    )
     try:
-        ours = call_until_shaped(_ops.INVERSE_STFT_TARGET, stft, jnp.float32, tuple(declared),
-                                 attrs)
+        ours = call_until_shaped(
+            _ops.INVERSE_STFT_TARGET, stft, jnp.float32, tuple(declared), attrs
+        )
     except ACCEPTABLE:
         return
     if stft.ndim == 4:
-        np.testing.assert_array_equal(ours, core.istft(stft, window, n_fft, win, hop, cf_in,
-                                                       cf_out, 1))
+        np.testing.assert_array_equal(
+            ours, core.istft(stft, window, n_fft, win, hop, cf_in, cf_out, 1)
+        )
     assert ours.ndim == stft.ndim - 1

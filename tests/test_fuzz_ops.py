@@ -1,6 +1,7 @@
 """Hostile input to the TensorFlow ops called directly (as tf.raw_ops would), bypassing the
 Python wrappers' checks: every case ends in InvalidArgumentError (or TypeError/ValueError from
-TensorFlow's own attribute checks) or a correct-shaped result, never a crash. The op library has its own copy of the output limit: conftest.py sets it through
+TensorFlow's own attribute checks) or a correct-shaped result, never a crash. The op library
+has its own copy of the output limit: conftest.py sets it through
 KAPRE_FAST_MAX_OUTPUT_BYTES before the library loads, so huge requests are refused here too."""
 
 import os
@@ -18,13 +19,22 @@ from kapre_fast import ops  # noqa: E402
 lib = ops.library()
 EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '60'))
 # CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-ACCEPTABLE = (tf.errors.InvalidArgumentError, tf.errors.ResourceExhaustedError, TypeError,
-              ValueError, OverflowError)
-int_attr = st.one_of(st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1,
-                                                            2**31 - 1, -(2**31), 2**40]))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+ACCEPTABLE = (
+    tf.errors.InvalidArgumentError,
+    tf.errors.ResourceExhaustedError,
+    TypeError,
+    ValueError,
+    OverflowError,
+)
+int_attr = st.one_of(
+    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
+)
 float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, float('nan'), float('inf')]))
 formats = st.sampled_from(['channels_last', 'channels_first'])
 
@@ -43,44 +53,117 @@ def tensors(draw, dtype, max_ndim=4, max_side=600):
 
 
 @FUZZ
-@given(audio=tensors(np.float32), window=tensors(np.float32, 1), starts=tensors(np.int32, 1, 80),
-       lengths=tensors(np.int32, 1, 80), weights=tensors(np.float32, 1, 300), n_fft=int_attr,
-       win=int_attr, hop=int_attr, pad=int_attr, pad_end=st.booleans(),
-       output=st.sampled_from(['magnitude', 'mag_phase']), decibel=st.booleans(),
-       amin=float_attr, dr=float_attr, fin=formats, fout=formats)
-def test_raw_front_end_op_never_crashes(audio, window, starts, lengths, weights, n_fft, win, hop,
-                                        pad, pad_end, output, decibel, amin, dr, fin, fout):
+@given(
+    audio=tensors(np.float32),
+    window=tensors(np.float32, 1),
+    starts=tensors(np.int32, 1, 80),
+    lengths=tensors(np.int32, 1, 80),
+    weights=tensors(np.float32, 1, 300),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    pad=int_attr,
+    pad_end=st.booleans(),
+    output=st.sampled_from(['magnitude', 'mag_phase']),
+    decibel=st.booleans(),
+    amin=float_attr,
+    dr=float_attr,
+    fin=formats,
+    fout=formats,
+)
+def test_raw_front_end_op_never_crashes(
+    audio,
+    window,
+    starts,
+    lengths,
+    weights,
+    n_fft,
+    win,
+    hop,
+    pad,
+    pad_end,
+    output,
+    decibel,
+    amin,
+    dr,
+    fin,
+    fout,
+):
     try:
-        out = lib.kapre_fast_front_end(audio, window, starts, lengths, weights, n_fft=n_fft,
-                                       win_length=win, hop_length=hop, pad_begin=pad,
-                                       pad_end=pad_end, output=output, decibel=decibel,
-                                       amin=amin, dynamic_range=dr, input_format=fin,
-                                       output_format=fout)
+        out = lib.kapre_fast_front_end(
+            audio,
+            window,
+            starts,
+            lengths,
+            weights,
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=hop,
+            pad_begin=pad,
+            pad_end=pad_end,
+            output=output,
+            decibel=decibel,
+            amin=amin,
+            dynamic_range=dr,
+            input_format=fin,
+            output_format=fout,
+        )
     except ACCEPTABLE:
         return
     assert out.shape.rank == 4
 
 
 @FUZZ
-@given(audio=tensors(np.float32), window=tensors(np.float32, 1), n_fft=int_attr, win=int_attr,
-       hop=int_attr, pad=int_attr, pad_end=st.booleans(), fin=formats, fout=formats)
+@given(
+    audio=tensors(np.float32),
+    window=tensors(np.float32, 1),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    pad=int_attr,
+    pad_end=st.booleans(),
+    fin=formats,
+    fout=formats,
+)
 def test_raw_stft_op_never_crashes(audio, window, n_fft, win, hop, pad, pad_end, fin, fout):
     try:
-        out = lib.kapre_fast_stft(audio, window, n_fft=n_fft, win_length=win, hop_length=hop,
-                                  pad_begin=pad, pad_end=pad_end, input_format=fin,
-                                  output_format=fout)
+        out = lib.kapre_fast_stft(
+            audio,
+            window,
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=hop,
+            pad_begin=pad,
+            pad_end=pad_end,
+            input_format=fin,
+            output_format=fout,
+        )
     except ACCEPTABLE:
         return
     assert out.dtype == tf.complex64 and out.shape.rank == 4
 
 
 @FUZZ
-@given(stft=tensors(np.complex64), window=tensors(np.float32, 1), n_fft=int_attr, win=int_attr,
-       hop=int_attr, fin=formats, fout=formats)
+@given(
+    stft=tensors(np.complex64),
+    window=tensors(np.float32, 1),
+    n_fft=int_attr,
+    win=int_attr,
+    hop=int_attr,
+    fin=formats,
+    fout=formats,
+)
 def test_raw_inverse_stft_op_never_crashes(stft, window, n_fft, win, hop, fin, fout):
     try:
-        out = lib.kapre_fast_inverse_stft(stft, window, n_fft=n_fft, win_length=win,
-                                          hop_length=hop, input_format=fin, output_format=fout)
+        out = lib.kapre_fast_inverse_stft(
+            stft,
+            window,
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=hop,
+            input_format=fin,
+            output_format=fout,
+        )
     except ACCEPTABLE:
         return
     assert out.shape.rank == 3

@@ -41,9 +41,16 @@ def table(draw, length, dtype):
         dtype = draw(st.sampled_from([torch.float64, torch.int64, torch.complex64]))
     elif kind == 1:
         length = draw(st.integers(0, 100))
-    values = torch.tensor(draw(st.lists(st.floats(-2, 2) if dtype.is_floating_point
-                                        else st.integers(-3, 40), min_size=length,
-                                        max_size=length)), dtype=torch.float64).to(dtype)
+    values = torch.tensor(
+        draw(
+            st.lists(
+                st.floats(-2, 2) if dtype.is_floating_point else st.integers(-3, 40),
+                min_size=length,
+                max_size=length,
+            )
+        ),
+        dtype=torch.float64,
+    ).to(dtype)
     return values.reshape(1, -1) if kind == 2 else values
 
 
@@ -55,26 +62,47 @@ def front_end_definitions(draw):
     win_length = draw(st.integers(1, n_fft))
     output = draw(st.integers(0, 2))
     attributes = dict(
-        n_fft=n_fft, win_length=win_length, hop_length=draw(st.integers(1, 64)),
-        pad_begin=draw(st.integers(0, 64)), pad_end=draw(st.booleans()), output=output,
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=draw(st.integers(1, 64)),
+        pad_begin=draw(st.integers(0, 64)),
+        pad_end=draw(st.booleans()),
+        output=output,
         power=1 if output == 2 else draw(st.integers(1, 2)),
         decibel=output != 2 and draw(st.booleans()),
         db_multiplier=draw(st.sampled_from([10.0, 20.0])),
-        amin=draw(st.floats(1e-10, 1.0)), ref_value=draw(st.floats(1e-3, 10.0)),
-        dynamic_range=draw(st.floats(1.0, 120.0)), input_channels_first=draw(st.booleans()),
-        output_channels_first=draw(st.booleans()))
+        amin=draw(st.floats(1e-10, 1.0)),
+        ref_value=draw(st.floats(1e-3, 10.0)),
+        dynamic_range=draw(st.floats(1.0, 120.0)),
+        input_channels_first=draw(st.booleans()),
+        output_channels_first=draw(st.booleans()),
+    )
     n_freq = n_fft // 2 + 1
     n_bands = 0 if output == 2 else draw(st.integers(0, 6))
     starts = [draw(st.integers(0, n_freq - 1)) for _ in range(n_bands)]
     lengths = [draw(st.integers(1, n_freq - start)) for start in starts]
-    tables = [torch.tensor(draw(st.lists(st.floats(-2, 2), min_size=win_length,
-                                         max_size=win_length)), dtype=torch.float32),
-              torch.tensor(starts, dtype=torch.int32), torch.tensor(lengths, dtype=torch.int32),
-              torch.rand(sum(lengths), generator=torch.Generator().manual_seed(n_fft))]
-    hostile = dict(n_fft=sizes, win_length=sizes, hop_length=sizes, pad_begin=sizes,
-                   output=sizes, power=st.integers(-1, 3), db_multiplier=float_attr,
-                   amin=float_attr, ref_value=float_attr, dynamic_range=float_attr,
-                   decibel=st.booleans())
+    tables = [
+        torch.tensor(
+            draw(st.lists(st.floats(-2, 2), min_size=win_length, max_size=win_length)),
+            dtype=torch.float32,
+        ),
+        torch.tensor(starts, dtype=torch.int32),
+        torch.tensor(lengths, dtype=torch.int32),
+        torch.rand(sum(lengths), generator=torch.Generator().manual_seed(n_fft)),
+    ]
+    hostile = dict(
+        n_fft=sizes,
+        win_length=sizes,
+        hop_length=sizes,
+        pad_begin=sizes,
+        output=sizes,
+        power=st.integers(-1, 3),
+        db_multiplier=float_attr,
+        amin=float_attr,
+        ref_value=float_attr,
+        dynamic_range=float_attr,
+        decibel=st.booleans(),
+    )
     for name in draw(st.lists(st.sampled_from(sorted(hostile) + ['tables']), max_size=3)):
         if name == 'tables':
             at = draw(st.integers(0, 3))
@@ -101,8 +129,9 @@ def promised_shape(attributes, n_bands, audio_shape):
         batch, time, channels = audio_shape
     total = time + attributes['pad_begin']
     hop = attributes['hop_length']
-    frames = (-(-total // hop) if attributes['pad_end']
-              else 1 + (total - attributes['win_length']) // hop)
+    frames = (
+        -(-total // hop) if attributes['pad_end'] else 1 + (total - attributes['win_length']) // hop
+    )
     features = n_bands or attributes['n_fft'] // 2 + 1
     channels *= 2 if attributes['output'] == 1 else 1
     if attributes['output_channels_first']:
@@ -111,8 +140,7 @@ def promised_shape(attributes, n_bands, audio_shape):
 
 
 @FUZZ
-@given(definition=front_end_definitions(), audio=st.one_of(arrays(), waveforms()),
-       threads=threads)
+@given(definition=front_end_definitions(), audio=st.one_of(arrays(), waveforms()), threads=threads)
 def test_raw_front_end_definitions_and_calls_never_crash(definition, audio, threads):
     tables, attributes = definition
     key = f'fuzz front end {next(_KEYS)}'
@@ -139,18 +167,40 @@ def spec_keys(draw):
     kind = draw(st.integers(0, 9))
     if kind == 0:
         return draw(st.text(max_size=40))
-    spec = draw(st.sampled_from([
-        FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=8, sample_rate=8000),
-        FrontEnd.stft(n_fft=32, win_length=24, hop_length=7, pad_begin=True,
-                      input_data_format='channels_first'),
-        FrontEnd.stft_mag_phase(n_fft=48, hop_length=48, pad_end=True, return_decibel=True,
-                                output_data_format='channels_first')]))
+    spec = draw(
+        st.sampled_from(
+            [
+                FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=8, sample_rate=8000),
+                FrontEnd.stft(
+                    n_fft=32,
+                    win_length=24,
+                    hop_length=7,
+                    pad_begin=True,
+                    input_data_format='channels_first',
+                ),
+                FrontEnd.stft_mag_phase(
+                    n_fft=48,
+                    hop_length=48,
+                    pad_end=True,
+                    return_decibel=True,
+                    output_data_format='channels_first',
+                ),
+            ]
+        )
+    )
     if kind < 6:
         return kapre_fast.torch._ops.spec_key(spec)
     fields = dataclasses.asdict(spec)
     for name in draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=4)):
-        fields[name] = draw(st.one_of(sizes, float_attr, st.none(), st.booleans(),
-                                      st.sampled_from(['mel', 'x', 'channels_first'])))
+        fields[name] = draw(
+            st.one_of(
+                sizes,
+                float_attr,
+                st.none(),
+                st.booleans(),
+                st.sampled_from(['mel', 'x', 'channels_first']),
+            )
+        )
     return json.dumps(fields) + ' '  # never a canonical key
 
 
@@ -169,15 +219,15 @@ def outcomes_on_cpu_meta_and_fake(operator, tensor, spec, threads):
     meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
     with FakeTensorMode() as mode:
         fake = outcome(operator, mode.from_tensor(tensor), spec, threads)
-    return (outcome(operator, tensor, spec, threads), outcome(operator, meta, spec, threads),
-            fake)
+    return (outcome(operator, tensor, spec, threads), outcome(operator, meta, spec, threads), fake)
 
 
 @FUZZ
 @given(audio=st.one_of(arrays(), waveforms()), spec=spec_keys(), threads=threads)
 def test_raw_front_end_on_real_front_ends_matches_the_fake_implementation(audio, spec, threads):
-    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(OPS.front_end, torch.tensor(np.array(audio)),
-                                                    spec, threads)
+    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(
+        OPS.front_end, torch.tensor(np.array(audio)), spec, threads
+    )
     assert meta == cpu and fake == cpu
 
 
@@ -190,10 +240,17 @@ def stfts(draw):
     if draw(st.integers(0, 3)) == 0:
         tensor = torch.tensor(np.array(draw(arrays(max_side=40))))
         return n_fft, tensor.to(torch.complex64) if tensor.is_floating_point() else tensor
-    shape = (draw(st.integers(0, 3)), draw(st.integers(0, 6)),
-             n_fft // 2 + 1 + draw(st.sampled_from([0, 0, 0, -1, 1])), draw(st.integers(0, 3)))
-    return n_fft, torch.randn(shape, dtype=torch.complex64,
-                              generator=torch.Generator().manual_seed(draw(st.integers(0, 99))))
+    shape = (
+        draw(st.integers(0, 3)),
+        draw(st.integers(0, 6)),
+        n_fft // 2 + 1 + draw(st.sampled_from([0, 0, 0, -1, 1])),
+        draw(st.integers(0, 3)),
+    )
+    return n_fft, torch.randn(
+        shape,
+        dtype=torch.complex64,
+        generator=torch.Generator().manual_seed(draw(st.integers(0, 99))),
+    )
 
 
 @FUZZ
@@ -208,16 +265,29 @@ def test_raw_inverse_stft_matches_the_fake_implementation(stft, transposed, thre
 
 
 @FUZZ
-@given(window=table(40, torch.float32),
-       n_fft=sizes, win_length=st.one_of(st.just(40), sizes), hop_length=sizes,
-       layouts=st.tuples(st.booleans(), st.booleans()), stft=arrays(), threads=threads)
-def test_raw_inverse_stft_definitions_and_calls_never_crash(window, n_fft, win_length, hop_length,
-                                                          layouts, stft, threads):
+@given(
+    window=table(40, torch.float32),
+    n_fft=sizes,
+    win_length=st.one_of(st.just(40), sizes),
+    hop_length=sizes,
+    layouts=st.tuples(st.booleans(), st.booleans()),
+    stft=arrays(),
+    threads=threads,
+)
+def test_raw_inverse_stft_definitions_and_calls_never_crash(
+    window, n_fft, win_length, hop_length, layouts, stft, threads
+):
     key = f'fuzz inverse {next(_KEYS)}'
     try:
-        OPS.define_inverse_stft(key, window, n_fft=n_fft, win_length=win_length,
-                                hop_length=hop_length, input_channels_first=layouts[0],
-                                output_channels_first=layouts[1])
+        OPS.define_inverse_stft(
+            key,
+            window,
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            input_channels_first=layouts[0],
+            output_channels_first=layouts[1],
+        )
     except ACCEPTABLE:
         return
     tensor = torch.tensor(np.array(stft))

@@ -89,20 +89,23 @@ def assert_bitwise(ours, expected):
     assert ours.shape == expected.shape and ours.dtype == expected.dtype
     if np.array_equal(ours, expected, equal_nan=True):
         return
-    a, b = np.ascontiguousarray(ours).view(np.float32), np.ascontiguousarray(expected).view(
-        np.float32)
+    a, b = (
+        np.ascontiguousarray(ours).view(np.float32),
+        np.ascontiguousarray(expected).view(np.float32),
+    )
     both_nan = np.isnan(a) & np.isnan(b)
     distance = np.where(both_nan, 0, np.abs(_ordered(a) - _ordered(b)))
-    pytest.fail(f'GPU and emulation differ in {np.count_nonzero(distance)} of {distance.size} '
-                f'floats, by up to {distance.max()} ulp')
+    pytest.fail(
+        f'GPU and emulation differ in {np.count_nonzero(distance)} of {distance.size} '
+        f'floats, by up to {distance.max()} ulp'
+    )
 
 
 @pytest.mark.parametrize('case', SIZE_CASES, ids=case_id)
 def test_every_pipeline_and_size(case):
     family, kwargs, n_channels, n_samples = case
     spec = getattr(FrontEnd, family)(**kwargs)
-    x = to_input_layout(signal(n_samples, n_channels, seed=kwargs['n_fft']),
-                        spec.input_data_format)
+    x = to_input_layout(signal(n_samples, n_channels, seed=kwargs['n_fft']), spec.input_data_format)
     ours = on_gpu(spec, x)
     check_against_reference(f'gpu {family}', spec, x, ours)
     assert_bitwise(ours, emulated(spec, x))
@@ -119,9 +122,12 @@ def test_backend_grid(case, speech_batch, noise_batch):
 def test_every_n_fft_from_2_to_4096():
     rng = np.random.default_rng(3)
     for n_fft in range(2, 4097):
-        spec = FrontEnd.stft(n_fft=n_fft, hop_length=max(1, n_fft // 2 + 1),
-                             input_data_format='channels_first',
-                             output_data_format='channels_first')
+        spec = FrontEnd.stft(
+            n_fft=n_fft,
+            hop_length=max(1, n_fft // 2 + 1),
+            input_data_format='channels_first',
+            output_data_format='channels_first',
+        )
         x = rng.standard_normal((1, 1, n_fft + n_fft // 2 + 1)).astype(np.float32)
         ours = on_gpu(spec, x)
         assert peak_relative_error(ours, reference.compute(spec, x)) < MAGNITUDE_TOLERANCE, n_fft
@@ -139,8 +145,14 @@ def test_large_sizes(n_fft):
 
 def test_many_frames_and_a_long_batch():
     """A realistic load: 8 x 30 s of 16 kHz stereo, mel dB; many blocks, every SM busy."""
-    spec = FrontEnd.melspectrogram(n_fft=2048, hop_length=256, sample_rate=16000, n_mels=128,
-                                   return_decibel=True, input_data_format='channels_first')
+    spec = FrontEnd.melspectrogram(
+        n_fft=2048,
+        hop_length=256,
+        sample_rate=16000,
+        n_mels=128,
+        return_decibel=True,
+        input_data_format='channels_first',
+    )
     x = signal(480000, 2, seed=1)
     x = np.concatenate([x] * 4)
     ours = on_gpu(spec, x)
@@ -155,18 +167,29 @@ def test_istft(kwargs):
     truth = reference.istft(X, **istft_kwargs(spec))
     error = record_agreement('gpu istft', peak_relative_error(ours, truth))
     assert error < 2 * MAGNITUDE_TOLERANCE
-    assert_bitwise(ours, emulate_istft(spec, X, smem_per_block=LIMITS['smem_per_block'],
-                                       sm_count=LIMITS['sm_count']))
+    assert_bitwise(
+        ours,
+        emulate_istft(
+            spec, X, smem_per_block=LIMITS['smem_per_block'], sm_count=LIMITS['sm_count']
+        ),
+    )
 
 
 def test_istft_inverts_the_stft_on_the_gpu():
-    spec = FrontEnd.stft(n_fft=1024, hop_length=256, pad_begin=True, pad_end=True,
-                         input_data_format='channels_last', output_data_format='channels_last')
+    spec = FrontEnd.stft(
+        n_fft=1024,
+        hop_length=256,
+        pad_begin=True,
+        pad_end=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     x = cupy.asarray(signal(48000, 2, seed=9).transpose(0, 2, 1).copy())
     y = gpu.istft(gpu.compute(spec, x), **istft_kwargs(spec))
     trim = 1024 - 256
-    np.testing.assert_allclose(cupy.asnumpy(y[:, trim:trim + x.shape[1]]), cupy.asnumpy(x),
-                               atol=2e-6)
+    np.testing.assert_allclose(
+        cupy.asnumpy(y[:, trim : trim + x.shape[1]]), cupy.asnumpy(x), atol=2e-6
+    )
 
 
 # ----- inputs, streams and determinism --------------------------------------------------------
@@ -181,8 +204,9 @@ class ForeignArray:
 
 
 def test_inputs_of_any_layout_dtype_and_origin():
-    spec = FrontEnd.stft_mag_phase(n_fft=400, hop_length=100, return_decibel=True,
-                                   input_data_format='channels_last')
+    spec = FrontEnd.stft_mag_phase(
+        n_fft=400, hop_length=100, return_decibel=True, input_data_format='channels_last'
+    )
     x = to_input_layout(signal(4000, 2, seed=8), 'channels_last')
     expected = emulated(spec, x)
     device = cupy.asarray(x)
@@ -225,8 +249,9 @@ def test_streams_and_repeats_give_the_same_bits():
 
 
 def test_silence_gives_the_decibel_floor():
-    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=40,
-                                   return_decibel=True)
+    spec = FrontEnd.melspectrogram(
+        n_fft=512, hop_length=128, sample_rate=16000, n_mels=40, return_decibel=True
+    )
     x = np.zeros((2, 4000, 1), np.float32)
     ours = on_gpu(spec, x)
     assert np.all(ours == ours.flat[0])
@@ -259,8 +284,12 @@ def test_presets(case):
     spec = getattr(FrontEnd, function)(**kwargs)
     ours = cupy.asnumpy(getattr(gpu, function)(cupy.asarray(x), **kwargs))
     assert_bitwise(ours, emulated(spec, x))
-    check_preset(f'gpu (device) presets vs cpu: {kwargs["compat"]} {function}', ours,
-                 getattr(cpu, function)(x, threads=1, **kwargs), case)
+    check_preset(
+        f'gpu (device) presets vs cpu: {kwargs["compat"]} {function}',
+        ours,
+        getattr(cpu, function)(x, threads=1, **kwargs),
+        case,
+    )
 
 
 @pytest.mark.parametrize('kwargs', MFCC_CASES, ids=lambda k: k.get('compat', 'kapre'))
@@ -273,8 +302,10 @@ def test_mfcc(kwargs):
     assert isinstance(ours, cupy.ndarray) and ours.dtype == cupy.float32
     mel_kwargs = {k: v for k, v in kwargs.items() if k not in ('n_mfcc', 'lifter')}
     spec = FrontEnd.melspectrogram(return_decibel=True, **mel_kwargs)
-    assert_bitwise(cupy.asnumpy(gpu.melspectrogram(device, return_decibel=True, **mel_kwargs)),
-                   emulated(spec, x))
+    assert_bitwise(
+        cupy.asnumpy(gpu.melspectrogram(device, return_decibel=True, **mel_kwargs)),
+        emulated(spec, x),
+    )
     error = per_example_peak_error(cupy.asnumpy(ours), cpu.mfcc(x, threads=1, **kwargs))
     record_agreement('gpu (device) mfcc vs cpu / allowed', error / MFCC_TOLERANCE)
     assert error <= MFCC_TOLERANCE, (error, kwargs)
@@ -330,9 +361,12 @@ def _loop_on_own_stream(call, repeats, results, errors, key):
 
 def _run_two_sizes_concurrently(make_call, repeats=500):
     results, errors = {}, []
-    threads = [threading.Thread(target=_loop_on_own_stream,
-                                args=(make_call(n_fft), repeats, results, errors, n_fft))
-               for n_fft in (8192, 16384)]
+    threads = [
+        threading.Thread(
+            target=_loop_on_own_stream, args=(make_call(n_fft), repeats, results, errors, n_fft)
+        )
+        for n_fft in (8192, 16384)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -366,8 +400,12 @@ def test_concurrent_inverse_stfts_with_large_shared_memory_on_two_streams():
 
     for n_fft, ours in _run_two_sizes_concurrently(make_call).items():
         spec, _, X = cases[n_fft]
-        assert_bitwise(cupy.asnumpy(ours), emulate_istft(
-            spec, X, smem_per_block=LIMITS['smem_per_block'], sm_count=LIMITS['sm_count']))
+        assert_bitwise(
+            cupy.asnumpy(ours),
+            emulate_istft(
+                spec, X, smem_per_block=LIMITS['smem_per_block'], sm_count=LIMITS['sm_count']
+            ),
+        )
 
 
 def test_misaligned_view_is_refused_and_the_context_survives():
@@ -388,8 +426,13 @@ def test_seventy_specs_round_robin_on_two_streams_without_synchronising():
     streams = [cupy.cuda.Stream(non_blocking=True) for _ in range(2)]
     specs, results = [], []
     for index in range(70):
-        spec = FrontEnd.melspectrogram(n_fft=1024, hop_length=128 + index, sample_rate=16000,
-                                       n_mels=32 + index % 9, return_decibel=index % 2 == 0)
+        spec = FrontEnd.melspectrogram(
+            n_fft=1024,
+            hop_length=128 + index,
+            sample_rate=16000,
+            n_mels=32 + index % 9,
+            return_decibel=index % 2 == 0,
+        )
         with streams[index % 2]:
             results.append(gpu.compute(spec, x))
         specs.append(spec)

@@ -32,8 +32,9 @@ from helpers import (
 )
 from kapre_fast import FrontEnd, _loader, _weights, cpu, reference
 
-emulation = pytest.importorskip('kapre_fast._gpu_emulation',
-                                reason='kapre_fast was built without its GPU emulation module')
+emulation = pytest.importorskip(
+    'kapre_fast._gpu_emulation', reason='kapre_fast was built without its GPU emulation module'
+)
 
 # Subprocesses run from here and import kapre_fast as this process does (installed, or through
 # PYTHONPATH in a development tree), never from the source folder.
@@ -53,9 +54,14 @@ def gpu_plan(module, spec):
     """The Plan of `module` (_gpu_emulation or _cuda) for a FrontEnd: the same window, bands and
     output codes as kapre_fast.cpu feeds the CPU core."""
     start, length, weights = _weights.bands(spec)
-    return module.Plan(_weights.window(spec), start, length, weights,
-                       output=_weights.OUTPUT_CODES[spec.output],
-                       **_weights.kernel_attributes(spec))
+    return module.Plan(
+        _weights.window(spec),
+        start,
+        length,
+        weights,
+        output=_weights.OUTPUT_CODES[spec.output],
+        **_weights.kernel_attributes(spec),
+    )
 
 
 def emulate(spec, x, **options):
@@ -66,9 +72,12 @@ def emulate(spec, x, **options):
     if spec.center_padding:
         x = _weights.centred(spec, x, np.pad)
     return emulation.frontend(
-        gpu_plan(emulation, spec), x,
+        gpu_plan(emulation, spec),
+        x,
         input_channels_first=spec.input_data_format == 'channels_first',
-        output_channels_first=spec.output_data_format == 'channels_first', **options)
+        output_channels_first=spec.output_data_format == 'channels_first',
+        **options,
+    )
 
 
 def inverse_plan(module, spec):
@@ -76,19 +85,33 @@ def inverse_plan(module, spec):
     no filterbank, no dB (as kapre_fast.gpu.istft builds it)."""
     no_bands = np.zeros(0, np.int32)
     return module.Plan(
-        _weights.inverse_window(spec), no_bands, no_bands, np.zeros(0, np.float32),
-        n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length, pad_begin=0,
-        pad_end=False, output=_weights.OUTPUT_CODES['complex'], decibel=False, amin=1e-5,
-        ref_value=1.0, dynamic_range=80.0)
+        _weights.inverse_window(spec),
+        no_bands,
+        no_bands,
+        np.zeros(0, np.float32),
+        n_fft=spec.n_fft,
+        win_length=spec.win_length,
+        hop_length=spec.hop_length,
+        pad_begin=0,
+        pad_end=False,
+        output=_weights.OUTPUT_CODES['complex'],
+        decibel=False,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+    )
 
 
 def emulate_istft(spec, X, **options):
     """What the GPU's inverse STFT computes for the complex batch X (spec's output layout)."""
     options.setdefault('smem_per_block', SMEM)
     return emulation.istft(
-        inverse_plan(emulation, spec), np.asarray(X, np.complex64),
+        inverse_plan(emulation, spec),
+        np.asarray(X, np.complex64),
         input_channels_first=spec.output_data_format == 'channels_first',
-        output_channels_first=spec.input_data_format == 'channels_first', **options)
+        output_channels_first=spec.input_data_format == 'channels_first',
+        **options,
+    )
 
 
 # ----- the size grid: every pipeline over n_fft from 16 to 8192 and a large/slow size ----------
@@ -97,22 +120,46 @@ def emulate_istft(spec, X, **options):
 # Bluestein), 2 x prime (74 = 2 * 37: Bluestein of the half length), 511 = 7 * 73, 8198 = 2 * 4099
 # (Bluestein in global memory at 99 KiB).
 SIZES = [
-    (16, None, 4), (17, 16, 5), (31, None, 7), (64, 48, 16), (74, None, 19), (100, 80, 40),
-    (255, None, 64), (256, 200, 64), (257, None, 100), (400, 256, 160), (511, 300, 128),
-    (512, None, 128), (1000, None, 250), (1024, 1500, 256), (2048, None, 512),
-    (4096, 3000, 1024), (8192, None, 2048), (8198, 8000, 4096),
+    (16, None, 4),
+    (17, 16, 5),
+    (31, None, 7),
+    (64, 48, 16),
+    (74, None, 19),
+    (100, 80, 40),
+    (255, None, 64),
+    (256, 200, 64),
+    (257, None, 100),
+    (400, 256, 160),
+    (511, 300, 128),
+    (512, None, 128),
+    (1000, None, 250),
+    (1024, 1500, 256),
+    (2048, None, 512),
+    (4096, 3000, 1024),
+    (8192, None, 2048),
+    (8198, 8000, 4096),
 ]
-FAMILIES = ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
-            'stft']
+FAMILIES = [
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+]
 
 
 def size_case(index, family, sizes):
     """Deterministic variety: layouts, channels, dB, padding and the signal rotate with index."""
     n_fft, win_length, hop = sizes
-    kwargs = dict(n_fft=n_fft, win_length=win_length, hop_length=hop,
-                  pad_begin=index % 3 == 1, pad_end=index % 2 == 1,
-                  input_data_format=('channels_last', 'channels_first')[index % 2],
-                  output_data_format=('channels_first', 'channels_last')[(index // 2) % 2])
+    kwargs = dict(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop,
+        pad_begin=index % 3 == 1,
+        pad_end=index % 2 == 1,
+        input_data_format=('channels_last', 'channels_first')[index % 2],
+        output_data_format=('channels_first', 'channels_last')[(index // 2) % 2],
+    )
     if family != 'stft':
         kwargs['return_decibel'] = index % 4 != 3
     if family == 'melspectrogram':
@@ -130,9 +177,12 @@ def size_case(index, family, sizes):
 SIZE_CASES = [
     size_case(i, family, sizes)
     for i, (family, sizes) in enumerate(
-        (family, sizes) for sizes in SIZES for family in FAMILIES
+        (family, sizes)
+        for sizes in SIZES
+        for family in FAMILIES
         if not (family == 'melspectrogram' and sizes[0] < 64)
-        and not (family == 'log_frequency_spectrogram' and sizes[0] < 512))
+        and not (family == 'log_frequency_spectrogram' and sizes[0] < 512)
+    )
 ]
 
 
@@ -159,17 +209,18 @@ def check_against_reference(name, spec, x, ours):
         return
     if spec.output == 'mag_phase':
         (ours, ours_phase), (truth, truth_phase) = (
-            split_channels(y, 2, spec.output_data_format) for y in (ours, truth))
+            split_channels(y, 2, spec.output_data_format) for y in (ours, truth)
+        )
         magnitude = np.abs(reference.compute(_stft_of(spec), x))
-        error = record_agreement(f'{name} phase',
-                                 phase_error(ours_phase, truth_phase, magnitude))
+        error = record_agreement(f'{name} phase', phase_error(ours_phase, truth_phase, magnitude))
         assert error < PHASE_TOLERANCE, error
     if spec.return_decibel:
         error = record_agreement(f'{name} dB p99.9', decibel_error(ours, truth))
         assert error < DECIBEL_TOLERANCE, error
         error = record_agreement(
             f'{name} dB as |.|',
-            peak_relative_error(decibel_to_magnitude(ours), decibel_to_magnitude(truth)))
+            peak_relative_error(decibel_to_magnitude(ours), decibel_to_magnitude(truth)),
+        )
         assert error < DECIBEL_AS_MAGNITUDE_TOLERANCE, error
     else:
         error = record_agreement(f'{name} |.|', peak_relative_error(ours, truth))
@@ -177,8 +228,16 @@ def check_against_reference(name, spec, x, ours):
 
 
 def _stft_of(spec):
-    names = ('n_fft', 'win_length', 'hop_length', 'window_name', 'pad_begin', 'pad_end',
-             'input_data_format', 'output_data_format')
+    names = (
+        'n_fft',
+        'win_length',
+        'hop_length',
+        'window_name',
+        'pad_begin',
+        'pad_end',
+        'input_data_format',
+        'output_data_format',
+    )
     return FrontEnd.stft(**{name: getattr(spec, name) for name in names})
 
 
@@ -186,8 +245,7 @@ def _stft_of(spec):
 def test_every_pipeline_and_size_matches_the_reference(case):
     family, kwargs, n_channels, n_samples = case
     spec = getattr(FrontEnd, family)(**kwargs)
-    x = to_input_layout(signal(n_samples, n_channels, seed=kwargs['n_fft']),
-                        spec.input_data_format)
+    x = to_input_layout(signal(n_samples, n_channels, seed=kwargs['n_fft']), spec.input_data_format)
     check_against_reference(f'emulation {family}', spec, x, emulate(spec, x))
 
 
@@ -201,8 +259,10 @@ def test_size_grid_covers_both_paths_and_bluestein():
     assert paths == {(False, False), (False, True), (True, True)}
 
 
-@pytest.mark.parametrize('n_fft, global_buffers', [(16384, True), (65536, True), (65521, True),
-                                                   (12000, True), (8192, False)])
+@pytest.mark.parametrize(
+    'n_fft, global_buffers',
+    [(16384, True), (65536, True), (65521, True), (12000, True), (8192, False)],
+)
 def test_large_sizes_take_the_global_memory_path(n_fft, global_buffers):
     spec = FrontEnd.stft_magnitude(n_fft=n_fft, hop_length=n_fft // 2 + 1, return_decibel=True)
     x = signal(n_fft + n_fft // 2 + 7, 1, seed=n_fft).transpose(0, 2, 1)
@@ -217,9 +277,12 @@ def test_every_n_fft_from_2_to_4096():
     rng = np.random.default_rng(3)
     worst = 0.0
     for n_fft in range(2, 4097):
-        spec = FrontEnd.stft(n_fft=n_fft, hop_length=max(1, n_fft // 2 + 1),
-                             input_data_format='channels_first',
-                             output_data_format='channels_first')
+        spec = FrontEnd.stft(
+            n_fft=n_fft,
+            hop_length=max(1, n_fft // 2 + 1),
+            input_data_format='channels_first',
+            output_data_format='channels_first',
+        )
         x = rng.standard_normal((1, 1, n_fft + n_fft // 2 + 1)).astype(np.float32)
         ours = emulate(spec, x)
         truth = reference.compute(spec, x)
@@ -251,8 +314,9 @@ def check_like_the_cpu_core(name, spec, x, ours):
     assert ours_error <= 2 * cpu_error + 3e-7, (ours_error, cpu_error)
     if spec.return_decibel:
         if spec.output == 'mag_phase':
-            ours, theirs, truth = (split_channels(a, 2, spec.output_data_format)[0]
-                                   for a in (ours, theirs, truth))
+            ours, theirs, truth = (
+                split_channels(a, 2, spec.output_data_format)[0] for a in (ours, theirs, truth)
+            )
         ours_db = decibel_error(ours, truth, within=50.0)
         cpu_db = decibel_error(theirs, truth, within=50.0)
         record_agreement(f'{name} dB top 50', ours_db)
@@ -268,13 +332,26 @@ def test_emulation_is_as_close_to_float64_as_the_cpu_core(case, speech_batch, no
 # ----- the result does not depend on scheduling --------------------------------------------
 
 SCHEDULE_SPECS = {
-    'mel-db': (FrontEnd.melspectrogram, dict(n_fft=512, win_length=400, hop_length=160,
-                                             sample_rate=16000, n_mels=64, return_decibel=True)),
-    'magphase-db-odd': (FrontEnd.stft_mag_phase, dict(n_fft=255, hop_length=60, pad_end=True,
-                                                      return_decibel=True)),
+    'mel-db': (
+        FrontEnd.melspectrogram,
+        dict(
+            n_fft=512,
+            win_length=400,
+            hop_length=160,
+            sample_rate=16000,
+            n_mels=64,
+            return_decibel=True,
+        ),
+    ),
+    'magphase-db-odd': (
+        FrontEnd.stft_mag_phase,
+        dict(n_fft=255, hop_length=60, pad_end=True, return_decibel=True),
+    ),
     'stft-bluestein': (FrontEnd.stft, dict(n_fft=514, hop_length=100, pad_begin=True)),
-    'log-db': (FrontEnd.log_frequency_spectrogram, dict(n_fft=1024, hop_length=256,
-                                                        sample_rate=16000, return_decibel=True)),
+    'log-db': (
+        FrontEnd.log_frequency_spectrogram,
+        dict(n_fft=1024, hop_length=256, sample_rate=16000, return_decibel=True),
+    ),
 }
 SCHEDULES = {
     'reverse threads and blocks': dict(thread_order='reverse', reverse_blocks=True),
@@ -306,17 +383,31 @@ def test_global_path_is_really_taken_with_small_shared_memory():
 
 # ----- inverse STFT ----------------------------------------------------------------------------
 
-ISTFT_SIZES = [(16, None, 4), (17, None, 4), (74, None, 37), (257, 200, 50), (400, 256, 64),
-               (511, None, 100), (512, None, 128), (1024, 1500, 256), (2048, None, 512),
-               (8198, None, 2049), (300, 100, 150)]  # the last: hop beyond the window (gaps)
+ISTFT_SIZES = [
+    (16, None, 4),
+    (17, None, 4),
+    (74, None, 37),
+    (257, 200, 50),
+    (400, 256, 64),
+    (511, None, 100),
+    (512, None, 128),
+    (1024, 1500, 256),
+    (2048, None, 512),
+    (8198, None, 2049),
+    (300, 100, 150),
+]  # the last: hop beyond the window (gaps)
 
 
 def istft_case(index, sizes):
     n_fft, win_length, hop = sizes
-    return dict(n_fft=n_fft, win_length=win_length, hop_length=hop,
-                window_name=(None, 'hamming_window', 'vorbis_window')[index % 3],
-                input_data_format=('channels_last', 'channels_first')[index % 2],
-                output_data_format=('channels_first', 'channels_last')[(index // 2) % 2])
+    return dict(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop,
+        window_name=(None, 'hamming_window', 'vorbis_window')[index % 3],
+        input_data_format=('channels_last', 'channels_first')[index % 2],
+        output_data_format=('channels_first', 'channels_last')[(index // 2) % 2],
+    )
 
 
 ISTFT_CASES = [istft_case(i, sizes) for i, sizes in enumerate(ISTFT_SIZES)]
@@ -324,15 +415,21 @@ ISTFT_CASES = [istft_case(i, sizes) for i, sizes in enumerate(ISTFT_SIZES)]
 
 def istft_kwargs(spec):
     """reference.istft's keyword arguments for the forward spec."""
-    return dict(n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-                forward_window_name=spec.window_name, stft_data_format=spec.output_data_format,
-                waveform_data_format=spec.input_data_format)
+    return dict(
+        n_fft=spec.n_fft,
+        win_length=spec.win_length,
+        hop_length=spec.hop_length,
+        forward_window_name=spec.window_name,
+        stft_data_format=spec.output_data_format,
+        waveform_data_format=spec.input_data_format,
+    )
 
 
 def istft_input(kwargs, n_channels=2):
     spec = FrontEnd.stft(pad_begin=True, pad_end=True, **kwargs)
-    x = to_input_layout(signal(4 * spec.n_fft + 1001, n_channels, seed=spec.n_fft),
-                        spec.input_data_format)
+    x = to_input_layout(
+        signal(4 * spec.n_fft + 1001, n_channels, seed=spec.n_fft), spec.input_data_format
+    )
     return spec, x, cpu.compute(spec, x)
 
 
@@ -348,12 +445,16 @@ def test_istft_matches_the_reference(kwargs):
 
 
 def test_istft_inverts_the_stft():
-    kwargs = dict(n_fft=512, hop_length=128, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=512,
+        hop_length=128,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     spec, x, X = istft_input(kwargs)
     y = emulate_istft(spec, X)
     trim = 512 - 128
-    np.testing.assert_allclose(y[:, trim:trim + x.shape[1]], x, atol=2e-6)
+    np.testing.assert_allclose(y[:, trim : trim + x.shape[1]], x, atol=2e-6)
 
 
 @pytest.mark.parametrize('schedule', sorted(SCHEDULES))
@@ -372,13 +473,13 @@ def test_istft_takes_strided_spectra_and_checks_shapes():
     np.testing.assert_array_equal(emulate_istft(spec, wider[..., 1:]), expected)
     plan = inverse_plan(emulation, spec)
     with pytest.raises(ValueError, match='frequency bins'):
-        emulation.istft(plan, X[:, :, :20], input_channels_first=False,
-                        output_channels_first=False)
+        emulation.istft(plan, X[:, :, :20], input_channels_first=False, output_channels_first=False)
     with pytest.raises(ValueError, match='at least one frame'):
         emulation.istft(plan, X[:, :0], input_channels_first=False, output_channels_first=False)
     with pytest.raises(TypeError, match='complex64'):
-        emulation.istft(plan, X.real.copy(), input_channels_first=False,
-                        output_channels_first=False)
+        emulation.istft(
+            plan, X.real.copy(), input_channels_first=False, output_channels_first=False
+        )
     forward = gpu_plan(emulation, FrontEnd.stft_magnitude(n_fft=256, hop_length=64))
     with pytest.raises(ValueError, match='inverse STFT plan'):
         emulation.istft(forward, X, input_channels_first=False, output_channels_first=False)
@@ -388,18 +489,31 @@ def test_istft_takes_strided_spectra_and_checks_shapes():
 
 
 def test_strided_and_misaligned_audio_give_the_same_bits():
-    spec = FrontEnd.melspectrogram(n_fft=512, win_length=400, hop_length=160, sample_rate=16000,
-                                   n_mels=64, return_decibel=True,
-                                   input_data_format='channels_last')
+    spec = FrontEnd.melspectrogram(
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        sample_rate=16000,
+        n_mels=64,
+        return_decibel=True,
+        input_data_format='channels_last',
+    )
     x = to_input_layout(signal(6001, 2, seed=5), 'channels_last')
     expected = emulate(spec, np.ascontiguousarray(x[:, 1:]))
     np.testing.assert_array_equal(emulate(spec, x[:, 1:]), expected)  # offset by one sample
     reversed_view = x[:, ::-1, ::-1]  # negative strides
-    np.testing.assert_array_equal(emulate(spec, reversed_view),
-                                  emulate(spec, np.ascontiguousarray(reversed_view)))
+    np.testing.assert_array_equal(
+        emulate(spec, reversed_view), emulate(spec, np.ascontiguousarray(reversed_view))
+    )
     mono = spec.__class__.melspectrogram(
-        n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64,
-        return_decibel=True, input_data_format='channels_first')
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        sample_rate=16000,
+        n_mels=64,
+        return_decibel=True,
+        input_data_format='channels_first',
+    )
     channel = np.ascontiguousarray(x[:, :, :1].transpose(0, 2, 1))
     # Vector loads (aligned, unit stride) against the scalar path (misaligned by one float).
     padded = np.zeros((2, 1, 6002), np.float32)
@@ -425,8 +539,9 @@ def test_digital_silence_gives_the_decibel_floor(family):
 
 
 def test_silent_example_next_to_a_loud_one_is_clamped_on_its_own():
-    spec = FrontEnd.stft_magnitude(n_fft=256, hop_length=64, return_decibel=True,
-                                   db_dynamic_range=30.0)
+    spec = FrontEnd.stft_magnitude(
+        n_fft=256, hop_length=64, return_decibel=True, db_dynamic_range=30.0
+    )
     x = signal(3000, 1, seed=2).transpose(0, 2, 1).copy()
     x[1] = 0.0
     ours = emulate(spec, x)
@@ -452,13 +567,27 @@ def test_nan_in_one_example_makes_that_example_nan_as_the_reference_does():
 def test_plan_reuses_the_core_checks():
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
     start, length, weights = _weights.bands(spec)
-    good = dict(n_fft=512, win_length=512, hop_length=128, pad_begin=0, pad_end=False, output=0,
-                decibel=True, amin=1e-5, ref_value=1.0, dynamic_range=80.0)
+    good = dict(
+        n_fft=512,
+        win_length=512,
+        hop_length=128,
+        pad_begin=0,
+        pad_end=False,
+        output=0,
+        decibel=True,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+    )
     window = _weights.window(spec)
-    for changes, message in [(dict(n_fft=1), 'n_fft'), (dict(hop_length=0), 'hop_length'),
-                             (dict(win_length=100), 'window has 512 samples'),
-                             (dict(amin=0.0), 'db_amin'), (dict(output=5), 'output'),
-                             (dict(n_fft=256), 'filterbank band')]:
+    for changes, message in [
+        (dict(n_fft=1), 'n_fft'),
+        (dict(hop_length=0), 'hop_length'),
+        (dict(win_length=100), 'window has 512 samples'),
+        (dict(amin=0.0), 'db_amin'),
+        (dict(output=5), 'output'),
+        (dict(n_fft=256), 'filterbank band'),
+    ]:
         with pytest.raises(ValueError, match=message):
             emulation.Plan(window, start, length, weights, **{**good, **changes})
     with pytest.raises(TypeError, match='window'):
@@ -468,14 +597,24 @@ def test_plan_reuses_the_core_checks():
         plan.output_shape(1, 1, 300, False)
     assert plan.output_shape(2, 3, 4000, True) == ((2, 3, 28, 32), 'float32')
     with pytest.raises(TypeError, match='float32'):
-        emulation.frontend(plan, np.zeros((1, 4000, 1)), input_channels_first=False,
-                           output_channels_first=False)
+        emulation.frontend(
+            plan, np.zeros((1, 4000, 1)), input_channels_first=False, output_channels_first=False
+        )
     with pytest.raises(ValueError, match='3-D'):
-        emulation.frontend(plan, np.zeros((4000, 1), np.float32), input_channels_first=False,
-                           output_channels_first=False)
+        emulation.frontend(
+            plan,
+            np.zeros((4000, 1), np.float32),
+            input_channels_first=False,
+            output_channels_first=False,
+        )
     with pytest.raises(ValueError, match='thread_order'):
-        emulation.frontend(plan, np.zeros((1, 4000, 1), np.float32), input_channels_first=False,
-                           output_channels_first=False, thread_order='sideways')
+        emulation.frontend(
+            plan,
+            np.zeros((1, 4000, 1), np.float32),
+            input_channels_first=False,
+            output_channels_first=False,
+            thread_order='sideways',
+        )
 
 
 def test_empty_batch_and_channels():
@@ -575,10 +714,12 @@ def fake_cupy():
     module.ascontiguousarray = lambda a: as_fake(np.ascontiguousarray(a))
     module.pad = lambda a, widths, mode: as_fake(np.pad(np.asarray(a), widths, mode=mode))
     module.einsum = lambda subscripts, *arrays: as_fake(
-        np.einsum(subscripts, *map(np.asarray, arrays)))
+        np.einsum(subscripts, *map(np.asarray, arrays))
+    )
     module.matmul = lambda a, b: as_fake(np.matmul(np.asarray(a), np.asarray(b)))
-    module.cuda = types.SimpleNamespace(Device=Device, Stream=Stream, Event=Event,
-                                        get_current_stream=lambda: Stream())
+    module.cuda = types.SimpleNamespace(
+        Device=Device, Stream=Stream, Event=Event, get_current_stream=lambda: Stream()
+    )
     return module
 
 
@@ -587,8 +728,9 @@ def fake_cuda_module():
     module = types.ModuleType('kapre_fast._cuda')
     module.Plan = emulation.Plan
     module.device_count = lambda: 1
-    module.device_limits = lambda device: dict(smem_per_block=SMEM, sm_count=4,
-                                               compute_capability=(8, 6))
+    module.device_limits = lambda device: dict(
+        smem_per_block=SMEM, sm_count=4, compute_capability=(8, 6)
+    )
     module.frontend = emulation.frontend_raw
     module.istft = emulation.istft_raw
     module.pcen = emulation.pcen_raw
@@ -607,17 +749,26 @@ def test_gpu_test_module_passes_with_the_emulation_standing_in_for_the_gpu():
     tests = Path(__file__).parent
     # The long cases emulate the same kernels as this file's own tests (the concurrent ones as
     # test_gpu_launch_safety.py's): left out here.
-    arguments = ['-q', '-x', '-p', 'no:cacheprovider', '-k',
-                 'not many_frames and not every_n_fft and not concurrent',
-                 str(tests / 'test_gpu.py')]
-    code = ('import sys\n'
-            f'sys.path[:0] = [{str(tests)!r}]\n'
-            'import test_gpu_emulation\n'
-            'test_gpu_emulation.install_fake_gpu()\n'
-            'import pytest\n'
-            f'sys.exit(pytest.main({arguments!r}))\n')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            cwd=str(tests), timeout=600)
+    arguments = [
+        '-q',
+        '-x',
+        '-p',
+        'no:cacheprovider',
+        '-k',
+        'not many_frames and not every_n_fft and not concurrent',
+        str(tests / 'test_gpu.py'),
+    ]
+    code = (
+        'import sys\n'
+        f'sys.path[:0] = [{str(tests)!r}]\n'
+        'import test_gpu_emulation\n'
+        'test_gpu_emulation.install_fake_gpu()\n'
+        'import pytest\n'
+        f'sys.exit(pytest.main({arguments!r}))\n'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, cwd=str(tests), timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert ' passed' in result.stdout and 'skipped' not in result.stdout.splitlines()[-1]
 
@@ -636,8 +787,9 @@ def host_gpu(monkeypatch):
 
 
 @pytest.mark.parametrize('name', sorted(SCHEDULE_SPECS))
-@pytest.mark.parametrize('layouts', [('channels_last', 'channels_first'),
-                                     ('channels_first', 'channels_last')])
+@pytest.mark.parametrize(
+    'layouts', [('channels_last', 'channels_first'), ('channels_first', 'channels_last')]
+)
 def test_gpu_module_feeds_the_kernels_what_the_emulation_gets(host_gpu, name, layouts):
     make, kwargs = SCHEDULE_SPECS[name]
     spec = make(input_data_format=layouts[0], output_data_format=layouts[1], **kwargs)
@@ -646,34 +798,42 @@ def test_gpu_module_feeds_the_kernels_what_the_emulation_gets(host_gpu, name, la
     ours = host_gpu.compute(spec, x.view(FakeDeviceArray))
     assert isinstance(ours, FakeDeviceArray) and ours.dtype == expected.dtype
     np.testing.assert_array_equal(np.asarray(ours), expected)
-    function = {'mel-db': 'melspectrogram', 'magphase-db-odd': 'stft_mag_phase',
-                'stft-bluestein': 'stft', 'log-db': 'log_frequency_spectrogram'}[name]
+    function = {
+        'mel-db': 'melspectrogram',
+        'magphase-db-odd': 'stft_mag_phase',
+        'stft-bluestein': 'stft',
+        'log-db': 'log_frequency_spectrogram',
+    }[name]
     ours = getattr(host_gpu, function)(x.view(FakeDeviceArray), **spec_kwargs(spec, kwargs))
     np.testing.assert_array_equal(np.asarray(ours), expected)
 
 
 def spec_kwargs(spec, kwargs):
-    return dict(kwargs, input_data_format=spec.input_data_format,
-                output_data_format=spec.output_data_format)
+    return dict(
+        kwargs, input_data_format=spec.input_data_format, output_data_format=spec.output_data_format
+    )
 
 
 def test_gpu_module_takes_any_strides_and_real_dtypes(host_gpu):
-    spec = FrontEnd.stft_mag_phase(n_fft=400, hop_length=100, return_decibel=True,
-                                   input_data_format='channels_last')
+    spec = FrontEnd.stft_mag_phase(
+        n_fft=400, hop_length=100, return_decibel=True, input_data_format='channels_last'
+    )
     x = to_input_layout(signal(4000, 2, seed=8), 'channels_last')
     expected = emulate(spec, x)
     device = x.view(FakeDeviceArray)
     np.testing.assert_array_equal(np.asarray(host_gpu.compute(spec, device)), expected)
     flipped = np.ascontiguousarray(x[:, ::-1, ::-1])
     np.testing.assert_array_equal(  # negative strides, no copy
-        np.asarray(host_gpu.compute(spec, flipped.view(FakeDeviceArray)[:, ::-1, ::-1])),
-        expected)
+        np.asarray(host_gpu.compute(spec, flipped.view(FakeDeviceArray)[:, ::-1, ::-1])), expected
+    )
     np.testing.assert_array_equal(
-        np.asarray(host_gpu.compute(spec, x.astype(np.float64).view(FakeDeviceArray))), expected)
+        np.asarray(host_gpu.compute(spec, x.astype(np.float64).view(FakeDeviceArray))), expected
+    )
     ints = (x * 1000).astype(np.int16)
     np.testing.assert_array_equal(
         np.asarray(host_gpu.compute(spec, ints.view(FakeDeviceArray))),
-        emulate(spec, ints.astype(np.float32)))
+        emulate(spec, ints.astype(np.float32)),
+    )
 
 
 def test_gpu_module_names_bad_arguments(host_gpu):
@@ -693,9 +853,15 @@ def test_gpu_module_names_bad_arguments(host_gpu):
 
 
 def test_gpu_module_istft(host_gpu):
-    spec, x, X = istft_input(dict(n_fft=400, win_length=300, hop_length=100,
-                                  input_data_format='channels_first',
-                                  output_data_format='channels_last'))
+    spec, x, X = istft_input(
+        dict(
+            n_fft=400,
+            win_length=300,
+            hop_length=100,
+            input_data_format='channels_first',
+            output_data_format='channels_last',
+        )
+    )
     kwargs = istft_kwargs(spec)
     expected = emulate_istft(spec, X)
     ours = host_gpu.istft(X.view(FakeDeviceArray), **kwargs)
@@ -703,7 +869,8 @@ def test_gpu_module_istft(host_gpu):
     np.testing.assert_array_equal(np.asarray(ours), expected)
     np.testing.assert_array_equal(
         np.asarray(host_gpu.istft(X.astype(np.complex128).view(FakeDeviceArray), **kwargs)),
-        expected)
+        expected,
+    )
     with pytest.raises(TypeError, match='complex'):
         host_gpu.istft(X.real.copy().view(FakeDeviceArray), **kwargs)
     with pytest.raises(TypeError, match='CuPy array'):
@@ -714,19 +881,22 @@ def test_gpu_module_istft(host_gpu):
 
 # ----- importing kapre_fast.gpu where something is missing --------------------------------
 
+
 def _import_error(prelude):
     """The exception type and message of `import kapre_fast.gpu` in a fresh interpreter after
     running `prelude`."""
-    code = (f'{prelude}\n'
-            'try:\n'
-            '    import kapre_fast.gpu\n'
-            'except Exception as error:\n'
-            '    print(type(error).__name__ + ": " + str(error))\n'
-            'else:\n'
-            '    print("imported")\n')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            cwd=str(TESTS),
-                            timeout=120)
+    code = (
+        f'{prelude}\n'
+        'try:\n'
+        '    import kapre_fast.gpu\n'
+        'except Exception as error:\n'
+        '    print(type(error).__name__ + ": " + str(error))\n'
+        'else:\n'
+        '    print("imported")\n'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, cwd=str(TESTS), timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -735,12 +905,14 @@ FAKE_CUPY = 'import sys, types\nsys.modules["cupy"] = types.ModuleType("cupy")'
 
 
 def test_import_kapre_fast_does_not_import_cupy():
-    code = ('import sys, kapre_fast\n'
-            'kapre_fast.FrontEnd.melspectrogram(n_mels=64)\n'
-            'print("cupy" in sys.modules)')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            cwd=str(TESTS),
-                            timeout=120)
+    code = (
+        'import sys, kapre_fast\n'
+        'kapre_fast.FrontEnd.melspectrogram(n_mels=64)\n'
+        'print("cupy" in sys.modules)'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, cwd=str(TESTS), timeout=120
+    )
     assert result.stdout.strip() == 'False', result.stderr
 
 
@@ -756,7 +928,7 @@ def test_import_without_driver_or_kernels_says_what_is_missing():
         cuda = importlib.import_module('kapre_fast._cuda')
     except ImportError:
         message = _import_error(FAKE_CUPY)
-        assert message.startswith('ImportError: kapre_fast\'s CUDA kernels'), message
+        assert message.startswith("ImportError: kapre_fast's CUDA kernels"), message
         return
     try:
         cuda.device_count()

@@ -47,13 +47,15 @@ needs_cupy = pytest.mark.skipif(bool(CUPY), reason=CUPY or 'ok')
 
 
 def audio(samples, channels=1, batch=2, seed=0):
-    return np.random.default_rng(seed).standard_normal((batch, samples, channels)).astype(
-        np.float32)
+    return (
+        np.random.default_rng(seed).standard_normal((batch, samples, channels)).astype(np.float32)
+    )
 
 
 def mel_kwargs(hop=128, **extra):
-    return dict(n_fft=512, hop_length=hop, n_mels=40, sample_rate=16000, return_decibel=True,
-                **extra)
+    return dict(
+        n_fft=512, hop_length=hop, n_mels=40, sample_rate=16000, return_decibel=True, **extra
+    )
 
 
 def mfcc_kwargs():
@@ -129,8 +131,9 @@ def test_torch_first_use_of_a_spec_inside_a_capture():
             out = kft.stft_magnitude(static, n_fft=kwargs['n_fft'], hop_length=331)
     torch.cuda.current_stream().wait_stream(side)
     graph.replay()
-    torch.testing.assert_close(out, kft.stft_magnitude(static, n_fft=512, hop_length=331),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        out, kft.stft_magnitude(static, n_fft=512, hop_length=331), rtol=0, atol=0
+    )
 
 
 @needs_torch
@@ -297,8 +300,11 @@ def test_cupy_a_swallowed_error_does_not_fail_the_next_launch():
     with pytest.raises(RuntimeError):
         gpu._cuda.device_limits(cupy.cuda.runtime.getDeviceCount() + 5)
     x = cupy.asarray(audio(8000, seed=13))
-    close(cupy.asnumpy(gpu.melspectrogram(x, **mel_kwargs())),
-          cpu.melspectrogram(cupy.asnumpy(x), **mel_kwargs()), 0.05)
+    close(
+        cupy.asnumpy(gpu.melspectrogram(x, **mel_kwargs())),
+        cpu.melspectrogram(cupy.asnumpy(x), **mel_kwargs()),
+        0.05,
+    )
 
 
 # ----- JAX: the CUDA handlers against the emulation -------------------------------------------
@@ -327,14 +333,16 @@ def test_jax_cuda_handlers_match_the_emulation():
     from test_gpu_emulation import emulate
 
     x = audio(12000, channels=2, seed=14)
-    for spec in (FrontEnd.melspectrogram(**mel_kwargs(input_data_format='channels_last')),
-                 FrontEnd.stft(n_fft=400, hop_length=100, input_data_format='channels_last')):
+    for spec in (
+        FrontEnd.melspectrogram(**mel_kwargs(input_data_format='channels_last')),
+        FrontEnd.stft(n_fft=400, hop_length=100, input_data_format='channels_last'),
+    ):
         on_gpu = jax.device_put(x, jax.devices('gpu')[0])
         ours = np.asarray(kfj.compute(spec, on_gpu))
         close(ours, emulate(spec, x), 0.05 if spec.return_decibel else 1e-4)
 
 
-_NO_CONTEXT_ON_GPU0 = r'''
+_NO_CONTEXT_ON_GPU0 = r"""
 import ctypes, sys, threading
 sys.path[:0] = [sys.argv[1]]
 cuda = ctypes.CDLL('libcuda.so.1')
@@ -355,11 +363,13 @@ thread.start()
 thread.join()
 assert found['sm_count'] > 0, found
 print('gpu0 context:', gpu0_context_active())
-'''
+"""
 
 
-@pytest.mark.skipif(importlib.util.find_spec('kapre_fast._cuda') is None,
-                    reason='kapre_fast was built without the CUDA module')
+@pytest.mark.skipif(
+    importlib.util.find_spec('kapre_fast._cuda') is None,
+    reason='kapre_fast was built without the CUDA module',
+)
 def test_a_call_on_gpu_1_creates_no_context_on_gpu_0(tmp_path):
     """cuda_device_limits on GPU 1 from a thread that never used CUDA used to restore "device 0"
     afterwards, creating GPU 0's primary context in a process meant to use only GPU 1."""
@@ -379,7 +389,11 @@ def test_a_call_on_gpu_1_creates_no_context_on_gpu_0(tmp_path):
     if count.value < 2:
         pytest.skip('needs two GPUs')
     root = str(Path(__file__).resolve().parent.parent)
-    result = subprocess.run([sys.executable, '-c', _NO_CONTEXT_ON_GPU0, root],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, '-c', _NO_CONTEXT_ON_GPU0, root],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'gpu0 context: False' in result.stdout

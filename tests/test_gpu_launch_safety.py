@@ -39,15 +39,18 @@ from test_gpu_emulation import (  # noqa: F401  (host_gpu is a fixture)
 )
 
 DEFAULT_LIMIT = 48 * 1024
-H100_SMEM = 232448  # sm_90's opt-in shared memory per block: n_fft 8192 and 16384 both exceed 48 KiB
+H100_SMEM = (
+    232448  # sm_90's opt-in shared memory per block: n_fft 8192 and 16384 both exceed 48 KiB
+)
 
 
 def misaligned_floats(shape, offset=1):
     """A float32 view `offset` bytes past an aligned address (as a byte buffer sliced by one)."""
     raw = np.zeros(4 * int(np.prod(shape)) + 8, np.uint8)
     base = (-raw.ctypes.data) % 8  # first 8-byte boundary
-    return raw[base + offset:base + offset + 4 * int(np.prod(shape))].view(np.float32).reshape(
-        shape)
+    return (
+        raw[base + offset : base + offset + 4 * int(np.prod(shape))].view(np.float32).reshape(shape)
+    )
 
 
 def raw_frontend(spec, x, *, device, smem, out=None):
@@ -60,11 +63,28 @@ def raw_frontend(spec, x, *, device, smem, out=None):
     out = np.empty(shape, dtype) if out is None else out
     geometry = plan.geometry(batch, channels, time, False, smem, 4)
     workspace = np.empty(geometry['workspace_bytes'] + 256, np.uint8)
-    workspace = workspace[(-workspace.ctypes.data) % 256:]
+    workspace = workspace[(-workspace.ctypes.data) % 256 :]
     sb, st, sc = (s // 4 for s in x.strides)
-    emulation.frontend_raw(plan, floats.ctypes.data, ints.ctypes.data, x.ctypes.data, batch,
-                           channels, time, sb, sc, st, out.ctypes.data, False,
-                           workspace.ctypes.data, geometry['workspace_bytes'], smem, 4, device, 0)
+    emulation.frontend_raw(
+        plan,
+        floats.ctypes.data,
+        ints.ctypes.data,
+        x.ctypes.data,
+        batch,
+        channels,
+        time,
+        sb,
+        sc,
+        st,
+        out.ctypes.data,
+        False,
+        workspace.ctypes.data,
+        geometry['workspace_bytes'],
+        smem,
+        4,
+        device,
+        0,
+    )
     return out
 
 
@@ -81,8 +101,9 @@ def large_input(n_fft, seed):
 
 def test_both_large_sizes_need_more_than_the_default_shared_memory():
     for n_fft in (8192, 16384):
-        geometry = gpu_plan(emulation, large_spec(n_fft)).geometry(1, 1, 2 * n_fft, False,
-                                                                     H100_SMEM, 4)
+        geometry = gpu_plan(emulation, large_spec(n_fft)).geometry(
+            1, 1, 2 * n_fft, False, H100_SMEM, 4
+        )
         assert DEFAULT_LIMIT < geometry['shared_memory_bytes'] <= H100_SMEM
         assert not geometry['global_buffers']
 
@@ -97,7 +118,8 @@ def test_the_limit_is_raised_once_to_the_opt_in_maximum_and_never_lowered():
         x = large_input(n_fft, n_fft)
         np.testing.assert_array_equal(
             raw_frontend(large_spec(n_fft), x, device=device, smem=H100_SMEM),
-            emulate(large_spec(n_fft), x, smem_per_block=H100_SMEM))
+            emulate(large_spec(n_fft), x, smem_per_block=H100_SMEM),
+        )
         assert emulation.shared_memory_limit('frontend_kernel', device) == H100_SMEM
     assert emulation.shared_memory_limit('istft_kernel', device) == DEFAULT_LIMIT
 
@@ -108,8 +130,11 @@ def test_a_call_above_the_limit_fails_as_the_launch_would():
     device = 12
     raw_frontend(large_spec(8192), large_input(8192, 3), device=device, smem=80 * 1024)
     assert emulation.shared_memory_limit('frontend_kernel', device) == 80 * 1024
-    with pytest.raises(RuntimeError, match=r'cudaErrorInvalidValue .*needs \d+ bytes .*limit on '
-                                           r'device 12 is 81920'):
+    with pytest.raises(
+        RuntimeError,
+        match=r'cudaErrorInvalidValue .*needs \d+ bytes .*limit on '
+        r'device 12 is 81920',
+    ):
         # The device's maximum is a constant on a real GPU; here a second, larger "maximum"
         # cannot raise it again, and the 16384 call does not fit.
         raw_frontend(large_spec(16384), large_input(16384, 4), device=device, smem=H100_SMEM)
@@ -135,7 +160,8 @@ def test_concurrent_calls_of_two_large_sizes_never_fail_each_other():
     assert errors == []
     for n_fft, ours in results.items():
         np.testing.assert_array_equal(
-            ours, emulate(large_spec(n_fft), large_input(n_fft, n_fft), smem_per_block=H100_SMEM))
+            ours, emulate(large_spec(n_fft), large_input(n_fft, n_fft), smem_per_block=H100_SMEM)
+        )
 
 
 # ----- alignment -----------------------------------------------------------------------------
@@ -156,8 +182,7 @@ def test_misaligned_audio_and_outputs_are_refused_naming_the_address():
     half = misaligned_floats((1, 3, 129, 1, 2), offset=4).view(np.complex64)[..., 0]
     with pytest.raises(ValueError, match=r'out must be aligned to 8 bytes \(complex64\)'):
         raw_frontend(complex_spec, x, device=0, smem=H100_SMEM, out=half)
-    np.testing.assert_array_equal(raw_frontend(spec, x, device=0, smem=H100_SMEM),
-                                  emulate(spec, x))
+    np.testing.assert_array_equal(raw_frontend(spec, x, device=0, smem=H100_SMEM), emulate(spec, x))
 
 
 def test_misaligned_spectrum_is_refused_by_the_raw_inverse_stft():
@@ -170,14 +195,31 @@ def test_misaligned_spectrum_is_refused_by_the_raw_inverse_stft():
     out = np.empty(length, np.float32)
     geometry = plan.istft_geometry(batch, channels, frames, bins, False, H100_SMEM, 4)
     workspace = np.zeros(geometry['workspace_bytes'] + 256, np.uint8)
-    workspace = workspace[(-workspace.ctypes.data) % 256:]
+    workspace = workspace[(-workspace.ctypes.data) % 256 :]
     strides = [s // 4 for s in odd.strides]  # in floats: (b, frame, bin, c)
     with pytest.raises(ValueError, match=r'stft must be aligned to 8 bytes .*address 0x'):
-        emulation.istft_raw(plan, np.array(plan.floats).ctypes.data,
-                            np.array(plan.ints).ctypes.data, odd.ctypes.data, batch, channels,
-                            frames, bins, strides[0], strides[3], strides[1], strides[2],
-                            out.ctypes.data, False, workspace.ctypes.data,
-                            geometry['workspace_bytes'], H100_SMEM, 4, 0, 0)
+        emulation.istft_raw(
+            plan,
+            np.array(plan.floats).ctypes.data,
+            np.array(plan.ints).ctypes.data,
+            odd.ctypes.data,
+            batch,
+            channels,
+            frames,
+            bins,
+            strides[0],
+            strides[3],
+            strides[1],
+            strides[2],
+            out.ctypes.data,
+            False,
+            workspace.ctypes.data,
+            geometry['workspace_bytes'],
+            H100_SMEM,
+            4,
+            0,
+            0,
+        )
 
 
 def raw_frontend_tables(spec, x, *, floats_offset=0, ints_offset=0, workspace_offset=0):
@@ -188,7 +230,7 @@ def raw_frontend_tables(spec, x, *, floats_offset=0, ints_offset=0, workspace_of
     def placed(array, offset):
         raw = np.zeros(array.nbytes + 512, np.uint8)
         start = (-raw.ctypes.data) % 256 + offset
-        raw[start:start + array.nbytes] = array.view(np.uint8)
+        raw[start : start + array.nbytes] = array.view(np.uint8)
         return raw, raw.ctypes.data + start
 
     floats, floats_at = placed(np.array(plan.floats), floats_offset)
@@ -197,18 +239,42 @@ def raw_frontend_tables(spec, x, *, floats_offset=0, ints_offset=0, workspace_of
     shape, dtype = plan.output_shape(batch, channels, time, False)
     out = np.empty(shape, dtype)
     geometry = plan.geometry(batch, channels, time, False, H100_SMEM, 4)
-    workspace, workspace_at = placed(np.zeros(geometry['workspace_bytes'], np.uint8),
-                                     workspace_offset)
+    workspace, workspace_at = placed(
+        np.zeros(geometry['workspace_bytes'], np.uint8), workspace_offset
+    )
     sb, st, sc = (s // 4 for s in x.strides)
-    emulation.frontend_raw(plan, floats_at, ints_at, x.ctypes.data, batch, channels, time, sb,
-                           sc, st, out.ctypes.data, False, workspace_at,
-                           geometry['workspace_bytes'], H100_SMEM, 4, 0, 0)
+    emulation.frontend_raw(
+        plan,
+        floats_at,
+        ints_at,
+        x.ctypes.data,
+        batch,
+        channels,
+        time,
+        sb,
+        sc,
+        st,
+        out.ctypes.data,
+        False,
+        workspace_at,
+        geometry['workspace_bytes'],
+        H100_SMEM,
+        4,
+        0,
+        0,
+    )
     return out
 
 
 def test_misaligned_tables_and_workspace_are_refused_naming_the_address():
-    spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32,
-                                   return_decibel=True, input_data_format='channels_last')
+    spec = FrontEnd.melspectrogram(
+        n_fft=512,
+        hop_length=128,
+        sample_rate=16000,
+        n_mels=32,
+        return_decibel=True,
+        input_data_format='channels_last',
+    )
     x = large_input(512, 7)
     with pytest.raises(ValueError, match=r'floats must be aligned to 16 bytes .*address 0x'):
         raw_frontend_tables(spec, x, floats_offset=8)
@@ -219,14 +285,18 @@ def test_misaligned_tables_and_workspace_are_refused_naming_the_address():
     # At the smallest alignments the kernels accept, the bits are the emulation's.
     np.testing.assert_array_equal(
         raw_frontend_tables(spec, x, floats_offset=16, ints_offset=4, workspace_offset=8),
-        emulate(spec, x, smem_per_block=H100_SMEM))
+        emulate(spec, x, smem_per_block=H100_SMEM),
+    )
 
 
 def test_gpu_module_refuses_a_misaligned_view_with_its_address(host_gpu):
     mel = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
     odd = misaligned_floats((1, 4000, 1)).view(FakeDeviceArray)
-    with pytest.raises(ValueError, match=r'audio must be aligned to its element size \(4 bytes '
-                                         r'for float32\): got address 0x[0-9a-f]+'):
+    with pytest.raises(
+        ValueError,
+        match=r'audio must be aligned to its element size \(4 bytes '
+        r'for float32\): got address 0x[0-9a-f]+',
+    ):
         host_gpu.compute(mel, odd)
     with pytest.raises(ValueError, match='aligned'):
         host_gpu.melspectrogram(odd, n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
@@ -236,8 +306,9 @@ def test_gpu_module_refuses_a_misaligned_view_with_its_address(host_gpu):
     with pytest.raises(ValueError, match=r'X must be aligned to its element size \(8 bytes'):
         host_gpu.istft(odd_stft.view(FakeDeviceArray), **istft_kwargs(spec))
     aligned = np.array(odd)  # the same values at a fresh, aligned address
-    np.testing.assert_array_equal(np.asarray(host_gpu.compute(mel, aligned.view(FakeDeviceArray))),
-                                  emulate(mel, aligned))
+    np.testing.assert_array_equal(
+        np.asarray(host_gpu.compute(mel, aligned.view(FakeDeviceArray))), emulate(mel, aligned)
+    )
 
 
 # ----- device tables outlive the kernels that read them --------------------------------------
@@ -404,18 +475,21 @@ class RecordingStream:
         return self.capturing
 
     def synchronize(self):
-        raise AssertionError('the caller\'s stream must never be synchronised')
+        raise AssertionError("the caller's stream must never be synchronised")
 
 
-def test_gpu_module_uploads_on_its_own_stream_and_the_caller_waits_on_an_event(host_gpu,
-                                                                             monkeypatch):
+def test_gpu_module_uploads_on_its_own_stream_and_the_caller_waits_on_an_event(
+    host_gpu, monkeypatch
+):
     caller = RecordingStream(ptr=77)
     monkeypatch.setattr(host_gpu.cupy.cuda, 'get_current_stream', lambda: caller)
-    spec = FrontEnd.melspectrogram(n_fft=256, hop_length=100, sample_rate=16000, n_mels=24,
-                                   input_data_format='channels_last')
+    spec = FrontEnd.melspectrogram(
+        n_fft=256, hop_length=100, sample_rate=16000, n_mels=24, input_data_format='channels_last'
+    )
     x = to_input_layout(signal(2000, 1, seed=2), 'channels_last')
-    np.testing.assert_array_equal(np.asarray(host_gpu.compute(spec, x.view(FakeDeviceArray))),
-                                  emulate(spec, x))
+    np.testing.assert_array_equal(
+        np.asarray(host_gpu.compute(spec, x.view(FakeDeviceArray))), emulate(spec, x)
+    )
     assert len(caller.waits) == 1  # the upload's event
     host_gpu.compute(spec, x.view(FakeDeviceArray))
     assert len(caller.waits) == 1  # cached: nothing uploaded, nothing to wait for
@@ -427,14 +501,16 @@ def test_gpu_mfcc_uploads_its_dct_once_per_matrix_and_device(host_gpu, monkeypat
     monkeypatch.setattr(host_gpu.cupy.cuda, 'get_current_stream', lambda: caller)
     monkeypatch.setattr(host_gpu, '_DCT', {})
     x = to_input_layout(signal(4000, 1, seed=3), 'channels_last').view(FakeDeviceArray)
-    kwargs = dict(n_fft=512, hop_length=128, sample_rate=16000, n_mels=40,
-                  input_data_format='channels_last')
+    kwargs = dict(
+        n_fft=512, hop_length=128, sample_rate=16000, n_mels=40, input_data_format='channels_last'
+    )
     first = host_gpu.mfcc(x, n_mfcc=13, **kwargs)
     waits = len(caller.waits)  # the plan's tables and the DCT
     again = host_gpu.mfcc(x, n_mfcc=13, **kwargs)
     np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
-    np.testing.assert_allclose(np.asarray(first), cpu.mfcc(np.asarray(x), n_mfcc=13, **kwargs),
-                               rtol=1e-4, atol=2e-3)
+    np.testing.assert_allclose(
+        np.asarray(first), cpu.mfcc(np.asarray(x), n_mfcc=13, **kwargs), rtol=1e-4, atol=2e-3
+    )
     assert len(caller.waits) == waits and len(host_gpu._DCT) == 1
     host_gpu.mfcc(x, n_mfcc=20, **kwargs)
     assert len(host_gpu._DCT) == 2  # another matrix
@@ -450,8 +526,9 @@ def test_seventy_specs_round_robin_on_two_streams_match_the_emulation(host_gpu):
     x = to_input_layout(signal(3000, 1, seed=9), 'channels_last').view(FakeDeviceArray)
     streams = [host_gpu.cupy.cuda.Stream(non_blocking=True) for _ in range(2)]
     for index in range(70):
-        spec = FrontEnd.melspectrogram(n_fft=256, hop_length=64 + index, sample_rate=16000,
-                                       n_mels=16 + index % 7)
+        spec = FrontEnd.melspectrogram(
+            n_fft=256, hop_length=64 + index, sample_rate=16000, n_mels=16 + index % 7
+        )
         with streams[index % 2]:
             ours = host_gpu.compute(spec, x)
         np.testing.assert_array_equal(np.asarray(ours), emulate(spec, np.asarray(x)))
@@ -533,8 +610,9 @@ def test_cpp_cache_orders_every_stream_after_the_upload_until_it_has_completed()
     model.set_uploads_complete(True)
     get_and_drop(model, 0, [3], stream=5)
     get_and_drop(model, 0, [3], stream=6)
-    assert [line.split()[0] for line in model.take_log() if 'ready' in line or 'wait' in line] \
-        == ['ready-done']
+    assert [line.split()[0] for line in model.take_log() if 'ready' in line or 'wait' in line] == [
+        'ready-done'
+    ]
 
 
 def test_cpp_cache_destroys_a_pending_upload_event_with_its_entry():
@@ -576,8 +654,9 @@ def test_cpp_caches_are_per_device():
         get_and_drop(model, 0, [key])
         get_and_drop(model, 1, [key])
     for device in (0, 1):
-        assert model.stats(device) == dict(entries=32, captured=0, retired=0, uploads=40,
-                                           releases=8)
+        assert model.stats(device) == dict(
+            entries=32, captured=0, retired=0, uploads=40, releases=8
+        )
     releases = log_lines(model, 'release')
     assert sum('device=0' in line for line in releases) == 8
     assert sum('device=1' in line for line in releases) == 8
@@ -590,8 +669,11 @@ def test_cpp_cache_failures_are_reported_and_leave_nothing_behind():
     assert model.stats(0)['entries'] == 0
     get_and_drop(model, 0, [1])
     model.set_release_failure('cudaFreeAsync failed (emulated)')
-    with pytest.raises(RuntimeError, match=r"releasing an evicted plan's tables failed: "
-                                           r'cudaFreeAsync failed \(emulated\)'):
+    with pytest.raises(
+        RuntimeError,
+        match=r"releasing an evicted plan's tables failed: "
+        r'cudaFreeAsync failed \(emulated\)',
+    ):
         get_and_drop(model, 0, [2])
     model.set_release_failure('')
     get_and_drop(model, 0, [2])  # cached by the call that reported the failure
@@ -605,8 +687,9 @@ def test_cpp_cache_under_concurrent_calls_never_frees_what_a_call_holds(capturin
     """8 threads (without the GIL) x 3000 calls over 40 plans with room for 8: constant
     eviction, duplicate uploads racing each other, some threads capturing."""
     model = emulation.TableCacheModel(8)
-    result = model.stress(device=5, threads=8, rounds=3000, keys=40,
-                          capturing_threads=capturing_threads)
+    result = model.stress(
+        device=5, threads=8, rounds=3000, keys=40, capturing_threads=capturing_threads
+    )
     assert result['violations'] == 0 and result['calls'] == 8 * 3000
     assert result['uploads'] > 40 and result['releases'] > 0  # evictions happened
     # Every upload is either cached or released (nothing leaked), captured ones stay.
@@ -647,7 +730,8 @@ def _nvcc():
     import shutil
 
     return shutil.which('nvcc') or next(
-        (p for p in ('/usr/local/cuda/bin/nvcc',) if __import__('os').path.exists(p)), None)
+        (p for p in ('/usr/local/cuda/bin/nvcc',) if __import__('os').path.exists(p)), None
+    )
 
 
 @pytest.mark.skipif(_nvcc() is None, reason='nvcc is not installed')
@@ -662,10 +746,24 @@ def test_no_kernel_has_a_stack_frame(tmp_path):
     source = Path(__file__).resolve().parent.parent / 'csrc' / 'cuda' / 'kernels.cu'
     for arch in ('75', '90'):
         result = subprocess.run(
-            [_nvcc(), '-O3', '-DNDEBUG', '-std=c++17', '--fmad=false', '-cubin',
-             f'-gencode=arch=compute_{arch},code=sm_{arch}', '-Xptxas', '-v',
-             '-o', str(tmp_path / f'k{arch}.cubin'), str(source)],
-            capture_output=True, text=True, timeout=600)
+            [
+                _nvcc(),
+                '-O3',
+                '-DNDEBUG',
+                '-std=c++17',
+                '--fmad=false',
+                '-cubin',
+                f'-gencode=arch=compute_{arch},code=sm_{arch}',
+                '-Xptxas',
+                '-v',
+                '-o',
+                str(tmp_path / f'k{arch}.cubin'),
+                str(source),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         frames, kernel = [], None
         for line in result.stderr.splitlines():
@@ -676,6 +774,12 @@ def test_no_kernel_has_a_stack_frame(tmp_path):
                 frames.append((kernel, usage.group(1), usage.group(2)))
                 kernel = None
         names = {name for name, _, _ in frames}
-        assert {'frontend_kernel', 'istft_kernel', 'overlap_add_kernel', 'clamp_kernel',
-                'init_max_kernel', 'pcen_kernel'} <= names, result.stderr[-3000:]
+        assert {
+            'frontend_kernel',
+            'istft_kernel',
+            'overlap_add_kernel',
+            'clamp_kernel',
+            'init_max_kernel',
+            'pcen_kernel',
+        } <= names, result.stderr[-3000:]
         assert [(n, s, sp) for n, s, sp in frames if s != '0' or sp != '0'] == [], arch

@@ -15,8 +15,13 @@ import math
 import numpy as np
 import pytest
 
-from helpers import (decibel_error, decibel_to_magnitude, peak_relative_error, record_agreement,
-                     to_input_layout)
+from helpers import (
+    decibel_error,
+    decibel_to_magnitude,
+    peak_relative_error,
+    record_agreement,
+    to_input_layout,
+)
 from kapre_fast import FrontEnd, _loader, _weights, cpu, reference
 from kapre_fast.spec import pcen_constants
 from test_gpu_emulation import FakeDeviceArray, emulate, emulation, host_gpu  # noqa: F401
@@ -46,18 +51,24 @@ def _grid(n_cases, seed):
     for index in range(n_cases):
         n_fft = int(rng.choice([256, 400, 511, 512]))
         kwargs = dict(
-            compat=str(rng.choice(['librosa', 'torchaudio'])), n_fft=n_fft,
+            compat=str(rng.choice(['librosa', 'torchaudio'])),
+            n_fft=n_fft,
             win_length=int(rng.choice([n_fft, n_fft - 1 - int(rng.integers(0, n_fft // 3))])),
             hop_length=int(rng.choice([64, 128, 160])),
-            pad_mode=str(rng.choice(['constant', 'reflect'])), power=int(rng.choice([1, 2])),
+            pad_mode=str(rng.choice(['constant', 'reflect'])),
+            power=int(rng.choice([1, 2])),
             return_decibel=index % 4 != 3,
             top_db=float(rng.choice([80.0, 50.0, math.inf])),
             input_data_format=str(rng.choice(['channels_last', 'channels_first'])),
-            output_data_format=str(rng.choice(['channels_last', 'channels_first'])))
+            output_data_format=str(rng.choice(['channels_last', 'channels_first'])),
+        )
         function = ['melspectrogram', 'stft_magnitude', 'stft_mag_phase'][index % 3]
         if function == 'melspectrogram':
-            kwargs.update(sample_rate=16000, n_mels=int(rng.choice([20, 40])),
-                          mel_htk=bool(rng.random() < 0.5))
+            kwargs.update(
+                sample_rate=16000,
+                n_mels=int(rng.choice([20, 40])),
+                mel_htk=bool(rng.random() < 0.5),
+            )
         cases.append((function, kwargs, 1 + index % 2))
     return cases
 
@@ -109,13 +120,23 @@ def test_presets_equal_cpu_and_the_reference(host_gpu, case):
     spec = getattr(FrontEnd, function)(**kwargs)
     np.testing.assert_array_equal(ours, emulate(spec, x))
     _check(f'gpu presets vs cpu: {kwargs["compat"]} {function}', ours, expected, case)
-    _check(f'gpu presets vs reference: {kwargs["compat"]} {function}', ours,
-           getattr(reference, function)(x, **kwargs), case)
+    _check(
+        f'gpu presets vs reference: {kwargs["compat"]} {function}',
+        ours,
+        getattr(reference, function)(x, **kwargs),
+        case,
+    )
 
 
 def test_preset_grid_covers_every_option():
-    for key in ('compat', 'pad_mode', 'power', 'return_decibel', 'input_data_format',
-                'output_data_format'):
+    for key in (
+        'compat',
+        'pad_mode',
+        'power',
+        'return_decibel',
+        'input_data_format',
+        'output_data_format',
+    ):
         assert len({case[1][key] for case in CASES}) == 2, key
     assert {case[0] for case in CASES} == {'melspectrogram', 'stft_magnitude', 'stft_mag_phase'}
     assert any(math.isinf(case[1]['top_db']) for case in CASES if case[1]['return_decibel'])
@@ -126,26 +147,36 @@ def test_preset_grid_covers_every_option():
 def test_preset_kernel_is_bitwise_independent_of_scheduling(order):
     """Thread and block order, a small grid, and the global-memory buffers (4 KiB of shared
     memory) give the same bits."""
-    spec = FrontEnd.melspectrogram(compat='librosa', n_fft=400, hop_length=160, n_mels=40,
-                                   power=2, return_decibel=True)
+    spec = FrontEnd.melspectrogram(
+        compat='librosa', n_fft=400, hop_length=160, n_mels=40, power=2, return_decibel=True
+    )
     x = _audio(2, 'channels_last', seed=3)
     expected = emulate(spec, x)
     np.testing.assert_array_equal(
-        emulate(spec, x, thread_order=order, reverse_blocks=True, max_grid=2, seed=9), expected)
+        emulate(spec, x, thread_order=order, reverse_blocks=True, max_grid=2, seed=9), expected
+    )
     np.testing.assert_array_equal(
-        emulate(spec, x, thread_order=order, smem_per_block=4096, seed=9), expected)
+        emulate(spec, x, thread_order=order, smem_per_block=4096, seed=9), expected
+    )
 
 
 def test_preset_silence_and_short_audio(host_gpu):
     """Silence is the amin floor (torchaudio: no clamp), as on the CPU; audio too short for the
     reflect padding is refused naming the lengths before anything is copied."""
     x = np.zeros((1, 3000, 1), np.float32).view(FakeDeviceArray)
-    ours = np.asarray(host_gpu.stft_magnitude(x, compat='torchaudio', n_fft=512, hop_length=128,
-                                              return_decibel=True))
+    ours = np.asarray(
+        host_gpu.stft_magnitude(
+            x, compat='torchaudio', n_fft=512, hop_length=128, return_decibel=True
+        )
+    )
     np.testing.assert_allclose(ours, 10 * np.log10(1e-10), rtol=1e-6)
     with pytest.raises(ValueError, match="pad_mode='reflect'.*256"):
-        host_gpu.stft_magnitude(np.ones((1, 200, 1), np.float32).view(FakeDeviceArray),
-                                compat='librosa', n_fft=512, pad_mode='reflect')
+        host_gpu.stft_magnitude(
+            np.ones((1, 200, 1), np.float32).view(FakeDeviceArray),
+            compat='librosa',
+            n_fft=512,
+            pad_mode='reflect',
+        )
 
 
 def test_kapre_default_keeps_its_bits_through_the_new_attributes():
@@ -153,31 +184,66 @@ def test_kapre_default_keeps_its_bits_through_the_new_attributes():
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, n_mels=40, return_decibel=True)
     x = np.asarray(_audio(1, 'channels_last', seed=5), np.float32)
     start, length, weights = _weights.bands(spec)
-    common = dict(n_fft=512, win_length=512, hop_length=128, pad_begin=0, pad_end=False,
-                  output=0, decibel=True, amin=1e-5, ref_value=1.0, dynamic_range=80.0)
+    common = dict(
+        n_fft=512,
+        win_length=512,
+        hop_length=128,
+        pad_begin=0,
+        pad_end=False,
+        output=0,
+        decibel=True,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+    )
     plain = emulation.Plan(_weights.window(spec), start, length, weights, **common)
-    spelled = emulation.Plan(_weights.window(spec), start, length, weights, power=1,
-                             db_multiplier=10.0, **common)
+    spelled = emulation.Plan(
+        _weights.window(spec), start, length, weights, power=1, db_multiplier=10.0, **common
+    )
     run = dict(input_channels_first=False, output_channels_first=False)
-    np.testing.assert_array_equal(emulation.frontend(spelled, x, **run),
-                                  emulation.frontend(plain, x, **run))
+    np.testing.assert_array_equal(
+        emulation.frontend(spelled, x, **run), emulation.frontend(plain, x, **run)
+    )
     with pytest.raises(ValueError, match='power must be 1 or 2'):
         emulation.Plan(_weights.window(spec), start, length, weights, power=3, **common)
     with pytest.raises(ValueError, match='db_multiplier'):
-        emulation.Plan(_weights.window(spec), start, length, weights, db_multiplier=-1.0,
-                       **common)
+        emulation.Plan(_weights.window(spec), start, length, weights, db_multiplier=-1.0, **common)
 
 
 # ----- MFCC -------------------------------------------------------------------------------------
 
 MFCC_CASES = [
-    dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40, n_mfcc=13, lifter=0,
-         input_data_format='channels_last', output_data_format='channels_last'),
-    dict(n_fft=400, hop_length=160, n_mels=32, n_mfcc=20, lifter=22,
-         input_data_format='channels_first', output_data_format='channels_first'),
-    dict(compat='torchaudio', n_fft=511, hop_length=100, n_mels=24, n_mfcc=24, lifter=3.5,
-         mel_htk=True, mel_norm=None, input_data_format='channels_last',
-         output_data_format='channels_first'),
+    dict(
+        compat='librosa',
+        n_fft=512,
+        hop_length=128,
+        n_mels=40,
+        n_mfcc=13,
+        lifter=0,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    ),
+    dict(
+        n_fft=400,
+        hop_length=160,
+        n_mels=32,
+        n_mfcc=20,
+        lifter=22,
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    ),
+    dict(
+        compat='torchaudio',
+        n_fft=511,
+        hop_length=100,
+        n_mels=24,
+        n_mfcc=24,
+        lifter=3.5,
+        mel_htk=True,
+        mel_norm=None,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    ),
 ]
 
 
@@ -195,8 +261,10 @@ def test_mfcc_equals_cpu_and_the_reference(host_gpu, kwargs):
     expected = cpu.mfcc(x, threads=1, **kwargs)
     truth = reference.mfcc(x, **kwargs)
     assert ours.shape == expected.shape == truth.shape
-    assert ours.shape[2 if kwargs['output_data_format'] == 'channels_last' else 3] == (
-        kwargs['n_mfcc'])
+    assert (
+        ours.shape[2 if kwargs['output_data_format'] == 'channels_last' else 3]
+        == (kwargs['n_mfcc'])
+    )
     for name, other in (('cpu', expected), ('reference', truth)):
         error = _per_example_peak_error(ours, other)
         record_agreement(f'gpu mfcc vs {name} / allowed', error / MFCC_TOLERANCE)
@@ -219,20 +287,31 @@ PCEN_CASES = [
     # (front end, PCEN constants): librosa's general formula, log1p (power 0), plain power
     # (bias 0), a fast smoother
     (dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40, power=1), {}),
-    (dict(n_fft=400, hop_length=160, n_mels=32, output_data_format='channels_first'),
-     dict(pcen_power=0.0)),
+    (
+        dict(n_fft=400, hop_length=160, n_mels=32, output_data_format='channels_first'),
+        dict(pcen_power=0.0),
+    ),
     (dict(compat='librosa', n_fft=511, hop_length=100, n_mels=24), dict(bias=0.0, b=0.3)),
-    (dict(compat='torchaudio', n_fft=256, hop_length=64, n_mels=20,
-          output_data_format='channels_first'),
-     dict(gain=0.8, bias=10.0, pcen_power=0.25, time_constant=0.06, eps=1e-3)),
+    (
+        dict(
+            compat='torchaudio',
+            n_fft=256,
+            hop_length=64,
+            n_mels=20,
+            output_data_format='channels_first',
+        ),
+        dict(gain=0.8, bias=10.0, pcen_power=0.25, time_constant=0.06, eps=1e-3),
+    ),
 ]
 
 
 def _ulps(a, b):
     """float32 ulp distance per element (NaN equal to NaN, infinities equal to themselves)."""
+
     def ordered(v):
         bits = np.ascontiguousarray(v, np.float32).view(np.int32).astype(np.int64)
         return np.where(bits < 0, -(2**31) - bits, bits)
+
     same = (a == b) | (np.isnan(a) & np.isnan(b))
     return np.where(same, 0, np.abs(ordered(a) - ordered(b)))
 
@@ -266,9 +345,11 @@ def test_pcen_equals_cpu_and_the_reference(host_gpu, front_end, constants):
         assert error <= PCEN_TOLERANCE, (name, error, kwargs)
 
 
-@pytest.mark.parametrize('constants', [{}, dict(pcen_power=0.0), dict(bias=0.0),
-                                       dict(gain=0.5, bias=0.1, pcen_power=2.0, b=0.9)],
-                         ids=['general', 'log1p', 'plain-power', 'fast'])
+@pytest.mark.parametrize(
+    'constants',
+    [{}, dict(pcen_power=0.0), dict(bias=0.0), dict(gain=0.5, bias=0.1, pcen_power=2.0, b=0.9)],
+    ids=['general', 'log1p', 'plain-power', 'fast'],
+)
 def test_pcen_pass_over_a_wide_range(constants):
     """test_pcen's wide-range check of the CPU pass, for the kernel: every element of a mel
     spanning 1e-15..1e15 with exact zeros and a denormal row against float64 (the same rtol),
@@ -283,6 +364,7 @@ def test_pcen_pass_over_a_wide_range(constants):
     extreme = mel.copy()
     extreme[1, 1, 40] = 3e38
     for channels_first in (True, False):
+
         def layout(a):
             return a if channels_first else np.ascontiguousarray(np.moveaxis(a, 1, 3))
 
@@ -292,8 +374,10 @@ def test_pcen_pass_over_a_wide_range(constants):
         np.testing.assert_allclose(ours, truth, rtol=PCEN_PASS_RTOL, atol=1e-21)
         assert (ours[mel == 0] == 0).all()
         if CPU_FUSES_MULTIPLY_ADDS:
-            ulps = _ulps(emulation.pcen(layout(extreme), *c, channels_first=channels_first),
-                         _loader.core().pcen(layout(extreme), *c, channels_first, 1))
+            ulps = _ulps(
+                emulation.pcen(layout(extreme), *c, channels_first=channels_first),
+                _loader.core().pcen(layout(extreme), *c, channels_first, 1),
+            )
             assert ulps.max() <= PCEN_PASS_ULPS, (ulps.max(), constants, channels_first)
 
 
@@ -302,9 +386,17 @@ def test_pcen_pass_is_bitwise_independent_of_scheduling(order):
     mel = np.random.default_rng(2).random((3, 2, 40, 70), np.float32)
     constants = (0.05, 0.98, 2.0, 0.5, 1e-6)
     np.testing.assert_array_equal(
-        emulation.pcen(mel, *constants, channels_first=True, thread_order=order,
-                       reverse_blocks=True, max_grid=1, seed=4),
-        emulation.pcen(mel, *constants, channels_first=True))
+        emulation.pcen(
+            mel,
+            *constants,
+            channels_first=True,
+            thread_order=order,
+            reverse_blocks=True,
+            max_grid=1,
+            seed=4,
+        ),
+        emulation.pcen(mel, *constants, channels_first=True),
+    )
 
 
 def test_pcen_silence_gives_zeros_and_empty_shapes_pass(host_gpu):
@@ -312,35 +404,53 @@ def test_pcen_silence_gives_zeros_and_empty_shapes_pass(host_gpu):
     assert np.all(np.asarray(host_gpu.pcen(x, n_fft=512, hop_length=128)) == 0.0)
     empty = np.zeros((0, 5, 4, 1), np.float32)
     assert emulation.pcen(empty, 0.1, 0.98, 2.0, 0.5, 1e-6, channels_first=False).shape == (
-        empty.shape)
+        empty.shape
+    )
     emulation.pcen_raw(0, 0, 3, 10, 4, 0, 0, 0, 0, 0.1, 0.98, 2.0, 0.5, 1e-6, 4, 0, 0)
 
 
 def _raw_args(array, **changes):
     """emulation.pcen_raw's arguments for the contiguous channels_first float32 `mel`."""
-    args = dict(mel=array.__array_interface__['data'][0], batch=array.shape[0],
-                channels=array.shape[1], frames=array.shape[2], features=array.shape[3],
-                sb=array.strides[0] // 4, sc=array.strides[1] // 4, sf=array.strides[2] // 4,
-                sk=array.strides[3] // 4, b=0.1, gain=0.98, bias=2.0, power=0.5, eps=1e-6,
-                sm_count=4, device=0, stream=0)
+    args = dict(
+        mel=array.__array_interface__['data'][0],
+        batch=array.shape[0],
+        channels=array.shape[1],
+        frames=array.shape[2],
+        features=array.shape[3],
+        sb=array.strides[0] // 4,
+        sc=array.strides[1] // 4,
+        sf=array.strides[2] // 4,
+        sk=array.strides[3] // 4,
+        b=0.1,
+        gain=0.98,
+        bias=2.0,
+        power=0.5,
+        eps=1e-6,
+        sm_count=4,
+        device=0,
+        stream=0,
+    )
     args.update(changes)
     return args
 
 
-@pytest.mark.parametrize('changes, message', [
-    (dict(b=1.5), r'b must be in \[0, 1\], got 1.5'),
-    (dict(b=float('nan')), 'b must be in'),
-    (dict(gain=-1.0), 'gain must be finite and >= 0, got -1'),
-    (dict(bias=float('inf')), 'bias must be finite'),
-    (dict(power=-0.5), 'power must be finite and >= 0'),
-    (dict(eps=0.0), 'eps must be a positive, finite float32'),
-    (dict(eps=1e-300), 'eps must be a positive'),
-    (dict(batch=-1), 'PCEN sizes must be >= 0'),
-    (dict(frames=2**40, features=2**40), 'PCEN sizes are too large'),
-    (dict(batch=2**31, channels=2**31, features=2**31, frames=0), 'PCEN sizes are too large'),
-    (dict(mel=0), 'mel must not be a null pointer'),
-    (dict(sm_count=0), 'sm_count must be >= 1'),
-])
+@pytest.mark.parametrize(
+    'changes, message',
+    [
+        (dict(b=1.5), r'b must be in \[0, 1\], got 1.5'),
+        (dict(b=float('nan')), 'b must be in'),
+        (dict(gain=-1.0), 'gain must be finite and >= 0, got -1'),
+        (dict(bias=float('inf')), 'bias must be finite'),
+        (dict(power=-0.5), 'power must be finite and >= 0'),
+        (dict(eps=0.0), 'eps must be a positive, finite float32'),
+        (dict(eps=1e-300), 'eps must be a positive'),
+        (dict(batch=-1), 'PCEN sizes must be >= 0'),
+        (dict(frames=2**40, features=2**40), 'PCEN sizes are too large'),
+        (dict(batch=2**31, channels=2**31, features=2**31, frames=0), 'PCEN sizes are too large'),
+        (dict(mel=0), 'mel must not be a null pointer'),
+        (dict(sm_count=0), 'sm_count must be >= 1'),
+    ],
+)
 def test_raw_pcen_names_bad_arguments(changes, message):
     mel = np.ones((1, 2, 5, 3), np.float32)
     before = mel.copy()
@@ -353,8 +463,11 @@ def test_raw_pcen_refuses_a_misaligned_pointer_naming_it():
     raw = np.zeros(4 * 30 + 4, np.uint8)
     address = raw.__array_interface__['data'][0]
     address += 1 if address % 4 != 1 else 2
-    with pytest.raises(ValueError, match=r'mel must be aligned to 4 bytes \(float32\), got '
-                                         r'address 0x'):
+    with pytest.raises(
+        ValueError,
+        match=r'mel must be aligned to 4 bytes \(float32\), got '
+        r'address 0x',
+    ):
         emulation.pcen_raw(**_raw_args(np.ones((1, 1, 5, 6), np.float32), mel=address))
 
 

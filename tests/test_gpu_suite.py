@@ -41,18 +41,27 @@ def run_suite(tmp_path, stage, nvidia_smi=None, cupy_devices=0):
     tools = tmp_path / 'bin'
     tools.mkdir()
     if nvidia_smi is not None:
-        executable(tools / 'nvidia-smi',
-                   f'echo "{nvidia_smi}"; exit 0\n' if nvidia_smi else
-                   'echo "No devices were found"; exit 6\n')
+        executable(
+            tools / 'nvidia-smi',
+            f'echo "{nvidia_smi}"; exit 0\n'
+            if nvidia_smi
+            else 'echo "No devices were found"; exit 6\n',
+        )
     calls = tmp_path / 'python-calls.txt'
-    python = executable(tools / 'python', (
-        f'if [ "$1" = "-c" ]; then exit {0 if cupy_devices else 1}; fi\n'
-        f'echo "$@" >> {calls}\n'))
+    python = executable(
+        tools / 'python',
+        (f'if [ "$1" = "-c" ]; then exit {0 if cupy_devices else 1}; fi\necho "$@" >> {calls}\n'),
+    )
     # Only the stand-ins and the shell's basic tools: no real nvidia-smi, CuPy or cmake.
     env = {'PATH': f'{tools}:/usr/bin:/bin', 'PYTHON': str(python), 'HOME': str(tmp_path)}
     before = files_under(checkout)
-    result = subprocess.run(['bash', str(checkout / 'tests' / 'gpu_suite.sh'), stage], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ['bash', str(checkout / 'tests' / 'gpu_suite.sh'), stage],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result, files_under(checkout) - before, calls
 
 
@@ -68,8 +77,11 @@ def test_without_a_gpu_one_line_exit_2_nothing_built(tmp_path, nvidia_smi, stage
     assert created == set() and not calls.exists()  # no folder, log, build or Python run
 
 
-@pytest.mark.parametrize('nvidia_smi, cupy_devices', [(GPU_LINE, 0), (None, 1)],
-                         ids=['nvidia-smi lists one', 'CuPy counts one'])
+@pytest.mark.parametrize(
+    'nvidia_smi, cupy_devices',
+    [(GPU_LINE, 0), (None, 1)],
+    ids=['nvidia-smi lists one', 'CuPy counts one'],
+)
 def test_with_a_gpu_the_stage_runs(tmp_path, nvidia_smi, cupy_devices):
     if nvidia_smi is None and shutil.which('nvidia-smi', path='/usr/bin:/bin'):
         pytest.skip('a real nvidia-smi is on /usr/bin:/bin')
@@ -104,8 +116,13 @@ def test_this_machine_without_a_gpu(tmp_path):
     shutil.copy(SCRIPT, checkout / 'tests' / 'gpu_suite.sh')
     env = dict(os.environ, PYTHON=sys.executable)
     env.pop('OUT', None)
-    result = subprocess.run(['bash', str(checkout / 'tests' / 'gpu_suite.sh')], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ['bash', str(checkout / 'tests' / 'gpu_suite.sh')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and 'no CUDA GPU' in result.stderr, result.stderr
     assert files_under(checkout) == {'tests', 'tests/gpu_suite.sh'}
 
@@ -134,40 +151,59 @@ def gpu_machine(tmp_path, *, gpu=True, pytest_code=0, pytest_sleep=0, sanitizer=
     tools.mkdir()
     calls = tmp_path / 'calls.txt'
     if gpu:
-        executable(tools / 'nvidia-smi', (
+        executable(
+            tools / 'nvidia-smi',
+            (
+                'case "$*" in\n'
+                f'  -L) echo "{GPU_LINE}" ;;\n'
+                '  *compute_cap,driver*) echo "NVIDIA H200, 9.0, 580.65" ;;\n'
+                '  *compute_cap*) echo "9.0" ;;\n'
+                'esac\n'
+            ),
+        )
+    executable(
+        tools / 'python',
+        (
+            f'echo "python $*" >> {calls}\n'
             'case "$*" in\n'
-            f'  -L) echo "{GPU_LINE}" ;;\n'
-            '  *compute_cap,driver*) echo "NVIDIA H200, 9.0, 580.65" ;;\n'
-            '  *compute_cap*) echo "9.0" ;;\n'
-            'esac\n'))
-    executable(tools / 'python', (
-        f'echo "python $*" >> {calls}\n'
-        'case "$*" in\n'
-        '  "-c "*) exit 1 ;;\n'
-        '  "-m pybind11 --cmakedir") echo /nowhere ;;\n'
-        f'  "-m pytest"*) sleep {pytest_sleep}; echo "3 passed, 1 skipped in 0.10s";'
-        f' exit {pytest_code} ;;\n'
-        '  bench/gpu.py*) out=$3; mkdir -p "$out";\n'
-        '    printf "| config | batch |\\n| A | 128 | 9.0 | 8.0 | 1.0 | 1.1 |\\n"'
-        ' > "$out/20260101-000000_gpu.md" ;;\n'
-        'esac\n'))
-    executable(tools / 'cmake', (
-        f'echo "cmake $*" >> {calls}\n'
-        'if [ "$1" = --build ]; then mkdir -p build/gpu; touch build/gpu/_cuda.so '
-        'build/gpu/_build_info.json; fi\n'))
+            '  "-c "*) exit 1 ;;\n'
+            '  "-m pybind11 --cmakedir") echo /nowhere ;;\n'
+            f'  "-m pytest"*) sleep {pytest_sleep}; echo "3 passed, 1 skipped in 0.10s";'
+            f' exit {pytest_code} ;;\n'
+            '  bench/gpu.py*) out=$3; mkdir -p "$out";\n'
+            '    printf "| config | batch |\\n| A | 128 | 9.0 | 8.0 | 1.0 | 1.1 |\\n"'
+            ' > "$out/20260101-000000_gpu.md" ;;\n'
+            'esac\n'
+        ),
+    )
+    executable(
+        tools / 'cmake',
+        (
+            f'echo "cmake $*" >> {calls}\n'
+            'if [ "$1" = --build ]; then mkdir -p build/gpu; touch build/gpu/_cuda.so '
+            'build/gpu/_build_info.json; fi\n'
+        ),
+    )
     if sanitizer:
-        executable(tools / 'compute-sanitizer', (
-            f'echo "compute-sanitizer $*" >> {calls}\n'
-            'shift 6\n"$@"\ncode=$?\necho "========= ERROR SUMMARY: 0 errors"\nexit $code\n'))
-    env = {'PATH': f'{tools}:/usr/bin:/bin', 'PYTHON': str(tools / 'python'),
-           'HOME': str(tmp_path)}
+        executable(
+            tools / 'compute-sanitizer',
+            (
+                f'echo "compute-sanitizer $*" >> {calls}\n'
+                'shift 6\n"$@"\ncode=$?\necho "========= ERROR SUMMARY: 0 errors"\nexit $code\n'
+            ),
+        )
+    env = {'PATH': f'{tools}:/usr/bin:/bin', 'PYTHON': str(tools / 'python'), 'HOME': str(tmp_path)}
     return checkout, env, calls
 
 
 def run_check(checkout, env, out, extra_env=None):
-    return subprocess.run(['bash', str(checkout / 'tests' / 'gpu_check.sh'), str(out)],
-                          env=dict(env, **(extra_env or {})), capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        ['bash', str(checkout / 'tests' / 'gpu_check.sh'), str(out)],
+        env=dict(env, **(extra_env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def summary_lines(out):
@@ -192,8 +228,13 @@ def test_gpu_check_without_a_gpu_says_so_and_builds_nothing(tmp_path):
 
 def test_gpu_check_needs_its_output_folder(tmp_path):
     checkout, env, _ = gpu_machine(tmp_path)
-    result = subprocess.run(['bash', str(checkout / 'tests' / 'gpu_check.sh')], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ['bash', str(checkout / 'tests' / 'gpu_check.sh')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and result.stderr.startswith('usage: bash tests/gpu_check.sh')
 
 
@@ -205,7 +246,13 @@ def test_gpu_check_runs_every_stage_and_summarises_each(tmp_path):
     lines = summary_lines(out)
     assert result.stdout.splitlines() == lines
     assert [line.split(':')[1].strip() for line in lines] == [
-        'GPU', 'build', 'tests', 'memcheck', 'bench', 'all stages passed']
+        'GPU',
+        'build',
+        'tests',
+        'memcheck',
+        'bench',
+        'all stages passed',
+    ]
     assert 'NVIDIA H200, 9.0' in lines[0]
     assert lines[1].startswith('gpu_check: build: ok in ')
     assert lines[2].startswith('gpu_check: tests: ok in ')
@@ -218,10 +265,21 @@ def test_gpu_check_runs_every_stage_and_summarises_each(tmp_path):
     assert 'python -m pytest -q -p no:cacheprovider -rs -m gpu test_gpu_graphs.py' in recorded
     assert 'compute-sanitizer --tool memcheck' in recorded
     assert 'racecheck' not in recorded  # memcheck only
-    assert ('bench/gpu.py --out ' + str(out) +
-            ' --configs A,B,C,D --batches 128 --repeats 10 --warmup 2') in recorded
-    assert {'summary.txt', 'build.log', 'tests.log', 'memcheck.log', 'bench.log',
-            'bench_table.md', 'test_gpu_graphs.log', 'sanitize_memcheck.log'} <= files_under(out)
+    assert (
+        'bench/gpu.py --out '
+        + str(out)
+        + ' --configs A,B,C,D --batches 128 --repeats 10 --warmup 2'
+    ) in recorded
+    assert {
+        'summary.txt',
+        'build.log',
+        'tests.log',
+        'memcheck.log',
+        'bench.log',
+        'bench_table.md',
+        'test_gpu_graphs.log',
+        'sanitize_memcheck.log',
+    } <= files_under(out)
     assert (checkout / 'kapre_fast' / '_cuda.so').exists()  # the build's copy
 
 
@@ -270,8 +328,12 @@ def test_gpu_check_on_this_machine_without_a_gpu(tmp_path):
         shutil.copy(script, checkout / 'tests' / script.name)
     env = dict(os.environ, PYTHON=sys.executable)
     env.pop('OUT', None)
-    result = subprocess.run(['bash', str(checkout / 'tests' / 'gpu_check.sh'),
-                             str(tmp_path / 'out')], env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        ['bash', str(checkout / 'tests' / 'gpu_check.sh'), str(tmp_path / 'out')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and 'no CUDA GPU' in result.stdout, result.stderr
     assert files_under(checkout) == {'tests', 'tests/gpu_suite.sh', 'tests/gpu_check.sh'}

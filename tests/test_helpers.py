@@ -27,7 +27,7 @@ def longest_run(mask) -> int:
 def pitch_strength(piece, sample_rate, low_hz=60.0, high_hz=400.0):
     """(normalised autocorrelation peak, its frequency in Hz) over the lags of a voice's pitch."""
     piece = piece.astype(np.float64) - piece.mean()
-    correlation = np.correlate(piece, piece, 'full')[len(piece) - 1:]
+    correlation = np.correlate(piece, piece, 'full')[len(piece) - 1 :]
     correlation /= correlation[0]
     low, high = int(sample_rate / high_hz), int(sample_rate / low_hz)
     lag = low + int(np.argmax(correlation[low:high]))
@@ -38,8 +38,7 @@ def test_missing_recording_falls_back_to_the_synthesised_speech(monkeypatch, tmp
     monkeypatch.setenv(helpers.SPEECH_VARIABLE, str(tmp_path / 'nonexistent.npz'))
     monkeypatch.setattr(helpers, 'SPEECH_SOURCE', {})  # the session's own record stays as it is
     audio = helpers.load_speech()
-    assert helpers.SPEECH_SOURCE == {'looked_at': str(tmp_path / 'nonexistent.npz'),
-                                     'path': None}
+    assert helpers.SPEECH_SOURCE == {'looked_at': str(tmp_path / 'nonexistent.npz'), 'path': None}
     np.testing.assert_array_equal(audio, helpers.synthetic_speech())  # deterministic
 
 
@@ -53,14 +52,16 @@ def test_synthesised_speech_looks_like_the_recording():
     assert longest_run(audio == 0) >= 0.1 * rate
     # Voiced: around its loudest point, a strong periodicity at a speaking pitch.
     middle = int(np.argmax(np.abs(audio)))
-    piece = audio[max(0, middle - 1024):][:2048]
+    piece = audio[max(0, middle - 1024) :][:2048]
     strength, pitch = pitch_strength(piece, rate)
     assert strength > 0.6 and 90 <= pitch <= 190, (strength, pitch)
     # Not one tone: as in the recording, most power is below 500 Hz, but the formants put some
     # between 500 Hz and 4 kHz, and breath some above (the recording: 98.5%, 1.4%, 0.04%).
     frequencies, power = signal.welch(audio, rate, nperseg=2048)
-    share = [power[(frequencies >= low) & (frequencies < high)].sum() / power.sum()
-             for low, high in ((0, 500), (500, 4000), (4000, rate))]
+    share = [
+        power[(frequencies >= low) & (frequencies < high)].sum() / power.sum()
+        for low, high in ((0, 500), (500, 4000), (4000, rate))
+    ]
     assert share[0] > 0.5 and share[1] > 0.01 and share[2] > 1e-5, share
     # Another seed gives other audio.
     assert not np.array_equal(audio, helpers.synthetic_speech(seed=1))
@@ -93,9 +94,23 @@ def test_speech_tests_pass_without_the_recording_and_the_summary_says_so(tmp_pat
     # A few speech cases (NumPy only, no TensorFlow) in a pytest of their own, file missing.
     env = dict(os.environ, **{helpers.SPEECH_VARIABLE: str(tmp_path / 'nonexistent.npz')})
     result = subprocess.run(
-        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'test_reference.py',
-         '-k', 'round_trip_reconstructs_speech'],
-        cwd=TESTS, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            '-m',
+            'pytest',
+            '-q',
+            '-p',
+            'no:cacheprovider',
+            'test_reference.py',
+            '-k',
+            'round_trip_reconstructs_speech',
+        ],
+        cwd=TESTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     outcome = result.stdout.strip().splitlines()[-1]  # '3 passed, 100 deselected in 2.1s'
     assert ' passed' in outcome and 'failed' not in outcome and 'error' not in outcome, outcome
@@ -121,7 +136,11 @@ def test_agreement_summary_is_short_and_names_the_worst_share_per_group():
     rows = [line.split() for line in lines if line.startswith('  ') and '...' not in line]
     # Worst first, one row per group: builtin's worst (0.8), cpu's, tf_op's, family29's ...
     assert [(row[0], row[2]) for row in rows[:4]] == [
-        ('0.800', 'builtin'), ('0.600', 'cpu'), ('0.400', 'tf_op'), ('0.290', 'family29')]
+        ('0.800', 'builtin'),
+        ('0.600', 'cpu'),
+        ('0.400', 'tf_op'),
+        ('0.290', 'family29'),
+    ]
     assert len(rows) == 12 and rows[-1][2] == 'family21'
     assert lines[-1] == '  ... 21 more groups (each at most 0.210) in the full list'
     assert len(helpers.agreement_lines(figures, modules)) == len(figures)

@@ -11,7 +11,8 @@ import pytest
 
 pytestmark = pytest.mark.skipif(
     not Path('/sys/kernel/mm/transparent_hugepage/enabled').exists(),
-    reason='needs Linux with transparent huge pages (/proc/self/smaps VmFlags)')
+    reason='needs Linux with transparent huge pages (/proc/self/smaps VmFlags)',
+)
 
 HUGE = 2 << 20
 
@@ -54,6 +55,9 @@ def test_torch_results_are_advised():
     kft = pytest.importorskip('kapre_fast.torch')
     result = kft.stft_magnitude(torch.from_numpy(audio()), n_fft=4096, hop_length=1024)
     assert 'hg' in vm_flags(interior(result.data_ptr(), result.nbytes))
-    waveform = kft.istft(kft.stft(torch.from_numpy(audio()), n_fft=4096, hop_length=1024),
-                         n_fft=4096, hop_length=1024)
+    waveform = kft.istft(
+        kft.stft(torch.from_numpy(audio()), n_fft=4096, hop_length=1024),
+        n_fft=4096,
+        hop_length=1024,
+    )
     assert 'hg' in vm_flags(interior(waveform.data_ptr(), waveform.nbytes))

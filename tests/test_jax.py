@@ -21,8 +21,13 @@ import kapre_fast.jax as kfj  # noqa: E402
 from helpers import noise_batch, to_input_layout  # noqa: E402
 from kapre_fast import FrontEnd, cpu, reference  # noqa: E402
 
-FAMILIES = ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
-            'stft']
+FAMILIES = [
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+]
 SMALL = dict(n_fft=64, win_length=48, hop_length=20, pad_begin=True)
 FAMILY_ARGS = {
     'stft_magnitude': dict(return_decibel=True),
@@ -39,8 +44,9 @@ def audio(n_samples=400, n_channels=2, layout='channels_last', seed=0):
 
 
 def family_kwargs(family, layouts, **extra):
-    return dict(FAMILY_ARGS[family], input_data_format=layouts[0], output_data_format=layouts[1],
-                **extra)
+    return dict(
+        FAMILY_ARGS[family], input_data_format=layouts[0], output_data_format=layouts[1], **extra
+    )
 
 
 @pytest.mark.parametrize('family', FAMILIES)
@@ -67,15 +73,17 @@ def test_dtype_policy():
     x = audio(2000, 1, seed=2)
     expected = cpu.stft_magnitude(x, n_fft=128)
     for as_given in (x, x.astype(np.float64), jnp.asarray(x), x.tolist()):
-        np.testing.assert_array_equal(np.asarray(kfj.stft_magnitude(as_given, n_fft=128)),
-                                      expected)
+        np.testing.assert_array_equal(np.asarray(kfj.stft_magnitude(as_given, n_fft=128)), expected)
     ints = np.round(x * 1000).astype(np.int16)  # unscaled, as kapre
-    np.testing.assert_array_equal(np.asarray(kfj.stft_magnitude(jnp.asarray(ints), n_fft=128)),
-                                  cpu.stft_magnitude(ints, n_fft=128))
+    np.testing.assert_array_equal(
+        np.asarray(kfj.stft_magnitude(jnp.asarray(ints), n_fft=128)),
+        cpu.stft_magnitude(ints, n_fft=128),
+    )
     half = jnp.asarray(x, dtype=jnp.bfloat16)  # mixed precision: computed in float32
-    np.testing.assert_array_equal(np.asarray(kfj.stft_magnitude(half, n_fft=128)),
-                                  cpu.stft_magnitude(np.asarray(half.astype(jnp.float32)),
-                                                     n_fft=128))
+    np.testing.assert_array_equal(
+        np.asarray(kfj.stft_magnitude(half, n_fft=128)),
+        cpu.stft_magnitude(np.asarray(half.astype(jnp.float32)), n_fft=128),
+    )
 
 
 def test_bad_inputs_are_named():
@@ -131,8 +139,9 @@ def test_jit_keeps_the_fused_call_in_the_compiled_program():
         return jnp.mean(kfj.melspectrogram(a * 0.5, **kwargs) ** 2)
 
     value, gradient = jax.jit(jax.value_and_grad(loss))(x)
-    np.testing.assert_allclose(float(value), np.mean(cpu.melspectrogram(x * 0.5, **kwargs) ** 2),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(value), np.mean(cpu.melspectrogram(x * 0.5, **kwargs) ** 2), rtol=1e-6
+    )
     assert gradient.shape == x.shape and np.isfinite(np.asarray(gradient)).all()
 
 
@@ -179,7 +188,8 @@ def test_gradient_matches_finite_differences_of_the_float64_reference(family):
         direction = rng.standard_normal(x.shape)
         step = 1e-6
         numeric = (numeric_loss(x + step * direction) - numeric_loss(x - step * direction)) / (
-            2 * step)
+            2 * step
+        )
         analytic = float((gradient * direction).sum())
         assert abs(numeric - analytic) <= 1e-3 * abs(numeric) + 1e-4, (numeric, analytic)
 
@@ -205,8 +215,9 @@ def test_gradient_is_the_tensorflow_ops(family, layouts):
         tape.watch(x_tf)
         y_tf = ops.front_end(x_tf, spec)
     theirs = tape.gradient(y_tf, x_tf, output_gradients=tf.constant(upstream)).numpy()
-    np.testing.assert_allclose(np.asarray(ours), theirs, rtol=1e-4,
-                               atol=1e-4 * np.abs(theirs).max())
+    np.testing.assert_allclose(
+        np.asarray(ours), theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max()
+    )
 
 
 def test_istft_inverts_the_stft_and_has_a_gradient():
@@ -216,23 +227,31 @@ def test_istft_inverts_the_stft_and_has_a_gradient():
     waveform = kfj.istft(X, **kwargs)
     np.testing.assert_array_equal(np.asarray(waveform), cpu.istft(np.asarray(X), **kwargs))
     np.testing.assert_array_equal(  # what the Keras layers call
-        np.asarray(kfj.inverse(FrontEnd.inverted_by_istft(**kwargs), X)), np.asarray(waveform))
+        np.asarray(kfj.inverse(FrontEnd.inverted_by_istft(**kwargs), X)), np.asarray(waveform)
+    )
     begin = 64 - 16  # pad_begin's zeros come back in front
-    np.testing.assert_allclose(np.asarray(waveform)[:, begin:begin + 640], x, atol=1e-5)
-    channels_first = dict(kwargs, stft_data_format='channels_first',
-                          waveform_data_format='channels_first')
+    np.testing.assert_allclose(np.asarray(waveform)[:, begin : begin + 640], x, atol=1e-5)
+    channels_first = dict(
+        kwargs, stft_data_format='channels_first', waveform_data_format='channels_first'
+    )
     X_first = jnp.transpose(X, (0, 3, 1, 2))
-    np.testing.assert_array_equal(np.asarray(kfj.istft(X_first, **channels_first)),
-                                  cpu.istft(np.asarray(X_first), **channels_first))
+    np.testing.assert_array_equal(
+        np.asarray(kfj.istft(X_first, **channels_first)),
+        cpu.istft(np.asarray(X_first), **channels_first),
+    )
     mapped = jax.vmap(lambda Y: kfj.istft(Y, **kwargs))(jnp.stack([X, 2 * X]))
-    np.testing.assert_allclose(np.asarray(mapped[1]), 2 * np.asarray(waveform), rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(mapped[1]), 2 * np.asarray(waveform), rtol=1e-6, atol=1e-6
+    )
 
     loss = lambda Y: jnp.sum(kfj.istft(Y, **kwargs) ** 2)
     gradient = jax.jit(jax.grad(loss))(X)
     direction = jnp.asarray(
-        (np.random.default_rng(0).standard_normal(X.shape)
-         + 1j * np.random.default_rng(1).standard_normal(X.shape)).astype(np.complex64))
+        (
+            np.random.default_rng(0).standard_normal(X.shape)
+            + 1j * np.random.default_rng(1).standard_normal(X.shape)
+        ).astype(np.complex64)
+    )
     step = 1e-2
     numeric = (float(loss(X + step * direction)) - float(loss(X - step * direction))) / (2 * step)
     # jax's convention for a real loss of a complex input: the gradient is dL/dRe - i dL/dIm.
@@ -269,20 +288,36 @@ def test_training_step_lowers_the_loss():
 def test_raw_call_with_a_wrong_result_shape_is_refused():
     spec = FrontEnd.stft_magnitude(n_fft=64)
     x = jnp.zeros((1, 640, 1))
-    call = jax.ffi.ffi_call('kapre_fast_front_end', jax.ShapeDtypeStruct((1, 2, 33, 1),
-                                                                         jnp.float32))
+    call = jax.ffi.ffi_call(
+        'kapre_fast_front_end', jax.ShapeDtypeStruct((1, 2, 33, 1), jnp.float32)
+    )
     from kapre_fast.jax import _ops
 
-    with pytest.raises(jax.errors.JaxRuntimeError, match=r'result must be float32 of shape '
-                                                         r'\(1, 37, 33, 1\)'):
+    with pytest.raises(
+        jax.errors.JaxRuntimeError,
+        match=r'result must be float32 of shape '
+        r'\(1, 37, 33, 1\)',
+    ):
         attrs = _ops._framing(spec, 1)
-        call(x, **attrs, pad_begin=np.int64(0), pad_end=np.bool_(False), output=np.int64(0),
-             power=np.int64(1), decibel=np.bool_(False), db_multiplier=np.float32(10.0),
-             amin=np.float32(1e-5), ref_value=np.float32(1.0),
-             dynamic_range=np.float32(80.0), input_channels_first=np.bool_(False),
-             output_channels_first=np.bool_(False), window=np.hanning(64).astype(np.float32),
-             band_start=np.zeros(0, np.int32), band_length=np.zeros(0, np.int32),
-             band_weights=np.zeros(0, np.float32)).block_until_ready()
+        call(
+            x,
+            **attrs,
+            pad_begin=np.int64(0),
+            pad_end=np.bool_(False),
+            output=np.int64(0),
+            power=np.int64(1),
+            decibel=np.bool_(False),
+            db_multiplier=np.float32(10.0),
+            amin=np.float32(1e-5),
+            ref_value=np.float32(1.0),
+            dynamic_range=np.float32(80.0),
+            input_channels_first=np.bool_(False),
+            output_channels_first=np.bool_(False),
+            window=np.hanning(64).astype(np.float32),
+            band_start=np.zeros(0, np.int32),
+            band_length=np.zeros(0, np.int32),
+            band_weights=np.zeros(0, np.float32),
+        ).block_until_ready()
 
 
 def test_cuda_handlers_are_registered_exactly_when_built():
@@ -293,8 +328,11 @@ def test_cuda_handlers_are_registered_exactly_when_built():
 
     handlers = _ops.module()
     if _loader.build_info().get('jax_cuda', False):
-        assert set(handlers.cuda_targets()) == set(handlers.cpu_targets()) == {
-            _ops.FRONT_END_TARGET, _ops.INVERSE_STFT_TARGET}
+        assert (
+            set(handlers.cuda_targets())
+            == set(handlers.cpu_targets())
+            == {_ops.FRONT_END_TARGET, _ops.INVERSE_STFT_TARGET}
+        )
         # This jaxlib holds the registration until a CUDA plugin loads (jax 0.10 defers it).
         assert _ops.cuda_registration == 'registered'
     else:
@@ -326,20 +364,24 @@ def test_a_refused_cuda_registration_leaves_the_cpu_handlers(monkeypatch):
     monkeypatch.setattr(jax.ffi, 'register_ffi_target', register)
     _ops.register_targets()
     assert registered == [('front', 'cpu capsule', 'cpu')]
-    assert _ops.cuda_registration == ('jax refused the CUDA platform: ValueError: Unknown '
-                                      'platform CUDA')
+    assert _ops.cuda_registration == (
+        'jax refused the CUDA platform: ValueError: Unknown platform CUDA'
+    )
 
 
 def test_import_kapre_fast_does_not_import_jax_and_the_extra_is_named():
-    code = ('import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
-            'assert "jax" not in sys.modules, "jax imported"\n'
-            'sys.modules["jax"] = None\n'
-            'try:\n'
-            '    import kapre_fast.jax\n'
-            'except ImportError as error:\n'
-            '    print(error)\n')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        'import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
+        'assert "jax" not in sys.modules, "jax imported"\n'
+        'sys.modules["jax"] = None\n'
+        'try:\n'
+        '    import kapre_fast.jax\n'
+        'except ImportError as error:\n'
+        '    print(error)\n'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     from kapre_fast._loader import pip_install_hint
 

@@ -25,8 +25,12 @@ if keras.backend.backend() != 'tensorflow':
 
 from kapre_fast import composed  # noqa: E402
 
-GETTERS = ('get_stft_magnitude_layer', 'get_melspectrogram_layer',
-           'get_log_frequency_spectrogram_layer', 'get_stft_mag_phase')
+GETTERS = (
+    'get_stft_magnitude_layer',
+    'get_melspectrogram_layer',
+    'get_log_frequency_spectrogram_layer',
+    'get_stft_mag_phase',
+)
 SHAPE = (2000, 1)
 N_FFT = 256
 
@@ -70,12 +74,24 @@ SHORT_SHAPES = [(1, 8000), (100, 1), (0, 2)]
 
 # kapre accepts these, then computes nonsense: refused, naming the argument.
 DEVIATIONS = [
-    ('get_melspectrogram_layer', dict(mel_f_min=100.0, mel_f_max=50.0), 'mel_f_max',
-     "librosa's filterbank for mel_f_min >= mel_f_max has negative (or NaN) weights"),
-    ('get_melspectrogram_layer', dict(n_mels=0), 'n_mels',
-     'a filterbank of no band: every output is empty'),
-    ('get_melspectrogram_layer', dict(n_mels=32.5), 'n_mels',
-     'kapre truncates a fractional band count; a whole float (32.0) is taken'),
+    (
+        'get_melspectrogram_layer',
+        dict(mel_f_min=100.0, mel_f_max=50.0),
+        'mel_f_max',
+        "librosa's filterbank for mel_f_min >= mel_f_max has negative (or NaN) weights",
+    ),
+    (
+        'get_melspectrogram_layer',
+        dict(n_mels=0),
+        'n_mels',
+        'a filterbank of no band: every output is empty',
+    ),
+    (
+        'get_melspectrogram_layer',
+        dict(n_mels=32.5),
+        'n_mels',
+        'kapre truncates a fractional band count; a whole float (32.0) is taken',
+    ),
 ]
 
 
@@ -86,16 +102,16 @@ def _run(module, getter, input_shape, kwargs):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # kapre passes input_shape to a Keras 3 layer
-            model = getattr(module, getter)(input_shape=input_shape, **{'n_fft': N_FFT,
-                                                                         **kwargs})
+            model = getattr(module, getter)(input_shape=input_shape, **{'n_fft': N_FFT, **kwargs})
             return 'ok', tuple(np.asarray(model(x)).shape)
     except Exception as error:  # the class is the result
         return 'raised', type(error)
 
 
 def _assert_accepts_as_kapre(getter, input_shape, kwargs):
-    theirs, ours = (_run(module, getter, input_shape, kwargs)
-                    for module in (kapre_composed, composed))
+    theirs, ours = (
+        _run(module, getter, input_shape, kwargs) for module in (kapre_composed, composed)
+    )
     if theirs[0] == 'ok':
         assert ours == theirs, f'kapre gives {theirs}, kapre_fast {ours}'
     else:
@@ -126,8 +142,12 @@ def test_too_short_audio_warns_and_gives_empty_features_in_both_layouts():
         model = composed.get_log_frequency_spectrogram_layer((1, 8000), return_decibel=True)
     assert model(np.zeros((3, 1, 8000), np.float32)).shape == (3, 0, 84, 8000)
     with pytest.warns(UserWarning, match='too short for one frame'):
-        model = composed.get_stft_mag_phase((300, 2), n_fft=512, output_data_format=
-                                            'channels_first', input_data_format='channels_last')
+        model = composed.get_stft_mag_phase(
+            (300, 2),
+            n_fft=512,
+            output_data_format='channels_first',
+            input_data_format='channels_last',
+        )
     assert model(np.zeros((2, 300, 2), np.float32)).shape == (2, 4, 0, 257)
     with pytest.warns(UserWarning, match='100 samples is too short'):
         mfcc = composed.get_mfcc_layer((100, 1), n_fft=256, n_mels=20, n_mfcc=13)
@@ -137,9 +157,9 @@ def test_too_short_audio_warns_and_gives_empty_features_in_both_layouts():
 def test_unused_decibel_arguments_leave_the_numbers_unchanged():
     x = np.random.default_rng(1).standard_normal((2, 3000, 1)).astype(np.float32)
     plain = composed.get_melspectrogram_layer((3000, 1), n_fft=256, n_mels=24)
-    ignored = composed.get_melspectrogram_layer((3000, 1), n_fft=256, n_mels=24,
-                                                db_amin=None, db_ref_value=None,
-                                                db_dynamic_range=None)
+    ignored = composed.get_melspectrogram_layer(
+        (3000, 1), n_fft=256, n_mels=24, db_amin=None, db_ref_value=None, db_dynamic_range=None
+    )
     np.testing.assert_array_equal(np.asarray(ignored(x)), np.asarray(plain(x)))
     config = ignored.layers[0].get_config()
     assert config['db_amin'] is None  # the argument as given, for kapre-style round trips

@@ -38,22 +38,50 @@ MAGNITUDE_TOLERANCE = 1e-4  # of the example's peak
 # Every constructor argument with a non-default value.
 LAYER_ARGUMENTS = {
     layers.FrontEnd: dict(
-        n_fft=300, win_length=256, hop_length=77, window_name='hamming_window', pad_begin=True,
-        pad_end=True, output='magnitude', filterbank='mel', sample_rate=16000, n_mels=40,
-        mel_f_min=30.0, mel_f_max=7000.0, mel_htk=True, mel_norm=2, log_n_bins=60,
-        log_f_min=50.0, log_bins_per_octave=24, log_spread=0.2, return_decibel=True,
-        db_amin=1e-6, db_ref_value=0.5, db_dynamic_range=70.0,
-        input_data_format='channels_first', output_data_format='channels_last',
+        n_fft=300,
+        win_length=256,
+        hop_length=77,
+        window_name='hamming_window',
+        pad_begin=True,
+        pad_end=True,
+        output='magnitude',
+        filterbank='mel',
+        sample_rate=16000,
+        n_mels=40,
+        mel_f_min=30.0,
+        mel_f_max=7000.0,
+        mel_htk=True,
+        mel_norm=2,
+        log_n_bins=60,
+        log_f_min=50.0,
+        log_bins_per_octave=24,
+        log_spread=0.2,
+        return_decibel=True,
+        db_amin=1e-6,
+        db_ref_value=0.5,
+        db_dynamic_range=70.0,
+        input_data_format='channels_first',
+        output_data_format='channels_last',
         implementation='builtin',
     ),
     layers.STFT: dict(
-        n_fft=300, win_length=256, hop_length=77, window_name='vorbis_window', pad_begin=True,
-        pad_end=True, input_data_format='channels_last', output_data_format='channels_first',
+        n_fft=300,
+        win_length=256,
+        hop_length=77,
+        window_name='vorbis_window',
+        pad_begin=True,
+        pad_end=True,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
         implementation='builtin',
     ),
     layers.InverseSTFT: dict(
-        n_fft=300, win_length=256, hop_length=64, forward_window_name='kaiser_window',
-        input_data_format='channels_first', output_data_format='channels_last',
+        n_fft=300,
+        win_length=256,
+        hop_length=64,
+        forward_window_name='kaiser_window',
+        input_data_format='channels_first',
+        output_data_format='channels_last',
         implementation='builtin',
     ),
     layers.ConcatenateFrequencyMap: dict(data_format='channels_first'),
@@ -80,8 +108,11 @@ def test_config_round_trips_every_argument(cls):
     # The preset arguments (which exclude kapre's pad_begin/db_* and the builtin path) round-trip
     # in test_presets.py::test_preset_layer_config_round_trips, the trainable options (fused
     # only) in test_trainable.py::test_trainable_layer_round_trips_with_its_weights.
-    assert set(arguments) == (parameters - set(FrontEnd.preset_signature().parameters)
-                              - {'trainable_window', 'trainable_filterbank'})
+    assert set(arguments) == (
+        parameters
+        - set(FrontEnd.preset_signature().parameters)
+        - {'trainable_window', 'trainable_filterbank'}
+    )
     layer = cls(**arguments, name='configured')
     config = layer.get_config()
     assert {name: config[name] for name in arguments} == arguments
@@ -133,16 +164,37 @@ def test_front_end_refuses_complex_output():
 
 SHAPE_CASES = [
     (layers.FrontEnd, dict(n_fft=256, filterbank='mel', n_mels=30), (2, 3000, 2)),
-    (layers.FrontEnd, dict(n_fft=255, hop_length=100, output='mag_phase', pad_end=True,
-                           input_data_format='channels_first', output_data_format='channels_first'),
-     (1, 3, 1001)),
-    (layers.FrontEnd, dict(n_fft=512, filterbank='log', log_n_bins=40, pad_begin=True,
-                           output_data_format='channels_first'), (3, 2048, 1)),
+    (
+        layers.FrontEnd,
+        dict(
+            n_fft=255,
+            hop_length=100,
+            output='mag_phase',
+            pad_end=True,
+            input_data_format='channels_first',
+            output_data_format='channels_first',
+        ),
+        (1, 3, 1001),
+    ),
+    (
+        layers.FrontEnd,
+        dict(
+            n_fft=512,
+            filterbank='log',
+            log_n_bins=40,
+            pad_begin=True,
+            output_data_format='channels_first',
+        ),
+        (3, 2048, 1),
+    ),
     (layers.STFT, dict(n_fft=128, win_length=100, hop_length=30), (2, 999, 3)),
     (layers.STFT, dict(n_fft=128, input_data_format='channels_first', pad_end=True), (2, 3, 999)),
     (layers.InverseSTFT, dict(n_fft=128, hop_length=32), (2, 11, 65, 3)),
-    (layers.InverseSTFT, dict(n_fft=128, input_data_format='channels_first',
-                              output_data_format='channels_first'), (2, 3, 11, 65)),
+    (
+        layers.InverseSTFT,
+        dict(n_fft=128, input_data_format='channels_first', output_data_format='channels_first'),
+        (2, 3, 11, 65),
+    ),
 ]
 
 
@@ -157,15 +209,19 @@ def test_compute_output_shape_matches_the_output(cls, kwargs, shape):
     # Unknown batch and time (or frames) give None there and nothing else unknown.
     unknown = list(shape)
     unknown[0] = None
-    time_axis = {3: 1 if layer.spec.input_data_format == 'channels_last' else 2,
-                 4: 1 if layer.spec.output_data_format == 'channels_last' else 2}[len(shape)]
+    time_axis = {
+        3: 1 if layer.spec.input_data_format == 'channels_last' else 2,
+        4: 1 if layer.spec.output_data_format == 'channels_last' else 2,
+    }[len(shape)]
     unknown[time_axis] = None
     expected = list(y.shape)
     expected[0] = None
-    out_time_axis = 1 if (cls is layers.InverseSTFT and layer.spec.input_data_format ==
-                          'channels_last') or (cls is not layers.InverseSTFT and
-                                               layer.spec.output_data_format ==
-                                               'channels_last') else 2
+    out_time_axis = (
+        1
+        if (cls is layers.InverseSTFT and layer.spec.input_data_format == 'channels_last')
+        or (cls is not layers.InverseSTFT and layer.spec.output_data_format == 'channels_last')
+        else 2
+    )
     expected[out_time_axis] = None
     assert layer.compute_output_shape(tuple(unknown)) == tuple(expected)
     # A symbolic call agrees, dtype included.
@@ -177,13 +233,18 @@ def test_compute_output_shape_matches_the_output(cls, kwargs, shape):
 # ----- single layers against kapre ------------------------------------------------------------
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(n_fft=512, hop_length=128),
-    dict(n_fft=400, win_length=256, hop_length=100, window_name='kaiser_window', pad_end=True),
-    dict(n_fft=256, win_length=400, hop_length=97, window_name='vorbis_window', pad_begin=True),
-], ids=['default', 'kaiser-pad_end', 'vorbis-pad_begin'])
-@pytest.mark.parametrize('formats', [('channels_last', 'channels_first'),
-                                     ('channels_first', 'channels_last')])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(n_fft=512, hop_length=128),
+        dict(n_fft=400, win_length=256, hop_length=100, window_name='kaiser_window', pad_end=True),
+        dict(n_fft=256, win_length=400, hop_length=97, window_name='vorbis_window', pad_begin=True),
+    ],
+    ids=['default', 'kaiser-pad_end', 'vorbis-pad_begin'],
+)
+@pytest.mark.parametrize(
+    'formats', [('channels_last', 'channels_first'), ('channels_first', 'channels_last')]
+)
 def test_stft_and_inverse_stft_match_kapre(kwargs, formats, speech_batch):
     waveform_format, stft_format = formats
     x = to_input_layout(speech_batch(n_examples=2, n_samples=9000, n_channels=2), waveform_format)
@@ -198,10 +259,14 @@ def test_stft_and_inverse_stft_match_kapre(kwargs, formats, speech_batch):
     kapre_error = peak_relative_error(theirs, truth)
     assert ours_error <= 2 * kapre_error + 1e-7, (ours_error, kapre_error)
 
-    istft_kwargs = dict(n_fft=kwargs['n_fft'], win_length=kwargs.get('win_length'),
-                        hop_length=kwargs['hop_length'],
-                        forward_window_name=kwargs.get('window_name'),
-                        input_data_format=stft_format, output_data_format=waveform_format)
+    istft_kwargs = dict(
+        n_fft=kwargs['n_fft'],
+        win_length=kwargs.get('win_length'),
+        hop_length=kwargs['hop_length'],
+        forward_window_name=kwargs.get('window_name'),
+        input_data_format=stft_format,
+        output_data_format=waveform_format,
+    )
     waveforms = layers.InverseSTFT(**istft_kwargs)(theirs).numpy()
     expected = kapre_output('istft', theirs, **istft_kwargs)
     error = peak_relative_error(waveforms, expected)
@@ -237,8 +302,10 @@ def _tape_vjp(layer, x, weights, graph):
             tape.watch(inputs)
             outputs = layer(inputs)
             if outputs.dtype.is_complex:
-                loss = tf.reduce_sum(tf.math.real(outputs) * tf.math.real(weights)
-                                     + tf.math.imag(outputs) * tf.math.imag(weights))
+                loss = tf.reduce_sum(
+                    tf.math.real(outputs) * tf.math.real(weights)
+                    + tf.math.imag(outputs) * tf.math.imag(weights)
+                )
             else:
                 loss = tf.reduce_sum(outputs * weights)
         return tape.gradient(loss, inputs)
@@ -250,15 +317,36 @@ def _tape_vjp(layer, x, weights, graph):
 
 GRADIENT_CASES = {
     'magnitude': dict(n_fft=32, hop_length=8),
-    'magnitude-odd-padded': dict(n_fft=33, win_length=24, hop_length=7, pad_begin=True,
-                                 pad_end=True, window_name='hamming_window',
-                                 input_data_format='channels_first',
-                                 output_data_format='channels_first'),
-    'mel-dB': dict(n_fft=64, win_length=80, hop_length=16, filterbank='mel', sample_rate=8000,
-                   n_mels=8, return_decibel=True),
-    'log-dB': dict(n_fft=64, hop_length=16, filterbank='log', sample_rate=8000, log_n_bins=8,
-                   log_f_min=200.0, log_bins_per_octave=6, return_decibel=True,
-                   output_data_format='channels_first'),
+    'magnitude-odd-padded': dict(
+        n_fft=33,
+        win_length=24,
+        hop_length=7,
+        pad_begin=True,
+        pad_end=True,
+        window_name='hamming_window',
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    ),
+    'mel-dB': dict(
+        n_fft=64,
+        win_length=80,
+        hop_length=16,
+        filterbank='mel',
+        sample_rate=8000,
+        n_mels=8,
+        return_decibel=True,
+    ),
+    'log-dB': dict(
+        n_fft=64,
+        hop_length=16,
+        filterbank='log',
+        sample_rate=8000,
+        log_n_bins=8,
+        log_f_min=200.0,
+        log_bins_per_octave=6,
+        return_decibel=True,
+        output_data_format='channels_first',
+    ),
     'mag_phase-dB': dict(n_fft=32, hop_length=8, output='mag_phase', return_decibel=True),
     'stft': dict(n_fft=31, hop_length=8, pad_end=True, window_name='vorbis_window'),
 }
@@ -291,30 +379,44 @@ def test_gradient_matches_finite_differences_of_the_reference(name, graph):
 
 @pytest.mark.parametrize('graph', [False, True], ids=['eager', 'tf.function'])
 def test_inverse_stft_gradient_matches_finite_differences(graph):
-    kwargs = dict(n_fft=32, win_length=24, hop_length=6, forward_window_name='hann_window',
-                  input_data_format='channels_last', output_data_format='channels_first')
+    kwargs = dict(
+        n_fft=32,
+        win_length=24,
+        hop_length=6,
+        forward_window_name='hann_window',
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    )
     layer = layers.InverseSTFT(**kwargs)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((1, 7, 17, 2)) + 1j * rng.standard_normal((1, 7, 17, 2))
 
     def function(spectra):
-        return reference.istft(spectra, n_fft=32, win_length=24, hop_length=6,
-                               stft_data_format='channels_last',
-                               waveform_data_format='channels_first')
+        return reference.istft(
+            spectra,
+            n_fft=32,
+            win_length=24,
+            hop_length=6,
+            stft_data_format='channels_last',
+            waveform_data_format='channels_first',
+        )
 
     weights = rng.standard_normal(function(x).shape)
-    expected = (_finite_difference_vjp(function, x, weights)
-                + 1j * _finite_difference_vjp(lambda a: function(x + 1j * (a - x.real)),
-                                              x.real, weights))
+    expected = _finite_difference_vjp(function, x, weights) + 1j * _finite_difference_vjp(
+        lambda a: function(x + 1j * (a - x.real)), x.real, weights
+    )
     actual = _tape_vjp(layer, x.astype(np.complex64), weights, graph)
     error = np.abs(actual - expected).max() / np.abs(expected).max()
     assert record_agreement('gradient vs finite differences / max', error) <= GRADIENT_TOLERANCE
 
 
-@pytest.mark.parametrize('family, kwargs', [
-    ('melspectrogram', dict(n_mels=40, return_decibel=True, db_dynamic_range=30.0)),
-    ('stft_mag_phase', dict(return_decibel=True, db_dynamic_range=30.0)),
-])
+@pytest.mark.parametrize(
+    'family, kwargs',
+    [
+        ('melspectrogram', dict(n_mels=40, return_decibel=True, db_dynamic_range=30.0)),
+        ('stft_mag_phase', dict(return_decibel=True, db_dynamic_range=30.0)),
+    ],
+)
 def test_gradient_on_speech_is_as_accurate_as_kapres(family, kwargs, speech_batch):
     """On speech with a silent stretch, many values sit on the per-example decibel clamp (whose
     gradient goes to each example's peak) and high-frequency bins sit near float32 rounding,
@@ -327,8 +429,9 @@ def test_gradient_on_speech_is_as_accurate_as_kapres(family, kwargs, speech_batc
     batch = speech_batch(n_examples=2, n_samples=4000, n_channels=2)
     batch[1, :, 1000:2500] = 0.0
     x = to_input_layout(batch, 'channels_last')
-    kwargs = dict(kwargs, n_fft=256, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        kwargs, n_fft=256, input_data_format='channels_last', output_data_format='channels_last'
+    )
     name = {'melspectrogram': 'get_melspectrogram_layer', 'stft_mag_phase': 'get_stft_mag_phase'}
     ours = getattr(composed, name[family])(input_shape=x.shape[1:], **kwargs)
     with warnings.catch_warnings():
@@ -348,10 +451,12 @@ def test_gradient_on_speech_is_as_accurate_as_kapres(family, kwargs, speech_batc
 
     # Sampled positions, away from the silence (where the phase itself is undefined). A tiny
     # step: bins near zero make the phase change fast.
-    positions = [(0, int(t), int(c)) for t, c in zip(rng.integers(0, 4000, 40),
-                                                     rng.integers(0, 2, 40))]
-    positions += [(1, int(t), int(c)) for t, c in zip(rng.integers(2800, 4000, 40),
-                                                      rng.integers(0, 2, 40))]
+    positions = [
+        (0, int(t), int(c)) for t, c in zip(rng.integers(0, 4000, 40), rng.integers(0, 2, 40))
+    ]
+    positions += [
+        (1, int(t), int(c)) for t, c in zip(rng.integers(2800, 4000, 40), rng.integers(0, 2, 40))
+    ]
     step = 1e-9
     perturbed = np.repeat(x[None].astype(np.float64), 2 * len(positions), axis=0)
     for index, position in enumerate(positions):
@@ -385,8 +490,17 @@ def test_the_float_inputs_get_gradients_the_band_layout_none():
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, window, weights, start, length])
         y = ops.library().kapre_fast_front_end(
-            x, window, start, length, weights, n_fft=64, win_length=64, hop_length=16,
-            input_format='channels_last', output_format='channels_last')
+            x,
+            window,
+            start,
+            length,
+            weights,
+            n_fft=64,
+            win_length=64,
+            hop_length=16,
+            input_format='channels_last',
+            output_format='channels_last',
+        )
     for tensor in (x, window, weights):
         assert tape.gradient(y, tensor).shape == tensor.shape
     assert tape.gradient(y, start) is None and tape.gradient(y, length) is None
@@ -398,17 +512,34 @@ SAMPLE_RATE = 8000
 N_SAMPLES = 4000
 FRONT_ENDS = {
     'stft_magnitude': lambda: composed.get_stft_magnitude_layer(
-        n_fft=256, return_decibel=True, input_data_format='channels_last',
-        output_data_format='channels_last'),
+        n_fft=256,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    ),
     'melspectrogram': lambda: composed.get_melspectrogram_layer(
-        n_fft=256, sample_rate=SAMPLE_RATE, n_mels=32, return_decibel=True,
-        input_data_format='channels_last', output_data_format='channels_last'),
+        n_fft=256,
+        sample_rate=SAMPLE_RATE,
+        n_mels=32,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    ),
     'log_frequency_spectrogram': lambda: composed.get_log_frequency_spectrogram_layer(
-        n_fft=512, sample_rate=SAMPLE_RATE, log_n_bins=48, return_decibel=True,
-        input_data_format='channels_last', output_data_format='channels_first'),
+        n_fft=512,
+        sample_rate=SAMPLE_RATE,
+        log_n_bins=48,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    ),
     'stft_mag_phase': lambda: composed.get_stft_mag_phase(
-        (N_SAMPLES, 1), n_fft=256, return_decibel=True, input_data_format='channels_last',
-        output_data_format='channels_last'),
+        (N_SAMPLES, 1),
+        n_fft=256,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    ),
 }
 
 
@@ -434,7 +565,8 @@ def _classifier(front_end):
     n_features = front_end.output_shape[-1 if data_format == 'channels_first' else -2]
     # Spectral templates spanning every frequency (and the frequency map), averaged over time.
     hidden = composed.get_frequency_aware_conv2d(
-        data_format, filters=4, kernel_size=(1, n_features))(features)
+        data_format, filters=4, kernel_size=(1, n_features)
+    )(features)
     hidden = keras.layers.GlobalAveragePooling2D(data_format=data_format)(hidden)
     outputs = keras.layers.Dense(2, activation='softmax')(hidden)
     model = keras.Model(inputs, outputs)
@@ -473,9 +605,14 @@ def _run_fresh(code, *args):
     package_root = str(Path(kapre_fast.__file__).resolve().parents[1])
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     environment['PYTHONPATH'] = os.pathsep.join(
-        [package_root] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p])
-    result = subprocess.run([sys.executable, '-c', textwrap.dedent(code), *args],
-                            capture_output=True, text=True, env=environment)
+        [package_root] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p]
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -488,7 +625,8 @@ def test_saved_models_predict_the_same_in_a_fresh_process(trained, tmp_path):
         model.export(str(tmp_path / f'{name}_savedmodel'), verbose=False)
         expected[name] = model(x, training=False).numpy()
 
-    _run_fresh("""
+    _run_fresh(
+        """
         import sys, pathlib, numpy as np
         import kapre_fast.composed
         import keras
@@ -497,8 +635,11 @@ def test_saved_models_predict_the_same_in_a_fresh_process(trained, tmp_path):
         for path in sorted(folder.glob('*.keras')):
             model = keras.models.load_model(path)
             np.save(folder / f'{path.stem}_keras.npy', model(x, training=False).numpy())
-    """, str(tmp_path))
-    _run_fresh("""
+    """,
+        str(tmp_path),
+    )
+    _run_fresh(
+        """
         import sys, pathlib, numpy as np
         import kapre_fast.layers
         import tensorflow as tf
@@ -508,19 +649,25 @@ def test_saved_models_predict_the_same_in_a_fresh_process(trained, tmp_path):
             loaded = tf.saved_model.load(str(path))
             name = path.name[:-len('_savedmodel')]
             np.save(folder / f'{name}_served.npy', loaded.serve(tf.constant(x)).numpy())
-    """, str(tmp_path))
+    """,
+        str(tmp_path),
+    )
     for name, predictions in expected.items():
         for how in ('keras', 'served'):
-            np.testing.assert_array_equal(np.load(tmp_path / f'{name}_{how}.npy'), predictions,
-                                          err_msg=f'{name} {how}')
+            np.testing.assert_array_equal(
+                np.load(tmp_path / f'{name}_{how}.npy'), predictions, err_msg=f'{name} {how}'
+            )
 
 
 def test_jit_compile_is_kept_and_fit_lowers_the_loss():
     # pytest turns Keras' "Proceeding with jit_compile=False" warning into an error.
     keras.utils.set_random_seed(0)
     model = _classifier(FRONT_ENDS['melspectrogram']())
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss='sparse_categorical_crossentropy',
-                  jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss='sparse_categorical_crossentropy',
+        jit_compile=True,
+    )
     assert model.jit_compile is True
     x, y = _labelled_audio(64, seed=2)
     before = model.evaluate(x, y, batch_size=32, verbose=0)
@@ -539,8 +686,14 @@ def _traced_op_types(layer, jit_compile):
 def test_xla_traces_compilable_ops_and_other_graphs_the_chosen_ones(implementation):
     """Inside XLA: no custom op; a fused layer traces tf.signal's FFT (XLA's own, as kapre's
     layers), a builtin layer its matrix DFT (no FFT op). Outside: the chosen implementation."""
-    layer = layers.FrontEnd(n_fft=256, filterbank='mel', n_mels=20, return_decibel=True,
-                            input_data_format='channels_last', implementation=implementation)
+    layer = layers.FrontEnd(
+        n_fft=256,
+        filterbank='mel',
+        n_mels=20,
+        return_decibel=True,
+        input_data_format='channels_last',
+        implementation=implementation,
+    )
     under_xla = _traced_op_types(layer, jit_compile=True)
     assert 'KapreFastFrontEnd' not in under_xla
     assert ('RFFT' in under_xla) == (implementation == 'fused')
@@ -551,25 +704,39 @@ def test_xla_traces_compilable_ops_and_other_graphs_the_chosen_ones(implementati
     np.testing.assert_allclose(xla, layer(x).numpy(), atol=1e-3)  # dB; eager: not XLA
     if implementation == 'fused':
         stft = layers.STFT(n_fft=256, input_data_format='channels_last')
-        inverse = layers.InverseSTFT(n_fft=256, input_data_format='channels_last',
-                                     output_data_format='channels_last')
+        inverse = layers.InverseSTFT(
+            n_fft=256, input_data_format='channels_last', output_data_format='channels_last'
+        )
         X = stft(x)
-        np.testing.assert_allclose(tf.function(stft, jit_compile=True)(x).numpy(), X.numpy(),
-                                   atol=1e-4)
-        np.testing.assert_allclose(tf.function(inverse, jit_compile=True)(X).numpy(),
-                                   inverse(X).numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            tf.function(stft, jit_compile=True)(x).numpy(), X.numpy(), atol=1e-4
+        )
+        np.testing.assert_allclose(
+            tf.function(inverse, jit_compile=True)(X).numpy(), inverse(X).numpy(), atol=1e-5
+        )
 
 
 # ----- graphs with unknown sizes --------------------------------------------------------------
 
 
 def test_tf_function_with_unknown_batch_and_time():
-    front_end = layers.FrontEnd(n_fft=256, filterbank='mel', n_mels=20, return_decibel=True,
-                                input_data_format='channels_last')
-    stft = layers.STFT(n_fft=256, pad_begin=True, pad_end=True, input_data_format='channels_last',
-                       output_data_format='channels_last')
-    istft = layers.InverseSTFT(n_fft=256, input_data_format='channels_last',
-                               output_data_format='channels_last')
+    front_end = layers.FrontEnd(
+        n_fft=256,
+        filterbank='mel',
+        n_mels=20,
+        return_decibel=True,
+        input_data_format='channels_last',
+    )
+    stft = layers.STFT(
+        n_fft=256,
+        pad_begin=True,
+        pad_end=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
+    istft = layers.InverseSTFT(
+        n_fft=256, input_data_format='channels_last', output_data_format='channels_last'
+    )
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 2], tf.float32)])
     def features(audio):
@@ -586,12 +753,21 @@ def test_tf_function_with_unknown_batch_and_time():
 
 
 def test_tf_data_map_over_clips_of_different_lengths():
-    layer = layers.FrontEnd(n_fft=128, filterbank='log', sample_rate=8000, log_n_bins=30,
-                            log_f_min=60.0, input_data_format='channels_last')
-    clips = [np.random.default_rng(n).standard_normal((n, 1)).astype(np.float32)
-             for n in (128, 500, 1777)]
+    layer = layers.FrontEnd(
+        n_fft=128,
+        filterbank='log',
+        sample_rate=8000,
+        log_n_bins=30,
+        log_f_min=60.0,
+        input_data_format='channels_last',
+    )
+    clips = [
+        np.random.default_rng(n).standard_normal((n, 1)).astype(np.float32)
+        for n in (128, 500, 1777)
+    ]
     dataset = tf.data.Dataset.from_generator(
-        lambda: iter(clips), output_signature=tf.TensorSpec([None, 1], tf.float32))
+        lambda: iter(clips), output_signature=tf.TensorSpec([None, 1], tf.float32)
+    )
     dataset = dataset.map(lambda clip: layer(clip[tf.newaxis])[0])
     for clip, features in zip(clips, dataset):
         np.testing.assert_array_equal(features.numpy(), layer(clip[None]).numpy()[0])
@@ -608,12 +784,18 @@ def mixed_precision():
     keras.mixed_precision.set_global_policy(previous)
 
 
-@pytest.mark.parametrize('policy, dtype', [('mixed_float16', 'float16'),
-                                           ('mixed_bfloat16', 'bfloat16')])
+@pytest.mark.parametrize(
+    'policy, dtype', [('mixed_float16', 'float16'), ('mixed_bfloat16', 'bfloat16')]
+)
 def test_mixed_precision(policy, dtype, mixed_precision, speech_batch):
     x = to_input_layout(speech_batch(n_examples=2, n_samples=4000, n_channels=2), 'channels_last')
-    kwargs = dict(n_fft=256, filterbank='mel', n_mels=32, return_decibel=True,
-                  input_data_format='channels_last')
+    kwargs = dict(
+        n_fft=256,
+        filterbank='mel',
+        n_mels=32,
+        return_decibel=True,
+        input_data_format='channels_last',
+    )
     exact = layers.FrontEnd(**kwargs)(x).numpy()
     mixed_precision(policy)
     layer = layers.FrontEnd(**kwargs)
@@ -653,16 +835,22 @@ def test_too_short_audio_is_empty_as_in_kapre_and_named_where_unknown():
     with pytest.raises(tf.errors.InvalidArgumentError, match=r'audio has 100 samples.*512'):
         run(np.zeros((2, 100, 1), np.float32))
     with pytest.warns(UserWarning, match=r'500 samples is too short'):
-        stft = layers.STFT(n_fft=512, hop_length=512, pad_begin=True,
-                           input_data_format='channels_first')
+        stft = layers.STFT(
+            n_fft=512, hop_length=512, pad_begin=True, input_data_format='channels_first'
+        )
         X = stft(np.zeros((1, 2, 500), np.float32))
     assert X.shape == (1, 0, 257, 2) and X.dtype == tf.complex64
     with pytest.raises(ValueError, match=r"pad_mode='reflect' pads n_fft // 2 = 256"):
         layers.FrontEnd(n_fft=512, compat='torchaudio')(np.zeros((1, 200, 1), np.float32))
 
 
-@pytest.mark.parametrize('data_format, layout', [('channels_last', r'\(batch, time, channels\)'),
-                                                 ('channels_first', r'\(batch, channels, time\)')])
+@pytest.mark.parametrize(
+    'data_format, layout',
+    [
+        ('channels_last', r'\(batch, time, channels\)'),
+        ('channels_first', r'\(batch, channels, time\)'),
+    ],
+)
 def test_wrong_rank_names_the_layout(data_format, layout):
     layer = layers.FrontEnd(n_fft=256, input_data_format=data_format)
     with pytest.raises(ValueError, match=f'3 axes {layout}'):
@@ -672,16 +860,19 @@ def test_wrong_rank_names_the_layout(data_format, layout):
         layer(np.zeros(1000, np.float32))
     with pytest.raises(ValueError, match=r'4 axes \(batch, frames, freq, channels\)'):
         layers.InverseSTFT(n_fft=256, input_data_format='channels_last')(
-            np.zeros((2, 5, 129), np.complex64))
+            np.zeros((2, 5, 129), np.complex64)
+        )
 
 
 def test_inverse_stft_checks_the_frequency_bins():
     with pytest.raises(ValueError, match=r'n_fft // 2 \+ 1 = 129 frequency bins'):
         layers.InverseSTFT(n_fft=256, input_data_format='channels_first')(
-            np.zeros((1, 1, 5, 128), np.complex64))
+            np.zeros((1, 1, 5, 128), np.complex64)
+        )
 
 
 def test_integer_audio_is_refused():
     with pytest.raises(TypeError, match='floating-point'):
-        layers.FrontEnd(n_fft=256, input_data_format='channels_last')(np.zeros((1, 500, 1),
-                                                                              np.int16))
+        layers.FrontEnd(n_fft=256, input_data_format='channels_last')(
+            np.zeros((1, 500, 1), np.int16)
+        )

@@ -26,8 +26,12 @@ def make_checkout(folder: Path) -> Path:
     files without any compiled module or build info."""
     shutil.copy(REPO / 'pyproject.toml', folder / 'pyproject.toml')
     (folder / 'csrc').mkdir()
-    shutil.copytree(SOURCE, folder / 'kapre_fast', symlinks=True, ignore=shutil.ignore_patterns(
-        '*.so', _loader.BUILD_INFO, '__pycache__'))
+    shutil.copytree(
+        SOURCE,
+        folder / 'kapre_fast',
+        symlinks=True,
+        ignore=shutil.ignore_patterns('*.so', _loader.BUILD_INFO, '__pycache__'),
+    )
     return folder
 
 
@@ -53,11 +57,17 @@ def test_numpy_keras_and_gpu_entry_points_say_the_checkout_shadows_the_install(t
         '    try:\n'
         '        call()\n'
         '    except ImportError as error:\n'
-        '        print("ImportError:", error)\n')
+        '        print("ImportError:", error)\n'
+    )
     # Started in the checkout's root, as `python` in a clone: the current directory comes first.
-    result = subprocess.run([sys.executable, '-c', script], cwd=checkout, capture_output=True,
-                            text=True, timeout=300, env={'PATH': '/usr/bin:/bin',
-                                                         'TF_CPP_MIN_LOG_LEVEL': '3'})
+    result = subprocess.run(
+        [sys.executable, '-c', script],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={'PATH': '/usr/bin:/bin', 'TF_CPP_MIN_LOG_LEVEL': '3'},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f'imported {checkout / "kapre_fast" / "__init__.py"}' in result.stdout
     errors = [line for line in result.stdout.splitlines() if line.startswith('ImportError:')]
@@ -68,8 +78,10 @@ def test_numpy_keras_and_gpu_entry_points_say_the_checkout_shadows_the_install(t
         assert 'built without' not in error  # the old, wrong diagnosis
         installed = installed_package()
         if installed is not None:
-            assert f'The installed kapre_fast, used from any other directory, is at {installed}' \
+            assert (
+                f'The installed kapre_fast, used from any other directory, is at {installed}'
                 in error
+            )
     assert 'TensorFlow ops are missing' in errors[1]
 
 
@@ -101,28 +113,40 @@ def checkout(tmp_path):
     return make_checkout(folder)
 
 
-@pytest.mark.parametrize('where, expected', [
-    ('checkout', 'pip install ".[cli]"'),
-    ('elsewhere', 'pip install "{checkout}[cli]"'),
-    ('no checkout', 'pip install "soundfile" "soxr" "matplotlib"'),  # a wheel: the extra's requirements
-])
-def test_install_hint_names_the_checkout_it_came_from(monkeypatch, tmp_path, checkout, where,
-                                                      expected):
-    monkeypatch.setattr(_loader, 'installed_from',
-                        lambda: None if where == 'no checkout' else checkout)
+@pytest.mark.parametrize(
+    'where, expected',
+    [
+        ('checkout', 'pip install ".[cli]"'),
+        ('elsewhere', 'pip install "{checkout}[cli]"'),
+        (
+            'no checkout',
+            'pip install "soundfile" "soxr" "matplotlib"',
+        ),  # a wheel: the extra's requirements
+    ],
+)
+def test_install_hint_names_the_checkout_it_came_from(
+    monkeypatch, tmp_path, checkout, where, expected
+):
+    monkeypatch.setattr(
+        _loader, 'installed_from', lambda: None if where == 'no checkout' else checkout
+    )
     monkeypatch.chdir(checkout if where == 'checkout' else tmp_path)
     assert _loader.pip_install_hint('cli') == expected.format(checkout=checkout)
 
 
-@pytest.mark.parametrize('record, found', [
-    ('{{"url": "file://{checkout}", "dir_info": {{}}}}', True),  # pip install <folder>
-    ('{{"url": "file://{checkout}", "dir_info": {{"editable": true}}}}', True),
-    ('{{"url": "file://{checkout}/kapre_fast-0.1.0.whl", "archive_info": {{}}}}', False),
-    ('{{"url": "file://{checkout}/gone", "dir_info": {{}}}}', False),  # folder since removed
-    (None, False),  # installed from an index: no direct_url.json
-])
-def test_installed_from_reads_pips_record_of_the_source(monkeypatch, tmp_path, checkout, record,
-                                                        found):
+@pytest.mark.parametrize(
+    'record, found',
+    [
+        ('{{"url": "file://{checkout}", "dir_info": {{}}}}', True),  # pip install <folder>
+        ('{{"url": "file://{checkout}", "dir_info": {{"editable": true}}}}', True),
+        ('{{"url": "file://{checkout}/kapre_fast-0.1.0.whl", "archive_info": {{}}}}', False),
+        ('{{"url": "file://{checkout}/gone", "dir_info": {{}}}}', False),  # folder since removed
+        (None, False),  # installed from an index: no direct_url.json
+    ],
+)
+def test_installed_from_reads_pips_record_of_the_source(
+    monkeypatch, tmp_path, checkout, record, found
+):
     # An installed package: its folder is not in a checkout.
     site = tmp_path / 'site-packages' / 'kapre_fast'
     monkeypatch.setattr(_loader, '__file__', str(site / '_loader.py'))
@@ -156,9 +180,12 @@ def test_docs_install_lines_match_what_each_page_needs(page, extra, packages):
     if not (REPO / page).exists():
         pytest.skip(f'no {page} beside the tests (an installed wheel)')
     section = (REPO / page).read_text()
-    assert f'pip install ".[{extra}]"' in section or \
-        f'pip install --no-build-isolation ".[{extra}]"' in section, section[:400]
+    assert (
+        f'pip install ".[{extra}]"' in section
+        or f'pip install --no-build-isolation ".[{extra}]"' in section
+    ), section[:400]
     extras = tomllib.loads((REPO / 'pyproject.toml').read_text())['project'][
-        'optional-dependencies']
+        'optional-dependencies'
+    ]
     names = {re.split(r'[\[=<>~ ]', requirement)[0] for requirement in extras[extra]}
     assert packages <= names, (extra, names)

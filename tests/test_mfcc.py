@@ -19,8 +19,15 @@ CPU_TOLERANCE = 1e-5
 CASES = [
     dict(n_fft=512, hop_length=128, n_mels=40, n_mfcc=13, lifter=0),
     dict(n_fft=400, hop_length=160, n_mels=64, n_mfcc=20, lifter=22),
-    dict(n_fft=1024, win_length=800, hop_length=256, n_mels=128, n_mfcc=40, lifter=0,
-         pad_mode='reflect'),
+    dict(
+        n_fft=1024,
+        win_length=800,
+        hop_length=256,
+        n_mels=128,
+        n_mfcc=40,
+        lifter=0,
+        pad_mode='reflect',
+    ),
     dict(n_fft=511, hop_length=100, n_mels=32, n_mfcc=32, lifter=3.5),
 ]
 
@@ -32,15 +39,31 @@ def test_librosa_preset_is_librosa_mfcc(case, source, data_format, speech_batch,
     make = speech_batch if source == 'speech' else noise_batch
     batch = make(n_examples=2, n_samples=8000, n_channels=2, seed=7)
     x = to_input_layout(batch, data_format)
-    kwargs = dict(compat='librosa', sample_rate=SAMPLE_RATE, input_data_format=data_format,
-                  output_data_format=data_format, **case)
+    kwargs = dict(
+        compat='librosa',
+        sample_rate=SAMPLE_RATE,
+        input_data_format=data_format,
+        output_data_format=data_format,
+        **case,
+    )
     stft = {k: case[k] for k in ('n_fft', 'hop_length', 'win_length', 'pad_mode') if k in case}
-    truth = np.stack([
-        librosa.feature.mfcc(y=example.astype(np.float64), sr=SAMPLE_RATE, n_mels=case['n_mels'],
-                             n_mfcc=case['n_mfcc'], lifter=case['lifter'], **stft)
-        for example in batch]).swapaxes(-1, -2)  # (batch, channels, frames, n_mfcc)
-    for name, module, tolerance in (('reference', reference, REFERENCE_TOLERANCE),
-                                    ('cpu', cpu, CPU_TOLERANCE)):
+    truth = np.stack(
+        [
+            librosa.feature.mfcc(
+                y=example.astype(np.float64),
+                sr=SAMPLE_RATE,
+                n_mels=case['n_mels'],
+                n_mfcc=case['n_mfcc'],
+                lifter=case['lifter'],
+                **stft,
+            )
+            for example in batch
+        ]
+    ).swapaxes(-1, -2)  # (batch, channels, frames, n_mfcc)
+    for name, module, tolerance in (
+        ('reference', reference, REFERENCE_TOLERANCE),
+        ('cpu', cpu, CPU_TOLERANCE),
+    ):
         ours = module.mfcc(x, **kwargs)
         assert ours.dtype == (np.float64 if module is reference else np.float32)
         if data_format == 'channels_last':
@@ -67,13 +90,16 @@ def test_dct_is_orthonormal():
     np.testing.assert_allclose(matrix.T @ matrix, np.eye(40), atol=1e-12)
 
 
-@pytest.mark.parametrize('kwargs, error, message', [
-    (dict(n_mfcc=41, n_mels=40), ValueError, 'n_mfcc must be <= n_mels = 40 .*got n_mfcc=41'),
-    (dict(n_mfcc=0), ValueError, 'n_mfcc must be >= 1'),
-    (dict(lifter=-1), ValueError, r'lifter must be >= 0 \(0: no liftering\), got -1'),
-    (dict(return_decibel=False), TypeError, "unexpected keyword argument 'return_decibel'"),
-    (dict(compat='librosa', top_db=-3.0), ValueError, 'top_db must be > 0'),
-])
+@pytest.mark.parametrize(
+    'kwargs, error, message',
+    [
+        (dict(n_mfcc=41, n_mels=40), ValueError, 'n_mfcc must be <= n_mels = 40 .*got n_mfcc=41'),
+        (dict(n_mfcc=0), ValueError, 'n_mfcc must be >= 1'),
+        (dict(lifter=-1), ValueError, r'lifter must be >= 0 \(0: no liftering\), got -1'),
+        (dict(return_decibel=False), TypeError, "unexpected keyword argument 'return_decibel'"),
+        (dict(compat='librosa', top_db=-3.0), ValueError, 'top_db must be > 0'),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, error, message):
     x = np.zeros((1, 4000, 1), np.float32)
     for module in (reference, cpu):
@@ -89,9 +115,15 @@ def test_get_mfcc_layer_is_cpu_mfcc_and_trains(noise_batch):
     from kapre_fast import composed
 
     x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), 'channels_last')
-    kwargs = dict(compat='librosa', n_fft=400, hop_length=160, n_mels=40,
-                  sample_rate=SAMPLE_RATE, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        compat='librosa',
+        n_fft=400,
+        hop_length=160,
+        n_mels=40,
+        sample_rate=SAMPLE_RATE,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     model = composed.get_mfcc_layer(input_shape=(4000, 2), n_mfcc=13, lifter=22, **kwargs)
     expected = cpu.mfcc(x, n_mfcc=13, lifter=22, **kwargs)
     ours = model(x).numpy()

@@ -30,20 +30,20 @@ def _product(mel, matrix, data_format):
 @pytest.mark.parametrize('isa', ISAS)
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 @pytest.mark.parametrize('compat, n_mfcc, lifter', [('kapre', 13, 0), ('librosa', 40, 22)])
-def test_fused_dct_is_the_product_of_the_decibel_mel(isa, data_format, compat, n_mfcc, lifter,
-                                                     noise_batch):
+def test_fused_dct_is_the_product_of_the_decibel_mel(
+    isa, data_format, compat, n_mfcc, lifter, noise_batch
+):
     # 3 examples of 2 channels, 4000 samples: 22 frames, not a multiple of any ISA's lanes.
-    x = to_input_layout(noise_batch(n_examples=3, n_samples=4000, n_channels=2, seed=3),
-                        data_format)
-    kwargs = dict(MEL, compat=compat, input_data_format=data_format,
-                  output_data_format=data_format)
+    x = to_input_layout(
+        noise_batch(n_examples=3, n_samples=4000, n_channels=2, seed=3), data_format
+    )
+    kwargs = dict(MEL, compat=compat, input_data_format=data_format, output_data_format=data_format)
     if compat == 'librosa':
         kwargs.pop('win_length')
     assert core.force_isa(isa)
     try:
         mel = cpu.melspectrogram(x, return_decibel=True, **kwargs)
-        outputs = [cpu.mfcc(x, n_mfcc=n_mfcc, lifter=lifter, threads=t, **kwargs)
-                   for t in (1, 2)]
+        outputs = [cpu.mfcc(x, n_mfcc=n_mfcc, lifter=lifter, threads=t, **kwargs) for t in (1, 2)]
     finally:
         core.force_isa('')
     np.testing.assert_array_equal(outputs[0], outputs[1])
@@ -57,14 +57,17 @@ def test_fused_dct_is_the_product_of_the_decibel_mel(isa, data_format, compat, n
 def test_the_clamp_comes_before_the_dct_and_nan_spreads_over_its_example(noise_batch):
     """Digital silence sits at the clamp floor (so the DCT must see clamped values); a NaN
     sample makes its whole example NaN, as kapre's clamp does, and leaves the others."""
-    x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=1, seed=5),
-                        'channels_last')
+    x = to_input_layout(
+        noise_batch(n_examples=2, n_samples=4000, n_channels=1, seed=5), 'channels_last'
+    )
     x[:, 1000:2500] = 0.0
     mel = cpu.melspectrogram(x, return_decibel=True, db_dynamic_range=30.0, **MEL)
     assert (mel == mel.max(axis=(1, 2, 3), keepdims=True) - 30.0).any()  # the clamp binds
     ours = cpu.mfcc(x, db_dynamic_range=30.0, **MEL)
-    assert peak_relative_error(ours, _product(mel, mfcc_matrix(20, 40), 'channels_last')) \
+    assert (
+        peak_relative_error(ours, _product(mel, mfcc_matrix(20, 40), 'channels_last'))
         <= FLOAT32_TOLERANCE
+    )
     x[1, 300, 0] = np.nan
     ours = cpu.mfcc(x, db_dynamic_range=30.0, **MEL)
     assert np.isnan(ours[1]).all() and np.isfinite(ours[0]).all()
@@ -74,22 +77,48 @@ def _raw(x, dct, **overrides):
     spec = FrontEnd.melspectrogram(return_decibel=True, **MEL)
     start, length, weights = _weights.bands(spec)
     attributes = dict(_weights.kernel_attributes(spec), **overrides)
-    return core.frontend(x, _weights.window(spec), start, length, weights, output=0,
-                         **attributes, input_channels_first=False, output_channels_first=False,
-                         threads=1, dct=dct)
+    return core.frontend(
+        x,
+        _weights.window(spec),
+        start,
+        length,
+        weights,
+        output=0,
+        **attributes,
+        input_channels_first=False,
+        output_channels_first=False,
+        threads=1,
+        dct=dct,
+    )
 
 
-@pytest.mark.parametrize('dct, overrides, error, message', [
-    (np.zeros((39, 13), np.float32), {}, ValueError, 'MFCC matrix has 39 rows but the '
-                                                     'filterbank has 40 bands'),
-    (np.zeros((40, 41), np.float32), {}, ValueError, r'n_mfcc must be in \[1, 40\].*got 41'),
-    (np.zeros((40, 0), np.float32), {}, ValueError, r'n_mfcc must be in \[1, 40\].*got 0'),
-    (np.zeros((40, 13), np.float64), {}, TypeError, 'dct must be a float32 array, got dtype float64'),
-    (np.zeros(40, np.float32), {}, ValueError, 'dct must be a C-contiguous 2-D'),
-    (np.zeros((13, 40), np.float32).T, {}, ValueError, 'dct must be a C-contiguous 2-D'),
-    (np.zeros((40, 13), np.float32), dict(decibel=False), ValueError, 'MFCC needs a filterbank'
-                                                                      ' and decibel'),
-])
+@pytest.mark.parametrize(
+    'dct, overrides, error, message',
+    [
+        (
+            np.zeros((39, 13), np.float32),
+            {},
+            ValueError,
+            'MFCC matrix has 39 rows but the filterbank has 40 bands',
+        ),
+        (np.zeros((40, 41), np.float32), {}, ValueError, r'n_mfcc must be in \[1, 40\].*got 41'),
+        (np.zeros((40, 0), np.float32), {}, ValueError, r'n_mfcc must be in \[1, 40\].*got 0'),
+        (
+            np.zeros((40, 13), np.float64),
+            {},
+            TypeError,
+            'dct must be a float32 array, got dtype float64',
+        ),
+        (np.zeros(40, np.float32), {}, ValueError, 'dct must be a C-contiguous 2-D'),
+        (np.zeros((13, 40), np.float32).T, {}, ValueError, 'dct must be a C-contiguous 2-D'),
+        (
+            np.zeros((40, 13), np.float32),
+            dict(decibel=False),
+            ValueError,
+            'MFCC needs a filterbank and decibel',
+        ),
+    ],
+)
 def test_raw_binding_refuses_a_matrix_that_does_not_fit(dct, overrides, error, message):
     x = np.zeros((1, 4000, 1), np.float32)
     assert _raw(x, np.zeros((40, 13), np.float32)).shape == (1, 23, 13, 1)

@@ -13,8 +13,10 @@ from kapre_fast.spec import FrontEnd, mfcc_matrix, pcen_constants
 tf = pytest.importorskip('tensorflow')
 keras = pytest.importorskip('keras')
 if keras.backend.backend() != 'tensorflow':
-    pytest.skip("the fused TF ops back the layers on Keras' TensorFlow backend only",
-                allow_module_level=True)
+    pytest.skip(
+        "the fused TF ops back the layers on Keras' TensorFlow backend only",
+        allow_module_level=True,
+    )
 
 from kapre_fast import builtin, composed, export, layers, ops  # noqa: E402
 
@@ -33,8 +35,9 @@ def _layout(data_format):
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 @pytest.mark.parametrize('compat', ['kapre', 'librosa'])
 def test_mfcc_op_is_cpu_mfcc_bit_for_bit(data_format, compat, noise_batch):
-    x = to_input_layout(noise_batch(n_examples=3, n_samples=4000, n_channels=2, seed=1),
-                        data_format)
+    x = to_input_layout(
+        noise_batch(n_examples=3, n_samples=4000, n_channels=2, seed=1), data_format
+    )
     kwargs = dict(MEL, compat=compat, **_layout(data_format))
     if compat == 'librosa':
         kwargs.pop('win_length')
@@ -69,8 +72,12 @@ def test_mfcc_gradient_matches_finite_differences():
         loss = tf.reduce_sum(ops.mfcc(audio, spec, dct) * weights.astype(np.float32))
     gradient = tape.gradient(loss, audio).numpy()
     mel = cpu.melspectrogram(x, return_decibel=True, **kwargs).astype(np.float64)
-    np.testing.assert_allclose(tape.gradient(loss, dct).numpy(),
-                               np.einsum('bfmc,bfkc->mk', mel, weights), rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(
+        tape.gradient(loss, dct).numpy(),
+        np.einsum('bfmc,bfkc->mk', mel, weights),
+        rtol=1e-4,
+        atol=1e-2,
+    )
     x64 = x.astype(np.float64)
     for index in [(0, 700, 0), (1, 1234, 0), (0, 2900, 0)]:
         step = np.zeros_like(x64)
@@ -110,19 +117,23 @@ def test_ops_refuse_bad_inputs_by_name():
     library = ops.library()
     spec = FrontEnd.melspectrogram(return_decibel=True, **MEL)
     x = np.zeros((1, 4000, 1), np.float32)
-    with pytest.raises(tf.errors.InvalidArgumentError, match='MFCC matrix has 39 rows but the '
-                                                             'filterbank has 40 bands'):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match='MFCC matrix has 39 rows but the filterbank has 40 bands',
+    ):
         ops.mfcc(x, spec, np.zeros((39, 13), np.float32))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r'n_mfcc must be in \[1, 40\]'):
         ops.mfcc(x, spec, np.zeros((40, 41), np.float32))
     with pytest.raises(ValueError, match='mfcc needs a dB filterbank spectrogram'):
         ops.mfcc(x, FrontEnd.melspectrogram(**MEL), mfcc_matrix(13, 40))
     with pytest.raises(tf.errors.InvalidArgumentError, match='b must be in'):
-        library.kapre_fast_pcen(np.ones((1, 5, 4, 1), np.float32), b=2.0, gain=0.98, bias=2.0,
-                                power=0.5, eps=1e-6)
+        library.kapre_fast_pcen(
+            np.ones((1, 5, 4, 1), np.float32), b=2.0, gain=0.98, bias=2.0, power=0.5, eps=1e-6
+        )
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match='rank 4|4-D'):
-        library.kapre_fast_pcen(np.ones((5, 4, 1), np.float32), b=0.1, gain=0.98, bias=2.0,
-                                power=0.5, eps=1e-6)
+        library.kapre_fast_pcen(
+            np.ones((5, 4, 1), np.float32), b=0.1, gain=0.98, bias=2.0, power=0.5, eps=1e-6
+        )
 
 
 @pytest.fixture(scope='module')
@@ -140,8 +151,9 @@ def model():
 def audio(speech):
     import helpers
 
-    return to_input_layout(helpers.speech_batch(speech, 2, 4000, n_channels=2, seed=5),
-                           'channels_last')
+    return to_input_layout(
+        helpers.speech_batch(speech, 2, 4000, n_channels=2, seed=5), 'channels_last'
+    )
 
 
 def _split(y):
@@ -157,18 +169,18 @@ def test_layers_are_the_fused_ops_and_builtin_equals_fused(model, audio):
     kwargs = dict(MEL, **_layout('channels_last'))
     mfcc, pcen = _split(model(audio).numpy())
     np.testing.assert_array_equal(mfcc, cpu.mfcc(audio, n_mfcc=13, lifter=22, **kwargs))
-    assert peak_relative_error(pcen, cpu.pcen(audio * 100.0, **kwargs)) \
-        <= PCEN_TOLERANCE
-    assert [type(layer).__name__ for layer in export.portable(model).layers[1].layers] \
-        == ['MFCC']
-    _assert_close(export.portable(model)(audio).numpy(), model(audio).numpy(),
-                  BUILTIN_TOLERANCE)
+    assert peak_relative_error(pcen, cpu.pcen(audio * 100.0, **kwargs)) <= PCEN_TOLERANCE
+    assert [type(layer).__name__ for layer in export.portable(model).layers[1].layers] == ['MFCC']
+    _assert_close(export.portable(model)(audio).numpy(), model(audio).numpy(), BUILTIN_TOLERANCE)
     spec = FrontEnd.melspectrogram(return_decibel=True, **kwargs)
-    np.testing.assert_allclose(builtin.mfcc(audio, spec, mfcc_matrix(13, 40, 22)).numpy(),
-                               mfcc, atol=BUILTIN_TOLERANCE * np.abs(mfcc).max())
+    np.testing.assert_allclose(
+        builtin.mfcc(audio, spec, mfcc_matrix(13, 40, 22)).numpy(),
+        mfcc,
+        atol=BUILTIN_TOLERANCE * np.abs(mfcc).max(),
+    )
     with pytest.raises(ValueError, match="filterbank must be 'mel', got 'log'"):
         layers.MFCC(filterbank='log')
-    with pytest.raises(ValueError, match="implementation must be one of"):
+    with pytest.raises(ValueError, match='implementation must be one of'):
         layers.PCEN(implementation='scan')
 
 
@@ -198,15 +210,21 @@ def test_tflite_and_onnx_run_mfcc_and_pcen(model, audio):
 
 def test_trainable_mfcc_layer_passes_gradients_to_its_window_and_filterbank():
     x = np.random.default_rng(6).standard_normal((2, 3000, 1)).astype(np.float32)
-    layer = layers.MFCC(n_mfcc=13, trainable_window=True, trainable_filterbank=True,
-                        **MEL, **_layout('channels_last'))
+    layer = layers.MFCC(
+        n_mfcc=13,
+        trainable_window=True,
+        trainable_filterbank=True,
+        **MEL,
+        **_layout('channels_last'),
+    )
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(x) ** 2)
     gradients = tape.gradient(loss, [layer.window, layer.band_weights])
     for gradient in gradients:
         assert np.isfinite(gradient.numpy()).all() and np.abs(gradient.numpy()).max() > 0
-    np.testing.assert_array_equal(layer(x).numpy(), cpu.mfcc(x, n_mfcc=13, **MEL,
-                                                              **_layout('channels_last')))
+    np.testing.assert_array_equal(
+        layer(x).numpy(), cpu.mfcc(x, n_mfcc=13, **MEL, **_layout('channels_last'))
+    )
 
 
 def test_pcen_layer_under_xla_predicts_and_fits(audio):
@@ -222,8 +240,9 @@ def test_pcen_layer_under_xla_predicts_and_fits(audio):
     assert not {op.type for op in graph.get_operations()} & {'KapreFastPcen', 'KapreFastFrontEnd'}
     assert peak_relative_error(function(x).numpy(), expected) <= 1e-5
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4000, 2)), pcen, keras.layers.Flatten(),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((4000, 2)), pcen, keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss='mse', jit_compile=True)
     assert model.jit_compile is True
     predicted = model.predict(x, verbose=0)

@@ -4,7 +4,8 @@ They are built when CMake finds both TensorFlow and nvcc (_build_info.json: "tf_
 module is skipped cleanly otherwise. Everywhere: the DEVICE_GPU kernels are registered only
 where the NVIDIA driver runs CUDA 13 (KAPRE_FAST_TF_GPU=1 forces them, =0 turns them off); then
 each op has one beside its CPU kernel, with the window and filterbank inputs in host memory; and
-the ops pinned to the CPU still compute exactly what the CPU core computes. Where TensorFlow sees a GPU (marker `gpu`; its process
+the ops pinned to the CPU still compute exactly what the CPU core computes. Where TensorFlow
+sees a GPU (marker `gpu`; its process
 also needs a driver for the kernels' CUDA 13 runtime): the GPU kernels compute the host emulation
 of the same kernels bit for bit, as test_gpu.py checks the CuPy path, and reject bad input with
 the CPU kernels' InvalidArgumentError.
@@ -23,8 +24,11 @@ tf = pytest.importorskip('tensorflow')
 from kapre_fast import FrontEnd, _loader, cpu, ops  # noqa: E402
 
 if not _loader.build_info().get('tf_gpu', False):
-    pytest.skip('kapre_fast was built without its TensorFlow GPU kernels (they need TensorFlow '
-                'and nvcc at build time)', allow_module_level=True)
+    pytest.skip(
+        'kapre_fast was built without its TensorFlow GPU kernels (they need TensorFlow '
+        'and nvcc at build time)',
+        allow_module_level=True,
+    )
 
 from helpers import to_input_layout  # noqa: E402
 
@@ -34,11 +38,16 @@ HOST_MEMORY_INPUTS = {
     'KapreFastInverseStft': ['window'],
 }
 SPECS = {
-    'mel_db': FrontEnd.melspectrogram(n_fft=512, hop_length=128, n_mels=40, sample_rate=16000,
-                                      return_decibel=True),
-    'mag_phase_first': FrontEnd.stft_mag_phase(n_fft=400, hop_length=160, pad_end=True,
-                                               input_data_format='channels_first',
-                                               output_data_format='channels_first'),
+    'mel_db': FrontEnd.melspectrogram(
+        n_fft=512, hop_length=128, n_mels=40, sample_rate=16000, return_decibel=True
+    ),
+    'mag_phase_first': FrontEnd.stft_mag_phase(
+        n_fft=400,
+        hop_length=160,
+        pad_end=True,
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    ),
     'complex': FrontEnd.stft(n_fft=256, hop_length=64, pad_begin=True),
 }
 ISTFT_SPEC = FrontEnd.stft(n_fft=256, hop_length=64, pad_begin=True, pad_end=True)
@@ -50,9 +59,14 @@ def _audio(spec, time=3001, channels=2):
 
 
 def _istft_kwargs(spec):
-    return dict(n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
-                forward_window_name=spec.window_name, stft_data_format=spec.output_data_format,
-                waveform_data_format=spec.input_data_format)
+    return dict(
+        n_fft=spec.n_fft,
+        win_length=spec.win_length,
+        hop_length=spec.hop_length,
+        forward_window_name=spec.window_name,
+        stft_data_format=spec.output_data_format,
+        waveform_data_format=spec.input_data_format,
+    )
 
 
 def _registered_kernels(choice):
@@ -74,15 +88,17 @@ def _registered_kernels(choice):
         '        found[op][k.device_type] = sorted(k.host_memory_arg)\n'
         'print(json.dumps(found))\n'
     )
-    done = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_forced_registration_gives_each_op_a_cpu_and_a_gpu_kernel():
     assert _registered_kernels('1') == {
-        op: {'CPU': [], 'GPU': host} for op, host in HOST_MEMORY_INPUTS.items()}
+        op: {'CPU': [], 'GPU': host} for op, host in HOST_MEMORY_INPUTS.items()
+    }
 
 
 def test_gpu_kernels_can_be_turned_off():
@@ -119,6 +135,7 @@ def test_inverse_stft_pinned_to_the_cpu_computes_the_cpu_core():
 
 # ----- on a GPU that TensorFlow sees ------------------------------------------------------------
 
+
 def _gpu_limits():
     if not tf.config.list_physical_devices('GPU'):
         pytest.skip('TensorFlow sees no GPU')
@@ -139,8 +156,9 @@ def test_gpu_front_end_computes_the_emulation_bit_for_bit(name):
         y = ops.front_end(x, spec)
         y_again = ops.front_end(x, spec)  # the node's cached plan and tables
     assert y.device.endswith('GPU:0')
-    expected = emulate(spec, x, smem_per_block=limits['smem_per_block'],
-                       sm_count=limits['sm_count'])
+    expected = emulate(
+        spec, x, smem_per_block=limits['smem_per_block'], sm_count=limits['sm_count']
+    )
     np.testing.assert_array_equal(y.numpy(), expected)
     np.testing.assert_array_equal(y_again.numpy(), expected)
 
@@ -155,8 +173,11 @@ def test_gpu_inverse_stft_computes_the_emulation_bit_for_bit():
         y = ops.inverse_stft(X, ISTFT_SPEC)
     assert y.device.endswith('GPU:0')
     np.testing.assert_array_equal(
-        y.numpy(), emulate_istft(ISTFT_SPEC, X, smem_per_block=limits['smem_per_block'],
-                                 sm_count=limits['sm_count']))
+        y.numpy(),
+        emulate_istft(
+            ISTFT_SPEC, X, smem_per_block=limits['smem_per_block'], sm_count=limits['sm_count']
+        ),
+    )
 
 
 @pytest.mark.gpu
@@ -166,11 +187,14 @@ def test_gpu_kernels_reject_bad_input_as_the_cpu_kernels_do():
     window = np.ones(64, np.float32)
     with tf.device('/GPU:0'):
         with pytest.raises(tf.errors.InvalidArgumentError, match='window has 64 samples'):
-            lib.kapre_fast_stft(np.ones((1, 1000, 1), np.float32), window, n_fft=64,
-                                win_length=32, hop_length=16)
+            lib.kapre_fast_stft(
+                np.ones((1, 1000, 1), np.float32), window, n_fft=64, win_length=32, hop_length=16
+            )
         with pytest.raises(tf.errors.InvalidArgumentError, match='win_length=64'):
-            lib.kapre_fast_stft(np.ones((1, 10, 1), np.float32), window, n_fft=64,
-                                win_length=64, hop_length=16)
+            lib.kapre_fast_stft(
+                np.ones((1, 10, 1), np.float32), window, n_fft=64, win_length=64, hop_length=16
+            )
         with pytest.raises(tf.errors.InvalidArgumentError, match='frequency bins'):
-            lib.kapre_fast_inverse_stft(np.ones((1, 4, 10, 1), np.complex64), window, n_fft=64,
-                                        win_length=64, hop_length=16)
+            lib.kapre_fast_inverse_stft(
+                np.ones((1, 4, 10, 1), np.complex64), window, n_fft=64, win_length=64, hop_length=16
+            )

@@ -26,9 +26,12 @@ CASES = [
     # (audio scale, spectrum power, front end, PCEN constants)
     (2.0**31, 1, dict(n_fft=512, hop_length=128, n_mels=40), {}),
     (1.0, 2, dict(n_fft=400, hop_length=160, n_mels=64), {}),
-    (2.0**31, 1, dict(n_fft=1024, win_length=800, hop_length=256, n_mels=128,
-                      pad_mode='reflect'), dict(gain=0.8, bias=10.0, pcen_power=0.25,
-                                                time_constant=0.06, eps=1e-3)),
+    (
+        2.0**31,
+        1,
+        dict(n_fft=1024, win_length=800, hop_length=256, n_mels=128, pad_mode='reflect'),
+        dict(gain=0.8, bias=10.0, pcen_power=0.25, time_constant=0.06, eps=1e-3),
+    ),
     (1.0, 2, dict(n_fft=511, hop_length=100, n_mels=32), dict(pcen_power=0.0)),  # log1p
     (1.0, 1, dict(n_fft=512, hop_length=128, n_mels=40), dict(bias=0.0, b=0.3)),  # plain power
 ]
@@ -37,15 +40,16 @@ LIBROSA_NAMES = dict(pcen_power='power')
 
 def _librosa_pcen(batch, scale, power, front_end, constants):
     """(batch, channels, frames, n_mels): librosa's mel and pcen of each float64 signal."""
-    stft = {k: front_end[k] for k in ('n_fft', 'hop_length', 'win_length', 'pad_mode')
-            if k in front_end}
+    stft = {
+        k: front_end[k] for k in ('n_fft', 'hop_length', 'win_length', 'pad_mode') if k in front_end
+    }
     kwargs = {LIBROSA_NAMES.get(k, k): v for k, v in constants.items()}
     out = []
     for example in batch.astype(np.float64) * scale:
-        mel = librosa.feature.melspectrogram(y=example, sr=SAMPLE_RATE, power=power,
-                                             n_mels=front_end['n_mels'], **stft)
-        out.append(librosa.pcen(mel, sr=SAMPLE_RATE, hop_length=front_end['hop_length'],
-                                **kwargs))
+        mel = librosa.feature.melspectrogram(
+            y=example, sr=SAMPLE_RATE, power=power, n_mels=front_end['n_mels'], **stft
+        )
+        out.append(librosa.pcen(mel, sr=SAMPLE_RATE, hop_length=front_end['hop_length'], **kwargs))
     return np.stack(out).swapaxes(-1, -2)
 
 
@@ -59,8 +63,14 @@ def test_librosa_preset_is_librosa_pcen(case, source, data_format, speech_batch,
     batch = make(n_examples=2, n_samples=8000, n_channels=2, seed=3)
     truth = _librosa_pcen(batch, scale, power, front_end, constants)
     x = to_input_layout(batch * np.float32(scale), data_format)  # a power of two: exact
-    kwargs = dict(compat='librosa', power=power, sample_rate=SAMPLE_RATE,
-                  input_data_format=data_format, output_data_format=data_format, **front_end)
+    kwargs = dict(
+        compat='librosa',
+        power=power,
+        sample_rate=SAMPLE_RATE,
+        input_data_format=data_format,
+        output_data_format=data_format,
+        **front_end,
+    )
     time_axis = 1 if data_format == 'channels_last' else 2
 
     def channels_first(y):
@@ -96,8 +106,14 @@ def test_silence_gives_zeros_and_the_smoother_starts_at_one(noise_batch):
     x = noise_batch(n_examples=1, n_samples=4000, n_channels=1)
     x[..., 1000:] = 0
     x = to_input_layout(x, 'channels_first')
-    kwargs = dict(n_fft=256, hop_length=64, n_mels=24, sample_rate=SAMPLE_RATE,
-                  input_data_format='channels_first', output_data_format='channels_first')
+    kwargs = dict(
+        n_fft=256,
+        hop_length=64,
+        n_mels=24,
+        sample_rate=SAMPLE_RATE,
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    )
     mel = reference.melspectrogram(x, **kwargs)
     silent = mel == 0
     assert silent.any()
@@ -105,30 +121,38 @@ def test_silence_gives_zeros_and_the_smoother_starts_at_one(noise_batch):
         ours = cpu.pcen(x, b=b, **kwargs)
         assert (ours[silent] == 0).all()
         smoother = np.ones_like(mel) if b == 0 else mel
-        expected = 2**0.5 * np.expm1(0.5 * np.log1p(mel / (1e-6 + smoother)**0.98 / 2))
+        expected = 2**0.5 * np.expm1(0.5 * np.log1p(mel / (1e-6 + smoother) ** 0.98 / 2))
         assert peak_relative_error(ours, expected) <= 1e-5
 
 
 def test_cpu_threads_and_out_give_the_same_bits(speech_batch):
     x = to_input_layout(speech_batch(n_examples=3, n_channels=2), 'channels_last')
-    kwargs = dict(n_fft=512, hop_length=128, n_mels=40, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=512,
+        hop_length=128,
+        n_mels=40,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     one = cpu.pcen(x, threads=1, **kwargs)
     out = np.empty_like(one)
     assert cpu.pcen(x, threads=2, out=out, **kwargs) is out
     np.testing.assert_array_equal(out, one)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(time_constant=-0.1), 'time_constant must be > 0, got -0.1'),
-    (dict(time_constant=0), 'time_constant must be > 0, got 0'),
-    (dict(eps=0.0), 'eps must be > 0, got 0.0'),
-    (dict(pcen_power=-1), 'pcen_power must be >= 0, got -1'),
-    (dict(gain=-0.5), 'gain must be >= 0, got -0.5'),
-    (dict(bias=-2), 'bias must be >= 0, got -2'),
-    (dict(b=1.5), r'b must be in \[0, 1\] .*got 1.5'),
-    (dict(gain=float('nan')), 'gain must be finite, got nan'),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (dict(time_constant=-0.1), 'time_constant must be > 0, got -0.1'),
+        (dict(time_constant=0), 'time_constant must be > 0, got 0'),
+        (dict(eps=0.0), 'eps must be > 0, got 0.0'),
+        (dict(pcen_power=-1), 'pcen_power must be >= 0, got -1'),
+        (dict(gain=-0.5), 'gain must be >= 0, got -0.5'),
+        (dict(bias=-2), 'bias must be >= 0, got -2'),
+        (dict(b=1.5), r'b must be in \[0, 1\] .*got 1.5'),
+        (dict(gain=float('nan')), 'gain must be finite, got nan'),
+    ],
+)
 def test_bad_constants_are_named(kwargs, message):
     x = np.zeros((1, 4000, 1), np.float32)
     for module in (reference, cpu):
@@ -162,9 +186,16 @@ def test_get_pcen_layer_is_cpu_pcen_and_trains(data_format, speech_batch):
     from kapre_fast import composed, layers
 
     x = to_input_layout(speech_batch(n_examples=2, n_samples=4000, n_channels=2), data_format)
-    kwargs = dict(compat='librosa', power=1, n_fft=400, hop_length=160, n_mels=40,
-                  sample_rate=SAMPLE_RATE, input_data_format=data_format,
-                  output_data_format=data_format)
+    kwargs = dict(
+        compat='librosa',
+        power=1,
+        n_fft=400,
+        hop_length=160,
+        n_mels=40,
+        sample_rate=SAMPLE_RATE,
+        input_data_format=data_format,
+        output_data_format=data_format,
+    )
     constants = dict(gain=0.9, bias=3.0, pcen_power=0.4, time_constant=0.1)
     model = composed.get_pcen_layer(input_shape=x.shape[1:], **constants, **kwargs)
     expected = cpu.pcen(x, **constants, **kwargs)
@@ -192,8 +223,11 @@ def test_get_pcen_layer_is_cpu_pcen_and_trains(data_format, speech_batch):
     pcen_constants_ = pcen_constants(SAMPLE_RATE, 160, **constants)
     # (example, frame, mel, channel) in channels_last terms, placed in the layout's axes.
     for example, frame, band, channel in [(0, 2, 5, 1), (1, 0, 3, 0), (0, 20, 39, 1)]:
-        index = ((example, frame, band, channel) if data_format == 'channels_last'
-                 else (example, channel, frame, band))
+        index = (
+            (example, frame, band, channel)
+            if data_format == 'channels_last'
+            else (example, channel, frame, band)
+        )
         step = np.zeros_like(mel)
         step[index] = 1e-4
         plus = reference.apply_pcen(mel + step, pcen_constants_, time_axis)
@@ -219,9 +253,11 @@ def test_pcen_layer_names_bad_constants_and_shapes():
 
 
 @pytest.mark.parametrize('isa', ['default', 'sse2'])
-@pytest.mark.parametrize('constants', [{}, dict(pcen_power=0.0), dict(bias=0.0),
-                                       dict(gain=0.5, bias=0.1, pcen_power=2.0, b=0.9)],
-                         ids=str)
+@pytest.mark.parametrize(
+    'constants',
+    [{}, dict(pcen_power=0.0), dict(bias=0.0), dict(gain=0.5, bias=0.1, pcen_power=2.0, b=0.9)],
+    ids=str,
+)
 def test_native_pass_is_accurate_per_element_over_a_wide_range(isa, constants):
     """The pass's own exp/log polynomials (vectorised; an AVX2 build and the SSE2 baseline,
     force_isa) against float64 on every element of a mel spanning 1e-15 .. 1e15 (S / (eps +

@@ -31,9 +31,18 @@ LINEAR_TOLERANCE = 5e-6
 DECIBEL_TOLERANCE = 2e-3
 MFCC_TOLERANCE = 1e-5
 # torchaudio's defaults, as the oracle's case (test_presets._torchaudio_front_end).
-TORCHAUDIO = dict(n_fft=400, win_length=400, hop_length=200, window_name='hann_window',
-                  pad_mode='reflect', power=2, n_mels=128, mel_htk=True, mel_norm=None,
-                  top_db=math.inf)
+TORCHAUDIO = dict(
+    n_fft=400,
+    win_length=400,
+    hop_length=200,
+    window_name='hann_window',
+    pad_mode='reflect',
+    power=2,
+    n_mels=128,
+    mel_htk=True,
+    mel_norm=None,
+    top_db=math.inf,
+)
 
 
 def _batch(source, speech_batch, noise_batch):
@@ -61,10 +70,10 @@ def _librosa(name, batch):
 
 def _torchaudio(name, batch):
     if name == 'stft_magnitude':
-        return _torchaudio_front_end(batch, dict(TORCHAUDIO, function=name,
-                                                 return_decibel=False))
-    mel = _torchaudio_front_end(batch, dict(TORCHAUDIO, function='melspectrogram',
-                                            return_decibel=name != 'melspectrogram'))
+        return _torchaudio_front_end(batch, dict(TORCHAUDIO, function=name, return_decibel=False))
+    mel = _torchaudio_front_end(
+        batch, dict(TORCHAUDIO, function='melspectrogram', return_decibel=name != 'melspectrogram')
+    )
     if name != 'mfcc':
         return mel
     mel = np.maximum(mel, mel.max(axis=(1, 2, 3), keepdims=True) - 80.0)  # MFCC's top_db
@@ -112,33 +121,44 @@ def _backends():
     return modules
 
 
-@pytest.mark.parametrize('compat, what, function, kwargs', CALLS,
-                         ids=[f'{c}-{w}' for c, w, _, _ in CALLS])
+@pytest.mark.parametrize(
+    'compat, what, function, kwargs', CALLS, ids=[f'{c}-{w}' for c, w, _, _ in CALLS]
+)
 @pytest.mark.parametrize('source', ['speech', 'noise'])
-def test_every_backend_with_compat_alone_is_the_library(compat, what, function, kwargs, source,
-                                                        speech_batch, noise_batch):
+def test_every_backend_with_compat_alone_is_the_library(
+    compat, what, function, kwargs, source, speech_batch, noise_batch
+):
     batch = _batch(source, speech_batch, noise_batch)
     truth = ORACLES[compat](what, batch)
     x = batch.transpose(0, 2, 1)  # (batch, time, 1): channels_last, the default layout
     for module in _backends():
         ours = getattr(module, function)(x, compat=compat, **kwargs)
-        _check(f'{module.__name__}.{function}(compat={compat!r}) {source}', np.asarray(ours),
-               truth, what)
+        _check(
+            f'{module.__name__}.{function}(compat={compat!r}) {source}',
+            np.asarray(ours),
+            truth,
+            what,
+        )
 
 
-@pytest.mark.parametrize('compat, what, function, kwargs', CALLS,
-                         ids=[f'{c}-{w}' for c, w, _, _ in CALLS])
-def test_keras_getters_with_compat_alone_are_the_library(compat, what, function, kwargs,
-                                                         speech_batch, noise_batch):
+@pytest.mark.parametrize(
+    'compat, what, function, kwargs', CALLS, ids=[f'{c}-{w}' for c, w, _, _ in CALLS]
+)
+def test_keras_getters_with_compat_alone_are_the_library(
+    compat, what, function, kwargs, speech_batch, noise_batch
+):
     keras = pytest.importorskip('keras')
     if keras.backend.backend() == 'tensorflow':
         pytest.importorskip('tensorflow')
     from kapre_fast import composed
 
     batch = _batch('speech', speech_batch, noise_batch)
-    getter = {'stft_magnitude': composed.get_stft_magnitude_layer,
-              'melspectrogram': composed.get_melspectrogram_layer,
-              'mfcc': composed.get_mfcc_layer, 'pcen': composed.get_pcen_layer}[function]
+    getter = {
+        'stft_magnitude': composed.get_stft_magnitude_layer,
+        'melspectrogram': composed.get_melspectrogram_layer,
+        'mfcc': composed.get_mfcc_layer,
+        'pcen': composed.get_pcen_layer,
+    }[function]
     model = getter(compat=compat, **kwargs)
     ours = keras.ops.convert_to_numpy(model(batch.transpose(0, 2, 1)))
     _check(f'{getter.__name__}(compat={compat!r})', ours, ORACLES[compat](what, batch), what)
@@ -150,25 +170,39 @@ def test_keras_getters_with_compat_alone_are_the_library(compat, what, function,
 
 def test_library_defaults_fill_only_what_is_left_out():
     spec = FrontEnd.melspectrogram(compat='torchaudio')
-    assert (spec.n_fft, spec.win_length, spec.hop_length, spec.sample_rate) == (400, 400, 200,
-                                                                               16000)
-    assert (spec.mel_htk, spec.mel_norm, spec.mel_f_max, spec.n_mels) == (True, None, 8000.0,
-                                                                          128)
+    assert (spec.n_fft, spec.win_length, spec.hop_length, spec.sample_rate) == (
+        400,
+        400,
+        200,
+        16000,
+    )
+    assert (spec.mel_htk, spec.mel_norm, spec.mel_f_max, spec.n_mels) == (True, None, 8000.0, 128)
     assert FrontEnd(compat='torchaudio', filterbank='mel') == spec  # direct construction too
-    given = FrontEnd.melspectrogram(compat='torchaudio', n_fft=1024, win_length=800,
-                                    sample_rate=22050, mel_htk=False, mel_norm='slaney')
+    given = FrontEnd.melspectrogram(
+        compat='torchaudio',
+        n_fft=1024,
+        win_length=800,
+        sample_rate=22050,
+        mel_htk=False,
+        mel_norm='slaney',
+    )
     assert (given.n_fft, given.hop_length, given.sample_rate) == (1024, 400, 22050)
     assert (given.mel_htk, given.mel_norm) == (False, 'slaney')
     assert FrontEnd.stft_magnitude(compat='torchaudio', hop_length=None).hop_length == 200
     assert FrontEnd.melspectrogram(compat='librosa') == FrontEnd.melspectrogram(
-        compat='librosa', n_fft=2048, hop_length=512, sample_rate=22050)
+        compat='librosa', n_fft=2048, hop_length=512, sample_rate=22050
+    )
     kapre = FrontEnd.melspectrogram()
-    assert (kapre.n_fft, kapre.hop_length, kapre.sample_rate, kapre.mel_htk) == (2048, 512,
-                                                                                22050, False)
+    assert (kapre.n_fft, kapre.hop_length, kapre.sample_rate, kapre.mel_htk) == (
+        2048,
+        512,
+        22050,
+        False,
+    )
     assert library_defaults({'compat': 'torchaudio'}, mfcc=True)['n_mfcc'] == 40
     assert library_defaults({'compat': 'librosa'}, mfcc=True) == {'n_mfcc': 20}
     assert library_defaults({'compat': 'nope'}) == {}
-    with pytest.raises(ValueError, match="compat must be one of"):
+    with pytest.raises(ValueError, match='compat must be one of'):
         FrontEnd.melspectrogram(compat='nope')
 
 
@@ -185,15 +219,50 @@ def test_cli_with_compat_alone_is_the_library(kind, what, speech_batch, noise_ba
     path = tmp_path / 'speech.wav'
     soundfile.write(str(path), batch[0, 0], 16000, subtype='FLOAT')
     out = tmp_path / 'features.npz'
-    result = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', 'features', str(path), '-o',
-                             str(out), '--compat', 'torchaudio', '--kind', kind, '--no-db',
-                             '--quiet'], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'kapre_fast.cli',
+            'features',
+            str(path),
+            '-o',
+            str(out),
+            '--compat',
+            'torchaudio',
+            '--kind',
+            kind,
+            '--no-db',
+            '--quiet',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     with np.load(out) as saved:
         ours = saved['speech'][np.newaxis]  # (frames, features, ch) -> one example
-    _check(f'kapre-fast features --compat torchaudio --kind {kind}', ours,
-           _torchaudio(what, batch), what)
-    refused = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', 'features', str(path),
-                              '-o', str(tmp_path / 'x.npz'), '--compat', 'torchaudio',
-                              '--pad-begin'], capture_output=True, text=True, timeout=300)
+    _check(
+        f'kapre-fast features --compat torchaudio --kind {kind}',
+        ours,
+        _torchaudio(what, batch),
+        what,
+    )
+    refused = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'kapre_fast.cli',
+            'features',
+            str(path),
+            '-o',
+            str(tmp_path / 'x.npz'),
+            '--compat',
+            'torchaudio',
+            '--pad-begin',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert refused.returncode == 2 and '--pad-begin' in refused.stderr, refused.stderr

@@ -20,8 +20,13 @@ import math
 import numpy as np
 import pytest
 
-from helpers import (decibel_error, decibel_to_magnitude, peak_relative_error, record_agreement,
-                     to_input_layout)
+from helpers import (
+    decibel_error,
+    decibel_to_magnitude,
+    peak_relative_error,
+    record_agreement,
+    to_input_layout,
+)
 from kapre_fast import FrontEnd, cpu, reference
 
 librosa = pytest.importorskip('librosa')
@@ -48,12 +53,16 @@ def _grid(n_cases, seed, compat):
         win_length = int(rng.choice([n_fft, n_fft - 1 - int(rng.integers(0, n_fft // 3))]))
         case = dict(
             function=str(rng.choice(['melspectrogram', 'stft_magnitude'], p=[0.7, 0.3])),
-            n_fft=n_fft, win_length=win_length, hop_length=int(rng.choice([64, 128, 160, 257])),
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=int(rng.choice([64, 128, 160, 257])),
             window_name=str(rng.choice(['hann_window', 'hamming_window'])),
-            pad_mode=str(rng.choice(['constant', 'reflect'])), power=int(rng.choice([1, 2])),
+            pad_mode=str(rng.choice(['constant', 'reflect'])),
+            power=int(rng.choice([1, 2])),
             return_decibel=bool(rng.random() < 0.7),
             top_db=float(rng.choice([80.0, 50.0, math.inf])),
-            n_mels=int(rng.choice([20, 40, 64])), mel_htk=bool(rng.random() < 0.5),
+            n_mels=int(rng.choice([20, 40, 64])),
+            mel_htk=bool(rng.random() < 0.5),
             mel_norm=[None, 'slaney'][int(rng.integers(0, 2))],
             n_channels=int(rng.integers(1, 3)),
             data_format=str(rng.choice(['channels_last', 'channels_first'])),
@@ -61,27 +70,43 @@ def _grid(n_cases, seed, compat):
         if compat == 'torchaudio':
             case['window_name'] = 'hann_window'  # torchaudio's default window_fn
         if index == 0:  # the presets' defaults, as users call them
-            case.update(function='melspectrogram', win_length=n_fft, power=2,
-                        return_decibel=True, top_db=80.0 if compat == 'librosa' else math.inf,
-                        mel_htk=compat == 'torchaudio',
-                        mel_norm='slaney' if compat == 'librosa' else None,
-                        window_name='hann_window',
-                        pad_mode='constant' if compat == 'librosa' else 'reflect')
+            case.update(
+                function='melspectrogram',
+                win_length=n_fft,
+                power=2,
+                return_decibel=True,
+                top_db=80.0 if compat == 'librosa' else math.inf,
+                mel_htk=compat == 'torchaudio',
+                mel_norm='slaney' if compat == 'librosa' else None,
+                window_name='hann_window',
+                pad_mode='constant' if compat == 'librosa' else 'reflect',
+            )
         cases.append(case)
     return cases
 
 
 def _kwargs(case, compat):
     """The kapre_fast keyword arguments of a grid case."""
-    kwargs = dict(compat=compat, n_fft=case['n_fft'], win_length=case['win_length'],
-                  hop_length=case['hop_length'], window_name=case['window_name'],
-                  pad_mode=case['pad_mode'], power=case['power'],
-                  return_decibel=case['return_decibel'], top_db=case['top_db'],
-                  input_data_format=case['data_format'],
-                  output_data_format=case['data_format'])
+    kwargs = dict(
+        compat=compat,
+        n_fft=case['n_fft'],
+        win_length=case['win_length'],
+        hop_length=case['hop_length'],
+        window_name=case['window_name'],
+        pad_mode=case['pad_mode'],
+        power=case['power'],
+        return_decibel=case['return_decibel'],
+        top_db=case['top_db'],
+        input_data_format=case['data_format'],
+        output_data_format=case['data_format'],
+    )
     if case['function'] == 'melspectrogram':
-        kwargs.update(sample_rate=SAMPLE_RATE, n_mels=case['n_mels'], mel_htk=case['mel_htk'],
-                      mel_norm=case['mel_norm'])
+        kwargs.update(
+            sample_rate=SAMPLE_RATE,
+            n_mels=case['n_mels'],
+            mel_htk=case['mel_htk'],
+            mel_norm=case['mel_norm'],
+        )
     return kwargs
 
 
@@ -104,13 +129,24 @@ def _librosa_front_end(batch, case):
     window = {'hann_window': 'hann', 'hamming_window': 'hamming'}[case['window_name']]
     results = []
     for example in batch.astype(np.float64):
-        stft = dict(n_fft=case['n_fft'], hop_length=case['hop_length'],
-                    win_length=case['win_length'], window=window, center=True,
-                    pad_mode=case['pad_mode'])
+        stft = dict(
+            n_fft=case['n_fft'],
+            hop_length=case['hop_length'],
+            win_length=case['win_length'],
+            window=window,
+            center=True,
+            pad_mode=case['pad_mode'],
+        )
         if case['function'] == 'melspectrogram':
             S = librosa.feature.melspectrogram(
-                y=example, sr=SAMPLE_RATE, power=case['power'], n_mels=case['n_mels'],
-                htk=case['mel_htk'], norm=case['mel_norm'], **stft)
+                y=example,
+                sr=SAMPLE_RATE,
+                power=case['power'],
+                n_mels=case['n_mels'],
+                htk=case['mel_htk'],
+                norm=case['mel_norm'],
+                **stft,
+            )
         else:
             S = np.abs(librosa.stft(example, **stft)) ** case['power']
         if case['return_decibel']:
@@ -128,9 +164,18 @@ def _torchaudio_front_end(batch, case):
     n_fft, win_length = case['n_fft'], case['win_length']
     x = torch.from_numpy(batch.astype(np.float64)).reshape(-1, batch.shape[-1])
     window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
-    spectra = torch.stft(x, n_fft, hop_length=case['hop_length'], win_length=win_length,
-                         window=window, center=True, pad_mode=case['pad_mode'],
-                         normalized=False, onesided=True, return_complex=True)
+    spectra = torch.stft(
+        x,
+        n_fft,
+        hop_length=case['hop_length'],
+        win_length=win_length,
+        window=window,
+        center=True,
+        pad_mode=case['pad_mode'],
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     S = spectra.abs() ** case['power']  # (signals, n_freq, frames)
     if case['function'] == 'melspectrogram':
         S = torch.einsum('sft,fm->smt', S, torch.from_numpy(_torchaudio_fbanks(case)))
@@ -153,9 +198,11 @@ def _torchaudio_fbanks(case):
     else:  # Slaney: linear below 1 kHz, logarithmic above
         step = math.log(6.4) / 27.0
         to_mel = lambda f: np.where(  # noqa: E731
-            f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / step, 3.0 * f / 200.0)
+            f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / step, 3.0 * f / 200.0
+        )
         to_hz = lambda m: np.where(  # noqa: E731
-            m >= 15.0, 1000.0 * np.exp(step * (m - 15.0)), 200.0 * m / 3.0)
+            m >= 15.0, 1000.0 * np.exp(step * (m - 15.0)), 200.0 * m / 3.0
+        )
     all_freqs = np.linspace(0, SAMPLE_RATE // 2, n_freq)
     f_pts = to_hz(np.linspace(to_mel(0.0), to_mel(SAMPLE_RATE / 2), case['n_mels'] + 2))
     f_diff = f_pts[1:] - f_pts[:-1]
@@ -164,7 +211,7 @@ def _torchaudio_fbanks(case):
     up = slopes[:, 2:] / f_diff[1:]
     fb = np.maximum(0.0, np.minimum(down, up))
     if case['mel_norm'] == 'slaney':
-        fb *= 2.0 / (f_pts[2:case['n_mels'] + 2] - f_pts[:case['n_mels']])
+        fb *= 2.0 / (f_pts[2 : case['n_mels'] + 2] - f_pts[: case['n_mels']])
     return fb
 
 
@@ -197,30 +244,53 @@ def test_preset_matches_its_library(compat, source, index, speech_batch, noise_b
     kwargs = _kwargs(case, compat)
     function = case['function']
     expected = _as_batch_channels_frames_features(
-        getattr(reference, function)(x, **kwargs), case['data_format'])
+        getattr(reference, function)(x, **kwargs), case['data_format']
+    )
     ours = _as_batch_channels_frames_features(
-        getattr(cpu, function)(x, threads=2, **kwargs), case['data_format'])
+        getattr(cpu, function)(x, threads=2, **kwargs), case['data_format']
+    )
     assert ours.shape == truth.shape == expected.shape and ours.dtype == np.float32
-    _check(f'presets: reference {compat} {function}', expected, truth, case,
-           REFERENCE_LINEAR_TOLERANCE, REFERENCE_DECIBEL_TOLERANCE)
-    _check(f'presets: cpu {compat} {function}', ours, truth, case, LINEAR_TOLERANCE,
-           DECIBEL_TOLERANCE)
+    _check(
+        f'presets: reference {compat} {function}',
+        expected,
+        truth,
+        case,
+        REFERENCE_LINEAR_TOLERANCE,
+        REFERENCE_DECIBEL_TOLERANCE,
+    )
+    _check(
+        f'presets: cpu {compat} {function}', ours, truth, case, LINEAR_TOLERANCE, DECIBEL_TOLERANCE
+    )
     # The export path: plain TF ops (matmul DFT, tf.pad centring) that TFLite and ONNX take.
     from kapre_fast import builtin
 
     portable = _as_batch_channels_frames_features(
-        builtin.front_end(x, getattr(FrontEnd, function)(**kwargs)).numpy(), case['data_format'])
+        builtin.front_end(x, getattr(FrontEnd, function)(**kwargs)).numpy(), case['data_format']
+    )
     assert portable.shape == truth.shape
-    _check(f'presets: builtin {compat} {function}', portable, truth, case, LINEAR_TOLERANCE,
-           DECIBEL_TOLERANCE)
+    _check(
+        f'presets: builtin {compat} {function}',
+        portable,
+        truth,
+        case,
+        LINEAR_TOLERANCE,
+        DECIBEL_TOLERANCE,
+    )
 
 
 def test_grid_covers_every_option():
     """The sampled grid reaches every value of the options it draws, for both presets."""
     for compat, seed in (('librosa', 15), ('torchaudio', 16)):
         cases = _grid(10, seed, compat)
-        for key in ('function', 'pad_mode', 'power', 'return_decibel', 'mel_htk',
-                    'n_channels', 'data_format'):
+        for key in (
+            'function',
+            'pad_mode',
+            'power',
+            'return_decibel',
+            'mel_htk',
+            'n_channels',
+            'data_format',
+        ):
             assert len({case[key] for case in cases}) == 2, (compat, key)
         assert any(case['win_length'] < case['n_fft'] for case in cases), compat
         assert any(case['n_fft'] % 2 for case in cases) or compat == 'torchaudio'
@@ -235,42 +305,58 @@ def test_silence_and_short_audio(compat):
     ours = cpu.stft_magnitude(x, **kwargs)
     np.testing.assert_allclose(ours, 10 * np.log10(1e-10), rtol=1e-6)
     with pytest.raises(ValueError, match="pad_mode='reflect'.*256"):
-        cpu.stft_magnitude(np.ones((1, 200, 1), np.float32), compat=compat, n_fft=512,
-                           pad_mode='reflect')
+        cpu.stft_magnitude(
+            np.ones((1, 200, 1), np.float32), compat=compat, n_fft=512, pad_mode='reflect'
+        )
     with pytest.raises(ValueError, match='one frame needs n_fft=512'):
-        reference.stft_magnitude(np.ones((1, 200, 1), np.float32), compat=compat, n_fft=512,
-                                 center=False)
+        reference.stft_magnitude(
+            np.ones((1, 200, 1), np.float32), compat=compat, n_fft=512, center=False
+        )
 
 
 def test_kapre_default_is_unchanged_by_the_new_arguments(noise_batch):
     """compat='kapre' spelled out is the default, bit for bit."""
     x = to_input_layout(noise_batch(n_channels=2), 'channels_last')
-    kwargs = dict(n_fft=400, hop_length=160, return_decibel=True,
-                  input_data_format='channels_last')
-    np.testing.assert_array_equal(cpu.melspectrogram(x, compat='kapre', **kwargs),
-                                  cpu.melspectrogram(x, **kwargs))
+    kwargs = dict(n_fft=400, hop_length=160, return_decibel=True, input_data_format='channels_last')
+    np.testing.assert_array_equal(
+        cpu.melspectrogram(x, compat='kapre', **kwargs), cpu.melspectrogram(x, **kwargs)
+    )
     assert FrontEnd.melspectrogram(**kwargs) == FrontEnd.melspectrogram(compat='kapre', **kwargs)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(compat='essentia'), "compat must be one of 'kapre', 'librosa', 'torchaudio', got "
-                              "'essentia'"),
-    (dict(center=True), r"center=True are preset arguments: pass compat='librosa'"),
-    (dict(top_db=60.0), r"top_db=60.0 are preset arguments"),
-    (dict(compat='librosa', top_db=-1.0), r'top_db must be > 0 \(math.inf: no clamp\), got -1.0'),
-    (dict(compat='librosa', top_db=0.0), 'top_db must be > 0'),
-    (dict(compat='torchaudio', power=3), 'power must be 1 .* or 2 .*, got 3'),
-    (dict(compat='librosa', amin=0.0), 'amin must be > 0, got 0.0'),
-    (dict(compat='librosa', ref=-1.0), 'ref must be > 0, got -1.0'),
-    (dict(compat='librosa', pad_mode='wrap'), "pad_mode must be one of 'constant', 'reflect'"),
-    (dict(compat='librosa', return_decibel=True, db_amin=1e-3),
-     "db_amin=0.001: kapre's framing and dB arguments do not apply with compat='librosa'"),
-    (dict(compat='librosa', pad_begin=True), 'pad_begin=True: kapre'),
-    (dict(compat='librosa', window_name='vorbis_window'),
-     "window_name='vorbis_window' is not offered with compat='librosa'"),
-    (dict(compat='librosa', n_fft=256, win_length=300),
-     r"win_length=300 must be <= n_fft=256 with compat='librosa'"),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (
+            dict(compat='essentia'),
+            "compat must be one of 'kapre', 'librosa', 'torchaudio', got 'essentia'",
+        ),
+        (dict(center=True), r"center=True are preset arguments: pass compat='librosa'"),
+        (dict(top_db=60.0), r'top_db=60.0 are preset arguments'),
+        (
+            dict(compat='librosa', top_db=-1.0),
+            r'top_db must be > 0 \(math.inf: no clamp\), got -1.0',
+        ),
+        (dict(compat='librosa', top_db=0.0), 'top_db must be > 0'),
+        (dict(compat='torchaudio', power=3), 'power must be 1 .* or 2 .*, got 3'),
+        (dict(compat='librosa', amin=0.0), 'amin must be > 0, got 0.0'),
+        (dict(compat='librosa', ref=-1.0), 'ref must be > 0, got -1.0'),
+        (dict(compat='librosa', pad_mode='wrap'), "pad_mode must be one of 'constant', 'reflect'"),
+        (
+            dict(compat='librosa', return_decibel=True, db_amin=1e-3),
+            "db_amin=0.001: kapre's framing and dB arguments do not apply with compat='librosa'",
+        ),
+        (dict(compat='librosa', pad_begin=True), 'pad_begin=True: kapre'),
+        (
+            dict(compat='librosa', window_name='vorbis_window'),
+            "window_name='vorbis_window' is not offered with compat='librosa'",
+        ),
+        (
+            dict(compat='librosa', n_fft=256, win_length=300),
+            r"win_length=300 must be <= n_fft=256 with compat='librosa'",
+        ),
+    ],
+)
 def test_bad_preset_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FrontEnd.melspectrogram(**kwargs)
@@ -280,8 +366,14 @@ def test_bad_preset_arguments_are_named(kwargs, message):
 
 def test_preset_defaults_resolve_as_the_libraries_do():
     librosa_mel = FrontEnd.melspectrogram(compat='librosa')
-    assert (librosa_mel.center, librosa_mel.pad_mode, librosa_mel.power, librosa_mel.amin,
-            librosa_mel.ref, librosa_mel.top_db) == (True, 'constant', 2.0, 1e-10, 1.0, 80.0)
+    assert (
+        librosa_mel.center,
+        librosa_mel.pad_mode,
+        librosa_mel.power,
+        librosa_mel.amin,
+        librosa_mel.ref,
+        librosa_mel.top_db,
+    ) == (True, 'constant', 2.0, 1e-10, 1.0, 80.0)
     assert FrontEnd.melspectrogram(compat='librosa', power=1).amin == 1e-5  # amplitude_to_db
     torch_mel = FrontEnd.melspectrogram(compat='torchaudio')
     assert (torch_mel.pad_mode, torch_mel.amin, torch_mel.top_db) == ('reflect', 1e-10, math.inf)
@@ -289,7 +381,8 @@ def test_preset_defaults_resolve_as_the_libraries_do():
     assert FrontEnd.melspectrogram(compat='torchaudio', power=1).decibel[0] == 20.0
     # Resolved specs validate again unchanged (layers rebuild them from their configs).
     assert FrontEnd(**{f: getattr(torch_mel, f) for f in torch_mel.__dataclass_fields__}) == (
-        torch_mel)
+        torch_mel
+    )
 
 
 def test_builtin_inverse_stft_refuses_presets():
@@ -300,14 +393,17 @@ def test_builtin_inverse_stft_refuses_presets():
         builtin.check_spec(FrontEnd.stft(compat='librosa'), inverse=True)
 
 
-# ----- TF op, layers, composed getters -------------------------------------------------------------
+# ----- TF op, layers, composed getters ------------------------------------------------------
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(compat='librosa', return_decibel=True),
-    dict(compat='librosa', power=1, return_decibel=True, top_db=60.0, pad_mode='reflect'),
-    dict(compat='torchaudio', mel_htk=True, mel_norm=None),
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(compat='librosa', return_decibel=True),
+        dict(compat='librosa', power=1, return_decibel=True, top_db=60.0, pad_mode='reflect'),
+        dict(compat='torchaudio', mel_htk=True, mel_norm=None),
+    ],
+)
 def test_tf_op_layer_and_getter_equal_cpu(kwargs, noise_batch):
     """The TF op (centred with tf.pad before the op) gives kapre_fast.cpu's numbers bit for bit:
     one C++ core; the composed getter and the layer take the preset arguments too; the op's
@@ -317,8 +413,14 @@ def test_tf_op_layer_and_getter_equal_cpu(kwargs, noise_batch):
     from kapre_fast import composed, ops
 
     x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), 'channels_last')
-    common = dict(n_fft=400, hop_length=160, sample_rate=SAMPLE_RATE, n_mels=32,
-                  input_data_format='channels_last', output_data_format='channels_last')
+    common = dict(
+        n_fft=400,
+        hop_length=160,
+        sample_rate=SAMPLE_RATE,
+        n_mels=32,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     expected = cpu.melspectrogram(x, **common, **kwargs)
     spec = FrontEnd.melspectrogram(**common, **kwargs)
     np.testing.assert_array_equal(ops.front_end(tf.constant(x), spec).numpy(), expected)
@@ -345,8 +447,9 @@ def test_tf_op_layer_and_getter_equal_cpu(kwargs, noise_batch):
     analytic = float(np.sum(tape.gradient(loss, audio).numpy() * direction))
 
     def f(step):  # float64 throughout
-        return float(np.sum(
-            reference.melspectrogram(x + step * direction, **common, **kwargs) * weights))
+        return float(
+            np.sum(reference.melspectrogram(x + step * direction, **common, **kwargs) * weights)
+        )
 
     step = 1e-4
     numeric = (f(step) - f(-step)) / (2 * step)
@@ -359,19 +462,32 @@ def test_preset_layer_config_round_trips():
     keras = pytest.importorskip('keras')
     from kapre_fast import layers
 
-    arguments = dict(n_fft=256, win_length=200, hop_length=64, filterbank='mel', n_mels=24,
-                     sample_rate=SAMPLE_RATE, return_decibel=True,
-                     input_data_format='channels_last', output_data_format='channels_first',
-                     compat='torchaudio', center=True, pad_mode='constant', power=1.0,
-                     amin=1e-8, ref=0.5, top_db=70.0)
+    arguments = dict(
+        n_fft=256,
+        win_length=200,
+        hop_length=64,
+        filterbank='mel',
+        n_mels=24,
+        sample_rate=SAMPLE_RATE,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+        compat='torchaudio',
+        center=True,
+        pad_mode='constant',
+        power=1.0,
+        amin=1e-8,
+        ref=0.5,
+        top_db=70.0,
+    )
     layer = layers.FrontEnd(**arguments)
     config = layer.get_config()
     assert {name: config[name] for name in arguments} == arguments
     copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     x = np.random.default_rng(0).standard_normal((2, 3000, 1)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(copy(x)), np.asarray(layer(x)))
-    np.testing.assert_array_equal(np.asarray(layer(x)),
-                                  cpu.compute(FrontEnd(**arguments), x))
+    np.testing.assert_array_equal(np.asarray(layer(x)), cpu.compute(FrontEnd(**arguments), x))
     portable = layers.FrontEnd(implementation='builtin', **arguments)
-    np.testing.assert_allclose(np.asarray(portable(x)), np.asarray(layer(x)), rtol=0,
-                               atol=1e-3)  # dB, of the same spectrum by a matmul DFT
+    np.testing.assert_allclose(
+        np.asarray(portable(x)), np.asarray(layer(x)), rtol=0, atol=1e-3
+    )  # dB, of the same spectrum by a matmul DFT

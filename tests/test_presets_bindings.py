@@ -16,8 +16,15 @@ import pytest
 from helpers import peak_relative_error, record_agreement, to_input_layout
 from kapre_fast import cpu, reference
 from kapre_fast.spec import pcen_constants
-from test_presets import (DECIBEL_TOLERANCE, LINEAR_TOLERANCE,
-                          _as_batch_channels_frames_features, _audio, _check, _grid, _kwargs)
+from test_presets import (
+    DECIBEL_TOLERANCE,
+    LINEAR_TOLERANCE,
+    _as_batch_channels_frames_features,
+    _audio,
+    _check,
+    _grid,
+    _kwargs,
+)
 
 SEEDS = {'librosa': 15, 'torchaudio': 16}  # test_presets' grids
 # Three of each preset's ten grid cases (index 0: the preset's defaults), drawn once.
@@ -72,8 +79,10 @@ def assert_gradient_is_finite_differences(binding, name, x, **kwargs):
     for _ in range(3):
         direction = rng.standard_normal(x.shape)
         step = 1e-6
-        numeric = (float((truth(x + step * direction, **kwargs) * weights).sum())
-                   - float((truth(x - step * direction, **kwargs) * weights).sum())) / (2 * step)
+        numeric = (
+            float((truth(x + step * direction, **kwargs) * weights).sum())
+            - float((truth(x - step * direction, **kwargs) * weights).sum())
+        ) / (2 * step)
         analytic = float((analytic_gradient * direction).sum())
         assert abs(numeric - analytic) <= 1e-3 * abs(numeric) + 1e-4, (numeric, analytic)
 
@@ -86,20 +95,28 @@ def smooth_noise(n_samples=300, n_channels=1, layout='channels_last', seed=4):
 
 @pytest.mark.parametrize('binding', ['torch', 'jax'])
 @pytest.mark.parametrize('compat, index', CASES)
-def test_preset_grid_sample_against_the_float64_reference(binding, compat, index, speech_batch,
-                                                          noise_batch):
+def test_preset_grid_sample_against_the_float64_reference(
+    binding, compat, index, speech_batch, noise_batch
+):
     case = _grid(10, SEEDS[compat], compat)[index]
     source = 'speech' if index % 2 else 'noise'
-    x = to_input_layout(_audio(source, speech_batch, noise_batch, case['n_channels']),
-                        case['data_format'])
+    x = to_input_layout(
+        _audio(source, speech_batch, noise_batch, case['n_channels']), case['data_format']
+    )
     kwargs = _kwargs(case, compat)
     function = case['function']
     ours = run(binding, function, x, threads=2, **kwargs)
     np.testing.assert_array_equal(ours, getattr(cpu, function)(x, threads=2, **kwargs))
     truth = getattr(reference, function)(x, **kwargs)
     as_bcff = lambda y: _as_batch_channels_frames_features(y, case['data_format'])  # noqa: E731
-    _check(f'presets: {binding} {compat} {function}', as_bcff(ours), as_bcff(truth), case,
-           LINEAR_TOLERANCE, DECIBEL_TOLERANCE)
+    _check(
+        f'presets: {binding} {compat} {function}',
+        as_bcff(ours),
+        as_bcff(truth),
+        case,
+        LINEAR_TOLERANCE,
+        DECIBEL_TOLERANCE,
+    )
 
 
 @pytest.mark.parametrize('binding', ['torch', 'jax'])
@@ -109,44 +126,56 @@ def test_mfcc_and_pcen_against_the_float64_reference(binding, data_format, speec
     float32 rounding of the peak: the float32 mel they all start from dominates (a lifter
     scales its dB error up to 1 + lifter / 2 times; PCEN's log1p(S / M**gain) with
     pcen_power=0 magnifies it)."""
-    x = to_input_layout(speech_batch(n_examples=2, n_samples=6000, n_channels=2, seed=7),
-                        data_format)
+    x = to_input_layout(
+        speech_batch(n_examples=2, n_samples=6000, n_channels=2, seed=7), data_format
+    )
     layouts = dict(input_data_format=data_format, output_data_format=data_format)
-    cases = [('mfcc', dict(compat='librosa', n_mfcc=13, lifter=22)),
-             ('mfcc', dict(compat='torchaudio', n_mfcc=20, power=1, top_db=60.0)),
-             ('mfcc', dict(n_mfcc=20)),
-             ('pcen', dict(compat='librosa')),
-             ('pcen', dict(compat='torchaudio', time_constant=0.06)),
-             ('pcen', dict(gain=0.8, bias=0.0, pcen_power=0.25)),
-             ('pcen', dict(pcen_power=0.0, b=0.3))]
+    cases = [
+        ('mfcc', dict(compat='librosa', n_mfcc=13, lifter=22)),
+        ('mfcc', dict(compat='torchaudio', n_mfcc=20, power=1, top_db=60.0)),
+        ('mfcc', dict(n_mfcc=20)),
+        ('pcen', dict(compat='librosa')),
+        ('pcen', dict(compat='torchaudio', time_constant=0.06)),
+        ('pcen', dict(gain=0.8, bias=0.0, pcen_power=0.25)),
+        ('pcen', dict(pcen_power=0.0, b=0.3)),
+    ]
     for name, kwargs in cases:
         ours = run(binding, name, x, **MEL, **layouts, **kwargs)
         truth = getattr(reference, name)(x, **MEL, **layouts, **kwargs)
         assert ours.shape == truth.shape and ours.dtype == np.float32
         error = peak_relative_error(ours, truth)
-        allowed = 2 * peak_relative_error(getattr(cpu, name)(x, **MEL, **layouts, **kwargs),
-                                          truth) + 1e-7
+        allowed = (
+            2 * peak_relative_error(getattr(cpu, name)(x, **MEL, **layouts, **kwargs), truth) + 1e-7
+        )
         record_agreement(f'{binding} {name} vs float64 / allowed', error / allowed)
         assert error <= allowed, (name, kwargs, error, allowed)
 
 
 @pytest.mark.parametrize('binding', ['torch', 'jax'])
-@pytest.mark.parametrize('name, kwargs', [
-    ('melspectrogram', dict(compat='librosa', return_decibel=True, top_db=math.inf)),
-    ('melspectrogram', dict(compat='torchaudio', pad_mode='reflect', power=1,
-                            input_data_format='channels_first')),
-    ('stft_magnitude', dict(compat='librosa', power=1, return_decibel=True, win_length=50)),
-    ('stft_magnitude', dict(compat='torchaudio', return_decibel=True)),
-    ('mfcc', dict(compat='librosa', n_mfcc=6, top_db=math.inf)),
-    ('pcen', dict(compat='torchaudio', time_constant=0.05)),
-])
+@pytest.mark.parametrize(
+    'name, kwargs',
+    [
+        ('melspectrogram', dict(compat='librosa', return_decibel=True, top_db=math.inf)),
+        (
+            'melspectrogram',
+            dict(
+                compat='torchaudio', pad_mode='reflect', power=1, input_data_format='channels_first'
+            ),
+        ),
+        ('stft_magnitude', dict(compat='librosa', power=1, return_decibel=True, win_length=50)),
+        ('stft_magnitude', dict(compat='torchaudio', return_decibel=True)),
+        ('mfcc', dict(compat='librosa', n_mfcc=6, top_db=math.inf)),
+        ('pcen', dict(compat='torchaudio', time_constant=0.05)),
+    ],
+)
 def test_gradient_through_a_preset_is_finite_differences_of_the_reference(binding, name, kwargs):
     small = dict(n_fft=64, hop_length=20)
     if name in ('melspectrogram', 'mfcc', 'pcen'):
         small.update(sample_rate=8000, n_mels=10)
     layout = kwargs.get('input_data_format', 'channels_last')
-    assert_gradient_is_finite_differences(binding, name, smooth_noise(layout=layout),
-                                          **small, **kwargs)
+    assert_gradient_is_finite_differences(
+        binding, name, smooth_noise(layout=layout), **small, **kwargs
+    )
 
 
 @pytest.mark.parametrize('binding', ['torch', 'jax'])
@@ -159,14 +188,30 @@ def test_bad_arguments_are_named(binding):
         ('mfcc', dict(return_decibel=True), TypeError, "argument 'return_decibel'"),
         ('pcen', dict(gain=-1.0), ValueError, 'gain must be >= 0, got -1.0'),
         ('pcen', dict(b=2.0), ValueError, r'b must be in \[0, 1\]'),
-        ('melspectrogram', dict(compat='librosa', pad_mode='edge'), ValueError,
-         "pad_mode must be one of 'constant', 'reflect', got 'edge'"),
-        ('melspectrogram', dict(compat='torchaudio', power=3), ValueError,
-         'power must be 1 .* or 2 .*, got 3'),
-        ('stft_magnitude', dict(compat='librosa', center=False, n_fft=1024), ValueError,
-         'one frame needs n_fft=1024'),
-        ('stft_magnitude', dict(compat='torchaudio', n_fft=2048), ValueError,
-         r"audio has 600 samples; pad_mode='reflect' pads n_fft // 2 = 1024"),
+        (
+            'melspectrogram',
+            dict(compat='librosa', pad_mode='edge'),
+            ValueError,
+            "pad_mode must be one of 'constant', 'reflect', got 'edge'",
+        ),
+        (
+            'melspectrogram',
+            dict(compat='torchaudio', power=3),
+            ValueError,
+            'power must be 1 .* or 2 .*, got 3',
+        ),
+        (
+            'stft_magnitude',
+            dict(compat='librosa', center=False, n_fft=1024),
+            ValueError,
+            'one frame needs n_fft=1024',
+        ),
+        (
+            'stft_magnitude',
+            dict(compat='torchaudio', n_fft=2048),
+            ValueError,
+            r"audio has 600 samples; pad_mode='reflect' pads n_fft // 2 = 1024",
+        ),
     ]
     for name, kwargs, error, message in cases:
         with pytest.raises(error, match=message):
@@ -180,13 +225,31 @@ def test_torch_compile_fullgraph_and_modules_take_a_preset():
     (same values and gradients as eager); the modules compute the functions."""
     torch = pytest.importorskip('torch')
     kft = _torch_module()
-    kwargs = dict(compat='torchaudio', n_fft=128, hop_length=32, sample_rate=8000, n_mels=16,
-                  return_decibel=True, input_data_format='channels_first')
+    kwargs = dict(
+        compat='torchaudio',
+        n_fft=128,
+        hop_length=32,
+        sample_rate=8000,
+        n_mels=16,
+        return_decibel=True,
+        input_data_format='channels_first',
+    )
 
     def loss(z):  # literal arguments: torch.compile turns a closure's ints into symbols
-        return kft.melspectrogram(z, compat='torchaudio', n_fft=128, hop_length=32,
-                                  sample_rate=8000, n_mels=16, return_decibel=True,
-                                  input_data_format='channels_first').square().sum()
+        return (
+            kft.melspectrogram(
+                z,
+                compat='torchaudio',
+                n_fft=128,
+                hop_length=32,
+                sample_rate=8000,
+                n_mels=16,
+                return_decibel=True,
+                input_data_format='channels_first',
+            )
+            .square()
+            .sum()
+        )
 
     torch._dynamo.reset()
     compiled = torch.compile(loss, fullgraph=True, backend='aot_eager', dynamic=True)
@@ -202,13 +265,16 @@ def test_torch_compile_fullgraph_and_modules_take_a_preset():
     with pytest.raises(Exception, match="too short for pad_mode='reflect'.* more than 64"):
         compiled(torch.from_numpy(smooth_noise(50, 2, 'channels_first')))
 
-    torch.testing.assert_close(kft.MelSpectrogram(**kwargs)(x), kft.melspectrogram(x, **kwargs),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        kft.MelSpectrogram(**kwargs)(x), kft.melspectrogram(x, **kwargs), rtol=0, atol=0
+    )
     mel = {k: v for k, v in kwargs.items() if k != 'return_decibel'}
-    torch.testing.assert_close(kft.MFCC(n_mfcc=5, **mel)(x), kft.mfcc(x, n_mfcc=5, **mel),
-                               rtol=0, atol=0)
-    torch.testing.assert_close(kft.PCEN(gain=0.9, **mel)(x), kft.pcen(x, gain=0.9, **mel),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        kft.MFCC(n_mfcc=5, **mel)(x), kft.mfcc(x, n_mfcc=5, **mel), rtol=0, atol=0
+    )
+    torch.testing.assert_close(
+        kft.PCEN(gain=0.9, **mel)(x), kft.pcen(x, gain=0.9, **mel), rtol=0, atol=0
+    )
 
 
 def test_jax_jit_and_vmap_take_a_preset():
@@ -216,14 +282,21 @@ def test_jax_jit_and_vmap_take_a_preset():
     over an extra leading axis is the stacked calls."""
     jax = pytest.importorskip('jax')
     kfj = _jax_module()
-    kwargs = dict(compat='librosa', n_fft=128, hop_length=32, sample_rate=8000, n_mels=16,
-                  pad_mode='reflect')
+    kwargs = dict(
+        compat='librosa', n_fft=128, hop_length=32, sample_rate=8000, n_mels=16, pad_mode='reflect'
+    )
     x = smooth_noise(500, 2)
     eager = np.asarray(kfj.melspectrogram(x, return_decibel=True, **kwargs))
-    np.testing.assert_array_equal(np.asarray(
-        jax.jit(lambda z: kfj.melspectrogram(z, return_decibel=True, **kwargs))(x)), eager)
+    np.testing.assert_array_equal(
+        np.asarray(jax.jit(lambda z: kfj.melspectrogram(z, return_decibel=True, **kwargs))(x)),
+        eager,
+    )
     stacked = np.stack([x, 2 * x])
     mapped = np.asarray(jax.vmap(lambda z: kfj.mfcc(z, n_mfcc=6, **kwargs))(stacked))
     for index in range(2):
-        np.testing.assert_allclose(mapped[index], np.asarray(
-            kfj.mfcc(stacked[index], n_mfcc=6, **kwargs)), rtol=0, atol=1e-4)
+        np.testing.assert_allclose(
+            mapped[index],
+            np.asarray(kfj.mfcc(stacked[index], n_mfcc=6, **kwargs)),
+            rtol=0,
+            atol=1e-4,
+        )

@@ -42,6 +42,7 @@ DECIBEL_RANGE = 50.0  # dB below the example's maximum: 5 decades of magnitude
 # is reported in the run's summary.
 PHASE_TOLERANCE = 1e-3
 
+
 def test_grid_covers_every_option_value():
     for family, (options, _) in FAMILIES.items():
         drawn = [case.choices for case in CASES if case.family == family]
@@ -90,8 +91,11 @@ def test_reference_matches_kapre(case, speech_batch, noise_batch):
 
 
 def _stft_kwargs(kwargs):
-    return {name: value for name, value in kwargs.items()
-            if not name.startswith('db_') and name != 'return_decibel'}
+    return {
+        name: value
+        for name, value in kwargs.items()
+        if not name.startswith('db_') and name != 'return_decibel'
+    }
 
 
 @pytest.mark.parametrize(
@@ -109,8 +113,9 @@ def test_entirely_silent_example_matches_kapre(family, kwargs, speech_batch):
     x = speech_batch(n_examples=2, n_samples=6000, n_channels=2)
     x[1] = 0.0
     x = to_input_layout(x, 'channels_last')
-    kwargs = dict(kwargs, n_fft=512, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        kwargs, n_fft=512, input_data_format='channels_last', output_data_format='channels_last'
+    )
     ours = getattr(reference, family)(x, **kwargs)
     theirs = kapre_output(family, x, **kwargs)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=0, atol=1e-4)
@@ -120,8 +125,13 @@ def test_entirely_silent_example_matches_kapre(family, kwargs, speech_batch):
 
 @pytest.mark.parametrize('n_samples', [1, 99, 399])
 def test_audio_shorter_than_a_frame_with_pad_end_matches_kapre(n_samples, noise_batch):
-    kwargs = dict(n_fft=400, hop_length=100, pad_end=True, input_data_format='channels_first',
-                  output_data_format='channels_first')
+    kwargs = dict(
+        n_fft=400,
+        hop_length=100,
+        pad_end=True,
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    )
     x = noise_batch(n_examples=1, n_samples=n_samples, n_channels=2)
     ours = reference.stft_magnitude(x, **kwargs)
     theirs = kapre_output('stft_magnitude', x, **kwargs)
@@ -138,11 +148,22 @@ def test_stft_istft_round_trip_reconstructs_speech(n_fft, hop_length, data_forma
     # kapre's perfectly reconstructing pair: win_length = n_fft, Hann, pad_begin and pad_end.
     batch = speech_batch(n_examples=2, n_samples=20000, n_channels=2).astype(np.float64)
     x = to_input_layout(batch, data_format)
-    spectra = reference.stft(x, n_fft=n_fft, hop_length=hop_length, pad_begin=True,
-                             pad_end=True, input_data_format=data_format,
-                             output_data_format=data_format)
-    y = reference.istft(spectra, n_fft=n_fft, hop_length=hop_length,
-                        stft_data_format=data_format, waveform_data_format=data_format)
+    spectra = reference.stft(
+        x,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        pad_begin=True,
+        pad_end=True,
+        input_data_format=data_format,
+        output_data_format=data_format,
+    )
+    y = reference.istft(
+        spectra,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        stft_data_format=data_format,
+        waveform_data_format=data_format,
+    )
     y = FrontEnd(input_data_format=data_format).layout_input(y)  # (batch, ch, time)
     trim = n_fft - hop_length
     error = peak_relative_error(y[..., trim : trim + batch.shape[-1]], batch)
@@ -154,25 +175,37 @@ ISTFT_CASES = [
     dict(n_fft=512, win_length=400, hop_length=100, forward_window_name='hamming_window'),
     dict(n_fft=256, win_length=400, hop_length=100, forward_window_name='vorbis_window'),
     dict(n_fft=511, hop_length=97, forward_window_name='kaiser_window'),
-    dict(n_fft=512, win_length=256, hop_length=64,
-         forward_window_name='kaiser_bessel_derived_window'),
+    dict(
+        n_fft=512, win_length=256, hop_length=64, forward_window_name='kaiser_bessel_derived_window'
+    ),
 ]
 
 
 @pytest.mark.parametrize('kwargs', ISTFT_CASES, ids=lambda kw: '-'.join(map(str, kw.values())))
-@pytest.mark.parametrize('stft_format, waveform_format',
-                         [('channels_last', 'channels_first'), ('channels_first', 'channels_last')])
+@pytest.mark.parametrize(
+    'stft_format, waveform_format',
+    [('channels_last', 'channels_first'), ('channels_first', 'channels_last')],
+)
 def test_istft_matches_kapre_inverse_stft(kwargs, stft_format, waveform_format, speech_batch):
-    stft_kwargs = dict(n_fft=kwargs['n_fft'], win_length=kwargs.get('win_length'),
-                       hop_length=kwargs['hop_length'],
-                       window_name=kwargs.get('forward_window_name'),
-                       input_data_format='channels_first', output_data_format=stft_format)
+    stft_kwargs = dict(
+        n_fft=kwargs['n_fft'],
+        win_length=kwargs.get('win_length'),
+        hop_length=kwargs['hop_length'],
+        window_name=kwargs.get('forward_window_name'),
+        input_data_format='channels_first',
+        output_data_format=stft_format,
+    )
     x = speech_batch(n_examples=2, n_samples=8000, n_channels=2)
     spectra = kapre_output('stft', x, **stft_kwargs)  # complex64, as a model would feed it
     layouts = dict(stft_data_format=stft_format, waveform_data_format=waveform_format)
     ours = reference.istft(spectra, **kwargs, **layouts)
-    theirs = kapre_output('istft', spectra, **kwargs, input_data_format=stft_format,
-                          output_data_format=waveform_format)
+    theirs = kapre_output(
+        'istft',
+        spectra,
+        **kwargs,
+        input_data_format=stft_format,
+        output_data_format=waveform_format,
+    )
     assert ours.shape == theirs.shape and ours.dtype == np.float64
     error = record_agreement('istft vs kapre / peak', peak_relative_error(theirs, ours))
     assert error <= MAGNITUDE_TOLERANCE
@@ -181,13 +214,19 @@ def test_istft_matches_kapre_inverse_stft(kwargs, stft_format, waveform_format, 
 def test_istft_of_arbitrary_complex_input_matches_kapre():
     # A network's output need not be a valid spectrum: DC and Nyquist bins with imaginary parts.
     rng = np.random.default_rng(0)
-    spectra = (rng.standard_normal((2, 9, 129, 2)) + 1j * rng.standard_normal((2, 9, 129, 2)))
+    spectra = rng.standard_normal((2, 9, 129, 2)) + 1j * rng.standard_normal((2, 9, 129, 2))
     spectra = spectra.astype(np.complex64)
     kwargs = dict(n_fft=256, hop_length=64)
-    ours = reference.istft(spectra, **kwargs, stft_data_format='channels_last',
-                           waveform_data_format='channels_last')
-    theirs = kapre_output('istft', spectra, **kwargs, input_data_format='channels_last',
-                          output_data_format='channels_last')
+    ours = reference.istft(
+        spectra, **kwargs, stft_data_format='channels_last', waveform_data_format='channels_last'
+    )
+    theirs = kapre_output(
+        'istft',
+        spectra,
+        **kwargs,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     assert ours.shape == theirs.shape == (2, 8 * 64 + 256, 2)
     assert peak_relative_error(theirs, ours) <= MAGNITUDE_TOLERANCE
 
@@ -196,8 +235,9 @@ def test_istft_checks_its_input():
     with pytest.raises(ValueError, match=r'4 axes \(batch, frames, freq, channels\)'):
         reference.istft(np.zeros((3, 257, 1), complex), n_fft=512, stft_data_format='channels_last')
     with pytest.raises(ValueError, match='257 frequency bins'):
-        reference.istft(np.zeros((1, 1, 3, 256), complex), n_fft=512,
-                        stft_data_format='channels_first')
+        reference.istft(
+            np.zeros((1, 1, 3, 256), complex), n_fft=512, stft_data_format='channels_first'
+        )
 
 
 # ----- the reference's own contract ----------------------------------------------------------
@@ -213,11 +253,15 @@ def test_compute_dispatches_on_the_spec(noise_batch):
 
 def test_layouts_agree(noise_batch):
     batch = noise_batch(n_examples=2, n_samples=5000, n_channels=2)
-    last = reference.stft_mag_phase(batch.transpose(0, 2, 1), n_fft=300,
-                                    input_data_format='channels_last',
-                                    output_data_format='channels_last')
-    first = reference.stft_mag_phase(batch, n_fft=300, input_data_format='channels_first',
-                                     output_data_format='channels_first')
+    last = reference.stft_mag_phase(
+        batch.transpose(0, 2, 1),
+        n_fft=300,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
+    first = reference.stft_mag_phase(
+        batch, n_fft=300, input_data_format='channels_first', output_data_format='channels_first'
+    )
     assert first.shape == (2, 4, 1 + (5000 - 300) // 75, 151)
     np.testing.assert_array_equal(last, first.transpose(0, 2, 3, 1))
 
@@ -228,8 +272,9 @@ def test_any_float_dtype_is_computed_in_float64(noise_batch):
     for dtype in (np.float16, np.float32):
         result = reference.stft_magnitude(x.astype(dtype), n_fft=256)
         assert result.dtype == np.float64
-        np.testing.assert_allclose(result, reference.stft_magnitude(
-            x.astype(dtype).astype(np.float64), n_fft=256))
+        np.testing.assert_allclose(
+            result, reference.stft_magnitude(x.astype(dtype).astype(np.float64), n_fft=256)
+        )
     assert expected.dtype == np.float64
 
 
@@ -239,8 +284,9 @@ def test_bad_audio_is_rejected():
     with pytest.raises(ValueError, match=r'\(batch, time, channels\)'):
         reference.stft_magnitude(np.zeros(1000), n_fft=256, input_data_format='channels_last')
     with pytest.raises(ValueError, match='audio has 200 samples; one frame needs win_length=256'):
-        reference.melspectrogram(np.zeros((1, 200, 1)), n_fft=256,
-                                 input_data_format='channels_last')
+        reference.melspectrogram(
+            np.zeros((1, 200, 1)), n_fft=256, input_data_format='channels_last'
+        )
     with pytest.raises(TypeError, match='n_mels'):
         reference.stft_magnitude(np.zeros((1, 1000, 1)), n_mels=40)
 

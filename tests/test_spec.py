@@ -136,13 +136,19 @@ def test_defaults_are_resolved():
 
 
 def test_numpy_scalars_are_accepted_and_stored_as_python_numbers():
-    spec = FrontEnd(n_fft=np.int64(512), hop_length=np.int32(128), db_amin=np.float32(1e-4),
-                    pad_end=np.bool_(True), mel_norm=np.int64(2))
+    spec = FrontEnd(
+        n_fft=np.int64(512),
+        hop_length=np.int32(128),
+        db_amin=np.float32(1e-4),
+        pad_end=np.bool_(True),
+        mel_norm=np.int64(2),
+    )
     assert type(spec.n_fft) is int and type(spec.hop_length) is int
     assert type(spec.db_amin) is float and type(spec.pad_end) is bool
     assert spec.mel_norm == 2.0
-    assert spec == FrontEnd(n_fft=512, hop_length=128, db_amin=float(np.float32(1e-4)),
-                            pad_end=True, mel_norm=2)
+    assert spec == FrontEnd(
+        n_fft=512, hop_length=128, db_amin=float(np.float32(1e-4)), pad_end=True, mel_norm=2
+    )
 
 
 def test_mel_norm_accepts_librosas_positive_norms():
@@ -177,8 +183,9 @@ def test_is_frozen_and_hashable():
         spec.n_fft = 512
     assert hash(spec) == hash(FrontEnd.melspectrogram(n_fft=1024))
     # Resolved defaults make spelled-out and implicit arguments equal.
-    assert spec == FrontEnd(n_fft=1024, win_length=1024, hop_length=256,
-                            window_name='hann_window', filterbank='mel')
+    assert spec == FrontEnd(
+        n_fft=1024, win_length=1024, hop_length=256, window_name='hann_window', filterbank='mel'
+    )
 
 
 # ----- constructors mirroring kapre.composed -------------------------------------------------
@@ -237,8 +244,13 @@ def test_n_frames_matches_tf_signal_frame():
     for n_fft, win, hop in [(512, 512, 128), (511, 300, 77), (256, 400, 97), (64, 33, 50)]:
         for pad_begin in (False, True) if hop <= n_fft else (False,):
             for pad_end in (False, True):
-                spec = FrontEnd(n_fft=n_fft, win_length=win, hop_length=hop,
-                                pad_begin=pad_begin, pad_end=pad_end)
+                spec = FrontEnd(
+                    n_fft=n_fft,
+                    win_length=win,
+                    hop_length=hop,
+                    pad_begin=pad_begin,
+                    pad_end=pad_end,
+                )
                 for n in (win, win + 1, 3 * win + 5, 1000):
                     signal = tf.zeros([n + spec.pad_begin_length])
                     framed = tf.signal.frame(signal, win, hop, pad_end=pad_end)
@@ -246,8 +258,11 @@ def test_n_frames_matches_tf_signal_frame():
 
 
 def test_too_short_audio_names_the_lengths():
-    with pytest.raises(ValueError, match='audio has 300 samples; one frame needs win_length=400 '
-                                         'samples; pass longer audio or pad_end=True'):
+    with pytest.raises(
+        ValueError,
+        match='audio has 300 samples; one frame needs win_length=400 '
+        'samples; pass longer audio or pad_end=True',
+    ):
         FrontEnd(n_fft=400, hop_length=100).n_frames(300)
     with pytest.raises(ValueError, match=r'audio has 390 samples \(after pad_begin\)'):
         FrontEnd(n_fft=512, win_length=400, hop_length=212, pad_begin=True).n_frames(90)
@@ -293,8 +308,9 @@ def test_window_matches_tf_signal(name):
     for length in WINDOW_LENGTHS:
         if name == 'kaiser_bessel_derived_window' and length % 2:
             continue  # rejected by FrontEnd: TF returns length - 1 samples
-        ours = FrontEnd(n_fft=max(length, 2), win_length=length, hop_length=1,
-                        window_name=name).window()
+        ours = FrontEnd(
+            n_fft=max(length, 2), win_length=length, hop_length=1, window_name=name
+        ).window()
         theirs = window_fn(length).numpy()
         assert ours.dtype == np.float64 and ours.shape == (length,)
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6, err_msg=f'length {length}')
@@ -327,8 +343,12 @@ def test_inverse_window_matches_tf_signal(name, win_length, hop_length):
 
 MEL_CASES = [
     (sample_rate, n_fft, n_mels, f_min, f_max, htk, norm)
-    for sample_rate, n_fft, n_mels in [(22050, 2048, 128), (16000, 511, 40), (44100, 1024, 96),
-                                       (8000, 256, 128)]
+    for sample_rate, n_fft, n_mels in [
+        (22050, 2048, 128),
+        (16000, 511, 40),
+        (44100, 1024, 96),
+        (8000, 256, 128),
+    ]
     for f_min, f_max in [(0.0, None), (300.0, None), (50.0, 4000.0), (20.0, 6000.0)]
     for htk in (False, True)
     for norm in ('slaney', None, 1, 2, math.inf)
@@ -338,12 +358,26 @@ MEL_CASES = [
 @pytest.mark.parametrize('sample_rate, n_fft, n_mels, f_min, f_max, htk, norm', MEL_CASES)
 def test_mel_filterbank_matches_librosa(sample_rate, n_fft, n_mels, f_min, f_max, htk, norm):
     librosa = pytest.importorskip('librosa')
-    spec = FrontEnd.melspectrogram(n_fft=n_fft, sample_rate=sample_rate, n_mels=n_mels,
-                                   mel_f_min=f_min, mel_f_max=f_max, mel_htk=htk, mel_norm=norm)
+    spec = FrontEnd.melspectrogram(
+        n_fft=n_fft,
+        sample_rate=sample_rate,
+        n_mels=n_mels,
+        mel_f_min=f_min,
+        mel_f_max=f_max,
+        mel_htk=htk,
+        mel_norm=norm,
+    )
     ours = spec.dense_filterbank()
     assert ours.shape == (n_fft // 2 + 1, n_mels) and ours.dtype == np.float64
-    kwargs = dict(sr=sample_rate, n_fft=(spec.n_freq - 1) * 2, n_mels=n_mels, fmin=f_min,
-                  fmax=f_max, htk=htk, norm=norm)
+    kwargs = dict(
+        sr=sample_rate,
+        n_fft=(spec.n_freq - 1) * 2,
+        n_mels=n_mels,
+        fmin=f_min,
+        fmax=f_max,
+        htk=htk,
+        norm=norm,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # "Empty filters detected" for the small FFTs
         as_kapre_uses_it = librosa.filters.mel(**kwargs).T  # float32
@@ -369,11 +403,22 @@ def test_log_filterbank_matches_kapre(sample_rate, n_fft, n_bins, bins_per_octav
     from kapre.backend import filterbank_log
 
     spec = FrontEnd.log_frequency_spectrogram(
-        n_fft=n_fft, sample_rate=sample_rate, log_n_bins=n_bins,
-        log_bins_per_octave=bins_per_octave, log_f_min=f_min, log_spread=spread)
+        n_fft=n_fft,
+        sample_rate=sample_rate,
+        log_n_bins=n_bins,
+        log_bins_per_octave=bins_per_octave,
+        log_f_min=f_min,
+        log_spread=spread,
+    )
     ours = spec.dense_filterbank()
-    theirs = filterbank_log(sample_rate=sample_rate, n_freq=n_fft // 2 + 1, n_bins=n_bins,
-                            bins_per_octave=bins_per_octave, f_min=f_min, spread=spread).numpy()
+    theirs = filterbank_log(
+        sample_rate=sample_rate,
+        n_freq=n_fft // 2 + 1,
+        n_bins=n_bins,
+        bins_per_octave=bins_per_octave,
+        f_min=f_min,
+        spread=spread,
+    ).numpy()
     assert ours.shape == theirs.shape == (n_fft // 2 + 1, n_bins)
     assert np.abs(ours - theirs).max() <= 1e-6 * np.abs(ours).max()
 

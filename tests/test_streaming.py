@@ -43,34 +43,71 @@ def _crescendo():
 # name -> (front end, keyword arguments); every case runs on every backend.
 CASES = {
     'magnitude': ('stft_magnitude', dict(n_fft=256, hop_length=100)),
-    'magnitude-pad': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=64,
-                                             pad_begin=True, pad_end=True)),
-    'magnitude-gaps': ('stft_magnitude', dict(n_fft=128, win_length=96, hop_length=150,
-                                              pad_end=True)),
-    'mel': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
-                                   pad_begin=True)),
-    'log': ('log_frequency_spectrogram', dict(n_fft=512, hop_length=128, log_n_bins=48,
-                                              sample_rate=16000, pad_end=True)),
+    'magnitude-pad': (
+        'stft_magnitude',
+        dict(n_fft=256, win_length=200, hop_length=64, pad_begin=True, pad_end=True),
+    ),
+    'magnitude-gaps': (
+        'stft_magnitude',
+        dict(n_fft=128, win_length=96, hop_length=150, pad_end=True),
+    ),
+    'mel': (
+        'melspectrogram',
+        dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000, pad_begin=True),
+    ),
+    'log': (
+        'log_frequency_spectrogram',
+        dict(n_fft=512, hop_length=128, log_n_bins=48, sample_rate=16000, pad_end=True),
+    ),
     'mag_phase': ('stft_mag_phase', dict(n_fft=256, hop_length=80, pad_begin=True)),
     'complex': ('stft', dict(n_fft=256, win_length=160, hop_length=80, pad_end=True)),
     'librosa': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40)),
     'torchaudio': ('melspectrogram', dict(compat='torchaudio', n_fft=400, n_mels=40)),
-    'torchaudio-magnitude': ('stft_magnitude', dict(compat='torchaudio', n_fft=256,
-                                                    hop_length=100, power=1)),
+    'torchaudio-magnitude': (
+        'stft_magnitude',
+        dict(compat='torchaudio', n_fft=256, hop_length=100, power=1),
+    ),
     'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
-    'pcen-librosa': ('pcen', dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40,
-                                  time_constant=0.06)),
+    'pcen-librosa': (
+        'pcen',
+        dict(compat='librosa', n_fft=512, hop_length=128, n_mels=40, time_constant=0.06),
+    ),
 }
 DB_CASES = {
-    'mel-db': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
-                                      return_decibel=True, db_dynamic_range=40.0,
-                                      pad_begin=True, pad_end=True)),
-    'mag_phase-db': ('stft_mag_phase', dict(n_fft=256, hop_length=128, return_decibel=True,
-                                            db_dynamic_range=30.0)),
-    'librosa-db': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=128,
-                                          n_mels=40, return_decibel=True, top_db=50.0)),
-    'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
-                          db_dynamic_range=40.0, n_mfcc=13)),
+    'mel-db': (
+        'melspectrogram',
+        dict(
+            n_fft=512,
+            hop_length=160,
+            n_mels=64,
+            sample_rate=16000,
+            return_decibel=True,
+            db_dynamic_range=40.0,
+            pad_begin=True,
+            pad_end=True,
+        ),
+    ),
+    'mag_phase-db': (
+        'stft_mag_phase',
+        dict(n_fft=256, hop_length=128, return_decibel=True, db_dynamic_range=30.0),
+    ),
+    'librosa-db': (
+        'melspectrogram',
+        dict(
+            compat='librosa', n_fft=512, hop_length=128, n_mels=40, return_decibel=True, top_db=50.0
+        ),
+    ),
+    'mfcc': (
+        'mfcc',
+        dict(
+            n_fft=512,
+            hop_length=160,
+            n_mels=40,
+            sample_rate=16000,
+            db_dynamic_range=40.0,
+            n_mfcc=13,
+        ),
+    ),
     'mfcc-torchaudio': ('mfcc', dict(compat='torchaudio', n_fft=400, n_mels=40)),
 }
 
@@ -88,9 +125,11 @@ def _module(backend):
 def _as_backend(x, backend):
     if backend == 'torch':
         import torch
+
         return torch.from_numpy(np.ascontiguousarray(x))
     if backend == 'jax':
         import jax.numpy as jnp
+
         return jnp.asarray(x)
     return x
 
@@ -108,8 +147,10 @@ def _streamed(backend, front_end, x, cuts, **kwargs):
     chunks), flush included, concatenated along the frames axis; also each push's result."""
     stream = streaming.open(front_end, backend=backend, **kwargs)
     bounds = [0, *cuts, x.shape[1]]
-    pieces = [_numpy(stream.push(_as_backend(x[:, a:b], backend)))
-              for a, b in zip(bounds[:-1], bounds[1:])]
+    pieces = [
+        _numpy(stream.push(_as_backend(x[:, a:b], backend)))
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
     pieces.append(_numpy(stream.flush()))
     axis = 1 if kwargs['output_data_format'] == 'channels_last' else 2
     for piece in pieces:  # every push: the stream's batch, features and channels
@@ -122,8 +163,11 @@ cuts_of = st.lists(st.integers(0, SAMPLES), min_size=0, max_size=12).map(sorted)
 tiny_cuts = st.integers(0, SAMPLES - 8).map(lambda a: [a, a, a + 1, a + 2, a + 2, a + 3])
 chunkings = st.one_of(cuts_of, tiny_cuts)
 layouts = st.sampled_from(['channels_last', 'channels_first'])
-SETTINGS = dict(deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = dict(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _examples(backend):
@@ -144,8 +188,9 @@ def test_stream_equals_offline(case, backend):
         streamed, _ = _streamed(backend, front_end, x, cuts, **arguments)
         assert streamed.shape == offline.shape
         if front_end == 'pcen':  # the native pass's fast exp/log vs the stream's array ops
-            error = helpers.record_agreement(f'{backend} streaming pcen {case}',
-                                             helpers.peak_relative_error(streamed, offline))
+            error = helpers.record_agreement(
+                f'{backend} streaming pcen {case}', helpers.peak_relative_error(streamed, offline)
+            )
             assert error <= 1e-5
         else:
             _assert_frames_equal(streamed, offline, front_end, layout)
@@ -173,10 +218,9 @@ def _running_clamp(db, dynamic_range, channels_last, magnitude_channels=None):
     maximum (over the example's frames 0..t, features and magnitude channels) less the range."""
     db = db if channels_last else db.transpose(0, 2, 3, 1)  # (batch, frames, features, ch)
     magnitudes = db if magnitude_channels is None else db[..., :magnitude_channels]
-    floor = np.maximum.accumulate(magnitudes.max(axis=(2, 3)), axis=1) - np.float32(
-        dynamic_range)
+    floor = np.maximum.accumulate(magnitudes.max(axis=(2, 3)), axis=1) - np.float32(dynamic_range)
     clamped = db.copy()
-    clamped[..., :magnitudes.shape[3]] = np.maximum(magnitudes, floor[:, :, None, None])
+    clamped[..., : magnitudes.shape[3]] = np.maximum(magnitudes, floor[:, :, None, None])
     return clamped if channels_last else clamped.transpose(0, 3, 1, 2)
 
 
@@ -209,31 +253,37 @@ def test_stream_decibel_running_clamp(case, backend):
         spec_arguments = {k: v for k, v in arguments.items() if k not in ('n_mfcc', 'lifter')}
         if mfcc:
             spec = streaming.open('mfcc', **arguments).spec
-            spec_arguments = dict(spec_arguments, return_decibel=True,
-                                  **({'top_db': spec.top_db} if spec.compat != 'kapre' else {}))
+            spec_arguments = dict(
+                spec_arguments,
+                return_decibel=True,
+                **({'top_db': spec.top_db} if spec.compat != 'kapre' else {}),
+            )
         melspec = 'melspectrogram' if mfcc else front_end
-        unclamped = _offline(backend, melspec, x,
-                             **_unclamped_arguments(front_end, spec_arguments))
+        unclamped = _offline(backend, melspec, x, **_unclamped_arguments(front_end, spec_arguments))
         dynamic_range = streaming.open(front_end, **arguments).spec.decibel[3]
         magnitude_channels = x.shape[2] if front_end == 'stft_mag_phase' else None
         rule = _running_clamp(unclamped, dynamic_range, channels_last, magnitude_channels)
         if mfcc:
             matrix = streaming.open('mfcc', **arguments)._dct
-            rule = (np.einsum('bfmc,mk->bfkc', rule, matrix.astype(np.float32))
-                    if channels_last else rule @ matrix.astype(np.float32))
+            rule = (
+                np.einsum('bfmc,mk->bfkc', rule, matrix.astype(np.float32))
+                if channels_last
+                else rule @ matrix.astype(np.float32)
+            )
             # The DCT: the cpu's native pass vs the stream's product (summation order).
             np.testing.assert_allclose(streamed, rule, rtol=1e-5, atol=1e-3)
             return
         _assert_frames_equal(streamed, rule, front_end, layout)
         # The running floor never exceeds the final one: the final clamp gives offline.
         db = offline if channels_last else offline.transpose(0, 2, 3, 1)
-        final = (np.moveaxis(unclamped if channels_last else unclamped.transpose(0, 2, 3, 1),
-                             0, 0)[..., :magnitude_channels].max(axis=(1, 2, 3))
-                 - np.float32(dynamic_range))
+        final = np.moveaxis(unclamped if channels_last else unclamped.transpose(0, 2, 3, 1), 0, 0)[
+            ..., :magnitude_channels
+        ].max(axis=(1, 2, 3)) - np.float32(dynamic_range)
         restreamed = streamed if channels_last else streamed.transpose(0, 2, 3, 1)
         restreamed = restreamed.copy()
         restreamed[..., :magnitude_channels] = np.maximum(
-            restreamed[..., :magnitude_channels], final[:, None, None, None])
+            restreamed[..., :magnitude_channels], final[:, None, None, None]
+        )
         _assert_frames_equal(restreamed, db, front_end, 'channels_last')
 
     check()
@@ -243,8 +293,9 @@ def test_running_clamp_differs_where_the_maximum_comes_late():
     """The crescendo makes the running clamp visible: early frames keep values below the final
     floor that offline raises to it (the rule, not offline, is what the stream promises)."""
     x = _crescendo()
-    kwargs = dict(DB_CASES['mel-db'][1], input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        DB_CASES['mel-db'][1], input_data_format='channels_last', output_data_format='channels_last'
+    )
     streamed, _ = _streamed('cpu', 'melspectrogram', x, [700, 1500], **kwargs)
     offline = _offline('cpu', 'melspectrogram', x, **kwargs)
     assert (streamed < offline).any()
@@ -255,8 +306,13 @@ def test_running_clamp_differs_where_the_maximum_comes_late():
 def test_inverse_stream_equals_offline(backend):
     """Streaming overlap-add: pushed STFT frames return the samples they complete; with flush's
     tail the samples equal the offline istft bit for bit, for any chunking of the frames."""
-    kwargs = dict(n_fft=256, win_length=200, hop_length=64, input_data_format='channels_last',
-                  output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=256,
+        win_length=200,
+        hop_length=64,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     x = _signal()
     frames = _offline('cpu', 'stft', x, **kwargs)
     n_frames = frames.shape[1]
@@ -266,14 +322,27 @@ def test_inverse_stream_equals_offline(backend):
     @settings(max_examples=_examples(backend), **SETTINGS)
     @given(cuts=st.lists(st.integers(0, n_frames), max_size=8).map(sorted), layout=layouts)
     def check(cuts, layout):
-        X = frames if layout == 'channels_last' else np.ascontiguousarray(
-            frames.transpose(0, 3, 1, 2))
+        X = (
+            frames
+            if layout == 'channels_last'
+            else np.ascontiguousarray(frames.transpose(0, 3, 1, 2))
+        )
         axis = 1 if layout == 'channels_last' else 2
-        offline = _numpy(module.istft(_as_backend(X, backend), **arguments,
-                                      stft_data_format=layout,
-                                      waveform_data_format='channels_last'))
-        stream = streaming.open('istft', backend=backend, **arguments, stft_data_format=layout,
-                                waveform_data_format='channels_last')
+        offline = _numpy(
+            module.istft(
+                _as_backend(X, backend),
+                **arguments,
+                stft_data_format=layout,
+                waveform_data_format='channels_last',
+            )
+        )
+        stream = streaming.open(
+            'istft',
+            backend=backend,
+            **arguments,
+            stft_data_format=layout,
+            waveform_data_format='channels_last',
+        )
         bounds = [0, *cuts, n_frames]
         pieces = []
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -293,11 +362,20 @@ def test_frames_arrive_as_soon_as_complete(backend):
     real-time model sees), 0 for a chunk that completes none; pad_begin's first frame comes with
     the first hop of samples."""
     x = _signal()
-    kwargs = dict(n_fft=512, hop_length=160, n_mels=16, sample_rate=16000, pad_begin=True,
-                  input_data_format='channels_last', output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=512,
+        hop_length=160,
+        n_mels=16,
+        sample_rate=16000,
+        pad_begin=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     stream = streaming.open('melspectrogram', backend=backend, **kwargs)
-    counts = [_numpy(stream.push(_as_backend(x[:, i:i + 100], backend))).shape[1]
-              for i in range(0, 1600, 100)]
+    counts = [
+        _numpy(stream.push(_as_backend(x[:, i : i + 100], backend))).shape[1]
+        for i in range(0, 1600, 100)
+    ]
     # Frame t ends at sample (t + 1) * 160 of the signal (pad_begin: 352 zeros before it).
     expected = [(i + 100) // 160 - i // 160 for i in range(0, 1600, 100)]
     assert counts == expected
@@ -308,8 +386,14 @@ def test_reset_starts_a_new_signal_and_streams_are_independent():
     """reset() forgets buffer, padding, dB maximum and PCEN state: the second signal streams as
     if new. Two streams interleaved do not share state."""
     x, y = _signal(0), _signal(1)
-    kwargs = dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
-                  input_data_format='channels_last', output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=512,
+        hop_length=160,
+        n_mels=40,
+        sample_rate=16000,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     a = streaming.open('pcen', **kwargs)
     b = streaming.open('pcen', **kwargs)
     first = [a.push(x[:, :1000]), b.push(y[:, :700]), a.push(x[:, 1000:]), b.push(y[:, 700:])]
@@ -318,8 +402,9 @@ def test_reset_starts_a_new_signal_and_streams_are_independent():
     again = np.concatenate([a.push(y[:, :300]), a.push(y[:, 300:]), a.flush()], 1)
     np.testing.assert_array_equal(again, np.concatenate([first[1], first[3]], 1))
     fresh = streaming.open('pcen', **kwargs)
-    np.testing.assert_array_equal(np.concatenate([fresh.push(x), fresh.flush()], 1),
-                                  np.concatenate([first[0], first[2]], 1))
+    np.testing.assert_array_equal(
+        np.concatenate([fresh.push(x), fresh.flush()], 1), np.concatenate([first[0], first[2]], 1)
+    )
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
@@ -327,14 +412,21 @@ def test_channels_first_chunks(backend):
     """input_data_format='channels_first' takes (batch, channels, samples) chunks."""
     x = _signal()
     kwargs = dict(n_fft=256, hop_length=100, output_data_format='channels_last')
-    stream = streaming.open('stft_magnitude', backend=backend, input_data_format='channels_first',
-                            **kwargs)
+    stream = streaming.open(
+        'stft_magnitude', backend=backend, input_data_format='channels_first', **kwargs
+    )
     xf = np.ascontiguousarray(x.transpose(0, 2, 1))
-    got = np.concatenate([_numpy(stream.push(_as_backend(xf[:, :, :333], backend))),
-                          _numpy(stream.push(_as_backend(xf[:, :, 333:], backend))),
-                          _numpy(stream.flush())], 1)
-    np.testing.assert_array_equal(got, _offline('cpu', 'stft_magnitude', x,
-                                                input_data_format='channels_last', **kwargs))
+    got = np.concatenate(
+        [
+            _numpy(stream.push(_as_backend(xf[:, :, :333], backend))),
+            _numpy(stream.push(_as_backend(xf[:, :, 333:], backend))),
+            _numpy(stream.flush()),
+        ],
+        1,
+    )
+    np.testing.assert_array_equal(
+        got, _offline('cpu', 'stft_magnitude', x, input_data_format='channels_last', **kwargs)
+    )
 
 
 def test_short_signals_as_offline():
@@ -344,13 +436,15 @@ def test_short_signals_as_offline():
     stream = streaming.open('stft_magnitude', n_fft=256, input_data_format='channels_last')
     assert stream.push(np.zeros((1, 100, 1), np.float32)).shape[1] == 0
     assert stream.flush().shape[1] == 0
-    reflect = streaming.open('melspectrogram', compat='torchaudio',
-                             input_data_format='channels_last')
+    reflect = streaming.open(
+        'melspectrogram', compat='torchaudio', input_data_format='channels_last'
+    )
     reflect.push(np.zeros((1, 150, 1), np.float32))
     with pytest.raises(ValueError, match='reflect'):
         reflect.flush()
-    empty = streaming.open('stft_magnitude', n_fft=256, pad_end=True,
-                           input_data_format='channels_last')
+    empty = streaming.open(
+        'stft_magnitude', n_fft=256, pad_end=True, input_data_format='channels_last'
+    )
     empty.push(np.zeros((1, 0, 1), np.float32))
     with pytest.raises(ValueError, match='pad_end'):
         empty.flush()
@@ -359,8 +453,9 @@ def test_short_signals_as_offline():
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_refusals(backend):
     """Bad chunks raise naming the argument and its value; push after flush until reset."""
-    stream = streaming.open('melspectrogram', backend=backend, n_mels=16,
-                            input_data_format='channels_last')
+    stream = streaming.open(
+        'melspectrogram', backend=backend, n_mels=16, input_data_format='channels_last'
+    )
     stream.push(_as_backend(np.zeros((2, 10, 1), np.float32), backend))
     with pytest.raises(ValueError, match=r'chunk must have 3 axes.*\(2, 10\)'):
         stream.push(_as_backend(np.zeros((2, 10), np.float32), backend))
@@ -377,7 +472,11 @@ def test_refusals(backend):
         stream.push(_as_backend(np.zeros((2, 10, 1), np.float32), backend))
     stream.reset()
     assert _numpy(stream.push(_as_backend(np.zeros((1, 10, 2), np.float32), backend))).shape == (
-        1, 0, 16, 2)
+        1,
+        0,
+        16,
+        2,
+    )
     with pytest.raises(ValueError, match="front_end must be one of .*'spectrogram'"):
         streaming.open('spectrogram', backend=backend)
     with pytest.raises(ValueError, match="backend must be one of .*'numpy'"):
@@ -408,16 +507,30 @@ def test_docs_examples_run():
 
 JAX_STEP_CASES = {
     'mel': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000)),
-    'mel-db-pad': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64,
-                                          sample_rate=16000, pad_begin=True, pad_end=True,
-                                          return_decibel=True, db_dynamic_range=30.0)),
-    'gaps-pad_end': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=100,
-                                            pad_end=True)),
+    'mel-db-pad': (
+        'melspectrogram',
+        dict(
+            n_fft=512,
+            hop_length=160,
+            n_mels=64,
+            sample_rate=16000,
+            pad_begin=True,
+            pad_end=True,
+            return_decibel=True,
+            db_dynamic_range=30.0,
+        ),
+    ),
+    'gaps-pad_end': (
+        'stft_magnitude',
+        dict(n_fft=256, win_length=200, hop_length=100, pad_end=True),
+    ),
     'librosa': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=160, n_mels=40)),
     'mag_phase-db': ('stft_mag_phase', dict(n_fft=256, hop_length=128, return_decibel=True)),
     'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
-    'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000,
-                          db_dynamic_range=30.0)),
+    'mfcc': (
+        'mfcc',
+        dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000, db_dynamic_range=30.0),
+    ),
 }
 
 
@@ -429,17 +542,18 @@ def test_jax_pure_step_equals_stream(case, layout):
     Stream's frames (bit for bit; PCEN and MFCC within XLA's roundings of the same
     formulas)."""
     import jax
+
     front_end, kwargs = JAX_STEP_CASES[case]
     kwargs = dict(kwargs, input_data_format='channels_last', output_data_format=layout)
     chunk = (1 if layout == 'channels_last' else 3) * kwargs['hop_length']
     x = _crescendo()
-    x = np.concatenate([x, 0.5 * x], 2)[:, :(x.shape[1] // chunk) * chunk]
+    x = np.concatenate([x, 0.5 * x], 2)[:, : (x.shape[1] // chunk) * chunk]
     init, step, flush = streaming.jax_functions(front_end, chunk, **kwargs)
     step, flush = jax.jit(step), jax.jit(flush)
     axis = 1 if layout == 'channels_last' else 2
     state, pieces = init(2, 2), []
     for start in range(0, x.shape[1], chunk):
-        state, frames, valid = step(state, x[:, start:start + chunk])
+        state, frames, valid = step(state, x[:, start : start + chunk])
         assert frames.shape[axis] == chunk // kwargs['hop_length']
         pieces.append(np.compress(np.asarray(valid), np.asarray(frames), axis=axis))
     state, frames, valid = flush(state)
@@ -455,18 +569,23 @@ def test_jax_pure_step_equals_stream(case, layout):
 
 
 def test_fixed_step_refusals():
-    with pytest.raises(ValueError, match='chunk_samples must be a positive multiple of '
-                                         'hop_length=160, got 100'):
+    with pytest.raises(
+        ValueError, match='chunk_samples must be a positive multiple of hop_length=160, got 100'
+    ):
         streaming.FixedStep('melspectrogram', 100, hop_length=160, n_fft=512)
     with pytest.raises(ValueError, match="pad_mode='reflect'"):
         streaming.FixedStep('melspectrogram', 200, compat='torchaudio')
     with pytest.raises(ValueError, match="front_end must be one of .*'istft'|parse"):
         streaming.FixedStep('istft', 512, n_fft=512)
-    init, step, _ = streaming.jax_functions('melspectrogram', 160, n_fft=512, hop_length=160,
-                                            input_data_format='channels_last')
+    init, step, _ = streaming.jax_functions(
+        'melspectrogram', 160, n_fft=512, hop_length=160, input_data_format='channels_last'
+    )
     state = init(2, 1)
-    with pytest.raises(ValueError, match=r'chunk must have shape .* = \(2, 160, 1\).*'
-                                         r'got \(2, 150, 1\)'):
+    with pytest.raises(
+        ValueError,
+        match=r'chunk must have shape .* = \(2, 160, 1\).*'
+        r'got \(2, 150, 1\)',
+    ):
         step(state, np.zeros((2, 150, 1), np.float32))
     with pytest.raises(ValueError, match=r'got \(1, 160, 1\)'):
         step(state, np.zeros((1, 160, 1), np.float32))
@@ -477,17 +596,32 @@ def test_fixed_step_refusals():
 
 
 KERAS_CASES = {
-    'mel-db': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000,
-                                      pad_begin=True, return_decibel=True,
-                                      db_dynamic_range=40.0)),
-    'magnitude-pad_end': ('stft_magnitude', dict(n_fft=256, win_length=200, hop_length=100,
-                                                 pad_end=True)),
-    'librosa-db': ('melspectrogram', dict(compat='librosa', n_fft=512, hop_length=160,
-                                          n_mels=40, return_decibel=True)),
+    'mel-db': (
+        'melspectrogram',
+        dict(
+            n_fft=512,
+            hop_length=160,
+            n_mels=64,
+            sample_rate=16000,
+            pad_begin=True,
+            return_decibel=True,
+            db_dynamic_range=40.0,
+        ),
+    ),
+    'magnitude-pad_end': (
+        'stft_magnitude',
+        dict(n_fft=256, win_length=200, hop_length=100, pad_end=True),
+    ),
+    'librosa-db': (
+        'melspectrogram',
+        dict(compat='librosa', n_fft=512, hop_length=160, n_mels=40, return_decibel=True),
+    ),
     'pcen': ('pcen', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
     'mfcc': ('mfcc', dict(n_fft=512, hop_length=160, n_mels=40, sample_rate=16000)),
-    'log': ('log_frequency_spectrogram', dict(n_fft=512, hop_length=128, log_n_bins=48,
-                                              sample_rate=16000, pad_end=True)),
+    'log': (
+        'log_frequency_spectrogram',
+        dict(n_fft=512, hop_length=128, log_n_bins=48, sample_rate=16000, pad_end=True),
+    ),
     'mag_phase': ('stft_mag_phase', dict(n_fft=256, hop_length=64, pad_begin=True)),
 }
 
@@ -499,7 +633,7 @@ def _keras_stream(run_step, layer, x, flush):
     axis = 1 if layer.fixed.channels_last else 2
     pieces = []
     for start in range(0, x.shape[1], layer.chunk_samples):
-        frames, valid, state = run_step(x[:, start:start + layer.chunk_samples], state)
+        frames, valid, state = run_step(x[:, start : start + layer.chunk_samples], state)
         assert np.asarray(valid).shape == (x.shape[0], layer.fixed.frames_per_step)
         pieces.append(np.compress(np.asarray(valid)[0].astype(bool), np.asarray(frames), axis))
     if flush is not None:
@@ -514,7 +648,9 @@ def _close_to_stream(got, expected, front_end, decibel):
     assert got.shape == expected.shape
     if front_end == 'stft_mag_phase':  # channels_last: [magnitudes, phases] on the last axis
         (magnitude, phase), (expected_magnitude, expected_phase) = (
-            np.split(got, 2, axis=3), np.split(expected, 2, axis=3))
+            np.split(got, 2, axis=3),
+            np.split(expected, 2, axis=3),
+        )
         assert helpers.peak_relative_error(magnitude, expected_magnitude) <= 2e-5
         assert helpers.phase_error(phase, expected_phase, expected_magnitude) <= 1e-3
     elif decibel or front_end == 'mfcc':
@@ -530,11 +666,12 @@ def test_keras_step_and_exported_models_equal_the_stream(case):
     driven step by step, equal the layer within float32 roundings."""
     pytest.importorskip('tensorflow')
     from kapre_fast import streaming_tf
+
     front_end, kwargs = KERAS_CASES[case]
     kwargs = dict(kwargs, input_data_format='channels_last', output_data_format='channels_last')
     decibel = kwargs.get('return_decibel', False)
     hop = kwargs['hop_length']
-    x = _crescendo()[:, :(SAMPLES // hop) * hop]
+    x = _crescendo()[:, : (SAMPLES // hop) * hop]
     layer = streaming_tf.StreamingStep(front_end, hop, kwargs)
 
     def eager(chunk, state):
@@ -557,22 +694,28 @@ def test_keras_step_and_exported_models_equal_the_stream(case):
         def run_step(chunk, state):
             outputs = run(model, dict(chunk=chunk, **dict(zip(names, state))))
             return outputs['frames'], outputs['valid'], [outputs[f'new_{n}'] for n in names]
+
         return run_step
 
     def exported_flush(run, model):
         def run_flush(state):
             outputs = run(model, dict(zip(names, state)))
             return outputs['frames'], outputs['valid'], [outputs[f'new_{n}'] for n in names]
+
         return run_flush
 
     size = dict(batch=x.shape[0], channels=x.shape[2])
     tflite = streaming_tf.to_tflite(layer, **size)
     onnx = streaming_tf.to_onnx(layer, **size)
     for name, run, model, flush_model in (
-            ('tflite', streaming_tf.run_tflite_step, tflite,
-             streaming_tf.to_tflite(layer, **size, flush=True)),
-            ('onnx', streaming_tf.run_onnx_step, onnx,
-             streaming_tf.to_onnx(layer, **size, flush=True))):
+        (
+            'tflite',
+            streaming_tf.run_tflite_step,
+            tflite,
+            streaming_tf.to_tflite(layer, **size, flush=True),
+        ),
+        ('onnx', streaming_tf.run_onnx_step, onnx, streaming_tf.to_onnx(layer, **size, flush=True)),
+    ):
         # The flush model ends the signal as the layer's flush_step: the whole stream.
         whole = _keras_stream(exported(run, model), layer, x, exported_flush(run, flush_model))
         _close_to_stream(whole, expected, front_end, decibel)
@@ -581,8 +724,11 @@ def test_keras_step_and_exported_models_equal_the_stream(case):
         if front_end == 'stft_mag_phase':
             _close_to_stream(got, pieces_layer, front_end, decibel)
             continue
-        error = (np.abs(got - pieces_layer).max() if decibel or front_end == 'mfcc'
-                 else helpers.peak_relative_error(got, pieces_layer))
+        error = (
+            np.abs(got - pieces_layer).max()
+            if decibel or front_end == 'mfcc'
+            else helpers.peak_relative_error(got, pieces_layer)
+        )
         helpers.record_agreement(f'{name} streaming step {case} vs layer', error)
         assert error <= (1e-4 if decibel or front_end == 'mfcc' else 1e-5), (name, error)
 
@@ -594,20 +740,23 @@ def test_keras_layer_in_a_functional_model():
     pytest.importorskip('tensorflow')
     import keras
     from kapre_fast import streaming_tf
-    kwargs = dict(DB_CASES['mel-db'][1], input_data_format='channels_last',
-                  output_data_format='channels_last')
+
+    kwargs = dict(
+        DB_CASES['mel-db'][1], input_data_format='channels_last', output_data_format='channels_last'
+    )
     layer = streaming_tf.StreamingStep('melspectrogram', 320, kwargs)
     clone = streaming_tf.StreamingStep.from_config(layer.get_config())
     assert clone.fixed.spec == layer.fixed.spec and clone.state_names == layer.state_names
-    x = _crescendo()[:, :(SAMPLES // 320) * 320]
+    x = _crescendo()[:, : (SAMPLES // 320) * 320]
     state = layer.initial_state(2, 1)
     inputs = [keras.Input((320, 1), batch_size=2, name='chunk')] + [
         keras.Input(np.shape(value)[1:], batch_size=2, dtype=str(value.dtype), name=name)
-        for name, value in zip(layer.state_names, state)]
+        for name, value in zip(layer.state_names, state)
+    ]
     model = keras.Model(inputs, layer(inputs))
     pieces = []
     for start in range(0, x.shape[1], 320):
-        frames, valid, *state = model.predict([x[:, start:start + 320], *state], verbose=0)
+        frames, valid, *state = model.predict([x[:, start : start + 320], *state], verbose=0)
         pieces.append(frames[:, valid[0].astype(bool)])
     stream = streaming.open('melspectrogram', **kwargs)
     _close_to_stream(np.concatenate(pieces, 1), stream.push(x), 'melspectrogram', True)
@@ -616,8 +765,9 @@ def test_keras_layer_in_a_functional_model():
 def _inverse_case(layout):
     arguments = dict(n_fft=256, win_length=200, hop_length=64)
     x = _signal()[:, :, :1]
-    X = _offline('cpu', 'stft', x, **arguments, input_data_format='channels_last',
-                 output_data_format=layout)
+    X = _offline(
+        'cpu', 'stft', x, **arguments, input_data_format='channels_last', output_data_format=layout
+    )
     axis = 1 if layout == 'channels_last' else 2
     frames = (X.shape[axis] // 4) * 4
     X = np.take(X, np.arange(frames), axis=axis)
@@ -631,9 +781,11 @@ def test_fixed_inverse_jax_step_equals_offline(layout):
     to its own overlap-add: another summation order)."""
     import jax
     import kapre_fast.jax as kfj
+
     arguments, X, axis, frames = _inverse_case(layout)
-    offline = np.asarray(kfj.istft(X, **arguments, stft_data_format=layout,
-                                   waveform_data_format='channels_last'))
+    offline = np.asarray(
+        kfj.istft(X, **arguments, stft_data_format=layout, waveform_data_format='channels_last')
+    )
     init, step, flush = streaming.jax_inverse_functions(4, **arguments, stft_data_format=layout)
     step = jax.jit(step)
     state, pieces = init(2, 1), []
@@ -644,8 +796,9 @@ def test_fixed_inverse_jax_step_equals_offline(layout):
     pieces.append(np.asarray(flush(state)[1]))
     error = helpers.peak_relative_error(np.concatenate(pieces, 1), offline)
     assert helpers.record_agreement('jax streaming fixed istft', error) <= 1e-6
-    with pytest.raises(ValueError, match='win_length >= hop_length, got win_length=64, '
-                                         'hop_length=128'):
+    with pytest.raises(
+        ValueError, match='win_length >= hop_length, got win_length=64, hop_length=128'
+    ):
         streaming.FixedInverse(2, n_fft=256, win_length=64, hop_length=128)
     with pytest.raises(ValueError, match='frames_per_step must be an int >= 1, got 0'):
         streaming.FixedInverse(0, n_fft=256)
@@ -657,26 +810,32 @@ def test_inverse_keras_step_and_exported_models():
     stepped, equal the layer within float32 roundings."""
     pytest.importorskip('tensorflow')
     from kapre_fast import streaming_tf
+
     arguments, X, axis, frames = _inverse_case('channels_last')
-    offline = _numpy(_module('cpu').istft(X, **arguments, stft_data_format='channels_last',
-                                          waveform_data_format='channels_last'))
-    layer = streaming_tf.StreamingInverseStep(4, dict(arguments,
-                                                      stft_data_format='channels_last'))
+    offline = _numpy(
+        _module('cpu').istft(
+            X, **arguments, stft_data_format='channels_last', waveform_data_format='channels_last'
+        )
+    )
+    layer = streaming_tf.StreamingInverseStep(4, dict(arguments, stft_data_format='channels_last'))
 
     def drive(run_step):
         tail, pieces = layer.initial_state(2, 1)[0], []
         for start in range(0, frames, 4):
-            part = X[:, start:start + 4]
-            samples, tail = run_step(np.ascontiguousarray(part.real),
-                                     np.ascontiguousarray(part.imag), tail)
+            part = X[:, start : start + 4]
+            samples, tail = run_step(
+                np.ascontiguousarray(part.real), np.ascontiguousarray(part.imag), tail
+            )
             pieces.append(np.asarray(samples))
         pieces.append(np.asarray(tail))  # flush: the tail
         return np.concatenate(pieces, 1)
 
     by_layer = drive(lambda real, imag, tail: layer([real, imag, tail]))
     assert helpers.peak_relative_error(by_layer, offline) <= 2e-6
-    for name, convert, run in (('tflite', streaming_tf.to_tflite, streaming_tf.run_tflite_step),
-                               ('onnx', streaming_tf.to_onnx, streaming_tf.run_onnx_step)):
+    for name, convert, run in (
+        ('tflite', streaming_tf.to_tflite, streaming_tf.run_tflite_step),
+        ('onnx', streaming_tf.to_onnx, streaming_tf.run_onnx_step),
+    ):
         model = convert(layer, batch=2, channels=1)
 
         def exported(real, imag, tail, model=model, run=run):

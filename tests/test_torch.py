@@ -22,8 +22,13 @@ import kapre_fast.torch as kft  # noqa: E402
 from helpers import noise_batch, to_input_layout  # noqa: E402
 from kapre_fast import FrontEnd, cpu, reference  # noqa: E402
 
-FAMILIES = ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram', 'stft_mag_phase',
-            'stft']
+FAMILIES = [
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+]
 SMALL = dict(n_fft=64, win_length=48, hop_length=20, pad_begin=True)
 FAMILY_ARGS = {
     'stft_magnitude': dict(return_decibel=True),
@@ -39,11 +44,17 @@ def audio(n_samples=400, n_channels=2, layout='channels_last', seed=0):
 
 
 @pytest.mark.parametrize('family', FAMILIES)
-@pytest.mark.parametrize('layouts', [('channels_last', 'channels_first'),
-                                     ('channels_first', 'channels_last')])
+@pytest.mark.parametrize(
+    'layouts', [('channels_last', 'channels_first'), ('channels_first', 'channels_last')]
+)
 def test_functions_give_the_cpu_backends_bits(family, layouts):
-    kwargs = dict(FAMILY_ARGS[family], input_data_format=layouts[0],
-                  output_data_format=layouts[1], n_fft=256, hop_length=100)
+    kwargs = dict(
+        FAMILY_ARGS[family],
+        input_data_format=layouts[0],
+        output_data_format=layouts[1],
+        n_fft=256,
+        hop_length=100,
+    )
     x = audio(3000, 2, layouts[0], seed=1)
     ours = getattr(kft, family)(torch.from_numpy(x), **kwargs)
     assert isinstance(ours, torch.Tensor)
@@ -65,8 +76,10 @@ def test_dtype_policy_and_the_input_tensor_is_not_copied():
     as_float64 = torch.from_numpy(x.astype(np.float64))
     np.testing.assert_array_equal(kft.stft_magnitude(as_float64, n_fft=128).numpy(), expected)
     ints = np.round(x * 1000).astype(np.int16)
-    np.testing.assert_array_equal(kft.stft_magnitude(torch.from_numpy(ints), n_fft=128).numpy(),
-                                  cpu.stft_magnitude(ints, n_fft=128))
+    np.testing.assert_array_equal(
+        kft.stft_magnitude(torch.from_numpy(ints), n_fft=128).numpy(),
+        cpu.stft_magnitude(ints, n_fft=128),
+    )
     tensor = torch.from_numpy(x)
     spec = FrontEnd.stft_magnitude(n_fft=128)
     assert kft.as_audio_tensor(tensor, kft._ops.spec_key(spec)) is tensor  # float32: no copy
@@ -105,7 +118,8 @@ def test_the_operators_are_the_compiled_librarys_kernels():
     for name, argument in (('front_end', 'audio'), ('inverse_stft', 'stft')):
         qualified = f'kapre_fast::{name}'
         assert str(getattr(torch.ops.kapre_fast, name).default._schema) == (
-            f'{qualified}(Tensor {argument}, str spec, int threads) -> Tensor')
+            f'{qualified}(Tensor {argument}, str spec, int threads) -> Tensor'
+        )
         assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CPU')
         assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CUDA') == cuda_built
         assert qualified not in torch._library.custom_ops.OPDEFS  # not a Python custom_op
@@ -150,9 +164,22 @@ def test_raw_operators_name_bad_arguments():
         ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key + ' ', 0)
     window = torch.ones(64)
     none = torch.zeros(0, dtype=torch.int32)
-    framing = dict(n_fft=64, win_length=64, hop_length=16, pad_begin=0, pad_end=False, output=0,
-                   power=1, decibel=False, db_multiplier=10.0, amin=1e-5, ref_value=1.0,
-                   dynamic_range=80.0, input_channels_first=False, output_channels_first=False)
+    framing = dict(
+        n_fft=64,
+        win_length=64,
+        hop_length=16,
+        pad_begin=0,
+        pad_end=False,
+        output=0,
+        power=1,
+        decibel=False,
+        db_multiplier=10.0,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+        input_channels_first=False,
+        output_channels_first=False,
+    )
     with pytest.raises(ValueError, match='window has 64 samples but win_length is 48'):
         ops.define_front_end('t', window, none, none, none.float(), **dict(framing, win_length=48))
     with pytest.raises(ValueError, match='output must be 0'):
@@ -162,9 +189,14 @@ def test_raw_operators_name_bad_arguments():
     with pytest.raises(TypeError, match='band_start must be Int'):
         ops.define_front_end('t', window, none.long(), none, none.float(), **framing)
     with pytest.raises(ValueError, match='mag_phase output takes no filterbank'):
-        ops.define_front_end('t', window, torch.tensor([1], dtype=torch.int32),
-                             torch.tensor([2], dtype=torch.int32), torch.ones(2),
-                             **dict(framing, output=1))
+        ops.define_front_end(
+            't',
+            window,
+            torch.tensor([1], dtype=torch.int32),
+            torch.tensor([2], dtype=torch.int32),
+            torch.ones(2),
+            **dict(framing, output=1),
+        )
     with pytest.raises(ValueError, match='amin is out of float32 range'):
         ops.define_front_end('t', window, none, none, none.float(), **dict(framing, amin=1e300))
     ops.define_front_end('t', window, none, none, none.float(), **framing)
@@ -176,8 +208,11 @@ def test_raw_operators_name_bad_arguments():
 
 def test_another_torch_release_is_refused_by_name():
     kft._ops.check_build('2.13.0+cpu', '2.13.0+cu130')  # one release, CPU or CUDA build: fine
-    with pytest.raises(ImportError, match=r'built for torch 2\.12\.1\+cpu but torch 2\.13\.0 '
-                                          r'is installed.*torch==2\.12\.1.*no-build-isolation'):
+    with pytest.raises(
+        ImportError,
+        match=r'built for torch 2\.12\.1\+cpu but torch 2\.13\.0 '
+        r'is installed.*torch==2\.12\.1.*no-build-isolation',
+    ):
         kft._ops.check_build('2.12.1+cpu', '2.13.0')
     with pytest.raises(ImportError, match='built without its PyTorch operators'):
         kft._ops.check_build('', '2.13.0')
@@ -193,14 +228,18 @@ def test_gradient_matches_finite_differences_of_the_float64_reference(family):
     without digital silence: the phase of a zero bin has no derivative."""
     spec = getattr(FrontEnd, family)(**SMALL, **FAMILY_ARGS[family])
     x = (0.3 * np.random.default_rng(4).standard_normal((2, 180, 1))).astype(np.float32)
-    as_real = lambda y: y.view(np.float32 if y.dtype == np.complex64 else np.float64).reshape(
-        y.shape + (2,)) if np.iscomplexobj(y) else y
+    as_real = lambda y: (
+        y.view(np.float32 if y.dtype == np.complex64 else np.float64).reshape(y.shape + (2,))
+        if np.iscomplexobj(y)
+        else y
+    )
     weights = np.random.default_rng(3).standard_normal(as_real(reference.compute(spec, x)).shape)
     source = torch.from_numpy(x).requires_grad_(True)
     y = kft.compute(spec, source)
     y = torch.view_as_real(y) if y.is_complex() else y
-    (gradient,) = torch.autograd.grad((y * torch.from_numpy(weights.astype(np.float32))).sum(),
-                                      source)
+    (gradient,) = torch.autograd.grad(
+        (y * torch.from_numpy(weights.astype(np.float32))).sum(), source
+    )
     loss = lambda z: float((as_real(reference.compute(spec, z)) * weights).sum())
     rng = np.random.default_rng(5)
     for _ in range(3):
@@ -217,8 +256,11 @@ def test_gradient_is_the_tensorflow_ops():
 
     spec = FrontEnd.stft_mag_phase(**SMALL, return_decibel=True)
     x = audio(180, 2, seed=6)
-    upstream = np.random.default_rng(7).standard_normal(
-        kft.compute(spec, torch.from_numpy(x)).shape).astype(np.float32)
+    upstream = (
+        np.random.default_rng(7)
+        .standard_normal(kft.compute(spec, torch.from_numpy(x)).shape)
+        .astype(np.float32)
+    )
     source = torch.from_numpy(x).requires_grad_(True)
     (ours,) = torch.autograd.grad(kft.compute(spec, source), source, torch.from_numpy(upstream))
     x_tf = tf.constant(x)
@@ -236,10 +278,12 @@ def test_istft_inverts_the_stft_and_has_a_gradient():
     waveform = kft.istft(X, **kwargs)
     np.testing.assert_array_equal(waveform.numpy(), cpu.istft(X.numpy(), **kwargs))
     trim = 64 - 16  # pad_begin's zeros
-    np.testing.assert_allclose(waveform.numpy()[:, trim:trim + 640], x, atol=1e-5)
+    np.testing.assert_allclose(waveform.numpy()[:, trim : trim + 640], x, atol=1e-5)
     source = X.clone().requires_grad_(True)
     (gradient,) = torch.autograd.grad(kft.istft(source, **kwargs).square().sum(), source)
-    direction = torch.randn(X.shape, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    direction = torch.randn(
+        X.shape, dtype=torch.complex64, generator=torch.Generator().manual_seed(0)
+    )
     step = 1e-2
     loss = lambda Y: kft.istft(Y, **kwargs).square().sum().item()
     numeric = (loss(X + step * direction) - loss(X - step * direction)) / (2 * step)
@@ -252,9 +296,14 @@ def _stft_reference(spec, audio):
     """float64 torch.stft of `audio` (channels_last, frames of n_fft = win_length, no
     centring), then spec's |X|^power and filterbank, or the complex STFT as (..., 2) reals."""
     batch, time, channels = audio.shape
-    X = torch.stft(audio.transpose(1, 2).reshape(-1, time), spec.n_fft, spec.hop_length,
-                   window=torch.from_numpy(np.array(spec.window(), dtype=np.float64)),
-                   center=False, return_complex=True)  # (signals, freq, frames)
+    X = torch.stft(
+        audio.transpose(1, 2).reshape(-1, time),
+        spec.n_fft,
+        spec.hop_length,
+        window=torch.from_numpy(np.array(spec.window(), dtype=np.float64)),
+        center=False,
+        return_complex=True,
+    )  # (signals, freq, frames)
     X = X.reshape(batch, channels, *X.shape[1:]).permute(0, 3, 2, 1)  # kapre's layout
     if spec.output == 'complex':
         return torch.view_as_real(X)
@@ -286,10 +335,12 @@ def test_create_graph_gives_torch_stfts_gradient_penalty(family):
     x = torch.from_numpy(audio(300, 2, seed=13))
     ours, ours_gradient = _gradient_penalty_and_its_gradient(lambda a: kft.compute(spec, a), x)
     theirs, gradient = _gradient_penalty_and_its_gradient(
-        lambda a: _stft_reference(spec, a), x.double())
+        lambda a: _stft_reference(spec, a), x.double()
+    )
     assert ours == pytest.approx(theirs, rel=1e-5)
-    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
-                               atol=1e-5 * gradient.abs().max().item())
+    np.testing.assert_allclose(
+        ours_gradient.numpy(), gradient.numpy(), rtol=0, atol=1e-5 * gradient.abs().max().item()
+    )
 
 
 def test_create_graph_through_istft_is_the_compositions():
@@ -297,12 +348,15 @@ def test_create_graph_through_istft_is_the_compositions():
     X = kft.stft(torch.from_numpy(audio(400, 2, seed=14)), **kwargs)
     spec = FrontEnd.inverted_by_istft(**kwargs)
     ours, ours_gradient = _gradient_penalty_and_its_gradient(
-        lambda Y: kft.istft(Y, **kwargs).pow(3), X)  # a penalty that depends on X
+        lambda Y: kft.istft(Y, **kwargs).pow(3), X
+    )  # a penalty that depends on X
     theirs, gradient = _gradient_penalty_and_its_gradient(
-        lambda Y: kft._composition.inverse_stft(spec, Y).pow(3), X.to(torch.complex128))
+        lambda Y: kft._composition.inverse_stft(spec, Y).pow(3), X.to(torch.complex128)
+    )
     assert ours == pytest.approx(theirs, rel=1e-5)
-    np.testing.assert_allclose(ours_gradient.numpy(), gradient.numpy(), rtol=0,
-                               atol=1e-5 * gradient.abs().max().item())
+    np.testing.assert_allclose(
+        ours_gradient.numpy(), gradient.numpy(), rtol=0, atol=1e-5 * gradient.abs().max().item()
+    )
 
 
 # ----- torch.compile, modules --------------------------------------------------------------------
@@ -310,8 +364,9 @@ def test_create_graph_through_istft_is_the_compositions():
 
 def test_compiled_with_fullgraph_gives_the_same_values_and_gradients():
     torch._dynamo.reset()
-    layer = kft.MelSpectrogram(n_fft=256, hop_length=64, sample_rate=8000, n_mels=16,
-                               return_decibel=True)
+    layer = kft.MelSpectrogram(
+        n_fft=256, hop_length=64, sample_rate=8000, n_mels=16, return_decibel=True
+    )
 
     def pipeline(x):
         functional = kft.stft_magnitude(x, n_fft=128, hop_length=64)  # the function form too
@@ -345,8 +400,7 @@ def test_compiled_istft_with_dynamic_shapes():
     inverse = lambda X: kft.istft(X, n_fft=64, hop_length=16)
     compiled = torch.compile(inverse, fullgraph=True, backend='aot_eager', dynamic=True)
     for n_samples in (400, 577):  # a second frame count: one program for both
-        X = kft.stft(torch.from_numpy(audio(n_samples, 2, seed=n_samples)), n_fft=64,
-                     hop_length=16)
+        X = kft.stft(torch.from_numpy(audio(n_samples, 2, seed=n_samples)), n_fft=64, hop_length=16)
         torch.testing.assert_close(compiled(X), inverse(X), rtol=0, atol=0)
 
 
@@ -369,8 +423,13 @@ def test_fake_implementation_gives_the_real_shapes():
 
     for family in FAMILIES:
         for layout in ('channels_last', 'channels_first'):
-            spec = getattr(FrontEnd, family)(**SMALL, pad_end=True, input_data_format=layout,
-                                             output_data_format=layout, **FAMILY_ARGS[family])
+            spec = getattr(FrontEnd, family)(
+                **SMALL,
+                pad_end=True,
+                input_data_format=layout,
+                output_data_format=layout,
+                **FAMILY_ARGS[family],
+            )
             x = torch.from_numpy(audio(301, 3, layout, seed=9))
             real = kft.compute(spec, x)
             with FakeTensorMode() as mode:
@@ -414,8 +473,7 @@ def test_meta_and_fake_implementations_refuse_what_the_kernels_refuse():
     for operator, tensor, spec, threads in cases:
         expected = _outcome(operator, tensor, spec, threads)
         refused += isinstance(expected[1], str)
-        meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype,
-                                   device='meta')
+        meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
         assert _outcome(operator, meta, spec, threads) == expected
         with FakeTensorMode() as mode:
             assert _outcome(operator, mode.from_tensor(tensor), spec, threads) == expected
@@ -444,28 +502,40 @@ for ours, expected in zip(program.module()(x), eager, strict=True):
     torch.testing.assert_close(ours, expected, rtol=0, atol=0)
 """
     for code in (save, load):
-        result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [sys.executable, '-c', code], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_modules_compute_the_functions_and_train():
     torch.manual_seed(0)
-    module = kft.MelSpectrogram(n_fft=256, hop_length=128, sample_rate=8000, n_mels=16,
-                                return_decibel=True, threads=1)
+    module = kft.MelSpectrogram(
+        n_fft=256, hop_length=128, sample_rate=8000, n_mels=16, return_decibel=True, threads=1
+    )
     assert 'n_mels=16' in repr(module)
     assert list(inspect.signature(kft.MelSpectrogram).parameters)[-1] == 'threads'
     x = torch.from_numpy(audio(2048, 1, seed=10))
     np.testing.assert_array_equal(
-        module(x).numpy(), kft.melspectrogram(x, n_fft=256, hop_length=128, sample_rate=8000,
-                                              n_mels=16, return_decibel=True).numpy())
-    for cls, family in [(kft.STFTMagnitude, 'stft_magnitude'), (kft.STFTMagPhase, 'stft_mag_phase'),
-                        (kft.LogFrequencySpectrogram, 'log_frequency_spectrogram'),
-                        (kft.STFT, 'stft')]:
-        kwargs = dict(n_fft=256, sample_rate=8000, log_n_bins=12, log_f_min=300.0) \
-            if family == 'log_frequency_spectrogram' else dict(n_fft=256)
-        np.testing.assert_array_equal(cls(**kwargs)(x).numpy(),
-                                      getattr(cpu, family)(x.numpy(), **kwargs))
+        module(x).numpy(),
+        kft.melspectrogram(
+            x, n_fft=256, hop_length=128, sample_rate=8000, n_mels=16, return_decibel=True
+        ).numpy(),
+    )
+    for cls, family in [
+        (kft.STFTMagnitude, 'stft_magnitude'),
+        (kft.STFTMagPhase, 'stft_mag_phase'),
+        (kft.LogFrequencySpectrogram, 'log_frequency_spectrogram'),
+        (kft.STFT, 'stft'),
+    ]:
+        kwargs = (
+            dict(n_fft=256, sample_rate=8000, log_n_bins=12, log_f_min=300.0)
+            if family == 'log_frequency_spectrogram'
+            else dict(n_fft=256)
+        )
+        np.testing.assert_array_equal(
+            cls(**kwargs)(x).numpy(), getattr(cpu, family)(x.numpy(), **kwargs)
+        )
     inverse = kft.InverseSTFT(n_fft=256)
     X = kft.STFT(n_fft=256)(x)
     np.testing.assert_array_equal(inverse(X).numpy(), cpu.istft(X.numpy(), n_fft=256))
@@ -491,15 +561,18 @@ def test_modules_compute_the_functions_and_train():
 
 
 def test_import_kapre_fast_does_not_import_torch_and_the_extra_is_named():
-    code = ('import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
-            'assert "torch" not in sys.modules, "torch imported"\n'
-            'sys.modules["torch"] = None\n'
-            'try:\n'
-            '    import kapre_fast.torch\n'
-            'except ImportError as error:\n'
-            '    print(error)\n')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        'import sys, kapre_fast, kapre_fast.cpu, kapre_fast.reference\n'
+        'assert "torch" not in sys.modules, "torch imported"\n'
+        'sys.modules["torch"] = None\n'
+        'try:\n'
+        '    import kapre_fast.torch\n'
+        'except ImportError as error:\n'
+        '    print(error)\n'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     from kapre_fast._loader import pip_install_hint
 
@@ -530,8 +603,9 @@ def test_cuda_tensors_run_the_cuda_kernels():
     ours.sum().backward()
     assert on_gpu.grad.device == on_gpu.device and torch.isfinite(on_gpu.grad).all()
     X = kft.stft(on_gpu.detach(), n_fft=1024, pad_begin=True, pad_end=True)
-    torch.testing.assert_close(kft.istft(X, n_fft=1024)[:, :20000].cpu(), torch.from_numpy(x),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        kft.istft(X, n_fft=1024)[:, :20000].cpu(), torch.from_numpy(x), atol=1e-5, rtol=0
+    )
 
 
 @pytest.mark.gpu
@@ -540,8 +614,9 @@ def test_cuda_operators_run_on_torchs_current_stream_without_copies():
     ops = torch.ops.kapre_fast
     x = torch.from_numpy(audio(5000, 2, 'channels_first', seed=12))
     for family in FAMILIES:
-        spec = getattr(FrontEnd, family)(n_fft=256, hop_length=64, input_data_format=
-                                         'channels_first', **FAMILY_ARGS[family])
+        spec = getattr(FrontEnd, family)(
+            n_fft=256, hop_length=64, input_data_format='channels_first', **FAMILY_ARGS[family]
+        )
         key = kft._ops.spec_key(spec)
         stream = torch.cuda.Stream()
         with torch.cuda.stream(stream):

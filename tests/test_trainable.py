@@ -16,11 +16,28 @@ keras = pytest.importorskip('keras')
 from kapre_fast import composed, layers  # noqa: E402
 
 CASES = {
-    'mel': dict(n_fft=256, win_length=200, hop_length=64, filterbank='mel', sample_rate=16000,
-                n_mels=24, input_data_format='channels_last', output_data_format='channels_last'),
-    'log_db': dict(n_fft=512, hop_length=128, pad_begin=True, filterbank='log',
-                   sample_rate=16000, log_n_bins=30, log_f_min=100.0, return_decibel=True,
-                   input_data_format='channels_first', output_data_format='channels_first'),
+    'mel': dict(
+        n_fft=256,
+        win_length=200,
+        hop_length=64,
+        filterbank='mel',
+        sample_rate=16000,
+        n_mels=24,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    ),
+    'log_db': dict(
+        n_fft=512,
+        hop_length=128,
+        pad_begin=True,
+        filterbank='log',
+        sample_rate=16000,
+        log_n_bins=30,
+        log_f_min=100.0,
+        return_decibel=True,
+        input_data_format='channels_first',
+        output_data_format='channels_first',
+    ),
 }
 
 
@@ -41,8 +58,9 @@ def _composed(layer, audio, window, band_weights):
     if spec.return_decibel:
         multiplier, amin, ref, dynamic_range = spec.decibel
         log10 = np.log(10.0).astype(features.dtype.as_numpy_dtype)
-        features = multiplier * (tf.math.log(tf.maximum(features, amin)) / log10
-                                 - np.log10(max(amin, ref)))
+        features = multiplier * (
+            tf.math.log(tf.maximum(features, amin)) / log10 - np.log10(max(amin, ref))
+        )
         peak = tf.reduce_max(features, axis=[1, 2, 3], keepdims=True)
         features = tf.maximum(features, peak - dynamic_range)
     if spec.output_data_format == 'channels_last':
@@ -51,16 +69,19 @@ def _composed(layer, audio, window, band_weights):
 
 
 def _trainable_layer(case, **extra):
-    layer = layers.FrontEnd(**CASES[case], trainable_window=True, trainable_filterbank=True,
-                            **extra)
+    layer = layers.FrontEnd(
+        **CASES[case], trainable_window=True, trainable_filterbank=True, **extra
+    )
     return layer
 
 
 @pytest.mark.parametrize('case', list(CASES))
 def test_gradients_match_tf_composition_and_finite_differences(case, speech_batch):
     layer = _trainable_layer(case)
-    x = to_input_layout(speech_batch(n_examples=2, n_samples=3000, n_channels=2, seed=4),
-                        layer.spec.input_data_format)
+    x = to_input_layout(
+        speech_batch(n_examples=2, n_samples=3000, n_channels=2, seed=4),
+        layer.spec.input_data_format,
+    )
     layer.build(x.shape)
     assert [w.name for w in layer.trainable_weights] == ['window', 'band_weights']
     weights = np.random.default_rng(1).standard_normal(layer(x).shape)
@@ -87,8 +108,9 @@ def test_gradients_match_tf_composition_and_finite_differences(case, speech_batc
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=2e-4 * peak, err_msg=name)
 
     # Central differences of the float64 composition, at a few window and band weights.
-    x64, w64, b64 = (np.asarray(v, np.float64) for v in (x, layer.window.numpy(),
-                                                           layer.band_weights.numpy()))
+    x64, w64, b64 = (
+        np.asarray(v, np.float64) for v in (x, layer.window.numpy(), layer.band_weights.numpy())
+    )
     rng = np.random.default_rng(2)
     for name, values, gradient in (('window', w64, ours[1]), ('band_weights', b64, ours[2])):
         for index in rng.choice(values.size, 4, replace=False):
@@ -116,8 +138,9 @@ def test_xla_path_gives_the_same_gradients(noise_batch):
     eager = gradients(x)
     compiled = tf.function(gradients, jit_compile=True)(x)
     for a, b in zip(eager, compiled):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0,
-                                   atol=1e-4 * np.abs(a.numpy()).max())
+        np.testing.assert_allclose(
+            a.numpy(), b.numpy(), rtol=0, atol=1e-4 * np.abs(a.numpy()).max()
+        )
 
 
 def test_small_model_trains_its_filterbank_and_the_loss_falls(noise_batch):
@@ -129,13 +152,15 @@ def test_small_model_trains_its_filterbank_and_the_loss_falls(noise_batch):
     teacher = layers.FrontEnd(**spec, trainable_filterbank=True)
     teacher.build(x.shape)
     initial = teacher.band_weights.numpy()
-    teacher.band_weights.assign(initial * np.random.default_rng(3).uniform(0.5, 1.5,
-                                                                            initial.shape))
+    teacher.band_weights.assign(initial * np.random.default_rng(3).uniform(0.5, 1.5, initial.shape))
     target = teacher(x).numpy()
 
     model = composed.get_melspectrogram_layer(
-        input_shape=x.shape[1:], **{k: v for k, v in spec.items() if k != 'filterbank'},
-        trainable_window=True, trainable_filterbank=True)
+        input_shape=x.shape[1:],
+        **{k: v for k, v in spec.items() if k != 'filterbank'},
+        trainable_window=True,
+        trainable_filterbank=True,
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss='mse')
     before = model.evaluate(x, target, verbose=0)
     model.fit(x, target, epochs=40, batch_size=8, verbose=0)
@@ -171,24 +196,36 @@ def test_not_trainable_by_default_and_weights_change_the_output(noise_batch):
     np.testing.assert_allclose(layer(x).numpy(), 2 * plain(x).numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize('kwargs, message', [
-    (dict(compat='librosa', trainable_window=True),
-     "trainable_window=True needs compat='kapre', got compat='librosa'"),
-    (dict(compat='torchaudio', filterbank='mel', trainable_filterbank=True),
-     "trainable_filterbank=True needs compat='kapre', got compat='torchaudio'"),
-    (dict(filterbank='none', trainable_filterbank=True),
-     "trainable_filterbank=True needs a filterbank .*got filterbank='none'"),
-    (dict(implementation='builtin', trainable_window=True),
-     "trainable_window=True needs implementation='fused', got implementation='builtin'"),
-])
+@pytest.mark.parametrize(
+    'kwargs, message',
+    [
+        (
+            dict(compat='librosa', trainable_window=True),
+            "trainable_window=True needs compat='kapre', got compat='librosa'",
+        ),
+        (
+            dict(compat='torchaudio', filterbank='mel', trainable_filterbank=True),
+            "trainable_filterbank=True needs compat='kapre', got compat='torchaudio'",
+        ),
+        (
+            dict(filterbank='none', trainable_filterbank=True),
+            "trainable_filterbank=True needs a filterbank .*got filterbank='none'",
+        ),
+        (
+            dict(implementation='builtin', trainable_window=True),
+            "trainable_window=True needs implementation='fused', got implementation='builtin'",
+        ),
+    ],
+)
 def test_bad_trainable_options_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         layers.FrontEnd(n_fft=256, **kwargs)
 
 
 def test_trainable_options_must_be_bools():
-    with pytest.raises(TypeError,
-                       match=r"trainable_window must be a bool \(or 0 or 1\), got str 'yes'"):
+    with pytest.raises(
+        TypeError, match=r"trainable_window must be a bool \(or 0 or 1\), got str 'yes'"
+    ):
         layers.FrontEnd(n_fft=256, trainable_window='yes')
     with pytest.raises(ValueError, match="needs compat='kapre'"):
         composed.get_melspectrogram_layer(compat='librosa', trainable_filterbank=True)

@@ -18,8 +18,12 @@ def test_version_comes_from_the_package_metadata():
 
 
 def test_command_line_reports_the_same_version():
-    result = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', '--version'],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, '-m', 'kapre_fast.cli', '--version'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f'kapre-fast {kapre_fast.__version__}'
 
@@ -27,11 +31,15 @@ def test_command_line_reports_the_same_version():
 def test_a_source_folder_that_was_never_installed_reads_pyproject(tmp_path, monkeypatch):
     """The fallback: no metadata (PackageNotFoundError), the version of pyproject.toml beside
     the package folder."""
+
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, 'version', missing)
     package = Path(kapre_fast.__file__).resolve().parent
-    expected = ('0+unknown' if not (package.parent / 'pyproject.toml').exists() else
-                tomllib.loads((package.parent / 'pyproject.toml').read_text())['project']['version'])
+    expected = (
+        '0+unknown'
+        if not (package.parent / 'pyproject.toml').exists()
+        else tomllib.loads((package.parent / 'pyproject.toml').read_text())['project']['version']
+    )
     assert kapre_fast._package_version() == expected

@@ -73,8 +73,8 @@ std::string check_front_end_audio(const float* audio, const std::vector<int64_t>
   if (!err.empty()) return err;
   call->frames = frame_count(call->cfg, call->signal.time);
   call->features = feature_count(call->cfg, call->bands);
-  call->out_channels = call->cfg.output == OutputKind::kMagPhase ? 2 * call->signal.channels
-                                                                 : call->signal.channels;
+  call->out_channels =
+      call->cfg.output == OutputKind::kMagPhase ? 2 * call->signal.channels : call->signal.channels;
   call->out_first = out_first;
   call->out_shape.assign(dims.begin(), dims.end() - 2);
   if (out_first) {

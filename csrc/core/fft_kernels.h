@@ -28,21 +28,21 @@ inline V splat(float f) {
 // y = b * w for complex b (br, bi) and twiddle w (wr, wi) broadcast to lanes.
 // As KF_CMUL_STORE, but a plain store when kTw is false (the last pass, m == 1,
 // where every twiddle is exactly 1).
-#define KF_TW_STORE(YR, YI, BR, BI, WR, WI)     \
-  do {                                          \
-    if constexpr (kTw) {                        \
-      KF_CMUL_STORE(YR, YI, BR, BI, WR, WI);    \
-    } else {                                    \
-      (YR) = (BR);                              \
-      (YI) = (BI);                              \
-    }                                           \
+#define KF_TW_STORE(YR, YI, BR, BI, WR, WI)  \
+  do {                                       \
+    if constexpr (kTw) {                     \
+      KF_CMUL_STORE(YR, YI, BR, BI, WR, WI); \
+    } else {                                 \
+      (YR) = (BR);                           \
+      (YI) = (BI);                           \
+    }                                        \
   } while (0)
 
 #define KF_CMUL_STORE(YR, YI, BR, BI, WR, WI) \
-  do {                                         \
-    const V br_ = (BR), bi_ = (BI);            \
-    (YR) = br_ * (WR) - bi_ * (WI);            \
-    (YI) = br_ * (WI) + bi_ * (WR);            \
+  do {                                        \
+    const V br_ = (BR), bi_ = (BI);           \
+    (YR) = br_ * (WR) - bi_ * (WI);           \
+    (YI) = br_ * (WI) + bi_ * (WR);           \
   } while (0)
 
 template <class V, bool kTw>
@@ -158,14 +158,14 @@ inline void dft4(V* r, V* i, int stride) {
 }
 
 // cos and -sin of 2 pi m / 16 for m = 0..9 (the products j1 * k2 of dft16's inner twiddles).
-constexpr float kDft16C[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f,
-                               0.38268343236508977f, 0.0f, -0.38268343236508977f,
-                               -0.70710678118654752f, -0.92387953251128674f, -1.0f,
-                               -0.92387953251128674f};
-constexpr float kDft16S[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752f,
-                               -0.92387953251128674f, -1.0f, -0.92387953251128674f,
-                               -0.70710678118654752f, -0.38268343236508977f, 0.0f,
-                               0.38268343236508977f};
+constexpr float kDft16C[10] = {
+    1.0f,  0.92387953251128674f,  0.70710678118654752f,  0.38268343236508977f,
+    0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
+    -1.0f, -0.92387953251128674f};
+constexpr float kDft16S[10] = {
+    0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
+    -1.0f, -0.92387953251128674f, -0.70710678118654752f, -0.38268343236508977f,
+    0.0f,  0.38268343236508977f};
 
 // One radix-16 butterfly: a DFT of length 16 as 4 x 4 with the inner twiddles
 // exp(-2 pi i j1 k2 / 16), of inputs x[k * st], k < 16; output j goes to y[j * os],
@@ -175,8 +175,8 @@ constexpr float kDft16S[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752
 // storing all 32 outputs, made GCC spill about 30 vectors a butterfly on AVX-512). Kept out of
 // line: inlined into a caller's loop, GCC's allocator spilled as much again (12-15% slower).
 template <class V, bool kTw>
-__attribute__((noinline)) void radix16_butterfly(const V* xr, const V* xi, int64_t st, V* yr, V* yi, int64_t os,
-                              const float* twr, const float* twi) {
+__attribute__((noinline)) void radix16_butterfly(const V* xr, const V* xi, int64_t st, V* yr, V* yi,
+                                                 int64_t os, const float* twr, const float* twi) {
   // After the first stage r[4 * j1 + k2]; the second stage makes it X[j1 + 4 j2] at 4 j1 + j2.
   V r[16], im[16];
   KF_UNROLL
@@ -284,14 +284,30 @@ template <class V>
 void run_pass(const FftPass& ps, const V* xr, const V* xi, V* yr, V* yi) {
   const bool tw = ps.m > 1;
   switch (ps.radix) {
-    case 2: tw ? pass_radix2<V, true>(ps, xr, xi, yr, yi) : pass_radix2<V, false>(ps, xr, xi, yr, yi); break;
-    case 3: pass_odd<V, 3>(ps, xr, xi, yr, yi); break;
-    case 4: tw ? pass_radix4<V, true>(ps, xr, xi, yr, yi) : pass_radix4<V, false>(ps, xr, xi, yr, yi); break;
-    case 5: pass_odd<V, 5>(ps, xr, xi, yr, yi); break;
-    case 7: pass_odd<V, 7>(ps, xr, xi, yr, yi); break;
-    case 8: tw ? pass_radix8<V, true>(ps, xr, xi, yr, yi) : pass_radix8<V, false>(ps, xr, xi, yr, yi); break;
-    case 16: tw ? pass_radix16<V, true>(ps, xr, xi, yr, yi) : pass_radix16<V, false>(ps, xr, xi, yr, yi); break;
-    default: pass_odd<V, 0>(ps, xr, xi, yr, yi); break;
+    case 2:
+      tw ? pass_radix2<V, true>(ps, xr, xi, yr, yi) : pass_radix2<V, false>(ps, xr, xi, yr, yi);
+      break;
+    case 3:
+      pass_odd<V, 3>(ps, xr, xi, yr, yi);
+      break;
+    case 4:
+      tw ? pass_radix4<V, true>(ps, xr, xi, yr, yi) : pass_radix4<V, false>(ps, xr, xi, yr, yi);
+      break;
+    case 5:
+      pass_odd<V, 5>(ps, xr, xi, yr, yi);
+      break;
+    case 7:
+      pass_odd<V, 7>(ps, xr, xi, yr, yi);
+      break;
+    case 8:
+      tw ? pass_radix8<V, true>(ps, xr, xi, yr, yi) : pass_radix8<V, false>(ps, xr, xi, yr, yi);
+      break;
+    case 16:
+      tw ? pass_radix16<V, true>(ps, xr, xi, yr, yi) : pass_radix16<V, false>(ps, xr, xi, yr, yi);
+      break;
+    default:
+      pass_odd<V, 0>(ps, xr, xi, yr, yi);
+      break;
   }
 }
 
@@ -348,8 +364,12 @@ void complex_forward(const ComplexFftView& f, V*& re, V*& im, V* scratch) {
   V* di = scratch + n;
   for (int i = 0; i < f.n_passes; ++i) {
     run_pass(f.passes[i], sr, si, dr, di);
-    V* t = sr; sr = dr; dr = t;
-    t = si; si = di; di = t;
+    V* t = sr;
+    sr = dr;
+    dr = t;
+    t = si;
+    si = di;
+    di = t;
   }
   re = sr;
   im = si;
@@ -393,8 +413,8 @@ void complex_forward_blocked_loaded(const RealFftView& f, Load& load, V* scratch
   V r[16], i[16];
   for (int64_t q = 0; q < m; ++q) {
     load(q, r, i);
-    radix16_butterfly<V, true>(r, i, 1, scratch + q, scratch + 16 * bs + q, bs,
-                               a.tw_re + 15 * q, a.tw_im + 15 * q);
+    radix16_butterfly<V, true>(r, i, 1, scratch + q, scratch + 16 * bs + q, bs, a.tw_re + 15 * q,
+                               a.tw_im + 15 * q);
   }
   blocked_sub_ffts(f, scratch);
 }
@@ -413,7 +433,9 @@ struct NoMagnitude {};
 // magnitude is scaled by 1/2 (both exact powers of two).
 struct PowerSpectrum {
   template <class V>
-  V operator()(V re, V im) const { return re * re + im * im; }
+  V operator()(V re, V im) const {
+    return re * re + im * im;
+  }
 };
 
 // Where Z_k lies after the complex transform: index (k & mask) * bm + (k >> shift) of
@@ -522,8 +544,8 @@ void real_forward(const RealFftView& f, V* zr, V* zi, V* xr, V* xi, V* scratch, 
 // real_forward for even n where use_blocks holds, its packed input made by `load` (see
 // complex_forward_blocked_loaded) instead of read from (zr, zi).
 template <class V, class Load, class Mag = NoMagnitude>
-void real_forward_loaded(const RealFftView& f, Load& load, V* xr, V* xi, V* scratch,
-                         Mag mag = {}, int64_t bins = INT64_MAX) {
+void real_forward_loaded(const RealFftView& f, Load& load, V* xr, V* xi, V* scratch, Mag mag = {},
+                         int64_t bins = INT64_MAX) {
   complex_forward_blocked_loaded(f, load, scratch);
   real_split(f, blocked_result<V>(f, scratch), xr, xi, mag, bins);
 }

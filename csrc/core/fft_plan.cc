@@ -39,12 +39,27 @@ void fill_twiddles(int radix, int64_t m, int64_t len, float* tw_re, float* tw_im
 // then 8, 4, 2, 3, 5, 7, ...
 std::vector<int> factorize(int64_t n, int64_t* leftover) {
   std::vector<int> radices;
-  while (n % 16 == 0) { radices.push_back(16); n /= 16; }
-  if (n % 8 == 0) { radices.push_back(8); n /= 8; }
-  if (n % 4 == 0) { radices.push_back(4); n /= 4; }
-  if (n % 2 == 0) { radices.push_back(2); n /= 2; }
+  while (n % 16 == 0) {
+    radices.push_back(16);
+    n /= 16;
+  }
+  if (n % 8 == 0) {
+    radices.push_back(8);
+    n /= 8;
+  }
+  if (n % 4 == 0) {
+    radices.push_back(4);
+    n /= 4;
+  }
+  if (n % 2 == 0) {
+    radices.push_back(2);
+    n /= 2;
+  }
   for (int p = 3; p <= kMaxDirectRadix && n > 1; p += 2) {
-    while (n % p == 0) { radices.push_back(p); n /= p; }
+    while (n % p == 0) {
+      radices.push_back(p);
+      n /= p;
+    }
   }
   *leftover = n;
   // The largest radix goes last: the last pass needs no twiddles (m == 1), so the passes

@@ -95,9 +95,9 @@ inline V decibel(V x) {
   const VI bits = (VI)x;
   VI e = ((bits >> 23) & 0xff) - 126;
   V m = (V)((bits & 0x007fffff) | 0x3f000000);  // in [0.5, 1)
-  const VI small = m < kLogSqrtHalf;             // lanes: -1 where true
-  e += small;                                    // e - 1 there
-  m = m + (V)((VI)m & small) - 1.0f;             // 2m - 1 there, m - 1 elsewhere
+  const VI small = m < kLogSqrtHalf;            // lanes: -1 where true
+  e += small;                                   // e - 1 there
+  m = m + (V)((VI)m & small) - 1.0f;            // 2m - 1 there, m - 1 elsewhere
   const V ln = log_of_reduced(m, __builtin_convertvector(e, V));
   return ln * 4.342944819032518f;  // 10 / ln(10)
 }
@@ -121,7 +121,9 @@ inline V vatan2(V y, V x) {
   const V u = above ? (t - 1.0f) / (t + 1.0f) : t;
   const V z = u * u;
   const V poly = (((8.05374449538e-2f * z - 1.38776856032e-1f) * z + 1.99777106478e-1f) * z -
-                  3.33329491539e-1f) * z * u + u;
+                  3.33329491539e-1f) *
+                     z * u +
+                 u;
   V r = (above ? splat<V>(0.78539816339744831f) : V{}) + poly;  // atan(t), in [0, pi/4]
   r = swap ? 1.5707963267948966f - r : r;
   r = ((VI)x & sign) != 0 ? 3.1415926535897932f - r : r;  // x < 0, or -0
@@ -191,10 +193,11 @@ inline void transpose_block(const float* src, int64_t row_stride, V* dst) {
 // needs only one new sample per lane-vector beyond the first hop rows.
 inline V shift_in(V v, float x) {
 #if defined(KF_ISA_AVX512)
-  return (V)_mm512_castsi512_ps(
-      _mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(x)), _mm512_castps_si512((__m512)v), 1));
+  return (V)_mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(x)),
+                                                    _mm512_castps_si512((__m512)v), 1));
 #elif defined(KF_ISA_AVX2)
-  const __m256 rotated = _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0));
+  const __m256 rotated =
+      _mm256_permutevar8x32_ps((__m256)v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0));
   return (V)_mm256_blend_ps(rotated, _mm256_set1_ps(x), 0x80);
 #else
   V r;
@@ -901,8 +904,8 @@ void irfft_rows(const RealFftView& fft, const float* in, int64_t rows, int64_t b
 }  // namespace
 
 extern const IsaKernels kKernels = {
-    KF_NAME,        kLanes,        frontend_scratch, frontend_tasks, istft_scratch,
-    istft_signals,  rfft_rows,     irfft_rows,       fft_scratch,    dct_frames,
+    KF_NAME,       kLanes,    frontend_scratch, frontend_tasks, istft_scratch,
+    istft_signals, rfft_rows, irfft_rows,       fft_scratch,    dct_frames,
 };
 
 }  // namespace KF_NS

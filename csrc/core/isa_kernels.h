@@ -61,13 +61,19 @@ struct IsaKernels {
   // MFCC's DCT of one signal: x holds its (clamped) dB bands band-major, x[m * x_stride + f]
   // for frames [0, frames) (x_stride >= frames rounded up to `lanes`, the rest readable);
   // y[f * ysf + i * ysk] = sum over m in order of x[m, f] * matrix[m * n_out + i].
-  void (*dct_frames)(const float* x, int64_t x_stride, int64_t frames, const DctView& dct,
-                     float* y, int64_t ysf, int64_t ysk);
+  void (*dct_frames)(const float* x, int64_t x_stride, int64_t frames, const DctView& dct, float* y,
+                     int64_t ysf, int64_t ysk);
 };
 
-namespace isa_avx512 { extern const IsaKernels kKernels; }
-namespace isa_avx2 { extern const IsaKernels kKernels; }
-namespace isa_sse2 { extern const IsaKernels kKernels; }
+namespace isa_avx512 {
+extern const IsaKernels kKernels;
+}
+namespace isa_avx2 {
+extern const IsaKernels kKernels;
+}
+namespace isa_sse2 {
+extern const IsaKernels kKernels;
+}
 
 // The widest kernels this CPU runs; KAPRE_FAST_ISA=avx512|avx2|sse2 narrows it (tests use it).
 const IsaKernels& isa_kernels();

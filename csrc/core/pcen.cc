@@ -85,8 +85,8 @@ inline float fast_log1p(float v) {
 // term left out is below 1e-13 of the result), exp(z) - 1 elsewhere.
 inline float fast_expm1(float z) {
   const float series =
-      z * (1.0f + z * (0.5f + z * (1.0f / 6 + z * (1.0f / 24 + z * (1.0f / 120 + z *
-                                                                   (1.0f / 720))))));
+      z *
+      (1.0f + z * (0.5f + z * (1.0f / 6 + z * (1.0f / 24 + z * (1.0f / 120 + z * (1.0f / 720))))));
   const float direct = fast_exp(z) - 1.0f;
   return std::fabs(z) < 0.0625f ? series : direct;
 }
@@ -98,8 +98,7 @@ struct Compress {
 };
 
 template <int kKind>
-inline void compress_frame(const Compress& c, const float* s, const float* m, float* y,
-                           int64_t n) {
+inline void compress_frame(const Compress& c, const float* s, const float* m, float* y, int64_t n) {
   for (int64_t k = 0; k < n; ++k) {
     const float scaled = s[k] * fast_exp(c.neg_gain * fast_log(c.eps + m[k]));
     if (kKind == 0) {
@@ -112,8 +111,7 @@ inline void compress_frame(const Compress& c, const float* s, const float* m, fl
   }
 }
 
-inline void compress_any(const Compress& c, const float* s, const float* m, float* y,
-                         int64_t n) {
+inline void compress_any(const Compress& c, const float* s, const float* m, float* y, int64_t n) {
   if (c.kind == 0) compress_frame<0>(c, s, m, y, n);
   if (c.kind == 1) compress_frame<1>(c, s, m, y, n);
   if (c.kind == 2) compress_frame<2>(c, s, m, y, n);

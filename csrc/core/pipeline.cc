@@ -182,8 +182,7 @@ std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const
     return "pad_begin length must be in [0, " + num(kMaxFftLength) + "], got " + num(cfg.pad_begin);
   }
   if (window_length != cfg.win_length) {
-    return "window has " + num(window_length) + " samples but win_length is " +
-           num(cfg.win_length);
+    return "window has " + num(window_length) + " samples but win_length is " + num(cfg.win_length);
   }
   const int out = static_cast<int>(cfg.output);
   if (out < 0 || out > 2) return "output kind must be 0, 1 or 2, got " + num(out);
@@ -220,8 +219,8 @@ std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const
   for (int64_t b = 0; b < bands.n_bands; ++b) {
     const int64_t start = bands.start[b], len = bands.length[b];
     if (start < 0 || len < 0 || start + len > n_freq) {
-      return "filterbank band " + num(b) + " covers bins [" + num(start) + ", " +
-             num(start + len) + ") outside [0, " + num(n_freq) + ")";
+      return "filterbank band " + num(b) + " covers bins [" + num(start) + ", " + num(start + len) +
+             ") outside [0, " + num(n_freq) + ")";
     }
     total += len;
   }
@@ -313,8 +312,8 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   const IsaKernels& k = isa_kernels();
   const auto plan = get_real_fft_plan(cfg.n_fft);
   std::vector<int64_t> offsets;
-  const FrontEndJob job = make_job(cfg, window, bands, signal, out, &plan->view(), &offsets,
-                                   k.lanes);
+  const FrontEndJob job =
+      make_job(cfg, window, bands, signal, out, &plan->view(), &offsets, k.lanes);
 
   const int64_t n_signals = signal.batch * signal.channels;
   const int64_t n_tasks = n_signals * job.tiles_per_signal;
@@ -334,9 +333,8 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   const int64_t per_example = signal.channels * job.n_frames * job.n_features;
   parallel(signal.batch, per_example, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      const float floor =
-          example_floor(task_max.data() + b * tasks_per_example, tasks_per_example,
-                        cfg.dynamic_range);
+      const float floor = example_floor(task_max.data() + b * tasks_per_example, tasks_per_example,
+                                        cfg.dynamic_range);
       const int64_t sk = out.sk;
       for (int64_t c = 0; c < signal.channels; ++c) {
         for (int64_t f = 0; f < job.n_frames; ++f) {
@@ -365,8 +363,8 @@ std::string check_dct(const FrontEndConfig& cfg, const BandView& bands, const Dc
            std::to_string(bands.n_bands) + " bands";
   }
   if (dct.n_out < 1 || dct.n_out > dct.n_in) {
-    return "n_mfcc must be in [1, " + std::to_string(dct.n_in) + "] (the filterbank's bands), got " +
-           std::to_string(dct.n_out);
+    return "n_mfcc must be in [1, " + std::to_string(dct.n_in) +
+           "] (the filterbank's bands), got " + std::to_string(dct.n_out);
   }
   return {};
 }
@@ -391,8 +389,8 @@ void compute_mfcc(const FrontEndConfig& cfg, const float* window, const BandView
   mel_layout.sb = signal.channels * mel_layout.sc;
   SignalView one = signal;
   one.batch = 1;
-  const FrontEndJob job = make_job(cfg, window, bands, one, mel_layout, &plan->view(), &offsets,
-                                   k.lanes);
+  const FrontEndJob job =
+      make_job(cfg, window, bands, one, mel_layout, &plan->view(), &offsets, k.lanes);
   const int64_t tasks_per_example = signal.channels * job.tiles_per_signal;
   if (signal.batch == 0 || tasks_per_example == 0) return;
   const int64_t scratch = k.frontend_scratch(job);
@@ -434,8 +432,9 @@ std::string check_istft(const FrontEndConfig& cfg, int64_t window_length,
   if (in.batch < 0 || in.channels < 0 || in.frames < 0) return "STFT shape must be non-negative";
   if (in.frames < 1) return "inverse STFT needs at least one frame, got 0";
   if (in.bins != cfg.n_fft / 2 + 1) {
-    return "STFT has " + std::to_string(in.bins) + " frequency bins but n_fft=" +
-           std::to_string(cfg.n_fft) + " needs " + std::to_string(cfg.n_fft / 2 + 1);
+    return "STFT has " + std::to_string(in.bins) +
+           " frequency bins but n_fft=" + std::to_string(cfg.n_fft) + " needs " +
+           std::to_string(cfg.n_fft / 2 + 1);
   }
   int64_t len = 0, signals = 0, total = 0;
   if (!mul_ok(in.frames - 1, cfg.hop_length, &len) || !mul_ok(in.batch, in.channels, &signals) ||

@@ -72,7 +72,8 @@ int64_t feature_count(const FrontEndConfig& cfg, const BandView& bands);
 
 // All checks must have passed. The output must hold (batch, channels, frames, features).
 void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,
-                      const SignalView& signal, const FeatureView& out, const ParallelFor& parallel);
+                      const SignalView& signal, const FeatureView& out,
+                      const ParallelFor& parallel);
 
 // MFCC: each frame's clamped dB filterbank row x (n_in = the bands) times a row-major
 // (n_in, n_out) matrix (the orthonormal DCT-II with any lifter folded in): y = x @ matrix.
@@ -101,7 +102,8 @@ struct SignalOutView {
   float* data = nullptr;
   int64_t sb = 0, sc = 0, st = 0;
 };
-std::string check_istft(const FrontEndConfig& cfg, int64_t window_length, const ComplexInputView& in);
+std::string check_istft(const FrontEndConfig& cfg, int64_t window_length,
+                        const ComplexInputView& in);
 int64_t istft_length(const FrontEndConfig& cfg, int64_t frames);
 void compute_istft(const FrontEndConfig& cfg, const float* window, const ComplexInputView& in,
                    const SignalOutView& out, const ParallelFor& parallel);

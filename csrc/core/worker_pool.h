@@ -89,7 +89,7 @@ class WorkerPool {
 
   const pid_t pid_;
   std::atomic<bool> busy_{false};  // set by the call using the pool
-  std::mutex mutex_;  // guards everything below
+  std::mutex mutex_;               // guards everything below
   std::condition_variable wake_, done_;
   std::vector<std::thread> threads_;
   const std::function<void()>* job_ = nullptr;

@@ -23,13 +23,13 @@ namespace py = pybind11;
 inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::array& band_start,
                                           const py::array& band_length,
                                           const py::array& band_weights, int64_t n_fft,
-                                          int64_t win_length, int64_t hop_length,
-                                          int64_t pad_begin, bool pad_end, int output,
-                                          bool decibel, float amin, float ref_value,
-                                          float dynamic_range, int power, float db_multiplier) {
-  const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
-                                         decibel, amin, ref_value, dynamic_range, power,
-                                         db_multiplier);
+                                          int64_t win_length, int64_t hop_length, int64_t pad_begin,
+                                          bool pad_end, int output, bool decibel, float amin,
+                                          float ref_value, float dynamic_range, int power,
+                                          float db_multiplier) {
+  const FrontEndConfig cfg =
+      make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output, decibel, amin,
+                  ref_value, dynamic_range, power, db_multiplier);
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   try {
@@ -63,8 +63,8 @@ inline py::dict geometry_dict(const Geometry& g) {
 }
 
 inline DeviceLimits limits(int64_t smem_per_block, int sm_count, int64_t max_grid) {
-  require(smem_per_block >= 1024, "smem_per_block must be >= 1024 bytes, got " +
-                                      std::to_string(smem_per_block));
+  require(smem_per_block >= 1024,
+          "smem_per_block must be >= 1024 bytes, got " + std::to_string(smem_per_block));
   require(sm_count >= 1, "sm_count must be >= 1, got " + std::to_string(sm_count));
   require(max_grid >= 0, "max_grid must be >= 0, got " + std::to_string(max_grid));
   DeviceLimits l;
@@ -138,10 +138,10 @@ inline RawCall raw_call(const GpuPlan& plan, std::uintptr_t floats, std::uintptr
   sig.sc = sc;
   sig.st = st;
   RawCall call;
-  call.p = plan.params(reinterpret_cast<const float*>(floats),
-                       reinterpret_cast<const int32_t*>(ints));
-  call.g = prepare_call(plan, call.p, sig, reinterpret_cast<float*>(out), output_channels_first,
-                        lim);
+  call.p =
+      plan.params(reinterpret_cast<const float*>(floats), reinterpret_cast<const int32_t*>(ints));
+  call.g =
+      prepare_call(plan, call.p, sig, reinterpret_cast<float*>(out), output_channels_first, lim);
   require_aligned(call.p);
   bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
@@ -186,10 +186,10 @@ inline RawCall raw_istft(const GpuPlan& plan, std::uintptr_t floats, std::uintpt
           "stft strides must be whole complex64 elements (even numbers of floats)");
   in.data = reinterpret_cast<const float*>(spectrum);
   RawCall call;
-  call.p = plan.params(reinterpret_cast<const float*>(floats),
-                       reinterpret_cast<const int32_t*>(ints));
-  call.g = prepare_istft(plan, call.p, in, reinterpret_cast<float*>(out), output_channels_first,
-                         lim);
+  call.p =
+      plan.params(reinterpret_cast<const float*>(floats), reinterpret_cast<const int32_t*>(ints));
+  call.g =
+      prepare_istft(plan, call.p, in, reinterpret_cast<float*>(out), output_channels_first, lim);
   require_aligned(call.p);
   bind_checked_workspace(&call, workspace, workspace_bytes);
   return call;
@@ -214,8 +214,8 @@ inline PcenLaunch raw_pcen(std::uintptr_t mel, int64_t batch, int64_t channels, 
   shape.frames = frames;
   shape.features = features;
   PcenLaunch p;
-  const std::string err = prepare_pcen(constants, shape, reinterpret_cast<float*>(mel), sb, sc,
-                                       sf, sk, limits(1024, sm_count, max_grid), &p);
+  const std::string err = prepare_pcen(constants, shape, reinterpret_cast<float*>(mel), sb, sc, sf,
+                                       sk, limits(1024, sm_count, max_grid), &p);
   require(err.empty(), err);
   return p;
 }
@@ -223,12 +223,11 @@ inline PcenLaunch raw_pcen(std::uintptr_t mel, int64_t batch, int64_t channels, 
 inline void bind_plan(py::module_& m) {
   py::class_<GpuPlan>(m, "Plan", py::module_local(),
                       "A checked front end and its tables (FFT passes, window, filterbank).")
-      .def(py::init(&make_plan), py::arg("window"), py::arg("band_start"),
-           py::arg("band_length"), py::arg("band_weights"), py::kw_only(), py::arg("n_fft"),
-           py::arg("win_length"), py::arg("hop_length"), py::arg("pad_begin"),
-           py::arg("pad_end"), py::arg("output"), py::arg("decibel"), py::arg("amin"),
-           py::arg("ref_value"), py::arg("dynamic_range"), py::arg("power") = 1,
-           py::arg("db_multiplier") = 10.0f)
+      .def(py::init(&make_plan), py::arg("window"), py::arg("band_start"), py::arg("band_length"),
+           py::arg("band_weights"), py::kw_only(), py::arg("n_fft"), py::arg("win_length"),
+           py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
+           py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
+           py::arg("power") = 1, py::arg("db_multiplier") = 10.0f)
       .def_property_readonly("floats", [](const GpuPlan& p) { return read_only_copy(p.floats()); })
       .def_property_readonly("ints", [](const GpuPlan& p) { return read_only_copy(p.ints()); })
       .def_property_readonly("n_features", &GpuPlan::n_features)
@@ -243,14 +242,12 @@ inline void bind_plan(py::module_& m) {
             return py::make_tuple(py::tuple(py::cast(s.shape)),
                                   s.complex ? "complex64" : "float32");
           },
-          py::arg("batch"), py::arg("channels"), py::arg("time"),
-          py::arg("output_channels_first"),
+          py::arg("batch"), py::arg("channels"), py::arg("time"), py::arg("output_channels_first"),
           "(shape, dtype) of the output; ValueError when the audio is too short.")
       .def(
           "geometry",
           [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t time,
-             bool output_channels_first, int64_t smem_per_block, int sm_count,
-             int64_t max_grid) {
+             bool output_channels_first, int64_t smem_per_block, int sm_count, int64_t max_grid) {
             checked_output_shape(plan, batch, channels, time, output_channels_first);
             SignalView sig;
             sig.batch = batch;
@@ -260,9 +257,8 @@ inline void bind_plan(py::module_& m) {
             return geometry_dict(prepare_call(plan, p, sig, nullptr, output_channels_first,
                                               limits(smem_per_block, sm_count, max_grid)));
           },
-          py::arg("batch"), py::arg("channels"), py::arg("time"),
-          py::arg("output_channels_first"), py::arg("smem_per_block"), py::arg("sm_count"),
-          py::arg("max_grid") = 0,
+          py::arg("batch"), py::arg("channels"), py::arg("time"), py::arg("output_channels_first"),
+          py::arg("smem_per_block"), py::arg("sm_count"), py::arg("max_grid") = 0,
           "Launch geometry of one call: threads, frames per item, grid, shared memory, "
           "whether the FFT buffers live in global memory, workspace bytes.")
       .def(
@@ -279,8 +275,7 @@ inline void bind_plan(py::module_& m) {
       .def(
           "istft_geometry",
           [](const GpuPlan& plan, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
-             bool output_channels_first, int64_t smem_per_block, int sm_count,
-             int64_t max_grid) {
+             bool output_channels_first, int64_t smem_per_block, int sm_count, int64_t max_grid) {
             const ComplexInputView in =
                 checked_istft_input(plan, batch, channels, frames, bins, 0, 0, 0, 0);
             FrontEndParams p = plan.params(nullptr, nullptr);

@@ -38,15 +38,14 @@ py::dict device_limits(int device) {
   return d;
 }
 
-void frontend(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
-              std::uintptr_t audio, int64_t batch, int64_t channels, int64_t time, int64_t sb,
-              int64_t sc, int64_t st, std::uintptr_t out, bool output_channels_first,
-              std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
-              int sm_count, int device, std::uintptr_t stream) {
-  const RawCall call =
-      raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
-               output_channels_first, workspace, workspace_bytes,
-               limits(smem_per_block, sm_count, 0));
+void frontend(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints, std::uintptr_t audio,
+              int64_t batch, int64_t channels, int64_t time, int64_t sb, int64_t sc, int64_t st,
+              std::uintptr_t out, bool output_channels_first, std::uintptr_t workspace,
+              int64_t workspace_bytes, int64_t smem_per_block, int sm_count, int device,
+              std::uintptr_t stream) {
+  const RawCall call = raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
+                                output_channels_first, workspace, workspace_bytes,
+                                limits(smem_per_block, sm_count, 0));
   std::string err;
   {
     py::gil_scoped_release release;
@@ -58,8 +57,8 @@ void frontend(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
 void istft(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints, std::uintptr_t stft,
            int64_t batch, int64_t channels, int64_t frames, int64_t bins, int64_t sb, int64_t sc,
            int64_t sf, int64_t sk, std::uintptr_t out, bool output_channels_first,
-           std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
-           int sm_count, int device, std::uintptr_t stream) {
+           std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block, int sm_count,
+           int device, std::uintptr_t stream) {
   const RawCall call = raw_istft(plan, floats, ints, stft, batch, channels, frames, bins, sb, sc,
                                  sf, sk, out, output_channels_first, workspace, workspace_bytes,
                                  limits(smem_per_block, sm_count, 0));

@@ -23,8 +23,7 @@ void append_value(std::vector<char>* key, T value) {
 }
 
 // Every input of GpuPlan's constructor, as bytes (the device chooses the cache).
-std::vector<char> plan_key(const FrontEndConfig& cfg, const float* window,
-                           const BandView& bands) {
+std::vector<char> plan_key(const FrontEndConfig& cfg, const float* window, const BandView& bands) {
   std::vector<char> key;
   for (int64_t v : {cfg.n_fft, cfg.win_length, cfg.hop_length, cfg.pad_begin}) {
     append_value(&key, v);
@@ -86,8 +85,7 @@ std::string CudaTableBackend::record(void* stream, void** event) {
   return cuda_record_event(device, stream, event);
 }
 
-std::string CudaTableBackend::release(void* memory, void* ready,
-                                      const std::vector<void*>& events) {
+std::string CudaTableBackend::release(void* memory, void* ready, const std::vector<void*>& events) {
   return cuda_release_tables(device, memory, ready, events);
 }
 
@@ -110,10 +108,10 @@ CacheStatus device_limits(int device, DeviceLimits* limits) {
   return all->get(device, limits);
 }
 
-CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg,
-                          const float* window, const BandView& bands, TablesLease* out) {
-  Cache& cache = caches().of(
-      device, [](int d) { return CudaTableBackend{d}; }, kCachedPlansPerDevice);
+CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg, const float* window,
+                          const BandView& bands, TablesLease* out) {
+  Cache& cache =
+      caches().of(device, [](int d) { return CudaTableBackend{d}; }, kCachedPlansPerDevice);
   auto make = [&](bool capturing, DeviceTables* made, void** memory, void** ready) {
     try {
       made->plan = std::make_unique<GpuPlan>(cfg, window, cfg.win_length, bands);

@@ -56,8 +56,8 @@ CacheStatus device_limits(int device, DeviceLimits* limits);
 
 // The tables of this plan on `device` for one call on `stream`, uploaded the first time (the
 // stream waits for the upload). Keep *out until the call's kernels are enqueued on `stream`.
-CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg,
-                          const float* window, const BandView& bands, TablesLease* out);
+CacheStatus device_tables(int device, void* stream, const FrontEndConfig& cfg, const float* window,
+                          const BandView& bands, TablesLease* out);
 
 // The host bytes uploaded for `plan`: floats, then ints at a 256-byte boundary (*ints_at).
 std::vector<char> table_bytes(const GpuPlan& plan, int64_t* ints_at);

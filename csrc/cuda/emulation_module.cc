@@ -27,10 +27,10 @@ SignalView host_signal(const py::array& audio, bool input_channels_first) {
     throw py::type_error("audio must be a float32 array, got dtype " +
                          py::str(audio.dtype()).cast<std::string>());
   }
-  require(audio.ndim() == 3, std::string("audio must be 3-D ") +
-                                 (input_channels_first ? "(batch, channels, time)"
-                                                       : "(batch, time, channels)") +
-                                 ", got " + std::to_string(audio.ndim()) + " dimensions");
+  require(audio.ndim() == 3,
+          std::string("audio must be 3-D ") +
+              (input_channels_first ? "(batch, channels, time)" : "(batch, time, channels)") +
+              ", got " + std::to_string(audio.ndim()) + " dimensions");
   const int64_t item = static_cast<int64_t>(sizeof(float));
   for (int d = 0; d < 3; ++d) {
     require(audio.strides(d) % item == 0, "audio strides must be multiples of 4 bytes");
@@ -86,9 +86,8 @@ py::array frontend(const GpuPlan& plan, const py::array& audio, bool input_chann
 }
 
 py::array istft(const GpuPlan& plan, const py::array& stft, bool input_channels_first,
-                bool output_channels_first, int64_t smem_per_block, int sm_count,
-                int64_t max_grid, const std::string& thread_order, bool reverse_blocks,
-                uint64_t seed) {
+                bool output_channels_first, int64_t smem_per_block, int sm_count, int64_t max_grid,
+                const std::string& thread_order, bool reverse_blocks, uint64_t seed) {
   const DeviceLimits lim = limits(smem_per_block, sm_count, max_grid);
   EmulationOptions opt;
   opt.order = parse_order(thread_order);
@@ -109,9 +108,9 @@ py::array istft(const GpuPlan& plan, const py::array& stft, bool input_channels_
   const int* axes = input_channels_first ? axes_first : axes_last;  // b, c, frame, bin
   const int64_t b = stft.shape(axes[0]), c = stft.shape(axes[1]);
   const int64_t f = stft.shape(axes[2]), k = stft.shape(axes[3]);
-  const ComplexInputView in = checked_istft_input(
-      plan, b, c, f, k, stft.strides(axes[0]) / 4, stft.strides(axes[1]) / 4,
-      stft.strides(axes[2]) / 4, stft.strides(axes[3]) / 4);
+  const ComplexInputView in =
+      checked_istft_input(plan, b, c, f, k, stft.strides(axes[0]) / 4, stft.strides(axes[1]) / 4,
+                          stft.strides(axes[2]) / 4, stft.strides(axes[3]) / 4);
   const std::vector<int64_t> shape = istft_shape(plan, in, output_channels_first);
   py::array result(py::dtype("float32"), std::vector<py::ssize_t>(shape.begin(), shape.end()));
   std::memset(result.mutable_data(), 0xff, static_cast<std::size_t>(result.nbytes()));
@@ -157,8 +156,9 @@ class SimulatedKernel {
     if (err.empty() && g.smem_bytes > limit(device)) {
       err = std::string("launching ") + name_ +
             " failed: cudaErrorInvalidValue (emulated: the call needs " +
-            std::to_string(g.smem_bytes) + " bytes of shared memory, the kernel's limit on device " +
-            std::to_string(device) + " is " + std::to_string(limit(device)) + ")";
+            std::to_string(g.smem_bytes) +
+            " bytes of shared memory, the kernel's limit on device " + std::to_string(device) +
+            " is " + std::to_string(limit(device)) + ")";
     }
     return err;
   }
@@ -246,9 +246,9 @@ struct SimulatedTableBackend {
     std::lock_guard<std::mutex> lock(sim->mu);
     if (*event == nullptr) *event = reinterpret_cast<void*>(sim->next_event++);
     if (sim->on_release) return {};
-    sim->log.push_back("record device=" + std::to_string(device) + " stream=" +
-                       std::to_string(reinterpret_cast<std::uintptr_t>(stream)) + " event=" +
-                       std::to_string(reinterpret_cast<std::uintptr_t>(*event)));
+    sim->log.push_back("record device=" + std::to_string(device) +
+                       " stream=" + std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+                       " event=" + std::to_string(reinterpret_cast<std::uintptr_t>(*event)));
     return {};
   }
   // The upload's event: done once the test says uploads have completed; before that, a call's
@@ -261,25 +261,24 @@ struct SimulatedTableBackend {
       *event = nullptr;
     } else if (capturing) {
       sim->log.push_back("host-wait stream=" +
-                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
-                         " event=" + id);
+                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) + " event=" + id);
       *event = nullptr;
     } else {
-      sim->log.push_back("wait stream=" +
-                         std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
+      sim->log.push_back("wait stream=" + std::to_string(reinterpret_cast<std::uintptr_t>(stream)) +
                          " event=" + id);
     }
     return {};
   }
   std::string release(void* memory, void* ready, const std::vector<void*>& events) {
-    if (ready != nullptr) sim->add("destroy-ready event=" +
-                                   std::to_string(reinterpret_cast<std::uintptr_t>(ready)));
+    if (ready != nullptr)
+      sim->add("destroy-ready event=" + std::to_string(reinterpret_cast<std::uintptr_t>(ready)));
     if (sim->on_release) {
       sim->on_release(memory);
       return {};
     }
-    std::string line = "release device=" + std::to_string(device) + " memory=" +
-                       std::to_string(reinterpret_cast<std::uintptr_t>(memory)) + " events=";
+    std::string line = "release device=" + std::to_string(device) +
+                       " memory=" + std::to_string(reinterpret_cast<std::uintptr_t>(memory)) +
+                       " events=";
     for (void* e : events) line += std::to_string(reinterpret_cast<std::uintptr_t>(e)) + ",";
     sim->add(line);
     return sim->fail_release;
@@ -367,8 +366,8 @@ class TableCacheModel {
     require(threads >= 1 && rounds >= 1 && keys >= 1, "threads, rounds and keys must be >= 1");
     Cache& cache = cache_of(device);
     std::mutex mu;
-    std::map<void*, int> holders;     // memory -> calls holding it now
-    std::map<void*, bool> released;   // memory -> released (a fresh upload clears it)
+    std::map<void*, int> holders;    // memory -> calls holding it now
+    std::map<void*, bool> released;  // memory -> released (a fresh upload clears it)
     int violations = 0, calls = 0;
     sim_.on_release = [&](void* memory) {
       std::lock_guard<std::mutex> lock(mu);
@@ -434,8 +433,7 @@ class TableCacheModel {
  private:
   using Cache = TableCache<SimulatedTableBackend, int>;
   Cache& cache_of(int device) {
-    return caches_.of(device, [this](int d) { return SimulatedTableBackend{d, &sim_}; },
-                      capacity_);
+    return caches_.of(device, [this](int d) { return SimulatedTableBackend{d, &sim_}; }, capacity_);
   }
 
   SimulatedTables sim_;
@@ -451,11 +449,11 @@ SimulatedKernel& simulated(const std::string& name) {
   throw py::value_error("kernel must be 'frontend_kernel' or 'istft_kernel', got '" + name + "'");
 }
 
-void istft_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints,
-               std::uintptr_t stft, int64_t batch, int64_t channels, int64_t frames, int64_t bins,
-               int64_t sb, int64_t sc, int64_t sf, int64_t sk, std::uintptr_t out,
-               bool output_channels_first, std::uintptr_t workspace, int64_t workspace_bytes,
-               int64_t smem_per_block, int sm_count, int device, std::uintptr_t stream) {
+void istft_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t ints, std::uintptr_t stft,
+               int64_t batch, int64_t channels, int64_t frames, int64_t bins, int64_t sb,
+               int64_t sc, int64_t sf, int64_t sk, std::uintptr_t out, bool output_channels_first,
+               std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
+               int sm_count, int device, std::uintptr_t stream) {
   (void)stream;
   const RawCall call = raw_istft(plan, floats, ints, stft, batch, channels, frames, bins, sb, sc,
                                  sf, sk, out, output_channels_first, workspace, workspace_bytes,
@@ -477,10 +475,9 @@ void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t int
                   std::uintptr_t workspace, int64_t workspace_bytes, int64_t smem_per_block,
                   int sm_count, int device, std::uintptr_t stream) {
   (void)stream;
-  const RawCall call =
-      raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
-               output_channels_first, workspace, workspace_bytes,
-               limits(smem_per_block, sm_count, 0));
+  const RawCall call = raw_call(plan, floats, ints, audio, batch, channels, time, sb, sc, st, out,
+                                output_channels_first, workspace, workspace_bytes,
+                                limits(smem_per_block, sm_count, 0));
   std::string err;
   {
     py::gil_scoped_release release;
@@ -491,10 +488,9 @@ void frontend_raw(const GpuPlan& plan, std::uintptr_t floats, std::uintptr_t int
 }
 
 // kapre_fast._cuda.pcen on a host address (stream and device are ignored).
-void pcen_raw(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames,
-              int64_t features, int64_t sb, int64_t sc, int64_t sf, int64_t sk, double b,
-              double gain, double bias, double power, double eps, int sm_count, int device,
-              std::uintptr_t stream) {
+void pcen_raw(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frames, int64_t features,
+              int64_t sb, int64_t sc, int64_t sf, int64_t sk, double b, double gain, double bias,
+              double power, double eps, int sm_count, int device, std::uintptr_t stream) {
   (void)device;
   (void)stream;
   const PcenLaunch p = raw_pcen(mel, batch, channels, frames, features, sb, sc, sf, sk, b, gain,
@@ -506,8 +502,8 @@ void pcen_raw(std::uintptr_t mel, int64_t batch, int64_t channels, int64_t frame
 // PCEN of a float32 4-D NumPy array (any strides; channels_first: (batch, channels, frames,
 // features), else (batch, frames, features, channels)) into a new array, scheduled as asked.
 py::array pcen(const py::array& mel, double b, double gain, double bias, double power, double eps,
-               bool channels_first, int sm_count, int64_t max_grid,
-               const std::string& thread_order, bool reverse_blocks, uint64_t seed) {
+               bool channels_first, int sm_count, int64_t max_grid, const std::string& thread_order,
+               bool reverse_blocks, uint64_t seed) {
   if (!mel.dtype().is(py::dtype::of<float>())) {
     throw py::type_error("mel must be a float32 array, got dtype " +
                          py::str(mel.dtype()).cast<std::string>());
@@ -517,8 +513,7 @@ py::array pcen(const py::array& mel, double b, double gain, double bias, double 
   opt.order = parse_order(thread_order);
   opt.reverse_blocks = reverse_blocks;
   opt.seed = seed;
-  py::array result(py::dtype("float32"),
-                   std::vector<py::ssize_t>(mel.shape(), mel.shape() + 4));
+  py::array result(py::dtype("float32"), std::vector<py::ssize_t>(mel.shape(), mel.shape() + 4));
   result[py::ellipsis()] = mel;  // a C-contiguous copy the pass overwrites
   const int axes_first[4] = {0, 1, 2, 3}, axes_last[4] = {0, 3, 1, 2};
   const int* axes = channels_first ? axes_first : axes_last;  // b, c, frame, k
@@ -548,8 +543,7 @@ PYBIND11_MODULE(_gpu_emulation, m) {
   m.def("frontend", &frontend, py::arg("plan"), py::arg("audio"), py::kw_only(),
         py::arg("input_channels_first"), py::arg("output_channels_first"),
         py::arg("smem_per_block") = 101376, py::arg("sm_count") = 4, py::arg("max_grid") = 0,
-        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false,
-        py::arg("seed") = 0,
+        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false, py::arg("seed") = 0,
         "Runs the front end of `plan` on float32 `audio` (any strides) as the GPU would with "
         "`smem_per_block` bytes of shared memory per block (99 KiB: sm_86/89) and `sm_count` "
         "multiprocessors.");
@@ -563,16 +557,14 @@ PYBIND11_MODULE(_gpu_emulation, m) {
   m.def("istft", &istft, py::arg("plan"), py::arg("stft"), py::kw_only(),
         py::arg("input_channels_first"), py::arg("output_channels_first"),
         py::arg("smem_per_block") = 101376, py::arg("sm_count") = 4, py::arg("max_grid") = 0,
-        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false,
-        py::arg("seed") = 0,
+        py::arg("thread_order") = "forward", py::arg("reverse_blocks") = false, py::arg("seed") = 0,
         "Inverse STFT of the complex64 `stft` (any 8-byte strides) as the GPU would run it; the "
         "plan holds the synthesis window, output=2, no dB, no bands.");
   m.def("istft_raw", &istft_raw, py::arg("plan"), py::arg("floats"), py::arg("ints"),
-        py::arg("stft"), py::arg("batch"), py::arg("channels"), py::arg("frames"),
-        py::arg("bins"), py::arg("sb"), py::arg("sc"), py::arg("sf"), py::arg("sk"),
-        py::arg("out"), py::arg("output_channels_first"), py::arg("workspace"),
-        py::arg("workspace_bytes"), py::arg("smem_per_block"), py::arg("sm_count"),
-        py::arg("device"), py::arg("stream"),
+        py::arg("stft"), py::arg("batch"), py::arg("channels"), py::arg("frames"), py::arg("bins"),
+        py::arg("sb"), py::arg("sc"), py::arg("sf"), py::arg("sk"), py::arg("out"),
+        py::arg("output_channels_first"), py::arg("workspace"), py::arg("workspace_bytes"),
+        py::arg("smem_per_block"), py::arg("sm_count"), py::arg("device"), py::arg("stream"),
         "kapre_fast._cuda.istft on host addresses (stream is ignored; `device` selects the "
         "simulated shared-memory limit, see shared_memory_limit).");
   m.def("pcen_raw", &pcen_raw, py::arg("mel"), py::arg("batch"), py::arg("channels"),
@@ -586,8 +578,8 @@ PYBIND11_MODULE(_gpu_emulation, m) {
         py::arg("reverse_blocks") = false, py::arg("seed") = 0,
         "PCEN of the float32 4-D `mel` (a new array) as the GPU's pass computes it, with "
         "librosa's constants (b resolved); the frames axis is 2 (channels_first) or 1.");
-  m.def("scoped_device", &scoped_device, py::arg("current"), py::arg("active"),
-        py::arg("device"), py::arg("fail_set") = false,
+  m.def("scoped_device", &scoped_device, py::arg("current"), py::arg("active"), py::arg("device"),
+        py::arg("fail_set") = false,
         "csrc/cuda/device_guard.h on a simulated runtime: a call on `device` from a thread whose "
         "current device is `current`, with primary contexts on `active`: {'error', 'during', "
         "'after', 'sets', 'contexts'}.");

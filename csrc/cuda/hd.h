@@ -188,7 +188,7 @@ KF_HD KF_INLINE float atan2_(float y, float x) {
     t = div_(num, den);
   }
   float a = atan_unit(t);
-  if (steep) a = 1.570796371e+00f - (a - -4.371138829e-08f);  // pi/2 - a
+  if (steep) a = 1.570796371e+00f - (a - -4.371138829e-08f);              // pi/2 - a
   if (float_bits(x) < 0) a = 3.141592741e+00f - (a - -8.742277657e-08f);  // pi - a
   return float_bits(y) < 0 ? -a : a;
 }

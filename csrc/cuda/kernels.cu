@@ -76,8 +76,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   overlap_add_block(ex, p, blockIdx.x, gridDim.x);
 }
 
-__global__ void __launch_bounds__(kMaxThreads)
-    pcen_kernel(const __grid_constant__ PcenLaunch p) {
+__global__ void __launch_bounds__(kMaxThreads) pcen_kernel(const __grid_constant__ PcenLaunch p) {
   const DeviceExec ex;
   pcen_block(ex, p, blockIdx.x, gridDim.x);
 }
@@ -104,8 +103,8 @@ struct DriverQueries {
       get_state = reinterpret_cast<PrimaryCtxGetState>(fn);
     }
     fn = nullptr;
-    if (cudaGetDriverEntryPointByVersion("cuDeviceGet", &fn, 12000, cudaEnableDefault,
-                                         &found) == cudaSuccess &&
+    if (cudaGetDriverEntryPointByVersion("cuDeviceGet", &fn, 12000, cudaEnableDefault, &found) ==
+            cudaSuccess &&
         found == cudaDriverEntryPointSuccess) {
       device_get = reinterpret_cast<DeviceGet>(fn);
     }
@@ -124,8 +123,8 @@ struct RuntimeDevice {
     return device;
   }
   std::string set(int device) {
-    const std::string err = failure(cudaSetDevice(device), "cudaSetDevice(" +
-                                                               std::to_string(device) + ")");
+    const std::string err =
+        failure(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
     if (!err.empty()) cudaGetLastError();
     return err;
   }
@@ -172,13 +171,13 @@ struct RelaxedCapture {
 template <class Kernel>
 std::string raise_to_opt_in(Kernel* kernel, int device) {
   int maximum = 0;
-  std::string err = failure(
-      cudaDeviceGetAttribute(&maximum, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-      "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
+  std::string err =
+      failure(cudaDeviceGetAttribute(&maximum, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+              "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
   if (err.empty()) {
-    err = failure(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       maximum),
-                  "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+    err =
+        failure(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, maximum),
+                "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
   }
   return err;
 }
@@ -206,9 +205,9 @@ std::string cuda_device_count(int* count) {
 std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int* minor) {
   cudaGetLastError();  // an earlier failure is not this query's
   int smem = 0, sms = 0;
-  std::string err = failure(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                                   device),
-                            "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
+  std::string err =
+      failure(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+              "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
   if (err.empty()) {
     err = failure(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
                   "cudaDeviceGetAttribute(MultiProcessorCount)");
@@ -246,10 +245,11 @@ std::string cuda_device_limits(int device, DeviceLimits* limits, int* major, int
     } else if (e != cudaSuccess) {
       cudaGetLastError();
       const std::string arch = std::to_string(*major) + std::to_string(*minor);
-      err = failure(e, "loading the kernels for GPU " + std::to_string(device) + " (sm_" + arch +
-                           ")") +
+      err = failure(
+                e, "loading the kernels for GPU " + std::to_string(device) + " (sm_" + arch + ")") +
             "; they were compiled for CUDA architectures " KF_CUDA_ARCHS
-            ": rebuild with -DCMAKE_CUDA_ARCHITECTURES=" + arch;
+            ": rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+            arch;
     }
   }
   if (!err.empty()) {
@@ -368,8 +368,7 @@ std::string cuda_stream_capturing(int device, void* stream_handle, bool* capturi
   const OnDevice on(device);
   if (!on.error().empty()) return on.error();
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  const cudaError_t e =
-      cudaStreamIsCapturing(static_cast<cudaStream_t>(stream_handle), &status);
+  const cudaError_t e = cudaStreamIsCapturing(static_cast<cudaStream_t>(stream_handle), &status);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return failure(e, "cudaStreamIsCapturing") +
@@ -386,9 +385,8 @@ std::string cuda_stream_capturing(int device, void* stream_handle, bool* capturi
   return {};
 }
 
-std::string cuda_upload_tables(int device, const void* host, std::size_t bytes,
-                               void* stream_handle, bool capturing, void** memory,
-                               void** ready) {
+std::string cuda_upload_tables(int device, const void* host, std::size_t bytes, void* stream_handle,
+                               bool capturing, void** memory, void** ready) {
   *memory = nullptr;
   *ready = nullptr;
   const OnDevice on(device);
@@ -444,9 +442,9 @@ std::string cuda_record_event(int device, void* stream_handle, void** event) {
     if (!err.empty()) return err;
     *event = made;
   }
-  err = failure(cudaEventRecord(static_cast<cudaEvent_t>(*event),
-                                static_cast<cudaStream_t>(stream_handle)),
-                "cudaEventRecord");
+  err = failure(
+      cudaEventRecord(static_cast<cudaEvent_t>(*event), static_cast<cudaStream_t>(stream_handle)),
+      "cudaEventRecord");
   if (!err.empty()) cudaGetLastError();
   return err;
 }

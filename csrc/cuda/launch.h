@@ -26,8 +26,7 @@ std::string cuda_launch_frontend(const FrontEndParams& p, const Geometry& g, int
                                  void* stream);
 
 // Launches one inverse STFT: the frame kernel, then the overlap-add kernel.
-std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device,
-                              void* stream);
+std::string cuda_launch_istft(const FrontEndParams& p, const Geometry& g, int device, void* stream);
 
 // Launches one PCEN pass in place (p from plan.h's prepare_pcen, mel in device memory).
 std::string cuda_launch_pcen(const PcenLaunch& p, int device, void* stream);

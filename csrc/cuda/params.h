@@ -16,18 +16,18 @@ struct PassDesc {
   int radix = 0;
   int m = 0;
   int s = 0;
-  int twiddle = 0;  // offset (complex) of w^(j p), [m][radix - 1]
-  int trig = 0;     // odd radix: offset (floats) of cos then sin of 2 pi j k / radix, [half][half]
-  int s_shift = -1;     // log2(s) when s is a power of two, else -1
+  int twiddle = 0;   // offset (complex) of w^(j p), [m][radix - 1]
+  int trig = 0;      // odd radix: offset (floats) of cos then sin of 2 pi j k / radix, [half][half]
+  int s_shift = -1;  // log2(s) when s is a power of two, else -1
   int span_shift = -1;  // log2(s * m) when a power of two, else -1
 };
 
-constexpr int kMaxPasses = 24;     // 65536-point lengths need at most 16
-constexpr int kMaxThreads = 512;   // threads per block, every kernel (launch bound)
-constexpr int kDirectRadix = 31;   // largest odd radix a pass runs directly (CPU plan's limit)
+constexpr int kMaxPasses = 24;    // 65536-point lengths need at most 16
+constexpr int kMaxThreads = 512;  // threads per block, every kernel (launch bound)
+constexpr int kDirectRadix = 31;  // largest odd radix a pass runs directly (CPU plan's limit)
 
 struct FftDesc {
-  int n = 0;  // complex length the passes transform
+  int n = 0;         // complex length the passes transform
   int n_shift = -1;  // log2(n) when a power of two, else -1
   int n_passes = 0;
   PassDesc pass[kMaxPasses];
@@ -48,11 +48,11 @@ struct FrontEndParams {
   // ---- tables ----
   const Cf* twiddles = nullptr;
   const float* trig = nullptr;
-  const float* window = nullptr;  // win_length, 16-byte aligned
-  const Cf* split = nullptr;      // even: w^k, k <= nc
-  const Cf* chirp = nullptr;      // Bluestein: exp(-i pi k^2 / nc), k < nc
-  const Cf* kernel = nullptr;     // Bluestein: FFT of the conjugate chirp / fft.n
-  const int32_t* bands = nullptr; // [n_bands][3]: first bin, length, offset into weights
+  const float* window = nullptr;   // win_length, 16-byte aligned
+  const Cf* split = nullptr;       // even: w^k, k <= nc
+  const Cf* chirp = nullptr;       // Bluestein: exp(-i pi k^2 / nc), k < nc
+  const Cf* kernel = nullptr;      // Bluestein: FFT of the conjugate chirp / fft.n
+  const int32_t* bands = nullptr;  // [n_bands][3]: first bin, length, offset into weights
   const float* weights = nullptr;
   int n_bands = 0;
   int n_features = 0;
@@ -76,9 +76,9 @@ struct FrontEndParams {
   int threads = 0;          // blockDim.x, a power of two
   int frames_per_item = 0;  // frames one block transforms side by side
   int64_t items_per_signal = 0, n_items = 0;
-  int buf_stride = 0;       // complex elements between two frame buffers (padded)
-  Cf* global_ws = nullptr;  // null: the buffers live in shared memory
-  int64_t ws_block_stride = 0;  // complex elements of global workspace per block
+  int buf_stride = 0;              // complex elements between two frame buffers (padded)
+  Cf* global_ws = nullptr;         // null: the buffers live in shared memory
+  int64_t ws_block_stride = 0;     // complex elements of global workspace per block
   int32_t* example_max = nullptr;  // decibel: ordered_key of each example's max, [batch]
   // ---- inverse STFT: spectrum (b, c, frame, k) at spectrum[b * isb + c * isc + frame * isf +
   // k * isk] (floats, imaginary part at +1); waveform (b, c, t) at out[b * osb + c * osc + t * ost]
@@ -110,9 +110,9 @@ struct Geometry {
   int threads = 0;
   int frames_per_item = 0;
   int64_t items_per_signal = 0, n_items = 0;
-  int64_t grid = 0;           // blocks of the fused kernel (each loops over items)
-  std::size_t smem_bytes = 0; // dynamic shared memory of the fused kernel
-  bool global = false;        // FFT buffers in global workspace instead of shared memory
+  int64_t grid = 0;            // blocks of the fused kernel (each loops over items)
+  std::size_t smem_bytes = 0;  // dynamic shared memory of the fused kernel
+  bool global = false;         // FFT buffers in global workspace instead of shared memory
   int buf_stride = 0;
   int64_t ws_block_stride = 0;
   // Workspace: [example maxima][per-block FFT buffers][inverse: frames], each 256-byte aligned.

@@ -101,13 +101,12 @@ KF_HD KF_INLINE void butterfly8(Cf* a) {
 // 16 = 4 x 4: DFT4 over k1, inner twiddles exp(-2 pi i j1 k2 / 16), DFT4 over k2.
 KF_HD KF_INLINE void butterfly16(Cf* a) {
   // cos and -sin of 2 pi m / 16 for the products m = j1 * k2 (0..9).
-  const float kc[10] = {1.0f, 0.92387953251128674f, 0.70710678118654752f, 0.38268343236508977f,
-                        0.0f, -0.38268343236508977f, -0.70710678118654752f,
-                        -0.92387953251128674f, -1.0f, -0.92387953251128674f};
-  const float ks[10] = {0.0f, -0.38268343236508977f, -0.70710678118654752f,
-                        -0.92387953251128674f, -1.0f, -0.92387953251128674f,
-                        -0.70710678118654752f, -0.38268343236508977f, 0.0f,
-                        0.38268343236508977f};
+  const float kc[10] = {1.0f,  0.92387953251128674f,  0.70710678118654752f,  0.38268343236508977f,
+                        0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
+                        -1.0f, -0.92387953251128674f};
+  const float ks[10] = {0.0f,  -0.38268343236508977f, -0.70710678118654752f, -0.92387953251128674f,
+                        -1.0f, -0.92387953251128674f, -0.70710678118654752f, -0.38268343236508977f,
+                        0.0f,  0.38268343236508977f};
   KF_UNROLL
   for (int k2 = 0; k2 < 4; ++k2) dft4(a[k2], a[4 + k2], a[8 + k2], a[12 + k2]);
   KF_UNROLL
@@ -168,9 +167,9 @@ KF_HD KF_INLINE void butterfly_odd(Cf* a, int radix, const float* cos_tab, const
 // for each output pair, so that pass reads R (R - 1) / 2 values per butterfly instead of R,
 // and each output is written to y as soon as it is known. Fixed-size arrays in registers were
 // tried: 127 registers for the whole kernel (half the occupancy of every call).
-KF_HD KF_INLINE void odd_butterfly_direct(const PassDesc& ps, const Cf* twiddles,
-                                          const float* trig, const Cf* xs, Cf* ys, int R, int s,
-                                          int span, int p, int q) {
+KF_HD KF_INLINE void odd_butterfly_direct(const PassDesc& ps, const Cf* twiddles, const float* trig,
+                                          const Cf* xs, Cf* ys, int R, int s, int span, int p,
+                                          int q) {
   const int H = R / 2;
   const Cf* in = xs + 0;
   const int first = q + s * p;
@@ -218,33 +217,33 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
     if constexpr (kR == 0) {
       odd_butterfly_direct(ps, twiddles, trig, xs, ys, R, s, span, p, q);
     } else {
-    Cf a[kCap];
-    KF_UNROLL
-    for (int k = 0; k < R; ++k) a[k] = xs[pidx(q + s * p + k * span)];
-    if constexpr (kR == 2) {
-      const Cf d = sub(a[0], a[1]);
-      a[0] = add(a[0], a[1]);
-      a[1] = d;
-    } else if constexpr (kR == 4) {
-      dft4(a[0], a[1], a[2], a[3]);
-    } else if constexpr (kR == 8) {
-      butterfly8(a);
-    } else if constexpr (kR == 16) {
-      butterfly16(a);
-    } else {
-      const int H = R / 2;
-      butterfly_odd<kR>(a, R, trig + ps.trig, trig + ps.trig + H * H);
-    }
-    const int o = q + s * R * p;
-    if (ps.m == 1) {  // the last pass: every twiddle is 1
+      Cf a[kCap];
       KF_UNROLL
-      for (int j = 0; j < R; ++j) ys[pidx(o + j * s)] = a[j];
-    } else {
-      const Cf* tw = twiddles + ps.twiddle + p * (R - 1);
-      ys[pidx(o)] = a[0];
-      KF_UNROLL
-      for (int j = 1; j < R; ++j) ys[pidx(o + j * s)] = cmul(a[j], tw[j - 1]);
-    }
+      for (int k = 0; k < R; ++k) a[k] = xs[pidx(q + s * p + k * span)];
+      if constexpr (kR == 2) {
+        const Cf d = sub(a[0], a[1]);
+        a[0] = add(a[0], a[1]);
+        a[1] = d;
+      } else if constexpr (kR == 4) {
+        dft4(a[0], a[1], a[2], a[3]);
+      } else if constexpr (kR == 8) {
+        butterfly8(a);
+      } else if constexpr (kR == 16) {
+        butterfly16(a);
+      } else {
+        const int H = R / 2;
+        butterfly_odd<kR>(a, R, trig + ps.trig, trig + ps.trig + H * H);
+      }
+      const int o = q + s * R * p;
+      if (ps.m == 1) {  // the last pass: every twiddle is 1
+        KF_UNROLL
+        for (int j = 0; j < R; ++j) ys[pidx(o + j * s)] = a[j];
+      } else {
+        const Cf* tw = twiddles + ps.twiddle + p * (R - 1);
+        ys[pidx(o)] = a[0];
+        KF_UNROLL
+        for (int j = 1; j < R; ++j) ys[pidx(o + j * s)] = cmul(a[j], tw[j - 1]);
+      }
     }
   }
 }
@@ -252,14 +251,30 @@ KF_HD KF_INLINE void pass_phase(const PassDesc& ps, const Cf* twiddles, const fl
 KF_HD KF_INLINE void any_pass_phase(const PassDesc& ps, const Cf* twiddles, const float* trig,
                                     const Cf* x, Cf* y, int frames, int stride, int t, int T) {
   switch (ps.radix) {
-    case 2: pass_phase<2>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 3: pass_phase<3>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 4: pass_phase<4>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 5: pass_phase<5>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 7: pass_phase<7>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 8: pass_phase<8>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    case 16: pass_phase<16>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
-    default: pass_phase<0>(ps, twiddles, trig, x, y, frames, stride, t, T); break;
+    case 2:
+      pass_phase<2>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 3:
+      pass_phase<3>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 4:
+      pass_phase<4>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 5:
+      pass_phase<5>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 7:
+      pass_phase<7>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 8:
+      pass_phase<8>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    case 16:
+      pass_phase<16>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
+    default:
+      pass_phase<0>(ps, twiddles, trig, x, y, frames, stride, t, T);
+      break;
   }
 }
 
@@ -501,8 +516,7 @@ struct BufferPair {
 };
 
 template <class Exec>
-KF_HD KF_INLINE int fft_passes(Exec& ex, const FrontEndParams& p, const BufferPair& buf,
-                               int cur) {
+KF_HD KF_INLINE int fft_passes(Exec& ex, const FrontEndParams& p, const BufferPair& buf, int cur) {
   const int T = ex.threads();
   for (int i = 0; i < p.fft.n_passes; ++i) {
     const PassDesc& ps = p.fft.pass[i];

@@ -218,8 +218,8 @@ std::string output_shape(const GpuPlan& plan, int64_t batch, int64_t channels, i
   return {};
 }
 
-Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal,
-                      float* out, bool output_channels_first, const DeviceLimits& limits) {
+Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal, float* out,
+                      bool output_channels_first, const DeviceLimits& limits) {
   const FrontEndConfig& cfg = plan.config();
   p.audio = signal.data;
   p.batch = signal.batch;
@@ -235,8 +235,8 @@ Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& 
   const FeatureView f = contiguous_features(out, out_channels, p.n_frames, plan.n_features(),
                                             output_channels_first, floats);
   p.out = out;
-  p.phase = (out != nullptr && cfg.output == OutputKind::kMagPhase) ? out + p.channels * f.sc
-                                                                    : nullptr;
+  p.phase =
+      (out != nullptr && cfg.output == OutputKind::kMagPhase) ? out + p.channels * f.sc : nullptr;
   p.osb = f.sb;
   p.osc = f.sc;
   p.osf = f.sf;
@@ -276,8 +276,8 @@ Geometry prepare_istft(const GpuPlan& plan, FrontEndParams& p, const ComplexInpu
   p.isf = in.sf;
   p.isk = in.sk;
   p.out_length = istft_length(cfg, in.frames);
-  const SignalOutView o = contiguous_signal_out(out, in.channels, p.out_length,
-                                                output_channels_first);
+  const SignalOutView o =
+      contiguous_signal_out(out, in.channels, p.out_length, output_channels_first);
   p.out = out;
   p.osb = o.sb;
   p.osc = o.sc;
@@ -326,8 +326,8 @@ std::string workspace_alignment_error(const void* workspace) {
 }
 
 std::string prepare_pcen(const PcenParams& constants, const FeatureShape& shape, float* mel,
-                         int64_t sb, int64_t sc, int64_t sf, int64_t sk,
-                         const DeviceLimits& limits, PcenLaunch* out) {
+                         int64_t sb, int64_t sc, int64_t sf, int64_t sk, const DeviceLimits& limits,
+                         PcenLaunch* out) {
   std::string err = check_pcen(constants, shape);
   if (!err.empty()) return err;
   // Rows and elements must count in int64 (the kernel's indices), even with no frames.

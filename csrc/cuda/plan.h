@@ -60,8 +60,8 @@ std::string output_shape(const GpuPlan& plan, int64_t batch, int64_t channels, i
 // Fills p's signal, output and geometry fields for one call. `audio` and `out` may be any
 // pointers (device or host); the workspace is bound later by bind_workspace.
 // The output is the contiguous tensor of output_shape().
-Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal,
-                      float* out, bool output_channels_first, const DeviceLimits& limits);
+Geometry prepare_call(const GpuPlan& plan, FrontEndParams& p, const SignalView& signal, float* out,
+                      bool output_channels_first, const DeviceLimits& limits);
 
 // Inverse STFT (the plan: output=2, no dB, no bands, the synthesis window): "" or the core's
 // check_istft message for the complex input view (strides in floats).
@@ -93,8 +93,8 @@ std::string workspace_alignment_error(const void* workspace);
 // filled (constants in float32 as the CPU pass takes them, geometry), or the message naming
 // the bad constant, size or pointer (the core's check_pcen, then the pointer's alignment).
 std::string prepare_pcen(const PcenParams& constants, const FeatureShape& shape, float* mel,
-                         int64_t sb, int64_t sc, int64_t sf, int64_t sk,
-                         const DeviceLimits& limits, PcenLaunch* out);
+                         int64_t sb, int64_t sc, int64_t sf, int64_t sk, const DeviceLimits& limits,
+                         PcenLaunch* out);
 
 // Points p at a workspace of geometry.workspace_bytes() bytes (256-byte aligned).
 void bind_workspace(FrontEndParams& p, const Geometry& g, void* workspace);

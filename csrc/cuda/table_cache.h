@@ -66,7 +66,7 @@ class TableCache {
     std::vector<char> key;
     Value value;
     void* memory = nullptr;
-    void* ready = nullptr;  // the upload's event until it is known to have completed
+    void* ready = nullptr;          // the upload's event until it is known to have completed
     std::map<void*, void*> events;  // stream -> its latest event
     int pins = 0;
     bool captured = false;
@@ -172,8 +172,7 @@ class TableCache {
 
  private:
   // Under the lock: the call's lease, once its stream is ordered after the upload.
-  CacheStatus pin(const std::shared_ptr<Entry>& entry, void* stream, bool capturing,
-                  Lease* lease) {
+  CacheStatus pin(const std::shared_ptr<Entry>& entry, void* stream, bool capturing, Lease* lease) {
     if (entry->ready != nullptr) {  // cheap once the upload is known to be done
       const std::string err = backend_.ready(stream, capturing, &entry->ready);
       if (!err.empty()) return cache_failure(CacheStatus::kInternal, err);

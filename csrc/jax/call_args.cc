@@ -14,16 +14,26 @@ std::vector<int64_t> to_vector(Dims dims) { return std::vector<int64_t>(dims.beg
 
 const char* dtype_name(ffi::DataType dtype) {
   switch (dtype) {
-    case ffi::DataType::F32: return "float32";
-    case ffi::DataType::F64: return "float64";
-    case ffi::DataType::F16: return "float16";
-    case ffi::DataType::BF16: return "bfloat16";
-    case ffi::DataType::C64: return "complex64";
-    case ffi::DataType::C128: return "complex128";
-    case ffi::DataType::S32: return "int32";
-    case ffi::DataType::S64: return "int64";
-    case ffi::DataType::PRED: return "bool";
-    default: return "another dtype";
+    case ffi::DataType::F32:
+      return "float32";
+    case ffi::DataType::F64:
+      return "float64";
+    case ffi::DataType::F16:
+      return "float16";
+    case ffi::DataType::BF16:
+      return "bfloat16";
+    case ffi::DataType::C64:
+      return "complex64";
+    case ffi::DataType::C128:
+      return "complex128";
+    case ffi::DataType::S32:
+      return "int32";
+    case ffi::DataType::S64:
+      return "int64";
+    case ffi::DataType::PRED:
+      return "bool";
+    default:
+      return "another dtype";
   }
 }
 
@@ -71,10 +81,10 @@ ffi::Error check_front_end(const FrontEndAttrs& a, const ffi::AnyBuffer& audio,
   cfg.ref_value = a.ref_value;
   cfg.dynamic_range = a.dynamic_range;
   if (ffi::Error error = as_error(check_front_end_config(
-          a.output, a.window.begin(), static_cast<int64_t>(a.window.size()),
-          a.band_start.begin(), static_cast<int64_t>(a.band_start.size()),
-          a.band_length.begin(), static_cast<int64_t>(a.band_length.size()),
-          a.band_weights.begin(), static_cast<int64_t>(a.band_weights.size()), call));
+          a.output, a.window.begin(), static_cast<int64_t>(a.window.size()), a.band_start.begin(),
+          static_cast<int64_t>(a.band_start.size()), a.band_length.begin(),
+          static_cast<int64_t>(a.band_length.size()), a.band_weights.begin(),
+          static_cast<int64_t>(a.band_weights.size()), call));
       error.failure()) {
     return error;
   }
@@ -90,15 +100,15 @@ ffi::Error check_front_end(const FrontEndAttrs& a, const ffi::AnyBuffer& audio,
                    (in_first ? "(batch, channels, time)" : "(batch, time, channels)") +
                    " (more in front under vmap), got shape " + shape_text(to_vector(dims)));
   }
-  if (ffi::Error error = as_error(check_front_end_audio(
-          static_cast<const float*>(audio.untyped_data()), to_vector(dims), in_first,
-          a.output_channels_first, call));
+  if (ffi::Error error =
+          as_error(check_front_end_audio(static_cast<const float*>(audio.untyped_data()),
+                                         to_vector(dims), in_first, a.output_channels_first, call));
       error.failure()) {
     return error;
   }
   const bool complex = cfg.output == OutputKind::kComplex;
-  if (ffi::Error error = check_result(result, complex ? ffi::DataType::C64 : ffi::DataType::F32,
-                                      call->out_shape);
+  if (ffi::Error error =
+          check_result(result, complex ? ffi::DataType::C64 : ffi::DataType::F32, call->out_shape);
       error.failure()) {
     return error;
   }
@@ -120,10 +130,10 @@ ffi::Error check_inverse_stft(const InverseStftAttrs& a, const ffi::AnyBuffer& s
   const Dims dims = stft.dimensions();
   const std::size_t rank = dims.size();
   if (rank < 4) {
-    return invalid(std::string("stft must have 4 axes ") +
-                   (in_first ? "(batch, channels, frames, bins)"
-                             : "(batch, frames, bins, channels)") +
-                   " (more in front under vmap), got shape " + shape_text(to_vector(dims)));
+    return invalid(
+        std::string("stft must have 4 axes ") +
+        (in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)") +
+        " (more in front under vmap), got shape " + shape_text(to_vector(dims)));
   }
   if (ffi::Error error = as_error(check_inverse_stft_input(
           static_cast<const float*>(stft.untyped_data()), to_vector(dims), a.window.begin(),

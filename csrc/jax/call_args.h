@@ -75,37 +75,27 @@ ffi::Error run_guarded(Fn&& fn) {
 
 // Decoding of the attribute dictionaries into the structs above: each handler binds one struct
 // (.Attrs<...>()), so the CPU and CUDA handlers cannot drift apart in names, order or types.
-XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(kapre_fast::jax_ffi::FrontEndAttrs,
-                                      ::xla::ffi::StructMember<int64_t>("n_fft"),
-                                      ::xla::ffi::StructMember<int64_t>("win_length"),
-                                      ::xla::ffi::StructMember<int64_t>("hop_length"),
-                                      ::xla::ffi::StructMember<int64_t>("pad_begin"),
-                                      ::xla::ffi::StructMember<bool>("pad_end"),
-                                      ::xla::ffi::StructMember<int64_t>("output"),
-                                      ::xla::ffi::StructMember<int64_t>("power"),
-                                      ::xla::ffi::StructMember<bool>("decibel"),
-                                      ::xla::ffi::StructMember<float>("db_multiplier"),
-                                      ::xla::ffi::StructMember<float>("amin"),
-                                      ::xla::ffi::StructMember<float>("ref_value"),
-                                      ::xla::ffi::StructMember<float>("dynamic_range"),
-                                      ::xla::ffi::StructMember<bool>("input_channels_first"),
-                                      ::xla::ffi::StructMember<bool>("output_channels_first"),
-                                      ::xla::ffi::StructMember<int64_t>("threads"),
-                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
-                                          "window"),
-                                      ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>(
-                                          "band_start"),
-                                      ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>(
-                                          "band_length"),
-                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
-                                          "band_weights"));
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
+    kapre_fast::jax_ffi::FrontEndAttrs, ::xla::ffi::StructMember<int64_t>("n_fft"),
+    ::xla::ffi::StructMember<int64_t>("win_length"),
+    ::xla::ffi::StructMember<int64_t>("hop_length"), ::xla::ffi::StructMember<int64_t>("pad_begin"),
+    ::xla::ffi::StructMember<bool>("pad_end"), ::xla::ffi::StructMember<int64_t>("output"),
+    ::xla::ffi::StructMember<int64_t>("power"), ::xla::ffi::StructMember<bool>("decibel"),
+    ::xla::ffi::StructMember<float>("db_multiplier"), ::xla::ffi::StructMember<float>("amin"),
+    ::xla::ffi::StructMember<float>("ref_value"), ::xla::ffi::StructMember<float>("dynamic_range"),
+    ::xla::ffi::StructMember<bool>("input_channels_first"),
+    ::xla::ffi::StructMember<bool>("output_channels_first"),
+    ::xla::ffi::StructMember<int64_t>("threads"),
+    ::xla::ffi::StructMember<::xla::ffi::Span<const float>>("window"),
+    ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>("band_start"),
+    ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>("band_length"),
+    ::xla::ffi::StructMember<::xla::ffi::Span<const float>>("band_weights"));
 
-XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(kapre_fast::jax_ffi::InverseStftAttrs,
-                                      ::xla::ffi::StructMember<int64_t>("n_fft"),
-                                      ::xla::ffi::StructMember<int64_t>("win_length"),
-                                      ::xla::ffi::StructMember<int64_t>("hop_length"),
-                                      ::xla::ffi::StructMember<bool>("input_channels_first"),
-                                      ::xla::ffi::StructMember<bool>("output_channels_first"),
-                                      ::xla::ffi::StructMember<int64_t>("threads"),
-                                      ::xla::ffi::StructMember<::xla::ffi::Span<const float>>(
-                                          "window"));
+XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
+    kapre_fast::jax_ffi::InverseStftAttrs, ::xla::ffi::StructMember<int64_t>("n_fft"),
+    ::xla::ffi::StructMember<int64_t>("win_length"),
+    ::xla::ffi::StructMember<int64_t>("hop_length"),
+    ::xla::ffi::StructMember<bool>("input_channels_first"),
+    ::xla::ffi::StructMember<bool>("output_channels_first"),
+    ::xla::ffi::StructMember<int64_t>("threads"),
+    ::xla::ffi::StructMember<::xla::ffi::Span<const float>>("window"));

@@ -13,7 +13,6 @@ namespace kapre_fast {
 namespace jax_ffi {
 namespace {
 
-
 ffi::Error FrontEndCpu(ffi::AnyBuffer audio, ffi::Result<ffi::AnyBuffer> result,
                        FrontEndAttrs attrs) {
   return run_guarded([&] {
@@ -22,8 +21,8 @@ ffi::Error FrontEndCpu(ffi::AnyBuffer audio, ffi::Result<ffi::AnyBuffer> result,
       return error;
     }
     const bool complex = call.cfg.output == OutputKind::kComplex;
-    FeatureView out = contiguous_features(call.out, call.out_channels, call.frames,
-                                          call.features, call.out_first, complex ? 2 : 1);
+    FeatureView out = contiguous_features(call.out, call.out_channels, call.frames, call.features,
+                                          call.out_first, complex ? 2 : 1);
     if (call.cfg.output == OutputKind::kMagPhase) {
       out.phase = call.out + call.signal.channels * out.sc;
     }
@@ -44,7 +43,8 @@ ffi::Error InverseStftCpu(ffi::AnyBuffer stft, ffi::Result<ffi::AnyBuffer> resul
     const SignalOutView out =
         contiguous_signal_out(call.out, call.in.channels, call.length, call.out_first);
     advise_huge_pages(result->untyped_data(), result->size_bytes());
-    compute_istft(call.cfg, call.window, call.in, out, thread_pool_for(static_cast<int>(attrs.threads)));
+    compute_istft(call.cfg, call.window, call.in, out,
+                  thread_pool_for(static_cast<int>(attrs.threads)));
     return ffi::Error::Success();
   });
 }

@@ -34,11 +34,14 @@ namespace {
 // A failure of the shared table cache (csrc/cuda/device_tables.h) as an FFI error.
 ffi::Error as_error(const gpu::CacheStatus& status) {
   switch (status.code) {
-    case gpu::CacheStatus::kOk: return ffi::Error::Success();
-    case gpu::CacheStatus::kInvalid: return invalid(status.message);
+    case gpu::CacheStatus::kOk:
+      return ffi::Error::Success();
+    case gpu::CacheStatus::kInvalid:
+      return invalid(status.message);
     case gpu::CacheStatus::kOutOfMemory:
       return ffi::Error(ffi::ErrorCode::kResourceExhausted, "kapre_fast: " + status.message);
-    default: return ffi::Error::Internal("kapre_fast: " + status.message);
+    default:
+      return ffi::Error::Internal("kapre_fast: " + status.message);
   }
 }
 
@@ -61,8 +64,7 @@ ffi::Error launch(void* stream, int32_t device, ffi::ScratchAllocator& scratch,
   }
   // Held until the kernels are enqueued: the cache then records this stream's event.
   gpu::TablesLease lease;
-  if (ffi::Error error =
-          as_error(gpu::device_tables(device, stream, cfg, window, bands, &lease));
+  if (ffi::Error error = as_error(gpu::device_tables(device, stream, cfg, window, bands, &lease));
       error.failure()) {
     return error;
   }

@@ -18,23 +18,30 @@ py::capsule handler_capsule(Fn* fn) {
 }  // namespace
 
 PYBIND11_MODULE(_jax_ffi, m) {
-  m.doc() = "kapre_fast's XLA FFI handlers (CPU; CUDA where built) over the fused kernels, as "
-            "PyCapsules.";
-  m.def("cpu_targets", [] {
-    py::dict targets;
-    targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCpu);
-    targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCpu);
-    return targets;
-  }, "{FFI target name: handler capsule} of the CPU handlers.");
+  m.doc() =
+      "kapre_fast's XLA FFI handlers (CPU; CUDA where built) over the fused kernels, as "
+      "PyCapsules.";
+  m.def(
+      "cpu_targets",
+      [] {
+        py::dict targets;
+        targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCpu);
+        targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCpu);
+        return targets;
+      },
+      "{FFI target name: handler capsule} of the CPU handlers.");
 #ifdef KF_JAX_CUDA
   // Only in builds with the CUDA kernels (_build_info.json: "jax_cuda": true). Importing the
   // module still needs no GPU or driver: the static CUDA runtime loads nothing until a call.
-  m.def("cuda_targets", [] {
-    py::dict targets;
-    targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCuda);
-    targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCuda);
-    return targets;
-  }, "{FFI target name: handler capsule} of the CUDA handlers (XLA platform 'CUDA').");
+  m.def(
+      "cuda_targets",
+      [] {
+        py::dict targets;
+        targets["kapre_fast_front_end"] = handler_capsule(KapreFastFrontEndCuda);
+        targets["kapre_fast_inverse_stft"] = handler_capsule(KapreFastInverseStftCuda);
+        return targets;
+      },
+      "{FFI target name: handler capsule} of the CUDA handlers (XLA platform 'CUDA').");
 #endif
   // This module links its own copy of the core: its own output limit and ISA choice.
   m.def("isa", &kapre_fast::active_isa, "Instruction set the kernels run with.");

@@ -20,8 +20,8 @@ using namespace kapre_fast;
 namespace {
 
 ParallelFor pool(int threads) {
-  require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024], got " +
-                                               std::to_string(threads));
+  require(threads >= 0 && threads <= 1024,
+          "threads must be in [0, 1024], got " + std::to_string(threads));
   return thread_pool_for(threads);
 }
 
@@ -40,7 +40,8 @@ py::array checked_out(const py::object& out_arg, const py::dtype& dtype,
                          std::string(py::str(out.dtype())));
   }
   bool same_shape = out.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (std::size_t d = 0; same_shape && d < shape.size(); ++d) same_shape = out.shape(d) == shape[d];
+  for (std::size_t d = 0; same_shape && d < shape.size(); ++d)
+    same_shape = out.shape(d) == shape[d];
   std::string expected = "(";
   for (std::size_t d = 0; d < shape.size(); ++d) {
     expected += std::to_string(shape[d]) + (d + 1 < shape.size() ? ", " : ")");
@@ -59,9 +60,9 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
                    const py::object& out_arg, int power, float db_multiplier,
                    const py::object& dct_arg) {
   const ParallelFor parallel = pool(threads);
-  const FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output,
-                                         decibel, amin, ref_value, dynamic_range, power,
-                                         db_multiplier);
+  const FrontEndConfig cfg =
+      make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output, decibel, amin,
+                  ref_value, dynamic_range, power, db_multiplier);
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   std::string err = check_config(cfg, window.shape(0), bands);
@@ -83,10 +84,10 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   }
 
   require_dtype<float>(audio, "audio", "float32");
-  require(audio.ndim() == 3, std::string("audio must be 3-D ") +
-                                 (input_channels_first ? "(batch, channels, time)"
-                                                       : "(batch, time, channels)") +
-                                 ", got " + std::to_string(audio.ndim()) + " dimensions");
+  require(audio.ndim() == 3,
+          std::string("audio must be 3-D ") +
+              (input_channels_first ? "(batch, channels, time)" : "(batch, time, channels)") +
+              ", got " + std::to_string(audio.ndim()) + " dimensions");
   const int64_t item = static_cast<int64_t>(sizeof(float));
   for (int d = 0; d < 3; ++d) {
     require(audio.strides(d) % item == 0, "audio strides must be multiples of 4 bytes");
@@ -107,14 +108,12 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   const int64_t features = dct.matrix != nullptr ? dct.n_out : feature_count(cfg, bands);
   const int64_t out_ch = cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
   std::vector<py::ssize_t> shape =
-      output_channels_first
-          ? std::vector<py::ssize_t>{sig.batch, out_ch, frames, features}
-          : std::vector<py::ssize_t>{sig.batch, frames, features, out_ch};
-  const py::dtype dtype = cfg.output == OutputKind::kComplex
-                              ? py::dtype::of<std::complex<float>>()
-                              : py::dtype::of<float>();
-  py::array result = out_arg.is_none() ? py::array(dtype, shape)
-                                       : checked_out(out_arg, dtype, shape);
+      output_channels_first ? std::vector<py::ssize_t>{sig.batch, out_ch, frames, features}
+                            : std::vector<py::ssize_t>{sig.batch, frames, features, out_ch};
+  const py::dtype dtype = cfg.output == OutputKind::kComplex ? py::dtype::of<std::complex<float>>()
+                                                             : py::dtype::of<float>();
+  py::array result =
+      out_arg.is_none() ? py::array(dtype, shape) : checked_out(out_arg, dtype, shape);
   float* data = static_cast<float*>(result.mutable_data());
   const int64_t floats = cfg.output == OutputKind::kComplex ? 2 : 1;
   FeatureView out =
@@ -158,9 +157,9 @@ py::array pcen(const py::array& features, double b, double gain, double bias, do
   std::vector<py::ssize_t> dims(features.shape(), features.shape() + 4);
   const py::dtype dtype = py::dtype::of<float>();
   py::array result = out_arg.is_none() ? py::array(dtype, dims) : checked_out(out_arg, dtype, dims);
-  const FeatureView out = contiguous_features(static_cast<float*>(result.mutable_data()),
-                                              shape.channels, shape.frames, shape.features,
-                                              channels_first, 1);
+  const FeatureView out =
+      contiguous_features(static_cast<float*>(result.mutable_data()), shape.channels, shape.frames,
+                          shape.features, channels_first, 1);
   {
     py::gil_scoped_release release;
     compute_pcen(params, shape, static_cast<const float*>(features.data()), out, parallel);
@@ -172,8 +171,8 @@ py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, i
                 int64_t hop_length, bool input_channels_first, bool output_channels_first,
                 int threads) {
   const ParallelFor parallel = pool(threads);
-  FrontEndConfig cfg = make_config(n_fft, win_length, hop_length, 0, false, 2, false, 1e-5f, 1.0f,
-                                   80.0f);
+  FrontEndConfig cfg =
+      make_config(n_fft, win_length, hop_length, 0, false, 2, false, 1e-5f, 1.0f, 80.0f);
   require_dtype<std::complex<float>>(stft, "stft", "complex64");
   require(stft.ndim() == 4, std::string("stft must be 4-D ") +
                                 (input_channels_first ? "(batch, channels, frames, bins)"
@@ -185,8 +184,8 @@ py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, i
   const int64_t c = input_channels_first ? stft.shape(1) : stft.shape(3);
   const int64_t f = input_channels_first ? stft.shape(2) : stft.shape(1);
   const int64_t k = input_channels_first ? stft.shape(3) : stft.shape(2);
-  const ComplexInputView in = contiguous_complex(static_cast<const float*>(stft.data()), b, c, f,
-                                                 k, input_channels_first);
+  const ComplexInputView in =
+      contiguous_complex(static_cast<const float*>(stft.data()), b, c, f, k, input_channels_first);
   const std::string err = check_istft(cfg, window.shape(0), in);
   require(err.empty(), err);
   const int64_t length = istft_length(cfg, f);
@@ -207,9 +206,9 @@ py::array rfft(const py::array& x, int threads) {
   require_dtype<float>(x, "x", "float32");
   require(x.ndim() == 2 && (x.flags() & py::array::c_style), "x must be a C-contiguous 2-D array");
   const int64_t rows = x.shape(0), n = x.shape(1);
-  require(n >= 1 && n <= kMaxFftLength,
-          "FFT length must be in [1, " + std::to_string(kMaxFftLength) + "], got " +
-              std::to_string(n));
+  require(
+      n >= 1 && n <= kMaxFftLength,
+      "FFT length must be in [1, " + std::to_string(kMaxFftLength) + "], got " + std::to_string(n));
   py::array result(py::dtype::of<std::complex<float>>(), std::vector<py::ssize_t>{rows, n / 2 + 1});
   float* out = static_cast<float*>(result.mutable_data());
   const float* in = static_cast<const float*>(x.data());

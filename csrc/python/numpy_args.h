@@ -28,18 +28,18 @@ void require_dtype(const pybind11::array& a, const char* name, const char* dtype
 template <class T>
 const T* contiguous_1d(const pybind11::array& a, const char* name, const char* dtype) {
   require_dtype<T>(a, name, dtype);
-  require(a.ndim() == 1, std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) +
-                             " dimensions");
+  require(a.ndim() == 1,
+          std::string(name) + " must be 1-D, got " + std::to_string(a.ndim()) + " dimensions");
   require(a.flags() & pybind11::array::c_style, std::string(name) + " must be contiguous");
   return static_cast<const T*>(a.data());
 }
 
 inline FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop_length,
                                   int64_t pad_begin, bool pad_end, int output, bool decibel,
-                                  float amin, float ref_value, float dynamic_range,
-                                  int power = 1, float db_multiplier = 10.0f) {
-  require(output >= 0 && output <= 2, "output kind must be 0, 1 or 2, got " +
-                                          std::to_string(output));
+                                  float amin, float ref_value, float dynamic_range, int power = 1,
+                                  float db_multiplier = 10.0f) {
+  require(output >= 0 && output <= 2,
+          "output kind must be 0, 1 or 2, got " + std::to_string(output));
   FrontEndConfig cfg;
   cfg.n_fft = n_fft;
   cfg.win_length = win_length;

@@ -39,8 +39,7 @@ class FrontEndOp : public OpKernel {
     }
     tf_op::run_guarded(ctx, [&] {
       if (a_.mfcc) {
-        compute_mfcc(a_.cfg, call.window, call.bands, call.dct, call.signal, out,
-                     tf_parallel(ctx));
+        compute_mfcc(a_.cfg, call.window, call.bands, call.dct, call.signal, out, tf_parallel(ctx));
       } else {
         compute_frontend(a_.cfg, call.window, call.bands, call.signal, out, tf_parallel(ctx));
       }
@@ -62,9 +61,8 @@ class InverseStftOp : public OpKernel {
     if (!tf_op::prepare_inverse_stft(ctx, a_, &call)) return;
     const SignalOutView out =
         contiguous_signal_out(call.out, call.in.channels, call.length, a_.out_first);
-    tf_op::run_guarded(ctx, [&] {
-      compute_istft(a_.cfg, call.window, call.in, out, tf_parallel(ctx));
-    });
+    tf_op::run_guarded(ctx,
+                       [&] { compute_istft(a_.cfg, call.window, call.in, out, tf_parallel(ctx)); });
   }
 
  private:
@@ -76,8 +74,11 @@ class PcenOp : public OpKernel {
  public:
   explicit PcenOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
     float value = 0.0f;
-    for (auto [name, field] : {std::pair<const char*, double*>{"b", &p_.b}, {"gain", &p_.gain},
-                               {"bias", &p_.bias}, {"power", &p_.power}, {"eps", &p_.eps}}) {
+    for (auto [name, field] : {std::pair<const char*, double*>{"b", &p_.b},
+                               {"gain", &p_.gain},
+                               {"bias", &p_.bias},
+                               {"power", &p_.power},
+                               {"eps", &p_.eps}}) {
       OP_REQUIRES_OK(ctx, ctx->GetAttr(name, &value));
       *field = value;
     }
@@ -88,12 +89,12 @@ class PcenOp : public OpKernel {
 
   void Compute(OpKernelContext* ctx) override {
     const ::tensorflow::Tensor& in = ctx->input(0);
-    OP_REQUIRES(ctx, in.dims() == 4,
-                ::tensorflow::errors::InvalidArgument(
-                    "features must be 4-D ",
-                    first_ ? "(batch, channels, frames, features)"
-                           : "(batch, frames, features, channels)",
-                    ", got shape ", in.shape().DebugString()));
+    OP_REQUIRES(
+        ctx, in.dims() == 4,
+        ::tensorflow::errors::InvalidArgument(
+            "features must be 4-D ",
+            first_ ? "(batch, channels, frames, features)" : "(batch, frames, features, channels)",
+            ", got shape ", in.shape().DebugString()));
     FeatureShape shape;
     shape.batch = in.dim_size(0);
     shape.channels = in.dim_size(first_ ? 1 : 3);
@@ -105,9 +106,8 @@ class PcenOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, in.shape(), &output));
     const FeatureView out = contiguous_features(output->flat<float>().data(), shape.channels,
                                                 shape.frames, shape.features, first_, 1);
-    tf_op::run_guarded(ctx, [&] {
-      compute_pcen(p_, shape, in.flat<float>().data(), out, tf_parallel(ctx));
-    });
+    tf_op::run_guarded(
+        ctx, [&] { compute_pcen(p_, shape, in.flat<float>().data(), out, tf_parallel(ctx)); });
   }
 
  private:

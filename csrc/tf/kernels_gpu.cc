@@ -66,8 +66,7 @@ class GpuOp : public OpKernel {
   // is allocated, bound into p, and launch_fn enqueues the kernels on TF's compute stream.
   template <class Prepare>
   void run(OpKernelContext* ctx, const float* window, const BandView& bands, Prepare&& prepare,
-           std::string (*launch_fn)(const gpu::FrontEndParams&, const gpu::Geometry&, int,
-                                    void*)) {
+           std::string (*launch_fn)(const gpu::FrontEndParams&, const gpu::Geometry&, int, void*)) {
     Target t;
     if (!target(ctx, &t)) return;
     const std::shared_ptr<const DeviceTables> tables = this->tables(ctx, t, window, bands);
@@ -147,9 +146,9 @@ class GpuOp : public OpKernel {
 
   template <class T>
   bool upload(OpKernelContext* ctx, const Target& t, const std::vector<T>& host, Tensor* out) {
-    const ::tensorflow::Status status = ctx->allocate_temp(
-        ::tensorflow::DataTypeToEnum<T>::value,
-        TensorShape({static_cast<int64_t>(host.size())}), out);
+    const ::tensorflow::Status status =
+        ctx->allocate_temp(::tensorflow::DataTypeToEnum<T>::value,
+                           TensorShape({static_cast<int64_t>(host.size())}), out);
     if (!status.ok()) return tf_op::fail(ctx, status);
     const std::string err = gpu::cuda_copy_to_device(out->data(), host.data(),
                                                      host.size() * sizeof(T), t.device, t.stream);
@@ -171,7 +170,8 @@ class GpuFrontEndOp : public GpuOp {
   void Compute(OpKernelContext* ctx) override {
     tf_op::FrontEndCall call;
     if (!tf_op::prepare_front_end(ctx, a_, &call)) return;
-    run(ctx, call.window, call.bands,
+    run(
+        ctx, call.window, call.bands,
         [&](const gpu::GpuPlan& plan, gpu::FrontEndParams& p, const gpu::DeviceLimits& limits) {
           return gpu::prepare_call(plan, p, call.signal, call.out, a_.out_first, limits);
         },
@@ -186,7 +186,8 @@ class GpuInverseStftOp : public GpuOp {
   void Compute(OpKernelContext* ctx) override {
     tf_op::InverseStftCall call;
     if (!tf_op::prepare_inverse_stft(ctx, a_, &call)) return;
-    run(ctx, call.window, BandView{},
+    run(
+        ctx, call.window, BandView{},
         [&](const gpu::GpuPlan& plan, gpu::FrontEndParams& p, const gpu::DeviceLimits& limits) {
           return gpu::prepare_istft(plan, p, call.in, call.out, a_.out_first, limits);
         },

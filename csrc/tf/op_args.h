@@ -87,13 +87,12 @@ inline bool read_bands(OpKernelContext* ctx, BandView* bands) {
   const Tensor& lengths = ctx->input(3);
   const Tensor& weights = ctx->input(4);
   if (starts.dims() != 1 || lengths.dims() != 1 || weights.dims() != 1) {
-    return fail(ctx, errors::InvalidArgument(
-                         "band_start, band_length and band_weights must be 1-D"));
+    return fail(ctx,
+                errors::InvalidArgument("band_start, band_length and band_weights must be 1-D"));
   }
   if (starts.dim_size(0) != lengths.dim_size(0)) {
     return fail(ctx, errors::InvalidArgument("band_start has ", starts.dim_size(0),
-                                             " entries but band_length has ",
-                                             lengths.dim_size(0)));
+                                             " entries but band_length has ", lengths.dim_size(0)));
   }
   bands->n_bands = starts.dim_size(0);
   bands->start = starts.flat<int32_t>().data();

@@ -19,9 +19,10 @@ Status frames_dim(InferenceContext* c, DimensionHandle time, DimensionHandle* ou
   TF_RETURN_IF_ERROR(c->GetAttr("pad_begin", &pad_begin));
   TF_RETURN_IF_ERROR(c->GetAttr("pad_end", &pad_end));
   if (win < 1 || hop < 1 || pad_begin < 0) {
-    return tensorflow::errors::InvalidArgument("win_length and hop_length must be >= 1 and "
-                                               "pad_begin >= 0, got ", win, ", ", hop, ", ",
-                                               pad_begin);
+    return tensorflow::errors::InvalidArgument(
+        "win_length and hop_length must be >= 1 and "
+        "pad_begin >= 0, got ",
+        win, ", ", hop, ", ", pad_begin);
   }
   if (!c->ValueKnown(time)) {
     *out = c->UnknownDim();
@@ -35,8 +36,8 @@ Status frames_dim(InferenceContext* c, DimensionHandle time, DimensionHandle* ou
     frames = 1 + (t - win) / hop;
   }
   if (frames < 1) {
-    return tensorflow::errors::InvalidArgument("audio has ", c->Value(time), " samples (",
-                                               t, " after pad_begin); one frame needs win_length=",
+    return tensorflow::errors::InvalidArgument("audio has ", c->Value(time), " samples (", t,
+                                               " after pad_begin); one frame needs win_length=",
                                                win, " samples: pass longer audio or pad_end=True");
   }
   *out = c->MakeDim(frames);
@@ -77,7 +78,8 @@ Status front_end_shape(InferenceContext* c) {
   if (n_fft < 2) return tensorflow::errors::InvalidArgument("n_fft must be >= 2, got ", n_fft);
   DimensionHandle bands = c->Dim(starts, 0);
   DimensionHandle feat = c->UnknownDim();
-  if (c->ValueKnown(bands)) feat = c->MakeDim(c->Value(bands) > 0 ? c->Value(bands) : n_fft / 2 + 1);
+  if (c->ValueKnown(bands))
+    feat = c->MakeDim(c->Value(bands) > 0 ? c->Value(bands) : n_fft / 2 + 1);
   std::string output, format;
   TF_RETURN_IF_ERROR(c->GetAttr("output", &output));
   TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
@@ -96,8 +98,7 @@ Status mfcc_shape(InferenceContext* c) {
   TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 2, &dct));
   std::string format;
   TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
-  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames,
-                                 c->Dim(dct, 1)));
+  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames, c->Dim(dct, 1)));
   return Status();
 }
 
@@ -151,12 +152,12 @@ Status inverse_stft_shape(InferenceContext* c) {
 }  // namespace
 }  // namespace kapre_fast
 
-#define KF_FRAMING_ATTRS                              \
-  Attr("n_fft: int")                                  \
-      .Attr("win_length: int")                        \
-      .Attr("hop_length: int")                        \
-      .Attr("pad_begin: int = 0")                     \
-      .Attr("pad_end: bool = false")                  \
+#define KF_FRAMING_ATTRS                                                           \
+  Attr("n_fft: int")                                                               \
+      .Attr("win_length: int")                                                     \
+      .Attr("hop_length: int")                                                     \
+      .Attr("pad_begin: int = 0")                                                  \
+      .Attr("pad_end: bool = false")                                               \
       .Attr("input_format: {'channels_last', 'channels_first'} = 'channels_last'") \
       .Attr("output_format: {'channels_last', 'channels_first'} = 'channels_last'")
 
@@ -167,8 +168,7 @@ REGISTER_OP("KapreFastFrontEnd")
     .Input("band_length: int32")
     .Input("band_weights: float")
     .Output("features: float")
-    .KF_FRAMING_ATTRS
-    .Attr("output: {'magnitude', 'mag_phase'} = 'magnitude'")
+    .KF_FRAMING_ATTRS.Attr("output: {'magnitude', 'mag_phase'} = 'magnitude'")
     .Attr("decibel: bool = false")
     .Attr("amin: float = 1e-5")
     .Attr("ref_value: float = 1.0")
@@ -186,15 +186,15 @@ REGISTER_OP("KapreFastMfcc")
     .Input("band_weights: float")
     .Input("dct: float")
     .Output("mfcc: float")
-    .KF_FRAMING_ATTRS
-    .Attr("amin: float = 1e-5")
+    .KF_FRAMING_ATTRS.Attr("amin: float = 1e-5")
     .Attr("ref_value: float = 1.0")
     .Attr("dynamic_range: float = 80.0")
     .Attr("power: int = 1")
     .Attr("db_multiplier: float = 10.0")
     .SetShapeFn(kapre_fast::mfcc_shape)
-    .Doc("KapreFastFrontEnd's dB filterbank output (magnitude, decibel) times the (n_mels, "
-         "n_mfcc) `dct` matrix, applied per example after the clamp.");
+    .Doc(
+        "KapreFastFrontEnd's dB filterbank output (magnitude, decibel) times the (n_mels, "
+        "n_mfcc) `dct` matrix, applied per example after the clamp.");
 
 REGISTER_OP("KapreFastPcen")
     .Input("features: float")
@@ -206,15 +206,15 @@ REGISTER_OP("KapreFastPcen")
     .Attr("eps: float")
     .Attr("data_format: {'channels_last', 'channels_first'} = 'channels_last'")
     .SetShapeFn(kapre_fast::pcen_shape)
-    .Doc("librosa.pcen (max_size=1) along the frames of (batch, frames, features, ch) or "
-         "(batch, ch, frames, features) filterbank features.");
+    .Doc(
+        "librosa.pcen (max_size=1) along the frames of (batch, frames, features, ch) or "
+        "(batch, ch, frames, features) filterbank features.");
 
 REGISTER_OP("KapreFastStft")
     .Input("audio: float")
     .Input("window: float")
     .Output("stft: complex64")
-    .KF_FRAMING_ATTRS
-    .SetShapeFn(kapre_fast::stft_shape)
+    .KF_FRAMING_ATTRS.SetShapeFn(kapre_fast::stft_shape)
     .Doc("Complex STFT with kapre's padding and layouts.");
 
 REGISTER_OP("KapreFastInverseStft")

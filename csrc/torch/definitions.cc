@@ -14,8 +14,8 @@ bool same(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 template <class T>
 bool same(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(),
-                                                           a.size() * sizeof(T)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 bool same_config(const FrontEndConfig& a, const FrontEndConfig& b) {

@@ -43,8 +43,7 @@ struct InverseStftDefinition {
 
 // "" when stored (or already stored with equal contents), else why not.
 std::string define(const std::string& key, std::shared_ptr<const FrontEndDefinition> definition);
-std::string define(const std::string& key,
-                   std::shared_ptr<const InverseStftDefinition> definition);
+std::string define(const std::string& key, std::shared_ptr<const InverseStftDefinition> definition);
 
 // The definition of `key`; null when there is none.
 std::shared_ptr<const FrontEndDefinition> find_front_end(const std::string& key);

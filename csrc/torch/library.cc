@@ -45,13 +45,12 @@ float float_attribute(double value, const char* name) {
   return narrowed;
 }
 
-void define_front_end(c10::string_view spec, const at::Tensor& window,
-                      const at::Tensor& band_start, const at::Tensor& band_length,
-                      const at::Tensor& band_weights, int64_t n_fft, int64_t win_length,
-                      int64_t hop_length, int64_t pad_begin, bool pad_end, int64_t output,
-                      int64_t power, bool decibel, double db_multiplier, double amin,
-                      double ref_value, double dynamic_range, bool input_channels_first,
-                      bool output_channels_first) {
+void define_front_end(c10::string_view spec, const at::Tensor& window, const at::Tensor& band_start,
+                      const at::Tensor& band_length, const at::Tensor& band_weights, int64_t n_fft,
+                      int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
+                      int64_t output, int64_t power, bool decibel, double db_multiplier,
+                      double amin, double ref_value, double dynamic_range,
+                      bool input_channels_first, bool output_channels_first) {
   auto definition = std::make_shared<FrontEndDefinition>();
   FrontEndConfig& cfg = definition->cfg;
   cfg.n_fft = n_fft;
@@ -121,8 +120,7 @@ TensorFacts facts(at::IntArrayRef sizes, at::IntArrayRef strides, bool contiguou
 // (tensor_args.h): the fake implementations' answer for meta and fake tensors of concrete sizes,
 // so they refuse exactly the calls the kernels refuse. front_end_shape: (shape, whether the
 // result is complex64 rather than float32).
-std::tuple<std::vector<int64_t>, bool> front_end_shape(c10::string_view spec,
-                                                       at::IntArrayRef sizes,
+std::tuple<std::vector<int64_t>, bool> front_end_shape(c10::string_view spec, at::IntArrayRef sizes,
                                                        at::IntArrayRef strides, bool contiguous,
                                                        at::ScalarType dtype, int64_t threads) {
   FrontEndCall call;
@@ -147,15 +145,17 @@ TORCH_LIBRARY(kapre_fast, m) {
   // threads: 0 for every core (the CPU kernels' pool), checked and unused on a GPU.
   m.def("front_end(Tensor audio, str spec, int threads) -> Tensor");
   m.def("inverse_stft(Tensor stft, str spec, int threads) -> Tensor");
-  m.def("define_front_end(str spec, Tensor window, Tensor band_start, Tensor band_length, "
-        "Tensor band_weights, int n_fft, int win_length, int hop_length, int pad_begin, "
-        "bool pad_end, int output, int power, bool decibel, float db_multiplier, float amin, "
-        "float ref_value, float dynamic_range, bool input_channels_first, "
-        "bool output_channels_first) -> ()",
-        &kapre_fast::torch_ops::define_front_end);
-  m.def("define_inverse_stft(str spec, Tensor window, int n_fft, int win_length, "
-        "int hop_length, bool input_channels_first, bool output_channels_first) -> ()",
-        &kapre_fast::torch_ops::define_inverse_stft);
+  m.def(
+      "define_front_end(str spec, Tensor window, Tensor band_start, Tensor band_length, "
+      "Tensor band_weights, int n_fft, int win_length, int hop_length, int pad_begin, "
+      "bool pad_end, int output, int power, bool decibel, float db_multiplier, float amin, "
+      "float ref_value, float dynamic_range, bool input_channels_first, "
+      "bool output_channels_first) -> ()",
+      &kapre_fast::torch_ops::define_front_end);
+  m.def(
+      "define_inverse_stft(str spec, Tensor window, int n_fft, int win_length, "
+      "int hop_length, bool input_channels_first, bool output_channels_first) -> ()",
+      &kapre_fast::torch_ops::define_inverse_stft);
   // Defines the front end (inverse: the inverse STFT) named by a key the library lacks, if the
   // key is a FrontEnd's canonical JSON; its kernel is Python's (kapre_fast/torch/_ops.py), which
   // the kernels call on a key they do not know (tensor_args.cc).
@@ -163,10 +163,12 @@ TORCH_LIBRARY(kapre_fast, m) {
   // The result shape of front_end / inverse_stft on a tensor of these sizes, strides, contiguity
   // and dtype, after the kernels' checks (front_end's: and whether it is complex64): what the
   // fake implementations return.
-  m.def("front_end_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
-        "ScalarType dtype, int threads) -> (int[], bool)",
-        &kapre_fast::torch_ops::front_end_shape);
-  m.def("inverse_stft_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
-        "ScalarType dtype, int threads) -> int[]",
-        &kapre_fast::torch_ops::inverse_stft_shape);
+  m.def(
+      "front_end_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
+      "ScalarType dtype, int threads) -> (int[], bool)",
+      &kapre_fast::torch_ops::front_end_shape);
+  m.def(
+      "inverse_stft_shape(str spec, int[] sizes, int[] strides, bool contiguous, "
+      "ScalarType dtype, int threads) -> int[]",
+      &kapre_fast::torch_ops::inverse_stft_shape);
 }

@@ -3,7 +3,6 @@
 // the result allocated by torch, as the NumPy module and the JAX CPU handlers do.
 #include <torch/library.h>
 
-
 #include "../core/huge_pages.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
@@ -12,7 +11,6 @@
 namespace kapre_fast {
 namespace torch_ops {
 namespace {
-
 
 at::Tensor front_end_cpu(const at::Tensor& audio, c10::string_view spec, int64_t threads) {
   FrontEndCall call;
@@ -26,7 +24,8 @@ at::Tensor front_end_cpu(const at::Tensor& audio, c10::string_view spec, int64_t
     view.phase = call.out + call.signal.channels * view.sc;
   }
   advise_huge_pages(out.data_ptr(), out.nbytes());
-  compute_frontend(call.cfg, call.window, call.bands, call.signal, view, thread_pool_for(static_cast<int>(threads)));
+  compute_frontend(call.cfg, call.window, call.bands, call.signal, view,
+                   thread_pool_for(static_cast<int>(threads)));
   return out;
 }
 

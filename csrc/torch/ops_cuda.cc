@@ -117,9 +117,7 @@ int64_t cuda_stream_of(const at::Tensor& tensor) {
 }  // namespace torch_ops
 }  // namespace kapre_fast
 
-TORCH_LIBRARY_FRAGMENT(kapre_fast, m) {
-  m.def("cuda_stream_of(Tensor tensor) -> int");
-}
+TORCH_LIBRARY_FRAGMENT(kapre_fast, m) { m.def("cuda_stream_of(Tensor tensor) -> int"); }
 
 TORCH_LIBRARY_IMPL(kapre_fast, CUDA, m) {
   m.impl("front_end", &kapre_fast::torch_ops::front_end_cuda);

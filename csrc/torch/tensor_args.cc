@@ -41,8 +41,7 @@ bool define_from_key(const std::string& key, bool inverse) {
 }
 
 template <class Definition, class Find>
-std::shared_ptr<const Definition> find_or_define(const std::string& key, bool inverse,
-                                                 Find find) {
+std::shared_ptr<const Definition> find_or_define(const std::string& key, bool inverse, Find find) {
   std::shared_ptr<const Definition> definition = find(key);
   if (definition == nullptr && define_from_key(key, inverse)) definition = find(key);
   return definition;
@@ -75,9 +74,8 @@ std::shared_ptr<const FrontEndDefinition> check_front_end(const TensorFacts& aud
   call->cfg = definition->cfg;
   call->window = definition->window.data();
   call->bands = definition->bands();
-  const std::string err =
-      check_front_end_audio(static_cast<const float*>(audio.data), audio.sizes, in_first,
-                            definition->output_channels_first, call);
+  const std::string err = check_front_end_audio(static_cast<const float*>(audio.data), audio.sizes,
+                                                in_first, definition->output_channels_first, call);
   TORCH_CHECK_VALUE(err.empty(), "kapre_fast: ", err);
   return definition;
 }
@@ -102,16 +100,16 @@ std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const TensorFact
   TORCH_CHECK_TYPE(stft.dtype == at::kComplexFloat, "kapre_fast: stft must be complex64, got ",
                    stft.dtype);
   const bool in_first = definition->input_channels_first;
-  TORCH_CHECK_VALUE(stft.sizes.size() == 4, "kapre_fast: stft must have 4 axes ",
-                    in_first ? "(batch, channels, frames, bins)"
-                             : "(batch, frames, bins, channels)",
-                    ", got shape ", shape_text(stft.sizes));
+  TORCH_CHECK_VALUE(
+      stft.sizes.size() == 4, "kapre_fast: stft must have 4 axes ",
+      in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)",
+      ", got shape ", shape_text(stft.sizes));
   check_dense(stft, "stft");
   call->cfg = definition->cfg;
   const std::string err = check_inverse_stft_input(
       static_cast<const float*>(stft.data), stft.sizes, definition->window.data(),
-      static_cast<int64_t>(definition->window.size()), in_first,
-      definition->output_channels_first, call);
+      static_cast<int64_t>(definition->window.size()), in_first, definition->output_channels_first,
+      call);
   TORCH_CHECK_VALUE(err.empty(), "kapre_fast: ", err);
   return definition;
 }
@@ -125,8 +123,8 @@ std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const at::Tensor
 
 at::Tensor allocate_features(const at::Tensor& audio, FrontEndCall* call) {
   const bool complex = call->cfg.output == OutputKind::kComplex;
-  at::Tensor out = at::empty(call->out_shape,
-                             audio.options().dtype(complex ? at::kComplexFloat : at::kFloat));
+  at::Tensor out =
+      at::empty(call->out_shape, audio.options().dtype(complex ? at::kComplexFloat : at::kFloat));
   call->out = static_cast<float*>(out.mutable_data_ptr());
   return out;
 }

@@ -2,8 +2,8 @@
 // and by the shape operators of the fake implementations (library.cc): the definition named by
 // `spec` (definitions.h; defined from the key itself when missing, tensor_args.cc), then the
 // tensor's dtype, rank and layout, then the shared shape checks of csrc/core/call_checks.h (the
-// JAX handlers' too), all before any memory is touched. Failures raise through TORCH_CHECK_*: ValueError (TypeError for a dtype)
-// naming the argument.
+// JAX handlers' too), all before any memory is touched. Failures raise through TORCH_CHECK_*:
+// ValueError (TypeError for a dtype) naming the argument.
 #pragma once
 
 #include <ATen/core/Tensor.h>

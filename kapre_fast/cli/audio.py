@@ -12,8 +12,10 @@ def _soundfile():
     try:
         import soundfile
     except ImportError as error:
-        raise CliError(f'reading audio needs soundfile ({error}); install it with '
-                       f'`{pip_install_hint("cli")}` or `pip install soundfile`') from None
+        raise CliError(
+            f'reading audio needs soundfile ({error}); install it with '
+            f'`{pip_install_hint("cli")}` or `pip install soundfile`'
+        ) from None
     return soundfile
 
 
@@ -40,8 +42,10 @@ def load_backend(device):
     except Exception as error:  # ImportError, or CuPy/CUDA failing while the module loads
         # kapre_fast.gpu's own message says what is missing (CuPy, the CUDA build, a driver or
         # a GPU) and what to install: it is not repeated here.
-        raise CliError(f'kapre_fast.gpu is not available ({type(error).__name__}: {error}); '
-                       'use --device cpu meanwhile') from None
+        raise CliError(
+            f'kapre_fast.gpu is not available ({type(error).__name__}: {error}); '
+            'use --device cpu meanwhile'
+        ) from None
     return gpu
 
 

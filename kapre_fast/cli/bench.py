@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from kapre_fast.cli.audio import synthesize
-from kapre_fast.cli.options import CliError, KINDS, PROG, UsageError, check_threads, front_end_kwargs, make_front_end
+from kapre_fast.cli.options import (
+    CliError,
+    KINDS,
+    PROG,
+    UsageError,
+    check_threads,
+    front_end_kwargs,
+    make_front_end,
+)
 from kapre_fast.cli.pictures import describe
 
 
@@ -22,8 +30,7 @@ def find_checkout():
     import kapre_fast
 
     for root in (Path(kapre_fast.__file__).resolve().parent.parent, Path.cwd()):
-        if all((root / part).exists() for part in ('bench/run.py', 'pyproject.toml',
-                                                   'kapre_fast')):
+        if all((root / part).exists() for part in ('bench/run.py', 'pyproject.toml', 'kapre_fast')):
             return root
     return None
 
@@ -44,8 +51,9 @@ def _bench_methods(spec, kind, kwargs, audio, threads):
     methods = []
     from kapre_fast import cpu
 
-    methods.append(('kapre_fast.cpu', lambda: getattr(cpu, KINDS[kind][0])(
-        audio, threads=threads, **kwargs)))
+    methods.append(
+        ('kapre_fast.cpu', lambda: getattr(cpu, KINDS[kind][0])(audio, threads=threads, **kwargs))
+    )
 
     try:
         import kapre_fast.gpu as gpu
@@ -84,8 +92,9 @@ def _bench_methods(spec, kind, kwargs, audio, threads):
         else:
             with warnings.catch_warnings():
                 warnings.filterwarnings('ignore', message='.*input_shape', category=UserWarning)
-                layer = getattr(kapre.composed, KINDS[kind][1])(input_shape=audio.shape[1:],
-                                                                   **kwargs)
+                layer = getattr(kapre.composed, KINDS[kind][1])(
+                    input_shape=audio.shape[1:], **kwargs
+                )
             kapre_fn = tf.function(lambda a: layer(a, training=False))
             methods.insert(0, ('kapre (tf.function)', lambda: kapre_fn(x).numpy()))
         methods.append(('tf.signal (tf.function)', _tf_signal_method(tf, spec, x)))
@@ -104,8 +113,14 @@ def _tf_signal_method(tf, spec, x):
         signals = tf.transpose(audio, [0, 2, 1])  # (batch, channels, time)
         if spec.pad_begin_length:
             signals = tf.pad(signals, [[0, 0], [0, 0], [spec.pad_begin_length, 0]])
-        spectrum = tf.signal.stft(signals, spec.win_length, spec.hop_length, spec.n_fft,
-                                  window_fn=window_fn, pad_end=spec.pad_end)
+        spectrum = tf.signal.stft(
+            signals,
+            spec.win_length,
+            spec.hop_length,
+            spec.n_fft,
+            window_fn=window_fn,
+            pad_end=spec.pad_end,
+        )
         features = tf.abs(spectrum)
         if matrix is not None:
             features = tf.tensordot(features, matrix, 1)
@@ -134,13 +149,24 @@ def _librosa_method(spec, audio):
     signals = np.ascontiguousarray(audio.transpose(0, 2, 1))  # (batch, channels, time)
 
     def run():
-        magnitude = np.abs(librosa.stft(signals, n_fft=spec.n_fft, hop_length=spec.hop_length,
-                                        window=window, center=False))  # (b, c, freq, frames)
+        magnitude = np.abs(
+            librosa.stft(
+                signals, n_fft=spec.n_fft, hop_length=spec.hop_length, window=window, center=False
+            )
+        )  # (b, c, freq, frames)
         features = magnitude if matrix is None else np.matmul(matrix, magnitude)
         if spec.return_decibel:
-            features = np.stack([
-                librosa.power_to_db(example, ref=spec.db_ref_value, amin=spec.db_amin,
-                                    top_db=spec.db_dynamic_range) for example in features])
+            features = np.stack(
+                [
+                    librosa.power_to_db(
+                        example,
+                        ref=spec.db_ref_value,
+                        amin=spec.db_amin,
+                        top_db=spec.db_dynamic_range,
+                    )
+                    for example in features
+                ]
+            )
         return features.transpose(0, 3, 2, 1)
 
     return run
@@ -151,21 +177,26 @@ def cmd_bench(args) -> int:
     if args.full:
         checkout = find_checkout()
         if checkout is None:
-            raise CliError('bench --full runs the benchmark suite bench/run.py of a kapre_fast '
-                           'source checkout, which the installed package does not include: run '
-                           'it from the checkout (cd kapre_fast && kapre-fast bench --full), or '
-                           'use plain `kapre-fast bench`')
+            raise CliError(
+                'bench --full runs the benchmark suite bench/run.py of a kapre_fast '
+                'source checkout, which the installed package does not include: run '
+                'it from the checkout (cd kapre_fast && kapre-fast bench --full), or '
+                'use plain `kapre-fast bench`'
+            )
         command = [sys.executable, str(checkout / 'bench' / 'run.py'), *run_args]
         print(f'{PROG} bench --full: {" ".join(command)}', flush=True)
         return subprocess.call(command, cwd=checkout)
     if run_args:
-        raise UsageError(f'unrecognized arguments: {" ".join(run_args)} (arguments after -- are '
-                         'for bench/run.py and need --full)')
+        raise UsageError(
+            f'unrecognized arguments: {" ".join(run_args)} (arguments after -- are '
+            'for bench/run.py and need --full)'
+        )
     check_threads(args)
     kwargs = front_end_kwargs(args, args.sample_rate)
     spec = make_front_end(args.kind, kwargs, args)
-    audio = np.concatenate([synthesize(args.seconds, args.sample_rate, seed)
-                            for seed in range(args.batch)])
+    audio = np.concatenate(
+        [synthesize(args.seconds, args.sample_rate, seed) for seed in range(args.batch)]
+    )
     try:
         spec.n_frames(audio.shape[1])
     except ValueError as error:
@@ -173,9 +204,12 @@ def cmd_bench(args) -> int:
     audio_seconds = args.batch * audio.shape[1] / args.sample_rate
 
     threads = 'all cores' if args.threads is None else f'{args.threads} thread(s)'
-    print(f'{PROG} bench: {KINDS[args.kind][2]} ({describe(spec, args.sample_rate)}'
-          f'{", dB" if spec.return_decibel else ""}) of {args.batch} x {args.seconds:g} s mono, '
-          f'{threads}; best of {args.repeats} after a warm-up call', flush=True)
+    print(
+        f'{PROG} bench: {KINDS[args.kind][2]} ({describe(spec, args.sample_rate)}'
+        f'{", dB" if spec.return_decibel else ""}) of {args.batch} x {args.seconds:g} s mono, '
+        f'{threads}; best of {args.repeats} after a warm-up call',
+        flush=True,
+    )
     unit = 'dB' if spec.return_decibel else 'magnitude'
     diff_title = f'max |diff| vs kapre ({unit})'
     header = f'{"method":<26}{"ms":>10}{"x realtime":>12}{"vs kapre":>10}  {diff_title:>28}'
@@ -214,6 +248,8 @@ def cmd_bench(args) -> int:
     for note in notes:
         print(f'not timed: {note}')
     if kapre_ms is None:
-        print('(kapre 0.4.1 is not installed: no speed-up or difference columns; '
-              'pip install kapre==0.4.1 to compare)')
+        print(
+            '(kapre 0.4.1 is not installed: no speed-up or difference columns; '
+            'pip install kapre==0.4.1 to compare)'
+        )
     return 0

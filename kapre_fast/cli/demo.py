@@ -20,18 +20,29 @@ def cmd_demo(args) -> int:
         check_picture_path(args.output)
     sr = args.sample_rate
     audio = synthesize(args.seconds, sr)
-    kwargs = dict(n_fft=2048, hop_length=512, sample_rate=sr, n_mels=128, return_decibel=True,
-                  input_data_format='channels_last', output_data_format='channels_last')
+    kwargs = dict(
+        n_fft=2048,
+        hop_length=512,
+        sample_rate=sr,
+        n_mels=128,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+    )
     spec = make_front_end('mel', kwargs, args)
     if audio.shape[1] < spec.win_length:
-        raise UsageError(f'--seconds {args.seconds:g} is shorter than one frame of '
-                         f'{spec.win_length} samples at {sr} Hz; use more --seconds')
+        raise UsageError(
+            f'--seconds {args.seconds:g} is shorter than one frame of '
+            f'{spec.win_length} samples at {sr} Hz; use more --seconds'
+        )
     print(f'kapre_fast demo: melspectrogram of {args.seconds:g} s of synthesised audio @ {sr} Hz')
     ours, t_ours = _timed(lambda: cpu.melspectrogram(audio, threads=args.threads, **kwargs))
     truth, t_ref = _timed(lambda: reference.melspectrogram(audio, **kwargs), repeats=1)
     print(f'  kapre_fast.cpu       {t_ours * 1e3:8.2f} ms  shape {ours.shape}')
-    print(f'  float64 reference    {t_ref * 1e3:8.2f} ms  max |diff| '
-          f'{np.abs(ours - truth).max():.4f} dB')
+    print(
+        f'  float64 reference    {t_ref * 1e3:8.2f} ms  max |diff| '
+        f'{np.abs(ours - truth).max():.4f} dB'
+    )
     try:
         import kapre.composed  # noqa: F401  (optional: only to compare)
     except ImportError:
@@ -46,11 +57,14 @@ def cmd_demo(args) -> int:
         fn = tf.function(layer)
         x = tf.constant(audio)
         theirs, t_kapre = _timed(lambda: fn(x).numpy())
-        print(f'  kapre 0.4.1          {t_kapre * 1e3:8.2f} ms  max |diff| vs kapre_fast '
-              f'{np.abs(ours - theirs).max():.4f} dB')
+        print(
+            f'  kapre 0.4.1          {t_kapre * 1e3:8.2f} ms  max |diff| vs kapre_fast '
+            f'{np.abs(ours - theirs).max():.4f} dB'
+        )
     if args.output:
-        title = (f'kapre_fast demo: mel spectrogram of a chirp with a silent gap '
-                 f'({describe(spec, sr)})')
+        title = (
+            f'kapre_fast demo: mel spectrogram of a chirp with a silent gap ({describe(spec, sr)})'
+        )
         save_spectrogram(args.output, ours[0], spec, sr, title=title)
         print(f'  picture              {args.output}')
     return 0

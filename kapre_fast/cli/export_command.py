@@ -29,32 +29,46 @@ DEFAULT_TOLERANCE = 1e-3
 
 def add_parser(sub):
     export = sub.add_parser(
-        'export', help='a model with kapre_fast layers as SavedModel / TFLite / ONNX',
+        'export',
+        help='a model with kapre_fast layers as SavedModel / TFLite / ONNX',
         description='Loads a Keras model (.keras), switches its kapre_fast layers to plain '
-                    'TensorFlow ops (kapre_fast.export.portable: same layer names and weights) '
-                    'and converts it: a SavedModel folder that any TensorFlow serves without '
-                    'kapre_fast, a .tflite file of TFLite builtin ops (any batch size), or an '
-                    '.onnx file (tf2onnx, opset 17). Then runs the result on a test signal '
-                    '(LiteRT, onnxruntime or TensorFlow) and prints the largest difference of '
-                    'each output, in order, to the fused model; the result is renamed into '
-                    'place only when every difference is within --tolerance (else exit 1). '
-                    'OUT may not be MODEL. A model without kapre_fast layers is exported as it '
-                    'is.',
+        'TensorFlow ops (kapre_fast.export.portable: same layer names and weights) '
+        'and converts it: a SavedModel folder that any TensorFlow serves without '
+        'kapre_fast, a .tflite file of TFLite builtin ops (any batch size), or an '
+        '.onnx file (tf2onnx, opset 17). Then runs the result on a test signal '
+        '(LiteRT, onnxruntime or TensorFlow) and prints the largest difference of '
+        'each output, in order, to the fused model; the result is renamed into '
+        'place only when every difference is within --tolerance (else exit 1). '
+        'OUT may not be MODEL. A model without kapre_fast layers is exported as it '
+        'is.',
         epilog='TFLite and ONNX need the converters of the export extra: '
-               f'{pip_install_hint("export")}.')
+        f'{pip_install_hint("export")}.',
+    )
     export.add_argument('model', metavar='MODEL', help='Keras model file (.keras)')
     export.add_argument('--format', required=True, choices=FORMATS, help='what to write')
-    export.add_argument('-o', '--output', required=True, metavar='OUT',
-                        help='the SavedModel folder, .tflite or .onnx file to write')
-    export.add_argument('--quantize', choices=('dynamic',),
-                        help='TFLite only: dynamic-range quantisation (int8 weights, which '
-                             'include the front end\'s DFT tables: expect errors of dB, not '
-                             'float32 rounding); its measured error is printed, and checked '
-                             'against --tolerance like any other')
-    export.add_argument('--tolerance', type=float, metavar='X',
-                        help='largest difference accepted on the test signal, in the output\'s '
-                             f'units (default: {DEFAULT_TOLERANCE:g} x the output\'s peak, at '
-                             'least 1); beyond it the command exits 1 and writes nothing')
+    export.add_argument(
+        '-o',
+        '--output',
+        required=True,
+        metavar='OUT',
+        help='the SavedModel folder, .tflite or .onnx file to write',
+    )
+    export.add_argument(
+        '--quantize',
+        choices=('dynamic',),
+        help='TFLite only: dynamic-range quantisation (int8 weights, which '
+        "include the front end's DFT tables: expect errors of dB, not "
+        'float32 rounding); its measured error is printed, and checked '
+        'against --tolerance like any other',
+    )
+    export.add_argument(
+        '--tolerance',
+        type=float,
+        metavar='X',
+        help="largest difference accepted on the test signal, in the output's "
+        f"units (default: {DEFAULT_TOLERANCE:g} x the output's peak, at "
+        'least 1); beyond it the command exits 1 and writes nothing',
+    )
     export.set_defaults(func=cmd_export)
     return export
 
@@ -68,8 +82,9 @@ def _load(path: Path):
         with contextlib.redirect_stdout(io.StringIO()):
             model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many types for a file that is not a model
-        raise CliError(f'{path}: not a Keras model that loads ({type(error).__name__}: '
-                       f'{_first_line(error)})') from None
+        raise CliError(
+            f'{path}: not a Keras model that loads ({type(error).__name__}: {_first_line(error)})'
+        ) from None
     if not isinstance(model, keras.Model):
         raise CliError(f'{path}: holds a {type(model).__name__}, not a Keras model')
     return model
@@ -84,8 +99,9 @@ def _test_signal(model):
     the batch: _DEFAULT_SAMPLES)."""
     if len(model.inputs) != 1:
         raise CliError(f'the model has {len(model.inputs)} inputs; export takes one-input models')
-    shape = [2] + [_DEFAULT_SAMPLES if size is None else int(size)
-                   for size in model.inputs[0].shape[1:]]
+    shape = [2] + [
+        _DEFAULT_SAMPLES if size is None else int(size) for size in model.inputs[0].shape[1:]
+    ]
     rng = np.random.default_rng(0)
     time_axis = int(np.argmax(shape[1:])) + 1  # the longest axis: time
     t = np.arange(shape[time_axis]) / 16000.0
@@ -122,26 +138,30 @@ def _check(expected, actual, args, output):
     """One line per output (in the model's order) comparing the export with the fused model;
     CliError when a count, a shape or a difference beyond the tolerance says they differ."""
     if len(actual) != len(expected):
-        raise CliError(f'{output}: the {args.format} model gives {len(actual)} outputs, the '
-                       f'Keras model {len(expected)}; not written')
+        raise CliError(
+            f'{output}: the {args.format} model gives {len(actual)} outputs, the '
+            f'Keras model {len(expected)}; not written'
+        )
     lines, failures = [], []
     what = 'dynamic-range quantisation error' if args.quantize else 'largest difference'
     for index, (want, got) in enumerate(zip(expected, actual)):
         name = f'output {index}: ' if len(expected) > 1 else ''
         if want.shape != got.shape:
-            failures.append(f'{name}shape {got.shape}, the Keras model\'s {want.shape}')
+            failures.append(f"{name}shape {got.shape}, the Keras model's {want.shape}")
             continue
         difference = float(np.max(np.abs(got - want), initial=0.0))
         if not np.isfinite(difference):
             difference = float('inf')
         peak = float(np.max(np.abs(want), initial=0.0))
-        tolerance = args.tolerance if args.tolerance is not None else \
-            DEFAULT_TOLERANCE * max(1.0, peak)
-        lines.append(f'{name}{what} to the fused model {difference:.3g} (output peak '
-                     f'{peak:.3g}, tolerance {tolerance:.3g})')
+        tolerance = (
+            args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE * max(1.0, peak)
+        )
+        lines.append(
+            f'{name}{what} to the fused model {difference:.3g} (output peak '
+            f'{peak:.3g}, tolerance {tolerance:.3g})'
+        )
         if not difference <= tolerance:
-            failures.append(f'{name}{what} {difference:.3g} exceeds the tolerance '
-                            f'{tolerance:.3g}')
+            failures.append(f'{name}{what} {difference:.3g} exceeds the tolerance {tolerance:.3g}')
     return lines, failures
 
 
@@ -157,8 +177,10 @@ def cmd_export(args) -> int:
     if not output.parent.is_dir():
         raise UsageError(f'{args.output}: folder {output.parent} does not exist')
     if output.resolve() == path.resolve() or output.resolve() in path.resolve().parents:
-        raise UsageError(f'-o {args.output} would overwrite the model {args.model}; export never '
-                         'replaces its input: name another output')
+        raise UsageError(
+            f'-o {args.output} would overwrite the model {args.model}; export never '
+            'replaces its input: name another output'
+        )
     if args.format == 'savedmodel' and output.exists() and not output.is_dir():
         raise UsageError(f'-o {args.output}: exists and is not a folder (a SavedModel is one)')
     if args.format != 'savedmodel' and output.is_dir():
@@ -174,11 +196,13 @@ def cmd_export(args) -> int:
     # Written and checked under a temporary name beside OUT, renamed into place only when the
     # check passes: OUT is never left half-written, nor replaced by a model that fails.
     if args.format == 'savedmodel':
-        target = Path(tempfile.mkdtemp(prefix=f'.{output.name}.', suffix='.partial',
-                                       dir=output.parent))
+        target = Path(
+            tempfile.mkdtemp(prefix=f'.{output.name}.', suffix='.partial', dir=output.parent)
+        )
     else:
-        descriptor, name = tempfile.mkstemp(prefix=f'.{output.name}.', suffix='.partial',
-                                            dir=output.parent)
+        descriptor, name = tempfile.mkstemp(
+            prefix=f'.{output.name}.', suffix='.partial', dir=output.parent
+        )
         os.close(descriptor)
         target = Path(name)
     try:
@@ -188,17 +212,23 @@ def cmd_export(args) -> int:
         except export.MissingConverterError as error:
             raise CliError(str(error)) from None
         except Exception as error:  # a converter's failure, whatever its type
-            raise CliError(f'{args.format} conversion failed: {type(error).__name__}: '
-                           f'{_first_line(error)}') from None
+            raise CliError(
+                f'{args.format} conversion failed: {type(error).__name__}: {_first_line(error)}'
+            ) from None
         lines, failures = _check(expected, actual, args, output)
         quantized = ' (dynamic-range quantised)' if args.quantize else ''
         for line in lines:
             print(f'on a test signal of shape {x.shape}: {line}')
         if failures:
-            hint = ('; pass --tolerance to accept the quantisation error' if args.quantize
-                    else '; pass --tolerance to accept it')
-            raise CliError(f'the {args.format} model does not compute what {path.name} does: '
-                           f'{"; ".join(failures)}{hint}; {output} not written')
+            hint = (
+                '; pass --tolerance to accept the quantisation error'
+                if args.quantize
+                else '; pass --tolerance to accept it'
+            )
+            raise CliError(
+                f'the {args.format} model does not compute what {path.name} does: '
+                f'{"; ".join(failures)}{hint}; {output} not written'
+            )
         _replace(target, output)
     finally:
         _remove(target)

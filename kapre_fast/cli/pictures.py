@@ -15,8 +15,10 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as error:
-        raise CliError(f'pictures need matplotlib ({error}); install it with '
-                       f'`{pip_install_hint("cli")}` or `pip install matplotlib`') from None
+        raise CliError(
+            f'pictures need matplotlib ({error}); install it with '
+            f'`{pip_install_hint("cli")}` or `pip install matplotlib`'
+        ) from None
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
@@ -30,8 +32,10 @@ def check_picture_path(path):
     supported = plt.figure().canvas.get_supported_filetypes()
     plt.close('all')
     if suffix not in supported:
-        raise UsageError(f"cannot write a picture named '{path}': use one of the suffixes "
-                         f'{", ".join("." + name for name in sorted(supported))}')
+        raise UsageError(
+            f"cannot write a picture named '{path}': use one of the suffixes "
+            f'{", ".join("." + name for name in sorted(supported))}'
+        )
 
 
 def band_centres(spec) -> np.ndarray:
@@ -100,12 +104,27 @@ def save_spectrogram(path, features, spec, sample_rate, *, title, cmap='magma', 
     if high <= low:
         high = low + 1.0
 
-    fig, axes = plt.subplots(n_channels, 1, squeeze=False, sharex=True, sharey=True, dpi=dpi,
-                             figsize=(10, 1.0 + 2.9 * n_channels), layout='constrained')
+    fig, axes = plt.subplots(
+        n_channels,
+        1,
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        dpi=dpi,
+        figsize=(10, 1.0 + 2.9 * n_channels),
+        layout='constrained',
+    )
     for channel, ax in enumerate(axes[:, 0]):
-        image = ax.imshow(features[:, :, channel].T, origin='lower', aspect='auto', cmap=cmap,
-                          extent=x_extent + y_extent, vmin=low, vmax=high,
-                          interpolation='nearest')
+        image = ax.imshow(
+            features[:, :, channel].T,
+            origin='lower',
+            aspect='auto',
+            cmap=cmap,
+            extent=x_extent + y_extent,
+            vmin=low,
+            vmax=high,
+            interpolation='nearest',
+        )
         ax.set_ylabel(ylabel)
         if spec.filterbank != 'none':
             positions, labels = frequency_ticks(band_centres(spec))

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from kapre_fast.cli.audio import compute_features, read_audio
-from kapre_fast.cli.options import CliError, KINDS, UsageError, check_options, check_threads, front_end_kwargs, make_front_end, with_option_hint
+from kapre_fast.cli.options import (
+    CliError,
+    KINDS,
+    UsageError,
+    check_options,
+    check_threads,
+    front_end_kwargs,
+    make_front_end,
+    with_option_hint,
+)
 from kapre_fast.cli.pictures import check_picture_path, describe, save_spectrogram
 
 
@@ -32,13 +41,15 @@ def cmd_spec(args) -> int:
     seconds = audio.shape[0] / sample_rate
     channels = 'mono' if audio.shape[1] == 1 else f'{audio.shape[1]} channels'
     settings = describe(spec, sample_rate)
-    title = args.title or (f'{audio_path.name}: {KINDS[args.kind][2]} ({settings}; '
-                           f'{seconds:.2f} s, {channels})')
-    save_spectrogram(output, features, spec, sample_rate, title=title, cmap=args.cmap,
-                     dpi=args.dpi)
-    print(f'{output}: {KINDS[args.kind][2]} of {audio_path} ({features.shape[0]} frames x '
-          f'{features.shape[1]} bins x {features.shape[2]} channel(s), '
-          f'{_one_decimal(features.min())} to {_one_decimal(features.max())} dB)')
+    title = args.title or (
+        f'{audio_path.name}: {KINDS[args.kind][2]} ({settings}; {seconds:.2f} s, {channels})'
+    )
+    save_spectrogram(output, features, spec, sample_rate, title=title, cmap=args.cmap, dpi=args.dpi)
+    print(
+        f'{output}: {KINDS[args.kind][2]} of {audio_path} ({features.shape[0]} frames x '
+        f'{features.shape[1]} bins x {features.shape[2]} channel(s), '
+        f'{_one_decimal(features.min())} to {_one_decimal(features.max())} dB)'
+    )
     return 0
 
 

@@ -74,5 +74,15 @@ from kapre_fast.corpus.inputs import AUDIO_EXTENSIONS, InputError, Item, collect
 from kapre_fast.corpus.reader import Features, open  # noqa: A004
 from kapre_fast.corpus.store import DamagedOutputError
 
-__all__ = ['extract', 'open', 'Features', 'Summary', 'collect', 'Item', 'InputError',
-           'DecodeError', 'DamagedOutputError', 'AUDIO_EXTENSIONS']
+__all__ = [
+    'extract',
+    'open',
+    'Features',
+    'Summary',
+    'collect',
+    'Item',
+    'InputError',
+    'DecodeError',
+    'DamagedOutputError',
+    'AUDIO_EXTENSIONS',
+]

@@ -25,8 +25,10 @@ def _soundfile():
     try:
         import soundfile
     except ImportError as error:
-        raise ImportError(f'reading audio needs soundfile ({error}); install it with '
-                          f'`{pip_install_hint("corpus")}` or `pip install soundfile`') from None
+        raise ImportError(
+            f'reading audio needs soundfile ({error}); install it with '
+            f'`{pip_install_hint("corpus")}` or `pip install soundfile`'
+        ) from None
     return soundfile
 
 
@@ -48,8 +50,14 @@ def read(path, offset=None, duration=None):
                 file.seek(min(round(offset * rate), file.frames))
             frames = -1 if duration is None else max(1, round(duration * rate))
             audio = file.read(frames, dtype='float32', always_2d=True)
-    except (RuntimeError, OSError, ValueError, TypeError, EOFError,
-            soundfile.SoundFileError) as error:
+    except (
+        RuntimeError,
+        OSError,
+        ValueError,
+        TypeError,
+        EOFError,
+        soundfile.SoundFileError,
+    ) as error:
         reason = getattr(error, 'error_string', None) or str(error) or type(error).__name__
         raise DecodeError(f'{path}: cannot read audio: {reason}') from None
     if audio.shape[0] == 0:
@@ -57,8 +65,10 @@ def read(path, offset=None, duration=None):
         raise DecodeError(f'{path}: no samples{where} (empty audio)')
     finite = np.isfinite(audio)
     if not finite.all():
-        raise DecodeError(f'{path}: {audio.size - int(np.count_nonzero(finite))} of {audio.size} '
-                          'samples are NaN or infinite (not audio)')
+        raise DecodeError(
+            f'{path}: {audio.size - int(np.count_nonzero(finite))} of {audio.size} '
+            'samples are NaN or infinite (not audio)'
+        )
     return audio, rate
 
 
@@ -73,14 +83,18 @@ def resample(audio, rate, target):
     if target is None or rate == target:
         return audio
     if target > MAX_UPSAMPLING * rate:  # checked before soxr allocates the result
-        raise ValueError(f'a sample rate of {rate} Hz (the file\'s header) cannot be resampled '
-                          f'to {target} Hz: {target / rate:.3g} times as many samples, at most '
-                          f'{MAX_UPSAMPLING} (a damaged header?)')
+        raise ValueError(
+            f"a sample rate of {rate} Hz (the file's header) cannot be resampled "
+            f'to {target} Hz: {target / rate:.3g} times as many samples, at most '
+            f'{MAX_UPSAMPLING} (a damaged header?)'
+        )
     try:
         import soxr
     except ImportError as error:
-        raise ImportError(f'resampling needs soxr ({error}); install it with '
-                          f'`{pip_install_hint("corpus")}` or `pip install soxr`') from None
+        raise ImportError(
+            f'resampling needs soxr ({error}); install it with '
+            f'`{pip_install_hint("corpus")}` or `pip install soxr`'
+        ) from None
     return np.ascontiguousarray(soxr.resample(audio, rate, target), dtype=np.float32)
 
 
@@ -89,5 +103,5 @@ def chunks(audio, length):
     that length (a recording shorter than `length` gives one padded piece)."""
     count = -(-audio.shape[0] // length)
     padded = np.zeros((count * length, audio.shape[1]), np.float32)
-    padded[:audio.shape[0]] = audio
-    return [padded[k * length:(k + 1) * length] for k in range(count)]
+    padded[: audio.shape[0]] = audio
+    return [padded[k * length : (k + 1) * length] for k in range(count)]

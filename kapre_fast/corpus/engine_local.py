@@ -21,8 +21,7 @@ import os
 import sys
 from concurrent.futures.process import BrokenProcessPool
 
-from kapre_fast.corpus.features import Result, compute_result, cpu_compute, decode_item, \
-    gpu_compute
+from kapre_fast.corpus.features import Result, compute_result, cpu_compute, decode_item, gpu_compute
 
 # Items submitted ahead of the one being yielded, per worker (keeps every worker busy while
 # holding few results in memory).
@@ -64,8 +63,12 @@ class _Entry:
 
     def succeeded(self):
         future = self.future
-        return (future is not None and future.done() and not future.cancelled()
-                and future.exception() is None)
+        return (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        )
 
 
 def _pooled(items, workers, initargs):
@@ -79,8 +82,11 @@ def _pooled(items, workers, initargs):
         while pending or order:
             if pool is None:
                 pool = concurrent.futures.ProcessPoolExecutor(
-                    workers, mp_context=_pool_context(), initializer=_start_worker,
-                    initargs=initargs)
+                    workers,
+                    mp_context=_pool_context(),
+                    initializer=_start_worker,
+                    initargs=initargs,
+                )
             head = None
             try:
                 if all(entry.future is not None for entry in order):  # no retry waiting
@@ -97,9 +103,13 @@ def _pooled(items, workers, initargs):
                 pool = None
                 if head is not None and head.alone:  # it ran alone: its death is its own
                     order.popleft()
-                    yield Result(head.item, [], f'{head.item.path}: the worker process '
-                                 'computing it died (killed - the out-of-memory killer? - or '
-                                 'crashed), also when retried alone')
+                    yield Result(
+                        head.item,
+                        [],
+                        f'{head.item.path}: the worker process '
+                        'computing it died (killed - the out-of-memory killer? - or '
+                        'crashed), also when retried alone',
+                    )
                 for entry in order:
                     if not entry.succeeded():
                         entry.future = None
@@ -122,7 +132,7 @@ def _pool_context():
     spawn where neither exists."""
     methods = multiprocessing.get_all_start_methods()
     threaded = any(name in sys.modules for name in _THREADED)
-    for method in (('forkserver', 'spawn') if threaded else ('fork', 'spawn')):
+    for method in ('forkserver', 'spawn') if threaded else ('fork', 'spawn'):
         if method in methods:
             return multiprocessing.get_context(method)
     return multiprocessing.get_context()
@@ -132,8 +142,11 @@ _WORKER = {}
 
 
 def _start_worker(recipe, threads, decode_only):
-    _WORKER.update(recipe=recipe, decode_only=decode_only,
-                   compute=None if decode_only else cpu_compute(threads))
+    _WORKER.update(
+        recipe=recipe,
+        decode_only=decode_only,
+        compute=None if decode_only else cpu_compute(threads),
+    )
 
 
 def _work(item):

@@ -9,7 +9,8 @@ where this process runs: the cluster's nodes need kapre_fast and read access to 
 
 `address` joins a running cluster (`ray.init(address=...)`, e.g. "auto" on a node of it, or
 "ray://head:10001"; an address where nothing answers within CONNECT_TIMEOUT seconds is a
-ConnectionError naming it, before anything is written); without it a Ray instance is started in this process with `workers` CPUs
+ConnectionError naming it, before anything is written); without it a Ray instance is started in
+this process with `workers` CPUs
 and shut down at the end. If Ray is already initialised (ray.init called by the caller), that
 session is used and left running.
 """
@@ -24,8 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kapre_fast.corpus.features import Decoded, Piece, Record, Result, compute_result, \
-    cpu_compute, decode_item, gpu_compute
+from kapre_fast.corpus.features import (
+    Decoded,
+    Piece,
+    Record,
+    Result,
+    compute_result,
+    cpu_compute,
+    decode_item,
+    gpu_compute,
+)
 from kapre_fast.corpus.inputs import Item
 
 _BATCH = 16  # most items per task
@@ -39,8 +48,9 @@ def _ray():
     except ImportError as error:
         from kapre_fast._loader import pip_install_hint
 
-        raise ImportError(f'engine="ray" needs Ray Data ({error}); install it with '
-                          f'`{pip_install_hint("ray")}`') from None
+        raise ImportError(
+            f'engine="ray" needs Ray Data ({error}); install it with `{pip_install_hint("ray")}`'
+        ) from None
     return ray
 
 
@@ -50,16 +60,18 @@ def check_address(address, timeout=CONNECT_TIMEOUT):
     are left to Ray (it fails at once where no cluster runs)."""
     if address is None or address == 'auto':
         return
-    target = address[len('ray://'):] if address.startswith('ray://') else address
+    target = address[len('ray://') :] if address.startswith('ray://') else address
     host, _, port = target.rpartition(':')
     if not host or not port.isdigit():
         raise ValueError(f'address must be "auto", HOST:PORT or ray://HOST:PORT, got {address!r}')
     try:
         socket.create_connection((host.strip('[]'), int(port)), timeout=timeout).close()
     except OSError as error:
-        raise ConnectionError(f'Ray cluster at {address}: cannot connect within {timeout:g} s '
-                              f'({error}); is a cluster running there (`ray start --head`), '
-                              'and is the port right?') from None
+        raise ConnectionError(
+            f'Ray cluster at {address}: cannot connect within {timeout:g} s '
+            f'({error}); is a cluster running there (`ray start --head`), '
+            'and is the port right?'
+        ) from None
 
 
 def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None):
@@ -69,8 +81,13 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
     if started:
         logging.getLogger('ray').setLevel(logging.WARNING)
         options = dict(address=address) if address else dict(num_cpus=workers)
-        ray.init(**options, logging_level=logging.WARNING, log_to_driver=False,
-                 include_dashboard=False, runtime_env=_runtime_env())
+        ray.init(
+            **options,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            include_dashboard=False,
+            runtime_env=_runtime_env(),
+        )
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # same shards as the local engine
@@ -83,16 +100,26 @@ def run(items, recipe, *, workers=None, threads=None, device='cpu', address=None
         blocks = min(len(rows), max(-(-len(rows) // _BATCH), 2 * cpus))
         dataset = ray.data.from_items(rows, override_num_blocks=blocks)
         tasks = ray.data.TaskPoolStrategy(size=workers)
-        dataset = dataset.map_batches(_decode_batch, fn_kwargs={'recipe': recipe},
-                                      batch_size=None, num_cpus=1, compute=tasks)
+        dataset = dataset.map_batches(
+            _decode_batch, fn_kwargs={'recipe': recipe}, batch_size=None, num_cpus=1, compute=tasks
+        )
         if device == 'gpu':
             actors = ray.data.ActorPoolStrategy(size=workers or 1)
-            dataset = dataset.map_batches(_GpuFeatures, fn_constructor_kwargs={'recipe': recipe},
-                                          batch_size=None, num_gpus=1, compute=actors)
+            dataset = dataset.map_batches(
+                _GpuFeatures,
+                fn_constructor_kwargs={'recipe': recipe},
+                batch_size=None,
+                num_gpus=1,
+                compute=actors,
+            )
         else:
-            dataset = dataset.map_batches(_features_batch,
-                                          fn_kwargs={'recipe': recipe, 'threads': threads or 1},
-                                          batch_size=None, num_cpus=1, compute=tasks)
+            dataset = dataset.map_batches(
+                _features_batch,
+                fn_kwargs={'recipe': recipe, 'threads': threads or 1},
+                batch_size=None,
+                num_cpus=1,
+                compute=tasks,
+            )
         yield from _results(dataset.iter_rows())
     finally:
         if started:
@@ -107,8 +134,9 @@ def _runtime_env():
     worker starts."""
     import kapre_fast
 
-    return {'worker_process_setup_hook': _preload(
-        str(Path(kapre_fast.__file__).resolve().parents[1]))}
+    return {
+        'worker_process_setup_hook': _preload(str(Path(kapre_fast.__file__).resolve().parents[1]))
+    }
 
 
 def _preload(folder):
@@ -154,8 +182,9 @@ class _GpuFeatures:
 
 
 def _features(batch, recipe, compute):
-    out = {name: [] for name in ('item', 'id', 'payload', 'frames', 'seconds', 'item_seconds',
-                                 'error')}
+    out = {
+        name: [] for name in ('item', 'id', 'payload', 'frames', 'seconds', 'item_seconds', 'error')
+    }
     for row in _row_dicts(batch):
         item = Item(**json.loads(row['item']))
         pieces = []
@@ -186,8 +215,9 @@ def _results(rows):
         if row['error']:
             error = error or row['error']
         else:
-            records.append(Record(row['id'], bytes(row['payload']), int(row['frames']),
-                                  float(row['seconds'])))
+            records.append(
+                Record(row['id'], bytes(row['payload']), int(row['frames']), float(row['seconds']))
+            )
     if current is not None:
         yield _result(current, records, error, seconds)
 

@@ -41,28 +41,45 @@ class Summary:
         if self.already_done:
             parts.append(f'{self.already_done} by an earlier run')
         if self.redone:
-            parts.append(f'{self.redone} redone (listed, but their files were missing or '
-                         'damaged)')
+            parts.append(f'{self.redone} redone (listed, but their files were missing or damaged)')
         if self.failed:
             parts.append(f'{len(self.failed)} failed')
         elapsed = max(self.elapsed, 1e-9)
-        return (', '.join(parts) + f' ({self.elapsed:.1f} s, {self.written / elapsed:.1f} '
-                f'files/s, {self.audio_seconds / 3600:.3g} h of audio at '
-                f'{self.audio_seconds / elapsed:.0f}x real time, engine {self.engine})')
+        return (
+            ', '.join(parts) + f' ({self.elapsed:.1f} s, {self.written / elapsed:.1f} '
+            f'files/s, {self.audio_seconds / 3600:.3g} h of audio at '
+            f'{self.audio_seconds / elapsed:.0f}x real time, engine {self.engine})'
+        )
 
 
-def extract(inputs, output, engine='local', *, function='melspectrogram', sample_rate=None,
-            mono=False, chunk_seconds=None, format='shards', shard_size=1000, workers=None,
-            threads=None, device='cpu', address=None, resume=True, progress=None,
-            **front_end) -> Summary:
+def extract(
+    inputs,
+    output,
+    engine='local',
+    *,
+    function='melspectrogram',
+    sample_rate=None,
+    mono=False,
+    chunk_seconds=None,
+    format='shards',
+    shard_size=1000,
+    workers=None,
+    threads=None,
+    device='cpu',
+    address=None,
+    resume=True,
+    progress=None,
+    **front_end,
+) -> Summary:
     """Features of every recording in `inputs`, written to `output`; see kapre_fast.corpus."""
     if engine not in ENGINES:
         raise ValueError(f'engine must be one of {", ".join(ENGINES)}, got {engine!r}')
     if device not in DEVICES:
         raise ValueError(f'device must be one of {", ".join(DEVICES)}, got {device!r}')
     for name, value in (('shard_size', shard_size), ('workers', workers), ('threads', threads)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
             raise ValueError(f'{name} must be a whole number >= 1, got {value!r}')
     if device == 'gpu' and threads is not None:
         raise ValueError('threads sets CPU threads; it does not apply to device="gpu"')
@@ -72,6 +89,7 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     items = _inputs.collect(inputs)
     if engine == 'ray':
         from kapre_fast.corpus import engine_ray as run_engine  # ImportError naming the extra
+
         run_engine._ray()
         run_engine.check_address(address)  # fails within seconds, before anything is written
     else:
@@ -100,6 +118,15 @@ def extract(inputs, output, engine='local', *, function='melspectrogram', sample
     finally:
         bar.close()
         store.close(completed)
-    return Summary(str(output), len(items), len(items) - len(todo), written, records, failed,
-                   audio_seconds, time.perf_counter() - start, engine,
-                   len(store.redone & {item.id for item in items}))
+    return Summary(
+        str(output),
+        len(items),
+        len(items) - len(todo),
+        written,
+        records,
+        failed,
+        audio_seconds,
+        time.perf_counter() - start,
+        engine,
+        len(store.redone & {item.id for item in items}),
+    )

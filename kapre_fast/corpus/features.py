@@ -38,24 +38,40 @@ class Recipe:
     chunk_seconds: float | None = None
 
     @classmethod
-    def make(cls, function='melspectrogram', sample_rate=None, mono=False, chunk_seconds=None,
-             **front_end):
+    def make(
+        cls,
+        function='melspectrogram',
+        sample_rate=None,
+        mono=False,
+        chunk_seconds=None,
+        **front_end,
+    ):
         if function not in FUNCTIONS:
             raise ValueError(f'function must be one of {", ".join(FUNCTIONS)}, got {function!r}')
-        if sample_rate is not None and (isinstance(sample_rate, bool) or
-                                        not isinstance(sample_rate, int) or sample_rate < 1):
-            raise ValueError(f'sample_rate must be a whole number of Hz > 0 or None, got '
-                             f'{sample_rate!r}')
-        if chunk_seconds is not None and not (isinstance(chunk_seconds, (int, float))
-                                              and chunk_seconds > 0):
+        if sample_rate is not None and (
+            isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1
+        ):
+            raise ValueError(
+                f'sample_rate must be a whole number of Hz > 0 or None, got {sample_rate!r}'
+            )
+        if chunk_seconds is not None and not (
+            isinstance(chunk_seconds, (int, float)) and chunk_seconds > 0
+        ):
             raise ValueError(f'chunk_seconds must be a number > 0 or None, got {chunk_seconds!r}')
         layout = front_end.pop('input_data_format', 'channels_last')
         if layout != 'channels_last':
-            raise ValueError(f'input_data_format must be channels_last (the layout of decoded '
-                             f'audio), got {layout!r}; output_data_format sets the features\'')
+            raise ValueError(
+                f'input_data_format must be channels_last (the layout of decoded '
+                f"audio), got {layout!r}; output_data_format sets the features'"
+            )
         front_end.setdefault('output_data_format', 'channels_last')
-        recipe = cls(function, tuple(sorted(front_end.items())), sample_rate, bool(mono),
-                     None if chunk_seconds is None else float(chunk_seconds))
+        recipe = cls(
+            function,
+            tuple(sorted(front_end.items())),
+            sample_rate,
+            bool(mono),
+            None if chunk_seconds is None else float(chunk_seconds),
+        )
         recipe.check()
         return recipe
 
@@ -79,9 +95,13 @@ class Recipe:
 
     def settings(self) -> dict:
         """JSON-able description, stored beside a run's outputs to refuse mixing settings."""
-        return {'function': self.function, 'front_end': dict(self.front_end),
-                'sample_rate': self.sample_rate, 'mono': self.mono,
-                'chunk_seconds': self.chunk_seconds}
+        return {
+            'function': self.function,
+            'front_end': dict(self.front_end),
+            'sample_rate': self.sample_rate,
+            'mono': self.mono,
+            'chunk_seconds': self.chunk_seconds,
+        }
 
 
 @dataclasses.dataclass
@@ -135,8 +155,9 @@ def decode_item(item: Item, recipe: Recipe) -> Decoded:
     if recipe.chunk_seconds is None:
         return Decoded(item, [Piece(item.id, audio, rate)], seconds=seconds)
     length = max(1, round(recipe.chunk_seconds * rate))
-    pieces = [Piece(f'{item.id}#{k}', chunk, rate)
-              for k, chunk in enumerate(decode.chunks(audio, length))]
+    pieces = [
+        Piece(f'{item.id}#{k}', chunk, rate) for k, chunk in enumerate(decode.chunks(audio, length))
+    ]
     return Decoded(item, pieces, seconds=seconds)
 
 
@@ -148,8 +169,14 @@ def compute_result(decoded: Decoded, recipe: Recipe, compute) -> Result:
     try:
         for piece in decoded.pieces:
             features = compute(recipe.spec_at(piece.rate), piece.audio[np.newaxis])[0]
-            records.append(Record(piece.id, npy_bytes(features), features.shape[0],
-                                  piece.audio.shape[0] / piece.rate))
+            records.append(
+                Record(
+                    piece.id,
+                    npy_bytes(features),
+                    features.shape[0],
+                    piece.audio.shape[0] / piece.rate,
+                )
+            )
     except ITEM_ERRORS as error:
         return Result(decoded.item, [], _message(error, decoded.item))
     return Result(decoded.item, records, seconds=decoded.seconds)

@@ -14,8 +14,21 @@ from pathlib import Path
 # Files picked up when a folder or a glob is walked (a file named directly is always tried,
 # whatever its name). What soundfile (libsndfile) reads; .mp3 needs libsndfile >= 1.1.
 AUDIO_EXTENSIONS = (
-    '.wav', '.wave', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc',
-    '.au', '.snd', '.caf', '.w64', '.rf64',
+    '.wav',
+    '.wave',
+    '.flac',
+    '.ogg',
+    '.oga',
+    '.opus',
+    '.mp3',
+    '.aif',
+    '.aiff',
+    '.aifc',
+    '.au',
+    '.snd',
+    '.caf',
+    '.w64',
+    '.rf64',
 )
 MANIFEST_EXTENSIONS = ('.csv', '.jsonl')
 _GLOB_CHARACTERS = set('*?[')
@@ -53,8 +66,10 @@ def collect(inputs) -> list[Item]:
         raise InputError('inputs is empty: give folders, files, globs or manifests')
     for text in inputs:
         if not text.strip():  # Path('') is the current folder: never walk it unasked
-            raise InputError(f'an input is an empty path ({text!r}); name a folder, file, glob '
-                             'or manifest (. for the current folder)')
+            raise InputError(
+                f'an input is an empty path ({text!r}); name a folder, file, glob '
+                'or manifest (. for the current folder)'
+            )
     named, manifest_items, seen = [], [], set()
     for text in inputs:
         path = Path(text)
@@ -67,9 +82,11 @@ def collect(inputs) -> list[Item]:
             pairs = [(path, Path(path.name))]
         elif _GLOB_CHARACTERS & set(text):
             base = _glob_base(text)
-            pairs = [(Path(p), Path(p).relative_to(base))
-                     for p in sorted(glob.glob(text, recursive=True))
-                     if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_EXTENSIONS]
+            pairs = [
+                (Path(p), Path(p).relative_to(base))
+                for p in sorted(glob.glob(text, recursive=True))
+                if Path(p).is_file() and Path(p).suffix.lower() in AUDIO_EXTENSIONS
+            ]
         else:
             raise InputError(f'{text}: no such file or folder')
         for file, relative in pairs:
@@ -77,12 +94,15 @@ def collect(inputs) -> list[Item]:
             if key not in seen:
                 seen.add(key)
                 named.append((file, relative))
-    items = [Item(name, str(file)) for (file, _), name in
-             zip(named, unique_names([relative for _, relative in named]))]
+    items = [
+        Item(name, str(file))
+        for (file, _), name in zip(named, unique_names([relative for _, relative in named]))
+    ]
     items += manifest_items
     if not items:
-        raise InputError(f'no audio files in {" ".join(inputs)} (looked for '
-                         f'{", ".join(AUDIO_EXTENSIONS)})')
+        raise InputError(
+            f'no audio files in {" ".join(inputs)} (looked for {", ".join(AUDIO_EXTENSIONS)})'
+        )
     _check_unique(items)
     return items
 
@@ -120,8 +140,9 @@ def read_manifest(path) -> list[Item]:
                         try:
                             rows.append(json.loads(line))
                         except ValueError as error:
-                            raise InputError(f'{path}, line {number}: not a JSON line ({error}):'
-                                             f' {line[:80]!r}') from None
+                            raise InputError(
+                                f'{path}, line {number}: not a JSON line ({error}): {line[:80]!r}'
+                            ) from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
         if isinstance(error, InputError):
             raise
@@ -138,8 +159,10 @@ def read_manifest(path) -> list[Item]:
     # Rows without an id are named like files in a folder (relative to the manifest's).
     unnamed = [file for name, file, _ in parsed if name is None]
     names = iter(unique_names([_relative(file, folder) for file in unnamed]))
-    return [Item(str(name) if name is not None else next(names), str(file), *segment)
-            for name, file, segment in parsed]
+    return [
+        Item(str(name) if name is not None else next(names), str(file), *segment)
+        for name, file, segment in parsed
+    ]
 
 
 def _seconds(value, name, where):
@@ -151,8 +174,9 @@ def _seconds(value, name, where):
         raise InputError(f'{where}: {name} must be a number of seconds, got {value!r}') from None
     if not (seconds >= 0 and math.isfinite(seconds)) or (name == 'duration' and seconds == 0):
         bound = '> 0' if name == 'duration' else '>= 0'
-        raise InputError(f'{where}: {name} must be a finite number {bound} of seconds, got '
-                         f'{value!r}')
+        raise InputError(
+            f'{where}: {name} must be a finite number {bound} of seconds, got {value!r}'
+        )
     return seconds
 
 
@@ -164,9 +188,13 @@ def _relative(file, folder):
 
 
 def _walk(folder):
-    return sorted(p for p in folder.rglob('*')
-                  if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-                  and not any(part.startswith('.') for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob('*')
+        if p.suffix.lower() in AUDIO_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith('.') for part in p.relative_to(folder).parts)
+    )
 
 
 def _glob_base(pattern):
@@ -186,14 +214,20 @@ def _check_unique(items):
         # An id names a file under the output folder (--format npy): it must stay inside.
         parts = item.id.split('/')
         if not item.id or item.id.startswith('/') or '..' in parts or '' in parts:
-            raise InputError(f'id {item.id!r} must be a relative path without "..", empty '
-                             f'parts or a leading "/" ({item.path})')
+            raise InputError(
+                f'id {item.id!r} must be a relative path without "..", empty '
+                f'parts or a leading "/" ({item.path})'
+            )
         if any(ord(character) < 32 or character == '\x7f' for character in item.id):
-            raise InputError(f'id {item.id!r} holds a control character (NUL, newline, ...), '
-                             f'which no file or tar member name may hold ({item.path})')
+            raise InputError(
+                f'id {item.id!r} holds a control character (NUL, newline, ...), '
+                f'which no file or tar member name may hold ({item.path})'
+            )
         if item.id in ids:
             repeated.append(item.id)
         ids.add(item.id)
     if repeated:
-        raise InputError(f'ids must be unique; repeated: {", ".join(sorted(set(repeated))[:5])}'
-                         ' (give each manifest row its own id)')
+        raise InputError(
+            f'ids must be unique; repeated: {", ".join(sorted(set(repeated))[:5])}'
+            ' (give each manifest row its own id)'
+        )

@@ -31,10 +31,12 @@ class Progress:
         filled = int(20 * self.done / self.total) if self.total else 20
         rate = self.done / elapsed if elapsed else 0.0
         hours = self.seconds / 3600 / elapsed if elapsed else 0.0
-        text = (f'[{"#" * filled}{"." * (20 - filled)}] {self.done}/{self.total} files, '
-                f'{rate:.1f} files/s, {hours:.3g} h audio/s, {elapsed:.0f} s, '
-                f'{_duration(left)} left  {self.label}')
-        self.stream.write('\r' + text[:width - 1].ljust(width - 1))
+        text = (
+            f'[{"#" * filled}{"." * (20 - filled)}] {self.done}/{self.total} files, '
+            f'{rate:.1f} files/s, {hours:.3g} h audio/s, {elapsed:.0f} s, '
+            f'{_duration(left)} left  {self.label}'
+        )
+        self.stream.write('\r' + text[: width - 1].ljust(width - 1))
         self.stream.flush()
 
     def note(self, text):

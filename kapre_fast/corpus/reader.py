@@ -9,8 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from kapre_fast.corpus.store import DamagedOutputError, latest, manifest_path, \
-    member_problem, payload_problem, read_manifest
+from kapre_fast.corpus.store import (
+    DamagedOutputError,
+    latest,
+    manifest_path,
+    member_problem,
+    payload_problem,
+    read_manifest,
+)
 
 
 def open(output) -> 'Features':  # noqa: A001 (kapre_fast.corpus.open, like io.open)
@@ -31,8 +37,10 @@ class Features(collections.abc.Mapping):
         self.format = 'npz' if self.output.suffix.lower() == '.npz' else 'folder'
         manifest = manifest_path(self.output, 'npz' if self.format == 'npz' else 'shards')
         if not manifest.exists():
-            raise FileNotFoundError(f'{self.output}: no {manifest.name} (not written by '
-                                    'kapre_fast.corpus.extract, or not yet)')
+            raise FileNotFoundError(
+                f'{self.output}: no {manifest.name} (not written by '
+                'kapre_fast.corpus.extract, or not yet)'
+            )
         self._entries, self.failed = latest(read_manifest(manifest))
         for shard in self.shards():  # every file listed is there
             if not (self.output if self.format == 'npz' else self.output / shard).is_file():
@@ -67,8 +75,10 @@ class Features(collections.abc.Mapping):
 
     def _damaged(self, id, problem):
         entry = self._entries[id]
-        raise DamagedOutputError(f'{self._path(entry)}: {problem}; the manifest lists record '
-                                 f'{id!r} in it (rerun the extraction to redo it)')
+        raise DamagedOutputError(
+            f'{self._path(entry)}: {problem}; the manifest lists record '
+            f'{id!r} in it (rerun the extraction to redo it)'
+        )
 
     def _read(self, id, stream):
         """The verified array of record `id`; `stream`: its open tar shard or archive (_open),
@@ -107,8 +117,10 @@ class Features(collections.abc.Mapping):
         return len(self._entries)
 
     def __repr__(self):
-        return f'<kapre_fast.corpus features of {self.output}: {len(self)} arrays, ' \
-               f'{len(self.failed)} failed>'
+        return (
+            f'<kapre_fast.corpus features of {self.output}: {len(self)} arrays, '
+            f'{len(self.failed)} failed>'
+        )
 
     def stream(self, shards=None):
         """(id, array) in manifest order, reading each shard once from start to end; `shards`
@@ -141,11 +153,15 @@ class Features(collections.abc.Mapping):
         except ImportError as error:
             from kapre_fast._loader import pip_install_hint
 
-            raise ImportError(f'to_tf_dataset needs TensorFlow ({error}); install it with '
-                              f'`{pip_install_hint("tf")}`') from None
+            raise ImportError(
+                f'to_tf_dataset needs TensorFlow ({error}); install it with '
+                f'`{pip_install_hint("tf")}`'
+            ) from None
         first = next(iter(self.stream()), (None, np.zeros((0, 0, 0), np.float32)))[1]
-        signature = (tf.TensorSpec((), tf.string),
-                     tf.TensorSpec((None,) * first.ndim, tf.as_dtype(first.dtype)))
+        signature = (
+            tf.TensorSpec((), tf.string),
+            tf.TensorSpec((None,) * first.ndim, tf.as_dtype(first.dtype)),
+        )
         return tf.data.Dataset.from_generator(self.stream, output_signature=signature)
 
     def to_torch(self):
@@ -154,8 +170,9 @@ class Features(collections.abc.Mapping):
         try:
             from kapre_fast.corpus.torch_dataset import TorchFeatures
         except ImportError as error:
-            raise ImportError(f'to_torch needs PyTorch ({error}); install it with '
-                              '`pip install torch`') from None
+            raise ImportError(
+                f'to_torch needs PyTorch ({error}); install it with `pip install torch`'
+            ) from None
         return TorchFeatures(self)
 
 

@@ -23,16 +23,23 @@ import os
 import tarfile
 from pathlib import Path
 
-from kapre_fast.corpus.writers import PARTIAL, SHARD_PATTERN, NpyFiles, NpzArchive, TarShards, \
-    fsync_folder, remove_orphans, unique_partial
+from kapre_fast.corpus.writers import (
+    PARTIAL,
+    SHARD_PATTERN,
+    NpyFiles,
+    NpzArchive,
+    TarShards,
+    fsync_folder,
+    remove_orphans,
+    unique_partial,
+)
 
 MANIFEST = 'manifest.jsonl'
 SETTINGS = 'settings.json'
 FORMATS = ('shards', 'npy', 'npz')
 # Errors writing one item's records that fail that item only (its id makes a file name the
 # file system refuses); any other OSError (disk full, read-only) stops the run.
-_ITEM_WRITE_ERRORS = (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.ENOTDIR,
-                      errno.EISDIR)
+_ITEM_WRITE_ERRORS = (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.ENOTDIR, errno.EISDIR)
 
 
 def manifest_path(output, format):
@@ -74,14 +81,18 @@ def _record(line, where):
     if not isinstance(entry, dict):
         raise DamagedOutputError(f'{where}: not a record (a JSON object): {line[:80]!r}')
     required = dict(_KEYS, **(_OK_KEYS if entry.get('status') == 'ok' else {}))
-    for key, kind in list(required.items()) + [(key, kind) for key, kind in _OPTIONAL.items()
-                                               if entry.get(key) is not None]:
+    for key, kind in list(required.items()) + [
+        (key, kind) for key, kind in _OPTIONAL.items() if entry.get(key) is not None
+    ]:
         if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
-            raise DamagedOutputError(f'{where}: "{key}" must be a {getattr(kind, "__name__", "number")}'
-                                     f', got {entry.get(key)!r}')
+            raise DamagedOutputError(
+                f'{where}: "{key}" must be a {getattr(kind, "__name__", "number")}'
+                f', got {entry.get(key)!r}'
+            )
     if entry['status'] not in ('ok', 'failed'):
-        raise DamagedOutputError(f'{where}: "status" must be "ok" or "failed", got '
-                                 f'{entry["status"]!r}')
+        raise DamagedOutputError(
+            f'{where}: "status" must be "ok" or "failed", got {entry["status"]!r}'
+        )
     if entry['status'] == 'failed' and not isinstance(entry.get('error'), str):
         raise DamagedOutputError(f'{where}: a failed record needs its "error"')
     return entry
@@ -96,15 +107,18 @@ def member_problem(stream, entry):
         return f'ends at byte {end}, before the member at {offset} ({size} bytes): truncated'
     stream.seek(offset - tarfile.BLOCKSIZE)
     try:
-        header = tarfile.TarInfo.frombuf(stream.read(tarfile.BLOCKSIZE), tarfile.ENCODING,
-                                         'surrogateescape')
+        header = tarfile.TarInfo.frombuf(
+            stream.read(tarfile.BLOCKSIZE), tarfile.ENCODING, 'surrogateescape'
+        )
     except tarfile.HeaderError as error:
         return f'has no tar header before byte {offset} ({error})'
     # The header's own name field: the name in ASCII, cut to 100 bytes (PAX holds the rest).
     name = f'{entry["id"]}.npy'.encode('ascii', 'replace')[:100].decode('ascii')
     if header.name != name or header.size != size:
-        return (f'holds {header.name!r} ({header.size} bytes) at byte {offset}, not {name!r} '
-                f'({size} bytes)')
+        return (
+            f'holds {header.name!r} ({header.size} bytes) at byte {offset}, not {name!r} '
+            f'({size} bytes)'
+        )
     return None
 
 
@@ -164,14 +178,21 @@ class Store:
         entries = read_manifest(self.manifest)
         if saved.exists() or entries:
             if not resume:
-                raise FileExistsError(f'output {self.output} already holds a run ({MANIFEST}); '
-                                      'resume it, or choose another output folder')
+                raise FileExistsError(
+                    f'output {self.output} already holds a run ({MANIFEST}); '
+                    'resume it, or choose another output folder'
+                )
             previous = json.loads(saved.read_text()) if saved.exists() else None
             if previous != settings:
-                changed = sorted(key for key in set(settings) | set(previous or {})
-                                 if (previous or {}).get(key) != settings.get(key))
-                raise ValueError(f'output {self.output} holds a run with other settings '
-                                 f'({", ".join(changed)} differ); choose another output folder')
+                changed = sorted(
+                    key
+                    for key in set(settings) | set(previous or {})
+                    if (previous or {}).get(key) != settings.get(key)
+                )
+                raise ValueError(
+                    f'output {self.output} holds a run with other settings '
+                    f'({", ".join(changed)} differ); choose another output folder'
+                )
             if self.manifest.exists():
                 self._truncate_torn_line()
         else:
@@ -182,8 +203,11 @@ class Store:
         shards = {entry['shard'] for entry in done.values()}
         self._remove_leftovers(shards)
         if self.format == 'shards':
-            numbers = [int(SHARD_PATTERN.fullmatch(name).group(1)) for name in shards
-                       if SHARD_PATTERN.fullmatch(name)]
+            numbers = [
+                int(SHARD_PATTERN.fullmatch(name).group(1))
+                for name in shards
+                if SHARD_PATTERN.fullmatch(name)
+            ]
             self.writer = TarShards(self.output, shard_size, max(numbers, default=-1) + 1)
         else:
             self.writer = NpyFiles(self.output, shard_size)
@@ -222,26 +246,50 @@ class Store:
         common = {'item': item.id, 'source': item.path}
         error_text = result.error
         if result.error is not None:
-            self.pending.append({'id': item.id, **common, 'status': 'failed', 'frames': None,
-                                 'shard': None, 'error': result.error})
+            self.pending.append(
+                {
+                    'id': item.id,
+                    **common,
+                    'status': 'failed',
+                    'frames': None,
+                    'shard': None,
+                    'error': result.error,
+                }
+            )
         else:
             try:
                 places = self.writer.add(result.records)
             except OSError as error:
                 if error.errno not in _ITEM_WRITE_ERRORS:
                     raise  # the output's fault (disk full, read-only): the run stops
-                error_text = (f'{item.path}: cannot write its features as {error.filename}: '
-                              f'{error.strerror}')
-                self.pending.append({'id': item.id, **common, 'status': 'failed',
-                                     'frames': None, 'shard': None, 'error': error_text})
+                error_text = (
+                    f'{item.path}: cannot write its features as {error.filename}: {error.strerror}'
+                )
+                self.pending.append(
+                    {
+                        'id': item.id,
+                        **common,
+                        'status': 'failed',
+                        'frames': None,
+                        'shard': None,
+                        'error': error_text,
+                    }
+                )
                 places = []
             for record, place in zip(result.records, places):
-                self.pending.append({'id': record.id, **common, 'status': 'ok',
-                                     'frames': record.frames,
-                                     'seconds': round(record.seconds, 6),
-                                     **place, 'bytes': len(record.payload),
-                                     'sha256': hashlib.sha256(record.payload).hexdigest(),
-                                     'error': None})
+                self.pending.append(
+                    {
+                        'id': record.id,
+                        **common,
+                        'status': 'ok',
+                        'frames': record.frames,
+                        'seconds': round(record.seconds, 6),
+                        **place,
+                        'bytes': len(record.payload),
+                        'sha256': hashlib.sha256(record.payload).hexdigest(),
+                        'error': None,
+                    }
+                )
         if self.writer.full():
             self.commit()
         return error_text
@@ -355,9 +403,12 @@ def append_durably(path, data: bytes):
             with contextlib.suppress(OSError):
                 os.ftruncate(descriptor, end)
                 os.fsync(descriptor)
-            raise OSError(error.errno, f'{path}: appending {len(data)} bytes failed '
-                          f'({error.strerror or error}); the records of that commit are not '
-                          'listed (a rerun redoes them)') from error
+            raise OSError(
+                error.errno,
+                f'{path}: appending {len(data)} bytes failed '
+                f'({error.strerror or error}); the records of that commit are not '
+                'listed (a rerun redoes them)',
+            ) from error
     finally:
         os.close(descriptor)
 

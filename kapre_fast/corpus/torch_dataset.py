@@ -17,6 +17,6 @@ class TorchFeatures(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         shards = None
         if info is not None:
-            shards = set(self.features.shards()[info.id::info.num_workers])
+            shards = set(self.features.shards()[info.id :: info.num_workers])
         for id, array in self.features.stream(shards):
             yield id, torch.from_numpy(array)

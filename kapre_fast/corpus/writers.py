@@ -184,8 +184,7 @@ class NpzArchive:
 def unique_partial(path: Path):
     """(a new temporary file beside `path`: .<name>.<random>.partial, its descriptor, locked
     (flock) for as long as it stays open)."""
-    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=PARTIAL,
-                                        dir=path.parent)
+    descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=PARTIAL, dir=path.parent)
     fcntl.flock(descriptor, fcntl.LOCK_EX)
     return Path(name), descriptor
 

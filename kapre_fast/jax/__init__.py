@@ -33,10 +33,13 @@ try:
 except ImportError as _error:
     raise ImportError(
         f'kapre_fast.jax needs jax: `{_loader.pip_install_hint("jax")}` '
-        f'(importing jax failed: {_error})') from _error
+        f'(importing jax failed: {_error})'
+    ) from _error
 if not hasattr(jax, 'ffi'):
-    raise ImportError(f'kapre_fast.jax needs jax 0.4.38 or newer (jax.ffi); jax '
-                      f'{jax.__version__} is installed: `{_loader.pip_install_hint("jax")}`')
+    raise ImportError(
+        f'kapre_fast.jax needs jax 0.4.38 or newer (jax.ffi); jax '
+        f'{jax.__version__} is installed: `{_loader.pip_install_hint("jax")}`'
+    )
 
 import numpy as np  # noqa: E402
 
@@ -61,7 +64,8 @@ __all__ = [
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
-    _api.front_end_functions(__name__))
+    _api.front_end_functions(__name__)
+)
 
 
 def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
@@ -101,8 +105,9 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
     `time_axis` (1: channels_last, 2: channels_first) in jnp, jit-able and differentiable
     (threads: accepted for kapre_fast.cpu's signature; XLA's own threads run it)."""
     if time_axis not in (1, 2):
-        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
-                         f'{time_axis!r}')
+        raise ValueError(
+            f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
+        )
     cpu.thread_count(threads)
     mel = _as_jax(mel)
     frames = mel.shape[time_axis]
@@ -113,7 +118,9 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
     decay = jnp.full(shape, 1.0 - constants.b, mel.dtype)
     _, smooth = jax.lax.associative_scan(
         lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
-        (jnp.broadcast_to(decay, mel.shape), constants.b * mel), axis=time_axis)
+        (jnp.broadcast_to(decay, mel.shape), constants.b * mel),
+        axis=time_axis,
+    )
     initial = (1.0 - constants.b) ** jnp.arange(1, frames + 1, dtype=mel.dtype)
     return _pcen.compress(jnp, mel, smooth + initial.reshape(shape), constants)
 
@@ -126,14 +133,18 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:
     if not jnp.issubdtype(X.dtype, jnp.complexfloating):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')
     if X.ndim != 4:
-        expected = ('(batch, channels, frames, freq)' if spec.output_data_format == 'channels_first'
-                    else '(batch, frames, freq, channels)')
-        raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
-                         f'{spec.output_data_format!r}, got shape {tuple(X.shape)}')
+        expected = (
+            '(batch, channels, frames, freq)'
+            if spec.output_data_format == 'channels_first'
+            else '(batch, frames, freq, channels)'
+        )
+        raise ValueError(
+            f'X must have 4 axes {expected} for stft_data_format='
+            f'{spec.output_data_format!r}, got shape {tuple(X.shape)}'
+        )
     bins = X.shape[2] if spec.output_data_format == 'channels_last' else X.shape[3]
     if bins != spec.n_freq:
-        raise ValueError(f'X has {bins} frequency bins but n_fft={spec.n_fft} needs '
-                         f'{spec.n_freq}')
+        raise ValueError(f'X has {bins} frequency bins but n_fft={spec.n_fft} needs {spec.n_freq}')
     return _ops.inverse_stft(spec, X.astype(jnp.complex64), cpu.thread_count(threads))
 
 

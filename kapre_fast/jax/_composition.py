@@ -89,7 +89,7 @@ def front_end(spec: FrontEnd, audio):
 def inverse_stft(spec: FrontEnd, stft):
     """The waveforms whose STFT by `spec` is `stft` (kapre's InverseSTFT)."""
     X = stft if spec.output_data_format == 'channels_first' else stft.transpose(0, 3, 1, 2)
-    frames = jnp.fft.irfft(X, n=spec.n_fft)[..., :spec.win_length]
+    frames = jnp.fft.irfft(X, n=spec.n_fft)[..., : spec.win_length]
     if frames.shape[-1] < spec.win_length:
         frames = jnp.pad(frames, ((0, 0),) * 3 + ((0, spec.win_length - frames.shape[-1]),))
     frames = frames * jnp.asarray(spec.inverse_window(), dtype=frames.dtype)

@@ -43,12 +43,14 @@ def module():
         raise ImportError(
             'kapre_fast was built without its JAX handlers (jax was not importable at build '
             f'time). Install jax first (`{_loader.pip_install_hint("jax")}`), then reinstall '
-            'kapre_fast with `pip install --no-build-isolation .`.')
+            'kapre_fast with `pip install --no-build-isolation .`.'
+        )
     try:
         return importlib.import_module('kapre_fast._jax_ffi')
     except ImportError as error:
-        raise ImportError(f"kapre_fast's JAX handler module _jax_ffi failed to load: {error}") \
-            from error
+        raise ImportError(
+            f"kapre_fast's JAX handler module _jax_ffi failed to load: {error}"
+        ) from error
 
 
 # Where the CUDA handlers stand in this process: 'registered', or why not.
@@ -103,24 +105,29 @@ def _attributes(**values) -> dict:
 
 
 def _framing(spec: FrontEnd, threads: int) -> dict:
-    return _attributes(n_fft=spec.n_fft, win_length=spec.win_length,
-                       hop_length=spec.hop_length, threads=threads)
+    return _attributes(
+        n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length, threads=threads
+    )
 
 
 def _front_end_call(spec: FrontEnd, audio, threads: int):
     shape = output_shape(spec, audio.shape)
     dtype = jnp.complex64 if spec.output == 'complex' else jnp.float32
     start, length, weights = _weights.bands(spec)
-    call = jax.ffi.ffi_call(FRONT_END_TARGET, jax.ShapeDtypeStruct(shape, dtype),
-                            vmap_method='expand_dims')
+    call = jax.ffi.ffi_call(
+        FRONT_END_TARGET, jax.ShapeDtypeStruct(shape, dtype), vmap_method='expand_dims'
+    )
     # The core's framing and dB attributes (frames of spec.frame_length, power, the preset's
     # dB multiplier), as every native entry point takes them; a centred preset arrives padded.
     return call(
         audio,
-        **_attributes(**_weights.kernel_attributes(spec), threads=threads,
-                      output=_weights.OUTPUT_CODES[spec.output],
-                      input_channels_first=spec.input_data_format == 'channels_first',
-                      output_channels_first=spec.output_data_format == 'channels_first'),
+        **_attributes(
+            **_weights.kernel_attributes(spec),
+            threads=threads,
+            output=_weights.OUTPUT_CODES[spec.output],
+            input_channels_first=spec.input_data_format == 'channels_first',
+            output_channels_first=spec.output_data_format == 'channels_first',
+        ),
         window=_weights.window(spec),
         band_start=start,
         band_length=length,
@@ -136,10 +143,14 @@ def _inverse_stft_call(spec: FrontEnd, stft, threads: int):
     else:
         batch, channels, frames, _ = stft.shape
     length = (frames - 1) * spec.hop_length + spec.win_length
-    shape = ((batch, length, channels) if spec.input_data_format == 'channels_last'
-             else (batch, channels, length))
-    call = jax.ffi.ffi_call(INVERSE_STFT_TARGET, jax.ShapeDtypeStruct(shape, jnp.float32),
-                            vmap_method='expand_dims')
+    shape = (
+        (batch, length, channels)
+        if spec.input_data_format == 'channels_last'
+        else (batch, channels, length)
+    )
+    call = jax.ffi.ffi_call(
+        INVERSE_STFT_TARGET, jax.ShapeDtypeStruct(shape, jnp.float32), vmap_method='expand_dims'
+    )
     return call(
         stft,
         **_framing(spec, threads),

@@ -39,7 +39,8 @@ try:
 except ImportError as _error:
     raise ImportError(
         f'kapre_fast.torch needs PyTorch: `{_loader.pip_install_hint("torch")}` '
-        f'(importing torch failed: {_error})') from _error
+        f'(importing torch failed: {_error})'
+    ) from _error
 
 import torch.nn.functional as F  # noqa: E402
 
@@ -70,6 +71,7 @@ __all__ = [
     'PCEN',
 ]
 
+
 def _front_end_function(template):
     """kapre_fast.torch.<name>: `template`'s signature and docstring (kapre_fast._api), with the
     spec resolved outside torch.compile's tracing (_plan_of_arguments)."""
@@ -85,7 +87,8 @@ def _front_end_function(template):
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = map(
-    _front_end_function, _api.front_end_functions(__name__))
+    _front_end_function, _api.front_end_functions(__name__)
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -93,8 +96,13 @@ def _plan(spec: FrontEnd) -> tuple:
     """(operator key, spec key, centring pad, pad_mode, time axis): the operator runs the spec
     without its centring (spec.without_centring), which _run applies first as a torch pad.
     Cached per spec: the keys are the spec's JSON, too slow to write on every call."""
-    return (_ops.spec_key(spec.without_centring()), _ops.spec_key(spec), spec.center_padding,
-            spec.pad_mode or 'constant', _weights.time_axis(spec))
+    return (
+        _ops.spec_key(spec.without_centring()),
+        _ops.spec_key(spec),
+        spec.center_padding,
+        spec.pad_mode or 'constant',
+        _weights.time_axis(spec),
+    )
 
 
 @torch.compiler.assume_constant_result
@@ -140,9 +148,13 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
     elif pad and pad_mode == 'reflect':
         # A symbolic length: torch's own check, kept as a runtime assert by the compiled program
         # (the operator checks the frame count itself; the mirrored pad would fail in indexing).
-        torch._check(audio.shape[axis] > pad, lambda: (
-            f"audio is too short for pad_mode='reflect': it pads n_fft // 2 = {pad} samples "
-            f'mirrored from inside the audio, which needs more than {pad} samples'))
+        torch._check(
+            audio.shape[axis] > pad,
+            lambda: (
+                f"audio is too short for pad_mode='reflect': it pads n_fft // 2 = {pad} samples "
+                f'mirrored from inside the audio, which needs more than {pad} samples'
+            ),
+        )
     if pad:
         audio = _centred(audio, pad, pad_mode, axis)
     # The operators take dense tensors (no copy when audio already is one).
@@ -189,9 +201,11 @@ def _dct_on(matrix, device) -> torch.Tensor:
         entry = _DCT.get(key)
         if entry is None:
             if capturing:
-                raise RuntimeError('kapre_fast: the first mfcc call with this DCT on this GPU '
-                                   'is inside a CUDA graph capture, where the matrix cannot be '
-                                   'uploaded: call it once before capturing')
+                raise RuntimeError(
+                    'kapre_fast: the first mfcc call with this DCT on this GPU '
+                    'is inside a CUDA graph capture, where the matrix cannot be '
+                    'uploaded: call it once before capturing'
+                )
             copied = torch.cuda.Event()
             entry = [host.pin_memory().to(device, non_blocking=True), copied]
             copied.record(stream)
@@ -223,8 +237,9 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> torch.Tensor:
     `time_axis` (1: channels_last, 2: channels_first) in torch ops, differentiable (threads:
     accepted for kapre_fast.cpu's signature; torch's own threads run it)."""
     if time_axis not in (1, 2):
-        raise ValueError(f'time_axis must be 1 (channels_last) or 2 (channels_first), got '
-                         f'{time_axis!r}')
+        raise ValueError(
+            f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
+        )
     cpu.thread_count(threads)
     decay = 1.0 - constants.b
     frames = mel.shape[time_axis]
@@ -257,12 +272,18 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
     if X.ndim != 4:
-        expected = ('(batch, channels, frames, freq)' if stft_data_format == 'channels_first'
-                    else '(batch, frames, freq, channels)')
-        raise ValueError(f'X must have 4 axes {expected} for stft_data_format='
-                         f'{stft_data_format!r}, got shape {tuple(X.shape)}')
-    return torch.ops.kapre_fast.inverse_stft(X.to(torch.complex64).contiguous(), key,
-                                             cpu.thread_count(threads))
+        expected = (
+            '(batch, channels, frames, freq)'
+            if stft_data_format == 'channels_first'
+            else '(batch, frames, freq, channels)'
+        )
+        raise ValueError(
+            f'X must have 4 axes {expected} for stft_data_format='
+            f'{stft_data_format!r}, got shape {tuple(X.shape)}'
+        )
+    return torch.ops.kapre_fast.inverse_stft(
+        X.to(torch.complex64).contiguous(), key, cpu.thread_count(threads)
+    )
 
 
 def as_audio_tensor(x, key: str) -> torch.Tensor:
@@ -305,8 +326,10 @@ class _FrontEndModule(torch.nn.Module):
         presets = FrontEnd.preset_signature().parameters.values()
         threads = inspect.Parameter('threads', inspect.Parameter.KEYWORD_ONLY, default=None)
         cls.__signature__ = inspect.Signature(
-            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kapre] + list(presets)
-            + [threads])
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kapre]
+            + list(presets)
+            + [threads]
+        )
 
 
 class STFTMagnitude(_FrontEndModule):
@@ -342,16 +365,34 @@ class STFT(_FrontEndModule):
 class InverseSTFT(torch.nn.Module):
     """kapre's InverseSTFT: forward(X) == kapre_fast.torch.istft(X, **arguments)."""
 
-    def __init__(self, n_fft=2048, win_length=None, hop_length=None, forward_window_name=None,
-                 stft_data_format='default', waveform_data_format='default', *, threads=None):
+    def __init__(
+        self,
+        n_fft=2048,
+        win_length=None,
+        hop_length=None,
+        forward_window_name=None,
+        stft_data_format='default',
+        waveform_data_format='default',
+        *,
+        threads=None,
+    ):
         super().__init__()
-        self._arguments = dict(n_fft=n_fft, win_length=win_length, hop_length=hop_length,
-                               forward_window_name=forward_window_name,
-                               stft_data_format=stft_data_format,
-                               waveform_data_format=waveform_data_format)
-        FrontEnd.inverted_by_istft(n_fft, win_length, hop_length, forward_window_name,
-                                   stft_data_format=stft_data_format,
-                                   waveform_data_format=waveform_data_format)  # checks them now
+        self._arguments = dict(
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            forward_window_name=forward_window_name,
+            stft_data_format=stft_data_format,
+            waveform_data_format=waveform_data_format,
+        )
+        FrontEnd.inverted_by_istft(
+            n_fft,
+            win_length,
+            hop_length,
+            forward_window_name,
+            stft_data_format=stft_data_format,
+            waveform_data_format=waveform_data_format,
+        )  # checks them now
         self.threads = cpu.thread_count(threads) or None
 
     def forward(self, X):

@@ -45,8 +45,9 @@ def spectra(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
     total = waveforms.shape[-1]
     if spec.pad_end:  # tf.signal.frame's pad_end: ceil(total / hop) frames
         frames = -(-total // spec.hop_length)
-        waveforms = F.pad(waveforms,
-                          (0, (frames - 1) * spec.hop_length + spec.frame_length - total))
+        waveforms = F.pad(
+            waveforms, (0, (frames - 1) * spec.hop_length + spec.frame_length - total)
+        )
     frames = waveforms.unfold(-1, spec.frame_length, spec.hop_length)
     windowed = frames * _constant(_window_array(spec, False), frames)
     return torch.fft.rfft(windowed, n=spec.n_fft)  # n crops or zero-pads each frame at its end
@@ -107,13 +108,16 @@ def front_end(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
 def inverse_stft(spec: FrontEnd, stft: torch.Tensor) -> torch.Tensor:
     """The waveforms whose STFT by `spec` is `stft` (kapre's InverseSTFT)."""
     X = stft if spec.output_data_format == 'channels_first' else stft.permute(0, 3, 1, 2)
-    frames = torch.fft.irfft(X, n=spec.n_fft)[..., :spec.win_length]
+    frames = torch.fft.irfft(X, n=spec.n_fft)[..., : spec.win_length]
     if frames.shape[-1] < spec.win_length:
         frames = F.pad(frames, (0, spec.win_length - frames.shape[-1]))
     frames = frames * _constant(_window_array(spec, True), frames)
     batch, channels, n_frames, _ = frames.shape
     length = (n_frames - 1) * spec.hop_length + spec.win_length
-    waveforms = F.fold(frames.reshape(batch * channels, n_frames, -1).transpose(1, 2),
-                       output_size=(1, length), kernel_size=(1, spec.win_length),
-                       stride=(1, spec.hop_length)).reshape(batch, channels, length)
+    waveforms = F.fold(
+        frames.reshape(batch * channels, n_frames, -1).transpose(1, 2),
+        output_size=(1, length),
+        kernel_size=(1, spec.win_length),
+        stride=(1, spec.hop_length),
+    ).reshape(batch, channels, length)
     return waveforms if spec.input_data_format == 'channels_first' else waveforms.transpose(1, 2)

@@ -54,18 +54,22 @@ def _release(version: str) -> str:
 def check_build(built_for: str, installed: str) -> None:
     """ImportError unless the library was built (for torch `built_for`, '' when not at all) for
     the `installed` torch release."""
-    rebuild = ('reinstall kapre_fast with `pip install --no-build-isolation .` (or `make install`)'
-               ' in this environment')
+    rebuild = (
+        'reinstall kapre_fast with `pip install --no-build-isolation .` (or `make install`)'
+        ' in this environment'
+    )
     if not built_for:
         raise ImportError(
             'kapre_fast was built without its PyTorch operators (torch was not importable at '
             f'build time). Install torch first (`{_loader.pip_install_hint("torch")}`), then '
-            f'{rebuild}.')
+            f'{rebuild}.'
+        )
     if _release(built_for) != _release(installed):
         raise ImportError(
             f"kapre_fast's PyTorch operators were built for torch {built_for} but torch "
             f'{installed} is installed; a C++ extension only loads in the torch release it was '
-            f'built against. Install torch=={_release(built_for)}, or {rebuild}.')
+            f'built against. Install torch=={_release(built_for)}, or {rebuild}.'
+        )
 
 
 def load_library() -> Path:
@@ -127,11 +131,16 @@ def _define_front_end(key: str) -> None:
 def _define_front_end_now(key: str, spec: FrontEnd) -> None:
     start, length, weights = _weights.bands(spec)
     torch.ops.kapre_fast.define_front_end(
-        key, _tensor(_weights.window(spec)), _tensor(start), _tensor(length), _tensor(weights),
+        key,
+        _tensor(_weights.window(spec)),
+        _tensor(start),
+        _tensor(length),
+        _tensor(weights),
         output=_weights.OUTPUT_CODES[spec.output],
         input_channels_first=spec.input_data_format == 'channels_first',
         output_channels_first=spec.output_data_format == 'channels_first',
-        **_weights.kernel_attributes(spec))
+        **_weights.kernel_attributes(spec),
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -141,10 +150,14 @@ def _define_inverse_stft(key: str) -> None:
     spec = FrontEnd.inverted_by_istft(**spec_of(key).istft_arguments())
     with _disable_current_modes():
         torch.ops.kapre_fast.define_inverse_stft(
-            key, _tensor(_weights.inverse_window(spec)), n_fft=spec.n_fft,
-            win_length=spec.win_length, hop_length=spec.hop_length,
+            key,
+            _tensor(_weights.inverse_window(spec)),
+            n_fft=spec.n_fft,
+            win_length=spec.win_length,
+            hop_length=spec.hop_length,
             input_channels_first=spec.output_data_format == 'channels_first',
-            output_channels_first=spec.input_data_format == 'channels_first')
+            output_channels_first=spec.input_data_format == 'channels_first',
+        )
 
 
 def _define_from_key(spec: str, inverse: bool) -> bool:
@@ -176,8 +189,14 @@ def _checked_shape(shape_op, tensor, spec, threads):
     if not all(isinstance(value, int) for value in concrete):
         return None
     with _disable_current_modes():  # plain integers to a plain operator
-        return shape_op(spec, list(tensor.shape), list(tensor.stride()), tensor.is_contiguous(),
-                        tensor.dtype, threads)
+        return shape_op(
+            spec,
+            list(tensor.shape),
+            list(tensor.stride()),
+            tensor.is_contiguous(),
+            tensor.dtype,
+            threads,
+        )
 
 
 @torch.library.register_fake('kapre_fast::front_end')
@@ -198,9 +217,11 @@ def _front_end_fake(audio, spec, threads):
     frames = (total + hop - 1) // hop if front.pad_end else 1 + (total - frame) // hop
     if front.output == 'mag_phase':
         channels = 2 * channels
-    shape = ((batch, frames, front.n_features, channels)
-             if front.output_data_format == 'channels_last'
-             else (batch, channels, frames, front.n_features))
+    shape = (
+        (batch, frames, front.n_features, channels)
+        if front.output_data_format == 'channels_last'
+        else (batch, channels, frames, front.n_features)
+    )
     return audio.new_empty(shape, dtype=dtype)
 
 
@@ -235,8 +256,9 @@ def _vjp(recompute):
     return backward
 
 
-torch.library.register_autograd('kapre_fast::front_end', _vjp(_composition.front_end),
-                                setup_context=_save_input)
+torch.library.register_autograd(
+    'kapre_fast::front_end', _vjp(_composition.front_end), setup_context=_save_input
+)
 
 
 @torch.library.register_fake('kapre_fast::inverse_stft')
@@ -251,10 +273,14 @@ def _inverse_stft_fake(stft, spec, threads):
     else:
         batch, channels, frames, _ = stft.shape
     length = (frames - 1) * front.hop_length + front.win_length
-    shape = ((batch, length, channels) if front.input_data_format == 'channels_last'
-             else (batch, channels, length))
+    shape = (
+        (batch, length, channels)
+        if front.input_data_format == 'channels_last'
+        else (batch, channels, length)
+    )
     return stft.new_empty(shape, dtype=torch.float32)
 
 
-torch.library.register_autograd('kapre_fast::inverse_stft', _vjp(_composition.inverse_stft),
-                                setup_context=_save_input)
+torch.library.register_autograd(
+    'kapre_fast::inverse_stft', _vjp(_composition.inverse_stft), setup_context=_save_input
+)

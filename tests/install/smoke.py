@@ -18,7 +18,9 @@ def check_version(expected):
     import kapre_fast
 
     assert kapre_fast.__version__ == expected, (kapre_fast.__version__, expected)
-    assert 'site-packages' in kapre_fast.__file__, f'not the installed package: {kapre_fast.__file__}'
+    assert 'site-packages' in kapre_fast.__file__, (
+        f'not the installed package: {kapre_fast.__file__}'
+    )
 
 
 def check_isa(expected):
@@ -33,8 +35,10 @@ def voiced_noise(n_examples=3, n_samples=22050, seed=0):
     """A pitched tone with noise and a stretch of digital silence in every example."""
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / 22050
-    x = 0.3 * np.sin(2 * np.pi * 220 * t)[None] + 0.05 * rng.standard_normal((n_examples, n_samples))
-    x[:, n_samples // 3:n_samples // 2] = 0
+    x = 0.3 * np.sin(2 * np.pi * 220 * t)[None] + 0.05 * rng.standard_normal(
+        (n_examples, n_samples)
+    )
+    x[:, n_samples // 3 : n_samples // 2] = 0
     return x[:, :, None].astype(np.float32)
 
 
@@ -42,9 +46,11 @@ def check_against_reference():
     from kapre_fast import cpu, reference
 
     x = voiced_noise()
-    for name, kwargs in [('stft_magnitude', dict(n_fft=512, hop_length=128)),
-                         ('melspectrogram', dict(n_fft=1024, hop_length=256, n_mels=64)),
-                         ('log_frequency_spectrogram', dict(n_fft=1024, hop_length=256))]:
+    for name, kwargs in [
+        ('stft_magnitude', dict(n_fft=512, hop_length=128)),
+        ('melspectrogram', dict(n_fft=1024, hop_length=256, n_mels=64)),
+        ('log_frequency_spectrogram', dict(n_fft=1024, hop_length=256)),
+    ]:
         ours = getattr(cpu, name)(x, **kwargs)
         truth = getattr(reference, name)(x, **kwargs)
         error = np.abs(ours - truth).max() / np.abs(truth).max()
@@ -66,14 +72,24 @@ def check_fit():
     t = np.arange(length) / 16000
     tones = np.sin(2 * np.pi * np.where(labels[:, None], 1500.0, 300.0) * t)
     x = (tones + 0.1 * rng.standard_normal((n, length)))[:, :, None].astype(np.float32)
-    model = keras.Sequential([
-        get_melspectrogram_layer(input_shape=(length, 1), n_fft=512, hop_length=256,
-                                 sample_rate=16000, n_mels=32, return_decibel=True),
-        keras.layers.Flatten(),
-        keras.layers.Dense(2),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            get_melspectrogram_layer(
+                input_shape=(length, 1),
+                n_fft=512,
+                hop_length=256,
+                sample_rate=16000,
+                n_mels=32,
+                return_decibel=True,
+            ),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     losses = model.fit(x, labels, epochs=5, batch_size=8, verbose=0).history['loss']
     assert losses[-1] < losses[0], f'loss did not fall: {losses}'
 
