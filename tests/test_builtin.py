@@ -71,11 +71,40 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
     assert ours <= 2 * kapre + 3e-7, (ours, kapre)
 
 
-@pytest.mark.parametrize('n_fft, radices', [(1024, (16, 16, 4)), (400, (10, 10, 4)),
-                                            (511, (73, 7)), (97, (97,)), (2, (2,))])
-def test_radices_multiply_to_n_fft(n_fft, radices):
-    # At most 16 each, but for a prime above 16, which stays one plain DFT stage.
-    assert builtin._radices(n_fft) == radices and np.prod(radices) == n_fft
+@pytest.mark.parametrize('n_fft, hop, factors', [
+    (2048, 512, (64, 32)), (4096, 1024, (64, 64)), (1024, 256, (32, 32)), (512, 160, (32, 16)),
+    (400, 100, (20, 20)), (400, 7, (25, 16)), (1000, 250, (40, 25)), (511, 128, (73, 7)),
+    (509, 128, (509, 1)), (64, 16, (64, 1)), (2, 1, (2, 1))])
+def test_factors_multiply_to_n_fft(n_fft, hop, factors):
+    # Fewest multiply-adds per sample (r1 + 2 r2) among the pairs whose r2 divides the hop (if
+    # any); the dense DFT (n, 1) for n_fft <= 64 and primes (509).
+    assert builtin._factors(n_fft, hop) == factors and np.prod(factors) == n_fft
+
+
+FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
+
+
+@pytest.mark.parametrize('n_fft', FFT_SIZES)
+@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
+def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
+    # Both framings: the strided one (r2 divides the hop) and the gather (it does not), with a
+    # window shorter than n_fft (zero rows), pad_begin and pad_end.
+    if framing == 'hop n_fft / 4':
+        kwargs = dict(hop_length=max(1, n_fft // 4))
+    else:
+        kwargs = dict(hop_length=max(1, n_fft // 3) | 1, win_length=max(1, 3 * n_fft // 4),
+                      pad_begin=True, pad_end=True)
+    spec = FrontEnd.stft(n_fft=n_fft, **kwargs, input_data_format='channels_last',
+                         output_data_format='channels_first')
+    x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 1)).astype(np.float32)
+    ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
+    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
+    window, hop = spec.window()[:min(spec.frame_length, n_fft)], spec.hop_length
+    frames = np.stack([padded[:, f * hop:f * hop + window.size] for f in range(ours.shape[1])],
+                      axis=1)
+    truth = np.fft.rfft(frames * window, n=n_fft)
+    assert ours.shape == truth.shape
+    assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
 
 
 def test_unknown_batch_and_time_keep_the_other_sizes_static():
@@ -99,6 +128,7 @@ _PLAIN_OPS = {
     'BatchMatMulV2', 'MatMul', 'Split', 'Square', 'Greater', 'SelectV2', 'OnesLike', 'ZerosLike',
     'Sqrt', 'Log', 'Max', 'Atan2', 'ConcatV2', 'Cast', 'Squeeze', 'Fill', 'RealDiv', 'Unpack',
     'Reshape', 'ZerosLike',
+    'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
 }
 
 
