@@ -7,11 +7,16 @@ TFLite with builtin ops only, ONNX, and XLA (which cannot compile custom ops). I
 same accuracy grid as the fused op (tests/test_builtin.py).
 
 How each step is written so that it converts:
-- framing: one `tf.gather` of frame-start + offset indices (dynamic batch and time);
-- real DFT: one matmul of the frames with a precomputed [window * cos | -window * sin] table
-  (tables built in float64 with exact integer phase reduction, then rounded once to float32); no
-  complex tensor and no RFFT kernel. With a filterbank only the bins some filter uses are
-  computed;
+- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
+  and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
+  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (radix
+  16-64): a batched matmul whose tables hold the window, the DFT of the first digit and the
+  twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
+  matmul with its twiddles for three stages, and one matmul per real/imaginary part for the
+  last. Tables are built in float64 with exact integer phase reduction, then rounded once to
+  float32; no complex tensor and no FFT kernel. The FFT's bins come out in its own order (half
+  of them as conjugates of the others): the filterbank's rows are permuted to that order, other
+  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul;
 - magnitude `sqrt(re^2 + im^2)` (or the power, for a preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
 - a preset's centring (center, pad_mode): `tf.pad`, constant or REFLECT (TFLite MIRROR_PAD);
@@ -21,8 +26,10 @@ the inverse STFT's input): `stft` builds its result with `tf.complex` as its las
 `inverse_stft` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
-The DFT costs O(n_fft^2) per frame (the fused op: O(n_fft log n_fft)); its table has
-2 * min(win_length, n_fft) * (n_fft // 2 + 1) floats, so n_fft is limited to MAX_N_FFT here.
+The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
+16 + 16 + 32 = 64 per sample, 130 K per frame; a dense DFT matmul: 4.2 M); a prime
+n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
+still one dense matmul, O(n_fft^2) per frame).
 """
 
 from __future__ import annotations
@@ -74,22 +81,30 @@ def _read_only(array):
 
 # Up to this n_fft the transform is one dense matmul stage (a few ops beat two tiny stages).
 _DENSE_MAX_N_FFT = 64
+# A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
+# multiply-adds per sample when choosing the factors.
+_STAGE_COST = 48
 
 
 def _factors(n: int, hop: int = 0):
-    """(r1, r2), r1 * r2 = n, of the two-stage FFT: the pair with the fewest multiply-adds per
-    sample, r1 + 2 r2 (stage 1 turns r1 real samples into r1 // 2 + 1 complex bins, stage 2 is
-    a complex DFT of r2 points), among the pairs whose r2 divides `hop` when there are any (the
-    framing is then reshapes and slices, see _fft_plan). (n, 1), the dense DFT, for
-    n <= _DENSE_MAX_N_FFT and for a prime n (no other pair)."""
+    """(r1, p, q), r1 * p * q = n, of the matmul FFT: stage 1 turns r1 real samples into
+    r1 // 2 + 1 complex bins, then a complex DFT of r2 = p * q points, one stage of p points
+    (q = 1) or two (p, then q). The factors with the fewest multiply-adds per sample
+    (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]), among those whose r2 divides `hop` when
+    there are any (the framing is then reshapes and slices, see _fft_plan). (n, 1, 1), the dense
+    DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
     if n <= _DENSE_MAX_N_FFT:
-        return n, 1
-    pairs = [(n // r2 + 2 * r2, n // r2, r2) for r2 in range(2, n) if n % r2 == 0]
-    dividing = [pair for pair in pairs if hop % pair[2] == 0]
-    if not pairs:
-        return n, 1
-    _, r1, r2 = min(dividing or pairs)
-    return r1, r2
+        return n, 1, 1
+    candidates = []
+    for p in range(2, n):
+        for q in range(1, n // p + 1):
+            if n % (p * q) == 0 and n // (p * q) > 1:
+                extra = 2 * q + _STAGE_COST if q > 1 else 0
+                candidates.append((n // (p * q) + 2 * p + extra, n // (p * q), p, q))
+    dividing = [c for c in candidates if hop % (c[2] * c[3]) == 0]
+    if not candidates:
+        return n, 1, 1
+    return min(dividing or candidates)[1:]
 
 
 class _Plan(types.SimpleNamespace):
@@ -98,31 +113,37 @@ class _Plan(types.SimpleNamespace):
 
 @functools.lru_cache(maxsize=32)
 def _fft_plan(spec: FrontEnd) -> _Plan:
-    """The windowed real FFT of n_fft = r1 * r2 points (_factors) as two matmul stages
-    (Cooley-Tukey, four-step): sample s = r2 n1 + n2, bin k = k1 + r1 k2.
+    """The windowed real FFT of n_fft = r1 * r2 points, r2 = p * q (_factors), as two or three
+    matmul stages (Cooley-Tukey, four-step): sample s = r2 n1 + n2, bin k = k1 + r1 k2, and for
+    three stages n2 = q a + b, k2 = c1 + p c2.
 
     - framing: when r2 divides hop_length (`strided`), sample s of frame f is sample
-      r2 (f a + n1) + n2 of the waveform, a = hop_length / r2: the waveform as (n2, u) (one
+      r2 (f step + n1) + n2 of the waveform, step = hop_length / r2: the waveform as (n2, u) (one
       reshape and transpose of the input) holds every frame's n1 samples as a run of u, so the
-      frames are q = ceil(rows / a) shifted slices of its (u // a, a) blocks, concatenated
-      (rows = ceil(frame length / r2): the n1 that can meet the window). Otherwise one gather
-      of offsets (r2, rows) per frame start;
-    - stage 1, a batched matmul over n2: table1 (r2, q a or rows, 2 h), h = r1 // 2 + 1,
-      columns (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows past the window):
-      the DFT over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in;
-      k1 > r1 / 2 is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input);
-    - stage 2, one matmul each for re and im: table2_re, table2_im (2 r2, r2), rows (re|im, n2),
-      the r2-point complex DFT over n2, giving the grid G[k1, k2] = X[k1 + r1 k2] for k1 < h;
-    - bin k of the spectrum is grid[k1, k2] for k1 = k mod r1 < h, else the conjugate of the
-      grid entry of n_fft - k: grid_index (n_freq,) into the flattened (h * r2) grid and
-      imag_sign (n_freq,), -1 where the conjugate is taken.
+      frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up to
+      ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
+      Otherwise one gather of `offsets` (r2, n1) per frame start;
+    - stage 1, a batched matmul over n2 (in the order b p + a): table1 (r2, n1, 2 h),
+      h = r1 // 2 + 1, columns (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows
+      past the window): the DFT over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft)
+      folded in; k1 > r1 / 2 is never computed, as X[n_fft - k] = conj(X[k]) holds those bins
+      (real input); one 4-axis transpose brings a (or n2) last;
+    - three stages only: stage 2, a batched matmul over b: table2 (q, 2 p, 2 p), rows
+      (re|im, a), columns (c1, re|im), the p-point DFT over a with the twiddle
+      exp(-2 pi i b c1 / r2) folded in; one 4-axis transpose brings b last;
+    - last stage, one matmul each for re and im: last_re, last_im (2 m, m), rows (re|im, digit),
+      the m-point complex DFT (m = q, or p for two stages), giving the grid
+      G[k1, c1, c2] = X[k1 + r1 (c1 + p c2)] for k1 < h, flattened to h * r2;
+    - bin k of the spectrum is its grid entry for k1 = k mod r1 < h, else the conjugate of the
+      grid entry of n_fft - k: grid_index (n_freq,) into the flattened grid and imag_sign
+      (n_freq,), -1 where the conjugate is taken.
 
-    For r2 = 1 (the dense DFT) stage 1 is one plain matmul and there is no stage 2. Tables are
-    computed in float64 with the phase reduced modulo n_fft in integers, then rounded once to
-    float32."""
+    For r2 = 1 (the dense DFT) stage 1 is one plain matmul and there is no other stage. Tables
+    are computed in float64 with the phase reduced modulo n_fft (or r2, or m) in integers, then
+    rounded once to float32."""
     n, hop, length = spec.n_fft, spec.hop_length, _frame_length(spec)
-    r1, r2 = _factors(n, hop)
-    h = r1 // 2 + 1
+    r1, p, q = _factors(n, hop)
+    r2, h = p * q, r1 // 2 + 1
     rows = -(-length // r2)  # n1 that can meet the window
     strided = r2 > 1 and hop % r2 == 0
     step = hop // r2 if strided else 0
@@ -131,25 +152,33 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
         rows = shifts * step
     window = np.zeros(r1 * r2 + rows * r2)
     window[:length] = spec.window()[:length]
-    n1 = np.arange(rows)
-    samples = r2 * n1[np.newaxis, :] + np.arange(r2)[:, np.newaxis]  # (r2, rows)
+    # Stage 1's batch axis: index b p + a holds n2 = q a + b.
+    n2 = (q * np.arange(p)[np.newaxis, :] + np.arange(q)[:, np.newaxis]).reshape(-1)
+    samples = r2 * np.arange(rows)[np.newaxis, :] + n2[:, np.newaxis]  # (r2, rows)
     angle = 2.0 * np.pi * ((samples[..., np.newaxis] * np.arange(h)) % n) / n  # (r2, rows, h)
     table1 = np.stack([np.cos(angle), -np.sin(angle)], axis=-1) * window[samples][..., None, None]
     table1 = table1.reshape(r2, rows, 2 * h)
-    digits = np.arange(r2)
-    angle2 = 2.0 * np.pi * (np.outer(digits, digits) % r2) / r2  # (n2, k2)
-    table2_re = np.concatenate([np.cos(angle2), np.sin(angle2)])
-    table2_im = np.concatenate([-np.sin(angle2), np.cos(angle2)])
+    tables = dict(table1=table1)
+    if q > 1:  # stage 2 for each b: rows (re|im, a), columns (c1, re|im), twiddle folded
+        a, b, c1 = np.arange(p), np.arange(q), np.arange(p)
+        phase = 2.0 * np.pi * ((c1 * (q * a[:, None] + b[:, None, None])) % r2) / r2  # (b, a, c1)
+        cos, sin = np.cos(phase), np.sin(phase)
+        tables['table2'] = np.concatenate([np.stack([cos, -sin], axis=-1),
+                                           np.stack([sin, cos], axis=-1)],
+                                          axis=1).reshape(q, 2 * p, 2 * p)
+    last = q if q > 1 else p  # the last stage: a plain complex DFT of `last` points
+    digits = np.arange(last)
+    angle2 = 2.0 * np.pi * (np.outer(digits, digits) % last) / last
+    tables['last_re'] = np.concatenate([np.cos(angle2), np.sin(angle2)])
+    tables['last_im'] = np.concatenate([-np.sin(angle2), np.cos(angle2)])
     bins = np.arange(spec.n_freq)
     mirrored = bins % r1 >= h
     source = np.where(mirrored, n - bins, bins)
-    grid_index = (source % r1) * r2 + source // r1
+    grid_index = (source % r1) * r2 + (source // r1 % p) * q + source // r1 // p
     offsets = np.minimum(samples, length - 1)
-    return _Plan(r1=r1, r2=r2, h=h, strided=strided, step=step, shifts=shifts,
+    return _Plan(r1=r1, p=p, q=q, r2=r2, h=h, strided=strided, step=step, shifts=shifts,
                  offsets=_read_only(offsets.astype(np.int32)),
-                 table1=_read_only(table1.astype(np.float32)),
-                 table2_re=_read_only(table2_re.astype(np.float32)),
-                 table2_im=_read_only(table2_im.astype(np.float32)),
+                 **{name: _read_only(table.astype(np.float32)) for name, table in tables.items()},
                  grid_index=_read_only(grid_index.astype(np.int32)),
                  imag_sign=_read_only(np.where(mirrored, -1.0, 1.0).astype(np.float32)))
 
@@ -248,13 +277,14 @@ def _grid(audio, spec: FrontEnd):
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
     n_frames = tf.shape(starts)[0]
     if plan.strided:
-        # Exactly the samples of frames + shifts - 1 hops, as (n2, hop blocks, a).
+        # Exactly the samples of frames + shifts - 1 hops, as (n2 in stage 1's order, u):
+        # frame f's n1 samples are u = f a + n1, a = step; the frames are shifted slices of
+        # u's (blocks, a) view, concatenated.
         blocks = n_frames + plan.shifts - 1
         total = blocks * spec.hop_length
         flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
-        u = tf.transpose(tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2]),
-                         [0, 2, 1])
-        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
+        u = tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.p, plan.q])
+        u = tf.reshape(tf.transpose(u, [0, 3, 2, 1]), [-1, plan.r2, blocks, plan.step])
         x = tf.concat([u[:, :, shift:shift + n_frames] for shift in range(plan.shifts)],
                       axis=-1) if plan.shifts > 1 else u[:, :, :n_frames]
     elif plan.r2 > 1:
@@ -265,10 +295,15 @@ def _grid(audio, spec: FrontEnd):
         table = plan.table1[0].reshape(-1, plan.h, 2)
         parts = [_last_axis_matmul(frames, np.ascontiguousarray(table[..., c])) for c in (0, 1)]
     else:
-        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, n2, frames, (k1, re|im))
-        x = tf.transpose(x, [0, 2, 3, 1])  # (batch * channels, frames, (k1, re|im), n2)
-        x = tf.reshape(x, [-1, 2 * plan.r2])  # rows (batch * channels, frames, k1)
-        parts = [tf.matmul(x, tf.constant(table)) for table in (plan.table2_re, plan.table2_im)]
+        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, (b, a), frames, (k1, re|im))
+        x = tf.reshape(x, [-1, plan.p, n_frames, 2 * plan.h])
+        x = tf.transpose(x, [0, 2, 3, 1])  # (batch * channels * b, frames, (k1, re|im), a)
+        if plan.q > 1:
+            x = tf.reshape(x, [-1, plan.q, n_frames * plan.h, 2 * plan.p])
+            x = tf.matmul(x, tf.constant(plan.table2))  # (.., b, (frames, k1), (c1, re|im))
+            x = tf.transpose(x, [0, 2, 3, 1])  # (.., (frames, k1), (c1, re|im), b)
+        x = tf.reshape(x, [-1, 2 * (plan.q if plan.q > 1 else plan.p)])
+        parts = [tf.matmul(x, tf.constant(table)) for table in (plan.last_re, plan.last_im)]
     return [tf.reshape(part, leading + [n_frames, plan.h * plan.r2]) for part in parts]
 
 
