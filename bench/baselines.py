@@ -511,6 +511,34 @@ def prepare_kapre_fast_litert(sized, audio, threads):
                     '(ai-edge-litert, XNNPACK), num_threads=threads')
 
 
+def prepare_kapre_fast_savedmodel(sized, audio, threads):
+    import tempfile
+
+    export = _import('kapre_fast.export')
+    tf = _import('tensorflow')
+    folder = tempfile.mkdtemp(prefix='kapre_fast_export_')
+    export.to_savedmodel(_kapre_fast_model(sized), folder)
+    loaded = tf.saved_model.load(folder)  # kept alive by run(): it owns the variables
+    x = _tf_input(audio)
+    return Prepared(lambda: loaded.serve(x), _tf_channels_last,
+                    'kapre_fast.export.to_savedmodel (builtin ops), loaded with '
+                    'tf.saved_model.load, its serve endpoint called (TF intra-op threads)')
+
+
+def prepare_kapre_fast_onnx(sized, audio, threads):
+    export = _import('kapre_fast.export')
+    onnxruntime = _import('onnxruntime')
+    proto = export.to_onnx(_kapre_fast_model(sized))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
+                                           providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return Prepared(lambda: session.run(None, {name: audio})[0], _tf_channels_last,
+                    f'kapre_fast.export.to_onnx (tf2onnx, opset {export.ONNX_OPSET}) in '
+                    f'onnxruntime {onnxruntime.__version__} (CPU), intra_op_num_threads=threads')
+
+
 def _kapre_fast_model(sized: Sized):
     keras = _import('keras')
     composed = _import('kapre_fast.composed')
@@ -564,6 +592,9 @@ METHODS = [
     Method('kapre_fast_builtin_xla', 'kapre_fast builtin ops + XLA',
            prepare_kapre_fast_builtin_xla),
     Method('kapre_fast_litert', 'kapre_fast on LiteRT (TFLite)', prepare_kapre_fast_litert),
+    Method('kapre_fast_savedmodel', 'kapre_fast SavedModel (builtin ops) in TF',
+           prepare_kapre_fast_savedmodel),
+    Method('kapre_fast_onnx', 'kapre_fast on onnxruntime (ONNX)', prepare_kapre_fast_onnx),
 ]
 METHODS_BY_KEY = {method.key: method for method in METHODS}
 REFERENCE = 'kapre'
