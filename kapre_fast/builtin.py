@@ -91,7 +91,7 @@ _STAGE_COST = 48
 def _factors(n: int, hop: int = 0):
     """(r1, p, q), r1 * p * q = n, of the matmul FFT: stage 1 turns r1 real samples into
     r1 // 2 + 1 complex bins, then a complex DFT of r2 = p * q points, one stage of p points
-    (q = 1) or two (p, then q). The factors with the fewest multiply-adds per sample
+    (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
     (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger p), first among those
     whose r2 divides `hop` (the framing is then reshapes and slices, see _fft_plan) and whose
     radices are all at most _MAX_RADIX (each output a sum of few products: float32 error near
@@ -123,31 +123,31 @@ class _Plan(types.SimpleNamespace):
 def _fft_plan(spec: FrontEnd) -> _Plan:
     """The windowed real FFT of n_fft = r1 * r2 points, r2 = p * q (_factors), as two or three
     matmul stages (Cooley-Tukey, four-step): sample s = r2 n1 + n2, bin k = k1 + r1 k2, and for
-    three stages n2 = q a + b, k2 = c1 + p c2.
+    three stages n2 = a + p b, k2 = c2 + q c1.
 
     - framing: when r2 divides hop_length (`strided`), sample s of frame f is sample
       r2 (f step + n1) + n2 of the waveform, step = hop_length / r2: the waveform as (n2, u) (one
-      reshape and transpose of the input) holds every frame's n1 samples as a run of u, so the
-      frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up to
-      ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
+      reshape and 2-axis transpose of the input) holds every frame's n1 samples as a run of u, so
+      the frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up
+      to ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
       Otherwise one gather of `offsets` (r2, n1) per frame start;
-    - stage 1, a batched matmul over n2 (in the order b p + a): table1 (r2, n1, 2 h),
-      h = r1 // 2 + 1, columns (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows
-      past the window): the DFT over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft)
-      folded in; k1 > r1 / 2 is never computed, as X[n_fft - k] = conj(X[k]) holds those bins
-      (real input); one 4-axis transpose brings a (or n2) last;
-    - three stages only: stage 2, a batched matmul over b: table2 (q, 2 p, 2 p), rows
-      (re|im, a), columns (c1, re|im), the p-point DFT over a with the twiddle
-      exp(-2 pi i b c1 / r2) folded in; one 4-axis transpose brings b last;
-    - last stage, one matmul each for re and im: last_re, last_im (2 m, m), rows (re|im, digit),
-      the m-point complex DFT (m = q, or p for two stages), giving the grid
-      G[k1, c1, c2] = X[k1 + r1 (c1 + p c2)] for k1 < h, flattened to h * r2;
+    - stage 1, a batched matmul over n2: table1 (r2, n1, 2 h), h = r1 // 2 + 1, columns
+      (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows past the window): the DFT
+      over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in; k1 > r1 / 2
+      is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input); one 4-axis
+      transpose brings b (or, for two stages, n2) last;
+    - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
+      (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
+      exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
+    - last stage, one matmul each for re and im: last_re, last_im (2 p, p), rows (re|im, a), the
+      p-point complex DFT, giving the grid G[k1, c2, c1] = X[k1 + r1 (c2 + q c1)] for k1 < h,
+      flattened to h * r2;
     - bin k of the spectrum is its grid entry for k1 = k mod r1 < h, else the conjugate of the
       grid entry of n_fft - k: grid_index (n_freq,) into the flattened grid and imag_sign
       (n_freq,), -1 where the conjugate is taken.
 
     For r2 = 1 (the dense DFT) stage 1 is one plain matmul and there is no other stage. Tables
-    are computed in float64 with the phase reduced modulo n_fft (or r2, or m) in integers, then
+    are computed in float64 with the phase reduced modulo n_fft (or r2, or p) in integers, then
     rounded once to float32."""
     n, hop, length = spec.n_fft, spec.hop_length, _frame_length(spec)
     r1, p, q = _factors(n, hop)
@@ -160,29 +160,26 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
         rows = shifts * step
     window = np.zeros(r1 * r2 + rows * r2)
     window[:length] = spec.window()[:length]
-    # Stage 1's batch axis: index b p + a holds n2 = q a + b.
-    n2 = (q * np.arange(p)[np.newaxis, :] + np.arange(q)[:, np.newaxis]).reshape(-1)
-    samples = r2 * np.arange(rows)[np.newaxis, :] + n2[:, np.newaxis]  # (r2, rows)
+    samples = r2 * np.arange(rows)[np.newaxis, :] + np.arange(r2)[:, np.newaxis]  # (n2, n1)
     angle = 2.0 * np.pi * ((samples[..., np.newaxis] * np.arange(h)) % n) / n  # (r2, rows, h)
     table1 = np.stack([np.cos(angle), -np.sin(angle)], axis=-1) * window[samples][..., None, None]
     table1 = table1.reshape(r2, rows, 2 * h)
     tables = dict(table1=table1)
-    if q > 1:  # stage 2 for each b: rows (re|im, a), columns (c1, re|im), twiddle folded
-        a, b, c1 = np.arange(p), np.arange(q), np.arange(p)
-        phase = 2.0 * np.pi * ((c1 * (q * a[:, None] + b[:, None, None])) % r2) / r2  # (b, a, c1)
+    if q > 1:  # stage 2 for each a: rows (re|im, b), columns (c2, re|im), twiddle folded
+        a, b, c2 = np.arange(p), np.arange(q), np.arange(q)
+        phase = 2.0 * np.pi * ((c2 * (p * b[:, None] + a[:, None, None])) % r2) / r2  # (a, b, c2)
         cos, sin = np.cos(phase), np.sin(phase)
         tables['table2'] = np.concatenate([np.stack([cos, -sin], axis=-1),
                                            np.stack([sin, cos], axis=-1)],
-                                          axis=1).reshape(q, 2 * p, 2 * p)
-    last = q if q > 1 else p  # the last stage: a plain complex DFT of `last` points
-    digits = np.arange(last)
-    angle2 = 2.0 * np.pi * (np.outer(digits, digits) % last) / last
+                                          axis=1).reshape(p, 2 * q, 2 * q)
+    digits = np.arange(p)  # the last stage: a plain complex DFT of p points
+    angle2 = 2.0 * np.pi * (np.outer(digits, digits) % p) / p
     tables['last_re'] = np.concatenate([np.cos(angle2), np.sin(angle2)])
     tables['last_im'] = np.concatenate([-np.sin(angle2), np.cos(angle2)])
     bins = np.arange(spec.n_freq)
     mirrored = bins % r1 >= h
     source = np.where(mirrored, n - bins, bins)
-    grid_index = (source % r1) * r2 + (source // r1 % p) * q + source // r1 // p
+    grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
     offsets = np.minimum(samples, length - 1)
     return _Plan(r1=r1, p=p, q=q, r2=r2, h=h, strided=strided, step=step, shifts=shifts,
                  offsets=_read_only(offsets.astype(np.int32)),
@@ -285,14 +282,15 @@ def _grid(audio, spec: FrontEnd):
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
     n_frames = tf.shape(starts)[0]
     if plan.strided:
-        # Exactly the samples of frames + shifts - 1 hops, as (n2 in stage 1's order, u):
-        # frame f's n1 samples are u = f a + n1, a = step; the frames are shifted slices of
-        # u's (blocks, a) view, concatenated.
+        # Exactly the samples of frames + shifts - 1 hops, as (n2, u): frame f's n1 samples
+        # are u = f step + n1; the frames are shifted slices of u's (blocks, step) view,
+        # concatenated.
         blocks = n_frames + plan.shifts - 1
         total = blocks * spec.hop_length
         flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
-        u = tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.p, plan.q])
-        u = tf.reshape(tf.transpose(u, [0, 3, 2, 1]), [-1, plan.r2, blocks, plan.step])
+        u = tf.transpose(tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2]),
+                         [0, 2, 1])
+        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
         x = tf.concat([u[:, :, shift:shift + n_frames] for shift in range(plan.shifts)],
                       axis=-1) if plan.shifts > 1 else u[:, :, :n_frames]
     elif plan.r2 > 1:
@@ -303,14 +301,14 @@ def _grid(audio, spec: FrontEnd):
         table = plan.table1[0].reshape(-1, plan.h, 2)
         parts = [_last_axis_matmul(frames, np.ascontiguousarray(table[..., c])) for c in (0, 1)]
     else:
-        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, (b, a), frames, (k1, re|im))
-        x = tf.reshape(x, [-1, plan.p, n_frames, 2 * plan.h])
-        x = tf.transpose(x, [0, 2, 3, 1])  # (batch * channels * b, frames, (k1, re|im), a)
-        if plan.q > 1:
-            x = tf.reshape(x, [-1, plan.q, n_frames * plan.h, 2 * plan.p])
-            x = tf.matmul(x, tf.constant(plan.table2))  # (.., b, (frames, k1), (c1, re|im))
-            x = tf.transpose(x, [0, 2, 3, 1])  # (.., (frames, k1), (c1, re|im), b)
-        x = tf.reshape(x, [-1, 2 * (plan.q if plan.q > 1 else plan.p)])
+        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, n2, frames, (k1, re|im))
+        if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
+            x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
+            x = tf.reshape(tf.transpose(x, [0, 2, 3, 1]),
+                           [-1, plan.p, n_frames * plan.h, 2 * plan.q])  # columns (re|im, b)
+            x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
+        x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
+        x = tf.reshape(x, [-1, 2 * plan.p])  # rows (batch * channels, frames, k1[, c2])
         parts = [tf.matmul(x, tf.constant(table)) for table in (plan.last_re, plan.last_im)]
     return [tf.reshape(part, leading + [n_frames, plan.h * plan.r2]) for part in parts]
 
