@@ -217,3 +217,35 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
         assert f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in \
             written[1].read_text()
     assert '% of peak' in written[1].read_text()
+
+
+def test_export_table_quick_run_checks_every_target_against_the_fused_op(tmp_path):
+    """bench/export_table.py on config B's smoke size at 1 thread, the previous builtin taken
+    from HEAD: every row (kapre, fused, builtin in TF, SavedModel, LiteRT, onnxruntime, and the
+    previous builtin on three targets) ran, agreed with the fused op within the script's limit
+    before it was timed, and the ratios are to kapre's and the previous builtin's medians."""
+    for module in ('onnxruntime', 'tf2onnx', 'ai_edge_litert'):
+        pytest.importorskip(module)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, str(REPO / 'bench' / 'export_table.py'), '--quick', '--configs',
+               'B', '--threads', '1', '--previous', 'HEAD', '--out', str(tmp_path)]
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                               timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    written = sorted((tmp_path / 'quick').iterdir())
+    assert [p.suffix for p in written] == ['.json', '.md'], written
+    results = json.loads(written[0].read_text())
+    (record,) = results['records']
+    assert record['config'] == 'B' and record['threads'] == 1 and record['unit'] == 'dB'
+    rows = {row['method']: row for row in record['rows']}
+    assert set(rows) == {'kapre', 'fused', 'old_tf', 'old_litert', 'old_onnx', 'tf',
+                         'savedmodel', 'litert', 'onnx'}
+    assert rows['fused']['max_difference'] == 0
+    for key, row in rows.items():
+        assert row['status'] == 'ok' and row['repeats'] >= 3, row
+        assert row['max_difference'] <= row['limit'], row
+        assert row['vs_kapre'] == rows['kapre']['median_s'] / row['median_s']
+    for key in ('tf', 'litert', 'onnx'):
+        assert 0 < rows[key]['max_difference']  # compared, not copied
+        assert rows[key]['vs_previous'] == rows[f'old_{key}']['median_s'] / rows[key]['median_s']
+    assert '| B | 1 | exported TFLite on LiteRT |' in written[1].read_text()
