@@ -511,6 +511,10 @@ def prepare_kapre_fast_litert(sized, audio, threads):
                     '(ai-edge-litert, XNNPACK), num_threads=threads')
 
 
+# prepare_kapre_fast_savedmodel and prepare_kapre_fast_onnx are export_table.py's rows, not
+# run.py methods (two more conversions per configuration and thread count in `make bench-quick`).
+
+
 def prepare_kapre_fast_savedmodel(sized, audio, threads):
     import tempfile
 
@@ -592,9 +596,6 @@ METHODS = [
     Method('kapre_fast_builtin_xla', 'kapre_fast builtin ops + XLA',
            prepare_kapre_fast_builtin_xla),
     Method('kapre_fast_litert', 'kapre_fast on LiteRT (TFLite)', prepare_kapre_fast_litert),
-    Method('kapre_fast_savedmodel', 'kapre_fast SavedModel (builtin ops) in TF',
-           prepare_kapre_fast_savedmodel),
-    Method('kapre_fast_onnx', 'kapre_fast on onnxruntime (ONNX)', prepare_kapre_fast_onnx),
 ]
 METHODS_BY_KEY = {method.key: method for method in METHODS}
 REFERENCE = 'kapre'

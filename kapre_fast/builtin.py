@@ -9,14 +9,15 @@ same accuracy grid as the fused op (tests/test_builtin.py).
 How each step is written so that it converts:
 - framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
   and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
-  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (radix
-  16-64): a batched matmul whose tables hold the window, the DFT of the first digit and the
-  twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
-  matmul with its twiddles for three stages, and one matmul per real/imaginary part for the
-  last. Tables are built in float64 with exact integer phase reduction, then rounded once to
-  float32; no complex tensor and no FFT kernel. The FFT's bins come out in its own order (half
-  of them as conjugates of the others): the filterbank's rows are permuted to that order, other
-  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul;
+  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (radices at
+  most 16 where n_fft and the hop allow, see _factors): a batched matmul whose tables hold the
+  window, the DFT of the first digit and the twiddles (real input: only r1 // 2 + 1 bins of
+  it), 4-axis transposes, a second batched matmul with its twiddles for three stages, and one
+  matmul per real/imaginary part for the last. Tables are built in float64 with exact integer
+  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
+  bins come out in its own order (half of them as conjugates of the others): the filterbank's
+  rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
+  and primes: one dense DFT matmul;
 - magnitude `sqrt(re^2 + im^2)` (or the power, for a preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
 - a preset's centring (center, pad_mode): `tf.pad`, constant or REFLECT (TFLite MIRROR_PAD);
@@ -96,8 +97,8 @@ def _factors(n: int, hop: int = 0):
     whose r2 divides `hop` (the framing is then reshapes and slices, see _fft_plan) and whose
     radices are all at most _MAX_RADIX (each output a sum of few products: float32 error near
     that of an FFT library; radix 32 stages doubled the largest dB error of config B), then
-    among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1), the dense DFT, for
-    n <= _DENSE_MAX_N_FFT and for a prime n."""
+    among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1), the
+    dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
     if n <= _DENSE_MAX_N_FFT:
         return n, 1, 1
     candidates = []
