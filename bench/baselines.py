@@ -68,7 +68,7 @@ def _window_in_fft(config, window=None) -> np.ndarray:
     """The Hann window of win_length (or `window`), zero-padded at the end to n_fft: librosa
     and torch centre a short window in the FFT frame; this window makes their frames kapre's."""
     padded = np.zeros(config.n_fft, dtype=np.float32)
-    padded[:config.win_length] = _hann(config.win_length) if window is None else window
+    padded[: config.win_length] = _hann(config.win_length) if window is None else window
     return padded
 
 
@@ -78,14 +78,23 @@ def _filterbank(config) -> Optional[np.ndarray]:
     kw = config.kapre_kwargs
     if config.kind == 'mel':
         matrix = backend.filterbank_mel(
-            sample_rate=config.sample_rate, n_freq=config.n_freq, n_mels=kw.get('n_mels', 128),
-            f_min=kw.get('mel_f_min', 0.0), f_max=kw.get('mel_f_max'),
-            htk=kw.get('mel_htk', False), norm=kw.get('mel_norm', 'slaney'))
+            sample_rate=config.sample_rate,
+            n_freq=config.n_freq,
+            n_mels=kw.get('n_mels', 128),
+            f_min=kw.get('mel_f_min', 0.0),
+            f_max=kw.get('mel_f_max'),
+            htk=kw.get('mel_htk', False),
+            norm=kw.get('mel_norm', 'slaney'),
+        )
     elif config.kind == 'log':
         matrix = backend.filterbank_log(
-            sample_rate=config.sample_rate, n_freq=config.n_freq,
-            n_bins=kw.get('log_n_bins', 84), bins_per_octave=kw.get('log_bins_per_octave', 12),
-            f_min=kw.get('log_f_min'), spread=kw.get('log_spread', 0.125))
+            sample_rate=config.sample_rate,
+            n_freq=config.n_freq,
+            n_bins=kw.get('log_n_bins', 84),
+            bins_per_octave=kw.get('log_bins_per_octave', 12),
+            f_min=kw.get('log_f_min'),
+            spread=kw.get('log_spread', 0.125),
+        )
     else:
         return None
     return np.array(matrix, dtype=np.float32, order='C')  # a writable copy (torch wants one)
@@ -136,8 +145,9 @@ def _from_spectrum(sized: Sized, rows: int):
         if matrix is not None:
             magnitude = magnitude @ matrix.astype(np.float64)
         if config.decibel:
-            return accuracy.kapre_db(magnitude, config.db_amin, config.db_ref_value,
-                                     config.db_dynamic_range)
+            return accuracy.kapre_db(
+                magnitude, config.db_amin, config.db_ref_value, config.db_dynamic_range
+            )
         return magnitude
 
     return features
@@ -149,10 +159,11 @@ def windowed_frames(sized: Sized, audio: np.ndarray) -> np.ndarray:
     config = sized.config
     signal = np.ascontiguousarray(audio[:, :, 0])
     views = np.lib.stride_tricks.sliding_window_view(signal, config.win_length, axis=1)
-    views = views[:, ::config.hop_length][:, :sized.n_frames]
+    views = views[:, :: config.hop_length][:, : sized.n_frames]
     frames = np.zeros((sized.batch * sized.n_frames, config.n_fft), dtype=np.float32)
-    frames[:, :config.win_length] = (views * _hann(config.win_length)).reshape(
-        -1, config.win_length)
+    frames[:, : config.win_length] = (views * _hann(config.win_length)).reshape(
+        -1, config.win_length
+    )
     return frames
 
 
@@ -164,8 +175,9 @@ def prepare_kapre(sized, audio, threads):
     model = _kapre_model(sized)
     function = tf.function(lambda a: model(a, training=False))
     x = _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    'kapre.composed layer called in tf.function')
+    return Prepared(
+        lambda: function(x), _tf_channels_last, 'kapre.composed layer called in tf.function'
+    )
 
 
 def prepare_kapre_xla(sized, audio, threads):
@@ -173,16 +185,19 @@ def prepare_kapre_xla(sized, audio, threads):
     model = _kapre_model(sized)
     function = tf.function(lambda a: model(a, training=False), jit_compile=True)
     x = _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    'the same layer in tf.function(jit_compile=True)')
+    return Prepared(
+        lambda: function(x), _tf_channels_last, 'the same layer in tf.function(jit_compile=True)'
+    )
 
 
 def prepare_kapre_predict(sized, audio, threads):
     model = _kapre_model(sized)
     return Prepared(
-        lambda: model.predict(audio, batch_size=sized.batch, verbose=0), _tf_channels_last,
+        lambda: model.predict(audio, batch_size=sized.batch, verbose=0),
+        _tf_channels_last,
         'kapre model.predict(batch_size=batch): includes Keras predict overhead (tens of ms '
-        'per call); compare with kapre_fast.composed in predict')
+        'per call); compare with kapre_fast.composed in predict',
+    )
 
 
 def prepare_keras(sized, audio, threads):
@@ -192,28 +207,46 @@ def prepare_keras(sized, audio, threads):
     kw = config.kapre_kwargs
     if config.kind == 'mel':
         layer = keras.layers.MelSpectrogram(
-            fft_length=config.n_fft, sequence_stride=config.hop_length,
-            sequence_length=config.win_length, window='hann',
-            sampling_rate=config.sample_rate, num_mel_bins=kw.get('n_mels', 128),
+            fft_length=config.n_fft,
+            sequence_stride=config.hop_length,
+            sequence_length=config.win_length,
+            window='hann',
+            sampling_rate=config.sample_rate,
+            num_mel_bins=kw.get('n_mels', 128),
             min_freq=kw.get('mel_f_min', 0.0),
             max_freq=kw.get('mel_f_max') or config.sample_rate / 2,
-            power_to_db=config.decibel, top_db=config.db_dynamic_range, mag_exp=1.0,
-            min_power=config.db_amin, ref_power=config.db_ref_value)
+            power_to_db=config.decibel,
+            top_db=config.db_dynamic_range,
+            mag_exp=1.0,
+            min_power=config.db_amin,
+            ref_power=config.db_ref_value,
+        )
         x = tf.constant(np.ascontiguousarray(audio[:, :, 0]))
-        note = ('keras.layers.MelSpectrogram (mag_exp=1, min_power=amin): not the same features: '
-                'centred frames with reflect padding (more frames), HTK mel without Slaney '
-                'normalisation, window centred in n_fft, top_db from the max of the whole batch, '
-                'output (batch, mels, frames)')
+        note = (
+            'keras.layers.MelSpectrogram (mag_exp=1, min_power=amin): not the same features: '
+            'centred frames with reflect padding (more frames), HTK mel without Slaney '
+            'normalisation, window centred in n_fft, top_db from the max of the whole batch, '
+            'output (batch, mels, frames)'
+        )
         features = None
     elif config.kind == 'stft':
         layer = keras.layers.STFTSpectrogram(
-            mode='magnitude', frame_length=config.win_length, frame_step=config.hop_length,
-            fft_length=config.n_fft, window='hann', periodic=True, scaling=None,
-            padding='valid', data_format='channels_last')
+            mode='magnitude',
+            frame_length=config.win_length,
+            frame_step=config.hop_length,
+            fft_length=config.n_fft,
+            window='hann',
+            periodic=True,
+            scaling=None,
+            padding='valid',
+            data_format='channels_last',
+        )
         x = _tf_input(audio)
-        note = ('keras.layers.STFTSpectrogram(mode="magnitude", periodic Hann, scaling=None): a '
-                'DFT as Conv1D with an (n_fft x 2 n_freq) kernel, O(n_fft^2) per frame; '
-                'magnitudes floored at sqrt(1e-7)')
+        note = (
+            'keras.layers.STFTSpectrogram(mode="magnitude", periodic Hann, scaling=None): a '
+            'DFT as Conv1D with an (n_fft x 2 n_freq) kernel, O(n_fft^2) per frame; '
+            'magnitudes floored at sqrt(1e-7)'
+        )
         features = np.asarray
     else:
         raise Unavailable('Keras 3 has no log-frequency spectrogram layer')
@@ -229,9 +262,13 @@ def prepare_tf_signal(sized, audio, threads):
 
     @tf.function
     def function(a):
-        spectrum = tf.signal.stft(a[:, :, 0], frame_length=config.win_length,
-                                  frame_step=config.hop_length, fft_length=config.n_fft,
-                                  window_fn=tf.signal.hann_window)
+        spectrum = tf.signal.stft(
+            a[:, :, 0],
+            frame_length=config.win_length,
+            frame_step=config.hop_length,
+            fft_length=config.n_fft,
+            window_fn=tf.signal.hann_window,
+        )
         features = tf.abs(spectrum)
         if weights is not None:
             features = tf.tensordot(features, weights, axes=1)
@@ -240,9 +277,11 @@ def prepare_tf_signal(sized, audio, threads):
         return features
 
     x = _tf_input(audio)
-    return Prepared(lambda: function(x), np.asarray,
-                    'tf.signal.stft -> tf.abs -> tf.tensordot(kapre filterbank) -> dB, '
-                    'in tf.function')
+    return Prepared(
+        lambda: function(x),
+        np.asarray,
+        'tf.signal.stft -> tf.abs -> tf.tensordot(kapre filterbank) -> dB, in tf.function',
+    )
 
 
 # ----- NumPy-side libraries -----------------------------------------------------------------------
@@ -257,18 +296,29 @@ def prepare_librosa(sized, audio, threads):
     pad = config.n_fft - config.win_length
     window = _window_in_fft(config)
     matrix = _filterbank(config) if config.kind == 'log' else None
-    stft_args = dict(n_fft=config.n_fft, hop_length=config.hop_length,
-                     win_length=config.n_fft, window=window, center=False)
+    stft_args = dict(
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.n_fft,
+        window=window,
+        center=False,
+    )
 
     def run():
         with scipy_fft.set_workers(threads):
             signal = np.pad(y, ((0, 0), (0, pad))) if pad else y
             if config.kind == 'mel':
                 features = librosa.feature.melspectrogram(
-                    y=signal, sr=config.sample_rate, power=1.0,
-                    n_mels=kw.get('n_mels', 128), fmin=kw.get('mel_f_min', 0.0),
-                    fmax=kw.get('mel_f_max'), htk=kw.get('mel_htk', False),
-                    norm=kw.get('mel_norm', 'slaney'), **stft_args)
+                    y=signal,
+                    sr=config.sample_rate,
+                    power=1.0,
+                    n_mels=kw.get('n_mels', 128),
+                    fmin=kw.get('mel_f_min', 0.0),
+                    fmax=kw.get('mel_f_max'),
+                    htk=kw.get('mel_htk', False),
+                    norm=kw.get('mel_norm', 'slaney'),
+                    **stft_args,
+                )
             else:
                 features = np.abs(librosa.stft(signal, **stft_args))
                 if matrix is not None:
@@ -280,7 +330,7 @@ def prepare_librosa(sized, audio, threads):
         'mel': 'librosa.feature.melspectrogram(power=1, center=False) + kapre dB in NumPy',
         'stft': 'abs(librosa.stft(center=False))',
         'log': 'abs(librosa.stft(center=False)) x kapre filterbank_log + kapre dB in NumPy '
-               '(librosa has no such filterbank)',
+        '(librosa has no such filterbank)',
     }
     note = notes[config.kind] + '; FFT: scipy.fft with set_workers(threads)'
     if pad:
@@ -295,8 +345,11 @@ def prepare_torch(sized, audio, threads):
     window = torch.from_numpy(_window_in_fft(config))
     matrix = _filterbank(config)
     weights = None if matrix is None else torch.from_numpy(matrix)
-    return Prepared(torch_front_end(torch, config, signal, window, weights),
-                    lambda output: output.numpy(), torch_note(config))
+    return Prepared(
+        torch_front_end(torch, config, signal, window, weights),
+        lambda output: output.numpy(),
+        torch_note(config),
+    )
 
 
 def torch_front_end(torch, config, signal, window, weights):
@@ -312,9 +365,15 @@ def torch_front_end(torch, config, signal, window, weights):
     def run():
         with torch.inference_mode():
             x = torch.nn.functional.pad(signal, (0, pad)) if pad else signal
-            spectrum = torch.stft(x, n_fft=config.n_fft, hop_length=config.hop_length,
-                                  win_length=config.n_fft, window=window, center=False,
-                                  return_complex=True)
+            spectrum = torch.stft(
+                x,
+                n_fft=config.n_fft,
+                hop_length=config.hop_length,
+                win_length=config.n_fft,
+                window=window,
+                center=False,
+                return_complex=True,
+            )
             features = spectrum.abs().transpose(1, 2)  # (batch, frames, n_freq)
             if weights is not None:
                 features = torch.matmul(features, weights)
@@ -346,8 +405,10 @@ def _jax(threads: int):
     jax = _import('jax')
     xla_bridge = _import('jax._src.xla_bridge')
     if not xla_bridge.backends_are_initialized():
-        flags = (f'--xla_cpu_multi_thread_eigen={"true" if threads > 1 else "false"} '
-                 f'intra_op_parallelism_threads={threads}')
+        flags = (
+            f'--xla_cpu_multi_thread_eigen={"true" if threads > 1 else "false"} '
+            f'intra_op_parallelism_threads={threads}'
+        )
         os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} {flags}'.strip()
     return jax
 
@@ -384,11 +445,16 @@ def prepare_jax_jnp(sized, audio, threads):
         return features
 
     x = jax.device_put(audio)
-    return Prepared(lambda: function(x).block_until_ready(), np.asarray,
-                    _jax_note('jax.jit of a jnp composition: gather frames -> window -> '
-                              'jnp.fft.rfft(n=n_fft) -> abs -> matmul(kapre filterbank) -> dB '
-                              '(the JAX peer: keras.layers.MelSpectrogram would need '
-                              'KERAS_BACKEND=jax in a process of its own)'))
+    return Prepared(
+        lambda: function(x).block_until_ready(),
+        np.asarray,
+        _jax_note(
+            'jax.jit of a jnp composition: gather frames -> window -> '
+            'jnp.fft.rfft(n=n_fft) -> abs -> matmul(kapre filterbank) -> dB '
+            '(the JAX peer: keras.layers.MelSpectrogram would need '
+            'KERAS_BACKEND=jax in a process of its own)'
+        ),
+    )
 
 
 # ----- FFT floors --------------------------------------------------------------------------------
@@ -397,19 +463,23 @@ def prepare_jax_jnp(sized, audio, threads):
 def prepare_scipy_rfft(sized, audio, threads):
     scipy_fft = _import('scipy.fft')
     frames = windowed_frames(sized, audio)
-    return Prepared(lambda: scipy_fft.rfft(frames, axis=-1, workers=threads),
-                    _from_spectrum(sized, len(frames)),
-                    'FFT alone on pre-cut windowed frames: no framing, window, magnitude, '
-                    'filterbank or dB (checked after |.|, filterbank and dB outside the timing)')
+    return Prepared(
+        lambda: scipy_fft.rfft(frames, axis=-1, workers=threads),
+        _from_spectrum(sized, len(frames)),
+        'FFT alone on pre-cut windowed frames: no framing, window, magnitude, '
+        'filterbank or dB (checked after |.|, filterbank and dB outside the timing)',
+    )
 
 
 def prepare_ducc0_r2c(sized, audio, threads):
     ducc0 = _import('ducc0')
     frames = windowed_frames(sized, audio)
     out = np.empty((len(frames), sized.config.n_freq), dtype=np.complex64)
-    return Prepared(lambda: ducc0.fft.r2c(frames, axes=(1,), out=out, nthreads=threads),
-                    _from_spectrum(sized, len(frames)),
-                    'FFT alone on pre-cut windowed frames into a preallocated out=')
+    return Prepared(
+        lambda: ducc0.fft.r2c(frames, axes=(1,), out=out, nthreads=threads),
+        _from_spectrum(sized, len(frames)),
+        'FFT alone on pre-cut windowed frames into a preallocated out=',
+    )
 
 
 # ----- kapre_fast --------------------------------------------------------------------------------
@@ -419,8 +489,11 @@ def prepare_kapre_fast_cpu(sized, audio, threads):
     cpu = _import('kapre_fast.cpu')
     function = getattr(cpu, FAST_FUNCTIONS[sized.config.kind])
     kwargs = sized.config.kapre_kwargs
-    return Prepared(lambda: function(audio, threads=threads, **kwargs), _tf_channels_last,
-                    f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads})')
+    return Prepared(
+        lambda: function(audio, threads=threads, **kwargs),
+        _tf_channels_last,
+        f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads})',
+    )
 
 
 def prepare_kapre_fast_cpu_out(sized, audio, threads):
@@ -428,10 +501,12 @@ def prepare_kapre_fast_cpu_out(sized, audio, threads):
     function = getattr(cpu, FAST_FUNCTIONS[sized.config.kind])
     kwargs = sized.config.kapre_kwargs
     out = function(audio, threads=threads, **kwargs)  # the buffer every timed call refills
-    return Prepared(lambda: function(audio, threads=threads, out=out, **kwargs),
-                    _tf_channels_last,
-                    f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads}, '
-                    'out=a preallocated result), as the ducc0 floor gets out=')
+    return Prepared(
+        lambda: function(audio, threads=threads, out=out, **kwargs),
+        _tf_channels_last,
+        f'kapre_fast.cpu.{FAST_FUNCTIONS[sized.config.kind]}(threads={threads}, '
+        'out=a preallocated result), as the ducc0 floor gets out=',
+    )
 
 
 def prepare_kapre_fast_torch(sized, audio, threads):
@@ -440,10 +515,12 @@ def prepare_kapre_fast_torch(sized, audio, threads):
     function = getattr(kft, FAST_FUNCTIONS[sized.config.kind])
     kwargs = sized.config.kapre_kwargs
     x = torch.from_numpy(audio)
-    return Prepared(lambda: function(x, threads=threads, **kwargs),
-                    lambda output: _tf_channels_last(output.numpy()),
-                    f'kapre_fast.torch.{FAST_FUNCTIONS[sized.config.kind]}(tensor, '
-                    f'threads={threads}): the custom operator, as torch code calls it')
+    return Prepared(
+        lambda: function(x, threads=threads, **kwargs),
+        lambda output: _tf_channels_last(output.numpy()),
+        f'kapre_fast.torch.{FAST_FUNCTIONS[sized.config.kind]}(tensor, '
+        f'threads={threads}): the custom operator, as torch code calls it',
+    )
 
 
 def prepare_kapre_fast_jax(sized, audio, threads):
@@ -454,10 +531,14 @@ def prepare_kapre_fast_jax(sized, audio, threads):
     kwargs = sized.config.kapre_kwargs
     jitted = jax.jit(lambda a: function(a, threads=threads, **kwargs))
     x = jax.device_put(audio)
-    return Prepared(lambda: jitted(x).block_until_ready(),
-                    lambda output: _tf_channels_last(np.asarray(output)),
-                    _jax_note(f'jax.jit(kapre_fast.jax.{name}(x, threads={threads})): the XLA '
-                              'FFI custom call inside the compiled program'))
+    return Prepared(
+        lambda: jitted(x).block_until_ready(),
+        lambda output: _tf_channels_last(np.asarray(output)),
+        _jax_note(
+            f'jax.jit(kapre_fast.jax.{name}(x, threads={threads})): the XLA '
+            'FFI custom call inside the compiled program'
+        ),
+    )
 
 
 def prepare_kapre_fast_op(sized, audio, threads):
@@ -467,8 +548,11 @@ def prepare_kapre_fast_op(sized, audio, threads):
     spec = getattr(front_end, FAST_FUNCTIONS[sized.config.kind])(**sized.config.kapre_kwargs)
     function = tf.function(lambda a: ops.front_end(a, spec))
     x = _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    "kapre_fast.ops.front_end in tf.function (TF's intra-op pool)")
+    return Prepared(
+        lambda: function(x),
+        _tf_channels_last,
+        "kapre_fast.ops.front_end in tf.function (TF's intra-op pool)",
+    )
 
 
 def _builtin_function(sized: Sized, jit_compile):
@@ -481,21 +565,28 @@ def _builtin_function(sized: Sized, jit_compile):
 
 def prepare_kapre_fast_builtin(sized, audio, threads):
     function, x = _builtin_function(sized, False), _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    'kapre_fast.builtin.front_end (TFLite-builtin TF ops) in tf.function')
+    return Prepared(
+        lambda: function(x),
+        _tf_channels_last,
+        'kapre_fast.builtin.front_end (TFLite-builtin TF ops) in tf.function',
+    )
 
 
 def prepare_kapre_fast_builtin_xla(sized, audio, threads):
     function, x = _builtin_function(sized, True), _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    'the same in tf.function(jit_compile=True): what the layers run under XLA')
+    return Prepared(
+        lambda: function(x),
+        _tf_channels_last,
+        'the same in tf.function(jit_compile=True): what the layers run under XLA',
+    )
 
 
 def prepare_kapre_fast_litert(sized, audio, threads):
     export = _import('kapre_fast.export')
     interpreter_module = _import('ai_edge_litert.interpreter')
     interpreter = interpreter_module.Interpreter(
-        model_content=export.to_tflite(_kapre_fast_model(sized)), num_threads=threads)
+        model_content=export.to_tflite(_kapre_fast_model(sized)), num_threads=threads
+    )
     (tensor,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(tensor['index'], list(audio.shape))
     interpreter.allocate_tensors()
@@ -506,9 +597,51 @@ def prepare_kapre_fast_litert(sized, audio, threads):
         interpreter.invoke()
         return interpreter.get_tensor(output)
 
-    return Prepared(run, _tf_channels_last,
-                    'kapre_fast.export.to_tflite (builtin ops) in the LiteRT interpreter '
-                    '(ai-edge-litert, XNNPACK), num_threads=threads')
+    return Prepared(
+        run,
+        _tf_channels_last,
+        'kapre_fast.export.to_tflite (builtin ops) in the LiteRT interpreter '
+        '(ai-edge-litert, XNNPACK), num_threads=threads',
+    )
+
+
+# prepare_kapre_fast_savedmodel and prepare_kapre_fast_onnx are export_table.py's rows, not
+# run.py methods (two more conversions per configuration and thread count in `make bench-quick`).
+
+
+def prepare_kapre_fast_savedmodel(sized, audio, threads):
+    import tempfile
+
+    export = _import('kapre_fast.export')
+    tf = _import('tensorflow')
+    folder = tempfile.mkdtemp(prefix='kapre_fast_export_')
+    export.to_savedmodel(_kapre_fast_model(sized), folder)
+    loaded = tf.saved_model.load(folder)  # kept alive by run(): it owns the variables
+    x = _tf_input(audio)
+    return Prepared(
+        lambda: loaded.serve(x),
+        _tf_channels_last,
+        'kapre_fast.export.to_savedmodel (builtin ops), loaded with '
+        'tf.saved_model.load, its serve endpoint called (TF intra-op threads)',
+    )
+
+
+def prepare_kapre_fast_onnx(sized, audio, threads):
+    export = _import('kapre_fast.export')
+    onnxruntime = _import('onnxruntime')
+    proto = export.to_onnx(_kapre_fast_model(sized))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(
+        proto.SerializeToString(), options, providers=['CPUExecutionProvider']
+    )
+    name = session.get_inputs()[0].name
+    return Prepared(
+        lambda: session.run(None, {name: audio})[0],
+        _tf_channels_last,
+        f'kapre_fast.export.to_onnx (tf2onnx, opset {export.ONNX_OPSET}) in '
+        f'onnxruntime {onnxruntime.__version__} (CPU), intra_op_num_threads=threads',
+    )
 
 
 def _kapre_fast_model(sized: Sized):
@@ -529,15 +662,20 @@ def prepare_kapre_fast_composed(sized, audio, threads):
     model = _kapre_fast_model(sized)
     function = tf.function(lambda a: model(a, training=False))
     x = _tf_input(audio)
-    return Prepared(lambda: function(x), _tf_channels_last,
-                    'kapre_fast.composed model called in tf.function (as the kapre row)')
+    return Prepared(
+        lambda: function(x),
+        _tf_channels_last,
+        'kapre_fast.composed model called in tf.function (as the kapre row)',
+    )
 
 
 def prepare_kapre_fast_predict(sized, audio, threads):
     model = _kapre_fast_model(sized)
     return Prepared(
-        lambda: model.predict(audio, batch_size=sized.batch, verbose=0), _tf_channels_last,
-        'kapre_fast.composed model.predict(batch_size=batch) (as the kapre predict row)')
+        lambda: model.predict(audio, batch_size=sized.batch, verbose=0),
+        _tf_channels_last,
+        'kapre_fast.composed model.predict(batch_size=batch) (as the kapre predict row)',
+    )
 
 
 # The order of the tables. kapre comes first: the others are compared with its output.
@@ -558,11 +696,11 @@ METHODS = [
     Method('kapre_fast_torch', 'kapre_fast.torch', prepare_kapre_fast_torch),
     Method('kapre_fast_jax', 'kapre_fast.jax (jit)', prepare_kapre_fast_jax),
     Method('kapre_fast_composed', 'kapre_fast.composed', prepare_kapre_fast_composed),
-    Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict',
-           prepare_kapre_fast_predict),
+    Method('kapre_fast_predict', 'kapre_fast.composed, Keras predict', prepare_kapre_fast_predict),
     Method('kapre_fast_builtin', 'kapre_fast builtin ops', prepare_kapre_fast_builtin),
-    Method('kapre_fast_builtin_xla', 'kapre_fast builtin ops + XLA',
-           prepare_kapre_fast_builtin_xla),
+    Method(
+        'kapre_fast_builtin_xla', 'kapre_fast builtin ops + XLA', prepare_kapre_fast_builtin_xla
+    ),
     Method('kapre_fast_litert', 'kapre_fast on LiteRT (TFLite)', prepare_kapre_fast_litert),
 ]
 METHODS_BY_KEY = {method.key: method for method in METHODS}
@@ -577,7 +715,8 @@ def parse_keys(text: str | None) -> list:
     keys = {part.strip() for part in text.split(',') if part.strip()}
     unknown = sorted(keys - set(METHODS_BY_KEY))
     if unknown:
-        raise ValueError(f'unknown method(s) {", ".join(unknown)}; '
-                         f'choose from {", ".join(METHODS_BY_KEY)}')
+        raise ValueError(
+            f'unknown method(s) {", ".join(unknown)}; choose from {", ".join(METHODS_BY_KEY)}'
+        )
     keys.add(REFERENCE)
     return [method for method in METHODS if method.key in keys]

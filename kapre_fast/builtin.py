@@ -7,11 +7,17 @@ TFLite with builtin ops only, ONNX, and XLA (which cannot compile custom ops). I
 same accuracy grid as the fused op (tests/test_builtin.py).
 
 How each step is written so that it converts:
-- framing: one `tf.gather` of frame-start + offset indices (dynamic batch and time);
-- real DFT: one matmul of the frames with a precomputed [window * cos | -window * sin] table
-  (tables built in float64 with exact integer phase reduction, then rounded once to float32); no
-  complex tensor and no RFFT kernel. With a filterbank only the bins some filter uses are
-  computed;
+- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
+  and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
+  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (radices at
+  most 16 where n_fft and the hop allow, see _factors): a batched matmul whose tables hold the
+  window, the DFT of the first digit and the twiddles (real input: only r1 // 2 + 1 bins of
+  it), 4-axis transposes, a second batched matmul with its twiddles for three stages, and one
+  matmul per real/imaginary part for the last. Tables are built in float64 with exact integer
+  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
+  bins come out in its own order (half of them as conjugates of the others): the filterbank's
+  rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
+  and primes: one dense DFT matmul;
 - magnitude `sqrt(re^2 + im^2)` (or the power, for a preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
 - a preset's centring (center, pad_mode): `tf.pad`, constant or REFLECT (TFLite MIRROR_PAD);
@@ -21,8 +27,10 @@ the inverse STFT's input): `stft` builds its result with `tf.complex` as its las
 `inverse_stft` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
-The DFT costs O(n_fft^2) per frame (the fused op: O(n_fft log n_fft)); its table has
-2 * min(win_length, n_fft) * (n_fft // 2 + 1) floats, so n_fft is limited to MAX_N_FFT here.
+The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
+16 + 16 + 32 = 64 per sample, 130 K per frame; a dense DFT matmul: 4.2 M); a prime
+n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
+still one dense matmul, O(n_fft^2) per frame).
 """
 
 from __future__ import annotations
@@ -72,81 +80,121 @@ def _read_only(array):
     return array
 
 
-# Largest radix of one stage of the matmul FFT: every output of a stage is then a sum of at most
-# 2 * 16 products, which keeps the float32 error near that of tf.signal.rfft (one matmul over all
-# n_fft samples is several times worse).
+# Up to this n_fft the transform is one dense matmul stage (a few ops beat two tiny stages).
+_DENSE_MAX_N_FFT = 64
+# Largest radix of a stage, where n_fft allows (see _factors).
 _MAX_RADIX = 16
+# A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
+# multiply-adds per sample when choosing the factors.
+_STAGE_COST = 48
 
 
-def _radices(n: int):
-    """n's prime factors combined (first fit, largest first) into factors of at most _MAX_RADIX;
-    a prime above it stays one factor (one plain DFT stage)."""
-    primes, rest, divisor = [], n, 2
-    while divisor * divisor <= rest:
-        while rest % divisor == 0:
-            primes.append(divisor)
-            rest //= divisor
-        divisor += 1
-    if rest > 1:
-        primes.append(rest)
-    radices = []
-    for prime in sorted(primes, reverse=True):
-        for index, radix in enumerate(radices):
-            if radix * prime <= _MAX_RADIX:
-                radices[index] = radix * prime
-                break
-        else:
-            radices.append(prime)
-    return tuple(radices) or (1,)
+def _factors(n: int, hop: int = 0):
+    """(r1, p, q), r1 * p * q = n, of the matmul FFT: stage 1 turns r1 real samples into
+    r1 // 2 + 1 complex bins, then a complex DFT of r2 = p * q points, one stage of p points
+    (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
+    (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger p), first among those
+    whose r2 divides `hop` (the framing is then reshapes and slices, see _fft_plan) and whose
+    radices are all at most _MAX_RADIX (each output a sum of few products: float32 error near
+    that of an FFT library; radix 32 stages doubled the largest dB error of config B), then
+    among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1), the
+    dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
+    if n <= _DENSE_MAX_N_FFT:
+        return n, 1, 1
+    candidates = []
+    for p in range(2, n):
+        for q in range(1, n // p + 1):
+            if n % (p * q) == 0 and n // (p * q) > 1:
+                extra = 2 * q + _STAGE_COST if q > 1 else 0
+                candidates.append((n // (p * q) + 2 * p + extra, -p, n // (p * q), q))
+    if not candidates:
+        return n, 1, 1
+    dividing = [c for c in candidates if hop % (-c[1] * c[3]) == 0]
+    small = [c for c in candidates if max(c[2], -c[1], c[3]) <= _MAX_RADIX]
+    _, minus_p, r1, q = min([c for c in dividing if c in small] or dividing or small or candidates)
+    return r1, -minus_p, q
 
 
-def _padded_window(spec: FrontEnd) -> np.ndarray:
-    """The float64 window over the n_fft points of the transform (zeros past win_length)."""
-    window = np.zeros(spec.n_fft)
-    length = _frame_length(spec)
-    window[:length] = spec.window()[:length]
-    return window
+class _Plan(types.SimpleNamespace):
+    """The constants of the two-stage real FFT of one spec (see _fft_plan)."""
 
 
 @functools.lru_cache(maxsize=32)
-def _analysis_tables(spec: FrontEnd, first_bin: int, end_bin: int):
-    """The windowed rFFT as one batched matmul per radix r_s of n_fft = r_1 * ... * r_S
-    (Cooley-Tukey: sample n = sum_s i_s * w_s with w_s = n_fft / (r_1 ... r_s), bin
-    k = sum_s k_s * v_s with v_s = r_1 ... r_(s-1)). Stage s contracts digit i_s into k_s; only the
-    twiddle exp(-2 pi i i_s w_s (K + v_s k_s) / n_fft) links it to the bins K already resolved,
-    so its table is one complex (r_s, r_s) matrix per K, the twiddle folded in:
+def _fft_plan(spec: FrontEnd) -> _Plan:
+    """The windowed real FFT of n_fft = r1 * r2 points, r2 = p * q (_factors), as two or three
+    matmul stages (Cooley-Tukey, four-step): sample s = r2 n1 + n2, bin k = k1 + r1 k2, and for
+    three stages n2 = a + p b, k2 = c2 + q c1.
 
-    - stage 1 (real input): (n_fft / r_1, r_1, 2 r_1), one [cos | -sin] matrix per remaining
-      sample digit, times the window at each sample;
-    - stage s > 1: (v_s, 2 r_s, 2 r_s), rows [re | im] of i_s, columns [re | im] of k_s.
+    - framing: when r2 divides hop_length (`strided`), sample s of frame f is sample
+      r2 (f step + n1) + n2 of the waveform, step = hop_length / r2: the waveform as (n2, u) (one
+      reshape and 2-axis transpose of the input) holds every frame's n1 samples as a run of u, so
+      the frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up
+      to ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
+      Otherwise one gather of `offsets` (r2, n1) per frame start;
+    - stage 1, a batched matmul over n2: table1 (r2, n1, 2 h), h = r1 // 2 + 1, columns
+      (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows past the window): the DFT
+      over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in; k1 > r1 / 2
+      is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input); one 4-axis
+      transpose brings b (or, for two stages, n2) last;
+    - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
+      (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
+      exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
+    - last stage, one matmul each for re and im: last_re, last_im (2 p, p), rows (re|im, a), the
+      p-point complex DFT, giving the grid G[k1, c2, c1] = X[k1 + r1 (c2 + q c1)] for k1 < h,
+      flattened to h * r2;
+    - bin k of the spectrum is its grid entry for k1 = k mod r1 < h, else the conjugate of the
+      grid entry of n_fft - k: grid_index (n_freq,) into the flattened grid and imag_sign
+      (n_freq,), -1 where the conjugate is taken.
 
-    The last stage keeps only the k_S that reach bins first_bin..end_bin - 1. Returns
-    (radices, first k_S, tables); float64 with the phase reduced modulo n_fft in integers, then
+    For r2 = 1 (the dense DFT) stage 1 is one plain matmul and there is no other stage. Tables
+    are computed in float64 with the phase reduced modulo n_fft (or r2, or p) in integers, then
     rounded once to float32."""
-    radices = _radices(spec.n_fft)
-    window = _padded_window(spec)
-    tables, weight, resolved = [], spec.n_fft, 1
-    first_k, end_k = 0, radices[-1]
-    for stage, radix in enumerate(radices):
-        weight //= radix
-        digits = np.arange(radix)
-        last = stage == len(radices) - 1
-        if last:
-            first_k, end_k = first_bin // resolved, min(-(-end_bin // resolved), radix)
-        k = np.arange(first_k, end_k) if last else digits
-        bins = np.arange(resolved)[:, np.newaxis, np.newaxis] + resolved * k  # [K, 1, k_s]
-        exponent = (digits[:, np.newaxis] * weight * bins) % spec.n_fft  # [K, i_s, k_s]
-        angle = 2.0 * np.pi * exponent / spec.n_fft
-        cos, sin = np.cos(angle), np.sin(angle)
-        if stage == 0:
-            samples = digits[np.newaxis, :] * weight + np.arange(weight)[:, np.newaxis]
-            table = np.concatenate([cos[0], -sin[0]], axis=1) * window[samples][..., np.newaxis]
-        else:
-            table = np.concatenate([np.concatenate([cos, -sin], axis=2),
-                                    np.concatenate([sin, cos], axis=2)], axis=1)
-        tables.append(_read_only(table.astype(np.float32)))
-        resolved *= radix
-    return radices, first_k, tuple(tables)
+    n, hop, length = spec.n_fft, spec.hop_length, _frame_length(spec)
+    r1, p, q = _factors(n, hop)
+    r2, h = p * q, r1 // 2 + 1
+    rows = -(-length // r2)  # n1 that can meet the window
+    strided = r2 > 1 and hop % r2 == 0
+    step = hop // r2 if strided else 0
+    shifts = -(-rows // step) if strided else 0
+    if strided:
+        rows = shifts * step
+    window = np.zeros(r1 * r2 + rows * r2)
+    window[:length] = spec.window()[:length]
+    samples = r2 * np.arange(rows)[np.newaxis, :] + np.arange(r2)[:, np.newaxis]  # (n2, n1)
+    angle = 2.0 * np.pi * ((samples[..., np.newaxis] * np.arange(h)) % n) / n  # (r2, rows, h)
+    table1 = np.stack([np.cos(angle), -np.sin(angle)], axis=-1) * window[samples][..., None, None]
+    table1 = table1.reshape(r2, rows, 2 * h)
+    tables = dict(table1=table1)
+    if q > 1:  # stage 2 for each a: rows (re|im, b), columns (c2, re|im), twiddle folded
+        a, b, c2 = np.arange(p), np.arange(q), np.arange(q)
+        phase = 2.0 * np.pi * ((c2 * (p * b[:, None] + a[:, None, None])) % r2) / r2  # (a, b, c2)
+        cos, sin = np.cos(phase), np.sin(phase)
+        tables['table2'] = np.concatenate(
+            [np.stack([cos, -sin], axis=-1), np.stack([sin, cos], axis=-1)], axis=1
+        ).reshape(p, 2 * q, 2 * q)
+    digits = np.arange(p)  # the last stage: a plain complex DFT of p points
+    angle2 = 2.0 * np.pi * (np.outer(digits, digits) % p) / p
+    tables['last_re'] = np.concatenate([np.cos(angle2), np.sin(angle2)])
+    tables['last_im'] = np.concatenate([-np.sin(angle2), np.cos(angle2)])
+    bins = np.arange(spec.n_freq)
+    mirrored = bins % r1 >= h
+    source = np.where(mirrored, n - bins, bins)
+    grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
+    offsets = np.minimum(samples, length - 1)
+    return _Plan(
+        r1=r1,
+        p=p,
+        q=q,
+        r2=r2,
+        h=h,
+        strided=strided,
+        step=step,
+        shifts=shifts,
+        offsets=_read_only(offsets.astype(np.int32)),
+        **{name: _read_only(table.astype(np.float32)) for name, table in tables.items()},
+        grid_index=_read_only(grid_index.astype(np.int32)),
+        imag_sign=_read_only(np.where(mirrored, -1.0, 1.0).astype(np.float32)),
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -164,27 +212,26 @@ def _synthesis_table(spec: FrontEnd) -> np.ndarray:
         weight[-1] = 1.0
     imaginary_weight = np.where(weight == 2.0, 2.0, 0.0)
     window = spec.inverse_window()[np.newaxis, :length] / spec.n_fft
-    table = np.concatenate([weight[:, np.newaxis] * np.cos(phase),
-                            -imaginary_weight[:, np.newaxis] * np.sin(phase)]) * window
+    table = (
+        np.concatenate(
+            [
+                weight[:, np.newaxis] * np.cos(phase),
+                -imaginary_weight[:, np.newaxis] * np.sin(phase),
+            ]
+        )
+        * window
+    )
     return _read_only(table.astype(np.float32))
 
 
 @functools.lru_cache(maxsize=32)
-def _filterbank(spec: FrontEnd):
-    """(first_bin, end_bin, (end_bin - first_bin, n_features) float32 matrix): the filterbank
-    restricted to the bins some filter uses (at least one bin, for an all-zero filterbank)."""
-    dense = spec.dense_filterbank().astype(np.float32)
-    used = np.flatnonzero(dense.any(axis=1))
-    first, end = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
-    return first, end, _read_only(np.ascontiguousarray(dense[first:end]))
-
-
-def _bins(spec: FrontEnd):
-    """(first_bin, end_bin) of the spectrum the front end needs."""
-    if spec.filterbank == 'none':
-        return 0, spec.n_freq
-    first, end, _ = _filterbank(spec)
-    return first, end
+def _grid_filterbank(spec: FrontEnd) -> np.ndarray:
+    """(h * r2, n_features) float32: the filterbank with its rows moved from bin order to the
+    grid of _fft_plan (grid entries of no bin: zero rows), so it applies to the grid directly."""
+    plan = _fft_plan(spec)
+    table = np.zeros((plan.h * plan.r2, spec.n_features), np.float32)
+    table[plan.grid_index] = spec.dense_filterbank()
+    return _read_only(table)
 
 
 def _dim(tensor, axis):
@@ -222,9 +269,9 @@ def _waveforms(audio, spec: FrontEnd):
     return audio
 
 
-def _frames(waveforms, spec: FrontEnd):
-    """(batch, channels, frames, frame_length): [pad_begin] and the frames tf.signal.frame
-    makes (pad_end: zeros appended just far enough for the last frame)."""
+def _frame_starts(waveforms, spec: FrontEnd):
+    """(waveforms, starts): [pad_begin] and the frame starts tf.signal.frame makes (pad_end:
+    zeros appended just far enough for the last frame)."""
     if spec.pad_begin_length:
         waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [spec.pad_begin_length, 0]])
     total = _dim(waveforms, 2)
@@ -236,48 +283,75 @@ def _frames(waveforms, spec: FrontEnd):
     else:
         # Too-short audio gives no frames (the layers refuse static ones when they are built).
         n_frames = tf.maximum(1 + (total - spec.frame_length) // hop, 0)
-    starts = tf.range(n_frames) * hop
-    return tf.gather(waveforms, starts[:, tf.newaxis] + tf.range(length)[tf.newaxis], axis=2)
+    return waveforms, tf.range(n_frames) * hop
 
 
-def _rfft(frames, spec: FrontEnd, bins):
-    """(real, imag) float32 (..., bins) of the windowed rFFT of frames (..., frame_length):
-    the stages of _analysis_tables, each a transpose and a batched matmul (transposes of at most
-    4 axes, which every converter takes)."""
-    first_bin, end_bin = bins
-    radices, first_k, tables = _analysis_tables(spec, first_bin, end_bin)
-    leading = _leading_shape(frames)
-    x = tf.reshape(frames, [-1, frames.shape[-1]])
-    if frames.shape[-1] < spec.n_fft:
-        x = tf.pad(x, [[0, 0], [0, spec.n_fft - frames.shape[-1]]])
-    radix, rest = radices[0], spec.n_fft // radices[0]
-    x = tf.transpose(tf.reshape(x, [-1, radix, rest]), [2, 0, 1])  # [rest, m, i_1]
-    x = tf.matmul(x, tf.constant(tables[0]))  # [rest, m, (re|im) k_1]
-    columns = tables[0].shape[-1] // 2
-    x = tf.transpose(tf.reshape(x, [rest, -1, 2, columns]), [3, 1, 2, 0])  # [K, m, re|im, rest]
-    resolved, before_last = columns, 1  # bins resolved; resolved before the last stage
-    for radix, table in zip(radices[1:], tables[1:]):
-        rest //= radix
-        # [K m, (re|im), i_s, rest] -> [K m, rest, (re|im), i_s], then contract i_s.
-        x = tf.transpose(tf.reshape(x, [-1, 2, radix, rest]), [0, 3, 1, 2])
-        x = tf.matmul(tf.reshape(x, [resolved, -1, 2 * radix]), tf.constant(table))
-        columns = table.shape[-1] // 2
-        # [K m, rest, (re|im), k] -> [k, K m, (re|im), rest]: bin digit k is above those of K.
-        x = tf.transpose(tf.reshape(x, [-1, rest, 2, columns]), [3, 0, 2, 1])
-        before_last = resolved
-        resolved *= columns
-    # rest is 1 now: [K, m, (re|im)] -> [m, (re|im), K]; K counts bins from the last stage's
-    # first k_S, whose bin is first_k * before_last.
-    x = tf.transpose(tf.reshape(x, [resolved, -1, 2]), [1, 2, 0])
-    offset = first_k * before_last
-    x = x[:, :, first_bin - offset:end_bin - offset]
-    return [tf.reshape(part, leading + [end_bin - first_bin]) for part in (x[:, 0], x[:, 1])]
-
-
-def _spectrum(audio, spec: FrontEnd, bins):
-    """(real, imag) float32 (batch, channels, frames, bins) of the windowed rFFT."""
+def _grid(audio, spec: FrontEnd):
+    """(real, imag) float32 (batch, channels, frames, h * r2): the windowed rFFT on the grid of
+    _fft_plan (bin order by grid_index): the framing (slices of the waveform seen as (n2, u), or
+    a gather), stage 1 (a batched matmul over n2, or one matmul for the dense DFT), one 4-axis
+    transpose, stage 2 (one matmul for re, one for im)."""
     check_spec(spec)
-    return _rfft(_frames(_waveforms(audio, spec), spec), spec, bins)
+    plan = _fft_plan(spec)
+    waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
+    leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
+    flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
+    n_frames = tf.shape(starts)[0]
+    if plan.strided:
+        # Exactly the samples of frames + shifts - 1 hops, as (n2, u): frame f's n1 samples
+        # are u = f step + n1; the frames are shifted slices of u's (blocks, step) view,
+        # concatenated.
+        blocks = n_frames + plan.shifts - 1
+        total = blocks * spec.hop_length
+        flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
+        u = tf.transpose(tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
+        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
+        x = (
+            tf.concat([u[:, :, shift : shift + n_frames] for shift in range(plan.shifts)], axis=-1)
+            if plan.shifts > 1
+            else u[:, :, :n_frames]
+        )
+    elif plan.r2 > 1:
+        index = plan.offsets[:, np.newaxis, :] + starts[tf.newaxis, :, tf.newaxis]
+        x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, n1)
+    if plan.r2 == 1:
+        frames = tf.gather(flat, starts[:, tf.newaxis] + plan.offsets[0], axis=1)
+        table = plan.table1[0].reshape(-1, plan.h, 2)
+        parts = [_last_axis_matmul(frames, np.ascontiguousarray(table[..., c])) for c in (0, 1)]
+    else:
+        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, n2, frames, (k1, re|im))
+        if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
+            x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
+            x = tf.reshape(
+                tf.transpose(x, [0, 2, 3, 1]), [-1, plan.p, n_frames * plan.h, 2 * plan.q]
+            )  # columns (re|im, b)
+            x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
+        x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
+        x = tf.reshape(x, [-1, 2 * plan.p])  # rows (batch * channels, frames, k1[, c2])
+        parts = [tf.matmul(x, tf.constant(table)) for table in (plan.last_re, plan.last_im)]
+    return [tf.reshape(part, leading + [n_frames, plan.h * plan.r2]) for part in parts]
+
+
+def _to_bins(grid, spec: FrontEnd, imaginary=False):
+    """(..., h * r2) grid values -> (..., n_freq) in bin order (the imaginary part negated
+    where a bin is the conjugate of its grid entry)."""
+    plan = _fft_plan(spec)
+    values = tf.gather(grid, plan.grid_index, axis=-1)
+    return values * plan.imag_sign if imaginary else values
+
+
+@tf.custom_gradient
+def _magnitude(power):
+    """sqrt(power) as one op in the graph (what the converters see), with the gradient
+    0.5 / sqrt(power) at power > 0 and 0 at exactly-zero bins (digital silence), where the
+    plain gradient is infinite."""
+    magnitude = tf.sqrt(power)
+
+    def gradient(upstream):
+        nonzero, safe = _nonzero_safe(magnitude)
+        return tf.where(nonzero, upstream * 0.5 / safe, tf.zeros_like(safe))
+
+    return magnitude, gradient
 
 
 def _nonzero_safe(power):
@@ -318,9 +392,11 @@ def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
     """`kapre_fast.ops.mfcc` in builtin ops: the dB mel spectrogram `spec` as front_end
     computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
     if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
-        raise ValueError('mfcc needs a dB filterbank spectrogram, got '
-                         f'output={spec.output!r}, return_decibel={spec.return_decibel!r}, '
-                         f'filterbank={spec.filterbank!r}')
+        raise ValueError(
+            'mfcc needs a dB filterbank spectrogram, got '
+            f'output={spec.output!r}, return_decibel={spec.return_decibel!r}, '
+            f'filterbank={spec.filterbank!r}'
+        )
     matrix = np.asarray(matrix, np.float32)
     return _to_output_layout(_last_axis_matmul(_features(audio, spec), matrix), spec)
 
@@ -365,29 +441,34 @@ def _expm1(z):
 
 
 # The namespace kapre_fast._pcen.compress computes with on the builtin path.
-_CONVERTIBLE_MATH = types.SimpleNamespace(exp=tf.math.exp, log=tf.math.log, log1p=_log1p,
-                                          expm1=_expm1)
+_CONVERTIBLE_MATH = types.SimpleNamespace(
+    exp=tf.math.exp, log=tf.math.log, log1p=_log1p, expm1=_expm1
+)
 
 
 def _features(audio, spec: FrontEnd):
     """front_end's features as (batch, channels, frames, features), or its laid-out complex
     STFT."""
-    real, imag = _spectrum(audio, spec, _bins(spec))
+    real, imag = _grid(audio, spec)
     if spec.output == 'complex':
+        real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
         return tf.complex(real, imag)  # last, so inverse_stft can read the parts back
     power = tf.square(real) + tf.square(imag)
-    nonzero, safe_power = _nonzero_safe(power)
     if spec.power_exponent == 2:
         features = power
     else:
-        features = tf.where(nonzero, tf.sqrt(safe_power), tf.zeros_like(safe_power))
+        features = _magnitude(power)
     if spec.filterbank != 'none':
-        features = _last_axis_matmul(features, _filterbank(spec)[2])
+        features = _last_axis_matmul(features, _grid_filterbank(spec))
+    else:
+        features = _to_bins(features, spec)
     if spec.return_decibel:
         features = _decibel(features, spec)
     if spec.output == 'mag_phase':
         # atan2(0, 1) = 0 = numpy.angle(0) at exactly-zero bins, with a finite gradient.
+        real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
+        nonzero, _ = _nonzero_safe(tf.square(real) + tf.square(imag))
         one = tf.ones_like(real)
         phase = tf.math.atan2(tf.where(nonzero, imag, 0.0 * one), tf.where(nonzero, real, one))
         features = tf.concat([features, phase], axis=1)

@@ -26,14 +26,23 @@ from kapre_fast import _loader
 from kapre_fast import layers as _layers
 
 __all__ = [
-    'portable', 'kapre_fast_layers', 'to_savedmodel', 'to_tflite', 'to_onnx', 'run_savedmodel',
-    'run_tflite', 'run_onnx', 'ONNX_OPSET', 'MissingConverterError',
+    'portable',
+    'kapre_fast_layers',
+    'to_savedmodel',
+    'to_tflite',
+    'to_onnx',
+    'run_savedmodel',
+    'run_tflite',
+    'run_onnx',
+    'ONNX_OPSET',
+    'MissingConverterError',
 ]
 
 ONNX_OPSET = 17
-_SWITCHED = {f'kapre_fast>{cls.__name__}' for cls in (_layers.FrontEnd, _layers.STFT,
-                                                      _layers.InverseSTFT, _layers.MFCC,
-                                                      _layers.PCEN)}
+_SWITCHED = {
+    f'kapre_fast>{cls.__name__}'
+    for cls in (_layers.FrontEnd, _layers.STFT, _layers.InverseSTFT, _layers.MFCC, _layers.PCEN)
+}
 
 
 class MissingConverterError(ImportError):
@@ -139,8 +148,11 @@ def to_onnx(model, path=None, opset=ONNX_OPSET):
     clone = portable(model)
     function = _serving_function(clone)
     proto, _ = tf2onnx.convert.from_function(
-        function, input_signature=function.input_signature, opset=opset,
-        output_path=None if path is None else str(path))
+        function,
+        input_signature=function.input_signature,
+        opset=opset,
+        output_path=None if path is None else str(path),
+    )
     return proto
 
 
@@ -148,7 +160,9 @@ def run_savedmodel(path, x):
     """The 'serve' endpoint of the SavedModel at `path` on `x`: an array, or a list of arrays in
     the model's output order for a model with several outputs."""
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
-    return _one_or_list([tensor.numpy() for tensor in tf.nest.flatten(loaded.serve(tf.constant(x)))])
+    return _one_or_list(
+        [tensor.numpy() for tensor in tf.nest.flatten(loaded.serve(tf.constant(x)))]
+    )
 
 
 def run_tflite(flatbuffer: bytes, x):
@@ -165,8 +179,9 @@ def run_tflite(flatbuffer: bytes, x):
         interpreter.allocate_tensors()
         interpreter.set_tensor(tensor['index'], np.asarray(x, tensor['dtype']))
         interpreter.invoke()
-        return _one_or_list([interpreter.get_tensor(detail['index'])
-                             for detail in interpreter.get_output_details()])
+        return _one_or_list(
+            [interpreter.get_tensor(detail['index']) for detail in interpreter.get_output_details()]
+        )
     key = next(iter(signatures))
     runner = interpreter.get_signature_runner(key)
     (name,) = signatures[key]['inputs']
@@ -183,8 +198,8 @@ def run_onnx(model_or_path, x):
     if not isinstance(source, (str, bytes)) and hasattr(source, 'SerializeToString'):
         source = source.SerializeToString()
     session = onnxruntime.InferenceSession(
-        source if isinstance(source, bytes) else str(source),
-        providers=['CPUExecutionProvider'])
+        source if isinstance(source, bytes) else str(source), providers=['CPUExecutionProvider']
+    )
     (node,) = session.get_inputs()
     return _one_or_list(session.run(None, {node.name: np.asarray(x, np.float32)}))
 

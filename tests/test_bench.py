@@ -34,10 +34,23 @@ def run_bench(out, *args, pythonpath=None):
     Python would import the source folder); returns (completed process, results JSON)."""
     env = dict(os.environ)
     env['PYTHONPATH'] = pythonpath or str(REPO)
-    command = [sys.executable, str(SCRIPT), '--configs', 'B', '--threads', '1',
-               '--methods', 'kapre_fast_cpu', '--no-plot', '--out', str(out), *args]
-    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=300)
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        '--configs',
+        'B',
+        '--threads',
+        '1',
+        '--methods',
+        'kapre_fast_cpu',
+        '--no-plot',
+        '--out',
+        str(out),
+        *args,
+    ]
+    completed = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
     written = sorted(out.rglob('*.json'))
     assert len(written) == 1, (written, completed.stderr[-3000:])
     return completed, json.loads(written[0].read_text())
@@ -62,8 +75,11 @@ def test_a_run_where_kapre_fast_failed_exits_non_zero_and_is_not_published(tmp_p
     # The source folder without compiled modules, first on the path: kapre_fast.cpu imports but
     # every call raises ImportError (what the issue's first run did).
     shadow = tmp_path / 'shadow'
-    shutil.copytree(REPO / 'kapre_fast', shadow / 'kapre_fast',
-                    ignore=shutil.ignore_patterns('*.so', '_build_info.json', '__pycache__'))
+    shutil.copytree(
+        REPO / 'kapre_fast',
+        shadow / 'kapre_fast',
+        ignore=shutil.ignore_patterns('*.so', '_build_info.json', '__pycache__'),
+    )
     out = tmp_path / 'results'
     out.mkdir()
     (out / 'latest.md').write_text('the last good run\n')
@@ -84,12 +100,15 @@ def _record(method, status):
     return {'method': method, 'status': status, 'config': 'A', 'threads': 1, 'reason': 'why'}
 
 
-@pytest.mark.parametrize('statuses, expected', [
-    ({'kapre': 'ok', 'kapre_fast_cpu': 'ok', 'torch': 'unavailable'}, (0, 0)),
-    ({'kapre': 'ok', 'kapre_fast_op': 'unavailable'}, (1, 0)),  # kapre_fast must run
-    ({'kapre': 'ok', 'kapre_fast_cpu': 'error', 'librosa': 'error'}, (1, 1)),
-    ({'kapre': 'error', 'kapre_fast_cpu': 'ok'}, (0, 1)),
-])
+@pytest.mark.parametrize(
+    'statuses, expected',
+    [
+        ({'kapre': 'ok', 'kapre_fast_cpu': 'ok', 'torch': 'unavailable'}, (0, 0)),
+        ({'kapre': 'ok', 'kapre_fast_op': 'unavailable'}, (1, 0)),  # kapre_fast must run
+        ({'kapre': 'ok', 'kapre_fast_cpu': 'error', 'librosa': 'error'}, (1, 1)),
+        ({'kapre': 'error', 'kapre_fast_cpu': 'ok'}, (0, 1)),
+    ],
+)
 def test_failures_sorts_kapre_fast_from_the_baselines(statuses, expected):
     results = {'results': [_record(method, status) for method, status in statuses.items()]}
     ours, others = bench_run.failures(results)
@@ -107,24 +126,33 @@ def test_publish_decides_folder_latest_and_status(monkeypatch, tmp_path, quick, 
 
     monkeypatch.setattr(bench_run.report, 'write', fake_write)
     methods = ['kapre', 'kapre_fast_cpu', 'librosa']
-    results = {'quick': quick, 'results': [
-        _record(m, 'error' if m == failing else 'ok') for m in methods]}
+    results = {
+        'quick': quick,
+        'results': [_record(m, 'error' if m == failing else 'ok') for m in methods],
+    }
     status = bench_run.publish(results, tmp_path)
     assert status == (0 if failing is None else 1)
     if failing == 'kapre_fast_cpu':
         assert written == {'folder': tmp_path / 'failed', 'latest': False}
     else:
-        assert written == {'folder': tmp_path / 'quick' if quick else tmp_path,
-                           'latest': not quick}
+        assert written == {'folder': tmp_path / 'quick' if quick else tmp_path, 'latest': not quick}
 
 
 # ----- bench/front_end_extras.py (#15: MFCC, mel with compat='librosa', PCEN, trainable) -------
 
+
 def test_front_end_extras_quick_run_checks_every_peer_and_writes_its_files(tmp_path):
     """The script on config A's smoke size: every peer that exists ran, agreed with librosa
     before it was timed (the limits are the script's own), and both files were written."""
-    command = [sys.executable, str(REPO / 'bench' / 'front_end_extras.py'), '--quick',
-               '--only', 'mfcc,mel,pcen', '--out', str(tmp_path)]
+    command = [
+        sys.executable,
+        str(REPO / 'bench' / 'front_end_extras.py'),
+        '--quick',
+        '--only',
+        'mfcc,mel,pcen',
+        '--out',
+        str(tmp_path),
+    ]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
@@ -160,15 +188,23 @@ def test_front_end_extras_does_not_time_a_peer_that_disagrees():
     def broken():
         raise RuntimeError('no such kernel')
 
-    comparison = extras.Comparison('toy', 'toy', 'ref', 'units', atol=1e-3, rtol=1e-3, peers=[
-        extras.Peer('ours', 'ours', lambda: close, lambda x: x),
-        extras.Peer('ref', 'reference', lambda: reference, lambda x: x),
-        extras.Peer('off', 'off by 1e-2', lambda: reference + 1e-2, lambda x: x),
-        extras.Peer('shape', 'one frame short', lambda: reference[:, :3], lambda x: x),
-        extras.Peer('part', 'a part, not compared', lambda: 0),
-        extras.Peer('missing', 'missing', reason='not installed'),
-        extras.Peer('broken', 'raises', broken, lambda x: x),
-    ])
+    comparison = extras.Comparison(
+        'toy',
+        'toy',
+        'ref',
+        'units',
+        atol=1e-3,
+        rtol=1e-3,
+        peers=[
+            extras.Peer('ours', 'ours', lambda: close, lambda x: x),
+            extras.Peer('ref', 'reference', lambda: reference, lambda x: x),
+            extras.Peer('off', 'off by 1e-2', lambda: reference + 1e-2, lambda x: x),
+            extras.Peer('shape', 'one frame short', lambda: reference[:, :3], lambda x: x),
+            extras.Peer('part', 'a part, not compared', lambda: 0),
+            extras.Peer('missing', 'missing', reason='not installed'),
+            extras.Peer('broken', 'raises', broken, lambda x: x),
+        ],
+    )
     rows = {row['method']: row for row in extras.measure(comparison, timing.QUICK)}
     assert rows['ours']['agrees'] and rows['ours']['status'] == 'ok'
     assert rows['ours']['max_difference'] == pytest.approx(4e-3)
@@ -177,8 +213,12 @@ def test_front_end_extras_does_not_time_a_peer_that_disagrees():
         assert rows[key]['status'] == 'mismatch' and not rows[key]['agrees'], rows[key]
         assert 'median_s' not in rows[key]  # never timed
     assert rows['part']['status'] == 'ok' and 'max_difference' not in rows['part']
-    assert rows['missing'] == {'method': 'missing', 'label': 'missing',
-                               'status': 'unavailable', 'reason': 'not installed'}
+    assert rows['missing'] == {
+        'method': 'missing',
+        'label': 'missing',
+        'status': 'unavailable',
+        'reason': 'not installed',
+    }
     assert rows['broken']['status'] == 'error' and 'no such kernel' in rows['broken']['reason']
     assert rows['ours']['ratio_to_first'] == 1.0
     assert rows['ref']['ratio_to_first'] == rows['ref']['median_s'] / rows['ours']['median_s']
@@ -186,12 +226,22 @@ def test_front_end_extras_does_not_time_a_peer_that_disagrees():
 
 # ----- bench/stft_paths.py (#18: the complex STFT and inverse STFT paths) ---------------------
 
+
 def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_files(tmp_path):
     """The script on config B's smoke size at 1 thread: every forward and inverse path ran,
     agreed with kapre's output within the script's float32 limit before it was timed, and the
     ratios are to kapre's and XLA's medians of the same run."""
-    command = [sys.executable, str(REPO / 'bench' / 'stft_paths.py'), '--quick', '--configs',
-               'B', '--threads', '1', '--out', str(tmp_path)]
+    command = [
+        sys.executable,
+        str(REPO / 'bench' / 'stft_paths.py'),
+        '--quick',
+        '--configs',
+        'B',
+        '--threads',
+        '1',
+        '--out',
+        str(tmp_path),
+    ]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
@@ -214,8 +264,9 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
             assert 0 < row['max_difference'] <= row['limit'], row
             assert row['vs_kapre'] == rows['kapre']['median_s'] / row['median_s']
             assert row['vs_xla'] == rows['kapre_xla']['median_s'] / row['median_s']
-        assert f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in \
-            written[1].read_text()
+        assert (
+            f'| B | {direction} | 1 | {rows["kapre_fast_cpu"]["label"]} |' in written[1].read_text()
+        )
     assert '% of peak' in written[1].read_text()
 
 
@@ -231,9 +282,11 @@ def test_mca_models_the_filterbank_loops(capsys):
     finally:
         sys.path.remove(str(REPO))
     assert mca.main(['--cpus', 'skylake-avx512']) == 0
-    rows = {line.split('|')[1].strip(): line.split('|')[2].strip()
-            for line in capsys.readouterr().out.splitlines() if line.startswith('| ') and
-            'band' in line}
+    rows = {
+        line.split('|')[1].strip(): line.split('|')[2].strip()
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('| ') and 'band' in line
+    }
     one, four = float(rows['one band (one FMA chain)']), float(rows['four bands side by side'])
     assert one > 3.0 and four < 1.5, rows
 
@@ -246,10 +299,14 @@ def test_stage_table_reads_the_counters():
         from bench import stages
     finally:
         sys.path.remove(str(REPO))
-    record = {'config': 'D', 'counts': {'transform': 600, 'filterbank': 200, 'decibel': 100,
-                                        'store': 100, 'tiles': 20},
-              'repeats': 2, 'tiles_per_call': 10.0, 'median_call_ms': 1.0,
-              'band_bins_per_tile': 5}
+    record = {
+        'config': 'D',
+        'counts': {'transform': 600, 'filterbank': 200, 'decibel': 100, 'store': 100, 'tiles': 20},
+        'repeats': 2,
+        'tiles_per_call': 10.0,
+        'median_call_ms': 1.0,
+        'band_bins_per_tile': 5,
+    }
     text = stages.table([record])
     assert '| D | transform | 60.0% | 60.00 | 30 |' in text  # 1 ms / 10 tiles * 60%
     assert '| D | filterbank | 20.0% | 20.00 | 10 |' in text
@@ -265,8 +322,19 @@ def test_release_core_has_no_stage_counters():
 def test_overhead_bench_times_every_installed_binding(tmp_path):
     """bench/overhead.py runs each binding on the same input and reports its excess over
     kapre_fast.cpu (a smoke run: 3 calls; the figures are bench/results')."""
-    result = subprocess.run([sys.executable, str(REPO / 'bench' / 'overhead.py'), '--calls', '3',
-                             '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / 'bench' / 'overhead.py'),
+            '--calls',
+            '3',
+            '--out',
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(next(tmp_path.glob('overhead-*.json')).read_text())
     timings = record['us_per_call']
@@ -283,8 +351,13 @@ def test_streaming_quick_run_checks_every_method_and_writes_its_files(tmp_path):
     kapre_fast.cpu mel before it was timed, and both files were written under quick/."""
     pytest.importorskip('onnxruntime')
     pytest.importorskip('ai_edge_litert')
-    command = [sys.executable, str(REPO / 'bench' / 'streaming.py'), '--quick', '--out',
-               str(tmp_path)]
+    command = [
+        sys.executable,
+        str(REPO / 'bench' / 'streaming.py'),
+        '--quick',
+        '--out',
+        str(tmp_path),
+    ]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
@@ -297,3 +370,56 @@ def test_streaming_quick_run_checks_every_method_and_writes_its_files(tmp_path):
         assert row['us_per_chunk'] > 0 and len(row['blocks_us']) == 3, row
         assert 0 <= row['max_difference'] <= (1e-3 if 'dB' in row['method'] else 1e-4), row
         assert row['method'] in written[1].read_text()
+
+
+def test_export_table_quick_run_checks_every_target_against_the_fused_op(tmp_path):
+    """bench/export_table.py on config B's smoke size at 1 thread, the previous builtin taken
+    from HEAD: every row (kapre, fused, builtin in TF, SavedModel, LiteRT, onnxruntime, and the
+    previous builtin on three targets) ran, agreed with the fused op within the script's limit
+    before it was timed, and the ratios are to kapre's and the previous builtin's medians."""
+    for module in ('onnxruntime', 'tf2onnx', 'ai_edge_litert'):
+        pytest.importorskip(module)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [
+        sys.executable,
+        str(REPO / 'bench' / 'export_table.py'),
+        '--quick',
+        '--configs',
+        'B',
+        '--threads',
+        '1',
+        '--previous',
+        'HEAD',
+        '--out',
+        str(tmp_path),
+    ]
+    completed = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    written = sorted((tmp_path / 'quick').iterdir())
+    assert [p.suffix for p in written] == ['.json', '.md'], written
+    results = json.loads(written[0].read_text())
+    (record,) = results['records']
+    assert record['config'] == 'B' and record['threads'] == 1 and record['unit'] == 'dB'
+    rows = {row['method']: row for row in record['rows']}
+    assert set(rows) == {
+        'kapre',
+        'fused',
+        'old_tf',
+        'old_litert',
+        'old_onnx',
+        'tf',
+        'savedmodel',
+        'litert',
+        'onnx',
+    }
+    assert rows['fused']['max_difference'] == 0
+    for key, row in rows.items():
+        assert row['status'] == 'ok' and row['repeats'] >= 3, row
+        assert row['max_difference'] <= row['limit'], row
+        assert row['vs_kapre'] == rows['kapre']['median_s'] / row['median_s']
+    for key in ('tf', 'litert', 'onnx'):
+        assert 0 < rows[key]['max_difference']  # compared, not copied
+        assert rows[key]['vs_previous'] == rows[f'old_{key}']['median_s'] / rows[key]['median_s']
+    assert '| B | 1 | exported TFLite on LiteRT |' in written[1].read_text()

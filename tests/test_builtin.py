@@ -28,8 +28,13 @@ THREE_CHANNEL_CASES = [
     dataclasses.replace(_rng.choice(same_layout), n_channels=3)
     for family in sorted({case.family for case in CASES})
     for layout in ('channels_last', 'channels_first')
-    for same_layout in [[case for case in CASES if case.family == family
-                         and case.kwargs['output_data_format'] == layout]]
+    for same_layout in [
+        [
+            case
+            for case in CASES
+            if case.family == family and case.kwargs['output_data_format'] == layout
+        ]
+    ]
 ]
 
 
@@ -38,8 +43,9 @@ def test_three_channels_are_as_close_to_float64_as_kapre(case, speech_batch, noi
     x, spec = make_batch(case, speech_batch, noise_batch)
     assert x.shape[1 if spec.input_data_format == 'channels_first' else 2] == 3
     ours = builtin.front_end(tf.constant(x), spec).numpy()
-    assert_as_close_as_kapre(case, spec, x, ours, kapre_output(case.family, x, **case.kwargs),
-                             'builtin 3ch')
+    assert_as_close_as_kapre(
+        case, spec, x, ours, kapre_output(case.family, x, **case.kwargs), 'builtin 3ch'
+    )
 
 
 ISTFT_CASES = [
@@ -50,73 +56,184 @@ ISTFT_CASES = [
 ]
 
 
-@pytest.mark.parametrize('layouts', [('channels_last', 'channels_first'),
-                                     ('channels_first', 'channels_last')])
+@pytest.mark.parametrize(
+    'layouts', [('channels_last', 'channels_first'), ('channels_first', 'channels_last')]
+)
 @pytest.mark.parametrize('kwargs', ISTFT_CASES)
 def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
     stft_format, waveform_format = layouts
-    spec = FrontEnd.inverted_by_istft(**kwargs, stft_data_format=stft_format,
-                                      waveform_data_format=waveform_format)
+    spec = FrontEnd.inverted_by_istft(
+        **kwargs, stft_data_format=stft_format, waveform_data_format=waveform_format
+    )
     rng = np.random.default_rng(0)
     shape = (2, 9, spec.n_freq, 3) if stft_format == 'channels_last' else (2, 3, 9, spec.n_freq)
     spectra = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
-    truth = reference.istft(spectra, **kwargs, stft_data_format=stft_format,
-                            waveform_data_format=waveform_format)
+    truth = reference.istft(
+        spectra, **kwargs, stft_data_format=stft_format, waveform_data_format=waveform_format
+    )
     ours = peak_relative_error(builtin.inverse_stft(spectra, spec).numpy(), truth)
     kapre = peak_relative_error(
-        kapre_output('istft', spectra, **kwargs, input_data_format=stft_format,
-                     output_data_format=waveform_format), truth)
+        kapre_output(
+            'istft',
+            spectra,
+            **kwargs,
+            input_data_format=stft_format,
+            output_data_format=waveform_format,
+        ),
+        truth,
+    )
     record_agreement('builtin istft / peak', ours)
     record_agreement('builtin istft / peak / (2 kapre + floor)', ours / (2 * kapre + 3e-7))
     assert ours <= 2 * kapre + 3e-7, (ours, kapre)
 
 
-@pytest.mark.parametrize('n_fft, radices', [(1024, (16, 16, 4)), (400, (10, 10, 4)),
-                                            (511, (73, 7)), (97, (97,)), (2, (2,))])
-def test_radices_multiply_to_n_fft(n_fft, radices):
-    # At most 16 each, but for a prime above 16, which stays one plain DFT stage.
-    assert builtin._radices(n_fft) == radices and np.prod(radices) == n_fft
+@pytest.mark.parametrize(
+    'n_fft, hop, factors',
+    [
+        (2048, 512, (16, 16, 8)),
+        (4096, 1024, (16, 16, 16)),
+        (1024, 256, (16, 8, 8)),
+        (512, 160, (16, 8, 4)),
+        (400, 100, (16, 5, 5)),
+        (400, 7, (10, 8, 5)),
+        (1000, 250, (40, 25, 1)),
+        (511, 128, (73, 7, 1)),
+        (509, 128, (509, 1, 1)),
+        (64, 16, (64, 1, 1)),
+        (2, 1, (2, 1, 1)),
+    ],
+)
+def test_factors_multiply_to_n_fft(n_fft, hop, factors):
+    # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]) among the factors whose
+    # p * q divides the hop and whose radices are <= 16 (400 with hop 7: no factor divides 7;
+    # 1000 with hop 250: none of radix <= 16 divides 250); the dense DFT (n, 1, 1) for
+    # n_fft <= 64 and primes (509).
+    assert builtin._factors(n_fft, hop) == factors and np.prod(factors) == n_fft
+
+
+FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
+
+
+@pytest.mark.parametrize('n_fft', FFT_SIZES)
+@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
+def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
+    # Both framings: the strided one (r2 divides the hop) and the gather (it does not), with a
+    # window shorter than n_fft (zero rows), pad_begin and pad_end.
+    if framing == 'hop n_fft / 4':
+        kwargs = dict(hop_length=max(1, n_fft // 4))
+    else:
+        kwargs = dict(
+            hop_length=max(1, n_fft // 3) | 1,
+            win_length=max(1, 3 * n_fft // 4),
+            pad_begin=True,
+            pad_end=True,
+        )
+    spec = FrontEnd.stft(
+        n_fft=n_fft,
+        **kwargs,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    )
+    x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 1)).astype(np.float32)
+    ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
+    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
+    window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
+    frames = np.stack(
+        [padded[:, f * hop : f * hop + window.size] for f in range(ours.shape[1])], axis=1
+    )
+    truth = np.fft.rfft(frames * window, n=n_fft)
+    assert ours.shape == truth.shape
+    assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
 
 
 def test_unknown_batch_and_time_keep_the_other_sizes_static():
-    spec = FrontEnd.melspectrogram(n_fft=512, n_mels=40, return_decibel=True, pad_end=True,
-                                   input_data_format='channels_last',
-                                   output_data_format='channels_first')
-    function = tf.function(lambda x: builtin.front_end(x, spec),
-                           input_signature=[tf.TensorSpec([None, None, 2], tf.float32)])
+    spec = FrontEnd.melspectrogram(
+        n_fft=512,
+        n_mels=40,
+        return_decibel=True,
+        pad_end=True,
+        input_data_format='channels_last',
+        output_data_format='channels_first',
+    )
+    function = tf.function(
+        lambda x: builtin.front_end(x, spec),
+        input_signature=[tf.TensorSpec([None, None, 2], tf.float32)],
+    )
     assert function.get_concrete_function().output_shapes.as_list() == [None, 2, None, 40]
     for batch, time in [(1, 700), (3, 5001)]:
         x = np.random.default_rng(time).standard_normal((batch, time, 2)).astype(np.float32)
-        np.testing.assert_allclose(function(x).numpy(), ops.front_end(x, spec).numpy(),
-                                   atol=2e-3)  # dB
+        np.testing.assert_allclose(
+            function(x).numpy(), ops.front_end(x, spec).numpy(), atol=2e-3
+        )  # dB
 
 
 # Op types of a graph that TFLite's builtin set and ONNX take (no complex op, no FFT, no custom
 # op); the front end must use none other.
 _PLAIN_OPS = {
-    'Placeholder', 'Const', 'Identity', 'Transpose', 'Pad', 'Shape', 'StridedSlice', 'Pack',
-    'Range', 'Mul', 'AddV2', 'Sub', 'FloorDiv', 'Maximum', 'ExpandDims', 'GatherV2', 'Reshape',
-    'BatchMatMulV2', 'MatMul', 'Split', 'Square', 'Greater', 'SelectV2', 'OnesLike', 'ZerosLike',
-    'Sqrt', 'Log', 'Max', 'Atan2', 'ConcatV2', 'Cast', 'Squeeze', 'Fill', 'RealDiv', 'Unpack',
-    'Reshape', 'ZerosLike',
+    'Placeholder',
+    'Const',
+    'Identity',
+    'Transpose',
+    'Pad',
+    'Shape',
+    'StridedSlice',
+    'Pack',
+    'Range',
+    'Mul',
+    'AddV2',
+    'Sub',
+    'FloorDiv',
+    'Maximum',
+    'ExpandDims',
+    'GatherV2',
+    'Reshape',
+    'BatchMatMulV2',
+    'MatMul',
+    'Split',
+    'Square',
+    'Greater',
+    'SelectV2',
+    'OnesLike',
+    'ZerosLike',
+    'Sqrt',
+    'Log',
+    'Max',
+    'Atan2',
+    'ConcatV2',
+    'Cast',
+    'Squeeze',
+    'Fill',
+    'RealDiv',
+    'Unpack',
+    'Reshape',
+    'ZerosLike',
+    'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
 }
 
 
-@pytest.mark.parametrize('spec', [
-    FrontEnd.stft_mag_phase(n_fft=400, win_length=300, pad_begin=True, pad_end=True,
-                            return_decibel=True),
-    FrontEnd.log_frequency_spectrogram(n_fft=1024, return_decibel=True),
-], ids=['mag_phase', 'log'])
+@pytest.mark.parametrize(
+    'spec',
+    [
+        FrontEnd.stft_mag_phase(
+            n_fft=400, win_length=300, pad_begin=True, pad_end=True, return_decibel=True
+        ),
+        FrontEnd.log_frequency_spectrogram(n_fft=1024, return_decibel=True),
+    ],
+    ids=['mag_phase', 'log'],
+)
 def test_graph_has_only_plain_ops(spec):
-    function = tf.function(lambda x: builtin.front_end(x, spec),
-                           input_signature=[tf.TensorSpec([None, None, 1], tf.float32)])
+    function = tf.function(
+        lambda x: builtin.front_end(x, spec),
+        input_signature=[tf.TensorSpec([None, None, 1], tf.float32)],
+    )
     graph = function.get_concrete_function().graph
     assert {op.type for op in graph.get_operations()} <= _PLAIN_OPS
 
 
 def test_gradient_is_finite_at_digital_silence():
-    spec = FrontEnd.stft_mag_phase(n_fft=64, hop_length=16, return_decibel=True,
-                                   input_data_format='channels_last')
+    spec = FrontEnd.stft_mag_phase(
+        n_fft=64, hop_length=16, return_decibel=True, input_data_format='channels_last'
+    )
     x = np.random.default_rng(0).standard_normal((2, 400, 1)).astype(np.float32)
     x[:, 100:300] = 0.0  # frames of exact zeros: magnitude 0, phase undefined
     x = tf.constant(x)
@@ -129,5 +246,7 @@ def test_gradient_is_finite_at_digital_silence():
 
 def test_refuses_ffts_above_its_table_limit():
     with pytest.raises(ValueError, match='MAX_N_FFT'):
-        builtin.front_end(np.zeros((1, 4 * builtin.MAX_N_FFT, 1), np.float32),
-                          FrontEnd.stft_magnitude(n_fft=2 * builtin.MAX_N_FFT))
+        builtin.front_end(
+            np.zeros((1, 4 * builtin.MAX_N_FFT, 1), np.float32),
+            FrontEnd.stft_magnitude(n_fft=2 * builtin.MAX_N_FFT),
+        )

@@ -39,8 +39,15 @@ def model():
     inputs = keras.Input((None, 2), name='audio')
     mix = keras.layers.Dense(2, use_bias=False, name='mix')(inputs)
     mel = composed.get_melspectrogram_layer(
-        n_fft=512, hop_length=160, n_mels=40, sample_rate=16000, return_decibel=True,
-        input_data_format='channels_last', output_data_format='channels_last', name='mel')
+        n_fft=512,
+        hop_length=160,
+        n_mels=40,
+        sample_rate=16000,
+        return_decibel=True,
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+        name='mel',
+    )
     return keras.Model(inputs, mel(mix), name='front_end_model')
 
 
@@ -49,9 +56,12 @@ def audio(speech):
     """{(batch, samples): float32 (batch, samples, 2) speech}."""
     import helpers
 
-    return {shape: to_input_layout(helpers.speech_batch(speech, *shape, n_channels=2, seed=i),
-                                   'channels_last')
-            for i, shape in enumerate(SHAPES)}
+    return {
+        shape: to_input_layout(
+            helpers.speech_batch(speech, *shape, n_channels=2, seed=i), 'channels_last'
+        )
+        for i, shape in enumerate(SHAPES)
+    }
 
 
 def _assert_same_numbers(name, actual, expected):
@@ -83,9 +93,15 @@ def _run_python(code, *args):
     package_root = str(Path(kapre_fast.__file__).resolve().parents[1])
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
     environment['PYTHONPATH'] = os.pathsep.join(
-        [package_root] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p])
-    result = subprocess.run([sys.executable, '-c', textwrap.dedent(code), *map(str, args)],
-                            capture_output=True, text=True, env=environment, timeout=300)
+        [package_root] + [p for p in environment.get('PYTHONPATH', '').split(os.pathsep) if p]
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -95,7 +111,8 @@ def test_savedmodel_is_served_by_a_process_without_kapre_fast(model, audio, tmp_
     np.save(tmp_path / 'x.npy', x)
     export.to_savedmodel(model, tmp_path / 'portable')
     model.export(str(tmp_path / 'fused'), verbose=False)
-    stdout = _run_python("""
+    stdout = _run_python(
+        """
         import sys, pathlib, numpy as np, tensorflow as tf
         folder = pathlib.Path(sys.argv[1])
         served = tf.saved_model.load(str(folder / 'portable'))
@@ -105,7 +122,9 @@ def test_savedmodel_is_served_by_a_process_without_kapre_fast(model, audio, tmp_
         except Exception as error:
             print('fused refused:', type(error).__name__, str(error)[:200])
         assert 'kapre_fast' not in sys.modules, 'kapre_fast was imported'
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     assert 'fused refused' in stdout and 'KapreFast' in stdout
     _assert_same_numbers('SavedModel', np.load(tmp_path / 'y.npy'), model(x).numpy())
 
@@ -119,8 +138,7 @@ def tflite_model(model):
 @pytest.mark.parametrize('shape', SHAPES)
 def test_tflite_builtins_run_any_batch_and_length(model, audio, tflite_model, shape):
     x = audio[shape]
-    _assert_same_numbers(f'TFLite {shape}', export.run_tflite(tflite_model, x),
-                         model(x).numpy())
+    _assert_same_numbers(f'TFLite {shape}', export.run_tflite(tflite_model, x), model(x).numpy())
 
 
 @pytest.fixture(scope='module')
@@ -149,9 +167,17 @@ def test_a_preset_model_converts_with_the_fused_numbers(converter, audio):
         pytest.importorskip('onnxruntime')
     inputs = keras.Input((None, 2), name='audio')
     mfcc = composed.get_mfcc_layer(
-        n_mfcc=13, n_fft=512, hop_length=160, n_mels=40, sample_rate=16000, compat='librosa',
-        pad_mode='reflect', input_data_format='channels_last',
-        output_data_format='channels_last', name='mfcc')
+        n_mfcc=13,
+        n_fft=512,
+        hop_length=160,
+        n_mels=40,
+        sample_rate=16000,
+        compat='librosa',
+        pad_mode='reflect',
+        input_data_format='channels_last',
+        output_data_format='channels_last',
+        name='mfcc',
+    )
     model = keras.Model(inputs, mfcc(inputs), name='preset_model')
     x = audio[SHAPES[1]]
     expected = model(x).numpy()
@@ -170,15 +196,18 @@ def test_reconstructing_pair_on_tflite_gives_the_waveform_back():
     pytest.importorskip('ai_edge_litert')
     n_fft, hop = 256, 64
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(
-        n_fft=n_fft, hop_length=hop, waveform_data_format='channels_last',
-        stft_data_format='channels_first')
+        n_fft=n_fft,
+        hop_length=hop,
+        waveform_data_format='channels_last',
+        stft_data_format='channels_first',
+    )
     inputs = keras.Input((None, 1))
     flatbuffer = export.to_tflite(keras.Model(inputs, istft(stft(inputs))))
     rng = np.random.default_rng(0)
     for batch, time in [(1, 3000), (3, 4321)]:
         x = rng.uniform(-1.0, 1.0, (batch, time, 1)).astype(np.float32)
         y = export.run_tflite(flatbuffer, x)
-        error = np.abs(y[:, n_fft - hop:n_fft - hop + time] - x).max()
+        error = np.abs(y[:, n_fft - hop : n_fft - hop + time] - x).max()
         record_agreement('TFLite STFT > iSTFT reconstruction / peak', error)
         assert error <= 2e-6, error  # a few float32 roundings of a peak of 1
 
@@ -190,8 +219,13 @@ def _cli(*args):
     """`python -m kapre_fast.cli ARGS` (this checkout): (exit status, stdout, stderr)."""
     package_root = str(Path(kapre_fast.__file__).resolve().parents[1])
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=package_root)
-    result = subprocess.run([sys.executable, '-m', 'kapre_fast.cli', *map(str, args)],
-                            capture_output=True, text=True, env=environment, timeout=300)
+    result = subprocess.run(
+        [sys.executable, '-m', 'kapre_fast.cli', *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
     assert 'Traceback' not in result.stderr, result.stderr
     return result.returncode, result.stdout, result.stderr
 
@@ -199,8 +233,9 @@ def _cli(*args):
 def test_cli_exports_a_keras_file_and_reports_the_difference(model, tmp_path):
     pytest.importorskip('ai_edge_litert')
     model.save(tmp_path / 'model.keras')
-    status, stdout, stderr = _cli('export', tmp_path / 'model.keras', '--format', 'tflite',
-                                  '-o', tmp_path / 'model.tflite')
+    status, stdout, stderr = _cli(
+        'export', tmp_path / 'model.keras', '--format', 'tflite', '-o', tmp_path / 'model.tflite'
+    )
     assert status == 0, stderr
     difference = float(re.search(r'largest difference to the fused model (\S+)', stdout)[1])
     assert difference <= DECIBEL_TOLERANCE
@@ -211,16 +246,20 @@ def test_cli_exports_a_keras_file_and_reports_the_difference(model, tmp_path):
 def test_cli_exports_a_model_without_kapre_fast_layers(tmp_path):
     plain = keras.Sequential([keras.Input((16,)), keras.layers.Dense(3)])
     plain.save(tmp_path / 'plain.keras')
-    status, stdout, stderr = _cli('export', tmp_path / 'plain.keras', '--format', 'savedmodel',
-                                  '-o', tmp_path / 'plain')
+    status, stdout, stderr = _cli(
+        'export', tmp_path / 'plain.keras', '--format', 'savedmodel', '-o', tmp_path / 'plain'
+    )
     assert status == 0 and 'no kapre_fast layers' in stderr and 'largest difference' in stdout
     assert (tmp_path / 'plain' / 'saved_model.pb').exists()
 
 
-@pytest.mark.parametrize('content, message', [
-    (b'not a model', 'not a Keras model'),
-    (None, 'no such file'),
-])
+@pytest.mark.parametrize(
+    'content, message',
+    [
+        (b'not a model', 'not a Keras model'),
+        (None, 'no such file'),
+    ],
+)
 def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, content, message):
     path = tmp_path / 'broken.keras'
     if content is not None:
@@ -232,8 +271,16 @@ def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, content, message):
 def test_cli_names_the_extra_of_a_missing_converter(model, tmp_path, monkeypatch, capsys):
     model.save(tmp_path / 'model.keras')
     monkeypatch.setitem(sys.modules, 'tf2onnx', None)  # import tf2onnx now raises ImportError
-    status = cli_main(['export', str(tmp_path / 'model.keras'), '--format', 'onnx',
-                            '-o', str(tmp_path / 'out.onnx')])
+    status = cli_main(
+        [
+            'export',
+            str(tmp_path / 'model.keras'),
+            '--format',
+            'onnx',
+            '-o',
+            str(tmp_path / 'out.onnx'),
+        ]
+    )
     from kapre_fast._loader import pip_install_hint
 
     assert status == 1 and pip_install_hint('export') in capsys.readouterr().err
@@ -250,8 +297,9 @@ def test_cli_refuses_to_overwrite_the_model(model, tmp_path, capsys):
     model.save(tmp_path / 'model.keras')
     before = (tmp_path / 'model.keras').read_bytes()
     for format, output in [('tflite', tmp_path / 'model.keras'), ('savedmodel', tmp_path)]:
-        status, _, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format', format,
-                                  '-o', output)
+        status, _, stderr = _main(
+            capsys, 'export', tmp_path / 'model.keras', '--format', format, '-o', output
+        )
         assert status == 2 and 'would overwrite the model' in stderr, stderr
     assert (tmp_path / 'model.keras').read_bytes() == before  # was: replaced, exit 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras']
@@ -263,12 +311,22 @@ def test_cli_checks_every_output_in_order(model, tmp_path, capsys):
     mel = model.output
     two = keras.Model(model.input, [keras.layers.Rescaling(0.01, 3.0, name='scaled')(mel), mel])
     two.save(tmp_path / 'two.keras')
-    status, stdout, stderr = _main(capsys, 'export', tmp_path / 'two.keras', '--format',
-                                   'tflite', '-o', tmp_path / 'two.tflite')
+    status, stdout, stderr = _main(
+        capsys,
+        'export',
+        tmp_path / 'two.keras',
+        '--format',
+        'tflite',
+        '-o',
+        tmp_path / 'two.tflite',
+    )
     assert status == 0, stderr
     for index in (0, 1):
-        found = re.search(rf'output {index}: largest difference to the fused model (\S+) '
-                          r'\(output peak (\S+)', stdout)
+        found = re.search(
+            rf'output {index}: largest difference to the fused model (\S+) '
+            r'\(output peak (\S+)',
+            stdout,
+        )
         assert found and float(found[1]) <= DECIBEL_TOLERANCE, stdout
     peaks = [float(p) for p in re.findall(r'output peak (\S+),', stdout)]
     assert peaks[0] < peaks[1]  # the scaled output first, as in the model
@@ -282,14 +340,34 @@ def test_cli_quantised_beyond_the_tolerance_exits_1_and_writes_nothing(model, tm
     pytest.importorskip('ai_edge_litert')
     model.save(tmp_path / 'model.keras')
     output = tmp_path / 'q.tflite'
-    status, stdout, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format',
-                                   'tflite', '--quantize', 'dynamic', '-o', output)
-    error = float(re.search(r'dynamic-range quantisation error to the fused model (\S+)',
-                            stdout)[1])
+    status, stdout, stderr = _main(
+        capsys,
+        'export',
+        tmp_path / 'model.keras',
+        '--format',
+        'tflite',
+        '--quantize',
+        'dynamic',
+        '-o',
+        output,
+    )
+    error = float(
+        re.search(r'dynamic-range quantisation error to the fused model (\S+)', stdout)[1]
+    )
     assert status == 1 and error > 1.0  # dB: was printed as a difference, exit 0
     assert 'quantisation error' in stderr and 'not written' in stderr and not output.exists()
-    status, _, stderr = _main(capsys, 'export', tmp_path / 'model.keras', '--format', 'tflite',
-                              '--quantize', 'dynamic', '--tolerance', str(2 * error), '-o',
-                              output)
+    status, _, stderr = _main(
+        capsys,
+        'export',
+        tmp_path / 'model.keras',
+        '--format',
+        'tflite',
+        '--quantize',
+        'dynamic',
+        '--tolerance',
+        str(2 * error),
+        '-o',
+        output,
+    )
     assert status == 0 and output.exists(), stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras', 'q.tflite']
