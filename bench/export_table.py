@@ -57,7 +57,7 @@ from bench import run as bench_run  # noqa: E402  (thread counts)
 # ~1e-3 dB (0.01 dB where a bin sits near a log filter's edge) and ~1e-7 of the peak magnitude.
 ATOL_DB = 0.1
 RTOL = 1e-5
-DEFAULT_OUT = Path(__file__).resolve().parent / 'results'
+DEFAULT_OUT = timing.RUNS_FOLDER
 # The last revision whose builtin.py computed the DFT as one matmul per radix over the full
 # complex spectrum with frames by tf.gather (issue #27's starting point).
 PREVIOUS_REVISION = '95a17ac'

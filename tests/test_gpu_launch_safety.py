@@ -691,7 +691,12 @@ def test_cpp_cache_under_concurrent_calls_never_frees_what_a_call_holds(capturin
         device=5, threads=8, rounds=3000, keys=40, capturing_threads=capturing_threads
     )
     assert result['violations'] == 0 and result['calls'] == 8 * 3000
-    assert result['uploads'] > 40 and result['releases'] > 0  # evictions happened
+    if capturing_threads:
+        # Captured plans are never evicted: the capturing threads may pin all 40 before the
+        # others evict one, so each plan may have been uploaded just once.
+        assert result['uploads'] >= 40
+    else:
+        assert result['uploads'] > 40 and result['releases'] > 0  # evictions happened
     # Every upload is either cached or released (nothing leaked), captured ones stay.
     assert result['uploads'] == result['entries'] + result['releases']
     assert result['entries'] == result['captured'] + min(8, 40 - result['captured'])
