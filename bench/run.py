@@ -435,9 +435,14 @@ def main(argv=None) -> int:
 def rerender(args) -> int:
     results = json.loads(args.rerender.read_text())
     folder = args.rerender.parent
-    # latest.md follows the newest full run in the folder (stems sort by date).
+    # latest.md follows the newest full run in the folder (stems sort by date); only this
+    # script's runs (<date>-<time>_<host>): the other benchmarks' files share the folder.
     newest = max(
-        (path.stem for path in folder.glob('*.json') if not path.stem.endswith('_quick')),
+        (
+            path.stem
+            for path in folder.glob('*.json')
+            if path.stem[:1].isdigit() and not path.stem.endswith('_quick')
+        ),
         default=None,
     )
     paths = report.write(

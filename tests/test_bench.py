@@ -423,3 +423,22 @@ def test_export_table_quick_run_checks_every_target_against_the_fused_op(tmp_pat
         assert 0 < rows[key]['max_difference']  # compared, not copied
         assert rows[key]['vs_previous'] == rows[f'old_{key}']['median_s'] / rows[key]['median_s']
     assert '| B | 1 | exported TFLite on LiteRT |' in written[1].read_text()
+
+
+def test_rerender_keeps_latest_on_the_newest_run_among_other_benchmarks_files(tmp_path):
+    """bench/run.py --rerender (bench/publish.py's last step) rewrites latest.md from the newest
+    run of its own (<date>-<time>_<host>), whatever other benchmarks' files share the folder."""
+    published = sorted((REPO / 'bench' / 'results').glob('2*_vm.json'))
+    if not published:
+        pytest.skip('no published bench/run.py run in bench/results')
+    run = tmp_path / published[-1].name
+    shutil.copy(published[-1], run)
+    (tmp_path / 'stages-29991231-000000.json').write_text('{}')  # sorts after any date stem
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'bench' / 'run.py'), '--rerender', str(run), '--no-plot'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / 'latest.md').read_text() == run.with_suffix('.md').read_text()
