@@ -744,14 +744,37 @@ void dct_frames(const float* x, int64_t x_stride, int64_t frames, const DctView&
                 int64_t ysf, int64_t ysk) {
   for (int64_t f0 = 0; f0 < frames; f0 += kLanes) {
     const int nvalid = static_cast<int>(frames - f0 < kLanes ? frames - f0 : kLanes);
-    for (int64_t i = 0; i < dct.n_out; ++i) {
+    auto store = [&](int64_t i, V acc) {
+      for (int l = 0; l < nvalid; ++l) y[(f0 + l) * ysf + i * ysk] = at(&acc, 0, l);
+    };
+    int64_t i = 0;
+    // Four coefficients side by side: each still sums the bands in band order (the same bits),
+    // but as four independent chains instead of one bound by the add latency, and each band's
+    // row is loaded once for the four.
+    for (; i + 4 <= dct.n_out; i += 4) {
+      V a0 = V{}, a1 = V{}, a2 = V{}, a3 = V{};
+      for (int64_t m = 0; m < dct.n_in; ++m) {
+        V row;
+        __builtin_memcpy(&row, x + m * x_stride + f0, sizeof(V));
+        const float* w = dct.matrix + m * dct.n_out + i;
+        a0 += row * w[0];
+        a1 += row * w[1];
+        a2 += row * w[2];
+        a3 += row * w[3];
+      }
+      store(i, a0);
+      store(i + 1, a1);
+      store(i + 2, a2);
+      store(i + 3, a3);
+    }
+    for (; i < dct.n_out; ++i) {
       V acc = V{};
       for (int64_t m = 0; m < dct.n_in; ++m) {
         V row;
         __builtin_memcpy(&row, x + m * x_stride + f0, sizeof(V));
         acc += row * dct.matrix[m * dct.n_out + i];
       }
-      for (int l = 0; l < nvalid; ++l) y[(f0 + l) * ysf + i * ysk] = at(&acc, 0, l);
+      store(i, acc);
     }
   }
 }
