@@ -272,38 +272,14 @@ def main(argv=None) -> int:
     if args.worker_threads is not None:
         return run_worker(args)
     load_before = os.getloadavg()
-    records, controls = [], {}
-    for threads in thread_counts:
-        with tempfile.TemporaryDirectory(prefix='kapre_fast_export_table_') as folder:
-            output = Path(folder) / 'records.json'
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                '--configs',
-                args.configs,
-                '--previous',
-                args.previous,
-                '--worker-threads',
-                str(threads),
-                '--worker-output',
-                str(output),
-            ]
-            if args.quick:
-                command.append('--quick')
-            environment = timing.worker_environment(threads)
-            if 'PYTHONPATH' in os.environ:
-                environment['PYTHONPATH'] = os.environ['PYTHONPATH']
-            completed = subprocess.run(command, env=environment)
-            if completed.returncode != 0 or not output.exists():
-                print(
-                    f'export_table.py: the {threads}-thread worker failed '
-                    f'(exit {completed.returncode})',
-                    file=sys.stderr,
-                )
-                return 1
-            worker = json.loads(output.read_text())
-        records += worker['records']
-        controls[threads] = worker['controls']
+    # worker_environment keeps this environment's PYTHONPATH (the package the tests point at).
+    arguments = ['--configs', args.configs, '--previous', args.previous]
+    collected = timing.run_thread_workers(
+        Path(__file__).resolve(), arguments + (['--quick'] if args.quick else []), thread_counts
+    )
+    if collected is None:
+        return 1
+    records, controls = collected
     import kapre_fast
 
     commit = subprocess.run(

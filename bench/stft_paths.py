@@ -25,9 +25,7 @@ import dataclasses
 import datetime
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -295,33 +293,14 @@ def main(argv=None) -> int:
     if args.worker_threads is not None:
         return run_worker(args)
     load_before = os.getloadavg()
-    records, controls = [], {}
-    for threads in thread_counts:
-        with tempfile.TemporaryDirectory(prefix='kapre_fast_stft_paths_') as folder:
-            output = Path(folder) / 'records.json'
-            command = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                '--configs',
-                args.configs,
-                '--worker-threads',
-                str(threads),
-                '--worker-output',
-                str(output),
-            ]
-            if args.quick:
-                command.append('--quick')
-            completed = subprocess.run(command, env=timing.worker_environment(threads))
-            if completed.returncode != 0 or not output.exists():
-                print(
-                    f'stft_paths.py: the {threads}-thread worker failed '
-                    f'(exit {completed.returncode})',
-                    file=sys.stderr,
-                )
-                return 1
-            worker = json.loads(output.read_text())
-        records += worker['records']
-        controls[threads] = worker['controls']
+    collected = timing.run_thread_workers(
+        Path(__file__).resolve(),
+        ['--configs', args.configs] + (['--quick'] if args.quick else []),
+        thread_counts,
+    )
+    if collected is None:
+        return 1
+    records, controls = collected
     import kapre_fast
 
     package = Path(kapre_fast.__file__).resolve().parent

@@ -74,6 +74,42 @@ def cleaned_environment(environ=None) -> dict:
     return env
 
 
+def run_thread_workers(script, arguments: list, thread_counts) -> tuple | None:
+    """Runs `script` once per thread count, each in a worker process of its own
+    (`script *arguments --worker-threads N --worker-output FILE`, worker_environment(N)), and
+    collects what each wrote to FILE: (records of every worker, {threads: controls}); None, the
+    failure printed, when a worker fails or writes nothing."""
+    import json
+    import subprocess
+    import tempfile
+
+    records, controls = [], {}
+    for threads in thread_counts:
+        with tempfile.TemporaryDirectory(prefix=f'kapre_fast_{Path(script).stem}_') as folder:
+            output = Path(folder) / 'records.json'
+            command = [
+                sys.executable,
+                str(script),
+                *arguments,
+                '--worker-threads',
+                str(threads),
+                '--worker-output',
+                str(output),
+            ]
+            completed = subprocess.run(command, env=worker_environment(threads))
+            if completed.returncode != 0 or not output.exists():
+                print(
+                    f'{Path(script).name}: the {threads}-thread worker failed '
+                    f'(exit {completed.returncode})',
+                    file=sys.stderr,
+                )
+                return None
+            worker = json.loads(output.read_text())
+        records += worker['records']
+        controls[threads] = worker['controls']
+    return records, controls
+
+
 def worker_environment(threads: int) -> dict:
     """The environment of a worker process that runs every method at `threads` threads."""
     env = cleaned_environment()
