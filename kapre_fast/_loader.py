@@ -1,10 +1,10 @@
 """Lazy loading of the compiled libraries, with errors that say what to do.
 
 `_core` (pybind11) needs only NumPy; `_cuda` (pybind11, CuPy) and `_gpu_emulation` the CUDA
-build and its host emulation; `_tf_ops.so` (the TensorFlow op library), `_torch_ops.so` (the
-torch operator library) and `_jax_ffi` (the XLA FFI handlers) need the framework release they
-were built against, so each is loaded only when first used, after checking the version recorded
-at build time.
+build and its host emulation; `_tf_ops.so` (the TensorFlow op library) and `_jax_ffi` (the XLA
+FFI handlers) need the framework release they were built against, `_torch_ops.so` (the torch
+operator library, on LibTorch's stable ABI) a torch from the release it was built for on, so each
+is loaded only when first used, after checking the release recorded at build time.
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def pip_install_hint(extra: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
-    """What the native build contained: {'tensorflow': version or '', 'cuda': bool}."""
+    """What the native build contained: {'tensorflow': version or '', 'cuda': bool, 'torch':
+    the torch it was built beside or '', 'torch_target': the lowest torch its operators load in,
+    ...} (CMakeLists.txt writes it)."""
     try:
         return json.loads(_package_file(BUILD_INFO).read_text())
     except (FileNotFoundError, OSError, ValueError):
@@ -171,3 +173,63 @@ def tf_ops():
         if not real_path.exists():
             raise ImportError(f"kapre_fast's TensorFlow op library is missing at {real_path}")
         return tf.load_op_library(str(real_path))
+
+
+# The torch operator library is built on LibTorch's stable ABI for its lowest torch release
+# (_build_info.json's torch_target): it loads in that release and every later one.
+TORCH_LIBRARY = '_torch_ops.so'
+
+
+def _release_of(version: str) -> tuple:
+    """(2, 13) of '2.13.0+cpu' (or of '2.13'); () when it does not start with two numbers."""
+    parts = version.split('+')[0].split('.')[:2]
+    return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else ()
+
+
+def check_torch_build(info: dict, installed: str) -> None:
+    """ImportError unless the torch operator library described by `info` (the build info:
+    'torch', the release it was built beside, '' when not built; 'torch_target', the lowest
+    release it loads in) loads in the `installed` torch, saying what to do."""
+    rebuild = (
+        'reinstall kapre_fast with `pip install --no-build-isolation .` (or `make install`)'
+        ' in this environment'
+    )
+    built_beside = info.get('torch', '')
+    if not built_beside:
+        raise ImportError(
+            'kapre_fast was built without its PyTorch operators (torch was not importable at '
+            f'build time). Install torch first (`{pip_install_hint("torch")}`), then {rebuild}.'
+        )
+    target = info.get('torch_target', '')
+    if not target:  # a build before the stable ABI: a C++ extension of exactly one release
+        if _release_of(built_beside) != _release_of(installed):
+            raise ImportError(
+                f"kapre_fast's PyTorch operators were built for torch {built_beside} only, but "
+                f'torch {installed} is installed. Reinstall kapre_fast ({rebuild}).'
+            )
+        return
+    have = _release_of(installed)
+    if not have or have < _release_of(target):
+        raise ImportError(
+            f"kapre_fast's PyTorch operators need torch {target} or later (they are built on "
+            f"LibTorch's stable ABI for torch {target}), but torch {installed} is installed. "
+            f'Install a newer torch (`pip install "torch>={target}"`), or use kapre_fast.cpu '
+            'on NumPy arrays.'
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def torch_ops() -> Path:
+    """Loads the torch operator library (its schemas and kernels) into torch once, after the
+    release check; its real path (a source checkout links the installed one, link_build.py)."""
+    shadowed = source_checkout_note()
+    if shadowed:
+        raise ImportError(f"kapre_fast's PyTorch operators are missing: {shadowed}")
+    import torch
+
+    check_torch_build(build_info(), torch.__version__)
+    path = (Path(__file__).resolve().parent / TORCH_LIBRARY).resolve()
+    if not path.exists():
+        raise ImportError(f"kapre_fast's PyTorch operator library is missing at {path}")
+    torch.ops.load_library(str(path))
+    return path

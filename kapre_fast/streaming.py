@@ -257,16 +257,18 @@ class _TorchAdapter(_Adapter):
         return chunk.to(torch.float32)
 
     def compute(self, spec, audio):
-        # kapre_fast.torch.compute's operator call with the spec's key made once per stream
-        # (the key serialises the spec: most of a chunk's cost otherwise). The kernel spec has
-        # no centring, so the operator is all compute() would run.
+        # kapre_fast.torch.compute's operator call with the spec's arguments (window and bands
+        # as tensors, the kernel's scalars) made once per stream. The kernel spec has no
+        # centring, so the operator is all compute() would run.
         prepared = getattr(self, '_prepared', None)
         if prepared is None or prepared[0] is not spec:
             from kapre_fast import cpu
             from kapre_fast.torch import _ops
 
-            prepared = self._prepared = (spec, _ops.spec_key(spec), cpu.thread_count(self.threads))
-        return self.xp.ops.kapre_fast.front_end(audio.contiguous(), prepared[1], prepared[2])
+            arguments = _ops.front_end_arguments(spec)
+            prepared = self._prepared = (spec, arguments, cpu.thread_count(self.threads))
+        operator = self.xp.ops.kapre_fast.front_end.default
+        return operator(audio.contiguous(), *prepared[1], prepared[2])
 
     def inverse(self, spec, frames):
         return self.backend.istft(frames, **spec.istft_arguments(), threads=self.threads)

@@ -1,12 +1,8 @@
 """Hostile input to kapre_fast.torch's raw operators (torch.ops.kapre_fast.*, the compiled C++
-of csrc/torch): any definition attributes and tables, any tensor, spec string and thread count
-must end in a clear ValueError/TypeError or a result of the shape the attributes promise (and the
-fake implementation's, for real front ends, which refuses the same calls with the same words):
+of csrc/torch): any scalar arguments and tables, any tensor and thread count must end in a clear
+ValueError/TypeError or a result of the shape the arguments promise (and the fake
+implementation's, for real front ends' tables, which refuses the same calls with the same words):
 never a crash or hang. Bounded like tests/test_fuzz.py (KAPRE_FAST_FUZZ_EXAMPLES)."""
-
-import dataclasses
-import itertools
-import json
 
 import numpy as np
 import pytest
@@ -17,14 +13,17 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 
-import kapre_fast.torch  # noqa: E402  (loads the operator library)
 from kapre_fast import FrontEnd  # noqa: E402
+from kapre_fast.torch._ops import (  # noqa: E402  (loads the operator library)
+    FRONT_END_SCALARS,
+    INVERSE_STFT_SCALARS,
+    front_end_arguments,
+    inverse_stft_arguments,
+)
 from test_fuzz import FUZZ, arrays, float_attr  # noqa: E402
 
 ACCEPTABLE = (ValueError, TypeError)
-FIELDS = [field.name for field in dataclasses.fields(FrontEnd)]
 OPS = torch.ops.kapre_fast
-_KEYS = itertools.count()  # a fresh key per definition: a key names one definition for good
 
 # Sizes: mostly small, sometimes absurd (past the core's limits, negative, past int32). Valid
 # sizes stay below 600 so a fuzzed front end never computes a huge output.
@@ -54,10 +53,31 @@ def table(draw, length, dtype):
     return values.reshape(1, -1) if kind == 2 else values
 
 
+HOSTILE = dict(
+    n_fft=sizes,
+    win_length=sizes,
+    hop_length=sizes,
+    pad_begin=sizes,
+    output=sizes,
+    power=st.integers(-1, 3),
+    db_multiplier=float_attr,
+    amin=float_attr,
+    ref_value=float_attr,
+    dynamic_range=float_attr,
+    decibel=st.booleans(),
+)
+
+
+def front_end(tensor, tables, attributes, threads):
+    return OPS.front_end(
+        tensor, *tables, *(attributes[name] for name in FRONT_END_SCALARS), threads
+    )
+
+
 @st.composite
-def front_end_definitions(draw):
-    """(window, band_start, band_length, band_weights) and the keyword attributes: a valid
-    definition with up to three of its attributes or tables replaced by hostile ones."""
+def front_end_calls(draw):
+    """(window, band_start, band_length, band_weights) and the scalar arguments by name: a valid
+    call's with up to three of its scalars or tables replaced by hostile ones."""
     n_fft = draw(st.integers(2, 128))
     win_length = draw(st.integers(1, n_fft))
     output = draw(st.integers(0, 2))
@@ -90,26 +110,13 @@ def front_end_definitions(draw):
         torch.tensor(lengths, dtype=torch.int32),
         torch.rand(sum(lengths), generator=torch.Generator().manual_seed(n_fft)),
     ]
-    hostile = dict(
-        n_fft=sizes,
-        win_length=sizes,
-        hop_length=sizes,
-        pad_begin=sizes,
-        output=sizes,
-        power=st.integers(-1, 3),
-        db_multiplier=float_attr,
-        amin=float_attr,
-        ref_value=float_attr,
-        dynamic_range=float_attr,
-        decibel=st.booleans(),
-    )
-    for name in draw(st.lists(st.sampled_from(sorted(hostile) + ['tables']), max_size=3)):
+    for name in draw(st.lists(st.sampled_from(sorted(HOSTILE) + ['tables']), max_size=3)):
         if name == 'tables':
             at = draw(st.integers(0, 3))
             dtype = torch.int32 if at in (1, 2) else torch.float32
             tables[at] = draw(table(draw(st.integers(0, 8)), dtype))
         else:
-            attributes[name] = draw(hostile[name])
+            attributes[name] = draw(HOSTILE[name])
     return tuple(tables), attributes
 
 
@@ -122,7 +129,7 @@ def waveforms(draw):
 
 
 def promised_shape(attributes, n_bands, audio_shape):
-    """The features' shape the definition promises for audio it accepted."""
+    """The features' shape the arguments promise for audio the kernel accepted."""
     if attributes['input_channels_first']:
         batch, channels, time = audio_shape
     else:
@@ -140,19 +147,12 @@ def promised_shape(attributes, n_bands, audio_shape):
 
 
 @FUZZ
-@given(definition=front_end_definitions(), audio=st.one_of(arrays(), waveforms()), threads=threads)
-def test_raw_front_end_definitions_and_calls_never_crash(definition, audio, threads):
-    tables, attributes = definition
-    key = f'fuzz front end {next(_KEYS)}'
-    try:
-        OPS.define_front_end(key, *tables, **attributes)
-    except ACCEPTABLE:
-        with pytest.raises(ValueError, match='is not a defined front end'):
-            OPS.front_end(torch.zeros(1, 700, 1), key, 0)  # nothing half-defined
-        return
+@given(call=front_end_calls(), audio=st.one_of(arrays(), waveforms()), threads=threads)
+def test_raw_front_end_calls_never_crash(call, audio, threads):
+    tables, attributes = call
     tensor = torch.tensor(np.array(audio))  # a copy: hypothesis may hand odd strides
     try:
-        result = OPS.front_end(tensor, key, threads)
+        result = front_end(tensor, tables, attributes, threads)
     except ACCEPTABLE:
         return
     assert 0 <= threads <= 1024 and tensor.dtype == torch.float32
@@ -160,73 +160,67 @@ def test_raw_front_end_definitions_and_calls_never_crash(definition, audio, thre
     assert result.dtype == (torch.complex64 if attributes['output'] == 2 else torch.float32)
 
 
+SPECS = [
+    FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=8, sample_rate=8000),
+    FrontEnd.stft(
+        n_fft=32, win_length=24, hop_length=7, pad_begin=True, input_data_format='channels_first'
+    ),
+    FrontEnd.stft_mag_phase(
+        n_fft=48,
+        hop_length=48,
+        pad_end=True,
+        return_decibel=True,
+        output_data_format='channels_first',
+    ),
+]
+
+
 @st.composite
-def spec_keys(draw):
-    """The key of a real front end (defined), a FrontEnd's JSON with hostile fields (never
-    defined), or not JSON at all."""
-    kind = draw(st.integers(0, 9))
-    if kind == 0:
-        return draw(st.text(max_size=40))
-    spec = draw(
-        st.sampled_from(
-            [
-                FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=8, sample_rate=8000),
-                FrontEnd.stft(
-                    n_fft=32,
-                    win_length=24,
-                    hop_length=7,
-                    pad_begin=True,
-                    input_data_format='channels_first',
-                ),
-                FrontEnd.stft_mag_phase(
-                    n_fft=48,
-                    hop_length=48,
-                    pad_end=True,
-                    return_decibel=True,
-                    output_data_format='channels_first',
-                ),
-            ]
-        )
-    )
-    if kind < 6:
-        return kapre_fast.torch._ops.spec_key(spec)
-    fields = dataclasses.asdict(spec)
-    for name in draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=4)):
-        fields[name] = draw(
-            st.one_of(
-                sizes,
-                float_attr,
-                st.none(),
-                st.booleans(),
-                st.sampled_from(['mel', 'x', 'channels_first']),
-            )
-        )
-    return json.dumps(fields) + ' '  # never a canonical key
+def real_front_end_calls(draw):
+    """A real front end's tables and scalars, up to three scalars replaced by hostile ones (but
+    n_fft where there are bands: whether they fit n_fft's bins is decided by their values, which
+    a fake implementation cannot read)."""
+    arguments = front_end_arguments(draw(st.sampled_from(SPECS)))
+    tables, attributes = arguments[:4], dict(zip(FRONT_END_SCALARS, arguments[4:]))
+    names = sorted(set(HOSTILE) - ({'n_fft'} if tables[1].numel() else set()))
+    for name in draw(st.lists(st.sampled_from(names), max_size=3)):
+        attributes[name] = draw(HOSTILE[name])
+    return tables, attributes
 
 
-def outcome(operator, tensor, spec, threads):
+def outcome(run):
     """(shape, dtype) of the result, or (exception type, message): what the caller sees."""
     try:
-        result = operator(tensor, spec, threads)
+        result = run()
     except ACCEPTABLE as error:
         return type(error), str(error)
     return tuple(result.shape), result.dtype
 
 
-def outcomes_on_cpu_meta_and_fake(operator, tensor, spec, threads):
-    """The operator's outcome on `tensor`, on a meta tensor of its sizes and strides, and on a
-    fake tensor of it: the fake implementation's checks are the kernel's."""
+def outcomes_on_cpu_meta_and_fake(call, tensor, tables, rest):
+    """call(tensor, tables, rest)'s outcome on `tensor`, on a meta tensor of its sizes and
+    strides, and on fake tensors of it and of the tables: the fake implementation's checks are
+    the kernel's."""
     meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
     with FakeTensorMode() as mode:
-        fake = outcome(operator, mode.from_tensor(tensor), spec, threads)
-    return (outcome(operator, tensor, spec, threads), outcome(operator, meta, spec, threads), fake)
+        fakes = [mode.from_tensor(table) for table in tables]
+        fake = outcome(lambda: call(mode.from_tensor(tensor), fakes, rest))
+    return (
+        outcome(lambda: call(tensor, tables, rest)),
+        outcome(lambda: call(meta, tables, rest)),
+        fake,
+    )
 
 
 @FUZZ
-@given(audio=st.one_of(arrays(), waveforms()), spec=spec_keys(), threads=threads)
-def test_raw_front_end_on_real_front_ends_matches_the_fake_implementation(audio, spec, threads):
+@given(audio=st.one_of(arrays(), waveforms()), call=real_front_end_calls(), threads=threads)
+def test_raw_front_end_on_real_front_ends_matches_the_fake_implementation(audio, call, threads):
+    tables, attributes = call
     cpu, meta, fake = outcomes_on_cpu_meta_and_fake(
-        OPS.front_end, torch.tensor(np.array(audio)), spec, threads
+        lambda tensor, tables, rest: front_end(tensor, tables, rest, threads),
+        torch.tensor(np.array(audio)),
+        tables,
+        attributes,
     )
     assert meta == cpu and fake == cpu
 
@@ -257,10 +251,15 @@ def stfts(draw):
 @given(stft=stfts(), transposed=st.booleans(), threads=st.one_of(st.integers(0, 2), threads))
 def test_raw_inverse_stft_matches_the_fake_implementation(stft, transposed, threads):
     n_fft, tensor = stft
-    key = kapre_fast.torch._ops.inverse_key(FrontEnd.inverted_by_istft(n_fft, hop_length=1))
+    window, *scalars = inverse_stft_arguments(FrontEnd.inverted_by_istft(n_fft, hop_length=1))
     if transposed and tensor.ndim > 1:
         tensor = tensor.transpose(0, 1)  # a strided view: refused unless it is contiguous
-    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(OPS.inverse_stft, tensor, key, threads)
+    cpu, meta, fake = outcomes_on_cpu_meta_and_fake(
+        lambda tensor, tables, rest: OPS.inverse_stft(tensor, *tables, *rest, threads),
+        tensor,
+        [window],
+        scalars,
+    )
     assert meta == cpu and fake == cpu
 
 
@@ -274,25 +273,21 @@ def test_raw_inverse_stft_matches_the_fake_implementation(stft, transposed, thre
     stft=arrays(),
     threads=threads,
 )
-def test_raw_inverse_stft_definitions_and_calls_never_crash(
+def test_raw_inverse_stft_calls_never_crash(
     window, n_fft, win_length, hop_length, layouts, stft, threads
 ):
-    key = f'fuzz inverse {next(_KEYS)}'
-    try:
-        OPS.define_inverse_stft(
-            key,
-            window,
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            input_channels_first=layouts[0],
-            output_channels_first=layouts[1],
-        )
-    except ACCEPTABLE:
-        return
+    scalars = dict(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        input_channels_first=layouts[0],
+        output_channels_first=layouts[1],
+    )
     tensor = torch.tensor(np.array(stft))
     try:
-        result = OPS.inverse_stft(tensor, key, threads)
+        result = OPS.inverse_stft(
+            tensor, window, *(scalars[name] for name in INVERSE_STFT_SCALARS), threads
+        )
     except ACCEPTABLE:
         return
     assert tensor.dtype == torch.complex64 and tensor.ndim == 4 and result.dtype == torch.float32
@@ -304,12 +299,12 @@ def test_raw_inverse_stft_definitions_and_calls_never_crash(
 
 
 def test_huge_shapes_without_memory_are_computed_or_refused():
-    key = kapre_fast.torch._ops.spec_key(FrontEnd.stft_magnitude(n_fft=64, hop_length=1))
+    arguments = front_end_arguments(FrontEnd.stft_magnitude(n_fft=64, hop_length=1))
     # No samples to read, yet frame counts and output sizes near int64's range.
     for shape in [(0, 2**40, 1), (2**40, 0, 1), (1, 2**62, 0), (2**31, 64, 0)]:
         audio = torch.empty(shape)
         try:
-            result = OPS.front_end(audio, key, 0)
+            result = OPS.front_end(audio, *arguments, 0)
         except ValueError as error:
             assert any(word in str(error) for word in ('too long', 'too large', 'samples'))
         else:

@@ -5,8 +5,8 @@ Its numbers are on the accuracy grid with the other backends (test_backends.py, 
 against the TensorFlow op's, gradient penalties (create_graph) against torch.stft's,
 torch.compile(fullgraph=True) (dynamic shapes too), fake and meta tensors (the kernels' checks),
 torch.export programs run in a fresh process, the modules, errors, the compiled operator library
-(its kernels, no copies, raw-operator errors, the torch version check), and the GPU path where a
-CUDA device and a CUDA build are present.
+(its kernels on the stable ABI, no copies, raw-operator errors, the torch release check), and the
+GPU path where a CUDA device and a CUDA build are present.
 """
 
 import inspect
@@ -82,7 +82,7 @@ def test_dtype_policy_and_the_input_tensor_is_not_copied():
     )
     tensor = torch.from_numpy(x)
     spec = FrontEnd.stft_magnitude(n_fft=128)
-    assert kft.as_audio_tensor(tensor, kft._ops.spec_key(spec)) is tensor  # float32: no copy
+    assert kft.as_audio_tensor(tensor, spec) is tensor  # float32: no copy
     np.testing.assert_array_equal(kft.stft_magnitude(x, n_fft=128).numpy(), expected)  # NumPy in
 
 
@@ -115,11 +115,27 @@ def test_the_operators_are_the_compiled_librarys_kernels():
     assert str(kft._ops.LIBRARY) in torch.ops.loaded_libraries
     assert kft._ops.LIBRARY.name == '_torch_ops.so'
     cuda_built = _loader.build_info().get('torch_cuda', False)
-    for name, argument in (('front_end', 'audio'), ('inverse_stft', 'stft')):
+    tables = {
+        'front_end': ('audio', 'window', 'band_start', 'band_length', 'band_weights'),
+        'inverse_stft': ('stft', 'window'),
+    }
+    scalars = {
+        'front_end': kft._ops.FRONT_END_SCALARS,
+        'inverse_stft': kft._ops.INVERSE_STFT_SCALARS,
+    }
+    for name in ('front_end', 'inverse_stft'):
         qualified = f'kapre_fast::{name}'
-        assert str(getattr(torch.ops.kapre_fast, name).default._schema) == (
-            f'{qualified}(Tensor {argument}, str spec, int threads) -> Tensor'
-        )
+        schema = getattr(torch.ops.kapre_fast, name).default._schema
+        # Python's mirror of the C++ argument list (csrc/torch/tensor_args.h) is the schema's.
+        assert [argument.name for argument in schema.arguments] == [
+            *tables[name],
+            *scalars[name],
+            'threads',
+        ]
+        assert [str(argument.type) for argument in schema.arguments[: len(tables[name])]] == [
+            'Tensor'
+        ] * len(tables[name])
+        assert [str(result.type) for result in schema.returns] == ['Tensor']
         assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CPU')
         assert torch._C._dispatch_has_kernel_for_dispatch_key(qualified, 'CUDA') == cuda_built
         assert qualified not in torch._library.custom_ops.OPDEFS  # not a Python custom_op
@@ -133,10 +149,10 @@ def _aten_calls(run):
 
 def test_no_copy_in_or_out():
     spec = FrontEnd.melspectrogram(n_fft=128, hop_length=32, n_mels=8, sample_rate=8000)
-    key = kft._ops.spec_key(spec)
+    arguments = kft._ops.front_end_arguments(spec)
     batch = torch.from_numpy(audio(1000, 2, seed=3))
     inner = batch[1:]  # contiguous, at an offset into the batch's memory
-    result, calls = _aten_calls(lambda: torch.ops.kapre_fast.front_end(inner, key, 1))
+    result, calls = _aten_calls(lambda: torch.ops.kapre_fast.front_end(inner, *arguments, 1))
     # One allocation (the result) and no copy or conversion of the audio or of the result.
     assert 'kapre_fast::front_end' in calls and calls.count('aten::empty') == 1
     assert not {'aten::copy_', 'aten::clone', 'aten::contiguous', 'aten::_to_copy'} & set(calls)
@@ -145,77 +161,101 @@ def test_no_copy_in_or_out():
     _, calls = _aten_calls(lambda: kft.compute(spec, batch))  # the wrapper adds none either
     assert not {'aten::copy_', 'aten::clone', 'aten::_to_copy'} & set(calls)
     with pytest.raises(ValueError, match='audio must be a contiguous tensor'):
-        torch.ops.kapre_fast.front_end(batch.transpose(0, 1), key, 1)
+        torch.ops.kapre_fast.front_end(batch.transpose(0, 1), *arguments, 1)
+
+
+def _raw_front_end(x, tables=None, threads=0, **changes):
+    """torch.ops.kapre_fast.front_end on x with a 64-point STFT magnitude's arguments, `tables`
+    (window, band_start, band_length, band_weights) and `changes` (scalars) replaced."""
+    arguments = kft._ops.front_end_arguments(FrontEnd.stft_magnitude(n_fft=64, hop_length=16))
+    scalars = dict(zip(kft._ops.FRONT_END_SCALARS, arguments[4:]), **changes)
+    return torch.ops.kapre_fast.front_end(x, *(tables or arguments[:4]), *scalars.values(), threads)
 
 
 def test_raw_operators_name_bad_arguments():
-    key = kft._ops.spec_key(FrontEnd.stft(n_fft=64, hop_length=16))
+    """Every argument is checked on every call (the stable ABI carries exceptions as
+    ValueError or RuntimeError only: a wrong dtype is a ValueError here)."""
     ops = torch.ops.kapre_fast
     x = torch.zeros(1, 200, 1)
-    with pytest.raises(TypeError, match='audio must be float32, got Double'):
-        ops.front_end(x.double(), key, 0)
+    assert _raw_front_end(x).shape == (1, 9, 33, 1)
+    with pytest.raises(ValueError, match='audio must be float32, got float64'):
+        _raw_front_end(x.double())
     with pytest.raises(ValueError, match=r'audio must have 3 axes .*\(200,\)'):
-        ops.front_end(torch.zeros(200), key, 0)
+        _raw_front_end(torch.zeros(200))
     with pytest.raises(ValueError, match=r'threads must be in \[0, 1024\], got 2000'):
-        ops.front_end(x, key, 2000)
-    with pytest.raises(ValueError, match='is not a defined front end'):
-        ops.front_end(x, key + ' ', 0)
-    with pytest.raises(ValueError, match='is not a defined inverse STFT'):
-        ops.inverse_stft(torch.zeros(1, 4, 33, 1, dtype=torch.complex64), key + ' ', 0)
+        _raw_front_end(x, threads=2000)
     window = torch.ones(64)
     none = torch.zeros(0, dtype=torch.int32)
-    framing = dict(
-        n_fft=64,
-        win_length=64,
-        hop_length=16,
-        pad_begin=0,
-        pad_end=False,
-        output=0,
-        power=1,
-        decibel=False,
-        db_multiplier=10.0,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
-        input_channels_first=False,
-        output_channels_first=False,
-    )
     with pytest.raises(ValueError, match='window has 64 samples but win_length is 48'):
-        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, win_length=48))
+        _raw_front_end(x, win_length=48)
     with pytest.raises(ValueError, match='output must be 0'):
-        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, output=5))
+        _raw_front_end(x, output=5)
     with pytest.raises(ValueError, match='power must be 1 or 2'):
-        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, power=3))
-    with pytest.raises(TypeError, match='band_start must be Int'):
-        ops.define_front_end('t', window, none.long(), none, none.float(), **framing)
+        _raw_front_end(x, power=3)
+    with pytest.raises(ValueError, match='band_start must be int32, got int64'):
+        _raw_front_end(x, (window, none.long(), none, none.float()))
+    with pytest.raises(ValueError, match='window must have 1 axis, got shape'):
+        _raw_front_end(x, (window.reshape(8, 8), none, none, none.float()))
+    one_band = (window, torch.tensor([1], dtype=torch.int32), torch.tensor([2], dtype=torch.int32))
     with pytest.raises(ValueError, match='mag_phase output takes no filterbank'):
-        ops.define_front_end(
-            't',
-            window,
-            torch.tensor([1], dtype=torch.int32),
-            torch.tensor([2], dtype=torch.int32),
-            torch.ones(2),
-            **dict(framing, output=1),
-        )
+        _raw_front_end(x, (*one_band, torch.ones(2)), output=1)
+    with pytest.raises(ValueError, match='weights hold 3 values but the bands need 2'):
+        _raw_front_end(x, (*one_band, torch.ones(3)))
+    with pytest.raises(ValueError, match=r'band 0 covers bins \[40, 42\) outside \[0, 33\)'):
+        _raw_front_end(x, (window, one_band[1] + 39, one_band[2], torch.ones(2)))
     with pytest.raises(ValueError, match='amin is out of float32 range'):
-        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, amin=1e300))
-    ops.define_front_end('t', window, none, none, none.float(), **framing)
-    ops.define_front_end('t', window, none, none, none.float(), **framing)  # the same: fine
-    with pytest.raises(ValueError, match='already defined with other attributes'):
-        ops.define_front_end('t', window, none, none, none.float(), **dict(framing, hop_length=8))
-    assert ops.front_end(x, 't', 1).shape == (1, 9, 33, 1)
+        _raw_front_end(x, amin=1e300, decibel=True)
+    inverse = kft._ops.inverse_stft_arguments(FrontEnd.stft(n_fft=64, hop_length=16))
+    stft = torch.zeros(1, 4, 33, 1, dtype=torch.complex64)
+    assert ops.inverse_stft(stft, *inverse, 0).shape == (1, 112, 1)
+    with pytest.raises(ValueError, match='stft must be complex64, got float32'):
+        ops.inverse_stft(stft.real.contiguous(), *inverse, 0)
+    with pytest.raises(ValueError, match='window has 63 samples but win_length is 64'):
+        ops.inverse_stft(stft, inverse[0][:63], *inverse[1:], 0)
 
 
-def test_another_torch_release_is_refused_by_name():
-    kft._ops.check_build('2.13.0+cpu', '2.13.0+cu130')  # one release, CPU or CUDA build: fine
+def test_torch_releases_before_the_target_are_refused_by_name():
+    from kapre_fast._loader import check_torch_build
+
+    built = {'torch': '2.13.0+cpu', 'torch_target': '2.10'}
+    for installed in ('2.10.0', '2.13.0+cu130', '2.14.1', '2.15.0+cpu', '3.0.0'):
+        check_torch_build(built, installed)  # one binary for the target and every later torch
     with pytest.raises(
-        ImportError,
-        match=r'built for torch 2\.12\.1\+cpu but torch 2\.13\.0 '
-        r'is installed.*torch==2\.12\.1.*no-build-isolation',
+        ImportError, match=r'need torch 2\.10 or later.*torch 2\.9\.1 is installed.*torch>=2\.10'
     ):
-        kft._ops.check_build('2.12.1+cpu', '2.13.0')
+        check_torch_build(built, '2.9.1')
     with pytest.raises(ImportError, match='built without its PyTorch operators'):
-        kft._ops.check_build('', '2.13.0')
+        check_torch_build({'torch': ''}, '2.13.0')
+    # A build from before the stable ABI (no target recorded) loads in its own release only.
+    check_torch_build({'torch': '2.13.0+cpu'}, '2.13.0+cu130')
+    with pytest.raises(ImportError, match=r'built for torch 2\.13\.0\+cpu only.*2\.14\.1'):
+        check_torch_build({'torch': '2.13.0+cpu'}, '2.14.1')
+
+
+def test_the_library_uses_the_stable_abi_only():
+    """The operator library links no unstable torch library (libtorch.so, libc10.so: C++ ABIs of
+    one release) and calls torch only through the C shim (aoti_torch_* / torch_* functions)."""
+    import shutil
+
+    if shutil.which('readelf') is None:
+        pytest.skip('readelf is not installed')
+    dynamic = subprocess.run(
+        ['readelf', '--dyn-syms', '-d', '-W', str(kft._ops.LIBRARY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    needed = [line.split('[')[1].rstrip(']') for line in dynamic.splitlines() if '(NEEDED)' in line]
+    assert 'libtorch_cpu.so' in needed
+    assert not {'libtorch.so', 'libc10.so', 'libtorch_python.so'} & set(needed)
+    undefined = {
+        line.split()[-1].split('@')[0]
+        for line in dynamic.splitlines()
+        if ' UND ' in line and line.split()[-1] != 'UND'
+    }
+    from_torch = {name for name in undefined if 'c10' in name or 'at' in name.split('_')[0]}
+    assert not {name for name in from_torch if name.startswith('_Z')}, from_torch  # no C++
+    assert {'torch_library_impl', 'aoti_torch_library_def'} <= undefined
 
 
 # ----- gradients -------------------------------------------------------------------------------
@@ -346,12 +386,13 @@ def test_create_graph_gives_torch_stfts_gradient_penalty(family):
 def test_create_graph_through_istft_is_the_compositions():
     kwargs = dict(n_fft=64, hop_length=16)
     X = kft.stft(torch.from_numpy(audio(400, 2, seed=14)), **kwargs)
-    spec = FrontEnd.inverted_by_istft(**kwargs)
+    window, *scalars = kft._ops.inverse_stft_arguments(FrontEnd.stft(**kwargs))
     ours, ours_gradient = _gradient_penalty_and_its_gradient(
         lambda Y: kft.istft(Y, **kwargs).pow(3), X
     )  # a penalty that depends on X
     theirs, gradient = _gradient_penalty_and_its_gradient(
-        lambda Y: kft._composition.inverse_stft(spec, Y).pow(3), X.to(torch.complex128)
+        lambda Y: kft._ops.inverse_stft_composition(Y, window.double(), *scalars).pow(3),
+        X.to(torch.complex128),
     )
     assert ours == pytest.approx(theirs, rel=1e-5)
     np.testing.assert_allclose(
@@ -407,8 +448,10 @@ def test_compiled_istft_with_dynamic_shapes():
 def test_first_use_of_a_front_end_under_fake_tensor_mode():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    kft._ops._define_front_end.cache_clear()  # each front end defined afresh, under the mode
-    kft._ops._define_inverse_stft.cache_clear()
+    kft._ops.front_end_arguments.cache_clear()  # each table made afresh, under the mode
+    kft._ops.inverse_stft_arguments.cache_clear()
+    kft._plan.cache_clear()
+    kft._inverse_plan.cache_clear()
     x = torch.from_numpy(audio(501, 1, seed=15))
     X = kft.stft(x, n_fft=98, hop_length=33)
     with FakeTensorMode() as mode:
@@ -437,10 +480,10 @@ def test_fake_implementation_gives_the_real_shapes():
             assert (fake.shape, fake.dtype) == (real.shape, real.dtype)
 
 
-def _outcome(operator, tensor, spec, threads=0):
+def _outcome(operator, tensor, arguments, threads=0):
     try:
-        result = operator(tensor, spec, threads)
-    except (TypeError, ValueError) as error:
+        result = operator(tensor, *arguments, threads)
+    except ValueError as error:
         return type(error), str(error)
     return tuple(result.shape), result.dtype
 
@@ -451,38 +494,48 @@ def test_meta_and_fake_implementations_refuse_what_the_kernels_refuse():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     ops = torch.ops.kapre_fast
-    forward = kft._ops.spec_key(FrontEnd.stft_magnitude(n_fft=64, hop_length=16))
-    inverse = kft._ops.inverse_key(FrontEnd.inverted_by_istft(n_fft=64, hop_length=16))
+    forward = kft._ops.front_end_arguments(FrontEnd.stft_magnitude(n_fft=64, hop_length=16))
+    mel = kft._ops.front_end_arguments(
+        FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=4, sample_rate=8000)
+    )
+    inverse = kft._ops.inverse_stft_arguments(FrontEnd.stft(n_fft=64, hop_length=16))
     complex_zeros = lambda *shape: torch.zeros(shape, dtype=torch.complex64)
+    short_window = (forward[0][:60], *forward[1:])
+    mel_phase = (*mel[:9], kft._ops._weights.OUTPUT_CODES['mag_phase'], *mel[10:])
     cases = [
         (ops.front_end, torch.zeros(2, 300, 1), forward, 0),  # accepted
+        (ops.front_end, torch.zeros(2, 300, 1), mel, 0),  # accepted
         (ops.front_end, torch.zeros(2, 63, 1), forward, 0),  # shorter than a frame
         (ops.front_end, torch.zeros(2, 300, 1, dtype=torch.float64), forward, 0),
         (ops.front_end, torch.zeros(300), forward, 0),
         (ops.front_end, torch.zeros(300, 2, 1).transpose(0, 1), forward, 0),
         (ops.front_end, torch.zeros(2, 300, 1), forward, 2000),
-        (ops.front_end, torch.zeros(2, 300, 1), forward + ' ', 0),
+        (ops.front_end, torch.zeros(2, 300, 1), short_window, 0),
+        (ops.front_end, torch.zeros(2, 300, 1), mel_phase, 0),
         (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse, 0),  # accepted
         (ops.inverse_stft, complex_zeros(1, 5, 30, 1), inverse, 0),  # wrong bin count
         (ops.inverse_stft, complex_zeros(1, 0, 33, 1), inverse, 0),  # no frames
         (ops.inverse_stft, torch.zeros(1, 5, 33, 1), inverse, 0),
         (ops.inverse_stft, complex_zeros(5, 33, 1), inverse, 0),
-        (ops.inverse_stft, complex_zeros(1, 5, 33, 1), inverse + ' ', 0),
     ]
     refused = 0
-    for operator, tensor, spec, threads in cases:
-        expected = _outcome(operator, tensor, spec, threads)
+    for operator, tensor, arguments, threads in cases:
+        expected = _outcome(operator, tensor, arguments, threads)
         refused += isinstance(expected[1], str)
         meta = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
-        assert _outcome(operator, meta, spec, threads) == expected
+        assert _outcome(operator, meta, arguments, threads) == expected
         with FakeTensorMode() as mode:
-            assert _outcome(operator, mode.from_tensor(tensor), spec, threads) == expected
-    assert refused == len(cases) - 2
+            fake_arguments = [
+                mode.from_tensor(value) if isinstance(value, torch.Tensor) else value
+                for value in arguments
+            ]
+            assert _outcome(operator, mode.from_tensor(tensor), fake_arguments, threads) == expected
+    assert refused == len(cases) - 3
 
 
 def test_an_exported_program_runs_in_a_fresh_process(tmp_path):
-    """torch.export names each front end by its key; a process that loads the program defines
-    them from the keys themselves (kapre_fast::define_from_key) after `import kapre_fast.torch`."""
+    """torch.export keeps each front end's window and bands as constants of the program, so a
+    process that loads it needs only the operators (`import kapre_fast.torch`)."""
     save = f"""
 import torch, kapre_fast.torch as kft
 class Model(torch.nn.Module):
@@ -617,12 +670,12 @@ def test_cuda_operators_run_on_torchs_current_stream_without_copies():
         spec = getattr(FrontEnd, family)(
             n_fft=256, hop_length=64, input_data_format='channels_first', **FAMILY_ARGS[family]
         )
-        key = kft._ops.spec_key(spec)
+        arguments = kft._ops.front_end_arguments(spec)
         stream = torch.cuda.Stream()
         with torch.cuda.stream(stream):
             on_gpu = x.cuda()
             assert ops.cuda_stream_of(on_gpu) == stream.cuda_stream != 0
-            result, calls = _aten_calls(lambda: ops.front_end(on_gpu, key, 0))
+            result, calls = _aten_calls(lambda: ops.front_end(on_gpu, *arguments, 0))
             assert not {'aten::copy_', 'aten::clone', 'aten::_to_copy'} & set(calls)
             ours = result.cpu()  # ordered after the kernels on this stream
         expected = cpu.compute(spec, x.numpy())
@@ -633,8 +686,10 @@ def test_cuda_operators_run_on_torchs_current_stream_without_copies():
         tolerance = 0.05 if spec.return_decibel else 1e-3
         assert np.percentile(np.abs(ours - expected), 99.9) < tolerance, family
     with pytest.raises(ValueError, match='audio must have 3 axes'):
-        ops.front_end(torch.zeros(5000, device='cuda'), key, 0)
-    key = kft._ops.inverse_key(FrontEnd.inverted_by_istft(256))
+        ops.front_end(torch.zeros(5000, device='cuda'), *arguments, 0)
+    inverse = kft._ops.inverse_stft_arguments(FrontEnd.stft(n_fft=256))
     X = kft.stft(x.transpose(1, 2).contiguous(), n_fft=256, pad_begin=True, pad_end=True)
-    waveforms = ops.inverse_stft(X.cuda(), key, 0).cpu()
-    np.testing.assert_allclose(waveforms.numpy(), ops.inverse_stft(X, key, 0).numpy(), atol=1e-5)
+    waveforms = ops.inverse_stft(X.cuda(), *inverse, 0).cpu()
+    np.testing.assert_allclose(
+        waveforms.numpy(), ops.inverse_stft(X, *inverse, 0).numpy(), atol=1e-5
+    )

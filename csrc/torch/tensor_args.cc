@@ -1,9 +1,11 @@
 #include "tensor_args.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/ops/empty.h>
-#include <c10/util/Exception.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/headeronly/core/ScalarType.h>
+#include <torch/headeronly/util/Exception.h>
 
+#include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,128 +13,226 @@ namespace kapre_fast {
 namespace torch_ops {
 namespace {
 
-std::vector<int64_t> dims_of(const at::Tensor& tensor) {
-  return std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end());
+using torch::headeronly::ScalarType;
+
+template <class T>
+T pop(StableIValue* stack, uint64_t* at) {
+  return torch::stable::detail::to<T>(stack[(*at)++]);
 }
 
-void check_threads_arg(int64_t threads) {
-  const std::string err = check_threads(threads);
-  TORCH_CHECK_VALUE(err.empty(), "kapre_fast: ", err);
+std::vector<int64_t> dims_of(const Tensor& tensor) {
+  const auto sizes = tensor.sizes();
+  return std::vector<int64_t>(sizes.begin(), sizes.end());
+}
+
+// torch's Python names ("float32"), as the Python side's messages print dtypes.
+std::string dtype_name(ScalarType dtype) {
+  switch (dtype) {
+    case ScalarType::Float:
+      return "float32";
+    case ScalarType::Double:
+      return "float64";
+    case ScalarType::Half:
+      return "float16";
+    case ScalarType::BFloat16:
+      return "bfloat16";
+    case ScalarType::ComplexFloat:
+      return "complex64";
+    case ScalarType::ComplexDouble:
+      return "complex128";
+    case ScalarType::Int:
+      return "int32";
+    case ScalarType::Long:
+      return "int64";
+    case ScalarType::Short:
+      return "int16";
+    case ScalarType::Char:
+      return "int8";
+    case ScalarType::Byte:
+      return "uint8";
+    case ScalarType::Bool:
+      return "bool";
+    default:
+      return torch::headeronly::toString(dtype);
+  }
+}
+
+void check_dtype(const Tensor& tensor, ScalarType dtype, const char* name) {
+  check(tensor.scalar_type() == dtype, std::string(name) + " must be " + dtype_name(dtype) +
+                                           ", got " + dtype_name(tensor.scalar_type()));
+}
+
+// A 1-D table (window, bands) of dtype `dtype` in host memory: the kernels read it on the host
+// (the CUDA kernels upload it into their device cache, csrc/cuda/device_tables.h).
+void check_table(const Tensor& tensor, ScalarType dtype, const char* name, bool contents) {
+  check_dtype(tensor, dtype, name);
+  check(tensor.dim() == 1,
+        std::string(name) + " must have 1 axis, got shape " + shape_text(dims_of(tensor)));
+  if (contents) {
+    check(tensor.is_cpu(), std::string(name) + " must be a CPU tensor (the kernels read it on " +
+                               "the host), got one on another device");
+  }
+  check(tensor.is_contiguous(), std::string(name) + " must be contiguous");
 }
 
 // A non-contiguous view would need strides the CUDA kernels do not take; the Python wrappers
 // pass .contiguous() tensors (no copy when they already are).
-void check_dense(const TensorFacts& tensor, const char* name) {
-  TORCH_CHECK_VALUE(tensor.contiguous, "kapre_fast: ", name,
-                    " must be a contiguous tensor (call .contiguous()), got strides ",
-                    shape_text(tensor.strides));
+void check_dense(const Tensor& tensor, const char* name) {
+  const auto strides = tensor.strides();
+  check(tensor.is_contiguous(), std::string(name) +
+                                    " must be a contiguous tensor (call .contiguous()), got strides " +
+                                    shape_text(std::vector<int64_t>(strides.begin(), strides.end())));
 }
 
-// A key the process has no definition for yet, handed to kapre_fast::define_from_key: its kernel
-// (kapre_fast/torch/_ops.py, registered by `import kapre_fast.torch`) defines it when the key is
-// a FrontEnd's canonical JSON, since that key is the whole spec. A torch.export program loaded in
-// a fresh process names its front ends by key only. False without that kernel (no Python) or for
-// any other string.
-bool define_from_key(const std::string& key, bool inverse) {
-  static const c10::OperatorHandle handle =
-      c10::Dispatcher::singleton().findSchemaOrThrow("kapre_fast::define_from_key", "");
-  if (!handle.hasKernelForDispatchKey(c10::DispatchKey::CompositeExplicitAutograd)) return false;
-  return handle.typed<bool(c10::string_view, bool)>().call(key, inverse);
+void check_threads_arg(int64_t threads) {
+  const std::string err = check_threads(threads);
+  check(err.empty(), err);
 }
 
-template <class Definition, class Find>
-std::shared_ptr<const Definition> find_or_define(const std::string& key, bool inverse, Find find) {
-  std::shared_ptr<const Definition> definition = find(key);
-  if (definition == nullptr && define_from_key(key, inverse)) definition = find(key);
-  return definition;
+// Single-precision attributes: a double that does not survive the cast is rejected, not rounded
+// to infinity.
+float float_argument(double value, const char* name) {
+  const float narrowed = static_cast<float>(value);
+  check(!std::isfinite(value) || std::isfinite(narrowed),
+        std::string(name) + " is out of float32 range, got " + std::to_string(value));
+  return narrowed;
+}
+
+template <class T>
+const T* data_of(const Tensor& tensor, bool contents) {
+  return contents ? static_cast<const T*>(tensor.const_data_ptr()) : nullptr;
 }
 
 }  // namespace
 
-TensorFacts facts_of(const at::Tensor& tensor) {
-  return TensorFacts{tensor.scalar_type(), dims_of(tensor),
-                     std::vector<int64_t>(tensor.strides().begin(), tensor.strides().end()),
-                     tensor.is_contiguous(), tensor.const_data_ptr()};
+void check(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument("kapre_fast: " + message);
 }
 
-std::shared_ptr<const FrontEndDefinition> check_front_end(const TensorFacts& audio,
-                                                          c10::string_view spec, int64_t threads,
-                                                          FrontEndCall* call) {
-  check_threads_arg(threads);
-  const std::string key(spec.data(), spec.size());
-  std::shared_ptr<const FrontEndDefinition> definition =
-      find_or_define<FrontEndDefinition>(key, false, find_front_end);
-  TORCH_CHECK_VALUE(definition != nullptr, "kapre_fast: spec ", key,
-                    " is not a defined front end (kapre_fast.torch._ops.spec_key defines it)");
-  TORCH_CHECK_TYPE(audio.dtype == at::kFloat, "kapre_fast: audio must be float32, got ",
-                   audio.dtype);
-  const bool in_first = definition->input_channels_first;
-  TORCH_CHECK_VALUE(audio.sizes.size() == 3, "kapre_fast: audio must have 3 axes ",
-                    in_first ? "(batch, channels, time)" : "(batch, time, channels)",
-                    ", got shape ", shape_text(audio.sizes));
+#define KF_TORCH_SCHEMA(type, schema, name) text += std::string(", ") + schema + " " + #name;
+std::string front_end_schema_scalars() {
+  std::string text;
+  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_SCHEMA)
+  return text;
+}
+
+std::string inverse_stft_schema_scalars() {
+  std::string text;
+  KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_SCHEMA)
+  return text;
+}
+#undef KF_TORCH_SCHEMA
+
+#define KF_TORCH_POP(type, schema, name) args.scalars.name = pop<type>(stack, &at);
+FrontEndArgs pop_front_end_args(StableIValue* stack, uint64_t num_args) {
+  uint64_t at = 0;
+  FrontEndArgs args{pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), pop<Tensor>(stack, &at),
+                    pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), {}, 0};
+  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_POP)
+  args.threads = pop<int64_t>(stack, &at);
+  STD_TORCH_CHECK(at == num_args, "kapre_fast: front_end's schema has ", num_args,
+                  " arguments, its kernel takes ", at);
+  return args;
+}
+
+InverseStftArgs pop_inverse_stft_args(StableIValue* stack, uint64_t num_args) {
+  uint64_t at = 0;
+  InverseStftArgs args{pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), {}, 0};
+  KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_POP)
+  args.threads = pop<int64_t>(stack, &at);
+  STD_TORCH_CHECK(at == num_args, "kapre_fast: inverse_stft's schema has ", num_args,
+                  " arguments, its kernel takes ", at);
+  return args;
+}
+#undef KF_TORCH_POP
+
+void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call,
+                     std::vector<int32_t>* scratch) {
+  const FrontEndScalars& s = args.scalars;
+  check_threads_arg(args.threads);
+  check_table(args.window, ScalarType::Float, "window", contents);
+  check_table(args.band_start, ScalarType::Int, "band_start", contents);
+  check_table(args.band_length, ScalarType::Int, "band_length", contents);
+  check_table(args.band_weights, ScalarType::Float, "band_weights", contents);
+  FrontEndConfig& cfg = call->cfg;
+  cfg.n_fft = s.n_fft;
+  cfg.win_length = s.win_length;
+  cfg.hop_length = s.hop_length;
+  cfg.pad_begin = s.pad_begin;
+  cfg.pad_end = s.pad_end;
+  check(s.power == 1 || s.power == 2, "power must be 1 or 2, got " + std::to_string(s.power));
+  cfg.power = static_cast<int>(s.power);
+  cfg.decibel = s.decibel;
+  cfg.db_multiplier = float_argument(s.db_multiplier, "db_multiplier");
+  cfg.amin = float_argument(s.amin, "amin");
+  cfg.ref_value = float_argument(s.ref_value, "ref_value");
+  cfg.dynamic_range = float_argument(s.dynamic_range, "dynamic_range");
+  const int64_t n_start = args.band_start.numel(), n_length = args.band_length.numel();
+  const int32_t* start = data_of<int32_t>(args.band_start, contents);
+  const int32_t* length = data_of<int32_t>(args.band_length, contents);
+  int64_t n_weights = args.band_weights.numel();
+  if (!contents) {  // sizes only: every band empty, so no weights are needed
+    scratch->assign(static_cast<std::size_t>(std::max(n_start, n_length)), 0);
+    start = length = scratch->data();
+    n_weights = 0;
+  }
+  const std::string err = check_front_end_config(
+      s.output, data_of<float>(args.window, contents), args.window.numel(), start, n_start, length,
+      n_length, data_of<float>(args.band_weights, contents), n_weights, call);
+  check(err.empty(), err);
+  const Tensor& audio = args.audio;
+  check_dtype(audio, ScalarType::Float, "audio");
+  const bool in_first = s.input_channels_first;
+  check(audio.dim() == 3, std::string("audio must have 3 axes ") +
+                              (in_first ? "(batch, channels, time)" : "(batch, time, channels)") +
+                              ", got shape " + shape_text(dims_of(audio)));
   check_dense(audio, "audio");
-  call->cfg = definition->cfg;
-  call->window = definition->window.data();
-  call->bands = definition->bands();
-  const std::string err = check_front_end_audio(static_cast<const float*>(audio.data), audio.sizes,
-                                                in_first, definition->output_channels_first, call);
-  TORCH_CHECK_VALUE(err.empty(), "kapre_fast: ", err);
-  return definition;
+  const std::string err_audio =
+      check_front_end_audio(data_of<float>(audio, contents), dims_of(audio), in_first,
+                            s.output_channels_first, call);
+  check(err_audio.empty(), err_audio);
 }
 
-std::shared_ptr<const FrontEndDefinition> check_front_end(const at::Tensor& audio,
-                                                          c10::string_view spec, int64_t threads,
-                                                          FrontEndCall* call) {
-  return check_front_end(facts_of(audio), spec, threads, call);
-}
-
-std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const TensorFacts& stft,
-                                                                c10::string_view spec,
-                                                                int64_t threads,
-                                                                InverseStftCall* call) {
-  check_threads_arg(threads);
-  const std::string key(spec.data(), spec.size());
-  std::shared_ptr<const InverseStftDefinition> definition =
-      find_or_define<InverseStftDefinition>(key, true, find_inverse_stft);
-  TORCH_CHECK_VALUE(definition != nullptr, "kapre_fast: spec ", key,
-                    " is not a defined inverse STFT (kapre_fast.torch._ops.inverse_key "
-                    "defines it)");
-  TORCH_CHECK_TYPE(stft.dtype == at::kComplexFloat, "kapre_fast: stft must be complex64, got ",
-                   stft.dtype);
-  const bool in_first = definition->input_channels_first;
-  TORCH_CHECK_VALUE(
-      stft.sizes.size() == 4, "kapre_fast: stft must have 4 axes ",
-      in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)",
-      ", got shape ", shape_text(stft.sizes));
+void check_inverse_stft(const InverseStftArgs& args, bool contents, InverseStftCall* call) {
+  const InverseStftScalars& s = args.scalars;
+  check_threads_arg(args.threads);
+  check_table(args.window, ScalarType::Float, "window", contents);
+  FrontEndConfig& cfg = call->cfg;
+  cfg.n_fft = s.n_fft;
+  cfg.win_length = s.win_length;
+  cfg.hop_length = s.hop_length;
+  cfg.output = OutputKind::kComplex;
+  const Tensor& stft = args.stft;
+  check_dtype(stft, ScalarType::ComplexFloat, "stft");
+  const bool in_first = s.input_channels_first;
+  check(stft.dim() == 4,
+        std::string("stft must have 4 axes ") +
+            (in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)") +
+            ", got shape " + shape_text(dims_of(stft)));
   check_dense(stft, "stft");
-  call->cfg = definition->cfg;
   const std::string err = check_inverse_stft_input(
-      static_cast<const float*>(stft.data), stft.sizes, definition->window.data(),
-      static_cast<int64_t>(definition->window.size()), in_first, definition->output_channels_first,
-      call);
-  TORCH_CHECK_VALUE(err.empty(), "kapre_fast: ", err);
-  return definition;
+      data_of<float>(stft, contents), dims_of(stft), data_of<float>(args.window, contents),
+      args.window.numel(), in_first,
+      s.output_channels_first, call);
+  check(err.empty(), err);
 }
 
-std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const at::Tensor& stft,
-                                                                c10::string_view spec,
-                                                                int64_t threads,
-                                                                InverseStftCall* call) {
-  return check_inverse_stft(facts_of(stft), spec, threads, call);
-}
-
-at::Tensor allocate_features(const at::Tensor& audio, FrontEndCall* call) {
+Tensor allocate_features(const Tensor& audio, FrontEndCall* call) {
   const bool complex = call->cfg.output == OutputKind::kComplex;
-  at::Tensor out =
-      at::empty(call->out_shape, audio.options().dtype(complex ? at::kComplexFloat : at::kFloat));
+  Tensor out = torch::stable::new_empty(audio, call->out_shape,
+                                        complex ? ScalarType::ComplexFloat : ScalarType::Float);
   call->out = static_cast<float*>(out.mutable_data_ptr());
   return out;
 }
 
-at::Tensor allocate_waveforms(const at::Tensor& stft, InverseStftCall* call) {
-  at::Tensor out = at::empty(call->out_shape, stft.options().dtype(at::kFloat));
+Tensor allocate_waveforms(const Tensor& stft, InverseStftCall* call) {
+  Tensor out = torch::stable::new_empty(stft, call->out_shape, ScalarType::Float);
   call->out = static_cast<float*>(out.mutable_data_ptr());
   return out;
+}
+
+void push_result(StableIValue* stack, const Tensor& result) {
+  stack[0] = torch::stable::detail::from(result);
 }
 
 }  // namespace torch_ops

@@ -1,56 +1,101 @@
-// The checks of one operator call, shared by the CPU and CUDA kernels (ops_cpu.cc, ops_cuda.cc)
-// and by the shape operators of the fake implementations (library.cc): the definition named by
-// `spec` (definitions.h; defined from the key itself when missing, tensor_args.cc), then the
-// tensor's dtype, rank and layout, then the shared shape checks of csrc/core/call_checks.h (the
-// JAX handlers' too), all before any memory is touched. Failures raise through TORCH_CHECK_*:
-// ValueError (TypeError for a dtype) naming the argument.
+// The arguments of the PyTorch operators and their checks, written once for the CPU and CUDA
+// kernels (ops_cpu.cc, ops_cuda.cc) and the shape operators of the fake implementations
+// (library.cc). Everything a call needs travels with it: the audio, the window and the
+// filterbank's bands as tensors, and the kernel's scalar arguments (KF_TORCH_FRONT_END_SCALARS,
+// the schema's order). No state outlives a call.
+//
+// Written against LibTorch's stable ABI only (torch/csrc/stable, the C shim), built for the
+// lowest torch it supports (TORCH_TARGET_VERSION, CMakeLists.txt): one binary loads in that torch
+// and every later one. The checks run before any memory is touched; a failure raises
+// RuntimeError (the only exception the stable ABI carries) whose message starts with
+// "kapre_fast: " and names the argument.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/tensor.h>
 
 #include <cstdint>
-#include <memory>
+#include <string>
 #include <vector>
 
 #include "../core/call_checks.h"
-#include "definitions.h"
+
+// kapre_fast::front_end's scalar arguments after its tensors, in the schema's order: (C++ type,
+// schema type, name). kapre_fast/torch/_ops.py passes them in this order.
+#define KF_TORCH_FRONT_END_SCALARS(X)   \
+  X(int64_t, "int", n_fft)              \
+  X(int64_t, "int", win_length)         \
+  X(int64_t, "int", hop_length)         \
+  X(int64_t, "int", pad_begin)          \
+  X(bool, "bool", pad_end)              \
+  X(int64_t, "int", output)             \
+  X(int64_t, "int", power)              \
+  X(bool, "bool", decibel)              \
+  X(double, "float", db_multiplier)     \
+  X(double, "float", amin)              \
+  X(double, "float", ref_value)         \
+  X(double, "float", dynamic_range)     \
+  X(bool, "bool", input_channels_first) \
+  X(bool, "bool", output_channels_first)
+
+// kapre_fast::inverse_stft's, after the STFT and the synthesis window.
+#define KF_TORCH_INVERSE_STFT_SCALARS(X) \
+  X(int64_t, "int", n_fft)               \
+  X(int64_t, "int", win_length)          \
+  X(int64_t, "int", hop_length)          \
+  X(bool, "bool", input_channels_first)  \
+  X(bool, "bool", output_channels_first)
 
 namespace kapre_fast {
 namespace torch_ops {
 
-// What the checks read of a tensor: never its memory, only its address (null for a tensor
-// without memory: the fake implementations check meta and fake tensors' shapes with these).
-struct TensorFacts {
-  at::ScalarType dtype;
-  std::vector<int64_t> sizes, strides;
-  bool contiguous;
-  const void* data;
+using torch::stable::Tensor;
+
+#define KF_TORCH_FIELD(type, schema, name) type name;
+struct FrontEndScalars {
+  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_FIELD)
 };
+struct InverseStftScalars {
+  KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_FIELD)
+};
+#undef KF_TORCH_FIELD
 
-TensorFacts facts_of(const at::Tensor& tensor);
+// ", int n_fft, int win_length, ...": the scalars' part of a schema.
+std::string front_end_schema_scalars();
+std::string inverse_stft_schema_scalars();
 
-// `audio` (float32, 3 axes in the definition's layout, contiguous) for the front end `spec`.
-std::shared_ptr<const FrontEndDefinition> check_front_end(const TensorFacts& audio,
-                                                          c10::string_view spec, int64_t threads,
-                                                          FrontEndCall* call);
-std::shared_ptr<const FrontEndDefinition> check_front_end(const at::Tensor& audio,
-                                                          c10::string_view spec, int64_t threads,
-                                                          FrontEndCall* call);
+// The operators' arguments as popped off a boxed kernel's stack (the stack's references taken).
+struct FrontEndArgs {
+  Tensor audio, window, band_start, band_length, band_weights;
+  FrontEndScalars scalars;
+  int64_t threads;
+};
+struct InverseStftArgs {
+  Tensor stft, window;
+  InverseStftScalars scalars;
+  int64_t threads;
+};
+FrontEndArgs pop_front_end_args(StableIValue* stack, uint64_t num_args);
+InverseStftArgs pop_inverse_stft_args(StableIValue* stack, uint64_t num_args);
 
-// `stft` (complex64, 4 axes, contiguous) for the inverse STFT `spec`.
-std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const TensorFacts& stft,
-                                                                c10::string_view spec,
-                                                                int64_t threads,
-                                                                InverseStftCall* call);
-std::shared_ptr<const InverseStftDefinition> check_inverse_stft(const at::Tensor& stft,
-                                                                c10::string_view spec,
-                                                                int64_t threads,
-                                                                InverseStftCall* call);
+// RuntimeError "kapre_fast: <message>" unless ok.
+void check(bool ok, const std::string& message);
+
+// The checked call: the tables' and the audio's dtypes, ranks and layouts, then the shared
+// checks of csrc/core/call_checks.h. `contents`: false for tensors without memory (the shape
+// operators' meta tensors): the bands' values are then not read (each band taken as empty), so
+// only what their sizes and the audio's decide is checked. `scratch` holds those empty bands.
+void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call,
+                     std::vector<int32_t>* scratch);
+void check_inverse_stft(const InverseStftArgs& args, bool contents, InverseStftCall* call);
 
 // The result tensors of checked calls, on the input's device (torch's allocator), with
 // call->out pointing at their memory.
-at::Tensor allocate_features(const at::Tensor& audio, FrontEndCall* call);
-at::Tensor allocate_waveforms(const at::Tensor& stft, InverseStftCall* call);
+Tensor allocate_features(const Tensor& audio, FrontEndCall* call);
+Tensor allocate_waveforms(const Tensor& stft, InverseStftCall* call);
+
+// The boxed kernels' result: stack[0] = tensor.
+void push_result(StableIValue* stack, const Tensor& result);
 
 }  // namespace torch_ops
 }  // namespace kapre_fast

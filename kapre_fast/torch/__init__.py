@@ -7,12 +7,13 @@
 The functions of `kapre_fast.cpu` (kapre's keyword arguments, defaults and layouts; `threads`) on
 tensors: CPU tensors run the fused C++ kernel, CUDA tensors the fused CUDA kernel (in a CUDA
 build of kapre_fast), both without copying the audio or the result. They are the operators of a
-compiled torch.library extension (`torch.ops.kapre_fast.front_end`, `.inverse_stft`;
-kapre_fast/torch/_ops.py: built for one torch release) with autograd (gradients
+compiled operator library (`torch.ops.kapre_fast.front_end`, `.inverse_stft`;
+kapre_fast/torch/_ops.py: on LibTorch's stable ABI, one binary for torch 2.10 and later; the
+window and filterbank travel with each call as tensors) with autograd (gradients
 with respect to the waveform, and to the complex STFT for `istft`; differentiable again under
 create_graph=True) and fake implementations, so `torch.compile(fullgraph=True)` (dynamic shapes
-too) and `torch.export` take them whole; an exported program runs in a fresh process after
-`import kapre_fast.torch`.
+too) and `torch.export` take them whole; an exported program (the tables are its constants)
+runs in a fresh process after `import kapre_fast.torch`.
 
 The presets (compat='librosa' / 'torchaudio') run here too: their centring is a torch pad of the
 audio (reflect or constant) before the operator, which autograd differentiates; the power
@@ -20,8 +21,8 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother a parallel scan over the frames).
 
-Needs the PyTorch release kapre_fast was built against (the `torch` extra pins
-it; kapre_fast/torch/_ops.py says why and how to rebuild for another); `import kapre_fast` alone
+Needs torch 2.10 or later (the release the operator library targets, checked at import by
+kapre_fast._loader.torch_ops with an ImportError that says what to do); `import kapre_fast` alone
 never imports it.
 """
 
@@ -47,6 +48,10 @@ import torch.nn.functional as F  # noqa: E402
 from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
 from kapre_fast.spec import FrontEnd, check_audio_dtype, front_end_of  # noqa: E402
 from kapre_fast.torch import _ops  # noqa: E402  (registers the operators)
+
+# The operators' overloads themselves: a call skips the overload packet's resolution.
+_FRONT_END = torch.ops.kapre_fast.front_end.default
+_INVERSE_STFT = torch.ops.kapre_fast.inverse_stft.default
 
 __all__ = [
     'compute',
@@ -91,18 +96,47 @@ stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft 
 )
 
 
-@functools.lru_cache(maxsize=256)
+class _Slots:
+    """What the operators take beside the audio, per plan: attribute `s<slot>` holds (operator
+    arguments, spec). A plan names its slot rather than holding the tensors, so torch.compile
+    reads them as attributes of this module's _SLOTS, each when first needed (tensors with a
+    source: the compiled program's constants, guarded, never symbolic; a list would be read
+    whole, before a plan made during the trace adds its entry)."""
+
+    count = 0
+
+
+_SLOTS = _Slots()
+
+
+def _slot(entry: tuple) -> str:
+    name = f's{_Slots.count}'
+    _Slots.count += 1
+    setattr(_SLOTS, name, entry)
+    return name
+
+
+@functools.lru_cache(maxsize=None)
 def _plan(spec: FrontEnd) -> tuple:
-    """(operator key, spec key, centring pad, pad_mode, time axis): the operator runs the spec
-    without its centring (spec.without_centring), which _run applies first as a torch pad.
-    Cached per spec: the keys are the spec's JSON, too slow to write on every call."""
+    """(slot, centring pad, pad_mode, time axis): the operator runs the spec without its
+    centring (spec.without_centring), which _run applies first as a torch pad; its arguments
+    (the window and bands as tensors, then the kernel's scalars: _ops.front_end_arguments) are
+    made once per spec, in _SLOTS with the spec."""
+    arguments = _ops.front_end_arguments(spec.without_centring())
     return (
-        _ops.spec_key(spec.without_centring()),
-        _ops.spec_key(spec),
+        _slot((arguments, spec)),
         spec.center_padding,
         spec.pad_mode or 'constant',
         _weights.time_axis(spec),
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _inverse_plan(arguments: tuple) -> tuple:
+    """(slot, STFT layout) of kapre's InverseSTFT `arguments`, its operator arguments
+    (_ops.inverse_stft_arguments) in _SLOTS."""
+    spec = FrontEnd.inverted_by_istft(**dict(arguments))
+    return _slot((_ops.inverse_stft_arguments(spec), spec)), spec.output_data_format
 
 
 @torch.compiler.assume_constant_result
@@ -118,17 +152,11 @@ def _plan_of(spec: FrontEnd) -> tuple:
 
 
 @torch.compiler.assume_constant_result
-def _key_of(spec: FrontEnd) -> str:
-    return _ops.spec_key(spec)
-
-
-@torch.compiler.assume_constant_result
 def _inverse_plan_of(arguments: tuple) -> tuple:
-    # (operator key, STFT layout) from kapre's InverseSTFT arguments, not from a spec: a spec
-    # built inside traced code is traced (FrontEnd's validation fails under dynamic=True), and
-    # dynamo hands such an object to a constant function wrongly (n_fft=2048 seen).
-    spec = FrontEnd.inverted_by_istft(**dict(arguments))
-    return _ops.inverse_key(spec), spec.output_data_format
+    # (operator arguments, STFT layout) from kapre's InverseSTFT arguments, not from a spec: a
+    # spec built inside traced code is traced (FrontEnd's validation fails under dynamic=True),
+    # and dynamo hands such an object to a constant function wrongly (n_fft=2048 seen).
+    return _inverse_plan(arguments)
 
 
 def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
@@ -140,11 +168,12 @@ def compute(spec: FrontEnd, x, *, threads=None) -> torch.Tensor:
 
 
 def _run(plan: tuple, x, threads) -> torch.Tensor:
-    key, spec_key, pad, pad_mode, axis = plan
-    audio = as_audio_tensor(x, key)
+    slot, pad, pad_mode, axis = plan
+    arguments, spec = getattr(_SLOTS, slot)
+    audio = as_audio_tensor(x, spec)
     if not torch.compiler.is_compiling():
         # ValueError naming the lengths in the spec's terms (a preset's n_fft and centring).
-        _ops.spec_of(spec_key).n_frames(audio.shape[axis])
+        spec.n_frames(audio.shape[axis])
     elif pad and pad_mode == 'reflect':
         # A symbolic length: torch's own check, kept as a runtime assert by the compiled program
         # (the operator checks the frame count itself; the mirrored pad would fail in indexing).
@@ -157,8 +186,23 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
         )
     if pad:
         audio = _centred(audio, pad, pad_mode, axis)
+    if type(audio) is not torch.Tensor or torch.compiler.is_compiling():
+        arguments = _tables_like(audio, arguments)
     # The operators take dense tensors (no copy when audio already is one).
-    return torch.ops.kapre_fast.front_end(audio.contiguous(), key, cpu.thread_count(threads))
+    return _FRONT_END(audio.contiguous(), *arguments, cpu.thread_count(threads))
+
+
+def _tables_like(x, arguments: tuple) -> tuple:
+    """The operator arguments for x, which is not a plain tensor: under torch.compile or
+    torch.export, with empty tables made in the graph (_ops.traced); for a fake tensor of a
+    user's FakeTensorMode (which allows no real tensor as an input), with the tables as its fake
+    tensors; else unchanged."""
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        return _ops.traced(arguments)
+    mode = getattr(x, 'fake_mode', None)
+    if mode is None:
+        return arguments
+    return tuple(mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in arguments)
 
 
 def _centred(audio: torch.Tensor, pad: int, pad_mode: str, axis: int):
@@ -267,7 +311,8 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
 
 
 def _inverse(plan: tuple, X, threads) -> torch.Tensor:
-    key, stft_data_format = plan
+    slot, stft_data_format = plan
+    arguments = getattr(_SLOTS, slot)[0]
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
@@ -281,13 +326,13 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
             f'X must have 4 axes {expected} for stft_data_format='
             f'{stft_data_format!r}, got shape {tuple(X.shape)}'
         )
-    return torch.ops.kapre_fast.inverse_stft(
-        X.to(torch.complex64).contiguous(), key, cpu.thread_count(threads)
-    )
+    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
+        arguments = _tables_like(X, arguments)
+    return _INVERSE_STFT(X.to(torch.complex64).contiguous(), *arguments, cpu.thread_count(threads))
 
 
-def as_audio_tensor(x, key: str) -> torch.Tensor:
-    """x as a float32 tensor of 3 axes for the front end of `key`, under every backend's dtype
+def as_audio_tensor(x, spec: FrontEnd) -> torch.Tensor:
+    """x as a float32 tensor of 3 axes for the front end `spec`, under every backend's dtype
     policy (spec.check_audio_dtype: real floating point, or integers unscaled as kapre;
     TypeError otherwise)."""
     if not isinstance(x, torch.Tensor):
@@ -297,7 +342,7 @@ def as_audio_tensor(x, key: str) -> torch.Tensor:
     elif not x.is_floating_point():
         check_audio_dtype(str(x.dtype).removeprefix('torch.'))  # raises TypeError naming it
     if x.ndim != 3:
-        _ops.spec_of(key).layout_input(x)  # ValueError naming the axes and the reshape
+        spec.layout_input(x)  # ValueError naming the axes and the reshape
     return x if x.dtype == torch.float32 else x.to(torch.float32)
 
 

@@ -1,238 +1,310 @@
-"""The fused front ends as PyTorch operators: a torch.library extension in C++ (csrc/torch).
+"""The fused front ends as PyTorch operators: a C++ operator library on LibTorch's stable ABI
+(csrc/torch).
 
-    kapre_fast::front_end(Tensor audio, str spec, int threads) -> Tensor
-    kapre_fast::inverse_stft(Tensor stft, str spec, int threads) -> Tensor
+    kapre_fast::front_end(Tensor audio, Tensor window, Tensor band_start, Tensor band_length,
+                          Tensor band_weights, int n_fft, ..., int threads) -> Tensor
+    kapre_fast::inverse_stft(Tensor stft, Tensor window, int n_fft, ..., int threads) -> Tensor
 
-The compiled library kapre_fast/_torch_ops.so defines them (TORCH_LIBRARY) with a CPU kernel
-over the same C++ core as kapre_fast.cpu and, in builds with the CUDA kernels, a CUDA kernel over
-the same kernels as kapre_fast.gpu, on torch's current stream. Both work on the tensors' own
-memory: no copy in (contiguous float32 / complex64 inputs) or out (torch allocates the result).
+The compiled library kapre_fast/_torch_ops.so defines them (STABLE_TORCH_LIBRARY) with a CPU
+kernel over the same C++ core as kapre_fast.cpu and, in builds with the CUDA kernels, a CUDA
+kernel over the same kernels as kapre_fast.gpu, on torch's current stream. Both work on the
+tensors' own memory: no copy in (contiguous float32 / complex64 inputs) or out (torch allocates
+the result). Built against the stable ABI for the lowest torch it supports, the one binary loads
+in that torch and every later one (kapre_fast._loader.torch_ops checks the release).
 
-`spec` is a FrontEnd's canonical JSON (a string constant to torch.compile), `threads` 0 for every
-core. torch.library schemas have no array attributes, so the window and filterbank are handed to
-the library once per front end, eagerly (spec_key / inverse_key call kapre_fast::define_front_end
-/ define_inverse_stft, outside any tracing); the operators then find them by that key
-(csrc/torch/definitions.h). A key the library does not know yet (a torch.export program loaded
-in a fresh process) is defined from the key itself: the kernels call kapre_fast::define_from_key,
-whose kernel is _define_from_key here. Also here, in Python over the C++-defined operators: the
-fake (meta) implementations, so torch.compile(fullgraph=True) and torch.export trace through
-them, which get the kernels' own checks and result shapes from kapre_fast::front_end_shape /
-inverse_stft_shape for concrete sizes; and the autograd formulas: the backward pass recomputes
-the pipeline in differentiable torch ops (_composition.py) and takes its vector-Jacobian product,
-as the TensorFlow ops' gradients do, differentiably under create_graph (double backward).
+Each call carries everything the kernel needs, as the JAX and TF bindings do: the window and the
+filterbank's bands as 1-D CPU tensors (float32 window and weights, int32 band starts and
+lengths), then the kernel's scalar arguments in FRONT_END_SCALARS' order (INVERSE_STFT_SCALARS':
+the inverse STFT after its synthesis window), then `threads` (0 for every core). front_end_arguments
+/ inverse_stft_arguments build them once per spec; nothing is kept in the library between calls,
+so a torch.export program holds the tables as its constants and runs in a fresh process.
 
-Another torch: the library is a C++ extension of the torch it was compiled beside (its C++ ABI;
-_build_info.json records that version). Importing this module under another torch release, or
-with a kapre_fast built without torch, raises ImportError naming both versions and how to
-rebuild. There is no Python fallback on purpose: a second implementation of the operators would
-be a second code path to keep bit-identical with the kernels, and it would run silently slower.
+Also here, in Python over the C++-defined operators: the fake (meta) implementations, so
+torch.compile(fullgraph=True) and torch.export trace through them, which get the kernels' own
+checks and result shapes from kapre_fast::front_end_shape / inverse_stft_shape for concrete sizes
+(on meta tensors: everything but what only the bands' values decide); and the autograd formulas:
+the backward pass recomputes the front end in differentiable torch ops from the operator's own
+arguments (front_end_composition, inverse_stft_composition: the tables are tensors there, real or
+traced) and takes its vector-Jacobian product, as the TensorFlow ops' gradients do,
+differentiably under create_graph (double backward).
+
+There is no Python fallback on purpose: a second implementation of the forward operators would be
+a second code path to keep bit-identical with the kernels, and it would run silently slower.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils._python_dispatch import _disable_current_modes
 
 from kapre_fast import _loader, _weights
 from kapre_fast.spec import FrontEnd
-from kapre_fast.torch import _composition
 
-LIBRARY_NAME = '_torch_ops.so'
+# The kernels' scalar arguments after their tensors, in the schemas' order (csrc/torch/
+# tensor_args.h: KF_TORCH_FRONT_END_SCALARS, KF_TORCH_INVERSE_STFT_SCALARS).
+FRONT_END_SCALARS = (
+    'n_fft',
+    'win_length',
+    'hop_length',
+    'pad_begin',
+    'pad_end',
+    'output',
+    'power',
+    'decibel',
+    'db_multiplier',
+    'amin',
+    'ref_value',
+    'dynamic_range',
+    'input_channels_first',
+    'output_channels_first',
+)
+INVERSE_STFT_SCALARS = (
+    'n_fft',
+    'win_length',
+    'hop_length',
+    'input_channels_first',
+    'output_channels_first',
+)
+_COMPLEX = _weights.OUTPUT_CODES['complex']
+_MAG_PHASE = _weights.OUTPUT_CODES['mag_phase']
 
-
-def _release(version: str) -> str:
-    """'2.13.0' of '2.13.0+cpu': CPU and CUDA builds of one release share the C++ ABI."""
-    return version.split('+')[0]
-
-
-def check_build(built_for: str, installed: str) -> None:
-    """ImportError unless the library was built (for torch `built_for`, '' when not at all) for
-    the `installed` torch release."""
-    rebuild = (
-        'reinstall kapre_fast with `pip install --no-build-isolation .` (or `make install`)'
-        ' in this environment'
-    )
-    if not built_for:
-        raise ImportError(
-            'kapre_fast was built without its PyTorch operators (torch was not importable at '
-            f'build time). Install torch first (`{_loader.pip_install_hint("torch")}`), then '
-            f'{rebuild}.'
-        )
-    if _release(built_for) != _release(installed):
-        raise ImportError(
-            f"kapre_fast's PyTorch operators were built for torch {built_for} but torch "
-            f'{installed} is installed; a C++ extension only loads in the torch release it was '
-            f'built against. Install torch=={_release(built_for)}, or {rebuild}.'
-        )
-
-
-def load_library() -> Path:
-    """Loads kapre_fast/_torch_ops.so into torch (the operators' schemas and kernels) after the
-    build checks; its real path (a source checkout links the installed one, link_build.py)."""
-    shadowed = _loader.source_checkout_note()
-    if shadowed:
-        raise ImportError(f"kapre_fast's PyTorch operators are missing: {shadowed}")
-    check_build(_loader.build_info().get('torch', ''), torch.__version__)
-    path = Path(__file__).resolve().parent.parent / LIBRARY_NAME
-    if not path.exists():
-        raise ImportError(f"kapre_fast's PyTorch operator library is missing at {path}")
-    torch.ops.load_library(str(path.resolve()))
-    return path.resolve()
-
-
-LIBRARY = load_library()
-
-
-def _canonical(spec: FrontEnd) -> str:
-    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
-
-
-def spec_key(spec: FrontEnd) -> str:
-    """The canonical JSON of a FrontEnd (its resolved fields), as kapre_fast::front_end takes it;
-    defines the front end in the library the first time (ValueError naming a bad attribute)."""
-    key = _canonical(spec)
-    _define_front_end(key)
-    return key
-
-
-def inverse_key(spec: FrontEnd) -> str:
-    """The key of the inverse STFT of `spec` (a forward STFT), as kapre_fast::inverse_stft
-    takes it; defines it the first time."""
-    key = _canonical(spec)
-    _define_inverse_stft(key)
-    return key
-
-
-@functools.lru_cache(maxsize=256)
-def spec_of(key: str) -> FrontEnd:
-    return FrontEnd(**json.loads(key))
+LIBRARY: Path = _loader.torch_ops()
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(array))  # a writeable copy: the weights' cache is read-only
 
 
-# The library keeps every definition for the life of the process, so each key is defined once.
-# The tables are real CPU tensors even when the first call comes under a tensor mode
-# (FakeTensorMode, torch.compile's tracing): the active modes are suspended while defining.
-@functools.lru_cache(maxsize=None)
-def _define_front_end(key: str) -> None:
-    spec = spec_of(key)
-    with _disable_current_modes():
-        _define_front_end_now(key, spec)
-
-
-def _define_front_end_now(key: str, spec: FrontEnd) -> None:
-    start, length, weights = _weights.bands(spec)
-    torch.ops.kapre_fast.define_front_end(
-        key,
-        _tensor(_weights.window(spec)),
-        _tensor(start),
-        _tensor(length),
-        _tensor(weights),
-        output=_weights.OUTPUT_CODES[spec.output],
-        input_channels_first=spec.input_data_format == 'channels_first',
-        output_channels_first=spec.output_data_format == 'channels_first',
-        **_weights.kernel_attributes(spec),
+def traced(arguments: tuple) -> tuple:
+    """The operator arguments for a traced call (torch.compile, torch.export): empty tables (no
+    filterbank) made in the graph rather than held as the program's constants (torch.export
+    files constants by storage, and empty tensors share the null one: saving fails)."""
+    return tuple(
+        torch.empty(0, dtype=value.dtype)
+        if isinstance(value, torch.Tensor) and value.numel() == 0
+        else value
+        for value in arguments
     )
 
 
-@functools.lru_cache(maxsize=None)
-def _define_inverse_stft(key: str) -> None:
+# The tables are real CPU tensors even when the first call comes under a tensor mode
+# (FakeTensorMode, torch.compile's tracing): the active modes are suspended while making them.
+@functools.lru_cache(maxsize=256)
+def front_end_arguments(spec: FrontEnd) -> tuple:
+    """kapre_fast::front_end's arguments between the audio and `threads` for `spec` (a spec
+    without centring: kapre_fast.torch pads first): (window, band_start, band_length,
+    band_weights, *FRONT_END_SCALARS). Cached per spec."""
+    start, length, weights = _weights.bands(spec)
+    scalars = dict(
+        _weights.kernel_attributes(spec),
+        output=_weights.OUTPUT_CODES[spec.output],
+        input_channels_first=spec.input_data_format == 'channels_first',
+        output_channels_first=spec.output_data_format == 'channels_first',
+    )
+    with _disable_current_modes():
+        tables = tuple(map(_tensor, (_weights.window(spec), start, length, weights)))
+    return tables + tuple(scalars[name] for name in FRONT_END_SCALARS)
+
+
+@functools.lru_cache(maxsize=256)
+def inverse_stft_arguments(spec: FrontEnd) -> tuple:
+    """kapre_fast::inverse_stft's arguments between the STFT and `threads` for the inverse of
+    the forward STFT `spec`: (synthesis window, *INVERSE_STFT_SCALARS). Cached per spec."""
     # The STFT kapre's InverseSTFT inverts, rebuilt from its arguments as kapre_fast.cpu.istft
     # does: its synthesis window and sizes.
-    spec = FrontEnd.inverted_by_istft(**spec_of(key).istft_arguments())
+    inverse = FrontEnd.inverted_by_istft(**spec.istft_arguments())
+    scalars = dict(
+        n_fft=inverse.n_fft,
+        win_length=inverse.win_length,
+        hop_length=inverse.hop_length,
+        input_channels_first=inverse.output_data_format == 'channels_first',
+        output_channels_first=inverse.input_data_format == 'channels_first',
+    )
     with _disable_current_modes():
-        torch.ops.kapre_fast.define_inverse_stft(
-            key,
-            _tensor(_weights.inverse_window(spec)),
-            n_fft=spec.n_fft,
-            win_length=spec.win_length,
-            hop_length=spec.hop_length,
-            input_channels_first=spec.output_data_format == 'channels_first',
-            output_channels_first=spec.input_data_format == 'channels_first',
-        )
+        window = _tensor(_weights.inverse_window(inverse))
+    return (window,) + tuple(scalars[name] for name in INVERSE_STFT_SCALARS)
 
 
-def _define_from_key(spec: str, inverse: bool) -> bool:
-    """kapre_fast::define_from_key, which the kernels call on a key the library has no
-    definition for (a torch.export program loaded in a fresh process names its front ends by key
-    only): defines it when `spec` is a FrontEnd's canonical JSON, as spec_key / inverse_key make
-    them (the key is the whole spec); False for any other string."""
-    try:
-        front = spec_of(spec)
-    except (TypeError, ValueError):  # not JSON, not an object, or not a valid FrontEnd
-        return False
-    if _canonical(front) != spec:
-        return False
-    (_define_inverse_stft if inverse else _define_front_end)(spec)
-    return True
+def _meta(tensor: torch.Tensor) -> torch.Tensor:
+    return torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device='meta')
 
 
-_IMPLEMENTATIONS = torch.library.Library('kapre_fast', 'IMPL')
-_IMPLEMENTATIONS.impl('define_from_key', _define_from_key, 'CompositeExplicitAutograd')
-
-
-def _checked_shape(shape_op, tensor, spec, threads):
+def _checked_shape(shape_op, tensors, rest):
     """What shape_op (kapre_fast::front_end_shape: (shape, complex); inverse_stft_shape: shape)
-    says of `tensor` (meta or fake) if every size, stride and `threads` is concrete: the result
-    the kernel would give, after the kernels' own checks (the same ValueError/TypeError). None
-    when some are symbolic (torch.compile's dynamic shapes; the compiled program's kernel checks
-    the real sizes)."""
-    concrete = [*tensor.shape, *tensor.stride(), threads]
-    if not all(isinstance(value, int) for value in concrete):
+    says of `tensors` (meta or fake) and the scalar arguments `rest` if every size, stride and
+    scalar is concrete: the result the kernel would give, after the kernels' own checks (the
+    same ValueError). None when some are symbolic (torch.compile's dynamic shapes; the compiled
+    program's kernel checks the real sizes)."""
+    concrete = [value for tensor in tensors for value in (*tensor.shape, *tensor.stride())]
+    if not all(isinstance(value, (int, float, bool)) for value in [*concrete, *rest]):
         return None
-    with _disable_current_modes():  # plain integers to a plain operator
-        return shape_op(
-            spec,
-            list(tensor.shape),
-            list(tensor.stride()),
-            tensor.is_contiguous(),
-            tensor.dtype,
-            threads,
-        )
+    with _disable_current_modes():  # meta tensors and plain numbers to a plain operator
+        return shape_op(*map(_meta, tensors), *rest)
+
+
+def _frame_count(time, pad_begin, pad_end, win_length, hop_length):
+    # The kernels' frame count (check_front_end_audio) on symbolic sizes.
+    total = time + pad_begin
+    return (
+        (total + hop_length - 1) // hop_length
+        if pad_end
+        else 1 + (total - win_length) // hop_length
+    )
 
 
 @torch.library.register_fake('kapre_fast::front_end')
-def _front_end_fake(audio, spec, threads):
-    checked = _checked_shape(torch.ops.kapre_fast.front_end_shape, audio, spec, threads)
+def _front_end_fake(audio, window, band_start, band_length, band_weights, *rest):
+    tables = (window, band_start, band_length, band_weights)
+    checked = _checked_shape(torch.ops.kapre_fast.front_end_shape, (audio, *tables), rest)
     if checked is not None:
         shape, complex_result = checked
         return audio.new_empty(shape, dtype=torch.complex64 if complex_result else torch.float32)
     # Symbolic sizes: the kernels' shape formula (check_front_end_audio) on them.
-    front = spec_of(spec)
-    dtype = torch.complex64 if front.output == 'complex' else torch.float32
-    channels_last = front.input_data_format == 'channels_last'
+    s = dict(zip(FRONT_END_SCALARS, rest))
     batch = audio.shape[0]
-    channels, time = (audio.shape[2], audio.shape[1]) if channels_last else audio.shape[1:]
-    total = time + front.pad_begin_length
-    hop = front.hop_length
-    frame = front.frame_length
-    frames = (total + hop - 1) // hop if front.pad_end else 1 + (total - frame) // hop
-    if front.output == 'mag_phase':
+    if s['input_channels_first']:
+        channels, time = audio.shape[1:]
+    else:
+        time, channels = audio.shape[1:]
+    frames = _frame_count(time, s['pad_begin'], s['pad_end'], s['win_length'], s['hop_length'])
+    features = band_start.shape[0] or s['n_fft'] // 2 + 1
+    if s['output'] == _MAG_PHASE:
         channels = 2 * channels
     shape = (
-        (batch, frames, front.n_features, channels)
-        if front.output_data_format == 'channels_last'
-        else (batch, channels, frames, front.n_features)
+        (batch, channels, frames, features)
+        if s['output_channels_first']
+        else (batch, frames, features, channels)
     )
-    return audio.new_empty(shape, dtype=dtype)
+    return audio.new_empty(
+        shape, dtype=torch.complex64 if s['output'] == _COMPLEX else torch.float32
+    )
 
 
-def _save_input(ctx, inputs, output):
-    ctx.save_for_backward(inputs[0])
-    ctx.spec = inputs[1]
+@torch.library.register_fake('kapre_fast::inverse_stft')
+def _inverse_stft_fake(stft, window, *rest):
+    shape = _checked_shape(torch.ops.kapre_fast.inverse_stft_shape, (stft, window), rest)
+    if shape is not None:
+        return stft.new_empty(shape, dtype=torch.float32)
+    # Symbolic sizes: the kernels' shape formula (check_inverse_stft_input) on them.
+    s = dict(zip(INVERSE_STFT_SCALARS, rest))
+    if s['input_channels_first']:
+        batch, channels, frames, _ = stft.shape
+    else:
+        batch, frames, _, channels = stft.shape
+    length = (frames - 1) * s['hop_length'] + s['win_length']
+    shape = (batch, channels, length) if s['output_channels_first'] else (batch, length, channels)
+    return stft.new_empty(shape, dtype=torch.float32)
+
+
+# ----- the backward: the operators recomputed in differentiable torch ops --------------------
+
+
+class _SafePhase(torch.autograd.Function):
+    """angle(X) whose gradient is (-Im u, Re u) / |X| with u = X / |X|: precise for tiny |X|
+    (where |X|^2 underflows) and 0, not NaN, where X is 0 (as the TF gradient)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.angle(x)
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (x,) = ctx.saved_tensors
+        magnitude = x.abs()
+        safe = torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
+        unit = x / safe
+        scale = torch.where(magnitude > 0, upstream / safe, torch.zeros_like(safe))
+        # PyTorch's complex gradient convention: d/dRe + i d/dIm of the real loss.
+        return torch.complex(-unit.imag * scale, unit.real * scale)
+
+
+def _dense_filterbank(band_start, band_length, band_weights, n_freq, like):
+    """The (n_freq, n_bands) matrix of the bands (band j: band_weights[offset_j : offset_j +
+    band_length[j]] at bins band_start[j]...), on like's device and dtype; works on traced
+    (fake) tables too (no value is read on the host)."""
+    n_bands, n_weights = band_start.shape[0], band_weights.shape[0]
+    length = band_length.long()
+    band = torch.repeat_interleave(torch.arange(n_bands), length, output_size=n_weights)
+    offset = torch.cumsum(length, 0) - length
+    bins = band_start.long()[band] + torch.arange(n_weights) - offset[band]
+    dense = torch.zeros(n_freq, n_bands, dtype=like.dtype, device=like.device)
+    index = (bins.to(like.device), band.to(like.device))
+    return dense.index_put(index, band_weights.to(like.device, like.dtype))
+
+
+def front_end_composition(audio, window, band_start, band_length, band_weights, *scalars):
+    """What kapre_fast::front_end computes for these arguments (FRONT_END_SCALARS; `threads`
+    ignored), in differentiable torch ops: [pad_begin] -> frames of win_length -> window -> rFFT
+    of n_fft (each frame cropped or zero-padded at its end) -> |X| (power 2: |X|^2) -> filterbank
+    -> kapre's dB with its per-example clamp; mag_phase appends the phase; complex is X."""
+    s = dict(zip(FRONT_END_SCALARS, scalars))
+    waveforms = audio if s['input_channels_first'] else audio.transpose(1, 2)
+    hop, frame = s['hop_length'], s['win_length']
+    if s['pad_begin']:
+        waveforms = F.pad(waveforms, (s['pad_begin'], 0))
+    total = waveforms.shape[-1]
+    if s['pad_end']:  # tf.signal.frame's pad_end: ceil(total / hop) frames
+        count = _frame_count(total, 0, True, frame, hop)
+        waveforms = F.pad(waveforms, (0, (count - 1) * hop + frame - total))
+    frames = waveforms.unfold(-1, frame, hop)
+    X = torch.fft.rfft(frames * window.to(frames.device, frames.dtype), n=s['n_fft'])
+    if s['output'] == _COMPLEX:
+        features = X
+    else:
+        # re^2 + im^2: smooth at 0, where |X|'s gradient is not.
+        features = X.real**2 + X.imag**2 if s['power'] == 2 else X.abs()
+        if band_start.shape[0]:
+            n_freq = s['n_fft'] // 2 + 1
+            filterbank = _dense_filterbank(band_start, band_length, band_weights, n_freq, features)
+            features = features @ filterbank
+        if s['decibel']:
+            multiplier, amin = s['db_multiplier'], s['amin']
+            log_x = multiplier * torch.log10(torch.clamp(features, min=amin))
+            log_x = log_x - multiplier * np.log10(max(amin, s['ref_value']))
+            peak = log_x.amax(dim=(1, 2, 3), keepdim=True)
+            features = torch.maximum(log_x, peak - s['dynamic_range'])
+        if s['output'] == _MAG_PHASE:
+            features = torch.cat([features, _SafePhase.apply(X)], dim=1)
+    return features if s['output_channels_first'] else features.permute(0, 2, 3, 1)
+
+
+def inverse_stft_composition(stft, window, *scalars):
+    """What kapre_fast::inverse_stft computes (INVERSE_STFT_SCALARS; `threads` ignored), in
+    differentiable torch ops: irFFT -> synthesis window -> overlap-add (kapre's InverseSTFT)."""
+    s = dict(zip(INVERSE_STFT_SCALARS, scalars))
+    win_length, hop = s['win_length'], s['hop_length']
+    X = stft if s['input_channels_first'] else stft.permute(0, 3, 1, 2)
+    frames = torch.fft.irfft(X, n=s['n_fft'])[..., :win_length]
+    if frames.shape[-1] < win_length:
+        frames = F.pad(frames, (0, win_length - frames.shape[-1]))
+    frames = frames * window.to(frames.device, frames.dtype)
+    batch, channels, n_frames, _ = frames.shape
+    length = (n_frames - 1) * hop + win_length
+    waveforms = F.fold(
+        frames.reshape(batch * channels, n_frames, -1).transpose(1, 2),
+        output_size=(1, length),
+        kernel_size=(1, win_length),
+        stride=(1, hop),
+    ).reshape(batch, channels, length)
+    return waveforms if s['output_channels_first'] else waveforms.transpose(1, 2)
+
+
+def _save_inputs(ctx, inputs, output):
+    tensors = [value for value in inputs if isinstance(value, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.scalars = inputs[len(tensors) : -1]  # without threads
+    ctx.n_inputs = len(inputs)
 
 
 def _vjp(recompute):
-    """The backward of an operator whose forward `recompute(spec, input)` reproduces in torch
-    ops: the gradient of the input only (spec and threads get None).
+    """The backward of an operator whose forward `recompute(input, *tables, *scalars)`
+    reproduces in torch ops: the gradient of the input only (None for the tables and scalars).
 
     Under create_graph (autograd runs the backward with grad mode on: a gradient penalty,
     higher-order gradients) the recomputation starts from the saved input itself and the
@@ -241,46 +313,24 @@ def _vjp(recompute):
     the recomputation starts from a detached copy."""
 
     def backward(ctx, grad):
-        (source,) = ctx.saved_tensors
-        spec = spec_of(ctx.spec)
+        source, *tables = ctx.saved_tensors
+        rest = (None,) * (ctx.n_inputs - 1)
         if torch.is_grad_enabled():
-            output = recompute(spec, source)
+            output = recompute(source, *tables, *ctx.scalars)
             (gradient,) = torch.autograd.grad(output, source, grad, create_graph=True)
-            return gradient, None, None
+            return (gradient, *rest)
         with torch.enable_grad():
             watched = source.detach().requires_grad_(True)
-            output = recompute(spec, watched)
+            output = recompute(watched, *tables, *ctx.scalars)
             (gradient,) = torch.autograd.grad(output, watched, grad)
-        return gradient, None, None
+        return (gradient, *rest)
 
     return backward
 
 
 torch.library.register_autograd(
-    'kapre_fast::front_end', _vjp(_composition.front_end), setup_context=_save_input
+    'kapre_fast::front_end', _vjp(front_end_composition), setup_context=_save_inputs
 )
-
-
-@torch.library.register_fake('kapre_fast::inverse_stft')
-def _inverse_stft_fake(stft, spec, threads):
-    shape = _checked_shape(torch.ops.kapre_fast.inverse_stft_shape, stft, spec, threads)
-    if shape is not None:
-        return stft.new_empty(shape, dtype=torch.float32)
-    # Symbolic sizes: the kernels' shape formula (check_inverse_stft_input) on them.
-    front = spec_of(spec)
-    if front.output_data_format == 'channels_last':
-        batch, frames, _, channels = stft.shape
-    else:
-        batch, channels, frames, _ = stft.shape
-    length = (frames - 1) * front.hop_length + front.win_length
-    shape = (
-        (batch, length, channels)
-        if front.input_data_format == 'channels_last'
-        else (batch, channels, length)
-    )
-    return stft.new_empty(shape, dtype=torch.float32)
-
-
 torch.library.register_autograd(
-    'kapre_fast::inverse_stft', _vjp(_composition.inverse_stft), setup_context=_save_input
+    'kapre_fast::inverse_stft', _vjp(inverse_stft_composition), setup_context=_save_inputs
 )
