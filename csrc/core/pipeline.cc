@@ -58,6 +58,10 @@ int64_t default_output_limit() {
   return int64_t{4} << 30;
 }
 std::atomic<int64_t> g_output_limit{default_output_limit()};
+// Results of at least this many bytes without a dB clamp pass are written with non-temporal
+// stores (FrontEndJob::stream_out): past the caches of the cores this project runs on, where a
+// plain store's read-for-ownership doubles the memory traffic (config C, 42 MB).
+std::atomic<int64_t> g_stream_bytes{int64_t{16} << 20};
 
 std::string too_large(int64_t bytes) {
   return "the output would need " + std::to_string(bytes) + " bytes, more than the limit of " +
@@ -312,8 +316,11 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   const IsaKernels& k = isa_kernels();
   const auto plan = get_real_fft_plan(cfg.n_fft);
   std::vector<int64_t> offsets;
-  const FrontEndJob job =
-      make_job(cfg, window, bands, signal, out, &plan->view(), &offsets, k.lanes);
+  FrontEndJob job = make_job(cfg, window, bands, signal, out, &plan->view(), &offsets, k.lanes);
+  // A result larger than the caches that no later pass reads (no dB clamp) is streamed out.
+  const int64_t result_floats = signal.batch * signal.channels * job.n_frames * job.n_features;
+  job.stream_out = !cfg.decibel && cfg.output == OutputKind::kMagnitude &&
+                   result_floats * static_cast<int64_t>(sizeof(float)) >= g_stream_bytes.load();
 
   const int64_t n_signals = signal.batch * signal.channels;
   const int64_t n_tasks = n_signals * job.tiles_per_signal;
@@ -496,6 +503,11 @@ void inverse_real_fft_rows(int64_t n, const float* in, int64_t rows, float* out,
 int64_t set_output_limit(int64_t bytes) {
   if (bytes > 0) g_output_limit.store(bytes);
   return g_output_limit.load();
+}
+
+int64_t set_stream_bytes(int64_t bytes) {
+  if (bytes >= 0) g_stream_bytes.store(bytes);
+  return g_stream_bytes.load();
 }
 
 bool force_isa(const std::string& name) {
