@@ -462,3 +462,28 @@ def test_streamed_results_keep_their_bits(n_fft, hop, channels, data_format, sam
     np.testing.assert_array_equal(misaligned, plain)
     assert np.isnan(buffer[:3]).all() and np.isnan(buffer[3 + plain.size :]).all()
     assert peak_relative_error(plain, reference.compute(spec, x)) < 1e-5
+
+
+def test_each_example_is_clamped_once_whoever_finishes_it():
+    """The dB clamp runs per example in the thread that finishes its last tile: any thread
+    count and split gives the bits of one thread and the reference's clamp, and a NaN stays in
+    its own example."""
+    spec = FrontEnd.melspectrogram(
+        n_fft=256,
+        hop_length=64,
+        n_mels=24,
+        sample_rate=8000,
+        return_decibel=True,
+        db_dynamic_range=30.0,
+    )
+    x = np.random.default_rng(11).standard_normal((7, 2, 3001)).astype(np.float32)
+    x = np.moveaxis(x, 1, 2).copy()  # channels_last, 2 channels
+    x[3, :, 1] *= 1e-4  # one channel far below the other: the clamp binds there
+    x[5, 100, 0] = np.nan
+    one = cpu.compute(spec, x, threads=1)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(cpu.compute(spec, x, threads=threads), one)
+    assert np.isnan(one[5]).all() and np.isfinite(np.delete(one, 5, axis=0)).all()
+    assert (one[3] == one[3].max() - spec.db_dynamic_range).any()  # the clamp binds
+    finite = [0, 1, 2, 3, 4, 6]
+    assert np.abs(one[finite] - reference.compute(spec, x)[finite]).max() < 0.01
