@@ -34,8 +34,8 @@ def time_axis(spec: FrontEnd) -> int:
 
 
 def kernel_attributes(spec: FrontEnd) -> dict:
-    """The kernel arguments (_kernel_args.of) without output and the layouts: what the TF ops and
-    the torch definitions still take separately until they read the whole contract."""
+    """The kernel arguments (_kernel_args.of) without output and the layouts: what the TF ops
+    still take separately until they read the whole contract."""
     args = _kernel_args.of(spec).asdict()
     for name in ('output', *_kernel_args.LAYOUTS):
         del args[name]

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace kapre_fast {
@@ -79,9 +80,9 @@ void check_table(const Tensor& tensor, ScalarType dtype, const char* name, bool 
 // pass .contiguous() tensors (no copy when they already are).
 void check_dense(const Tensor& tensor, const char* name) {
   const auto strides = tensor.strides();
-  check(tensor.is_contiguous(), std::string(name) +
-                                    " must be a contiguous tensor (call .contiguous()), got strides " +
-                                    shape_text(std::vector<int64_t>(strides.begin(), strides.end())));
+  check(tensor.is_contiguous(),
+        std::string(name) + " must be a contiguous tensor (call .contiguous()), got strides " +
+            shape_text(std::vector<int64_t>(strides.begin(), strides.end())));
 }
 
 void check_threads_arg(int64_t threads) {
@@ -89,13 +90,11 @@ void check_threads_arg(int64_t threads) {
   check(err.empty(), err);
 }
 
-// Single-precision attributes: a double that does not survive the cast is rejected, not rounded
-// to infinity.
-float float_argument(double value, const char* name) {
-  const float narrowed = static_cast<float>(value);
-  check(!std::isfinite(value) || std::isfinite(narrowed),
-        std::string(name) + " is out of float32 range, got " + std::to_string(value));
-  return narrowed;
+template <class T>
+const char* schema_type() {
+  if (std::is_same<T, bool>::value) return "bool";
+  if (std::is_same<T, float>::value) return "float";  // a double in torch, narrowed on arrival
+  return "int";
 }
 
 template <class T>
@@ -109,13 +108,15 @@ void check(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument("kapre_fast: " + message);
 }
 
-#define KF_TORCH_SCHEMA(type, schema, name) text += std::string(", ") + schema + " " + #name;
 std::string front_end_schema_scalars() {
   std::string text;
-  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_SCHEMA)
+#define KF_TORCH_SCHEMA(type, name) text += std::string(", ") + schema_type<type>() + " " + #name;
+  KAPRE_FAST_KERNEL_ARGS(KF_TORCH_SCHEMA)
+#undef KF_TORCH_SCHEMA
   return text;
 }
 
+#define KF_TORCH_SCHEMA(type, schema, name) text += std::string(", ") + schema + " " + #name;
 std::string inverse_stft_schema_scalars() {
   std::string text;
   KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_SCHEMA)
@@ -123,12 +124,28 @@ std::string inverse_stft_schema_scalars() {
 }
 #undef KF_TORCH_SCHEMA
 
-#define KF_TORCH_POP(type, schema, name) args.scalars.name = pop<type>(stack, &at);
 FrontEndArgs pop_front_end_args(StableIValue* stack, uint64_t num_args) {
   uint64_t at = 0;
-  FrontEndArgs args{pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), pop<Tensor>(stack, &at),
-                    pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), {}, 0};
-  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_POP)
+  FrontEndArgs args{pop<Tensor>(stack, &at),
+                    pop<Tensor>(stack, &at),
+                    pop<Tensor>(stack, &at),
+                    pop<Tensor>(stack, &at),
+                    pop<Tensor>(stack, &at),
+                    {},
+                    0};
+  // The contract's arguments in its order; a float32 one arrives as a double and must survive
+  // the cast. The stack's tensors are all taken by now: throwing here leaks nothing.
+  auto get = [&](const char* name, auto* value) -> std::string {
+    using T = std::remove_pointer_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, float>) {
+      return narrow_float(pop<double>(stack, &at), name, value);
+    } else {
+      *value = pop<T>(stack, &at);
+      return "";
+    }
+  };
+  const std::string err = read_kernel_args(get, &args.kernel);
+  check(err.empty(), err);
   args.threads = pop<int64_t>(stack, &at);
   STD_TORCH_CHECK(at == num_args, "kapre_fast: front_end's schema has ", num_args,
                   " arguments, its kernel takes ", at);
@@ -138,35 +155,25 @@ FrontEndArgs pop_front_end_args(StableIValue* stack, uint64_t num_args) {
 InverseStftArgs pop_inverse_stft_args(StableIValue* stack, uint64_t num_args) {
   uint64_t at = 0;
   InverseStftArgs args{pop<Tensor>(stack, &at), pop<Tensor>(stack, &at), {}, 0};
+#define KF_TORCH_POP(type, schema, name) args.scalars.name = pop<type>(stack, &at);
   KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_POP)
+#undef KF_TORCH_POP
   args.threads = pop<int64_t>(stack, &at);
   STD_TORCH_CHECK(at == num_args, "kapre_fast: inverse_stft's schema has ", num_args,
                   " arguments, its kernel takes ", at);
   return args;
 }
-#undef KF_TORCH_POP
 
 void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call,
                      std::vector<int32_t>* scratch) {
-  const FrontEndScalars& s = args.scalars;
+  const KernelArgs& s = args.kernel;
   check_threads_arg(args.threads);
   check_table(args.window, ScalarType::Float, "window", contents);
   check_table(args.band_start, ScalarType::Int, "band_start", contents);
   check_table(args.band_length, ScalarType::Int, "band_length", contents);
   check_table(args.band_weights, ScalarType::Float, "band_weights", contents);
-  FrontEndConfig& cfg = call->cfg;
-  cfg.n_fft = s.n_fft;
-  cfg.win_length = s.win_length;
-  cfg.hop_length = s.hop_length;
-  cfg.pad_begin = s.pad_begin;
-  cfg.pad_end = s.pad_end;
-  check(s.power == 1 || s.power == 2, "power must be 1 or 2, got " + std::to_string(s.power));
-  cfg.power = static_cast<int>(s.power);
-  cfg.decibel = s.decibel;
-  cfg.db_multiplier = float_argument(s.db_multiplier, "db_multiplier");
-  cfg.amin = float_argument(s.amin, "amin");
-  cfg.ref_value = float_argument(s.ref_value, "ref_value");
-  cfg.dynamic_range = float_argument(s.dynamic_range, "dynamic_range");
+  const std::string err_config = to_config(s, &call->cfg);
+  check(err_config.empty(), err_config);
   const int64_t n_start = args.band_start.numel(), n_length = args.band_length.numel();
   const int32_t* start = data_of<int32_t>(args.band_start, contents);
   const int32_t* length = data_of<int32_t>(args.band_length, contents);
@@ -187,9 +194,8 @@ void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call
                               (in_first ? "(batch, channels, time)" : "(batch, time, channels)") +
                               ", got shape " + shape_text(dims_of(audio)));
   check_dense(audio, "audio");
-  const std::string err_audio =
-      check_front_end_audio(data_of<float>(audio, contents), dims_of(audio), in_first,
-                            s.output_channels_first, call);
+  const std::string err_audio = check_front_end_audio(
+      data_of<float>(audio, contents), dims_of(audio), in_first, s.output_channels_first, call);
   check(err_audio.empty(), err_audio);
 }
 
@@ -212,8 +218,7 @@ void check_inverse_stft(const InverseStftArgs& args, bool contents, InverseStftC
   check_dense(stft, "stft");
   const std::string err = check_inverse_stft_input(
       data_of<float>(stft, contents), dims_of(stft), data_of<float>(args.window, contents),
-      args.window.numel(), in_first,
-      s.output_channels_first, call);
+      args.window.numel(), in_first, s.output_channels_first, call);
   check(err.empty(), err);
 }
 

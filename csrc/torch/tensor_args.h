@@ -1,8 +1,9 @@
 // The arguments of the PyTorch operators and their checks, written once for the CPU and CUDA
 // kernels (ops_cpu.cc, ops_cuda.cc) and the shape operators of the fake implementations
 // (library.cc). Everything a call needs travels with it: the audio, the window and the
-// filterbank's bands as tensors, and the kernel's scalar arguments (KF_TORCH_FRONT_END_SCALARS,
-// the schema's order). No state outlives a call.
+// filterbank's bands as tensors, and the kernel-call contract's scalar arguments
+// (../core/kernel_args.h: KAPRE_FAST_KERNEL_ARGS, its names, types and order, generate
+// front_end's schema and its decoding). No state outlives a call.
 //
 // Written against LibTorch's stable ABI only (torch/csrc/stable, the C shim), built for the
 // lowest torch it supports (TORCH_TARGET_VERSION, CMakeLists.txt): one binary loads in that torch
@@ -19,26 +20,10 @@
 #include <vector>
 
 #include "../core/call_checks.h"
+#include "../core/kernel_args.h"
 
-// kapre_fast::front_end's scalar arguments after its tensors, in the schema's order: (C++ type,
-// schema type, name). kapre_fast/torch/_ops.py passes them in this order.
-#define KF_TORCH_FRONT_END_SCALARS(X)   \
-  X(int64_t, "int", n_fft)              \
-  X(int64_t, "int", win_length)         \
-  X(int64_t, "int", hop_length)         \
-  X(int64_t, "int", pad_begin)          \
-  X(bool, "bool", pad_end)              \
-  X(int64_t, "int", output)             \
-  X(int64_t, "int", power)              \
-  X(bool, "bool", decibel)              \
-  X(double, "float", db_multiplier)     \
-  X(double, "float", amin)              \
-  X(double, "float", ref_value)         \
-  X(double, "float", dynamic_range)     \
-  X(bool, "bool", input_channels_first) \
-  X(bool, "bool", output_channels_first)
-
-// kapre_fast::inverse_stft's, after the STFT and the synthesis window.
+// kapre_fast::inverse_stft's scalar arguments after the STFT and the synthesis window, in the
+// schema's order: (C++ type, schema type, name); kapre_fast/torch/_ops.py's INVERSE_STFT_SCALARS.
 #define KF_TORCH_INVERSE_STFT_SCALARS(X) \
   X(int64_t, "int", n_fft)               \
   X(int64_t, "int", win_length)          \
@@ -52,22 +37,20 @@ namespace torch_ops {
 using torch::stable::Tensor;
 
 #define KF_TORCH_FIELD(type, schema, name) type name;
-struct FrontEndScalars {
-  KF_TORCH_FRONT_END_SCALARS(KF_TORCH_FIELD)
-};
 struct InverseStftScalars {
   KF_TORCH_INVERSE_STFT_SCALARS(KF_TORCH_FIELD)
 };
 #undef KF_TORCH_FIELD
 
-// ", int n_fft, int win_length, ...": the scalars' part of a schema.
+// ", int n_fft, int win_length, ...": the scalars' part of a schema (front_end's: the contract's
+// arguments, float32 ones as torch's float).
 std::string front_end_schema_scalars();
 std::string inverse_stft_schema_scalars();
 
 // The operators' arguments as popped off a boxed kernel's stack (the stack's references taken).
 struct FrontEndArgs {
   Tensor audio, window, band_start, band_length, band_weights;
-  FrontEndScalars scalars;
+  KernelArgs kernel;
   int64_t threads;
 };
 struct InverseStftArgs {

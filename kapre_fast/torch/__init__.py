@@ -362,6 +362,12 @@ class _FrontEndModule(torch.nn.Module):
     def forward(self, x):
         return _run(self._plan, x, self.threads)
 
+    def __setstate__(self, state):
+        # A plan names a slot of this process: an unpickled module (torch.load, copy.deepcopy)
+        # makes its own.
+        super().__setstate__(state)
+        self._plan = _plan(self.spec)
+
     def extra_repr(self):
         return ', '.join(f'{name}={value!r}' for name, value in self._arguments.items())
 

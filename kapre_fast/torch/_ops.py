@@ -14,8 +14,9 @@ in that torch and every later one (kapre_fast._loader.torch_ops checks the relea
 
 Each call carries everything the kernel needs, as the JAX and TF bindings do: the window and the
 filterbank's bands as 1-D CPU tensors (float32 window and weights, int32 band starts and
-lengths), then the kernel's scalar arguments in FRONT_END_SCALARS' order (INVERSE_STFT_SCALARS':
-the inverse STFT after its synthesis window), then `threads` (0 for every core). front_end_arguments
+lengths), then the kernel-call contract's scalar arguments (kapre_fast._kernel_args: its names in
+its order, FRONT_END_SCALARS; the inverse STFT: INVERSE_STFT_SCALARS after its synthesis
+window), then `threads` (0 for every core). front_end_arguments
 / inverse_stft_arguments build them once per spec; nothing is kept in the library between calls,
 so a torch.export program holds the tables as its constants and runs in a fresh process.
 
@@ -42,27 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import _disable_current_modes
 
-from kapre_fast import _loader, _weights
+from kapre_fast import _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd
 
-# The kernels' scalar arguments after their tensors, in the schemas' order (csrc/torch/
-# tensor_args.h: KF_TORCH_FRONT_END_SCALARS, KF_TORCH_INVERSE_STFT_SCALARS).
-FRONT_END_SCALARS = (
-    'n_fft',
-    'win_length',
-    'hop_length',
-    'pad_begin',
-    'pad_end',
-    'output',
-    'power',
-    'decibel',
-    'db_multiplier',
-    'amin',
-    'ref_value',
-    'dynamic_range',
-    'input_channels_first',
-    'output_channels_first',
-)
+# The operators' scalar arguments after their tensors, in the schemas' order: front_end's are
+# the kernel-call contract's (csrc/core/kernel_args.h), inverse_stft's csrc/torch/tensor_args.h's
+# KF_TORCH_INVERSE_STFT_SCALARS.
+FRONT_END_SCALARS = _kernel_args.NAMES
 INVERSE_STFT_SCALARS = (
     'n_fft',
     'win_length',
@@ -70,8 +57,8 @@ INVERSE_STFT_SCALARS = (
     'input_channels_first',
     'output_channels_first',
 )
-_COMPLEX = _weights.OUTPUT_CODES['complex']
-_MAG_PHASE = _weights.OUTPUT_CODES['mag_phase']
+_COMPLEX = _kernel_args.OUTPUT_CODES['complex']
+_MAG_PHASE = _kernel_args.OUTPUT_CODES['mag_phase']
 
 LIBRARY: Path = _loader.torch_ops()
 
@@ -98,17 +85,11 @@ def traced(arguments: tuple) -> tuple:
 def front_end_arguments(spec: FrontEnd) -> tuple:
     """kapre_fast::front_end's arguments between the audio and `threads` for `spec` (a spec
     without centring: kapre_fast.torch pads first): (window, band_start, band_length,
-    band_weights, *FRONT_END_SCALARS). Cached per spec."""
+    band_weights, *the kernel arguments of _kernel_args.of(spec)). Cached per spec."""
     start, length, weights = _weights.bands(spec)
-    scalars = dict(
-        _weights.kernel_attributes(spec),
-        output=_weights.OUTPUT_CODES[spec.output],
-        input_channels_first=spec.input_data_format == 'channels_first',
-        output_channels_first=spec.output_data_format == 'channels_first',
-    )
     with _disable_current_modes():
         tables = tuple(map(_tensor, (_weights.window(spec), start, length, weights)))
-    return tables + tuple(scalars[name] for name in FRONT_END_SCALARS)
+    return tables + tuple(_kernel_args.of(spec).asdict().values())
 
 
 @functools.lru_cache(maxsize=256)
@@ -262,7 +243,9 @@ def front_end_composition(audio, window, band_start, band_length, band_weights, 
         if band_start.shape[0]:
             n_freq = s['n_fft'] // 2 + 1
             filterbank = _dense_filterbank(band_start, band_length, band_weights, n_freq, features)
-            features = features @ filterbank
+            # A real copy before the product: torch 2.11's traced backward (torch.compile) flattens
+            # the operand with a view its actual strides do not allow.
+            features = features.clone(memory_format=torch.contiguous_format) @ filterbank
         if s['decibel']:
             multiplier, amin = s['db_multiplier'], s['amin']
             log_x = multiplier * torch.log10(torch.clamp(features, min=amin))
