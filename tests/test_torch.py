@@ -569,6 +569,22 @@ torch.testing.assert_close(layer(x), layered, rtol=0, atol=0)
         assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_front_ends_first_used_on_many_threads_at_once():
+    """Plans made concurrently each get their own arguments (a plan names a slot)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = audio(700, 1, seed=21)
+    sizes = [40 + 2 * i for i in range(24)]  # front ends no other test makes
+
+    def run(n_fft):
+        return kft.stft_magnitude(torch.from_numpy(x), n_fft=n_fft, hop_length=17).numpy()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, sizes))
+    for n_fft, result in zip(sizes, results, strict=True):
+        np.testing.assert_array_equal(result, cpu.stft_magnitude(x, n_fft=n_fft, hop_length=17))
+
+
 def test_modules_compute_the_functions_and_train():
     torch.manual_seed(0)
     module = kft.MelSpectrogram(

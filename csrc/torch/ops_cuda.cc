@@ -19,6 +19,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ namespace torch_ops {
 namespace {
 
 using CurrentCudaStream = AOTITorchError (*)(int32_t device_index, void** ret_stream);
+
+// RuntimeError "kapre_fast: <message>" unless ok: a failure of the device, not of the call.
+void check_runtime(bool ok, const std::string& message) {
+  if (!ok) throw std::runtime_error("kapre_fast: " + message);
+}
 
 CurrentCudaStream current_cuda_stream_function() {
   static const CurrentCudaStream function = [] {
@@ -48,17 +54,20 @@ CurrentCudaStream current_cuda_stream_function() {
 // torch's current CUDA stream on `device`, as the cudaStream_t (a void*).
 void* current_stream(int device) {
   const CurrentCudaStream function = current_cuda_stream_function();
-  check(function != nullptr,
-        "torch's current CUDA stream is unavailable (aoti_torch_get_current_cuda_stream not "
-        "found: a CUDA tensor under a torch without libtorch_cuda.so?)");
+  check_runtime(
+      function != nullptr,
+      "torch's current CUDA stream is unavailable (aoti_torch_get_current_cuda_stream not "
+      "found: a CUDA tensor under a torch without libtorch_cuda.so?)");
   void* stream = nullptr;
-  check(function(device, &stream) == AOTI_TORCH_SUCCESS,
-        "torch's current CUDA stream of device " + std::to_string(device) + " is unavailable");
+  check_runtime(
+      function(device, &stream) == AOTI_TORCH_SUCCESS,
+      "torch's current CUDA stream of device " + std::to_string(device) + " is unavailable");
   return stream;
 }
 
 void check_cache(const gpu::CacheStatus& status) {
-  check(status.ok(), status.message);  // a bad call or a CUDA failure (OOM included)
+  check(status.code != gpu::CacheStatus::kInvalid, status.message);  // ValueError: a bad call
+  check_runtime(status.ok(), status.message);                        // a CUDA failure, OOM too
 }
 
 using LaunchFn = std::string (*)(const gpu::FrontEndParams&, const gpu::Geometry&, int, void*);
@@ -96,7 +105,7 @@ void launch(const Tensor& like, const FrontEndConfig& cfg, const float* window,
     gpu::bind_workspace(p, g, nullptr);
   }
   const std::string err = launch_fn(p, g, device, stream);
-  check(err.empty(), err);
+  check_runtime(err.empty(), err);
 }
 
 void front_end_cuda(StableIValue* stack, uint64_t num_args, uint64_t num_outputs) {

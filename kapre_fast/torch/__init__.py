@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 
 import numpy as np
 
@@ -103,15 +104,13 @@ class _Slots:
     source: the compiled program's constants, guarded, never symbolic; a list would be read
     whole, before a plan made during the trace adds its entry)."""
 
-    count = 0
-
 
 _SLOTS = _Slots()
+_SLOT_NUMBERS = itertools.count()  # next() is atomic: threads making plans get distinct slots
 
 
 def _slot(entry: tuple) -> str:
-    name = f's{_Slots.count}'
-    _Slots.count += 1
+    name = f's{next(_SLOT_NUMBERS)}'
     setattr(_SLOTS, name, entry)
     return name
 
