@@ -59,30 +59,35 @@ std::string dtype_name(ScalarType dtype) {
 }
 
 void check_dtype(const Tensor& tensor, ScalarType dtype, const char* name) {
-  check(tensor.scalar_type() == dtype, std::string(name) + " must be " + dtype_name(dtype) +
-                                           ", got " + dtype_name(tensor.scalar_type()));
+  if (tensor.scalar_type() != dtype) {
+    fail(std::string(name) + " must be " + dtype_name(dtype) + ", got " +
+         dtype_name(tensor.scalar_type()));
+  }
 }
 
 // A 1-D table (window, bands) of dtype `dtype` in host memory: the kernels read it on the host
 // (the CUDA kernels upload it into their device cache, csrc/cuda/device_tables.h).
 void check_table(const Tensor& tensor, ScalarType dtype, const char* name, bool contents) {
   check_dtype(tensor, dtype, name);
-  check(tensor.dim() == 1,
-        std::string(name) + " must have 1 axis, got shape " + shape_text(dims_of(tensor)));
-  if (contents) {
-    check(tensor.is_cpu(), std::string(name) + " must be a CPU tensor (the kernels read it on " +
-                               "the host), got one on another device");
+  if (tensor.dim() != 1) {
+    fail(std::string(name) + " must have 1 axis, got shape " + shape_text(dims_of(tensor)));
   }
-  check(tensor.is_contiguous(), std::string(name) + " must be contiguous");
+  if (contents && !tensor.is_cpu()) {
+    fail(std::string(name) +
+         " must be a CPU tensor (the kernels read it on the host), got one "
+         "on another device");
+  }
+  if (!tensor.is_contiguous()) fail(std::string(name) + " must be contiguous");
 }
 
 // A non-contiguous view would need strides the CUDA kernels do not take; the Python wrappers
 // pass .contiguous() tensors (no copy when they already are).
 void check_dense(const Tensor& tensor, const char* name) {
-  const auto strides = tensor.strides();
-  check(tensor.is_contiguous(),
-        std::string(name) + " must be a contiguous tensor (call .contiguous()), got strides " +
-            shape_text(std::vector<int64_t>(strides.begin(), strides.end())));
+  if (!tensor.is_contiguous()) {
+    const auto strides = tensor.strides();
+    fail(std::string(name) + " must be a contiguous tensor (call .contiguous()), got strides " +
+         shape_text(std::vector<int64_t>(strides.begin(), strides.end())));
+  }
 }
 
 void check_threads_arg(int64_t threads) {
@@ -97,6 +102,28 @@ const char* schema_type() {
   return "int";
 }
 
+// An uninitialised contiguous tensor of `shape` and `dtype` on `like`'s device: the C shim's
+// empty_strided (one direct call; torch::stable::new_empty goes through the boxed dispatcher
+// and looks the operator up by name on every call).
+Tensor empty_like_device(const Tensor& like, const std::vector<int64_t>& shape, int32_t dtype) {
+  std::vector<int64_t> strides(shape.size());
+  int64_t stride = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= std::max<int64_t>(shape[i], 1);
+  }
+  int32_t device_type = 0, device_index = 0;
+  STD_TORCH_CHECK(aoti_torch_get_device_type(like.get(), &device_type) == AOTI_TORCH_SUCCESS &&
+                      aoti_torch_get_device_index(like.get(), &device_index) == AOTI_TORCH_SUCCESS,
+                  "kapre_fast: the input's device is unavailable");
+  AtenTensorHandle handle = nullptr;
+  STD_TORCH_CHECK(
+      aoti_torch_empty_strided(static_cast<int64_t>(shape.size()), shape.data(), strides.data(),
+                               dtype, device_type, device_index, &handle) == AOTI_TORCH_SUCCESS,
+      "kapre_fast: allocating the result of shape ", shape_text(shape), " failed");
+  return Tensor(handle);
+}
+
 template <class T>
 const T* data_of(const Tensor& tensor, bool contents) {
   return contents ? static_cast<const T*>(tensor.const_data_ptr()) : nullptr;
@@ -104,8 +131,10 @@ const T* data_of(const Tensor& tensor, bool contents) {
 
 }  // namespace
 
+void fail(const std::string& message) { throw std::invalid_argument("kapre_fast: " + message); }
+
 void check(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument("kapre_fast: " + message);
+  if (!ok) fail(message);
 }
 
 std::string front_end_schema_scalars() {
@@ -190,9 +219,11 @@ void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call
   const Tensor& audio = args.audio;
   check_dtype(audio, ScalarType::Float, "audio");
   const bool in_first = s.input_channels_first;
-  check(audio.dim() == 3, std::string("audio must have 3 axes ") +
-                              (in_first ? "(batch, channels, time)" : "(batch, time, channels)") +
-                              ", got shape " + shape_text(dims_of(audio)));
+  if (audio.dim() != 3) {
+    fail(std::string("audio must have 3 axes ") +
+         (in_first ? "(batch, channels, time)" : "(batch, time, channels)") + ", got shape " +
+         shape_text(dims_of(audio)));
+  }
   check_dense(audio, "audio");
   const std::string err_audio = check_front_end_audio(
       data_of<float>(audio, contents), dims_of(audio), in_first, s.output_channels_first, call);
@@ -211,10 +242,11 @@ void check_inverse_stft(const InverseStftArgs& args, bool contents, InverseStftC
   const Tensor& stft = args.stft;
   check_dtype(stft, ScalarType::ComplexFloat, "stft");
   const bool in_first = s.input_channels_first;
-  check(stft.dim() == 4,
-        std::string("stft must have 4 axes ") +
-            (in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)") +
-            ", got shape " + shape_text(dims_of(stft)));
+  if (stft.dim() != 4) {
+    fail(std::string("stft must have 4 axes ") +
+         (in_first ? "(batch, channels, frames, bins)" : "(batch, frames, bins, channels)") +
+         ", got shape " + shape_text(dims_of(stft)));
+  }
   check_dense(stft, "stft");
   const std::string err = check_inverse_stft_input(
       data_of<float>(stft, contents), dims_of(stft), data_of<float>(args.window, contents),
@@ -224,14 +256,14 @@ void check_inverse_stft(const InverseStftArgs& args, bool contents, InverseStftC
 
 Tensor allocate_features(const Tensor& audio, FrontEndCall* call) {
   const bool complex = call->cfg.output == OutputKind::kComplex;
-  Tensor out = torch::stable::new_empty(audio, call->out_shape,
-                                        complex ? ScalarType::ComplexFloat : ScalarType::Float);
+  Tensor out = empty_like_device(
+      audio, call->out_shape, complex ? aoti_torch_dtype_complex64() : aoti_torch_dtype_float32());
   call->out = static_cast<float*>(out.mutable_data_ptr());
   return out;
 }
 
 Tensor allocate_waveforms(const Tensor& stft, InverseStftCall* call) {
-  Tensor out = torch::stable::new_empty(stft, call->out_shape, ScalarType::Float);
+  Tensor out = empty_like_device(stft, call->out_shape, aoti_torch_dtype_float32());
   call->out = static_cast<float*>(out.mutable_data_ptr());
   return out;
 }

@@ -7,8 +7,8 @@
 //
 // Written against LibTorch's stable ABI only (torch/csrc/stable, the C shim), built for the
 // lowest torch it supports (TORCH_TARGET_VERSION, CMakeLists.txt): one binary loads in that torch
-// and every later one. The checks run before any memory is touched; a failure raises
-// RuntimeError (the only exception the stable ABI carries) whose message starts with
+// and every later one. The checks run before any memory is touched; a failure raises ValueError
+// (a std::invalid_argument: the stable ABI has no TypeError) whose message starts with
 // "kapre_fast: " and names the argument.
 #pragma once
 
@@ -61,7 +61,9 @@ struct InverseStftArgs {
 FrontEndArgs pop_front_end_args(StableIValue* stack, uint64_t num_args);
 InverseStftArgs pop_inverse_stft_args(StableIValue* stack, uint64_t num_args);
 
-// RuntimeError "kapre_fast: <message>" unless ok.
+// ValueError "kapre_fast: <message>" (a std::invalid_argument, which torch raises as ValueError);
+// check: unless ok (build costly messages only on failure: fail).
+[[noreturn]] void fail(const std::string& message);
 void check(bool ok, const std::string& message);
 
 // The checked call: the tables' and the audio's dtypes, ranks and layouts, then the shared
