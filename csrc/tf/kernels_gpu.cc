@@ -19,7 +19,7 @@
 
 #include "../cuda/launch.h"
 #include "../cuda/plan.h"
-#include "op_args.h"
+#include "op_args_gpu.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace kapre_fast {
