@@ -9,9 +9,10 @@ import functools
 
 import numpy as np
 
+from kapre_fast import _kernel_args
 from kapre_fast.spec import FrontEnd
 
-OUTPUT_CODES = {'magnitude': 0, 'mag_phase': 1, 'complex': 2}
+OUTPUT_CODES = _kernel_args.OUTPUT_CODES
 _NO_BANDS = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
 
 
@@ -33,24 +34,12 @@ def time_axis(spec: FrontEnd) -> int:
 
 
 def kernel_attributes(spec: FrontEnd) -> dict:
-    """The framing and dB settings every native front-end entry point takes (the pybind11
-    function's keywords; the TF op's attributes), for audio already centred (see
-    reference.centred: a preset's centring is a padded copy made before the kernel, which has
-    no reflect mode; the kernel then cuts frames of frame_length = n_fft)."""
-    multiplier, amin, ref, dynamic_range = spec.decibel
-    return dict(
-        n_fft=spec.n_fft,
-        win_length=spec.frame_length,
-        hop_length=spec.hop_length,
-        pad_begin=spec.pad_begin_length,
-        pad_end=spec.pad_end,
-        power=spec.power_exponent,
-        decibel=spec.return_decibel,
-        amin=amin,
-        ref_value=ref,
-        dynamic_range=dynamic_range,
-        db_multiplier=multiplier,
-    )
+    """The kernel arguments (_kernel_args.of) without output and the layouts: what the TF ops and
+    the torch definitions still take separately until they read the whole contract."""
+    args = _kernel_args.of(spec).asdict()
+    for name in ('output', *_kernel_args.LAYOUTS):
+        del args[name]
+    return args
 
 
 def centred(spec: FrontEnd, audio, pad):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kapre_fast import _api, _loader, _weights
+from kapre_fast import _api, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
@@ -70,10 +70,7 @@ def _run(spec, x, threads, out, dct):
         start,
         length,
         weights,
-        output=_weights.OUTPUT_CODES[spec.output],
-        **_weights.kernel_attributes(spec),
-        input_channels_first=spec.input_data_format == 'channels_first',
-        output_channels_first=spec.output_data_format == 'channels_first',
+        **_kernel_args.of(spec).asdict(),
         threads=thread_count(threads),
         out=out,
         dct=dct,

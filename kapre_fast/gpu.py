@@ -31,7 +31,7 @@ import threading
 
 import numpy as np
 
-from kapre_fast import _api, _device_tables, _loader, _weights
+from kapre_fast import _api, _device_tables, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
 __all__ = [
@@ -397,32 +397,17 @@ def _upload_plan(key, stream):
             _weights.inverse_window(spec),
             (no_bands, no_bands, np.zeros(0, np.float32)),
         )
-        plan = _cuda.Plan(
-            window,
-            start,
-            length,
-            weights,
-            n_fft=spec.n_fft,
-            win_length=spec.win_length,
-            hop_length=spec.hop_length,
-            pad_begin=0,
-            pad_end=False,
-            output=_weights.OUTPUT_CODES['complex'],
-            decibel=False,
-            amin=spec.db_amin,
-            ref_value=spec.db_ref_value,
-            dynamic_range=spec.db_dynamic_range,
-        )
+        args = _kernel_args.of(spec).replace(pad_begin=0, pad_end=False, output=2, decibel=False)
+        plan = _cuda.Plan(window, start, length, weights, **args.without_layouts())
     else:
-        # The CPU core's attributes: a preset's frame length, power and dB definition included.
+        # The CPU core's arguments: a preset's frame length, power and dB definition included.
         start, length, weights = _weights.bands(spec)
         plan = _cuda.Plan(
             _weights.window(spec),
             start,
             length,
             weights,
-            output=_weights.OUTPUT_CODES[spec.output],
-            **_weights.kernel_attributes(spec),
+            **_kernel_args.of(spec).without_layouts(),
         )
     (floats, ints), done = _to_device([plan.floats, plan.ints], device, stream)
     return plan, floats, ints, done

@@ -207,7 +207,7 @@ class _NumpyAdapter(_Adapter):
         # the cost). `audio` is already float32, 3-D and padded (the kernel spec pads nothing).
         prepared = getattr(self, '_prepared', None)
         if prepared is None or prepared[0] is not spec:
-            from kapre_fast import _loader, _weights, cpu
+            from kapre_fast import _kernel_args, _loader, _weights, cpu
 
             start, length, weights = _weights.bands(spec)
             arguments = dict(
@@ -215,10 +215,7 @@ class _NumpyAdapter(_Adapter):
                 band_start=start,
                 band_length=length,
                 band_weights=weights,
-                output=_weights.OUTPUT_CODES[spec.output],
-                **_weights.kernel_attributes(spec),
-                input_channels_first=False,
-                output_channels_first=spec.output_data_format == 'channels_first',
+                **_kernel_args.of(spec).replace(input_channels_first=False).asdict(),
                 threads=cpu.thread_count(self.threads),
             )
             prepared = self._prepared = (spec, _loader.core().frontend, arguments)

@@ -14,6 +14,8 @@ import numpy as np
 with atheris.instrument_imports():
     from kapre_fast import _loader
 
+from helpers import contract_keywords
+
 core = _loader.core()
 core.output_limit(32 << 20)  # huge requests must be refused, not allocated
 ACCEPTABLE = (ValueError, TypeError, OverflowError)
@@ -68,19 +70,23 @@ def test_one_input(data):
                 bands[0],
                 bands[1],
                 _array(fdp, 1, 200),
-                _int(fdp),
-                _int(fdp),
-                _int(fdp),
-                _int(fdp),
-                fdp.ConsumeBool(),
-                fdp.ConsumeIntInRange(-1, 3),
-                fdp.ConsumeBool(),
-                fdp.ConsumeFloat(),
-                fdp.ConsumeFloat(),
-                fdp.ConsumeFloat(),
-                fdp.ConsumeBool(),
-                fdp.ConsumeBool(),
-                fdp.ConsumeIntInRange(-1, 2),
+                threads=fdp.ConsumeIntInRange(-1, 2),
+                **contract_keywords(
+                    _int(fdp),
+                    _int(fdp),
+                    _int(fdp),
+                    _int(fdp),
+                    fdp.ConsumeBool(),
+                    fdp.ConsumeIntInRange(-1, 3),
+                    fdp.ConsumeBool(),
+                    fdp.ConsumeFloat(),
+                    fdp.ConsumeFloat(),
+                    fdp.ConsumeFloat(),
+                    fdp.ConsumeBool(),
+                    fdp.ConsumeBool(),
+                    fdp.ConsumeIntInRange(-1, 3),
+                    fdp.ConsumeFloat(),
+                ),
             )
         elif which == 1:
             core.istft(

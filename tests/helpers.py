@@ -280,3 +280,11 @@ def kapre_output(function: str, x: np.ndarray, **kwargs) -> np.ndarray:
         else:
             layer = getattr(composed, _COMPOSED[function])(input_shape=x.shape[1:], **kwargs)
         return layer(tf.constant(x)).numpy()
+
+
+def contract_keywords(*values) -> dict:
+    """The kernel-call contract's arguments (kapre_fast/_kernel_args.py), given in its order,
+    as the keywords the native modules take: for fuzzers that draw them positionally."""
+    from kapre_fast import _kernel_args
+
+    return dict(zip(_kernel_args.NAMES, values, strict=True))

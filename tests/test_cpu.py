@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import peak_relative_error
-from kapre_fast import FrontEnd, _loader, cpu, reference
+from kapre_fast import FrontEnd, _kernel_args, _loader, cpu, reference
 
 core = _loader.core()
 ISAS = [isa for isa in ('avx512', 'avx2', 'sse2') if core.force_isa(isa)]
@@ -325,19 +325,8 @@ def _raw(**changes):
         band_start=start,
         band_length=length,
         band_weights=weights,
-        n_fft=512,
-        win_length=400,
-        hop_length=160,
-        pad_begin=0,
-        pad_end=False,
-        output=0,
-        decibel=True,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
-        input_channels_first=False,
-        output_channels_first=False,
         threads=1,
+        **_kernel_args.of(spec).asdict(),
     )
     args.update(changes)
     return core.frontend(**args)

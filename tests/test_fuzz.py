@@ -16,7 +16,8 @@ hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from kapre_fast import FrontEnd, _loader, cpu  # noqa: E402
+from helpers import contract_keywords  # noqa: E402
+from kapre_fast import FrontEnd, _kernel_args, _loader, cpu  # noqa: E402
 
 core = _loader.core()
 
@@ -137,21 +138,23 @@ def test_raw_frontend_never_crashes(
             starts,
             lengths,
             weights,
-            n_fft,
-            win,
-            hop,
-            pad,
-            pad_end,
-            output,
-            decibel,
-            amin,
-            ref,
-            rng,
-            cf_in,
-            cf_out,
-            threads,
-            power=power,
-            db_multiplier=multiplier,
+            threads=threads,
+            **contract_keywords(
+                n_fft,
+                win,
+                hop,
+                pad,
+                pad_end,
+                output,
+                decibel,
+                amin,
+                ref,
+                rng,
+                cf_in,
+                cf_out,
+                power,
+                multiplier,
+            ),
         )
     except (*ACCEPTABLE, OverflowError):
         return
@@ -159,24 +162,10 @@ def test_raw_frontend_never_crashes(
 
 
 # One valid mel/dB call (1 x 4000 samples: 23 frames x 64 mels) whose `out` the fuzzer picks.
-_MEL_ARGS = dict(
-    n_fft=512,
-    win_length=400,
-    hop_length=160,
-    pad_begin=0,
-    pad_end=False,
-    output=0,
-    decibel=True,
-    amin=1e-5,
-    ref_value=1.0,
-    dynamic_range=80.0,
-    input_channels_first=False,
-    output_channels_first=False,
-    threads=2,
-)
 _MEL_SPEC = FrontEnd.melspectrogram(
     n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
 )
+_MEL_ARGS = dict(_kernel_args.of(_MEL_SPEC).asdict(), threads=2)
 _MEL_AUDIO = np.random.default_rng(1).standard_normal((1, 4000, 1)).astype(np.float32)
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
 
-from kapre_fast import _loader  # noqa: E402
+from kapre_fast import _kernel_args, _loader  # noqa: E402
 from kapre_fast.jax import _ops  # noqa: E402  (registers the targets)
 
 core = _loader.core()
@@ -169,28 +169,9 @@ def test_raw_front_end_target_never_crashes(
         return
     # Accepted: the same numbers as the NumPy module on the same (4-D-or-less) problem.
     if audio.ndim == 3:
-        theirs = core.frontend(
-            audio,
-            window,
-            starts,
-            lengths,
-            weights,
-            n_fft,
-            win,
-            hop,
-            pad,
-            pad_end,
-            output,
-            decibel,
-            amin,
-            1.0,
-            dr,
-            cf_in,
-            cf_out,
-            1,
-            power=power,
-            db_multiplier=multiplier,
-        )
+        # The same kernel-call contract, by the same names.
+        contract = {name: attrs[name] for name in _kernel_args.NAMES}
+        theirs = core.frontend(audio, window, starts, lengths, weights, threads=1, **contract)
         np.testing.assert_array_equal(ours, theirs)
     assert ours.ndim == audio.ndim + 1
 

@@ -30,7 +30,7 @@ from helpers import (
     split_channels,
     to_input_layout,
 )
-from kapre_fast import FrontEnd, _loader, _weights, cpu, reference
+from kapre_fast import FrontEnd, _kernel_args, _loader, _weights, cpu, reference
 
 emulation = pytest.importorskip(
     'kapre_fast._gpu_emulation', reason='kapre_fast was built without its GPU emulation module'
@@ -59,8 +59,7 @@ def gpu_plan(module, spec):
         start,
         length,
         weights,
-        output=_weights.OUTPUT_CODES[spec.output],
-        **_weights.kernel_attributes(spec),
+        **_kernel_args.of(spec).without_layouts(),
     )
 
 
@@ -84,21 +83,13 @@ def inverse_plan(module, spec):
     """The Plan of an inverse STFT for the forward `spec`: its synthesis window, complex output,
     no filterbank, no dB (as kapre_fast.gpu.istft builds it)."""
     no_bands = np.zeros(0, np.int32)
+    args = _kernel_args.of(spec).replace(pad_begin=0, pad_end=False, output=2, decibel=False)
     return module.Plan(
         _weights.inverse_window(spec),
         no_bands,
         no_bands,
         np.zeros(0, np.float32),
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        pad_begin=0,
-        pad_end=False,
-        output=_weights.OUTPUT_CODES['complex'],
-        decibel=False,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
+        **args.without_layouts(),
     )
 
 
@@ -578,6 +569,8 @@ def test_plan_reuses_the_core_checks():
         amin=1e-5,
         ref_value=1.0,
         dynamic_range=80.0,
+        power=1,
+        db_multiplier=10.0,
     )
     window = _weights.window(spec)
     for changes, message in [
@@ -590,6 +583,20 @@ def test_plan_reuses_the_core_checks():
     ]:
         with pytest.raises(ValueError, match=message):
             emulation.Plan(window, start, length, weights, **{**good, **changes})
+    # The kernel-call contract's keywords: all of them, by name and type, nothing else (the
+    # layouts are the launch's).
+    for changes, message in [
+        (dict(nfft=512), 'unexpected keyword argument nfft'),
+        (dict(input_channels_first=False), 'unexpected keyword argument input_channels_first'),
+        (dict(decibel='yes'), 'decibel must be a bool, got str'),
+        (dict(n_fft='512'), 'n_fft must be a number, got str'),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            emulation.Plan(window, start, length, weights, **{**good, **changes})
+    with pytest.raises(TypeError, match='missing keyword argument power'):
+        emulation.Plan(
+            window, start, length, weights, **{k: v for k, v in good.items() if k != 'power'}
+        )
     with pytest.raises(TypeError, match='window'):
         emulation.Plan(window.astype(np.float64), start, length, weights, **good)
     plan = emulation.Plan(window, start, length, weights, **good)

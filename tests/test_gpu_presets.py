@@ -22,7 +22,7 @@ from helpers import (
     record_agreement,
     to_input_layout,
 )
-from kapre_fast import FrontEnd, _loader, _weights, cpu, reference
+from kapre_fast import FrontEnd, _kernel_args, _loader, _weights, cpu, reference
 from kapre_fast.spec import pcen_constants
 from test_gpu_emulation import FakeDeviceArray, emulate, emulation, host_gpu  # noqa: F401
 
@@ -180,7 +180,8 @@ def test_preset_silence_and_short_audio(host_gpu):
 
 
 def test_kapre_default_keeps_its_bits_through_the_new_attributes():
-    """power=1, db_multiplier=10 spelled out on the plan give the default's bits."""
+    """power=1, db_multiplier=10 spelled out on the plan give the bits of the kernel arguments
+    kapre's spec makes (_kernel_args.of)."""
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, n_mels=40, return_decibel=True)
     x = np.asarray(_audio(1, 'channels_last', seed=5), np.float32)
     start, length, weights = _weights.bands(spec)
@@ -196,7 +197,9 @@ def test_kapre_default_keeps_its_bits_through_the_new_attributes():
         ref_value=1.0,
         dynamic_range=80.0,
     )
-    plain = emulation.Plan(_weights.window(spec), start, length, weights, **common)
+    plain = emulation.Plan(
+        _weights.window(spec), start, length, weights, **_kernel_args.of(spec).without_layouts()
+    )
     spelled = emulation.Plan(
         _weights.window(spec), start, length, weights, power=1, db_multiplier=10.0, **common
     )
@@ -205,9 +208,13 @@ def test_kapre_default_keeps_its_bits_through_the_new_attributes():
         emulation.frontend(spelled, x, **run), emulation.frontend(plain, x, **run)
     )
     with pytest.raises(ValueError, match='power must be 1 or 2'):
-        emulation.Plan(_weights.window(spec), start, length, weights, power=3, **common)
+        emulation.Plan(
+            _weights.window(spec), start, length, weights, power=3, db_multiplier=10.0, **common
+        )
     with pytest.raises(ValueError, match='db_multiplier'):
-        emulation.Plan(_weights.window(spec), start, length, weights, db_multiplier=-1.0, **common)
+        emulation.Plan(
+            _weights.window(spec), start, length, weights, power=1, db_multiplier=-1.0, **common
+        )
 
 
 # ----- MFCC -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import peak_relative_error, to_input_layout
-from kapre_fast import _loader, _weights, cpu, reference
+from kapre_fast import _kernel_args, _loader, _weights, cpu, reference
 from kapre_fast.spec import FrontEnd, mfcc_matrix
 
 core = _loader.core()
@@ -76,17 +76,13 @@ def test_the_clamp_comes_before_the_dct_and_nan_spreads_over_its_example(noise_b
 def _raw(x, dct, **overrides):
     spec = FrontEnd.melspectrogram(return_decibel=True, **MEL)
     start, length, weights = _weights.bands(spec)
-    attributes = dict(_weights.kernel_attributes(spec), **overrides)
     return core.frontend(
         x,
         _weights.window(spec),
         start,
         length,
         weights,
-        output=0,
-        **attributes,
-        input_channels_first=False,
-        output_channels_first=False,
+        **_kernel_args.of(spec).replace(**overrides).asdict(),
         threads=1,
         dct=dct,
     )

@@ -20,16 +20,12 @@ namespace kapre_fast {
 namespace gpu {
 namespace py = pybind11;
 
+// The contract's arguments as keywords, without the layouts (given per launch).
 inline std::unique_ptr<GpuPlan> make_plan(const py::array& window, const py::array& band_start,
                                           const py::array& band_length,
-                                          const py::array& band_weights, int64_t n_fft,
-                                          int64_t win_length, int64_t hop_length, int64_t pad_begin,
-                                          bool pad_end, int output, bool decibel, float amin,
-                                          float ref_value, float dynamic_range, int power,
-                                          float db_multiplier) {
-  const FrontEndConfig cfg =
-      make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output, decibel, amin,
-                  ref_value, dynamic_range, power, db_multiplier);
+                                          const py::array& band_weights, const py::kwargs& kwargs) {
+  KernelArgs args;
+  const FrontEndConfig cfg = config_from_keywords(kwargs, false, &args);
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   try {
@@ -224,10 +220,7 @@ inline void bind_plan(py::module_& m) {
   py::class_<GpuPlan>(m, "Plan", py::module_local(),
                       "A checked front end and its tables (FFT passes, window, filterbank).")
       .def(py::init(&make_plan), py::arg("window"), py::arg("band_start"), py::arg("band_length"),
-           py::arg("band_weights"), py::kw_only(), py::arg("n_fft"), py::arg("win_length"),
-           py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
-           py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
-           py::arg("power") = 1, py::arg("db_multiplier") = 10.0f)
+           py::arg("band_weights"))
       .def_property_readonly("floats", [](const GpuPlan& p) { return read_only_copy(p.floats()); })
       .def_property_readonly("ints", [](const GpuPlan& p) { return read_only_copy(p.ints()); })
       .def_property_readonly("n_features", &GpuPlan::n_features)

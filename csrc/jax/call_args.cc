@@ -64,22 +64,10 @@ ffi::Error invalid(const std::string& message) {
 ffi::Error check_front_end(const FrontEndAttrs& a, const ffi::AnyBuffer& audio,
                            const ffi::AnyBuffer& result, FrontEndCall* call) {
   if (ffi::Error error = as_error(check_threads(a.threads)); error.failure()) return error;
-  // Narrowed to the core's int only when in range; check_config then checks it with the output.
-  if (a.power < 1 || a.power > 2) {
-    return invalid("power must be 1 or 2, got " + std::to_string(a.power));
-  }
   FrontEndConfig& cfg = call->cfg;
-  cfg.n_fft = a.n_fft;
-  cfg.win_length = a.win_length;
-  cfg.hop_length = a.hop_length;
-  cfg.pad_begin = a.pad_begin;
-  cfg.pad_end = a.pad_end;
-  cfg.power = static_cast<int>(a.power);
-  cfg.decibel = a.decibel;
-  cfg.db_multiplier = a.db_multiplier;
-  cfg.amin = a.amin;
-  cfg.ref_value = a.ref_value;
-  cfg.dynamic_range = a.dynamic_range;
+  if (ffi::Error error = as_error(to_config(kernel_args_of(a), &cfg)); error.failure()) {
+    return error;
+  }
   if (ffi::Error error = as_error(check_front_end_config(
           a.output, a.window.begin(), static_cast<int64_t>(a.window.size()), a.band_start.begin(),
           static_cast<int64_t>(a.band_start.size()), a.band_length.begin(),

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "../core/call_checks.h"
+#include "../core/kernel_args.h"
 #include "../core/pipeline.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -21,15 +22,12 @@ namespace jax_ffi {
 
 namespace ffi = ::xla::ffi;
 
-// kapre_fast_front_end's attributes (kapre_fast/jax/_ops.py names them).
+// kapre_fast_front_end's attributes: the kernel-call contract's (../core/kernel_args.h, named
+// and ordered as there; kapre_fast/jax/_ops.py passes them), then the threads and the tables.
 struct FrontEndAttrs {
-  int64_t n_fft, win_length, hop_length, pad_begin;
-  bool pad_end;
-  int64_t output;  // 0 magnitude, 1 mag_phase, 2 complex
-  int64_t power;   // 1: |X| (kapre); 2: |X|^2 (a preset's power spectrum)
-  bool decibel;
-  float db_multiplier, amin, ref_value, dynamic_range;  // 10 (kapre, power) or 20 (magnitude)
-  bool input_channels_first, output_channels_first;
+#define KAPRE_FAST_FIELD(type, name) type name;
+  KAPRE_FAST_KERNEL_ARGS(KAPRE_FAST_FIELD)
+#undef KAPRE_FAST_FIELD
   int64_t threads;  // 0: every core; the CUDA handlers check it and ignore it
   ffi::Span<const float> window;
   ffi::Span<const int32_t> band_start, band_length;
@@ -75,21 +73,15 @@ ffi::Error run_guarded(Fn&& fn) {
 
 // Decoding of the attribute dictionaries into the structs above: each handler binds one struct
 // (.Attrs<...>()), so the CPU and CUDA handlers cannot drift apart in names, order or types.
+#define KAPRE_FAST_MEMBER(type, name) ::xla::ffi::StructMember<type>(#name),
 XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
-    kapre_fast::jax_ffi::FrontEndAttrs, ::xla::ffi::StructMember<int64_t>("n_fft"),
-    ::xla::ffi::StructMember<int64_t>("win_length"),
-    ::xla::ffi::StructMember<int64_t>("hop_length"), ::xla::ffi::StructMember<int64_t>("pad_begin"),
-    ::xla::ffi::StructMember<bool>("pad_end"), ::xla::ffi::StructMember<int64_t>("output"),
-    ::xla::ffi::StructMember<int64_t>("power"), ::xla::ffi::StructMember<bool>("decibel"),
-    ::xla::ffi::StructMember<float>("db_multiplier"), ::xla::ffi::StructMember<float>("amin"),
-    ::xla::ffi::StructMember<float>("ref_value"), ::xla::ffi::StructMember<float>("dynamic_range"),
-    ::xla::ffi::StructMember<bool>("input_channels_first"),
-    ::xla::ffi::StructMember<bool>("output_channels_first"),
-    ::xla::ffi::StructMember<int64_t>("threads"),
+    kapre_fast::jax_ffi::FrontEndAttrs,
+    KAPRE_FAST_KERNEL_ARGS(KAPRE_FAST_MEMBER)::xla::ffi::StructMember<int64_t>("threads"),
     ::xla::ffi::StructMember<::xla::ffi::Span<const float>>("window"),
     ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>("band_start"),
     ::xla::ffi::StructMember<::xla::ffi::Span<const int32_t>>("band_length"),
     ::xla::ffi::StructMember<::xla::ffi::Span<const float>>("band_weights"));
+#undef KAPRE_FAST_MEMBER
 
 XLA_FFI_REGISTER_STRUCT_ATTR_DECODING(
     kapre_fast::jax_ffi::InverseStftAttrs, ::xla::ffi::StructMember<int64_t>("n_fft"),

@@ -7,6 +7,7 @@
 #include <complex>
 #include <string>
 
+#include "../core/call_checks.h"
 #include "../core/fft_plan.h"
 #include "../core/layout.h"
 #include "../core/pcen.h"
@@ -53,16 +54,13 @@ py::array checked_out(const py::object& out_arg, const py::dtype& dtype,
 }
 
 py::array frontend(const py::array& audio, const py::array& window, const py::array& band_start,
-                   const py::array& band_length, const py::array& band_weights, int64_t n_fft,
-                   int64_t win_length, int64_t hop_length, int64_t pad_begin, bool pad_end,
-                   int output, bool decibel, float amin, float ref_value, float dynamic_range,
-                   bool input_channels_first, bool output_channels_first, int threads,
-                   const py::object& out_arg, int power, float db_multiplier,
-                   const py::object& dct_arg) {
+                   const py::array& band_length, const py::array& band_weights, int threads,
+                   const py::object& out_arg, const py::object& dct_arg, const py::kwargs& kwargs) {
   const ParallelFor parallel = pool(threads);
-  const FrontEndConfig cfg =
-      make_config(n_fft, win_length, hop_length, pad_begin, pad_end, output, decibel, amin,
-                  ref_value, dynamic_range, power, db_multiplier);
+  KernelArgs args;
+  const FrontEndConfig cfg = config_from_keywords(kwargs, true, &args);
+  const bool input_channels_first = args.input_channels_first;
+  const bool output_channels_first = args.output_channels_first;
   const float* win = contiguous_1d<float>(window, "window", "float32");
   const BandView bands = read_bands(band_start, band_length, band_weights);
   std::string err = check_config(cfg, window.shape(0), bands);
@@ -171,8 +169,10 @@ py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, i
                 int64_t hop_length, bool input_channels_first, bool output_channels_first,
                 int threads) {
   const ParallelFor parallel = pool(threads);
-  FrontEndConfig cfg =
-      make_config(n_fft, win_length, hop_length, 0, false, 2, false, 1e-5f, 1.0f, 80.0f);
+  InverseStftCall call;  // the framing only; the shared checks (call_checks.h) do the rest
+  call.cfg.n_fft = n_fft;
+  call.cfg.win_length = win_length;
+  call.cfg.hop_length = hop_length;
   require_dtype<std::complex<float>>(stft, "stft", "complex64");
   require(stft.ndim() == 4, std::string("stft must be 4-D ") +
                                 (input_channels_first ? "(batch, channels, frames, bins)"
@@ -180,23 +180,19 @@ py::array istft(const py::array& stft, const py::array& window, int64_t n_fft, i
                                 ", got " + std::to_string(stft.ndim()) + " dimensions");
   require(stft.flags() & py::array::c_style, "stft must be C-contiguous");
   const float* win = contiguous_1d<float>(window, "window", "float32");
-  const int64_t b = stft.shape(0);
-  const int64_t c = input_channels_first ? stft.shape(1) : stft.shape(3);
-  const int64_t f = input_channels_first ? stft.shape(2) : stft.shape(1);
-  const int64_t k = input_channels_first ? stft.shape(3) : stft.shape(2);
-  const ComplexInputView in =
-      contiguous_complex(static_cast<const float*>(stft.data()), b, c, f, k, input_channels_first);
-  const std::string err = check_istft(cfg, window.shape(0), in);
+  const std::vector<int64_t> dims(stft.shape(), stft.shape() + 4);
+  const std::string err =
+      check_inverse_stft_input(static_cast<const float*>(stft.data()), dims, win, window.shape(0),
+                               input_channels_first, output_channels_first, &call);
   require(err.empty(), err);
-  const int64_t length = istft_length(cfg, f);
-  std::vector<py::ssize_t> shape = output_channels_first ? std::vector<py::ssize_t>{b, c, length}
-                                                         : std::vector<py::ssize_t>{b, length, c};
-  py::array result(py::dtype::of<float>(), shape);
-  const SignalOutView out = contiguous_signal_out(static_cast<float*>(result.mutable_data()), c,
-                                                  length, output_channels_first);
+  py::array result(py::dtype::of<float>(),
+                   std::vector<py::ssize_t>(call.out_shape.begin(), call.out_shape.end()));
+  const SignalOutView out =
+      contiguous_signal_out(static_cast<float*>(result.mutable_data()), call.in.channels,
+                            call.length, output_channels_first);
   {
     py::gil_scoped_release release;
-    compute_istft(cfg, win, in, out, parallel);
+    compute_istft(call.cfg, win, call.in, out, parallel);
   }
   return result;
 }
@@ -243,13 +239,12 @@ py::array irfft(const py::array& X, int64_t n, int threads) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "kapre_fast's native CPU core (fused framing, window, FFT, filterbank, dB).";
   m.attr("MAX_N_FFT") = kMaxFftLength;
+  // The kernel-call contract's arguments (../core/kernel_args.h) as keywords.
   m.def("frontend", &frontend, py::arg("audio"), py::arg("window"), py::arg("band_start"),
-        py::arg("band_length"), py::arg("band_weights"), py::arg("n_fft"), py::arg("win_length"),
-        py::arg("hop_length"), py::arg("pad_begin"), py::arg("pad_end"), py::arg("output"),
-        py::arg("decibel"), py::arg("amin"), py::arg("ref_value"), py::arg("dynamic_range"),
-        py::arg("input_channels_first"), py::arg("output_channels_first"), py::arg("threads"),
-        py::arg("out") = py::none(), py::arg("power") = 1, py::arg("db_multiplier") = 10.0f,
-        py::arg("dct") = py::none());
+        py::arg("band_length"), py::arg("band_weights"), py::kw_only(), py::arg("threads"),
+        py::arg("out") = py::none(), py::arg("dct") = py::none());
+  m.def("kernel_arg_signature", &kernel_arg_signature,
+        "The kernel-call contract's argument names and types, in order.");
   m.def("pcen", &pcen, py::arg("features"), py::arg("b"), py::arg("gain"), py::arg("bias"),
         py::arg("power"), py::arg("eps"), py::arg("channels_first"), py::arg("threads"),
         py::arg("out") = py::none(),

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
+#include "../core/kernel_args.h"
 #include "../core/pipeline.h"
 
 namespace kapre_fast {
@@ -34,25 +36,51 @@ const T* contiguous_1d(const pybind11::array& a, const char* name, const char* d
   return static_cast<const T*>(a.data());
 }
 
-inline FrontEndConfig make_config(int64_t n_fft, int64_t win_length, int64_t hop_length,
-                                  int64_t pad_begin, bool pad_end, int output, bool decibel,
-                                  float amin, float ref_value, float dynamic_range, int power = 1,
-                                  float db_multiplier = 10.0f) {
-  require(output >= 0 && output <= 2,
-          "output kind must be 0, 1 or 2, got " + std::to_string(output));
+// The kernel-call contract (../core/kernel_args.h) from Python keywords: every argument by its
+// name, nothing else. with_layouts false: the two layout flags are not among them (the GPU
+// plan takes its layouts per launch). TypeError for a missing, unknown or mistyped keyword,
+// ValueError for a value out of range.
+inline FrontEndConfig config_from_keywords(const pybind11::kwargs& kwargs, bool with_layouts,
+                                           KernelArgs* args) {
+  namespace py = pybind11;
+  std::size_t used = 0;
+  auto get = [&](const char* name, auto* value) -> std::string {
+    using T = std::remove_pointer_t<decltype(value)>;
+    const bool layout = std::string(name).find("channels_first") != std::string::npos;
+    if (layout && !with_layouts) return "";
+    if (!kwargs.contains(name)) {
+      throw py::type_error(std::string("missing keyword argument ") + name);
+    }
+    const py::handle item = kwargs[name];
+    ++used;
+    try {
+      if constexpr (std::is_same_v<T, float>) {
+        const std::string err = narrow_float(item.cast<double>(), name, value);
+        require(err.empty(), err);
+      } else {
+        *value = item.cast<T>();
+      }
+    } catch (const py::cast_error&) {
+      throw py::type_error(std::string(name) + " must be " +
+                           (std::is_same_v<T, bool> ? "a bool" : "a number") + ", got " +
+                           py::str(py::type::of(item).attr("__name__")).cast<std::string>());
+    }
+    return "";
+  };
+  read_kernel_args(get, args);
+  if (used != kwargs.size()) {
+    const std::string signature = " " + kernel_arg_signature();
+    for (const auto& item : kwargs) {
+      const std::string name = py::str(item.first);
+      if (signature.find(" " + name + ":") == std::string::npos ||
+          (!with_layouts && name.find("channels_first") != std::string::npos)) {
+        throw py::type_error("unexpected keyword argument " + name);
+      }
+    }
+  }
   FrontEndConfig cfg;
-  cfg.n_fft = n_fft;
-  cfg.win_length = win_length;
-  cfg.hop_length = hop_length;
-  cfg.pad_begin = pad_begin;
-  cfg.pad_end = pad_end;
-  cfg.output = static_cast<OutputKind>(output);
-  cfg.decibel = decibel;
-  cfg.amin = amin;
-  cfg.ref_value = ref_value;
-  cfg.dynamic_range = dynamic_range;
-  cfg.power = power;
-  cfg.db_multiplier = db_multiplier;
+  const std::string err = to_config(*args, &cfg);
+  require(err.empty(), err);
   return cfg;
 }
 

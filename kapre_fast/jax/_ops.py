@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kapre_fast import _loader, _weights
+from kapre_fast import _kernel_args, _loader, _weights
 from kapre_fast.jax import _composition
 from kapre_fast.spec import FrontEnd
 
@@ -122,11 +122,8 @@ def _front_end_call(spec: FrontEnd, audio, threads: int):
     return call(
         audio,
         **_attributes(
-            **_weights.kernel_attributes(spec),
+            **_kernel_args.of(spec).asdict(),
             threads=threads,
-            output=_weights.OUTPUT_CODES[spec.output],
-            input_channels_first=spec.input_data_format == 'channels_first',
-            output_channels_first=spec.output_data_format == 'channels_first',
         ),
         window=_weights.window(spec),
         band_start=start,
