@@ -106,6 +106,15 @@ class AttrReader {
   }
   bool ok() const { return status_.ok(); }
 
+  // Whether the node has the attribute (false after a failure).
+  bool has(const char* name) {
+    return ok() && TF_OpKernelConstruction_HasAttr(ctx_, name, status_.get()) && ok();
+  }
+  // Fails the construction with InvalidArgument (unless it failed already).
+  void invalid(const std::string& message) {
+    if (ok()) TF_SetStatus(status_.get(), TF_INVALID_ARGUMENT, message.c_str());
+  }
+
   void get(const char* name, int64_t* value) {
     if (ok()) TF_OpKernelConstruction_GetAttrInt64(ctx_, name, value, status_.get());
   }

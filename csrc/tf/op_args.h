@@ -1,8 +1,9 @@
 // What the CPU kernels (kernels.cc) read from TensorFlow through its C kernel API: the
-// attributes (once, in the constructor) and each call's inputs, checked with the core's check_*
-// functions before any memory is touched, then the allocated output. The messages are those of
-// the GPU kernels (op_args_gpu.h, TensorFlow's C++ API, built per release): both reject the same
-// inputs with the same InvalidArgument words (eager calls skip the shape functions).
+// attributes (once, in the constructor, through the kernel-call contract) and each call's inputs,
+// checked with the core's check_* functions before any memory is touched, then the allocated
+// output. The messages are those of the GPU kernels (op_args_gpu.h, TensorFlow's C++ API, built per
+// release): both reject the same inputs with the same InvalidArgument words (eager calls skip the
+// shape functions).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/kernel_args.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
 #include "c_api_util.h"
@@ -26,39 +28,52 @@ struct Attrs {
   bool mfcc = false;  // KapreFastMfcc: decibel magnitudes, then the dct input's matrix
 };
 
-// False (and the construction failed with TensorFlow's message) when an attribute is missing.
+// The kernel-call contract (csrc/core/kernel_args.h) from the node's attributes, then its
+// FrontEndConfig (to_config). Each argument is the attribute of its name, except the layouts
+// (the string attributes input_format / output_format) and output (KapreFastFrontEnd's string
+// attribute 'magnitude' / 'mag_phase'). An argument the op has no attribute for keeps the op's
+// fixed value: complex output without dB for the STFT and its inverse, dB magnitudes for MFCC,
+// FrontEndConfig's defaults for the rest. False (and the construction failed with a message
+// naming the attribute) on a missing attribute or a value to_config refuses.
 inline bool read_attrs(TF_OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
+  const FrontEndConfig defaults;
+  KernelArgs args;
+  args.output = kind == OpKind::kStft || kind == OpKind::kInverseStft ? 2 : 0;
+  args.decibel = kind == OpKind::kMfcc;
+  args.power = defaults.power;
+  args.amin = defaults.amin;
+  args.ref_value = defaults.ref_value;
+  args.dynamic_range = defaults.dynamic_range;
+  args.db_multiplier = defaults.db_multiplier;
   tf_c::AttrReader attr(ctx);
-  FrontEndConfig& cfg = a->cfg;
-  attr.get("n_fft", &cfg.n_fft);
-  attr.get("win_length", &cfg.win_length);
-  attr.get("hop_length", &cfg.hop_length);
-  std::string in_format, out_format;
-  attr.get("input_format", &in_format);
-  attr.get("output_format", &out_format);
-  a->in_first = in_format == "channels_first";
-  a->out_first = out_format == "channels_first";
-  // The STFT's output; the inverse STFT's input (its check forces complex anyway).
-  cfg.output = OutputKind::kComplex;
-  if (kind == OpKind::kInverseStft) return attr.ok();
-  attr.get("pad_begin", &cfg.pad_begin);
-  attr.get("pad_end", &cfg.pad_end);
-  if (kind == OpKind::kStft) return attr.ok();
+  auto get = [&attr](const char* name, auto* field) -> std::string {
+    const std::string arg = name;
+    if (arg == "input_channels_first" || arg == "output_channels_first") {
+      std::string format;
+      attr.get(arg == "input_channels_first" ? "input_format" : "output_format", &format);
+      *field = format == "channels_first";
+    } else if (arg == "output") {
+      if (attr.has(name)) {
+        std::string output;
+        attr.get(name, &output);
+        *field = output == "mag_phase" ? 1 : 0;
+      }
+    } else if (attr.has(name)) {
+      attr.get(name, field);
+    }
+    return "";  // TensorFlow's own failures stay in attr, which fails the construction
+  };
+  read_kernel_args(get, &args);
+  if (!attr.ok()) return false;
+  const std::string err = to_config(args, &a->cfg);
+  if (!err.empty()) {
+    attr.invalid(err);
+    return false;
+  }
+  a->in_first = args.input_channels_first;
+  a->out_first = args.output_channels_first;
   a->mfcc = kind == OpKind::kMfcc;
-  std::string output = "magnitude";
-  if (!a->mfcc) attr.get("output", &output);
-  cfg.output = output == "mag_phase" ? OutputKind::kMagPhase : OutputKind::kMagnitude;
-  cfg.decibel = a->mfcc;
-  if (!a->mfcc) attr.get("decibel", &cfg.decibel);
-  attr.get("amin", &cfg.amin);
-  attr.get("ref_value", &cfg.ref_value);
-  attr.get("dynamic_range", &cfg.dynamic_range);
-  int64_t power = 1;
-  attr.get("power", &power);
-  // check_config names a bad value; one beyond int's range becomes -1 (never 1 or 2 by wrapping).
-  cfg.power = power >= INT32_MIN && power <= INT32_MAX ? static_cast<int>(power) : -1;
-  attr.get("db_multiplier", &cfg.db_multiplier);
-  return attr.ok();
+  return true;
 }
 
 // Runs fn and turns an allocation failure into a TF error instead of a crash.
