@@ -197,14 +197,15 @@ def tf_ops():
             raise ImportError(f"kapre_fast's TensorFlow op library is missing at {real_path}")
         library = tf.load_op_library(str(real_path))
         threads = _ThreadSetting(real_path)
+    threads.sync(tf)  # for graphs read back from a SavedModel, which build no op from Python
     tf_gpu_ops()
     return _ShapedOps(library, threads)
 
 
 class _ThreadSetting:
     """The CPU kernels' worker count (KapreFastTfSetThreads in csrc/tf/kernels.cc): TensorFlow's
-    intra-op setting, passed on whenever it changed since the last op was built (the C API
-    does not reach TensorFlow's own thread pool)."""
+    intra-op setting, passed on when the library loads and whenever it changed since the last op
+    was built from Python (the C API does not reach TensorFlow's own thread pool)."""
 
     def __init__(self, path):
         import ctypes

@@ -156,3 +156,25 @@ def test_output_shape_leaves_other_ops_alone():
     with graph.as_default():
         op = tf.constant(1.0).op
     assert _tf_shapes.output_shape(op) is None
+
+
+@pytest.mark.parametrize('sees_gpu', [True, False])
+def test_gpu_kernels_of_another_release_are_not_loaded(sees_gpu, monkeypatch, tmp_path):
+    # GPU kernels built for a release that is never the running one here (2.15).
+    (tmp_path / '_tf_ops_gpu.so').write_bytes(b'not a library: it must not be loaded')
+    monkeypatch.setattr(_loader, 'build_info', lambda: {'tensorflow': '2.15.0', 'tf_gpu': True})
+    monkeypatch.setattr(_loader, '_package_file', lambda name: tmp_path / name)
+    monkeypatch.setattr(tf.config, 'list_physical_devices', lambda kind: ['GPU:0'] * sees_gpu)
+    _loader.tf_gpu_ops.cache_clear()
+    try:
+        if sees_gpu:
+            with pytest.warns(RuntimeWarning, match=r'built for TensorFlow 2\.15\.0.*CPU kernels'):
+                assert _loader.tf_gpu_ops() is None
+        else:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter('error')
+                assert _loader.tf_gpu_ops() is None
+    finally:
+        _loader.tf_gpu_ops.cache_clear()
