@@ -1,9 +1,11 @@
-// What the CPU kernels (kernels.cc) read from TensorFlow through its C kernel API: the
-// attributes (once, in the constructor, through the kernel-call contract) and each call's inputs,
-// checked with the core's check_* functions before any memory is touched, then the allocated
-// output. The messages are those of the GPU kernels (op_args_gpu.h, TensorFlow's C++ API, built per
-// release): both reject the same inputs with the same InvalidArgument words (eager calls skip the
-// shape functions).
+// What the TF kernels read from TensorFlow through its C kernel API: the attributes (once, in
+// the constructor, through the kernel-call contract) and each call's inputs, checked with the
+// core's check_* functions before any memory is touched, then the allocated output. The CPU
+// kernels (kernels.cc) and the GPU kernels (kernels_gpu.cc, which hands its C++ contexts to these
+// functions) share it, so both reject the same inputs with the same InvalidArgument words (eager
+// calls skip the shape functions). Only the shapes of the audio / spectrum are read here (on a
+// GPU they live in device memory); the window and filterbank values are read on the host (the
+// GPU kernels register them as HostMemory).
 #pragma once
 
 #include <cstdint>
