@@ -270,10 +270,11 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
     assert '% of peak' in written[1].read_text()
 
 
-def test_mca_models_the_filterbank_loops(capsys):
-    """bench/mca.py finds both band loops in g++'s assembly and llvm-mca models them: on Intel
-    the single FMA chain runs at the FMA latency (about 4 cycles a band-bin), four bands side
-    by side at throughput (about 1)."""
+def test_mca_models_the_hot_loops(capsys):
+    """bench/mca.py finds every modelled loop in g++'s assembly and llvm-mca models them: on
+    Intel the single FMA chain runs at the FMA latency (about 4 cycles a band-bin), four bands
+    side by side at throughput (about 1); the dB loop, PCEN's smoother and the overlap-add get a
+    figure each; the measured column reads the newest stages run."""
     if not (shutil.which('g++') and shutil.which('llvm-mca')):
         pytest.skip('g++ or llvm-mca is not on PATH')
     sys.path.insert(0, str(REPO))
@@ -283,12 +284,18 @@ def test_mca_models_the_filterbank_loops(capsys):
         sys.path.remove(str(REPO))
     assert mca.main(['--cpus', 'skylake-avx512']) == 0
     rows = {
-        line.split('|')[1].strip(): line.split('|')[2].strip()
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith('| ') and 'band' in line
+        cells[1].strip(): [cell.strip() for cell in cells[2:-1]]
+        for cells in (line.split('|') for line in capsys.readouterr().out.splitlines())
+        if len(cells) > 4 and cells[1].strip() in mca.LOOPS
     }
-    one, four = float(rows['one band (one FMA chain)']), float(rows['four bands side by side'])
+    assert set(rows) == set(mca.LOOPS)
+    one = float(rows['filterbank, one band (one FMA chain)'][1])
+    four = float(rows['filterbank, four bands side by side'][1])
     assert one > 3.0 and four < 1.5, rows
+    for label in ('dB + running maximum', 'PCEN smoother step', 'istft overlap-add'):
+        assert float(rows[label][1]) > 0, rows
+    if sorted((REPO / 'bench' / 'results').glob('stages-*.json')):
+        assert 'A ' in rows['dB + running maximum'][2], rows
 
 
 def test_stage_table_reads_the_counters():

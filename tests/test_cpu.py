@@ -424,3 +424,66 @@ def test_a_request_over_the_output_limit_is_refused_not_allocated():
             cpu.stft_magnitude(np.ones((4, 100000, 2), np.float32), n_fft=2048, hop_length=16)
     finally:
         core.output_limit(before)
+
+
+@pytest.mark.parametrize(
+    'n_fft, hop, channels, data_format, samples',
+    [
+        (4096, 1024, 1, 'channels_last', 60000),
+        (512, 128, 2, 'channels_first', 30001),
+        (1000, 250, 1, 'channels_last', 20000),
+        (256, 64, 3, 'channels_first', 5000),
+        (2048, 512, 2, 'channels_last', 40000),  # step 2: the plain stores, whatever the size
+    ],
+)
+def test_streamed_results_keep_their_bits(n_fft, hop, channels, data_format, samples):
+    """A large magnitude result is written with non-temporal stores (AVX-512): rows at every
+    float alignment, a ragged last tile, bins past the last full block and a caller's
+    misaligned `out` give the bits of the plain stores."""
+    core = _loader.core()
+    spec = FrontEnd.stft_magnitude(
+        n_fft=n_fft, hop_length=hop, input_data_format=data_format, output_data_format=data_format
+    )
+    shape = (3, channels, samples) if data_format == 'channels_first' else (3, samples, channels)
+    x = np.random.default_rng(samples).standard_normal(shape).astype(np.float32)
+    default = core.stream_bytes()
+    try:
+        core.stream_bytes(1 << 62)  # never
+        plain = cpu.compute(spec, x)
+        core.stream_bytes(0)  # always
+        streamed = cpu.compute(spec, x)
+        buffer = np.full(plain.size + 7, np.nan, np.float32)
+        misaligned = buffer[3 : 3 + plain.size].reshape(plain.shape)
+        cpu.compute(spec, x, out=misaligned)
+    finally:
+        core.stream_bytes(default)
+    assert default == 16 << 20
+    np.testing.assert_array_equal(streamed, plain)
+    np.testing.assert_array_equal(misaligned, plain)
+    assert np.isnan(buffer[:3]).all() and np.isnan(buffer[3 + plain.size :]).all()
+    assert peak_relative_error(plain, reference.compute(spec, x)) < 1e-5
+
+
+def test_each_example_is_clamped_once_whoever_finishes_it():
+    """The dB clamp runs per example in the thread that finishes its last tile: any thread
+    count and split gives the bits of one thread and the reference's clamp, and a NaN stays in
+    its own example."""
+    spec = FrontEnd.melspectrogram(
+        n_fft=256,
+        hop_length=64,
+        n_mels=24,
+        sample_rate=8000,
+        return_decibel=True,
+        db_dynamic_range=30.0,
+    )
+    x = np.random.default_rng(11).standard_normal((7, 2, 3001)).astype(np.float32)
+    x = np.moveaxis(x, 1, 2).copy()  # channels_last, 2 channels
+    x[3, :, 1] *= 1e-4  # one channel far below the other: the clamp binds there
+    x[5, 100, 0] = np.nan
+    one = cpu.compute(spec, x, threads=1)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(cpu.compute(spec, x, threads=threads), one)
+    assert np.isnan(one[5]).all() and np.isfinite(np.delete(one, 5, axis=0)).all()
+    assert (one[3] == one[3].max() - spec.db_dynamic_range).any()  # the clamp binds
+    finite = [0, 1, 2, 3, 4, 6]
+    assert np.abs(one[finite] - reference.compute(spec, x)[finite]).max() < 0.01

@@ -6,6 +6,7 @@
 // on whole vectors and the frames never leave this thread's cache.
 #include <cfloat>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "isa_kernels.h"
@@ -479,6 +480,57 @@ void store_rows(V* values, int64_t n, int nvalid, float* out, int64_t row_stride
   }
 }
 
+#if defined(KF_ISA_AVX512)
+// store_rows for a full tile of rows with step 1 whose result is large and written once
+// (FrontEndJob::stream_out): the same values, written with non-temporal 64-byte stores that
+// skip the read-for-ownership of each output line and leave the caches to the transform.
+// Row l starts at any float boundary, so its aligned 64-byte chunks straddle two transposed
+// blocks: each chunk is one two-source permute of the previous block and the current one. The
+// row's unaligned head and tail (and bins past the last full block) take plain stores.
+void stream_rows(const V* values, int64_t n, float* out, int64_t row_stride) {
+  __m512 prev[kLanes];
+  __m512i pick[kLanes];
+  int head[kLanes];  // floats before row l's first 64-byte boundary
+  for (int l = 0; l < kLanes; ++l) {
+    const auto address = reinterpret_cast<std::uintptr_t>(out + l * row_stride);
+    head[l] = static_cast<int>(((64 - (address & 63)) & 63) / sizeof(float));
+    // Chunk = lanes head .. 15 of the previous block, then lanes 0 .. head - 1 of this one.
+    pick[l] =
+        _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(head[l]));
+  }
+  const int64_t full = n / kLanes * kLanes;
+  V block[kLanes];
+  for (int64_t k0 = 0; k0 < full; k0 += kLanes) {
+    transpose_block(reinterpret_cast<const float*>(values + k0), kLanes, block);
+    for (int l = 0; l < kLanes; ++l) {
+      float* row = out + l * row_stride;
+      const __m512 cur = (__m512)block[l];
+      if (head[l] == 0) {
+        _mm512_stream_ps(row + k0, cur);
+      } else if (k0 == 0) {
+        _mm512_mask_storeu_ps(row, static_cast<__mmask16>((1u << head[l]) - 1), cur);
+      } else {
+        _mm512_stream_ps(row + k0 - kLanes + head[l],
+                         _mm512_permutex2var_ps(prev[l], pick[l], cur));
+      }
+      prev[l] = cur;
+    }
+  }
+  for (int l = 0; l < kLanes && full > 0; ++l) {  // lanes head .. 15 of the last full block
+    if (head[l] != 0) {
+      const __mmask16 tail = static_cast<__mmask16>(~((1u << head[l]) - 1));
+      _mm512_mask_storeu_ps(out + l * row_stride + full - kLanes, tail, prev[l]);
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    float* row = out + l * row_stride;
+    for (int64_t k = full; k < n; ++k) row[k] = at(values, k, l);
+  }
+  _mm_sfence();  // the streamed lines are visible before the task reports done
+}
+#endif
+
 // (a0, b0, a1, b1, ...): lanes [0, W/2) of a and b interleaved into lo, lanes [W/2, W) into hi.
 inline void interleave(V a, V b, V* lo, V* hi) {
 #if defined(KF_ISA_AVX512)
@@ -727,7 +779,15 @@ void frontend_task(const FrontEndJob& j, int64_t task, V* buf, float* task_max) 
     *task_max = m;
     stamp(kStageDecibel);
   }
+#if defined(KF_ISA_AVX512)
+  if (j.stream_out && nvalid == kLanes && o.sk == 1) {
+    stream_rows(values, n_values, o.data + base + f0 * o.sf, o.sf);
+  } else {
+    store_rows(values, n_values, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
+  }
+#else
   store_rows(values, n_values, nvalid, o.data + base + f0 * o.sf, o.sf, o.sk);
+#endif
   stamp(kStageStore);
   stage_add(kStageTiles, 1);
 }

@@ -31,6 +31,9 @@ struct FrontEndJob {
   SignalView signal;
   FeatureView out;
   int64_t n_frames, n_features, tiles_per_signal;
+  // Non-temporal stores for the features (a large result written once and not read back by the
+  // kernel: no dB clamp pass); the AVX-512 kernels honour it for rows with step 1.
+  bool stream_out = false;
 };
 
 struct IstftJob {

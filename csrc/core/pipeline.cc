@@ -58,6 +58,10 @@ int64_t default_output_limit() {
   return int64_t{4} << 30;
 }
 std::atomic<int64_t> g_output_limit{default_output_limit()};
+// Results of at least this many bytes without a dB clamp pass are written with non-temporal
+// stores (FrontEndJob::stream_out): past the caches of the cores this project runs on, where a
+// plain store's read-for-ownership doubles the memory traffic (config C, 42 MB).
+std::atomic<int64_t> g_stream_bytes{int64_t{16} << 20};
 
 std::string too_large(int64_t bytes) {
   return "the output would need " + std::to_string(bytes) + " bytes, more than the limit of " +
@@ -312,8 +316,11 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   const IsaKernels& k = isa_kernels();
   const auto plan = get_real_fft_plan(cfg.n_fft);
   std::vector<int64_t> offsets;
-  const FrontEndJob job =
-      make_job(cfg, window, bands, signal, out, &plan->view(), &offsets, k.lanes);
+  FrontEndJob job = make_job(cfg, window, bands, signal, out, &plan->view(), &offsets, k.lanes);
+  // A result larger than the caches that no later pass reads (no dB clamp) is streamed out.
+  const int64_t result_floats = signal.batch * signal.channels * job.n_frames * job.n_features;
+  job.stream_out = !cfg.decibel && cfg.output == OutputKind::kMagnitude &&
+                   result_floats * static_cast<int64_t>(sizeof(float)) >= g_stream_bytes.load();
 
   const int64_t n_signals = signal.batch * signal.channels;
   const int64_t n_tasks = n_signals * job.tiles_per_signal;
@@ -323,33 +330,51 @@ void compute_frontend(const FrontEndConfig& cfg, const float* window, const Band
   std::vector<float> task_max(cfg.decibel ? n_tasks : 0);
   // Cost hint: ~5 n log2 n flops per frame, W frames per task.
   const int64_t cost = k.lanes * cfg.n_fft * 4;
-  parallel(n_tasks, cost, [&](int64_t begin, int64_t end) {
-    k.frontend_tasks(job, begin, end, thread_scratch(scratch), task_max.data());
-  });
-  if (!cfg.decibel) return;
+  if (!cfg.decibel) {
+    parallel(n_tasks, cost, [&](int64_t begin, int64_t end) {
+      k.frontend_tasks(job, begin, end, thread_scratch(scratch), task_max.data());
+    });
+    return;
+  }
 
-  // kapre's clamp: y = max(y, max over (channels, time, features) of the example - range).
+  // kapre's clamp: y = max(y, max over (channels, time, features) of the example - range), done
+  // for each example by the thread that finishes its last task, while that thread's share of
+  // the example's rows is still in its caches (one thread: all of it), not in a second pass
+  // over the whole result.
   const int64_t tasks_per_example = signal.channels * job.tiles_per_signal;
-  const int64_t per_example = signal.channels * job.n_frames * job.n_features;
-  parallel(signal.batch, per_example, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const float floor = example_floor(task_max.data() + b * tasks_per_example, tasks_per_example,
-                                        cfg.dynamic_range);
-      const int64_t sk = out.sk;
-      for (int64_t c = 0; c < signal.channels; ++c) {
-        for (int64_t f = 0; f < job.n_frames; ++f) {
-          float* row = out.data + b * out.sb + c * out.sc + f * out.sf;
-          if (floor != floor) {
-            for (int64_t i = 0; i < job.n_features; ++i) row[i * sk] = floor;
-          } else if (sk == 1) {  // the common layout: a loop the compiler vectorises
-            for (int64_t i = 0; i < job.n_features; ++i) row[i] = row[i] < floor ? floor : row[i];
-          } else {
-            for (int64_t i = 0; i < job.n_features; ++i) {
-              row[i * sk] = row[i * sk] < floor ? floor : row[i * sk];
-            }
+  const std::unique_ptr<std::atomic<int64_t>[]> remaining(
+      new std::atomic<int64_t>[static_cast<std::size_t>(signal.batch)]);
+  for (int64_t b = 0; b < signal.batch; ++b) remaining[b].store(tasks_per_example);
+  auto clamp_example = [&](int64_t b) {
+    const float floor = example_floor(task_max.data() + b * tasks_per_example, tasks_per_example,
+                                      cfg.dynamic_range);
+    const int64_t sk = out.sk;
+    for (int64_t c = 0; c < signal.channels; ++c) {
+      for (int64_t f = 0; f < job.n_frames; ++f) {
+        float* row = out.data + b * out.sb + c * out.sc + f * out.sf;
+        if (floor != floor) {
+          for (int64_t i = 0; i < job.n_features; ++i) row[i * sk] = floor;
+        } else if (sk == 1) {  // the common layout: a loop the compiler vectorises
+          for (int64_t i = 0; i < job.n_features; ++i) row[i] = row[i] < floor ? floor : row[i];
+        } else {
+          for (int64_t i = 0; i < job.n_features; ++i) {
+            row[i * sk] = row[i * sk] < floor ? floor : row[i * sk];
           }
         }
       }
+    }
+  };
+  parallel(n_tasks, cost, [&](int64_t begin, int64_t end) {
+    float* const buffer = thread_scratch(scratch);
+    while (begin < end) {  // example by example
+      const int64_t b = begin / tasks_per_example;
+      const int64_t stop = std::min(end, (b + 1) * tasks_per_example);
+      k.frontend_tasks(job, begin, stop, buffer, task_max.data());
+      // The last finisher sees every other thread's rows and task maxima (acquire-release).
+      if (remaining[b].fetch_sub(stop - begin, std::memory_order_acq_rel) == stop - begin) {
+        clamp_example(b);
+      }
+      begin = stop;
     }
   });
 }
@@ -496,6 +521,11 @@ void inverse_real_fft_rows(int64_t n, const float* in, int64_t rows, float* out,
 int64_t set_output_limit(int64_t bytes) {
   if (bytes > 0) g_output_limit.store(bytes);
   return g_output_limit.load();
+}
+
+int64_t set_stream_bytes(int64_t bytes) {
+  if (bytes >= 0) g_stream_bytes.store(bytes);
+  return g_stream_bytes.load();
 }
 
 bool force_isa(const std::string& name) {

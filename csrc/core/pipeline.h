@@ -119,6 +119,10 @@ const char* active_isa();
 // Largest output (bytes) one call may produce; returns the limit in force. A value <= 0 only
 // reads it. Default 4 GiB, or KAPRE_FAST_MAX_OUTPUT_BYTES from the environment.
 int64_t set_output_limit(int64_t bytes);
+// Smallest magnitude result (bytes, no dB) written with non-temporal stores; returns the value in
+// force. A negative value only reads it. Default 16 MiB; tests set 0 (always) and a huge value
+// (never) to compare the two paths bit for bit.
+int64_t set_stream_bytes(int64_t bytes);
 
 // Runs the kernels of a narrower instruction set (tests compare them); "" restores
 // the default. False when the name is unknown or the CPU lacks that set.

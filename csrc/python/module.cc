@@ -273,4 +273,7 @@ PYBIND11_MODULE(_core, m) {
       "threads since the last reset; None unless built with KAPRE_FAST_STAGE_TIMING.");
   m.def("output_limit", &set_output_limit, py::arg("bytes") = 0,
         "Largest output in bytes one call may allocate; a positive value sets it.");
+  m.def("stream_bytes", &set_stream_bytes, py::arg("bytes") = -1,
+        "Smallest magnitude result (bytes) written with non-temporal stores; a value >= 0 sets "
+        "it.");
 }
