@@ -115,7 +115,10 @@ install-test:
 # fails if any cell fails. torch is installed whole, CUDA libraries included: PyPI serves only
 # CUDA builds and they do not import without them (--no-deps: libcudnn.so.9 missing); 2.14.1 and
 # most of its CUDA libraries come from this machine's disk, 2.11's from PyPI.
-# WALL_TIMES_PLACEHOLDER
+# Wall time on this project's 2-core VM (loaded by other sessions), from no venvs and an empty
+# pip cache (pip's download cache stays empty here: every run downloads again, so cold = warm):
+# 271 s, cells side by side (each ~195 s of pip install, --no-compile, and ~70 s of smoke run);
+# 350-470 s before --no-compile. Not in .ci/run yet: the wheel CI builds is reused.
 RELEASE_WHEEL = $(firstword $(wildcard dist/kapre_fast-*-manylinux*.whl))
 release-matrix:
 	@if [ -z "$(RELEASE_WHEEL)" ] || [ -n "$$(find $(SOURCES) -newer $(RELEASE_WHEEL) | head -1)" ]; \

@@ -8,14 +8,16 @@
 # Two cells, each one venv holding three framework releases (pip resolves both sets together:
 # checked with pip install --dry-run; ml_dtypes 0.7 and numpy 2.0 (TF 2.18's cap) / 2.4 suit all):
 #   old: tensorflow 2.18, torch 2.11, jax 0.6   (TF 2.18, torch 2.11 and jax 0.6 from PyPI)
-#   new: tensorflow 2.21, torch 2.14.1, jax 0.10 (all from this machine's disk but TF)
+#   new: tensorflow 2.21, torch 2.14.1, jax 0.10 (torch, jax and most CUDA libraries from this
+#        machine's disk, TF 2.21 from PyPI)
 # Keras is what kapre_fast's [tf] extra and each TensorFlow's requirement resolve to. torch comes
 # with its full CUDA dependencies (about 3 GB per cell): torch's CUDA builds do not import without
 # them (libcudnn.so.9 missing with --no-deps, checked with torch 2.11), and PyPI has no CPU build.
 # The cells install and run side by side (RELEASE_MATRIX_JOBS, default 2): one downloads while the
 # other unpacks. The venvs (about 6.6 GB each) stay in build/release-matrix/<cell>-venv for a look
 # at a failed cell, beside the logs (<cell>.log); the next run replaces them, make clean removes
-# them (removing them at the end would add about 2 minutes to the run on this loaded VM).
+# them (removing both takes 2-3 minutes on this loaded VM: 3 min 20 s once, alone). pip installs
+# with --no-compile: the smoke run byte-compiles only the modules it imports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -52,7 +54,8 @@ cell() {  # NAME: fresh venv, install, smoke run; the summary lines in $WORK/NAM
   {
     $PY -m venv "$venv" &&
       # shellcheck disable=SC2086 (the requirements are words)
-      "$venv/bin/pip" install --progress-bar off "${wheel}[tf,torch,jax]" ${REQUIREMENTS[$name]}
+      "$venv/bin/pip" install --progress-bar off --no-compile "${wheel}[tf,torch,jax]" \
+        ${REQUIREMENTS[$name]}
   } >"$log" 2>&1 || {
     echo "release-matrix $name: FAIL: pip install failed after $(($(date +%s) - start)) s" \
       "(${REQUIREMENTS[$name]}): $(grep -E '^ERROR' "$log" | head -1) (log: $log)" \
