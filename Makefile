@@ -117,7 +117,7 @@ install-test:
 # most of its CUDA libraries come from this machine's disk, 2.11's from PyPI.
 # Wall time on this project's 2-core VM (loaded by other sessions), from no venvs and an empty
 # pip cache (pip's download cache stays empty here: every run downloads again, so cold = warm):
-# 271 s, cells side by side (each ~195 s of pip install, --no-compile, and ~70 s of smoke run);
+# 217-271 s, cells side by side (each 142-199 s of pip install, --no-compile, 64-75 s of smoke run);
 # 350-470 s before --no-compile. Not in .ci/run yet: the wheel CI builds is reused.
 RELEASE_WHEEL = $(firstword $(wildcard dist/kapre_fast-*-manylinux*.whl))
 release-matrix:
