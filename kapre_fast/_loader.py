@@ -1,10 +1,12 @@
 """Lazy loading of the compiled libraries, with errors that say what to do.
 
 `_core` (pybind11) needs only NumPy; `_cuda` (pybind11, CuPy) and `_gpu_emulation` the CUDA
-build and its host emulation; `_tf_ops.so` (the TensorFlow op library) and `_jax_ffi` (the XLA
-FFI handlers) need the framework release they were built against, `_torch_ops.so` (the torch
-operator library, on LibTorch's stable ABI) a torch from the release it was built for on, so each
-is loaded only when first used, after checking the release recorded at build time.
+build and its host emulation. `_tf_ops.so` (the TensorFlow op library, on TensorFlow's C API)
+loads in every TensorFlow of TF_SUPPORTED and `_torch_ops.so` (the torch operator library, on
+LibTorch's stable ABI) in every torch from the release it was built for (its build info's
+torch_target); `_tf_ops_gpu.so` (the TF GPU kernels) and `_jax_ffi` (the XLA FFI handlers) need
+the framework release they were built against. Each is loaded only when first used, after
+checking the installed release against the one recorded at build time or the supported range.
 """
 
 from __future__ import annotations
@@ -146,44 +148,158 @@ def core():
         ) from error
 
 
+# TensorFlow releases whose libtensorflow_framework.so.2 exports every C API function _tf_ops.so
+# calls (tools/tf_c_api_symbols.py checks the wheels): the one op library loads in each of them.
+TF_SUPPORTED = ((2, 16), (2, 21))
+
+
+def _release(version: str) -> tuple:
+    """(major, minor) of a version string such as '2.20.0' or '2.21.0rc1'."""
+    major, minor = version.split('.')[:2]
+    return int(major), int(''.join(c for c in minor if c.isdigit()) or 0)
+
+
+def tf_version_problem(version: str) -> str:
+    """Why the op library cannot serve TensorFlow `version` ('' when it can), and what to do."""
+    low, high = TF_SUPPORTED
+    if low <= _release(version) <= high:
+        return ''
+    return (
+        f"kapre_fast's TensorFlow ops support TensorFlow {low[0]}.{low[1]} to "
+        f"{high[0]}.{high[1]} (TensorFlow's C op API, one library for all of them), but "
+        f'TensorFlow {version} is installed. Install a supported release, e.g. '
+        f'`pip install "tensorflow>={low[0]}.{low[1]},<{high[0]}.{high[1] + 1}"`; kapre_fast.cpu '
+        'and the other backends do not need TensorFlow.'
+    )
+
+
 @functools.lru_cache(maxsize=None)
 def tf_ops():
-    """The TensorFlow op library (loaded once, on first use)."""
+    """The TensorFlow op library (loaded once, on first use), wrapped so that the ops it builds
+    in a graph get their full static shapes (kapre_fast._tf_shapes) and run with TensorFlow's
+    intra-op thread count. Its CPU kernels are written against TensorFlow's C API and load in
+    every release of TF_SUPPORTED; the GPU kernels (_tf_ops_gpu.so, TensorFlow's C++ API) are
+    loaded beside them only under the release they were built with (tf_gpu_ops)."""
     shadowed = source_checkout_note()
     if shadowed:  # no build info at all: not a build without TensorFlow
         raise ImportError(f"kapre_fast's TensorFlow ops are missing: {shadowed}")
     import tensorflow as tf
 
-    built_for = build_info().get('tensorflow', '')
-    if not built_for:
+    if not build_info().get('tensorflow', ''):
         raise ImportError(
             'kapre_fast was built without its TensorFlow ops (TensorFlow was not importable at '
-            'build time). Install TensorFlow 2.20 first, then reinstall kapre_fast with '
+            'build time). Install TensorFlow first, then reinstall kapre_fast with '
             '`pip install --no-build-isolation .`.'
         )
-    if built_for.split('.')[:2] != tf.__version__.split('.')[:2]:
-        raise ImportError(
-            f"kapre_fast's TensorFlow ops were built for TensorFlow {built_for} but "
-            f'TensorFlow {tf.__version__} is installed; op libraries only load in the version '
-            'they were built against. Install tensorflow=='
-            f'{".".join(built_for.split(".")[:2])}.* or rebuild kapre_fast.'
-        )
+    problem = tf_version_problem(tf.__version__)
+    if problem:
+        raise ImportError(problem)
     path = _package_file('_tf_ops.so')
     with importlib.resources.as_file(path) as real_path:
         if not real_path.exists():
             raise ImportError(f"kapre_fast's TensorFlow op library is missing at {real_path}")
+        library = tf.load_op_library(str(real_path))
+        threads = _ThreadSetting(real_path)
+    threads.sync(tf)  # for graphs read back from a SavedModel, which build no op from Python
+    tf_gpu_ops()
+    return _ShapedOps(library, threads)
+
+
+class _ThreadSetting:
+    """The CPU kernels' worker count (KapreFastTfSetThreads in csrc/tf/kernels.cc): TensorFlow's
+    intra-op setting, passed on when the library loads and whenever it changed since the last op
+    was built from Python (the C API does not reach TensorFlow's own thread pool)."""
+
+    def __init__(self, path):
+        import ctypes
+
+        self._set = ctypes.CDLL(str(path)).KapreFastTfSetThreads
+        self._set.argtypes, self._set.restype = [ctypes.c_int], ctypes.c_int
+        self._sent = None
+
+    def sync(self, tf):
+        threads = tf.config.threading.get_intra_op_parallelism_threads()
+        if threads != self._sent:
+            self._set(max(0, int(threads)))
+            self._sent = threads
+
+    def current(self) -> int:
+        """The worker count the kernels use now (0: every core)."""
+        return self._set(-1)
+
+
+class _ShapedOps:
+    """The op library's Python functions (kapre_fast_front_end, ...), each of which sets its
+    output's static shape in a graph (kapre_fast._tf_shapes) and keeps the kernels' thread count
+    in step with TensorFlow's intra-op setting. Other attributes are the library's own."""
+
+    def __init__(self, library, threads):
+        self._library, self.threads = library, threads
+
+    def __getattr__(self, name):
+        function = getattr(self._library, name)
+        if not name.startswith('kapre_fast_'):
+            return function
+
+        import tensorflow as tf
+
+        from kapre_fast import _tf_shapes
+
+        @tf.autograph.experimental.do_not_convert
+        @functools.wraps(function)
+        def op(*args, **kwargs):
+            self.threads.sync(tf)
+            result = function(*args, **kwargs)
+            if not tf.executing_eagerly() and hasattr(result, 'op'):
+                shape = _tf_shapes.output_shape(result.op)
+                if shape is not None:
+                    result.set_shape(shape)
+            return result
+
+        setattr(self, name, op)
+        return op
+
+
+def _tf_gpu_release_matches(tf_version: str) -> bool:
+    return _release(build_info().get('tensorflow', '0.0')) == _release(tf_version)
+
+
+@functools.lru_cache(maxsize=None)
+def tf_gpu_ops():
+    """The TensorFlow GPU kernels (_tf_ops_gpu.so), loaded after the op library when the build has
+    them and TensorFlow is the release they were built against (their C++ ABI is that
+    release's; the C API has no CUDA stream on TensorFlow's own GPU device). Elsewhere the ops
+    run on their CPU kernels, with one warning where TensorFlow sees a GPU. None when not
+    loaded."""
+    import tensorflow as tf
+
+    info = build_info()
+    if not info.get('tf_gpu'):
+        return None
+    path = _package_file('_tf_ops_gpu.so')
+    with importlib.resources.as_file(path) as real_path:
+        if not real_path.exists():
+            return None
+        if not _tf_gpu_release_matches(tf.__version__):
+            if tf.config.list_physical_devices('GPU'):
+                import warnings
+
+                warnings.warn(
+                    f"kapre_fast's TensorFlow GPU kernels were built for TensorFlow "
+                    f'{info["tensorflow"]}, but TensorFlow {tf.__version__} runs: its C++ ABI '
+                    'differs, so the kapre_fast ops run on their CPU kernels here. Install '
+                    f'tensorflow=={".".join(info["tensorflow"].split(".")[:2])}.* or rebuild '
+                    'kapre_fast against this TensorFlow for the GPU kernels.',
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return None
         return tf.load_op_library(str(real_path))
 
 
 # The torch operator library is built on LibTorch's stable ABI for its lowest torch release
 # (_build_info.json's torch_target): it loads in that release and every later one.
 TORCH_LIBRARY = '_torch_ops.so'
-
-
-def _release_of(version: str) -> tuple:
-    """(2, 13) of '2.13.0+cpu' (or of '2.13'); () when it does not start with two numbers."""
-    parts = version.split('+')[0].split('.')[:2]
-    return tuple(int(part) for part in parts) if all(p.isdigit() for p in parts) else ()
 
 
 def check_torch_build(info: dict, installed: str) -> None:
@@ -202,14 +318,13 @@ def check_torch_build(info: dict, installed: str) -> None:
         )
     target = info.get('torch_target', '')
     if not target:  # a build before the stable ABI: a C++ extension of exactly one release
-        if _release_of(built_beside) != _release_of(installed):
+        if _release(built_beside) != _release(installed):
             raise ImportError(
                 f"kapre_fast's PyTorch operators were built for torch {built_beside} only, but "
                 f'torch {installed} is installed. Reinstall kapre_fast ({rebuild}).'
             )
         return
-    have = _release_of(installed)
-    if not have or have < _release_of(target):
+    if _release(installed) < _release(target):
         raise ImportError(
             f"kapre_fast's PyTorch operators need torch {target} or later (they are built on "
             f"LibTorch's stable ABI for torch {target}), but torch {installed} is installed. "

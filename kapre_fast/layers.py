@@ -325,10 +325,11 @@ class FrontEnd(_WaveformLayer):
         }
         super().__init__(arguments, _spec.FrontEnd, **kwargs)
         self._arguments.update(trainable)
-        self._trainable = [
+        # Not `_trainable`: Keras 3.15 keeps the layer's own trainable flag under that name.
+        self._trainable_parts = [
             name for name, value in trainable.items() if _spec._check_bool(name, value)
         ]
-        for name in self._trainable:
+        for name in self._trainable_parts:
             self._check_trainable(name)
 
     def _check_trainable(self, name):
@@ -360,7 +361,7 @@ class FrontEnd(_WaveformLayer):
         from kapre_fast import _weights
 
         # float32 whatever the dtype policy: the op takes float32 weights (autocast=False).
-        if 'trainable_window' in self._trainable:
+        if 'trainable_window' in self._trainable_parts:
             self.window = self.add_weight(
                 shape=(self.spec.frame_length,),
                 name='window',
@@ -368,7 +369,7 @@ class FrontEnd(_WaveformLayer):
                 autocast=False,
                 initializer=keras.initializers.Constant(_weights.window(self.spec)),
             )
-        if 'trainable_filterbank' in self._trainable:
+        if 'trainable_filterbank' in self._trainable_parts:
             initial = _weights.bands(self.spec)[2]
             self.band_weights = self.add_weight(
                 shape=initial.shape,
@@ -381,9 +382,9 @@ class FrontEnd(_WaveformLayer):
     def _op_weights(self):
         """The trainable weights as the fused op's keyword inputs (window, band_weights)."""
         weights = {}
-        if 'trainable_window' in self._trainable:
+        if 'trainable_window' in self._trainable_parts:
             weights['window'] = self.window
-        if 'trainable_filterbank' in self._trainable:
+        if 'trainable_filterbank' in self._trainable_parts:
             weights['band_weights'] = self.band_weights
         return weights
 

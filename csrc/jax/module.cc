@@ -43,6 +43,11 @@ PYBIND11_MODULE(_jax_ffi, m) {
       },
       "{FFI target name: handler capsule} of the CUDA handlers (XLA platform 'CUDA').");
 #endif
+  // The FFI C API version these handlers were compiled with (the headers' XLA_FFI_API_MAJOR and
+  // _MINOR) and the jax release those headers came from: a jaxlib implementing an older API
+  // refuses the handlers when its backend starts, so kapre_fast/jax/_ops.py checks first.
+  m.attr("ffi_api_version") = py::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
+  m.attr("built_with_jax") = KF_JAX_VERSION;
   // This module links its own copy of the core: its own output limit and ISA choice.
   m.def("isa", &kapre_fast::active_isa, "Instruction set the kernels run with.");
   m.def("output_limit", &kapre_fast::set_output_limit, py::arg("bytes") = 0,

@@ -1,8 +1,8 @@
 // GPU kernels for the ops in ops.cc: thin adapters over the launch functions the CuPy path uses
 // (csrc/cuda/launch.h), with its plan, geometry and workspace binding (csrc/cuda/plan.h).
-// Inputs are checked by op_args.h exactly as the CPU kernels check them. The window and
-// filterbank are host-memory inputs: they build the plan, whose tables are copied to the GPU
-// once and again only when their values change (kapre_fast.ops passes them as constants).
+// Inputs are checked by op_args.h, the CPU kernels' own code (through the C API, see c_api below).
+// The window and filterbank are host-memory inputs: they build the plan, whose tables are copied to
+// the GPU once and again only when their values change (kapre_fast.ops passes them as constants).
 // The plan takes the node's whole FrontEndConfig, a preset's power and dB multiplier included
 // (its centring is the tf.pad kapre_fast.ops adds before the op), so presets run here as on the
 // CPU kernels.
@@ -20,6 +20,8 @@
 #include "../cuda/launch.h"
 #include "../cuda/plan.h"
 #include "op_args.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
 #include "unsupported/Eigen/CXX11/Tensor"
 
 namespace kapre_fast {
@@ -32,6 +34,24 @@ using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 using tf_op::OpKind;
 namespace errors = ::tensorflow::errors;
+
+// This library is built against one TensorFlow release and loaded only under it, so its kernels
+// may hand their C++ contexts to the C API functions of op_args.h, which the CPU kernels share:
+// TensorFlow's C kernel API is implemented on exactly these objects (a TF_OpKernelContext* is
+// its OpKernelContext*). The attributes, input checks and output allocation are thus written
+// once; only the stream, the device and the workspace below use the C++ API.
+TF_OpKernelConstruction* c_api(OpKernelConstruction* ctx) {
+  return reinterpret_cast<TF_OpKernelConstruction*>(ctx);
+}
+TF_OpKernelContext* c_api(OpKernelContext* ctx) {
+  return reinterpret_cast<TF_OpKernelContext*>(ctx);
+}
+
+// Fails the op with `status` and returns false (OP_REQUIRES can only `return;`).
+bool fail(OpKernelContext* ctx, const ::tensorflow::Status& status) {
+  ctx->CtxFailure(status);
+  return false;
+}
 
 // A plan and its tables in the GPU memory of the node's device.
 struct DeviceTables {
@@ -58,7 +78,7 @@ void append_bytes(std::vector<char>* key, const T* data, int64_t n) {
 class GpuOp : public OpKernel {
  protected:
   GpuOp(OpKernelConstruction* ctx, OpKind kind) : OpKernel(ctx) {
-    tf_op::read_attrs(ctx, kind, &a_);
+    tf_op::read_attrs(c_api(ctx), kind, &a_);
   }
 
   // One launch with the plan of this window (win_length values) and filterbank:
@@ -98,8 +118,8 @@ class GpuOp : public OpKernel {
   bool target(OpKernelContext* ctx, Target* t) {
     const auto* info = ctx->device()->tensorflow_accelerator_device_info();
     if (info == nullptr || info->gpu_id < 0) {
-      return tf_op::fail(ctx, errors::Internal("kapre_fast: ", name(), " runs on ",
-                                               ctx->device()->name(), ", not a CUDA GPU"));
+      return fail(ctx, errors::Internal("kapre_fast: ", name(), " runs on ", ctx->device()->name(),
+                                        ", not a CUDA GPU"));
     }
     t->device = info->gpu_id;
     t->stream = static_cast<void*>(ctx->eigen_device<Eigen::GpuDevice>().stream());
@@ -108,7 +128,7 @@ class GpuOp : public OpKernel {
       int count = 0, major = 0, minor = 0;
       std::string err = gpu::cuda_device_count(&count);
       if (err.empty()) err = gpu::cuda_device_limits(t->device, &limits_, &major, &minor);
-      if (!err.empty()) return tf_op::fail(ctx, errors::Internal("kapre_fast: ", err));
+      if (!err.empty()) return fail(ctx, errors::Internal("kapre_fast: ", err));
       have_limits_ = true;
     }
     t->limits = limits_;
@@ -129,10 +149,10 @@ class GpuOp : public OpKernel {
     try {
       made->plan = std::make_unique<gpu::GpuPlan>(a_.cfg, window, a_.cfg.win_length, bands);
     } catch (const std::invalid_argument& e) {
-      tf_op::fail(ctx, errors::InvalidArgument(e.what()));
+      fail(ctx, errors::InvalidArgument(e.what()));
       return nullptr;
     } catch (const std::exception& e) {
-      tf_op::fail(ctx, errors::Internal("kapre_fast: building the GPU plan failed: ", e.what()));
+      fail(ctx, errors::Internal("kapre_fast: building the GPU plan failed: ", e.what()));
       return nullptr;
     }
     if (!upload(ctx, t, made->plan->floats(), &made->floats) ||
@@ -149,10 +169,10 @@ class GpuOp : public OpKernel {
     const ::tensorflow::Status status =
         ctx->allocate_temp(::tensorflow::DataTypeToEnum<T>::value,
                            TensorShape({static_cast<int64_t>(host.size())}), out);
-    if (!status.ok()) return tf_op::fail(ctx, status);
+    if (!status.ok()) return fail(ctx, status);
     const std::string err = gpu::cuda_copy_to_device(out->data(), host.data(),
                                                      host.size() * sizeof(T), t.device, t.stream);
-    return err.empty() || tf_op::fail(ctx, errors::Internal("kapre_fast: ", err));
+    return err.empty() || fail(ctx, errors::Internal("kapre_fast: ", err));
   }
 
   std::mutex mu_;
@@ -169,7 +189,7 @@ class GpuFrontEndOp : public GpuOp {
 
   void Compute(OpKernelContext* ctx) override {
     tf_op::FrontEndCall call;
-    if (!tf_op::prepare_front_end(ctx, a_, &call)) return;
+    if (!tf_op::prepare_front_end(c_api(ctx), a_, &call)) return;
     run(
         ctx, call.window, call.bands,
         [&](const gpu::GpuPlan& plan, gpu::FrontEndParams& p, const gpu::DeviceLimits& limits) {
@@ -185,9 +205,9 @@ class GpuInverseStftOp : public GpuOp {
 
   void Compute(OpKernelContext* ctx) override {
     tf_op::InverseStftCall call;
-    if (!tf_op::prepare_inverse_stft(ctx, a_, &call)) return;
+    if (!tf_op::prepare_inverse_stft(c_api(ctx), a_, &call)) return;
     run(
-        ctx, call.window, BandView{},
+        ctx, call.window_values, BandView{},
         [&](const gpu::GpuPlan& plan, gpu::FrontEndParams& p, const gpu::DeviceLimits& limits) {
           return gpu::prepare_istft(plan, p, call.in, call.out, a_.out_first, limits);
         },

@@ -1,6 +1,8 @@
-// What the CPU kernels (kernels.cc) and the GPU kernels (kernels_gpu.cc) share: reading the
-// attributes, checking every input with the core's check_* functions and allocating the output.
-// Both therefore reject exactly the same inputs with the same InvalidArgument messages (eager
+// What the TF kernels read from TensorFlow through its C kernel API: the attributes (once, in
+// the constructor, through the kernel-call contract) and each call's inputs, checked with the
+// core's check_* functions before any memory is touched, then the allocated output. The CPU
+// kernels (kernels.cc) and the GPU kernels (kernels_gpu.cc, which hands its C++ contexts to these
+// functions) share it, so both reject the same inputs with the same InvalidArgument words (eager
 // calls skip the shape functions). Only the shapes of the audio / spectrum are read here (on a
 // GPU they live in device memory); the window and filterbank values are read on the host (the
 // GPU kernels register them as HostMemory).
@@ -9,20 +11,15 @@
 #include <cstdint>
 #include <new>
 #include <string>
+#include <vector>
 
+#include "../core/kernel_args.h"
 #include "../core/layout.h"
 #include "../core/pipeline.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/tensor.h"
+#include "c_api_util.h"
 
 namespace kapre_fast {
 namespace tf_op {
-
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-namespace errors = ::tensorflow::errors;
 
 enum class OpKind { kFrontEnd, kStft, kInverseStft, kMfcc };
 
@@ -33,186 +30,204 @@ struct Attrs {
   bool mfcc = false;  // KapreFastMfcc: decibel magnitudes, then the dct input's matrix
 };
 
-inline void read_attrs(OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
-  FrontEndConfig& cfg = a->cfg;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("n_fft", &cfg.n_fft));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("win_length", &cfg.win_length));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("hop_length", &cfg.hop_length));
-  std::string in_format, out_format;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("input_format", &in_format));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("output_format", &out_format));
-  a->in_first = in_format == "channels_first";
-  a->out_first = out_format == "channels_first";
-  // The STFT's output; the inverse STFT's input (its check forces complex anyway).
-  cfg.output = OutputKind::kComplex;
-  if (kind == OpKind::kInverseStft) return;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("pad_begin", &cfg.pad_begin));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("pad_end", &cfg.pad_end));
-  if (kind == OpKind::kStft) return;
+// The kernel-call contract (csrc/core/kernel_args.h) from the node's attributes, then its
+// FrontEndConfig (to_config). Each argument is the attribute of its name, except the layouts
+// (the string attributes input_format / output_format) and output (KapreFastFrontEnd's string
+// attribute 'magnitude' / 'mag_phase'). An argument the op has no attribute for keeps the op's
+// fixed value: complex output without dB for the STFT and its inverse, dB magnitudes for MFCC,
+// FrontEndConfig's defaults for the rest. False (and the construction failed with a message
+// naming the attribute) on a missing attribute or a value to_config refuses.
+inline bool read_attrs(TF_OpKernelConstruction* ctx, OpKind kind, Attrs* a) {
+  const FrontEndConfig defaults;
+  KernelArgs args;
+  args.output = kind == OpKind::kStft || kind == OpKind::kInverseStft ? 2 : 0;
+  args.decibel = kind == OpKind::kMfcc;
+  args.power = defaults.power;
+  args.amin = defaults.amin;
+  args.ref_value = defaults.ref_value;
+  args.dynamic_range = defaults.dynamic_range;
+  args.db_multiplier = defaults.db_multiplier;
+  tf_c::AttrReader attr(ctx);
+  auto get = [&attr](const char* name, auto* field) -> std::string {
+    const std::string arg = name;
+    if (arg == "input_channels_first" || arg == "output_channels_first") {
+      std::string format;
+      attr.get(arg == "input_channels_first" ? "input_format" : "output_format", &format);
+      *field = format == "channels_first";
+    } else if (arg == "output") {
+      if (attr.has(name)) {
+        std::string output;
+        attr.get(name, &output);
+        *field = output == "mag_phase" ? 1 : 0;
+      }
+    } else if (attr.has(name)) {
+      attr.get(name, field);
+    }
+    return "";  // TensorFlow's own failures stay in attr, which fails the construction
+  };
+  read_kernel_args(get, &args);
+  if (!attr.ok()) return false;
+  const std::string err = to_config(args, &a->cfg);
+  if (!err.empty()) {
+    attr.invalid(err);
+    return false;
+  }
+  a->in_first = args.input_channels_first;
+  a->out_first = args.output_channels_first;
   a->mfcc = kind == OpKind::kMfcc;
-  std::string output = "magnitude";
-  if (!a->mfcc) OP_REQUIRES_OK(ctx, ctx->GetAttr("output", &output));
-  cfg.output = output == "mag_phase" ? OutputKind::kMagPhase : OutputKind::kMagnitude;
-  cfg.decibel = a->mfcc;
-  if (!a->mfcc) OP_REQUIRES_OK(ctx, ctx->GetAttr("decibel", &cfg.decibel));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("amin", &cfg.amin));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("ref_value", &cfg.ref_value));
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("dynamic_range", &cfg.dynamic_range));
-  int64_t power = 1;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("power", &power));
-  // check_config names a bad value; one beyond int's range becomes -1 (never 1 or 2 by wrapping).
-  cfg.power = power >= INT32_MIN && power <= INT32_MAX ? static_cast<int>(power) : -1;
-  OP_REQUIRES_OK(ctx, ctx->GetAttr("db_multiplier", &cfg.db_multiplier));
-}
-
-// Fails the op with `status` and returns false (OP_REQUIRES can only `return;`).
-inline bool fail(OpKernelContext* ctx, const ::tensorflow::Status& status) {
-  ctx->CtxFailure(status);
-  return false;
+  return true;
 }
 
 // Runs fn and turns an allocation failure into a TF error instead of a crash.
 template <class Fn>
-void run_guarded(OpKernelContext* ctx, Fn&& fn) {
+void run_guarded(TF_OpKernelContext* ctx, Fn&& fn) {
   try {
     fn();
   } catch (const std::bad_alloc&) {
-    ctx->CtxFailure(errors::ResourceExhausted("kapre_fast: out of memory for scratch buffers"));
+    tf_c::fail(ctx, TF_RESOURCE_EXHAUSTED, "kapre_fast: out of memory for scratch buffers");
   }
 }
 
-// The filterbank inputs 2..4 of KapreFastFrontEnd (host memory).
-inline bool read_bands(OpKernelContext* ctx, BandView* bands) {
-  const Tensor& starts = ctx->input(2);
-  const Tensor& lengths = ctx->input(3);
-  const Tensor& weights = ctx->input(4);
-  if (starts.dims() != 1 || lengths.dims() != 1 || weights.dims() != 1) {
-    return fail(ctx,
-                errors::InvalidArgument("band_start, band_length and band_weights must be 1-D"));
+// The inputs of one front-end call: kept alive until the kernel has run.
+struct FrontEndInputs {
+  tf_c::Tensor audio, window, starts, lengths, weights, dct, out;
+};
+
+// The filterbank inputs 2..4 of KapreFastFrontEnd.
+inline bool read_bands(TF_OpKernelContext* ctx, FrontEndInputs* in, BandView* bands) {
+  if (!in->starts.input(ctx, 2) || !in->lengths.input(ctx, 3) || !in->weights.input(ctx, 4)) {
+    return false;
   }
-  if (starts.dim_size(0) != lengths.dim_size(0)) {
-    return fail(ctx, errors::InvalidArgument("band_start has ", starts.dim_size(0),
-                                             " entries but band_length has ", lengths.dim_size(0)));
+  if (in->starts.dims() != 1 || in->lengths.dims() != 1 || in->weights.dims() != 1) {
+    return tf_c::invalid(ctx, "band_start, band_length and band_weights must be 1-D");
   }
-  bands->n_bands = starts.dim_size(0);
-  bands->start = starts.flat<int32_t>().data();
-  bands->length = lengths.flat<int32_t>().data();
-  bands->weights = weights.flat<float>().data();
-  bands->n_weights = weights.dim_size(0);
+  if (in->starts.dim(0) != in->lengths.dim(0)) {
+    return tf_c::invalid(ctx, "band_start has " + std::to_string(in->starts.dim(0)) +
+                                  " entries but band_length has " +
+                                  std::to_string(in->lengths.dim(0)));
+  }
+  bands->n_bands = in->starts.dim(0);
+  bands->start = in->starts.data<int32_t>();
+  bands->length = in->lengths.data<int32_t>();
+  bands->weights = in->weights.data<float>();
+  bands->n_weights = in->weights.dim(0);
   return true;
 }
 
-// The window input (host memory) against the attributes and the filterbank.
-inline bool read_window(OpKernelContext* ctx, const FrontEndConfig& cfg, const BandView& bands) {
-  const Tensor& window = ctx->input(1);
-  if (window.dims() != 1) {
-    return fail(ctx, errors::InvalidArgument("window must be 1-D, got shape ",
-                                             window.shape().DebugString()));
+// The window input against the attributes and the filterbank.
+inline bool read_window(TF_OpKernelContext* ctx, const FrontEndConfig& cfg, const BandView& bands,
+                        tf_c::Tensor* window) {
+  if (!window->input(ctx, 1)) return false;
+  if (window->dims() != 1) {
+    return tf_c::invalid(ctx, "window must be 1-D, got shape " + window->shape());
   }
-  const std::string err = check_config(cfg, window.dim_size(0), bands);
-  return err.empty() || fail(ctx, errors::InvalidArgument(err));
+  const std::string err = check_config(cfg, window->dim(0), bands);
+  return err.empty() || tf_c::invalid(ctx, err);
 }
 
-// The audio input 0: its shape only (the data pointer is not dereferenced).
-inline bool read_audio(OpKernelContext* ctx, const Attrs& a, const BandView& bands,
-                       SignalView* sig) {
-  const Tensor& audio = ctx->input(0);
-  if (audio.dims() != 3) {
-    return fail(ctx, errors::InvalidArgument(
-                         "audio must be 3-D ",
-                         a.in_first ? "(batch, channels, time)" : "(batch, time, channels)",
-                         ", got shape ", audio.shape().DebugString()));
+// The audio input 0: its shape against the config (the data is not read here).
+inline bool read_audio(TF_OpKernelContext* ctx, const Attrs& a, const BandView& bands,
+                       tf_c::Tensor* audio, SignalView* sig) {
+  if (!audio->input(ctx, 0)) return false;
+  if (audio->dims() != 3) {
+    return tf_c::invalid(ctx,
+                         std::string("audio must be 3-D ") +
+                             (a.in_first ? "(batch, channels, time)" : "(batch, time, channels)") +
+                             ", got shape " + audio->shape());
   }
-  *sig = contiguous_signal(static_cast<const float*>(audio.data()), audio.dim_size(0),
-                           audio.dim_size(a.in_first ? 1 : 2), audio.dim_size(a.in_first ? 2 : 1),
-                           a.in_first);
+  *sig =
+      contiguous_signal(audio->data<const float>(), audio->dim(0), audio->dim(a.in_first ? 1 : 2),
+                        audio->dim(a.in_first ? 2 : 1), a.in_first);
   const std::string err = check_signal(a.cfg, bands, *sig);
-  return err.empty() || fail(ctx, errors::InvalidArgument(err));
+  return err.empty() || tf_c::invalid(ctx, err);
 }
-
-// One checked KapreFastFrontEnd or KapreFastStft call (a complex cfg.output is the STFT, which
-// has no filterbank inputs) and its allocated output: (batch, out_channels, frames, features)
-// or (batch, frames, features, out_channels), float32 or complex64.
-struct FrontEndCall {
-  BandView bands;
-  SignalView signal;
-  const float* window = nullptr;  // host memory
-  int64_t frames = 0, features = 0, out_channels = 0;
-  float* out = nullptr;  // the output's floats (complex: interleaved)
-  DctView dct;           // KapreFastMfcc's input 5 (host memory)
-};
 
 // KapreFastMfcc's (n_mels, n_mfcc) matrix, input 5, against the filterbank.
-inline bool read_dct(OpKernelContext* ctx, const Attrs& a, const BandView& bands, DctView* dct) {
-  const Tensor& matrix = ctx->input(5);
-  if (matrix.dims() != 2) {
-    return fail(ctx, errors::InvalidArgument("dct must be 2-D (n_mels, n_mfcc), got shape ",
-                                             matrix.shape().DebugString()));
+inline bool read_dct(TF_OpKernelContext* ctx, const Attrs& a, const BandView& bands,
+                     tf_c::Tensor* matrix, DctView* dct) {
+  if (!matrix->input(ctx, 5)) return false;
+  if (matrix->dims() != 2) {
+    return tf_c::invalid(ctx, "dct must be 2-D (n_mels, n_mfcc), got shape " + matrix->shape());
   }
-  dct->n_in = matrix.dim_size(0);
-  dct->n_out = matrix.dim_size(1);
-  dct->matrix = matrix.flat<float>().data();
+  dct->n_in = matrix->dim(0);
+  dct->n_out = matrix->dim(1);
+  dct->matrix = matrix->data<const float>();
   const std::string err = check_dct(a.cfg, bands, *dct);
-  return err.empty() || fail(ctx, errors::InvalidArgument(err));
+  return err.empty() || tf_c::invalid(ctx, err);
 }
 
-inline bool prepare_front_end(OpKernelContext* ctx, const Attrs& a, FrontEndCall* call) {
-  if (a.cfg.output != OutputKind::kComplex && !read_bands(ctx, &call->bands)) return false;
-  if (!read_window(ctx, a.cfg, call->bands)) return false;
-  if (a.mfcc && !read_dct(ctx, a, call->bands, &call->dct)) return false;
-  if (!read_audio(ctx, a, call->bands, &call->signal)) return false;
+// One checked KapreFastFrontEnd, KapreFastMfcc or KapreFastStft call (a complex cfg.output is
+// the STFT, which has no filterbank inputs) and its allocated output: (batch, out_channels,
+// frames, features) or (batch, frames, features, out_channels), float32 or complex64.
+struct FrontEndCall {
+  FrontEndInputs tensors;
+  BandView bands;
+  SignalView signal;
+  const float* window = nullptr;
+  int64_t frames = 0, features = 0, out_channels = 0;
+  float* out = nullptr;  // the output's floats (complex: interleaved)
+  DctView dct;
+};
+
+inline bool prepare_front_end(TF_OpKernelContext* ctx, const Attrs& a, FrontEndCall* call) {
+  FrontEndInputs& t = call->tensors;
+  if (a.cfg.output != OutputKind::kComplex && !read_bands(ctx, &t, &call->bands)) return false;
+  if (!read_window(ctx, a.cfg, call->bands, &t.window)) return false;
+  if (a.mfcc && !read_dct(ctx, a, call->bands, &t.dct, &call->dct)) return false;
+  if (!read_audio(ctx, a, call->bands, &t.audio, &call->signal)) return false;
   const SignalView& sig = call->signal;
-  call->window = ctx->input(1).flat<float>().data();
+  call->window = t.window.data<const float>();
   call->frames = frame_count(a.cfg, sig.time);
   call->features = a.mfcc ? call->dct.n_out : feature_count(a.cfg, call->bands);
   call->out_channels = a.cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
-  const TensorShape shape =
-      a.out_first ? TensorShape({sig.batch, call->out_channels, call->frames, call->features})
-                  : TensorShape({sig.batch, call->frames, call->features, call->out_channels});
-  Tensor* output = nullptr;
-  const ::tensorflow::Status status = ctx->allocate_output(0, shape, &output);
-  if (!status.ok()) return fail(ctx, status);
-  call->out = static_cast<float*>(output->data());
+  const std::vector<int64_t> dims =
+      a.out_first
+          ? std::vector<int64_t>{sig.batch, call->out_channels, call->frames, call->features}
+          : std::vector<int64_t>{sig.batch, call->frames, call->features, call->out_channels};
+  if (!t.out.output(ctx, 0, a.cfg.output == OutputKind::kComplex ? TF_COMPLEX64 : TF_FLOAT, dims)) {
+    return false;
+  }
+  call->out = t.out.data<float>();
   return true;
 }
 
 // One checked KapreFastInverseStft call and its allocated waveform (batch, channels, length)
 // or (batch, length, channels).
 struct InverseStftCall {
-  ComplexInputView in;            // strides in floats
-  const float* window = nullptr;  // host memory
+  tf_c::Tensor stft, window, output;
+  ComplexInputView in;  // strides in floats
+  const float* window_values = nullptr;
   int64_t length = 0;
   float* out = nullptr;
 };
 
-inline bool prepare_inverse_stft(OpKernelContext* ctx, const Attrs& a, InverseStftCall* call) {
-  const Tensor& stft = ctx->input(0);
-  const Tensor& window = ctx->input(1);
+inline bool prepare_inverse_stft(TF_OpKernelContext* ctx, const Attrs& a, InverseStftCall* call) {
+  if (!call->stft.input(ctx, 0) || !call->window.input(ctx, 1)) return false;
+  const tf_c::Tensor& stft = call->stft;
   if (stft.dims() != 4) {
-    return fail(ctx, errors::InvalidArgument("stft must be 4-D ",
-                                             a.in_first ? "(batch, channels, frames, bins)"
-                                                        : "(batch, frames, bins, channels)",
-                                             ", got shape ", stft.shape().DebugString()));
+    return tf_c::invalid(ctx, std::string("stft must be 4-D ") +
+                                  (a.in_first ? "(batch, channels, frames, bins)"
+                                              : "(batch, frames, bins, channels)") +
+                                  ", got shape " + stft.shape());
   }
-  if (window.dims() != 1) {
-    return fail(ctx, errors::InvalidArgument("window must be 1-D, got shape ",
-                                             window.shape().DebugString()));
+  if (call->window.dims() != 1) {
+    return tf_c::invalid(ctx, "window must be 1-D, got shape " + call->window.shape());
   }
-  const int64_t b = stft.dim_size(0);
-  const int64_t c = stft.dim_size(a.in_first ? 1 : 3);
-  const int64_t f = stft.dim_size(a.in_first ? 2 : 1);
-  const int64_t k = stft.dim_size(a.in_first ? 3 : 2);
-  call->in = contiguous_complex(static_cast<const float*>(stft.data()), b, c, f, k, a.in_first);
-  const std::string err = check_istft(a.cfg, window.dim_size(0), call->in);
-  if (!err.empty()) return fail(ctx, errors::InvalidArgument(err));
-  call->window = window.flat<float>().data();
+  const int64_t b = stft.dim(0);
+  const int64_t c = stft.dim(a.in_first ? 1 : 3);
+  const int64_t f = stft.dim(a.in_first ? 2 : 1);
+  const int64_t k = stft.dim(a.in_first ? 3 : 2);
+  call->in = contiguous_complex(stft.data<const float>(), b, c, f, k, a.in_first);
+  const std::string err = check_istft(a.cfg, call->window.dim(0), call->in);
+  if (!err.empty()) return tf_c::invalid(ctx, err);
+  call->window_values = call->window.data<const float>();
   call->length = istft_length(a.cfg, f);
-  Tensor* output = nullptr;
-  const ::tensorflow::Status status = ctx->allocate_output(
-      0, a.out_first ? TensorShape({b, c, call->length}) : TensorShape({b, call->length, c}),
-      &output);
-  if (!status.ok()) return fail(ctx, status);
-  call->out = output->flat<float>().data();
+  if (!call->output.output(ctx, 0, TF_FLOAT,
+                           a.out_first ? std::vector<int64_t>{b, c, call->length}
+                                       : std::vector<int64_t>{b, call->length, c})) {
+    return false;
+  }
+  call->out = call->output.data<float>();
   return true;
 }
 

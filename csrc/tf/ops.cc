@@ -1,230 +1,188 @@
-// TensorFlow op declarations and shape functions only; kernels live in kernels.cc.
-#include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/shape_inference.h"
+// TensorFlow op definitions and shape functions through TensorFlow's C op API
+// (tensorflow/c/ops.h), registered with the CPU kernels (kernels.cc) when TensorFlow loads the
+// library. Only C functions exported by every supported release's libtensorflow_framework.so.2
+// are used (tools/tf_c_api_symbols.py), so one binary serves TensorFlow 2.16 to 2.21.
+//
+// Shape functions: the C API's TF_ShapeInferenceContext gives input shapes but no attribute
+// values (only TF_ShapeInferenceContext_GetAttrType), so these functions check the inputs' ranks
+// and pass on the batch axis; the axes that depend on attributes (frames, features, channels,
+// layout) are left unknown here and set by the Python side from the same attributes
+// (kapre_fast/_tf_shapes.py, applied by kapre_fast/_loader.py to every op the library builds in a
+// graph). The kernels check every input again at run time (op_args.h).
+#include <cstdio>
+#include <initializer_list>
+#include <iterator>
+#include <vector>
+
+#include "tensorflow/c/ops.h"
+#include "tensorflow/c/tf_status.h"
 
 namespace kapre_fast {
+
+void register_cpu_kernels();  // kernels.cc
+
 namespace {
 
-using ::tensorflow::Status;
-using ::tensorflow::shape_inference::DimensionHandle;
-using ::tensorflow::shape_inference::InferenceContext;
-using ::tensorflow::shape_inference::ShapeHandle;
-
-// Frames as tf.signal.frame counts them, or unknown when the time axis is.
-Status frames_dim(InferenceContext* c, DimensionHandle time, DimensionHandle* out) {
-  int64_t win = 0, hop = 0, pad_begin = 0;
-  bool pad_end = false;
-  TF_RETURN_IF_ERROR(c->GetAttr("win_length", &win));
-  TF_RETURN_IF_ERROR(c->GetAttr("hop_length", &hop));
-  TF_RETURN_IF_ERROR(c->GetAttr("pad_begin", &pad_begin));
-  TF_RETURN_IF_ERROR(c->GetAttr("pad_end", &pad_end));
-  if (win < 1 || hop < 1 || pad_begin < 0) {
-    return tensorflow::errors::InvalidArgument(
-        "win_length and hop_length must be >= 1 and "
-        "pad_begin >= 0, got ",
-        win, ", ", hop, ", ", pad_begin);
+// Owned shape handles of one shape function.
+class Shapes {
+ public:
+  explicit Shapes(TF_ShapeInferenceContext* ctx) : ctx_(ctx) {}
+  ~Shapes() {
+    for (TF_ShapeHandle* h : owned_) TF_DeleteShapeHandle(h);
   }
-  if (!c->ValueKnown(time)) {
-    *out = c->UnknownDim();
-    return Status();
+  TF_ShapeHandle* own(TF_ShapeHandle* h) {
+    owned_.push_back(h);
+    return h;
   }
-  const int64_t t = c->Value(time) + pad_begin;
-  int64_t frames = 0;
-  if (pad_end) {
-    frames = (t + hop - 1) / hop;
-  } else if (t >= win) {
-    frames = 1 + (t - win) / hop;
+  TF_ShapeHandle* make() { return own(TF_NewShapeHandle()); }
+
+  // Input i checked to have `rank` axes; nullptr (and status set) otherwise.
+  TF_ShapeHandle* input(int i, int64_t rank, TF_Status* status) {
+    TF_ShapeHandle* in = make();
+    TF_ShapeInferenceContextGetInput(ctx_, i, in, status);
+    if (TF_GetCode(status) != TF_OK) return nullptr;
+    TF_ShapeHandle* ranked = make();
+    TF_ShapeInferenceContextWithRank(ctx_, in, rank, ranked, status);
+    return TF_GetCode(status) == TF_OK ? ranked : nullptr;
   }
-  if (frames < 1) {
-    return tensorflow::errors::InvalidArgument("audio has ", c->Value(time), " samples (", t,
-                                               " after pad_begin); one frame needs win_length=",
-                                               win, " samples: pass longer audio or pad_end=True");
+
+  // Output 0: the first axis of `leading` followed by `unknown` axes of unknown size.
+  void set_batch_then_unknown(TF_ShapeHandle* leading, int unknown, TF_Status* status) {
+    TF_ShapeHandle* shape = make();
+    TF_ShapeInferenceContextSubshape(ctx_, leading, 0, 1, shape, status);
+    for (int i = 0; i < unknown && TF_GetCode(status) == TF_OK; ++i) {
+      // A 1-D shape whose one axis is unknown (-1 is the C++ API's kUnknownDim).
+      TF_ShapeHandle* axis =
+          own(TF_ShapeInferenceContextVectorFromSize(ctx_, static_cast<size_t>(-1)));
+      TF_ShapeHandle* joined = make();
+      TF_ShapeInferenceContextConcatenateShapes(ctx_, shape, axis, joined, status);
+      shape = joined;
+    }
+    if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx_, 0, shape, status);
   }
-  *out = c->MakeDim(frames);
-  return Status();
-}
 
-// (batch, ch, time) dims of the audio input in its format.
-Status audio_dims(InferenceContext* c, int input, const char* format_attr, DimensionHandle* batch,
-                  DimensionHandle* ch, DimensionHandle* time) {
-  ShapeHandle audio;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(input), 3, &audio));
-  std::string format;
-  TF_RETURN_IF_ERROR(c->GetAttr(format_attr, &format));
-  const bool first = format == "channels_first";
-  *batch = c->Dim(audio, 0);
-  *ch = c->Dim(audio, first ? 1 : 2);
-  *time = c->Dim(audio, first ? 2 : 1);
-  return Status();
-}
+ private:
+  TF_ShapeInferenceContext* ctx_;
+  std::vector<TF_ShapeHandle*> owned_;
+};
 
-ShapeHandle feature_shape(InferenceContext* c, bool channels_first, DimensionHandle batch,
-                          DimensionHandle ch, DimensionHandle frames, DimensionHandle feat) {
-  return channels_first ? c->MakeShape({batch, ch, frames, feat})
-                        : c->MakeShape({batch, frames, feat, ch});
-}
-
-Status front_end_shape(InferenceContext* c) {
-  DimensionHandle batch, ch, time, frames;
-  TF_RETURN_IF_ERROR(audio_dims(c, 0, "input_format", &batch, &ch, &time));
-  TF_RETURN_IF_ERROR(frames_dim(c, time, &frames));
-  ShapeHandle window, starts, lengths, weights;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &window));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &starts));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 1, &lengths));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(4), 1, &weights));
-  int64_t n_fft = 0;
-  TF_RETURN_IF_ERROR(c->GetAttr("n_fft", &n_fft));
-  if (n_fft < 2) return tensorflow::errors::InvalidArgument("n_fft must be >= 2, got ", n_fft);
-  DimensionHandle bands = c->Dim(starts, 0);
-  DimensionHandle feat = c->UnknownDim();
-  if (c->ValueKnown(bands))
-    feat = c->MakeDim(c->Value(bands) > 0 ? c->Value(bands) : n_fft / 2 + 1);
-  std::string output, format;
-  TF_RETURN_IF_ERROR(c->GetAttr("output", &output));
-  TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
-  if (output == "mag_phase") TF_RETURN_IF_ERROR(c->Multiply(ch, 2, &ch));
-  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames, feat));
-  return Status();
-}
-
-// KapreFastMfcc: the front end's (batch, frames, n_mels, ch) with n_mfcc = dct's columns.
-Status mfcc_shape(InferenceContext* c) {
-  DimensionHandle batch, ch, time, frames;
-  TF_RETURN_IF_ERROR(audio_dims(c, 0, "input_format", &batch, &ch, &time));
-  TF_RETURN_IF_ERROR(frames_dim(c, time, &frames));
-  ShapeHandle vector, dct;
-  for (int i = 1; i <= 4; ++i) TF_RETURN_IF_ERROR(c->WithRank(c->input(i), 1, &vector));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(5), 2, &dct));
-  std::string format;
-  TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
-  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames, c->Dim(dct, 1)));
-  return Status();
+// KapreFastFrontEnd, KapreFastStft and KapreFastMfcc: audio (3-D), window and the filterbank
+// (1-D), the DCT matrix (2-D) -> (batch, ?, ?, ?).
+template <int kVectors, bool kDct>
+void front_end_shape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  Shapes s(ctx);
+  TF_ShapeHandle* audio = s.input(0, 3, status);
+  if (audio == nullptr) return;
+  for (int i = 1; i <= kVectors; ++i) {
+    if (s.input(i, 1, status) == nullptr) return;
+  }
+  if (kDct && s.input(kVectors + 1, 2, status) == nullptr) return;
+  s.set_batch_then_unknown(audio, 3, status);
 }
 
 // KapreFastPcen: the features' own shape (rank 4).
-Status pcen_shape(InferenceContext* c) {
-  ShapeHandle features;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &features));
-  c->set_output(0, features);
-  return Status();
+void pcen_shape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  Shapes s(ctx);
+  TF_ShapeHandle* features = s.input(0, 4, status);
+  if (features != nullptr) TF_ShapeInferenceContextSetOutput(ctx, 0, features, status);
 }
 
-Status stft_shape(InferenceContext* c) {
-  DimensionHandle batch, ch, time, frames;
-  TF_RETURN_IF_ERROR(audio_dims(c, 0, "input_format", &batch, &ch, &time));
-  TF_RETURN_IF_ERROR(frames_dim(c, time, &frames));
-  ShapeHandle window;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &window));
-  int64_t n_fft = 0;
-  TF_RETURN_IF_ERROR(c->GetAttr("n_fft", &n_fft));
-  if (n_fft < 2) return tensorflow::errors::InvalidArgument("n_fft must be >= 2, got ", n_fft);
-  std::string format;
-  TF_RETURN_IF_ERROR(c->GetAttr("output_format", &format));
-  c->set_output(0, feature_shape(c, format == "channels_first", batch, ch, frames,
-                                 c->MakeDim(n_fft / 2 + 1)));
-  return Status();
+// KapreFastInverseStft: stft (4-D), window (1-D) -> (batch, ?, ?).
+void inverse_stft_shape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  Shapes s(ctx);
+  TF_ShapeHandle* stft = s.input(0, 4, status);
+  if (stft == nullptr || s.input(1, 1, status) == nullptr) return;
+  s.set_batch_then_unknown(stft, 2, status);
 }
 
-Status inverse_stft_shape(InferenceContext* c) {
-  ShapeHandle stft, window;
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 4, &stft));
-  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &window));
-  std::string in_format, out_format;
-  TF_RETURN_IF_ERROR(c->GetAttr("input_format", &in_format));
-  TF_RETURN_IF_ERROR(c->GetAttr("output_format", &out_format));
-  int64_t win = 0, hop = 0;
-  TF_RETURN_IF_ERROR(c->GetAttr("win_length", &win));
-  TF_RETURN_IF_ERROR(c->GetAttr("hop_length", &hop));
-  const bool in_first = in_format == "channels_first";
-  DimensionHandle batch = c->Dim(stft, 0);
-  DimensionHandle ch = c->Dim(stft, in_first ? 1 : 3);
-  DimensionHandle frames = c->Dim(stft, in_first ? 2 : 1);
-  DimensionHandle time = c->UnknownDim();
-  if (c->ValueKnown(frames) && c->Value(frames) >= 1) {
-    time = c->MakeDim((c->Value(frames) - 1) * hop + win);
+const char* const kFramingAttrs[] = {
+    "n_fft: int",
+    "win_length: int",
+    "hop_length: int",
+    "pad_begin: int = 0",
+    "pad_end: bool = false",
+    "input_format: {'channels_last', 'channels_first'} = 'channels_last'",
+    "output_format: {'channels_last', 'channels_first'} = 'channels_last'",
+};
+const char* const kDbAttrs[] = {
+    "amin: float = 1e-5", "ref_value: float = 1.0",      "dynamic_range: float = 80.0",
+    "power: int = 1",     "db_multiplier: float = 10.0",
+};
+
+struct OpSpec {
+  const char* name;
+  std::vector<const char*> inputs, outputs, attrs;
+  void (*shape)(TF_ShapeInferenceContext*, TF_Status*);
+};
+
+std::vector<const char*> joined(std::initializer_list<std::vector<const char*>> parts) {
+  std::vector<const char*> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+const std::vector<const char*> kFraming(std::begin(kFramingAttrs), std::end(kFramingAttrs));
+const std::vector<const char*> kDb(std::begin(kDbAttrs), std::end(kDbAttrs));
+const std::vector<const char*> kFrontEndInputs = {"audio: float", "window: float",
+                                                  "band_start: int32", "band_length: int32",
+                                                  "band_weights: float"};
+
+bool register_op(const OpSpec& op) {
+  TF_OpDefinitionBuilder* builder = TF_NewOpDefinitionBuilder(op.name);
+  for (const char* in : op.inputs) TF_OpDefinitionBuilderAddInput(builder, in);
+  for (const char* out : op.outputs) TF_OpDefinitionBuilderAddOutput(builder, out);
+  for (const char* attr : op.attrs) TF_OpDefinitionBuilderAddAttr(builder, attr);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(builder, op.shape);
+  TF_Status* status = TF_NewStatus();
+  TF_RegisterOpDefinition(builder, status);  // takes the builder
+  const bool ok = TF_GetCode(status) == TF_OK;
+  if (!ok) {
+    std::fprintf(stderr, "kapre_fast: registering the op %s failed: %s\n", op.name,
+                 TF_Message(status));
   }
-  c->set_output(0, out_format == "channels_first" ? c->MakeShape({batch, ch, time})
-                                                  : c->MakeShape({batch, time, ch}));
-  return Status();
+  TF_DeleteStatus(status);
+  return ok;
 }
+
+// Runs when TensorFlow loads the library (tf.load_op_library), before it reads the ops.
+const bool kRegistered = [] {
+  const OpSpec ops[] = {
+      {"KapreFastFrontEnd",
+       kFrontEndInputs,
+       {"features: float"},
+       joined({kFraming,
+               {"output: {'magnitude', 'mag_phase'} = 'magnitude'", "decibel: bool = false"},
+               kDb}),
+       front_end_shape<4, false>},
+      {"KapreFastMfcc",
+       joined({kFrontEndInputs, {"dct: float"}}),
+       {"mfcc: float"},
+       joined({kFraming, kDb}),
+       front_end_shape<4, true>},
+      {"KapreFastPcen",
+       {"features: float"},
+       {"pcen: float"},
+       {"b: float", "gain: float", "bias: float", "power: float", "eps: float",
+        "data_format: {'channels_last', 'channels_first'} = 'channels_last'"},
+       pcen_shape},
+      {"KapreFastStft",
+       {"audio: float", "window: float"},
+       {"stft: complex64"},
+       kFraming,
+       front_end_shape<1, false>},
+      {"KapreFastInverseStft",
+       {"stft: complex64", "window: float"},
+       {"audio: float"},
+       {"n_fft: int", "win_length: int", "hop_length: int",
+        "input_format: {'channels_last', 'channels_first'} = 'channels_last'",
+        "output_format: {'channels_last', 'channels_first'} = 'channels_last'"},
+       inverse_stft_shape},
+  };
+  bool ok = true;
+  for (const OpSpec& op : ops) ok = register_op(op) && ok;
+  register_cpu_kernels();
+  return ok;
+}();
 
 }  // namespace
 }  // namespace kapre_fast
-
-#define KF_FRAMING_ATTRS                                                           \
-  Attr("n_fft: int")                                                               \
-      .Attr("win_length: int")                                                     \
-      .Attr("hop_length: int")                                                     \
-      .Attr("pad_begin: int = 0")                                                  \
-      .Attr("pad_end: bool = false")                                               \
-      .Attr("input_format: {'channels_last', 'channels_first'} = 'channels_last'") \
-      .Attr("output_format: {'channels_last', 'channels_first'} = 'channels_last'")
-
-REGISTER_OP("KapreFastFrontEnd")
-    .Input("audio: float")
-    .Input("window: float")
-    .Input("band_start: int32")
-    .Input("band_length: int32")
-    .Input("band_weights: float")
-    .Output("features: float")
-    .KF_FRAMING_ATTRS.Attr("output: {'magnitude', 'mag_phase'} = 'magnitude'")
-    .Attr("decibel: bool = false")
-    .Attr("amin: float = 1e-5")
-    .Attr("ref_value: float = 1.0")
-    .Attr("dynamic_range: float = 80.0")
-    .Attr("power: int = 1")
-    .Attr("db_multiplier: float = 10.0")
-    .SetShapeFn(kapre_fast::front_end_shape)
-    .Doc("Fused pad > frame > window > |rFFT| (> phase) > sparse filterbank > dB (kapre).");
-
-REGISTER_OP("KapreFastMfcc")
-    .Input("audio: float")
-    .Input("window: float")
-    .Input("band_start: int32")
-    .Input("band_length: int32")
-    .Input("band_weights: float")
-    .Input("dct: float")
-    .Output("mfcc: float")
-    .KF_FRAMING_ATTRS.Attr("amin: float = 1e-5")
-    .Attr("ref_value: float = 1.0")
-    .Attr("dynamic_range: float = 80.0")
-    .Attr("power: int = 1")
-    .Attr("db_multiplier: float = 10.0")
-    .SetShapeFn(kapre_fast::mfcc_shape)
-    .Doc(
-        "KapreFastFrontEnd's dB filterbank output (magnitude, decibel) times the (n_mels, "
-        "n_mfcc) `dct` matrix, applied per example after the clamp.");
-
-REGISTER_OP("KapreFastPcen")
-    .Input("features: float")
-    .Output("pcen: float")
-    .Attr("b: float")
-    .Attr("gain: float")
-    .Attr("bias: float")
-    .Attr("power: float")
-    .Attr("eps: float")
-    .Attr("data_format: {'channels_last', 'channels_first'} = 'channels_last'")
-    .SetShapeFn(kapre_fast::pcen_shape)
-    .Doc(
-        "librosa.pcen (max_size=1) along the frames of (batch, frames, features, ch) or "
-        "(batch, ch, frames, features) filterbank features.");
-
-REGISTER_OP("KapreFastStft")
-    .Input("audio: float")
-    .Input("window: float")
-    .Output("stft: complex64")
-    .KF_FRAMING_ATTRS.SetShapeFn(kapre_fast::stft_shape)
-    .Doc("Complex STFT with kapre's padding and layouts.");
-
-REGISTER_OP("KapreFastInverseStft")
-    .Input("stft: complex64")
-    .Input("window: float")
-    .Output("audio: float")
-    .Attr("n_fft: int")
-    .Attr("win_length: int")
-    .Attr("hop_length: int")
-    .Attr("input_format: {'channels_last', 'channels_first'} = 'channels_last'")
-    .Attr("output_format: {'channels_last', 'channels_first'} = 'channels_last'")
-    .SetShapeFn(kapre_fast::inverse_stft_shape)
-    .Doc("tf.signal.inverse_stft with a given synthesis window, in kapre's layouts.");

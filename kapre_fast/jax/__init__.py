@@ -20,7 +20,8 @@ take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in
 smoother a jax.lax.associative_scan over the frames (jit-able, differentiable).
 
 Needs jax with `jax.ffi` (the `jax` extra) and a kapre_fast built while jax was
-importable; `import kapre_fast` alone never imports jax.
+importable, beside a jax whose XLA FFI API the installed one implements (the same release or an
+older one: checked at import, kapre_fast/jax/_ops.py); `import kapre_fast` alone never imports jax.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +37,8 @@ INVERSE_STFT_TARGET = 'kapre_fast_inverse_stft'
 
 
 def module():
-    """The compiled module kapre_fast._jax_ffi (ImportError saying what to do when missing)."""
+    """The compiled module kapre_fast._jax_ffi (ImportError saying what to do when it is missing
+    or was built with a newer XLA FFI API than the installed jaxlib implements)."""
     shadowed = _loader.source_checkout_note()
     if shadowed:
         raise ImportError(f"kapre_fast's JAX handlers are missing: {shadowed}")
@@ -46,11 +49,62 @@ def module():
             'kapre_fast with `pip install --no-build-isolation .`.'
         )
     try:
-        return importlib.import_module('kapre_fast._jax_ffi')
+        handlers = importlib.import_module('kapre_fast._jax_ffi')
     except ImportError as error:
         raise ImportError(
             f"kapre_fast's JAX handler module _jax_ffi failed to load: {error}"
         ) from error
+    check_ffi_api(
+        getattr(handlers, 'ffi_api_version', None),
+        getattr(handlers, 'built_with_jax', ''),
+        installed_ffi_api_version(),
+        jax.__version__,
+    )
+    return handlers
+
+
+def parse_ffi_api_version(header: str):
+    """(major, minor) of the XLA FFI C API that the text of xla/ffi/api/c_api.h defines; None
+    when it defines no XLA_FFI_API_MAJOR / _MINOR."""
+    found = [
+        re.search(rf'^#define XLA_FFI_API_{part}\s+(\d+)', header, re.M)
+        for part in ('MAJOR', 'MINOR')
+    ]
+    return tuple(int(match[1]) for match in found) if all(found) else None
+
+
+def installed_ffi_api_version():
+    """(major, minor) of the XLA FFI C API the installed jaxlib implements, from the headers it
+    ships (jax.ffi.include_dir()); None where they cannot be read."""
+    try:
+        header = Path(jax.ffi.include_dir()) / 'xla' / 'ffi' / 'api' / 'c_api.h'
+        return parse_ffi_api_version(header.read_text())
+    except (OSError, AttributeError):
+        return None
+
+
+def check_ffi_api(built, built_with_jax: str, installed, installed_jax: str) -> None:
+    """ImportError when handlers compiled with FFI API `built` (beside jax `built_with_jax`)
+    cannot register in a jaxlib implementing API `installed`: another major version, or a newer
+    minor one. jaxlib would refuse them only when its backend starts, leaving jax's CPU backend
+    unusable in the process. No check when either version is unknown (None)."""
+    if built is None or installed is None:
+        return
+    built, installed = tuple(built), tuple(installed)
+    if built[0] == installed[0] and built[1] <= installed[1]:
+        return
+    beside = f' beside jax {built_with_jax}' if built_with_jax else ''
+    upgrade = (
+        f'Install jax {built_with_jax} or newer (`pip install "jax>={built_with_jax}"`)'
+        if built_with_jax
+        else 'Install a newer jax'
+    )
+    raise ImportError(
+        f"kapre_fast's JAX handlers were built{beside} with XLA FFI API "
+        f'{built[0]}.{built[1]}, but the installed jax {installed_jax} implements FFI API '
+        f'{installed[0]}.{installed[1]} and would refuse them. {upgrade}, or rebuild kapre_fast '
+        'beside this jax (`pip install --no-build-isolation .` in its checkout).'
+    )
 
 
 # Where the CUDA handlers stand in this process: 'registered', or why not.

@@ -14,6 +14,14 @@ wheel=$(ls dist/kapre_fast-*-manylinux*.whl)
 sdist=$(ls dist/kapre_fast-*.tar.gz)
 version=$(basename "$wheel" | cut -d- -f2)
 echo "== install test: $(basename "$wheel") and $(basename "$sdist"), version $version"
+# The [tf] extra admits every supported TensorFlow (docs/install.md); this test installs the one
+# the wheel's op library was built for (its _build_info.json), which it must load in. The other
+# releases are make release-matrix's.
+built_tf=$($PY -c 'import json, sys, zipfile
+print(json.loads(zipfile.ZipFile(sys.argv[1]).read("kapre_fast/_build_info.json"))["tensorflow"])' \
+  "$wheel")
+tf_release=()
+[ -z "$built_tf" ] || tf_release=("tensorflow==$(echo "$built_tf" | cut -d. -f1-2).*")
 
 rm -rf "$WORK" && mkdir -p "$WORK"
 $PY -m venv "$WORK/venv"
@@ -36,7 +44,7 @@ smoke() {  # from outside the checkout, so only the installed package can be imp
            [ -x "$dir/nvcc" ] || printf '%s:' "$dir"; done)
   export PATH=${PATH%:}
   if command -v nvcc >/dev/null; then echo "nvcc is still on PATH" >&2; exit 1; fi
-  $VPY -m pip install --quiet "${wheel}[tf,cli]"
+  $VPY -m pip install --quiet "${wheel}[tf,cli]" "${tf_release[@]}"
   smoke
   [ "$("$WORK/venv/bin/kapre-fast" --version)" = "kapre-fast $version" ]
   (cd "$WORK" && "$WORK/venv/bin/kapre-fast" demo -o demo.png && test -s demo.png)

@@ -61,17 +61,22 @@ def check_against_reference():
         assert p999 < 0.01, f'{name} dB: p99.9 difference {p999:.4f} dB'
 
 
-def check_fit():
-    import keras
-
-    from kapre_fast.composed import get_melspectrogram_layer
-
-    rng = np.random.default_rng(1)
-    n, length = 32, 8000
+def two_tones(n=32, length=8000, seed=1):
+    """(audio, labels): a 300 Hz or a 1500 Hz tone in noise per example, labelled 0 or 1."""
+    rng = np.random.default_rng(seed)
     labels = rng.integers(0, 2, n)
     t = np.arange(length) / 16000
     tones = np.sin(2 * np.pi * np.where(labels[:, None], 1500.0, 300.0) * t)
     x = (tones + 0.1 * rng.standard_normal((n, length)))[:, :, None].astype(np.float32)
+    return x, labels
+
+
+def composed_classifier(length=8000):
+    """A compiled Keras model: kapre_fast.composed's dB melspectrogram, Flatten, Dense(2)."""
+    import keras
+
+    from kapre_fast.composed import get_melspectrogram_layer
+
     model = keras.Sequential(
         [
             get_melspectrogram_layer(
@@ -90,6 +95,12 @@ def check_fit():
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
+    return model
+
+
+def check_fit():
+    x, labels = two_tones()
+    model = composed_classifier(x.shape[1])
     losses = model.fit(x, labels, epochs=5, batch_size=8, verbose=0).history['loss']
     assert losses[-1] < losses[0], f'loss did not fall: {losses}'
 
