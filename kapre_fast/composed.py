@@ -387,12 +387,12 @@ def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs)
 
 def get_pcen_layer(
     input_shape=None,
-    gain=0.98,
-    bias=2.0,
-    pcen_power=0.5,
-    time_constant=0.4,
-    eps=1e-6,
-    b=None,
+    gain=_spec.PCEN_DEFAULTS['gain'],
+    bias=_spec.PCEN_DEFAULTS['bias'],
+    pcen_power=_spec.PCEN_DEFAULTS['pcen_power'],
+    time_constant=_spec.PCEN_DEFAULTS['time_constant'],
+    eps=_spec.PCEN_DEFAULTS['eps'],
+    b=_spec.PCEN_DEFAULTS['b'],
     name='pcen',
     **kwargs,
 ):
@@ -404,6 +404,7 @@ def get_pcen_layer(
     it: kapre's magnitudes by default, the power mel with compat='librosa' (power=1: magnitudes;
     librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the
     same arguments. Output: (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
+    constants = {k: v for k, v in locals().items() if k in _spec.PCEN_DEFAULTS}
     if 'return_decibel' in kwargs:
         raise TypeError(
             "get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
@@ -413,12 +414,7 @@ def get_pcen_layer(
     pcen = _layers.PCEN(
         front_end.spec.sample_rate,
         front_end.spec.hop_length,
-        gain=gain,
-        bias=bias,
-        pcen_power=pcen_power,
-        time_constant=time_constant,
-        eps=eps,
-        b=b,
+        **constants,
         data_format=front_end.spec.output_data_format,
         name=f'{name}_pcen',
     )

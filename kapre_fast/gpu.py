@@ -34,19 +34,7 @@ import numpy as np
 from kapre_fast import _api, _device_tables, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
-__all__ = [
-    'compute',
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-    'istft',
-    'mfcc',
-    'pcen',
-    'apply_pcen',
-    'device_info',
-]
+__all__ = [*_api.PUBLIC, 'device_info']
 
 try:
     import cupy
@@ -87,8 +75,9 @@ _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) 
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__)
 )
-mfcc = _api.mfcc_function(__name__)  # the fused mel dB kernel, then apply_dct on the device
-pcen = _api.pcen_function(__name__)  # the fused mel kernel, then apply_pcen's kernel
+# mfcc: the fused mel dB kernel, then apply_dct on the device; pcen: the fused mel kernel, then
+# apply_pcen's kernel; istft: inverse.
+mfcc, pcen, istft = _api.backend_functions(__name__)
 
 
 def compute(spec: FrontEnd, x):
@@ -146,26 +135,11 @@ def compute(spec: FrontEnd, x):
     return out
 
 
-def istft(
-    X,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    forward_window_name=None,
-    stft_data_format='default',
-    waveform_data_format='default',
-):
-    """Inverse STFT of the complex GPU array `X`, as kapre's `InverseSTFT` layer (see
-    `kapre_fast.reference.istft`): irfft, synthesis window, overlap-add. complex128 input is
-    converted to complex64; the result is float32 in `waveform_data_format`."""
-    spec = FrontEnd.inverted_by_istft(
-        n_fft,
-        win_length,
-        hop_length,
-        forward_window_name,
-        stft_data_format=stft_data_format,
-        waveform_data_format=waveform_data_format,
-    )
+def inverse(spec: FrontEnd, X):
+    """Inverse STFT of the complex GPU array `X` for the forward STFT `spec` (istft builds it
+    from kapre's InverseSTFT arguments), as kapre's `InverseSTFT` layer (see
+    `kapre_fast.reference.inverse`): irfft, synthesis window, overlap-add. complex128 input is
+    converted to complex64; the result is float32 in spec.input_data_format."""
     stft_array = _device_array(X, 'X')
     if stft_array.dtype.kind != 'c':
         raise TypeError(f'X must be a complex array, got dtype {stft_array.dtype}')
