@@ -3,8 +3,9 @@
 caller (kapre_fast.reference's float64 truth, the Keras PCEN layer, the torch, jax and
 TensorFlow recomputations, the streams), and `apply`, the smoother M (M[t] = (1 - b) M[t - 1] +
 b S[t], M[-1] = 1) as a parallel associative scan then the compression, for the namespaces that
-have one (keras.ops under PyTorch and JAX, jax.numpy). The TensorFlow ops' smoother is a tf.scan
-(kapre_fast.ops), the reference's a loop, torch's a doubling scan (kapre_fast.torch).
+have one (keras.ops under PyTorch and JAX, jax.numpy), and `smooth_frames`, the same recurrence
+frame by frame (NumPy's reference and the streams). The TensorFlow ops' smoother is a tf.scan
+(kapre_fast.ops), torch's a doubling scan (kapre_fast.torch).
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def compress(ops, mel, smooth, constants):
     if bias == 0:
         return ops.exp(power * ops.log(scaled))
     return bias**power * ops.expm1(power * ops.log1p(scaled / bias))
+
+
+def smooth_frames(frames, b, keep, state):
+    """The smoother frame by frame: M[t] = keep M[t - 1] + b S[t] (keep = 1 - b, in the
+    caller's precision) for the frames S[t] of the iterable `frames`, from M[-1] = `state`;
+    the list of M[t]. kapre_fast.reference's float64 truth and the streams (kapre_fast.streaming,
+    which carry `state` from chunk to chunk) run it."""
+    smooth = []
+    for frame in frames:
+        state = keep * state + b * frame
+        smooth.append(state)
+    return smooth
 
 
 def apply(ops, associative_scan, mel, constants, time_axis: int):

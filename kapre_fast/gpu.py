@@ -102,35 +102,17 @@ def compute(spec: FrontEnd, x):
         output_channels_first = spec.output_data_format == 'channels_first'
         shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
         out = cupy.empty(shape, dtype=dtype)
-        limits = device_info(device)
-        geometry = plan.geometry(
-            batch,
-            channels,
-            time,
+        _launch(
+            _cuda.frontend,
+            plan.geometry,
+            tables,
+            audio,
+            (batch, channels, time),
+            (sb, sc, st),
+            out,
             output_channels_first,
-            limits['smem_per_block'],
-            limits['sm_count'],
-        )
-        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-        _cuda.frontend(
-            plan,
-            tables.floats.data.ptr,
-            tables.ints.data.ptr,
-            audio.data.ptr,
-            batch,
-            channels,
-            time,
-            sb,
-            sc,
-            st,
-            out.data.ptr,
-            output_channels_first,
-            workspace.data.ptr,
-            workspace.nbytes,
-            limits['smem_per_block'],
-            limits['sm_count'],
             device,
-            stream.ptr,
+            stream,
         )
     return out
 
@@ -167,40 +149,48 @@ def inverse(spec: FrontEnd, X):
         output_channels_first = spec.input_data_format == 'channels_first'
         shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
         out = cupy.empty(shape, dtype=cupy.float32)
-        limits = device_info(device)
-        geometry = plan.istft_geometry(
-            batch,
-            channels,
-            frames,
-            bins,
+        _launch(
+            _cuda.istft,
+            plan.istft_geometry,
+            tables,
+            stft_array,
+            (batch, channels, frames, bins),
+            (sb, sc, sf, sk),
+            out,
             output_channels_first,
-            limits['smem_per_block'],
-            limits['sm_count'],
-        )
-        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-        _cuda.istft(
-            plan,
-            tables.floats.data.ptr,
-            tables.ints.data.ptr,
-            stft_array.data.ptr,
-            batch,
-            channels,
-            frames,
-            bins,
-            sb,
-            sc,
-            sf,
-            sk,
-            out.data.ptr,
-            output_channels_first,
-            workspace.data.ptr,
-            workspace.nbytes,
-            limits['smem_per_block'],
-            limits['sm_count'],
             device,
-            stream.ptr,
+            stream,
         )
     return out
+
+
+def _launch(
+    kernel, geometry_of, tables, source, sizes, strides, out, channels_first, device, stream
+):
+    """One fused kernel call (_cuda.frontend or _cuda.istft) from `source` into `out`: the
+    plan's geometry for this device's shared memory and SM count (`geometry_of`: plan.geometry
+    or plan.istft_geometry) sizes its workspace; `sizes` and `strides` (in floats) are the
+    source's, in the kernel's order."""
+    limits = device_info(device)
+    smem, sm_count = limits['smem_per_block'], limits['sm_count']
+    geometry = geometry_of(*sizes, channels_first, smem, sm_count)
+    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+    kernel(
+        tables.plan,
+        tables.floats.data.ptr,
+        tables.ints.data.ptr,
+        source.data.ptr,
+        *sizes,
+        *strides,
+        out.data.ptr,
+        channels_first,
+        workspace.data.ptr,
+        workspace.nbytes,
+        smem,
+        sm_count,
+        device,
+        stream.ptr,
+    )
 
 
 def apply_dct(mel, matrix, channels_last):

@@ -160,11 +160,8 @@ def apply_pcen(mel, constants, time_axis: int) -> np.ndarray:
     ((S / (eps + M)**gain)**power). `constants`: spec.pcen_constants(...)."""
     b = constants[0]  # the compression reads the rest
     mel = np.moveaxis(np.asarray(mel, dtype=np.float64), time_axis, 0)
-    smooth = np.empty_like(mel)
-    state = np.ones(mel.shape[1:])
-    for t, frame in enumerate(mel):
-        state = (1 - b) * state + b * frame
-        smooth[t] = state
+    smooth = _pcen.smooth_frames(mel, b, 1 - b, np.ones(mel.shape[1:]))
+    smooth = np.array(smooth, dtype=np.float64).reshape(mel.shape)  # no frames: empty
     with np.errstate(divide='ignore'):  # bias == 0 takes log(0) = -inf for silent bins: 0 out
         out = _pcen.compress(np, mel, smooth, constants)
     return np.ascontiguousarray(np.moveaxis(out, 0, time_axis))

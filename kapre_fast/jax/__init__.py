@@ -61,13 +61,9 @@ def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
     audio = as_audio_array(x, spec)
-    pad = spec.center_padding
-    if pad:  # a preset's centring, as kapre_fast.cpu's np.pad; the FFI call gets the rest
-        axis = _weights.time_axis(spec)
-        spec.n_frames(audio.shape[axis])  # ValueError naming the lengths
-        widths = [(0, 0)] * 3
-        widths[axis] = (pad, pad)
-        audio = jnp.pad(audio, widths, mode=spec.pad_mode)
+    if spec.center_padding:  # a preset's centring, as kapre_fast.cpu's np.pad (ValueError
+        # naming the lengths when the audio is too short); the FFI call gets the rest
+        audio = _weights.centred(spec, audio, jnp.pad)
     return _ops.front_end(spec.without_centring(), audio, cpu.thread_count(threads))
 
 
