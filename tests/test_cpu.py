@@ -4,16 +4,12 @@ and input checking (grid accuracy is in test_backends.py)."""
 import numpy as np
 import pytest
 
-from helpers import peak_relative_error
+from helpers import MEL_DB, kernel_arguments, peak_relative_error
 from kapre_fast import FrontEnd, _loader, cpu, reference
 
 core = _loader.core()
 ISAS = [isa for isa in ('avx512', 'avx2', 'sse2') if core.force_isa(isa)]
 core.force_isa('')
-
-MEL_DB = dict(
-    n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
-)
 
 
 @pytest.fixture
@@ -325,16 +321,7 @@ def _raw(**changes):
         band_start=start,
         band_length=length,
         band_weights=weights,
-        n_fft=512,
-        win_length=400,
-        hop_length=160,
-        pad_begin=0,
-        pad_end=False,
-        output=0,
-        decibel=True,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
+        **kernel_arguments(512, 400, 160),
         input_channels_first=False,
         output_channels_first=False,
         threads=1,
