@@ -350,17 +350,19 @@ def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs)
     return _sequential(layer, input_shape, name)
 
 
-def get_pcen_layer(
-    input_shape=None,
-    gain=_spec.PCEN_DEFAULTS['gain'],
-    bias=_spec.PCEN_DEFAULTS['bias'],
-    pcen_power=_spec.PCEN_DEFAULTS['pcen_power'],
-    time_constant=_spec.PCEN_DEFAULTS['time_constant'],
-    eps=_spec.PCEN_DEFAULTS['eps'],
-    b=_spec.PCEN_DEFAULTS['b'],
-    name='pcen',
-    **kwargs,
-):
+# input_shape, librosa.pcen's constants (spec.PCEN_DEFAULTS, in their order), name, then the
+# front end's keyword arguments.
+_PCEN_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter('input_shape', _POSITIONAL, default=None),
+        *(inspect.Parameter(k, _POSITIONAL, default=v) for k, v in _spec.PCEN_DEFAULTS.items()),
+        inspect.Parameter('name', _POSITIONAL, default='pcen'),
+        inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD),
+    ]
+)
+
+
+def get_pcen_layer(*args, **kwargs):
     """A `keras.Sequential` named `name` computing PCEN: the fused mel spectrogram layer
     (get_melspectrogram_layer's keyword arguments, presets included, without return_decibel,
     which PCEN replaces) then `kapre_fast.layers.PCEN` (under TensorFlow the native pass as one
@@ -369,7 +371,14 @@ def get_pcen_layer(
     it: kapre's magnitudes by default, the power mel with compat='librosa' (power=1: magnitudes;
     librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the
     same arguments. Output: (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
-    constants = {k: v for k, v in locals().items() if k in _spec.PCEN_DEFAULTS}
+    try:
+        arguments = _PCEN_SIGNATURE.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f'get_pcen_layer() {error}') from None
+    arguments.apply_defaults()
+    input_shape, name = arguments.arguments['input_shape'], arguments.arguments['name']
+    kwargs = arguments.arguments['kwargs']
+    constants = {k: arguments.arguments[k] for k in _spec.PCEN_DEFAULTS}
     if 'return_decibel' in kwargs:
         raise TypeError(
             "get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
@@ -384,6 +393,9 @@ def get_pcen_layer(
         name=f'{name}_pcen',
     )
     return keras.Sequential([_with_input_shape(front_end, input_shape), pcen], name=name)
+
+
+get_pcen_layer.__signature__ = _PCEN_SIGNATURE
 
 
 get_stft_mag_phase = _getter(
