@@ -190,17 +190,13 @@ def test_kapre_default_keeps_its_bits_through_the_new_attributes():
     plain = emulation.Plan(
         _weights.window(spec), start, length, weights, **_kernel_args.of(spec).without_layouts()
     )
-    spelled = emulation.Plan(
-        _weights.window(spec), start, length, weights, **common
-    )
+    spelled = emulation.Plan(_weights.window(spec), start, length, weights, **common)
     run = dict(input_channels_first=False, output_channels_first=False)
     np.testing.assert_array_equal(
         emulation.frontend(spelled, x, **run), emulation.frontend(plain, x, **run)
     )
     with pytest.raises(ValueError, match='power must be 1 or 2'):
-        emulation.Plan(
-            _weights.window(spec), start, length, weights, **{**common, 'power': 3}
-        )
+        emulation.Plan(_weights.window(spec), start, length, weights, **{**common, 'power': 3})
     with pytest.raises(ValueError, match='db_multiplier'):
         emulation.Plan(
             _weights.window(spec), start, length, weights, **{**common, 'db_multiplier': -1.0}
