@@ -40,6 +40,9 @@ FUNCTIONS = (
     'stft_mag_phase',
     'stft',
 )
+# What every backend module exports (its __all__ adds its own extras): the Backend protocol,
+# compute(spec, x, **extras) and inverse(spec, X, **extras), and the functions built here.
+PUBLIC = ('compute', 'inverse', *FUNCTIONS, 'istft', 'mfcc', 'pcen', 'apply_pcen')
 
 ARGUMENTS = {
     'n_fft': f'FFT size, 2 to {MAX_N_FFT}: each frame is zero-padded (or cropped) to n_fft '
@@ -321,6 +324,7 @@ def pcen_function(module: str):
         recommended pcen(S * 2**31) of a magnitude mel is pcen(x * 2**31, compat='librosa',
         power=1) (the mel is linear in the audio's scale). Output: the mel's shape.
         """
+        constants_args = {k: v for k, v in locals().items() if k in PCEN_DEFAULTS}
         if 'return_decibel' in kwargs:
             raise TypeError(
                 f'{module}.pcen() got unexpected keyword argument '
@@ -330,16 +334,8 @@ def pcen_function(module: str):
         spec = FrontEnd.melspectrogram(
             **{k: v for k, v in kwargs.items() if k not in backend.extras}
         )
-        constants = pcen_constants(
-            spec.sample_rate,
-            spec.hop_length,
-            gain=gain,
-            bias=bias,
-            pcen_power=pcen_power,
-            time_constant=time_constant,
-            eps=eps,
-            b=b,
-        )  # ValueError before any work
+        # ValueError before any work
+        constants = pcen_constants(spec.sample_rate, spec.hop_length, **constants_args)
         mel = sys.modules[module].melspectrogram(x, **kwargs)
         time_axis = 1 if spec.output_data_format == 'channels_last' else 2
         threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
@@ -401,47 +397,50 @@ def _item(name, text):
 
 
 def istft_function(module: str, inverse_of_arguments=None):
-    """`istft` for a backend module that has `inverse(spec, X, *, threads)` (torch, jax): kapre's
-    InverseSTFT arguments, the spec built once here, the module's inverse called. With
-    `inverse_of_arguments(arguments, X, *, threads)` (torch), istft hands it kapre's arguments as
+    """`istft` for the backend module named `module`, which has `inverse(spec, X, **extras)`:
+    kapre's InverseSTFT arguments (FrontEnd.inverted_by_istft's signature) plus the backend's
+    extras but `out` (threads), the spec built once here, the module's inverse called. With
+    `inverse_of_arguments(arguments, X, **extras)` (torch), istft hands it kapre's arguments as
     a tuple of (name, value) pairs instead, so that the spec is built outside a tracer."""
-
-    def istft(
-        X,
-        n_fft=2048,
-        win_length=None,
-        hop_length=None,
-        forward_window_name=None,
-        stft_data_format='default',
-        waveform_data_format='default',
-        *,
-        threads=None,
-    ):
-        if inverse_of_arguments is not None:
-            arguments = (
-                ('n_fft', n_fft),
-                ('win_length', win_length),
-                ('hop_length', hop_length),
-                ('forward_window_name', forward_window_name),
-                ('stft_data_format', stft_data_format),
-                ('waveform_data_format', waveform_data_format),
-            )
-            return inverse_of_arguments(arguments, X, threads=threads)
-        spec = FrontEnd.inverted_by_istft(
-            n_fft,
-            win_length,
-            hop_length,
-            forward_window_name,
-            stft_data_format=stft_data_format,
-            waveform_data_format=waveform_data_format,
-        )
-        return sys.modules[module].inverse(spec, X, threads=threads)
-
     backend = BACKENDS[module]
+    extras = tuple(extra for extra in backend.extras if extra != 'out')
+    kapre = list(inspect.signature(FrontEnd.inverted_by_istft).parameters.values())
+    names = tuple(parameter.name for parameter in kapre)
+    defaults = {**{p.name: p.default for p in kapre}, **dict.fromkeys(extras)}
+    keyword_only = [
+        inspect.Parameter(e, inspect.Parameter.KEYWORD_ONLY, default=None) for e in extras
+    ]
+    X = inspect.Parameter('X', inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    signature = inspect.Signature([X, *kapre, *keyword_only])
+
+    # Bound by hand, not by signature.bind: torch.compile traces this function.
+    def istft(X, *args, **kwargs):
+        positional = names[: len(args)]
+        if len(args) > len(names) or set(kwargs) - set(defaults) or set(kwargs) & set(positional):
+            raise TypeError(
+                f'{module}.istft() takes X, then {", ".join(names)} (positional or keyword) '
+                f'and {", ".join(extras) or "nothing else"} (keyword), got '
+                f'{1 + len(args)} positional argument(s) and keyword(s) {sorted(kwargs)}'
+            )
+        arguments = {**defaults, **dict(zip(positional, args)), **kwargs}
+        extra_values = {extra: arguments.pop(extra) for extra in extras}
+        if inverse_of_arguments is not None:
+            pairs = tuple((name, arguments[name]) for name in names)
+            return inverse_of_arguments(pairs, X, **extra_values)
+        spec = FrontEnd.inverted_by_istft(**arguments)
+        return sys.modules[module].inverse(spec, X, **extra_values)
+
     istft.__module__ = module
+    istft.__signature__ = signature
     istft.__doc__ = (
         f"Inverse STFT of the complex {backend.arrays} X, as kapre's InverseSTFT "
-        'layer (see kapre_fast.reference.istft): float32 waveforms in '
-        f'waveform_data_format, a {backend.result}, differentiable in X.'
+        'layer (see kapre_fast.reference.inverse): irfft of n_fft, the synthesis window, '
+        f'overlap-add; {backend.real} waveforms in waveform_data_format, a {backend.result}.'
     )
     return istft
+
+
+def backend_functions(module: str) -> tuple:
+    """(mfcc, pcen, istft) of the backend module named `module` (see mfcc_function,
+    pcen_function, istft_function)."""
+    return mfcc_function(module), pcen_function(module), istft_function(module)

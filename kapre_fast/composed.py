@@ -78,8 +78,8 @@ def _positive_int(value):
 
 
 def _front_end(arguments, **fixed):
-    """The fused layer of a composed function: its own arguments (`locals()`, taken first
-    thing), less those of the model around the layer, plus what the function fixes."""
+    """The fused layer of a composed function: its own arguments (bound, or `locals()` taken
+    first thing), less those of the model around the layer, plus what the function fixes."""
     own = {k: v for k, v in arguments.items() if k not in ('input_shape', 'name')}
     return _layers.FrontEnd(**own, **fixed)
 
@@ -88,127 +88,92 @@ def _sequential(layer, input_shape, name):
     return keras.Sequential([_with_input_shape(layer, input_shape)], name=name)
 
 
-@_spec.fills_library_defaults
-def get_stft_magnitude_layer(
-    input_shape=None,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    window_name=None,
-    pad_begin=False,
-    pad_end=False,
-    return_decibel=False,
-    db_amin=1e-5,
-    db_ref_value=1.0,
-    db_dynamic_range=80.0,
-    input_data_format='default',
-    output_data_format='default',
-    name='stft_magnitude',
-    *,
-    compat='kapre',
-    center=None,
-    pad_mode=None,
-    power=None,
-    amin=None,
-    ref=None,
-    top_db=None,
-    trainable_window=False,
-):
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def _getter(family, name, doc, trainable=(), *, model=False, **fixed):
+    """The composed getter of `family` (a FrontEnd constructor) named `name`: kapre's signature
+    (input_shape, kapre's arguments of FrontEnd.kapre_signature(family) in kapre's order and
+    defaults, name=family), then keyword-only the presets' arguments and the `trainable`
+    options (False). It builds one fused layers.FrontEnd with `fixed` (filterbank, output) and
+    returns it in a keras.Sequential, or (model=True, input_shape required, as kapre's
+    get_stft_mag_phase) a functional keras.Model. With a preset, the arguments left out take
+    that library's defaults (spec.fills_library_defaults)."""
+    kapre = _spec.FrontEnd.kapre_signature(family).parameters.values()
+    presets = _spec.FrontEnd.preset_signature().parameters.values()
+    shape_default = inspect.Parameter.empty if model else None
+    signature = inspect.Signature(
+        [
+            inspect.Parameter('input_shape', _POSITIONAL, default=shape_default),
+            *(parameter.replace(kind=_POSITIONAL) for parameter in kapre),
+            inspect.Parameter('name', _POSITIONAL, default=family),
+            *presets,
+            *(
+                inspect.Parameter(t, inspect.Parameter.KEYWORD_ONLY, default=False)
+                for t in trainable
+            ),
+        ]
+    )
+
+    def getter(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f'{name}() {error}') from None
+        bound.apply_defaults()
+        arguments = bound.arguments
+        front_end = _front_end(arguments, **fixed)
+        input_shape = arguments['input_shape']
+        if not model:
+            return _sequential(front_end, input_shape, arguments['name'])
+        waveforms = keras.Input(shape=input_shape)
+        return keras.Model(inputs=waveforms, outputs=front_end(waveforms), name=arguments['name'])
+
+    getter.__name__ = getter.__qualname__ = name
+    getter.__module__ = __name__
+    getter.__doc__ = doc
+    getter.__signature__ = signature
+    return _spec.fills_library_defaults(getter)
+
+
+get_stft_magnitude_layer = _getter(
+    'stft_magnitude',
+    'get_stft_magnitude_layer',
     """A `keras.Sequential` named `name` computing |STFT| (or its dB), as kapre's function of
     the same name. Output: (batch, frames, n_fft // 2 + 1, ch) for channels_last output,
     (batch, ch, frames, n_fft // 2 + 1) for channels_first. `input_shape` (without the batch
     axis) is needed only when the layer is the first of a model. trainable_window: the window
-    becomes a layer weight (layers.FrontEnd)."""
-    arguments = dict(locals())
-    front_end = _front_end(arguments)
-    return _sequential(front_end, input_shape, name)
+    becomes a layer weight (layers.FrontEnd).""",
+    ('trainable_window',),
+)
 
 
-@_spec.fills_library_defaults
-def get_melspectrogram_layer(
-    input_shape=None,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    window_name=None,
-    pad_begin=False,
-    pad_end=False,
-    sample_rate=22050,
-    n_mels=128,
-    mel_f_min=0.0,
-    mel_f_max=None,
-    mel_htk=False,
-    mel_norm='slaney',
-    return_decibel=False,
-    db_amin=1e-5,
-    db_ref_value=1.0,
-    db_dynamic_range=80.0,
-    input_data_format='default',
-    output_data_format='default',
-    name='melspectrogram',
-    *,
-    compat='kapre',
-    center=None,
-    pad_mode=None,
-    power=None,
-    amin=None,
-    ref=None,
-    top_db=None,
-    trainable_window=False,
-    trainable_filterbank=False,
-):
+get_melspectrogram_layer = _getter(
+    'melspectrogram',
+    'get_melspectrogram_layer',
     """A `keras.Sequential` named `name` computing a mel spectrogram of STFT magnitudes (or its
     dB), as kapre's function of the same name: librosa's mel filterbank (sample_rate, n_mels,
     mel_f_min, mel_f_max (None: sample_rate / 2), mel_htk, mel_norm). Output:
     (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels). trainable_window,
     trainable_filterbank: the window, the filters' nonzero weights (each band keeps its support)
-    become layer weights (layers.FrontEnd)."""
-    arguments = dict(locals())
-    front_end = _front_end(arguments, filterbank='mel')
-    return _sequential(front_end, input_shape, name)
+    become layer weights (layers.FrontEnd).""",
+    ('trainable_window', 'trainable_filterbank'),
+    filterbank='mel',
+)
 
 
-@_spec.fills_library_defaults
-def get_log_frequency_spectrogram_layer(
-    input_shape=None,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    window_name=None,
-    pad_begin=False,
-    pad_end=False,
-    sample_rate=22050,
-    log_n_bins=84,
-    log_f_min=None,
-    log_bins_per_octave=12,
-    log_spread=0.125,
-    return_decibel=False,
-    db_amin=1e-5,
-    db_ref_value=1.0,
-    db_dynamic_range=80.0,
-    input_data_format='default',
-    output_data_format='default',
-    name='log_frequency_spectrogram',
-    *,
-    compat='kapre',
-    center=None,
-    pad_mode=None,
-    power=None,
-    amin=None,
-    ref=None,
-    top_db=None,
-    trainable_window=False,
-    trainable_filterbank=False,
-):
+get_log_frequency_spectrogram_layer = _getter(
+    'log_frequency_spectrogram',
+    'get_log_frequency_spectrogram_layer',
     """A `keras.Sequential` named `name` computing a log-frequency spectrogram (or its dB), as
     kapre's function of the same name: log_n_bins log-normal filters from log_f_min (None:
     32.70319566 Hz) with log_bins_per_octave bins per octave and spread log_spread. Raises
     RuntimeError (FilterbankRangeError) when the top filter is above sample_rate // 2. Output:
     (batch, frames, log_n_bins, ch) or (batch, ch, frames, log_n_bins). trainable_window,
-    trainable_filterbank: as get_melspectrogram_layer's."""
-    arguments = dict(locals())
-    front_end = _front_end(arguments, filterbank='log')
-    return _sequential(front_end, input_shape, name)
+    trainable_filterbank: as get_melspectrogram_layer's.""",
+    ('trainable_window', 'trainable_filterbank'),
+    filterbank='log',
+)
 
 
 def get_perfectly_reconstructing_stft_istft(*args, **kwargs):
@@ -385,17 +350,19 @@ def get_mfcc_layer(input_shape=None, n_mfcc=20, lifter=0, name='mfcc', **kwargs)
     return _sequential(layer, input_shape, name)
 
 
-def get_pcen_layer(
-    input_shape=None,
-    gain=0.98,
-    bias=2.0,
-    pcen_power=0.5,
-    time_constant=0.4,
-    eps=1e-6,
-    b=None,
-    name='pcen',
-    **kwargs,
-):
+# input_shape, librosa.pcen's constants (spec.PCEN_DEFAULTS, in their order), name, then the
+# front end's keyword arguments.
+_PCEN_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter('input_shape', _POSITIONAL, default=None),
+        *(inspect.Parameter(k, _POSITIONAL, default=v) for k, v in _spec.PCEN_DEFAULTS.items()),
+        inspect.Parameter('name', _POSITIONAL, default='pcen'),
+        inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD),
+    ]
+)
+
+
+def get_pcen_layer(*args, **kwargs):
     """A `keras.Sequential` named `name` computing PCEN: the fused mel spectrogram layer
     (get_melspectrogram_layer's keyword arguments, presets included, without return_decibel,
     which PCEN replaces) then `kapre_fast.layers.PCEN` (under TensorFlow the native pass as one
@@ -404,6 +371,14 @@ def get_pcen_layer(
     it: kapre's magnitudes by default, the power mel with compat='librosa' (power=1: magnitudes;
     librosa's pcen(S * 2**31) scales the audio by 2**31). Equal to kapre_fast.cpu.pcen with the
     same arguments. Output: (batch, frames, n_mels, ch) or (batch, ch, frames, n_mels)."""
+    try:
+        arguments = _PCEN_SIGNATURE.bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f'get_pcen_layer() {error}') from None
+    arguments.apply_defaults()
+    input_shape, name = arguments.arguments['input_shape'], arguments.arguments['name']
+    kwargs = arguments.arguments['kwargs']
+    constants = {k: arguments.arguments[k] for k in _spec.PCEN_DEFAULTS}
     if 'return_decibel' in kwargs:
         raise TypeError(
             "get_pcen_layer() got unexpected keyword argument 'return_decibel': PCEN "
@@ -413,51 +388,26 @@ def get_pcen_layer(
     pcen = _layers.PCEN(
         front_end.spec.sample_rate,
         front_end.spec.hop_length,
-        gain=gain,
-        bias=bias,
-        pcen_power=pcen_power,
-        time_constant=time_constant,
-        eps=eps,
-        b=b,
+        **constants,
         data_format=front_end.spec.output_data_format,
         name=f'{name}_pcen',
     )
     return keras.Sequential([_with_input_shape(front_end, input_shape), pcen], name=name)
 
 
-@_spec.fills_library_defaults
-def get_stft_mag_phase(
-    input_shape,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    window_name=None,
-    pad_begin=False,
-    pad_end=False,
-    return_decibel=False,
-    db_amin=1e-5,
-    db_ref_value=1.0,
-    db_dynamic_range=80.0,
-    input_data_format='default',
-    output_data_format='default',
-    name='stft_mag_phase',
-    *,
-    compat='kapre',
-    center=None,
-    pad_mode=None,
-    power=None,
-    amin=None,
-    ref=None,
-    top_db=None,
-):
+get_pcen_layer.__signature__ = _PCEN_SIGNATURE
+
+
+get_stft_mag_phase = _getter(
+    'stft_mag_phase',
+    'get_stft_mag_phase',
     """A functional `keras.Model` named `name` whose output concatenates the STFT magnitude
     (or its dB) and phase (atan2(imag, real)) along the channel axis: 2 * ch channels,
     magnitudes first, as kapre's function of the same name. `input_shape` (without the batch
-    axis) is required, as in kapre."""
-    arguments = dict(locals())
-    front_end = _front_end(arguments, output='mag_phase')
-    waveforms = keras.Input(shape=input_shape)
-    return keras.Model(inputs=waveforms, outputs=front_end(waveforms), name=name)
+    axis) is required, as in kapre.""",
+    model=True,
+    output='mag_phase',
+)
 
 
 def get_frequency_aware_conv2d(

@@ -14,28 +14,14 @@ import numpy as np
 from kapre_fast import _api, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
-__all__ = [
-    'compute',
-    'compute_mfcc',
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-    'istft',
-    'mfcc',
-    'pcen',
-    'apply_pcen',
-]
-
+__all__ = [*_api.PUBLIC, 'compute_mfcc']
 
 # kapre's keyword arguments plus threads and out, signatures and docstrings: kapre_fast._api;
-# each calls `compute`.
+# each calls `compute` (istft: `inverse`).
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__)
 )
-mfcc = _api.mfcc_function(__name__)
-pcen = _api.pcen_function(__name__)
+mfcc, pcen, istft = _api.backend_functions(__name__)
 
 
 def compute(spec: FrontEnd, x, *, threads=None, out=None) -> np.ndarray:
@@ -99,26 +85,10 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> np.ndarray:
     )
 
 
-def istft(
-    X,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    forward_window_name=None,
-    stft_data_format='default',
-    waveform_data_format='default',
-    *,
-    threads=None,
-) -> np.ndarray:
-    """Inverse STFT, as kapre's `InverseSTFT` layer (see `kapre_fast.reference.istft`)."""
-    spec = FrontEnd.inverted_by_istft(
-        n_fft,
-        win_length,
-        hop_length,
-        forward_window_name,
-        stft_data_format=stft_data_format,
-        waveform_data_format=waveform_data_format,
-    )
+def inverse(spec: FrontEnd, X, *, threads=None) -> np.ndarray:
+    """Inverse STFT of the complex batch X for the forward STFT `spec` (its output layout is
+    X's, its input layout the waveform's), as kapre's `InverseSTFT` layer (see
+    `kapre_fast.reference.inverse`): what istft computes once it has built `spec`."""
     X = np.asarray(X)
     if not np.iscomplexobj(X):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')

@@ -34,19 +34,7 @@ import numpy as np
 from kapre_fast import _api, _device_tables, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
-__all__ = [
-    'compute',
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-    'istft',
-    'mfcc',
-    'pcen',
-    'apply_pcen',
-    'device_info',
-]
+__all__ = [*_api.PUBLIC, 'device_info']
 
 try:
     import cupy
@@ -87,8 +75,9 @@ _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) 
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__)
 )
-mfcc = _api.mfcc_function(__name__)  # the fused mel dB kernel, then apply_dct on the device
-pcen = _api.pcen_function(__name__)  # the fused mel kernel, then apply_pcen's kernel
+# mfcc: the fused mel dB kernel, then apply_dct on the device; pcen: the fused mel kernel, then
+# apply_pcen's kernel; istft: inverse.
+mfcc, pcen, istft = _api.backend_functions(__name__)
 
 
 def compute(spec: FrontEnd, x):
@@ -113,59 +102,26 @@ def compute(spec: FrontEnd, x):
         output_channels_first = spec.output_data_format == 'channels_first'
         shape, dtype = plan.output_shape(batch, channels, time, output_channels_first)
         out = cupy.empty(shape, dtype=dtype)
-        limits = device_info(device)
-        geometry = plan.geometry(
-            batch,
-            channels,
-            time,
+        _launch(
+            _cuda.frontend,
+            plan.geometry,
+            tables,
+            audio,
+            (batch, channels, time),
+            (sb, sc, st),
+            out,
             output_channels_first,
-            limits['smem_per_block'],
-            limits['sm_count'],
-        )
-        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-        _cuda.frontend(
-            plan,
-            tables.floats.data.ptr,
-            tables.ints.data.ptr,
-            audio.data.ptr,
-            batch,
-            channels,
-            time,
-            sb,
-            sc,
-            st,
-            out.data.ptr,
-            output_channels_first,
-            workspace.data.ptr,
-            workspace.nbytes,
-            limits['smem_per_block'],
-            limits['sm_count'],
             device,
-            stream.ptr,
+            stream,
         )
     return out
 
 
-def istft(
-    X,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    forward_window_name=None,
-    stft_data_format='default',
-    waveform_data_format='default',
-):
-    """Inverse STFT of the complex GPU array `X`, as kapre's `InverseSTFT` layer (see
-    `kapre_fast.reference.istft`): irfft, synthesis window, overlap-add. complex128 input is
-    converted to complex64; the result is float32 in `waveform_data_format`."""
-    spec = FrontEnd.inverted_by_istft(
-        n_fft,
-        win_length,
-        hop_length,
-        forward_window_name,
-        stft_data_format=stft_data_format,
-        waveform_data_format=waveform_data_format,
-    )
+def inverse(spec: FrontEnd, X):
+    """Inverse STFT of the complex GPU array `X` for the forward STFT `spec` (istft builds it
+    from kapre's InverseSTFT arguments), as kapre's `InverseSTFT` layer (see
+    `kapre_fast.reference.inverse`): irfft, synthesis window, overlap-add. complex128 input is
+    converted to complex64; the result is float32 in spec.input_data_format."""
     stft_array = _device_array(X, 'X')
     if stft_array.dtype.kind != 'c':
         raise TypeError(f'X must be a complex array, got dtype {stft_array.dtype}')
@@ -193,40 +149,48 @@ def istft(
         output_channels_first = spec.input_data_format == 'channels_first'
         shape = plan.istft_shape(batch, channels, frames, bins, output_channels_first)
         out = cupy.empty(shape, dtype=cupy.float32)
-        limits = device_info(device)
-        geometry = plan.istft_geometry(
-            batch,
-            channels,
-            frames,
-            bins,
+        _launch(
+            _cuda.istft,
+            plan.istft_geometry,
+            tables,
+            stft_array,
+            (batch, channels, frames, bins),
+            (sb, sc, sf, sk),
+            out,
             output_channels_first,
-            limits['smem_per_block'],
-            limits['sm_count'],
-        )
-        workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
-        _cuda.istft(
-            plan,
-            tables.floats.data.ptr,
-            tables.ints.data.ptr,
-            stft_array.data.ptr,
-            batch,
-            channels,
-            frames,
-            bins,
-            sb,
-            sc,
-            sf,
-            sk,
-            out.data.ptr,
-            output_channels_first,
-            workspace.data.ptr,
-            workspace.nbytes,
-            limits['smem_per_block'],
-            limits['sm_count'],
             device,
-            stream.ptr,
+            stream,
         )
     return out
+
+
+def _launch(
+    kernel, geometry_of, tables, source, sizes, strides, out, channels_first, device, stream
+):
+    """One fused kernel call (_cuda.frontend or _cuda.istft) from `source` into `out`: the
+    plan's geometry for this device's shared memory and SM count (`geometry_of`: plan.geometry
+    or plan.istft_geometry) sizes its workspace; `sizes` and `strides` (in floats) are the
+    source's, in the kernel's order."""
+    limits = device_info(device)
+    smem, sm_count = limits['smem_per_block'], limits['sm_count']
+    geometry = geometry_of(*sizes, channels_first, smem, sm_count)
+    workspace = cupy.empty(geometry['workspace_bytes'], dtype=cupy.uint8)
+    kernel(
+        tables.plan,
+        tables.floats.data.ptr,
+        tables.ints.data.ptr,
+        source.data.ptr,
+        *sizes,
+        *strides,
+        out.data.ptr,
+        channels_first,
+        workspace.data.ptr,
+        workspace.nbytes,
+        smem,
+        sm_count,
+        device,
+        stream.ptr,
+    )
 
 
 def apply_dct(mel, matrix, channels_last):

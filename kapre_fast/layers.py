@@ -653,12 +653,12 @@ class PCEN(keras.layers.Layer):
         self,
         sample_rate=22050,
         hop_length=512,
-        gain=0.98,
-        bias=2.0,
-        pcen_power=0.5,
-        time_constant=0.4,
-        eps=1e-6,
-        b=None,
+        gain=_spec.PCEN_DEFAULTS['gain'],
+        bias=_spec.PCEN_DEFAULTS['bias'],
+        pcen_power=_spec.PCEN_DEFAULTS['pcen_power'],
+        time_constant=_spec.PCEN_DEFAULTS['time_constant'],
+        eps=_spec.PCEN_DEFAULTS['eps'],
+        b=_spec.PCEN_DEFAULTS['b'],
         data_format='default',
         implementation='fused',
         **kwargs,
@@ -669,12 +669,7 @@ class PCEN(keras.layers.Layer):
         self.constants = _spec.pcen_constants(
             _spec._check_positive('sample_rate', sample_rate),
             _spec._check_int('hop_length', hop_length, 1),
-            gain=gain,
-            bias=bias,
-            pcen_power=pcen_power,
-            time_constant=time_constant,
-            eps=eps,
-            b=b,
+            **{name: self._arguments[name] for name in _spec.PCEN_DEFAULTS},
         )
         self.data_format = _spec._check_data_format('data_format', data_format)
 
@@ -699,20 +694,8 @@ class PCEN(keras.layers.Layer):
             else:
                 compute = fused.pcen_in_tf_ops if _in_xla_compilation() else fused.pcen
             return keras.ops.cast(compute(inputs, self.constants, self.data_format), inputs.dtype)
-        b = self.constants.b
         ops = keras.ops
-        # (1 - b) per frame, broadcast over the other axes, and its powers (1 - b)^(t + 1):
-        # what M[-1] = 1 contributes to M[t].
-        index = [slice(0, 1)] * 4
-        index[axis] = slice(None)
-        decay = ops.ones_like(inputs[tuple(index)]) * (1.0 - b)
-        _, smoothed = ops.associative_scan(
-            lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
-            (decay, b * inputs),
-            axis=axis,
-        )
-        smooth = smoothed + ops.cumprod(decay, axis=axis)
-        return _pcen.compress(ops, inputs, smooth, self.constants)
+        return _pcen.apply(ops, ops.associative_scan, inputs, self.constants, axis)
 
     def get_config(self):
         config = super().get_config()

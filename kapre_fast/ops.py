@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kapre_fast import _loader, _pcen, _weights
+from kapre_fast import _composition, _loader, _pcen, _weights
 from kapre_fast.spec import FrontEnd, PCENConstants
 
 __all__ = [
@@ -61,9 +61,6 @@ __all__ = [
 def library():
     """The loaded op library (tf.load_op_library), loaded on first use."""
     return _loader.tf_ops()
-
-
-_FRAMING = ('n_fft', 'win_length', 'hop_length', 'pad_begin', 'pad_end')
 
 
 def _float32_audio(audio):
@@ -87,20 +84,17 @@ def _front_end_call(audio, spec: FrontEnd, window=None, band_weights=None):
     start, length, weights = _weights.bands(spec)
     window = _weights.window(spec) if window is None else window
     inputs = [_centred(_float32_audio(audio), spec), tf.convert_to_tensor(window, tf.float32)]
-    kernel = _weights.kernel_attributes(spec)
-    attrs = {name: kernel[name] for name in _FRAMING}
-    attrs.update(input_format=spec.input_data_format, output_format=spec.output_data_format)
-    if spec.output != 'complex':
+    attrs = _composition.attributes(spec)
+    if spec.output == 'complex':
+        for name in _composition.FEATURES:
+            del attrs[name]
+    else:
         weights = weights if band_weights is None else band_weights
         inputs += [
             tf.constant(start),
             tf.constant(length),
             tf.convert_to_tensor(weights, tf.float32),
         ]
-        attrs.update(
-            output=spec.output,
-            **{name: value for name, value in kernel.items() if name not in _FRAMING},
-        )
     return inputs, attrs
 
 
@@ -109,13 +103,7 @@ def _inverse_stft_call(stft, spec: FrontEnd):
         tf.cast(tf.convert_to_tensor(stft), tf.complex64),
         tf.constant(_weights.inverse_window(spec)),
     ]
-    attrs = dict(
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        input_format=spec.output_data_format,
-        output_format=spec.input_data_format,
-    )
+    attrs = _composition.inverse_attributes(spec)
     return inputs, attrs
 
 
@@ -221,43 +209,61 @@ def _attr(op, name):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _to_last_axis(tensor, length):
-    """Crops or zero-pads the last axis at its end to `length` (static sizes)."""
-    size = tensor.shape[-1]
-    if size > length:
-        return tensor[..., :length]
-    if size < length:
-        paddings = [[0, 0]] * (tensor.shape.rank - 1) + [[0, length - size]]
-        return tf.pad(tensor, paddings)
-    return tensor
+class _TensorFlow(_composition.Namespace):
+    """kapre_fast._composition's operations in TensorFlow ops."""
+
+    def transpose(self, x, perm):
+        return tf.transpose(x, perm)
+
+    def frame(self, waveforms, pad_begin, length, hop, pad_end):
+        if pad_begin:
+            waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [pad_begin, 0]])
+        return tf.signal.frame(waveforms, frame_length=length, frame_step=hop, pad_end=pad_end)
+
+    def pad_last(self, x, count):
+        return tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, count]])
+
+    def rfft(self, x, n):
+        return tf.signal.rfft(x, fft_length=[n])
+
+    def irfft(self, x, n):
+        return tf.signal.irfft(x, fft_length=[n])
+
+    def overlap_add(self, frames, hop):
+        return tf.signal.overlap_and_add(frames, hop)
+
+    real, imag, abs = staticmethod(tf.math.real), staticmethod(tf.math.imag), staticmethod(tf.abs)
+
+    def phase(self, x):
+        return _phase(x)
+
+    def log10(self, x):
+        return tf.math.log(x) / tf.math.log(10.0)
+
+    def floor(self, x, value):
+        return tf.maximum(x, value)
+
+    def maximum(self, x, y):
+        return tf.maximum(x, y)
+
+    def peak(self, x):
+        return tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+
+    def concat_channels(self, tensors):
+        return tf.concat(tensors, axis=1)
+
+
+_TF = _TensorFlow()
+
+
+def _attrs(op, names):
+    return {name: _attr(op, name) for name in names}
 
 
 def _spectra(op, audio):
-    """(batch, ch, frames, n_freq) complex64 spectra of `audio`, as the op computes them:
-    [pad_begin] > tf.signal.frame > window > rFFT of n_fft (frame cropped or zero-padded at its
-    end)."""
-    n_fft = _attr(op, 'n_fft')
-    waveforms = audio
-    if _attr(op, 'input_format') == 'channels_last':
-        waveforms = tf.transpose(waveforms, [0, 2, 1])
-    pad_begin = _attr(op, 'pad_begin')
-    if pad_begin:
-        waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [pad_begin, 0]])
-    frames = tf.signal.frame(
-        waveforms,
-        frame_length=_attr(op, 'win_length'),
-        frame_step=_attr(op, 'hop_length'),
-        pad_end=_attr(op, 'pad_end'),
-    )
-    windowed = frames * op.inputs[1]
-    return tf.signal.rfft(_to_last_axis(windowed, n_fft), fft_length=[n_fft])
-
-
-def _to_output_layout(op, features):
-    """(batch, ch, frames, features) to the op's output_format."""
-    if _attr(op, 'output_format') == 'channels_last':
-        return tf.transpose(features, [0, 2, 3, 1])
-    return features
+    """(batch, ch, frames, n_freq) complex64 spectra of `audio`, as the op computes them."""
+    attrs = _attrs(op, _composition.FRAMING)
+    return _composition.spectra(_TF, attrs, audio, op.inputs[1])
 
 
 def _dense_filterbank(start, length, weights, n_freq):
@@ -285,14 +291,6 @@ def _apply_filterbank(op, magnitude):
     return with_bands() if n_bands > 0 else magnitude
 
 
-def _decibel(op, x):
-    amin, multiplier = _attr(op, 'amin'), _attr(op, 'db_multiplier')
-    log_x = multiplier * tf.math.log(tf.maximum(x, amin)) / tf.math.log(10.0)
-    log_x -= multiplier * tf.math.log(tf.maximum(amin, _attr(op, 'ref_value'))) / tf.math.log(10.0)
-    peak = tf.reduce_max(log_x, axis=[1, 2, 3], keepdims=True)
-    return tf.maximum(log_x, peak - _attr(op, 'dynamic_range'))
-
-
 @tf.custom_gradient
 def _phase(spectra):
     """atan2(imag, real) of complex spectra, with the gradient (-imag, real) / |X|^2 computed
@@ -311,17 +309,11 @@ def _phase(spectra):
 
 
 def _front_end_features(op, audio):
-    spectra = _spectra(op, audio)
-    if _attr(op, 'power') == 2:  # re^2 + im^2: smooth at 0, where |X|'s gradient is not
-        magnitude = tf.math.real(spectra) ** 2 + tf.math.imag(spectra) ** 2
-    else:
-        magnitude = tf.abs(spectra)
-    features = _apply_filterbank(op, magnitude)
-    if _attr(op, 'decibel'):
-        features = _decibel(op, features)
-    if _attr(op, 'output') == 'mag_phase':
-        features = tf.concat([features, _phase(spectra)], axis=1)
-    return _to_output_layout(op, features)
+    attrs = _attrs(op, ('output_format', *_composition.FEATURES))
+    features = _composition.features(
+        _TF, attrs, _spectra(op, audio), lambda magnitude: _apply_filterbank(op, magnitude)
+    )
+    return _composition.to_output_layout(_TF, attrs, features)
 
 
 class _AsFrontEnd:
@@ -358,21 +350,13 @@ def _pcen_features(op, features):
 
 
 def _stft(op, audio):
-    return _to_output_layout(op, _spectra(op, audio))
+    return _composition.to_output_layout(_TF, _attrs(op, ('output_format',)), _spectra(op, audio))
 
 
 def _inverse_stft(op, stft):
-    """tf.signal.inverse_stft's pipeline with the op's synthesis window: irFFT of n_fft,
-    cropped or zero-padded at the end to win_length, windowed, overlap-added."""
-    spectra = stft
-    if _attr(op, 'input_format') == 'channels_last':
-        spectra = tf.transpose(spectra, [0, 3, 1, 2])
-    frames = tf.signal.irfft(spectra, fft_length=[_attr(op, 'n_fft')])
-    frames = _to_last_axis(frames, _attr(op, 'win_length')) * op.inputs[1]
-    waveforms = tf.signal.overlap_and_add(frames, _attr(op, 'hop_length'))
-    if _attr(op, 'output_format') == 'channels_last':
-        waveforms = tf.transpose(waveforms, [0, 2, 1])
-    return waveforms
+    """tf.signal.inverse_stft's pipeline with the op's synthesis window."""
+    attrs = _attrs(op, _composition.INVERSE)
+    return _composition.inverse_stft(_TF, attrs, stft, op.inputs[1])
 
 
 def _vjp(recompute, op, grad, differentiable):

@@ -15,28 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from kapre_fast import _api
+from kapre_fast import _api, _composition, _pcen
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
-__all__ = [
-    'compute',
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-    'istft',
-    'mfcc',
-    'pcen',
-]
+__all__ = list(_api.PUBLIC)
 
-
-# kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`.
+# kapre's keyword arguments, signatures and docstrings: kapre_fast._api; each calls `compute`
+# (istft: `inverse`).
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__)
 )
-mfcc = _api.mfcc_function(__name__)
-pcen = _api.pcen_function(__name__)
+mfcc, pcen, istft = _api.backend_functions(__name__)
 
 
 def compute(spec: FrontEnd, x) -> np.ndarray:
@@ -59,32 +48,17 @@ def compute(spec: FrontEnd, x) -> np.ndarray:
     return np.ascontiguousarray(spec.layout_output(features))
 
 
-def istft(
-    X,
-    n_fft=2048,
-    win_length=None,
-    hop_length=None,
-    forward_window_name=None,
-    stft_data_format='default',
-    waveform_data_format='default',
-) -> np.ndarray:
+def inverse(spec: FrontEnd, X) -> np.ndarray:
     """Inverse STFT, as kapre's `InverseSTFT` layer computes it (tf.signal.inverse_stft with
-    tf.signal.inverse_stft_window_fn(hop_length, forward window)), in float64.
+    tf.signal.inverse_stft_window_fn(hop_length, forward window)), in float64; istft(X, **kapre's
+    InverseSTFT arguments) builds `spec`, the forward transform this inverts (its window, sizes
+    and layouts: FrontEnd.inverted_by_istft), and calls this.
 
-    `X` is a complex batch laid out as `stft_data_format` with n_fft // 2 + 1 frequency bins; the
-    result is (frames - 1) * hop_length + win_length samples laid out as `waveform_data_format`.
-    After a forward STFT with pad_begin and pad_end, trimming n_fft - hop_length samples at the
-    start gives back the input.
+    `X` is a complex batch laid out as spec.output_data_format (istft's stft_data_format) with
+    n_fft // 2 + 1 frequency bins; the result is (frames - 1) * hop_length + win_length samples
+    laid out as spec.input_data_format (waveform_data_format). After a forward STFT with
+    pad_begin and pad_end, trimming n_fft - hop_length samples at the start gives back the input.
     """
-    # The forward transform this inverts: its window, sizes and layouts.
-    spec = FrontEnd.inverted_by_istft(
-        n_fft,
-        win_length,
-        hop_length,
-        forward_window_name,
-        stft_data_format=stft_data_format,
-        waveform_data_format=waveform_data_format,
-    )
     X = np.asarray(X)
     channels_last = spec.output_data_format == 'channels_last'
     if channels_last:
@@ -160,12 +134,20 @@ def _decibel(spec, x):
     axis: frames, features and channels together). The presets change the multiplier and the
     constants only (FrontEnd.decibel): librosa's power_to_db / amplitude_to_db, torchaudio's
     AmplitudeToDB."""
-    multiplier, amin, ref, dynamic_range = spec.decibel
-    log_x = multiplier * np.log10(np.maximum(x, amin))
-    log_x -= multiplier * np.log10(max(amin, ref))
-    # `initial` makes an empty example (no frames or channels) reduce without error.
-    peak = log_x.max(axis=tuple(range(1, log_x.ndim)), keepdims=True, initial=-np.inf)
-    return np.maximum(log_x, peak - dynamic_range)
+    return _composition.decibel(_NUMPY, x, *spec.decibel)
+
+
+class _NumPy(_composition.Namespace):
+    """The NumPy operations of kapre_fast._composition.decibel."""
+
+    log10, floor, maximum = np.log10, np.maximum, np.maximum
+
+    def peak(self, x):
+        # `initial` makes an empty example (no frames or channels) reduce without error.
+        return x.max(axis=tuple(range(1, x.ndim)), keepdims=True, initial=-np.inf)
+
+
+_NUMPY = _NumPy()
 
 
 def apply_pcen(mel, constants, time_axis: int) -> np.ndarray:
@@ -176,19 +158,10 @@ def apply_pcen(mel, constants, time_axis: int) -> np.ndarray:
 
     with librosa's special cases power == 0 (log1p(S / (eps + M)**gain)) and bias == 0
     ((S / (eps + M)**gain)**power). `constants`: spec.pcen_constants(...)."""
-    b, gain, bias, power, eps = constants
+    b = constants[0]  # the compression reads the rest
     mel = np.moveaxis(np.asarray(mel, dtype=np.float64), time_axis, 0)
-    smooth = np.empty_like(mel)
-    state = np.ones(mel.shape[1:])
-    for t, frame in enumerate(mel):
-        state = (1 - b) * state + b * frame
-        smooth[t] = state
-    scaled = mel * np.exp(-gain * (np.log(eps) + np.log1p(smooth / eps)))
+    smooth = _pcen.smooth_frames(mel, b, 1 - b, np.ones(mel.shape[1:]))
+    smooth = np.array(smooth, dtype=np.float64).reshape(mel.shape)  # no frames: empty
     with np.errstate(divide='ignore'):  # bias == 0 takes log(0) = -inf for silent bins: 0 out
-        if power == 0:
-            out = np.log1p(scaled)
-        elif bias == 0:
-            out = np.exp(power * np.log(scaled))
-        else:
-            out = bias**power * np.expm1(power * np.log1p(scaled / bias))
+        out = _pcen.compress(np, mel, smooth, constants)
     return np.ascontiguousarray(np.moveaxis(out, 0, time_axis))

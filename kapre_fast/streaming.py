@@ -497,11 +497,10 @@ class _Smoother:
         state = self.state
         if state is None:
             state = xp.ones_like(_take(mel, self.axis, 0, 1))
-        smooth = []
-        for t in range(mel.shape[self.axis]):
-            state = keep * state + b * _take(mel, self.axis, t, t + 1)
-            smooth.append(state)
-        self.state = state
+        frames = (_take(mel, self.axis, t, t + 1) for t in range(mel.shape[self.axis]))
+        smooth = _pcen.smooth_frames(frames, b, keep, state)
+        if smooth:
+            self.state = smooth[-1]
         return _pcen.compress(xp, mel, self.adapter.concat(smooth, self.axis), self.constants)
 
 

@@ -24,6 +24,67 @@ DEFAULT_SPEECH_PATH = (
 # recording resampled to 22050 Hz); at 16 kHz that edge would sit at an odd 5.8 kHz.
 SPEECH_SAMPLES, SPEECH_PEAK, SPEECH_RATE = 132076, 0.21, 22050
 
+# The five front-end families of every backend (kapre_fast._api.FUNCTIONS' order), small
+# framing that runs fast, and each family's own arguments at that size (test_torch, test_jax).
+FAMILIES = [
+    'stft_magnitude',
+    'melspectrogram',
+    'log_frequency_spectrogram',
+    'stft_mag_phase',
+    'stft',
+]
+SMALL = dict(n_fft=64, win_length=48, hop_length=20, pad_begin=True)
+FAMILY_ARGS = {
+    'stft_magnitude': dict(return_decibel=True),
+    'melspectrogram': dict(sample_rate=8000, n_mels=12),
+    'log_frequency_spectrogram': dict(sample_rate=8000, log_n_bins=12, log_f_min=300.0),
+    'stft_mag_phase': dict(return_decibel=True),
+    'stft': {},
+}
+# Config A's dB mel spectrogram (bench/configs.py): 16 kHz speech, 25 ms frames, 10 ms hop.
+MEL_DB = dict(
+    n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
+)
+# The arguments of FrontEnd.stft (and kapre's get_stft_magnitude_layer) that every family has.
+STFT_ARGS = (
+    'n_fft',
+    'win_length',
+    'hop_length',
+    'window_name',
+    'pad_begin',
+    'pad_end',
+    'input_data_format',
+    'output_data_format',
+)
+
+
+def stft_of(spec):
+    """The complex STFT FrontEnd with `spec`'s framing, window and layouts."""
+    return type(spec).stft(**{name: getattr(spec, name) for name in STFT_ARGS})
+
+
+def kernel_arguments(n_fft, win_length, hop_length, **changes):
+    """The framing and dB keywords of a raw native kernel call (pybind11 frontend, the GPU
+    emulation's Plan; the kernel-call contract's names): no padding, magnitude output (0), kapre's
+    dB (amin 1e-5, ref 1, 80 dB, 10 log10 of |X|); `changes` replace or add keywords."""
+    arguments = dict(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        pad_begin=0,
+        pad_end=False,
+        output=0,
+        decibel=True,
+        amin=1e-5,
+        ref_value=1.0,
+        dynamic_range=80.0,
+        power=1,
+        db_multiplier=10.0,
+    )
+    arguments.update(changes)
+    return arguments
+
+
 AGREEMENT: dict = {}
 AGREEMENT_MODULE: dict = {}  # name -> the test module that first recorded it ('backends', ...)
 # What load_speech returned: {'path': the file read, or None for the synthesised stand-in,
@@ -288,3 +349,19 @@ def contract_keywords(*values) -> dict:
     from kapre_fast import _kernel_args
 
     return dict(zip(_kernel_args.NAMES, values, strict=True))
+
+
+def check_keras_copy_and_gradient(model, x, ours):
+    """A serialised and deserialised copy of the Keras `model` gives `ours` (model(x)) bit for
+    bit, and the sum of squares of model(x) has a finite, nonzero gradient in x (TensorFlow)."""
+    import keras
+    import tensorflow as tf
+
+    copy = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    np.testing.assert_array_equal(copy(x).numpy(), ours)
+    audio = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        loss = tf.reduce_sum(model(audio) ** 2)
+    gradient = tape.gradient(loss, audio).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0

@@ -138,27 +138,28 @@ def test_publish_decides_folder_latest_and_status(monkeypatch, tmp_path, quick, 
         assert written == {'folder': tmp_path / 'quick' if quick else tmp_path, 'latest': not quick}
 
 
-# ----- bench/front_end_extras.py (#15: MFCC, mel with compat='librosa', PCEN, trainable) -------
-
-
-def test_front_end_extras_quick_run_checks_every_peer_and_writes_its_files(tmp_path):
-    """The script on config A's smoke size: every peer that exists ran, agreed with librosa
-    before it was timed (the limits are the script's own), and both files were written."""
-    command = [
-        sys.executable,
-        str(REPO / 'bench' / 'front_end_extras.py'),
-        '--quick',
-        '--only',
-        'mfcc,mel,pcen',
-        '--out',
-        str(tmp_path),
-    ]
+def _quick_run(tmp_path, script, *arguments):
+    """bench/<script> --quick <arguments> --out tmp_path: it exits 0 and writes its JSON, its
+    Markdown and its chart (a PNG) under tmp_path/quick; returns (the JSON's results, the three
+    files in that order)."""
+    command = [sys.executable, str(REPO / 'bench' / script), '--quick', *arguments]
+    command += ['--out', str(tmp_path)]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     written = sorted((tmp_path / 'quick').iterdir())
     assert [p.suffix for p in written] == ['.json', '.md', '.png'], written
     assert written[2].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'  # the chart
     results = json.loads(written[0].read_text())
+    return results, written
+
+
+# ----- bench/front_end_extras.py (#15: MFCC, mel with compat='librosa', PCEN, trainable) -------
+
+
+def test_front_end_extras_quick_run_checks_every_peer_and_writes_its_files(tmp_path):
+    """The script on config A's smoke size: every peer that exists ran, agreed with librosa
+    before it was timed (the limits are the script's own), and both files were written."""
+    results, written = _quick_run(tmp_path, 'front_end_extras.py', '--only', 'mfcc,mel,pcen')
     assert results['quick'] is True and results['threads'] == 1
     assert results['machine']['date_utc'] and results['machine']['cpu_model']
     comparisons = {c['key']: c for c in results['comparisons']}
@@ -231,23 +232,7 @@ def test_stft_paths_quick_run_checks_every_path_against_kapre_and_writes_its_fil
     """The script on config B's smoke size at 1 thread: every forward and inverse path ran,
     agreed with kapre's output within the script's float32 limit before it was timed, and the
     ratios are to kapre's and XLA's medians of the same run."""
-    command = [
-        sys.executable,
-        str(REPO / 'bench' / 'stft_paths.py'),
-        '--quick',
-        '--configs',
-        'B',
-        '--threads',
-        '1',
-        '--out',
-        str(tmp_path),
-    ]
-    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    written = sorted((tmp_path / 'quick').iterdir())
-    assert [p.suffix for p in written] == ['.json', '.md', '.png'], written
-    assert written[2].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'  # the chart
-    results = json.loads(written[0].read_text())
+    results, written = _quick_run(tmp_path, 'stft_paths.py', '--configs', 'B', '--threads', '1')
     assert results['quick'] is True and results['thread_counts'] == [1]
     assert results['machine']['load_average_before'] is not None
     records = {r['direction']: r for r in results['records']}

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from helpers import (
+    STFT_ARGS,
     decibel_error,
     decibel_to_magnitude,
     kapre_output,
@@ -58,16 +59,6 @@ FUNCTION_NAMES = {  # family (kapre_fast.reference's name): composed function
     'stft_mag_phase': 'get_stft_mag_phase',
 }
 FUNCTIONS = {family: getattr(composed, name) for family, name in FUNCTION_NAMES.items()}
-STFT_ARGS = (
-    'n_fft',
-    'win_length',
-    'hop_length',
-    'window_name',
-    'pad_begin',
-    'pad_end',
-    'input_data_format',
-    'output_data_format',
-)
 
 # ----- the grid ------------------------------------------------------------------------------
 

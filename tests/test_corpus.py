@@ -246,13 +246,7 @@ def test_ray_engine_without_ray_names_the_extra(audio, tmp_path):
         except ImportError as error:
             print(error)
     """)
-    result = subprocess.run(
-        [sys.executable, '-c', code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_environment(),
-    )
+    result = _run_python(code)
     from kapre_fast._loader import pip_install_hint
 
     assert pip_install_hint('ray') in result.stdout, result.stderr
@@ -869,13 +863,7 @@ def test_importing_corpus_imports_no_framework(local_run):
         except ImportError as error:
             print(error)
     """)
-    result = subprocess.run(
-        [sys.executable, '-c', code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_environment(),
-    )
+    result = _run_python(code)
     lines = result.stdout.splitlines()
     assert lines[:1] == ['[]'], result.stderr
     assert lines[1].startswith('to_torch needs PyTorch'), result.stdout
@@ -919,6 +907,18 @@ def test_command_writes_shards_and_reports_failures(audio, local_run, tmp_path):
         command + ['--no-resume'], capture_output=True, text=True, timeout=180, env=_environment()
     )
     assert rerun.returncode == 2 and 'already holds a run' in rerun.stderr
+
+
+def _run_python(code):
+    """`code` run by a fresh Python that imports this checkout's kapre_fast (2 minutes at most):
+    the CompletedProcess, its output as text."""
+    return subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_environment(),
+    )
 
 
 def _environment():

@@ -4,16 +4,12 @@ and input checking (grid accuracy is in test_backends.py)."""
 import numpy as np
 import pytest
 
-from helpers import peak_relative_error
+from helpers import MEL_DB, peak_relative_error
 from kapre_fast import FrontEnd, _kernel_args, _loader, cpu, reference
 
 core = _loader.core()
 ISAS = [isa for isa in ('avx512', 'avx2', 'sse2') if core.force_isa(isa)]
 core.force_isa('')
-
-MEL_DB = dict(
-    n_fft=512, win_length=400, hop_length=160, sample_rate=16000, n_mels=64, return_decibel=True
-)
 
 
 @pytest.fixture

@@ -340,34 +340,13 @@ def test_cli_quantised_beyond_the_tolerance_exits_1_and_writes_nothing(model, tm
     pytest.importorskip('ai_edge_litert')
     model.save(tmp_path / 'model.keras')
     output = tmp_path / 'q.tflite'
-    status, stdout, stderr = _main(
-        capsys,
-        'export',
-        tmp_path / 'model.keras',
-        '--format',
-        'tflite',
-        '--quantize',
-        'dynamic',
-        '-o',
-        output,
-    )
+    quantised = ('export', tmp_path / 'model.keras', '--format', 'tflite', '--quantize', 'dynamic')
+    status, stdout, stderr = _main(capsys, *quantised, '-o', output)
     error = float(
         re.search(r'dynamic-range quantisation error to the fused model (\S+)', stdout)[1]
     )
     assert status == 1 and error > 1.0  # dB: was printed as a difference, exit 0
     assert 'quantisation error' in stderr and 'not written' in stderr and not output.exists()
-    status, _, stderr = _main(
-        capsys,
-        'export',
-        tmp_path / 'model.keras',
-        '--format',
-        'tflite',
-        '--quantize',
-        'dynamic',
-        '--tolerance',
-        str(2 * error),
-        '-o',
-        output,
-    )
+    status, _, stderr = _main(capsys, *quantised, '--tolerance', str(2 * error), '-o', output)
     assert status == 0 and output.exists(), stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras', 'q.tflite']

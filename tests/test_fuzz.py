@@ -7,15 +7,14 @@ Examples per test are bounded (KAPRE_FAST_FUZZ_EXAMPLES, default 150) to keep CI
 local run: KAPRE_FAST_FUZZ_EXAMPLES=100000 pytest tests/test_fuzz.py.
 """
 
-import os
-
 import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip('hypothesis')
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from fuzzing import EVERY_SPECIAL, floats_and, fuzz_settings, int_attr  # noqa: E402
 from helpers import contract_keywords  # noqa: E402
 from kapre_fast import FrontEnd, _kernel_args, _loader, cpu  # noqa: E402
 
@@ -31,24 +30,10 @@ def small_output_limit():
     core.output_limit(before)
 
 
-EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '150'))
-# CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(150)
 ACCEPTABLE = (ValueError, TypeError)
 
-# Sizes: mostly small and valid-ish, sometimes absurd.
-int_attr = st.one_of(
-    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
-)
-float_attr = st.one_of(
-    st.floats(-10, 200),
-    st.sampled_from([0.0, -0.0, float('nan'), float('inf'), -float('inf'), 1e-38]),
-)
+float_attr = floats_and(EVERY_SPECIAL)
 dtypes = st.sampled_from([np.float32, np.float64, np.int32, np.complex64, np.float16])
 
 

@@ -5,8 +5,6 @@ OverflowError for an int beyond int64) or a correct-shaped result, never a crash
 out-of-bounds access. Examples per test: KAPRE_FAST_FUZZ_EXAMPLES (default 150).
 """
 
-import os
-
 import numpy as np
 import pytest
 
@@ -14,20 +12,13 @@ emulation = pytest.importorskip(
     'kapre_fast._gpu_emulation', reason='kapre_fast was built without its GPU emulation module'
 )
 hypothesis = pytest.importorskip('hypothesis')
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '150'))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-float_attr = st.one_of(
-    st.floats(-10, 200),
-    st.sampled_from([0.0, -0.0, float('nan'), float('inf'), -float('inf'), 1e-38]),
-)
+from fuzzing import EVERY_SPECIAL, floats_and, fuzz_settings  # noqa: E402
+
+FUZZ = fuzz_settings(150)
+float_attr = floats_and(EVERY_SPECIAL)
 int_size = st.one_of(st.integers(-3, 6), st.sampled_from([2**31, 2**40, 2**62]))
 
 

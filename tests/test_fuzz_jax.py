@@ -10,7 +10,6 @@ then calls again with that shape, so every case that passes the checks also runs
 Declared shapes have no zero-sized axis: XLA never runs a call whose result is empty.
 """
 
-import os
 import re
 
 import numpy as np
@@ -18,8 +17,10 @@ import pytest
 
 jax = pytest.importorskip('jax')
 hypothesis = pytest.importorskip('hypothesis')
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
+from fuzzing import floats_and, fuzz_settings, int_attr  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
 
@@ -27,19 +28,9 @@ from kapre_fast import _kernel_args, _loader  # noqa: E402
 from kapre_fast.jax import _ops  # noqa: E402  (registers the targets)
 
 core = _loader.core()
-EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '60'))
-# CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(60)
 ACCEPTABLE = (jax.errors.JaxRuntimeError, TypeError, ValueError, OverflowError)
-int_attr = st.one_of(
-    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
-)
-float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, float('nan'), float('inf')]))
+float_attr = floats_and([0.0, float('nan'), float('inf')])
 EXPECTED = re.compile(r'result must be (\w+) of shape \(([\d, ]*)\)')
 
 

@@ -4,27 +4,20 @@ TensorFlow's own attribute checks) or a correct-shaped result, never a crash. Th
 has its own copy of the output limit: conftest.py sets it through
 KAPRE_FAST_MAX_OUTPUT_BYTES before the library loads, so huge requests are refused here too."""
 
-import os
-
 import numpy as np
 import pytest
 
 tf = pytest.importorskip('tensorflow')
 hypothesis = pytest.importorskip('hypothesis')
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
+from fuzzing import floats_and, fuzz_settings, int_attr  # noqa: E402
 
 from kapre_fast import ops  # noqa: E402
 
 lib = ops.library()
-EXAMPLES = int(os.environ.get('KAPRE_FAST_FUZZ_EXAMPLES', '60'))
-# CI replays the same examples every run; KAPRE_FAST_FUZZ_RANDOM=1 draws new ones (long runs).
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize='KAPRE_FAST_FUZZ_RANDOM' not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(60)
 ACCEPTABLE = (
     tf.errors.InvalidArgumentError,
     tf.errors.ResourceExhaustedError,
@@ -32,10 +25,7 @@ ACCEPTABLE = (
     ValueError,
     OverflowError,
 )
-int_attr = st.one_of(
-    st.integers(-3, 600), st.sampled_from([0, 1, 2, 2**16, 2**16 + 1, 2**31 - 1, -(2**31), 2**40])
-)
-float_attr = st.one_of(st.floats(-10, 200), st.sampled_from([0.0, float('nan'), float('inf')]))
+float_attr = floats_and([0.0, float('nan'), float('inf')])
 formats = st.sampled_from(['channels_last', 'channels_first'])
 
 

@@ -21,13 +21,17 @@ import pytest
 
 from grid import CASES, make_batch
 from helpers import (
+    FAMILIES,
+    MEL_DB,
     decibel_error,
     decibel_to_magnitude,
+    kernel_arguments,
     noise_batch,
     peak_relative_error,
     phase_error,
     record_agreement,
     split_channels,
+    stft_of,
     to_input_layout,
 )
 from kapre_fast import FrontEnd, _kernel_args, _loader, _weights, cpu, reference
@@ -130,13 +134,6 @@ SIZES = [
     (8192, None, 2048),
     (8198, 8000, 4096),
 ]
-FAMILIES = [
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-]
 
 
 def size_case(index, family, sizes):
@@ -202,7 +199,7 @@ def check_against_reference(name, spec, x, ours):
         (ours, ours_phase), (truth, truth_phase) = (
             split_channels(y, 2, spec.output_data_format) for y in (ours, truth)
         )
-        magnitude = np.abs(reference.compute(_stft_of(spec), x))
+        magnitude = np.abs(reference.compute(stft_of(spec), x))
         error = record_agreement(f'{name} phase', phase_error(ours_phase, truth_phase, magnitude))
         assert error < PHASE_TOLERANCE, error
     if spec.return_decibel:
@@ -216,20 +213,6 @@ def check_against_reference(name, spec, x, ours):
     else:
         error = record_agreement(f'{name} |.|', peak_relative_error(ours, truth))
         assert error < MAGNITUDE_TOLERANCE, error
-
-
-def _stft_of(spec):
-    names = (
-        'n_fft',
-        'win_length',
-        'hop_length',
-        'window_name',
-        'pad_begin',
-        'pad_end',
-        'input_data_format',
-        'output_data_format',
-    )
-    return FrontEnd.stft(**{name: getattr(spec, name) for name in names})
 
 
 @pytest.mark.parametrize('case', SIZE_CASES, ids=case_id)
@@ -325,14 +308,7 @@ def test_emulation_is_as_close_to_float64_as_the_cpu_core(case, speech_batch, no
 SCHEDULE_SPECS = {
     'mel-db': (
         FrontEnd.melspectrogram,
-        dict(
-            n_fft=512,
-            win_length=400,
-            hop_length=160,
-            sample_rate=16000,
-            n_mels=64,
-            return_decibel=True,
-        ),
+        MEL_DB,
     ),
     'magphase-db-odd': (
         FrontEnd.stft_mag_phase,
@@ -405,15 +381,9 @@ ISTFT_CASES = [istft_case(i, sizes) for i, sizes in enumerate(ISTFT_SIZES)]
 
 
 def istft_kwargs(spec):
-    """reference.istft's keyword arguments for the forward spec."""
-    return dict(
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        forward_window_name=spec.window_name,
-        stft_data_format=spec.output_data_format,
-        waveform_data_format=spec.input_data_format,
-    )
+    """reference.istft's keyword arguments for the forward spec (test_keras_backends checks
+    FrontEnd.istft_arguments against inverted_by_istft)."""
+    return spec.istft_arguments()
 
 
 def istft_input(kwargs, n_channels=2):
@@ -480,15 +450,7 @@ def test_istft_takes_strided_spectra_and_checks_shapes():
 
 
 def test_strided_and_misaligned_audio_give_the_same_bits():
-    spec = FrontEnd.melspectrogram(
-        n_fft=512,
-        win_length=400,
-        hop_length=160,
-        sample_rate=16000,
-        n_mels=64,
-        return_decibel=True,
-        input_data_format='channels_last',
-    )
+    spec = FrontEnd.melspectrogram(**MEL_DB, input_data_format='channels_last')
     x = to_input_layout(signal(6001, 2, seed=5), 'channels_last')
     expected = emulate(spec, np.ascontiguousarray(x[:, 1:]))
     np.testing.assert_array_equal(emulate(spec, x[:, 1:]), expected)  # offset by one sample
@@ -496,15 +458,7 @@ def test_strided_and_misaligned_audio_give_the_same_bits():
     np.testing.assert_array_equal(
         emulate(spec, reversed_view), emulate(spec, np.ascontiguousarray(reversed_view))
     )
-    mono = spec.__class__.melspectrogram(
-        n_fft=512,
-        win_length=400,
-        hop_length=160,
-        sample_rate=16000,
-        n_mels=64,
-        return_decibel=True,
-        input_data_format='channels_first',
-    )
+    mono = spec.__class__.melspectrogram(**MEL_DB, input_data_format='channels_first')
     channel = np.ascontiguousarray(x[:, :, :1].transpose(0, 2, 1))
     # Vector loads (aligned, unit stride) against the scalar path (misaligned by one float).
     padded = np.zeros((2, 1, 6002), np.float32)
@@ -558,20 +512,7 @@ def test_nan_in_one_example_makes_that_example_nan_as_the_reference_does():
 def test_plan_reuses_the_core_checks():
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, sample_rate=16000, n_mels=32)
     start, length, weights = _weights.bands(spec)
-    good = dict(
-        n_fft=512,
-        win_length=512,
-        hop_length=128,
-        pad_begin=0,
-        pad_end=False,
-        output=0,
-        decibel=True,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
-        power=1,
-        db_multiplier=10.0,
-    )
+    good = kernel_arguments(512, 512, 128)
     window = _weights.window(spec)
     for changes, message in [
         (dict(n_fft=1), 'n_fft'),

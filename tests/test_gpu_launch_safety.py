@@ -64,11 +64,22 @@ def raw_frontend(spec, x, *, device, smem, out=None):
     geometry = plan.geometry(batch, channels, time, False, smem, 4)
     workspace = np.empty(geometry['workspace_bytes'] + 256, np.uint8)
     workspace = workspace[(-workspace.ctypes.data) % 256 :]
+    addresses = (floats.ctypes.data, ints.ctypes.data, workspace.ctypes.data)
+    _launch_raw(plan, addresses, x, out, geometry['workspace_bytes'], smem, device)
+    return out
+
+
+def _launch_raw(plan, addresses, x, out, workspace_bytes, smem, device):
+    """emulation.frontend_raw of the channels_last batch x into the channels_last `out`, with
+    the plan's tables and the workspace at `addresses` (floats, ints, workspace), 4 SMs, stream
+    0."""
+    floats_at, ints_at, workspace_at = addresses
+    batch, time, channels = x.shape
     sb, st, sc = (s // 4 for s in x.strides)
     emulation.frontend_raw(
         plan,
-        floats.ctypes.data,
-        ints.ctypes.data,
+        floats_at,
+        ints_at,
         x.ctypes.data,
         batch,
         channels,
@@ -78,14 +89,13 @@ def raw_frontend(spec, x, *, device, smem, out=None):
         st,
         out.ctypes.data,
         False,
-        workspace.ctypes.data,
-        geometry['workspace_bytes'],
+        workspace_at,
+        workspace_bytes,
         smem,
         4,
         device,
         0,
     )
-    return out
 
 
 def large_spec(n_fft):
@@ -242,27 +252,8 @@ def raw_frontend_tables(spec, x, *, floats_offset=0, ints_offset=0, workspace_of
     workspace, workspace_at = placed(
         np.zeros(geometry['workspace_bytes'], np.uint8), workspace_offset
     )
-    sb, st, sc = (s // 4 for s in x.strides)
-    emulation.frontend_raw(
-        plan,
-        floats_at,
-        ints_at,
-        x.ctypes.data,
-        batch,
-        channels,
-        time,
-        sb,
-        sc,
-        st,
-        out.ctypes.data,
-        False,
-        workspace_at,
-        geometry['workspace_bytes'],
-        H100_SMEM,
-        4,
-        0,
-        0,
-    )
+    addresses = (floats_at, ints_at, workspace_at)
+    _launch_raw(plan, addresses, x, out, geometry['workspace_bytes'], H100_SMEM, 0)
     return out
 
 

@@ -18,6 +18,7 @@ import pytest
 from helpers import (
     decibel_error,
     decibel_to_magnitude,
+    kernel_arguments,
     peak_relative_error,
     record_agreement,
     to_input_layout,
@@ -185,35 +186,20 @@ def test_kapre_default_keeps_its_bits_through_the_new_attributes():
     spec = FrontEnd.melspectrogram(n_fft=512, hop_length=128, n_mels=40, return_decibel=True)
     x = np.asarray(_audio(1, 'channels_last', seed=5), np.float32)
     start, length, weights = _weights.bands(spec)
-    common = dict(
-        n_fft=512,
-        win_length=512,
-        hop_length=128,
-        pad_begin=0,
-        pad_end=False,
-        output=0,
-        decibel=True,
-        amin=1e-5,
-        ref_value=1.0,
-        dynamic_range=80.0,
-    )
+    common = kernel_arguments(512, 512, 128)  # with kapre's power=1, db_multiplier=10 spelled out
     plain = emulation.Plan(
         _weights.window(spec), start, length, weights, **_kernel_args.of(spec).without_layouts()
     )
-    spelled = emulation.Plan(
-        _weights.window(spec), start, length, weights, power=1, db_multiplier=10.0, **common
-    )
+    spelled = emulation.Plan(_weights.window(spec), start, length, weights, **common)
     run = dict(input_channels_first=False, output_channels_first=False)
     np.testing.assert_array_equal(
         emulation.frontend(spelled, x, **run), emulation.frontend(plain, x, **run)
     )
     with pytest.raises(ValueError, match='power must be 1 or 2'):
-        emulation.Plan(
-            _weights.window(spec), start, length, weights, power=3, db_multiplier=10.0, **common
-        )
+        emulation.Plan(_weights.window(spec), start, length, weights, **{**common, 'power': 3})
     with pytest.raises(ValueError, match='db_multiplier'):
         emulation.Plan(
-            _weights.window(spec), start, length, weights, power=1, db_multiplier=-1.0, **common
+            _weights.window(spec), start, length, weights, **{**common, 'db_multiplier': -1.0}
         )
 
 

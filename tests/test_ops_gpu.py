@@ -58,17 +58,6 @@ def _audio(spec, time=3001, channels=2):
     return to_input_layout(x, spec.input_data_format)
 
 
-def _istft_kwargs(spec):
-    return dict(
-        n_fft=spec.n_fft,
-        win_length=spec.win_length,
-        hop_length=spec.hop_length,
-        forward_window_name=spec.window_name,
-        stft_data_format=spec.output_data_format,
-        waveform_data_format=spec.input_data_format,
-    )
-
-
 def _registered_kernels(choice):
     """{op: {device type: sorted host-memory args}} in a fresh process (kernels register when
     the op library loads) with KAPRE_FAST_TF_GPU=choice (None: unset)."""
@@ -130,7 +119,7 @@ def test_inverse_stft_pinned_to_the_cpu_computes_the_cpu_core():
     with tf.device('/CPU:0'):
         y = ops.inverse_stft(X, ISTFT_SPEC)
     assert y.device.endswith('CPU:0')
-    np.testing.assert_array_equal(y.numpy(), cpu.istft(X, **_istft_kwargs(ISTFT_SPEC)))
+    np.testing.assert_array_equal(y.numpy(), cpu.istft(X, **ISTFT_SPEC.istft_arguments()))
 
 
 # ----- on a GPU that TensorFlow sees ------------------------------------------------------------

@@ -219,22 +219,9 @@ def test_cli_with_compat_alone_is_the_library(kind, what, speech_batch, noise_ba
     path = tmp_path / 'speech.wav'
     soundfile.write(str(path), batch[0, 0], 16000, subtype='FLOAT')
     out = tmp_path / 'features.npz'
+    command = [sys.executable, '-m', 'kapre_fast.cli', 'features', str(path)]
     result = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'kapre_fast.cli',
-            'features',
-            str(path),
-            '-o',
-            str(out),
-            '--compat',
-            'torchaudio',
-            '--kind',
-            kind,
-            '--no-db',
-            '--quiet',
-        ],
+        [*command, '-o', str(out), '--compat', 'torchaudio', '--kind', kind, '--no-db', '--quiet'],
         capture_output=True,
         text=True,
         timeout=300,
@@ -249,18 +236,7 @@ def test_cli_with_compat_alone_is_the_library(kind, what, speech_batch, noise_ba
         what,
     )
     refused = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'kapre_fast.cli',
-            'features',
-            str(path),
-            '-o',
-            str(tmp_path / 'x.npz'),
-            '--compat',
-            'torchaudio',
-            '--pad-begin',
-        ],
+        [*command, '-o', str(tmp_path / 'x.npz'), '--compat', 'torchaudio', '--pad-begin'],
         capture_output=True,
         text=True,
         timeout=300,

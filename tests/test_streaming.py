@@ -505,20 +505,13 @@ def test_docs_examples_run():
         exec(compile(block, 'docs/streaming.md', 'exec'), namespace)  # noqa: S102
 
 
+# A 16 kHz mel spectrogram, 10 ms hop: the step and Keras cases' common ground.
+MEL_16K = dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000)
 JAX_STEP_CASES = {
-    'mel': ('melspectrogram', dict(n_fft=512, hop_length=160, n_mels=64, sample_rate=16000)),
+    'mel': ('melspectrogram', MEL_16K),
     'mel-db-pad': (
         'melspectrogram',
-        dict(
-            n_fft=512,
-            hop_length=160,
-            n_mels=64,
-            sample_rate=16000,
-            pad_begin=True,
-            pad_end=True,
-            return_decibel=True,
-            db_dynamic_range=30.0,
-        ),
+        dict(MEL_16K, pad_begin=True, pad_end=True, return_decibel=True, db_dynamic_range=30.0),
     ),
     'gaps-pad_end': (
         'stft_magnitude',
@@ -598,15 +591,7 @@ def test_fixed_step_refusals():
 KERAS_CASES = {
     'mel-db': (
         'melspectrogram',
-        dict(
-            n_fft=512,
-            hop_length=160,
-            n_mels=64,
-            sample_rate=16000,
-            pad_begin=True,
-            return_decibel=True,
-            db_dynamic_range=40.0,
-        ),
+        dict(MEL_16K, pad_begin=True, return_decibel=True, db_dynamic_range=40.0),
     ),
     'magnitude-pad_end': (
         'stft_magnitude',

@@ -19,24 +19,8 @@ import pytest
 torch = pytest.importorskip('torch')
 
 import kapre_fast.torch as kft  # noqa: E402
-from helpers import noise_batch, to_input_layout  # noqa: E402
+from helpers import FAMILIES, FAMILY_ARGS, SMALL, noise_batch, to_input_layout  # noqa: E402
 from kapre_fast import FrontEnd, cpu, reference  # noqa: E402
-
-FAMILIES = [
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-]
-SMALL = dict(n_fft=64, win_length=48, hop_length=20, pad_begin=True)
-FAMILY_ARGS = {
-    'stft_magnitude': dict(return_decibel=True),
-    'melspectrogram': dict(sample_rate=8000, n_mels=12),
-    'log_frequency_spectrogram': dict(sample_rate=8000, log_n_bins=12, log_f_min=300.0),
-    'stft_mag_phase': dict(return_decibel=True),
-    'stft': {},
-}
 
 
 def audio(n_samples=400, n_channels=2, layout='channels_last', seed=0):

@@ -48,20 +48,7 @@ from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
 from kapre_fast.jax import _ops  # noqa: E402  (registers the FFI targets)
 from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
 
-__all__ = [
-    'compute',
-    'stft_magnitude',
-    'melspectrogram',
-    'log_frequency_spectrogram',
-    'stft_mag_phase',
-    'stft',
-    'istft',
-    'inverse',
-    'mfcc',
-    'pcen',
-    'apply_pcen',
-    'compute_mfcc',
-]
+__all__ = [*_api.PUBLIC, 'compute_mfcc']
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
@@ -75,20 +62,15 @@ def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
     audio = as_audio_array(x, spec)
-    pad = spec.center_padding
-    if pad:  # a preset's centring, as kapre_fast.cpu's np.pad; the FFI call gets the rest
-        axis = _weights.time_axis(spec)
-        spec.n_frames(audio.shape[axis])  # ValueError naming the lengths
-        widths = [(0, 0)] * 3
-        widths[axis] = (pad, pad)
-        audio = jnp.pad(audio, widths, mode=spec.pad_mode)
+    if spec.center_padding:  # a preset's centring, as kapre_fast.cpu's np.pad (ValueError
+        # naming the lengths when the audio is too short); the FFI call gets the rest
+        audio = _weights.centred(spec, audio, jnp.pad)
     return _ops.front_end(spec.without_centring(), audio, cpu.thread_count(threads))
 
 
-istft = _api.istft_function(__name__)  # builds the spec, then calls inverse()
-# kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen.
-mfcc = _api.mfcc_function(__name__)
-pcen = _api.pcen_function(__name__)
+# kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen,
+# istft builds the spec, then calls inverse().
+mfcc, pcen, istft = _api.backend_functions(__name__)
 
 
 def compute_mfcc(spec: FrontEnd, matrix, x, *, threads=None) -> jax.Array:
@@ -110,20 +92,8 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
             f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
         )
     cpu.thread_count(threads)
-    mel = _as_jax(mel)
-    frames = mel.shape[time_axis]
-    shape = [1, 1, 1, 1]
-    shape[time_axis] = frames
-    # M[t] = (1 - b) M[t - 1] + b S[t] as a scan of affine maps (decay, offset); M[-1] = 1
-    # adds decay**(t + 1).
-    decay = jnp.full(shape, 1.0 - constants.b, mel.dtype)
-    _, smooth = jax.lax.associative_scan(
-        lambda left, right: (left[0] * right[0], right[0] * left[1] + right[1]),
-        (jnp.broadcast_to(decay, mel.shape), constants.b * mel),
-        axis=time_axis,
-    )
-    initial = (1.0 - constants.b) ** jnp.arange(1, frames + 1, dtype=mel.dtype)
-    return _pcen.compress(jnp, mel, smooth + initial.reshape(shape), constants)
+    # M[t] = (1 - b) M[t - 1] + b S[t] as a scan of affine maps, as the Keras PCEN layer's.
+    return _pcen.apply(jnp, jax.lax.associative_scan, _as_jax(mel), constants, time_axis)
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:

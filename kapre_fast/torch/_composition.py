@@ -1,22 +1,21 @@
 """The front ends in differentiable PyTorch ops: the backward pass of the fused ops.
 
-The same pipeline as kapre_fast.ops' TensorFlow gradients (and kapre): [pad_begin] -> frames of
-spec.frame_length -> window -> rFFT of n_fft (each frame cropped or zero-padded at its end) ->
-|X| (a preset's power=2: |X|^2) -> filterbank -> dB (spec.decibel: kapre's or the preset's);
-the inverse STFT as irFFT -> synthesis window -> overlap-add. A preset's centring is a torch pad
-before the operator (kapre_fast.torch), which autograd differentiates itself, so these see the
-spec without it. Only autograd runs these: the forward values come from the fused kernels.
+kapre_fast._composition's pipeline (the one the TensorFlow ops' gradients and the JAX VJPs run)
+over torch's operations: frames by Tensor.unfold, the overlap-add by F.fold. A preset's
+centring is a torch pad before the operator (kapre_fast.torch), which autograd differentiates
+itself, so these see the spec without it. Only autograd runs these: the forward values come from
+the fused kernels.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kapre_fast import _composition
 from kapre_fast.spec import FrontEnd
 
 
@@ -35,22 +34,6 @@ def _constant(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     # A fresh tensor per call, never a cached one: under torch.compile a cached tensor would be
     # the tracer's fake tensor, not a real one.
     return torch.as_tensor(array, device=like.device).to(like.real.dtype)
-
-
-def spectra(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
-    """(batch, channels, frames, n_freq) complex64 spectra of the batch `audio`."""
-    waveforms = audio if spec.input_data_format == 'channels_first' else audio.transpose(1, 2)
-    if spec.pad_begin_length:
-        waveforms = F.pad(waveforms, (spec.pad_begin_length, 0))
-    total = waveforms.shape[-1]
-    if spec.pad_end:  # tf.signal.frame's pad_end: ceil(total / hop) frames
-        frames = -(-total // spec.hop_length)
-        waveforms = F.pad(
-            waveforms, (0, (frames - 1) * spec.hop_length + spec.frame_length - total)
-        )
-    frames = waveforms.unfold(-1, spec.frame_length, spec.hop_length)
-    windowed = frames * _constant(_window_array(spec, False), frames)
-    return torch.fft.rfft(windowed, n=spec.n_fft)  # n crops or zero-pads each frame at its end
 
 
 class _SafePhase(torch.autograd.Function):
@@ -73,51 +56,70 @@ class _SafePhase(torch.autograd.Function):
         return torch.complex(-unit.imag * scale, unit.real * scale)
 
 
-def _decibel(spec: FrontEnd, x: torch.Tensor) -> torch.Tensor:
-    multiplier, amin, ref, dynamic_range = spec.decibel  # a preset's top_db may be inf
-    log_x = multiplier * torch.log10(torch.clamp(x, min=amin))
-    log_x = log_x - multiplier * math.log10(max(amin, ref))
-    peak = log_x.amax(dim=(1, 2, 3), keepdim=True)
-    return torch.maximum(log_x, peak - dynamic_range)
+class _Torch(_composition.Namespace):
+    """kapre_fast._composition's operations in torch ops."""
+
+    def transpose(self, x, perm):
+        return x.permute(*perm)
+
+    def frame(self, waveforms, pad_begin, length, hop, pad_end):
+        total = waveforms.shape[-1] + pad_begin
+        end = _composition.end_padding(total, length, hop, pad_end)
+        if pad_begin or end:
+            waveforms = F.pad(waveforms, (pad_begin, end))
+        return waveforms.unfold(-1, length, hop)
+
+    def pad_last(self, x, count):
+        return F.pad(x, (0, count))
+
+    def rfft(self, x, n):
+        return torch.fft.rfft(x, n=n)
+
+    def irfft(self, x, n):
+        return torch.fft.irfft(x, n=n)
+
+    def overlap_add(self, frames, hop):
+        batch, channels, n_frames, length = frames.shape
+        total = (n_frames - 1) * hop + length
+        return F.fold(
+            frames.reshape(batch * channels, n_frames, length).transpose(1, 2),
+            output_size=(1, total),
+            kernel_size=(1, length),
+            stride=(1, hop),
+        ).reshape(batch, channels, total)
+
+    real, imag, abs = staticmethod(torch.real), staticmethod(torch.imag), staticmethod(torch.abs)
+    log10 = staticmethod(torch.log10)
+    maximum = staticmethod(torch.maximum)
+
+    def phase(self, x):
+        return _SafePhase.apply(x)
+
+    def floor(self, x, value):
+        return torch.clamp(x, min=value)
+
+    def peak(self, x):
+        return x.amax(dim=(1, 2, 3), keepdim=True)
+
+    def concat_channels(self, tensors):
+        return torch.cat(tensors, dim=1)
 
 
-def _to_output_layout(spec: FrontEnd, features: torch.Tensor) -> torch.Tensor:
-    if spec.output_data_format == 'channels_last':
-        return features.permute(0, 2, 3, 1)
-    return features
+_TORCH = _Torch()
 
 
 def front_end(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
-    """What the fused front end computes for `spec` (every output but the complex STFT)."""
-    X = spectra(spec, audio)
-    if spec.output == 'complex':
-        return _to_output_layout(spec, X)
-    if spec.power_exponent == 2:  # re^2 + im^2: smooth at 0, where |X|'s gradient is not
-        features = X.real**2 + X.imag**2
-    else:
-        features = X.abs()
-    if spec.filterbank != 'none':
-        features = features @ _constant(_filterbank_array(spec), features)
-    if spec.return_decibel:
-        features = _decibel(spec, features)
-    if spec.output == 'mag_phase':
-        features = torch.cat([features, _SafePhase.apply(X)], dim=1)
-    return _to_output_layout(spec, features)
+    """What the fused front end computes for `spec` (every output, the complex STFT too)."""
+    window = _constant(_window_array(spec, False), audio)
+
+    def filterbank(magnitude):
+        return magnitude @ _constant(_filterbank_array(spec), magnitude)
+
+    bands = filterbank if spec.filterbank != 'none' else None
+    return _composition.front_end(_TORCH, _composition.attributes(spec), audio, window, bands)
 
 
 def inverse_stft(spec: FrontEnd, stft: torch.Tensor) -> torch.Tensor:
     """The waveforms whose STFT by `spec` is `stft` (kapre's InverseSTFT)."""
-    X = stft if spec.output_data_format == 'channels_first' else stft.permute(0, 3, 1, 2)
-    frames = torch.fft.irfft(X, n=spec.n_fft)[..., : spec.win_length]
-    if frames.shape[-1] < spec.win_length:
-        frames = F.pad(frames, (0, spec.win_length - frames.shape[-1]))
-    frames = frames * _constant(_window_array(spec, True), frames)
-    batch, channels, n_frames, _ = frames.shape
-    length = (n_frames - 1) * spec.hop_length + spec.win_length
-    waveforms = F.fold(
-        frames.reshape(batch * channels, n_frames, -1).transpose(1, 2),
-        output_size=(1, length),
-        kernel_size=(1, spec.win_length),
-        stride=(1, spec.hop_length),
-    ).reshape(batch, channels, length)
-    return waveforms if spec.input_data_format == 'channels_first' else waveforms.transpose(1, 2)
+    window = _constant(_window_array(spec, True), stft)
+    return _composition.inverse_stft(_TORCH, _composition.inverse_attributes(spec), stft, window)

@@ -25,8 +25,9 @@ torch.compile(fullgraph=True) and torch.export trace through them, which get the
 checks and result shapes from kapre_fast::front_end_shape / inverse_stft_shape for concrete sizes
 (on meta tensors: everything but what only the bands' values decide); and the autograd formulas:
 the backward pass recomputes the front end in differentiable torch ops from the operator's own
-arguments (front_end_composition, inverse_stft_composition: the tables are tensors there, real or
-traced) and takes its vector-Jacobian product, as the TensorFlow ops' gradients do,
+arguments (front_end_composition, inverse_stft_composition: kapre_fast._composition's one
+pipeline over torch's adapter, the tables tensors there, real or traced) and takes its
+vector-Jacobian product, as the TensorFlow ops' gradients do,
 differentiably under create_graph (double backward).
 
 There is no Python fallback on purpose: a second implementation of the forward operators would be
@@ -40,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils._python_dispatch import _disable_current_modes
 
-from kapre_fast import _kernel_args, _loader, _weights
+from kapre_fast import _composition, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd
+from kapre_fast.torch import _composition as _torch_composition
 
 # The operators' scalar arguments after their tensors, in the schemas' order: front_end's are
 # the kernel-call contract's (csrc/core/kernel_args.h), inverse_stft's csrc/torch/tensor_args.h's
@@ -185,26 +186,6 @@ def _inverse_stft_fake(stft, window, *rest):
 # ----- the backward: the operators recomputed in differentiable torch ops --------------------
 
 
-class _SafePhase(torch.autograd.Function):
-    """angle(X) whose gradient is (-Im u, Re u) / |X| with u = X / |X|: precise for tiny |X|
-    (where |X|^2 underflows) and 0, not NaN, where X is 0 (as the TF gradient)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.angle(x)
-
-    @staticmethod
-    def backward(ctx, upstream):
-        (x,) = ctx.saved_tensors
-        magnitude = x.abs()
-        safe = torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
-        unit = x / safe
-        scale = torch.where(magnitude > 0, upstream / safe, torch.zeros_like(safe))
-        # PyTorch's complex gradient convention: d/dRe + i d/dIm of the real loss.
-        return torch.complex(-unit.imag * scale, unit.real * scale)
-
-
 def _dense_filterbank(band_start, band_length, band_weights, n_freq, like):
     """The (n_freq, n_bands) matrix of the bands (band j: band_weights[offset_j : offset_j +
     band_length[j]] at bins band_start[j]...), on like's device and dtype; works on traced
@@ -219,63 +200,56 @@ def _dense_filterbank(band_start, band_length, band_weights, n_freq, like):
     return dense.index_put(index, band_weights.to(like.device, like.dtype))
 
 
+def _layout(channels_first: bool) -> str:
+    return 'channels_first' if channels_first else 'channels_last'
+
+
+_OUTPUT_NAMES = {code: name for name, code in _kernel_args.OUTPUT_CODES.items()}
+
+
 def front_end_composition(audio, window, band_start, band_length, band_weights, *scalars):
     """What kapre_fast::front_end computes for these arguments (FRONT_END_SCALARS; `threads`
-    ignored), in differentiable torch ops: [pad_begin] -> frames of win_length -> window -> rFFT
-    of n_fft (each frame cropped or zero-padded at its end) -> |X| (power 2: |X|^2) -> filterbank
-    -> kapre's dB with its per-example clamp; mag_phase appends the phase; complex is X."""
+    ignored), in differentiable torch ops: kapre_fast._composition's pipeline over torch's
+    namespace adapter, with the operator's own window and bands (tensors, real or traced)."""
     s = dict(zip(FRONT_END_SCALARS, scalars))
-    waveforms = audio if s['input_channels_first'] else audio.transpose(1, 2)
-    hop, frame = s['hop_length'], s['win_length']
-    if s['pad_begin']:
-        waveforms = F.pad(waveforms, (s['pad_begin'], 0))
-    total = waveforms.shape[-1]
-    if s['pad_end']:  # tf.signal.frame's pad_end: ceil(total / hop) frames
-        count = _frame_count(total, 0, True, frame, hop)
-        waveforms = F.pad(waveforms, (0, (count - 1) * hop + frame - total))
-    frames = waveforms.unfold(-1, frame, hop)
-    X = torch.fft.rfft(frames * window.to(frames.device, frames.dtype), n=s['n_fft'])
-    if s['output'] == _COMPLEX:
-        features = X
-    else:
-        # re^2 + im^2: smooth at 0, where |X|'s gradient is not.
-        features = X.real**2 + X.imag**2 if s['power'] == 2 else X.abs()
-        if band_start.shape[0]:
-            n_freq = s['n_fft'] // 2 + 1
-            filterbank = _dense_filterbank(band_start, band_length, band_weights, n_freq, features)
-            # A real copy before the product: torch 2.11's traced backward (torch.compile) flattens
-            # the operand with a view its actual strides do not allow.
-            features = features.clone(memory_format=torch.contiguous_format) @ filterbank
-        if s['decibel']:
-            multiplier, amin = s['db_multiplier'], s['amin']
-            log_x = multiplier * torch.log10(torch.clamp(features, min=amin))
-            log_x = log_x - multiplier * np.log10(max(amin, s['ref_value']))
-            peak = log_x.amax(dim=(1, 2, 3), keepdim=True)
-            features = torch.maximum(log_x, peak - s['dynamic_range'])
-        if s['output'] == _MAG_PHASE:
-            features = torch.cat([features, _SafePhase.apply(X)], dim=1)
-    return features if s['output_channels_first'] else features.permute(0, 2, 3, 1)
+    attributes = dict(
+        s,
+        output=_OUTPUT_NAMES[s['output']],
+        input_format=_layout(s['input_channels_first']),
+        output_format=_layout(s['output_channels_first']),
+    )
+    filterbank = None
+    if band_start.shape[0]:
+        n_freq = s['n_fft'] // 2 + 1
+
+        def filterbank(magnitude):
+            dense = _dense_filterbank(band_start, band_length, band_weights, n_freq, magnitude)
+            # A real copy before the product: torch 2.11's traced backward (torch.compile)
+            # flattens the operand with a view its actual strides do not allow.
+            return magnitude.clone(memory_format=torch.contiguous_format) @ dense
+
+    return _composition.front_end(
+        _torch_composition._TORCH, attributes, audio, _like(window, audio), filterbank
+    )
 
 
 def inverse_stft_composition(stft, window, *scalars):
     """What kapre_fast::inverse_stft computes (INVERSE_STFT_SCALARS; `threads` ignored), in
-    differentiable torch ops: irFFT -> synthesis window -> overlap-add (kapre's InverseSTFT)."""
+    differentiable torch ops: kapre_fast._composition's inverse STFT over torch's adapter."""
     s = dict(zip(INVERSE_STFT_SCALARS, scalars))
-    win_length, hop = s['win_length'], s['hop_length']
-    X = stft if s['input_channels_first'] else stft.permute(0, 3, 1, 2)
-    frames = torch.fft.irfft(X, n=s['n_fft'])[..., :win_length]
-    if frames.shape[-1] < win_length:
-        frames = F.pad(frames, (0, win_length - frames.shape[-1]))
-    frames = frames * window.to(frames.device, frames.dtype)
-    batch, channels, n_frames, _ = frames.shape
-    length = (n_frames - 1) * hop + win_length
-    waveforms = F.fold(
-        frames.reshape(batch * channels, n_frames, -1).transpose(1, 2),
-        output_size=(1, length),
-        kernel_size=(1, win_length),
-        stride=(1, hop),
-    ).reshape(batch, channels, length)
-    return waveforms if s['output_channels_first'] else waveforms.transpose(1, 2)
+    attributes = dict(
+        s,
+        input_format=_layout(s['input_channels_first']),
+        output_format=_layout(s['output_channels_first']),
+    )
+    return _composition.inverse_stft(
+        _torch_composition._TORCH, attributes, stft, _like(window, stft)
+    )
+
+
+def _like(table, x):
+    """A table on x's device in x's real dtype."""
+    return table.to(x.device, x.real.dtype)
 
 
 def _save_inputs(ctx, inputs, output):
