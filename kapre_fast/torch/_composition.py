@@ -3,37 +3,16 @@
 kapre_fast._composition's pipeline (the one the TensorFlow ops' gradients and the JAX VJPs run)
 over torch's operations: frames by Tensor.unfold, the overlap-add by F.fold. A preset's
 centring is a torch pad before the operator (kapre_fast.torch), which autograd differentiates
-itself, so these see the spec without it. Only autograd runs these: the forward values come from
-the fused kernels.
+itself. Only autograd runs these (kapre_fast/torch/_ops.py recomputes from the operator's own
+arguments through TORCH): the forward values come from the fused kernels.
 """
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from kapre_fast import _composition
-from kapre_fast.spec import FrontEnd
-
-
-@functools.lru_cache(maxsize=64)
-def _window_array(spec: FrontEnd, inverse: bool) -> np.ndarray:
-    # A writeable float32 copy (the spec's cache is read-only; torch warns on those).
-    return np.array(spec.inverse_window() if inverse else spec.window(), dtype=np.float32)
-
-
-@functools.lru_cache(maxsize=64)
-def _filterbank_array(spec: FrontEnd) -> np.ndarray:
-    return np.array(spec.dense_filterbank(), dtype=np.float32)
-
-
-def _constant(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    # A fresh tensor per call, never a cached one: under torch.compile a cached tensor would be
-    # the tracer's fake tensor, not a real one.
-    return torch.as_tensor(array, device=like.device).to(like.real.dtype)
 
 
 class _SafePhase(torch.autograd.Function):
@@ -105,21 +84,5 @@ class _Torch(_composition.Namespace):
         return torch.cat(tensors, dim=1)
 
 
-_TORCH = _Torch()
-
-
-def front_end(spec: FrontEnd, audio: torch.Tensor) -> torch.Tensor:
-    """What the fused front end computes for `spec` (every output, the complex STFT too)."""
-    window = _constant(_window_array(spec, False), audio)
-
-    def filterbank(magnitude):
-        return magnitude @ _constant(_filterbank_array(spec), magnitude)
-
-    bands = filterbank if spec.filterbank != 'none' else None
-    return _composition.front_end(_TORCH, _composition.attributes(spec), audio, window, bands)
-
-
-def inverse_stft(spec: FrontEnd, stft: torch.Tensor) -> torch.Tensor:
-    """The waveforms whose STFT by `spec` is `stft` (kapre's InverseSTFT)."""
-    window = _constant(_window_array(spec, True), stft)
-    return _composition.inverse_stft(_TORCH, _composition.inverse_attributes(spec), stft, window)
+# The namespace kapre_fast.torch._ops hands to kapre_fast._composition for autograd.
+TORCH = _Torch()

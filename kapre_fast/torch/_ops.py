@@ -229,7 +229,7 @@ def front_end_composition(audio, window, band_start, band_length, band_weights, 
             return magnitude.clone(memory_format=torch.contiguous_format) @ dense
 
     return _composition.front_end(
-        _torch_composition._TORCH, attributes, audio, _like(window, audio), filterbank
+        _torch_composition.TORCH, attributes, audio, _like(window, audio), filterbank
     )
 
 
@@ -243,7 +243,7 @@ def inverse_stft_composition(stft, window, *scalars):
         output_format=_layout(s['output_channels_first']),
     )
     return _composition.inverse_stft(
-        _torch_composition._TORCH, attributes, stft, _like(window, stft)
+        _torch_composition.TORCH, attributes, stft, _like(window, stft)
     )
 
 
