@@ -90,13 +90,14 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
 @pytest.mark.parametrize(
     'n_fft, hop, factors',
     [
-        (2048, 512, (16, 16, 8)),
-        (4096, 1024, (16, 16, 16)),
-        (1024, 256, (16, 8, 8)),
-        (512, 160, (16, 8, 4)),
-        (400, 100, (16, 5, 5)),
-        (400, 7, (10, 8, 5)),
-        (1000, 250, (40, 25, 1)),
+        (2048, 512, (128, 16, 1)),
+        (4096, 1024, (32, 8, 16)),
+        (1024, 256, (64, 16, 1)),
+        (512, 160, (32, 16, 1)),
+        (8192, 2048, (32, 16, 16)),
+        (400, 100, (40, 10, 1)),
+        (400, 7, (25, 16, 1)),
+        (1000, 250, (100, 10, 1)),
         (511, 128, (73, 7, 1)),
         (509, 128, (509, 1, 1)),
         (64, 16, (64, 1, 1)),
@@ -104,10 +105,10 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
     ],
 )
 def test_factors_multiply_to_n_fft(n_fft, hop, factors):
-    # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]) among the factors whose
-    # p * q divides the hop and whose radices are <= 16 (400 with hop 7: no factor divides 7;
-    # 1000 with hop 250: none of radix <= 16 divides 250); the dense DFT (n, 1, 1) for
-    # n_fft <= 64 and primes (509).
+    # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]; on a tie the larger r1)
+    # among the factors whose p * q divides the hop, with r1 <= 128 and p, q <= 16 (400 with
+    # hop 7: no factor divides 7); two stages up to n_fft 2048, three at 4096 and 8192; the
+    # dense DFT (n, 1, 1) for n_fft <= 64 and primes (509).
     assert builtin._factors(n_fft, hop) == factors and np.prod(factors) == n_fft
 
 
