@@ -101,6 +101,7 @@ def builtin_replaced_by(module):
     """kapre_fast.builtin is `module` inside (layers import it by name when they trace)."""
     import kapre_fast
     import kapre_fast.builtin  # noqa: F401  (loaded, so there is one to put back)
+    import kapre_fast.export  # noqa: F401  (before the swap: it keeps this checkout's builtin)
 
     saved = sys.modules['kapre_fast.builtin'], kapre_fast.builtin
     sys.modules['kapre_fast.builtin'] = kapre_fast.builtin = module

@@ -9,16 +9,20 @@ same accuracy grid as the fused op (tests/test_builtin.py).
 How each step is written so that it converts:
 - framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
   and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
-  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (radices at
-  most 16 where n_fft and the hop allow, see _factors): a batched matmul whose tables hold the
-  window, the DFT of the first digit and the twiddles (real input: only r1 // 2 + 1 bins of
-  it), 4-axis transposes, a second batched matmul with its twiddles for three stages, and one
-  matmul per real/imaginary part for the last. Tables are built in float64 with exact integer
+  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a first
+  radix of up to 128 real samples, the others at most 16, where n_fft and the hop allow, see
+  _factors): a batched matmul whose tables hold the window, the DFT of the first digit and the
+  twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
+  matmul with its twiddles for three stages, and one matmul for the last (its real and
+  imaginary parts side by side in one table). Tables are built in float64 with exact integer
   phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
   bins come out in its own order (half of them as conjugates of the others): the filterbank's
   rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
-  and primes: one dense DFT matmul;
-- magnitude `sqrt(re^2 + im^2)` (or the power, for a preset with power=2), phase `atan2`,
+  and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) a
+  two-stage FFT's framing and first stage are one depthwise convolution instead (LiteRT runs it
+  faster, onnxruntime slower);
+- magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
+  preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
 - a preset's centring (center, pad_mode): `tf.pad`, constant or REFLECT (TFLite MIRROR_PAD);
 - inverse STFT: one matmul with an [irfft * synthesis window] table, then overlap-add.
@@ -28,13 +32,17 @@ the inverse STFT's input): `stft` builds its result with `tf.complex` as its las
 graph has no complex op left.
 
 The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
-16 + 16 + 32 = 64 per sample, 130 K per frame; a dense DFT matmul: 4.2 M); a prime
+128 + 32 = 160 per sample, 330 K per frame; a dense DFT matmul: 4.2 M): more arithmetic than
+three radix-16 stages (64 per sample), fewer passes over the spectrum, which cost more on
+XNNPACK and onnxruntime than large matmuls (see _STAGE_COST); a prime
 n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
 still one dense matmul, O(n_fft^2) per frame).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import types
 
@@ -44,7 +52,15 @@ import tensorflow as tf
 from kapre_fast import _pcen, _weights
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
-__all__ = ['front_end', 'mfcc', 'pcen', 'inverse_stft', 'check_spec', 'MAX_N_FFT']
+__all__ = [
+    'front_end',
+    'mfcc',
+    'pcen',
+    'inverse_stft',
+    'check_spec',
+    'convolution_first_stage',
+    'MAX_N_FFT',
+]
 
 # The DFT tables grow as n_fft^2: 8192 points is a 256 MiB table pair at most.
 MAX_N_FFT = 8192
@@ -82,41 +98,67 @@ def _read_only(array):
 
 # Up to this n_fft the transform is one dense matmul stage (a few ops beat two tiny stages).
 _DENSE_MAX_N_FFT = 64
-# Largest radix of a stage, where n_fft allows (see _factors).
+# Largest radix of the first stage (a real DFT of r1 samples in one matmul) and of the others
+# (complex DFTs: radix 32 there doubled the largest dB error of configs A and D).
+_MAX_FIRST_RADIX = 128
 _MAX_RADIX = 16
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
-# multiply-adds per sample when choosing the factors.
-_STAGE_COST = 48
+# multiply-adds per sample when choosing the factors. A pass costs about as much as the
+# arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs A, B and D
+# two stages with r1 32-128 beat three with radices <= 16 (A 54.5 vs 62.2 ms on LiteRT, D 21.0
+# vs 27.6), at n_fft 4096 (C) three stages stay as fast.
+_STAGE_COST = 104
 
 
 def _factors(n: int, hop: int = 0):
     """(r1, p, q), r1 * p * q = n, of the matmul FFT: stage 1 turns r1 real samples into
     r1 // 2 + 1 complex bins, then a complex DFT of r2 = p * q points, one stage of p points
     (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
-    (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger p), first among those
-    whose r2 divides `hop` (the framing is then reshapes and slices, see _fft_plan) and whose
-    radices are all at most _MAX_RADIX (each output a sum of few products: float32 error near
-    that of an FFT library; radix 32 stages doubled the largest dB error of config B), then
-    among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1), the
-    dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
+    (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger r1, fewer passes over
+    a smaller grid), first among those whose r2 divides `hop` (the framing is then reshapes and
+    slices, see _fft_plan) and whose radices are small (r1 <= _MAX_FIRST_RADIX, p and q <=
+    _MAX_RADIX: each output a sum of few products, float32 error near that of an FFT library;
+    the first stage's real DFT may be longer: its error grows less than the passes cost),
+    then among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1),
+    the dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
     if n <= _DENSE_MAX_N_FFT:
         return n, 1, 1
     candidates = []
     for p in range(2, n):
         for q in range(1, n // p + 1):
             if n % (p * q) == 0 and n // (p * q) > 1:
+                r1 = n // (p * q)
                 extra = 2 * q + _STAGE_COST if q > 1 else 0
-                candidates.append((n // (p * q) + 2 * p + extra, -p, n // (p * q), q))
+                candidates.append((r1 + 2 * p + extra, -r1, p, q))
     if not candidates:
         return n, 1, 1
-    dividing = [c for c in candidates if hop % (-c[1] * c[3]) == 0]
-    small = [c for c in candidates if max(c[2], -c[1], c[3]) <= _MAX_RADIX]
-    _, minus_p, r1, q = min([c for c in dividing if c in small] or dividing or small or candidates)
-    return r1, -minus_p, q
+    dividing = [c for c in candidates if hop % (c[2] * c[3]) == 0]
+    small = [c for c in candidates if -c[1] <= _MAX_FIRST_RADIX and max(c[2], c[3]) <= _MAX_RADIX]
+    _, minus_r1, p, q = min([c for c in dividing if c in small] or dividing or small or candidates)
+    return -minus_r1, p, q
+
+
+_CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=False)
+
+
+@contextlib.contextmanager
+def convolution_first_stage():
+    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
+    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride
+    hop / r2, the stage's 2 h outputs per channel) instead of slices, a concatenation and a
+    batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs
+    A, B and D, onnxruntime 25-50% slower (its grouped convolution copies the frames itself),
+    so export.to_tflite converts inside this and the other targets do not. Same numbers to
+    float32 rounding."""
+    token = _CONVOLUTION.set(True)
+    try:
+        yield
+    finally:
+        _CONVOLUTION.reset(token)
 
 
 class _Plan(types.SimpleNamespace):
-    """The constants of the two-stage real FFT of one spec (see _fft_plan)."""
+    """The constants of the matmul real FFT of one spec (see _fft_plan)."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -139,9 +181,9 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
       (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
       exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
-    - last stage, one matmul each for re and im: last_re, last_im (2 p, p), rows (re|im, a), the
-      p-point complex DFT, giving the grid G[k1, c2, c1] = X[k1 + r1 (c2 + q c1)] for k1 < h,
-      flattened to h * r2;
+    - last stage, one matmul: last (2 p, 2 p), rows (re|im, a), columns (re|im, c1), the
+      p-point complex DFT, giving the grid G[k1, c2, c1] = X[k1 + r1 (c2 + q c1)] for k1 < h
+      as (h q, re|im, p) per frame (_Grid);
     - bin k of the spectrum is its grid entry for k1 = k mod r1 < h, else the conjugate of the
       grid entry of n_fft - k: grid_index (n_freq,) into the flattened grid and imag_sign
       (n_freq,), -1 where the conjugate is taken.
@@ -174,8 +216,7 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
         ).reshape(p, 2 * q, 2 * q)
     digits = np.arange(p)  # the last stage: a plain complex DFT of p points
     angle2 = 2.0 * np.pi * (np.outer(digits, digits) % p) / p
-    tables['last_re'] = np.concatenate([np.cos(angle2), np.sin(angle2)])
-    tables['last_im'] = np.concatenate([-np.sin(angle2), np.cos(angle2)])
+    tables['last'] = np.block([[np.cos(angle2), -np.sin(angle2)], [np.sin(angle2), np.cos(angle2)]])
     bins = np.arange(spec.n_freq)
     mirrored = bins % r1 >= h
     source = np.where(mirrored, n - bins, bins)
@@ -286,50 +327,91 @@ def _frame_starts(waveforms, spec: FrontEnd):
     return waveforms, tf.range(n_frames) * hop
 
 
-def _grid(audio, spec: FrontEnd):
-    """(real, imag) float32 (batch, channels, frames, h * r2): the windowed rFFT on the grid of
-    _fft_plan (bin order by grid_index): the framing (slices of the waveform seen as (n2, u), or
-    a gather), stage 1 (a batched matmul over n2, or one matmul for the dense DFT), one 4-axis
-    transpose, stage 2 (one matmul for re, one for im)."""
+class _Grid(types.SimpleNamespace):
+    """The windowed rFFT on the grid of _fft_plan: `values` float32 (batch, channels, frames,
+    rows, 2 width), the real parts of each row then its imaginary parts (rows * width =
+    h * r2, in grid order: bin order by grid_index)."""
+
+    def parts(self):
+        """(real, imag), each (batch, channels, frames, h * r2)."""
+        shape = _leading_shape(self.values)[:3] + [self.size]
+        return [tf.reshape(part, shape) for part in tf.split(self.values, 2, axis=-1)]
+
+    def power(self):
+        """re^2 + im^2, (batch, channels, frames, h * r2): one square and one matmul that sums
+        the pairs (where two slices, two squares and an add made four passes)."""
+        width = self.values.shape[-1] // 2
+        pairs = np.concatenate([np.eye(width, dtype=np.float32)] * 2)
+        power = _last_axis_matmul(tf.square(self.values), pairs)
+        return tf.reshape(power, _leading_shape(self.values)[:3] + [self.size])
+
+
+def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
+    """The waveforms (batch * channels, time) cut to exactly the samples of n_frames +
+    shifts - 1 hops (zero-padded at the end when short), as (batch * channels, u, n2): frame f's
+    n1 samples are u = f step + n1 (strided plans)."""
+    blocks = n_frames + plan.shifts - 1
+    total = blocks * spec.hop_length
+    flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
+    return tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2])
+
+
+def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
+    """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). The frames are shifted
+    slices of the (blocks, step) view of each n2's run u, concatenated (strided plans), or one
+    gather; then one batched matmul over n2."""
+    n_frames = tf.shape(starts)[0]
+    if plan.strided:
+        u = tf.transpose(_blocks(flat, n_frames, plan, spec), [0, 2, 1])
+        u = tf.reshape(u, [-1, plan.r2, n_frames + plan.shifts - 1, plan.step])
+        x = (
+            tf.concat([u[:, :, shift : shift + n_frames] for shift in range(plan.shifts)], axis=-1)
+            if plan.shifts > 1
+            else u[:, :, :n_frames]
+        )
+    else:
+        index = plan.offsets[:, np.newaxis, :] + starts[tf.newaxis, :, tf.newaxis]
+        x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, n1)
+    return tf.matmul(x, tf.constant(plan.table1))
+
+
+def _grid(audio, spec: FrontEnd) -> _Grid:
+    """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
+    stage 1 (_first_stage, or inside convolution_first_stage one depthwise convolution), 4-axis
+    transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
+    one matmul."""
     check_spec(spec)
     plan = _fft_plan(spec)
     waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
     leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
     n_frames = tf.shape(starts)[0]
-    if plan.strided:
-        # Exactly the samples of frames + shifts - 1 hops, as (n2, u): frame f's n1 samples
-        # are u = f step + n1; the frames are shifted slices of u's (blocks, step) view,
-        # concatenated.
-        blocks = n_frames + plan.shifts - 1
-        total = blocks * spec.hop_length
-        flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
-        u = tf.transpose(tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
-        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
-        x = (
-            tf.concat([u[:, :, shift : shift + n_frames] for shift in range(plan.shifts)], axis=-1)
-            if plan.shifts > 1
-            else u[:, :, :n_frames]
-        )
-    elif plan.r2 > 1:
-        index = plan.offsets[:, np.newaxis, :] + starts[tf.newaxis, :, tf.newaxis]
-        x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, n1)
     if plan.r2 == 1:
         frames = tf.gather(flat, starts[:, tf.newaxis] + plan.offsets[0], axis=1)
-        table = plan.table1[0].reshape(-1, plan.h, 2)
-        parts = [_last_axis_matmul(frames, np.ascontiguousarray(table[..., c])) for c in (0, 1)]
+        table = plan.table1[0].reshape(-1, plan.h, 2).transpose(0, 2, 1).reshape(-1, 2 * plan.h)
+        x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
+        rows = 1
     else:
-        x = tf.matmul(x, tf.constant(plan.table1))  # (batch * channels, n2, frames, (k1, re|im))
-        if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
-            x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
-            x = tf.reshape(
-                tf.transpose(x, [0, 2, 3, 1]), [-1, plan.p, n_frames * plan.h, 2 * plan.q]
-            )  # columns (re|im, b)
-            x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
-        x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
+        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
+            # stage 1 as a depthwise convolution along u: channels n2, kernel n1, stride step
+            u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
+            kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
+            x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
+            x = tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
+        else:
+            x = _first_stage(flat, starts, plan, spec)
+            if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
+                x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
+                x = tf.reshape(
+                    tf.transpose(x, [0, 2, 3, 1]), [-1, plan.p, n_frames * plan.h, 2 * plan.q]
+                )  # columns (re|im, b)
+                x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
+            x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
         x = tf.reshape(x, [-1, 2 * plan.p])  # rows (batch * channels, frames, k1[, c2])
-        parts = [tf.matmul(x, tf.constant(table)) for table in (plan.last_re, plan.last_im)]
-    return [tf.reshape(part, leading + [n_frames, plan.h * plan.r2]) for part in parts]
+        x = tf.matmul(x, tf.constant(plan.last))  # columns (re|im, c1)
+        rows = plan.h * plan.q
+    values = tf.reshape(x, leading + [n_frames, rows, x.shape[-1]])
+    return _Grid(values=values, size=plan.h * plan.r2)
 
 
 def _to_bins(grid, spec: FrontEnd, imaginary=False):
@@ -449,12 +531,13 @@ _CONVERTIBLE_MATH = types.SimpleNamespace(
 def _features(audio, spec: FrontEnd):
     """front_end's features as (batch, channels, frames, features), or its laid-out complex
     STFT."""
-    real, imag = _grid(audio, spec)
+    grid = _grid(audio, spec)
     if spec.output == 'complex':
+        real, imag = grid.parts()
         real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
         return tf.complex(real, imag)  # last, so inverse_stft can read the parts back
-    power = tf.square(real) + tf.square(imag)
+    power = grid.power()
     if spec.power_exponent == 2:
         features = power
     else:
@@ -467,6 +550,7 @@ def _features(audio, spec: FrontEnd):
         features = _decibel(features, spec)
     if spec.output == 'mag_phase':
         # atan2(0, 1) = 0 = numpy.angle(0) at exactly-zero bins, with a finite gradient.
+        real, imag = grid.parts()
         real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         nonzero, _ = _nonzero_safe(tf.square(real) + tf.square(imag))
         one = tf.ones_like(real)

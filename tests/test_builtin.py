@@ -6,6 +6,7 @@ channels, the inverse STFT against the float64 reference, the radix split, stati
 unknown batch and time, only-builtin op types, and finite gradients at digital silence.
 """
 
+import contextlib
 import dataclasses
 import random
 
@@ -90,13 +91,14 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
 @pytest.mark.parametrize(
     'n_fft, hop, factors',
     [
-        (2048, 512, (16, 16, 8)),
-        (4096, 1024, (16, 16, 16)),
-        (1024, 256, (16, 8, 8)),
-        (512, 160, (16, 8, 4)),
-        (400, 100, (16, 5, 5)),
-        (400, 7, (10, 8, 5)),
-        (1000, 250, (40, 25, 1)),
+        (2048, 512, (128, 16, 1)),
+        (4096, 1024, (32, 8, 16)),
+        (1024, 256, (64, 16, 1)),
+        (512, 160, (32, 16, 1)),
+        (8192, 2048, (32, 16, 16)),
+        (400, 100, (40, 10, 1)),
+        (400, 7, (25, 16, 1)),
+        (1000, 250, (100, 10, 1)),
         (511, 128, (73, 7, 1)),
         (509, 128, (509, 1, 1)),
         (64, 16, (64, 1, 1)),
@@ -104,10 +106,10 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
     ],
 )
 def test_factors_multiply_to_n_fft(n_fft, hop, factors):
-    # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]) among the factors whose
-    # p * q divides the hop and whose radices are <= 16 (400 with hop 7: no factor divides 7;
-    # 1000 with hop 250: none of radix <= 16 divides 250); the dense DFT (n, 1, 1) for
-    # n_fft <= 64 and primes (509).
+    # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]; on a tie the larger r1)
+    # among the factors whose p * q divides the hop, with r1 <= 128 and p, q <= 16 (400 with
+    # hop 7: no factor divides 7); two stages up to n_fft 2048, three at 4096 and 8192; the
+    # dense DFT (n, 1, 1) for n_fft <= 64 and primes (509).
     assert builtin._factors(n_fft, hop) == factors and np.prod(factors) == n_fft
 
 
@@ -115,11 +117,14 @@ FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 
 
 
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
-@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
+@pytest.mark.parametrize(
+    'framing', ['hop n_fft / 4', 'hop n_fft / 4, convolution', 'odd hop, short window']
+)
 def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
-    # Both framings: the strided one (r2 divides the hop) and the gather (it does not), with a
-    # window shorter than n_fft (zero rows), pad_begin and pad_end.
-    if framing == 'hop n_fft / 4':
+    # Every framing: the strided one (r2 divides the hop), as slices or as the depthwise
+    # convolution of convolution_first_stage (two-stage plans), and the gather (r2 does not
+    # divide the hop), with a window shorter than n_fft (zero rows), pad_begin and pad_end.
+    if framing.startswith('hop n_fft / 4'):
         kwargs = dict(hop_length=max(1, n_fft // 4))
     else:
         kwargs = dict(
@@ -135,7 +140,9 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
         output_data_format='channels_first',
     )
     x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 1)).astype(np.float32)
-    ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
+    convolution = framing.endswith('convolution')
+    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
+        ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
     padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
     window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
     frames = np.stack(
@@ -146,7 +153,8 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
 
 
-def test_unknown_batch_and_time_keep_the_other_sizes_static():
+@pytest.mark.parametrize('convolution', [False, True], ids=['slices', 'convolution'])
+def test_unknown_batch_and_time_keep_the_other_sizes_static(convolution):
     spec = FrontEnd.melspectrogram(
         n_fft=512,
         n_mels=40,
@@ -159,11 +167,15 @@ def test_unknown_batch_and_time_keep_the_other_sizes_static():
         lambda x: builtin.front_end(x, spec),
         input_signature=[tf.TensorSpec([None, None, 2], tf.float32)],
     )
-    assert function.get_concrete_function().output_shapes.as_list() == [None, 2, None, 40]
+    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
+        concrete = function.get_concrete_function()  # traced here
+    operations = {op.type for op in concrete.graph.get_operations()}
+    assert ('DepthwiseConv2dNative' in operations) == convolution
+    assert concrete.output_shapes.as_list() == [None, 2, None, 40]
     for batch, time in [(1, 700), (3, 5001)]:
         x = np.random.default_rng(time).standard_normal((batch, time, 2)).astype(np.float32)
         np.testing.assert_allclose(
-            function(x).numpy(), ops.front_end(x, spec).numpy(), atol=2e-3
+            concrete(tf.constant(x)).numpy(), ops.front_end(x, spec).numpy(), atol=2e-3
         )  # dB
 
 
@@ -208,6 +220,7 @@ _PLAIN_OPS = {
     'Reshape',
     'ZerosLike',
     'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
+    'DepthwiseConv2dNative',  # convolution_first_stage (TFLite DEPTHWISE_CONV_2D, ONNX Conv)
 }
 
 
@@ -221,12 +234,14 @@ _PLAIN_OPS = {
     ],
     ids=['mag_phase', 'log'],
 )
-def test_graph_has_only_plain_ops(spec):
+@pytest.mark.parametrize('convolution', [False, True], ids=['slices', 'convolution'])
+def test_graph_has_only_plain_ops(spec, convolution):
     function = tf.function(
         lambda x: builtin.front_end(x, spec),
         input_signature=[tf.TensorSpec([None, None, 1], tf.float32)],
     )
-    graph = function.get_concrete_function().graph
+    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
+        graph = function.get_concrete_function().graph
     assert {op.type for op in graph.get_operations()} <= _PLAIN_OPS
 
 

@@ -141,6 +141,30 @@ def test_tflite_builtins_run_any_batch_and_length(model, audio, tflite_model, sh
     _assert_same_numbers(f'TFLite {shape}', export.run_tflite(tflite_model, x), model(x).numpy())
 
 
+# float16 weights round the DFT tables to 11 bits: spectral leakage some 60-70 dB below each
+# frame's peak, so the quietest bands of the top 50 dB move by up to a dB or two (measured: 1.4
+# dB on this speech; 0.2-0.7 dB on bench configs A and B over their whole 80 dB).
+FLOAT16_DECIBEL_TOLERANCE = 2.0
+
+
+def test_tflite_float16_weights_halve_the_model_and_keep_the_top_of_the_spectrum(
+    model, audio, tflite_model
+):
+    half = export.to_tflite(model, quantize='float16')
+    assert len(half) < 0.6 * len(tflite_model)
+    x = audio[SHAPES[1]]
+    expected = model(x).numpy()
+    error = decibel_error(export.run_tflite(half, x), expected, percentile=100, within=50.0)
+    record_agreement('TFLite float16 weights vs fused, dB (top 50 dB)', error)
+    float32 = decibel_error(export.run_tflite(tflite_model, x), expected, 100, within=50.0)
+    assert float32 < error <= FLOAT16_DECIBEL_TOLERANCE, (float32, error)
+
+
+def test_tflite_refuses_an_unknown_quantisation(model):
+    with pytest.raises(ValueError, match="quantize must be None or one of 'dynamic', 'float16'"):
+        export.to_tflite(model, quantize='int4')
+
+
 @pytest.fixture(scope='module')
 def onnx_model(model):
     pytest.importorskip('tf2onnx')
@@ -350,3 +374,28 @@ def test_cli_quantised_beyond_the_tolerance_exits_1_and_writes_nothing(model, tm
     status, _, stderr = _main(capsys, *quantised, '--tolerance', str(2 * error), '-o', output)
     assert status == 0 and output.exists(), stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ['model.keras', 'q.tflite']
+
+
+def test_cli_exports_float16_weights_and_reports_their_error(model, tmp_path, capsys):
+    pytest.importorskip('ai_edge_litert')
+    model.save(tmp_path / 'model.keras')
+    output = tmp_path / 'half.tflite'
+    status, stdout, stderr = _main(
+        capsys,
+        'export',
+        tmp_path / 'model.keras',
+        '--format',
+        'tflite',
+        '--quantize',
+        'float16',
+        '--tolerance',
+        '1',
+        '-o',
+        output,
+    )
+    assert status == 0 and output.exists(), stderr
+    error = float(
+        re.search(r'float16-weight quantisation error to the fused model (\S+)', stdout)[1]
+    )
+    assert 0 < error <= FLOAT16_DECIBEL_TOLERANCE
+    assert 'float16-weight quantisation); every output checked' in stdout

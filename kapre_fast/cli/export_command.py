@@ -21,6 +21,8 @@ FORMATS = ('savedmodel', 'tflite', 'onnx')
 # Test signal length when the model leaves time unknown: 1.5 s at 16 kHz, enough for any front
 # end up to builtin.MAX_N_FFT.
 _DEFAULT_SAMPLES = 24000
+# --quantize choices (export.QUANTIZE_CHOICES), as the report names them.
+_QUANTISATION = {'dynamic': 'dynamic-range quantisation', 'float16': 'float16-weight quantisation'}
 # Largest difference accepted by default, times the output's peak (at least 1): float32
 # conversions differ by ~1e-6 of it (3e-5 dB on a 26 dB mel spectrogram); dynamic-range
 # quantisation by dB.
@@ -55,11 +57,11 @@ def add_parser(sub):
     )
     export.add_argument(
         '--quantize',
-        choices=('dynamic',),
-        help='TFLite only: dynamic-range quantisation (int8 weights, which '
-        "include the front end's DFT tables: expect errors of dB, not "
-        'float32 rounding); its measured error is printed, and checked '
-        'against --tolerance like any other',
+        choices=tuple(_QUANTISATION),
+        help='TFLite only: dynamic-range quantisation (int8 weights) or float16 '
+        "weights, which include the front end's DFT tables: expect errors of "
+        'tenths of a dB (float16) to dB (dynamic), not float32 rounding; the '
+        'measured error is printed, and checked against --tolerance like any other',
     )
     export.add_argument(
         '--tolerance',
@@ -143,7 +145,7 @@ def _check(expected, actual, args, output):
             f'Keras model {len(expected)}; not written'
         )
     lines, failures = [], []
-    what = 'dynamic-range quantisation error' if args.quantize else 'largest difference'
+    what = f'{_QUANTISATION[args.quantize]} error' if args.quantize else 'largest difference'
     for index, (want, got) in enumerate(zip(expected, actual)):
         name = f'output {index}: ' if len(expected) > 1 else ''
         if want.shape != got.shape:
@@ -216,7 +218,7 @@ def cmd_export(args) -> int:
                 f'{args.format} conversion failed: {type(error).__name__}: {_first_line(error)}'
             ) from None
         lines, failures = _check(expected, actual, args, output)
-        quantized = ' (dynamic-range quantised)' if args.quantize else ''
+        quantized = f', {_QUANTISATION[args.quantize]}' if args.quantize else ''
         for line in lines:
             print(f'on a test signal of shape {x.shape}: {line}')
         if failures:
