@@ -123,7 +123,7 @@ install-test:
 # Wall time on this project's 2-core VM (loaded by other sessions), from no venvs and an empty
 # pip cache (pip's download cache stays empty here: every run downloads again, so cold = warm):
 # 217-271 s, cells side by side (each 142-199 s of pip install, --no-compile, 64-75 s of smoke run);
-# 350-470 s before --no-compile. Not in .ci/run yet: the wheel CI builds is reused.
+# 350-470 s before --no-compile. In .ci/run after make wheel, whose wheel it reuses.
 RELEASE_WHEEL = $(firstword $(wildcard dist/kapre_fast-*-manylinux*.whl))
 release-matrix:
 	@if [ -z "$(RELEASE_WHEEL)" ] || [ -n "$$(find $(SOURCES) -newer $(RELEASE_WHEEL) | head -1)" ]; \
