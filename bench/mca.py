@@ -30,6 +30,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import timing  # noqa: E402  (standard library only)
+
 # The two loops exactly as apply_bands writes them, on the kernel's lane vector (16 floats).
 SOURCE = r"""
 #include <immintrin.h>
@@ -155,7 +158,7 @@ def model(body: str, cpu: str, tool: str = 'llvm-mca'):
 def measured() -> dict:
     """{label: 'A 0.93, D 0.91'}: time stamp counts per unit in the newest stages-*.json of
     bench/results (bench/stages.py on this project's machine), with its CPU."""
-    runs = sorted((Path(__file__).resolve().parent / 'results').glob('stages-*.json'))
+    runs = sorted(timing.PUBLISHED_FOLDER.glob('stages-*.json'))
     if not runs:
         return {}
     run = json.loads(runs[-1].read_text())
@@ -180,7 +183,6 @@ def measured() -> dict:
 
 def _features(name: str) -> int:
     """The filterbank bands (dB vectors per tile) of a bench configuration."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench import configs
 
     from kapre_fast import FrontEnd
