@@ -44,8 +44,13 @@ class KernelArgs:
     db_multiplier: float
 
     def asdict(self) -> dict:
-        """Every argument by name, in the contract's order."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        """Every argument by name, in the contract's order (a fresh dict, the caller's)."""
+        return dict(self._values)
+
+    @functools.cached_property
+    def _values(self) -> dict:
+        # Built once per instance (of() caches the instances): a call's arguments cost a copy.
+        return {name: getattr(self, name) for name in NAMES}
 
     def without_layouts(self) -> dict:
         """asdict() without the two layout flags (the GPU plan's keywords)."""

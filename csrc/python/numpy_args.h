@@ -6,8 +6,10 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "../core/kernel_args.h"
 #include "../core/pipeline.h"
@@ -43,15 +45,30 @@ const T* contiguous_1d(const pybind11::array& a, const char* name, const char* d
 inline FrontEndConfig config_from_keywords(const pybind11::kwargs& kwargs, bool with_layouts,
                                            KernelArgs* args) {
   namespace py = pybind11;
-  std::size_t used = 0;
+  // The contract's names as interned Python strings, in its order, made once (never freed: a
+  // static's destructor would run without the GIL).
+  static const std::vector<PyObject*>* const keys = [] {
+    auto* made = new std::vector<PyObject*>;
+    const std::string signature = kernel_arg_signature();  // "name:type name:type ..."
+    for (std::size_t start = 0; start < signature.size();) {
+      const std::size_t colon = signature.find(':', start);
+      made->push_back(PyUnicode_InternFromString(signature.substr(start, colon - start).c_str()));
+      const std::size_t space = signature.find(' ', colon);
+      start = space == std::string::npos ? signature.size() : space + 1;
+    }
+    return made;
+  }();
+  std::size_t used = 0, index = 0;
   auto get = [&](const char* name, auto* value) -> std::string {
     using T = std::remove_pointer_t<decltype(value)>;
-    const bool layout = std::string(name).find("channels_first") != std::string::npos;
-    if (layout && !with_layouts) return "";
-    if (!kwargs.contains(name)) {
+    PyObject* const key = (*keys)[index++];  // read_kernel_args asks in the contract's order
+    if (!with_layouts && std::strstr(name, "channels_first") != nullptr) return "";
+    PyObject* const found = PyDict_GetItemWithError(kwargs.ptr(), key);  // borrowed
+    if (found == nullptr) {
+      if (PyErr_Occurred()) throw py::error_already_set();
       throw py::type_error(std::string("missing keyword argument ") + name);
     }
-    const py::handle item = kwargs[name];
+    const py::handle item(found);
     ++used;
     try {
       if constexpr (std::is_same_v<T, float>) {
