@@ -93,3 +93,12 @@ def of(spec: FrontEnd) -> KernelArgs:
         power=spec.power_exponent,
         db_multiplier=multiplier,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def inverse_of(spec: FrontEnd) -> KernelArgs:
+    """The kernel arguments of the inverse STFT of the forward `spec` (the GPU plan's): its
+    framing, complex output, no padding, no dB."""
+    return of(spec).replace(
+        pad_begin=0, pad_end=False, output=OUTPUT_CODES['complex'], decibel=False
+    )

@@ -361,8 +361,8 @@ def _upload_plan(key, stream):
             _weights.inverse_window(spec),
             (no_bands, no_bands, np.zeros(0, np.float32)),
         )
-        args = _kernel_args.of(spec).replace(pad_begin=0, pad_end=False, output=2, decibel=False)
-        plan = _cuda.Plan(window, start, length, weights, **args.without_layouts())
+        args = _kernel_args.inverse_of(spec).without_layouts()
+        plan = _cuda.Plan(window, start, length, weights, **args)
     else:
         # The CPU core's arguments: a preset's frame length, power and dB definition included.
         start, length, weights = _weights.bands(spec)

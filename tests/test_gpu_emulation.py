@@ -87,7 +87,7 @@ def inverse_plan(module, spec):
     """The Plan of an inverse STFT for the forward `spec`: its synthesis window, complex output,
     no filterbank, no dB (as kapre_fast.gpu.istft builds it)."""
     no_bands = np.zeros(0, np.int32)
-    args = _kernel_args.of(spec).replace(pad_begin=0, pad_end=False, output=2, decibel=False)
+    args = _kernel_args.inverse_of(spec)
     return module.Plan(
         _weights.inverse_window(spec),
         no_bands,

@@ -36,16 +36,11 @@ std::string check_threads(int64_t threads) {
   return "";
 }
 
-std::string check_front_end_config(int64_t output, const float* window, int64_t window_length,
+std::string check_front_end_config(const float* window, int64_t window_length,
                                    const int32_t* band_start, int64_t n_start,
                                    const int32_t* band_length, int64_t n_length,
                                    const float* band_weights, int64_t n_weights,
                                    FrontEndCall* call) {
-  if (output < 0 || output > 2) {
-    return "output must be 0 (magnitude), 1 (mag_phase) or 2 (complex), got " +
-           std::to_string(output);
-  }
-  call->cfg.output = static_cast<OutputKind>(output);
   if (n_start != n_length) {
     return "band_start has " + std::to_string(n_start) + " entries but band_length has " +
            std::to_string(n_length);

@@ -42,10 +42,10 @@ std::string shape_text(const std::vector<int64_t>& dims);
 // threads: 0 for every core, else the worker count, at most 1024.
 std::string check_threads(int64_t threads);
 
-// Sets call->cfg.output from its code (0 magnitude, 1 mag_phase, 2 complex), call->bands from
-// the three arrays and call->window, then runs the core's check_config on the whole config
-// (call->cfg's other fields set by the caller).
-std::string check_front_end_config(int64_t output, const float* window, int64_t window_length,
+// Sets call->bands from the three arrays and call->window, then runs the core's check_config on
+// the whole config (call->cfg set by the caller, from the kernel arguments: kernel_args.h's
+// to_config, which checks the output code).
+std::string check_front_end_config(const float* window, int64_t window_length,
                                    const int32_t* band_start, int64_t n_start,
                                    const int32_t* band_length, int64_t n_length,
                                    const float* band_weights, int64_t n_weights,

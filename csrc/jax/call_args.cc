@@ -69,7 +69,7 @@ ffi::Error check_front_end(const FrontEndAttrs& a, const ffi::AnyBuffer& audio,
     return error;
   }
   if (ffi::Error error = as_error(check_front_end_config(
-          a.output, a.window.begin(), static_cast<int64_t>(a.window.size()), a.band_start.begin(),
+          a.window.begin(), static_cast<int64_t>(a.window.size()), a.band_start.begin(),
           static_cast<int64_t>(a.band_start.size()), a.band_length.begin(),
           static_cast<int64_t>(a.band_length.size()), a.band_weights.begin(),
           static_cast<int64_t>(a.band_weights.size()), call));

@@ -213,8 +213,8 @@ void check_front_end(const FrontEndArgs& args, bool contents, FrontEndCall* call
     n_weights = 0;
   }
   const std::string err = check_front_end_config(
-      s.output, data_of<float>(args.window, contents), args.window.numel(), start, n_start, length,
-      n_length, data_of<float>(args.band_weights, contents), n_weights, call);
+      data_of<float>(args.window, contents), args.window.numel(), start, n_start, length, n_length,
+      data_of<float>(args.band_weights, contents), n_weights, call);
   check(err.empty(), err);
   const Tensor& audio = args.audio;
   check_dtype(audio, ScalarType::Float, "audio");
