@@ -636,10 +636,11 @@ class PCEN(keras.layers.Layer):
     (kapre_fast.ops.pcen, with a registered gradient); implementation='builtin' (which
     kapre_fast.export.portable sets): kapre_fast.builtin.pcen, TFLite/ONNX-convertible ops;
     fused inside an XLA compilation (jit_compile=True): the op's recomputation in TensorFlow
-    ops (kapre_fast.ops.pcen_in_tf_ops, a tf.scan smoother), which XLA compiles; under PyTorch
-    and JAX in keras.ops, which runs and differentiates there. The keras.ops smoother
-    M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) is a parallel associative scan
-    over frames (keras.ops.associative_scan), exact, with gradients to S through M too.
+    ops (kapre_fast.ops.pcen_in_tf_ops), which XLA compiles; under PyTorch and JAX in
+    keras.ops, which runs and differentiates there. Every one but the native pass runs the
+    smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) as kapre_fast._pcen's
+    doubling scan over frames (ceil(log2(frames + 1)) vectorised passes), exact, with gradients
+    to S through M too.
 
     Arguments: sample_rate and hop_length (of the spectrogram: they turn time_constant into
     b), gain=0.98, bias=2.0, pcen_power=0.5 (librosa's `power`), time_constant=0.4, eps=1e-6,
@@ -686,7 +687,7 @@ class PCEN(keras.layers.Layer):
         axis = 1 if self.data_format == 'channels_last' else 2
         if keras.backend.backend() == 'tensorflow':
             # The native pass as one op with a gradient, builtin ops (kapre_fast.builtin), or,
-            # inside an XLA compilation, the op's recomputation in TensorFlow ops (tf.scan).
+            # inside an XLA compilation, the op's recomputation in TensorFlow ops.
             from kapre_fast import builtin, ops as fused
 
             if self.implementation == 'builtin':
@@ -694,8 +695,7 @@ class PCEN(keras.layers.Layer):
             else:
                 compute = fused.pcen_in_tf_ops if _in_xla_compilation() else fused.pcen
             return keras.ops.cast(compute(inputs, self.constants, self.data_format), inputs.dtype)
-        ops = keras.ops
-        return _pcen.apply(ops, ops.associative_scan, inputs, self.constants, axis)
+        return _pcen.apply(keras.ops, inputs, self.constants, axis)
 
     def get_config(self):
         config = super().get_config()
