@@ -22,6 +22,8 @@ import math
 # Passes of the doubling scan where the number of frames is unknown (a TensorFlow graph with a
 # dynamic length): enough for 2**31 frames.
 _MOST_PASSES = 31
+# float32's smallest normal number.
+_FLOAT32_TINY = 2.0**-126
 
 
 def compress(ops, mel, smooth, constants):
@@ -77,7 +79,9 @@ def smooth(ops, mel, b, time_axis: int):
     pass with shift d each T[t] holds its last 2d terms, weighted: ceil(log2(frames + 1))
     passes of slices, a concatenation with zeros and a multiply-add, each linear in the frames,
     instead of a loop over them; M is T without its first frame. Exact (the recurrence's own
-    sums, regrouped), differentiable in S through every pass. Python slicing past the end gives
+    sums, regrouped; in float32 each M[t] within a few roundings of float64, ~log2(frames)
+    sums and a weight rounded once per pass, where the frame-by-frame loop's error grows as
+    1/b roundings), differentiable in S through every pass. Python slicing past the end gives
     fewer elements, never an error, so a pass is right where the frame count is only known when
     it runs (TensorFlow graphs of unknown length: `shifts(b, None)` passes)."""
     first = mel[_along(time_axis, 0, 1)]
@@ -90,7 +94,14 @@ def smooth(ops, mel, b, time_axis: int):
             ],
             axis=time_axis,
         )
-        terms = terms + (1.0 - b) ** shift * earlier
+        weight = (1.0 - b) ** shift
+        if weight < _FLOAT32_TINY:
+            # TensorFlow and XLA flush a denormal float32 factor to 0 (FTZ), which would drop
+            # a large M[t - shift]'s decayed share: the weight as two normal factors instead.
+            root = math.sqrt(weight)
+            terms = terms + root * (root * earlier)
+        else:
+            terms = terms + weight * earlier
     return terms[_along(time_axis, 1, None)]
 
 
