@@ -40,14 +40,18 @@ def compress(ops, mel, smooth, constants):
     return bias**power * ops.expm1(power * ops.log1p(scaled / bias))
 
 
-def smooth_frames(frames, b, keep, state):
+def smooth_frames(frames, b, keep, state, valid=None, where=None):
     """The smoother frame by frame: M[t] = keep M[t - 1] + b S[t] (keep = 1 - b, in the
     caller's precision) for the frames S[t] of the iterable `frames`, from M[-1] = `state`;
-    the list of M[t]. kapre_fast.reference's float64 truth and the streams (kapre_fast.streaming,
-    which carry `state` from chunk to chunk) run it."""
+    the list of M[t]. With `valid` (a sequence, one condition per frame) and `where` (the
+    namespace's where(condition, x, y)), M stays as it was on frames that are not valid.
+    kapre_fast.reference's float64 truth and the streams (kapre_fast.streaming, which carry
+    `state` from chunk to chunk; FixedStep's fixed-size steps freeze it on invalid frames) run
+    it."""
     smooth = []
-    for frame in frames:
-        state = keep * state + b * frame
+    for t, frame in enumerate(frames):
+        updated = keep * state + b * frame
+        state = updated if valid is None else where(valid[t], updated, state)
         smooth.append(state)
     return smooth
 
