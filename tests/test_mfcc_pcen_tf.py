@@ -251,6 +251,32 @@ def test_tflite_and_onnx_run_mfcc_and_pcen(model, audio):
     _assert_close(export.run_onnx(export.to_onnx(model), audio), expected, BUILTIN_TOLERANCE)
 
 
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_builtin_pcen_of_unknown_length_converts_and_runs(data_format):
+    """A PCEN layer of unknown length exported (the doubling scan's passes without a frame
+    count: slices past the end of short inputs) runs in LiteRT and onnxruntime at 7 and 2000
+    frames, equal to the native pass."""
+    pytest.importorskip('ai_edge_litert')
+    channels_last = data_format == 'channels_last'
+    layer = layers.PCEN(SAMPLE_RATE, 160, data_format=data_format, b=0.01)
+    model = keras.Sequential(
+        [keras.Input((None, 40, 2) if channels_last else (2, None, 40)), layer]
+    )
+    inputs = []
+    for frames in (7, 2000):
+        shape = (1, frames, 40, 2) if channels_last else (1, 2, frames, 40)
+        x = np.random.default_rng(frames).uniform(0, 2, shape).astype(np.float32)
+        inputs.append((x, cpu.apply_pcen(x.copy(), layer.constants, 1 if channels_last else 2)))
+    flatbuffer = export.to_tflite(model)
+    for x, expected in inputs:
+        assert peak_relative_error(export.run_tflite(flatbuffer, x), expected) <= BUILTIN_TOLERANCE
+    pytest.importorskip('tf2onnx')
+    pytest.importorskip('onnxruntime')
+    onnx_model = export.to_onnx(model)
+    for x, expected in inputs:
+        assert peak_relative_error(export.run_onnx(onnx_model, x), expected) <= BUILTIN_TOLERANCE
+
+
 def test_trainable_mfcc_layer_passes_gradients_to_its_window_and_filterbank():
     x = np.random.default_rng(6).standard_normal((2, 3000, 1)).astype(np.float32)
     layer = layers.MFCC(
