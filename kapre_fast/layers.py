@@ -203,30 +203,23 @@ class _WaveformLayer(_Implementation, keras.layers.Layer):
             )
         self.built = True
 
-    def _empty_output(self, inputs, n_features, channel_factor=1, dtype=None):
+    def _empty_output(self, inputs, n_features=None, dtype=None):
         """kapre's result for audio whose known length is too short for one frame: zeros of
-        shape (batch, 0, n_features, ch) or (batch, ch, 0, n_features); None otherwise (the
-        kernels run)."""
+        spec.output_shape (0 frames); None otherwise (the kernels run)."""
         _, _, time = self._audio_dims(inputs.shape)
         if self._n_frames(time) != 0:
             return None
-        channel_axis = 2 if self.spec.input_data_format == 'channels_last' else 1
-        shape = keras.ops.shape(inputs)
-        batch, channels = shape[0], shape[channel_axis] * channel_factor
-        if self.spec.output_data_format == 'channels_last':
-            empty = (batch, 0, n_features, channels)
-        else:
-            empty = (batch, channels, 0, n_features)
-        return keras.ops.zeros(empty, dtype=dtype or self.compute_dtype)
+        shape = self.spec.output_shape(tuple(keras.ops.shape(inputs)), n_features, True)
+        return keras.ops.zeros(shape, dtype=dtype or self.compute_dtype)
 
-    def _feature_shape(self, input_shape, n_features, channel_factor=1):
-        batch, channels, time = self._audio_dims(input_shape)
-        frames = self._n_frames(time)
-        if channels is not None:
-            channels *= channel_factor
-        if self.spec.output_data_format == 'channels_last':
-            return (batch, frames, n_features, channels)
-        return (batch, channels, frames, n_features)
+    def _feature_shape(self, input_shape, n_features=None):
+        """spec.output_shape of a waveform shape (kapre's empty spectrogram for short audio);
+        ValueErrors name the layer."""
+        self._audio_dims(input_shape)
+        try:
+            return self.spec.output_shape(_shape_tuple(input_shape), n_features, allow_empty=True)
+        except ValueError as error:
+            raise ValueError(f'Layer {self.name!r}: {error}') from None
 
     def _check_call_input(self, inputs):
         # Keras calls build() only once; a later call may bring another rank.
@@ -389,13 +382,11 @@ class FrontEnd(_WaveformLayer):
         return weights
 
     def compute_output_shape(self, input_shape):
-        factor = 2 if self.spec.output == 'mag_phase' else 1
-        return self._feature_shape(input_shape, self.spec.n_features, factor)
+        return self._feature_shape(input_shape)
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        factor = 2 if self.spec.output == 'mag_phase' else 1
-        empty = self._empty_output(inputs, self.spec.n_features, factor)
+        empty = self._empty_output(inputs)
         if empty is not None:
             return empty
         weights = self._op_weights()
@@ -434,14 +425,14 @@ class STFT(_WaveformLayer):
         super().__init__(arguments, _spec.FrontEnd.stft, **kwargs)
 
     def compute_output_shape(self, input_shape):
-        return self._feature_shape(input_shape, self.spec.n_freq)
+        return self._feature_shape(input_shape)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype='complex64')
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        empty = self._empty_output(inputs, self.spec.n_freq, dtype='complex64')
+        empty = self._empty_output(inputs, dtype='complex64')
         if empty is not None:
             return empty
         return self._compute().front_end(inputs, self.spec)
@@ -521,9 +512,7 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, channels, frames, _ = self._spectrum_dims(input_shape)
-        time = None
-        if frames is not None:
-            time = (frames - 1) * self.spec.hop_length + self.spec.win_length
+        time = _spec.istft_length(frames, self.spec.hop_length, self.spec.win_length)
         if self.spec.input_data_format == 'channels_last':
             return (batch, time, channels)
         return (batch, channels, time)

@@ -184,7 +184,7 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
             ),
         )
     if pad:
-        audio = _centred(audio, pad, pad_mode, axis)
+        audio = _weights.centred(spec, audio, _pad)
     if type(audio) is not torch.Tensor or torch.compiler.is_compiling():
         arguments = _tables_like(audio, arguments)
     # The operators take dense tensors (no copy when audio already is one).
@@ -204,14 +204,15 @@ def _tables_like(x, arguments: tuple) -> tuple:
     return tuple(mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in arguments)
 
 
-def _centred(audio: torch.Tensor, pad: int, pad_mode: str, axis: int):
-    """The audio padded by `pad` samples on both sides of its time axis `axis`, as
-    kapre_fast.cpu's np.pad: zeros ('constant') or mirrored samples without the edge
-    ('reflect', one index_select, for either layout)."""
+def _pad(audio: torch.Tensor, widths, mode: str):
+    """np.pad's signature for _weights.centred's one padded axis: zeros ('constant', F.pad)
+    or mirrored samples without the edge ('reflect', one index_select, for either layout)."""
+    axis = next(i for i, width in enumerate(widths) if tuple(width) != (0, 0))
+    before, after = widths[axis]
+    if mode == 'constant':
+        return F.pad(audio, (before, after) if axis == audio.dim() - 1 else (0, 0, before, after))
     time = audio.shape[axis]
-    if pad_mode == 'constant':
-        return F.pad(audio, (pad, pad) if axis == 2 else (0, 0, pad, pad))
-    index = torch.arange(-pad, time + pad, device=audio.device).abs()
+    index = torch.arange(-before, time + after, device=audio.device).abs()
     return audio.index_select(axis, (time - 1) - ((time - 1) - index).abs())
 
 
