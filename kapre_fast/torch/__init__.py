@@ -45,6 +45,7 @@ except ImportError as _error:
     ) from _error
 
 import torch.nn.functional as F  # noqa: E402
+from torch.autograd import forward_ad  # noqa: E402
 
 from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
 from kapre_fast.spec import FrontEnd, check_audio_dtype, front_end_of  # noqa: E402
@@ -188,7 +189,34 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
     if type(audio) is not torch.Tensor or torch.compiler.is_compiling():
         arguments = _tables_like(audio, arguments)
     # The operators take dense tensors (no copy when audio already is one).
-    return _FRONT_END(audio.contiguous(), *arguments, cpu.thread_count(threads))
+    return _call(_FRONT_END, audio.contiguous(), arguments, threads)
+
+
+def _call(operator, x, arguments: tuple, threads):
+    """operator(x, *arguments, threads). Where no gradient can be recorded (grad mode off, or x
+    a plain tensor that does not require one, outside torch.compile/export, forward AD and
+    torch.func's transforms), the call skips the autograd kernel that
+    torch.library.register_autograd put in Python (~12 us a call, most of the eager overhead
+    above kapre_fast.cpu), as torch.autograd.Function's forward runs below autograd too."""
+    threads = cpu.thread_count(threads)
+    if forward_ad._current_level >= 0 and forward_ad.unpack_dual(x).tangent is not None:
+        # The operators have a backward (the composition's VJP) but no forward-mode formula:
+        # torch would return the result without a tangent.
+        raise RuntimeError(
+            'kapre_fast.torch has no forward-mode AD (torch.autograd.forward_ad, torch.func.jvp):'
+            ' use reverse mode (backward, torch.autograd.grad, torch.func.vjp)'
+        )
+    if (
+        type(x) is torch.Tensor
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and not torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+        and forward_ad._current_level < 0
+        and not torch._C._are_functorch_transforms_active()
+    ):
+        with torch._C._AutoDispatchBelowAutograd():
+            return operator(x, *arguments, threads)
+    return operator(x, *arguments, threads)
 
 
 def _tables_like(x, arguments: tuple) -> tuple:
@@ -328,7 +356,7 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
         )
     if type(X) is not torch.Tensor or torch.compiler.is_compiling():
         arguments = _tables_like(X, arguments)
-    return _INVERSE_STFT(X.to(torch.complex64).contiguous(), *arguments, cpu.thread_count(threads))
+    return _call(_INVERSE_STFT, X.to(torch.complex64).contiguous(), arguments, threads)
 
 
 def as_audio_tensor(x, spec: FrontEnd) -> torch.Tensor:
