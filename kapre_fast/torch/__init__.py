@@ -67,6 +67,8 @@ __all__ = [
     'pcen',
     'apply_pcen',
     'compute_mfcc',
+    'recompute',
+    'recompute_inverse',
     'STFTMagnitude',
     'MelSpectrogram',
     'LogFrequencySpectrogram',
@@ -191,6 +193,21 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
     return _FRONT_END(audio.contiguous(), *arguments, cpu.thread_count(threads))
 
 
+def recompute(spec: FrontEnd, x) -> torch.Tensor:
+    """compute's values from torch ops (kapre_fast._composition's pipeline over the operator's
+    own arguments, the one autograd's backward differentiates), run forward: differentiable,
+    without the operator."""
+    if not isinstance(spec, FrontEnd):
+        raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    slot, pad, pad_mode, axis = _plan_of(spec)
+    arguments, spec = getattr(_SLOTS, slot)
+    audio = as_audio_tensor(x, spec)
+    spec.n_frames(audio.shape[axis])  # the ValueError compute raises for too-short audio
+    if pad:
+        audio = _centred(audio, pad, pad_mode, axis)
+    return _ops.front_end_composition(audio, *arguments)
+
+
 def _tables_like(x, arguments: tuple) -> tuple:
     """The operator arguments for x, which is not a plain tensor: under torch.compile or
     torch.export, with empty tables made in the graph (_ops.traced); for a fake tensor of a
@@ -309,9 +326,25 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
     return _inverse(_inverse_plan_of(tuple(spec.istft_arguments().items())), X, threads)
 
 
+def recompute_inverse(spec: FrontEnd, X) -> torch.Tensor:
+    """inverse's values from torch ops (kapre_fast._composition's inverse STFT over the
+    operator's own arguments), run forward: differentiable, without the operator."""
+    slot, stft_data_format = _inverse_plan_of(tuple(spec.istft_arguments().items()))
+    X = _stft_tensor(X, stft_data_format)
+    return _ops.inverse_stft_composition(X.to(torch.complex64), *getattr(_SLOTS, slot)[0])
+
+
 def _inverse(plan: tuple, X, threads) -> torch.Tensor:
     slot, stft_data_format = plan
     arguments = getattr(_SLOTS, slot)[0]
+    X = _stft_tensor(X, stft_data_format)
+    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
+        arguments = _tables_like(X, arguments)
+    return _INVERSE_STFT(X.to(torch.complex64).contiguous(), *arguments, cpu.thread_count(threads))
+
+
+def _stft_tensor(X, stft_data_format: str) -> torch.Tensor:
+    """X as a tensor; TypeError unless complex, ValueError naming the layout unless 4-D."""
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
@@ -325,9 +358,7 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
             f'X must have 4 axes {expected} for stft_data_format='
             f'{stft_data_format!r}, got shape {tuple(X.shape)}'
         )
-    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
-        arguments = _tables_like(X, arguments)
-    return _INVERSE_STFT(X.to(torch.complex64).contiguous(), *arguments, cpu.thread_count(threads))
+    return X
 
 
 def as_audio_tensor(x, spec: FrontEnd) -> torch.Tensor:
