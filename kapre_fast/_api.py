@@ -316,8 +316,9 @@ def apply_dct(mel, matrix, channels_last):
 
 
 def pcen_function(module: str):
-    """`pcen` for the NumPy backend module named `module` (reference, cpu): its melspectrogram,
-    then its `apply_pcen` along the frames axis."""
+    """`pcen` for the backend module named `module`: its melspectrogram, then its `apply_pcen`
+    along the frames axis."""
+    registered = _backends.name_of(module)
 
     def pcen(
         x,
@@ -343,24 +344,24 @@ def pcen_function(module: str):
         power=1) (the mel is linear in the audio's scale). Output: the mel's shape.
         """
         constants_args = {k: v for k, v in locals().items() if k in PCEN_DEFAULTS}
-        backend_module = _backends.get(registered)
         if 'return_decibel' in kwargs:
             raise TypeError(
                 f'{module}.pcen() got unexpected keyword argument '
                 "'return_decibel': PCEN replaces the dB scaling"
             )
-        backend = BACKENDS[module]
         spec = FrontEnd.melspectrogram(
-            **{k: v for k, v in kwargs.items() if k not in backend.extras}
+            **{k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
         )
         # ValueError before any work
         constants = pcen_constants(spec.sample_rate, spec.hop_length, **constants_args)
-        mel = backend_module.melspectrogram(x, **kwargs)
+        # The public melspectrogram, not compute(spec, ...): kapre_fast.torch's builds its spec
+        # outside torch.compile's tracing.
+        backend = _backends.get(registered)
+        mel = backend.melspectrogram(x, **kwargs)
         time_axis = 1 if spec.output_data_format == 'channels_last' else 2
         threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
-        return backend_module.apply_pcen(mel, constants, time_axis, **threads)
+        return backend.apply_pcen(mel, constants, time_axis, **threads)
 
-    registered = _backends.name_of(module)
     pcen.__module__ = module
     return pcen
 

@@ -86,14 +86,20 @@ def name_of(module: str) -> str:
 
 def keras_name(implementation: str) -> str:
     """The registry name of what computes a Keras layer now: Keras' backend decides ('torch',
-    'jax'); under TensorFlow, `implementation` 'builtin' gives 'builtin', 'fused' the custom ops
-    ('tensorflow'), or inside an XLA compilation, which cannot compile them, their recomputation
-    in TensorFlow's own ops ('tensorflow-xla')."""
+    'jax'; RuntimeError naming any other but TensorFlow's); under TensorFlow, `implementation`
+    'builtin' gives 'builtin', 'fused' the custom ops ('tensorflow'), or inside an XLA
+    compilation, which cannot compile them, their recomputation in TensorFlow's own ops
+    ('tensorflow-xla')."""
     import keras
 
     backend = keras.backend.backend()
     if backend in ('torch', 'jax'):
         return backend
+    if backend != 'tensorflow':
+        raise RuntimeError(
+            "kapre_fast's Keras layers run on Keras' TensorFlow, PyTorch or JAX backend, but "
+            f'Keras uses {backend!r}; set KERAS_BACKEND before importing keras'
+        )
     if implementation == 'builtin':
         return 'builtin'
     return 'tensorflow-xla' if _in_xla_compilation() else 'tensorflow'

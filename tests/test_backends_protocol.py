@@ -298,3 +298,12 @@ def test_recompute_gives_compute_values_in_the_framework_ops(load, name):
     ours = _as_numpy(backend.recompute_inverse(specs[2], X))
     assert ours.shape == fused.shape
     assert peak_relative_error(ours, fused) <= 1e-5
+
+
+def test_keras_name_refuses_other_keras_backends_by_name(monkeypatch):
+    keras = pytest.importorskip('keras')
+    monkeypatch.setattr(keras.backend, 'backend', lambda: 'numpy')
+    with pytest.raises(
+        RuntimeError, match="TensorFlow, PyTorch or JAX backend, but Keras uses 'numpy'"
+    ):
+        _backends.keras_name('fused')
