@@ -206,16 +206,24 @@ def test_keras_name_follows_implementation_and_the_xla_context(keras_tf):
     assert _backends.for_keras('fused') is ops and _backends.get('tensorflow-xla') is ops.IN_TF_OPS
 
 
-def _layer_cases():
+def _layer_cases(implementation):
     from kapre_fast import layers
 
     x = noise_batch(2, 2000, 1, seed=7)
-    mel = dict(n_fft=128, hop_length=32, filterbank='mel', n_mels=12, sample_rate=8000)
+    mel = dict(
+        n_fft=128,
+        hop_length=32,
+        filterbank='mel',
+        n_mels=12,
+        sample_rate=8000,
+        implementation=implementation,
+    )
     stft = layers.STFT(
         n_fft=128,
         hop_length=32,
         input_data_format='channels_last',
         output_data_format='channels_last',
+        implementation=implementation,
     )
     X = stft(to_input_layout(x, 'channels_last'))
     return {
@@ -227,6 +235,7 @@ def _layer_cases():
                 hop_length=32,
                 input_data_format='channels_last',
                 output_data_format='channels_last',
+                implementation=implementation,
             ),
             X,
             'inverse',
@@ -237,7 +246,12 @@ def _layer_cases():
             'compute_mfcc',
         ),
         'PCEN': (
-            layers.PCEN(sample_rate=8000, hop_length=32, data_format='channels_last'),
+            layers.PCEN(
+                sample_rate=8000,
+                hop_length=32,
+                data_format='channels_last',
+                implementation=implementation,
+            ),
             np.abs(np.asarray(X)).astype(np.float32),
             'apply_pcen',
         ),
@@ -245,13 +259,15 @@ def _layer_cases():
 
 
 @pytest.mark.parametrize('layer_name', ['FrontEnd', 'STFT', 'InverseSTFT', 'MFCC', 'PCEN'])
-@pytest.mark.parametrize('name', ['tensorflow', 'tensorflow-xla'])
+@pytest.mark.parametrize('name', ['tensorflow', 'tensorflow-xla', 'builtin'])
 def test_keras_layers_compute_through_the_registry_entry(keras_tf, monkeypatch, layer_name, name):
     """Each op-backed layer calls its protocol method on the registry's entry: 'tensorflow'
-    eagerly, 'tensorflow-xla' inside jit_compile; the result is that entry's own."""
+    eagerly, 'tensorflow-xla' inside jit_compile, 'builtin' for implementation='builtin'; the
+    result is that entry's own."""
     import tensorflow as tf
 
-    layer, x, method = _layer_cases()[layer_name]
+    implementation = 'builtin' if name == 'builtin' else 'fused'
+    layer, x, method = _layer_cases(implementation)[layer_name]
     if layer_name != 'InverseSTFT' and layer_name != 'PCEN':
         x = to_input_layout(x, 'channels_last')
     x = tf.constant(x)

@@ -19,6 +19,11 @@ audio before the FFI call (differentiated by jax), their power and dB are the ca
 take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in jnp with its
 smoother a jax.lax.associative_scan over the frames (jit-able, differentiable).
 
+The Backend protocol of kapre_fast._backends (registry name 'jax', what the Keras layers call
+under KERAS_BACKEND=jax): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
+apply_pcen(mel, constants, time_axis), and recompute(spec, x) / recompute_inverse(spec, X), the
+same values from the pipeline the custom VJPs differentiate, in jnp.
+
 Needs jax with `jax.ffi` (the `jax` extra) and a kapre_fast built while jax was
 importable, beside a jax whose XLA FFI API the installed one implements (the same release or an
 older one: checked at import, kapre_fast/jax/_ops.py); `import kapre_fast` alone never imports jax.

@@ -21,6 +21,11 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother a parallel scan over the frames).
 
+The Backend protocol of kapre_fast._backends (registry name 'torch', what the Keras layers call
+under KERAS_BACKEND=torch): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
+apply_pcen(mel, constants, time_axis), and recompute(spec, x) / recompute_inverse(spec, X), the
+same values from the pipeline autograd's backward differentiates, in torch ops.
+
 Needs torch 2.10 or later (the release the operator library targets, checked at import by
 kapre_fast._loader.torch_ops with an ImportError that says what to do); `import kapre_fast` alone
 never imports it.
