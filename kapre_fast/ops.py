@@ -64,9 +64,7 @@ __all__ = [
     'inverse_stft',
     'mfcc',
     'pcen',
-    'front_end_in_tf_ops',
     'pcen_in_tf_ops',
-    'inverse_stft_in_tf_ops',
     'library',
 ]
 
@@ -228,11 +226,6 @@ def recompute(spec: FrontEnd, x, *, window=None, band_weights=None) -> tf.Tensor
     return _front_end_features(recipe, recipe.inputs[0])
 
 
-def front_end_in_tf_ops(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
-    """recompute(spec, audio, ...) under its earlier name and argument order (an alias)."""
-    return recompute(spec, audio, window=window, band_weights=band_weights)
-
-
 def pcen_in_tf_ops(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
     """pcen's values from TensorFlow's own ops (the smoother as tf.scan, then the compression):
     the gradient's recomputation run forward, which XLA compiles (the PCEN layer runs it inside
@@ -245,11 +238,6 @@ def recompute_inverse(spec: FrontEnd, X) -> tf.Tensor:
     """inverse's values from TensorFlow's own ops (irfft, window, overlap-add), for XLA."""
     recipe = _Recipe(*_inverse_stft_call(X, spec))
     return _inverse_stft(recipe, recipe.inputs[0])
-
-
-def inverse_stft_in_tf_ops(stft, spec: FrontEnd) -> tf.Tensor:
-    """recompute_inverse(spec, stft) under its earlier name and argument order (an alias)."""
-    return recompute_inverse(spec, stft)
 
 
 class _InTFOps:
