@@ -1,10 +1,14 @@
 """Every kapre_fast front end in plain TensorFlow ops that TFLite's BUILTIN op set has (imports
 TensorFlow, never the op library).
 
-The same contract as `kapre_fast.ops` (`front_end(audio, spec)`, `inverse_stft(stft, spec)`), for
-graphs that must run without kapre_fast's native code: SavedModels served by stock TensorFlow,
-TFLite with builtin ops only, ONNX, and XLA (which cannot compile custom ops). It is held to the
-same accuracy grid as the fused op (tests/test_builtin.py).
+The same Backend protocol as `kapre_fast.ops` (kapre_fast._backends, registry name 'builtin':
+`compute(spec, x)`, `inverse(spec, X)`, `compute_mfcc(spec, matrix, x)`, `apply_pcen(mel,
+constants, time_axis)`; `front_end(audio, spec)`, `inverse_stft(stft, spec)`, `mfcc(audio, spec,
+matrix)` and `pcen(features, constants, data_format)` are the same under their earlier names and
+argument orders, kept as aliases), for graphs that must run without kapre_fast's native code:
+SavedModels served by stock TensorFlow, TFLite with builtin ops only, ONNX, and XLA (which
+cannot compile custom ops). It is held to the same accuracy grid as the fused op
+(tests/test_builtin.py).
 
 How each step is written so that it converts:
 - framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
@@ -28,7 +32,7 @@ How each step is written so that it converts:
 - inverse STFT: one matmul with an [irfft * synthesis window] table, then overlap-add.
 Complex tensors appear only where the layer's interface is complex (the STFT layer's output,
 the inverse STFT's input): `stft` builds its result with `tf.complex` as its last op, and
-`inverse_stft` reads the two real parts back from that op when it is there, so an STFT > iSTFT
+`inverse` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
 The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
@@ -49,10 +53,14 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from kapre_fast import _pcen, _weights
+from kapre_fast import _checks, _pcen, _weights
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
 __all__ = [
+    'compute',
+    'inverse',
+    'compute_mfcc',
+    'apply_pcen',
     'front_end',
     'mfcc',
     'pcen',
@@ -70,7 +78,7 @@ def check_spec(spec: FrontEnd, inverse: bool = False):
     """ValueError when the builtin path cannot compute `spec`: n_fft above MAX_N_FFT, or (for
     the inverse STFT, kapre's InverseSTFT) a preset."""
     if inverse:
-        require_kapre_numerics(spec, 'the builtin inverse STFT (kapre_fast.builtin.inverse_stft)')
+        require_kapre_numerics(spec, 'the builtin inverse STFT (kapre_fast.builtin.inverse)')
     if spec.n_fft > MAX_N_FFT:
         raise ValueError(
             f'n_fft={spec.n_fft} is above kapre_fast.builtin.MAX_N_FFT={MAX_N_FFT}: the builtin '
@@ -461,18 +469,23 @@ def _to_output_layout(features, spec: FrontEnd):
     return features
 
 
-def front_end(audio, spec: FrontEnd) -> tf.Tensor:
-    """Features of a waveform batch as `kapre_fast.ops.front_end` computes them (float32;
+def compute(spec: FrontEnd, x) -> tf.Tensor:
+    """Features of the waveform batch `x` as `kapre_fast.ops.compute` computes them (float32;
     complex64 for spec.output == 'complex'), in builtin TensorFlow ops."""
-    features = _features(audio, spec)
+    features = _features(x, spec)
     if spec.output == 'complex':
         return features  # already laid out: tf.complex must stay the last op
     return _to_output_layout(features, spec)
 
 
-def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
-    """`kapre_fast.ops.mfcc` in builtin ops: the dB mel spectrogram `spec` as front_end
-    computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
+def front_end(audio, spec: FrontEnd) -> tf.Tensor:
+    """compute(spec, audio) under its earlier name and argument order (an alias)."""
+    return compute(spec, audio)
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x) -> tf.Tensor:
+    """`kapre_fast.ops.compute_mfcc` in builtin ops: the dB mel spectrogram `spec` of `x` as
+    compute computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
     if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
         raise ValueError(
             'mfcc needs a dB filterbank spectrogram, got '
@@ -480,7 +493,12 @@ def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
             f'filterbank={spec.filterbank!r}'
         )
     matrix = np.asarray(matrix, np.float32)
-    return _to_output_layout(_last_axis_matmul(_features(audio, spec), matrix), spec)
+    return _to_output_layout(_last_axis_matmul(_features(x, spec), matrix), spec)
+
+
+def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
+    """compute_mfcc(spec, matrix, audio) under its earlier name and argument order (an alias)."""
+    return compute_mfcc(spec, matrix, audio)
 
 
 def pcen(features, constants, data_format: str) -> tf.Tensor:
@@ -504,6 +522,12 @@ def pcen(features, constants, data_format: str) -> tf.Tensor:
     smooth = tf.matmul(flat, weights, transpose_b=True) + tf.pow(1.0 - b, lag[:, 0] + 1.0)
     smooth = tf.transpose(tf.reshape(smooth, tf.shape(rows)), inverse)
     return _pcen.compress(_CONVERTIBLE_MATH, features, smooth, constants)
+
+
+def apply_pcen(mel, constants, time_axis: int) -> tf.Tensor:
+    """pcen of the 4-D filterbank output `mel` along its frames axis `time_axis` (1:
+    channels_last, 2: channels_first; ValueError otherwise), the protocol's form of pcen."""
+    return pcen(mel, constants, _checks.time_axis_layout(time_axis))
 
 
 def _log1p(v):
@@ -536,7 +560,7 @@ def _features(audio, spec: FrontEnd):
         real, imag = grid.parts()
         real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
-        return tf.complex(real, imag)  # last, so inverse_stft can read the parts back
+        return tf.complex(real, imag)  # last, so inverse can read the parts back
     power = grid.power()
     if spec.power_exponent == 2:
         features = power
@@ -573,13 +597,13 @@ def _complex_parts(stft):
     return tf.math.real(stft), tf.math.imag(stft)
 
 
-def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
-    """Waveforms from a complex STFT batch as `kapre_fast.ops.inverse_stft` computes them
+def inverse(spec: FrontEnd, X) -> tf.Tensor:
+    """Waveforms from the complex STFT batch `X` as `kapre_fast.ops.inverse` computes them
     (tf.signal.inverse_stft with inverse_stft_window_fn(hop_length, forward window)), in builtin
-    TensorFlow ops. `spec` describes the forward STFT: its output_data_format is the STFT's
-    layout, its input_data_format the waveform's."""
+    TensorFlow ops. `spec` describes the forward STFT: its output_data_format is X's layout,
+    its input_data_format the waveform's."""
     check_spec(spec, inverse=True)
-    real, imag = _complex_parts(stft)
+    real, imag = _complex_parts(X)
     if spec.output_data_format == 'channels_last':  # to (batch, channels, frames, freq)
         real, imag = tf.transpose(real, [0, 3, 1, 2]), tf.transpose(imag, [0, 3, 1, 2])
     frames = _last_axis_matmul(tf.concat([real, imag], axis=-1), _synthesis_table(spec))
@@ -589,3 +613,8 @@ def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
     if spec.input_data_format == 'channels_last':
         waveforms = tf.transpose(waveforms, [0, 2, 1])
     return waveforms
+
+
+def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
+    """inverse(spec, stft) under its earlier name and argument order (an alias)."""
+    return inverse(spec, stft)

@@ -21,6 +21,11 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother a parallel scan over the frames).
 
+The Backend protocol of kapre_fast._backends (registry name 'torch', what the Keras layers call
+under KERAS_BACKEND=torch): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
+apply_pcen(mel, constants, time_axis), and recompute(spec, x) / recompute_inverse(spec, X), the
+same values from the pipeline autograd's backward differentiates, in torch ops.
+
 Needs torch 2.10 or later (the release the operator library targets, checked at import by
 kapre_fast._loader.torch_ops with an ImportError that says what to do); `import kapre_fast` alone
 never imports it.
@@ -68,6 +73,8 @@ __all__ = [
     'pcen',
     'apply_pcen',
     'compute_mfcc',
+    'recompute',
+    'recompute_inverse',
     'STFTMagnitude',
     'MelSpectrogram',
     'LogFrequencySpectrogram',
@@ -219,6 +226,21 @@ def _call(operator, x, arguments: tuple, threads):
     return operator(x, *arguments, threads)
 
 
+def recompute(spec: FrontEnd, x) -> torch.Tensor:
+    """compute's values from torch ops (kapre_fast._composition's pipeline over the operator's
+    own arguments, the one autograd's backward differentiates), run forward: differentiable,
+    without the operator."""
+    if not isinstance(spec, FrontEnd):
+        raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    slot, pad, pad_mode, axis = _plan_of(spec)
+    arguments, spec = getattr(_SLOTS, slot)
+    audio = as_audio_tensor(x, spec)
+    spec.n_frames(audio.shape[axis])  # the ValueError compute raises for too-short audio
+    if pad:
+        audio = _weights.centred(spec, audio, _pad)
+    return _ops.front_end_composition(audio, *arguments)
+
+
 def _tables_like(x, arguments: tuple) -> tuple:
     """The operator arguments for x, which is not a plain tensor: under torch.compile or
     torch.export, with empty tables made in the graph (_ops.traced); for a fake tensor of a
@@ -338,9 +360,25 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
     return _inverse(_inverse_plan_of(tuple(spec.istft_arguments().items())), X, threads)
 
 
+def recompute_inverse(spec: FrontEnd, X) -> torch.Tensor:
+    """inverse's values from torch ops (kapre_fast._composition's inverse STFT over the
+    operator's own arguments), run forward: differentiable, without the operator."""
+    slot, stft_data_format = _inverse_plan_of(tuple(spec.istft_arguments().items()))
+    X = _stft_tensor(X, stft_data_format)
+    return _ops.inverse_stft_composition(X.to(torch.complex64), *getattr(_SLOTS, slot)[0])
+
+
 def _inverse(plan: tuple, X, threads) -> torch.Tensor:
     slot, stft_data_format = plan
     arguments = getattr(_SLOTS, slot)[0]
+    X = _stft_tensor(X, stft_data_format)
+    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
+        arguments = _tables_like(X, arguments)
+    return _call(_INVERSE_STFT, X.to(torch.complex64).contiguous(), arguments, threads)
+
+
+def _stft_tensor(X, stft_data_format: str) -> torch.Tensor:
+    """X as a tensor; TypeError unless complex, ValueError naming the layout unless 4-D."""
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
@@ -354,9 +392,7 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
             f'X must have 4 axes {expected} for stft_data_format='
             f'{stft_data_format!r}, got shape {tuple(X.shape)}'
         )
-    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
-        arguments = _tables_like(X, arguments)
-    return _call(_INVERSE_STFT, X.to(torch.complex64).contiguous(), arguments, threads)
+    return X
 
 
 def as_audio_tensor(x, spec: FrontEnd) -> torch.Tensor:
