@@ -15,10 +15,11 @@ How each step is written so that it converts:
   twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
   matmul with its twiddles for three stages, and one matmul for the last (its real and
   imaginary parts side by side in one table). Tables are built in float64 with exact integer
-  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
-  bins come out in its own order (half of them as conjugates of the others): the filterbank's
-  rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
-  and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) the
+  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel (TFLite's
+  RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower on LiteRT:
+  docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order (half of
+  them as conjugates of the others): the filterbank's rows are permuted to that order, other
+  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) the
   framing and first stage of a strided plan (two or three stages) are one depthwise convolution
   instead (LiteRT runs it faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a

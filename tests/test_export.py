@@ -164,17 +164,21 @@ def test_tflite_frames_by_a_depthwise_convolution(tflite_model):
     assert 'FULLY_CONNECTED' in operators, operators
 
 
-@pytest.mark.parametrize('layout', ['channels_last', 'channels_first'])
-def test_tflite_three_stage_fft_convolves_and_keeps_the_fused_numbers(layout):
+@pytest.mark.parametrize(
+    'layout, compat',
+    [('channels_last', 'kapre'), ('channels_first', 'kapre'), ('channels_last', 'librosa')],
+)
+def test_tflite_three_stage_fft_convolves_and_keeps_the_fused_numbers(layout, compat):
     # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): its first stage is the
-    # depthwise convolution too, stage 2 a BATCH_MATMUL; magnitudes in natural bin order.
+    # depthwise convolution too, stage 2 a BATCH_MATMUL; magnitudes (librosa's preset: centred
+    # frames, power) in natural bin order.
     pytest.importorskip('ai_edge_litert')
-    keras.utils.set_random_seed(1)
     layer = composed.get_stft_magnitude_layer(
         n_fft=4096,
         hop_length=1024,
         input_data_format=layout,
         output_data_format=layout,
+        compat=compat,
         name='stft',
     )
     shape = (None, 2) if layout == 'channels_last' else (2, None)
