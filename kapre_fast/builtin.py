@@ -19,9 +19,10 @@ How each step is written so that it converts:
   RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower on LiteRT:
   docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order (half of
   them as conjugates of the others): the filterbank's rows are permuted to that order, other
-  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) the
-  framing and first stage of a strided plan (two or three stages) are one depthwise convolution
-  instead (LiteRT runs it faster, onnxruntime slower);
+  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul.
+  Inside `convolution_first_stage()` (export.to_tflite) the framing and first stage of a
+  strided plan (two or three stages) are one depthwise convolution instead (LiteRT runs it
+  faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
