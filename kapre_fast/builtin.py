@@ -19,11 +19,13 @@ How each step is written so that it converts:
   twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
   matmul with its twiddles for three stages, and one matmul for the last (its real and
   imaginary parts side by side in one table). Tables are built in float64 with exact integer
-  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
-  bins come out in its own order (half of them as conjugates of the others): the filterbank's
-  rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
-  and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) a
-  two-stage FFT's framing and first stage are one depthwise convolution instead (LiteRT runs it
+  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel (TFLite's
+  RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower on LiteRT:
+  docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order (half of
+  them as conjugates of the others): the filterbank's rows are permuted to that order, other
+  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul.
+  Inside `convolution_first_stage()` (export.to_tflite) the framing and first stage of a
+  strided plan (two or three stages) are one depthwise convolution instead (LiteRT runs it
   faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
@@ -151,12 +153,13 @@ _CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=
 
 @contextlib.contextmanager
 def convolution_first_stage():
-    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
-    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride
-    hop / r2, the stage's 2 h outputs per channel) instead of slices, a concatenation and a
-    batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs
-    A, B and D, onnxruntime 25-50% slower (its grouped convolution copies the frames itself),
-    so export.to_tflite converts inside this and the other targets do not. Same numbers to
+    """Inside, graphs traced with an FFT whose r2 divides the hop (two or three stages) cut
+    their frames and compute the first stage as one depthwise convolution (channels n2, kernel
+    n1, stride hop / r2, the stage's 2 h outputs per channel) instead of slices, a
+    concatenation and a batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it
+    10-15% faster on configs A, B and D (two stages) and about 6% faster on C (three stages),
+    onnxruntime 25-50% slower (its grouped convolution copies the frames itself), so
+    export.to_tflite converts inside this and the other targets do not. Same numbers to
     float32 rounding."""
     token = _CONVOLUTION.set(True)
     try:
@@ -383,9 +386,28 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
     return tf.matmul(x, tf.constant(plan.table1))
 
 
+def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
+    """Framing, stage 1 and (three stages) stage 2 inside convolution_first_stage: stage 1 as
+    one depthwise convolution along u (channels n2, kernel n1, stride step), no frame
+    materialised; then (three stages) a transpose bringing a first and b last, stage 2 as a
+    batched matmul over a (table2), and a transpose bringing a last. Returns
+    (batch * channels * frames, k1[, c2], (re|im, a)), ready for the last stage."""
+    u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
+    kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
+    x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
+    if plan.q == 1:  # (.., frames, n2, (k1, re|im)) -> (.., frames, k1, re|im, a)
+        return tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
+    # n2 = a + p b: (frames, b, a, k1, re|im) -> (a, (frames, k1), (re|im, b))
+    x = tf.transpose(tf.reshape(x, [-1, plan.q, plan.p, plan.h, 2]), [2, 0, 3, 4, 1])
+    x = tf.matmul(tf.reshape(x, [plan.p, -1, 2 * plan.q]), tf.constant(plan.table2))
+    # (a, frames, k1, c2, re|im) -> (frames, k1, c2, re|im, a)
+    x = tf.reshape(x, [plan.p, -1, plan.h, plan.q, 2])
+    return tf.transpose(x, [1, 2, 3, 4, 0])
+
+
 def _grid(audio, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or inside convolution_first_stage one depthwise convolution), 4-axis
+    stage 1 (_first_stage, or inside convolution_first_stage _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
     one matmul."""
     check_spec(spec)
@@ -400,12 +422,8 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
-            # stage 1 as a depthwise convolution along u: channels n2, kernel n1, stride step
-            u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
-            kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
-            x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
-            x = tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
+        if plan.strided and _CONVOLUTION.get():
+            x = _convolution_stages(flat, n_frames, plan, spec)
         else:
             x = _first_stage(flat, starts, plan, spec)
             if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
