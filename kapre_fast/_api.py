@@ -6,6 +6,8 @@ log_frequency_spectrogram, stft_mag_phase, stft) from `front_end_functions(__nam
     function(x, *, <kapre's keyword arguments>, <the backend's extras>)
         == <module>.compute(FrontEnd.<function>(**kapre keywords), x, **extras)
 
+(mfcc calls the module's compute_mfcc, istft its inverse, pcen its melspectrogram then its
+apply_pcen: the Backend protocol of kapre_fast._backends, each looked up there per call.)
 Their signatures come from `FrontEnd.kapre_signature` (kapre's arguments, order and defaults)
 and their docstrings from the one table of argument descriptions below, so `help()` and
 `inspect.signature` show the same arguments in every backend.
@@ -15,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import sys
 import textwrap
 
 import numpy as np
 
+from kapre_fast import _backends
 from kapre_fast.spec import (
     MAX_N_FFT,
     PCEN_DEFAULTS,
@@ -40,9 +42,10 @@ FUNCTIONS = (
     'stft_mag_phase',
     'stft',
 )
-# What every backend module exports (its __all__ adds its own extras): the Backend protocol,
-# compute(spec, x, **extras) and inverse(spec, X, **extras), and the functions built here.
-PUBLIC = ('compute', 'inverse', *FUNCTIONS, 'istft', 'mfcc', 'pcen', 'apply_pcen')
+# What every backend module exports (its __all__ adds its own extras): the Backend protocol
+# (kapre_fast._backends.PROTOCOL: compute, inverse, compute_mfcc, apply_pcen) and the functions
+# built here.
+PUBLIC = (*_backends.PROTOCOL, *FUNCTIONS, 'istft', 'mfcc', 'pcen')
 
 ARGUMENTS = {
     'n_fft': f'FFT size, 2 to {MAX_N_FFT}: each frame is zero-padded (or cropped) to n_fft '
@@ -210,6 +213,7 @@ def front_end_functions(module: str) -> tuple:
 
 def _front_end_function(module, name):
     backend = BACKENDS[module]
+    registered = _backends.name_of(module)
     kapre = FrontEnd.kapre_signature(name).parameters.values()
     presets = FrontEnd.preset_signature().parameters.values()
     extras = [
@@ -234,7 +238,7 @@ def _front_end_function(module, name):
             )
         extra_values = {extra: kwargs.pop(extra) for extra in backend.extras if extra in kwargs}
         # Looked up per call: the module defines `compute` after taking these functions.
-        return sys.modules[module].compute(front_end_of(name, kwargs), x, **extra_values)
+        return _backends.get(registered).compute(front_end_of(name, kwargs), x, **extra_values)
 
     function.__name__ = function.__qualname__ = name
     function.__module__ = module
@@ -244,8 +248,9 @@ def _front_end_function(module, name):
 
 
 def mfcc_function(module: str):
-    """`mfcc` for the backend module named `module` (reference, cpu, gpu): its melspectrogram in
-    dB, then its `apply_dct` if it has one (gpu), else this module's (NumPy)."""
+    """`mfcc` for the backend module named `module`: its compute_mfcc (the Backend protocol)
+    on the dB mel spectrogram's spec and the DCT matrix."""
+    registered = _backends.name_of(module)
 
     @fills_library_defaults(mfcc=True)
     def mfcc(x, *, n_mfcc=20, lifter=0, **kwargs):
@@ -275,17 +280,30 @@ def mfcc_function(module: str):
         spec_kwargs = {k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
         spec = FrontEnd.melspectrogram(return_decibel=True, **spec_kwargs)
         matrix = mfcc_matrix(n_mfcc, spec.n_mels, lifter)  # ValueError before any work
-        fused = getattr(sys.modules[module], 'compute_mfcc', None)
-        if fused is not None:  # the DCT inside the native pass (kapre_fast.cpu)
-            extras = {k: v for k, v in kwargs.items() if k in BACKENDS[module].extras}
-            return fused(spec, matrix, x, **extras)
-        mel = sys.modules[module].melspectrogram(x, return_decibel=True, **kwargs)
-        # A backend's own product (kapre_fast.gpu: on the device), else NumPy's.
-        dct = getattr(sys.modules[module], 'apply_dct', apply_dct)
-        return dct(mel, matrix, spec.output_data_format == 'channels_last')
+        extras = {k: v for k, v in kwargs.items() if k in BACKENDS[module].extras}
+        return _backends.get(registered).compute_mfcc(spec, matrix, x, **extras)
 
     mfcc.__module__ = module
     return mfcc
+
+
+def dct_mfcc_function(module: str):
+    """`compute_mfcc(spec, matrix, x)` for the backend module named `module` whose kernels have
+    no DCT (reference, gpu): its compute of the dB mel spectrogram `spec`, then its `apply_dct`
+    if it has one (gpu: on the device), else this module's (NumPy)."""
+    registered = _backends.name_of(module)
+
+    def compute_mfcc(spec, matrix, x):
+        """MFCCs: the dB mel spectrogram `spec` of `x`, then times `matrix` (spec.mfcc_matrix,
+        (n_mels, n_mfcc)) along its features axis. Output: spec's layout with n_mfcc
+        features."""
+        backend = _backends.get(registered)
+        mel = backend.compute(spec, x)
+        dct = getattr(backend, 'apply_dct', apply_dct)
+        return dct(mel, matrix, spec.output_data_format == 'channels_last')
+
+    compute_mfcc.__module__ = module
+    return compute_mfcc
 
 
 def apply_dct(mel, matrix, channels_last):
@@ -298,8 +316,9 @@ def apply_dct(mel, matrix, channels_last):
 
 
 def pcen_function(module: str):
-    """`pcen` for the NumPy backend module named `module` (reference, cpu): its melspectrogram,
-    then its `apply_pcen` along the frames axis."""
+    """`pcen` for the backend module named `module`: its melspectrogram, then its `apply_pcen`
+    along the frames axis."""
+    registered = _backends.name_of(module)
 
     def pcen(
         x,
@@ -330,16 +349,18 @@ def pcen_function(module: str):
                 f'{module}.pcen() got unexpected keyword argument '
                 "'return_decibel': PCEN replaces the dB scaling"
             )
-        backend = BACKENDS[module]
         spec = FrontEnd.melspectrogram(
-            **{k: v for k, v in kwargs.items() if k not in backend.extras}
+            **{k: v for k, v in kwargs.items() if k not in BACKENDS[module].extras}
         )
         # ValueError before any work
         constants = pcen_constants(spec.sample_rate, spec.hop_length, **constants_args)
-        mel = sys.modules[module].melspectrogram(x, **kwargs)
+        # The public melspectrogram, not compute(spec, ...): kapre_fast.torch's builds its spec
+        # outside torch.compile's tracing.
+        backend = _backends.get(registered)
+        mel = backend.melspectrogram(x, **kwargs)
         time_axis = 1 if spec.output_data_format == 'channels_last' else 2
         threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
-        return sys.modules[module].apply_pcen(mel, constants, time_axis, **threads)
+        return backend.apply_pcen(mel, constants, time_axis, **threads)
 
     pcen.__module__ = module
     return pcen
@@ -403,6 +424,7 @@ def istft_function(module: str, inverse_of_arguments=None):
     `inverse_of_arguments(arguments, X, **extras)` (torch), istft hands it kapre's arguments as
     a tuple of (name, value) pairs instead, so that the spec is built outside a tracer."""
     backend = BACKENDS[module]
+    registered = _backends.name_of(module)
     extras = tuple(extra for extra in backend.extras if extra != 'out')
     kapre = list(inspect.signature(FrontEnd.inverted_by_istft).parameters.values())
     names = tuple(parameter.name for parameter in kapre)
@@ -428,7 +450,7 @@ def istft_function(module: str, inverse_of_arguments=None):
             pairs = tuple((name, arguments[name]) for name in names)
             return inverse_of_arguments(pairs, X, **extra_values)
         spec = FrontEnd.inverted_by_istft(**arguments)
-        return sys.modules[module].inverse(spec, X, **extra_values)
+        return _backends.get(registered).inverse(spec, X, **extra_values)
 
     istft.__module__ = module
     istft.__signature__ = signature

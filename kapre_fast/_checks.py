@@ -104,3 +104,13 @@ def _keras_image_data_format():
         return keras.config.image_data_format()
     except (ImportError, AttributeError):
         return 'channels_last'
+
+
+def time_axis_layout(time_axis) -> str:
+    """The layout whose frames axis is `time_axis` of a 4-D filterbank output: 1 gives
+    'channels_last', 2 'channels_first'; ValueError naming it otherwise."""
+    if isinstance(time_axis, (bool, np.bool_)) or time_axis not in (1, 2):
+        raise ValueError(
+            f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
+        )
+    return DATA_FORMATS[time_axis - 1]

@@ -8,7 +8,7 @@ The pipeline of the fused kernels (and kapre):
 and the inverse STFT (irFFT of n_fft -> cropped or zero-padded to win_length -> synthesis
 window -> overlap-add), in the operations of a small namespace adapter (`Namespace`) that each
 framework provides: TensorFlow (kapre_fast.ops: the ops' gradients, the XLA fallback
-front_end_in_tf_ops), PyTorch (kapre_fast/torch/_composition.py: autograd's backward of the
+recompute), PyTorch (kapre_fast/torch/_composition.py: autograd's backward of the
 custom operators) and JAX (kapre_fast/jax/_composition.py: the custom VJPs). The dB formula
 (`decibel`) serves NumPy too (kapre_fast.reference).
 

@@ -1,14 +1,14 @@
 """librosa.pcen, written once for the array namespaces that share NumPy's names for it (exp,
-log, log1p, expm1, zeros_like, ones_like, concatenate(tensors, axis=...)): NumPy, torch, jax.numpy
-and keras.ops as they are, TensorFlow through kapre_fast.ops' and kapre_fast.builtin's thin
+log, log1p, expm1, zeros_like, ones_like, concatenate(tensors, axis=...)): NumPy, torch and
+jax.numpy as they are, TensorFlow through kapre_fast.ops' and kapre_fast.builtin's thin
 adapters.
 
 - `compress`: librosa's compression, for every Python caller.
 - `smooth`: the smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) as a
   parallel doubling scan; `apply` is `smooth` then `compress`. Every parallel caller runs it:
   TensorFlow's KapreFastPcen gradient and XLA fallback (kapre_fast.ops), its builtin/export path
-  (kapre_fast.builtin.pcen), kapre_fast.torch.apply_pcen, kapre_fast.jax.apply_pcen and the Keras
-  PCEN layer under PyTorch and JAX (keras.ops).
+  (kapre_fast.builtin.pcen), kapre_fast.torch.apply_pcen and kapre_fast.jax.apply_pcen (which
+  the Keras PCEN layer runs under PyTorch and JAX).
 - `smooth_frames`: the same recurrence frame by frame, the one sequential version. It stays
   because its callers are sequential by nature: kapre_fast.reference's float64 truth (the
   oracle the scan is tested against, kept independent of it on purpose) and the streams

@@ -3,13 +3,16 @@
 The op library is written against TensorFlow's C op API (csrc/tf/ops.cc), whose shape functions
 see the inputs' shapes but no attribute values: they check ranks and give (batch, ?, ?, ?). This
 module completes the shape from the op node's attributes and its inputs' static shapes, as the
-kernels compute it at run time (csrc/core: frame_count, feature_count, istft_length), and
+kernels compute it at run time (csrc/core: frame_count, feature_count, istft_length; here
+kapre_fast.spec's frame_count, istft_length and feature_layout, as every Python caller), and
 rejects audio too short for one frame while the graph is built (ValueError, the words of the
 kernel's InvalidArgumentError). kapre_fast/_loader.py applies it to every op the library builds
 in a graph.
 """
 
 from __future__ import annotations
+
+from kapre_fast.spec import feature_layout, frame_count, istft_length
 
 _FRONT_ENDS = ('KapreFastFrontEnd', 'KapreFastMfcc', 'KapreFastStft')
 
@@ -30,10 +33,7 @@ def _frames(op, time):
     if time is None:
         return None
     total = time + pad_begin
-    if pad_end:
-        frames = (total + hop - 1) // hop
-    else:
-        frames = 1 + (total - win) // hop if total >= win else 0
+    frames = frame_count(total, win, hop, pad_end)
     if frames < 1:
         raise ValueError(
             f'audio has {time} samples ({total} after pad_begin); one frame needs '
@@ -43,8 +43,11 @@ def _frames(op, time):
 
 
 def _layout(op, attr, batch, ch, frames, feat):
-    first = op.get_attr(attr).decode() == 'channels_first'
-    return [batch, ch, frames, feat] if first else [batch, frames, feat, ch]
+    return list(feature_layout(batch, ch, frames, feat, _first(op, attr)))
+
+
+def _first(op, attr):
+    return op.get_attr(attr).decode() == 'channels_first'
 
 
 def output_shape(op):
@@ -54,7 +57,7 @@ def output_shape(op):
         audio = op.inputs[0].shape
         if audio.rank != 3:
             return None
-        first = op.get_attr('input_format').decode() == 'channels_first'
+        first = _first(op, 'input_format')
         batch, ch, time = audio[0], audio[1 if first else 2], audio[2 if first else 1]
         frames = _frames(op, time)
         n_fft = op.get_attr('n_fft')
@@ -74,12 +77,12 @@ def output_shape(op):
         stft = op.inputs[0].shape
         if stft.rank != 4:
             return None
-        first = op.get_attr('input_format').decode() == 'channels_first'
+        first = _first(op, 'input_format')
         batch, ch, frames = stft[0], stft[1 if first else 3], stft[2 if first else 1]
-        time = None
-        if frames is not None and frames >= 1:
-            time = (frames - 1) * op.get_attr('hop_length') + op.get_attr('win_length')
-        if op.get_attr('output_format').decode() == 'channels_first':
+        if frames is not None and frames < 1:
+            frames = None  # the kernel's check reports it at run time
+        time = istft_length(frames, op.get_attr('hop_length'), op.get_attr('win_length'))
+        if _first(op, 'output_format'):
             return [batch, ch, time]
         return [batch, time, ch]
     return None  # KapreFastPcen: the C shape function passes the features' shape on

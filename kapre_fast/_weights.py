@@ -44,13 +44,14 @@ def kernel_attributes(spec: FrontEnd) -> dict:
 
 def centred(spec: FrontEnd, audio, pad):
     """A copy of `audio` (in spec.input_data_format) padded by n_fft // 2 samples on both sides of
-    its time axis in the preset's pad_mode, made by `pad` (np.pad, cupy.pad, tf.pad: np.pad's
-    signature; tf.pad takes the mode in any case): a preset's centring before the kernel, which
-    has no reflect mode (one pass over the audio). ValueError naming the lengths first when the
-    audio is too short; a length not known yet (a TF graph's dynamic axis) is checked later, by
-    the op or the graph."""
+    its time axis in the preset's pad_mode, made by `pad` (np.pad, cupy.pad, jnp.pad, tf.pad,
+    kapre_fast.torch's: np.pad's signature; tf.pad takes the mode in any case): a preset's
+    centring before the kernel, which has no reflect mode (one pass over the audio). ValueError
+    naming the lengths first when the audio is too short; a length not known yet (a TF graph's
+    dynamic axis, a symbolic size under torch.compile) is checked later, by the op or the
+    graph."""
     length = audio.shape[time_axis(spec)]
-    if length is not None:
+    if isinstance(length, int):
         spec.n_frames(length)
     widths = [(0, 0)] * 3
     widths[time_axis(spec)] = (spec.center_padding, spec.center_padding)

@@ -1,10 +1,14 @@
 """Every kapre_fast front end in plain TensorFlow ops that TFLite's BUILTIN op set has (imports
 TensorFlow, never the op library).
 
-The same contract as `kapre_fast.ops` (`front_end(audio, spec)`, `inverse_stft(stft, spec)`), for
-graphs that must run without kapre_fast's native code: SavedModels served by stock TensorFlow,
-TFLite with builtin ops only, ONNX, and XLA (which cannot compile custom ops). It is held to the
-same accuracy grid as the fused op (tests/test_builtin.py).
+The same Backend protocol as `kapre_fast.ops` (kapre_fast._backends, registry name 'builtin':
+`compute(spec, x)`, `inverse(spec, X)`, `compute_mfcc(spec, matrix, x)`, `apply_pcen(mel,
+constants, time_axis)`; `front_end(audio, spec)`, `inverse_stft(stft, spec)`, `mfcc(audio, spec,
+matrix)` and `pcen(features, constants, data_format)` are the same under their earlier names and
+argument orders, kept as aliases), for graphs that must run without kapre_fast's native code:
+SavedModels served by stock TensorFlow, TFLite with builtin ops only, ONNX, and XLA (which
+cannot compile custom ops). It is held to the same accuracy grid as the fused op
+(tests/test_builtin.py).
 
 How each step is written so that it converts:
 - framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
@@ -15,11 +19,13 @@ How each step is written so that it converts:
   twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
   matmul with its twiddles for three stages, and one matmul for the last (its real and
   imaginary parts side by side in one table). Tables are built in float64 with exact integer
-  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
-  bins come out in its own order (half of them as conjugates of the others): the filterbank's
-  rows are permuted to that order, other outputs gather the bins back into order. n_fft <= 64
-  and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) a
-  two-stage FFT's framing and first stage are one depthwise convolution instead (LiteRT runs it
+  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel (TFLite's
+  RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower on LiteRT:
+  docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order (half of
+  them as conjugates of the others): the filterbank's rows are permuted to that order, other
+  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul.
+  Inside `convolution_first_stage()` (export.to_tflite) the framing and first stage of a
+  strided plan (two or three stages) are one depthwise convolution instead (LiteRT runs it
   faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
@@ -28,7 +34,7 @@ How each step is written so that it converts:
 - inverse STFT: one matmul with an [irfft * synthesis window] table, then overlap-add.
 Complex tensors appear only where the layer's interface is complex (the STFT layer's output,
 the inverse STFT's input): `stft` builds its result with `tf.complex` as its last op, and
-`inverse_stft` reads the two real parts back from that op when it is there, so an STFT > iSTFT
+`inverse` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
 The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
@@ -49,10 +55,14 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from kapre_fast import _pcen, _weights
+from kapre_fast import _checks, _pcen, _weights
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
 __all__ = [
+    'compute',
+    'inverse',
+    'compute_mfcc',
+    'apply_pcen',
     'front_end',
     'mfcc',
     'pcen',
@@ -70,7 +80,7 @@ def check_spec(spec: FrontEnd, inverse: bool = False):
     """ValueError when the builtin path cannot compute `spec`: n_fft above MAX_N_FFT, or (for
     the inverse STFT, kapre's InverseSTFT) a preset."""
     if inverse:
-        require_kapre_numerics(spec, 'the builtin inverse STFT (kapre_fast.builtin.inverse_stft)')
+        require_kapre_numerics(spec, 'the builtin inverse STFT (kapre_fast.builtin.inverse)')
     if spec.n_fft > MAX_N_FFT:
         raise ValueError(
             f'n_fft={spec.n_fft} is above kapre_fast.builtin.MAX_N_FFT={MAX_N_FFT}: the builtin '
@@ -143,12 +153,13 @@ _CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=
 
 @contextlib.contextmanager
 def convolution_first_stage():
-    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
-    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride
-    hop / r2, the stage's 2 h outputs per channel) instead of slices, a concatenation and a
-    batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs
-    A, B and D, onnxruntime 25-50% slower (its grouped convolution copies the frames itself),
-    so export.to_tflite converts inside this and the other targets do not. Same numbers to
+    """Inside, graphs traced with an FFT whose r2 divides the hop (two or three stages) cut
+    their frames and compute the first stage as one depthwise convolution (channels n2, kernel
+    n1, stride hop / r2, the stage's 2 h outputs per channel) instead of slices, a
+    concatenation and a batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it
+    10-15% faster on configs A, B and D (two stages) and about 6% faster on C (three stages),
+    onnxruntime 25-50% slower (its grouped convolution copies the frames itself), so
+    export.to_tflite converts inside this and the other targets do not. Same numbers to
     float32 rounding."""
     token = _CONVOLUTION.set(True)
     try:
@@ -375,9 +386,28 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
     return tf.matmul(x, tf.constant(plan.table1))
 
 
+def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
+    """Framing, stage 1 and (three stages) stage 2 inside convolution_first_stage: stage 1 as
+    one depthwise convolution along u (channels n2, kernel n1, stride step), no frame
+    materialised; then (three stages) a transpose bringing a first and b last, stage 2 as a
+    batched matmul over a (table2), and a transpose bringing a last. Returns
+    (batch * channels * frames, k1[, c2], (re|im, a)), ready for the last stage."""
+    u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
+    kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
+    x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
+    if plan.q == 1:  # (.., frames, n2, (k1, re|im)) -> (.., frames, k1, re|im, a)
+        return tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
+    # n2 = a + p b: (frames, b, a, k1, re|im) -> (a, (frames, k1), (re|im, b))
+    x = tf.transpose(tf.reshape(x, [-1, plan.q, plan.p, plan.h, 2]), [2, 0, 3, 4, 1])
+    x = tf.matmul(tf.reshape(x, [plan.p, -1, 2 * plan.q]), tf.constant(plan.table2))
+    # (a, frames, k1, c2, re|im) -> (frames, k1, c2, re|im, a)
+    x = tf.reshape(x, [plan.p, -1, plan.h, plan.q, 2])
+    return tf.transpose(x, [1, 2, 3, 4, 0])
+
+
 def _grid(audio, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or inside convolution_first_stage one depthwise convolution), 4-axis
+    stage 1 (_first_stage, or inside convolution_first_stage _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
     one matmul."""
     check_spec(spec)
@@ -392,12 +422,8 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
-            # stage 1 as a depthwise convolution along u: channels n2, kernel n1, stride step
-            u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
-            kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
-            x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
-            x = tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
+        if plan.strided and _CONVOLUTION.get():
+            x = _convolution_stages(flat, n_frames, plan, spec)
         else:
             x = _first_stage(flat, starts, plan, spec)
             if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
@@ -461,18 +487,23 @@ def _to_output_layout(features, spec: FrontEnd):
     return features
 
 
-def front_end(audio, spec: FrontEnd) -> tf.Tensor:
-    """Features of a waveform batch as `kapre_fast.ops.front_end` computes them (float32;
+def compute(spec: FrontEnd, x) -> tf.Tensor:
+    """Features of the waveform batch `x` as `kapre_fast.ops.compute` computes them (float32;
     complex64 for spec.output == 'complex'), in builtin TensorFlow ops."""
-    features = _features(audio, spec)
+    features = _features(x, spec)
     if spec.output == 'complex':
         return features  # already laid out: tf.complex must stay the last op
     return _to_output_layout(features, spec)
 
 
-def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
-    """`kapre_fast.ops.mfcc` in builtin ops: the dB mel spectrogram `spec` as front_end
-    computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
+def front_end(audio, spec: FrontEnd) -> tf.Tensor:
+    """compute(spec, audio) under its earlier name and argument order (an alias)."""
+    return compute(spec, audio)
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x) -> tf.Tensor:
+    """`kapre_fast.ops.compute_mfcc` in builtin ops: the dB mel spectrogram `spec` of `x` as
+    compute computes it, then one MatMul with the (n_mels, n_mfcc) matrix (spec.mfcc_matrix)."""
     if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
         raise ValueError(
             'mfcc needs a dB filterbank spectrogram, got '
@@ -480,7 +511,12 @@ def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
             f'filterbank={spec.filterbank!r}'
         )
     matrix = np.asarray(matrix, np.float32)
-    return _to_output_layout(_last_axis_matmul(_features(audio, spec), matrix), spec)
+    return _to_output_layout(_last_axis_matmul(_features(x, spec), matrix), spec)
+
+
+def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
+    """compute_mfcc(spec, matrix, audio) under its earlier name and argument order (an alias)."""
+    return compute_mfcc(spec, matrix, audio)
 
 
 def pcen(features, constants, data_format: str) -> tf.Tensor:
@@ -493,6 +529,12 @@ def pcen(features, constants, data_format: str) -> tf.Tensor:
     features = tf.convert_to_tensor(features, tf.float32)
     axis = 1 if data_format == 'channels_last' else 2
     return _pcen.apply(_CONVERTIBLE_MATH, features, constants, axis)
+
+
+def apply_pcen(mel, constants, time_axis: int) -> tf.Tensor:
+    """pcen of the 4-D filterbank output `mel` along its frames axis `time_axis` (1:
+    channels_last, 2: channels_first; ValueError otherwise), the protocol's form of pcen."""
+    return pcen(mel, constants, _checks.time_axis_layout(time_axis))
 
 
 def _log1p(v):
@@ -531,7 +573,7 @@ def _features(audio, spec: FrontEnd):
         real, imag = grid.parts()
         real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
-        return tf.complex(real, imag)  # last, so inverse_stft can read the parts back
+        return tf.complex(real, imag)  # last, so inverse can read the parts back
     power = grid.power()
     if spec.power_exponent == 2:
         features = power
@@ -568,13 +610,13 @@ def _complex_parts(stft):
     return tf.math.real(stft), tf.math.imag(stft)
 
 
-def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
-    """Waveforms from a complex STFT batch as `kapre_fast.ops.inverse_stft` computes them
+def inverse(spec: FrontEnd, X) -> tf.Tensor:
+    """Waveforms from the complex STFT batch `X` as `kapre_fast.ops.inverse` computes them
     (tf.signal.inverse_stft with inverse_stft_window_fn(hop_length, forward window)), in builtin
-    TensorFlow ops. `spec` describes the forward STFT: its output_data_format is the STFT's
-    layout, its input_data_format the waveform's."""
+    TensorFlow ops. `spec` describes the forward STFT: its output_data_format is X's layout,
+    its input_data_format the waveform's."""
     check_spec(spec, inverse=True)
-    real, imag = _complex_parts(stft)
+    real, imag = _complex_parts(X)
     if spec.output_data_format == 'channels_last':  # to (batch, channels, frames, freq)
         real, imag = tf.transpose(real, [0, 3, 1, 2]), tf.transpose(imag, [0, 3, 1, 2])
     frames = _last_axis_matmul(tf.concat([real, imag], axis=-1), _synthesis_table(spec))
@@ -584,3 +626,8 @@ def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
     if spec.input_data_format == 'channels_last':
         waveforms = tf.transpose(waveforms, [0, 2, 1])
     return waveforms
+
+
+def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
+    """inverse(spec, stft) under its earlier name and argument order (an alias)."""
+    return inverse(spec, stft)

@@ -14,7 +14,7 @@ import numpy as np
 from kapre_fast import _api, _kernel_args, _loader, _weights
 from kapre_fast.spec import FrontEnd, check_audio_dtype
 
-__all__ = [*_api.PUBLIC, 'compute_mfcc']
+__all__ = list(_api.PUBLIC)
 
 # kapre's keyword arguments plus threads and out, signatures and docstrings: kapre_fast._api;
 # each calls `compute` (istft: `inverse`).

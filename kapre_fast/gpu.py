@@ -75,9 +75,11 @@ _cuda.device_count()  # RuntimeError naming what is missing: the driver (R580+) 
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
     _api.front_end_functions(__name__)
 )
-# mfcc: the fused mel dB kernel, then apply_dct on the device; pcen: the fused mel kernel, then
-# apply_pcen's kernel; istft: inverse.
+# mfcc: the fused mel dB kernel, then apply_dct on the device (compute_mfcc); pcen: the fused
+# mel kernel, then apply_pcen's kernel; istft: inverse.
 mfcc, pcen, istft = _api.backend_functions(__name__)
+# The Backend protocol's MFCC: compute's dB mel spectrogram, then apply_dct on the device.
+compute_mfcc = _api.dct_mfcc_function(__name__)
 
 
 def compute(spec: FrontEnd, x):

@@ -1,6 +1,8 @@
 """Keras 3 layers on kapre_fast's fused kernels, on Keras' TensorFlow, PyTorch and JAX
 backends: under TensorFlow the fused TF ops (kapre_fast.ops), under PyTorch and JAX the
-kapre_fast.torch operators and kapre_fast.jax custom calls (_computation picks).
+kapre_fast.torch operators and kapre_fast.jax custom calls. Each layer calls the Backend protocol
+(compute, inverse, compute_mfcc, apply_pcen) of the backend that kapre_fast._backends.for_keras
+picks from Keras' backend, the XLA context and `implementation`.
 
 - `FrontEnd`: waveform -> |STFT| / mel / log-frequency spectrogram (optionally in dB), or
   [magnitude, phase] channels, in one fused op. Its arguments are those of
@@ -22,10 +24,10 @@ Common behaviour of the five op-backed layers (FrontEnd, STFT, InverseSTFT, MFCC
   library; n_fft up to builtin.MAX_N_FFT). Stored in the config.
 - XLA: `supports_jit = True`. XLA cannot compile the custom ops, so inside an XLA compilation
   (`jit_compile=True`, or Keras' 'auto' on a GPU) the fused layers trace the same pipeline in
-  TensorFlow's own ops (ops.front_end_in_tf_ops: tf.signal framing and FFT, which XLA compiles,
-  as it compiles kapre's layers); builtin layers keep the builtin ops. Outside XLA the chosen
-  implementation runs. (Those paths return no frames for too-short audio at run time, where the
-  fused kernels raise.)
+  TensorFlow's own ops (ops.IN_TF_OPS, the ops' recomputation: tf.signal framing and FFT, which
+  XLA compiles, as it compiles kapre's layers); builtin layers keep the builtin ops. Outside XLA
+  the chosen implementation runs. (Those paths return no frames for too-short audio at run
+  time, where the fused kernels raise.)
 - Mixed precision: waveforms are taken as float32 (float16/bfloat16 inputs are upcast, float32
   inputs are not rounded down to the compute dtype); the op computes in float32 and the layer
   casts its real output to the layer's compute dtype. The STFT stays complex64.
@@ -38,12 +40,11 @@ Common behaviour of the five op-backed layers (FrontEnd, STFT, InverseSTFT, MFCC
 
 from __future__ import annotations
 
-import types
 import warnings
 
 import keras
 
-from kapre_fast import _pcen
+from kapre_fast import _backends
 from kapre_fast import spec as _spec
 
 __all__ = [
@@ -75,43 +76,6 @@ def _require_supported_backend(layer_name):
         )
 
 
-def _in_xla_compilation():
-    """True while a function is traced for XLA (tf.function(jit_compile=True), e.g. Keras'
-    train/predict functions under jit_compile=True): TF marks that graph, or one enclosing it,
-    with an XLA control-flow context."""
-    import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
-
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-
-
-def _computation(implementation):
-    """What computes a layer now, as front_end(audio, spec) and inverse_stft(stft, spec), for
-    Keras' backend. TensorFlow: kapre_fast.builtin, kapre_fast.ops, or (fused layers inside
-    XLA, which cannot compile custom ops) the same pipeline in TensorFlow's own ops. PyTorch and
-    JAX: their bindings of the same fused kernels (kapre_fast.torch, kapre_fast.jax). Imported on
-    first use, so no backend pulls in another's framework."""
-    backend = keras.backend.backend()
-    if backend == 'torch':
-        import kapre_fast.torch as binding
-    elif backend == 'jax':
-        import kapre_fast.jax as binding
-    else:
-        from kapre_fast import builtin, ops
-
-        if implementation == 'builtin':
-            return builtin
-        if not _in_xla_compilation():
-            return ops
-        return types.SimpleNamespace(
-            front_end=ops.front_end_in_tf_ops, inverse_stft=ops.inverse_stft_in_tf_ops
-        )
-    return types.SimpleNamespace(
-        front_end=lambda audio, spec: binding.compute(spec, audio),
-        inverse_stft=lambda stft, spec: binding.inverse(spec, stft),
-    )
-
-
 class _Implementation:
     """The `implementation` argument of the op-backed layers and what it picks."""
 
@@ -130,8 +94,9 @@ class _Implementation:
         # jax.jit take the PyTorch and JAX bindings whole.
         self.supports_jit = True
 
-    def _compute(self):
-        return _computation(self.implementation)
+    def _backend(self):
+        """The backend that computes the layer now (kapre_fast._backends.for_keras)."""
+        return _backends.for_keras(self.implementation)
 
 
 def _waveform_layout(data_format):
@@ -203,30 +168,23 @@ class _WaveformLayer(_Implementation, keras.layers.Layer):
             )
         self.built = True
 
-    def _empty_output(self, inputs, n_features, channel_factor=1, dtype=None):
+    def _empty_output(self, inputs, n_features=None, dtype=None):
         """kapre's result for audio whose known length is too short for one frame: zeros of
-        shape (batch, 0, n_features, ch) or (batch, ch, 0, n_features); None otherwise (the
-        kernels run)."""
+        spec.output_shape (0 frames); None otherwise (the kernels run)."""
         _, _, time = self._audio_dims(inputs.shape)
         if self._n_frames(time) != 0:
             return None
-        channel_axis = 2 if self.spec.input_data_format == 'channels_last' else 1
-        shape = keras.ops.shape(inputs)
-        batch, channels = shape[0], shape[channel_axis] * channel_factor
-        if self.spec.output_data_format == 'channels_last':
-            empty = (batch, 0, n_features, channels)
-        else:
-            empty = (batch, channels, 0, n_features)
-        return keras.ops.zeros(empty, dtype=dtype or self.compute_dtype)
+        shape = self.spec.output_shape(tuple(keras.ops.shape(inputs)), n_features, True)
+        return keras.ops.zeros(shape, dtype=dtype or self.compute_dtype)
 
-    def _feature_shape(self, input_shape, n_features, channel_factor=1):
-        batch, channels, time = self._audio_dims(input_shape)
-        frames = self._n_frames(time)
-        if channels is not None:
-            channels *= channel_factor
-        if self.spec.output_data_format == 'channels_last':
-            return (batch, frames, n_features, channels)
-        return (batch, channels, frames, n_features)
+    def _feature_shape(self, input_shape, n_features=None):
+        """spec.output_shape of a waveform shape (kapre's empty spectrogram for short audio);
+        ValueErrors name the layer."""
+        self._audio_dims(input_shape)
+        try:
+            return self.spec.output_shape(_shape_tuple(input_shape), n_features, allow_empty=True)
+        except ValueError as error:
+            raise ValueError(f'Layer {self.name!r}: {error}') from None
 
     def _check_call_input(self, inputs):
         # Keras calls build() only once; a later call may bring another rank.
@@ -389,17 +347,15 @@ class FrontEnd(_WaveformLayer):
         return weights
 
     def compute_output_shape(self, input_shape):
-        factor = 2 if self.spec.output == 'mag_phase' else 1
-        return self._feature_shape(input_shape, self.spec.n_features, factor)
+        return self._feature_shape(input_shape)
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        factor = 2 if self.spec.output == 'mag_phase' else 1
-        empty = self._empty_output(inputs, self.spec.n_features, factor)
+        empty = self._empty_output(inputs)
         if empty is not None:
             return empty
         weights = self._op_weights()
-        features = self._compute().front_end(inputs, self.spec, **weights)
+        features = self._backend().compute(self.spec, inputs, **weights)
         return keras.ops.cast(features, self.compute_dtype)
 
 
@@ -434,17 +390,17 @@ class STFT(_WaveformLayer):
         super().__init__(arguments, _spec.FrontEnd.stft, **kwargs)
 
     def compute_output_shape(self, input_shape):
-        return self._feature_shape(input_shape, self.spec.n_freq)
+        return self._feature_shape(input_shape)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype='complex64')
 
     def call(self, inputs):
         self._check_call_input(inputs)
-        empty = self._empty_output(inputs, self.spec.n_freq, dtype='complex64')
+        empty = self._empty_output(inputs, dtype='complex64')
         if empty is not None:
             return empty
-        return self._compute().front_end(inputs, self.spec)
+        return self._backend().compute(self.spec, inputs)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -521,16 +477,14 @@ class InverseSTFT(_Implementation, keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, channels, frames, _ = self._spectrum_dims(input_shape)
-        time = None
-        if frames is not None:
-            time = (frames - 1) * self.spec.hop_length + self.spec.win_length
+        time = _spec.istft_length(frames, self.spec.hop_length, self.spec.win_length)
         if self.spec.input_data_format == 'channels_last':
             return (batch, time, channels)
         return (batch, channels, time)
 
     def call(self, inputs):
         self._spectrum_dims(inputs.shape)
-        return keras.ops.cast(self._compute().inverse_stft(inputs, self.spec), self.compute_dtype)
+        return keras.ops.cast(self._backend().inverse(self.spec, inputs), self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -551,9 +505,10 @@ class MFCC(FrontEnd):
     """MFCCs of a waveform batch in one layer: FrontEnd's dB mel spectrogram (its arguments;
     filterbank='mel' and return_decibel=True are implied) and its first n_mfcc orthonormal
     DCT-II coefficients, liftered as librosa when lifter > 0 (kapre_fast.spec.mfcc_matrix).
-    TensorFlow backend, fused implementation, outside XLA: one fused op (kapre_fast.ops.mfcc,
-    the DCT inside the native pass); otherwise (builtin ops, XLA, PyTorch, JAX) the layer's
-    front end then the DCT as a keras.ops product, as CepstralCoefficients.
+    The backend's compute_mfcc (kapre_fast._backends.for_keras): under TensorFlow, fused
+    implementation, outside XLA, one fused op (kapre_fast.ops.compute_mfcc, the DCT inside the
+    native pass); otherwise (builtin ops, XLA's TF-ops recomputation, PyTorch, JAX) the layer's
+    front end then the DCT as a matrix product in that framework.
     Output: (batch, frames, n_mfcc, ch) or (batch, ch, frames, n_mfcc).
     """
 
@@ -582,12 +537,7 @@ class MFCC(FrontEnd):
         if empty is not None:
             return empty
         weights = self._op_weights()
-        computation = self._compute()
-        if hasattr(computation, 'mfcc'):  # kapre_fast.ops: the fused op
-            features = computation.mfcc(inputs, self.spec, self._matrix, **weights)
-        else:
-            mel = computation.front_end(inputs, self.spec, **weights)
-            features = _apply_dct(mel, self._matrix, self.spec.output_data_format)
+        features = self._backend().compute_mfcc(self.spec, self._matrix, inputs, **weights)
         return keras.ops.cast(features, self.compute_dtype)
 
 
@@ -631,16 +581,17 @@ class CepstralCoefficients(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class PCEN(keras.layers.Layer):
     """Per-channel energy normalisation of a mel (or any filterbank) spectrogram along its
-    frames, as librosa.pcen (max_size=1; kapre_fast.reference.apply_pcen). Under TensorFlow
-    with implementation='fused' (default), outside XLA: the native pass as one op
+    frames, as librosa.pcen (max_size=1; kapre_fast.reference.apply_pcen): the apply_pcen of
+    the backend kapre_fast._backends.for_keras picks. Under TensorFlow with
+    implementation='fused' (default), outside XLA: the native pass as one op
     (kapre_fast.ops.pcen, with a registered gradient); implementation='builtin' (which
     kapre_fast.export.portable sets): kapre_fast.builtin.pcen, TFLite/ONNX-convertible ops;
     fused inside an XLA compilation (jit_compile=True): the op's recomputation in TensorFlow
-    ops (kapre_fast.ops.pcen_in_tf_ops), which XLA compiles; under PyTorch and JAX in
-    keras.ops, which runs and differentiates there. Every one but the native pass runs the
-    smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1, librosa's zi) as kapre_fast._pcen's
-    doubling scan over frames (ceil(log2(frames + 1)) vectorised passes), exact, with gradients
-    to S through M too.
+    ops (kapre_fast.ops.pcen_in_tf_ops), which XLA compiles; under PyTorch and JAX
+    kapre_fast.torch.apply_pcen / kapre_fast.jax.apply_pcen, in torch and jnp ops, which run and
+    differentiate there. Every one but the native pass runs the smoother M[t] = (1 - b) M[t - 1]
+    + b S[t] (M[-1] = 1, librosa's zi) as kapre_fast._pcen's doubling scan over frames
+    (ceil(log2(frames + 1)) vectorised passes), exact, with gradients to S through M too.
 
     Arguments: sample_rate and hop_length (of the spectrogram: they turn time_constant into
     b), gain=0.98, bias=2.0, pcen_power=0.5 (librosa's `power`), time_constant=0.4, eps=1e-6,
@@ -685,17 +636,8 @@ class PCEN(keras.layers.Layer):
                 f'{_shape_tuple(inputs.shape)}'
             )
         axis = 1 if self.data_format == 'channels_last' else 2
-        if keras.backend.backend() == 'tensorflow':
-            # The native pass as one op with a gradient, builtin ops (kapre_fast.builtin), or,
-            # inside an XLA compilation, the op's recomputation in TensorFlow ops.
-            from kapre_fast import builtin, ops as fused
-
-            if self.implementation == 'builtin':
-                compute = builtin.pcen
-            else:
-                compute = fused.pcen_in_tf_ops if _in_xla_compilation() else fused.pcen
-            return keras.ops.cast(compute(inputs, self.constants, self.data_format), inputs.dtype)
-        return _pcen.apply(keras.ops, inputs, self.constants, axis)
+        backend = _backends.for_keras(self.implementation)
+        return keras.ops.cast(backend.apply_pcen(inputs, self.constants, axis), inputs.dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,13 @@
 """TensorFlow ops on the fused C++ core (imports TensorFlow).
 
-`front_end(audio, spec)` runs any FrontEnd in a graph or eagerly; `inverse_stft(stft, spec)` is
-kapre's InverseSTFT. Windows and filterbanks enter the graph as constants computed by
+The Backend protocol of kapre_fast._backends (registry name 'tensorflow'): `compute(spec, x)`
+runs any FrontEnd in a graph or eagerly; `inverse(spec, X)` is kapre's InverseSTFT,
+`compute_mfcc(spec, matrix, x)` the MFCC op, `apply_pcen(mel, constants, time_axis)` the PCEN
+op, and `recompute(spec, x)` / `recompute_inverse(spec, X)` the same pipelines in TensorFlow's
+own ops, which `IN_TF_OPS` (registry name 'tensorflow-xla') serves as a backend for XLA.
+`front_end(audio, spec)`, `inverse_stft(stft, spec)`, `mfcc(audio, spec, matrix)` and
+`pcen(features, constants, data_format)` are the same ops under their earlier names and argument
+orders, kept as aliases. Windows and filterbanks enter the graph as constants computed by
 `kapre_fast.spec`, so one op serves every pipeline. Attributes are validated by `FrontEnd`
 before the op is built; the kernels check shapes again (raw calls bypass this module) and raise
 tf.errors.InvalidArgumentError.
@@ -45,17 +51,22 @@ import types
 
 import tensorflow as tf
 
-from kapre_fast import _composition, _loader, _pcen, _weights
+from kapre_fast import _checks, _composition, _loader, _pcen, _weights
 from kapre_fast.spec import FrontEnd, PCENConstants
 
 __all__ = [
+    'compute',
+    'inverse',
+    'compute_mfcc',
+    'apply_pcen',
+    'recompute',
+    'recompute_inverse',
+    'IN_TF_OPS',
     'front_end',
     'inverse_stft',
     'mfcc',
     'pcen',
-    'front_end_in_tf_ops',
     'pcen_in_tf_ops',
-    'inverse_stft_in_tf_ops',
     'library',
 ]
 
@@ -109,23 +120,26 @@ def _inverse_stft_call(stft, spec: FrontEnd):
     return inputs, attrs
 
 
-def front_end(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
-    """Features of a waveform batch (float32; complex64 when spec.output == 'complex'),
+def compute(spec: FrontEnd, x, *, window=None, band_weights=None) -> tf.Tensor:
+    """Features of the waveform batch `x` (float32; complex64 when spec.output == 'complex'),
     laid out as kapre lays them out. Other float dtypes are computed in float32.
     window, band_weights: None (the spec's), or tensors/variables replacing the window
     (spec.frame_length values) and the nonzero filterbank weights (the spec's sparse layout,
     spec.sparse_filterbank()); the op's gradient reaches them."""
-    inputs, attrs = _front_end_call(audio, spec, window, band_weights)
+    inputs, attrs = _front_end_call(x, spec, window, band_weights)
     if spec.output == 'complex':
         return library().kapre_fast_stft(*inputs, **attrs)
     return library().kapre_fast_front_end(*inputs, **attrs)
 
 
-def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf.Tensor:
-    """MFCCs from one fused op (KapreFastMfcc): the dB mel spectrogram `spec`
-    (return_decibel=True, a filterbank, magnitude output) times `matrix`, the (n_mels, n_mfcc)
-    spec.mfcc_matrix, applied to each example's clamped dB rows in the native pass.
-    window, band_weights: as front_end's."""
+def front_end(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
+    """compute(spec, audio, ...) under its earlier name and argument order (an alias)."""
+    return compute(spec, audio, window=window, band_weights=band_weights)
+
+
+def _mfcc_call(spec: FrontEnd, matrix, x, window, band_weights):
+    """(inputs, attributes) of the MFCC op (KapreFastMfcc); ValueError unless `spec` is a dB
+    filterbank spectrogram."""
     if spec.output != 'magnitude' or not spec.return_decibel or spec.filterbank == 'none':
         raise ValueError(
             "mfcc needs a dB filterbank spectrogram (output='magnitude', "
@@ -133,10 +147,25 @@ def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf
             f'return_decibel={spec.return_decibel!r}, '
             f'filterbank={spec.filterbank!r}'
         )
-    inputs, attrs = _front_end_call(audio, spec, window, band_weights)
+    inputs, attrs = _front_end_call(x, spec, window, band_weights)
     del attrs['output'], attrs['decibel']
     inputs.append(tf.convert_to_tensor(matrix, tf.float32))
+    return inputs, attrs
+
+
+def compute_mfcc(spec: FrontEnd, matrix, x, *, window=None, band_weights=None) -> tf.Tensor:
+    """MFCCs from one fused op (KapreFastMfcc): the dB mel spectrogram `spec`
+    (return_decibel=True, a filterbank, magnitude output) of `x` times `matrix`, the
+    (n_mels, n_mfcc) spec.mfcc_matrix, applied to each example's clamped dB rows in the native
+    pass. window, band_weights: as compute's."""
+    inputs, attrs = _mfcc_call(spec, matrix, x, window, band_weights)
     return library().kapre_fast_mfcc(*inputs, **attrs)
+
+
+def mfcc(audio, spec: FrontEnd, matrix, *, window=None, band_weights=None) -> tf.Tensor:
+    """compute_mfcc(spec, matrix, audio, ...) under its earlier name and argument order (an
+    alias)."""
+    return compute_mfcc(spec, matrix, audio, window=window, band_weights=band_weights)
 
 
 def _pcen_call(features, constants: PCENConstants, data_format: str):
@@ -155,12 +184,23 @@ def pcen(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
     return library().kapre_fast_pcen(*inputs, **attrs)
 
 
-def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
-    """Waveforms from a complex STFT batch, as tf.signal.inverse_stft with
+def apply_pcen(mel, constants: PCENConstants, time_axis: int) -> tf.Tensor:
+    """pcen of the 4-D filterbank output `mel` along its frames axis `time_axis` (1:
+    channels_last, 2: channels_first; ValueError otherwise), the protocol's form of pcen."""
+    return pcen(mel, constants, _checks.time_axis_layout(time_axis))
+
+
+def inverse(spec: FrontEnd, X) -> tf.Tensor:
+    """Waveforms from the complex STFT batch `X`, as tf.signal.inverse_stft with
     inverse_stft_window_fn(hop_length, forward window). `spec` describes the forward STFT:
-    its output_data_format is the STFT's layout, its input_data_format the waveform's."""
-    inputs, attrs = _inverse_stft_call(stft, spec)
+    its output_data_format is X's layout, its input_data_format the waveform's."""
+    inputs, attrs = _inverse_stft_call(X, spec)
     return library().kapre_fast_inverse_stft(*inputs, **attrs)
+
+
+def inverse_stft(stft, spec: FrontEnd) -> tf.Tensor:
+    """inverse(spec, stft) under its earlier name and argument order (an alias)."""
+    return inverse(spec, stft)
 
 
 # ----- the same pipelines in stock TensorFlow ops, for XLA ------------------------------------
@@ -177,12 +217,12 @@ class _Recipe:
         return self._attrs[name]
 
 
-def front_end_in_tf_ops(audio, spec: FrontEnd, *, window=None, band_weights=None) -> tf.Tensor:
-    """front_end's values from TensorFlow's own ops (tf.signal.frame, rfft, abs, a dense
+def recompute(spec: FrontEnd, x, *, window=None, band_weights=None) -> tf.Tensor:
+    """compute's values from TensorFlow's own ops (tf.signal.frame, rfft, abs, a dense
     filterbank, dB): the recomputation the gradients run, run forward. XLA compiles it, with its
-    own FFT, where it cannot compile the custom ops: the layers run it inside jit_compile, as
-    kapre's layers (built from the same ops) run there."""
-    recipe = _Recipe(*_front_end_call(audio, spec, window, band_weights))
+    own FFT, where it cannot compile the custom ops: the layers run it inside jit_compile
+    (IN_TF_OPS), as kapre's layers (built from the same ops) run there."""
+    recipe = _Recipe(*_front_end_call(x, spec, window, band_weights))
     if spec.output == 'complex':
         return _stft(recipe, recipe.inputs[0])
     return _front_end_features(recipe, recipe.inputs[0])
@@ -196,10 +236,33 @@ def pcen_in_tf_ops(features, constants: PCENConstants, data_format: str) -> tf.T
     return _pcen_features(recipe, recipe.inputs[0])
 
 
-def inverse_stft_in_tf_ops(stft, spec: FrontEnd) -> tf.Tensor:
-    """inverse_stft's values from TensorFlow's own ops (irfft, window, overlap-add), for XLA."""
-    recipe = _Recipe(*_inverse_stft_call(stft, spec))
+def recompute_inverse(spec: FrontEnd, X) -> tf.Tensor:
+    """inverse's values from TensorFlow's own ops (irfft, window, overlap-add), for XLA."""
+    recipe = _Recipe(*_inverse_stft_call(X, spec))
     return _inverse_stft(recipe, recipe.inputs[0])
+
+
+class _InTFOps:
+    """The Backend protocol (kapre_fast._backends) in TensorFlow's own ops: each op's
+    recomputation (the one its gradient runs) run forward, which XLA compiles where it cannot
+    compile the custom ops. Registry name 'tensorflow-xla': the Keras layers' fused
+    implementation inside an XLA compilation."""
+
+    def compute(self, spec: FrontEnd, x, *, window=None, band_weights=None) -> tf.Tensor:
+        return recompute(spec, x, window=window, band_weights=band_weights)
+
+    def inverse(self, spec: FrontEnd, X) -> tf.Tensor:
+        return recompute_inverse(spec, X)
+
+    def compute_mfcc(self, spec: FrontEnd, matrix, x, *, window=None, band_weights=None):
+        recipe = _Recipe(*_mfcc_call(spec, matrix, x, window, band_weights))
+        return _mfcc(recipe, recipe.inputs[0])
+
+    def apply_pcen(self, mel, constants: PCENConstants, time_axis: int) -> tf.Tensor:
+        return pcen_in_tf_ops(mel, constants, _checks.time_axis_layout(time_axis))
+
+
+IN_TF_OPS = _InTFOps()
 
 
 # ----- gradients: the same pipelines in differentiable TensorFlow ops --------------------------

@@ -26,6 +26,8 @@ stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft 
     _api.front_end_functions(__name__)
 )
 mfcc, pcen, istft = _api.backend_functions(__name__)
+# The Backend protocol's MFCC: compute's dB mel spectrogram times the DCT matrix, in NumPy.
+compute_mfcc = _api.dct_mfcc_function(__name__)
 
 
 def compute(spec: FrontEnd, x) -> np.ndarray:

@@ -320,21 +320,16 @@ class FrontEnd:
         if self.compat != 'kapre':
             return self._preset_n_frames(n_samples)
         total = n_samples + self.pad_begin_length
-        after = ' (after pad_begin)' if self.pad_begin else ''
-        if allow_empty and total < (1 if self.pad_end else self.win_length):
-            return 0
+        frames = frame_count(total, self.win_length, self.hop_length, self.pad_end)
+        if frames or allow_empty:
+            return frames
         if self.pad_end:
-            if total == 0:
-                raise ValueError(
-                    'audio has 0 samples; pad_end=True still needs at least one sample'
-                )
-            return -(-total // self.hop_length)
-        if total < self.win_length:
-            raise ValueError(
-                f'audio has {total} samples{after}; one frame needs win_length={self.win_length}'
-                ' samples; pass longer audio or pad_end=True'
-            )
-        return 1 + (total - self.win_length) // self.hop_length
+            raise ValueError('audio has 0 samples; pad_end=True still needs at least one sample')
+        after = ' (after pad_begin)' if self.pad_begin else ''
+        raise ValueError(
+            f'audio has {total} samples{after}; one frame needs win_length={self.win_length}'
+            ' samples; pass longer audio or pad_end=True'
+        )
 
     def _preset_n_frames(self, n_samples):
         pad = self.center_padding
@@ -345,13 +340,37 @@ class FrontEnd:
                 "pass longer audio or pad_mode='constant'"
             )
         total = n_samples + 2 * pad
-        if total < self.n_fft:
+        frames = frame_count(total, self.n_fft, self.hop_length, pad_end=False)
+        if not frames:
             centred = f' ({total} with center)' if pad else ''
             raise ValueError(
                 f'audio has {n_samples} samples{centred}; one frame needs n_fft={self.n_fft} '
                 'samples; pass longer audio' + ('' if pad else ' or center=True')
             )
-        return 1 + (total - self.n_fft) // self.hop_length
+        return frames
+
+    def output_shape(self, audio_shape, n_features=None, allow_empty=False) -> tuple:
+        """The result's shape for audio of `audio_shape` (3 axes in input_data_format; None for
+        an axis not known yet, which stays None): (batch, frames, features, channels) or, for
+        output_data_format 'channels_first', (batch, channels, frames, features); mag_phase
+        doubles the channels. `n_features`: the features axis (default n_features; an MFCC's
+        n_mfcc). ValueError (n_frames') for audio too short for one frame; allow_empty: 0
+        frames (kapre's layers). Every Python caller's output shape (the Keras layers'
+        compute_output_shape, the JAX calls' result shapes); csrc/core/call_checks has the
+        kernels'."""
+        if len(audio_shape) != 3:
+            raise ValueError(f'audio must have 3 axes, got shape {tuple(audio_shape)}')
+        if self.input_data_format == 'channels_last':
+            batch, time, channels = audio_shape
+        else:
+            batch, channels, time = audio_shape
+        frames = None if time is None else self.n_frames(time, allow_empty)
+        if channels is not None and self.output == 'mag_phase':
+            channels = 2 * channels
+        features = self.n_features if n_features is None else n_features
+        return feature_layout(
+            batch, channels, frames, features, self.output_data_format == 'channels_first'
+        )
 
     # ----- weights -------------------------------------------------------------------------------
 
@@ -457,6 +476,31 @@ class FrontEnd:
         if self.output_data_format == 'channels_last':
             return y.transpose(0, 2, 3, 1)
         return y
+
+
+def frame_count(total: int, frame_length: int, hop_length: int, pad_end: bool) -> int:
+    """Frames tf.signal.frame cuts from `total` samples (after any padding in front): with
+    pad_end ceil(total / hop_length) (zeros appended up to the last frame's end), else 1 +
+    (total - frame_length) // hop_length; 0 where not one frame fits. FrontEnd.n_frames and the
+    TF graphs' static shapes (kapre_fast._tf_shapes) count with it; csrc/core's frame_count is
+    the kernels'."""
+    if pad_end:
+        return -(-total // hop_length)
+    return 1 + (total - frame_length) // hop_length if total >= frame_length else 0
+
+
+def istft_length(frames: int, hop_length: int, win_length: int) -> int:
+    """Samples of the inverse STFT of `frames` frames: (frames - 1) * hop_length + win_length
+    (None for frames not known yet)."""
+    return None if frames is None else (frames - 1) * hop_length + win_length
+
+
+def feature_layout(batch, channels, frames, features, channels_first: bool) -> tuple:
+    """(batch, channels, frames, features) laid out as channels_first, or as channels_last
+    (batch, frames, features, channels)."""
+    if channels_first:
+        return (batch, channels, frames, features)
+    return (batch, frames, features, channels)
 
 
 def require_kapre_numerics(spec: FrontEnd, where: str):

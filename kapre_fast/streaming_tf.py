@@ -88,13 +88,8 @@ class _TFOps:
     def amax(x, axes):
         return tf.reduce_max(x, axis=axes)
 
-    @staticmethod
-    def compute(spec, audio):
-        return builtin.front_end(audio, spec)
-
-    @staticmethod
-    def inverse(spec, frames):
-        return builtin.inverse_stft(frames, spec)
+    # builtin's Backend protocol methods (kapre_fast._backends), as they are.
+    compute, inverse = staticmethod(builtin.compute), staticmethod(builtin.inverse)
 
     @staticmethod
     def dct(mel, matrix, channels_last):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -434,3 +435,18 @@ def test_rerender_keeps_latest_on_the_newest_run_among_other_benchmarks_files(tm
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / 'latest.md').read_text() == run.with_suffix('.md').read_text()
+
+
+def test_tflite_rfft2d_probe_converts_rfft_to_the_builtin_and_matches_the_fused_op():
+    """bench/tflite_rfft2d.py on config B's smoke size: TFLite's converter, builtins only, makes
+    RFFT2D and COMPLEX_ABS of tf.signal.rfft and tf.abs (the fact docs/deploy.md's table rests
+    on), and both that front end and export.to_tflite's agree with the fused op in dB."""
+    pytest.importorskip('ai_edge_litert')
+    from bench import tflite_rfft2d
+
+    record = tflite_rfft2d.measure('B', quick=True, repeats=1, calls=1)
+    assert {'RFFT2D', 'COMPLEX_ABS'} <= set(record['operators']), record['operators']
+    assert 'GATHER' not in record['operators']  # frames by slices
+    assert record['unit'] == 'dB' and record['n_fft'] == 512
+    assert 0 < record['rfft2d_difference'] <= 0.01 and 0 < record['matmul_difference'] <= 0.01
+    assert 0 < record['rfft2d_s'] < math.inf and 0 < record['matmul_s'] < math.inf

@@ -141,6 +141,63 @@ def test_tflite_builtins_run_any_batch_and_length(model, audio, tflite_model, sh
     _assert_same_numbers(f'TFLite {shape}', export.run_tflite(tflite_model, x), model(x).numpy())
 
 
+def tflite_operators(flatbuffer: bytes) -> list:
+    """The builtin operator names of a TFLite model's main subgraph, in execution order, read
+    from the flatbuffer (LiteRT's schema)."""
+    schema = pytest.importorskip('ai_edge_litert.schema_py_generated')
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if name.isupper()}
+    codes = [
+        max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+        for i in range(model.OperatorCodesLength())
+    ]
+    graph = model.Subgraphs(0)
+    return [names[codes[graph.Operators(i).OpcodeIndex()]] for i in range(graph.OperatorsLength())]
+
+
+def test_tflite_frames_by_a_depthwise_convolution(tflite_model):
+    # builtin.convolution_first_stage under to_tflite: the framing and first FFT stage are one
+    # DEPTHWISE_CONV_2D (no GATHER, no CONCATENATION of frames), then the last stage's matmul.
+    operators = tflite_operators(tflite_model)
+    assert operators.count('DEPTHWISE_CONV_2D') == 1, operators
+    assert 'GATHER' not in operators and 'CONCATENATION' not in operators, operators
+    assert 'FULLY_CONNECTED' in operators, operators
+
+
+@pytest.mark.parametrize(
+    'layout, compat',
+    [('channels_last', 'kapre'), ('channels_first', 'kapre'), ('channels_last', 'librosa')],
+)
+def test_tflite_three_stage_fft_convolves_and_keeps_the_fused_numbers(layout, compat):
+    # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): its first stage is the
+    # depthwise convolution too, stage 2 a BATCH_MATMUL; magnitudes (librosa's preset: centred
+    # frames, power) in natural bin order.
+    pytest.importorskip('ai_edge_litert')
+    layer = composed.get_stft_magnitude_layer(
+        n_fft=4096,
+        hop_length=1024,
+        input_data_format=layout,
+        output_data_format=layout,
+        compat=compat,
+        name='stft',
+    )
+    shape = (None, 2) if layout == 'channels_last' else (2, None)
+    inputs = keras.Input(shape, name='audio')
+    model = keras.Model(inputs, layer(inputs))
+    flatbuffer = export.to_tflite(model)
+    operators = tflite_operators(flatbuffer)
+    assert operators.count('DEPTHWISE_CONV_2D') == 1 and 'BATCH_MATMUL' in operators, operators
+    for batch, samples in [(1, 9000), (3, 20001)]:
+        x = np.random.default_rng(samples).standard_normal((batch, 2, samples)).astype(np.float32)
+        x = to_input_layout(x, layout)  # (batch, channels, time) in the model's layout
+        expected = model(x).numpy()
+        actual = export.run_tflite(flatbuffer, x)
+        assert actual.shape == expected.shape
+        error = float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+        record_agreement('TFLite three-stage STFT magnitude vs fused / peak', error)
+        assert error <= 1e-6, error
+
+
 # float16 weights round the DFT tables to 11 bits: spectral leakage some 60-70 dB below each
 # frame's peak, so the quietest bands of the top 50 dB move by up to a dB or two (measured: 1.4
 # dB on this speech; 0.2-0.7 dB on bench configs A and B over their whole 80 dB).

@@ -266,7 +266,8 @@ def test_istft_arguments_give_the_spec_back():
 
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 def test_pcen_layer_gives_cpu_pcen_on_every_backend(data_format):
-    """get_pcen_layer: the fused mel, then layers.PCEN in keras.ops (associative_scan)."""
+    """get_pcen_layer: the fused mel, then layers.PCEN: the registry entry's apply_pcen (TF: the
+    native pass; torch and jax: kapre_fast._pcen's doubling scan in torch / jnp ops)."""
     x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), data_format)
     kwargs = dict(
         n_fft=512,
@@ -289,3 +290,42 @@ def test_trainable_options_are_refused_off_tensorflow_by_name():
     for option in ('trainable_window', 'trainable_filterbank'):
         with pytest.raises(ValueError, match=f"{option}=True needs Keras' TensorFlow backend"):
             layers.FrontEnd(n_fft=256, filterbank='mel', **{option: True})
+
+
+def test_layers_compute_through_this_backends_registry_entry(monkeypatch):
+    """Under each Keras backend the op-backed layers call the Backend protocol of the entry
+    kapre_fast._backends.for_keras names: kapre_fast.ops ('tensorflow'), kapre_fast.torch,
+    kapre_fast.jax."""
+    from kapre_fast import _backends, layers
+
+    name = _backends.keras_name('fused')
+    assert name == BACKEND
+    assert _backends.for_keras('fused') is importlib.import_module(
+        {'tensorflow': 'kapre_fast.ops', 'torch': 'kapre_fast.torch', 'jax': 'kapre_fast.jax'}[
+            BACKEND
+        ]
+    )
+    x = to_input_layout(noise_batch(2, 3000, 1, seed=4), 'channels_last')
+    mel = dict(n_fft=256, hop_length=64, sample_rate=16000, n_mels=16)
+    common = dict(input_data_format='channels_last', output_data_format='channels_last')
+    X = layers.STFT(n_fft=256, hop_length=64, **common)(x)
+    cases = [
+        (layers.FrontEnd(filterbank='mel', **mel, **common), x, 'compute'),
+        (layers.InverseSTFT(n_fft=256, hop_length=64, **common), X, 'inverse'),
+        (layers.MFCC(n_mfcc=6, **mel, **common), x, 'compute_mfcc'),
+        (layers.PCEN(sample_rate=16000, hop_length=64), keras.ops.abs(X), 'apply_pcen'),
+    ]
+    backend = _backends.get(name)
+    for layer, inputs, method in cases:
+        expected = as_numpy(layer(inputs))
+        calls = []
+
+        class Recording:
+            def __getattr__(self, attribute):
+                calls.append(attribute)
+                return getattr(backend, attribute)
+
+        monkeypatch.setitem(_backends._LOADED, name, Recording())
+        np.testing.assert_array_equal(as_numpy(layer(inputs)), expected)
+        assert calls == [method], (type(layer).__name__, calls)
+        monkeypatch.setitem(_backends._LOADED, name, backend)

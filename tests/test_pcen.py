@@ -179,9 +179,10 @@ def test_b_follows_librosa_from_time_constant():
 
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 def test_get_pcen_layer_is_cpu_pcen_and_trains(data_format, speech_batch):
-    """The composed getter (fused mel layer + layers.PCEN in keras.ops, a parallel scan)
-    gives cpu.pcen's numbers, serialises, and passes finite gradients to the audio; the scan's
-    gradient equals the float64 finite difference of reference.apply_pcen."""
+    """The composed getter (fused mel layer + layers.PCEN: under TensorFlow the native op, its
+    gradient through the doubling scan) gives cpu.pcen's numbers, serialises, and passes finite
+    gradients to the audio; the scan's gradient equals the float64 finite difference of
+    reference.apply_pcen."""
     tf = pytest.importorskip('tensorflow')
     pytest.importorskip('keras')
     from kapre_fast import composed, layers
@@ -283,7 +284,7 @@ def test_native_pass_is_accurate_per_element_over_a_wide_range(isa, constants):
 
 # ----- the parallel smoother (kapre_fast._pcen.smooth) in every namespace that runs it --------
 
-NAMESPACES = ['numpy', 'tensorflow', 'builtin', 'torch', 'jax', 'keras.ops']
+NAMESPACES = ['numpy', 'tensorflow', 'builtin', 'torch', 'jax']
 # Per element, relative, where the float64 smoother is a normal float32 (with a margin): the
 # scan's float32 roundings (a weight (1 - b)**d rounded once per pass, ~log2(frames) sums).
 SMOOTHER_TOLERANCE = 1e-6
@@ -304,11 +305,8 @@ def _namespace(name):
     if name == 'torch':
         torch = pytest.importorskip('torch')
         return torch, lambda x: torch.tensor(x, dtype=torch.float32), lambda y: y.numpy()
-    if name == 'jax':
-        jnp = pytest.importorskip('jax.numpy')
-        return jnp, lambda x: jnp.asarray(x, jnp.float32), np.asarray
-    ops = pytest.importorskip('keras').ops
-    return ops, lambda x: ops.convert_to_tensor(x, 'float32'), ops.convert_to_numpy
+    jnp = pytest.importorskip('jax.numpy')
+    return jnp, lambda x: jnp.asarray(x, jnp.float32), np.asarray
 
 
 def _wide_mel(frames, time_axis, seed=7):
@@ -419,24 +417,13 @@ def _callers():
         callers.append(('jax.apply_pcen', lambda m, c, a: np.asarray(kf_jax.apply_pcen(m, c, a))))
     except ImportError:
         pass
-    try:
-        import keras
-
-        callers.append(
-            (
-                'keras.ops (PCEN layer off TensorFlow)',
-                lambda m, c, a: keras.ops.convert_to_numpy(_pcen.apply(keras.ops, m, c, a)),
-            )
-        )
-    except ImportError:
-        pass
     return callers
 
 
 @pytest.mark.parametrize('time_axis', [1, 2])
 def test_every_parallel_caller_is_reference_pcen_on_a_long_input(time_axis):
     """Each caller of the doubling scan (TF's recomputation, eagerly and under XLA, builtin,
-    torch, JAX, keras.ops) against reference.apply_pcen on 3000 frames of a wide mel with a
+    torch, JAX) against reference.apply_pcen on 3000 frames of a wide mel with a
     silent stretch (0 there), b small and large: within the native pass' tolerance of each
     example's peak."""
     mel = _wide_mel(3000, time_axis, seed=8).astype(np.float32)

@@ -429,7 +429,7 @@ def test_tf_op_layer_and_getter_equal_cpu(kwargs, noise_batch):
     config = model.layers[0].get_config()
     assert config['compat'] == kwargs['compat']
     # The recomputation the gradient runs, run forward: the same numbers to float32 rounding.
-    in_tf = ops.front_end_in_tf_ops(tf.constant(x), spec).numpy()
+    in_tf = ops.recompute(spec, tf.constant(x)).numpy()
     if spec.return_decibel:
         assert decibel_error(in_tf, expected, within=DECIBEL_RANGE) <= DECIBEL_TOLERANCE
     else:

@@ -272,6 +272,54 @@ def test_too_short_audio_names_the_lengths():
         FrontEnd().n_frames(-1)
 
 
+@pytest.mark.parametrize(
+    'spec',
+    [
+        FrontEnd(n_fft=256, hop_length=70, pad_end=True),
+        FrontEnd.melspectrogram(
+            n_fft=256,
+            win_length=200,
+            hop_length=64,
+            pad_begin=True,
+            n_mels=20,
+            input_data_format='channels_first',
+            output_data_format='channels_first',
+        ),
+        FrontEnd.stft_mag_phase(n_fft=128, hop_length=33, output_data_format='channels_first'),
+        FrontEnd.stft(n_fft=128, hop_length=40),
+        FrontEnd.melspectrogram(compat='librosa', n_fft=256, hop_length=64, n_mels=16),
+        FrontEnd.stft_magnitude(compat='torchaudio', n_fft=200, input_data_format='channels_first'),
+    ],
+    ids=str,
+)
+def test_output_shape_is_what_the_kernel_returns(spec):
+    from kapre_fast import cpu
+
+    for batch, channels, time in [(1, 1, 400), (2, 3, 1001)]:
+        dims = (batch, time, channels)
+        if spec.input_data_format == 'channels_first':
+            dims = (batch, channels, time)
+        audio = np.random.default_rng(0).standard_normal(dims).astype(np.float32)
+        assert spec.output_shape(dims) == cpu.compute(spec, audio).shape
+        # An axis not known yet stays unknown; the others are still computed.
+        unknown = tuple(None if d in (batch, channels) else d for d in dims)
+        if spec.output_data_format == 'channels_first':
+            expected = (None, None, *spec.output_shape(dims)[2:])
+        else:
+            expected = (None, *spec.output_shape(dims)[1:3], None)
+        assert spec.output_shape(unknown) == expected
+
+
+def test_output_shape_of_short_audio():
+    spec = FrontEnd(n_fft=400, hop_length=100)
+    with pytest.raises(ValueError, match='audio has 300 samples; one frame needs win_length=400'):
+        spec.output_shape((1, 300, 1))
+    assert spec.output_shape((1, 300, 1), allow_empty=True) == (1, 0, 201, 1)
+    assert spec.output_shape((1, 300, 1), n_features=13, allow_empty=True) == (1, 0, 13, 1)
+    with pytest.raises(ValueError, match=r'3 axes, got shape \(300,\)'):
+        spec.output_shape((300,))
+
+
 def test_sizes():
     spec = FrontEnd(n_fft=511, hop_length=100, pad_begin=True)
     assert (spec.n_freq, spec.n_features, spec.pad_begin_length) == (256, 256, 411)

@@ -129,7 +129,7 @@ def test_the_gradient_reaches_the_waveform():
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         ours = tf.reduce_sum(ops.front_end(x, MEL))
-        theirs = tf.reduce_sum(ops.front_end_in_tf_ops(x, MEL))
+        theirs = tf.reduce_sum(ops.recompute(MEL, x))
     mine, expected = tape.gradient(ours, x).numpy(), tape.gradient(theirs, x).numpy()
     assert np.abs(mine).max() > 0
     np.testing.assert_allclose(mine, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())

@@ -299,6 +299,32 @@ def test_gradient_is_the_tensorflow_ops():
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-4 * np.abs(theirs).max())
 
 
+def test_calls_with_and_without_a_gradient_and_forward_ad_is_refused():
+    # Calls that record no gradient run below autograd (kapre_fast.torch._call): the same bits,
+    # and a graph only where a gradient is wanted.
+    spec = FrontEnd.melspectrogram(n_fft=64, hop_length=16, n_mels=8, return_decibel=True)
+    x = torch.from_numpy(audio(640, 2))
+    expected = cpu.compute(spec, x.numpy())
+    plain = kft.compute(spec, x)
+    np.testing.assert_array_equal(plain.numpy(), expected)
+    assert plain.grad_fn is None and not plain.requires_grad
+    with torch.no_grad():
+        quiet = kft.compute(spec, x.clone().requires_grad_(True))
+    np.testing.assert_array_equal(quiet.numpy(), expected)
+    assert quiet.grad_fn is None
+    watched = x.clone().requires_grad_(True)
+    result = kft.compute(spec, watched)
+    np.testing.assert_array_equal(result.detach().numpy(), expected)
+    (gradient,) = torch.autograd.grad(result.sum(), watched)
+    assert gradient.shape == x.shape and bool(torch.isfinite(gradient).all())
+    assert float(gradient.abs().sum()) > 0
+    # Forward mode has no formula: an error, not a result without its tangent.
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
+        with pytest.raises(RuntimeError, match='no forward-mode AD'):
+            kft.compute(spec, dual)
+
+
 def test_istft_inverts_the_stft_and_has_a_gradient():
     kwargs = dict(n_fft=64, hop_length=16)
     x = audio(640, 2, seed=8)

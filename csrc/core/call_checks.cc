@@ -66,19 +66,14 @@ std::string check_front_end_audio(const float* audio, const std::vector<int64_t>
                                    dims[in_first ? rank - 1 : rank - 2], in_first);
   std::string err = check_signal(call->cfg, call->bands, call->signal);
   if (!err.empty()) return err;
-  call->frames = frame_count(call->cfg, call->signal.time);
-  call->features = feature_count(call->cfg, call->bands);
-  call->out_channels =
-      call->cfg.output == OutputKind::kMagPhase ? 2 * call->signal.channels : call->signal.channels;
+  const ResultShape shape = result_shape(call->cfg, feature_count(call->cfg, call->bands),
+                                         call->signal.channels, call->signal.time, out_first);
+  call->frames = shape.frames;
+  call->features = shape.features;
+  call->out_channels = shape.channels;
   call->out_first = out_first;
   call->out_shape.assign(dims.begin(), dims.end() - 2);
-  if (out_first) {
-    call->out_shape.insert(call->out_shape.end(),
-                           {call->out_channels, call->frames, call->features});
-  } else {
-    call->out_shape.insert(call->out_shape.end(),
-                           {call->frames, call->features, call->out_channels});
-  }
+  call->out_shape.insert(call->out_shape.end(), shape.axes.begin(), shape.axes.end());
   return "";
 }
 

@@ -171,6 +171,17 @@ int64_t feature_count(const FrontEndConfig& cfg, const BandView& bands) {
   return bands.n_bands > 0 ? bands.n_bands : cfg.n_fft / 2 + 1;
 }
 
+ResultShape result_shape(const FrontEndConfig& cfg, int64_t features, int64_t channels,
+                         int64_t time, bool out_first) {
+  ResultShape r;
+  r.frames = frame_count(cfg, time);
+  r.features = features;
+  r.channels = cfg.output == OutputKind::kMagPhase ? 2 * channels : channels;
+  r.axes = out_first ? std::array<int64_t, 3>{r.channels, r.frames, r.features}
+                     : std::array<int64_t, 3>{r.frames, r.features, r.channels};
+  return r;
+}
+
 std::string check_config(const FrontEndConfig& cfg, int64_t window_length, const BandView& bands) {
   auto num = [](auto v) { return std::to_string(v); };
   if (cfg.n_fft < 2 || cfg.n_fft > kMaxFftLength) {

@@ -5,6 +5,7 @@
 // TensorFlow kernels are thin adapters over these functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -69,6 +70,18 @@ std::string check_signal(const FrontEndConfig& cfg, const BandView& bands,
 
 int64_t frame_count(const FrontEndConfig& cfg, int64_t time);  // 0: too short for one frame
 int64_t feature_count(const FrontEndConfig& cfg, const BandView& bands);
+
+// The result of a front-end call on `channels` x `time` signals (check_signal passed):
+// frames, `features` (feature_count, or an MFCC's n_mfcc), the output channels (twice the
+// signal's for mag/phase) and the four result axes after the batch's in out_first's layout:
+// (channels, frames, features) or (frames, features, channels). Every adapter's output shape
+// (call_checks, the NumPy module, the TF kernels, the CUDA plan).
+struct ResultShape {
+  int64_t frames = 0, features = 0, channels = 0;
+  std::array<int64_t, 3> axes{};
+};
+ResultShape result_shape(const FrontEndConfig& cfg, int64_t features, int64_t channels,
+                         int64_t time, bool out_first);
 
 // All checks must have passed. The output must hold (batch, channels, frames, features).
 void compute_frontend(const FrontEndConfig& cfg, const float* window, const BandView& bands,

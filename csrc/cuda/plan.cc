@@ -208,13 +208,13 @@ std::string output_shape(const GpuPlan& plan, int64_t batch, int64_t channels, i
   bands.n_bands = plan.n_bands();
   std::string err = check_signal(cfg, bands, sig);
   if (!err.empty()) return err;
-  shape->frames = frame_count(cfg, time);
+  const ResultShape result =
+      result_shape(cfg, plan.n_features(), channels, time, output_channels_first);
+  shape->frames = result.frames;
   shape->complex = cfg.output == OutputKind::kComplex;
-  shape->out_channels = cfg.output == OutputKind::kMagPhase ? 2 * channels : channels;
-  const int64_t k = plan.n_features();
-  shape->shape = output_channels_first
-                     ? std::vector<int64_t>{batch, shape->out_channels, shape->frames, k}
-                     : std::vector<int64_t>{batch, shape->frames, k, shape->out_channels};
+  shape->out_channels = result.channels;
+  shape->shape = {batch};
+  shape->shape.insert(shape->shape.end(), result.axes.begin(), result.axes.end());
   return {};
 }
 

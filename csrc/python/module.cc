@@ -102,12 +102,13 @@ py::array frontend(const py::array& audio, const py::array& window, const py::ar
   err = check_signal(cfg, bands, sig);
   require(err.empty(), err);
 
-  const int64_t frames = frame_count(cfg, sig.time);
-  const int64_t features = dct.matrix != nullptr ? dct.n_out : feature_count(cfg, bands);
-  const int64_t out_ch = cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
-  std::vector<py::ssize_t> shape =
-      output_channels_first ? std::vector<py::ssize_t>{sig.batch, out_ch, frames, features}
-                            : std::vector<py::ssize_t>{sig.batch, frames, features, out_ch};
+  const ResultShape result_axes =
+      result_shape(cfg, dct.matrix != nullptr ? dct.n_out : feature_count(cfg, bands), sig.channels,
+                   sig.time, output_channels_first);
+  const int64_t frames = result_axes.frames, features = result_axes.features;
+  const int64_t out_ch = result_axes.channels;
+  std::vector<py::ssize_t> shape{sig.batch};
+  shape.insert(shape.end(), result_axes.axes.begin(), result_axes.axes.end());
   const py::dtype dtype = cfg.output == OutputKind::kComplex ? py::dtype::of<std::complex<float>>()
                                                              : py::dtype::of<float>();
   py::array result =

@@ -177,13 +177,14 @@ inline bool prepare_front_end(TF_OpKernelContext* ctx, const Attrs& a, FrontEndC
   if (!read_audio(ctx, a, call->bands, &t.audio, &call->signal)) return false;
   const SignalView& sig = call->signal;
   call->window = t.window.data<const float>();
-  call->frames = frame_count(a.cfg, sig.time);
-  call->features = a.mfcc ? call->dct.n_out : feature_count(a.cfg, call->bands);
-  call->out_channels = a.cfg.output == OutputKind::kMagPhase ? 2 * sig.channels : sig.channels;
-  const std::vector<int64_t> dims =
-      a.out_first
-          ? std::vector<int64_t>{sig.batch, call->out_channels, call->frames, call->features}
-          : std::vector<int64_t>{sig.batch, call->frames, call->features, call->out_channels};
+  const ResultShape shape =
+      result_shape(a.cfg, a.mfcc ? call->dct.n_out : feature_count(a.cfg, call->bands),
+                   sig.channels, sig.time, a.out_first);
+  call->frames = shape.frames;
+  call->features = shape.features;
+  call->out_channels = shape.channels;
+  std::vector<int64_t> dims{sig.batch};
+  dims.insert(dims.end(), shape.axes.begin(), shape.axes.end());
   if (!t.out.output(ctx, 0, a.cfg.output == OutputKind::kComplex ? TF_COMPLEX64 : TF_FLOAT, dims)) {
     return false;
   }

@@ -19,6 +19,11 @@ audio before the FFI call (differentiated by jax), their power and dB are the ca
 take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in jnp with its
 smoother kapre_fast._pcen's doubling scan over the frames (jit-able, differentiable).
 
+The Backend protocol of kapre_fast._backends (registry name 'jax', what the Keras layers call
+under KERAS_BACKEND=jax): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
+apply_pcen(mel, constants, time_axis), and recompute(spec, x) / recompute_inverse(spec, X), the
+same values from the pipeline the custom VJPs differentiate, in jnp.
+
 Needs jax with `jax.ffi` (the `jax` extra) and a kapre_fast built while jax was
 importable, beside a jax whose XLA FFI API the installed one implements (the same release or an
 older one: checked at import, kapre_fast/jax/_ops.py); `import kapre_fast` alone never imports jax.
@@ -45,10 +50,10 @@ if not hasattr(jax, 'ffi'):
 import numpy as np  # noqa: E402
 
 from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
-from kapre_fast.jax import _ops  # noqa: E402  (registers the FFI targets)
+from kapre_fast.jax import _composition, _ops  # noqa: E402  (_ops registers the FFI targets)
 from kapre_fast.spec import FrontEnd, check_audio_dtype  # noqa: E402
 
-__all__ = [*_api.PUBLIC, 'compute_mfcc']
+__all__ = [*_api.PUBLIC, 'recompute', 'recompute_inverse']
 
 # kapre's keyword arguments plus threads, signatures and docstrings: kapre_fast._api.
 stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft = (
@@ -59,13 +64,24 @@ stft_magnitude, melspectrogram, log_frequency_spectrogram, stft_mag_phase, stft 
 def compute(spec: FrontEnd, x, *, threads=None) -> jax.Array:
     """Runs the front end `spec` on the waveform batch `x` (a jax array, a tracer, or anything
     jnp.asarray takes) with the fused kernel; differentiable in x, jit- and vmap-able."""
+    audio = _centred(spec, x)
+    return _ops.front_end(spec.without_centring(), audio, cpu.thread_count(threads))
+
+
+def recompute(spec: FrontEnd, x) -> jax.Array:
+    """compute's values from jnp ops (kapre_fast._composition's pipeline, the one the custom
+    VJP differentiates), run forward: jit-able and differentiable, without the FFI call."""
+    audio = _centred(spec, x)
+    return _composition.front_end(spec.without_centring(), audio)
+
+
+def _centred(spec: FrontEnd, x):
+    """x as compute's float32 audio, with a preset's centring applied as kapre_fast.cpu's np.pad
+    (ValueError naming the lengths when the audio is too short); the FFI call gets the rest."""
     if not isinstance(spec, FrontEnd):
         raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
     audio = as_audio_array(x, spec)
-    if spec.center_padding:  # a preset's centring, as kapre_fast.cpu's np.pad (ValueError
-        # naming the lengths when the audio is too short); the FFI call gets the rest
-        audio = _weights.centred(spec, audio, jnp.pad)
-    return _ops.front_end(spec.without_centring(), audio, cpu.thread_count(threads))
+    return _weights.centred(spec, audio, jnp.pad) if spec.center_padding else audio
 
 
 # kapre_fast.cpu's signatures; mfcc calls compute_mfcc, pcen melspectrogram then apply_pcen,
@@ -92,7 +108,7 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
             f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
         )
     cpu.thread_count(threads)
-    # The smoother as kapre_fast._pcen's doubling scan, as the Keras PCEN layer's.
+    # The smoother as kapre_fast._pcen's doubling scan (the Keras PCEN layer's under JAX).
     return _pcen.apply(jnp, _as_jax(mel), constants, time_axis)
 
 
@@ -100,6 +116,16 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:
     """The inverse STFT of X for the forward STFT `spec` (its output layout is X's, its input
     layout the waveform's): what istft computes once it has built `spec` (the Keras layers call
     this)."""
+    return _ops.inverse_stft(spec, _complex64_stft(spec, X), cpu.thread_count(threads))
+
+
+def recompute_inverse(spec: FrontEnd, X) -> jax.Array:
+    """inverse's values from jnp ops (kapre_fast._composition's inverse STFT), run forward."""
+    return _composition.inverse_stft(spec, _complex64_stft(spec, X))
+
+
+def _complex64_stft(spec: FrontEnd, X):
+    """X as a complex64 jax array; TypeError or ValueError naming what does not fit `spec`."""
     X = _as_jax(X)
     if not jnp.issubdtype(X.dtype, jnp.complexfloating):
         raise TypeError(f'X must be a complex array, got dtype {X.dtype}')
@@ -116,7 +142,7 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:
     bins = X.shape[2] if spec.output_data_format == 'channels_last' else X.shape[3]
     if bins != spec.n_freq:
         raise ValueError(f'X has {bins} frequency bins but n_fft={spec.n_fft} needs {spec.n_freq}')
-    return _ops.inverse_stft(spec, X.astype(jnp.complex64), cpu.thread_count(threads))
+    return X.astype(jnp.complex64)
 
 
 def as_audio_array(x, spec: FrontEnd):

@@ -135,21 +135,6 @@ def register_targets():
         cuda_registration = 'registered'
 
 
-def output_shape(spec: FrontEnd, audio_shape) -> tuple:
-    """The features' shape for audio of `audio_shape` (3 axes in spec.input_data_format);
-    ValueError when the audio is too short for one frame."""
-    if spec.input_data_format == 'channels_last':
-        batch, time, channels = audio_shape
-    else:
-        batch, channels, time = audio_shape
-    frames = spec.n_frames(time)
-    if spec.output == 'mag_phase':
-        channels = 2 * channels
-    if spec.output_data_format == 'channels_last':
-        return (batch, frames, spec.n_features, channels)
-    return (batch, channels, frames, spec.n_features)
-
-
 # Explicit NumPy scalar types: they fix the attribute types the handlers decode.
 _ATTRIBUTE_TYPES = {bool: np.bool_, int: np.int64, float: np.float32}
 
@@ -165,7 +150,7 @@ def _framing(spec: FrontEnd, threads: int) -> dict:
 
 
 def _front_end_call(spec: FrontEnd, audio, threads: int):
-    shape = output_shape(spec, audio.shape)
+    shape = spec.output_shape(audio.shape)
     dtype = jnp.complex64 if spec.output == 'complex' else jnp.float32
     start, length, weights = _weights.bands(spec)
     call = jax.ffi.ffi_call(

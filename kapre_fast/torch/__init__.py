@@ -21,6 +21,11 @@ spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pce
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
 (differentiable; its smoother kapre_fast._pcen's doubling scan over the frames).
 
+The Backend protocol of kapre_fast._backends (registry name 'torch', what the Keras layers call
+under KERAS_BACKEND=torch): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
+apply_pcen(mel, constants, time_axis), and recompute(spec, x) / recompute_inverse(spec, X), the
+same values from the pipeline autograd's backward differentiates, in torch ops.
+
 Needs torch 2.10 or later (the release the operator library targets, checked at import by
 kapre_fast._loader.torch_ops with an ImportError that says what to do); `import kapre_fast` alone
 never imports it.
@@ -45,6 +50,7 @@ except ImportError as _error:
     ) from _error
 
 import torch.nn.functional as F  # noqa: E402
+from torch.autograd import forward_ad  # noqa: E402
 
 from kapre_fast import _api, _pcen, _weights, cpu  # noqa: E402
 from kapre_fast.spec import FrontEnd, check_audio_dtype, front_end_of  # noqa: E402
@@ -67,6 +73,8 @@ __all__ = [
     'pcen',
     'apply_pcen',
     'compute_mfcc',
+    'recompute',
+    'recompute_inverse',
     'STFTMagnitude',
     'MelSpectrogram',
     'LogFrequencySpectrogram',
@@ -184,11 +192,53 @@ def _run(plan: tuple, x, threads) -> torch.Tensor:
             ),
         )
     if pad:
-        audio = _centred(audio, pad, pad_mode, axis)
+        audio = _weights.centred(spec, audio, _pad)
     if type(audio) is not torch.Tensor or torch.compiler.is_compiling():
         arguments = _tables_like(audio, arguments)
     # The operators take dense tensors (no copy when audio already is one).
-    return _FRONT_END(audio.contiguous(), *arguments, cpu.thread_count(threads))
+    return _call(_FRONT_END, audio.contiguous(), arguments, threads)
+
+
+def _call(operator, x, arguments: tuple, threads):
+    """operator(x, *arguments, threads). Where no gradient can be recorded (grad mode off, or x
+    a plain tensor that does not require one, outside torch.compile/export, forward AD and
+    torch.func's transforms), the call skips the autograd kernel that
+    torch.library.register_autograd put in Python (~12 us a call, most of the eager overhead
+    above kapre_fast.cpu), as torch.autograd.Function's forward runs below autograd too."""
+    threads = cpu.thread_count(threads)
+    if forward_ad._current_level >= 0 and forward_ad.unpack_dual(x).tangent is not None:
+        # The operators have a backward (the composition's VJP) but no forward-mode formula:
+        # torch would return the result without a tangent.
+        raise RuntimeError(
+            'kapre_fast.torch has no forward-mode AD (torch.autograd.forward_ad, torch.func.jvp):'
+            ' use reverse mode (backward, torch.autograd.grad, torch.func.vjp)'
+        )
+    if (
+        type(x) is torch.Tensor
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and not torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+        and forward_ad._current_level < 0
+        and not torch._C._are_functorch_transforms_active()
+    ):
+        with torch._C._AutoDispatchBelowAutograd():
+            return operator(x, *arguments, threads)
+    return operator(x, *arguments, threads)
+
+
+def recompute(spec: FrontEnd, x) -> torch.Tensor:
+    """compute's values from torch ops (kapre_fast._composition's pipeline over the operator's
+    own arguments, the one autograd's backward differentiates), run forward: differentiable,
+    without the operator."""
+    if not isinstance(spec, FrontEnd):
+        raise TypeError(f'spec must be a kapre_fast.FrontEnd, got {type(spec).__name__}')
+    slot, pad, pad_mode, axis = _plan_of(spec)
+    arguments, spec = getattr(_SLOTS, slot)
+    audio = as_audio_tensor(x, spec)
+    spec.n_frames(audio.shape[axis])  # the ValueError compute raises for too-short audio
+    if pad:
+        audio = _weights.centred(spec, audio, _pad)
+    return _ops.front_end_composition(audio, *arguments)
 
 
 def _tables_like(x, arguments: tuple) -> tuple:
@@ -204,14 +254,15 @@ def _tables_like(x, arguments: tuple) -> tuple:
     return tuple(mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in arguments)
 
 
-def _centred(audio: torch.Tensor, pad: int, pad_mode: str, axis: int):
-    """The audio padded by `pad` samples on both sides of its time axis `axis`, as
-    kapre_fast.cpu's np.pad: zeros ('constant') or mirrored samples without the edge
-    ('reflect', one index_select, for either layout)."""
+def _pad(audio: torch.Tensor, widths, mode: str):
+    """np.pad's signature for _weights.centred's one padded axis: zeros ('constant', F.pad)
+    or mirrored samples without the edge ('reflect', one index_select, for either layout)."""
+    axis = next(i for i, width in enumerate(widths) if tuple(width) != (0, 0))
+    before, after = widths[axis]
+    if mode == 'constant':
+        return F.pad(audio, (before, after) if axis == audio.dim() - 1 else (0, 0, before, after))
     time = audio.shape[axis]
-    if pad_mode == 'constant':
-        return F.pad(audio, (pad, pad) if axis == 2 else (0, 0, pad, pad))
-    index = torch.arange(-pad, time + pad, device=audio.device).abs()
+    index = torch.arange(-before, time + after, device=audio.device).abs()
     return audio.index_select(axis, (time - 1) - ((time - 1) - index).abs())
 
 
@@ -284,7 +335,8 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> torch.Tensor:
             f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
         )
     cpu.thread_count(threads)
-    # The smoother as kapre_fast._pcen's doubling scan (torch has NumPy's names for it).
+    # The smoother as kapre_fast._pcen's doubling scan (torch has NumPy's names for it; the
+    # Keras PCEN layer's under PyTorch).
     return _pcen.apply(torch, mel, constants, time_axis)
 
 
@@ -294,9 +346,25 @@ def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
     return _inverse(_inverse_plan_of(tuple(spec.istft_arguments().items())), X, threads)
 
 
+def recompute_inverse(spec: FrontEnd, X) -> torch.Tensor:
+    """inverse's values from torch ops (kapre_fast._composition's inverse STFT over the
+    operator's own arguments), run forward: differentiable, without the operator."""
+    slot, stft_data_format = _inverse_plan_of(tuple(spec.istft_arguments().items()))
+    X = _stft_tensor(X, stft_data_format)
+    return _ops.inverse_stft_composition(X.to(torch.complex64), *getattr(_SLOTS, slot)[0])
+
+
 def _inverse(plan: tuple, X, threads) -> torch.Tensor:
     slot, stft_data_format = plan
     arguments = getattr(_SLOTS, slot)[0]
+    X = _stft_tensor(X, stft_data_format)
+    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
+        arguments = _tables_like(X, arguments)
+    return _call(_INVERSE_STFT, X.to(torch.complex64).contiguous(), arguments, threads)
+
+
+def _stft_tensor(X, stft_data_format: str) -> torch.Tensor:
+    """X as a tensor; TypeError unless complex, ValueError naming the layout unless 4-D."""
     X = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if not X.is_complex():
         raise TypeError(f'X must be a complex tensor, got dtype {X.dtype}')
@@ -310,9 +378,7 @@ def _inverse(plan: tuple, X, threads) -> torch.Tensor:
             f'X must have 4 axes {expected} for stft_data_format='
             f'{stft_data_format!r}, got shape {tuple(X.shape)}'
         )
-    if type(X) is not torch.Tensor or torch.compiler.is_compiling():
-        arguments = _tables_like(X, arguments)
-    return _INVERSE_STFT(X.to(torch.complex64).contiguous(), *arguments, cpu.thread_count(threads))
+    return X
 
 
 def as_audio_tensor(x, spec: FrontEnd) -> torch.Tensor:
