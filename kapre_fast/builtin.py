@@ -521,25 +521,14 @@ def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
 
 def pcen(features, constants, data_format: str) -> tf.Tensor:
     """librosa.pcen (max_size=1; kapre_fast.ops.pcen) of 4-D float32 features in data_format,
-    in builtin ops. The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1), an IIR filter
-    along frames, is written out as one MatMul with the (frames, frames) lower-triangular matrix
-    W[t, s] = b (1 - b)^(t - s), plus (1 - b)^(t + 1); then librosa's compression
-    (kapre_fast._pcen). Its work and memory grow as frames^2 (2600 frames, 60 s at hop 512: a
-    27 MB matrix), where the native pass is linear. `constants`: spec.pcen_constants(...)."""
-    b = constants.b
+    in builtin ops: kapre_fast._pcen.apply, the smoother M[t] = (1 - b) M[t - 1] + b S[t]
+    (M[-1] = 1) as a doubling scan along frames (ceil(log2(frames + 1)) passes of
+    StridedSlice, Concatenation with zeros, Mul and Add, each linear in the frames: 12 for
+    2600 frames, 60 s at hop 512), then librosa's compression. `constants`:
+    spec.pcen_constants(...)."""
     features = tf.convert_to_tensor(features, tf.float32)
-    if data_format == 'channels_last':
-        order, inverse = [0, 3, 2, 1], [0, 3, 2, 1]  # (batch, ch, features, frames) and back
-    else:
-        order, inverse = [0, 1, 3, 2], [0, 1, 3, 2]
-    rows = tf.transpose(features, order)
-    frames = tf.range(_dim(rows, 3))
-    lag = tf.cast(frames[:, None] - frames[None, :], tf.float32)  # (t, s)
-    weights = tf.where(lag >= 0, b * tf.pow(1.0 - b, tf.maximum(lag, 0.0)), tf.zeros_like(lag))
-    flat = tf.reshape(rows, [-1, tf.shape(rows)[3]])
-    smooth = tf.matmul(flat, weights, transpose_b=True) + tf.pow(1.0 - b, lag[:, 0] + 1.0)
-    smooth = tf.transpose(tf.reshape(smooth, tf.shape(rows)), inverse)
-    return _pcen.compress(_CONVERTIBLE_MATH, features, smooth, constants)
+    axis = 1 if data_format == 'channels_last' else 2
+    return _pcen.apply(_CONVERTIBLE_MATH, features, constants, axis)
 
 
 def apply_pcen(mel, constants, time_axis: int) -> tf.Tensor:
@@ -564,9 +553,15 @@ def _expm1(z):
     return tf.where(one, z, tf.where(tf.math.is_inf(u), u, (u - 1.0) * z / log_u))
 
 
-# The namespace kapre_fast._pcen.compress computes with on the builtin path.
+# The namespace kapre_fast._pcen computes with on the builtin path.
 _CONVERTIBLE_MATH = types.SimpleNamespace(
-    exp=tf.math.exp, log=tf.math.log, log1p=_log1p, expm1=_expm1
+    exp=tf.math.exp,
+    log=tf.math.log,
+    log1p=_log1p,
+    expm1=_expm1,
+    zeros_like=tf.zeros_like,
+    ones_like=tf.ones_like,
+    concatenate=tf.concat,
 )
 
 

@@ -587,11 +587,11 @@ class PCEN(keras.layers.Layer):
     (kapre_fast.ops.pcen, with a registered gradient); implementation='builtin' (which
     kapre_fast.export.portable sets): kapre_fast.builtin.pcen, TFLite/ONNX-convertible ops;
     fused inside an XLA compilation (jit_compile=True): the op's recomputation in TensorFlow
-    ops (kapre_fast.ops.pcen_in_tf_ops, a tf.scan smoother), which XLA compiles; under PyTorch
-    and JAX kapre_fast.torch.apply_pcen / kapre_fast.jax.apply_pcen, in torch and jnp ops, which
-    run and differentiate there: the smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1,
-    librosa's zi) as a parallel scan over frames (torch: by doubling; jax:
-    jax.lax.associative_scan), with gradients to S through M too.
+    ops (kapre_fast.ops.pcen_in_tf_ops), which XLA compiles; under PyTorch and JAX
+    kapre_fast.torch.apply_pcen / kapre_fast.jax.apply_pcen, in torch and jnp ops, which run and
+    differentiate there. Every one but the native pass runs the smoother M[t] = (1 - b) M[t - 1]
+    + b S[t] (M[-1] = 1, librosa's zi) as kapre_fast._pcen's doubling scan over frames
+    (ceil(log2(frames + 1)) vectorised passes), exact, with gradients to S through M too.
 
     Arguments: sample_rate and hop_length (of the spectrogram: they turn time_constant into
     b), gain=0.98, bias=2.0, pcen_power=0.5 (librosa's `power`), time_constant=0.4, eps=1e-6,

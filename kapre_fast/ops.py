@@ -35,8 +35,8 @@ unfused forward pass per backward pass.
 - `KapreFastInverseStft`: gradient with respect to the complex STFT and the synthesis window.
 - `KapreFastMfcc`: the front end's recomputation (magnitude, dB) times the DCT matrix: with
   respect to the waveform, window, band_weights and the matrix.
-- `KapreFastPcen`: with respect to the features, through the smoother (tf.scan over frames)
-  and librosa's compression.
+- `KapreFastPcen`: with respect to the features, through the smoother (kapre_fast._pcen's
+  doubling scan over frames) and librosa's compression.
 
 Phase (output='mag_phase'): its gradient is that of atan2(imag, real), i.e. (real * d imag -
 imag * d real) / |X|^2, the same as tf.math.angle's. It is defined as 0 where |X| is 0 (a bin of
@@ -46,6 +46,8 @@ kapre's tf.math.maximum / reduce_max do, and magnitudes below db_amin get gradie
 """
 
 from __future__ import annotations
+
+import types
 
 import tensorflow as tf
 
@@ -227,9 +229,9 @@ def recompute(spec: FrontEnd, x, *, window=None, band_weights=None) -> tf.Tensor
 
 
 def pcen_in_tf_ops(features, constants: PCENConstants, data_format: str) -> tf.Tensor:
-    """pcen's values from TensorFlow's own ops (the smoother as tf.scan, then the compression):
-    the gradient's recomputation run forward, which XLA compiles (the PCEN layer runs it inside
-    jit_compile)."""
+    """pcen's values from TensorFlow's own ops (kapre_fast._pcen: the smoother as a doubling
+    scan, then the compression): the gradient's recomputation run forward, which XLA compiles
+    (the PCEN layer runs it inside jit_compile)."""
     recipe = _Recipe(*_pcen_call(features, constants, data_format))
     return _pcen_features(recipe, recipe.inputs[0])
 
@@ -398,18 +400,24 @@ def _mfcc(op, audio):
     return tf.tensordot(features, op.inputs[5], axes=[[3], [0]])
 
 
+# kapre_fast._pcen's namespace (NumPy's names) in TensorFlow ops.
+_PCEN_OPS = types.SimpleNamespace(
+    exp=tf.math.exp,
+    log=tf.math.log,
+    log1p=tf.math.log1p,
+    expm1=tf.math.expm1,
+    zeros_like=tf.zeros_like,
+    ones_like=tf.ones_like,
+    concatenate=tf.concat,
+)
+
+
 def _pcen_features(op, features):
-    """The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1) as tf.scan over frames,
-    then librosa's compression (kapre_fast._pcen)."""
+    """The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1) as kapre_fast._pcen's
+    doubling scan over frames, then librosa's compression."""
     constants = PCENConstants(*(_attr(op, name) for name in ('b', 'gain', 'bias', 'power', 'eps')))
     axis = 1 if _attr(op, 'data_format') == 'channels_last' else 2
-    frames_first = tf.experimental.numpy.moveaxis(features, axis, 0)
-    b = constants.b
-    smooth = tf.scan(
-        lambda m, s: (1.0 - b) * m + b * s, frames_first, initializer=tf.ones_like(frames_first[0])
-    )
-    smooth = tf.experimental.numpy.moveaxis(smooth, 0, axis)
-    return _pcen.compress(tf.math, features, smooth, constants)
+    return _pcen.apply(_PCEN_OPS, features, constants, axis)
 
 
 def _stft(op, audio):

@@ -867,13 +867,10 @@ class FixedStep:
     def _pcen(self, ops, mel, valid, smooth):
         # _Smoother's recursion, frozen on invalid frames.
         b, keep = np.float32(self.pcen.b), np.float32(1.0 - self.pcen.b)
-        states = []
-        for j in range(ops.shape(mel)[self.axis]):
-            smooth = ops.where(
-                valid[j], keep * smooth + b * _take(mel, self.axis, j, j + 1), smooth
-            )
-            states.append(smooth)
-        return _pcen.compress(ops.math, mel, ops.concat(states, self.axis), self.pcen), smooth
+        frames = (_take(mel, self.axis, j, j + 1) for j in range(ops.shape(mel)[self.axis]))
+        states = _pcen.smooth_frames(frames, b, keep, smooth, valid, ops.where)
+        compressed = _pcen.compress(ops.math, mel, ops.concat(states, self.axis), self.pcen)
+        return compressed, states[-1] if states else smooth
 
 
 class _JaxOps:

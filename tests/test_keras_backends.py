@@ -267,7 +267,7 @@ def test_istft_arguments_give_the_spec_back():
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 def test_pcen_layer_gives_cpu_pcen_on_every_backend(data_format):
     """get_pcen_layer: the fused mel, then layers.PCEN: the registry entry's apply_pcen (TF: the
-    native pass; torch: a doubling scan in torch ops; jax: jax.lax.associative_scan)."""
+    native pass; torch and jax: kapre_fast._pcen's doubling scan in torch / jnp ops)."""
     x = to_input_layout(noise_batch(n_examples=2, n_samples=4000, n_channels=2), data_format)
     kwargs = dict(
         n_fft=512,

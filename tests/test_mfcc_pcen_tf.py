@@ -113,6 +113,49 @@ def test_pcen_gradient_matches_finite_differences(data_format, constants):
         np.testing.assert_allclose(gradient[index], numeric, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_pcen_gradient_on_a_long_input_and_an_unknown_length(data_format):
+    """KapreFastPcen's gradient (kapre_fast._pcen's doubling scan, recomputed) on 3000 frames
+    with b small (a memory longer than the input): its derivative along a random direction
+    against a float64 central difference of reference.apply_pcen; and the same values and
+    gradient from a tf.function of unknown batch and length (the scan's passes not knowing
+    the frame count), and pcen_in_tf_ops' values there as eagerly (within graph-mode TF math's
+    roundings)."""
+    rng = np.random.default_rng(9)
+    shape = (2, 3000, 6, 2) if data_format == 'channels_last' else (2, 2, 3000, 6)
+    time_axis = 1 if data_format == 'channels_last' else 2
+    mel = rng.uniform(0.0, 3.0, shape) ** 4
+    c = pcen_constants(SAMPLE_RATE, 160, b=0.002)
+    weights, direction = rng.standard_normal(shape), rng.standard_normal(shape)
+    mel += 1e-3 * np.abs(direction)  # mel - step * direction stays positive
+
+    def values_and_gradient(s, w):
+        with tf.GradientTape() as tape:
+            tape.watch(s)
+            y = ops.pcen(s, c, data_format)
+            loss = tf.reduce_sum(y * w)
+        return y, tape.gradient(loss, s)
+
+    s, w = tf.constant(mel.astype(np.float32)), tf.constant(weights.astype(np.float32))
+    values, gradient = (t.numpy() for t in values_and_gradient(s, w))
+    step = 1e-4
+    plus = reference.apply_pcen(mel + step * direction, c, time_axis)
+    minus = reference.apply_pcen(mel - step * direction, c, time_axis)
+    numeric = ((plus - minus) * weights).sum() / (2 * step)
+    np.testing.assert_allclose((gradient * direction).sum(), numeric, rtol=1e-4)
+
+    unknown = [None, None, 6, 2] if data_format == 'channels_last' else [None, 2, None, 6]
+    signature = [tf.TensorSpec(unknown, tf.float32)] * 2
+    graph_values, graph_gradient = tf.function(values_and_gradient, input_signature=signature)(s, w)
+    np.testing.assert_allclose(graph_values.numpy(), values, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(graph_gradient.numpy(), gradient, rtol=1e-5, atol=1e-7)
+    in_tf_ops = tf.function(
+        lambda x: ops.pcen_in_tf_ops(x, c, data_format), input_signature=signature[:1]
+    )
+    eager = ops.pcen_in_tf_ops(s, c, data_format).numpy()
+    np.testing.assert_allclose(in_tf_ops(s).numpy(), eager, rtol=1e-5, atol=0)
+
+
 def test_ops_refuse_bad_inputs_by_name():
     library = ops.library()
     spec = FrontEnd.melspectrogram(return_decibel=True, **MEL)
@@ -206,6 +249,32 @@ def test_tflite_and_onnx_run_mfcc_and_pcen(model, audio):
     pytest.importorskip('tf2onnx')
     pytest.importorskip('onnxruntime')
     _assert_close(export.run_onnx(export.to_onnx(model), audio), expected, BUILTIN_TOLERANCE)
+
+
+@pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
+def test_builtin_pcen_of_unknown_length_converts_and_runs(data_format):
+    """A PCEN layer of unknown length exported (the doubling scan's passes without a frame
+    count: slices past the end of short inputs) runs in LiteRT and onnxruntime at 7 and 2000
+    frames, equal to the native pass."""
+    pytest.importorskip('ai_edge_litert')
+    channels_last = data_format == 'channels_last'
+    layer = layers.PCEN(SAMPLE_RATE, 160, data_format=data_format, b=0.01)
+    model = keras.Sequential(
+        [keras.Input((None, 40, 2) if channels_last else (2, None, 40)), layer]
+    )
+    inputs = []
+    for frames in (7, 2000):
+        shape = (1, frames, 40, 2) if channels_last else (1, 2, frames, 40)
+        x = np.random.default_rng(frames).uniform(0, 2, shape).astype(np.float32)
+        inputs.append((x, cpu.apply_pcen(x.copy(), layer.constants, 1 if channels_last else 2)))
+    flatbuffer = export.to_tflite(model)
+    for x, expected in inputs:
+        assert peak_relative_error(export.run_tflite(flatbuffer, x), expected) <= BUILTIN_TOLERANCE
+    pytest.importorskip('tf2onnx')
+    pytest.importorskip('onnxruntime')
+    onnx_model = export.to_onnx(model)
+    for x, expected in inputs:
+        assert peak_relative_error(export.run_onnx(onnx_model, x), expected) <= BUILTIN_TOLERANCE
 
 
 def test_trainable_mfcc_layer_passes_gradients_to_its_window_and_filterbank():

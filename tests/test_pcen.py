@@ -10,7 +10,7 @@ import pytest
 
 from helpers import check_keras_copy_and_gradient
 from helpers import peak_relative_error, record_agreement, to_input_layout
-from kapre_fast import cpu, reference
+from kapre_fast import _pcen, cpu, reference
 from kapre_fast.spec import pcen_constants
 
 librosa = pytest.importorskip('librosa')
@@ -179,9 +179,10 @@ def test_b_follows_librosa_from_time_constant():
 
 @pytest.mark.parametrize('data_format', ['channels_last', 'channels_first'])
 def test_get_pcen_layer_is_cpu_pcen_and_trains(data_format, speech_batch):
-    """The composed getter (fused mel layer + layers.PCEN in keras.ops, a parallel scan)
-    gives cpu.pcen's numbers, serialises, and passes finite gradients to the audio; the scan's
-    gradient equals the float64 finite difference of reference.apply_pcen."""
+    """The composed getter (fused mel layer + layers.PCEN: under TensorFlow the native op, its
+    gradient through the doubling scan) gives cpu.pcen's numbers, serialises, and passes finite
+    gradients to the audio; the scan's gradient equals the float64 finite difference of
+    reference.apply_pcen."""
     tf = pytest.importorskip('tensorflow')
     pytest.importorskip('keras')
     from kapre_fast import composed, layers
@@ -279,3 +280,202 @@ def test_native_pass_is_accurate_per_element_over_a_wide_range(isa, constants):
     np.testing.assert_allclose(ours[normal], expected[normal], rtol=2e-5, atol=0)
     np.testing.assert_allclose(ours, expected, rtol=2e-5, atol=1e-21)
     assert (ours[mel == 0] == 0).all()
+
+
+# ----- the parallel smoother (kapre_fast._pcen.smooth) in every namespace that runs it --------
+
+NAMESPACES = ['numpy', 'tensorflow', 'builtin', 'torch', 'jax']
+# Per element, relative, where the float64 smoother is a normal float32 (with a margin): the
+# scan's float32 roundings (a weight (1 - b)**d rounded once per pass, ~log2(frames) sums).
+SMOOTHER_TOLERANCE = 1e-6
+NORMAL = 1e-30
+
+
+def _namespace(name):
+    """(namespace, array in, array out) of kapre_fast._pcen for `name`: NumPy in float64, the
+    others in float32."""
+    if name == 'numpy':
+        return np, np.asarray, np.asarray
+    if name in ('tensorflow', 'builtin'):
+        tf = pytest.importorskip('tensorflow')
+        from kapre_fast import builtin, ops
+
+        namespace = ops._PCEN_OPS if name == 'tensorflow' else builtin._CONVERTIBLE_MATH
+        return namespace, lambda x: tf.constant(x, tf.float32), lambda y: y.numpy()
+    if name == 'torch':
+        torch = pytest.importorskip('torch')
+        return torch, lambda x: torch.tensor(x, dtype=torch.float32), lambda y: y.numpy()
+    jnp = pytest.importorskip('jax.numpy')
+    return jnp, lambda x: jnp.asarray(x, jnp.float32), np.asarray
+
+
+def _wide_mel(frames, time_axis, seed=7):
+    """(2, frames, 6, 2) (time_axis 1) or (2, 2, frames, 6) float64 powers spanning 1e-6 ..
+    1e6, silent for a sixth of the frames (the smoother decays over it) then a loud burst."""
+    rng = np.random.default_rng(seed)
+    shape = (2, frames, 6, 2)
+    mel = rng.standard_normal(shape) ** 2 * 10.0 ** rng.uniform(-6, 6, shape)
+    mel[:, frames // 3 : frames // 2] = 0
+    mel[:, frames // 2 : frames // 2 + 5] *= 1e6
+    return mel if time_axis == 1 else np.ascontiguousarray(np.moveaxis(mel, 3, 1))
+
+
+def _float64_smoother(mel, b, time_axis):
+    """The recurrence frame by frame in float64 (_pcen.smooth_frames, the oracle)."""
+    frames = np.moveaxis(mel, time_axis, 0)
+    smooth = _pcen.smooth_frames(frames, b, 1 - b, np.ones(frames.shape[1:]))
+    return np.moveaxis(np.array(smooth, np.float64).reshape(frames.shape), 0, time_axis)
+
+
+def _assert_smoother_close(ours, truth, rtol):
+    normal = truth >= NORMAL
+    assert normal.mean() > 0.5  # most of the input is checked relatively
+    np.testing.assert_allclose(ours[normal], truth[normal], rtol=rtol, atol=0)
+    assert (np.abs(ours[~normal]) <= 2 * NORMAL).all()
+
+
+@pytest.mark.parametrize('time_axis', [1, 2])
+@pytest.mark.parametrize('b', [1e-4, 0.0567, 0.5, 1.0])
+@pytest.mark.parametrize('name', NAMESPACES)
+def test_doubling_smoother_is_the_recurrence_per_element(name, b, time_axis):
+    """_pcen.smooth (the doubling scan every parallel caller runs) against the float64
+    recurrence on 5000 frames, per element: b small (a memory of ~10000 frames, longer than the
+    input) and large, over a silent stretch and a burst 1e6 louder; NumPy's float64 to 1e-12."""
+    namespace, to_array, to_numpy = _namespace(name)
+    mel = _wide_mel(5000, time_axis)
+    truth = _float64_smoother(mel, b, time_axis)
+    ours = to_numpy(_pcen.smooth(namespace, to_array(mel), b, time_axis))
+    assert ours.shape == mel.shape
+    _assert_smoother_close(ours, truth, 1e-12 if name == 'numpy' else SMOOTHER_TOLERANCE)
+
+
+@pytest.mark.parametrize('name', NAMESPACES)
+def test_doubling_smoother_of_silence_is_the_decay_from_one(name):
+    """Silence: M[t] = (1 - b)**(t + 1), librosa's zi decaying (what M[-1] = 1 adds to every
+    frame), for 1 to 4097 frames (pass counts 0 to 13); PCEN of it is exactly 0."""
+    namespace, to_array, to_numpy = _namespace(name)
+    constants = pcen_constants(16000, 160, b=0.003)
+    for frames in (1, 2, 3, 4, 5, 1000, 4097):
+        silence = np.zeros((1, 1, frames, 3))
+        ours = to_numpy(_pcen.smooth(namespace, to_array(silence), constants.b, 2))
+        decay = (1 - constants.b) ** np.arange(1, frames + 1)
+        _assert_smoother_close(
+            ours,
+            np.broadcast_to(decay[:, None], silence.shape),
+            1e-12 if name == 'numpy' else SMOOTHER_TOLERANCE,
+        )
+        assert (to_numpy(_pcen.apply(namespace, to_array(silence), constants, 2)) == 0).all()
+
+
+def test_doubling_scan_passes():
+    """ceil(log2(terms)) passes, where each pass' weight (1 - b)**shift is not 0; b = 1 needs
+    none; an unknown count stops where the weight underflows, or at 31 passes."""
+    assert _pcen.shifts(0.5, 1) == []
+    assert _pcen.shifts(0.5, 2) == [1]
+    assert _pcen.shifts(0.5, 5) == [1, 2, 4]
+    assert _pcen.shifts(0.05, 2581) == [2**k for k in range(12)]
+    assert _pcen.shifts(0.5, 2581) == [2**k for k in range(11)]  # 0.5**2048 underflows
+    assert _pcen.shifts(1.0, 2581) == []
+    assert _pcen.shifts(0.5, None) == [2**k for k in range(11)]  # 0.5**2048 underflows
+    assert _pcen.shifts(1e-20, None) == [2**k for k in range(31)]
+
+
+def _callers():
+    """Every parallel caller of the smoother, as (name, function(float32 mel, constants,
+    time_axis) -> NumPy), for the frameworks installed."""
+    callers = []
+    try:
+        import tensorflow as tf
+        from kapre_fast import builtin, ops
+
+        layout = {1: 'channels_last', 2: 'channels_first'}
+        callers += [
+            ('ops.pcen_in_tf_ops', lambda m, c, a: ops.pcen_in_tf_ops(m, c, layout[a]).numpy()),
+            ('builtin.pcen', lambda m, c, a: builtin.pcen(m, c, layout[a]).numpy()),
+            (
+                'ops.pcen_in_tf_ops (jit_compile)',
+                lambda m, c, a: tf.function(
+                    lambda x: ops.pcen_in_tf_ops(x, c, layout[a]), jit_compile=True
+                )(tf.constant(m)).numpy(),
+            ),
+        ]
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        import kapre_fast.torch as kf_torch
+
+        callers.append(
+            ('torch.apply_pcen', lambda m, c, a: kf_torch.apply_pcen(torch.tensor(m), c, a).numpy())
+        )
+    except ImportError:
+        pass
+    try:
+        import kapre_fast.jax as kf_jax
+
+        callers.append(('jax.apply_pcen', lambda m, c, a: np.asarray(kf_jax.apply_pcen(m, c, a))))
+    except ImportError:
+        pass
+    return callers
+
+
+@pytest.mark.parametrize('time_axis', [1, 2])
+def test_every_parallel_caller_is_reference_pcen_on_a_long_input(time_axis):
+    """Each caller of the doubling scan (TF's recomputation, eagerly and under XLA, builtin,
+    torch, JAX) against reference.apply_pcen on 3000 frames of a wide mel with a
+    silent stretch (0 there), b small and large: within the native pass' tolerance of each
+    example's peak."""
+    mel = _wide_mel(3000, time_axis, seed=8).astype(np.float32)
+    silent = mel == 0
+    callers = _callers()
+    assert callers
+    for b in (1e-3, 0.3):
+        constants = pcen_constants(16000, 160, b=b)
+        expected = reference.apply_pcen(mel, constants, time_axis)
+        for name, function in callers:
+            ours = function(mel, constants, time_axis)
+            assert ours.shape == mel.shape, name
+            assert peak_relative_error(ours, expected) <= PASS_TOLERANCE, (name, b)
+            assert (ours[silent] == 0).all(), name
+
+
+def _gradient_along(name, mel, weights, direction, constants, time_axis):
+    """d sum(apply_pcen(S) * weights) / d S along `direction`, by the framework's autodiff."""
+    if name == 'torch':
+        torch = pytest.importorskip('torch')
+        import kapre_fast.torch as kf_torch
+
+        s = torch.tensor(mel, dtype=torch.float32, requires_grad=True)
+        loss = (kf_torch.apply_pcen(s, constants, time_axis) * torch.tensor(weights)).sum()
+        loss.backward()
+        gradient = s.grad.numpy()
+    else:
+        jax = pytest.importorskip('jax')
+        import kapre_fast.jax as kf_jax
+
+        w = jax.numpy.asarray(weights, jax.numpy.float32)
+        gradient = np.asarray(
+            jax.grad(lambda s: (kf_jax.apply_pcen(s, constants, time_axis) * w).sum())(
+                jax.numpy.asarray(mel, jax.numpy.float32)
+            )
+        )
+    return (gradient.astype(np.float64) * direction).sum()
+
+
+@pytest.mark.parametrize('time_axis', [1, 2])
+@pytest.mark.parametrize('name', ['torch', 'jax'])
+def test_apply_pcen_gradient_on_a_long_input(name, time_axis):
+    """torch's and JAX's apply_pcen differentiated through the doubling scan on 3000 frames
+    (b small: a memory longer than the input): the derivative along a random direction equals
+    a float64 central difference of reference.apply_pcen."""
+    rng = np.random.default_rng(10)
+    shape = (2, 3000, 6, 2) if time_axis == 1 else (2, 2, 3000, 6)
+    direction, weights = rng.standard_normal(shape), rng.standard_normal(shape)
+    mel = rng.uniform(0.0, 3.0, shape) ** 4 + 1e-3 * np.abs(direction)
+    constants = pcen_constants(16000, 160, b=0.002)
+    ours = _gradient_along(name, mel, weights, direction, constants, time_axis)
+    step = 1e-4
+    plus = reference.apply_pcen(mel + step * direction, constants, time_axis)
+    minus = reference.apply_pcen(mel - step * direction, constants, time_axis)
+    np.testing.assert_allclose(ours, ((plus - minus) * weights).sum() / (2 * step), rtol=1e-4)

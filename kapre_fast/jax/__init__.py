@@ -17,7 +17,7 @@ The presets (compat='librosa' / 'torchaudio') run here too: their centring is a 
 audio before the FFI call (differentiated by jax), their power and dB are the call's attributes
 (which the CUDA handlers hand to the CUDA kernels' plan as well). `mfcc` and `pcen`
 take kapre_fast.cpu's arguments: the DCT of the fused dB mel in jnp, and PCEN in jnp with its
-smoother a jax.lax.associative_scan over the frames (jit-able, differentiable).
+smoother kapre_fast._pcen's doubling scan over the frames (jit-able, differentiable).
 
 The Backend protocol of kapre_fast._backends (registry name 'jax', what the Keras layers call
 under KERAS_BACKEND=jax): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
@@ -108,8 +108,8 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> jax.Array:
             f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
         )
     cpu.thread_count(threads)
-    # M[t] = (1 - b) M[t - 1] + b S[t] as a scan of affine maps, as the Keras PCEN layer's.
-    return _pcen.apply(jnp, jax.lax.associative_scan, _as_jax(mel), constants, time_axis)
+    # The smoother as kapre_fast._pcen's doubling scan (the Keras PCEN layer's under JAX).
+    return _pcen.apply(jnp, _as_jax(mel), constants, time_axis)
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> jax.Array:

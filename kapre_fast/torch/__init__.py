@@ -19,7 +19,7 @@ The presets (compat='librosa' / 'torchaudio') run here too: their centring is a 
 audio (reflect or constant) before the operator, which autograd differentiates; the power
 spectrum and the preset's dB reach the kernel as its attributes. `mfcc` and `pcen` take
 kapre_fast.cpu's arguments: the DCT of the fused dB mel in torch, and PCEN in torch ops
-(differentiable; its smoother a parallel scan over the frames).
+(differentiable; its smoother kapre_fast._pcen's doubling scan over the frames).
 
 The Backend protocol of kapre_fast._backends (registry name 'torch', what the Keras layers call
 under KERAS_BACKEND=torch): compute(spec, x), inverse(spec, X), compute_mfcc(spec, matrix, x),
@@ -335,23 +335,9 @@ def apply_pcen(mel, constants, time_axis: int, *, threads=None) -> torch.Tensor:
             f'time_axis must be 1 (channels_last) or 2 (channels_first), got {time_axis!r}'
         )
     cpu.thread_count(threads)
-    decay = 1.0 - constants.b
-    frames = mel.shape[time_axis]
-    # The smoother's linear recurrence M[t] = decay M[t - 1] + b S[t] by doubling
-    # (Hillis-Steele): after the pass with shift d, each sum holds its last 2d terms, so
-    # ceil(log2(frames)) vectorised passes instead of a loop over the frames.
-    smooth = constants.b * mel
-    shift = 1
-    while shift < frames:
-        earlier = smooth.narrow(time_axis, 0, frames - shift)
-        zeros = torch.zeros_like(smooth.narrow(time_axis, 0, shift))
-        smooth = smooth + decay**shift * torch.cat([zeros, earlier], dim=time_axis)
-        shift *= 2
-    # What M[-1] = 1 contributes to M[t]: decay**(t + 1).
-    shape = [1, 1, 1, 1]
-    shape[time_axis] = frames
-    initial = decay ** torch.arange(1, frames + 1, dtype=mel.dtype, device=mel.device)
-    return _pcen.compress(torch, mel, smooth + initial.reshape(shape), constants)
+    # The smoother as kapre_fast._pcen's doubling scan (torch has NumPy's names for it; the
+    # Keras PCEN layer's under PyTorch).
+    return _pcen.apply(torch, mel, constants, time_axis)
 
 
 def inverse(spec: FrontEnd, X, *, threads=None) -> torch.Tensor:
