@@ -143,6 +143,8 @@ def decibel(xp: Namespace, x, multiplier, amin, ref, dynamic_range):
     peak (over frames, features and channels together)."""
     log_x = multiplier * xp.log10(xp.floor(x, amin))
     log_x = log_x - decibel_offset(multiplier, amin, ref)
+    if math.isinf(dynamic_range):  # a preset's top_db=math.inf: no clamp
+        return log_x
     return xp.maximum(log_x, xp.peak(log_x) - dynamic_range)
 
 

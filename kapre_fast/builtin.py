@@ -55,7 +55,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from kapre_fast import _checks, _pcen, _weights
+from kapre_fast import _checks, _composition, _pcen, _weights
 from kapre_fast.spec import FrontEnd, require_kapre_numerics
 
 __all__ = [
@@ -470,15 +470,10 @@ def _nonzero_safe(power):
 
 
 def _decibel(x, spec: FrontEnd):
-    """FrontEnd.decibel on (batch, channels, frames, features): kapre's magnitude_to_decibel, or a
-    preset's power_to_db / amplitude_to_db with its top_db (math.inf: no clamp)."""
-    multiplier, amin, ref, dynamic_range = spec.decibel
-    offset = multiplier * np.log10(max(amin, ref))
-    log_x = (multiplier / np.log(10.0)) * tf.math.log(tf.maximum(x, amin)) - offset
-    if not np.isfinite(dynamic_range):
-        return log_x
-    peak = tf.reduce_max(log_x, axis=[1, 2, 3], keepdims=True)
-    return tf.maximum(log_x, peak - dynamic_range)
+    """FrontEnd.decibel on (batch, channels, frames, features): kapre_fast._composition's dB
+    formula (kapre's magnitude_to_decibel, or a preset's power_to_db / amplitude_to_db with its
+    top_db; math.inf: no clamp) in _CONVERTIBLE_MATH's ops."""
+    return _composition.decibel(_CONVERTIBLE_MATH, x, *spec.decibel)
 
 
 def _to_output_layout(features, spec: FrontEnd):
@@ -557,6 +552,11 @@ def _expm1(z):
 _CONVERTIBLE_MATH = types.SimpleNamespace(
     exp=tf.math.exp,
     log=tf.math.log,
+    # The dB formula's (kapre_fast._composition.decibel): TFLite has LOG, not log10.
+    log10=lambda v: tf.math.log(v) * np.float32(1.0 / np.log(10.0)),
+    floor=tf.maximum,
+    maximum=tf.maximum,
+    peak=lambda v: tf.reduce_max(v, axis=[1, 2, 3], keepdims=True),
     log1p=_log1p,
     expm1=_expm1,
     zeros_like=tf.zeros_like,
