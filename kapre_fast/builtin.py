@@ -102,6 +102,10 @@ _DENSE_MAX_N_FFT = 64
 # (complex DFTs: radix 32 there doubled the largest dB error of configs A and D).
 _MAX_FIRST_RADIX = 128
 _MAX_RADIX = 16
+# The first stage's sums over n1 are computed in parts of at most this many samples (whole
+# framing shifts: a gather or a slice and a matmul each, added with one add_n); with the radices
+# above, every plan's first stage is one part.
+_MAX_CHAIN = _MAX_FIRST_RADIX
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
 # multiply-adds per sample when choosing the factors. A pass costs about as much as the
 # arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs A, B and D
@@ -170,14 +174,17 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     - framing: when r2 divides hop_length (`strided`), sample s of frame f is sample
       r2 (f step + n1) + n2 of the waveform, step = hop_length / r2: the waveform as (n2, u) (one
       reshape and 2-axis transpose of the input) holds every frame's n1 samples as a run of u, so
-      the frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up
-      to ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
-      Otherwise one gather of `offsets` (r2, n1) per frame start;
+      the frames are `shifts` shifted runs of its (u // step, step) blocks (n1 up to
+      ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks): one
+      gather of whole blocks per part of stage 1, or a slice for a part of one shift.
+      Otherwise a gather of `offsets` (r2, n1) per frame start and part;
     - stage 1, a batched matmul over n2: table1 (r2, n1, 2 h), h = r1 // 2 + 1, columns
       (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows past the window): the DFT
       over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in; k1 > r1 / 2
       is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input); one 4-axis
-      transpose brings b (or, for two stages, n2) last;
+      transpose brings b (or, for two stages, n2) last. The sum over n1 is computed in `parts`
+      (n1 ranges of at most _MAX_CHAIN samples, whole shifts when strided), one matmul each,
+      added;
     - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
       (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
       exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
@@ -222,6 +229,9 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     source = np.where(mirrored, n - bins, bins)
     grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
     offsets = np.minimum(samples, length - 1)
+    # stage 1's sums in parts of at most _MAX_CHAIN samples (n1 ranges; whole shifts if strided)
+    per_part = max(1, _MAX_CHAIN // step) * step if strided else _MAX_CHAIN
+    parts = tuple((start, min(start + per_part, rows)) for start in range(0, rows, per_part))
     return _Plan(
         r1=r1,
         p=p,
@@ -231,6 +241,7 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
         strided=strided,
         step=step,
         shifts=shifts,
+        parts=parts,
         offsets=_read_only(offsets.astype(np.int32)),
         **{name: _read_only(table.astype(np.float32)) for name, table in tables.items()},
         grid_index=_read_only(grid_index.astype(np.int32)),
@@ -357,22 +368,37 @@ def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
 
 
 def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
-    """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). The frames are shifted
-    slices of the (blocks, step) view of each n2's run u, concatenated (strided plans), or one
-    gather; then one batched matmul over n2."""
+    """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). For each part of the
+    sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added. The
+    frames of a strided plan are whole (step,) blocks of each n2's run u, taken by one gather
+    (a slice for a part of one shift; onnxruntime copies whole blocks, where slices of every
+    shift and their concatenation made two copies of small pieces); otherwise one gather of
+    samples."""
     n_frames = tf.shape(starts)[0]
     if plan.strided:
-        u = tf.transpose(_blocks(flat, n_frames, plan, spec), [0, 2, 1])
-        u = tf.reshape(u, [-1, plan.r2, n_frames + plan.shifts - 1, plan.step])
-        x = (
-            tf.concat([u[:, :, shift : shift + n_frames] for shift in range(plan.shifts)], axis=-1)
-            if plan.shifts > 1
-            else u[:, :, :n_frames]
+        # (batch * channels, n2, blocks, step): any number of blocks, at least n_frames +
+        # shifts - 1, so one pad (to whole blocks) and no crop
+        total = _dim(flat, 1)
+        blocks = tf.maximum(
+            (total + spec.hop_length - 1) // spec.hop_length, n_frames + plan.shifts - 1
         )
-    else:
-        index = plan.offsets[:, np.newaxis, :] + starts[tf.newaxis, :, tf.newaxis]
-        x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, n1)
-    return tf.matmul(x, tf.constant(plan.table1))
+        flat = tf.pad(flat, [[0, 0], [0, blocks * spec.hop_length - total]])
+        u = tf.transpose(tf.reshape(flat, [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
+        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
+    products = []
+    for start, stop in plan.parts:
+        if not plan.strided:
+            index = plan.offsets[:, np.newaxis, start:stop] + starts[tf.newaxis, :, tf.newaxis]
+            x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, stop - start)
+        elif stop - start == plan.step:
+            shift = start // plan.step
+            x = u[:, :, shift : shift + n_frames]
+        else:
+            shifts = tf.range(start // plan.step, stop // plan.step)
+            x = tf.gather(u, tf.range(n_frames)[:, tf.newaxis] + shifts, axis=2)
+            x = tf.reshape(x, [-1, plan.r2, n_frames, stop - start])
+        products.append(tf.matmul(x, tf.constant(plan.table1[:, start:stop])))
+    return products[0] if len(products) == 1 else tf.add_n(products)
 
 
 def _grid(audio, spec: FrontEnd) -> _Grid:
