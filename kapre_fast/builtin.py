@@ -7,19 +7,20 @@ TFLite with builtin ops only, ONNX, and XLA (which cannot compile custom ops). I
 same accuracy grid as the fused op (tests/test_builtin.py).
 
 How each step is written so that it converts:
-- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
-  and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
-  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a first
-  radix of up to 128 real samples, the others at most 16, where n_fft and the hop allow, see
-  _factors): a batched matmul whose tables hold the window, the DFT of the first digit and the
-  twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
-  matmul with its twiddles for three stages, and one matmul for the last (its real and
-  imaginary parts side by side in one table). Tables are built in float64 with exact integer
-  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel. The FFT's
-  bins come out in its own order (half of them as conjugates of the others): the filterbank's
-  rows are permuted to that order, other outputs gather the bins back into order (as rows:
-  the bin axis moved first, gathered, moved back). n_fft <= 64
-  and primes: one dense DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) a
+- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (one
+  `tf.gather` of whole blocks of the waveform seen as (n2, u) when the hop allows it, else a
+  gather of samples), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a
+  first radix of up to 64 real samples, the others at most 16, where n_fft and the hop allow,
+  see _factors): batched matmuls whose tables hold the window, the DFT of the first digit and
+  the twiddles (real input: only r1 // 2 + 1 bins of it), one per part of at most 40 samples
+  of the sum (added: float32 rounding grows with the length of a sum), 4-axis transposes, a
+  second batched matmul with its twiddles for three stages, and one matmul for the last (its
+  real and imaginary parts side by side in one table). Tables are built in float64 with exact
+  integer phase reduction, then rounded once to float32; no complex tensor and no FFT kernel.
+  The FFT's bins come out in its own order (half of them as conjugates of the others): the
+  filterbank's rows are permuted to that order, other outputs gather the bins back into order
+  (as rows: the bin axis moved first, gathered, moved back). n_fft <= 64 and primes: one dense
+  DFT matmul. Inside `convolution_first_stage()` (export.to_tflite) a
   two-stage FFT's framing and first stage are one depthwise convolution instead (LiteRT runs it
   faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
@@ -32,10 +33,11 @@ the inverse STFT's input): `stft` builds its result with `tf.complex` as its las
 `inverse_stft` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
-The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
-128 + 32 = 160 per sample, 330 K per frame; a dense DFT matmul: 4.2 M): more arithmetic than
-three radix-16 stages (64 per sample), fewer passes over the spectrum, which cost more on
-XNNPACK and onnxruntime than large matmuls (see _STAGE_COST); a prime
+The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 1024 as
+64 x 16: 96 per sample, 98 K per frame; n_fft 2048 as 32 x 8 x 8: 64 per sample; a dense DFT
+matmul of 2048: 4.2 M): where two stages are possible they are preferred to three radix-16
+stages, as a pass over the spectrum costs more on XNNPACK and onnxruntime than the arithmetic of
+a larger first radix (see _STAGE_COST); a prime
 n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
 still one dense matmul, O(n_fft^2) per frame).
 """
@@ -100,18 +102,27 @@ def _read_only(array):
 # Up to this n_fft the transform is one dense matmul stage (a few ops beat two tiny stages).
 _DENSE_MAX_N_FFT = 64
 # Largest radix of the first stage (a real DFT of r1 samples in one matmul) and of the others
-# (complex DFTs: radix 32 there doubled the largest dB error of configs A and D).
-_MAX_FIRST_RADIX = 128
+# (complex DFTs: radix 32 there doubled the largest dB error of configs A and D). Rounding in
+# float32 sums: a quiet bin comes out of sums whose terms carry the loud bins that alias onto it
+# (stage 1 sums samples r2 apart, the last stage bins r1 apart), so its error grows with the
+# length of those sums: a first radix of 128 (config A as 128 x 16) put A 9.9e-4 dB from the
+# fused op (the path before the matmul FFT: 6.0e-4), 64 (A as 32 x 8 x 8) 6.6e-4, in the same
+# onnxruntime time (LiteRT 9% slower: its convolution first stage is for two stages only).
+_MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
-# The first stage's sums over n1 are computed in parts of at most this many samples (whole
-# framing shifts: a gather or a slice and a matmul each, added with one add_n); with the radices
-# above, every plan's first stage is one part.
-_MAX_CHAIN = _MAX_FIRST_RADIX
+# The first stage's sums are computed in parts of at most this many samples (whole framing
+# shifts: a gather, or a slice for one shift, and a matmul each, added by one add_n): config D
+# (64 x 16) in two parts of 32: 0.015 -> 0.0088 dB from the fused op (before the matmul FFT:
+# 0.0089), 7-10% more onnxruntime time. Parts of one 10-sample shift would make config B
+# (32 x 16, 30 samples) less accurate (1.3e-3 dB), so B stays one part (9.9e-4; 64 x 8 in two
+# parts of 40 and 20: 6.1e-4, but 45% slower on onnxruntime).
+_MAX_CHAIN = 40
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
 # multiply-adds per sample when choosing the factors. A pass costs about as much as the
-# arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs A, B and D
-# two stages with r1 32-128 beat three with radices <= 16 (A 54.5 vs 62.2 ms on LiteRT, D 21.0
-# vs 27.6), at n_fft 4096 (C) three stages stay as fast.
+# arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs B and D
+# two stages with r1 32-64 beat three with radices <= 16 (D 21.0 vs 27.6 ms on LiteRT); at
+# n_fft 2048 (A: 32 x 8 x 8, for accuracy, see above) and 4096 (C) three stages are as fast on
+# onnxruntime.
 _STAGE_COST = 104
 
 
@@ -121,9 +132,9 @@ def _factors(n: int, hop: int = 0):
     (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
     (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger r1, fewer passes over
     a smaller grid), first among those whose r2 divides `hop` (the framing is then reshapes and
-    slices, see _fft_plan) and whose radices are small (r1 <= _MAX_FIRST_RADIX, p and q <=
-    _MAX_RADIX: each output a sum of few products, float32 error near that of an FFT library;
-    the first stage's real DFT may be longer: its error grows less than the passes cost),
+    gathers of whole blocks, see _fft_plan) and whose radices are small (r1 <=
+    _MAX_FIRST_RADIX, p and q <= _MAX_RADIX: each output a sum of few products, float32 error
+    near that of an FFT library),
     then among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1),
     the dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
     if n <= _DENSE_MAX_N_FFT:
@@ -230,8 +241,12 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     source = np.where(mirrored, n - bins, bins)
     grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
     offsets = np.minimum(samples, length - 1)
-    # stage 1's sums in parts of at most _MAX_CHAIN samples (n1 ranges; whole shifts if strided)
-    per_part = max(1, _MAX_CHAIN // step) * step if strided else _MAX_CHAIN
+    # stage 1's sums in parts of at most _MAX_CHAIN samples (n1 ranges; whole shifts if strided;
+    # the dense DFT, r2 = 1, is one matmul)
+    if strided:
+        per_part = max(1, _MAX_CHAIN // step) * step
+    else:
+        per_part = _MAX_CHAIN if r2 > 1 else rows
     parts = tuple((start, min(start + per_part, rows)) for start in range(0, rows, per_part))
     return _Plan(
         r1=r1,
