@@ -11,21 +11,23 @@ cannot compile custom ops). It is held to the same accuracy grid as the fused op
 (tests/test_builtin.py).
 
 How each step is written so that it converts:
-- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (slices
-  and one concatenation of the waveform seen as (n2, u) when the hop allows it, else one
-  `tf.gather`), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a first
-  radix of up to 128 real samples, the others at most 16, where n_fft and the hop allow, see
-  _factors): a batched matmul whose tables hold the window, the DFT of the first digit and the
-  twiddles (real input: only r1 // 2 + 1 bins of it), 4-axis transposes, a second batched
-  matmul with its twiddles for three stages, and one matmul for the last (its real and
-  imaginary parts side by side in one table). Tables are built in float64 with exact integer
-  phase reduction, then rounded once to float32; no complex tensor and no FFT kernel (TFLite's
-  RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower on LiteRT:
-  docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order (half of
-  them as conjugates of the others): the filterbank's rows are permuted to that order, other
-  outputs gather the bins back into order. n_fft <= 64 and primes: one dense DFT matmul.
-  Inside `convolution_first_stage()` (export.to_tflite) the framing and first stage of a
-  strided plan (two or three stages) are one depthwise convolution instead (LiteRT runs it
+- framing and real FFT fused (_fft_plan): the frames are cut in the FFT's sample order (one
+  `tf.gather` of whole blocks of the waveform seen as (n2, u) when the hop allows it, else a
+  gather of samples), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a
+  first radix of up to 64 real samples, the others at most 16, where n_fft and the hop allow,
+  see _factors): batched matmuls whose tables hold the window, the DFT of the first digit and
+  the twiddles (real input: only r1 // 2 + 1 bins of it), one per part of at most 40 samples
+  of the sum (added: float32 rounding grows with the length of a sum), 4-axis transposes, a
+  second batched matmul with its twiddles for three stages, and one matmul for the last (its
+  real and imaginary parts side by side in one table). Tables are built in float64 with exact
+  integer phase reduction, then rounded once to float32; no complex tensor and no FFT kernel
+  (TFLite's RFFT2D, which the converter makes of tf.signal.rfft, ran configs A-D 1.7-4x slower
+  on LiteRT: docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order
+  (half of them as conjugates of the others): the filterbank's rows are permuted to that order,
+  other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
+  moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
+  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided plan
+  (two or three stages) are one depthwise convolution instead (LiteRT runs it
   faster, onnxruntime slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
@@ -37,10 +39,11 @@ the inverse STFT's input): `stft` builds its result with `tf.complex` as its las
 `inverse` reads the two real parts back from that op when it is there, so an STFT > iSTFT
 graph has no complex op left.
 
-The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 2048:
-128 + 32 = 160 per sample, 330 K per frame; a dense DFT matmul: 4.2 M): more arithmetic than
-three radix-16 stages (64 per sample), fewer passes over the spectrum, which cost more on
-XNNPACK and onnxruntime than large matmuls (see _STAGE_COST); a prime
+The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 1024 as
+64 x 16: 96 per sample, 98 K per frame; n_fft 2048 as 32 x 8 x 8: 64 per sample; a dense DFT
+matmul of 2048: 4.2 M): where two stages are possible they are preferred to three radix-16
+stages, as a pass over the spectrum costs more on XNNPACK and onnxruntime than the arithmetic of
+a larger first radix (see _STAGE_COST); a prime
 n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
 still one dense matmul, O(n_fft^2) per frame).
 """
@@ -109,14 +112,27 @@ def _read_only(array):
 # Up to this n_fft the transform is one dense matmul stage (a few ops beat two tiny stages).
 _DENSE_MAX_N_FFT = 64
 # Largest radix of the first stage (a real DFT of r1 samples in one matmul) and of the others
-# (complex DFTs: radix 32 there doubled the largest dB error of configs A and D).
-_MAX_FIRST_RADIX = 128
+# (complex DFTs: radix 32 there doubled the largest dB error of configs A and D). Rounding in
+# float32 sums: a quiet bin comes out of sums whose terms carry the loud bins that alias onto it
+# (stage 1 sums samples r2 apart, the last stage bins r1 apart), so its error grows with the
+# length of those sums: a first radix of 128 (config A as 128 x 16) put A 9.9e-4 dB from the
+# fused op (the path before the matmul FFT: 6.0e-4), 64 (A as 32 x 8 x 8) 6.6e-4, in the same
+# onnxruntime time (LiteRT 9% slower: its convolution first stage is for two stages only).
+_MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
+# The first stage's sums are computed in parts of at most this many samples (whole framing
+# shifts: a gather, or a slice for one shift, and a matmul each, added by one add_n): config D
+# (64 x 16) in two parts of 32: 0.015 -> 0.0088 dB from the fused op (before the matmul FFT:
+# 0.0089), 7-10% more onnxruntime time. Parts of one 10-sample shift would make config B
+# (32 x 16, 30 samples) less accurate (1.3e-3 dB), so B stays one part (9.9e-4; 64 x 8 in two
+# parts of 40 and 20: 6.1e-4, but 45% slower on onnxruntime).
+_MAX_CHAIN = 40
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
 # multiply-adds per sample when choosing the factors. A pass costs about as much as the
-# arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs A, B and D
-# two stages with r1 32-128 beat three with radices <= 16 (A 54.5 vs 62.2 ms on LiteRT, D 21.0
-# vs 27.6), at n_fft 4096 (C) three stages stay as fast.
+# arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs B and D
+# two stages with r1 32-64 beat three with radices <= 16 (D 21.0 vs 27.6 ms on LiteRT); at
+# n_fft 2048 (A: 32 x 8 x 8, for accuracy, see above) and 4096 (C) three stages are as fast on
+# onnxruntime.
 _STAGE_COST = 104
 
 
@@ -126,9 +142,9 @@ def _factors(n: int, hop: int = 0):
     (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
     (r1 + 2 p [+ 2 q + _STAGE_COST for a third stage]; on a tie the larger r1, fewer passes over
     a smaller grid), first among those whose r2 divides `hop` (the framing is then reshapes and
-    slices, see _fft_plan) and whose radices are small (r1 <= _MAX_FIRST_RADIX, p and q <=
-    _MAX_RADIX: each output a sum of few products, float32 error near that of an FFT library;
-    the first stage's real DFT may be longer: its error grows less than the passes cost),
+    gathers of whole blocks, see _fft_plan) and whose radices are small (r1 <=
+    _MAX_FIRST_RADIX, p and q <= _MAX_RADIX: each output a sum of few products, float32 error
+    near that of an FFT library),
     then among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1),
     the dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
     if n <= _DENSE_MAX_N_FFT:
@@ -181,14 +197,17 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     - framing: when r2 divides hop_length (`strided`), sample s of frame f is sample
       r2 (f step + n1) + n2 of the waveform, step = hop_length / r2: the waveform as (n2, u) (one
       reshape and 2-axis transpose of the input) holds every frame's n1 samples as a run of u, so
-      the frames are `shifts` shifted slices of its (u // step, step) blocks, concatenated (n1 up
-      to ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks).
-      Otherwise one gather of `offsets` (r2, n1) per frame start;
+      the frames are `shifts` shifted runs of its (u // step, step) blocks (n1 up to
+      ceil(frame length / r2), the n1 that can meet the window, rounded up to whole blocks): one
+      gather of whole blocks per part of stage 1, or a slice for a part of one shift.
+      Otherwise a gather of `offsets` (r2, n1) per frame start and part;
     - stage 1, a batched matmul over n2: table1 (r2, n1, 2 h), h = r1 // 2 + 1, columns
       (k1, re|im) = window[s] * exp(-2 pi i s k1 / n_fft) (zero rows past the window): the DFT
       over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in; k1 > r1 / 2
       is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input); one 4-axis
-      transpose brings b (or, for two stages, n2) last;
+      transpose brings b (or, for two stages, n2) last. The sum over n1 is computed in `parts`
+      (n1 ranges of at most _MAX_CHAIN samples, whole shifts when strided), one matmul each,
+      added;
     - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
       (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
       exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
@@ -233,6 +252,13 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     source = np.where(mirrored, n - bins, bins)
     grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
     offsets = np.minimum(samples, length - 1)
+    # stage 1's sums in parts of at most _MAX_CHAIN samples (n1 ranges; whole shifts if strided;
+    # the dense DFT, r2 = 1, is one matmul)
+    if strided:
+        per_part = max(1, _MAX_CHAIN // step) * step
+    else:
+        per_part = _MAX_CHAIN if r2 > 1 else rows
+    parts = tuple((start, min(start + per_part, rows)) for start in range(0, rows, per_part))
     return _Plan(
         r1=r1,
         p=p,
@@ -242,6 +268,7 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
         strided=strided,
         step=step,
         shifts=shifts,
+        parts=parts,
         offsets=_read_only(offsets.astype(np.int32)),
         **{name: _read_only(table.astype(np.float32)) for name, table in tables.items()},
         grid_index=_read_only(grid_index.astype(np.int32)),
@@ -368,22 +395,37 @@ def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
 
 
 def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
-    """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). The frames are shifted
-    slices of the (blocks, step) view of each n2's run u, concatenated (strided plans), or one
-    gather; then one batched matmul over n2."""
+    """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). For each part of the
+    sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added. The
+    frames of a strided plan are whole (step,) blocks of each n2's run u, taken by one gather
+    (a slice for a part of one shift; onnxruntime copies whole blocks, where slices of every
+    shift and their concatenation made two copies of small pieces); otherwise one gather of
+    samples."""
     n_frames = tf.shape(starts)[0]
     if plan.strided:
-        u = tf.transpose(_blocks(flat, n_frames, plan, spec), [0, 2, 1])
-        u = tf.reshape(u, [-1, plan.r2, n_frames + plan.shifts - 1, plan.step])
-        x = (
-            tf.concat([u[:, :, shift : shift + n_frames] for shift in range(plan.shifts)], axis=-1)
-            if plan.shifts > 1
-            else u[:, :, :n_frames]
+        # (batch * channels, n2, blocks, step): any number of blocks, at least n_frames +
+        # shifts - 1, so one pad (to whole blocks) and no crop
+        total = _dim(flat, 1)
+        blocks = tf.maximum(
+            (total + spec.hop_length - 1) // spec.hop_length, n_frames + plan.shifts - 1
         )
-    else:
-        index = plan.offsets[:, np.newaxis, :] + starts[tf.newaxis, :, tf.newaxis]
-        x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, n1)
-    return tf.matmul(x, tf.constant(plan.table1))
+        flat = tf.pad(flat, [[0, 0], [0, blocks * spec.hop_length - total]])
+        u = tf.transpose(tf.reshape(flat, [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
+        u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
+    products = []
+    for start, stop in plan.parts:
+        if not plan.strided:
+            index = plan.offsets[:, np.newaxis, start:stop] + starts[tf.newaxis, :, tf.newaxis]
+            x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, stop - start)
+        elif stop - start == plan.step:
+            shift = start // plan.step
+            x = u[:, :, shift : shift + n_frames]
+        else:
+            shifts = tf.range(start // plan.step, stop // plan.step)
+            x = tf.gather(u, tf.range(n_frames)[:, tf.newaxis] + shifts, axis=2)
+            x = tf.reshape(x, [-1, plan.r2, n_frames, stop - start])
+        products.append(tf.matmul(x, tf.constant(plan.table1[:, start:stop])))
+    return products[0] if len(products) == 1 else tf.add_n(products)
 
 
 def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
@@ -442,9 +484,15 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
 
 def _to_bins(grid, spec: FrontEnd, imaginary=False):
     """(..., h * r2) grid values -> (..., n_freq) in bin order (the imaginary part negated
-    where a bin is the conjugate of its grid entry)."""
+    where a bin is the conjugate of its grid entry). The grid axis is moved first, its rows
+    gathered, and moved back: onnxruntime gathers whole rows of the other axes in one copy each,
+    where a gather of single values along the last axis costs as much as the FFT's first stage
+    (config C: 45 of 200 ms)."""
     plan = _fft_plan(spec)
-    values = tf.gather(grid, plan.grid_index, axis=-1)
+    rank = grid.shape.rank
+    rows = tf.transpose(grid, [rank - 1] + list(range(rank - 1)))
+    values = tf.gather(rows, plan.grid_index, axis=0)
+    values = tf.transpose(values, list(range(1, rank)) + [0])
     return values * plan.imag_sign if imaginary else values
 
 

@@ -91,14 +91,14 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
 @pytest.mark.parametrize(
     'n_fft, hop, factors',
     [
-        (2048, 512, (128, 16, 1)),
+        (2048, 512, (32, 8, 8)),
         (4096, 1024, (32, 8, 16)),
         (1024, 256, (64, 16, 1)),
         (512, 160, (32, 16, 1)),
         (8192, 2048, (32, 16, 16)),
         (400, 100, (40, 10, 1)),
         (400, 7, (25, 16, 1)),
-        (1000, 250, (100, 10, 1)),
+        (1000, 250, (20, 5, 10)),
         (511, 128, (73, 7, 1)),
         (509, 128, (509, 1, 1)),
         (64, 16, (64, 1, 1)),
@@ -107,10 +107,30 @@ def test_inverse_stft_is_as_close_to_float64_as_kapre(kwargs, layouts):
 )
 def test_factors_multiply_to_n_fft(n_fft, hop, factors):
     # Fewest multiply-adds per sample (r1 + 2 p [+ 2 q + _STAGE_COST]; on a tie the larger r1)
-    # among the factors whose p * q divides the hop, with r1 <= 128 and p, q <= 16 (400 with
-    # hop 7: no factor divides 7); two stages up to n_fft 2048, three at 4096 and 8192; the
-    # dense DFT (n, 1, 1) for n_fft <= 64 and primes (509).
+    # among the factors whose p * q divides the hop, with r1 <= 64 and p, q <= 16 (400 with
+    # hop 7: no factor divides 7); two stages up to n_fft 1024, three from 2048; r1 above 64
+    # only where nothing else factors n_fft (511 = 7 * 73); the dense DFT (n, 1, 1) for
+    # n_fft <= 64 and primes (509).
     assert builtin._factors(n_fft, hop) == factors and np.prod(factors) == n_fft
+
+
+@pytest.mark.parametrize(
+    'kwargs, parts',
+    [
+        (dict(n_fft=1024, hop_length=256), ((0, 32), (32, 64))),  # 64 x 16: shifts of 16
+        (dict(n_fft=512, win_length=400, hop_length=160), ((0, 30),)),  # 32 x 16: shifts of 10
+        (dict(n_fft=2048, hop_length=512), ((0, 32),)),  # 32 x 8 x 8
+        (dict(n_fft=511, hop_length=128), ((0, 40), (40, 73))),  # gathered: any split
+    ],
+)
+def test_first_stage_sums_are_split_into_whole_shifts(kwargs, parts):
+    # Parts of at most _MAX_CHAIN samples (whole framing shifts when r2 divides the hop) cover
+    # the first stage's rows once, in order.
+    plan = builtin._fft_plan(FrontEnd.stft(**kwargs))
+    assert plan.parts == parts
+    assert all(stop - start <= builtin._MAX_CHAIN for start, stop in parts)
+    if plan.strided:
+        assert all(start % plan.step == stop % plan.step == 0 for start, stop in parts)
 
 
 FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
@@ -217,6 +237,7 @@ _PLAIN_OPS = {
     'Fill',
     'RealDiv',
     'Unpack',
+    'AddN',  # the first stage's parts (TFLite ADD_N, ONNX Sum)
     'Reshape',
     'ZerosLike',
     'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
