@@ -93,22 +93,33 @@ def previous_builtin(revision: str):
     spec = importlib.util.spec_from_file_location('kapre_fast_previous_builtin', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if not hasattr(module, 'compute'):
+        # The Backend protocol's names (kapre_fast._backends, which the layers call) over the
+        # old module's front_end(audio, spec) and inverse_stft(stft, spec).
+        module.compute = lambda spec, x: module.front_end(x, spec)
+        module.inverse = lambda spec, X: module.inverse_stft(X, spec)
     return module
 
 
 @contextlib.contextmanager
 def builtin_replaced_by(module):
-    """kapre_fast.builtin is `module` inside (layers import it by name when they trace)."""
+    """kapre_fast.builtin is `module` inside (the layers take it from kapre_fast._backends'
+    registry when they trace)."""
     import kapre_fast
     import kapre_fast.builtin  # noqa: F401  (loaded, so there is one to put back)
     import kapre_fast.export  # noqa: F401  (before the swap: it keeps this checkout's builtin)
 
+    from kapre_fast import _backends
+
     saved = sys.modules['kapre_fast.builtin'], kapre_fast.builtin
     sys.modules['kapre_fast.builtin'] = kapre_fast.builtin = module
+    # The registry keeps the module it loaded: forget it on both sides of the swap.
+    _backends._LOADED.pop('builtin', None)
     try:
         yield
     finally:
         sys.modules['kapre_fast.builtin'], kapre_fast.builtin = saved
+        _backends._LOADED.pop('builtin', None)
 
 
 def peers(sized, audio, threads, previous) -> list:
