@@ -418,6 +418,27 @@ def test_export_table_quick_run_checks_every_target_against_the_fused_op(tmp_pat
     assert '| B | 1 | exported TFLite on LiteRT |' in written[1].read_text()
 
 
+def test_export_table_swaps_the_registrys_builtin_for_the_previous_rows_only():
+    """The previous builtin (git 95a17ac, before the Backend protocol) is what the layers'
+    registry gives inside the swap, with the protocol's compute/inverse; this checkout's
+    builtin before and after it (a registry that kept the previous module made every exported
+    row time the previous path)."""
+    pytest.importorskip('tensorflow')
+    from bench import export_table
+
+    import kapre_fast.builtin
+    from kapre_fast import _backends
+
+    previous = export_table.previous_builtin(export_table.PREVIOUS_REVISION)
+    if previous is None:
+        pytest.skip(f'git cannot show {export_table.PREVIOUS_REVISION} here (a shallow clone)')
+    assert _backends.get('builtin') is kapre_fast.builtin
+    with export_table.builtin_replaced_by(previous):
+        assert _backends.get('builtin') is previous
+        assert callable(previous.compute) and callable(previous.inverse)
+    assert _backends.get('builtin') is kapre_fast.builtin
+
+
 def test_rerender_keeps_latest_on_the_newest_run_among_other_benchmarks_files(tmp_path):
     """bench/run.py --rerender (bench/publish.py's last step) rewrites latest.md from the newest
     run of its own (<date>-<time>_<host>), whatever other benchmarks' files share the folder."""
