@@ -103,23 +103,18 @@ def previous_builtin(revision: str):
 
 @contextlib.contextmanager
 def builtin_replaced_by(module):
-    """kapre_fast.builtin is `module` inside (the layers take it from kapre_fast._backends'
-    registry when they trace)."""
+    """kapre_fast.builtin is `module` inside (the layers' registry, kapre_fast._backends, looks
+    it up in sys.modules when they trace)."""
     import kapre_fast
     import kapre_fast.builtin  # noqa: F401  (loaded, so there is one to put back)
     import kapre_fast.export  # noqa: F401  (before the swap: it keeps this checkout's builtin)
 
-    from kapre_fast import _backends
-
     saved = sys.modules['kapre_fast.builtin'], kapre_fast.builtin
     sys.modules['kapre_fast.builtin'] = kapre_fast.builtin = module
-    # The registry keeps the module it loaded: forget it on both sides of the swap.
-    _backends._LOADED.pop('builtin', None)
     try:
         yield
     finally:
         sys.modules['kapre_fast.builtin'], kapre_fast.builtin = saved
-        _backends._LOADED.pop('builtin', None)
 
 
 def peers(sized, audio, threads, previous) -> list:

@@ -28,6 +28,7 @@ Backends are imported on first use, so no backend pulls in another's framework.
 from __future__ import annotations
 
 import importlib
+import sys
 
 # name -> 'module' or 'module:attribute' (an object of that module with the protocol's methods).
 REGISTRY = {
@@ -56,24 +57,26 @@ RECOMPUTATION = {
     'recompute_inverse': ('spec', 'X'),
 }
 
-_LOADED: dict = {}
+# Objects put in place of registered backends (tests' recording backends); empty otherwise.
+_REPLACED: dict = {}
+# name -> (module, attribute or '').
+_TARGETS = {name: target.partition(':')[::2] for name, target in REGISTRY.items()}
 
 
 def get(name: str):
     """The backend registered as `name` (a key of REGISTRY), imported on first use; ValueError
-    naming the registered backends for any other name."""
-    backend = _LOADED.get(name)
-    if backend is None:
-        if name not in REGISTRY:
-            raise ValueError(
-                f'backend must be one of {", ".join(map(repr, REGISTRY))}, got {name!r}'
-            )
-        module, _, attribute = REGISTRY[name].partition(':')
-        backend = importlib.import_module(module)
-        if attribute:
-            backend = getattr(backend, attribute)
-        _LOADED[name] = backend
-    return backend
+    naming the registered backends for any other name. The module is looked up in sys.modules
+    on every call (no cache of its own), so a module re-imported or put in its place (tests'
+    fake-CuPy kapre_fast.gpu, the export table's previous builtin) is the one called."""
+    backend = _REPLACED.get(name)
+    if backend is not None:
+        return backend
+    target = _TARGETS.get(name)
+    if target is None:
+        raise ValueError(f'backend must be one of {", ".join(map(repr, REGISTRY))}, got {name!r}')
+    module, attribute = target
+    backend = sys.modules.get(module) or importlib.import_module(module)
+    return getattr(backend, attribute) if attribute else backend
 
 
 def name_of(module: str) -> str:

@@ -325,7 +325,7 @@ def test_layers_compute_through_this_backends_registry_entry(monkeypatch):
                 calls.append(attribute)
                 return getattr(backend, attribute)
 
-        monkeypatch.setitem(_backends._LOADED, name, Recording())
+        monkeypatch.setitem(_backends._REPLACED, name, Recording())
         np.testing.assert_array_equal(as_numpy(layer(inputs)), expected)
         assert calls == [method], (type(layer).__name__, calls)
-        monkeypatch.setitem(_backends._LOADED, name, backend)
+        monkeypatch.setitem(_backends._REPLACED, name, backend)
