@@ -515,8 +515,8 @@ def _frames_last_plan(spec: FrontEnd) -> types.SimpleNamespace:
     k1, c2, c1 = index // plan.r2, index % plan.r2 // p, index % p
     grid_index = (c1 * q * h + c2 * h + k1).astype(np.int32)
     if spec.filterbank != 'none':
-        tables['filterbank'] = np.zeros((spec.n_features, h * plan.r2), np.float32)
-        tables['filterbank'][:, grid_index] = spec.dense_filterbank().T
+        tables['filterbank'] = np.zeros((h * plan.r2, spec.n_features), np.float32)
+        tables['filterbank'][grid_index] = spec.dense_filterbank()
     return types.SimpleNamespace(
         n2=_read_only(swap(np.arange(plan.r2, dtype=np.int32))),
         offsets=_read_only(swap(plan.offsets)),
@@ -550,14 +550,16 @@ def _frames_last_features(audio, spec: FrontEnd):
     features = tf.reduce_sum(tf.square(x), axis=1)  # (.., (c1, c2, k1), frames)
     if spec.power_exponent != 2:
         features = _magnitude(features)
-    if spec.filterbank != 'none':
-        features = tf.matmul(tf.constant(order.filterbank), features)
+    if spec.filterbank != 'none':  # features^T @ filterbank: (.., frames, n_features)
+        features = tf.matmul(features, tf.constant(order.filterbank), adjoint_a=True)
+        features = tf.reshape(features, leading + [n_frames, spec.n_features])
     else:
         features = tf.gather(features, order.grid_index, axis=1)
-    features = tf.reshape(features, leading + [features.shape[1], n_frames])
+        features = tf.reshape(features, leading + [spec.n_features, n_frames])
+        features = tf.transpose(features, [0, 1, 3, 2])
     if spec.return_decibel:
         features = _decibel(features, spec)
-    return tf.transpose(features, [0, 1, 3, 2])
+    return features
 
 
 def _grid(audio, spec: FrontEnd) -> _Grid:
