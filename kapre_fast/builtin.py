@@ -26,11 +26,12 @@ How each step is written so that it converts:
   (half of them as conjugates of the others): the filterbank's rows are permuted to that order,
   other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
   moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
-  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided plan
-  (two or three stages) are one depthwise convolution instead (LiteRT runs it
-  faster, onnxruntime slower); inside `frames_last_stages()` (export.to_onnx) a magnitude or
-  power output keeps the frames as the last axis through the stages (every table on the left of
-  its matmul, no transpose of the spectrum; onnxruntime runs it faster, LiteRT slower);
+  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided
+  two-stage plan are one depthwise convolution instead (LiteRT runs it faster, onnxruntime
+  slower; three-stage plans ran slower with it on LiteRT too); inside `frames_last_stages()`
+  (export.to_onnx) a magnitude or power output keeps the frames as the last axis through the
+  stages (every table on the left of its matmul, no transpose of the spectrum; onnxruntime runs
+  it faster, LiteRT slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
@@ -120,7 +121,7 @@ _DENSE_MAX_N_FFT = 64
 # (stage 1 sums samples r2 apart, the last stage bins r1 apart), so its error grows with the
 # length of those sums: a first radix of 128 (config A as 128 x 16) put A 9.9e-4 dB from the
 # fused op (the path before the matmul FFT: 6.0e-4), 64 (A as 32 x 8 x 8) 6.6e-4, in the same
-# onnxruntime time (LiteRT 9% slower: its convolution first stage is for two stages only).
+# onnxruntime time (LiteRT slower: its convolution first stage is for two stages only).
 _MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
 # The first stage's sums are computed in parts of at most this many samples (whole framing
@@ -172,14 +173,14 @@ _CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=
 
 @contextlib.contextmanager
 def convolution_first_stage():
-    """Inside, graphs traced with an FFT whose r2 divides the hop (two or three stages) cut
-    their frames and compute the first stage as one depthwise convolution (channels n2, kernel
-    n1, stride hop / r2, the stage's 2 h outputs per channel) instead of slices, a
-    concatenation and a batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it
-    10-15% faster on configs A, B and D (two stages) and about 6% faster on C (three stages),
-    onnxruntime 25-50% slower (its grouped convolution copies the frames itself), so
-    export.to_tflite converts inside this and the other targets do not. Same numbers to
-    float32 rounding."""
+    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
+    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride hop /
+    r2, the stage's 2 h outputs per channel) instead of a gather and a batched matmul: no frame
+    is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs B and D, onnxruntime
+    25-50% slower (its grouped convolution copies the frames itself), so export.to_tflite
+    converts inside this and the other targets do not. Three-stage plans (configs A and C) keep
+    the gather and matmul: with the convolution LiteRT ran them 9% (A) and 14% (C) slower
+    (docs/deploy.md). Same numbers to float32 rounding."""
     token = _CONVOLUTION.set(True)
     try:
         yield
@@ -475,10 +476,10 @@ def frames_last_stages():
     (_frames_last_features): every stage a matmul with its table on the left, so no transpose of
     the spectrum between the stages, and the bins gathered as whole rows of frames. onnxruntime
     runs it faster (its Transposes were a fifth to a quarter of the time; configs A, C, D
-    8-13% faster, docs/deploy.md), so export.to_onnx converts inside this; LiteRT (XNNPACK)
-    runs a BATCH_MATMUL with a constant first input 1.3-1.9x slower, so export.to_tflite does
-    not. The same products and sums, equal to float32 rounding. Other outputs (complex,
-    mag_phase), the dense DFT and convolution_first_stage take the usual path."""
+    5-13% faster, docs/deploy.md), so export.to_onnx converts inside this; LiteRT (XNNPACK)
+    ran it slower than its usual path (C 192 against 178 ms), so export.to_tflite does not.
+    The same products and sums, equal to float32 rounding. Other outputs (complex, mag_phase),
+    the dense DFT and convolution_first_stage take the usual path."""
     token = _FRAMES_LAST.set(True)
     try:
         yield
@@ -495,8 +496,8 @@ def _frames_last_plan(spec: FrontEnd) -> types.SimpleNamespace:
     - table2 (p, (re|im, c2), (b, re|im)): stage 2 for each a;
     - last ((re|im, c1), (a, re|im)): the last stage, giving the grid (re|im, c1, c2, k1);
     - grid_index (n_freq,): bin k's row in that grid's (c1, c2, k1), as plan.grid_index is in
-      (k1, c2, c1); filterbank (n_features, h r2): the filterbank's transpose with its columns
-      in that order (none without a filterbank)."""
+      (k1, c2, c1); filterbank (h r2, n_features): the filterbank with its rows in that order
+      (none without a filterbank)."""
     plan = _fft_plan(spec)
     p, q, h = plan.p, plan.q, plan.h
     rows = plan.table1.shape[1]
@@ -531,9 +532,9 @@ def _frames_last_features(audio, spec: FrontEnd):
     [stage 2 for each a: table2 @ ((b, re|im), (k1, frames)),] the last stage: last @ ((a,
     re|im), (c2, k1, frames)), so the frames stay last and no transpose moves the spectrum;
     re^2 + im^2 as a square and a sum over the re|im axis (onnxruntime ReduceSum: a third of the
-    time of the pair-summing matmul on the left), [sqrt,] the filterbank as a matmul with its
-    table on the left (or the bins gathered as whole rows of frames), [dB,] one transpose to
-    (batch, channels, frames, features)."""
+    time of the pair-summing matmul on the left), [sqrt,] the filterbank as the adjoint features
+    times its table (onnxruntime FusedMatMul; out come (batch, channels, frames, features)), or
+    the bins gathered as whole rows of frames and one transpose, [dB]."""
     plan = _fft_plan(spec)
     order = _frames_last_plan(spec)
     waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
@@ -564,7 +565,8 @@ def _frames_last_features(audio, spec: FrontEnd):
 
 def _grid(audio, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or inside convolution_first_stage _convolution_stages), 4-axis
+    stage 1 (_first_stage, or for two stages inside convolution_first_stage
+    _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
     one matmul."""
     check_spec(spec)
@@ -579,7 +581,7 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and _CONVOLUTION.get():
+        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
             x = _convolution_stages(flat, n_frames, plan, spec)
         else:
             x = _first_stage(flat, starts, plan, spec)
