@@ -6,6 +6,7 @@ onnxruntime, each with the fused model's numbers; the reconstructing STFT/iSTFT 
 Conversions are slow: each model is converted once per module.
 """
 
+import contextlib
 import os
 import re
 import subprocess
@@ -230,6 +231,25 @@ def onnx_model(model):
     proto = export.to_onnx(model)
     assert proto.opset_import[0].version >= export.ONNX_OPSET
     return proto
+
+
+def test_onnx_keeps_the_frames_last_through_the_fft(model, onnx_model, monkeypatch):
+    # to_onnx traces inside builtin.frames_last_stages: fewer Transpose nodes than the same
+    # model converted on the usual path (whose stages move the spectrum between them), not
+    # counting those that only feed a MatMul (a matmul's adjoint operand: onnxruntime fuses
+    # them into FusedMatMul).
+    def transposes(proto):
+        consumers = {}
+        for node in proto.graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node.op_type)
+        return sum(
+            node.op_type == 'Transpose' and set(consumers.get(node.output[0], [])) != {'MatMul'}
+            for node in proto.graph.node
+        )
+
+    monkeypatch.setattr(export.builtin, 'frames_last_stages', contextlib.nullcontext)
+    assert transposes(onnx_model) < transposes(export.to_onnx(model))
 
 
 @pytest.mark.parametrize('shape', SHAPES)
