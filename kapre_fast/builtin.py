@@ -26,9 +26,12 @@ How each step is written so that it converts:
   (half of them as conjugates of the others): the filterbank's rows are permuted to that order,
   other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
   moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
-  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided plan
-  (two or three stages) are one depthwise convolution instead (LiteRT runs it
-  faster, onnxruntime slower);
+  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided
+  two-stage plan are one depthwise convolution instead (LiteRT runs it faster, onnxruntime
+  slower; three-stage plans ran slower with it on LiteRT too); inside `frames_last_stages()`
+  (export.to_onnx) a magnitude or power output keeps the frames as the last axis through the
+  stages (every table on the left of its matmul, no transpose of the spectrum; onnxruntime runs
+  it faster, LiteRT slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
@@ -72,6 +75,7 @@ __all__ = [
     'inverse_stft',
     'check_spec',
     'convolution_first_stage',
+    'frames_last_stages',
     'MAX_N_FFT',
 ]
 
@@ -117,7 +121,7 @@ _DENSE_MAX_N_FFT = 64
 # (stage 1 sums samples r2 apart, the last stage bins r1 apart), so its error grows with the
 # length of those sums: a first radix of 128 (config A as 128 x 16) put A 9.9e-4 dB from the
 # fused op (the path before the matmul FFT: 6.0e-4), 64 (A as 32 x 8 x 8) 6.6e-4, in the same
-# onnxruntime time (LiteRT 9% slower: its convolution first stage is for two stages only).
+# onnxruntime time (LiteRT slower: its convolution first stage is for two stages only).
 _MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
 # The first stage's sums are computed in parts of at most this many samples (whole framing
@@ -169,14 +173,14 @@ _CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=
 
 @contextlib.contextmanager
 def convolution_first_stage():
-    """Inside, graphs traced with an FFT whose r2 divides the hop (two or three stages) cut
-    their frames and compute the first stage as one depthwise convolution (channels n2, kernel
-    n1, stride hop / r2, the stage's 2 h outputs per channel) instead of slices, a
-    concatenation and a batched matmul: no frame is materialised. LiteRT (XNNPACK) runs it
-    10-15% faster on configs A, B and D (two stages) and about 6% faster on C (three stages),
-    onnxruntime 25-50% slower (its grouped convolution copies the frames itself), so
-    export.to_tflite converts inside this and the other targets do not. Same numbers to
-    float32 rounding."""
+    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
+    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride hop /
+    r2, the stage's 2 h outputs per channel) instead of a gather and a batched matmul: no frame
+    is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs B and D, onnxruntime
+    25-50% slower (its grouped convolution copies the frames itself), so export.to_tflite
+    converts inside this and the other targets do not. Three-stage plans (configs A and C) keep
+    the gather and matmul: with the convolution LiteRT ran them 9% (A) and 14% (C) slower
+    (docs/deploy.md). Same numbers to float32 rounding."""
     token = _CONVOLUTION.set(True)
     try:
         yield
@@ -394,14 +398,17 @@ def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
     return tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2])
 
 
-def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
+def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). For each part of the
     sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added. The
     frames of a strided plan are whole (step,) blocks of each n2's run u, taken by one gather
     (a slice for a part of one shift; onnxruntime copies whole blocks, where slices of every
     shift and their concatenation made two copies of small pieces); otherwise one gather of
-    samples."""
+    samples. frames_last (_frames_last_features): n2 in (a, b) order (the strided frames one
+    gather of blocks from the (n2 blocks) rows) and each matmul's table on the left, its frames
+    adjoint: (batch * channels, (a, b), (re|im, k1), frames)."""
     n_frames = tf.shape(starts)[0]
+    order = _frames_last_plan(spec) if frames_last else None
     if plan.strided:
         # (batch * channels, n2, blocks, step): any number of blocks, at least n_frames +
         # shifts - 1, so one pad (to whole blocks) and no crop
@@ -415,8 +422,16 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
     products = []
     for start, stop in plan.parts:
         if not plan.strided:
-            index = plan.offsets[:, np.newaxis, start:stop] + starts[tf.newaxis, :, tf.newaxis]
+            offsets = order.offsets if frames_last else plan.offsets
+            index = offsets[:, np.newaxis, start:stop] + starts[tf.newaxis, :, tf.newaxis]
             x = tf.gather(flat, index, axis=1)  # (batch * channels, n2, frames, stop - start)
+        elif frames_last:  # the blocks of n2 in (a, b) order: one gather from (n2 blocks)
+            runs = tf.range(n_frames)[:, tf.newaxis] + tf.range(
+                start // plan.step, stop // plan.step
+            )
+            index = order.n2[:, np.newaxis, np.newaxis] * blocks + runs
+            x = tf.gather(tf.reshape(u, [-1, plan.r2 * blocks, plan.step]), index, axis=1)
+            x = tf.reshape(x, [-1, plan.r2, n_frames, stop - start])
         elif stop - start == plan.step:
             shift = start // plan.step
             x = u[:, :, shift : shift + n_frames]
@@ -424,7 +439,11 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd):
             shifts = tf.range(start // plan.step, stop // plan.step)
             x = tf.gather(u, tf.range(n_frames)[:, tf.newaxis] + shifts, axis=2)
             x = tf.reshape(x, [-1, plan.r2, n_frames, stop - start])
-        products.append(tf.matmul(x, tf.constant(plan.table1[:, start:stop])))
+        if frames_last:  # (r2, 2 h, n1) @ x^T: (.., r2, (re|im, k1), frames)
+            table = tf.constant(order.table1[:, :, start:stop])
+            products.append(tf.matmul(table, x, adjoint_b=True))
+        else:
+            products.append(tf.matmul(x, tf.constant(plan.table1[:, start:stop])))
     return products[0] if len(products) == 1 else tf.add_n(products)
 
 
@@ -447,9 +466,107 @@ def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
     return tf.transpose(x, [1, 2, 3, 4, 0])
 
 
+_FRAMES_LAST = contextvars.ContextVar('kapre_fast_builtin_frames_last', default=False)
+
+
+@contextlib.contextmanager
+def frames_last_stages():
+    """Inside, graphs traced for a magnitude or power output (mel, log or none filterbank, dB
+    or not) with an FFT of two or three stages keep the frames as the last axis
+    (_frames_last_features): every stage a matmul with its table on the left, so no transpose of
+    the spectrum between the stages, and the bins gathered as whole rows of frames. onnxruntime
+    runs it faster (its Transposes were a fifth to a quarter of the time; configs A, C, D
+    5-13% faster, docs/deploy.md), so export.to_onnx converts inside this; LiteRT (XNNPACK)
+    ran it slower than its usual path (C 192 against 178 ms), so export.to_tflite does not.
+    The same products and sums, equal to float32 rounding. Other outputs (complex, mag_phase),
+    the dense DFT and convolution_first_stage take the usual path."""
+    token = _FRAMES_LAST.set(True)
+    try:
+        yield
+    finally:
+        _FRAMES_LAST.reset(token)
+
+
+@functools.lru_cache(maxsize=32)
+def _frames_last_plan(spec: FrontEnd) -> types.SimpleNamespace:
+    """_fft_plan(spec)'s tables for _frames_last_features, each on the left of its matmul (rows
+    out, columns in), with n2 = a + p b in (a, b) order:
+    - n2 (r2,): the natural n2 of each position; offsets (r2, n1) and table1 (r2, (re|im, k1),
+      n1): framing and stage 1 for each n2;
+    - table2 (p, (re|im, c2), (b, re|im)): stage 2 for each a;
+    - last ((re|im, c1), (a, re|im)): the last stage, giving the grid (re|im, c1, c2, k1);
+    - grid_index (n_freq,): bin k's row in that grid's (c1, c2, k1), as plan.grid_index is in
+      (k1, c2, c1); filterbank (h r2, n_features): the filterbank with its rows in that order
+      (none without a filterbank)."""
+    plan = _fft_plan(spec)
+    p, q, h = plan.p, plan.q, plan.h
+    rows = plan.table1.shape[1]
+
+    def swap(table):  # n2 = a + p b from (b, a) order to (a, b)
+        return table.reshape(q, p, *table.shape[1:]).swapaxes(0, 1).reshape(table.shape)
+
+    table1 = swap(plan.table1).reshape(plan.r2, rows, h, 2).transpose(0, 3, 2, 1)
+    tables = dict(table1=table1.reshape(plan.r2, 2 * h, rows))
+    if q > 1:  # plan.table2: rows (re|im, b), columns (c2, re|im)
+        table2 = plan.table2.reshape(p, 2, q, q, 2).transpose(0, 4, 3, 2, 1)
+        tables['table2'] = table2.reshape(p, 2 * q, 2 * q)
+    # plan.last: rows (re|im, a), columns (re|im, c1)
+    tables['last'] = plan.last.reshape(2, p, 2, p).transpose(2, 3, 1, 0).reshape(2 * p, 2 * p)
+    index = plan.grid_index  # (k1 r2 + c2 p + c1) -> (c1 q h + c2 h + k1)
+    k1, c2, c1 = index // plan.r2, index % plan.r2 // p, index % p
+    grid_index = (c1 * q * h + c2 * h + k1).astype(np.int32)
+    if spec.filterbank != 'none':
+        tables['filterbank'] = np.zeros((h * plan.r2, spec.n_features), np.float32)
+        tables['filterbank'][grid_index] = spec.dense_filterbank()
+    return types.SimpleNamespace(
+        n2=_read_only(swap(np.arange(plan.r2, dtype=np.int32))),
+        offsets=_read_only(swap(plan.offsets)),
+        grid_index=_read_only(grid_index),
+        **{name: _read_only(np.ascontiguousarray(t)) for name, t in tables.items()},
+    )
+
+
+def _frames_last_features(audio, spec: FrontEnd):
+    """_features of a magnitude or power output inside frames_last_stages(), for two or three
+    stages: _first_stage with frames_last ((batch * channels, (a, b), (re|im, k1), frames)),
+    [stage 2 for each a: table2 @ ((b, re|im), (k1, frames)),] the last stage: last @ ((a,
+    re|im), (c2, k1, frames)), so the frames stay last and no transpose moves the spectrum;
+    re^2 + im^2 as a square and a sum over the re|im axis (onnxruntime ReduceSum: a third of the
+    time of the pair-summing matmul on the left), [sqrt,] the filterbank as the adjoint features
+    times its table (onnxruntime FusedMatMul; out come (batch, channels, frames, features)), or
+    the bins gathered as whole rows of frames and one transpose, [dB]."""
+    plan = _fft_plan(spec)
+    order = _frames_last_plan(spec)
+    waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
+    leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
+    flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])
+    n_frames = tf.shape(starts)[0]
+    x = _first_stage(flat, starts, plan, spec, frames_last=True)
+    if plan.q > 1:
+        x = tf.reshape(x, [-1, plan.p, 2 * plan.q, plan.h * n_frames])
+        x = tf.matmul(tf.constant(order.table2), x)  # (.., a, (re|im, c2), (k1, frames))
+    x = tf.reshape(x, [-1, 2 * plan.p, plan.q * plan.h * n_frames])
+    x = tf.matmul(tf.constant(order.last), x)  # (.., (re|im, c1), (c2, k1, frames))
+    x = tf.reshape(x, [-1, 2, plan.h * plan.r2, n_frames])
+    features = tf.reduce_sum(tf.square(x), axis=1)  # (.., (c1, c2, k1), frames)
+    if spec.power_exponent != 2:
+        features = _magnitude(features)
+    if spec.filterbank != 'none':  # features^T @ filterbank: (.., frames, n_features)
+        features = tf.matmul(features, tf.constant(order.filterbank), adjoint_a=True)
+        features = tf.reshape(features, leading + [n_frames, spec.n_features])
+    else:
+        features = tf.gather(features, order.grid_index, axis=1)
+        features = tf.reshape(features, leading + [spec.n_features, n_frames])
+        features = tf.transpose(features, [0, 1, 3, 2])
+    if spec.return_decibel:
+        features = _decibel(features, spec)
+    return features
+
+
 def _grid(audio, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or inside convolution_first_stage _convolution_stages), 4-axis
+    stage 1 (_first_stage, or for two stages inside convolution_first_stage
+    _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
     one matmul."""
     check_spec(spec)
@@ -464,7 +581,7 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and _CONVOLUTION.get():
+        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
             x = _convolution_stages(flat, n_frames, plan, spec)
         else:
             x = _first_stage(flat, starts, plan, spec)
@@ -616,6 +733,14 @@ _CONVERTIBLE_MATH = types.SimpleNamespace(
 def _features(audio, spec: FrontEnd):
     """front_end's features as (batch, channels, frames, features), or its laid-out complex
     STFT."""
+    check_spec(spec)
+    if (
+        _FRAMES_LAST.get()
+        and spec.output == 'magnitude'
+        and _fft_plan(spec).r2 > 1
+        and not _CONVOLUTION.get()
+    ):
+        return _frames_last_features(audio, spec)
     grid = _grid(audio, spec)
     if spec.output == 'complex':
         real, imag = grid.parts()

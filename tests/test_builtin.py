@@ -173,8 +173,56 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
 
 
-@pytest.mark.parametrize('convolution', [False, True], ids=['slices', 'convolution'])
-def test_unknown_batch_and_time_keep_the_other_sizes_static(convolution):
+@pytest.mark.parametrize('n_fft', FFT_SIZES)
+@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
+def test_frames_last_magnitude_equals_numpy_rfft(n_fft, framing):
+    # frames_last_stages (export.to_onnx): the magnitude of every plan, strided and gathered,
+    # with fewer transposes in the graph where the FFT has stages.
+    if framing == 'hop n_fft / 4':
+        kwargs = dict(hop_length=max(1, n_fft // 4))
+    else:
+        kwargs = dict(
+            hop_length=max(1, n_fft // 3) | 1,
+            win_length=max(1, 3 * n_fft // 4),
+            pad_begin=True,
+            pad_end=True,
+        )
+    spec = FrontEnd.stft_magnitude(
+        n_fft=n_fft, **kwargs, input_data_format='channels_last', output_data_format='channels_last'
+    )
+    x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 1)).astype(np.float32)
+    function = tf.function(lambda x: builtin.front_end(x, spec))
+    plain = function.get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
+    with builtin.frames_last_stages():
+        frames_last = tf.function(lambda x: builtin.front_end(x, spec)).get_concrete_function(
+            tf.TensorSpec(x.shape, tf.float32)
+        )
+    ours = frames_last(tf.constant(x)).numpy()[..., 0]
+    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
+    window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
+    frames = np.stack(
+        [padded[:, f * hop : f * hop + window.size] for f in range(ours.shape[1])], axis=1
+    )
+    truth = np.abs(np.fft.rfft(frames * window, n=n_fft))
+    assert ours.shape == truth.shape
+    assert np.abs(ours - truth).max() <= 1e-6 * truth.max()
+
+    def transposes(concrete):
+        return sum(op.type == 'Transpose' for op in concrete.graph.get_operations())
+
+    if builtin._fft_plan(spec).r2 > 1:
+        assert transposes(frames_last) < transposes(plain)
+
+
+_PATHS = {
+    'slices': contextlib.nullcontext,
+    'convolution': builtin.convolution_first_stage,
+    'frames last': builtin.frames_last_stages,
+}
+
+
+@pytest.mark.parametrize('path', list(_PATHS))
+def test_unknown_batch_and_time_keep_the_other_sizes_static(path):
     spec = FrontEnd.melspectrogram(
         n_fft=512,
         n_mels=40,
@@ -187,10 +235,10 @@ def test_unknown_batch_and_time_keep_the_other_sizes_static(convolution):
         lambda x: builtin.front_end(x, spec),
         input_signature=[tf.TensorSpec([None, None, 2], tf.float32)],
     )
-    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
+    with _PATHS[path]():
         concrete = function.get_concrete_function()  # traced here
     operations = {op.type for op in concrete.graph.get_operations()}
-    assert ('DepthwiseConv2dNative' in operations) == convolution
+    assert ('DepthwiseConv2dNative' in operations) == (path == 'convolution')
     assert concrete.output_shapes.as_list() == [None, 2, None, 40]
     for batch, time in [(1, 700), (3, 5001)]:
         x = np.random.default_rng(time).standard_normal((batch, time, 2)).astype(np.float32)
@@ -238,6 +286,7 @@ _PLAIN_OPS = {
     'RealDiv',
     'Unpack',
     'AddN',  # the first stage's parts (TFLite ADD_N, ONNX Sum)
+    'Sum',  # frames_last_stages' re^2 + im^2 (TFLite SUM, ONNX ReduceSum)
     'Reshape',
     'ZerosLike',
     'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
@@ -255,13 +304,13 @@ _PLAIN_OPS = {
     ],
     ids=['mag_phase', 'log'],
 )
-@pytest.mark.parametrize('convolution', [False, True], ids=['slices', 'convolution'])
-def test_graph_has_only_plain_ops(spec, convolution):
+@pytest.mark.parametrize('path', list(_PATHS))
+def test_graph_has_only_plain_ops(spec, path):
     function = tf.function(
         lambda x: builtin.front_end(x, spec),
         input_signature=[tf.TensorSpec([None, None, 1], tf.float32)],
     )
-    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
+    with _PATHS[path]():
         graph = function.get_concrete_function().graph
     assert {op.type for op in graph.get_operations()} <= _PLAIN_OPS
 

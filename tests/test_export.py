@@ -6,6 +6,7 @@ onnxruntime, each with the fused model's numbers; the reconstructing STFT/iSTFT 
 Conversions are slow: each model is converted once per module.
 """
 
+import contextlib
 import os
 import re
 import subprocess
@@ -168,10 +169,10 @@ def test_tflite_frames_by_a_depthwise_convolution(tflite_model):
     'layout, compat',
     [('channels_last', 'kapre'), ('channels_first', 'kapre'), ('channels_last', 'librosa')],
 )
-def test_tflite_three_stage_fft_convolves_and_keeps_the_fused_numbers(layout, compat):
-    # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): its first stage is the
-    # depthwise convolution too, stage 2 a BATCH_MATMUL; magnitudes (librosa's preset: centred
-    # frames, power) in natural bin order.
+def test_tflite_three_stage_fft_gathers_and_keeps_the_fused_numbers(layout, compat):
+    # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): no depthwise convolution
+    # (LiteRT ran three stages slower with it), its frames one GATHER of blocks, stages 1 and 2
+    # BATCH_MATMULs; magnitudes (librosa's preset: centred frames, power) in natural bin order.
     pytest.importorskip('ai_edge_litert')
     layer = composed.get_stft_magnitude_layer(
         n_fft=4096,
@@ -186,7 +187,8 @@ def test_tflite_three_stage_fft_convolves_and_keeps_the_fused_numbers(layout, co
     model = keras.Model(inputs, layer(inputs))
     flatbuffer = export.to_tflite(model)
     operators = tflite_operators(flatbuffer)
-    assert operators.count('DEPTHWISE_CONV_2D') == 1 and 'BATCH_MATMUL' in operators, operators
+    assert 'DEPTHWISE_CONV_2D' not in operators, operators
+    assert operators.count('BATCH_MATMUL') == 2 and 'GATHER' in operators, operators
     for batch, samples in [(1, 9000), (3, 20001)]:
         x = np.random.default_rng(samples).standard_normal((batch, 2, samples)).astype(np.float32)
         x = to_input_layout(x, layout)  # (batch, channels, time) in the model's layout
@@ -229,6 +231,25 @@ def onnx_model(model):
     proto = export.to_onnx(model)
     assert proto.opset_import[0].version >= export.ONNX_OPSET
     return proto
+
+
+def test_onnx_keeps_the_frames_last_through_the_fft(model, onnx_model, monkeypatch):
+    # to_onnx traces inside builtin.frames_last_stages: fewer Transpose nodes than the same
+    # model converted on the usual path (whose stages move the spectrum between them), not
+    # counting those that only feed a MatMul (a matmul's adjoint operand: onnxruntime fuses
+    # them into FusedMatMul).
+    def transposes(proto):
+        consumers = {}
+        for node in proto.graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node.op_type)
+        return sum(
+            node.op_type == 'Transpose' and set(consumers.get(node.output[0], [])) != {'MatMul'}
+            for node in proto.graph.node
+        )
+
+    monkeypatch.setattr(export.builtin, 'frames_last_stages', contextlib.nullcontext)
+    assert transposes(onnx_model) < transposes(export.to_onnx(model))
 
 
 @pytest.mark.parametrize('shape', SHAPES)
