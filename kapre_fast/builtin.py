@@ -16,8 +16,9 @@ How each step is written so that it converts:
   gather of samples), then a mixed-radix Cooley-Tukey FFT in two or three matmul stages (a
   first radix of up to 64 real samples, the others at most 16, where n_fft and the hop allow,
   see _factors): batched matmuls whose tables hold the window, the DFT of the first digit and
-  the twiddles (real input: only r1 // 2 + 1 bins of it), one per part of at most 40 samples
-  of the sum (added: float32 rounding grows with the length of a sum), 4-axis transposes, a
+  the twiddles (real input: only r1 // 2 + 1 bins of it; for dB outputs, a sum of 32 samples
+  or more in parts, a matmul each, added: float32 rounding of a quiet bin grows with the
+  length of a sum, see _MAX_CHAIN), 4-axis transposes, a
   second batched matmul with its twiddles for three stages, and one matmul for the last (its
   real and imaginary parts side by side in one table). Tables are built in float64 with exact
   integer phase reduction, then rounded once to float32; no complex tensor and no FFT kernel
@@ -27,11 +28,11 @@ How each step is written so that it converts:
   other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
   moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
   `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided
-  two-stage plan are one depthwise convolution instead (LiteRT runs it faster, onnxruntime
-  slower; three-stage plans ran slower with it on LiteRT too); inside `frames_last_stages()`
-  (export.to_onnx) a magnitude or power output keeps the frames as the last axis through the
-  stages (every table on the left of its matmul, no transpose of the spectrum; onnxruntime runs
-  it faster, LiteRT slower);
+  two-stage plan whose first stage is one sum are one depthwise convolution instead (LiteRT
+  runs it faster, onnxruntime slower; three-stage plans ran slower with it on LiteRT too);
+  inside `frames_last_stages()` (export.to_onnx) a magnitude or power output keeps the frames
+  as the last axis through the stages (every table on the left of its matmul, no transpose of
+  the spectrum; onnxruntime runs it faster, LiteRT slower);
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
@@ -124,13 +125,24 @@ _DENSE_MAX_N_FFT = 64
 # onnxruntime time (LiteRT slower: its convolution first stage is for two stages only).
 _MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
-# The first stage's sums are computed in parts of at most this many samples (whole framing
-# shifts: a gather, or a slice for one shift, and a matmul each, added by one add_n): config D
-# (64 x 16) in two parts of 32: 0.015 -> 0.0088 dB from the fused op (before the matmul FFT:
-# 0.0089), 7-10% more onnxruntime time. Parts of one 10-sample shift would make config B
-# (32 x 16, 30 samples) less accurate (1.3e-3 dB), so B stays one part (9.9e-4; 64 x 8 in two
-# parts of 40 and 20: 6.1e-4, but 45% slower on onnxruntime).
-_MAX_CHAIN = 40
+# For dB outputs (return_decibel), a first stage summing this many samples or more is computed
+# in ceil(rows / _MAX_CHAIN) parts, at least two, as even as whole framing shifts allow (a
+# gather, or a slice for one shift, and a matmul each, added by ADDs: TFLite's ADD_N is slower),
+# and never as convolution_first_stage's convolution (one sum; in parts, two convolutions and
+# their sum cost LiteRT more than the matmul path). The dB scale shows a quiet bin's relative
+# error, a magnitude's is measured against the peak (config C: 2.4e-4 in one sum, the previous
+# path 3.1e-4; parts would cost it 20% on onnxruntime), so linear outputs are one sum. Largest
+# difference from the fused op, in parts / one sum (the path before the matmul FFT): config A
+# (32 x 8 x 8, 2 x 16) 4.2e-4 / 6.6e-4 dB (6.0e-4), D (64 x 16, 2 x 32) 0.0088 / 0.015
+# (0.0089), on TF, SavedModel, LiteRT and onnxruntime alike. Config B (32 x 16, 30 samples:
+# 25 meet its 400-sample window) stays one sum: in parts of 20 + 10 or 10 + 20 it is worse
+# (1.1e-3, 1.3e-3 dB; one sum 9.9e-4, previous path 6.7e-4). A float64 experiment on B (each
+# stage's matmul in float64 in turn): stage 1 alone 8.1e-4, the last stage alone 8.5e-4, both
+# 4.4e-4 (the fused op's own rounding), the magnitude, filterbank and dB no change; so both
+# stages' float32 sums share B's error, and only a plan with shorter sums in both meets
+# 6.7e-4: 16 x 8 x 4 (5.2e-4 dB, but 25-35% slower on onnxruntime and LiteRT) or 64 x 8 in
+# parts (6.1e-4, 45% slower on onnxruntime).
+_MAX_CHAIN = 32
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
 # multiply-adds per sample when choosing the factors. A pass costs about as much as the
 # arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs B and D
@@ -173,13 +185,15 @@ _CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=
 
 @contextlib.contextmanager
 def convolution_first_stage():
-    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop cut their frames and
-    compute the first stage as one depthwise convolution (channels n2, kernel n1, stride hop /
-    r2, the stage's 2 h outputs per channel) instead of a gather and a batched matmul: no frame
-    is materialised. LiteRT (XNNPACK) runs it 10-15% faster on configs B and D, onnxruntime
-    25-50% slower (its grouped convolution copies the frames itself), so export.to_tflite
-    converts inside this and the other targets do not. Three-stage plans (configs A and C) keep
-    the gather and matmul: with the convolution LiteRT ran them 9% (A) and 14% (C) slower
+    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop and whose first
+    stage is one sum (plan.parts, see _MAX_CHAIN) cut their frames and compute the first stage
+    as one depthwise convolution (channels n2, kernel n1, stride hop / r2, the stage's 2 h
+    outputs per channel) instead of a gather and a batched matmul: no frame is materialised.
+    LiteRT (XNNPACK) runs it 10-15% faster on config B, onnxruntime 25-50% slower (its grouped
+    convolution copies the frames itself), so export.to_tflite converts inside this and the
+    other targets do not. Three-stage plans (configs A and C) keep the gather and matmul: with
+    the convolution LiteRT ran them 9% (A) and 14% (C) slower; a first stage in parts (config
+    D) too: two convolutions and their sum cost LiteRT more than the matmul path
     (docs/deploy.md). Same numbers to float32 rounding."""
     token = _CONVOLUTION.set(True)
     try:
@@ -210,8 +224,8 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
       over n1 with the window and the twiddle exp(-2 pi i n2 k1 / n_fft) folded in; k1 > r1 / 2
       is never computed, as X[n_fft - k] = conj(X[k]) holds those bins (real input); one 4-axis
       transpose brings b (or, for two stages, n2) last. The sum over n1 is computed in `parts`
-      (n1 ranges of at most _MAX_CHAIN samples, whole shifts when strided), one matmul each,
-      added;
+      (n1 ranges, whole shifts when strided; two or more for dB outputs whose sum has
+      _MAX_CHAIN samples or more, else one), one matmul each, added;
     - three stages only: stage 2, a batched matmul over a: table2 (p, 2 q, 2 q), rows
       (re|im, b), columns (c2, re|im), the q-point DFT over b with the twiddle
       exp(-2 pi i a c2 / r2) folded in; one 4-axis transpose brings a last;
@@ -256,13 +270,15 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     source = np.where(mirrored, n - bins, bins)
     grid_index = (source % r1) * r2 + (source // r1 % q) * p + source // r1 // q
     offsets = np.minimum(samples, length - 1)
-    # stage 1's sums in parts of at most _MAX_CHAIN samples (n1 ranges; whole shifts if strided;
-    # the dense DFT, r2 = 1, is one matmul)
-    if strided:
-        per_part = max(1, _MAX_CHAIN // step) * step
-    else:
-        per_part = _MAX_CHAIN if r2 > 1 else rows
-    parts = tuple((start, min(start + per_part, rows)) for start in range(0, rows, per_part))
+    # for dB outputs, stage 1's sums of _MAX_CHAIN samples or more in ceil(rows / _MAX_CHAIN)
+    # parts, at least two, as even as whole units allow (n1 ranges of whole shifts if strided);
+    # otherwise, and for the dense DFT (r2 = 1), one matmul
+    unit = step if strided else 1
+    units = rows // unit
+    split = spec.return_decibel and r2 > 1 and rows >= _MAX_CHAIN
+    count = min(units, max(2, -(-rows // _MAX_CHAIN))) if split else 1
+    bounds = [unit * ((units * i) // count) for i in range(count + 1)]
+    parts = tuple(zip(bounds[:-1], bounds[1:]))
     return _Plan(
         r1=r1,
         p=p,
@@ -400,7 +416,8 @@ def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
 
 def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). For each part of the
-    sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added. The
+    sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added (by
+    ADDs, which TFLite runs faster than one ADD_N of them). The
     frames of a strided plan are whole (step,) blocks of each n2's run u, taken by one gather
     (a slice for a part of one shift; onnxruntime copies whole blocks, where slices of every
     shift and their concatenation made two copies of small pieces); otherwise one gather of
@@ -444,26 +461,18 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
             products.append(tf.matmul(table, x, adjoint_b=True))
         else:
             products.append(tf.matmul(x, tf.constant(plan.table1[:, start:stop])))
-    return products[0] if len(products) == 1 else tf.add_n(products)
+    return functools.reduce(tf.add, products)  # TFLite ADD, not its slower ADD_N
 
 
 def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
-    """Framing, stage 1 and (three stages) stage 2 inside convolution_first_stage: stage 1 as
-    one depthwise convolution along u (channels n2, kernel n1, stride step), no frame
-    materialised; then (three stages) a transpose bringing a first and b last, stage 2 as a
-    batched matmul over a (table2), and a transpose bringing a last. Returns
-    (batch * channels * frames, k1[, c2], (re|im, a)), ready for the last stage."""
+    """Framing and stage 1 of a two-stage plan inside convolution_first_stage: one depthwise
+    convolution along u (channels n2, kernel n1, stride step), no frame materialised. Returns
+    (batch * channels * frames, k1, (re|im, a)), ready for the last stage."""
     u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
     kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
     x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
-    if plan.q == 1:  # (.., frames, n2, (k1, re|im)) -> (.., frames, k1, re|im, a)
-        return tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
-    # n2 = a + p b: (frames, b, a, k1, re|im) -> (a, (frames, k1), (re|im, b))
-    x = tf.transpose(tf.reshape(x, [-1, plan.q, plan.p, plan.h, 2]), [2, 0, 3, 4, 1])
-    x = tf.matmul(tf.reshape(x, [plan.p, -1, 2 * plan.q]), tf.constant(plan.table2))
-    # (a, frames, k1, c2, re|im) -> (frames, k1, c2, re|im, a)
-    x = tf.reshape(x, [plan.p, -1, plan.h, plan.q, 2])
-    return tf.transpose(x, [1, 2, 3, 4, 0])
+    # (.., frames, n2, (k1, re|im)) -> (.., frames, k1, re|im, a)
+    return tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
 
 
 _FRAMES_LAST = contextvars.ContextVar('kapre_fast_builtin_frames_last', default=False)
@@ -565,8 +574,8 @@ def _frames_last_features(audio, spec: FrontEnd):
 
 def _grid(audio, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or for two stages inside convolution_first_stage
-    _convolution_stages), 4-axis
+    stage 1 (_first_stage, or inside convolution_first_stage, for a strided two-stage plan whose
+    first stage is one sum, _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
     one matmul."""
     check_spec(spec)
@@ -581,7 +590,7 @@ def _grid(audio, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and plan.q == 1 and _CONVOLUTION.get():
+        if plan.strided and plan.q == 1 and len(plan.parts) == 1 and _CONVOLUTION.get():
             x = _convolution_stages(flat, n_frames, plan, spec)
         else:
             x = _first_stage(flat, starts, plan, spec)

@@ -119,18 +119,22 @@ def test_factors_multiply_to_n_fft(n_fft, hop, factors):
     [
         (dict(n_fft=1024, hop_length=256), ((0, 32), (32, 64))),  # 64 x 16: shifts of 16
         (dict(n_fft=512, win_length=400, hop_length=160), ((0, 30),)),  # 32 x 16: shifts of 10
-        (dict(n_fft=2048, hop_length=512), ((0, 32),)),  # 32 x 8 x 8
-        (dict(n_fft=511, hop_length=128), ((0, 40), (40, 73))),  # gathered: any split
+        (dict(n_fft=2048, hop_length=512), ((0, 16), (16, 32))),  # 32 x 8 x 8: shifts of 8
+        (dict(n_fft=511, hop_length=128), ((0, 24), (24, 48), (48, 73))),  # gathered: any split
     ],
 )
-def test_first_stage_sums_are_split_into_whole_shifts(kwargs, parts):
-    # Parts of at most _MAX_CHAIN samples (whole framing shifts when r2 divides the hop) cover
-    # the first stage's rows once, in order.
-    plan = builtin._fft_plan(FrontEnd.stft(**kwargs))
+def test_first_stage_sums_of_db_outputs_are_split_into_whole_shifts(kwargs, parts):
+    # For dB outputs, sums of _MAX_CHAIN samples or more are computed in at least two parts
+    # (whole framing shifts when r2 divides the hop) that cover the first stage's rows once, in
+    # order; shorter sums, and every sum of a linear output, are one part.
+    plan = builtin._fft_plan(FrontEnd.stft_magnitude(**kwargs, return_decibel=True))
     assert plan.parts == parts
+    rows = parts[-1][1]
+    assert (len(parts) > 1) == (rows >= builtin._MAX_CHAIN)
     assert all(stop - start <= builtin._MAX_CHAIN for start, stop in parts)
     if plan.strided:
         assert all(start % plan.step == stop % plan.step == 0 for start, stop in parts)
+    assert builtin._fft_plan(FrontEnd.stft_magnitude(**kwargs)).parts == ((0, rows),)
 
 
 FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
@@ -223,8 +227,11 @@ _PATHS = {
 
 @pytest.mark.parametrize('path', list(_PATHS))
 def test_unknown_batch_and_time_keep_the_other_sizes_static(path):
+    # config B's framing: its first stage is one sum of 30 samples (the convolution applies)
     spec = FrontEnd.melspectrogram(
         n_fft=512,
+        win_length=400,
+        hop_length=160,
         n_mels=40,
         return_decibel=True,
         pad_end=True,
