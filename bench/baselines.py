@@ -581,12 +581,11 @@ def prepare_kapre_fast_builtin_xla(sized, audio, threads):
     )
 
 
-def prepare_kapre_fast_litert(sized, audio, threads):
-    export = _import('kapre_fast.export')
+def litert_runner(flatbuffer, audio, threads):
+    """A call of the TFLite model `flatbuffer` on `audio` in the LiteRT interpreter (XNNPACK,
+    num_threads=threads), its input resized to audio's shape once."""
     interpreter_module = _import('ai_edge_litert.interpreter')
-    interpreter = interpreter_module.Interpreter(
-        model_content=export.to_tflite(_kapre_fast_model(sized)), num_threads=threads
-    )
+    interpreter = interpreter_module.Interpreter(model_content=flatbuffer, num_threads=threads)
     (tensor,) = interpreter.get_input_details()
     interpreter.resize_tensor_input(tensor['index'], list(audio.shape))
     interpreter.allocate_tensors()
@@ -597,6 +596,12 @@ def prepare_kapre_fast_litert(sized, audio, threads):
         interpreter.invoke()
         return interpreter.get_tensor(output)
 
+    return run
+
+
+def prepare_kapre_fast_litert(sized, audio, threads):
+    export = _import('kapre_fast.export')
+    run = litert_runner(export.to_tflite(_kapre_fast_model(sized)), audio, threads)
     return Prepared(
         run,
         _tf_channels_last,

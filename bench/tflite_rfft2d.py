@@ -87,23 +87,6 @@ def convert_rfft2d(spec, shape):
         return converter.convert()
 
 
-def runner(flatbuffer, audio):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
-    (tensor,) = interpreter.get_input_details()
-    interpreter.resize_tensor_input(tensor['index'], list(audio.shape))
-    interpreter.allocate_tensors()
-    output = interpreter.get_output_details()[0]['index']
-
-    def run():
-        interpreter.set_tensor(tensor['index'], audio)
-        interpreter.invoke()
-        return interpreter.get_tensor(output)
-
-    return run
-
-
 def measure(name: str, quick: bool = False, repeats: int = 4, calls: int = 3) -> dict:
     """Config `name` (smoke size when quick): both models' best thread CPU seconds, largest
     difference from the fused op (dB, or of the peak magnitude for C) and the RFFT2D model's
@@ -117,7 +100,9 @@ def measure(name: str, quick: bool = False, repeats: int = 4, calls: int = 3) ->
         'rfft2d': convert_rfft2d(layer.spec, list(audio.shape)),
         'matmul': export.to_tflite(model),
     }
-    runs = {key: runner(flatbuffer, audio) for key, flatbuffer in models.items()}
+    runs = {
+        key: baselines.litert_runner(flatbuffer, audio, 1) for key, flatbuffer in models.items()
+    }
     decibel = bool(layer.spec.return_decibel)
     scale = 1.0 if decibel else float(np.abs(expected).max())
     record = dict(config=name, n_fft=layer.spec.n_fft, unit='dB' if decibel else 'of peak')

@@ -140,6 +140,28 @@ def test_first_stage_sums_of_db_outputs_are_split_into_whole_shifts(kwargs, part
 FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
 
 
+def _framing(n_fft, framing):
+    """The framing keywords of the FFT tests: 'hop n_fft / 4...' (r2 divides the hop: the strided
+    framing) or 'odd hop, short window' (the gather, a window shorter than n_fft, both pads)."""
+    if framing.startswith('hop n_fft / 4'):
+        return dict(hop_length=max(1, n_fft // 4))
+    return dict(
+        hop_length=max(1, n_fft // 3) | 1,
+        win_length=max(1, 3 * n_fft // 4),
+        pad_begin=True,
+        pad_end=True,
+    )
+
+
+def _numpy_rfft(x, spec, n_frames):
+    """(batch, frames, n_freq) float64 rfft of channel 0 of x's first n_frames frames."""
+    n_fft = spec.n_fft
+    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
+    window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
+    frames = np.stack([padded[:, f * hop : f * hop + window.size] for f in range(n_frames)], 1)
+    return np.fft.rfft(frames * window, n=n_fft)
+
+
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
 @pytest.mark.parametrize(
     'framing', ['hop n_fft / 4', 'hop n_fft / 4, convolution', 'odd hop, short window']
@@ -148,15 +170,7 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     # Every framing: the strided one (r2 divides the hop), as slices or as the depthwise
     # convolution of convolution_first_stage (two-stage plans), and the gather (r2 does not
     # divide the hop), with a window shorter than n_fft (zero rows), pad_begin and pad_end.
-    if framing.startswith('hop n_fft / 4'):
-        kwargs = dict(hop_length=max(1, n_fft // 4))
-    else:
-        kwargs = dict(
-            hop_length=max(1, n_fft // 3) | 1,
-            win_length=max(1, 3 * n_fft // 4),
-            pad_begin=True,
-            pad_end=True,
-        )
+    kwargs = _framing(n_fft, framing)
     spec = FrontEnd.stft(
         n_fft=n_fft,
         **kwargs,
@@ -167,12 +181,7 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     convolution = framing.endswith('convolution')
     with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
         ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
-    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
-    window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
-    frames = np.stack(
-        [padded[:, f * hop : f * hop + window.size] for f in range(ours.shape[1])], axis=1
-    )
-    truth = np.fft.rfft(frames * window, n=n_fft)
+    truth = _numpy_rfft(x, spec, ours.shape[1])
     assert ours.shape == truth.shape
     assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
 
@@ -182,15 +191,7 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
 def test_frames_last_magnitude_equals_numpy_rfft(n_fft, framing):
     # frames_last_stages (export.to_onnx): the magnitude of every plan, strided and gathered,
     # with fewer transposes in the graph where the FFT has stages.
-    if framing == 'hop n_fft / 4':
-        kwargs = dict(hop_length=max(1, n_fft // 4))
-    else:
-        kwargs = dict(
-            hop_length=max(1, n_fft // 3) | 1,
-            win_length=max(1, 3 * n_fft // 4),
-            pad_begin=True,
-            pad_end=True,
-        )
+    kwargs = _framing(n_fft, framing)
     spec = FrontEnd.stft_magnitude(
         n_fft=n_fft, **kwargs, input_data_format='channels_last', output_data_format='channels_last'
     )
@@ -202,12 +203,7 @@ def test_frames_last_magnitude_equals_numpy_rfft(n_fft, framing):
             tf.TensorSpec(x.shape, tf.float32)
         )
     ours = frames_last(tf.constant(x)).numpy()[..., 0]
-    padded = np.pad(x[:, :, 0].astype(np.float64), [(0, 0), (spec.pad_begin_length, n_fft)])
-    window, hop = spec.window()[: min(spec.frame_length, n_fft)], spec.hop_length
-    frames = np.stack(
-        [padded[:, f * hop : f * hop + window.size] for f in range(ours.shape[1])], axis=1
-    )
-    truth = np.abs(np.fft.rfft(frames * window, n=n_fft))
+    truth = np.abs(_numpy_rfft(x, spec, ours.shape[1]))
     assert ours.shape == truth.shape
     assert np.abs(ours - truth).max() <= 1e-6 * truth.max()
 
