@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 from kapre_fast import _weights
+from kapre_fast.spec import frame_count
 
 # The attributes the framing reads, and those of the features after it.
 FRAMING = ('n_fft', 'win_length', 'hop_length', 'pad_begin', 'pad_end', 'input_format')
@@ -118,8 +119,7 @@ def end_padding(total: int, length: int, hop: int, pad_end: bool) -> int:
     ceil(total / hop) (0 without pad_end, or where that frame ends within the samples)."""
     if not pad_end:
         return 0
-    frames = -(-total // hop)
-    return max(0, (frames - 1) * hop + length - total)
+    return max(0, (frame_count(total, length, hop, True) - 1) * hop + length - total)
 
 
 def fit_last_axis(xp: Namespace, x, length: int):

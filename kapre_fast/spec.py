@@ -481,9 +481,9 @@ class FrontEnd:
 def frame_count(total: int, frame_length: int, hop_length: int, pad_end: bool) -> int:
     """Frames tf.signal.frame cuts from `total` samples (after any padding in front): with
     pad_end ceil(total / hop_length) (zeros appended up to the last frame's end), else 1 +
-    (total - frame_length) // hop_length; 0 where not one frame fits. FrontEnd.n_frames and the
-    TF graphs' static shapes (kapre_fast._tf_shapes) count with it; csrc/core's frame_count is
-    the kernels'."""
+    (total - frame_length) // hop_length; 0 where not one frame fits. FrontEnd.n_frames, the TF
+    graphs' static shapes (kapre_fast._tf_shapes) and the composition's framing (end_padding,
+    JAX's frame) count with it; csrc/core's frame_count is the kernels'."""
     if pad_end:
         return -(-total // hop_length)
     return 1 + (total - frame_length) // hop_length if total >= frame_length else 0

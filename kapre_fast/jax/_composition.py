@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kapre_fast import _composition
-from kapre_fast.spec import FrontEnd
+from kapre_fast.spec import FrontEnd, frame_count
 
 
 def _frame_indices(n_frames: int, length: int, hop: int) -> np.ndarray:
@@ -49,7 +49,7 @@ class _Jax(_composition.Namespace):
         total = waveforms.shape[-1] + pad_begin
         end = _composition.end_padding(total, length, hop, pad_end)
         waveforms = jnp.pad(waveforms, ((0, 0), (0, 0), (pad_begin, end)))
-        frames = 1 + (total + end - length) // hop
+        frames = frame_count(total, length, hop, pad_end)
         return waveforms[..., _frame_indices(frames, length, hop)]
 
     def pad_last(self, x, count):
