@@ -369,20 +369,54 @@ def _waveforms(audio, spec: FrontEnd):
 
 
 def _frame_starts(waveforms, spec: FrontEnd):
-    """(waveforms, starts): [pad_begin] and the frame starts tf.signal.frame makes (pad_end:
-    zeros appended just far enough for the last frame)."""
+    """(waveforms, n_frames): [pad_begin] and the frames tf.signal.frame makes (pad_end: zeros
+    appended just far enough for the last frame), frame f starting at f * hop_length. n_frames
+    is a Python int when the time axis is static."""
     if spec.pad_begin_length:
         waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [spec.pad_begin_length, 0]])
     total = _dim(waveforms, 2)
     hop, length = spec.hop_length, _frame_length(spec)
+    static = isinstance(total, int)
     if spec.pad_end:
         n_frames = (total + hop - 1) // hop
-        missing = tf.maximum((n_frames - 1) * hop + length - total, 0)
-        waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [0, missing]])
+        missing = (n_frames - 1) * hop + length - total
+        missing = max(missing, 0) if static else tf.maximum(missing, 0)
+        if not static or missing:
+            waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [0, missing]])
     else:
         # Too-short audio gives no frames (the layers refuse static ones when they are built).
-        n_frames = tf.maximum(1 + (total - spec.frame_length) // hop, 0)
-    return waveforms, tf.range(n_frames) * hop
+        n_frames = 1 + (total - spec.frame_length) // hop
+        n_frames = max(n_frames, 0) if static else tf.maximum(n_frames, 0)
+    return waveforms, n_frames
+
+
+# Frames of each example per time chunk of a magnitude output (_time_chunks).
+CHUNK_FRAMES = 32
+
+
+def _time_chunks(waveforms, n_frames, spec: FrontEnd):
+    """[(waveforms, starts)]: the frames cut in time into ceil(n_frames / CHUNK_FRAMES) chunks
+    of nearly equal size when n_frames is static (one chunk when it is not), each chunk the
+    waveforms' samples its frames read (and the blocks a strided plan reads past them, where
+    the waveforms have them) and its frame starts in them. Each chunk is computed on its own
+    (the same products and sums: equal results), so the spectrum of one chunk, a few MiB for
+    the configurations of bench/configs.py, stays in the caches from one stage to the next,
+    where one pass of the whole batch's went to memory and back (onnxruntime and LiteRT run
+    configs A-D 1.2-1.6x faster, docs/deploy.md)."""
+    hop = spec.hop_length
+    if not isinstance(n_frames, int) or n_frames <= CHUNK_FRAMES:
+        return [(waveforms, tf.range(n_frames) * hop)]
+    total = waveforms.shape[2]
+    count = -(-n_frames // CHUNK_FRAMES)
+    bounds = [n_frames * i // count for i in range(count + 1)]
+    plan = _fft_plan(spec)
+    # a strided plan reads whole hops: n_frames + shifts - 1 of them (_first_stage)
+    reach = plan.shifts * hop if plan.strided else _frame_length(spec)
+    chunks = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        end = min((stop - 1) * hop + reach, total)
+        chunks.append((waveforms[:, :, start * hop : end], tf.range(stop - start) * hop))
+    return chunks
 
 
 class _Grid(types.SimpleNamespace):
@@ -410,8 +444,15 @@ def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
     n1 samples are u = f step + n1 (strided plans)."""
     blocks = n_frames + plan.shifts - 1
     total = blocks * spec.hop_length
-    flat = tf.pad(flat, [[0, 0], [0, tf.maximum(total - tf.shape(flat)[1], 0)]])
+    flat = _padded(flat, total - _dim(flat, 1))
     return tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2])
+
+
+def _padded(flat, missing):
+    """(rows, time) with `missing` zeros appended when positive (no op when statically not)."""
+    if isinstance(missing, int):
+        return tf.pad(flat, [[0, 0], [0, missing]]) if missing > 0 else flat
+    return tf.pad(flat, [[0, 0], [0, tf.maximum(missing, 0)]])
 
 
 def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
@@ -424,16 +465,17 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     samples. frames_last (_frames_last_features): n2 in (a, b) order (the strided frames one
     gather of blocks from the (n2 blocks) rows) and each matmul's table on the left, its frames
     adjoint: (batch * channels, (a, b), (re|im, k1), frames)."""
-    n_frames = tf.shape(starts)[0]
+    n_frames = _dim(starts, 0)
     order = _frames_last_plan(spec) if frames_last else None
     if plan.strided:
         # (batch * channels, n2, blocks, step): any number of blocks, at least n_frames +
         # shifts - 1, so one pad (to whole blocks) and no crop
         total = _dim(flat, 1)
-        blocks = tf.maximum(
-            (total + spec.hop_length - 1) // spec.hop_length, n_frames + plan.shifts - 1
-        )
-        flat = tf.pad(flat, [[0, 0], [0, blocks * spec.hop_length - total]])
+        blocks = (total + spec.hop_length - 1) // spec.hop_length
+        least = n_frames + plan.shifts - 1
+        static = isinstance(blocks, int) and isinstance(least, int)
+        blocks = max(blocks, least) if static else tf.maximum(blocks, least)
+        flat = _padded(flat, blocks * spec.hop_length - total)
         u = tf.transpose(tf.reshape(flat, [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
         u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
     products = []
@@ -535,21 +577,20 @@ def _frames_last_plan(spec: FrontEnd) -> types.SimpleNamespace:
     )
 
 
-def _frames_last_features(audio, spec: FrontEnd):
-    """_features of a magnitude or power output inside frames_last_stages(), for two or three
+def _frames_last_features(waveforms, starts, spec: FrontEnd):
+    """_linear_features inside frames_last_stages(), for two or three
     stages: _first_stage with frames_last ((batch * channels, (a, b), (re|im, k1), frames)),
     [stage 2 for each a: table2 @ ((b, re|im), (k1, frames)),] the last stage: last @ ((a,
     re|im), (c2, k1, frames)), so the frames stay last and no transpose moves the spectrum;
     re^2 + im^2 as a square and a sum over the re|im axis (onnxruntime ReduceSum: a third of the
     time of the pair-summing matmul on the left), [sqrt,] the filterbank as the adjoint features
     times its table (onnxruntime FusedMatMul; out come (batch, channels, frames, features)), or
-    the bins gathered as whole rows of frames and one transpose, [dB]."""
+    the bins gathered as whole rows of frames and one transpose."""
     plan = _fft_plan(spec)
     order = _frames_last_plan(spec)
-    waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
     leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])
-    n_frames = tf.shape(starts)[0]
+    n_frames = _dim(starts, 0)
     x = _first_stage(flat, starts, plan, spec, frames_last=True)
     if plan.q > 1:
         x = tf.reshape(x, [-1, plan.p, 2 * plan.q, plan.h * n_frames])
@@ -567,23 +608,19 @@ def _frames_last_features(audio, spec: FrontEnd):
         features = tf.gather(features, order.grid_index, axis=1)
         features = tf.reshape(features, leading + [spec.n_features, n_frames])
         features = tf.transpose(features, [0, 1, 3, 2])
-    if spec.return_decibel:
-        features = _decibel(features, spec)
     return features
 
 
-def _grid(audio, spec: FrontEnd) -> _Grid:
+def _grid(waveforms, starts, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
     stage 1 (_first_stage, or inside convolution_first_stage, for a strided two-stage plan whose
     first stage is one sum, _convolution_stages), 4-axis
     transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
-    one matmul."""
-    check_spec(spec)
+    one matmul. waveforms (batch, channels, time), framed at `starts`."""
     plan = _fft_plan(spec)
-    waveforms, starts = _frame_starts(_waveforms(audio, spec), spec)
     leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
-    n_frames = tf.shape(starts)[0]
+    n_frames = _dim(starts, 0)
     if plan.r2 == 1:
         frames = tf.gather(flat, starts[:, tf.newaxis] + plan.offsets[0], axis=1)
         table = plan.table1[0].reshape(-1, plan.h, 2).transpose(0, 2, 1).reshape(-1, 2 * plan.h)
@@ -741,41 +778,52 @@ _CONVERTIBLE_MATH = types.SimpleNamespace(
 
 def _features(audio, spec: FrontEnd):
     """front_end's features as (batch, channels, frames, features), or its laid-out complex
-    STFT."""
+    STFT. A magnitude output is computed in time chunks (_time_chunks), concatenated, then
+    [dB] (its peak is over every frame)."""
     check_spec(spec)
-    if (
-        _FRAMES_LAST.get()
-        and spec.output == 'magnitude'
-        and _fft_plan(spec).r2 > 1
-        and not _CONVOLUTION.get()
-    ):
-        return _frames_last_features(audio, spec)
-    grid = _grid(audio, spec)
+    waveforms, n_frames = _frame_starts(_waveforms(audio, spec), spec)
+    if spec.output == 'magnitude':
+        chunks = _time_chunks(waveforms, n_frames, spec)
+        pieces = [_linear_features(chunk, starts, spec) for chunk, starts in chunks]
+        features = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=2)
+        if spec.return_decibel:
+            features = _decibel(features, spec)
+        return features
+    grid = _grid(waveforms, tf.range(n_frames) * spec.hop_length, spec)
     if spec.output == 'complex':
         real, imag = grid.parts()
         real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
         real, imag = _to_output_layout(real, spec), _to_output_layout(imag, spec)
         return tf.complex(real, imag)  # last, so inverse can read the parts back
-    power = grid.power()
-    if spec.power_exponent == 2:
-        features = power
-    else:
-        features = _magnitude(power)
-    if spec.filterbank != 'none':
-        features = _last_axis_matmul(features, _grid_filterbank(spec))
-    else:
-        features = _to_bins(features, spec)
+    # mag_phase: the magnitude [dB], then the phase
+    features = _grid_magnitude(grid, spec)
     if spec.return_decibel:
         features = _decibel(features, spec)
-    if spec.output == 'mag_phase':
-        # atan2(0, 1) = 0 = numpy.angle(0) at exactly-zero bins, with a finite gradient.
-        real, imag = grid.parts()
-        real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
-        nonzero, _ = _nonzero_safe(tf.square(real) + tf.square(imag))
-        one = tf.ones_like(real)
-        phase = tf.math.atan2(tf.where(nonzero, imag, 0.0 * one), tf.where(nonzero, real, one))
-        features = tf.concat([features, phase], axis=1)
-    return features
+    # atan2(0, 1) = 0 = numpy.angle(0) at exactly-zero bins, with a finite gradient.
+    real, imag = grid.parts()
+    real, imag = _to_bins(real, spec), _to_bins(imag, spec, imaginary=True)
+    nonzero, _ = _nonzero_safe(tf.square(real) + tf.square(imag))
+    one = tf.ones_like(real)
+    phase = tf.math.atan2(tf.where(nonzero, imag, 0.0 * one), tf.where(nonzero, real, one))
+    return tf.concat([features, phase], axis=1)
+
+
+def _linear_features(waveforms, starts, spec: FrontEnd):
+    """The magnitude or power [filterbank] features before dB, (batch, channels, frames,
+    features), of waveforms (batch, channels, time) framed at `starts`: inside
+    frames_last_stages() with the frames last (_frames_last_features), else from the grid."""
+    if _FRAMES_LAST.get() and _fft_plan(spec).r2 > 1 and not _CONVOLUTION.get():
+        return _frames_last_features(waveforms, starts, spec)
+    return _grid_magnitude(_grid(waveforms, starts, spec), spec)
+
+
+def _grid_magnitude(grid: _Grid, spec: FrontEnd):
+    """Power or magnitude of the grid, through the filterbank or back in bin order."""
+    power = grid.power()
+    features = power if spec.power_exponent == 2 else _magnitude(power)
+    if spec.filterbank != 'none':
+        return _last_axis_matmul(features, _grid_filterbank(spec))
+    return _to_bins(features, spec)
 
 
 def _complex_parts(stft):
