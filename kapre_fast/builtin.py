@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import types
 
@@ -681,14 +682,19 @@ def _nonzero_safe(power):
 
 
 def _decibel(x, spec: FrontEnd):
-    """FrontEnd.decibel on (batch, channels, frames, features): kapre_fast._composition's dB
+    """FrontEnd.decibel on 4-D features in either layout: kapre_fast._composition's dB
     formula (kapre's magnitude_to_decibel, or a preset's power_to_db / amplitude_to_db with its
     top_db; math.inf: no clamp) in _CONVERTIBLE_MATH's ops."""
     return _composition.decibel(_CONVERTIBLE_MATH, x, *spec.decibel)
 
 
 def _to_output_layout(features, spec: FrontEnd):
+    """(batch, channels, frames, features) in spec.output_data_format (one channel: a reshape,
+    which tf2onnx moves no transpose past, see _features)."""
     if spec.output_data_format == 'channels_last':
+        if features.shape[1] == 1:
+            shape = [_dim(features, 0), _dim(features, 2), _dim(features, 3), 1]
+            return tf.reshape(features, shape)
         return tf.transpose(features, [0, 2, 3, 1])
     return features
 
@@ -696,10 +702,7 @@ def _to_output_layout(features, spec: FrontEnd):
 def compute(spec: FrontEnd, x) -> tf.Tensor:
     """Features of the waveform batch `x` as `kapre_fast.ops.compute` computes them (float32;
     complex64 for spec.output == 'complex'), in builtin TensorFlow ops."""
-    features = _features(x, spec)
-    if spec.output == 'complex':
-        return features  # already laid out: tf.complex must stay the last op
-    return _to_output_layout(features, spec)
+    return _features(x, spec)
 
 
 def front_end(audio, spec: FrontEnd) -> tf.Tensor:
@@ -717,7 +720,8 @@ def compute_mfcc(spec: FrontEnd, matrix, x) -> tf.Tensor:
             f'filterbank={spec.filterbank!r}'
         )
     matrix = np.asarray(matrix, np.float32)
-    return _to_output_layout(_last_axis_matmul(_features(x, spec), matrix), spec)
+    mel = _features(x, dataclasses.replace(spec, output_data_format='channels_first'))
+    return _to_output_layout(_last_axis_matmul(mel, matrix), spec)
 
 
 def mfcc(audio, spec: FrontEnd, matrix) -> tf.Tensor:
@@ -777,18 +781,25 @@ _CONVERTIBLE_MATH = types.SimpleNamespace(
 
 
 def _features(audio, spec: FrontEnd):
-    """front_end's features as (batch, channels, frames, features), or its laid-out complex
-    STFT. A magnitude output is computed in time chunks (_time_chunks), concatenated, then
-    [dB] (its peak is over every frame)."""
+    """front_end's output in spec.output_data_format. A magnitude output is computed in time
+    chunks (_time_chunks) and concatenated along frames: in dB, in (batch, channels, frames,
+    features), then dB (its peak over every frame of an example) and the layout (onnxruntime
+    runs elementwise ops on a last axis of one channel at a tenth of their speed: 11 of config
+    A's 57 ms); otherwise each chunk laid out, so that the concatenation writes the output (in
+    onnxruntime a reshape after it was one more copy of it) and, for one channel, no transpose
+    reaches it (tf2onnx pushes transposes through a Concat; config C's pieces then had rows of
+    32 frames: concatenation and transpose took 30 ms)."""
     check_spec(spec)
     waveforms, n_frames = _frame_starts(_waveforms(audio, spec), spec)
     if spec.output == 'magnitude':
         chunks = _time_chunks(waveforms, n_frames, spec)
         pieces = [_linear_features(chunk, starts, spec) for chunk, starts in chunks]
-        features = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=2)
         if spec.return_decibel:
-            features = _decibel(features, spec)
-        return features
+            features = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=2)
+            return _to_output_layout(_decibel(features, spec), spec)
+        pieces = [_to_output_layout(piece, spec) for piece in pieces]
+        axis = 1 if spec.output_data_format == 'channels_last' else 2
+        return pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=axis)
     grid = _grid(waveforms, tf.range(n_frames) * spec.hop_length, spec)
     if spec.output == 'complex':
         real, imag = grid.parts()
@@ -805,7 +816,7 @@ def _features(audio, spec: FrontEnd):
     nonzero, _ = _nonzero_safe(tf.square(real) + tf.square(imag))
     one = tf.ones_like(real)
     phase = tf.math.atan2(tf.where(nonzero, imag, 0.0 * one), tf.where(nonzero, real, one))
-    return tf.concat([features, phase], axis=1)
+    return _to_output_layout(tf.concat([features, phase], axis=1), spec)
 
 
 def _linear_features(waveforms, starts, spec: FrontEnd):
