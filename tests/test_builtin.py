@@ -551,3 +551,22 @@ def test_long_inputs_in_many_chunks_keep_the_fused_numbers(
         error = peak_relative_error(ours, fused)
         record_agreement('builtin > 3 chunks vs fused / peak', error)
         assert error <= 2e-6, error
+
+
+@pytest.mark.parametrize('path', list(_PATHS))
+def test_chunked_gradient_equals_one_chunk(path, speech_batch, monkeypatch):
+    # Samples that two chunks read (a frame's overlap with the next chunk's) get the gradients
+    # of both: the gradient of 7-frame chunks is one chunk's, to float32 rounding.
+    spec = _chunk_spec('melspectrogram', 'config B', 'kapre pad_end')
+    x = tf.constant(_fading_speech(speech_batch, spec, 40 * spec.hop_length + 7))
+
+    def gradient(chunk_frames):
+        monkeypatch.setattr(builtin, 'CHUNK_FRAMES', chunk_frames)
+        with tf.GradientTape() as tape, _PATHS[path]():
+            tape.watch(x)
+            total = tf.reduce_sum(builtin.compute(spec, x))
+        return tape.gradient(total, x).numpy()
+
+    chunked, whole = gradient(7), gradient(10**6)
+    assert np.abs(whole).max() > 0
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6 * np.abs(whole).max())
