@@ -3,7 +3,9 @@ without our op library).
 
 The whole grid runs through it in test_backends.py (backend 'builtin'); here: the grid with 3
 channels, the inverse STFT against the float64 reference, the radix split, static shapes under
-unknown batch and time, only-builtin op types, and finite gradients at digital silence.
+unknown batch and time, only-builtin op types, finite gradients at digital silence, and the time
+chunks of magnitude outputs (CHUNK_FRAMES): small chunks equal one chunk, values and gradients,
+a chunk count per static length in the graph, and long inputs against the fused op.
 """
 
 import contextlib

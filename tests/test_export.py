@@ -1,7 +1,8 @@
 """kapre_fast.export and `kapre-fast export`: a model with fused kapre_fast layers made portable
 (same names and weights, builtin ops), then served as a SavedModel by a process that never imports
 kapre_fast, run by LiteRT (TFLite builtins only) at two batch sizes and two lengths, and by
-onnxruntime, each with the fused model's numbers; the reconstructing STFT/iSTFT pair on TFLite.
+onnxruntime, each with the fused model's numbers, and converted with a static length (the builtin
+path's time chunks); the reconstructing STFT/iSTFT pair on TFLite.
 
 Conversions are slow: each model is converted once per module.
 """
