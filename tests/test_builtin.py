@@ -433,6 +433,16 @@ def _fading_speech(speech_batch, spec, n_samples, seed=0):
     return to_input_layout(x.astype(np.float32), spec.input_data_format)
 
 
+def _frame_relative_error(actual, expected, spec):
+    """The largest |actual - expected| of linear features over its frame's peak (each example,
+    channel and frame: the speech fades by 100 dB, so an example's peak would hide its last
+    chunks' errors; frames of digital silence, zero in both, count 0)."""
+    feature_axis = 2 if spec.output_data_format == 'channels_last' else 3
+    peak = np.abs(expected).max(axis=feature_axis, keepdims=True)
+    error = np.abs(actual - expected) / np.where(peak > 0, peak, 1.0)
+    return float(error.max())
+
+
 @pytest.mark.parametrize('choices', CHUNK_CASES, ids=lambda c: '-'.join(map(str, c.values())))
 def test_chunked_features_equal_one_chunk(choices, speech_batch, monkeypatch):
     # CHUNK_FRAMES 7 (6-9 chunks of uneven sizes) against one chunk: each frame's products and
@@ -462,8 +472,9 @@ def test_chunked_features_equal_one_chunk(choices, speech_batch, monkeypatch):
         record_agreement('builtin 7-frame chunks vs one chunk, dB', difference)
         assert difference <= 1e-4, difference
     else:
-        record_agreement('builtin 7-frame chunks vs one chunk / peak', difference / whole.max())
-        assert difference <= 1e-6 * whole.max(), (difference, whole.max())
+        error = _frame_relative_error(chunked, whole, spec)
+        record_agreement("builtin 7-frame chunks vs one chunk / frame's peak", error)
+        assert error <= 1e-6, error
 
 
 def _matmuls(concrete):
@@ -512,13 +523,12 @@ def test_a_static_time_is_traced_in_nearly_equal_chunks(family, framing, path, m
     for frames in [builtin.CHUNK_FRAMES, 2 * builtin.CHUNK_FRAMES, 3 * builtin.CHUNK_FRAMES + 1]:
         sizes.clear()
         concrete = traced(_samples_for(spec, frames, np.random.default_rng(frames)))
-        assert concrete.output_shapes[2 if spec.output_data_format == 'channels_first' else 1] == (
-            frames
-        )
+        time_axis = 2 if spec.output_data_format == 'channels_first' else 1
+        assert concrete.output_shapes[time_axis] == frames
         count = -(-frames // builtin.CHUNK_FRAMES) if magnitude else 1
         assert _matmuls(concrete) == count * one_chunk, (frames, count)
         if magnitude:
-            ((chunk_sizes,),) = [sizes]
+            (chunk_sizes,) = sizes  # traced once
             assert len(chunk_sizes) == count and sum(chunk_sizes) == frames
             assert max(chunk_sizes) - min(chunk_sizes) <= 1, chunk_sizes
 
@@ -550,9 +560,9 @@ def test_long_inputs_in_many_chunks_keep_the_fused_numbers(
         record_agreement('builtin > 3 chunks vs fused, dB (top 50 dB)', error)
         assert error <= 0.01, error
     else:
-        error = peak_relative_error(ours, fused)
-        record_agreement('builtin > 3 chunks vs fused / peak', error)
-        assert error <= 2e-6, error
+        error = _frame_relative_error(ours, fused, spec)
+        record_agreement("builtin > 3 chunks vs fused / frame's peak", error)
+        assert error <= 1e-5, error
 
 
 @pytest.mark.parametrize('path', list(_PATHS))
@@ -571,4 +581,4 @@ def test_chunked_gradient_equals_one_chunk(path, speech_batch, monkeypatch):
 
     chunked, whole = gradient(7), gradient(10**6)
     assert np.abs(whole).max() > 0
-    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6 * np.abs(whole).max())
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6 * np.abs(whole).max())
