@@ -3,7 +3,9 @@ without our op library).
 
 The whole grid runs through it in test_backends.py (backend 'builtin'); here: the grid with 3
 channels, the inverse STFT against the float64 reference, the radix split, static shapes under
-unknown batch and time, only-builtin op types, and finite gradients at digital silence.
+unknown batch and time, only-builtin op types, finite gradients at digital silence, and the time
+chunks of magnitude outputs (CHUNK_FRAMES): small chunks equal one chunk, values and gradients,
+a chunk count per static length in the graph, and long inputs against the fused op.
 """
 
 import contextlib
@@ -13,8 +15,14 @@ import random
 import numpy as np
 import pytest
 
-from grid import CASES, make_batch
-from helpers import kapre_output, peak_relative_error, record_agreement
+from grid import CASES, _draw, make_batch
+from helpers import (
+    decibel_error,
+    kapre_output,
+    peak_relative_error,
+    record_agreement,
+    to_input_layout,
+)
 
 tf = pytest.importorskip('tensorflow')
 pytest.importorskip('kapre')
@@ -338,3 +346,239 @@ def test_refuses_ffts_above_its_table_limit():
             np.zeros((1, 4 * builtin.MAX_N_FFT, 1), np.float32),
             FrontEnd.stft_magnitude(n_fft=2 * builtin.MAX_N_FFT),
         )
+
+
+# ----- time chunks of magnitude outputs (builtin.CHUNK_FRAMES) ----------------------------------
+
+# A sample of the options a chunk must not change: families, dB, kapre's framing and the presets'
+# numerics (centring, power), the FFT plans (strided framing of two or three stages, gathered
+# framing: a hop no r2 divides, the dense DFT of n_fft <= 64), layouts, the three paths, and
+# frame counts that no chunk count divides (uneven chunks of CHUNK_FRAMES = 7).
+_CHUNK_OPTIONS = {
+    'family': ['stft_magnitude', 'melspectrogram', 'log_frequency_spectrogram'],
+    'decibel': [False, True],
+    'numerics': [
+        'kapre',
+        'kapre pad_end',
+        'kapre pad_begin pad_end',
+        'librosa',
+        'librosa power 1',
+        'torchaudio',
+        'torchaudio uncentred',
+    ],
+    'framing': ['strided', 'config B', 'three stages', 'odd hop', 'dense'],
+    'layouts': ['last > first', 'first > last'],  # input > output data format
+    'path': list(_PATHS),
+    'frames': [40, 45, 50, 61],
+}
+_NUMERICS = {
+    'kapre': {},
+    # kapre's dB floor (db_amin 1e-5 on magnitudes) lies less than its default 80 dB below
+    # speech's peak: a smaller range, so that its clamp is where dB over the whole matters
+    'kapre pad_end': dict(pad_end=True, db_dynamic_range=30.0),
+    'kapre pad_begin pad_end': dict(pad_begin=True, pad_end=True, db_dynamic_range=50.0),
+    'librosa': dict(compat='librosa'),
+    'librosa power 1': dict(compat='librosa', power=1.0),
+    'torchaudio': dict(compat='torchaudio'),
+    'torchaudio uncentred': dict(compat='torchaudio', center=False),
+}
+_FRAMINGS = {
+    'strided': dict(n_fft=512, hop_length=128),  # 32 x 16, r2 divides the hop
+    'config B': dict(n_fft=512, win_length=400, hop_length=160),  # 32 x 16, one sum
+    'three stages': dict(n_fft=2048, hop_length=512),  # 32 x 8 x 8
+    'odd hop': dict(n_fft=256, win_length=200, hop_length=51),  # no r2 divides 51: gathered
+    'dense': dict(n_fft=64, win_length=48, hop_length=20),  # one DFT matmul
+}
+_CHUNK_FAMILY_ARGS = {
+    'stft_magnitude': {},
+    'melspectrogram': dict(sample_rate=16000, n_mels=40),
+    'log_frequency_spectrogram': dict(sample_rate=16000),
+}
+CHUNK_CASES = _draw(random.Random(27), _CHUNK_OPTIONS, 14)
+
+
+def _chunk_spec(family, framing, numerics='kapre', decibel=True, layouts='last > first'):
+    input_format, output_format = (f'channels_{side}' for side in layouts.split(' > '))
+    return getattr(FrontEnd, family)(
+        **_FRAMINGS[framing],
+        **_NUMERICS[numerics],
+        **_CHUNK_FAMILY_ARGS.get(family, {}),
+        **({} if family == 'stft' else dict(return_decibel=decibel)),
+        input_data_format=input_format,
+        output_data_format=output_format,
+    )
+
+
+def _samples_for(spec, frames, rng):
+    """A number of samples that spec frames into exactly `frames` frames, drawn from the hop's
+    range of such lengths. (Padding adds at most n_fft samples, so the search starts there.)"""
+
+    def count(n_samples):
+        try:
+            return spec.n_frames(n_samples, allow_empty=spec.compat == 'kapre')
+        except ValueError:  # a preset's audio too short for one frame
+            return 0
+
+    start = max(1, (frames - 1) * spec.hop_length - spec.n_fft)
+    shortest = next(n for n in range(start, start + 4 * spec.n_fft) if count(n) >= frames)
+    return shortest + int(rng.integers(spec.hop_length))
+
+
+def _fading_speech(speech_batch, spec, n_samples, seed=0):
+    """Two examples of two-channel speech in spec's input layout, fading by 100 dB from the first
+    sample to the last: the later chunks' peaks lie below the dB clamp of the whole example's
+    peak, so dB computed per chunk would differ from dB over the whole."""
+    x = speech_batch(n_examples=2, n_samples=n_samples, n_channels=2, seed=seed)
+    x = x * 10.0 ** (-5.0 * np.linspace(0.0, 1.0, n_samples, dtype=np.float32))
+    return to_input_layout(x.astype(np.float32), spec.input_data_format)
+
+
+def _frame_relative_error(actual, expected, spec):
+    """The largest |actual - expected| of linear features over its frame's peak (each example,
+    channel and frame: the speech fades by 100 dB, so an example's peak would hide its last
+    chunks' errors; frames of digital silence, zero in both, count 0)."""
+    feature_axis = 2 if spec.output_data_format == 'channels_last' else 3
+    peak = np.abs(expected).max(axis=feature_axis, keepdims=True)
+    error = np.abs(actual - expected) / np.where(peak > 0, peak, 1.0)
+    return float(error.max())
+
+
+@pytest.mark.parametrize('choices', CHUNK_CASES, ids=lambda c: '-'.join(map(str, c.values())))
+def test_chunked_features_equal_one_chunk(choices, speech_batch, monkeypatch):
+    # CHUNK_FRAMES 7 (6-9 chunks of uneven sizes) against one chunk: each frame's products and
+    # sums are the same, the dB (its clamp relative to the example's peak) over the whole.
+    spec = _chunk_spec(
+        choices['family'],
+        choices['framing'],
+        choices['numerics'],
+        choices['decibel'],
+        choices['layouts'],
+    )
+    frames = choices['frames']
+    n_samples = _samples_for(spec, frames, np.random.default_rng(frames))
+    assert spec.n_frames(n_samples) == frames and frames % -(-frames // 7)  # uneven chunks
+    x = tf.constant(_fading_speech(speech_batch, spec, n_samples))
+
+    def features(chunk_frames):
+        monkeypatch.setattr(builtin, 'CHUNK_FRAMES', chunk_frames)
+        with _PATHS[choices['path']]():
+            return builtin.compute(spec, x).numpy()
+
+    chunked, whole = features(7), features(10**6)
+    time_axis = 1 if spec.output_data_format == 'channels_last' else 2
+    assert chunked.shape == whole.shape and whole.shape[time_axis] == frames
+    difference = float(np.abs(chunked - whole).max())
+    if spec.return_decibel:
+        record_agreement('builtin 7-frame chunks vs one chunk, dB', difference)
+        assert difference <= 1e-4, difference
+    else:
+        error = _frame_relative_error(chunked, whole, spec)
+        record_agreement("builtin 7-frame chunks vs one chunk / frame's peak", error)
+        assert error <= 1e-6, error
+
+
+def _matmuls(concrete):
+    return sum(op.type in ('MatMul', 'BatchMatMulV2') for op in concrete.graph.get_operations())
+
+
+@pytest.mark.parametrize('path', list(_PATHS))
+@pytest.mark.parametrize(
+    'family, framing',
+    [
+        ('melspectrogram', 'config B'),
+        ('stft_magnitude', 'odd hop'),
+        ('log_frequency_spectrogram', 'dense'),
+        ('stft', 'config B'),
+        ('stft_mag_phase', 'three stages'),
+    ],
+)
+def test_a_static_time_is_traced_in_nearly_equal_chunks(family, framing, path, monkeypatch):
+    # Traced with a static length of F frames, a magnitude output's graph repeats the one-chunk
+    # graph's matmuls once per chunk, ceil(F / CHUNK_FRAMES) chunks whose sizes differ by at
+    # most one frame; with an unknown time it is one chunk, and complex and mag_phase outputs
+    # are never chunked.
+    spec = _chunk_spec(family, framing)
+    sizes = []
+    time_chunks = builtin._time_chunks
+
+    def recording(waveforms, n_frames, spec):
+        chunks = time_chunks(waveforms, n_frames, spec)
+        sizes.append([starts.shape[0] for _, starts in chunks])
+        return chunks
+
+    monkeypatch.setattr(builtin, '_time_chunks', recording)
+
+    def traced(time):
+        function = tf.function(
+            lambda x: builtin.compute(spec, x),
+            input_signature=[tf.TensorSpec([None, time, 2], tf.float32)],
+        )
+        with _PATHS[path]():
+            return function.get_concrete_function()
+
+    one_chunk = _matmuls(traced(None))
+    assert one_chunk > 0
+    magnitude = spec.output == 'magnitude'
+    assert sizes == ([[None]] if magnitude else [])
+    for frames in [builtin.CHUNK_FRAMES, 2 * builtin.CHUNK_FRAMES, 3 * builtin.CHUNK_FRAMES + 1]:
+        sizes.clear()
+        concrete = traced(_samples_for(spec, frames, np.random.default_rng(frames)))
+        time_axis = 2 if spec.output_data_format == 'channels_first' else 1
+        assert concrete.output_shapes[time_axis] == frames
+        count = -(-frames // builtin.CHUNK_FRAMES) if magnitude else 1
+        assert _matmuls(concrete) == count * one_chunk, (frames, count)
+        if magnitude:
+            (chunk_sizes,) = sizes  # traced once
+            assert len(chunk_sizes) == count and sum(chunk_sizes) == frames
+            assert max(chunk_sizes) - min(chunk_sizes) <= 1, chunk_sizes
+
+
+@pytest.mark.parametrize('path', list(_PATHS))
+@pytest.mark.parametrize(
+    'family, framing, numerics, decibel',
+    [
+        ('melspectrogram', 'config B', 'kapre', True),
+        ('log_frequency_spectrogram', 'strided', 'kapre pad_end', True),
+        ('stft_magnitude', 'three stages', 'librosa', True),
+        ('stft_magnitude', 'odd hop', 'torchaudio', False),
+        ('melspectrogram', 'dense', 'kapre pad_begin pad_end', False),
+    ],
+)
+def test_long_inputs_in_many_chunks_keep_the_fused_numbers(
+    family, framing, numerics, decibel, path, speech_batch
+):
+    # More than 3 chunks of CHUNK_FRAMES: the builtin features against the fused op's.
+    spec = _chunk_spec(family, framing, numerics, decibel, 'first > last')
+    frames = 4 * builtin.CHUNK_FRAMES + 13
+    x = _fading_speech(speech_batch, spec, _samples_for(spec, frames, np.random.default_rng(1)))
+    with _PATHS[path]():
+        ours = builtin.compute(spec, tf.constant(x)).numpy()
+    fused = ops.compute(spec, x).numpy()
+    assert ours.shape == fused.shape and ours.shape[1] == frames
+    if decibel:
+        error = decibel_error(ours, fused, percentile=100, within=50.0)
+        record_agreement('builtin > 3 chunks vs fused, dB (top 50 dB)', error)
+        assert error <= 0.01, error
+    else:
+        error = _frame_relative_error(ours, fused, spec)
+        record_agreement("builtin > 3 chunks vs fused / frame's peak", error)
+        assert error <= 1e-5, error
+
+
+@pytest.mark.parametrize('path', list(_PATHS))
+def test_chunked_gradient_equals_one_chunk(path, speech_batch, monkeypatch):
+    # Samples that two chunks read (a frame's overlap with the next chunk's) get the gradients
+    # of both: the gradient of 7-frame chunks is one chunk's, to float32 rounding.
+    spec = _chunk_spec('melspectrogram', 'config B', 'kapre pad_end')
+    x = tf.constant(_fading_speech(speech_batch, spec, 40 * spec.hop_length + 7))
+
+    def gradient(chunk_frames):
+        monkeypatch.setattr(builtin, 'CHUNK_FRAMES', chunk_frames)
+        with tf.GradientTape() as tape, _PATHS[path]():
+            tape.watch(x)
+            total = tf.reduce_sum(builtin.compute(spec, x))
+        return tape.gradient(total, x).numpy()
+
+    chunked, whole = gradient(7), gradient(10**6)
+    assert np.abs(whole).max() > 0
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6 * np.abs(whole).max())

@@ -1,7 +1,8 @@
 """kapre_fast.export and `kapre-fast export`: a model with fused kapre_fast layers made portable
 (same names and weights, builtin ops), then served as a SavedModel by a process that never imports
 kapre_fast, run by LiteRT (TFLite builtins only) at two batch sizes and two lengths, and by
-onnxruntime, each with the fused model's numbers; the reconstructing STFT/iSTFT pair on TFLite.
+onnxruntime, each with the fused model's numbers, and converted with a static length (the builtin
+path's time chunks); the reconstructing STFT/iSTFT pair on TFLite.
 
 Conversions are slow: each model is converted once per module.
 """
@@ -302,6 +303,51 @@ def test_onnx_keeps_the_frames_last_through_the_fft(model, onnx_model, monkeypat
 def test_onnx_runs_in_onnxruntime(model, audio, onnx_model, shape):
     x = audio[shape]
     _assert_same_numbers(f'ONNX {shape}', export.run_onnx(onnx_model, x), model(x).numpy())
+
+
+@pytest.fixture(scope='module')
+def static_length_model(model):
+    """The model's layers (its weights) on a static length, SHAPES[1]'s 12345 samples: 74 frames,
+    which the builtin path computes in 3 time chunks (builtin.CHUNK_FRAMES 32; an unknown
+    length, as the model's own, is one chunk)."""
+    inputs = keras.Input((SHAPES[1][1], 2), name='audio')
+    return keras.Model(inputs, model.get_layer('mel')(model.get_layer('mix')(inputs)))
+
+
+# The matmul operators of each target: the mix layer's one, and each time chunk's FFT stages
+# and filterbank.
+_MATMULS = {
+    'tflite': lambda flatbuffer: sum(
+        name in ('BATCH_MATMUL', 'FULLY_CONNECTED') for name in tflite_operators(flatbuffer)
+    ),
+    'onnx': lambda proto: sum(
+        node.op_type in ('MatMul', 'FusedMatMul', 'Gemm') for node in proto.graph.node
+    ),
+}
+
+
+@pytest.mark.parametrize('converter', ['tflite', 'onnx'])
+def test_a_static_length_converts_in_time_chunks_with_the_fused_numbers(
+    converter, model, static_length_model, audio, request
+):
+    # The converted model repeats the one-chunk model's FFT and filterbank per time chunk, and
+    # keeps the fused numbers across the chunks' boundaries.
+    from kapre_fast import builtin
+
+    one_chunk = request.getfixturevalue(f'{converter}_model')  # the unknown-length conversion
+    frames = static_length_model.output.shape[1]
+    chunks = -(-frames // builtin.CHUNK_FRAMES)
+    assert chunks >= 3, frames
+    x = audio[SHAPES[1]]
+    if converter == 'tflite':
+        converted = export.to_tflite(static_length_model)
+        actual = export.run_tflite(converted, x)
+    else:
+        converted = export.to_onnx(static_length_model)
+        actual = export.run_onnx(converted, x)
+    count = _MATMULS[converter]
+    assert count(converted) - 1 == chunks * (count(one_chunk) - 1), (chunks, count(one_chunk))
+    _assert_same_numbers(f'{converter} static length, {chunks} chunks', actual, model(x).numpy())
 
 
 @pytest.mark.parametrize('converter', ['tflite', 'onnx'])
