@@ -27,12 +27,12 @@ How each step is written so that it converts:
   (half of them as conjugates of the others): the filterbank's rows are permuted to that order,
   other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
   moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
-  `convolution_first_stage()` (export.to_tflite) the framing and first stage of a strided
-  two-stage plan whose first stage is one sum are one depthwise convolution instead (LiteRT
-  runs it faster, onnxruntime slower; three-stage plans ran slower with it on LiteRT too);
-  inside `frames_last_stages()` (export.to_onnx) a magnitude or power output keeps the frames
-  as the last axis through the stages (every table on the left of its matmul, no transpose of
-  the spectrum; onnxruntime runs it faster, LiteRT slower);
+  `frames_last_stages()` (export.to_tflite and export.to_onnx) a magnitude or power output
+  keeps the frames as the last axis through the stages (every table on the left of its matmul,
+  no transpose of the spectrum; LiteRT and onnxruntime run it faster, TensorFlow slower);
+- time chunks (_time_chunks): a magnitude or power output with a static frame count is
+  computed CHUNK_FRAMES frames per example at a time, so that each chunk's spectrum stays in
+  the caches through the stages;
 - magnitude `sqrt(re^2 + im^2)` (the squares' pairs summed by a matmul; or the power, for a
   preset with power=2), phase `atan2`,
   filterbank matmul, the dB formula of FrontEnd.decibel (kapre's, or a preset's);
@@ -76,7 +76,6 @@ __all__ = [
     'pcen',
     'inverse_stft',
     'check_spec',
-    'convolution_first_stage',
     'frames_last_stages',
     'MAX_N_FFT',
 ]
@@ -123,14 +122,13 @@ _DENSE_MAX_N_FFT = 64
 # (stage 1 sums samples r2 apart, the last stage bins r1 apart), so its error grows with the
 # length of those sums: a first radix of 128 (config A as 128 x 16) put A 9.9e-4 dB from the
 # fused op (the path before the matmul FFT: 6.0e-4), 64 (A as 32 x 8 x 8) 6.6e-4, in the same
-# onnxruntime time (LiteRT slower: its convolution first stage is for two stages only).
+# onnxruntime time.
 _MAX_FIRST_RADIX = 64
 _MAX_RADIX = 16
 # For dB outputs (return_decibel), a first stage summing this many samples or more is computed
 # in ceil(rows / _MAX_CHAIN) parts, at least two, as even as whole framing shifts allow (a
-# gather, or a slice for one shift, and a matmul each, added by ADDs: TFLite's ADD_N is slower),
-# and never as convolution_first_stage's convolution (one sum; in parts, two convolutions and
-# their sum cost LiteRT more than the matmul path). The dB scale shows a quiet bin's relative
+# gather, or a slice for one shift, and a matmul each, added by ADDs: TFLite's ADD_N is slower).
+# The dB scale shows a quiet bin's relative
 # error, a magnitude's is measured against the peak (config C: 2.4e-4 in one sum, the previous
 # path 3.1e-4; parts would cost it 20% on onnxruntime), so linear outputs are one sum. Largest
 # difference from the fused op, in parts / one sum (the path before the matmul FFT): config A
@@ -179,28 +177,6 @@ def _factors(n: int, hop: int = 0):
     small = [c for c in candidates if -c[1] <= _MAX_FIRST_RADIX and max(c[2], c[3]) <= _MAX_RADIX]
     _, minus_r1, p, q = min([c for c in dividing if c in small] or dividing or small or candidates)
     return -minus_r1, p, q
-
-
-_CONVOLUTION = contextvars.ContextVar('kapre_fast_builtin_convolution', default=False)
-
-
-@contextlib.contextmanager
-def convolution_first_stage():
-    """Inside, graphs traced with a two-stage FFT whose r2 divides the hop and whose first
-    stage is one sum (plan.parts, see _MAX_CHAIN) cut their frames and compute the first stage
-    as one depthwise convolution (channels n2, kernel n1, stride hop / r2, the stage's 2 h
-    outputs per channel) instead of a gather and a batched matmul: no frame is materialised.
-    LiteRT (XNNPACK) runs it 10-15% faster on config B, onnxruntime 25-50% slower (its grouped
-    convolution copies the frames itself), so export.to_tflite converts inside this and the
-    other targets do not. Three-stage plans (configs A and C) keep the gather and matmul: with
-    the convolution LiteRT ran them 9% (A) and 14% (C) slower; a first stage in parts (config
-    D) too: two convolutions and their sum cost LiteRT more than the matmul path
-    (docs/deploy.md). Same numbers to float32 rounding."""
-    token = _CONVOLUTION.set(True)
-    try:
-        yield
-    finally:
-        _CONVOLUTION.reset(token)
 
 
 class _Plan(types.SimpleNamespace):
@@ -439,16 +415,6 @@ class _Grid(types.SimpleNamespace):
         return tf.reshape(power, _leading_shape(self.values)[:3] + [self.size])
 
 
-def _blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
-    """The waveforms (batch * channels, time) cut to exactly the samples of n_frames +
-    shifts - 1 hops (zero-padded at the end when short), as (batch * channels, u, n2): frame f's
-    n1 samples are u = f step + n1 (strided plans)."""
-    blocks = n_frames + plan.shifts - 1
-    total = blocks * spec.hop_length
-    flat = _padded(flat, total - _dim(flat, 1))
-    return tf.reshape(flat[:, :total], [-1, blocks * plan.step, plan.r2])
-
-
 def _padded(flat, missing):
     """(rows, time) with `missing` zeros appended when positive (no op when statically not)."""
     if isinstance(missing, int):
@@ -507,17 +473,6 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     return functools.reduce(tf.add, products)  # TFLite ADD, not its slower ADD_N
 
 
-def _convolution_stages(flat, n_frames, plan: _Plan, spec: FrontEnd):
-    """Framing and stage 1 of a two-stage plan inside convolution_first_stage: one depthwise
-    convolution along u (channels n2, kernel n1, stride step), no frame materialised. Returns
-    (batch * channels * frames, k1, (re|im, a)), ready for the last stage."""
-    u = tf.expand_dims(_blocks(flat, n_frames, plan, spec), 2)  # NHWC, W = 1
-    kernel = plan.table1.transpose(1, 0, 2)[:, np.newaxis]  # (n1, 1, n2, (k1, re|im))
-    x = tf.nn.depthwise_conv2d(u, tf.constant(kernel), [1, plan.step, 1, 1], 'VALID')
-    # (.., frames, n2, (k1, re|im)) -> (.., frames, k1, re|im, a)
-    return tf.transpose(tf.reshape(x, [-1, plan.r2, 2 * plan.h]), [0, 2, 1])
-
-
 _FRAMES_LAST = contextvars.ContextVar('kapre_fast_builtin_frames_last', default=False)
 
 
@@ -526,12 +481,13 @@ def frames_last_stages():
     """Inside, graphs traced for a magnitude or power output (mel, log or none filterbank, dB
     or not) with an FFT of two or three stages keep the frames as the last axis
     (_frames_last_features): every stage a matmul with its table on the left, so no transpose of
-    the spectrum between the stages, and the bins gathered as whole rows of frames. onnxruntime
-    runs it faster (its Transposes were a fifth to a quarter of the time; configs A, C, D
-    5-13% faster, docs/deploy.md), so export.to_onnx converts inside this; LiteRT (XNNPACK)
-    ran it slower than its usual path (C 192 against 178 ms), so export.to_tflite does not.
-    The same products and sums, equal to float32 rounding. Other outputs (complex, mag_phase),
-    the dense DFT and convolution_first_stage take the usual path."""
+    the spectrum between the stages, and the bins gathered as whole rows of frames.
+    onnxruntime and, in time chunks (_time_chunks), LiteRT run it faster (onnxruntime's
+    Transposes were a fifth to a quarter of its time; LiteRT config C 116 against 144 ms,
+    D 15.4 against 17.6, B 6.9 against 8.1: docs/deploy.md), so export.to_onnx and
+    export.to_tflite convert inside this; TensorFlow ran it slower (config A 50 against 30 ms),
+    so SavedModels do not. The same products and sums, equal to float32 rounding. Other
+    outputs (complex, mag_phase) and the dense DFT take the usual path."""
     token = _FRAMES_LAST.set(True)
     try:
         yield
@@ -614,10 +570,9 @@ def _frames_last_features(waveforms, starts, spec: FrontEnd):
 
 def _grid(waveforms, starts, spec: FrontEnd) -> _Grid:
     """The windowed rFFT on the grid of _fft_plan (bin order by grid_index): framing and
-    stage 1 (_first_stage, or inside convolution_first_stage, for a strided two-stage plan whose
-    first stage is one sum, _convolution_stages), 4-axis
-    transposes, [stage 2,] the last stage (one matmul); the dense DFT: a gather of the frames and
-    one matmul. waveforms (batch, channels, time), framed at `starts`."""
+    stage 1 (_first_stage), 4-axis transposes, [stage 2,] the last stage (one matmul); the
+    dense DFT: a gather of the frames and one matmul. waveforms (batch, channels, time), framed
+    at `starts`."""
     plan = _fft_plan(spec)
     leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])  # (batch * channels, time)
@@ -628,17 +583,14 @@ def _grid(waveforms, starts, spec: FrontEnd) -> _Grid:
         x = _last_axis_matmul(frames, np.ascontiguousarray(table))  # (re|im, k)
         rows = 1
     else:
-        if plan.strided and plan.q == 1 and len(plan.parts) == 1 and _CONVOLUTION.get():
-            x = _convolution_stages(flat, n_frames, plan, spec)
-        else:
-            x = _first_stage(flat, starts, plan, spec)
-            if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
-                x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
-                x = tf.reshape(
-                    tf.transpose(x, [0, 2, 3, 1]), [-1, plan.p, n_frames * plan.h, 2 * plan.q]
-                )  # columns (re|im, b)
-                x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
-            x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
+        x = _first_stage(flat, starts, plan, spec)
+        if plan.q > 1:  # n2 = a + p b: b last, then stage 2 contracts it for each a
+            x = tf.reshape(x, [-1, plan.q, plan.p, n_frames * 2 * plan.h])
+            x = tf.reshape(
+                tf.transpose(x, [0, 2, 3, 1]), [-1, plan.p, n_frames * plan.h, 2 * plan.q]
+            )  # columns (re|im, b)
+            x = tf.matmul(x, tf.constant(plan.table2))  # (.., a, (frames, k1), (c2, re|im))
+        x = tf.transpose(x, [0, 2, 3, 1])  # (.., frames, k1, [c2,] re|im, a)
         x = tf.reshape(x, [-1, 2 * plan.p])  # rows (batch * channels, frames, k1[, c2])
         x = tf.matmul(x, tf.constant(plan.last))  # columns (re|im, c1)
         rows = plan.h * plan.q
@@ -823,7 +775,7 @@ def _linear_features(waveforms, starts, spec: FrontEnd):
     """The magnitude or power [filterbank] features before dB, (batch, channels, frames,
     features), of waveforms (batch, channels, time) framed at `starts`: inside
     frames_last_stages() with the frames last (_frames_last_features), else from the grid."""
-    if _FRAMES_LAST.get() and _fft_plan(spec).r2 > 1 and not _CONVOLUTION.get():
+    if _FRAMES_LAST.get() and _fft_plan(spec).r2 > 1:
         return _frames_last_features(waveforms, starts, spec)
     return _grid_magnitude(_grid(waveforms, starts, spec), spec)
 

@@ -150,8 +150,8 @@ def to_tflite(model, quantize=None) -> bytes:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == 'float16':
         converter.target_spec.supported_types = [tf.float16]
-    # The FFT's first stage as a depthwise convolution: faster on LiteRT (XNNPACK) only.
-    with builtin.convolution_first_stage(), contextlib.redirect_stdout(io.StringIO()):
+    # The frames as the last axis of the FFT's stages: faster on LiteRT, as on onnxruntime.
+    with builtin.frames_last_stages(), contextlib.redirect_stdout(io.StringIO()):
         return converter.convert()  # traces the model (Keras' "Saved artifact" listing muted)
 
 

@@ -172,12 +172,11 @@ def _numpy_rfft(x, spec, n_frames):
 
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
 @pytest.mark.parametrize(
-    'framing', ['hop n_fft / 4', 'hop n_fft / 4, convolution', 'odd hop, short window']
+    'framing', ['hop n_fft / 4', 'odd hop, short window']
 )
 def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
-    # Every framing: the strided one (r2 divides the hop), as slices or as the depthwise
-    # convolution of convolution_first_stage (two-stage plans), and the gather (r2 does not
-    # divide the hop), with a window shorter than n_fft (zero rows), pad_begin and pad_end.
+    # Every framing: the strided one (r2 divides the hop), as slices, and the gather (r2 does
+    # not divide the hop), with a window shorter than n_fft (zero rows), pad_begin and pad_end.
     kwargs = _framing(n_fft, framing)
     spec = FrontEnd.stft(
         n_fft=n_fft,
@@ -186,9 +185,7 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
         output_data_format='channels_first',
     )
     x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 1)).astype(np.float32)
-    convolution = framing.endswith('convolution')
-    with builtin.convolution_first_stage() if convolution else contextlib.nullcontext():
-        ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
+    ours = builtin.front_end(tf.constant(x), spec).numpy()[:, 0]
     truth = _numpy_rfft(x, spec, ours.shape[1])
     assert ours.shape == truth.shape
     assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
@@ -224,14 +221,13 @@ def test_frames_last_magnitude_equals_numpy_rfft(n_fft, framing):
 
 _PATHS = {
     'slices': contextlib.nullcontext,
-    'convolution': builtin.convolution_first_stage,
     'frames last': builtin.frames_last_stages,
 }
 
 
 @pytest.mark.parametrize('path', list(_PATHS))
 def test_unknown_batch_and_time_keep_the_other_sizes_static(path):
-    # config B's framing: its first stage is one sum of 30 samples (the convolution applies)
+    # config B's framing: its first stage is one sum of 30 samples
     spec = FrontEnd.melspectrogram(
         n_fft=512,
         win_length=400,
@@ -248,8 +244,6 @@ def test_unknown_batch_and_time_keep_the_other_sizes_static(path):
     )
     with _PATHS[path]():
         concrete = function.get_concrete_function()  # traced here
-    operations = {op.type for op in concrete.graph.get_operations()}
-    assert ('DepthwiseConv2dNative' in operations) == (path == 'convolution')
     assert concrete.output_shapes.as_list() == [None, 2, None, 40]
     for batch, time in [(1, 700), (3, 5001)]:
         x = np.random.default_rng(time).standard_normal((batch, time, 2)).astype(np.float32)
@@ -301,7 +295,6 @@ _PLAIN_OPS = {
     'Reshape',
     'ZerosLike',
     'IdentityN',  # tf.custom_gradient's marker around the magnitude's sqrt (no computation)
-    'DepthwiseConv2dNative',  # convolution_first_stage (TFLite DEPTHWISE_CONV_2D, ONNX Conv)
 }
 
 
