@@ -216,8 +216,8 @@ def test_tflite_first_stage_in_parts_keeps_quiet_bands_near_float64():
     # stage sums 64 samples, in two parts of 32 (builtin._MAX_CHAIN) on every target. Against
     # float64, the 99.9th percentile of the dB error (the largest is one outlier bin or
     # another): TFLite 1.15x the fused op's on these chirps, 1.5x when a depthwise convolution
-    # (the TFLite path of 2026-12-06) summed the 64 in one. Exponential chirps with noise 40 dB down, as
-    # bench/configs.
+    # (the TFLite path of 2026-12-06) summed the 64 in one. Exponential chirps with noise 40 dB
+    # down, as bench/configs.
     pytest.importorskip('ai_edge_litert')
     from kapre_fast import builtin, reference
 
