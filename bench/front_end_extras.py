@@ -419,8 +419,8 @@ def measure(comparison: Comparison, plan: timing.Plan) -> list:
             continue
         row.update(status='ok', first_call_s=first)
         runs[peer.key], warmups[peer.key] = peer.run, timing.warmup_calls(plan, first)
-        if peer.features is not None:
-            outputs[peer.key] = np.asarray(peer.features(output))
+        if peer.features is not None:  # a copy: LiteRT's output is a view of its buffer
+            outputs[peer.key] = np.array(peer.features(output))
     reference = outputs.get(comparison.reference)
     if reference is not None:
         reference = reference.astype(np.float64)
