@@ -171,9 +171,7 @@ def _numpy_rfft(x, spec, n_frames):
 
 
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
-@pytest.mark.parametrize(
-    'framing', ['hop n_fft / 4', 'odd hop, short window']
-)
+@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
 def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     # Every framing: the strided one (r2 divides the hop), as slices, and the gather (r2 does
     # not divide the hop), with a window shorter than n_fft (zero rows), pad_begin and pad_end.
@@ -189,6 +187,37 @@ def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     truth = _numpy_rfft(x, spec, ours.shape[1])
     assert ours.shape == truth.shape
     assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
+
+
+@pytest.mark.parametrize(
+    'spec',
+    [
+        FrontEnd.melspectrogram(n_fft=2048, hop_length=512, n_mels=128, sample_rate=22050),
+        FrontEnd.melspectrogram(n_fft=512, win_length=400, hop_length=160, n_mels=64),
+        FrontEnd.melspectrogram(n_fft=1024, hop_length=256, n_mels=10, mel_f_max=2000.0),
+        FrontEnd.log_frequency_spectrogram(n_fft=1024, hop_length=256, sample_rate=16000),
+    ],
+    ids=['config A', 'config B', '10 bands below 2 kHz', 'config D'],
+)
+def test_band_groups_hold_every_weight_and_few_zeros(spec):
+    # frames_last_stages' filterbank: groups of builtin._BAND_GROUP bands, each over the grid
+    # rows of its bins from the lowest nonzero to the highest; put back together they are the
+    # filterbank on the grid, weight for weight, and a mel or log filterbank's groups multiply
+    # a fraction of the dense product's zeros.
+    plan, order = builtin._fft_plan(spec), builtin._frames_last_plan(spec)
+    together = np.zeros((plan.h * plan.r2, spec.n_features), np.float32)
+    expected = np.zeros_like(together)
+    expected[order.grid_index] = spec.dense_filterbank()
+    start = 0
+    for rows, weights in order.bands:
+        assert weights.shape == (len(rows), min(builtin._BAND_GROUP, spec.n_features - start))
+        assert len(set(rows.tolist())) == len(rows)
+        together[rows, start : start + weights.shape[1]] = weights
+        start += weights.shape[1]
+    assert start == spec.n_features
+    np.testing.assert_array_equal(together, expected)
+    products = sum(weights.size for _, weights in order.bands)
+    assert products <= 0.3 * spec.n_freq * spec.n_features, products
 
 
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
