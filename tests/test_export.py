@@ -24,7 +24,7 @@ tf = pytest.importorskip('tensorflow')
 keras = pytest.importorskip('keras')
 
 import kapre_fast  # noqa: E402
-from kapre_fast import composed, export, layers  # noqa: E402
+from kapre_fast import builtin, composed, export, layers  # noqa: E402
 from kapre_fast.cli import main as cli_main  # noqa: E402  (the entry point function)
 
 # The fused model's dB features against a converted one's, over the top 50 dB of each example:
@@ -160,21 +160,23 @@ def tflite_operators(flatbuffer: bytes) -> list:
 @pytest.mark.parametrize('win_length', [400, 512])
 def test_tflite_keeps_the_frames_last_through_the_fft(win_length):
     # to_tflite converts inside builtin.frames_last_stages: every stage a BATCH_MATMUL with its
-    # table on the left, re^2 + im^2 one SUM over the re|im axis, the filterbank a
-    # FULLY_CONNECTED. At win_length 400 (config B) the first stage is one sum: two
-    # BATCH_MATMULs (stage 1, last stage); at 512 the dB output's first stage sums 40 samples,
-    # in two parts (builtin._MAX_CHAIN): a GATHER of frames and a BATCH_MATMUL each, one ADD.
+    # table on the left, re^2 + im^2 one SUM over the re|im axis, the filterbank one GATHER of
+    # rows and one FULLY_CONNECTED per group of bands (40: three). At win_length 400 (config
+    # B) the first stage is one sum: two BATCH_MATMULs (stage 1, last stage); at 512 the dB
+    # output's first stage sums 40 samples, in two parts (builtin._MAX_CHAIN): a GATHER of
+    # frames and a BATCH_MATMUL each, one ADD.
     pytest.importorskip('ai_edge_litert')
     layer = composed.get_melspectrogram_layer(
         n_fft=512, win_length=win_length, hop_length=160, n_mels=40, return_decibel=True
     )
     inputs = keras.Input((None, 1))
     operators = tflite_operators(export.to_tflite(keras.Model(inputs, layer(inputs))))
-    assert operators.count('FULLY_CONNECTED') == 1 and operators.count('SUM') == 1, operators
+    groups = -(-40 // builtin._BAND_GROUP)
+    assert operators.count('FULLY_CONNECTED') == groups and operators.count('SUM') == 1, operators
     assert 'ADD_N' not in operators, operators
     parts = 1 if win_length == 400 else 2
     assert operators.count('BATCH_MATMUL') == parts + 1, operators
-    assert operators.count('GATHER') == parts, operators
+    assert operators.count('GATHER') == parts + groups, operators
 
 
 @pytest.mark.parametrize(
@@ -219,7 +221,7 @@ def test_tflite_first_stage_in_parts_keeps_quiet_bands_near_float64():
     # (the TFLite path of 2026-12-06) summed the 64 in one. Exponential chirps with noise 40 dB
     # down, as bench/configs.
     pytest.importorskip('ai_edge_litert')
-    from kapre_fast import builtin, reference
+    from kapre_fast import reference
 
     kwargs = dict(n_fft=1024, hop_length=256, sample_rate=16000, return_decibel=True)
     kwargs.update(input_data_format='channels_last', output_data_format='channels_last')
@@ -330,7 +332,6 @@ def test_a_static_length_converts_in_time_chunks_with_the_fused_numbers(
 ):
     # The converted model repeats the one-chunk model's FFT and filterbank per time chunk, and
     # keeps the fused numbers across the chunks' boundaries.
-    from kapre_fast import builtin
 
     one_chunk = request.getfixturevalue(f'{converter}_model')  # the unknown-length conversion
     frames = static_length_model.output.shape[1]
