@@ -29,7 +29,10 @@ How each step is written so that it converts:
   moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
   `frames_last_stages()` (export.to_tflite and export.to_onnx) a magnitude or power output
   keeps the frames as the last axis through the stages (every table on the left of its matmul,
-  no transpose of the spectrum; LiteRT and onnxruntime run it faster, TensorFlow slower);
+  no transpose of the spectrum; LiteRT and onnxruntime run it faster, TensorFlow slower); inside
+  `xnnpack_stages()` too (export.to_tflite only) a strided plan's frames are slices of whole
+  blocks, concatenated, and the batch rides in the matmuls' columns (_xnnpack_features: ops
+  LiteRT's XNNPACK delegate runs, where the frames GATHER ran in TFLite's reference kernel);
 - time chunks (_time_chunks): a magnitude or power output with a static frame count is
   computed CHUNK_FRAMES frames per example at a time, so that each chunk's spectrum stays in
   the caches through the stages;
@@ -77,6 +80,7 @@ __all__ = [
     'inverse_stft',
     'check_spec',
     'frames_last_stages',
+    'xnnpack_stages',
     'MAX_N_FFT',
 ]
 
@@ -316,6 +320,16 @@ def _dim(tensor, axis):
     return size if size is not None else tf.shape(tensor)[axis]
 
 
+def _batch_reshape(x, shape):
+    """tf.reshape(x, shape) with shape[0] (the batch) given as -1 where the other sizes are
+    static and nonzero: the converters then see a constant shape (TFLite: no SHAPE, PACK and
+    RESHAPE of a computed shape, which XNNPACK does not run) where a dynamic batch would make
+    them compute it."""
+    if all(isinstance(size, int) and size > 0 for size in shape[1:]):
+        shape = [-1] + list(shape[1:])
+    return tf.reshape(x, shape)
+
+
 def _leading_shape(x):
     """x's sizes but the last, each static where known: reshaping to them keeps those sizes
     static for TF and for the converters' own shape inference (a later Conv2D needs to know its
@@ -340,7 +354,9 @@ def _waveforms(audio, spec: FrontEnd):
     audio = tf.cast(audio, tf.float32)
     if spec.center_padding:  # a preset's centring, as kapre_fast.ops pads before its op
         audio = _weights.centred(spec, audio, tf.pad)
-    if spec.input_data_format == 'channels_last':
+    if spec.input_data_format == 'channels_last':  # one channel: a reshape, not a copy
+        if audio.shape[2] == 1:
+            return _batch_reshape(audio, [_dim(audio, 0), 1, _dim(audio, 1)])
         audio = tf.transpose(audio, [0, 2, 1])
     return audio
 
@@ -586,10 +602,10 @@ def _frames_last_features(waveforms, starts, spec: FrontEnd):
             for rows, weights in order.bands
         ]
         features = groups[0] if len(groups) == 1 else tf.concat(groups, axis=2)
-        features = tf.reshape(features, leading + [n_frames, spec.n_features])
+        features = _batch_reshape(features, leading + [n_frames, spec.n_features])
     else:
         features = tf.gather(features, order.grid_index, axis=1)
-        features = tf.reshape(features, leading + [spec.n_features, n_frames])
+        features = _batch_reshape(features, leading + [spec.n_features, n_frames])
         features = tf.transpose(features, [0, 1, 3, 2])
     return features
 
@@ -646,6 +662,7 @@ def _magnitude(power):
     magnitude = tf.sqrt(power)
 
     def gradient(upstream):
+        upstream = tf.convert_to_tensor(upstream)  # IndexedSlices from a GATHER of rows
         nonzero, safe = _nonzero_safe(magnitude)
         return tf.where(nonzero, upstream * 0.5 / safe, tf.zeros_like(safe))
 
@@ -672,7 +689,7 @@ def _to_output_layout(features, spec: FrontEnd):
     if spec.output_data_format == 'channels_last':
         if features.shape[1] == 1:
             shape = [_dim(features, 0), _dim(features, 2), _dim(features, 3), 1]
-            return tf.reshape(features, shape)
+            return _batch_reshape(features, shape)
         return tf.transpose(features, [0, 2, 3, 1])
     return features
 
@@ -797,11 +814,97 @@ def _features(audio, spec: FrontEnd):
     return _to_output_layout(tf.concat([features, phase], axis=1), spec)
 
 
+_XNNPACK = contextvars.ContextVar('kapre_fast_builtin_xnnpack', default=False)
+
+
+@contextlib.contextmanager
+def xnnpack_stages():
+    """Inside (export.to_tflite, with frames_last_stages()), graphs traced for a magnitude or
+    power output whose FFT has two or three stages and a hop that is a multiple of r2 (_fft_plan's
+    `strided`) take _xnnpack_features: the framing as a transpose, slices and one concatenation
+    and the batch inside each matmul's columns, ops that LiteRT's XNNPACK delegate runs (config
+    C: 104 -> 88 ms, docs/deploy.md). onnxruntime ran it slower, so to_onnx does not enter it.
+    The same products and sums, equal to float32 rounding."""
+    token = _XNNPACK.set(True)
+    try:
+        yield
+    finally:
+        _XNNPACK.reset(token)
+
+
+def _folded(x, rows, inner):
+    """x reshaped to (rows, -1, inner) where inner is static and nonzero, else to (rows, x's
+    size / rows / inner, inner): a constant shape for the converters where it can be."""
+    if isinstance(inner, int) and inner > 0:
+        return tf.reshape(x, [rows, -1, inner])
+    return tf.reshape(x, [rows, tf.size(x) // (rows * inner), inner])
+
+
+def _xnnpack_features(waveforms, starts, spec: FrontEnd):
+    """_linear_features inside xnnpack_stages(), for a strided plan of two or three stages: the
+    stages of _frames_last_features with the batch (batch * channels) moved inside the columns
+    of every matmul ((.., (batch * channels, frames)) where _frames_last_features has it as the
+    matmul's batch axis), and the framing in ops that XNNPACK runs: the waveforms as (n2 in (a, b)
+    order, step, batch * channels, blocks) by one reshape and 5-axis transpose, then for each part
+    of stage 1 the frames as `shifts` slices of whole blocks (one per framing shift)
+    concatenated into (n2, (shift, step), (batch * channels, frames)), the matmul's right operand
+    with no transpose. LiteRT runs the frames gather of _first_stage (TFLite's reference GATHER,
+    rows of step samples) and copies of small rows in the transposes slower; the rows the bins'
+    or bands' GATHER copies are batch * channels times longer; the matmuls have fewer, wider
+    products."""
+    plan = _fft_plan(spec)
+    order = _frames_last_plan(spec)
+    leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
+    flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])
+    n_frames = _dim(starts, 0)
+    total = _dim(flat, 1)  # whole blocks, at least n_frames + shifts - 1, as _first_stage
+    blocks = (total + spec.hop_length - 1) // spec.hop_length
+    least = n_frames + plan.shifts - 1
+    static = isinstance(blocks, int) and isinstance(least, int)
+    blocks = max(blocks, least) if static else tf.maximum(blocks, least)
+    flat = _padded(flat, blocks * spec.hop_length - total)
+    # sample r2 (block step + j) + b p + a -> (a, b, j, batch * channels, block)
+    u = tf.reshape(flat, [-1, blocks, plan.step, plan.q, plan.p])
+    u = tf.transpose(u, [4, 3, 2, 0, 1])
+    products = []
+    for start, stop in plan.parts:
+        pieces = [
+            u[:, :, :, :, shift : shift + n_frames]
+            for shift in range(start // plan.step, stop // plan.step)
+        ]
+        x = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=2)
+        x = tf.reshape(x, [plan.r2, stop - start, -1])  # (n2, n1, (batch * channels, frames))
+        products.append(tf.matmul(tf.constant(order.table1[:, :, start:stop]), x))
+    x = functools.reduce(tf.add, products)  # (n2, (re|im, k1), (batch * channels, frames))
+    if plan.q > 1:
+        x = tf.matmul(tf.constant(order.table2), tf.reshape(x, [plan.p, 2 * plan.q, -1]))
+    # a batch of one: a 2-D matmul converts to FULLY_CONNECTED between two transposes
+    last = tf.constant(order.last[np.newaxis])
+    x = tf.matmul(last, tf.reshape(x, [1, 2 * plan.p, -1]))
+    x = tf.reshape(x, [2, plan.h * plan.r2, -1])  # (re|im, (c1, c2, k1), ..)
+    features = tf.reduce_sum(tf.square(x), axis=0)
+    if spec.power_exponent != 2:
+        features = _magnitude(features)
+    if spec.filterbank != 'none':  # per group: its rows^T @ weights, ((batch, frames), bands)
+        groups = [
+            tf.matmul(tf.gather(features, rows, axis=0), tf.constant(weights), adjoint_a=True)
+            for rows, weights in order.bands
+        ]
+        features = groups[0] if len(groups) == 1 else tf.concat(groups, axis=1)
+        return _batch_reshape(features, leading + [n_frames, spec.n_features])
+    features = _folded(tf.gather(features, order.grid_index, axis=0), spec.n_features, n_frames)
+    features = tf.transpose(features, [1, 2, 0])  # (batch * channels, frames, bins)
+    return _batch_reshape(features, leading + [n_frames, spec.n_features])
+
+
 def _linear_features(waveforms, starts, spec: FrontEnd):
     """The magnitude or power [filterbank] features before dB, (batch, channels, frames,
     features), of waveforms (batch, channels, time) framed at `starts`: inside
     frames_last_stages() with the frames last (_frames_last_features), else from the grid."""
-    if _FRAMES_LAST.get() and _fft_plan(spec).r2 > 1:
+    plan = _fft_plan(spec)
+    if _XNNPACK.get() and _FRAMES_LAST.get() and plan.strided:
+        return _xnnpack_features(waveforms, starts, spec)
+    if _FRAMES_LAST.get() and plan.r2 > 1:
         return _frames_last_features(waveforms, starts, spec)
     return _grid_magnitude(_grid(waveforms, starts, spec), spec)
 

@@ -248,9 +248,52 @@ def test_frames_last_magnitude_equals_numpy_rfft(n_fft, framing):
         assert transposes(frames_last) < transposes(plain)
 
 
+@pytest.mark.parametrize('n_fft', FFT_SIZES)
+@pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
+def test_xnnpack_magnitude_equals_numpy_rfft(n_fft, framing, monkeypatch):
+    # xnnpack_stages (export.to_tflite): a strided plan's frames as slices of whole blocks and
+    # the batch inside the matmuls' columns (two examples, two channels, time chunks of 3 frames),
+    # no GATHER of frames; other plans as in frames_last_stages.
+    monkeypatch.setattr(builtin, 'CHUNK_FRAMES', 3)
+    kwargs = _framing(n_fft, framing)
+    spec = FrontEnd.stft_magnitude(
+        n_fft=n_fft, **kwargs, input_data_format='channels_last', output_data_format='channels_last'
+    )
+    x = np.random.default_rng(n_fft).standard_normal((2, 3 * n_fft + 5, 2)).astype(np.float32)
+    signature = tf.TensorSpec(x.shape, tf.float32)
+
+    def traced(*contexts):
+        with contextlib.ExitStack() as stack:
+            for context in contexts:
+                stack.enter_context(context())
+            return tf.function(lambda x: builtin.front_end(x, spec)).get_concrete_function(
+                signature
+            )
+
+    xnnpack = traced(builtin.frames_last_stages, builtin.xnnpack_stages)
+    ours = np.moveaxis(xnnpack(tf.constant(x)).numpy(), 3, 1)  # (batch, channels, frames, bins)
+    truth = np.abs([_numpy_rfft(x[..., c : c + 1], spec, ours.shape[2]) for c in range(2)])
+    truth = truth.swapaxes(0, 1)
+    assert ours.shape == truth.shape
+    assert np.abs(ours - truth).max() <= 1e-6 * truth.max()
+
+    def gathers(concrete):
+        return sum(op.type == 'GatherV2' for op in concrete.graph.get_operations())
+
+    if builtin._fft_plan(spec).strided:  # one gather per chunk: the bins'
+        assert gathers(xnnpack) < gathers(traced(builtin.frames_last_stages))
+
+
+@contextlib.contextmanager
+def _xnnpack_stages():
+    with builtin.frames_last_stages(), builtin.xnnpack_stages():
+        yield
+
+
 _PATHS = {
     'slices': contextlib.nullcontext,
     'frames last': builtin.frames_last_stages,
+    'xnnpack': _xnnpack_stages,
 }
 
 

@@ -159,12 +159,13 @@ def tflite_operators(flatbuffer: bytes) -> list:
 
 @pytest.mark.parametrize('win_length', [400, 512])
 def test_tflite_keeps_the_frames_last_through_the_fft(win_length):
-    # to_tflite converts inside builtin.frames_last_stages: every stage a BATCH_MATMUL with its
-    # table on the left, re^2 + im^2 one SUM over the re|im axis, the filterbank one GATHER of
-    # rows and one FULLY_CONNECTED per group of bands (40: three). At win_length 400 (config
-    # B) the first stage is one sum: two BATCH_MATMULs (stage 1, last stage); at 512 the dB
-    # output's first stage sums 40 samples, in two parts (builtin._MAX_CHAIN): a GATHER of
-    # frames and a BATCH_MATMUL each, one ADD.
+    # to_tflite converts inside builtin.frames_last_stages and builtin.xnnpack_stages: every
+    # stage a BATCH_MATMUL with its table on the left, the frames slices of whole blocks and a
+    # CONCATENATION per part of the first stage (no GATHER of frames, which LiteRT runs in its
+    # reference kernel), re^2 + im^2 one SUM over the re|im axis, each group of 16 mel bands a
+    # GATHER of its rows and a FULLY_CONNECTED (40 bands: three). At win_length 400 (config B) the
+    # first stage is one sum: two BATCH_MATMULs (stage 1, last stage); at 512 the dB output's
+    # first stage sums 40 samples, in two parts (builtin._MAX_CHAIN): a BATCH_MATMUL each.
     pytest.importorskip('ai_edge_litert')
     layer = composed.get_melspectrogram_layer(
         n_fft=512, win_length=win_length, hop_length=160, n_mels=40, return_decibel=True
@@ -173,10 +174,11 @@ def test_tflite_keeps_the_frames_last_through_the_fft(win_length):
     operators = tflite_operators(export.to_tflite(keras.Model(inputs, layer(inputs))))
     groups = -(-40 // builtin._BAND_GROUP)
     assert operators.count('FULLY_CONNECTED') == groups and operators.count('SUM') == 1, operators
+    assert operators.count('GATHER') == groups, operators
     assert 'ADD_N' not in operators, operators
     parts = 1 if win_length == 400 else 2
     assert operators.count('BATCH_MATMUL') == parts + 1, operators
-    assert operators.count('GATHER') == parts + groups, operators
+    assert operators.count('CONCATENATION') == parts + 1, operators  # and the bands'
 
 
 @pytest.mark.parametrize(
@@ -184,8 +186,9 @@ def test_tflite_keeps_the_frames_last_through_the_fft(win_length):
     [('channels_last', 'kapre'), ('channels_first', 'kapre'), ('channels_last', 'librosa')],
 )
 def test_tflite_three_stage_fft_gathers_and_keeps_the_fused_numbers(layout, compat):
-    # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): its frames one GATHER of
-    # blocks, the bins one GATHER of rows back into order, every stage a BATCH_MATMUL;
+    # n_fft 4096 at hop 1024 is a three-stage plan (32 x 8 x 16): its frames slices of whole
+    # blocks, concatenated (builtin.xnnpack_stages), the bins one GATHER of rows back into order,
+    # every stage a BATCH_MATMUL;
     # magnitudes (librosa's preset: centred frames, power) in natural bin order.
     pytest.importorskip('ai_edge_litert')
     layer = composed.get_stft_magnitude_layer(
@@ -201,7 +204,7 @@ def test_tflite_three_stage_fft_gathers_and_keeps_the_fused_numbers(layout, comp
     model = keras.Model(inputs, layer(inputs))
     flatbuffer = export.to_tflite(model)
     operators = tflite_operators(flatbuffer)
-    assert operators.count('BATCH_MATMUL') == 3 and operators.count('GATHER') == 2, operators
+    assert operators.count('BATCH_MATMUL') == 3 and operators.count('GATHER') == 1, operators
     for batch, samples in [(1, 9000), (3, 20001)]:
         x = np.random.default_rng(samples).standard_normal((batch, 2, samples)).astype(np.float32)
         x = to_input_layout(x, layout)  # (batch, channels, time) in the model's layout
