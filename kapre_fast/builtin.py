@@ -438,6 +438,18 @@ def _padded(flat, missing):
     return tf.pad(flat, [[0, 0], [0, tf.maximum(missing, 0)]])
 
 
+def _whole_blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
+    """(flat, blocks) for a strided plan: flat (batch * channels, time) padded to `blocks` whole
+    hops, any number of them but at least the n_frames + shifts - 1 that the frames read (one
+    pad, no crop)."""
+    total = _dim(flat, 1)
+    blocks = (total + spec.hop_length - 1) // spec.hop_length
+    least = n_frames + plan.shifts - 1
+    static = isinstance(blocks, int) and isinstance(least, int)
+    blocks = max(blocks, least) if static else tf.maximum(blocks, least)
+    return _padded(flat, blocks * spec.hop_length - total), blocks
+
+
 def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     """Framing and stage 1: (batch * channels, n2, frames, (k1, re|im)). For each part of the
     sum over n1 (plan.parts) its frames, then one batched matmul over n2; the parts added (by
@@ -450,15 +462,8 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     adjoint: (batch * channels, (a, b), (re|im, k1), frames)."""
     n_frames = _dim(starts, 0)
     order = _frames_last_plan(spec) if frames_last else None
-    if plan.strided:
-        # (batch * channels, n2, blocks, step): any number of blocks, at least n_frames +
-        # shifts - 1, so one pad (to whole blocks) and no crop
-        total = _dim(flat, 1)
-        blocks = (total + spec.hop_length - 1) // spec.hop_length
-        least = n_frames + plan.shifts - 1
-        static = isinstance(blocks, int) and isinstance(least, int)
-        blocks = max(blocks, least) if static else tf.maximum(blocks, least)
-        flat = _padded(flat, blocks * spec.hop_length - total)
+    if plan.strided:  # (batch * channels, n2, blocks, step)
+        flat, blocks = _whole_blocks(flat, n_frames, plan, spec)
         u = tf.transpose(tf.reshape(flat, [-1, blocks * plan.step, plan.r2]), [0, 2, 1])
         u = tf.reshape(u, [-1, plan.r2, blocks, plan.step])
     products = []
@@ -822,9 +827,10 @@ def xnnpack_stages():
     """Inside (export.to_tflite, with frames_last_stages()), graphs traced for a magnitude or
     power output whose FFT has two or three stages and a hop that is a multiple of r2 (_fft_plan's
     `strided`) take _xnnpack_features: the framing as a transpose, slices and one concatenation
-    and the batch inside each matmul's columns, ops that LiteRT's XNNPACK delegate runs (config
-    C: 104 -> 88 ms, docs/deploy.md). onnxruntime ran it slower, so to_onnx does not enter it.
-    The same products and sums, equal to float32 rounding."""
+    and the batch inside each matmul's columns, ops that LiteRT's XNNPACK delegate runs (LiteRT
+    config C 115.7 -> 100.8 ms, docs/deploy.md). onnxruntime ran it slower (C 92.9 against 145.7
+    ms, D 15.3 against 22.2), so to_onnx does not enter it. The same products and sums, equal to
+    float32 rounding."""
     token = _XNNPACK.set(True)
     try:
         yield
@@ -857,12 +863,7 @@ def _xnnpack_features(waveforms, starts, spec: FrontEnd):
     leading = [_dim(waveforms, 0), _dim(waveforms, 1)]
     flat = tf.reshape(waveforms, [-1, _dim(waveforms, 2)])
     n_frames = _dim(starts, 0)
-    total = _dim(flat, 1)  # whole blocks, at least n_frames + shifts - 1, as _first_stage
-    blocks = (total + spec.hop_length - 1) // spec.hop_length
-    least = n_frames + plan.shifts - 1
-    static = isinstance(blocks, int) and isinstance(least, int)
-    blocks = max(blocks, least) if static else tf.maximum(blocks, least)
-    flat = _padded(flat, blocks * spec.hop_length - total)
+    flat, blocks = _whole_blocks(flat, n_frames, plan, spec)
     # sample r2 (block step + j) + b p + a -> (a, b, j, batch * channels, block)
     u = tf.reshape(flat, [-1, blocks, plan.step, plan.q, plan.p])
     u = tf.transpose(u, [4, 3, 2, 0, 1])
