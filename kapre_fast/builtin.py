@@ -828,8 +828,8 @@ def xnnpack_stages():
     power output whose FFT has two or three stages and a hop that is a multiple of r2 (_fft_plan's
     `strided`) take _xnnpack_features: the framing as a transpose, slices and one concatenation
     and the batch inside each matmul's columns, ops that LiteRT's XNNPACK delegate runs (LiteRT
-    config C 115.7 -> 100.8 ms, docs/deploy.md). onnxruntime ran it slower (C 92.9 against 145.7
-    ms, D 15.3 against 22.2), so to_onnx does not enter it. The same products and sums, equal to
+    config C 115.7 -> 100.8 ms, docs/deploy.md). onnxruntime ran it slower (C 145.7 against 92.9
+    ms, D 22.2 against 15.3), so to_onnx does not enter it. The same products and sums, equal to
     float32 rounding."""
     token = _XNNPACK.set(True)
     try:
@@ -901,7 +901,8 @@ def _xnnpack_features(waveforms, starts, spec: FrontEnd):
 def _linear_features(waveforms, starts, spec: FrontEnd):
     """The magnitude or power [filterbank] features before dB, (batch, channels, frames,
     features), of waveforms (batch, channels, time) framed at `starts`: inside
-    frames_last_stages() with the frames last (_frames_last_features), else from the grid."""
+    frames_last_stages() with the frames last (_frames_last_features; inside xnnpack_stages()
+    too, a strided plan: _xnnpack_features), else from the grid."""
     plan = _fft_plan(spec)
     if _XNNPACK.get() and _FRAMES_LAST.get() and plan.strided:
         return _xnnpack_features(waveforms, starts, spec)
