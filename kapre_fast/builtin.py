@@ -369,17 +369,13 @@ def _frame_starts(waveforms, spec: FrontEnd):
         waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [spec.pad_begin_length, 0]])
     total = _dim(waveforms, 2)
     hop, length = spec.hop_length, _frame_length(spec)
-    static = isinstance(total, int)
     if spec.pad_end:
         n_frames = (total + hop - 1) // hop
-        missing = (n_frames - 1) * hop + length - total
-        missing = max(missing, 0) if static else tf.maximum(missing, 0)
-        if not static or missing:
-            waveforms = tf.pad(waveforms, [[0, 0], [0, 0], [0, missing]])
+        waveforms = _padded(waveforms, (n_frames - 1) * hop + length - total)
     else:
         # Too-short audio gives no frames (the layers refuse static ones when they are built).
         n_frames = 1 + (total - spec.frame_length) // hop
-        n_frames = max(n_frames, 0) if static else tf.maximum(n_frames, 0)
+        n_frames = max(n_frames, 0) if isinstance(total, int) else tf.maximum(n_frames, 0)
     return waveforms, n_frames
 
 
@@ -431,11 +427,15 @@ class _Grid(types.SimpleNamespace):
         return tf.reshape(power, _leading_shape(self.values)[:3] + [self.size])
 
 
-def _padded(flat, missing):
-    """(rows, time) with `missing` zeros appended when positive (no op when statically not)."""
+def _padded(x, missing):
+    """x with `missing` zeros appended to its last axis when positive (no op when statically
+    not)."""
     if isinstance(missing, int):
-        return tf.pad(flat, [[0, 0], [0, missing]]) if missing > 0 else flat
-    return tf.pad(flat, [[0, 0], [0, tf.maximum(missing, 0)]])
+        if missing <= 0:
+            return x
+    else:
+        missing = tf.maximum(missing, 0)
+    return tf.pad(x, [[0, 0]] * (x.shape.rank - 1) + [[0, missing]])
 
 
 def _whole_blocks(flat, n_frames, plan: _Plan, spec: FrontEnd):
@@ -576,6 +576,18 @@ def _band_groups(filterbank, grid_index) -> tuple:
     return tuple(groups)
 
 
+def _through_bands(features, order, axis):
+    """features with the grid's rows as `axis`, its second-to-last (frames, or batch and
+    frames, last), through the filterbank per group of bands (order.bands, _band_groups): the
+    group's rows gathered, adjoint, times its weights, the groups concatenated: (.., frames,
+    bands)."""
+    groups = [
+        tf.matmul(tf.gather(features, rows, axis=axis), tf.constant(weights), adjoint_a=True)
+        for rows, weights in order.bands
+    ]
+    return groups[0] if len(groups) == 1 else tf.concat(groups, axis=-1)
+
+
 def _frames_last_features(waveforms, starts, spec: FrontEnd):
     """_linear_features inside frames_last_stages(), for two or three
     stages: _first_stage with frames_last ((batch * channels, (a, b), (re|im, k1), frames)),
@@ -602,11 +614,7 @@ def _frames_last_features(waveforms, starts, spec: FrontEnd):
     if spec.power_exponent != 2:
         features = _magnitude(features)
     if spec.filterbank != 'none':  # per group: its rows^T @ weights, (.., frames, bands)
-        groups = [
-            tf.matmul(tf.gather(features, rows, axis=1), tf.constant(weights), adjoint_a=True)
-            for rows, weights in order.bands
-        ]
-        features = groups[0] if len(groups) == 1 else tf.concat(groups, axis=2)
+        features = _through_bands(features, order, axis=1)
         features = _batch_reshape(features, leading + [n_frames, spec.n_features])
     else:
         features = tf.gather(features, order.grid_index, axis=1)
@@ -887,11 +895,7 @@ def _xnnpack_features(waveforms, starts, spec: FrontEnd):
     if spec.power_exponent != 2:
         features = _magnitude(features)
     if spec.filterbank != 'none':  # per group: its rows^T @ weights, ((batch, frames), bands)
-        groups = [
-            tf.matmul(tf.gather(features, rows, axis=0), tf.constant(weights), adjoint_a=True)
-            for rows, weights in order.bands
-        ]
-        features = groups[0] if len(groups) == 1 else tf.concat(groups, axis=1)
+        features = _through_bands(features, order, axis=0)
         return _batch_reshape(features, leading + [n_frames, spec.n_features])
     features = _folded(tf.gather(features, order.grid_index, axis=0), spec.n_features, n_frames)
     features = tf.transpose(features, [1, 2, 0])  # (batch * channels, frames, bins)
