@@ -50,7 +50,8 @@ The FFT costs about n_fft * (r1 + 2 p [+ 2 q]) multiply-adds per frame (n_fft 10
 64 x 16: 96 per sample, 98 K per frame; n_fft 2048 as 32 x 8 x 8: 64 per sample; a dense DFT
 matmul of 2048: 4.2 M): where two stages are possible they are preferred to three radix-16
 stages, as a pass over the spectrum costs more on XNNPACK and onnxruntime than the arithmetic of
-a larger first radix (see _STAGE_COST); a prime
+a larger first radix (see _STAGE_COST), except for dB outputs, whose first radix is at most
+sqrt(n_fft) for accuracy (n_fft 512 as 16 x 4 x 8, 1024 as 32 x 4 x 8; see _factors); a prime
 n_fft is one dense DFT (n_fft^2), so n_fft is limited to MAX_N_FFT here (the inverse STFT is
 still one dense matmul, O(n_fft^2) per frame).
 """
@@ -137,25 +138,33 @@ _MAX_RADIX = 16
 # path 3.1e-4; parts would cost it 20% on onnxruntime), so linear outputs are one sum. Largest
 # difference from the fused op, in parts / one sum (the path before the matmul FFT): config A
 # (32 x 8 x 8, 2 x 16) 4.2e-4 / 6.6e-4 dB (6.0e-4), D (64 x 16, 2 x 32) 0.0088 / 0.015
-# (0.0089), on TF, SavedModel, LiteRT and onnxruntime alike. Config B (32 x 16, 30 samples:
-# 25 meet its 400-sample window) stays one sum: in parts of 20 + 10 or 10 + 20 it is worse
-# (1.1e-3, 1.3e-3 dB; one sum 9.9e-4, previous path 6.7e-4). A float64 experiment on B (each
-# stage's matmul in float64 in turn): stage 1 alone 8.1e-4, the last stage alone 8.5e-4, both
-# 4.4e-4 (the fused op's own rounding), the magnitude, filterbank and dB no change; so both
-# stages' float32 sums share B's error, and only a plan with shorter sums in both meets
-# 6.7e-4: 16 x 8 x 4 (5.2e-4 dB, but 25-35% slower on onnxruntime and LiteRT) or 64 x 8 in
-# parts (6.1e-4, 45% slower on onnxruntime).
+# (0.0089), on TF, SavedModel, LiteRT and onnxruntime alike.
 _MAX_CHAIN = 32
+# For dB outputs the first radix is at most sqrt(n_fft), the largest such (_factors). A loud
+# component that is not in a quiet bin's residue class still enters that bin's stage-1 sum as
+# terms turning by 2 pi (k - k1) / r1 per sample, whose float32 partial sums grow with r1
+# before they cancel (and the last stage's with p likewise): a balanced r1 keeps both short.
+# Largest difference from the fused op (frames last, TF), on bench/configs.synthesize's input and
+# seeds 1, 2, 3: config B (n_fft 512) as 32 x 16 (the cheapest) 0.95 / 1.64 / 0.97 / 1.17e-3
+# dB, 32 x 4 x 4 0.81 / 0.93 / 1.06 / 1.21e-3, 16 x 4 x 8 0.45 / 0.81 / 0.90 / 0.54e-3,
+# 8 x 8 x 8 0.51 / 0.85 / 0.56 / 0.60e-3 (the path before the matmul FFT: 6.7e-4 on the
+# bench's input); config D (1024) as 64 x 16 0.0088 / 0.0070 / 0.011 / 0.019, 32 x 4 x 8
+# 0.0057 / 0.0056 / 0.0085 / 0.037, 16 x 8 x 8 0.014 / 0.0085 / 0.0089 / 0.023: D's largest
+# differences sit where a log band's edge weights a quiet bin (0.002 at the 99.99th
+# percentile for every plan) and move from one input to another; config A keeps 32 x 8 x 8
+# (64 x 8 x 4: 5.6e-4, 32 x 8 x 8: 4.7e-4). onnxruntime and LiteRT: B 7.8 / 6.7 ms against
+# 7.3 / 6.0 for 32 x 16, D 14.0 / 12.9 against 13.9 / 13.6 for 64 x 16 (1 thread, AMD EPYC).
 # A third stage costs one more transpose and matmul pass over the spectrum: counted as this many
 # multiply-adds per sample when choosing the factors. A pass costs about as much as the
 # arithmetic of a large first radix on LiteRT (XNNPACK) and onnxruntime: on configs B and D
-# two stages with r1 32-64 beat three with radices <= 16 (D 21.0 vs 27.6 ms on LiteRT); at
+# two stages with r1 32-64 beat three with radices <= 16 (D 21.0 vs 27.6 ms on LiteRT, before
+# the time chunks, which made the passes cheaper: see the note above for dB outputs); at
 # n_fft 2048 (A: 32 x 8 x 8, for accuracy, see above) and 4096 (C) three stages are as fast on
 # onnxruntime.
 _STAGE_COST = 104
 
 
-def _factors(n: int, hop: int = 0):
+def _factors(n: int, hop: int = 0, decibel: bool = False):
     """(r1, p, q), r1 * p * q = n, of the matmul FFT: stage 1 turns r1 real samples into
     r1 // 2 + 1 complex bins, then a complex DFT of r2 = p * q points, one stage of p points
     (q = 1) or two (q, then p; see _fft_plan). The factors with the fewest multiply-adds per sample
@@ -164,8 +173,11 @@ def _factors(n: int, hop: int = 0):
     gathers of whole blocks, see _fft_plan) and whose radices are small (r1 <=
     _MAX_FIRST_RADIX, p and q <= _MAX_RADIX: each output a sum of few products, float32 error
     near that of an FFT library),
-    then among those whose r2 divides `hop`, then those with small radices, then all. (n, 1, 1),
-    the dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime n."""
+    then among those whose r2 divides `hop`, then those with small radices, then all. For a dB
+    output (`decibel`) the first choice is narrower: of those whose r2 divides `hop` with small
+    radices and r1 <= sqrt(n), the largest r1, then the fewest multiply-adds (accuracy; see the
+    note above _STAGE_COST). (n, 1, 1), the dense DFT, for n <= _DENSE_MAX_N_FFT and for a prime
+    n."""
     if n <= _DENSE_MAX_N_FFT:
         return n, 1, 1
     candidates = []
@@ -179,7 +191,12 @@ def _factors(n: int, hop: int = 0):
         return n, 1, 1
     dividing = [c for c in candidates if hop % (c[2] * c[3]) == 0]
     small = [c for c in candidates if -c[1] <= _MAX_FIRST_RADIX and max(c[2], c[3]) <= _MAX_RADIX]
-    _, minus_r1, p, q = min([c for c in dividing if c in small] or dividing or small or candidates)
+    balanced = [c for c in dividing if c in small and c[1] ** 2 <= n] if decibel else []
+    if balanced:
+        largest = min(c[1] for c in balanced)  # -r1
+        balanced = [c for c in balanced if c[1] == largest]
+    first = balanced or [c for c in dividing if c in small]
+    _, minus_r1, p, q = min(first or dividing or small or candidates)
     return -minus_r1, p, q
 
 
@@ -221,7 +238,7 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     are computed in float64 with the phase reduced modulo n_fft (or r2, or p) in integers, then
     rounded once to float32."""
     n, hop, length = spec.n_fft, spec.hop_length, _frame_length(spec)
-    r1, p, q = _factors(n, hop)
+    r1, p, q = _factors(n, hop, spec.return_decibel)
     r2, h = p * q, r1 // 2 + 1
     rows = -(-length // r2)  # n1 that can meet the window
     strided = r2 > 1 and hop % r2 == 0

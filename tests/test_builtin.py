@@ -10,6 +10,7 @@ a chunk count per static length in the graph, and long inputs against the fused 
 
 import contextlib
 import dataclasses
+import math
 import random
 
 import numpy as np
@@ -125,8 +126,9 @@ def test_factors_multiply_to_n_fft(n_fft, hop, factors):
 @pytest.mark.parametrize(
     'kwargs, parts',
     [
-        (dict(n_fft=1024, hop_length=256), ((0, 32), (32, 64))),  # 64 x 16: shifts of 16
-        (dict(n_fft=512, win_length=400, hop_length=160), ((0, 30),)),  # 32 x 16: shifts of 10
+        (dict(n_fft=1024, hop_length=256), ((0, 16), (16, 32))),  # 32 x 4 x 8: shifts of 8
+        (dict(n_fft=4096, hop_length=1024), ((0, 32), (32, 64))),  # 64 x 8 x 8: shifts of 16
+        (dict(n_fft=512, win_length=400, hop_length=160), ((0, 15),)),  # 16 x 4 x 8: shifts of 5
         (dict(n_fft=2048, hop_length=512), ((0, 16), (16, 32))),  # 32 x 8 x 8: shifts of 8
         (dict(n_fft=511, hop_length=128), ((0, 24), (24, 48), (48, 73))),  # gathered: any split
     ],
@@ -142,7 +144,44 @@ def test_first_stage_sums_of_db_outputs_are_split_into_whole_shifts(kwargs, part
     assert all(stop - start <= builtin._MAX_CHAIN for start, stop in parts)
     if plan.strided:
         assert all(start % plan.step == stop % plan.step == 0 for start, stop in parts)
-    assert builtin._fft_plan(FrontEnd.stft_magnitude(**kwargs)).parts == ((0, rows),)
+    linear = builtin._fft_plan(FrontEnd.stft_magnitude(**kwargs))
+    assert linear.parts == ((0, linear.table1.shape[1]),)
+
+
+@pytest.mark.parametrize(
+    'n_fft, hop, factors',
+    [
+        (2048, 512, (32, 8, 8)),
+        (1024, 256, (32, 4, 8)),
+        (512, 160, (16, 4, 8)),
+        (4096, 1024, (64, 8, 8)),
+        (400, 100, (20, 4, 5)),
+        (1000, 250, (20, 5, 10)),
+        (511, 128, (73, 7, 1)),  # no r1 <= sqrt(511) with small radices: as a linear output
+        (64, 16, (64, 1, 1)),
+    ],
+)
+def test_factors_of_db_outputs_have_the_largest_first_radix_up_to_sqrt_n_fft(n_fft, hop, factors):
+    # For dB outputs: among the factors whose r2 divides the hop, with small radices and
+    # r1 <= sqrt(n_fft), the largest r1, then the fewest multiply-adds; where there are none,
+    # the choice of a linear output.
+    assert builtin._factors(n_fft, hop, decibel=True) == factors
+    r1, p, q = factors
+    if r1 * r1 <= n_fft and p > 1:
+        assert hop % (p * q) == 0 and max(p, q) <= builtin._MAX_RADIX
+
+        def small(r2):  # r2 = p * q with 1 < p <= 16, q <= 16
+            return any(r2 % a == 0 and r2 // a <= builtin._MAX_RADIX for a in range(2, 17))
+
+        larger = range(r1 + 1, math.isqrt(n_fft) + 1)
+        assert not any(
+            n_fft % f == 0 and hop % (n_fft // f) == 0 and small(n_fft // f) for f in larger
+        )
+    else:
+        assert factors == builtin._factors(n_fft, hop)
+    spec = FrontEnd.melspectrogram(n_fft=n_fft, hop_length=hop, return_decibel=True)
+    plan = builtin._fft_plan(spec)
+    assert (plan.r1, plan.p, plan.q) == factors
 
 
 FFT_SIZES = [2, 7, 64, 65, 97, 256, 400, 509, 511, 512, 1000, 1024, 2048, 3000, 4096]
@@ -448,8 +487,8 @@ _NUMERICS = {
     'torchaudio uncentred': dict(compat='torchaudio', center=False),
 }
 _FRAMINGS = {
-    'strided': dict(n_fft=512, hop_length=128),  # 32 x 16, r2 divides the hop
-    'config B': dict(n_fft=512, win_length=400, hop_length=160),  # 32 x 16, one sum
+    'strided': dict(n_fft=512, hop_length=128),  # r2 divides the hop (32 x 16; dB 16 x 4 x 8)
+    'config B': dict(n_fft=512, win_length=400, hop_length=160),  # one sum, as 'strided'
     'three stages': dict(n_fft=2048, hop_length=512),  # 32 x 8 x 8
     'odd hop': dict(n_fft=256, win_length=200, hop_length=51),  # no r2 divides 51: gathered
     'dense': dict(n_fft=64, win_length=48, hop_length=20),  # one DFT matmul
