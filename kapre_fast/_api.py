@@ -32,6 +32,7 @@ from kapre_fast.spec import (
     front_end_of,
     mfcc_matrix,
     pcen_constants,
+    time_axis,
 )
 
 # In the order the backend modules unpack them.
@@ -358,9 +359,9 @@ def pcen_function(module: str):
         # outside torch.compile's tracing.
         backend = _backends.get(registered)
         mel = backend.melspectrogram(x, **kwargs)
-        time_axis = 1 if spec.output_data_format == 'channels_last' else 2
+        frames_axis = time_axis(spec.output_data_format)
         threads = {'threads': kwargs['threads']} if 'threads' in kwargs else {}
-        return backend.apply_pcen(mel, constants, time_axis, **threads)
+        return backend.apply_pcen(mel, constants, frames_axis, **threads)
 
     pcen.__module__ = module
     return pcen

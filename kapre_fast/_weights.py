@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from kapre_fast import _kernel_args
+from kapre_fast import spec as _spec
 from kapre_fast.spec import FrontEnd
 
 OUTPUT_CODES = _kernel_args.OUTPUT_CODES
@@ -30,7 +31,7 @@ def inverse_window(spec: FrontEnd) -> np.ndarray:
 
 def time_axis(spec: FrontEnd) -> int:
     """The time axis of audio in spec.input_data_format."""
-    return 1 if spec.input_data_format == 'channels_last' else 2
+    return _spec.time_axis(spec.input_data_format)
 
 
 def kernel_attributes(spec: FrontEnd) -> dict:

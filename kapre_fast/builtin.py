@@ -68,7 +68,7 @@ import numpy as np
 import tensorflow as tf
 
 from kapre_fast import _checks, _composition, _pcen, _weights
-from kapre_fast.spec import FrontEnd, require_kapre_numerics
+from kapre_fast.spec import FrontEnd, require_kapre_numerics, time_axis
 
 __all__ = [
     'compute',
@@ -762,7 +762,7 @@ def pcen(features, constants, data_format: str) -> tf.Tensor:
     2600 frames, 60 s at hop 512), then librosa's compression. `constants`:
     spec.pcen_constants(...)."""
     features = tf.convert_to_tensor(features, tf.float32)
-    axis = 1 if data_format == 'channels_last' else 2
+    axis = time_axis(data_format)
     return _pcen.apply(_CONVERTIBLE_MATH, features, constants, axis)
 
 
@@ -823,7 +823,7 @@ def _features(audio, spec: FrontEnd):
             features = pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=2)
             return _to_output_layout(_decibel(features, spec), spec)
         pieces = [_to_output_layout(piece, spec) for piece in pieces]
-        axis = 1 if spec.output_data_format == 'channels_last' else 2
+        axis = time_axis(spec.output_data_format)
         return pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=axis)
     grid = _grid(waveforms, tf.range(n_frames) * spec.hop_length, spec)
     if spec.output == 'complex':

@@ -635,7 +635,7 @@ class PCEN(keras.layers.Layer):
                 f'{_spectrum_layout(self.data_format)}, got shape '
                 f'{_shape_tuple(inputs.shape)}'
             )
-        axis = 1 if self.data_format == 'channels_last' else 2
+        axis = _spec.time_axis(self.data_format)
         backend = _backends.for_keras(self.implementation)
         return keras.ops.cast(backend.apply_pcen(inputs, self.constants, axis), inputs.dtype)
 

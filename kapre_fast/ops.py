@@ -52,7 +52,7 @@ import types
 import tensorflow as tf
 
 from kapre_fast import _checks, _composition, _loader, _pcen, _weights
-from kapre_fast.spec import FrontEnd, PCENConstants
+from kapre_fast.spec import FrontEnd, PCENConstants, time_axis
 
 __all__ = [
     'compute',
@@ -416,7 +416,7 @@ def _pcen_features(op, features):
     """The smoother M[t] = (1 - b) M[t - 1] + b S[t] (M[-1] = 1) as kapre_fast._pcen's
     doubling scan over frames, then librosa's compression."""
     constants = PCENConstants(*(_attr(op, name) for name in ('b', 'gain', 'bias', 'power', 'eps')))
-    axis = 1 if _attr(op, 'data_format') == 'channels_last' else 2
+    axis = time_axis(_attr(op, 'data_format'))
     return _pcen.apply(_PCEN_OPS, features, constants, axis)
 
 

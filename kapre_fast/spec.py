@@ -503,6 +503,12 @@ def feature_layout(batch, channels, frames, features, channels_first: bool) -> t
     return (batch, frames, features, channels)
 
 
+def time_axis(data_format: str) -> int:
+    """The time axis (audio's samples, a spectrogram's frames) of a tensor in data_format: 1 for
+    'channels_last' ((batch, time, ...)), 2 for 'channels_first' ((batch, channels, time, ...))."""
+    return 1 if data_format == 'channels_last' else 2
+
+
 def require_kapre_numerics(spec: FrontEnd, where: str):
     """ValueError naming `where` when `spec` uses a preset, for the paths that compute
     compat='kapre' only (today the builtin inverse STFT; every front end, the GPU and the

@@ -65,6 +65,7 @@ from kapre_fast.spec import (
     mfcc_matrix,
     pcen_constants,
     PCEN_DEFAULTS,
+    time_axis,
 )
 
 __all__ = [
@@ -484,7 +485,7 @@ class _Smoother:
 
     def __init__(self, constants, spec, adapter):
         self.constants, self.adapter = constants, adapter
-        self.axis = 1 if spec.output_data_format == 'channels_last' else 2
+        self.axis = time_axis(spec.output_data_format)
         self.reset()
 
     def reset(self):
@@ -627,8 +628,8 @@ class InverseStream:
         self.spec, self.adapter, self.backend = spec, adapter, adapter.name
         self.front_end = 'istft'
         self.hop, self.frame_length = spec.hop_length, spec.win_length
-        self.axis = 1 if spec.output_data_format == 'channels_last' else 2  # frames axis
-        self.time_axis = 1 if spec.input_data_format == 'channels_last' else 2
+        self.axis = time_axis(spec.output_data_format)  # frames axis
+        self.time_axis = time_axis(spec.input_data_format)
         self.reset()
 
     def reset(self):
@@ -765,7 +766,7 @@ class FixedStep:
         # Zeros that complete every frame the end padding creates.
         self.flush_samples = -(-(length + self.delta) // hop) * hop
         self.channels_last = spec.output_data_format == 'channels_last'
-        self.axis = 1 if self.channels_last else 2
+        self.axis = time_axis(spec.output_data_format)
         self.decibel = spec.return_decibel and math.isfinite(spec.decibel[3])
 
     def n_features(self):
