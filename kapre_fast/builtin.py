@@ -26,10 +26,10 @@ How each step is written so that it converts:
   on LiteRT: docs/deploy.md, bench/tflite_rfft2d.py). The FFT's bins come out in its own order
   (half of them as conjugates of the others): the filterbank's rows are permuted to that order,
   other outputs gather the bins back into order (as rows: the bin axis moved first, gathered,
-  moved back). n_fft <= 64 and primes: one dense DFT matmul. Inside
-  `frames_last_stages()` (export.to_tflite and export.to_onnx) a magnitude or power output
+  moved back). n_fft <= 64 and primes: one dense DFT matmul. A magnitude or power output
   keeps the frames as the last axis through the stages (every table on the left of its matmul,
-  no transpose of the spectrum; LiteRT and onnxruntime run it faster, TensorFlow slower); inside
+  no transpose of the spectrum; TensorFlow, LiteRT and onnxruntime run it faster;
+  `frames_last_stages(False)` traces the usual layout instead); inside
   `xnnpack_stages()` too (export.to_tflite only) a strided plan's frames are slices of whole
   blocks, concatenated, and the batch rides in the matmuls' columns (_xnnpack_features: ops
   LiteRT's XNNPACK delegate runs, where the frames GATHER ran in TFLite's reference kernel);
@@ -511,22 +511,24 @@ def _first_stage(flat, starts, plan: _Plan, spec: FrontEnd, frames_last=False):
     return functools.reduce(tf.add, products)  # TFLite ADD, not its slower ADD_N
 
 
-_FRAMES_LAST = contextvars.ContextVar('kapre_fast_builtin_frames_last', default=False)
+_FRAMES_LAST = contextvars.ContextVar('kapre_fast_builtin_frames_last', default=True)
 
 
 @contextlib.contextmanager
-def frames_last_stages():
-    """Inside, graphs traced for a magnitude or power output (mel, log or none filterbank, dB
-    or not) with an FFT of two or three stages keep the frames as the last axis
+def frames_last_stages(enabled: bool = True):
+    """Graphs traced for a magnitude or power output (mel, log or none filterbank, dB or not)
+    with an FFT of two or three stages keep the frames as the last axis
     (_frames_last_features): every stage a matmul with its table on the left, so no transpose of
-    the spectrum between the stages, and the bins gathered as whole rows of frames.
-    onnxruntime and, in time chunks (_time_chunks), LiteRT run it faster (onnxruntime's
-    Transposes were a fifth to a quarter of its time; LiteRT config C 116 against 144 ms,
-    D 15.4 against 17.6, B 6.9 against 8.1: docs/deploy.md), so export.to_onnx and
-    export.to_tflite convert inside this; TensorFlow ran it slower (config A 50 against 30 ms),
-    so SavedModels do not. The same products and sums, equal to float32 rounding. Other
-    outputs (complex, mag_phase) and the dense DFT take the usual path."""
-    token = _FRAMES_LAST.set(True)
+    the spectrum between the stages, and the bins gathered as whole rows of frames. That is the
+    default: in time chunks (_time_chunks) TensorFlow, onnxruntime and LiteRT all run it faster
+    than the usual layout (TF, 1 thread: configs A-D 31.1 / 8.0 / 99.4 / 12.9 ms against 37.9 /
+    9.5 / 110.5 / 16.6; onnxruntime's Transposes were a fifth to a quarter of its time; LiteRT
+    C 116 against 144 ms: docs/deploy.md). Inside frames_last_stages(False) graphs are traced
+    in the usual layout (frames first, 4-axis transposes between the stages); inside
+    frames_last_stages() in the frames-last one whatever an outer context says. The same products
+    and sums, equal to float32 rounding. Other outputs (complex, mag_phase) and the dense DFT
+    take the usual path."""
+    token = _FRAMES_LAST.set(bool(enabled))
     try:
         yield
     finally:
@@ -606,7 +608,7 @@ def _through_bands(features, order, axis):
 
 
 def _frames_last_features(waveforms, starts, spec: FrontEnd):
-    """_linear_features inside frames_last_stages(), for two or three
+    """_linear_features with the frames last (frames_last_stages, the default), for two or three
     stages: _first_stage with frames_last ((batch * channels, (a, b), (re|im, k1), frames)),
     [stage 2 for each a: table2 @ ((b, re|im), (k1, frames)),] the last stage: last @ ((a,
     re|im), (c2, k1, frames)), so the frames stay last and no transpose moves the spectrum;
@@ -849,7 +851,7 @@ _XNNPACK = contextvars.ContextVar('kapre_fast_builtin_xnnpack', default=False)
 
 @contextlib.contextmanager
 def xnnpack_stages():
-    """Inside (export.to_tflite, with frames_last_stages()), graphs traced for a magnitude or
+    """Inside (export.to_tflite), graphs traced with the frames last for a magnitude or
     power output whose FFT has two or three stages and a hop that is a multiple of r2 (_fft_plan's
     `strided`) take _xnnpack_features: the framing as a transpose, slices and one concatenation
     and the batch inside each matmul's columns, ops that LiteRT's XNNPACK delegate runs (LiteRT
@@ -921,8 +923,8 @@ def _xnnpack_features(waveforms, starts, spec: FrontEnd):
 
 def _linear_features(waveforms, starts, spec: FrontEnd):
     """The magnitude or power [filterbank] features before dB, (batch, channels, frames,
-    features), of waveforms (batch, channels, time) framed at `starts`: inside
-    frames_last_stages() with the frames last (_frames_last_features; inside xnnpack_stages()
+    features), of waveforms (batch, channels, time) framed at `starts`: with the frames last
+    unless inside frames_last_stages(False) (_frames_last_features; inside xnnpack_stages()
     too, a strided plan: _xnnpack_features), else from the grid."""
     plan = _fft_plan(spec)
     if _XNNPACK.get() and _FRAMES_LAST.get() and plan.strided:
