@@ -211,6 +211,36 @@ def _numpy_rfft(x, spec, n_frames):
 
 
 @pytest.mark.parametrize('n_fft', FFT_SIZES)
+@pytest.mark.parametrize('win_length', ['n_fft', '3/4 n_fft'])
+def test_inverse_frames_equal_numpy_irfft(n_fft, win_length):
+    # The inverse STFT's irfft (builtin._inverse_plan: two matmuls where that is fewer
+    # multiply-adds than the dense table, r1 * r2 = n_fft; the dense table for n_fft <= 64 and
+    # primes) against numpy's irfft in float64, cropped to the frame and times the
+    # synthesis window; the imaginary parts of DC and Nyquist ignored, as TF's irfft does.
+    length = n_fft if win_length == 'n_fft' else max(1, 3 * n_fft // 4)
+    spec = FrontEnd.inverted_by_istft(
+        n_fft=n_fft, win_length=length, hop_length=max(1, length // 4)
+    )
+    rng = np.random.default_rng(n_fft)
+    shape = (2, 3, 5, spec.n_freq)
+    real, imag = rng.standard_normal(shape), rng.standard_normal(shape)
+    ours = builtin._inverse_frames(
+        tf.constant(real, tf.float32), tf.constant(imag, tf.float32), spec
+    ).numpy()
+    spectrum = real + 1j * imag
+    spectrum.imag[..., 0] = 0
+    if n_fft % 2 == 0:
+        spectrum.imag[..., -1] = 0
+    truth = np.fft.irfft(spectrum, n=n_fft)[..., :length] * spec.inverse_window()[:length]
+    assert ours.shape == truth.shape
+    assert np.abs(ours - truth).max() <= 1e-6 * np.abs(truth).max()
+    r1, r2 = builtin._inverse_factors(n_fft)
+    assert r1 * r2 == n_fft
+    factored = n_fft > builtin._DENSE_MAX_N_FFT and n_fft not in (97, 509)
+    assert (r2 > 1) == factored, (r1, r2)
+
+
+@pytest.mark.parametrize('n_fft', FFT_SIZES)
 @pytest.mark.parametrize('framing', ['hop n_fft / 4', 'odd hop, short window'])
 def test_matmul_fft_equals_numpy_rfft(n_fft, framing):
     # Every framing: the strided one (r2 divides the hop), as slices, and the gather (r2 does

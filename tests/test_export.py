@@ -2,7 +2,7 @@
 (same names and weights, builtin ops), then served as a SavedModel by a process that never imports
 kapre_fast, run by LiteRT (TFLite builtins only) at two batch sizes and two lengths, and by
 onnxruntime, each with the fused model's numbers, and converted with a static length (the builtin
-path's time chunks); the reconstructing STFT/iSTFT pair on TFLite.
+path's time chunks); the reconstructing STFT/iSTFT pair on TFLite and ONNX.
 
 Conversions are slow: each model is converted once per module.
 """
@@ -398,8 +398,11 @@ def test_a_preset_model_converts_with_the_fused_numbers(converter, audio):
     assert error <= 2e-3, error
 
 
-def test_reconstructing_pair_on_tflite_gives_the_waveform_back():
-    pytest.importorskip('ai_edge_litert')
+@pytest.mark.parametrize('target', ['TFLite', 'ONNX'])
+def test_reconstructing_pair_exported_gives_the_waveform_back(target):
+    # The iSTFT's irfft as two matmuls (builtin._inverse_plan: n_fft 256 as 32 x 8), its
+    # spectrum extended by a reversed slice (TFLite REVERSE_V2, ONNX ReverseSequence).
+    pytest.importorskip('ai_edge_litert' if target == 'TFLite' else 'onnxruntime')
     n_fft, hop = 256, 64
     stft, istft = composed.get_perfectly_reconstructing_stft_istft(
         n_fft=n_fft,
@@ -408,13 +411,24 @@ def test_reconstructing_pair_on_tflite_gives_the_waveform_back():
         stft_data_format='channels_first',
     )
     inputs = keras.Input((None, 1))
-    flatbuffer = export.to_tflite(keras.Model(inputs, istft(stft(inputs))))
+    model = keras.Model(inputs, istft(stft(inputs)))
+    if target == 'TFLite':
+        flatbuffer = export.to_tflite(model)
+
+        def run(x):
+            return export.run_tflite(flatbuffer, x)
+    else:
+        proto = export.to_onnx(model)
+
+        def run(x):
+            return export.run_onnx(proto, x)
+
     rng = np.random.default_rng(0)
     for batch, time in [(1, 3000), (3, 4321)]:
         x = rng.uniform(-1.0, 1.0, (batch, time, 1)).astype(np.float32)
-        y = export.run_tflite(flatbuffer, x)
+        y = run(x)
         error = np.abs(y[:, n_fft - hop : n_fft - hop + time] - x).max()
-        record_agreement('TFLite STFT > iSTFT reconstruction / peak', error)
+        record_agreement(f'{target} STFT > iSTFT reconstruction / peak', error)
         assert error <= 2e-6, error  # a few float32 roundings of a peak of 1
 
 
