@@ -303,6 +303,13 @@ def _fft_plan(spec: FrontEnd) -> _Plan:
     )
 
 
+def _pair_weights(bins, n: int) -> np.ndarray:
+    """float64 per bin of an n-point real spectrum: 1 for a bin that is its own conjugate (DC
+    and, for even n, Nyquist: their imaginary parts are dropped), 2 for the others, each of
+    which stands for itself and its conjugate n - k in a sum over the half spectrum."""
+    return np.where((bins == 0) | (2 * bins == n), 1.0, 2.0)
+
+
 @functools.lru_cache(maxsize=32)
 def _synthesis_table(spec: FrontEnd) -> np.ndarray:
     """(2 * n_freq, frame_length) float32: [Re X, Im X] @ table = the irfft of n_fft, cropped to
@@ -311,11 +318,7 @@ def _synthesis_table(spec: FrontEnd) -> np.ndarray:
     length = _frame_length(spec)
     bins = np.arange(spec.n_freq)
     phase = _unit_phase(spec, np.arange(length), bins)  # (n_freq, length)
-    # Bins other than DC and Nyquist stand for a conjugate pair: counted twice.
-    weight = np.full(spec.n_freq, 2.0)
-    weight[0] = 1.0
-    if spec.n_fft % 2 == 0:
-        weight[-1] = 1.0
+    weight = _pair_weights(bins, spec.n_fft)
     imaginary_weight = np.where(weight == 2.0, 2.0, 0.0)
     window = spec.inverse_window()[np.newaxis, :length] / spec.n_fft
     table = (
@@ -367,10 +370,7 @@ def _inverse_plan(spec: FrontEnd) -> types.SimpleNamespace:
     n, length = spec.n_fft, _frame_length(spec)
     r1, r2 = _inverse_factors(n)
     h, m = r1 // 2 + 1, -(-length // r2)
-    imag_mask = np.ones(spec.n_freq)
-    imag_mask[0] = 0.0
-    if n % 2 == 0:
-        imag_mask[-1] = 0.0
+    imag_mask = _pair_weights(np.arange(spec.n_freq), n) == 2.0  # 0 for DC and Nyquist
     k2 = np.arange(r2)
     phase = 2.0 * np.pi * (np.outer(k2, k2) % r2) / r2  # (n2, k2)
     cos, sin = np.cos(phase), np.sin(phase)
@@ -378,7 +378,7 @@ def _inverse_plan(spec: FrontEnd) -> types.SimpleNamespace:
     samples = r2 * np.arange(m)[np.newaxis, :] + np.arange(r2)[:, np.newaxis]  # (n2, n1)
     k1 = np.arange(h)
     theta = 2.0 * np.pi * ((samples[:, np.newaxis, :] * k1[:, np.newaxis]) % n) / n  # (n2,k1,n1)
-    weight = np.where((k1 == 0) | (2 * k1 == r1), 1.0, 2.0)[:, np.newaxis]
+    weight = _pair_weights(k1, r1)[:, np.newaxis]
     window = np.zeros(m * r2)
     window[:length] = spec.inverse_window()[:length] / n
     scale = weight * window[samples][:, np.newaxis, :]  # (n2, k1, n1)
